@@ -1,0 +1,166 @@
+# shardcron build.
+#
+#   make            release build: module libraries and build/bin/{shardcron-agent,shardcron-console,shardcronctl}
+#   make test       installs what is missing (scripts/setup), builds, runs unit tests under
+#                   ASan+UBSan and integration tests against real ZooKeeper and MariaDB
+#   make fuzz       builds tests/fuzz/fuzz_*.c with libFuzzer and runs each for FUZZ_SECONDS
+#   make bench      runs every bench/*/run and prints its table
+#   make fmt | lint | clean
+#
+# Modules are folders; every .c in a module folder except main.c goes into
+# build/<variant>/lib/libsc_<module>.a, so adding a file needs no Makefile change.
+# Unit tests are tests/unit/test_*.c, integration tests tests/integration/test_*.c
+# and tests/integration/*.sh; each C test is its own binary.
+
+VERSION := 0.1.0
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+ZK_CFLAGS := -I/usr/include/zookeeper -DTHREADED
+ZK_LIBS := -lzookeeper_mt
+PKGS := libevent libevent_pthreads libmariadb libcjson log4c libsodium
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+BASE_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -g -I. -D_GNU_SOURCE \
+	-DSC_VERSION=\"$(VERSION)\" $(ZK_CFLAGS) $(PKG_CFLAGS) -MMD -MP
+REL_CFLAGS = $(BASE_CFLAGS) -O2
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_CFLAGS = $(BASE_CFLAGS) -O1 $(ASAN_FLAGS)
+LDLIBS = $(ZK_LIBS) $(PKG_LIBS) -lpthread -lm
+
+# Link order: a module before the modules it uses.
+MODULES := console agent ctl sql registry sharding core
+BINS := shardcron-agent shardcron-console shardcronctl
+bin_main_shardcron-agent := agent/main.c
+bin_main_shardcron-console := console/main.c
+bin_main_shardcronctl := ctl/main.c
+
+mod_srcs = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+ALL_MOD_SRCS := $(foreach m,$(MODULES),$(call mod_srcs,$(m)))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+IT_SRCS := $(wildcard tests/integration/test_*.c)
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRCS := $(wildcard bench/*/*.c)
+
+# ---- variants: build/ (release) and build/asan/ (sanitizers, used by tests) ----
+REL := build
+ASN := build/asan
+
+define variant
+$(1)/obj/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -c $$< -o $$@
+
+$(foreach m,$(MODULES),
+$(1)/lib/libsc_$(m).a: $$(patsubst %.c,$(1)/obj/%.o,$$(call mod_srcs,$(m)))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	$$(if $$^,ar rcs $$@ $$^,ar rcs $$@)
+)
+$(1)_LIBS := $(foreach m,$(MODULES),$(1)/lib/libsc_$(m).a)
+
+$(foreach b,$(BINS),
+$(1)/bin/$(b): $(1)/obj/$$(basename $$(bin_main_$(b))).o $$($(1)_LIBS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(3) -o $$@ $$< $$($(1)_LIBS) $$(LDLIBS)
+)
+endef
+
+$(eval $(call variant,$(REL),$$(REL_CFLAGS),-g))
+$(eval $(call variant,$(ASN),$$(ASAN_CFLAGS),-g $(ASAN_FLAGS)))
+
+REL_BINS := $(addprefix $(REL)/bin/,$(BINS))
+ASN_BINS := $(addprefix $(ASN)/bin/,$(BINS))
+TESTLIB_OBJS := $(patsubst %.c,$(ASN)/obj/%.o,$(TESTLIB_SRCS))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(ASN)/tests/%,$(UNIT_SRCS))
+IT_BINS := $(patsubst tests/integration/%.c,$(ASN)/tests/it_%,$(IT_SRCS))
+
+$(ASN)/tests/test_%: $(ASN)/obj/tests/unit/test_%.o $(TESTLIB_OBJS) $($(ASN)_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) -g $(ASAN_FLAGS) -o $@ $< $(TESTLIB_OBJS) $($(ASN)_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
+$(ASN)/tests/it_%: $(ASN)/obj/tests/integration/%.o $(TESTLIB_OBJS) $($(ASN)_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) -g $(ASAN_FLAGS) -o $@ $< $(TESTLIB_OBJS) $($(ASN)_LIBS) $(LDLIBS) $(CMOCKA_LIBS)
+
+# Test sources also need cmocka's headers.
+$(ASN)/obj/tests/%.o: BASE_CFLAGS += $(CMOCKA_CFLAGS)
+
+# ---- Java adapter (built when a JDK is present) ----
+JAVA_SRCS := $(shell find agent/java -name '*.java' 2>/dev/null)
+JAVA_JAR := $(REL)/java/shardcron-java.jar
+ifneq ($(JAVA_SRCS),)
+ifneq ($(shell command -v javac 2>/dev/null),)
+JAVA_TARGETS := $(JAVA_JAR)
+endif
+endif
+$(JAVA_JAR): $(JAVA_SRCS)
+	@rm -rf $(REL)/java/classes && mkdir -p $(REL)/java/classes
+	javac -Werror -Xlint:all -d $(REL)/java/classes $(JAVA_SRCS)
+	jar cf $@ -C $(REL)/java/classes .
+
+.PHONY: all asan test check unit integration fuzz bench fmt lint clean
+.DEFAULT_GOAL := all
+all: $(REL_BINS) $(JAVA_TARGETS)
+asan: $(ASN_BINS) $(UNIT_BINS) $(IT_BINS)
+
+# `make test` is the one command CI runs: setup first (a fresh machine has nothing),
+# then a sub-make so pkg-config sees the freshly installed packages.
+test:
+	scripts/setup
+	$(MAKE) check
+
+check: all asan
+	tests/run-unit $(UNIT_BINS)
+	tests/run-integration $(IT_BINS)
+
+unit: asan
+	tests/run-unit $(UNIT_BINS)
+
+integration: all asan
+	tests/run-integration $(IT_BINS)
+
+# ---- fuzzing (clang + libFuzzer): each target runs FUZZ_SECONDS ----
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -DSC_VERSION=\"$(VERSION)\" $(ZK_CFLAGS) \
+	$(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+build/fuzz/%: tests/fuzz/%.c $(filter core/%,$(ALL_MOD_SRCS))
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(filter core/%,$(ALL_MOD_SRCS)) $(LDLIBS)
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+		seed=tests/fuzz/corpus/$$n; [ -d $$seed ] || seed=; \
+		echo "== $$n ($(FUZZ_SECONDS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=256 build/fuzz/corpus-$$n $$seed || exit 1; \
+	done
+
+# ---- benchmarks: every bench/<name>/run prints its table ----
+BENCH_BINS := $(patsubst bench/%.c,$(REL)/bench/%,$(BENCH_SRCS))
+$(REL)/bench/%: bench/%.c $($(REL)_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $< $($(REL)_LIBS) $(LDLIBS)
+bench: all $(BENCH_BINS)
+	@for r in bench/*/run; do [ -x $$r ] || continue; echo "== $$r"; $$r || exit 1; done
+
+# ---- hygiene ----
+C_FILES = $(shell find core registry sharding agent console ctl sql tests bench -name '*.[ch]' 2>/dev/null)
+fmt:
+	clang-format -i $(C_FILES)
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem --std=c11 -D__GNUC__ \
+		-DTHREADED -I. $(C_FILES)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,36 @@
+/* agent/main.c: shardcron-agent, the process on every batch host.
+ *
+ * Registers in ZooKeeper, may become leader, schedules and runs its shard items
+ * and reports executions. Start-up is shared with the console (core/daemon). */
+#define LOG_CAT "shardcron.agent"
+#include <stdio.h>
+
+#include "core/daemon.h"
+#include "core/log.h"
+
+static const struct cfg_opt agent_opts[] = {
+    CFG_COMMON_OPTS,
+    {"id", 0, CFG_STR, NULL, "agent id (default: the host name)"},
+    {"labels", 0, CFG_STR, "", "comma-separated labels jobs can select"},
+    {"capacity", 0, CFG_INT, "16", "executions run at once"},
+    {"http", 0, CFG_STR, "127.0.0.1:0", "local status/metrics HTTP address"},
+    {"session_timeout_ms", 0, CFG_INT, "10000", "ZooKeeper session timeout"},
+    {"work_dir", 0, CFG_STR, "/var/lib/shardcron", "execution logs and history spool"},
+    {"max_clock_skew_ms", 0, CFG_INT, "2000", "refuse work beyond this skew against ZooKeeper"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    struct cfg c;
+    int rc = daemon_start(&c, agent_opts, "shardcron-agent",
+                          "Runs shard items of jobs assigned through ZooKeeper.", argc, argv);
+    if (rc != 0) {
+        cfg_free(&c);
+        return rc > 0 ? 0 : 2;
+    }
+    LOGE("the agent runtime is not built yet");
+    log_fini();
+    cfg_free(&c);
+    return 1;
+}

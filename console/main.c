@@ -1,0 +1,28 @@
+/* console/main.c: shardcron-console, web pages and the JSON API. */
+#define LOG_CAT "shardcron.console"
+#include <stdio.h>
+
+#include "core/daemon.h"
+#include "core/log.h"
+
+static const struct cfg_opt console_opts[] = {
+    CFG_COMMON_OPTS,
+    {"listen", 0, CFG_STR, "127.0.0.1:8080", "HTTP listen address"},
+    {"web", 0, CFG_STR, NULL, "directory of the web pages"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    struct cfg c;
+    int rc = daemon_start(&c, console_opts, "shardcron-console",
+                          "Serves the web console and the JSON API.", argc, argv);
+    if (rc != 0) {
+        cfg_free(&c);
+        return rc > 0 ? 0 : 2;
+    }
+    LOGE("the console is not built yet");
+    log_fini();
+    cfg_free(&c);
+    return 1;
+}
