@@ -105,7 +105,15 @@ $(JAVA_JAR): $(JAVA_SRCS)
 	javac -Werror -Xlint:all -d $(REL)/java/classes $(JAVA_SRCS)
 	jar cf $@ -C $(REL)/java/classes .
 
-.PHONY: all asan test check unit integration fuzz bench fmt lint clean
+.PHONY: all asan test check unit integration fuzz bench fmt lint clean run stop
+
+# The run-locally command (see README); scripts/run-local says what exists so far.
+run:
+	scripts/setup
+	$(MAKE) all
+	scripts/run-local start
+stop:
+	scripts/run-local stop
 .DEFAULT_GOAL := all
 all: $(REL_BINS) $(JAVA_TARGETS)
 asan: $(ASN_BINS) $(UNIT_BINS) $(IT_BINS)

@@ -1,0 +1,82 @@
+/* core/job.h: the job model of design.md — parse, validate, serialize.
+ *
+ * A job is stored as JSON in ZooKeeper (/jobs/<name>) and travels through the
+ * console and shardcronctl in the same form. job_parse() is the only way in:
+ * it rejects unknown fields, fills defaults, and names the field of every error
+ * ("shards: must be between 1 and 10000 (got 0)"). job_to_json() writes the
+ * canonical form back (every field, defaults included), so parse(serialize(j))
+ * is j. */
+#ifndef SC_JOB_H
+#define SC_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/err.h"
+
+#define JOB_NAME_MAX 128
+#define JOB_SHARDS_MAX 10000
+#define JOB_LABELS_MAX 32
+
+enum job_type { JOB_SHELL, JOB_JAVA };
+enum job_misfire { JOB_MISFIRE_SKIP, JOB_MISFIRE_ONCE, JOB_MISFIRE_ALL };
+enum job_concurrency { JOB_CONC_FORBID, JOB_CONC_ALLOW, JOB_CONC_REPLACE };
+enum job_alert_on { JOB_ALERT_FAILURE = 1, JOB_ALERT_TIMEOUT = 2, JOB_ALERT_MISSED = 4 };
+
+struct job {
+    char *name;
+    char *description; /* "" when absent */
+    char *domain;      /* "" when absent */
+    int level;
+    char *cron;
+    char *timezone; /* IANA name, default "UTC" */
+    int shards;
+    char **shard_params; /* `shards` entries, NULL where none was given */
+    char *job_param;     /* "" when absent */
+    enum job_type type;
+    char *command; /* shell: required; java: "" */
+    struct {
+        char *classpath, *cls, *jvm_opts;
+    } java;         /* all "" for shell jobs */
+    char *strategy; /* average|odd_even|round_robin|balanced */
+    char **labels;
+    int nlabels;
+    bool failover;
+    enum job_misfire misfire;
+    int misfire_threshold_s;
+    enum job_concurrency concurrency;
+    int timeout_s; /* 0 = no timeout */
+    int retries;
+    int retry_backoff_s;
+    bool disabled;
+    struct {
+        char *webhook; /* "" when absent */
+        unsigned on;   /* JOB_ALERT_* bits */
+        int silence_s; /* minimum seconds between notices for this job */
+    } alert;
+};
+
+/* job_parse: parse and validate JSON text. On success *out is the caller's
+ * (job_free). On failure returns -EINVAL and err names the field. */
+int job_parse(const char *json, size_t len, struct job **out, struct sc_err *err);
+
+/* job_from_cjson: same, from an already parsed tree (not consumed). */
+int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err);
+
+/* job_to_cjson / job_to_json: canonical form; the result is the caller's
+ * (cJSON_Delete / free). NULL only on OOM. */
+cJSON *job_to_cjson(const struct job *j);
+char *job_to_json(const struct job *j);
+
+void job_free(struct job *j);
+
+/* job_name_valid: 1 when `name` is 1..JOB_NAME_MAX of [A-Za-z0-9._-], not "." or "..". */
+int job_name_valid(const char *name);
+
+const char *job_misfire_name(enum job_misfire m);
+const char *job_concurrency_name(enum job_concurrency c);
+const char *job_type_name(enum job_type t);
+
+#endif

@@ -1,0 +1,187 @@
+/* tests/unit/test_config.c: settings precedence (flag > env > file > default),
+ * unknown keys, secrets only from files; and the JSON helpers' error reports. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+#include "core/json.h"
+
+static const struct cfg_opt opts[] = {
+    CFG_COMMON_OPTS,
+    {"capacity", 0, CFG_INT, "16", "executions at once"},
+    {"session_timeout_ms", 0, CFG_INT, "10000", "session timeout"},
+    {"n", 'n', CFG_INT, "10", "count"},
+    {"confirm", 0, CFG_FLAG, NULL, "apply"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static char cfg_path[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(cfg_path, sizeof cfg_path, "/tmp/sc-test-config-%d", (int)getpid());
+    FILE *f = fopen(cfg_path, "w");
+    assert_non_null(f);
+    fputs("# comment\nzk = 10.0.0.1:2181 # trailing comment\nsession-timeout-ms=3000\n"
+          "capacity = 4\nnamespace = fromfile\n",
+          f);
+    fclose(f);
+    unsetenv("SHARDCRON_CAPACITY");
+    unsetenv("SHARDCRON_CONFIG");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(cfg_path);
+    unsetenv("SHARDCRON_NAMESPACE");
+    return 0;
+}
+
+static void test_precedence(void **state)
+{
+    (void)state;
+    struct cfg c;
+    struct sc_err err;
+    long long v;
+    char *argv[] = {"prog", "--config", cfg_path, "--capacity=9", "job",
+                    "-n",   "3",        "list",   "--confirm",    NULL};
+    setenv("SHARDCRON_NAMESPACE", "fromenv", 1);
+    setenv("SHARDCRON_CAPACITY", "7", 1);
+    assert_int_equal(cfg_load(&c, opts, 9, argv, &err), 0);
+    assert_string_equal(cfg_str(&c, "zk"), "10.0.0.1:2181");        /* file */
+    assert_string_equal(cfg_str(&c, "namespace"), "fromenv");       /* env beats file */
+    assert_int_equal(cfg_int(&c, "capacity", 1, 100, &v, &err), 0); /* flag beats env */
+    assert_int_equal(v, 9);
+    assert_int_equal(cfg_int(&c, "session_timeout_ms", 1, 100000, &v, &err), 0);
+    assert_int_equal(v, 3000);
+    assert_int_equal(cfg_int(&c, "n", 1, 100, &v, &err), 0);
+    assert_int_equal(v, 3);
+    assert_true(cfg_flag(&c, "confirm"));
+    assert_false(cfg_flag(&c, "help"));
+    assert_int_equal(c.npos, 2);
+    assert_string_equal(c.pos[0], "job");
+    assert_string_equal(c.pos[1], "list");
+    assert_null(cfg_str(&c, "mysql"));
+    assert_int_equal(cfg_int(&c, "capacity", 10, 100, &v, &err), -EINVAL);
+    assert_string_equal(err.field, "capacity");
+    cfg_free(&c);
+    unsetenv("SHARDCRON_CAPACITY");
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    struct cfg c;
+    struct sc_err err;
+    char *a1[] = {"prog", "--bogus", "1", NULL};
+    assert_int_equal(cfg_load(&c, opts, 3, a1, &err), -EINVAL);
+    assert_string_equal(err.field, "bogus");
+    assert_non_null(strstr(err.msg, "unknown setting"));
+    cfg_free(&c);
+
+    char *a2[] = {"prog", "--mysql-password", "hunter2", NULL};
+    assert_int_equal(cfg_load(&c, opts, 3, a2, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "only read from files"));
+    cfg_free(&c);
+
+    char *a3[] = {"prog", "--zk", NULL};
+    assert_int_equal(cfg_load(&c, opts, 2, a3, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "needs a value"));
+    cfg_free(&c);
+
+    FILE *f = fopen(cfg_path, "a");
+    fputs("colour = blue\n", f);
+    fclose(f);
+    char *a4[] = {"prog", "--config", cfg_path, NULL};
+    assert_int_equal(cfg_load(&c, opts, 3, a4, &err), -EINVAL);
+    assert_string_equal(err.field, "colour");
+    assert_non_null(strstr(err.msg, ":6: unknown setting"));
+    cfg_free(&c);
+
+    char *a5[] = {"prog", "--capacity", "lots", NULL};
+    long long v;
+    assert_int_equal(cfg_load(&c, opts, 3, a5, &err), 0);
+    assert_int_equal(cfg_int(&c, "capacity", 1, 100, &v, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "must be an integer"));
+    cfg_free(&c);
+}
+
+static void test_secret_file(void **state)
+{
+    (void)state;
+    struct sc_err err;
+    char path[80];
+    snprintf(path, sizeof path, "%s.secret", cfg_path);
+    FILE *f = fopen(path, "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    chmod(path, 0644);
+    assert_null(cfg_read_secret(path, &err));
+    assert_non_null(strstr(err.msg, "chmod 600"));
+    chmod(path, 0600);
+    char *s = cfg_read_secret(path, &err);
+    assert_string_equal(s, "s3cret");
+    free(s);
+    unlink(path);
+    assert_null(cfg_read_secret(path, &err));
+}
+
+static void test_json_helpers(void **state)
+{
+    (void)state;
+    struct sc_err err;
+    const char *text = "{\"a\":1,\"b\":\"x\",\"c\":true,\"d\":1.5,\"e\":null}";
+    cJSON *o = json_parse(text, strlen(text), &err);
+    long long v;
+    const char *s;
+    bool b;
+    assert_non_null(o);
+    assert_int_equal(json_get_int(o, "a", JSON_REQUIRED, 0, 5, &v, &err), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(json_get_int(o, "a", JSON_REQUIRED, 2, 5, &v, &err), -EINVAL);
+    assert_string_equal(err.field, "a");
+    assert_int_equal(json_get_int(o, "d", JSON_REQUIRED, 0, 5, &v, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "integer"));
+    assert_int_equal(json_get_str(o, "b", JSON_REQUIRED, &s, &err), 0);
+    assert_string_equal(s, "x");
+    assert_int_equal(json_get_str(o, "a", JSON_REQUIRED, &s, &err), -EINVAL);
+    assert_int_equal(json_get_bool(o, "c", JSON_REQUIRED, &b, &err), 0);
+    assert_true(b);
+    assert_int_equal(json_get_str(o, "e", JSON_OPTIONAL, &s, &err), -ENOENT);
+    assert_int_equal(json_get_str(o, "zz", JSON_REQUIRED, &s, &err), -EINVAL);
+    assert_string_equal(err.field, "zz");
+    const char *const allowed[] = {"a", "b", "c", "d", NULL};
+    assert_int_equal(json_check_fields(o, allowed, &err), -EINVAL);
+    assert_string_equal(err.field, "e");
+    json_err_prefix(&err, "outer");
+    assert_string_equal(err.field, "outer.e");
+    cJSON_Delete(o);
+
+    assert_null(json_parse("{\"a\":", 5, &err));
+    assert_true(err.pos >= 4 && err.pos <= 5); /* at or next to the cut */
+    assert_null(json_parse("{} {}", 5, &err));
+    assert_int_equal(err.pos, 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_file, setup, teardown),
+        cmocka_unit_test(test_json_helpers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
