@@ -32,8 +32,9 @@ static inline uint64_t shard_mix64(uint64_t z)
 #define SHARD_Q 58
 
 /* shard_neglog: -ln(1 - h/2^64) in Q58 fixed point, for h uniform on 64 bits
- * an exponential variate with mean 1. Relative error below 1e-6 everywhere
- * (tested against libm in tests/unit/test_shard.c). Thread-safe: the two
+ * an exponential variate with mean 1. Relative error below 1e-6 for
+ * h >= 2^30, absolute error below 2^-57 for smaller h (tested against libm
+ * in tests/unit/test_shard.c). Thread-safe: the two
  * interpolation tables are built once, by integer arithmetic, on first use. */
 uint64_t shard_neglog(uint64_t h);
 
