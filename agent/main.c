@@ -5,6 +5,7 @@
 #define LOG_CAT "shardcron.agent"
 #include <stdio.h>
 
+#include "agent/agent.h"
 #include "core/daemon.h"
 #include "core/log.h"
 
@@ -29,8 +30,8 @@ int main(int argc, char **argv)
         cfg_free(&c);
         return rc > 0 ? 0 : 2;
     }
-    LOGE("the agent runtime is not built yet");
+    rc = agent_run(&c);
     log_fini();
     cfg_free(&c);
-    return 1;
+    return rc;
 }

@@ -21,4 +21,15 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd ctl_commands[];
 
+/* ctl/cmd_job.c */
+int ctl_job_put(const struct cfg *c, int nargs, char **args);
+int ctl_job_get(const struct cfg *c, int nargs, char **args);
+int ctl_job_list(const struct cfg *c, int nargs, char **args);
+int ctl_job_delete(const struct cfg *c, int nargs, char **args);
+int ctl_job_trigger(const struct cfg *c, int nargs, char **args);
+int ctl_job_enable(const struct cfg *c, int nargs, char **args);
+int ctl_job_disable(const struct cfg *c, int nargs, char **args);
+int ctl_agents(const struct cfg *c, int nargs, char **args);
+int ctl_shards(const struct cfg *c, int nargs, char **args);
+
 #endif

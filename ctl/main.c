@@ -34,15 +34,15 @@ static int not_built(const struct cfg *c, int nargs, char **args)
 const struct ctl_cmd ctl_commands[] = {
     {"cron", "preview", not_built, "cron preview EXPR [--tz ZONE] [--from TIME] [-n N]"},
     {"cron", "check", not_built, "cron check EXPR"},
-    {"job", "put", not_built, "job put FILE|-"},
-    {"job", "get", not_built, "job get NAME"},
-    {"job", "list", not_built, "job list"},
-    {"job", "delete", not_built, "job delete NAME"},
-    {"job", "trigger", not_built, "job trigger NAME [--param P]"},
-    {"job", "enable", not_built, "job enable NAME"},
-    {"job", "disable", not_built, "job disable NAME"},
-    {"agents", NULL, not_built, "agents"},
-    {"shards", NULL, not_built, "shards NAME"},
+    {"job", "put", ctl_job_put, "job put FILE|-"},
+    {"job", "get", ctl_job_get, "job get NAME"},
+    {"job", "list", ctl_job_list, "job list"},
+    {"job", "delete", ctl_job_delete, "job delete NAME"},
+    {"job", "trigger", ctl_job_trigger, "job trigger NAME [--param P]"},
+    {"job", "enable", ctl_job_enable, "job enable NAME"},
+    {"job", "disable", ctl_job_disable, "job disable NAME"},
+    {"agents", NULL, ctl_agents, "agents"},
+    {"shards", NULL, ctl_shards, "shards NAME"},
     {"export", NULL, not_built, "export"},
     {"import", NULL, not_built, "import FILE [--confirm]"},
     {"db", "migrate", not_built, "db migrate"},
@@ -84,7 +84,8 @@ int main(int argc, char **argv)
         rc = cfg_flag(&c, "help") ? CTL_OK : CTL_INVALID;
         goto out;
     }
-    if (log_init(argv[0], cfg_str(&c, "log_config"), cfg_str(&c, "log_level")) < 0) {
+    if (log_init(argv[0], cfg_str(&c, "log_config"),
+                 cfg_str(&c, "log_level") ? cfg_str(&c, "log_level") : "warn") < 0) {
         fprintf(stderr, "shardcronctl: log_level: unknown level \"%s\"\n",
                 cfg_str(&c, "log_level"));
         rc = CTL_INVALID;

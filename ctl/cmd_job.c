@@ -1,0 +1,557 @@
+/* ctl/cmd_job.c: shardcronctl's ZooKeeper commands — job put/get/list/delete/
+ * enable/disable/trigger, agents, shards.
+ *
+ * Jobs live under /jobs/<name>; writes are optimistic (the version read is the
+ * version written), so a concurrent edit is reported instead of overwritten. */
+#define LOG_CAT "shardcron.ctl"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "core/job.h"
+#include "core/json.h"
+#include "ctl/ctl.h"
+#include "registry/plan.h"
+#include "registry/zkcli.h"
+#include "sharding/shard.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static struct zkcli *connect_zk(const struct cfg *c)
+{
+    struct sc_err err;
+    char msg[512], *auth = NULL;
+    sc_err_clear(&err);
+    if (cfg_str(c, "zk_auth_file") && !(auth = cfg_read_secret(cfg_str(c, "zk_auth_file"), &err))) {
+        fprintf(stderr, "shardcronctl: %s\n", sc_err_format(&err, msg, sizeof msg));
+        return NULL;
+    }
+    struct zkcli *k = zkcli_open(cfg_str(c, "zk"), cfg_str(c, "namespace"), auth, 5000, &err);
+    free(auth);
+    if (!k)
+        fprintf(stderr, "shardcronctl: %s\n", sc_err_format(&err, msg, sizeof msg));
+    return k;
+}
+
+static bool json_out(const struct cfg *c)
+{
+    const char *f = cfg_str(c, "format");
+    return f && strcmp(f, "json") == 0;
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!f || !buf) {
+        free(buf);
+        return NULL;
+    }
+    for (size_t r; (r = fread(buf + n, 1, cap - n, f)) > 0;) {
+        n += r;
+        if (n == cap) {
+            if (cap >= (1u << 20)) {
+                n = cap + 1; /* over the cap: rejected below */
+                break;
+            }
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return buf;
+}
+
+static int need_args(int nargs, int want, const char *usage)
+{
+    if (nargs < want) {
+        fprintf(stderr, "usage: shardcronctl %s\n", usage);
+        return CTL_INVALID;
+    }
+    return CTL_OK;
+}
+
+/* ---------------------------------------------------------------- job put / get / delete */
+
+int ctl_job_put(const struct cfg *c, int nargs, char **args)
+{
+    size_t len = 0;
+    struct job *j = NULL;
+    struct sc_err err;
+    char path[300], msg[512], *cur = NULL;
+    struct Stat st;
+    int rc;
+    if ((rc = need_args(nargs, 1, "job put FILE|-")) != CTL_OK)
+        return rc;
+    char *text = read_all(args[0], &len);
+    if (!text) {
+        fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
+        return CTL_ERR;
+    }
+    if (len > (1u << 20)) {
+        fprintf(stderr, "shardcronctl: %s: over 1 MiB; not a job config\n", args[0]);
+        free(text);
+        return CTL_INVALID;
+    }
+    sc_err_clear(&err);
+    if (job_parse(text, len, &j, &err) < 0) {
+        fprintf(stderr, "shardcronctl: invalid job: %s\n", sc_err_format(&err, msg, sizeof msg));
+        free(text);
+        return CTL_INVALID;
+    }
+    free(text);
+    struct zkcli *k = connect_zk(c);
+    char *canon = job_to_json(j);
+    if (!k || !canon) {
+        rc = CTL_ERR;
+        goto out;
+    }
+    zkcli_ensure(k, "/jobs");
+    snprintf(path, sizeof path, "/jobs/%s", j->name);
+    int zrc = zkcli_get(k, path, &cur, NULL, &st);
+    if (zrc == ZNONODE) {
+        zrc = zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0);
+        if (zrc == ZOK)
+            printf("job %s created\n", j->name);
+    } else if (zrc == ZOK) {
+        zrc = zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL);
+        if (zrc == ZOK)
+            printf("job %s updated (version %d)\n", j->name, st.version + 1);
+    }
+    if (zrc == ZBADVERSION || zrc == ZNODEEXISTS) {
+        fprintf(stderr, "shardcronctl: job %s changed concurrently; read it again and retry\n",
+                j->name);
+        rc = CTL_ERR;
+    } else if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: writing %s: %s\n", path, zerror(zrc));
+        rc = CTL_ERR;
+    } else {
+        rc = CTL_OK;
+    }
+out:
+    free(cur);
+    free(canon);
+    job_free(j);
+    zkcli_close(k);
+    return rc;
+}
+
+int ctl_job_get(const struct cfg *c, int nargs, char **args)
+{
+    char path[300], *data = NULL;
+    int rc;
+    if ((rc = need_args(nargs, 1, "job get NAME")) != CTL_OK)
+        return rc;
+    if (!job_name_valid(args[0])) {
+        fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", args[0]);
+        return CTL_INVALID;
+    }
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    snprintf(path, sizeof path, "/jobs/%s", args[0]);
+    int zrc = zkcli_get(k, path, &data, NULL, NULL);
+    zkcli_close(k);
+    if (zrc == ZNONODE) {
+        fprintf(stderr, "shardcronctl: no job named %s\n", args[0]);
+        return CTL_ERR;
+    }
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: reading %s: %s\n", path, zerror(zrc));
+        return CTL_ERR;
+    }
+    cJSON *o = cJSON_Parse(data);
+    char *pretty = o ? cJSON_Print(o) : NULL;
+    printf("%s\n", pretty ? pretty : data);
+    free(pretty);
+    cJSON_Delete(o);
+    free(data);
+    return CTL_OK;
+}
+
+int ctl_job_delete(const struct cfg *c, int nargs, char **args)
+{
+    char path[300];
+    int rc;
+    if ((rc = need_args(nargs, 1, "job delete NAME")) != CTL_OK)
+        return rc;
+    if (!job_name_valid(args[0])) {
+        fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", args[0]);
+        return CTL_INVALID;
+    }
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    snprintf(path, sizeof path, "/jobs/%s", args[0]);
+    int zrc = zkcli_delete_tree(k, path);
+    zkcli_close(k);
+    if (zrc == ZNONODE) {
+        fprintf(stderr, "shardcronctl: no job named %s\n", args[0]);
+        return CTL_ERR;
+    }
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: deleting %s: %s\n", path, zerror(zrc));
+        return CTL_ERR;
+    }
+    printf("job %s deleted\n", args[0]);
+    return CTL_OK;
+}
+
+static int set_disabled(const struct cfg *c, const char *name, bool disabled)
+{
+    char path[300], *data = NULL;
+    struct Stat st;
+    struct job *j = NULL;
+    struct sc_err err;
+    if (!job_name_valid(name)) {
+        fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", name);
+        return CTL_INVALID;
+    }
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    snprintf(path, sizeof path, "/jobs/%s", name);
+    int zrc = zkcli_get(k, path, &data, NULL, &st);
+    if (zrc == ZOK && job_parse(data, strlen(data), &j, &err) == 0) {
+        j->disabled = disabled;
+        char *canon = job_to_json(j);
+        zrc =
+            canon ? zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL) : ZSYSTEMERROR;
+        free(canon);
+    } else if (zrc == ZOK) {
+        fprintf(stderr, "shardcronctl: job %s holds an invalid config: %s: %s\n", name, err.field,
+                err.msg);
+        zrc = ZBADARGUMENTS;
+    }
+    free(data);
+    job_free(j);
+    zkcli_close(k);
+    if (zrc == ZNONODE)
+        fprintf(stderr, "shardcronctl: no job named %s\n", name);
+    else if (zrc == ZBADVERSION)
+        fprintf(stderr, "shardcronctl: job %s changed concurrently; retry\n", name);
+    else if (zrc == ZOK)
+        printf("job %s %s\n", name, disabled ? "disabled" : "enabled");
+    return zrc == ZOK ? CTL_OK : CTL_ERR;
+}
+
+int ctl_job_enable(const struct cfg *c, int nargs, char **args)
+{
+    int rc = need_args(nargs, 1, "job enable NAME");
+    return rc != CTL_OK ? rc : set_disabled(c, args[0], false);
+}
+
+int ctl_job_disable(const struct cfg *c, int nargs, char **args)
+{
+    int rc = need_args(nargs, 1, "job disable NAME");
+    return rc != CTL_OK ? rc : set_disabled(c, args[0], true);
+}
+
+int ctl_job_trigger(const struct cfg *c, int nargs, char **args)
+{
+    char path[300], created[300];
+    struct timeval tv;
+    int rc;
+    if ((rc = need_args(nargs, 1, "job trigger NAME [--param P]")) != CTL_OK)
+        return rc;
+    if (!job_name_valid(args[0])) {
+        fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", args[0]);
+        return CTL_INVALID;
+    }
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    snprintf(path, sizeof path, "/jobs/%s", args[0]);
+    int zrc = zkcli_exists(k, path, NULL);
+    if (zrc == ZOK) {
+        cJSON *o = cJSON_CreateObject();
+        gettimeofday(&tv, NULL);
+        if (cfg_str(c, "param"))
+            cJSON_AddStringToObject(o, "param", cfg_str(c, "param"));
+        cJSON_AddNumberToObject(o, "created_ms", (double)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+        char *data = json_print(o);
+        cJSON_Delete(o);
+        snprintf(path, sizeof path, "/jobs/%s/triggers", args[0]);
+        zkcli_ensure(k, path);
+        snprintf(path, sizeof path, "/jobs/%s/triggers/t-", args[0]);
+        zrc = zkcli_create(k, path, data, (int)strlen(data), ZOO_SEQUENCE, created, sizeof created);
+        free(data);
+    }
+    zkcli_close(k);
+    if (zrc == ZNONODE) {
+        fprintf(stderr, "shardcronctl: no job named %s\n", args[0]);
+        return CTL_ERR;
+    }
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: trigger: %s\n", zerror(zrc));
+        return CTL_ERR;
+    }
+    printf("triggered %s (%s)\n", args[0], strrchr(created, '/') + 1);
+    return CTL_OK;
+}
+
+/* ---------------------------------------------------------------- listing: jobs, agents, shards */
+
+/* load_jobs: every /jobs child parsed (NULL entries for invalid ones). */
+static int load_jobs(struct zkcli *k, char ***names, struct job ***jobs, int *n)
+{
+    int zrc = zkcli_children(k, "/jobs", names, n);
+    if (zrc == ZNONODE) {
+        *names = NULL;
+        *jobs = NULL;
+        *n = 0;
+        return ZOK;
+    }
+    if (zrc != ZOK)
+        return zrc;
+    *jobs = calloc((size_t)*n + 1, sizeof **jobs);
+    for (int i = 0; *jobs && i < *n; i++) {
+        char path[300], *data = NULL;
+        struct sc_err err;
+        snprintf(path, sizeof path, "/jobs/%s", (*names)[i]);
+        if (zkcli_get(k, path, &data, NULL, NULL) == ZOK)
+            job_parse(data, strlen(data), &(*jobs)[i], &err);
+        free(data);
+    }
+    return ZOK;
+}
+
+static void free_jobs(char **names, struct job **jobs, int n)
+{
+    for (int i = 0; jobs && i < n; i++)
+        job_free(jobs[i]);
+    free(jobs);
+    zkcli_free_children(names, n);
+}
+
+int ctl_job_list(const struct cfg *c, int nargs, char **args)
+{
+    char **names;
+    struct job **jobs;
+    int n;
+    (void)nargs, (void)args;
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    int zrc = load_jobs(k, &names, &jobs, &n);
+    zkcli_close(k);
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: listing jobs: %s\n", zerror(zrc));
+        return CTL_ERR;
+    }
+    if (json_out(c)) {
+        cJSON *arr = cJSON_CreateArray();
+        for (int i = 0; i < n; i++)
+            if (jobs[i])
+                cJSON_AddItemToArray(arr, job_to_cjson(jobs[i]));
+        char *s = json_print(arr);
+        printf("%s\n", s);
+        free(s);
+        cJSON_Delete(arr);
+    } else {
+        printf("%-32s %-22s %-16s %6s %-6s %s\n", "NAME", "CRON", "TIMEZONE", "SHARDS", "TYPE",
+               "STATE");
+        for (int i = 0; i < n; i++) {
+            if (!jobs[i]) {
+                printf("%-32s (invalid config)\n", names[i]);
+                continue;
+            }
+            printf("%-32s %-22s %-16s %6d %-6s %s\n", names[i], jobs[i]->cron, jobs[i]->timezone,
+                   jobs[i]->shards, job_type_name(jobs[i]->type),
+                   jobs[i]->disabled ? "disabled" : "enabled");
+        }
+    }
+    free_jobs(names, jobs, n);
+    return CTL_OK;
+}
+
+/* load_agents: live agent records, sorted by id; leader id from /election. */
+static int load_agents(struct zkcli *k, char ***ids, struct plan_agent_rec **recs, int *n,
+                       char *leader, size_t leader_len)
+{
+    char **el;
+    int nel;
+    leader[0] = '\0';
+    if (zkcli_children(k, "/election", &el, &nel) == ZOK && nel > 0) {
+        long long best = -1;
+        const char *who = NULL;
+        for (int i = 0; i < nel; i++) {
+            const char *u = strrchr(el[i], '_');
+            long long s = u ? atoll(u + 1) : -1;
+            if (best < 0 || s < best) {
+                best = s;
+                who = el[i];
+            }
+        }
+        char path[300], *data = NULL;
+        snprintf(path, sizeof path, "/election/%s", who);
+        if (zkcli_get(k, path, &data, NULL, NULL) == ZOK)
+            snprintf(leader, leader_len, "%s", data);
+        free(data);
+        zkcli_free_children(el, nel);
+    }
+    int zrc = zkcli_children(k, "/agents", ids, n);
+    if (zrc == ZNONODE) {
+        *n = 0;
+        *ids = NULL;
+        *recs = NULL;
+        return ZOK;
+    }
+    if (zrc != ZOK)
+        return zrc;
+    *recs = calloc((size_t)*n + 1, sizeof **recs);
+    for (int i = 0; *recs && i < *n; i++) {
+        char path[300], *data = NULL;
+        int len = 0;
+        struct sc_err err;
+        snprintf(path, sizeof path, "/agents/%s", (*ids)[i]);
+        if (zkcli_get(k, path, &data, &len, NULL) == ZOK)
+            plan_agent_parse(data, len, &(*recs)[i], &err);
+        free(data);
+    }
+    return ZOK;
+}
+
+int ctl_agents(const struct cfg *c, int nargs, char **args)
+{
+    char **ids, leader[256];
+    struct plan_agent_rec *recs;
+    int n;
+    (void)nargs, (void)args;
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    int zrc = load_agents(k, &ids, &recs, &n, leader, sizeof leader);
+    zkcli_close(k);
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: listing agents: %s\n", zerror(zrc));
+        return CTL_ERR;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    if (!json_out(c))
+        printf("%-20s %-20s %8s %8s %6s %8s %-6s %s\n", "ID", "HOST", "PID", "CAPACITY", "LEADER",
+               "EPOCH", "READY", "LABELS");
+    for (int i = 0; i < n; i++) {
+        struct plan_agent_rec *r = &recs[i];
+        char labels[256] = "";
+        for (int l = 0; l < r->nlabels; l++)
+            snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%s", l ? "," : "",
+                     r->labels[l]);
+        bool is_leader = strcmp(ids[i], leader) == 0;
+        if (json_out(c)) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", ids[i]);
+            cJSON_AddStringToObject(o, "host", r->host ? r->host : "");
+            cJSON_AddNumberToObject(o, "pid", r->pid);
+            cJSON_AddNumberToObject(o, "capacity", r->capacity);
+            cJSON_AddStringToObject(o, "labels", labels);
+            cJSON_AddBoolToObject(o, "leader", is_leader);
+            cJSON_AddNumberToObject(o, "applied_epoch", (double)r->applied_epoch);
+            cJSON_AddBoolToObject(o, "ready", r->ready);
+            cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
+            cJSON_AddNumberToObject(o, "skew_ms", (double)r->skew_ms);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            printf("%-20s %-20s %8d %8d %6s %8lld %-6s %s\n", ids[i], r->host ? r->host : "?",
+                   r->pid, r->capacity, is_leader ? "*" : "", (long long)r->applied_epoch,
+                   r->ready ? "yes" : "no", labels);
+        }
+        plan_agent_clear(r);
+    }
+    if (json_out(c)) {
+        char *s = json_print(arr);
+        printf("%s\n", s);
+        free(s);
+    }
+    cJSON_Delete(arr);
+    free(recs);
+    zkcli_free_children(ids, n);
+    return CTL_OK;
+}
+
+int ctl_shards(const struct cfg *c, int nargs, char **args)
+{
+    char **names, *data = NULL;
+    struct job **jobs;
+    struct plan_snapshot snap = {0};
+    struct sc_err err;
+    int n, len = 0, rc;
+    if ((rc = need_args(nargs, 1, "shards NAME")) != CTL_OK)
+        return rc;
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    int zrc = load_jobs(k, &names, &jobs, &n);
+    if (zrc == ZOK)
+        zrc = zkcli_get(k, "/state/assignment", &data, &len, NULL);
+    zkcli_close(k);
+    if (zrc != ZOK || plan_snapshot_parse(data, len, &snap, &err) < 0) {
+        fprintf(stderr, "shardcronctl: no assignment published yet (%s)\n",
+                zrc != ZOK ? zerror(zrc) : err.msg);
+        free(data);
+        free_jobs(names, jobs, n);
+        return CTL_ERR;
+    }
+    free(data);
+    struct shard_job *sj = calloc((size_t)n + 1, sizeof *sj);
+    struct shard_agent *sa = calloc((size_t)snap.nmembers + 1, sizeof *sa);
+    int nsj = 0, target = -1;
+    for (int i = 0; sj && i < n; i++) {
+        enum shard_strategy st;
+        if (!jobs[i] || shard_strategy_parse(jobs[i]->strategy, &st) < 0)
+            continue;
+        if (strcmp(jobs[i]->name, args[0]) == 0)
+            target = i;
+        sj[nsj++] = (struct shard_job){jobs[i]->name, jobs[i]->shards, st,
+                                       (const char *const *)jobs[i]->labels, jobs[i]->nlabels};
+    }
+    struct shard_assignment *a = NULL;
+    rc = CTL_ERR;
+    if (target < 0) {
+        fprintf(stderr, "shardcronctl: no valid job named %s\n", args[0]);
+    } else if (sa && (plan_members_to_shard(&snap, sa),
+                      shard_assign(sj, nsj, sa, snap.nmembers, &a) == 0)) {
+        int ji = shard_job_find(a, args[0]);
+        cJSON *arr = cJSON_CreateArray();
+        if (!json_out(c))
+            printf("epoch %lld\n%-6s %-20s %s\n", (long long)snap.epoch, "ITEM", "AGENT", "PARAM");
+        for (int i = 0; i < jobs[target]->shards; i++) {
+            int o = shard_owner(a, ji, i);
+            const char *who = o >= 0 ? shard_agent_id(a, o) : "(no eligible agent)";
+            const char *param = jobs[target]->shard_params[i] ? jobs[target]->shard_params[i] : "";
+            if (json_out(c)) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddNumberToObject(e, "item", i);
+                cJSON_AddStringToObject(e, "agent", o >= 0 ? who : "");
+                cJSON_AddStringToObject(e, "param", param);
+                cJSON_AddItemToArray(arr, e);
+            } else {
+                printf("%-6d %-20s %s\n", i, who, param);
+            }
+        }
+        if (json_out(c)) {
+            char *s = json_print(arr);
+            printf("%s\n", s);
+            free(s);
+        }
+        cJSON_Delete(arr);
+        rc = CTL_OK;
+    }
+    shard_assignment_free(a);
+    free(sj);
+    free(sa);
+    plan_snapshot_clear(&snap);
+    free_jobs(names, jobs, n);
+    return rc;
+}

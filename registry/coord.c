@@ -1,0 +1,1340 @@
+/* registry/coord.c: the agent's coordination state machine.
+ *
+ * Sections: state; helpers; agent record and clock check; registration;
+ * election; caches (agents, jobs, snapshot); apply (snapshot -> owned items);
+ * gate (pending -> active); leader (publish); watches and session; public API.
+ * The protocol is described in docs/coordination.md. */
+#define LOG_CAT "shardcron.registry"
+#include "registry/coord.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/strmap.h"
+#include "registry/plan.h"
+#include "sharding/shard.h"
+
+/* ---------------------------------------------------------------- state */
+
+struct cjob {
+    char *name;
+    struct job *cfg; /* NULL when the node holds an invalid config */
+    char error[300];
+    int64_t mzxid;
+    bool loading;
+    uint8_t *st; /* enum coord_item_state per item */
+    int nst;
+    bool *draining; /* per item, lost here but still running */
+};
+
+struct cagent {
+    char *id;
+    bool alive, loaded, loading;
+    struct plan_agent_rec rec;
+};
+
+enum reg_state { REG_NONE, REG_CREATING, REG_WAIT_STALE, REG_DONE };
+
+struct coord {
+    struct event_base *base;
+    struct zkreg *z;
+    char *id, *host;
+    char **labels;
+    int nlabels, capacity, max_skew_ms;
+    int64_t started_at_ms;
+    void (*on_change)(void *);
+    void (*on_lost)(void *);
+    void (*on_fatal)(void *, const char *);
+    bool (*is_running)(void *, const char *, int);
+    void *ctx;
+
+    struct strmap jobs, agents;
+    int jobs_loading, agents_loading;
+    bool jobs_listed, agents_listed;
+    struct plan_snapshot snap;
+    int snap_version;
+    bool snap_loaded, snap_exists;
+    int64_t applied;
+
+    uint64_t gen;
+    enum reg_state reg;
+    char elect[256];
+    bool elect_creating, leader, suspended;
+    int64_t own_session_prev; /* session of our previous incarnation in this process */
+
+    bool node_dirty, node_inflight;
+    int64_t skew_ms, last_clock_check_ms;
+    bool skew_ok;
+    char reason[160];
+
+    bool publish_inflight;
+    struct event *ev_eval, *ev_tick;
+    struct coord_stats stats;
+    bool fatal;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void schedule_eval(struct coord *c)
+{
+    struct timeval tv = {0, 10000}; /* coalesce bursts of watch events */
+    if (!evtimer_pending(c->ev_eval, NULL))
+        evtimer_add(c->ev_eval, &tv);
+}
+
+static void changed(struct coord *c)
+{
+    if (c->on_change)
+        c->on_change(c->ctx);
+}
+
+static void cjob_free(struct cjob *j)
+{
+    if (!j)
+        return;
+    free(j->name);
+    job_free(j->cfg);
+    free(j->st);
+    free(j->draining);
+    free(j);
+}
+
+static void cagent_free(struct cagent *a)
+{
+    if (!a)
+        return;
+    free(a->id);
+    plan_agent_clear(&a->rec);
+    free(a);
+}
+
+static void clear_caches(struct coord *c)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);)
+        cjob_free(v);
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);)
+        cagent_free(v);
+    strmap_free(&c->jobs);
+    strmap_free(&c->agents);
+    strmap_init(&c->jobs);
+    strmap_init(&c->agents);
+    c->jobs_loading = c->agents_loading = 0;
+    c->jobs_listed = c->agents_listed = false;
+    plan_snapshot_clear(&c->snap);
+    c->snap_loaded = c->snap_exists = false;
+}
+
+/* drop_all: no item is ours any more (session lost). */
+static void drop_all(struct coord *c)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        struct cjob *j = v;
+        if (j->st)
+            memset(j->st, 0, (size_t)j->nst);
+        if (j->draining)
+            memset(j->draining, 0, (size_t)j->nst * sizeof *j->draining);
+    }
+    c->applied = 0;
+}
+
+static bool my_session_hex(const struct coord *c, char *buf, size_t len)
+{
+    int64_t s = zkreg_session_id(c->z);
+    snprintf(buf, len, "%016llx", (unsigned long long)s);
+    return s != 0;
+}
+
+/* ---------------------------------------------------------------- agent record and clock check */
+
+static char *record_json(struct coord *c)
+{
+    struct plan_agent_rec r = {0};
+    struct plan_item *dr = NULL;
+    int ndr = 0, cap = 0;
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        struct cjob *j = v;
+        for (int i = 0; j->draining && i < j->nst; i++) {
+            if (!j->draining[i])
+                continue;
+            if (ndr == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct plan_item *n = realloc(dr, (size_t)cap * sizeof *dr);
+                if (!n)
+                    break;
+                dr = n;
+            }
+            dr[ndr++] = (struct plan_item){j->name, i, 0};
+        }
+    }
+    r.host = c->host;
+    r.pid = (int)getpid();
+    r.labels = c->labels;
+    r.nlabels = c->nlabels;
+    r.capacity = c->capacity;
+    r.version = SC_VERSION;
+    r.started_at_ms = c->started_at_ms;
+    r.session = zkreg_session_id(c->z);
+    r.applied_epoch = c->applied;
+    r.ready = c->skew_ok;
+    r.reason = c->reason;
+    r.skew_ms = c->skew_ms;
+    r.draining = dr;
+    r.ndraining = ndr;
+    char *s = plan_agent_json(&r);
+    free(dr); /* entries point into the cache */
+    return s;
+}
+
+/* clock_check: the server stamped `mtime_ms` on a write we sent at t0 and saw
+ * answered at t1; our clock's offset is the midpoint minus the stamp. */
+static void clock_check(struct coord *c, int64_t t0, int64_t t1, int64_t mtime_ms)
+{
+    int64_t skew = (t0 + t1) / 2 - mtime_ms;
+    bool ok = llabs(skew) <= c->max_skew_ms;
+    c->skew_ms = skew;
+    c->last_clock_check_ms = t1;
+    if (ok != c->skew_ok) {
+        if (ok)
+            LOGN("clock within %d ms of ZooKeeper again (skew %lld ms): accepting work",
+                 c->max_skew_ms, (long long)skew);
+        else
+            LOGE("clock is %lld ms off ZooKeeper's (limit %d ms): refusing to run work",
+                 (long long)skew, c->max_skew_ms);
+        c->skew_ok = ok;
+        snprintf(c->reason, sizeof c->reason, "%s",
+                 ok ? "" : "clock skew against ZooKeeper over max_clock_skew_ms");
+        c->node_dirty = true;
+        changed(c);
+        schedule_eval(c);
+    }
+}
+
+struct write_ctx {
+    struct coord *c;
+    int64_t t0;
+    uint64_t gen;
+};
+
+static void write_record(struct coord *c);
+
+static void record_written(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct write_ctx *w = arg;
+    struct coord *c = w->c;
+    (void)z;
+    if (!r->stale && w->gen == c->gen) {
+        c->node_inflight = false;
+        if (r->rc == ZOK && r->has_stat)
+            clock_check(c, w->t0, now_ms(), r->stat.mtime);
+        else if (r->rc != ZOK)
+            LOGW("writing agent record: %s", zerror(r->rc));
+        if (r->rc == ZNONODE)
+            c->reg = REG_NONE; /* someone removed it: register again on the next eval */
+        if (c->node_dirty)
+            write_record(c);
+    }
+    free(w);
+}
+
+static void write_record(struct coord *c)
+{
+    char path[300];
+    if (c->reg != REG_DONE || c->node_inflight || zkreg_state(c->z) != ZKREG_CONNECTED)
+        return;
+    struct write_ctx *w = malloc(sizeof *w);
+    char *data = record_json(c);
+    if (!w || !data) {
+        free(w);
+        free(data);
+        return;
+    }
+    *w = (struct write_ctx){c, now_ms(), c->gen};
+    snprintf(path, sizeof path, "/agents/%s", c->id);
+    c->node_dirty = false;
+    c->node_inflight = true;
+    if (zkreg_set(c->z, path, data, (int)strlen(data), -1, record_written, w) != ZOK) {
+        c->node_inflight = false;
+        c->node_dirty = true;
+        free(w);
+    }
+    free(data);
+}
+
+/* ---------------------------------------------------------------- registration */
+
+static void start_election(struct coord *c);
+static void load_all(struct coord *c);
+static void register_agent(struct coord *c);
+
+static bool pid_alive(int pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static void stale_checked(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    (void)z;
+    if (r->stale || c->reg != REG_WAIT_STALE)
+        return;
+    if (r->rc == ZNONODE) { /* gone already */
+        c->reg = REG_NONE;
+        register_agent(c);
+    }
+    /* ZOK: the exists watch fires when the stale node goes */
+}
+
+static void existing_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    struct plan_agent_rec rec = {0};
+    struct sc_err err;
+    char path[300];
+    (void)z;
+    if (r->stale || c->reg != REG_CREATING)
+        return;
+    if (r->rc == ZNONODE) {
+        c->reg = REG_NONE;
+        register_agent(c);
+        return;
+    }
+    if (r->rc != ZOK) {
+        c->reg = REG_NONE; /* retried on reconnect */
+        return;
+    }
+    if (r->stat.ephemeralOwner == zkreg_session_id(c->z)) {
+        /* Our own create succeeded but its reply was lost. */
+        c->reg = REG_DONE;
+        LOGI("registered as /agents/%s (found our own node)", c->id);
+        c->node_dirty = true;
+        write_record(c);
+        start_election(c);
+        load_all(c);
+        return;
+    }
+    int prc = plan_agent_parse(r->data, r->len, &rec, &err);
+    bool same_host = prc == 0 && rec.host && strcmp(rec.host, c->host) == 0;
+    bool ours = r->stat.ephemeralOwner == c->own_session_prev ||
+                (same_host && (rec.pid == (int)getpid() || !pid_alive(rec.pid)));
+    snprintf(path, sizeof path, "/agents/%s", c->id);
+    if (ours) {
+        LOGW("agent id %s: a stale node of an earlier session (0x%llx) of this agent exists; "
+             "waiting for ZooKeeper to expire it",
+             c->id, (unsigned long long)r->stat.ephemeralOwner);
+        c->reg = REG_WAIT_STALE;
+        zkreg_exists(c->z, path, true, stale_checked, c);
+    } else {
+        char why[512];
+        snprintf(why, sizeof why,
+                 "agent id \"%s\" is already registered by a live agent (host %s, pid %d, "
+                 "session 0x%llx); choose another --id",
+                 c->id, prc == 0 && rec.host ? rec.host : "?", prc == 0 ? rec.pid : 0,
+                 (unsigned long long)r->stat.ephemeralOwner);
+        LOGE("%s", why);
+        c->fatal = true;
+        if (c->on_fatal)
+            c->on_fatal(c->ctx, why);
+    }
+    plan_agent_clear(&rec);
+}
+
+static void registered(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    char path[300];
+    (void)z;
+    if (r->stale || c->reg != REG_CREATING)
+        return;
+    if (r->rc == ZOK) {
+        c->reg = REG_DONE;
+        LOGI("registered as /agents/%s (session 0x%llx)", c->id,
+             (unsigned long long)zkreg_session_id(c->z));
+        c->node_dirty = true; /* rewrite at once: the write also measures clock skew */
+        write_record(c);
+        start_election(c);
+        load_all(c);
+    } else if (r->rc == ZNODEEXISTS) {
+        snprintf(path, sizeof path, "/agents/%s", c->id);
+        zkreg_get(c->z, path, false, existing_read, c);
+    } else {
+        LOGW("registering /agents/%s: %s; retrying when connected", c->id, zerror(r->rc));
+        c->reg = REG_NONE;
+    }
+}
+
+static void ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    (void)z, (void)r, (void)arg;
+}
+
+static void register_agent(struct coord *c)
+{
+    char path[300];
+    if (c->reg != REG_NONE || c->fatal || zkreg_state(c->z) != ZKREG_CONNECTED)
+        return;
+    c->reg = REG_CREATING;
+    zkreg_ensure(c->z, "/agents", ensured, NULL);
+    zkreg_ensure(c->z, "/election", ensured, NULL);
+    zkreg_ensure(c->z, "/jobs", ensured, NULL);
+    zkreg_ensure(c->z, "/state", ensured, NULL);
+    char *data = record_json(c);
+    snprintf(path, sizeof path, "/agents/%s", c->id);
+    if (!data ||
+        zkreg_create(c->z, path, data, (int)strlen(data), ZOO_EPHEMERAL, registered, c) != ZOK)
+        c->reg = REG_NONE;
+    free(data);
+}
+
+/* ---------------------------------------------------------------- election */
+
+static void check_leader(struct coord *c);
+
+/* seq_of: the sequence suffix of an election node name. */
+static long long seq_of(const char *name)
+{
+    const char *u = strrchr(name, '_');
+    return u ? atoll(u + 1) : -1;
+}
+
+static void pred_exists(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    (void)z;
+    if (r->stale)
+        return;
+    if (r->rc == ZNONODE)
+        check_leader(c); /* predecessor went between listing and watching */
+}
+
+static void election_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    char want[40], path[300];
+    (void)z;
+    if (r->stale || r->rc != ZOK)
+        return;
+    my_session_hex(c, want, sizeof want);
+    if (!c->elect[0]) {
+        /* A lost create reply: find our node by the session id in its name. */
+        for (int i = 0; i < r->nchildren; i++)
+            if (strstr(r->children[i], want))
+                snprintf(c->elect, sizeof c->elect, "/election/%s", r->children[i]);
+        if (!c->elect[0]) {
+            start_election(c);
+            return;
+        }
+    }
+    const char *mine = c->elect + strlen("/election/");
+    long long my_seq = seq_of(mine), best_below = -1;
+    const char *pred = NULL;
+    bool found = false;
+    for (int i = 0; i < r->nchildren; i++) {
+        long long s = seq_of(r->children[i]);
+        if (strcmp(r->children[i], mine) == 0)
+            found = true;
+        else if (s < my_seq && s > best_below) {
+            best_below = s;
+            pred = r->children[i];
+        }
+    }
+    if (!found) { /* our node is gone (should not happen within a session) */
+        c->elect[0] = '\0';
+        start_election(c);
+        return;
+    }
+    bool was = c->leader;
+    c->leader = pred == NULL;
+    if (c->leader && !was) {
+        LOGN("elected leader (%s)", mine);
+        schedule_eval(c);
+        changed(c);
+    }
+    if (pred) {
+        snprintf(path, sizeof path, "/election/%s", pred);
+        zkreg_exists(c->z, path, true, pred_exists, c);
+    }
+}
+
+static void check_leader(struct coord *c)
+{
+    if (zkreg_state(c->z) == ZKREG_CONNECTED)
+        zkreg_children(c->z, "/election", false, election_listed, c);
+}
+
+static void elect_created(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    (void)z;
+    if (r->stale)
+        return;
+    c->elect_creating = false;
+    if (r->rc == ZOK)
+        snprintf(c->elect, sizeof c->elect, "%s", r->path);
+    /* On ZCONNECTIONLOSS the node may exist: check_leader finds it by session id. */
+    check_leader(c);
+}
+
+static void start_election(struct coord *c)
+{
+    char path[300], hex[40];
+    if (c->elect[0] || c->elect_creating || !my_session_hex(c, hex, sizeof hex))
+        return;
+    snprintf(path, sizeof path, "/election/n_%s_", hex);
+    c->elect_creating = true;
+    if (zkreg_create(c->z, path, c->id, (int)strlen(c->id), ZOO_EPHEMERAL | ZOO_SEQUENCE,
+                     elect_created, c) != ZOK)
+        c->elect_creating = false;
+}
+
+/* ---------------------------------------------------------------- caches */
+
+static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg);
+static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg);
+
+struct read_ctx {
+    struct coord *c;
+    char *name;
+};
+
+static void read_job(struct coord *c, struct cjob *j)
+{
+    char path[300];
+    struct read_ctx *rc = malloc(sizeof *rc);
+    if (!rc)
+        return;
+    *rc = (struct read_ctx){c, strdup(j->name)};
+    snprintf(path, sizeof path, "/jobs/%s", j->name);
+    if (!j->loading)
+        c->jobs_loading++;
+    j->loading = true;
+    if (zkreg_get(c->z, path, true, job_read, rc) != ZOK) {
+        j->loading = false;
+        c->jobs_loading--;
+        free(rc->name);
+        free(rc);
+    }
+}
+
+static void read_agent(struct coord *c, struct cagent *a)
+{
+    char path[300];
+    struct read_ctx *rc = malloc(sizeof *rc);
+    if (!rc)
+        return;
+    *rc = (struct read_ctx){c, strdup(a->id)};
+    snprintf(path, sizeof path, "/agents/%s", a->id);
+    if (!a->loading)
+        c->agents_loading++;
+    a->loading = true;
+    if (zkreg_get(c->z, path, true, agent_read, rc) != ZOK) {
+        a->loading = false;
+        c->agents_loading--;
+        free(rc->name);
+        free(rc);
+    }
+}
+
+static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct read_ctx *rc = arg;
+    struct coord *c = rc->c;
+    struct cjob *j = r->stale ? NULL : strmap_get(&c->jobs, rc->name);
+    (void)z;
+    if (j && j->loading) {
+        j->loading = false;
+        c->jobs_loading--;
+        if (r->rc == ZOK) {
+            struct job *cfg = NULL;
+            struct sc_err err;
+            sc_err_clear(&err);
+            int prc = job_parse(r->data ? r->data : "", r->data ? (size_t)r->len : 0, &cfg, &err);
+            if (prc == 0 && strcmp(cfg->name, j->name) != 0) {
+                prc = sc_err_set(&err, EINVAL, "name", -1, "\"%s\" differs from the node name",
+                                 cfg->name);
+                job_free(cfg);
+                cfg = NULL;
+            }
+            if (prc < 0) {
+                char msg[300];
+                snprintf(j->error, sizeof j->error, "%s", sc_err_format(&err, msg, sizeof msg));
+                if (j->cfg || j->mzxid != r->stat.mzxid)
+                    LOGW("job %s: invalid config, skipped: %s", j->name, j->error);
+            } else {
+                j->error[0] = '\0';
+            }
+            job_free(j->cfg);
+            j->cfg = cfg;
+            j->mzxid = r->stat.mzxid;
+        } else if (r->rc == ZNONODE) {
+            /* deleted: the children watch removes it */
+        }
+        changed(c);
+        schedule_eval(c);
+    }
+    free(rc->name);
+    free(rc);
+}
+
+static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct read_ctx *rc = arg;
+    struct coord *c = rc->c;
+    struct cagent *a = r->stale ? NULL : strmap_get(&c->agents, rc->name);
+    (void)z;
+    if (a && a->loading) {
+        a->loading = false;
+        c->agents_loading--;
+        if (r->rc == ZOK) {
+            struct plan_agent_rec rec;
+            struct sc_err err;
+            if (plan_agent_parse(r->data, r->len, &rec, &err) == 0) {
+                plan_agent_clear(&a->rec);
+                a->rec = rec;
+                a->loaded = true;
+            } else {
+                LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
+            }
+        } else if (r->rc == ZNONODE) {
+            a->alive = false;
+        }
+        schedule_eval(c);
+    }
+    free(rc->name);
+    free(rc);
+}
+
+static int strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool listed(const struct zkreg_result *r, const char *name)
+{
+    return bsearch(&name, r->children, (size_t)r->nchildren, sizeof(char *), strcmp_ptr) != NULL;
+}
+
+static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    const char *k;
+    void *v;
+    int e;
+    (void)z;
+    if (r->stale || r->rc != ZOK)
+        return;
+    /* Remove jobs that are gone (the children are sorted: bsearch). */
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        if (!listed(r, k)) {
+            struct cjob *j = strmap_del(&c->jobs, k);
+            if (j->loading)
+                c->jobs_loading--;
+            LOGI("job %s deleted", j->name);
+            cjob_free(j);
+        }
+    }
+    for (int i = 0; i < r->nchildren; i++) {
+        if (strmap_get(&c->jobs, r->children[i]))
+            continue;
+        struct cjob *j = calloc(1, sizeof *j);
+        if (!j || !(j->name = strdup(r->children[i]))) {
+            cjob_free(j);
+            continue;
+        }
+        strmap_put(&c->jobs, j->name, j, &e);
+        if (e < 0) {
+            cjob_free(j);
+            continue;
+        }
+        read_job(c, j);
+    }
+    c->jobs_listed = true;
+    changed(c);
+    schedule_eval(c);
+}
+
+static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    const char *k;
+    void *v;
+    int e;
+    (void)z;
+    if (r->stale || r->rc != ZOK)
+        return;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        struct cagent *a = v;
+        if (a->alive && !listed(r, k)) {
+            LOGI("agent %s left", a->id);
+            a->alive = false; /* kept as a tombstone: its last record names what it ran */
+        }
+    }
+    for (int i = 0; i < r->nchildren; i++) {
+        struct cagent *a = strmap_get(&c->agents, r->children[i]);
+        if (a && a->alive)
+            continue;
+        if (!a) {
+            a = calloc(1, sizeof *a);
+            if (!a || !(a->id = strdup(r->children[i]))) {
+                cagent_free(a);
+                continue;
+            }
+            strmap_put(&c->agents, a->id, a, &e);
+            if (e < 0) {
+                cagent_free(a);
+                continue;
+            }
+        }
+        a->alive = true;
+        a->loaded = false;
+        if (strcmp(a->id, c->id) != 0)
+            LOGI("agent %s joined", a->id);
+        read_agent(c, a);
+    }
+    c->agents_listed = true;
+    schedule_eval(c);
+}
+
+static void snap_exists_cb(struct zkreg *z, const struct zkreg_result *r, void *arg);
+
+static void snap_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    struct plan_snapshot s;
+    struct sc_err err;
+    (void)z;
+    if (r->stale)
+        return;
+    if (r->rc == ZNONODE) {
+        c->snap_loaded = true;
+        c->snap_exists = false;
+        zkreg_exists(c->z, "/state/assignment", true, snap_exists_cb, c);
+    } else if (r->rc == ZOK) {
+        if (plan_snapshot_parse(r->data, r->len, &s, &err) == 0) {
+            if (!c->snap_exists || s.epoch >= c->snap.epoch) {
+                plan_snapshot_clear(&c->snap);
+                c->snap = s;
+                c->snap_version = r->stat.version;
+            } else {
+                plan_snapshot_clear(&s);
+            }
+            c->snap_exists = true;
+            c->snap_loaded = true;
+        } else {
+            LOGE("assignment snapshot unreadable (%s: %s); waiting for the leader to rewrite it",
+                 err.field, err.msg);
+            c->snap_version = r->stat.version;
+            c->snap_loaded = true;
+            c->snap_exists = true; /* the leader overwrites it at version snap_version */
+        }
+    }
+    schedule_eval(c);
+}
+
+static void snap_exists_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    (void)z;
+    if (!r->stale && r->rc == ZOK) /* created in between */
+        zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+}
+
+static void load_all(struct coord *c)
+{
+    zkreg_children(c->z, "/agents", true, agents_listed, c);
+    zkreg_children(c->z, "/jobs", true, jobs_listed, c);
+    zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+}
+
+/* ---------------------------------------------------------------- apply */
+
+/* shard_inputs: valid jobs as shard_job entries (pointing into the cache). The
+ * array is the caller's to free; *labels_out too. */
+static struct shard_job *shard_inputs(struct coord *c, int *n)
+{
+    struct shard_job *v = calloc(strmap_len(&c->jobs) + 1, sizeof *v);
+    const char *k;
+    void *val;
+    *n = 0;
+    if (!v)
+        return NULL;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);) {
+        struct cjob *j = val;
+        enum shard_strategy st;
+        if (!j->cfg || shard_strategy_parse(j->cfg->strategy, &st) < 0)
+            continue;
+        v[(*n)++] = (struct shard_job){j->name, j->cfg->shards, st,
+                                       (const char *const *)j->cfg->labels, j->cfg->nlabels};
+    }
+    return v;
+}
+
+static bool views_settled(const struct coord *c)
+{
+    return c->reg == REG_DONE && c->jobs_listed && c->jobs_loading == 0 && c->snap_loaded &&
+           zkreg_state(c->z) == ZKREG_CONNECTED;
+}
+
+static int ensure_items(struct cjob *j, int n)
+{
+    if (n <= j->nst)
+        return 0;
+    uint8_t *st = realloc(j->st, (size_t)n);
+    bool *dr = realloc(j->draining, (size_t)n * sizeof *dr);
+    if (st)
+        j->st = st;
+    if (dr)
+        j->draining = dr;
+    if (!st || !dr)
+        return -ENOMEM;
+    memset(j->st + j->nst, 0, (size_t)(n - j->nst));
+    memset(j->draining + j->nst, 0, (size_t)(n - j->nst) * sizeof *dr);
+    j->nst = n;
+    return 0;
+}
+
+static void maybe_apply(struct coord *c)
+{
+    char digest[17];
+    int njobs = 0;
+    if (!views_settled(c) || !c->snap_exists || c->snap.epoch <= c->applied)
+        return;
+    struct shard_job *jobs = shard_inputs(c, &njobs);
+    if (!jobs)
+        return;
+    plan_digest(jobs, njobs, digest);
+    if (strcmp(digest, c->snap.digest) != 0) {
+        LOGD("epoch %lld waits: local job shapes %s differ from the leader's %s",
+             (long long)c->snap.epoch, digest, c->snap.digest);
+        free(jobs);
+        return;
+    }
+    struct shard_agent *members = calloc((size_t)c->snap.nmembers + 1, sizeof *members);
+    struct shard_assignment *a = NULL;
+    if (!members) {
+        free(jobs);
+        return;
+    }
+    plan_members_to_shard(&c->snap, members);
+    int rc = shard_assign(jobs, njobs, members, c->snap.nmembers, &a);
+    free(members);
+    if (rc < 0) {
+        LOGE("epoch %lld: cannot compute the assignment (%d)", (long long)c->snap.epoch, rc);
+        free(jobs);
+        return;
+    }
+    int me = shard_agent_find(a, c->id);
+    int64_t gained = 0, lost = 0;
+    const char *k;
+    void *val;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);) {
+        struct cjob *j = val;
+        int ji = j->cfg ? shard_job_find(a, j->name) : -1;
+        int n = ji >= 0 ? shard_job_items(a, ji) : 0;
+        if (ensure_items(j, n) < 0)
+            continue;
+        for (int i = 0; i < j->nst; i++) {
+            bool mine = me >= 0 && i < n && shard_owner(a, ji, i) == me;
+            if (mine && j->st[i] == COORD_NONE) {
+                j->st[i] = COORD_PENDING;
+                gained++;
+            } else if (!mine && j->st[i] != COORD_NONE) {
+                if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
+                    j->draining[i] = true;
+                j->st[i] = COORD_NONE;
+                lost++;
+            }
+        }
+    }
+    shard_assignment_free(a);
+    free(jobs);
+    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld", (long long)c->snap.epoch,
+         c->snap.nmembers, (long long)gained, (long long)lost);
+    c->applied = c->snap.epoch;
+    c->stats.epochs_applied++;
+    c->node_dirty = true;
+    write_record(c);
+    changed(c);
+}
+
+/* ---------------------------------------------------------------- gate */
+
+/* gate_open: every live agent has applied our epoch (so it computed the same
+ * owners and stopped what is no longer its own). */
+static bool gate_open(struct coord *c)
+{
+    const char *k;
+    void *v;
+    if (!c->agents_listed || c->agents_loading > 0)
+        return false;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        struct cagent *a = v;
+        if (!a->alive || strcmp(a->id, c->id) == 0)
+            continue;
+        if (!a->loaded || a->rec.applied_epoch < c->applied)
+            return false;
+    }
+    return true;
+}
+
+static bool drained_elsewhere(struct coord *c, const char *job, int item)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        struct cagent *a = v;
+        if (!a->alive || strcmp(a->id, c->id) == 0)
+            continue;
+        for (int i = 0; i < a->rec.ndraining; i++)
+            if (a->rec.draining[i].item == item && strcmp(a->rec.draining[i].job, job) == 0)
+                return true;
+    }
+    return false;
+}
+
+static void gate_check(struct coord *c)
+{
+    const char *k;
+    void *v;
+    bool any = false;
+    if (!coord_can_start(c) || !c->applied || !gate_open(c))
+        return;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        struct cjob *j = v;
+        for (int i = 0; i < j->nst; i++)
+            if (j->st[i] == COORD_PENDING && !drained_elsewhere(c, j->name, i)) {
+                j->st[i] = COORD_ACTIVE;
+                any = true;
+            }
+    }
+    if (any)
+        changed(c);
+}
+
+/* ---------------------------------------------------------------- leader */
+
+struct publish_ctx {
+    struct coord *c;
+    struct plan_snapshot snap;
+    uint64_t gen;
+};
+
+static void published(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct publish_ctx *p = arg;
+    struct coord *c = p->c;
+    (void)z;
+    if (!r->stale && p->gen == c->gen) {
+        c->publish_inflight = false;
+        if (r->rc == ZOK) {
+            c->stats.publishes++;
+            LOGI("published epoch %lld: %d members, digest %s", (long long)p->snap.epoch,
+                 p->snap.nmembers, p->snap.digest);
+            plan_snapshot_clear(&c->snap);
+            c->snap = p->snap;
+            memset(&p->snap, 0, sizeof p->snap);
+            c->snap_version = c->snap_exists ? c->snap_version + 1 : 0;
+            c->snap_exists = true;
+        } else if (r->nops > 0 && r->op_rc[0] == ZNONODE) {
+            /* Fencing: our election node is gone, so we are no longer the leader. */
+            LOGW("publish of epoch %lld rejected: this agent is no longer the leader",
+                 (long long)p->snap.epoch);
+            c->leader = false;
+            c->stats.deposed++;
+            c->elect[0] = '\0';
+            start_election(c);
+        } else {
+            LOGI("publish of epoch %lld raced (%s); re-reading the snapshot",
+                 (long long)p->snap.epoch, zerror(r->rc));
+            zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+        }
+        schedule_eval(c);
+    }
+    plan_snapshot_clear(&p->snap);
+    free(p);
+}
+
+static int cmp_member_id(const void *a, const void *b)
+{
+    return strcmp(((const struct plan_member *)a)->id, ((const struct plan_member *)b)->id);
+}
+
+static void maybe_publish(struct coord *c)
+{
+    const char *k;
+    void *v;
+    int njobs = 0;
+    if (!c->leader || !c->elect[0] || c->publish_inflight || !views_settled(c) ||
+        !c->agents_listed || c->agents_loading > 0)
+        return;
+    struct publish_ctx *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    p->c = c;
+    p->gen = c->gen;
+    p->snap.members = calloc(strmap_len(&c->agents) + 1, sizeof *p->snap.members);
+    struct shard_job *jobs = shard_inputs(c, &njobs);
+    if (!p->snap.members || !jobs)
+        goto out;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        struct cagent *a = v;
+        if (!a->alive || !a->loaded || !a->rec.ready || a->rec.capacity < 1)
+            continue;
+        struct plan_member *m = &p->snap.members[p->snap.nmembers++];
+        m->id = strdup(a->id);
+        m->capacity = a->rec.capacity;
+        m->labels = calloc((size_t)a->rec.nlabels + 1, sizeof *m->labels);
+        for (int i = 0; m->labels && i < a->rec.nlabels; i++)
+            m->labels[m->nlabels++] = strdup(a->rec.labels[i]);
+    }
+    qsort(p->snap.members, (size_t)p->snap.nmembers, sizeof *p->snap.members, cmp_member_id);
+    plan_digest(jobs, njobs, p->snap.digest);
+    if (c->snap_exists && plan_snapshot_same(&p->snap, &c->snap))
+        goto out;
+    p->snap.epoch = (c->snap_exists ? c->snap.epoch : 0) + 1;
+    p->snap.leader = strdup(c->id);
+    p->snap.created_ms = now_ms();
+    char *data = plan_snapshot_json(&p->snap);
+    if (!data)
+        goto out;
+    struct zkreg_op ops[2] = {
+        {.type = ZKOP_CHECK, .path = c->elect, .version = -1},
+        {.type = c->snap_exists ? ZKOP_SET : ZKOP_CREATE,
+         .path = "/state/assignment",
+         .data = data,
+         .len = (int)strlen(data),
+         .version = c->snap_version},
+    };
+    int rc = zkreg_multi(c->z, ops, 2, published, p);
+    free(data);
+    free(jobs);
+    if (rc == ZOK) {
+        c->publish_inflight = true;
+        return;
+    }
+    plan_snapshot_clear(&p->snap);
+    free(p);
+    return;
+out:
+    free(jobs);
+    plan_snapshot_clear(&p->snap);
+    free(p);
+}
+
+/* ---------------------------------------------------------------- evaluation, watches, session */
+
+static void eval_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct coord *c = arg;
+    (void)fd, (void)what;
+    if (c->fatal)
+        return;
+    if (c->reg == REG_NONE)
+        register_agent(c);
+    maybe_publish(c);
+    maybe_apply(c);
+    gate_check(c);
+    if (c->node_dirty)
+        write_record(c);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct coord *c = arg;
+    (void)fd, (void)what;
+    /* Re-measure the clock every 30 s (any record write does it). */
+    if (c->reg == REG_DONE && now_ms() - c->last_clock_check_ms > 30000)
+        c->node_dirty = true;
+    schedule_eval(c);
+}
+
+static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
+{
+    struct coord *c = ctx;
+    char mine[300];
+    (void)z;
+    snprintf(mine, sizeof mine, "/agents/%s", c->id);
+    if (strcmp(path, "/agents") == 0) {
+        zkreg_children(c->z, "/agents", true, agents_listed, c);
+    } else if (strncmp(path, "/agents/", 8) == 0) {
+        if (strcmp(path, mine) == 0 && type == ZOO_DELETED_EVENT) {
+            if (c->reg == REG_WAIT_STALE) {
+                LOGI("the stale node is gone; registering");
+                c->reg = REG_NONE;
+                register_agent(c);
+                return;
+            }
+            if (c->reg == REG_DONE) {
+                LOGW("our agent record was deleted; registering again");
+                c->reg = REG_NONE;
+                schedule_eval(c);
+            }
+        }
+        struct cagent *a = strmap_get(&c->agents, path + 8);
+        if (a && type == ZOO_CHANGED_EVENT)
+            read_agent(c, a);
+        else if (a && type == ZOO_DELETED_EVENT)
+            a->alive = false;
+        schedule_eval(c);
+    } else if (strcmp(path, "/jobs") == 0) {
+        zkreg_children(c->z, "/jobs", true, jobs_listed, c);
+    } else if (strncmp(path, "/jobs/", 6) == 0 && !strchr(path + 6, '/')) {
+        struct cjob *j = strmap_get(&c->jobs, path + 6);
+        if (j && type == ZOO_CHANGED_EVENT)
+            read_job(c, j);
+    } else if (strcmp(path, "/state/assignment") == 0) {
+        zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+    } else if (strncmp(path, "/election/", 10) == 0) {
+        check_leader(c);
+    }
+}
+
+static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
+{
+    struct coord *c = ctx;
+    if (st == ZKREG_CONNECTED) {
+        c->suspended = false;
+        if (zkreg_generation(z) != c->gen) {
+            /* A new session: every watch and ephemeral of the old one is gone. */
+            c->gen = zkreg_generation(z);
+            c->reg = REG_NONE;
+            c->elect[0] = '\0';
+            c->elect_creating = false;
+            c->leader = false;
+            c->publish_inflight = false;
+            c->node_inflight = false;
+            clear_caches(c);
+            c->applied = 0;
+            register_agent(c);
+        } else {
+            if (c->reg == REG_NONE)
+                register_agent(c);
+            if (c->reg == REG_DONE && !c->elect[0])
+                start_election(c);
+        }
+        changed(c);
+        schedule_eval(c);
+    } else if (st == ZKREG_SUSPENDED) {
+        c->suspended = true; /* stop starting new work; running work continues */
+        changed(c);
+    } else if (st == ZKREG_LOST) {
+        c->stats.sessions_lost++;
+        c->own_session_prev = zkreg_session_id(z);
+        c->suspended = true;
+        if (c->leader)
+            LOGW("leadership lost with the session");
+        c->leader = false;
+        drop_all(c);
+        if (c->on_lost)
+            c->on_lost(c->ctx);
+        changed(c);
+    }
+}
+
+/* ---------------------------------------------------------------- public API */
+
+int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struct coord_opts *o,
+               struct coord **out, struct sc_err *err)
+{
+    struct coord *c = calloc(1, sizeof *c);
+    struct zkreg_opts zopts = *zo;
+    int rc;
+    *out = NULL;
+    if (!c)
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    if (!job_name_valid(o->id)) {
+        free(c);
+        return sc_err_set(err, EINVAL, "id", -1, "must be 1-128 characters of [A-Za-z0-9._-]");
+    }
+    c->base = base;
+    c->id = strdup(o->id);
+    c->host = strdup(o->host);
+    c->labels = calloc((size_t)o->nlabels + 1, sizeof *c->labels);
+    for (int i = 0; c->labels && i < o->nlabels; i++)
+        c->labels[c->nlabels++] = strdup(o->labels[i]);
+    c->capacity = o->capacity;
+    c->max_skew_ms = o->max_clock_skew_ms;
+    c->started_at_ms = now_ms();
+    c->on_change = o->on_change;
+    c->on_lost = o->on_lost;
+    c->on_fatal = o->on_fatal;
+    c->is_running = o->is_running;
+    c->ctx = o->ctx;
+    c->skew_ok = true;
+    strmap_init(&c->jobs);
+    strmap_init(&c->agents);
+    c->ev_eval = evtimer_new(base, eval_cb, c);
+    c->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
+    struct timeval tick = {1, 0};
+    if (!c->id || !c->host || !c->labels || !c->ev_eval || !c->ev_tick ||
+        event_add(c->ev_tick, &tick) < 0) {
+        coord_close(c);
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    }
+    zopts.on_state = on_state;
+    zopts.on_watch = on_watch;
+    zopts.ctx = c;
+    if ((rc = zkreg_open(base, &zopts, &c->z, err)) < 0) {
+        coord_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void coord_close(struct coord *c)
+{
+    if (!c)
+        return;
+    if (c->z)
+        zkreg_close(c->z);
+    clear_caches(c);
+    strmap_free(&c->jobs);
+    strmap_free(&c->agents);
+    if (c->ev_eval)
+        event_free(c->ev_eval);
+    if (c->ev_tick)
+        event_free(c->ev_tick);
+    for (int i = 0; i < c->nlabels; i++)
+        free(c->labels[i]);
+    free(c->labels);
+    free(c->id);
+    free(c->host);
+    free(c);
+}
+
+bool coord_can_start(const struct coord *c)
+{
+    return !c->fatal && !c->suspended && c->reg == REG_DONE && c->skew_ok &&
+           zkreg_state(c->z) == ZKREG_CONNECTED;
+}
+
+bool coord_is_leader(const struct coord *c)
+{
+    return c->leader;
+}
+int64_t coord_epoch(const struct coord *c)
+{
+    return c->snap_exists ? c->snap.epoch : 0;
+}
+int64_t coord_applied_epoch(const struct coord *c)
+{
+    return c->applied;
+}
+struct zkreg *coord_zk(struct coord *c)
+{
+    return c->z;
+}
+
+void coord_foreach_item(struct coord *c,
+                        void (*fn)(void *arg, const struct job *cfg, int item,
+                                   enum coord_item_state st),
+                        void *arg)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        struct cjob *j = v;
+        if (!j->cfg)
+            continue;
+        for (int i = 0; i < j->nst; i++)
+            if (j->st[i] != COORD_NONE)
+                fn(arg, j->cfg, i, (enum coord_item_state)j->st[i]);
+    }
+}
+
+enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item)
+{
+    const struct cjob *j = strmap_get(&c->jobs, job);
+    if (!j || item < 0 || item >= j->nst)
+        return COORD_NONE;
+    return (enum coord_item_state)j->st[item];
+}
+
+const struct job *coord_job(const struct coord *c, const char *name)
+{
+    const struct cjob *j = strmap_get(&c->jobs, name);
+    return j ? j->cfg : NULL;
+}
+
+void coord_set_draining(struct coord *c, const char *job, int item, bool draining)
+{
+    struct cjob *j = strmap_get(&c->jobs, job);
+    if (!j || item < 0 || item >= j->nst || j->draining[item] == draining)
+        return;
+    j->draining[item] = draining;
+    c->node_dirty = true;
+    schedule_eval(c);
+}
+
+static void add_items(cJSON *obj, struct coord *c, enum coord_item_state want)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        struct cjob *j = v;
+        cJSON *arr = NULL;
+        for (int i = 0; i < j->nst; i++)
+            if (j->st[i] == want) {
+                if (!arr)
+                    arr = cJSON_AddArrayToObject(obj, j->name);
+                cJSON_AddItemToArray(arr, cJSON_CreateNumber(i));
+            }
+    }
+}
+
+void coord_status(const struct coord *cc, cJSON *o)
+{
+    struct coord *c = (struct coord *)cc;
+    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddBoolToObject(o, "leader", c->leader);
+    cJSON_AddStringToObject(o, "session", zkreg_state_name(zkreg_state(c->z)));
+    cJSON_AddNumberToObject(o, "epoch", (double)coord_epoch(c));
+    cJSON_AddNumberToObject(o, "applied_epoch", (double)c->applied);
+    add_items(cJSON_AddObjectToObject(o, "owned"), c, COORD_ACTIVE);
+    add_items(cJSON_AddObjectToObject(o, "pending"), c, COORD_PENDING);
+    cJSON_AddBoolToObject(o, "ready", coord_can_start(c));
+    cJSON_AddStringToObject(o, "reason", c->fatal ? "fatal" : c->reason);
+    cJSON_AddNumberToObject(o, "skew_ms", (double)c->skew_ms);
+}
+
+void coord_stats(const struct coord *c, struct coord_stats *s)
+{
+    const char *k;
+    void *v;
+    *s = c->stats;
+    s->sessions_lost = zkreg_sessions_lost(c->z);
+    s->skew_ms = c->skew_ms;
+    s->jobs = (int64_t)strmap_len(&c->jobs);
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        struct cjob *j = v;
+        if (!j->cfg)
+            s->invalid_jobs++;
+        for (int i = 0; i < j->nst; i++) {
+            s->owned_items += j->st[i] == COORD_ACTIVE;
+            s->pending_items += j->st[i] == COORD_PENDING;
+            s->draining_items += j->draining[i];
+        }
+    }
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);)
+        s->agents_alive += ((struct cagent *)v)->alive;
+}

@@ -1,0 +1,86 @@
+/* registry/coord.h: an agent's side of the coordination protocol (docs/coordination.md).
+ *
+ * Owns the agent's ZooKeeper presence: its ephemeral record under /agents, its
+ * election node, the caches of /agents and /jobs kept current by watches, the
+ * snapshot published by the leader, and — while this agent leads — publishing
+ * new snapshots with fenced writes. From the snapshot it computes which shard
+ * items are this agent's, and it decides when a gained item may start (every
+ * live agent has acknowledged the epoch and nobody still drains the item).
+ *
+ * Everything runs on the owner's event loop. The agent's scheduler reads the
+ * result through coord_foreach_item() after each on_change callback and tells
+ * coord which lost items are still running (coord_set_draining). */
+#ifndef SC_REGISTRY_COORD_H
+#define SC_REGISTRY_COORD_H
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/job.h"
+#include "registry/zk.h"
+
+struct coord;
+
+enum coord_item_state { COORD_NONE = 0, COORD_PENDING = 1, COORD_ACTIVE = 2 };
+
+struct coord_opts {
+    const char *id;
+    const char *host;
+    const char *const *labels;
+    int nlabels;
+    int capacity;
+    int max_clock_skew_ms;
+    /* on_change: owned items, job configs or the ability to start work changed. */
+    void (*on_change)(void *ctx);
+    /* on_lost: the session is gone or presumed gone: kill every running execution
+     * now; coord has already dropped every item. */
+    void (*on_lost)(void *ctx);
+    /* on_fatal: the agent must not run (e.g. its id is taken by a live agent). */
+    void (*on_fatal)(void *ctx, const char *why);
+    /* is_running: whether an execution of (job, item) is running right now. */
+    bool (*is_running)(void *ctx, const char *job, int item);
+    void *ctx;
+};
+
+/* coord_open: connects (zk settings in `zo`; its callbacks are coord's own) and
+ * registers. The handle is the caller's (coord_close). */
+int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struct coord_opts *o,
+               struct coord **out, struct sc_err *err);
+/* coord_close: closes the session (the record and election node vanish at once). */
+void coord_close(struct coord *c);
+
+/* coord_can_start: new executions may start (session connected, registered,
+ * clock within bounds). */
+bool coord_can_start(const struct coord *c);
+bool coord_is_leader(const struct coord *c);
+int64_t coord_epoch(const struct coord *c);         /* newest snapshot seen */
+int64_t coord_applied_epoch(const struct coord *c); /* snapshot applied */
+struct zkreg *coord_zk(struct coord *c);
+
+/* coord_foreach_item: calls fn for every item in state PENDING or ACTIVE. */
+void coord_foreach_item(struct coord *c,
+                        void (*fn)(void *arg, const struct job *cfg, int item,
+                                   enum coord_item_state st),
+                        void *arg);
+enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item);
+const struct job *coord_job(const struct coord *c, const char *name);
+
+/* coord_set_draining: an item this agent lost is still running (true) or has
+ * stopped (false); published in the agent record so the new owner waits. */
+void coord_set_draining(struct coord *c, const char *job, int item, bool draining);
+
+/* coord_status: the /status fields owned by coordination (id, leader, session,
+ * epoch, applied_epoch, owned, pending, ready, reason, skew_ms) added to `o`. */
+void coord_status(const struct coord *c, cJSON *o);
+
+struct coord_stats {
+    int64_t epochs_applied, publishes, deposed, sessions_lost, invalid_jobs, jobs, agents_alive;
+    int64_t owned_items, pending_items, draining_items;
+    int64_t skew_ms;
+};
+void coord_stats(const struct coord *c, struct coord_stats *s);
+
+#endif

@@ -1,0 +1,366 @@
+/* registry/plan.c: snapshot and agent records <-> JSON, and the shape digest. */
+#include "registry/plan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static void free_strv(char **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* get_strv: an array of strings -> owned char** (may be empty). */
+static int get_strv(const cJSON *o, const char *key, char ***out, int *n, struct sc_err *err)
+{
+    const cJSON *arr = NULL, *it;
+    int rc = json_get_arr(o, key, JSON_OPTIONAL, &arr, err);
+    *out = NULL;
+    *n = 0;
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    char **v = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *v);
+    if (!v)
+        return sc_err_set(err, ENOMEM, key, -1, "out of memory");
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it) || !(v[*n] = strdup(it->valuestring))) {
+            free_strv(v, *n);
+            *n = 0;
+            return sc_err_set(err, EINVAL, key, -1, "must hold strings");
+        }
+        (*n)++;
+    }
+    *out = v;
+    return 0;
+}
+
+static cJSON *strv_json(char *const *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+    return a;
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+    return strcmp(((const struct plan_member *)a)->id, ((const struct plan_member *)b)->id);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---------------------------------------------------------------- snapshot */
+
+void plan_snapshot_clear(struct plan_snapshot *s)
+{
+    for (int i = 0; i < s->nmembers; i++) {
+        free(s->members[i].id);
+        free_strv(s->members[i].labels, s->members[i].nlabels);
+    }
+    free(s->members);
+    free(s->leader);
+    memset(s, 0, sizeof *s);
+}
+
+int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, struct sc_err *err)
+{
+    struct plan_snapshot s = {0};
+    const cJSON *members = NULL, *m;
+    const char *leader = "", *digest = NULL;
+    long long v;
+    int rc;
+    cJSON *root = json_parse(data ? data : "", data ? (size_t)len : 0, err);
+    if (!root)
+        return -EINVAL;
+    if ((rc = json_get_int(root, "epoch", JSON_REQUIRED, 0, INT64_MAX / 2, &v, err)) < 0)
+        goto out;
+    s.epoch = v;
+    if ((rc = json_get_str(root, "leader", JSON_OPTIONAL, &leader, err)) < 0 && rc != -ENOENT)
+        goto out;
+    if ((rc = json_get_str(root, "digest", JSON_REQUIRED, &digest, err)) < 0)
+        goto out;
+    if (strlen(digest) != 16) {
+        rc = sc_err_set(err, EINVAL, "digest", -1, "must be 16 hex digits");
+        goto out;
+    }
+    memcpy(s.digest, digest, 17);
+    v = 0;
+    if ((rc = json_get_int(root, "created_ms", JSON_OPTIONAL, 0, INT64_MAX / 2, &v, err)) < 0 &&
+        rc != -ENOENT)
+        goto out;
+    s.created_ms = v;
+    if ((rc = json_get_arr(root, "members", JSON_REQUIRED, &members, err)) < 0)
+        goto out;
+    s.leader = strdup(leader);
+    s.members = calloc((size_t)cJSON_GetArraySize(members) + 1, sizeof *s.members);
+    if (!s.leader || !s.members) {
+        rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(m, members)
+    {
+        struct plan_member *pm = &s.members[s.nmembers];
+        const char *id;
+        if ((rc = json_get_str(m, "id", JSON_REQUIRED, &id, err)) < 0 ||
+            (rc = json_get_int(m, "capacity", JSON_REQUIRED, 1, SHARD_MAX_CAPACITY, &v, err)) < 0) {
+            json_err_prefix(err, "members");
+            goto out;
+        }
+        pm->capacity = (int)v;
+        if (!(pm->id = strdup(id))) {
+            rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+            goto out;
+        }
+        s.nmembers++;
+        if ((rc = get_strv(m, "labels", &pm->labels, &pm->nlabels, err)) < 0) {
+            json_err_prefix(err, "members");
+            goto out;
+        }
+    }
+    qsort(s.members, (size_t)s.nmembers, sizeof *s.members, cmp_member);
+    *out = s;
+    memset(&s, 0, sizeof s);
+    rc = 0;
+out:
+    plan_snapshot_clear(&s);
+    cJSON_Delete(root);
+    return rc;
+}
+
+char *plan_snapshot_json(const struct plan_snapshot *s)
+{
+    cJSON *o = cJSON_CreateObject(), *arr;
+    char *text;
+    cJSON_AddNumberToObject(o, "epoch", (double)s->epoch);
+    cJSON_AddStringToObject(o, "leader", s->leader ? s->leader : "");
+    cJSON_AddStringToObject(o, "digest", s->digest);
+    cJSON_AddNumberToObject(o, "created_ms", (double)s->created_ms);
+    arr = cJSON_AddArrayToObject(o, "members");
+    for (int i = 0; i < s->nmembers; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "id", s->members[i].id);
+        cJSON_AddItemToObject(m, "labels", strv_json(s->members[i].labels, s->members[i].nlabels));
+        cJSON_AddNumberToObject(m, "capacity", s->members[i].capacity);
+        cJSON_AddItemToArray(arr, m);
+    }
+    text = json_print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+bool plan_snapshot_same(const struct plan_snapshot *a, const struct plan_snapshot *b)
+{
+    if (strcmp(a->digest, b->digest) != 0 || a->nmembers != b->nmembers)
+        return false;
+    for (int i = 0; i < a->nmembers; i++) {
+        const struct plan_member *x = &a->members[i], *y = &b->members[i];
+        if (strcmp(x->id, y->id) != 0 || x->capacity != y->capacity || x->nlabels != y->nlabels)
+            return false;
+        for (int k = 0; k < x->nlabels; k++)
+            if (strcmp(x->labels[k], y->labels[k]) != 0)
+                return false;
+    }
+    return true;
+}
+
+void plan_members_to_shard(const struct plan_snapshot *s, struct shard_agent *out)
+{
+    for (int i = 0; i < s->nmembers; i++)
+        out[i] = (struct shard_agent){s->members[i].id, (const char *const *)s->members[i].labels,
+                                      s->members[i].nlabels, s->members[i].capacity};
+}
+
+/* ---------------------------------------------------------------- digest */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* mix: order-independent combination of per-job hashes (sum and xor of a
+ * strong per-job hash), so the caller need not sort 100,000 jobs. */
+void plan_digest(const struct shard_job *jobs, int njobs, char out[17])
+{
+    uint64_t sum = 0, x = 0;
+    for (int i = 0; i < njobs; i++) {
+        const struct shard_job *j = &jobs[i];
+        uint64_t h = fnv(1469598103934665603ULL, j->name, strlen(j->name) + 1);
+        int st = (int)j->strategy;
+        h = fnv(h, &j->items, sizeof j->items);
+        h = fnv(h, &st, sizeof st);
+        /* labels as a sorted set */
+        const char *sorted[64];
+        int n = j->nlabels < 64 ? j->nlabels : 64;
+        memcpy(sorted, j->labels, (size_t)n * sizeof *sorted);
+        qsort(sorted, (size_t)n, sizeof *sorted, cmp_cstr);
+        for (int k = 0; k < n; k++)
+            h = fnv(h, sorted[k], strlen(sorted[k]) + 1);
+        h ^= h >> 29;
+        h *= 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 32;
+        sum += h;
+        x ^= h * 0x94d049bb133111ebULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (x << 1) ^ (uint64_t)njobs));
+}
+
+/* ---------------------------------------------------------------- agent record */
+
+static void free_items(struct plan_item *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(v[i].job);
+    free(v);
+}
+
+void plan_agent_clear(struct plan_agent_rec *r)
+{
+    free(r->host);
+    free_strv(r->labels, r->nlabels);
+    free(r->version);
+    free(r->reason);
+    free_items(r->draining, r->ndraining);
+    free_items(r->running, r->nrunning);
+    memset(r, 0, sizeof *r);
+}
+
+/* get_items: [["job", item, fire?], ...] */
+static int get_items(const cJSON *o, const char *key, struct plan_item **out, int *n,
+                     struct sc_err *err)
+{
+    const cJSON *arr = NULL, *it;
+    int rc = json_get_arr(o, key, JSON_OPTIONAL, &arr, err);
+    *out = NULL;
+    *n = 0;
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    struct plan_item *v = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *v);
+    if (!v)
+        return sc_err_set(err, ENOMEM, key, -1, "out of memory");
+    cJSON_ArrayForEach(it, arr)
+    {
+        const cJSON *j = cJSON_GetArrayItem(it, 0), *k = cJSON_GetArrayItem(it, 1),
+                    *f = cJSON_GetArrayItem(it, 2);
+        if (!cJSON_IsString(j) || !cJSON_IsNumber(k) || !(v[*n].job = strdup(j->valuestring))) {
+            free_items(v, *n);
+            *n = 0;
+            return sc_err_set(err, EINVAL, key, -1, "entries must be [job, item, fire]");
+        }
+        v[*n].item = k->valueint;
+        v[*n].fire = cJSON_IsNumber(f) ? (int64_t)f->valuedouble : 0;
+        (*n)++;
+    }
+    *out = v;
+    return 0;
+}
+
+static cJSON *items_json(const struct plan_item *v, int n, bool with_fire)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) {
+        cJSON *e = cJSON_CreateArray();
+        cJSON_AddItemToArray(e, cJSON_CreateString(v[i].job));
+        cJSON_AddItemToArray(e, cJSON_CreateNumber(v[i].item));
+        if (with_fire)
+            cJSON_AddItemToArray(e, cJSON_CreateNumber((double)v[i].fire));
+        cJSON_AddItemToArray(a, e);
+    }
+    return a;
+}
+
+int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, struct sc_err *err)
+{
+    struct plan_agent_rec r = {0};
+    const char *s;
+    long long v;
+    bool b = false;
+    int rc;
+    cJSON *root = json_parse(data ? data : "", data ? (size_t)len : 0, err);
+    if (!root)
+        return -EINVAL;
+#define STR(key, dst)                                                                              \
+    s = "";                                                                                        \
+    if ((rc = json_get_str(root, key, JSON_OPTIONAL, &s, err)) < 0 && rc != -ENOENT)               \
+        goto out;                                                                                  \
+    if (!(dst = strdup(s))) {                                                                      \
+        rc = -ENOMEM;                                                                              \
+        goto out;                                                                                  \
+    }
+#define INT(key, dst, min, max)                                                                    \
+    v = 0;                                                                                         \
+    if ((rc = json_get_int(root, key, JSON_OPTIONAL, min, max, &v, err)) < 0 && rc != -ENOENT)     \
+        goto out;                                                                                  \
+    dst = v;
+    STR("host", r.host);
+    STR("version", r.version);
+    STR("reason", r.reason);
+    INT("pid", r.pid, 0, INT32_MAX);
+    INT("capacity", r.capacity, 0, SHARD_MAX_CAPACITY);
+    INT("started_at", r.started_at_ms, 0, INT64_MAX / 2);
+    INT("applied_epoch", r.applied_epoch, 0, INT64_MAX / 2);
+    INT("skew_ms", r.skew_ms, -(INT64_MAX / 2), INT64_MAX / 2);
+#undef STR
+#undef INT
+    s = "0";
+    if ((rc = json_get_str(root, "session", JSON_OPTIONAL, &s, err)) < 0 && rc != -ENOENT)
+        goto out;
+    r.session = (int64_t)strtoull(s, NULL, 16);
+    if ((rc = json_get_bool(root, "ready", JSON_OPTIONAL, &b, err)) < 0 && rc != -ENOENT)
+        goto out;
+    r.ready = b;
+    if ((rc = get_strv(root, "labels", &r.labels, &r.nlabels, err)) < 0 ||
+        (rc = get_items(root, "draining", &r.draining, &r.ndraining, err)) < 0 ||
+        (rc = get_items(root, "running", &r.running, &r.nrunning, err)) < 0)
+        goto out;
+    *out = r;
+    memset(&r, 0, sizeof r);
+    rc = 0;
+out:
+    plan_agent_clear(&r);
+    cJSON_Delete(root);
+    return rc;
+}
+
+char *plan_agent_json(const struct plan_agent_rec *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char sess[32];
+    char *text;
+    snprintf(sess, sizeof sess, "%llx", (unsigned long long)r->session);
+    cJSON_AddStringToObject(o, "host", r->host ? r->host : "");
+    cJSON_AddNumberToObject(o, "pid", r->pid);
+    cJSON_AddItemToObject(o, "labels", strv_json(r->labels, r->nlabels));
+    cJSON_AddNumberToObject(o, "capacity", r->capacity);
+    cJSON_AddStringToObject(o, "version", r->version ? r->version : "");
+    cJSON_AddNumberToObject(o, "started_at", (double)r->started_at_ms);
+    cJSON_AddStringToObject(o, "session", sess);
+    cJSON_AddNumberToObject(o, "applied_epoch", (double)r->applied_epoch);
+    cJSON_AddBoolToObject(o, "ready", r->ready);
+    cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
+    cJSON_AddNumberToObject(o, "skew_ms", (double)r->skew_ms);
+    cJSON_AddItemToObject(o, "draining", items_json(r->draining, r->ndraining, false));
+    cJSON_AddItemToObject(o, "running", items_json(r->running, r->nrunning, true));
+    text = json_print(o);
+    cJSON_Delete(o);
+    return text;
+}

@@ -1,0 +1,662 @@
+/* registry/zk.c: async ZooKeeper session handed to a libevent loop.
+ *
+ * Sections: messages and the loop hand-off; completions (ZooKeeper thread);
+ * session state machine (loop thread); requests. */
+#define LOG_CAT "shardcron.registry"
+#include "registry/zk.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+/* ---------------------------------------------------------------- messages */
+
+enum msg_kind { MSG_SESSION, MSG_WATCH, MSG_REPLY };
+
+struct op {
+    struct op *next;
+    enum msg_kind kind;
+    struct zkreg *z;
+    uint64_t gen;
+    /* MSG_SESSION / MSG_WATCH */
+    int zstate, wtype;
+    char *wpath;
+    /* MSG_REPLY */
+    zkreg_cb cb;
+    void *arg;
+    int rc;
+    char *data;
+    int len;
+    struct Stat stat;
+    bool has_stat;
+    char *path;
+    char **children;
+    int nchildren;
+    /* multi */
+    int nops;
+    zoo_op_t *zops;
+    zoo_op_result_t *zres;
+    char **bufs; /* path and data copies the multi ops point into */
+    int nbufs;
+    int *op_rc;
+};
+
+/* One per ZooKeeper handle: the context of its watchers, freed after the
+ * handle is closed (no callback can run after zookeeper_close returns). */
+struct zsess {
+    struct zkreg *z;
+    uint64_t gen;
+};
+
+struct zkreg {
+    struct event_base *base;
+    struct zsess *sess;
+    char *hosts, *ns, *auth, *prefix; /* prefix: "/ns" or "" */
+    int session_timeout_ms, lost_after_ms, negotiated_ms;
+    zkreg_state_cb on_state;
+    zkreg_watch_cb on_watch;
+    void *ctx;
+
+    zhandle_t *zh;
+    uint64_t gen;
+    enum zkreg_state state;
+    int64_t session_id;
+    int64_t lost_count;
+    struct ACL_vector *acl;
+    struct ACL acl_auth[2];
+    struct ACL_vector acl_auth_vec;
+
+    pthread_mutex_t lock;
+    struct op *head, *tail;
+    int efd;
+    struct event *ev_notify, *ev_lost, *ev_rebuild;
+    bool closing;
+};
+
+static void op_free(struct op *o)
+{
+    if (!o)
+        return;
+    free(o->wpath);
+    free(o->data);
+    free(o->path);
+    for (int i = 0; i < o->nchildren; i++)
+        free(o->children[i]);
+    free(o->children);
+    for (int i = 0; i < o->nbufs; i++)
+        free(o->bufs[i]);
+    free(o->bufs);
+    free(o->zops);
+    free(o->zres);
+    free(o->op_rc);
+    free(o);
+}
+
+/* push: called on any thread; the loop picks the message up. */
+static void push(struct zkreg *z, struct op *o)
+{
+    uint64_t one = 1;
+    pthread_mutex_lock(&z->lock);
+    o->next = NULL;
+    if (z->tail)
+        z->tail->next = o;
+    else
+        z->head = o;
+    z->tail = o;
+    pthread_mutex_unlock(&z->lock);
+    if (write(z->efd, &one, sizeof one) < 0) {
+        /* eventfd counter overflow cannot happen at our rates; the message is queued anyway */
+    }
+}
+
+/* strip: server path -> namespace-relative path (copy, the caller's). */
+static char *strip(const struct zkreg *z, const char *path)
+{
+    size_t n = strlen(z->prefix);
+    if (path && n && strncmp(path, z->prefix, n) == 0)
+        return strdup(path[n] ? path + n : "/");
+    return strdup(path ? path : "");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---------------------------------------------------------------- completions (ZooKeeper thread)
+ */
+
+static void global_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    const struct zsess *s = ctx;
+    struct zkreg *z = s->z;
+    struct op *o = calloc(1, sizeof *o);
+    (void)zh;
+    if (!o)
+        return;
+    o->z = z;
+    o->gen = s->gen;
+    if (type == ZOO_SESSION_EVENT) {
+        o->kind = MSG_SESSION;
+        o->zstate = state;
+    } else {
+        o->kind = MSG_WATCH;
+        o->wtype = type;
+        o->wpath = strip(z, path);
+    }
+    push(z, o);
+}
+
+static void done_void(int rc, const void *data)
+{
+    struct op *o = (struct op *)data;
+    o->rc = rc;
+    push(o->z, o);
+}
+
+static void done_stat(int rc, const struct Stat *st, const void *data)
+{
+    struct op *o = (struct op *)data;
+    o->rc = rc;
+    if (rc == ZOK && st) {
+        o->stat = *st;
+        o->has_stat = true;
+    }
+    push(o->z, o);
+}
+
+static void done_data(int rc, const char *value, int len, const struct Stat *st, const void *data)
+{
+    struct op *o = (struct op *)data;
+    o->rc = rc;
+    if (rc == ZOK) {
+        if (st) {
+            o->stat = *st;
+            o->has_stat = true;
+        }
+        if (value && len > 0 && (o->data = malloc((size_t)len + 1))) {
+            memcpy(o->data, value, (size_t)len);
+            o->data[len] = '\0';
+            o->len = len;
+        }
+    }
+    push(o->z, o);
+}
+
+static void done_string_stat(int rc, const char *s, const struct Stat *st, const void *data)
+{
+    struct op *o = (struct op *)data;
+    o->rc = rc;
+    if (rc == ZOK) {
+        o->path = strip(o->z, s);
+        if (st) {
+            o->stat = *st;
+            o->has_stat = true;
+        }
+    }
+    push(o->z, o);
+}
+
+static void done_strings(int rc, const struct String_vector *sv, const struct Stat *st,
+                         const void *data)
+{
+    struct op *o = (struct op *)data;
+    o->rc = rc;
+    if (rc == ZOK && sv) {
+        if (st) {
+            o->stat = *st;
+            o->has_stat = true;
+        }
+        o->children = calloc((size_t)sv->count + 1, sizeof *o->children);
+        for (int i = 0; o->children && i < sv->count; i++)
+            if ((o->children[o->nchildren] = strdup(sv->data[i])))
+                o->nchildren++;
+        if (o->children)
+            qsort(o->children, (size_t)o->nchildren, sizeof *o->children, cmp_str);
+    }
+    push(o->z, o);
+}
+
+static void done_multi(int rc, const void *data)
+{
+    struct op *o = (struct op *)data;
+    o->rc = rc;
+    for (int i = 0; i < o->nops; i++)
+        o->op_rc[i] = o->zres[i].err;
+    push(o->z, o);
+}
+
+/* ---------------------------------------------------------------- session state machine (loop) */
+
+const char *zkreg_state_name(enum zkreg_state st)
+{
+    static const char *const names[] = {"connecting", "connected", "suspended", "lost"};
+    return names[st];
+}
+
+static void set_state(struct zkreg *z, enum zkreg_state st)
+{
+    if (z->state == st)
+        return;
+    LOGI("zookeeper session %s -> %s (session 0x%llx)", zkreg_state_name(z->state),
+         zkreg_state_name(st), (unsigned long long)z->session_id);
+    z->state = st;
+    if (z->on_state)
+        z->on_state(z, st, z->ctx);
+}
+
+static void zk_log(const char *message)
+{
+    if (strstr(message, "ZOO_ERROR"))
+        LOGW("zookeeper client: %s", message);
+    else
+        LOGD("zookeeper client: %s", message);
+}
+
+static void close_handle(struct zkreg *z)
+{
+    if (z->zh) {
+        zhandle_t *old = z->zh;
+        z->zh = NULL;
+        zookeeper_close(old); /* pending completions are pushed with ZCLOSING */
+    }
+    free(z->sess);
+    z->sess = NULL;
+}
+
+static int connect_handle(struct zkreg *z)
+{
+    z->gen++;
+    if (!(z->sess = malloc(sizeof *z->sess)))
+        return -ENOMEM;
+    z->sess->z = z;
+    z->sess->gen = z->gen;
+    z->zh =
+        zookeeper_init2(z->hosts, global_watcher, z->session_timeout_ms, NULL, z->sess, 0, zk_log);
+    if (!z->zh) {
+        free(z->sess);
+        z->sess = NULL;
+        return -EIO;
+    }
+    if (z->auth)
+        zoo_add_auth(z->zh, "digest", z->auth, (int)strlen(z->auth), NULL, NULL);
+    return 0;
+}
+
+/* rebuild: drop the old handle (its session is gone or presumed gone) and start
+ * a new one. Runs from a timer so it never nests inside a callback. */
+static void rebuild_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct zkreg *z = arg;
+    (void)fd, (void)what;
+    if (z->closing)
+        return;
+    close_handle(z);
+    z->session_id = 0;
+    set_state(z, ZKREG_CONNECTING);
+    if (connect_handle(z) < 0) {
+        struct timeval tv = {1, 0};
+        LOGE("zookeeper_init failed; retrying in 1 s");
+        evtimer_add(z->ev_rebuild, &tv);
+    }
+}
+
+static void go_lost(struct zkreg *z, const char *why)
+{
+    struct timeval now = {0, 0};
+    LOGW("zookeeper session 0x%llx lost: %s; building a new session",
+         (unsigned long long)z->session_id, why);
+    evtimer_del(z->ev_lost);
+    z->lost_count++;
+    set_state(z, ZKREG_LOST);
+    evtimer_add(z->ev_rebuild, &now);
+}
+
+static void lost_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct zkreg *z = arg;
+    if (z->state == ZKREG_SUSPENDED)
+        go_lost(z, "disconnected past the local deadline; the server may have expired us");
+}
+
+static void on_session(struct zkreg *z, int zstate)
+{
+    if (zstate == ZOO_CONNECTED_STATE) {
+        const clientid_t *cid = zoo_client_id(z->zh);
+        evtimer_del(z->ev_lost);
+        z->session_id = cid ? cid->client_id : 0;
+        z->negotiated_ms = zoo_recv_timeout(z->zh);
+        set_state(z, ZKREG_CONNECTED);
+    } else if (zstate == ZOO_CONNECTING_STATE || zstate == ZOO_ASSOCIATING_STATE) {
+        if (z->state == ZKREG_CONNECTED) {
+            int ms = z->lost_after_ms;
+            if (ms <= 0) {
+                int t = z->negotiated_ms > 0 ? z->negotiated_ms : z->session_timeout_ms;
+                /* The client notices silence after 2/3 of the timeout, so the server
+                 * may expire us 1/3 of the timeout after we notice. */
+                ms = t / 3 - 50;
+                if (ms < 50)
+                    ms = 50;
+            }
+            struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+            set_state(z, ZKREG_SUSPENDED);
+            evtimer_add(z->ev_lost, &tv);
+        }
+    } else if (zstate == ZOO_EXPIRED_SESSION_STATE) {
+        go_lost(z, "the server expired the session");
+    } else if (zstate == ZOO_AUTH_FAILED_STATE) {
+        go_lost(z, "authentication failed");
+    }
+}
+
+static void notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct zkreg *z = arg;
+    uint64_t n;
+    (void)what;
+    if (read(fd, &n, sizeof n) < 0) {
+        /* EAGAIN: nothing new; the queue is drained below either way */
+    }
+    for (;;) {
+        pthread_mutex_lock(&z->lock);
+        struct op *o = z->head;
+        if (o) {
+            z->head = o->next;
+            if (!z->head)
+                z->tail = NULL;
+        }
+        pthread_mutex_unlock(&z->lock);
+        if (!o)
+            break;
+        bool current = o->gen == z->gen;
+        if (o->kind == MSG_SESSION) {
+            if (current && !z->closing)
+                on_session(z, o->zstate);
+        } else if (o->kind == MSG_WATCH) {
+            if (current && !z->closing && z->on_watch)
+                z->on_watch(z, o->wtype, o->wpath, z->ctx);
+        } else if (o->cb) {
+            struct zkreg_result r = {
+                .rc = o->rc,
+                .stale = !current,
+                .data = o->data,
+                .len = o->len,
+                .stat = o->stat,
+                .has_stat = o->has_stat,
+                .path = o->path,
+                .children = o->children,
+                .nchildren = o->nchildren,
+                .op_rc = o->op_rc,
+                .nops = o->nops,
+            };
+            o->cb(z, &r, o->arg);
+        }
+        op_free(o);
+    }
+}
+
+/* ---------------------------------------------------------------- open / close */
+
+int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkreg **out,
+               struct sc_err *err)
+{
+    struct zkreg *z = calloc(1, sizeof *z);
+    char prefix[256];
+    *out = NULL;
+    if (!z)
+        return sc_err_set(err, ENOMEM, "zk", -1, "out of memory");
+    z->base = base;
+    z->efd = -1;
+    pthread_mutex_init(&z->lock, NULL);
+    if (opt->ns && strchr(opt->ns, '/')) {
+        free(z);
+        return sc_err_set(err, EINVAL, "namespace", -1, "must not contain '/'");
+    }
+    snprintf(prefix, sizeof prefix, "%s%s", opt->ns && *opt->ns ? "/" : "", opt->ns ? opt->ns : "");
+    z->hosts = strdup(opt->hosts);
+    z->ns = strdup(opt->ns ? opt->ns : "");
+    z->prefix = strdup(prefix);
+    z->auth = opt->auth ? strdup(opt->auth) : NULL;
+    z->session_timeout_ms = opt->session_timeout_ms;
+    z->lost_after_ms = opt->lost_after_ms;
+    z->on_state = opt->on_state;
+    z->on_watch = opt->on_watch;
+    z->ctx = opt->ctx;
+    z->state = ZKREG_CONNECTING;
+    if (z->auth) {
+        z->acl_auth[0] = (struct ACL){ZOO_PERM_ALL, {"auth", ""}};
+        z->acl_auth[1] = (struct ACL){ZOO_PERM_READ, {"world", "anyone"}};
+        z->acl_auth_vec = (struct ACL_vector){2, z->acl_auth};
+        z->acl = &z->acl_auth_vec;
+    } else {
+        z->acl = &ZOO_OPEN_ACL_UNSAFE;
+    }
+    zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
+    z->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (z->efd < 0 || !z->hosts || !z->ns || !z->prefix)
+        goto err;
+    z->ev_notify = event_new(base, z->efd, EV_READ | EV_PERSIST, notify_cb, z);
+    z->ev_lost = evtimer_new(base, lost_cb, z);
+    z->ev_rebuild = evtimer_new(base, rebuild_cb, z);
+    if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || event_add(z->ev_notify, NULL) < 0)
+        goto err;
+    if (connect_handle(z) < 0) {
+        sc_err_set(err, EINVAL, "zk", -1, "cannot start a ZooKeeper client for \"%s\"", opt->hosts);
+        zkreg_close(z);
+        return -EINVAL;
+    }
+    *out = z;
+    return 0;
+err:
+    zkreg_close(z);
+    return sc_err_set(err, ENOMEM, "zk", -1, "cannot set up the ZooKeeper event hand-off");
+}
+
+void zkreg_close(struct zkreg *z)
+{
+    if (!z)
+        return;
+    z->closing = true;
+    close_handle(z);
+    z->gen++;
+    if (z->efd >= 0)
+        notify_cb(z->efd, EV_READ, z); /* run what is pending, as stale */
+    if (z->ev_notify)
+        event_free(z->ev_notify);
+    if (z->ev_lost)
+        event_free(z->ev_lost);
+    if (z->ev_rebuild)
+        event_free(z->ev_rebuild);
+    if (z->efd >= 0)
+        close(z->efd);
+    pthread_mutex_destroy(&z->lock);
+    free(z->hosts);
+    free(z->ns);
+    free(z->prefix);
+    free(z->auth);
+    free(z);
+}
+
+enum zkreg_state zkreg_state(const struct zkreg *z)
+{
+    return z->state;
+}
+int64_t zkreg_session_id(const struct zkreg *z)
+{
+    return z->session_id;
+}
+uint64_t zkreg_generation(const struct zkreg *z)
+{
+    return z->gen;
+}
+int64_t zkreg_sessions_lost(const struct zkreg *z)
+{
+    return z->lost_count;
+}
+int zkreg_timeout_ms(const struct zkreg *z)
+{
+    return z->negotiated_ms > 0 ? z->negotiated_ms : z->session_timeout_ms;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static struct op *new_op(struct zkreg *z, zkreg_cb cb, void *arg)
+{
+    struct op *o = calloc(1, sizeof *o);
+    if (o) {
+        o->kind = MSG_REPLY;
+        o->z = z;
+        o->gen = z->gen;
+        o->cb = cb;
+        o->arg = arg;
+    }
+    return o;
+}
+
+/* full: namespace-relative -> server path. */
+static void full(const struct zkreg *z, const char *path, char *buf, size_t len)
+{
+    if (strcmp(path, "/") == 0 && z->prefix[0])
+        snprintf(buf, len, "%s", z->prefix);
+    else
+        snprintf(buf, len, "%s%s", z->prefix, path);
+}
+
+/* sent: ZooKeeper's immediate return; on failure the completion never runs. */
+static int sent(struct op *o, int rc)
+{
+    if (rc != ZOK)
+        op_free(o);
+    return rc;
+}
+
+#define NEW_OP_OR_FAIL(o)                                                                          \
+    struct op *o = new_op(z, cb, arg);                                                             \
+    char fp[1024];                                                                                 \
+    if (!o)                                                                                        \
+        return ZSYSTEMERROR;                                                                       \
+    if (!z->zh) {                                                                                  \
+        op_free(o);                                                                                \
+        return ZINVALIDSTATE;                                                                      \
+    }                                                                                              \
+    full(z, path, fp, sizeof fp)
+
+int zkreg_create(struct zkreg *z, const char *path, const char *data, int len, int flags,
+                 zkreg_cb cb, void *arg)
+{
+    NEW_OP_OR_FAIL(o);
+    return sent(o,
+                zoo_acreate2(z->zh, fp, data, data ? len : -1, z->acl, flags, done_string_stat, o));
+}
+
+int zkreg_get(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *arg)
+{
+    NEW_OP_OR_FAIL(o);
+    return sent(o, zoo_awget(z->zh, fp, watch ? global_watcher : NULL, watch ? z->sess : NULL,
+                             done_data, o));
+}
+
+int zkreg_exists(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *arg)
+{
+    NEW_OP_OR_FAIL(o);
+    return sent(o, zoo_awexists(z->zh, fp, watch ? global_watcher : NULL, watch ? z->sess : NULL,
+                                done_stat, o));
+}
+
+int zkreg_children(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *arg)
+{
+    NEW_OP_OR_FAIL(o);
+    return sent(o, zoo_awget_children2(z->zh, fp, watch ? global_watcher : NULL,
+                                       watch ? z->sess : NULL, done_strings, o));
+}
+
+int zkreg_set(struct zkreg *z, const char *path, const char *data, int len, int version,
+              zkreg_cb cb, void *arg)
+{
+    NEW_OP_OR_FAIL(o);
+    return sent(o, zoo_aset(z->zh, fp, data, len, version, done_stat, o));
+}
+
+int zkreg_delete(struct zkreg *z, const char *path, int version, zkreg_cb cb, void *arg)
+{
+    NEW_OP_OR_FAIL(o);
+    return sent(o, zoo_adelete(z->zh, fp, version, done_void, o));
+}
+
+int zkreg_multi(struct zkreg *z, const struct zkreg_op *ops, int n, zkreg_cb cb, void *arg)
+{
+    struct op *o = new_op(z, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    if (!z->zh) {
+        op_free(o);
+        return ZINVALIDSTATE;
+    }
+    o->nops = n;
+    o->zops = calloc((size_t)n, sizeof *o->zops);
+    o->zres = calloc((size_t)n, sizeof *o->zres);
+    o->op_rc = calloc((size_t)n, sizeof *o->op_rc);
+    o->bufs = calloc((size_t)n * 2, sizeof *o->bufs);
+    if (!o->zops || !o->zres || !o->op_rc || !o->bufs) {
+        op_free(o);
+        return ZSYSTEMERROR;
+    }
+    for (int i = 0; i < n; i++) {
+        char fp[1024];
+        full(z, ops[i].path, fp, sizeof fp);
+        char *p = o->bufs[o->nbufs++] = strdup(fp);
+        char *d = NULL;
+        if (ops[i].data && (d = o->bufs[o->nbufs++] = malloc((size_t)ops[i].len + 1)))
+            memcpy(d, ops[i].data, (size_t)ops[i].len);
+        switch (ops[i].type) {
+        case ZKOP_CHECK:
+            zoo_check_op_init(&o->zops[i], p, ops[i].version);
+            break;
+        case ZKOP_SET:
+            zoo_set_op_init(&o->zops[i], p, d, ops[i].len, ops[i].version, NULL);
+            break;
+        case ZKOP_CREATE:
+            zoo_create_op_init(&o->zops[i], p, d, d ? ops[i].len : -1, z->acl, ops[i].flags, NULL,
+                               0);
+            break;
+        case ZKOP_DELETE:
+            zoo_delete_op_init(&o->zops[i], p, ops[i].version);
+            break;
+        }
+    }
+    return sent(o, zoo_amulti(z->zh, n, o->zops, o->zres, done_multi, o));
+}
+
+static void ensure_step(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    (void)z, (void)r, (void)arg;
+}
+
+int zkreg_ensure(struct zkreg *z, const char *path, zkreg_cb cb, void *arg)
+{
+    char part[1024];
+    int rc;
+    /* One client's requests are processed in order, so parents sent first are
+     * created first; only the last create reports back. */
+    if (z->prefix[0] && (rc = zkreg_create(z, "/", NULL, 0, 0, ensure_step, NULL)) != ZOK)
+        return rc;
+    for (const char *p = path + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            snprintf(part, sizeof part, "%.*s", (int)(p - path), path);
+            bool last = *p == '\0';
+            if ((rc = zkreg_create(z, part, NULL, 0, 0, last ? cb : ensure_step,
+                                   last ? arg : NULL)) != ZOK)
+                return rc;
+            if (last)
+                break;
+        }
+    }
+    return ZOK;
+}
