@@ -336,24 +336,15 @@ static void assign_simple(const struct shard_job *j, int *el, int n, int *tmp,
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 
 struct bitem {
-    uint64_t key; /* per (job, item): the HRW seed and the walk order */
+    uint64_t key;   /* per (job, item): the HRW seed */
+    uint64_t top_e; /* E of the first choice */
+    int top;        /* first choice (agent rank) */
+    int top_w;      /* its capacity: the score is top_e / top_w */
     int nelig;
     int jrank; /* job's rank by name: tie-break for equal keys */
     int job;
     int item;
 };
-
-static int bitem_cmp(const void *a, const void *b)
-{
-    const struct bitem *x = a, *y = b;
-    if (x->nelig != y->nelig)
-        return x->nelig < y->nelig ? -1 : 1;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    if (x->jrank != y->jrank)
-        return x->jrank < y->jrank ? -1 : 1;
-    return (x->item > y->item) - (x->item < y->item);
-}
 
 /* better: is score e1/w1 lower than e2/w2 (exact, in 128 bits)? */
 static int better(uint64_t e1, int w1, uint64_t e2, int w2)
@@ -361,12 +352,30 @@ static int better(uint64_t e1, int w1, uint64_t e2, int w2)
     return (u128)e1 * (u128)w2 < (u128)e2 * (u128)w1;
 }
 
+/* The walk: most constrained items first (fewest eligible agents), then the
+ * strongest first choices (lowest score) first, then the hash. */
+static int bitem_cmp(const void *a, const void *b)
+{
+    const struct bitem *x = a, *y = b;
+    if (x->nelig != y->nelig)
+        return x->nelig < y->nelig ? -1 : 1;
+    if (better(x->top_e, x->top_w, y->top_e, y->top_w))
+        return -1;
+    if (better(y->top_e, y->top_w, x->top_e, x->top_w))
+        return 1;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    if (x->jrank != y->jrank)
+        return x->jrank < y->jrank ? -1 : 1;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
 /* hrw_pick: the item's best-ranked eligible agent (*top) and best-ranked
  * eligible agent below its ceiling (returned; -1 when all are full). Equal
  * scores go to the lower rank (smaller id), so the ranking is a total order. */
 static int hrw_pick(const struct bitem *it, int n, const uint64_t *akey, const int *weight,
                     const struct labelset *ls, const uint64_t *jb, const uint64_t *load,
-                    const uint64_t *cap, int *top)
+                    const uint64_t *cap, int *top, uint64_t *top_e_out)
 {
     int best = -1;
     uint64_t best_e = 0, top_e = 0;
@@ -379,11 +388,12 @@ static int hrw_pick(const struct bitem *it, int n, const uint64_t *akey, const i
             *top = k;
             top_e = e;
         }
-        if (load[k] < cap[k] && (best < 0 || better(e, weight[k], best_e, weight[best]))) {
+        if (load && load[k] < cap[k] && (best < 0 || better(e, weight[k], best_e, weight[best]))) {
             best = k;
             best_e = e;
         }
     }
+    *top_e_out = top_e;
     return best;
 }
 
@@ -430,31 +440,47 @@ static int assign_balanced(const struct shard_job *jobs, int njobs,
     for (int j = 0; j < njobs; j++) {
         if (jobs[j].strategy != SHARD_BALANCED || eligible[j] == 0)
             continue;
+        const uint64_t *jbp = jobs[j].nlabels > 0 ? jb : NULL;
+        if (jbp)
+            job_bits(ls, &jobs[j], jb); /* cannot fail: the job has eligible agents */
         uint64_t jkey = shard_mix64(shard_fnv1a64(jobs[j].name));
-        for (int i = 0; i < jobs[j].items; i++)
-            its[x++] = (struct bitem){shard_mix64(jkey + (uint64_t)(i + 1) * GOLDEN), eligible[j],
-                                      job_rank[j], j, i};
+        for (int i = 0; i < jobs[j].items; i++, x++) {
+            struct bitem *it = &its[x];
+            *it = (struct bitem){.key = shard_mix64(jkey + (uint64_t)(i + 1) * GOLDEN),
+                                 .nelig = eligible[j],
+                                 .jrank = job_rank[j],
+                                 .job = j,
+                                 .item = i};
+            hrw_pick(it, n, akey, weight, ls, jbp, NULL, NULL, &it->top, &it->top_e);
+            it->top_w = weight[it->top];
+        }
     }
-    /* Most constrained items first, so that label-restricted items find room
-     * on their few agents before unrestricted ones fill them. */
+    /* Label-restricted items go first, so that they find room on their few
+     * agents before unrestricted ones fill them. Then strongest preference
+     * first: when an agent leaves, its items' first choices get worse, so
+     * they come late in the walk and, where an agent is near its ceiling,
+     * tend to spill themselves instead of displacing an item that stays. */
     qsort(its, nitems, sizeof *its, bitem_cmp);
 
     for (x = 0; x < nitems; x++) {
-        const struct shard_job *j = &jobs[its[x].job];
-        const uint64_t *jbp = NULL;
-        if (j->nlabels > 0) {
-            job_bits(ls, j, jb); /* cannot fail: the job has eligible agents */
-            jbp = jb;
+        struct bitem *it = &its[x];
+        int k = it->top;
+        if (load[k] >= cap[k]) {
+            const struct shard_job *j = &jobs[it->job];
+            const uint64_t *jbp = j->nlabels > 0 ? jb : NULL;
+            uint64_t e;
+            if (jbp)
+                job_bits(ls, j, jb);
+            k = hrw_pick(it, n, akey, weight, ls, jbp, load, cap, &it->top, &e);
+            if (k < 0) { /* every eligible agent is full: overflow onto the first choice */
+                k = it->top;
+                a->overflow++;
+            } else {
+                a->spilled++;
+            }
         }
-        int top, k = hrw_pick(&its[x], n, akey, weight, ls, jbp, load, cap, &top);
-        if (k < 0) { /* every eligible agent is full: overflow onto the best one */
-            k = top;
-            a->overflow++;
-        }
-        if (k != top)
-            a->spilled++;
         load[k]++;
-        a->owner[a->off[its[x].job] + its[x].item] = rank_to_idx[k];
+        a->owner[a->off[it->job] + it->item] = rank_to_idx[k];
     }
     rc = 0;
 err:
