@@ -280,7 +280,7 @@ static void test_odd_even_orientation(void **state)
     shard_assignment_free(a);
     /* For ASCII names we go descending exactly when ElasticJob does (Java
      * hashCode even): both low bits are the XOR of the bytes' low bits. */
-    for (int i = 0; i < POOL; i++) {
+    for (int i = 0; i < JOB_POOL; i++) {
         int ej_desc = java_hash(job_names[i]) % 2 == 0;
         int our_desc = (int)(shard_fnv1a32(job_names[i]) & 1);
         assert_int_equal(ej_desc, our_desc);
