@@ -88,15 +88,13 @@ static int keyed_cmp(const void *a, const void *b)
     return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* sort_by_name: indices 0..n-1 ordered by names[i]; *dup_lo and *dup_hi get the
- * first pair of equal names (lower index first) or -1. Returns a malloc'd
- * array (caller frees) or NULL on ENOMEM (n == 0 gives a 1-element buffer). */
-static int *sort_by_name(const char *(*get)(const void *, int), const void *arr, int n, int *dup_lo,
-                         int *dup_hi)
+/* sort_by_name: indices 0..n-1 ordered by get(arr, i), equal names by index.
+ * Returns a malloc'd array (caller frees; n == 0 gives a 1-element buffer) or
+ * NULL on ENOMEM. */
+static int *sort_by_name(const char *(*get)(const void *, int), const void *arr, int n)
 {
     struct keyed *k = malloc(sizeof *k * (size_t)(n ? n : 1));
     int *out = malloc(sizeof *out * (size_t)(n ? n : 1));
-    *dup_lo = *dup_hi = -1;
     if (!k || !out) {
         free(k);
         free(out);
@@ -105,15 +103,24 @@ static int *sort_by_name(const char *(*get)(const void *, int), const void *arr,
     for (int i = 0; i < n; i++)
         k[i] = (struct keyed){get(arr, i), i};
     qsort(k, (size_t)n, sizeof *k, keyed_cmp);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         out[i] = k[i].idx;
-        if (i > 0 && *dup_lo < 0 && strcmp(k[i - 1].s, k[i].s) == 0) {
-            *dup_lo = k[i - 1].idx; /* equal names sort by index */
-            *dup_hi = k[i].idx;
-        }
-    }
     free(k);
     return out;
+}
+
+/* first_dup: in `by` (n indices sorted by name, equal names by index), the
+ * first pair of equal names: *lo < *hi, or both -1. */
+static void first_dup(const char *(*get)(const void *, int), const void *arr, const int *by, int n,
+                      int *lo, int *hi)
+{
+    *lo = *hi = -1;
+    for (int i = 1; i < n; i++)
+        if (strcmp(get(arr, by[i - 1]), get(arr, by[i])) == 0) {
+            *lo = by[i - 1];
+            *hi = by[i];
+            return;
+        }
 }
 
 static const char *agent_id_at(const void *arr, int i)
@@ -145,11 +152,12 @@ static int check_labels(const char *const *labels, int nlabels, const char *what
     return 0;
 }
 
-int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
-                int nagents, struct sc_err *err)
+/* check_fields: everything shard_check checks except uniqueness. */
+static int check_fields(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
+                        int nagents, struct sc_err *err)
 {
     char field[96];
-    int rc, lo, hi;
+    int rc;
     long long total = 0;
 
     sc_err_clear(err);
@@ -194,25 +202,46 @@ int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agen
         return sc_err_set(err, EINVAL, "jobs", -1, "%lld items in all, at most %d", total,
                           SHARD_MAX_TOTAL);
 
-    int *s = sort_by_name(agent_id_at, agents, nagents, &lo, &hi);
-    if (!s)
-        return sc_err_set(err, ENOMEM, "agents", -1, "out of memory");
-    free(s);
+    return 0;
+}
+
+/* check_unique: ids and names unique, given both sorted index arrays. */
+static int check_unique(const struct shard_job *jobs, int njobs, const int *job_by_name,
+                        const struct shard_agent *agents, int nagents, const int *agent_by_id,
+                        struct sc_err *err)
+{
+    char field[96];
+    int lo, hi;
+    first_dup(agent_id_at, agents, agent_by_id, nagents, &lo, &hi);
     if (lo >= 0) {
         snprintf(field, sizeof field, "agents[%d].id", hi);
         return sc_err_set(err, EINVAL, field, -1, "\"%s\" is also the id of agents[%d]",
                           agents[hi].id, lo);
     }
-    s = sort_by_name(job_name_at, jobs, njobs, &lo, &hi);
-    if (!s)
-        return sc_err_set(err, ENOMEM, "jobs", -1, "out of memory");
-    free(s);
+    first_dup(job_name_at, jobs, job_by_name, njobs, &lo, &hi);
     if (lo >= 0) {
         snprintf(field, sizeof field, "jobs[%d].name", hi);
         return sc_err_set(err, EINVAL, field, -1, "\"%s\" is also the name of jobs[%d]",
                           jobs[hi].name, lo);
     }
     return 0;
+}
+
+int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
+                int nagents, struct sc_err *err)
+{
+    int rc = check_fields(jobs, njobs, agents, nagents, err);
+    if (rc < 0)
+        return rc;
+    int *by_id = sort_by_name(agent_id_at, agents, nagents);
+    int *by_name = sort_by_name(job_name_at, jobs, njobs);
+    if (!by_id || !by_name)
+        rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    else
+        rc = check_unique(jobs, njobs, by_name, agents, nagents, by_id, err);
+    free(by_id);
+    free(by_name);
+    return rc;
 }
 
 /* ======================== eligibility ======================== */
@@ -539,13 +568,13 @@ static int copy_strings(struct shard_assignment *a, const struct shard_job *jobs
 int shard_assign(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
                  int nagents, struct shard_assignment **out)
 {
-    int rc, lo, hi;
+    int rc;
     struct labelset ls = {0};
     int *job_rank = NULL, *el = NULL, *tmp = NULL;
     uint64_t *jb = NULL;
 
     *out = NULL;
-    if ((rc = shard_check(jobs, njobs, agents, nagents, NULL)) < 0)
+    if ((rc = check_fields(jobs, njobs, agents, nagents, NULL)) < 0)
         return rc;
     struct shard_assignment *a = calloc(1, sizeof *a);
     if (!a)
@@ -570,8 +599,10 @@ int shard_assign(const struct shard_job *jobs, int njobs, const struct shard_age
     if (!a->off || !a->owner || !a->eligible || !a->load || !a->name || !a->id || !job_rank ||
         !el || !tmp)
         goto err;
-    if (!(a->agent_by_id = sort_by_name(agent_id_at, agents, nagents, &lo, &hi)) ||
-        !(a->job_by_name = sort_by_name(job_name_at, jobs, njobs, &lo, &hi)))
+    if (!(a->agent_by_id = sort_by_name(agent_id_at, agents, nagents)) ||
+        !(a->job_by_name = sort_by_name(job_name_at, jobs, njobs)))
+        goto err;
+    if ((rc = check_unique(jobs, njobs, a->job_by_name, agents, nagents, a->agent_by_id, NULL)) < 0)
         goto err;
     if ((rc = copy_strings(a, jobs, agents)) < 0 ||
         (rc = labelset_build(&ls, agents, nagents, a->agent_by_id)) < 0)
