@@ -81,8 +81,8 @@ struct shard_job {
 struct shard_assignment;
 
 /* shard_check: validate the inputs shard_assign would reject; fills `err`
- * (may be NULL) naming the field, e.g. "agents[3].id: duplicate of agents[1]".
- * Returns 0 or -EINVAL. */
+ * (may be NULL) naming the field, e.g. field "agents[3].id", message
+ * "\"a7\" is also the id of agents[1]". Returns 0, -EINVAL, or -ENOMEM. */
 int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
                 int nagents, struct sc_err *err);
 
