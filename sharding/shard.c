@@ -88,15 +88,13 @@ static int keyed_cmp(const void *a, const void *b)
     return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* sort_by_name: indices 0..n-1 ordered by names[i]; *dup_lo and *dup_hi get the
- * first pair of equal names (lower index first) or -1. Returns a malloc'd
- * array (caller frees) or NULL on ENOMEM (n == 0 gives a 1-element buffer). */
-static int *sort_by_name(const char *(*get)(const void *, int), const void *arr, int n, int *dup_lo,
-                         int *dup_hi)
+/* sort_by_name: indices 0..n-1 ordered by get(arr, i), equal names by index.
+ * Returns a malloc'd array (caller frees; n == 0 gives a 1-element buffer) or
+ * NULL on ENOMEM. */
+static int *sort_by_name(const char *(*get)(const void *, int), const void *arr, int n)
 {
     struct keyed *k = malloc(sizeof *k * (size_t)(n ? n : 1));
     int *out = malloc(sizeof *out * (size_t)(n ? n : 1));
-    *dup_lo = *dup_hi = -1;
     if (!k || !out) {
         free(k);
         free(out);
@@ -105,15 +103,24 @@ static int *sort_by_name(const char *(*get)(const void *, int), const void *arr,
     for (int i = 0; i < n; i++)
         k[i] = (struct keyed){get(arr, i), i};
     qsort(k, (size_t)n, sizeof *k, keyed_cmp);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         out[i] = k[i].idx;
-        if (i > 0 && *dup_lo < 0 && strcmp(k[i - 1].s, k[i].s) == 0) {
-            *dup_lo = k[i - 1].idx; /* equal names sort by index */
-            *dup_hi = k[i].idx;
-        }
-    }
     free(k);
     return out;
+}
+
+/* first_dup: in `by` (n indices sorted by name, equal names by index), the
+ * first pair of equal names: *lo < *hi, or both -1. */
+static void first_dup(const char *(*get)(const void *, int), const void *arr, const int *by, int n,
+                      int *lo, int *hi)
+{
+    *lo = *hi = -1;
+    for (int i = 1; i < n; i++)
+        if (strcmp(get(arr, by[i - 1]), get(arr, by[i])) == 0) {
+            *lo = by[i - 1];
+            *hi = by[i];
+            return;
+        }
 }
 
 static const char *agent_id_at(const void *arr, int i)
@@ -145,11 +152,12 @@ static int check_labels(const char *const *labels, int nlabels, const char *what
     return 0;
 }
 
-int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
-                int nagents, struct sc_err *err)
+/* check_fields: everything shard_check checks except uniqueness. */
+static int check_fields(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
+                        int nagents, struct sc_err *err)
 {
     char field[96];
-    int rc, lo, hi;
+    int rc;
     long long total = 0;
 
     sc_err_clear(err);
@@ -194,25 +202,46 @@ int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agen
         return sc_err_set(err, EINVAL, "jobs", -1, "%lld items in all, at most %d", total,
                           SHARD_MAX_TOTAL);
 
-    int *s = sort_by_name(agent_id_at, agents, nagents, &lo, &hi);
-    if (!s)
-        return sc_err_set(err, ENOMEM, "agents", -1, "out of memory");
-    free(s);
+    return 0;
+}
+
+/* check_unique: ids and names unique, given both sorted index arrays. */
+static int check_unique(const struct shard_job *jobs, int njobs, const int *job_by_name,
+                        const struct shard_agent *agents, int nagents, const int *agent_by_id,
+                        struct sc_err *err)
+{
+    char field[96];
+    int lo, hi;
+    first_dup(agent_id_at, agents, agent_by_id, nagents, &lo, &hi);
     if (lo >= 0) {
         snprintf(field, sizeof field, "agents[%d].id", hi);
         return sc_err_set(err, EINVAL, field, -1, "\"%s\" is also the id of agents[%d]",
                           agents[hi].id, lo);
     }
-    s = sort_by_name(job_name_at, jobs, njobs, &lo, &hi);
-    if (!s)
-        return sc_err_set(err, ENOMEM, "jobs", -1, "out of memory");
-    free(s);
+    first_dup(job_name_at, jobs, job_by_name, njobs, &lo, &hi);
     if (lo >= 0) {
         snprintf(field, sizeof field, "jobs[%d].name", hi);
         return sc_err_set(err, EINVAL, field, -1, "\"%s\" is also the name of jobs[%d]",
                           jobs[hi].name, lo);
     }
     return 0;
+}
+
+int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
+                int nagents, struct sc_err *err)
+{
+    int rc = check_fields(jobs, njobs, agents, nagents, err);
+    if (rc < 0)
+        return rc;
+    int *by_id = sort_by_name(agent_id_at, agents, nagents);
+    int *by_name = sort_by_name(job_name_at, jobs, njobs);
+    if (!by_id || !by_name)
+        rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    else
+        rc = check_unique(jobs, njobs, by_name, agents, nagents, by_id, err);
+    free(by_id);
+    free(by_name);
+    return rc;
 }
 
 /* ======================== eligibility ======================== */
@@ -336,24 +365,15 @@ static void assign_simple(const struct shard_job *j, int *el, int n, int *tmp,
 #define GOLDEN 0x9E3779B97F4A7C15ULL
 
 struct bitem {
-    uint64_t key; /* per (job, item): the HRW seed and the walk order */
+    uint64_t key;   /* per (job, item): the HRW seed */
+    uint64_t top_e; /* E of the first choice */
+    int top;        /* first choice (agent rank) */
+    int top_w;      /* its capacity: the score is top_e / top_w */
     int nelig;
     int jrank; /* job's rank by name: tie-break for equal keys */
     int job;
     int item;
 };
-
-static int bitem_cmp(const void *a, const void *b)
-{
-    const struct bitem *x = a, *y = b;
-    if (x->nelig != y->nelig)
-        return x->nelig < y->nelig ? -1 : 1;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    if (x->jrank != y->jrank)
-        return x->jrank < y->jrank ? -1 : 1;
-    return (x->item > y->item) - (x->item < y->item);
-}
 
 /* better: is score e1/w1 lower than e2/w2 (exact, in 128 bits)? */
 static int better(uint64_t e1, int w1, uint64_t e2, int w2)
@@ -361,12 +381,30 @@ static int better(uint64_t e1, int w1, uint64_t e2, int w2)
     return (u128)e1 * (u128)w2 < (u128)e2 * (u128)w1;
 }
 
+/* The walk: most constrained items first (fewest eligible agents), then the
+ * strongest first choices (lowest score) first, then the hash. */
+static int bitem_cmp(const void *a, const void *b)
+{
+    const struct bitem *x = a, *y = b;
+    if (x->nelig != y->nelig)
+        return x->nelig < y->nelig ? -1 : 1;
+    if (better(x->top_e, x->top_w, y->top_e, y->top_w))
+        return -1;
+    if (better(y->top_e, y->top_w, x->top_e, x->top_w))
+        return 1;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    if (x->jrank != y->jrank)
+        return x->jrank < y->jrank ? -1 : 1;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
 /* hrw_pick: the item's best-ranked eligible agent (*top) and best-ranked
  * eligible agent below its ceiling (returned; -1 when all are full). Equal
  * scores go to the lower rank (smaller id), so the ranking is a total order. */
 static int hrw_pick(const struct bitem *it, int n, const uint64_t *akey, const int *weight,
                     const struct labelset *ls, const uint64_t *jb, const uint64_t *load,
-                    const uint64_t *cap, int *top)
+                    const uint64_t *cap, int *top, uint64_t *top_e_out)
 {
     int best = -1;
     uint64_t best_e = 0, top_e = 0;
@@ -379,11 +417,12 @@ static int hrw_pick(const struct bitem *it, int n, const uint64_t *akey, const i
             *top = k;
             top_e = e;
         }
-        if (load[k] < cap[k] && (best < 0 || better(e, weight[k], best_e, weight[best]))) {
+        if (load && load[k] < cap[k] && (best < 0 || better(e, weight[k], best_e, weight[best]))) {
             best = k;
             best_e = e;
         }
     }
+    *top_e_out = top_e;
     return best;
 }
 
@@ -430,31 +469,47 @@ static int assign_balanced(const struct shard_job *jobs, int njobs,
     for (int j = 0; j < njobs; j++) {
         if (jobs[j].strategy != SHARD_BALANCED || eligible[j] == 0)
             continue;
+        const uint64_t *jbp = jobs[j].nlabels > 0 ? jb : NULL;
+        if (jbp)
+            job_bits(ls, &jobs[j], jb); /* cannot fail: the job has eligible agents */
         uint64_t jkey = shard_mix64(shard_fnv1a64(jobs[j].name));
-        for (int i = 0; i < jobs[j].items; i++)
-            its[x++] = (struct bitem){shard_mix64(jkey + (uint64_t)(i + 1) * GOLDEN), eligible[j],
-                                      job_rank[j], j, i};
+        for (int i = 0; i < jobs[j].items; i++, x++) {
+            struct bitem *it = &its[x];
+            *it = (struct bitem){.key = shard_mix64(jkey + (uint64_t)(i + 1) * GOLDEN),
+                                 .nelig = eligible[j],
+                                 .jrank = job_rank[j],
+                                 .job = j,
+                                 .item = i};
+            hrw_pick(it, n, akey, weight, ls, jbp, NULL, NULL, &it->top, &it->top_e);
+            it->top_w = weight[it->top];
+        }
     }
-    /* Most constrained items first, so that label-restricted items find room
-     * on their few agents before unrestricted ones fill them. */
+    /* Label-restricted items go first, so that they find room on their few
+     * agents before unrestricted ones fill them. Then strongest preference
+     * first: when an agent leaves, its items' first choices get worse, so
+     * they come late in the walk and, where an agent is near its ceiling,
+     * tend to spill themselves instead of displacing an item that stays. */
     qsort(its, nitems, sizeof *its, bitem_cmp);
 
     for (x = 0; x < nitems; x++) {
-        const struct shard_job *j = &jobs[its[x].job];
-        const uint64_t *jbp = NULL;
-        if (j->nlabels > 0) {
-            job_bits(ls, j, jb); /* cannot fail: the job has eligible agents */
-            jbp = jb;
+        struct bitem *it = &its[x];
+        int k = it->top;
+        if (load[k] >= cap[k]) {
+            const struct shard_job *j = &jobs[it->job];
+            const uint64_t *jbp = j->nlabels > 0 ? jb : NULL;
+            uint64_t e;
+            if (jbp)
+                job_bits(ls, j, jb);
+            k = hrw_pick(it, n, akey, weight, ls, jbp, load, cap, &it->top, &e);
+            if (k < 0) { /* every eligible agent is full: overflow onto the first choice */
+                k = it->top;
+                a->overflow++;
+            } else {
+                a->spilled++;
+            }
         }
-        int top, k = hrw_pick(&its[x], n, akey, weight, ls, jbp, load, cap, &top);
-        if (k < 0) { /* every eligible agent is full: overflow onto the best one */
-            k = top;
-            a->overflow++;
-        }
-        if (k != top)
-            a->spilled++;
         load[k]++;
-        a->owner[a->off[its[x].job] + its[x].item] = rank_to_idx[k];
+        a->owner[a->off[it->job] + it->item] = rank_to_idx[k];
     }
     rc = 0;
 err:
@@ -513,13 +568,13 @@ static int copy_strings(struct shard_assignment *a, const struct shard_job *jobs
 int shard_assign(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
                  int nagents, struct shard_assignment **out)
 {
-    int rc, lo, hi;
+    int rc;
     struct labelset ls = {0};
     int *job_rank = NULL, *el = NULL, *tmp = NULL;
     uint64_t *jb = NULL;
 
     *out = NULL;
-    if ((rc = shard_check(jobs, njobs, agents, nagents, NULL)) < 0)
+    if ((rc = check_fields(jobs, njobs, agents, nagents, NULL)) < 0)
         return rc;
     struct shard_assignment *a = calloc(1, sizeof *a);
     if (!a)
@@ -544,8 +599,10 @@ int shard_assign(const struct shard_job *jobs, int njobs, const struct shard_age
     if (!a->off || !a->owner || !a->eligible || !a->load || !a->name || !a->id || !job_rank ||
         !el || !tmp)
         goto err;
-    if (!(a->agent_by_id = sort_by_name(agent_id_at, agents, nagents, &lo, &hi)) ||
-        !(a->job_by_name = sort_by_name(job_name_at, jobs, njobs, &lo, &hi)))
+    if (!(a->agent_by_id = sort_by_name(agent_id_at, agents, nagents)) ||
+        !(a->job_by_name = sort_by_name(job_name_at, jobs, njobs)))
+        goto err;
+    if ((rc = check_unique(jobs, njobs, a->job_by_name, agents, nagents, a->agent_by_id, NULL)) < 0)
         goto err;
     if ((rc = copy_strings(a, jobs, agents)) < 0 ||
         (rc = labelset_build(&ls, agents, nagents, a->agent_by_id)) < 0)

@@ -33,6 +33,14 @@
 
 enum shard_strategy { SHARD_AVERAGE, SHARD_ODD_EVEN, SHARD_ROUND_ROBIN, SHARD_BALANCED };
 
+/* SHARD_ALGO_VERSION: bumped whenever shard_assign's output changes for some
+ * input. Two agents with different versions would compute different owners
+ * from the same snapshot, so the coordination layer mixes it into the digest
+ * agents compare before applying an epoch (a mixed fleet then waits instead
+ * of running items twice). 1: first merge; 2: balanced walks strongest first
+ * choices first. */
+#define SHARD_ALGO_VERSION 2
+
 #define SHARD_MAX_ITEMS 100000     /* items of one job */
 #define SHARD_MAX_TOTAL (1 << 26)  /* items over all jobs */
 #define SHARD_MAX_CAPACITY 1000000 /* agent capacity (weight) */
@@ -73,8 +81,8 @@ struct shard_job {
 struct shard_assignment;
 
 /* shard_check: validate the inputs shard_assign would reject; fills `err`
- * (may be NULL) naming the field, e.g. "agents[3].id: duplicate of agents[1]".
- * Returns 0 or -EINVAL. */
+ * (may be NULL) naming the field, e.g. field "agents[3].id", message
+ * "\"a7\" is also the id of agents[1]". Returns 0, -EINVAL, or -ENOMEM. */
 int shard_check(const struct shard_job *jobs, int njobs, const struct shard_agent *agents,
                 int nagents, struct sc_err *err);
 

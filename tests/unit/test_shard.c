@@ -280,7 +280,7 @@ static void test_odd_even_orientation(void **state)
     shard_assignment_free(a);
     /* For ASCII names we go descending exactly when ElasticJob does (Java
      * hashCode even): both low bits are the XOR of the bytes' low bits. */
-    for (int i = 0; i < POOL; i++) {
+    for (int i = 0; i < JOB_POOL; i++) {
         int ej_desc = java_hash(job_names[i]) % 2 == 0;
         int our_desc = (int)(shard_fnv1a32(job_names[i]) & 1);
         assert_int_equal(ej_desc, our_desc);
@@ -303,37 +303,34 @@ static void test_round_robin_rotation(void **state)
 }
 
 /* The average family over the grid, against the ElasticJob transcription. */
-/* 1..40 every size, then every 7th to 200 with the edges 64, 99-101, 128, 199, 200 */
-static int grid_agents(int *a)
+/* grid_items: for n agents, 1..40 items, fixed edges up to 1000, and the
+ * edges of n itself: n-1, n, n+1 (items vs agents), 2n-1..2n+1, 7n and the
+ * largest multiple of n up to 1000, +-1. Values over 1000 are dropped. */
+static int grid_items(int n, int *m)
 {
-    int n = 0;
-    for (int i = 1; i <= 200; i++)
-        if (i <= 40 || i % 7 == 0 || i == 64 || (i >= 99 && i <= 101) || i == 128 || i >= 199)
-            a[n++] = i;
-    return n;
-}
-
-static int grid_items(int *m)
-{
-    int n = 0;
+    int c = 0;
     for (int i = 1; i <= 40; i++)
-        m[n++] = i;
+        m[c++] = i;
     const int edges[] = {50,  63,  64,  99,  100, 101, 199, 200, 201,
                          255, 256, 399, 400, 401, 600, 999, 1000};
     for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
-        m[n++] = edges[i];
-    return n;
+        m[c++] = edges[i];
+    int top = 1000 / n * n;
+    const int rel[] = {n - 1, n, n + 1, 2 * n - 1, 2 * n, 2 * n + 1, 7 * n, top - 1, top, top + 1};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++)
+        if (rel[i] >= 1 && rel[i] <= 1000)
+            m[c++] = rel[i];
+    return c;
 }
 
 static void test_average_family_grid(void **state)
 {
     (void)state;
-    int m[64], nm = grid_items(m), pos[1000], order[200], cnt[200], ns[200];
-    int nn = grid_agents(ns);
-    struct shard_job *jobs = calloc((size_t)nm * 3, sizeof *jobs);
+    int m[80], pos[1000], order[200], cnt[200];
+    struct shard_job *jobs = calloc(80 * 3, sizeof *jobs);
     assert_non_null(jobs);
-    for (int g = 0; g < nn; g++) {
-        int n = ns[g], nj = 0;
+    for (int n = 1; n <= 200; n++) { /* every agent count */
+        int nm = grid_items(n, m), nj = 0;
         for (int s = 0; s < 3; s++)
             for (int i = 0; i < nm; i++, nj++)
                 jobs[nj] = (struct shard_job){job_names[nj], m[i], (enum shard_strategy)s, NULL, 0};
@@ -519,14 +516,20 @@ static void test_balanced_ceiling(void **state)
     (void)state;
     static const int ns[] = {1,  2,  3,  4,  5,  6,  7,   8,   9,   10, 13,
                              16, 20, 33, 50, 64, 99, 100, 150, 199, 200};
-    static const int Ts[] = {1, 2, 3, 5, 8, 13, 50, 99, 100, 101, 199, 200, 201, 400, 1000, 4000};
-    for (size_t g = 0; g < sizeof ns / sizeof *ns; g++)
-        for (size_t t = 0; t < sizeof Ts / sizeof *Ts; t++)
+    static const int fixed[] = {1, 2, 3, 5, 8, 13, 50, 99, 100, 101, 199, 200, 201, 400, 1000};
+    for (size_t g = 0; g < sizeof ns / sizeof *ns; g++) {
+        int n = ns[g], Ts[32], nT = 0;
+        for (size_t t = 0; t < sizeof fixed / sizeof *fixed; t++)
+            Ts[nT++] = fixed[t];
+        /* around the agent count, and 5 and 20 per agent where ceilings bind */
+        const int rel[] = {n - 1, n, n + 1, 5 * n, 20 * n, 4000};
+        for (size_t t = 0; t < sizeof rel / sizeof *rel; t++)
+            if (rel[t] >= 1 && rel[t] <= 4000)
+                Ts[nT++] = rel[t];
+        for (int t = 0; t < nT; t++)
             for (int het = 0; het < 2; het++)
                 for (int per = 1; per <= 8; per *= 8) {
-                    int n = ns[g], nj = (Ts[t] + per - 1) / per;
-                    if (n >= 100 && Ts[t] > 1000)
-                        continue; /* the slow corner; 200 x 1000 is covered */
+                    int nj = (Ts[t] + per - 1) / per;
                     struct shard_job *jobs = balanced_jobs(nj, per);
                     struct shard_agent *ag = agents_make(n, 1);
                     for (int k = 0; het && k < n; k++)
@@ -537,6 +540,7 @@ static void test_balanced_ceiling(void **state)
                     free(ag);
                     free(jobs);
                 }
+    }
 }
 
 static void test_balanced_spreads_single_item_jobs(void **state)
@@ -616,12 +620,18 @@ static void test_balanced_movement(void **state)
 {
     (void)state;
     static const int ns[] = {1, 2, 3, 4, 5, 7, 8, 13, 20, 33, 50, 100, 199, 200};
-    static const int Ts[] = {1, 3, 10, 30, 100, 300, 1000, 3000};
+    static const int fixed[] = {1, 3, 10, 30, 100, 300, 1000, 3000};
     int strict_cases = 0, slack_cases = 0;
-    for (size_t g = 0; g < sizeof ns / sizeof *ns; g++)
-        for (size_t t = 0; t < sizeof Ts / sizeof *Ts; t++)
+    for (size_t g = 0; g < sizeof ns / sizeof *ns; g++) {
+        int n = ns[g], Ts[16], nT = 0;
+        for (size_t t = 0; t < sizeof fixed / sizeof *fixed; t++)
+            Ts[nT++] = fixed[t];
+        Ts[nT++] = n; /* one per agent, and 20 per agent: the ceiling binds */
+        if (20 * n <= 4000)
+            Ts[nT++] = 20 * n;
+        for (int t = 0; t < nT; t++)
             for (int het = 0; het < 2; het++) {
-                int n = ns[g], per = t % 2 ? 8 : 1, nj = (Ts[t] + per - 1) / per;
+                int per = t % 2 ? 8 : 1, nj = (Ts[t] + per - 1) / per;
                 struct shard_job *jobs = balanced_jobs(nj, per);
                 struct shard_agent *ag = agents_make(n + 1, 0);
                 long long W = 0;
@@ -659,6 +669,7 @@ static void test_balanced_movement(void **state)
                 free(ag);
                 free(jobs);
             }
+    }
     assert_true(strict_cases > 0); /* both sides of the guarantee were exercised */
     assert_true(slack_cases > 0);
 }
