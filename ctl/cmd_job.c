@@ -385,7 +385,7 @@ static int load_agents(struct zkcli *k, char ***ids, struct plan_agent_rec **rec
     leader[0] = '\0';
     if (zkcli_children(k, "/election", &el, &nel) == ZOK && nel > 0) {
         long long best = -1;
-        const char *who = NULL;
+        const char *who = el[0];
         for (int i = 0; i < nel; i++) {
             const char *u = strrchr(el[i], '_');
             long long s = u ? atoll(u + 1) : -1;

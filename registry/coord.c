@@ -29,7 +29,8 @@ struct cjob {
     char error[300];
     int64_t mzxid;
     bool loading;
-    uint8_t *st; /* enum coord_item_state per item */
+    uint8_t *st;    /* enum coord_item_state per item */
+    int64_t *since; /* realtime ms an item became ACTIVE */
     int nst;
     bool *draining; /* per item, lost here but still running */
 };
@@ -109,6 +110,7 @@ static void cjob_free(struct cjob *j)
     free(j->name);
     job_free(j->cfg);
     free(j->st);
+    free(j->since);
     free(j->draining);
     free(j);
 }
@@ -800,13 +802,17 @@ static int ensure_items(struct cjob *j, int n)
         return 0;
     uint8_t *st = realloc(j->st, (size_t)n);
     bool *dr = realloc(j->draining, (size_t)n * sizeof *dr);
+    int64_t *since = realloc(j->since, (size_t)n * sizeof *since);
     if (st)
         j->st = st;
     if (dr)
         j->draining = dr;
-    if (!st || !dr)
+    if (since)
+        j->since = since;
+    if (!st || !dr || !since)
         return -ENOMEM;
     memset(j->st + j->nst, 0, (size_t)(n - j->nst));
+    memset(j->since + j->nst, 0, (size_t)(n - j->nst) * sizeof *since);
     memset(j->draining + j->nst, 0, (size_t)(n - j->nst) * sizeof *dr);
     j->nst = n;
     return 0;
@@ -923,6 +929,7 @@ static void gate_check(struct coord *c)
         for (int i = 0; i < j->nst; i++)
             if (j->st[i] == COORD_PENDING && !drained_elsewhere(c, j->name, i)) {
                 j->st[i] = COORD_ACTIVE;
+                j->since[i] = now_ms();
                 any = true;
             }
     }
@@ -1224,8 +1231,7 @@ void coord_close(struct coord *c)
 
 bool coord_can_start(const struct coord *c)
 {
-    return !c->fatal && !c->suspended && c->reg == REG_DONE && c->skew_ok &&
-           zkreg_state(c->z) == ZKREG_CONNECTED;
+    return !c->fatal && !c->suspended && c->reg == REG_DONE && c->skew_ok && zkreg_lease_ok(c->z);
 }
 
 bool coord_is_leader(const struct coord *c)
@@ -1286,18 +1292,24 @@ void coord_set_draining(struct coord *c, const char *job, int item, bool drainin
     schedule_eval(c);
 }
 
-static void add_items(cJSON *obj, struct coord *c, enum coord_item_state want)
+/* add_items: {job: [items]} of the items in state `want`; with `since`, also
+ * {job: [ms]} of when each became active. */
+static void add_items(cJSON *obj, cJSON *since, struct coord *c, enum coord_item_state want)
 {
     const char *k;
     void *v;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         struct cjob *j = v;
-        cJSON *arr = NULL;
+        cJSON *arr = NULL, *sarr = NULL;
         for (int i = 0; i < j->nst; i++)
             if (j->st[i] == want) {
-                if (!arr)
+                if (!arr) {
                     arr = cJSON_AddArrayToObject(obj, j->name);
+                    sarr = since ? cJSON_AddArrayToObject(since, j->name) : NULL;
+                }
                 cJSON_AddItemToArray(arr, cJSON_CreateNumber(i));
+                if (sarr)
+                    cJSON_AddItemToArray(sarr, cJSON_CreateNumber((double)j->since[i]));
             }
     }
 }
@@ -1310,8 +1322,13 @@ void coord_status(const struct coord *cc, cJSON *o)
     cJSON_AddStringToObject(o, "session", zkreg_state_name(zkreg_state(c->z)));
     cJSON_AddNumberToObject(o, "epoch", (double)coord_epoch(c));
     cJSON_AddNumberToObject(o, "applied_epoch", (double)c->applied);
-    add_items(cJSON_AddObjectToObject(o, "owned"), c, COORD_ACTIVE);
-    add_items(cJSON_AddObjectToObject(o, "pending"), c, COORD_PENDING);
+    /* Items count as owned only while this agent may start work: an agent that
+     * cannot prove its session is alive claims nothing. */
+    cJSON *owned = cJSON_AddObjectToObject(o, "owned");
+    cJSON *since = cJSON_AddObjectToObject(o, "owned_since");
+    if (coord_can_start(c))
+        add_items(owned, since, c, COORD_ACTIVE);
+    add_items(cJSON_AddObjectToObject(o, "pending"), NULL, c, COORD_PENDING);
     cJSON_AddBoolToObject(o, "ready", coord_can_start(c));
     cJSON_AddStringToObject(o, "reason", c->fatal ? "fatal" : c->reason);
     cJSON_AddNumberToObject(o, "skew_ms", (double)c->skew_ms);

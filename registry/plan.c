@@ -209,8 +209,10 @@ void plan_digest(const struct shard_job *jobs, int njobs, char out[17])
         /* labels as a sorted set */
         const char *sorted[64];
         int n = j->nlabels < 64 ? j->nlabels : 64;
-        memcpy(sorted, j->labels, (size_t)n * sizeof *sorted);
-        qsort(sorted, (size_t)n, sizeof *sorted, cmp_cstr);
+        if (n > 0) {
+            memcpy(sorted, j->labels, (size_t)n * sizeof *sorted);
+            qsort(sorted, (size_t)n, sizeof *sorted, cmp_cstr);
+        }
         for (int k = 0; k < n; k++)
             h = fnv(h, sorted[k], strlen(sorted[k]) + 1);
         h ^= h >> 29;
@@ -219,7 +221,10 @@ void plan_digest(const struct shard_job *jobs, int njobs, char out[17])
         sum += h;
         x ^= h * 0x94d049bb133111ebULL;
     }
-    snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (x << 1) ^ (uint64_t)njobs));
+    /* The algorithm version is part of the input: agents whose sharding code
+     * differs never apply an epoch computed by the other version. */
+    uint64_t v = (uint64_t)SHARD_ALGO_VERSION * 0x9e3779b97f4a7c15ULL;
+    snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (x << 1) ^ (uint64_t)njobs ^ v));
 }
 
 /* ---------------------------------------------------------------- agent record */

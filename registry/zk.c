@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -75,9 +76,18 @@ struct zkreg {
     pthread_mutex_t lock;
     struct op *head, *tail;
     int efd;
-    struct event *ev_notify, *ev_lost, *ev_rebuild;
+    struct event *ev_notify, *ev_lost, *ev_rebuild, *ev_beat;
     bool closing;
+    int64_t lease_base_ms; /* monotonic send time of the last answered request */
+    bool beat_inflight;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void op_free(struct op *o)
 {
@@ -313,6 +323,7 @@ static void go_lost(struct zkreg *z, const char *why)
     LOGW("zookeeper session 0x%llx lost: %s; building a new session",
          (unsigned long long)z->session_id, why);
     evtimer_del(z->ev_lost);
+    event_del(z->ev_beat);
     z->lost_count++;
     set_state(z, ZKREG_LOST);
     evtimer_add(z->ev_rebuild, &now);
@@ -326,6 +337,67 @@ static void lost_cb(evutil_socket_t fd, short what, void *arg)
         go_lost(z, "disconnected past the local deadline; the server may have expired us");
 }
 
+struct beat {
+    struct zkreg *z;
+    int64_t sent_ms;
+    uint64_t gen;
+};
+
+static int zkreg_exists_internal(struct zkreg *z, const char *path, zkreg_cb cb, void *arg);
+
+static void beat_done(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct beat *b = arg;
+    (void)z;
+    if (b->gen == b->z->gen) {
+        b->z->beat_inflight = false;
+        /* Any answer from the server (the node may or may not exist) proves the
+         * session was alive when the request left. */
+        if (!r->stale && (r->rc == ZOK || r->rc == ZNONODE) && b->sent_ms > b->z->lease_base_ms)
+            b->z->lease_base_ms = b->sent_ms;
+    }
+    free(b);
+}
+
+static int lease_margin_ms(const struct zkreg *z)
+{
+    int t = zkreg_timeout_ms(z);
+    return t / 10 > 100 ? t / 10 : 100;
+}
+
+static void beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct zkreg *z = arg;
+    (void)fd, (void)what;
+    if (z->state != ZKREG_CONNECTED && z->state != ZKREG_SUSPENDED)
+        return;
+    if (mono_ms() - z->lease_base_ms > zkreg_timeout_ms(z) - lease_margin_ms(z)) {
+        go_lost(z, "no answer from ZooKeeper for longer than the session timeout allows");
+        return;
+    }
+    if (z->state == ZKREG_CONNECTED && !z->beat_inflight) {
+        struct beat *b = malloc(sizeof *b);
+        if (!b)
+            return;
+        *b = (struct beat){z, mono_ms(), z->gen};
+        z->beat_inflight = true;
+        if (zkreg_exists_internal(z, "/", beat_done, b) != ZOK) {
+            z->beat_inflight = false;
+            free(b);
+        }
+    }
+}
+
+bool zkreg_lease_ok(const struct zkreg *z)
+{
+    return z->state == ZKREG_CONNECTED && mono_ms() - z->lease_base_ms < zkreg_timeout_ms(z) / 2;
+}
+
+int64_t zkreg_lease_age_ms(const struct zkreg *z)
+{
+    return mono_ms() - z->lease_base_ms;
+}
+
 static void on_session(struct zkreg *z, int zstate)
 {
     if (zstate == ZOO_CONNECTED_STATE) {
@@ -333,21 +405,24 @@ static void on_session(struct zkreg *z, int zstate)
         evtimer_del(z->ev_lost);
         z->session_id = cid ? cid->client_id : 0;
         z->negotiated_ms = zoo_recv_timeout(z->zh);
+        /* Connected now: the server just answered our handshake. */
+        z->lease_base_ms = mono_ms();
+        z->beat_inflight = false;
+        if (!evtimer_pending(z->ev_beat, NULL)) {
+            int ms = zkreg_timeout_ms(z) / 5;
+            struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+            event_add(z->ev_beat, &tv);
+        }
         set_state(z, ZKREG_CONNECTED);
     } else if (zstate == ZOO_CONNECTING_STATE || zstate == ZOO_ASSOCIATING_STATE) {
         if (z->state == ZKREG_CONNECTED) {
-            int ms = z->lost_after_ms;
-            if (ms <= 0) {
-                int t = z->negotiated_ms > 0 ? z->negotiated_ms : z->session_timeout_ms;
-                /* The client notices silence after 2/3 of the timeout, so the server
-                 * may expire us 1/3 of the timeout after we notice. */
-                ms = t / 3 - 50;
-                if (ms < 50)
-                    ms = 50;
-            }
-            struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+            /* The heartbeat's lease decides when a suspended session counts as
+             * lost (beat_cb); lost_after_ms, when set, is an earlier deadline. */
             set_state(z, ZKREG_SUSPENDED);
-            evtimer_add(z->ev_lost, &tv);
+            if (z->lost_after_ms > 0) {
+                struct timeval tv = {z->lost_after_ms / 1000, (z->lost_after_ms % 1000) * 1000};
+                evtimer_add(z->ev_lost, &tv);
+            }
         }
     } else if (zstate == ZOO_EXPIRED_SESSION_STATE) {
         go_lost(z, "the server expired the session");
@@ -445,7 +520,9 @@ int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkr
     z->ev_notify = event_new(base, z->efd, EV_READ | EV_PERSIST, notify_cb, z);
     z->ev_lost = evtimer_new(base, lost_cb, z);
     z->ev_rebuild = evtimer_new(base, rebuild_cb, z);
-    if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || event_add(z->ev_notify, NULL) < 0)
+    z->ev_beat = event_new(base, -1, EV_PERSIST, beat_cb, z);
+    if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || !z->ev_beat ||
+        event_add(z->ev_notify, NULL) < 0)
         goto err;
     if (connect_handle(z) < 0) {
         sc_err_set(err, EINVAL, "zk", -1, "cannot start a ZooKeeper client for \"%s\"", opt->hosts);
@@ -474,6 +551,8 @@ void zkreg_close(struct zkreg *z)
         event_free(z->ev_lost);
     if (z->ev_rebuild)
         event_free(z->ev_rebuild);
+    if (z->ev_beat)
+        event_free(z->ev_beat);
     if (z->efd >= 0)
         close(z->efd);
     pthread_mutex_destroy(&z->lock);
@@ -561,6 +640,11 @@ int zkreg_get(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *
     NEW_OP_OR_FAIL(o);
     return sent(o, zoo_awget(z->zh, fp, watch ? global_watcher : NULL, watch ? z->sess : NULL,
                              done_data, o));
+}
+
+static int zkreg_exists_internal(struct zkreg *z, const char *path, zkreg_cb cb, void *arg)
+{
+    return zkreg_exists(z, path, false, cb, arg);
 }
 
 int zkreg_exists(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *arg)

@@ -9,8 +9,8 @@
  *   CONNECTING  first connect in progress (no session yet)
  *   CONNECTED   session alive, requests flow
  *   SUSPENDED   connection lost; the session may be alive. Callers stop starting
- *               new work. A local timer runs (see zkreg_opts.lost_after_ms).
- *   LOST        the timer ran out (the server may already have expired us) or the
+ *               new work. The lease (below) keeps ageing.
+ *   LOST        the lease ran out (the server may already have expired us) or the
  *               server said the session expired. Callers kill running work and
  *               drop everything owned. zkreg then builds a new handle by itself
  *               and reports CONNECTED again with a new session id: callers
@@ -58,7 +58,7 @@ struct zkreg_opts {
     const char *ns;    /* namespace, without slashes; "" for none */
     int session_timeout_ms;
     const char *auth;  /* "user:password" for the digest ACL, or NULL */
-    int lost_after_ms; /* SUSPENDED -> LOST after this; 0 = derive (timeout/3 - 50) */
+    int lost_after_ms; /* SUSPENDED -> LOST after this at the latest; 0 = the lease decides */
     zkreg_state_cb on_state;
     zkreg_watch_cb on_watch;
     void *ctx;
@@ -77,6 +77,15 @@ int64_t zkreg_session_id(const struct zkreg *z);  /* 0 before the first session 
 uint64_t zkreg_generation(const struct zkreg *z); /* bumps with every new session */
 int zkreg_timeout_ms(const struct zkreg *z);      /* negotiated session timeout */
 int64_t zkreg_sessions_lost(const struct zkreg *z);
+
+/* The lease: the session is known alive at the send time of the last request
+ * the server answered (a heartbeat goes out every timeout/5). zkreg_lease_ok:
+ * that proof is younger than half the timeout, so new work may start.
+ * zkreg_lease_age_ms: how old the proof is. When the proof ages past the
+ * timeout minus a margin, zkreg treats the session as LOST by itself, even if
+ * the loop was frozen (SIGSTOP) and nothing else noticed. */
+bool zkreg_lease_ok(const struct zkreg *z);
+int64_t zkreg_lease_age_ms(const struct zkreg *z);
 
 /* Requests. Return 0 when queued (the callback will run), or a ZooKeeper error
  * code when the request could not be sent (the callback will not run). */
