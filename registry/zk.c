@@ -21,7 +21,8 @@
 enum msg_kind { MSG_SESSION, MSG_WATCH, MSG_REPLY };
 
 struct op {
-    struct op *next;
+    struct op *next;          /* hand-off queue (any thread, under the lock) */
+    struct op *oprev, *onext; /* requests awaiting a reply (loop thread only) */
     enum msg_kind kind;
     struct zkreg *z;
     uint64_t gen;
@@ -75,6 +76,7 @@ struct zkreg {
 
     pthread_mutex_t lock;
     struct op *head, *tail;
+    struct op *outstanding; /* requests sent and not yet answered */
     int efd;
     struct event *ev_notify, *ev_lost, *ev_rebuild, *ev_beat;
     bool closing;
@@ -106,6 +108,19 @@ static void op_free(struct op *o)
     free(o->zres);
     free(o->op_rc);
     free(o);
+}
+
+static void unlink_outstanding(struct zkreg *z, struct op *o)
+{
+    if (o->kind != MSG_REPLY || (!o->oprev && !o->onext && z->outstanding != o))
+        return;
+    if (o->oprev)
+        o->oprev->onext = o->onext;
+    else
+        z->outstanding = o->onext;
+    if (o->onext)
+        o->onext->oprev = o->oprev;
+    o->oprev = o->onext = NULL;
 }
 
 /* push: called on any thread; the loop picks the message up. */
@@ -269,12 +284,18 @@ static void zk_log(const char *message)
         LOGD("zookeeper client: %s", message);
 }
 
+static void notify_cb(evutil_socket_t fd, short what, void *arg);
+static void reap_orphans(struct zkreg *z);
+
 static void close_handle(struct zkreg *z)
 {
     if (z->zh) {
         zhandle_t *old = z->zh;
         z->zh = NULL;
         zookeeper_close(old); /* pending completions are pushed with ZCLOSING */
+        z->gen++;             /* whatever is still queued belongs to the old session */
+        notify_cb(z->efd, EV_READ, z);
+        reap_orphans(z);
     }
     free(z->sess);
     z->sess = NULL;
@@ -458,6 +479,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
             if (current && !z->closing && z->on_watch)
                 z->on_watch(z, o->wtype, o->wpath, z->ctx);
         } else if (o->cb) {
+            unlink_outstanding(z, o);
             struct zkreg_result r = {
                 .rc = o->rc,
                 .stale = !current,
@@ -472,7 +494,24 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
                 .nops = o->nops,
             };
             o->cb(z, &r, o->arg);
+        } else {
+            unlink_outstanding(z, o);
         }
+        op_free(o);
+    }
+}
+
+/* reap_orphans: after zookeeper_close() returned no completion can arrive, yet
+ * the client library sometimes drops requests that were in flight when the
+ * session expired. Answer those with ZCLOSING so callers free what they own. */
+static void reap_orphans(struct zkreg *z)
+{
+    while (z->outstanding) {
+        struct op *o = z->outstanding;
+        unlink_outstanding(z, o);
+        struct zkreg_result r = {.rc = ZCLOSING, .stale = true};
+        if (o->cb)
+            o->cb(z, &r, o->arg);
         op_free(o);
     }
 }
@@ -541,10 +580,8 @@ void zkreg_close(struct zkreg *z)
     if (!z)
         return;
     z->closing = true;
-    close_handle(z);
-    z->gen++;
     if (z->efd >= 0)
-        notify_cb(z->efd, EV_READ, z); /* run what is pending, as stale */
+        close_handle(z); /* runs what is pending, as stale */
     if (z->ev_notify)
         event_free(z->ev_notify);
     if (z->ev_lost)
@@ -608,11 +645,21 @@ static void full(const struct zkreg *z, const char *path, char *buf, size_t len)
         snprintf(buf, len, "%s%s", z->prefix, path);
 }
 
-/* sent: ZooKeeper's immediate return; on failure the completion never runs. */
+/* sent: ZooKeeper's immediate return; on failure the completion never runs.
+ * Called on the loop thread right after the request went out; the completion
+ * cannot be dispatched before this returns (dispatch runs on this thread). */
 static int sent(struct op *o, int rc)
 {
-    if (rc != ZOK)
+    if (rc != ZOK) {
         op_free(o);
+        return rc;
+    }
+    struct zkreg *z = o->z;
+    o->oprev = NULL;
+    o->onext = z->outstanding;
+    if (z->outstanding)
+        z->outstanding->oprev = o;
+    z->outstanding = o;
     return rc;
 }
 

@@ -346,8 +346,8 @@ static void test_zk_restart(void **state)
 {
     (void)state;
     struct ta_cluster c;
-    /* The longest session the test server allows (20 ticks of 200 ms). */
-    init_cluster(&c, "zkre", 4000);
+    /* A longer session than the other tests, so a restart fits well inside it. */
+    init_cluster(&c, "zkre", 8000);
     struct zkcli *k = zk_open(c.ns);
     assert_true(ta_start(&c, "r1", NULL) >= 0);
     assert_true(ta_start(&c, "r2", NULL) >= 0);
@@ -366,8 +366,12 @@ static void test_zk_restart(void **state)
     long long down = tenv_now_ms() - t0;
     fprintf(stderr, "   ZooKeeper was down for %lld ms\n", down);
     assert_true(wait_owned(&c, w, 1, 15000, NULL));
-    if (down < 2500) {
-        /* Back well within the timeout: the sessions survived. */
+    fprintf(stderr, "   sessions lost: r1 %lld, r2 %lld\n",
+            metric(&c, 0, "shardcron_agent_sessions_lost_total"),
+            metric(&c, 1, "shardcron_agent_sessions_lost_total"));
+    if (down < 5000) {
+        /* Back well within the timeout (the lease allows 7.2 s of silence): the
+         * sessions survived. A slower restart may legitimately cost a session. */
         assert_int_equal(metric(&c, 0, "shardcron_agent_sessions_lost_total"), 0);
         assert_int_equal(metric(&c, 1, "shardcron_agent_sessions_lost_total"), 0);
     }
