@@ -33,6 +33,8 @@ struct cjob {
     int64_t *since; /* realtime ms an item became ACTIVE */
     int nst;
     bool *draining; /* per item, lost here but still running */
+    char **trig_done; /* triggers already handled by this agent */
+    int ntrig_done;
 };
 
 struct cagent {
@@ -54,7 +56,13 @@ struct coord {
     void (*on_lost)(void *);
     void (*on_fatal)(void *, const char *);
     bool (*is_running)(void *, const char *, int);
+    int (*on_trigger)(void *, const struct job *, const char *);
+    void (*on_failover)(void *, const struct job *, int, int64_t);
     void *ctx;
+    struct plan_item *running; /* published in the record */
+    int nrunning;
+    int64_t running_written_ms;
+    struct event *ev_running;
 
     struct strmap jobs, agents;
     int jobs_loading, agents_loading;
@@ -80,6 +88,10 @@ struct coord {
     struct coord_stats stats;
     bool fatal;
 };
+
+static void running_cb(evutil_socket_t fd, short what, void *arg);
+static void free_running(struct coord *c);
+static void failover_check(struct coord *c);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -112,6 +124,9 @@ static void cjob_free(struct cjob *j)
     free(j->st);
     free(j->since);
     free(j->draining);
+    for (int i = 0; i < j->ntrig_done; i++)
+        free(j->trig_done[i]);
+    free(j->trig_done);
     free(j);
 }
 
@@ -202,6 +217,8 @@ static char *record_json(struct coord *c)
     r.skew_ms = c->skew_ms;
     r.draining = dr;
     r.ndraining = ndr;
+    r.running = c->running;
+    r.nrunning = c->nrunning;
     char *s = plan_agent_json(&r);
     free(dr); /* entries point into the cache */
     return s;
@@ -556,6 +573,8 @@ static void read_agent(struct coord *c, struct cagent *a)
     }
 }
 
+static void list_triggers(struct coord *c, const char *job);
+
 static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct read_ctx *rc = arg;
@@ -584,9 +603,12 @@ static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             } else {
                 j->error[0] = '\0';
             }
+            bool first = !j->cfg && !j->mzxid;
             job_free(j->cfg);
             j->cfg = cfg;
             j->mzxid = r->stat.mzxid;
+            if (first)
+                list_triggers(c, j->name);
         } else if (r->rc == ZNONODE) {
             /* deleted: the children watch removes it */
         }
@@ -917,6 +939,34 @@ static bool drained_elsewhere(struct coord *c, const char *job, int item)
     return false;
 }
 
+/* failover_check: an active item that a dead agent's last record lists as
+ * running is re-run here once (when the job has failover on). The entry is
+ * consumed so the re-run happens once. */
+static void failover_check(struct coord *c)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        struct cagent *a = v;
+        if (a->alive || !a->loaded)
+            continue;
+        for (int i = 0; i < a->rec.nrunning; i++) {
+            struct plan_item *p = &a->rec.running[i];
+            if (p->item < 0)
+                continue;
+            struct cjob *j = strmap_get(&c->jobs, p->job);
+            if (!j || !j->cfg || p->item >= j->nst || j->st[p->item] != COORD_ACTIVE)
+                continue;
+            if (j->cfg->failover && c->on_failover) {
+                LOGN("job %s item %d was running on %s when it died (fire %lld): re-running",
+                     p->job, p->item, a->id, (long long)p->fire);
+                c->on_failover(c->ctx, j->cfg, p->item, p->fire);
+            }
+            p->item = -1; /* consumed */
+        }
+    }
+}
+
 static void gate_check(struct coord *c)
 {
     const char *k;
@@ -933,8 +983,171 @@ static void gate_check(struct coord *c)
                 any = true;
             }
     }
-    if (any)
+    if (any) {
         changed(c);
+        failover_check(c);
+    }
+}
+
+/* ---------------------------------------------------------------- manual triggers */
+
+#define TRIGGER_TTL_MS (10 * 60 * 1000)
+
+struct trig_ctx {
+    struct coord *c;
+    char job[JOB_NAME_MAX + 1];
+    char name[64];
+    char *param;
+    bool has_param;
+    int64_t ctime;
+};
+
+static void trig_ctx_free(struct trig_ctx *t)
+{
+    free(t->param);
+    free(t);
+}
+
+static void trigger_acked(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct trig_ctx *t = arg;
+    struct coord *c = t->c;
+    (void)z;
+    if (!r->stale && r->rc == ZOK) {
+        const struct cjob *j = strmap_get(&c->jobs, t->job);
+        if (j && j->cfg && c->on_trigger && coord_can_start(c)) {
+            int n = c->on_trigger(c->ctx, j->cfg, t->has_param ? t->param : NULL);
+            LOGI("job %s: trigger %s ran %d items here", t->job, t->name, n);
+        }
+    }
+    /* ZNODEEXISTS: this agent handled the trigger before (e.g. before a restart). */
+    trig_ctx_free(t);
+}
+
+static void trigger_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct trig_ctx *t = arg;
+    struct coord *c = t->c;
+    char path[400];
+    (void)z;
+    if (r->stale || r->rc != ZOK) {
+        trig_ctx_free(t);
+        return;
+    }
+    cJSON *o = r->data ? cJSON_ParseWithLength(r->data, (size_t)r->len) : NULL;
+    const cJSON *p = o ? cJSON_GetObjectItemCaseSensitive(o, "param") : NULL;
+    if (cJSON_IsString(p)) {
+        t->param = strdup(p->valuestring);
+        t->has_param = t->param != NULL;
+    }
+    cJSON_Delete(o);
+    if (now_ms() - r->stat.ctime > TRIGGER_TTL_MS) {
+        trig_ctx_free(t); /* too old to act on; the leader removes it */
+        return;
+    }
+    /* The acknowledgement goes first: if it exists, this agent already ran it. */
+    snprintf(path, sizeof path, "/jobs/%s/triggers/%s/%s", t->job, t->name, c->id);
+    if (zkreg_create(c->z, path, NULL, 0, 0, trigger_acked, t) != ZOK)
+        trig_ctx_free(t);
+}
+
+/* trigger_acks_listed (leader): remove a trigger every live agent acknowledged,
+ * or one older than the TTL. */
+static void trigger_acks_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct trig_ctx *t = arg;
+    struct coord *c = t->c;
+    char path[400];
+    const char *k;
+    void *v;
+    (void)z;
+    if (!r->stale && r->rc == ZOK && c->leader) {
+        bool all = true;
+        for (size_t it = 0; all && strmap_next(&c->agents, &it, &k, &v);) {
+            struct cagent *a = v;
+            if (a->alive && !listed(r, a->id))
+                all = false;
+        }
+        if (all || now_ms() - r->stat.ctime > TRIGGER_TTL_MS) {
+            for (int i = 0; i < r->nchildren; i++) {
+                snprintf(path, sizeof path, "/jobs/%s/triggers/%s/%s", t->job, t->name,
+                         r->children[i]);
+                zkreg_delete(c->z, path, -1, ensured, NULL);
+            }
+            snprintf(path, sizeof path, "/jobs/%s/triggers/%s", t->job, t->name);
+            zkreg_delete(c->z, path, -1, ensured, NULL);
+        }
+    }
+    trig_ctx_free(t);
+}
+
+static bool trig_seen(struct cjob *j, const char *name)
+{
+    for (int i = 0; i < j->ntrig_done; i++)
+        if (strcmp(j->trig_done[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void triggers_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct read_ctx *rc = arg;
+    struct coord *c = rc->c;
+    char path[400];
+    (void)z;
+    struct cjob *j = r->stale ? NULL : strmap_get(&c->jobs, rc->name);
+    if (j && r->rc == ZNONODE) {
+        snprintf(path, sizeof path, "/jobs/%s/triggers", j->name);
+        zkreg_exists(c->z, path, true, ensured, NULL); /* learn when it appears */
+    }
+    for (int i = 0; j && r->rc == ZOK && i < r->nchildren; i++) {
+        const char *name = r->children[i];
+        if (c->leader) {
+            struct trig_ctx *t = calloc(1, sizeof *t);
+            if (t) {
+                *t = (struct trig_ctx){.c = c};
+                snprintf(t->job, sizeof t->job, "%s", j->name);
+                snprintf(t->name, sizeof t->name, "%s", name);
+                snprintf(path, sizeof path, "/jobs/%s/triggers/%s", j->name, name);
+                if (zkreg_children(c->z, path, false, trigger_acks_listed, t) != ZOK)
+                    trig_ctx_free(t);
+            }
+        }
+        if (trig_seen(j, name))
+            continue;
+        char **nv = realloc(j->trig_done, (size_t)(j->ntrig_done + 1) * sizeof *nv);
+        if (!nv)
+            continue;
+        j->trig_done = nv;
+        if (!(j->trig_done[j->ntrig_done] = strdup(name)))
+            continue;
+        j->ntrig_done++;
+        struct trig_ctx *t = calloc(1, sizeof *t);
+        if (!t)
+            continue;
+        *t = (struct trig_ctx){.c = c};
+        snprintf(t->job, sizeof t->job, "%s", j->name);
+        snprintf(t->name, sizeof t->name, "%s", name);
+        snprintf(path, sizeof path, "/jobs/%s/triggers/%s", j->name, name);
+        if (zkreg_get(c->z, path, false, trigger_read, t) != ZOK)
+            trig_ctx_free(t);
+    }
+    free(rc->name);
+    free(rc);
+}
+
+static void list_triggers(struct coord *c, const char *job)
+{
+    char path[400];
+    struct read_ctx *rc = malloc(sizeof *rc);
+    if (!rc)
+        return;
+    *rc = (struct read_ctx){c, strdup(job)};
+    snprintf(path, sizeof path, "/jobs/%s/triggers", job);
+    if (!rc->name || zkreg_children(c->z, path, true, triggers_listed, rc) != ZOK) {
+        free(rc->name);
+        free(rc);
+    }
 }
 
 /* ---------------------------------------------------------------- leader */
@@ -1108,6 +1321,14 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         struct cjob *j = strmap_get(&c->jobs, path + 6);
         if (j && type == ZOO_CHANGED_EVENT)
             read_job(c, j);
+    } else if (strncmp(path, "/jobs/", 6) == 0) {
+        const char *slash = strchr(path + 6, '/');
+        char job[JOB_NAME_MAX + 1];
+        if (slash && strcmp(slash, "/triggers") == 0 && slash - (path + 6) <= JOB_NAME_MAX) {
+            snprintf(job, sizeof job, "%.*s", (int)(slash - (path + 6)), path + 6);
+            if (strmap_get(&c->jobs, job))
+                list_triggers(c, job);
+        }
     } else if (strcmp(path, "/state/assignment") == 0) {
         zkreg_get(c->z, "/state/assignment", true, snap_read, c);
     } else if (strncmp(path, "/election/", 10) == 0) {
@@ -1185,14 +1406,17 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->on_lost = o->on_lost;
     c->on_fatal = o->on_fatal;
     c->is_running = o->is_running;
+    c->on_trigger = o->on_trigger;
+    c->on_failover = o->on_failover;
     c->ctx = o->ctx;
     c->skew_ok = true;
     strmap_init(&c->jobs);
     strmap_init(&c->agents);
     c->ev_eval = evtimer_new(base, eval_cb, c);
     c->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
+    c->ev_running = evtimer_new(base, running_cb, c);
     struct timeval tick = {1, 0};
-    if (!c->id || !c->host || !c->labels || !c->ev_eval || !c->ev_tick ||
+    if (!c->id || !c->host || !c->labels || !c->ev_eval || !c->ev_tick || !c->ev_running ||
         event_add(c->ev_tick, &tick) < 0) {
         coord_close(c);
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
@@ -1221,6 +1445,9 @@ void coord_close(struct coord *c)
         event_free(c->ev_eval);
     if (c->ev_tick)
         event_free(c->ev_tick);
+    if (c->ev_running)
+        event_free(c->ev_running);
+    free_running(c);
     for (int i = 0; i < c->nlabels; i++)
         free(c->labels[i]);
     free(c->labels);
@@ -1280,6 +1507,54 @@ const struct job *coord_job(const struct coord *c, const char *name)
 {
     const struct cjob *j = strmap_get(&c->jobs, name);
     return j ? j->cfg : NULL;
+}
+
+static void free_running(struct coord *c)
+{
+    for (int i = 0; i < c->nrunning; i++)
+        free(c->running[i].job);
+    free(c->running);
+    c->running = NULL;
+    c->nrunning = 0;
+}
+
+static void running_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct coord *c = arg;
+    (void)fd, (void)what;
+    c->running_written_ms = now_ms();
+    c->node_dirty = true;
+    write_record(c);
+}
+
+void coord_set_running(struct coord *c, const char *const *jobs, const int *items,
+                       const int64_t *fires, int n)
+{
+    bool same = n == c->nrunning;
+    for (int i = 0; same && i < n; i++)
+        same = items[i] == c->running[i].item && fires[i] == c->running[i].fire &&
+               strcmp(jobs[i], c->running[i].job) == 0;
+    if (same)
+        return;
+    free_running(c);
+    if (n > 0 && (c->running = calloc((size_t)n, sizeof *c->running))) {
+        for (int i = 0; i < n; i++)
+            if ((c->running[c->nrunning].job = strdup(jobs[i]))) {
+                c->running[c->nrunning].item = items[i];
+                c->running[c->nrunning].fire = fires[i];
+                c->nrunning++;
+            }
+    }
+    /* At most one record write a second for this: never a write per fire. */
+    if (!evtimer_pending(c->ev_running, NULL)) {
+        int64_t wait = 1000 - (now_ms() - c->running_written_ms);
+        struct timeval tv = {0, 0};
+        if (wait > 0) {
+            tv.tv_sec = wait / 1000;
+            tv.tv_usec = (wait % 1000) * 1000;
+        }
+        evtimer_add(c->ev_running, &tv);
+    }
 }
 
 void coord_set_draining(struct coord *c, const char *job, int item, bool draining)

@@ -42,6 +42,12 @@ struct coord_opts {
     void (*on_fatal)(void *ctx, const char *why);
     /* is_running: whether an execution of (job, item) is running right now. */
     bool (*is_running)(void *ctx, const char *job, int item);
+    /* on_trigger: a manual trigger of `cfg` (param NULL = the job's own); run every
+     * active item of the job once. Returns how many items were started. */
+    int (*on_trigger)(void *ctx, const struct job *cfg, const char *param);
+    /* on_failover: `item`, gained from an agent that died while running it for
+     * `fire` (epoch s), should run again once (trigger failover). */
+    void (*on_failover)(void *ctx, const struct job *cfg, int item, int64_t fire);
     void *ctx;
 };
 
@@ -67,6 +73,12 @@ void coord_foreach_item(struct coord *c,
                         void *arg);
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item);
 const struct job *coord_job(const struct coord *c, const char *name);
+
+/* coord_set_running: the items running for a while here, published (at most
+ * once a second) so that a survivor can re-run them if this agent dies. The
+ * array is copied. */
+void coord_set_running(struct coord *c, const char *const *jobs, const int *items,
+                       const int64_t *fires, int n);
 
 /* coord_set_draining: an item this agent lost is still running (true) or has
  * stopped (false); published in the agent record so the new owner waits. */
