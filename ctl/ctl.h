@@ -21,4 +21,8 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd ctl_commands[];
 
+/* ctl/cmd_cron.c */
+int ctl_cron_preview(const struct cfg *c, int nargs, char **args);
+int ctl_cron_check(const struct cfg *c, int nargs, char **args);
+
 #endif
