@@ -331,7 +331,7 @@ int64_t cron_next(const cron_expr *e, int64_t after, const tz_zone *z)
     if (after >= UTC_HI)
         return -1;
     int64_t t = after < UTC_LO ? UTC_LO : after + 1;
-    int64_t w = INT64_MIN; /* the first match >= the previous period's lower bound */
+    int64_t w = INT64_MIN, w_lo = INT64_MAX; /* w: the first match >= w_lo */
     for (;;) {
         struct tz_period p;
         tz_period(z, t, &p);
@@ -339,8 +339,9 @@ int64_t cron_next(const cron_expr *e, int64_t after, const tz_zone *z)
         /* After a backward jump, wall times below start + prev_off already happened. */
         if (p.prev_off > p.off && p.start != INT64_MIN && lo < p.start + p.prev_off)
             lo = p.start + p.prev_off;
-        if (w < lo) {
+        if (w < lo || lo < w_lo) {
             w = next_civil(e, lo);
+            w_lo = lo;
             if (w < 0)
                 return -1;
         }
@@ -361,13 +362,14 @@ int64_t cron_prev(const cron_expr *e, int64_t before, const tz_zone *z)
     if (before <= UTC_LO)
         return -1;
     int64_t t = before > UTC_HI ? UTC_HI : before - 1;
-    int64_t w = INT64_MAX; /* the last match <= the previous period's upper bound */
+    int64_t w = INT64_MAX, w_hi = INT64_MIN; /* w: the last match <= w_hi */
     for (;;) {
         struct tz_period p;
         tz_period(z, t, &p);
         int64_t hi = t + p.off;
-        if (w > hi) {
+        if (w > hi || hi > w_hi) {
             w = prev_civil(e, hi);
+            w_hi = hi;
             if (w < 0)
                 return -1;
         }
@@ -443,8 +445,12 @@ static int parse_value(struct pctx *c, const char **pp, const char *end, int *ou
     int n = c->fi == F_MON ? 12 : 7, base = c->fi == F_MON ? 1 : c->unix_form ? 0 : 1;
     if (names && end - p >= 3) {
         for (int i = 0; i < n; i++) {
+            /* "FRIL" is FRI + L, "JANUARY" is not JAN. */
+            int more = p + 3 < end && up(p[3]) >= 'A' && up(p[3]) <= 'Z';
+            if (more && c->fi == F_DOW && up(p[3]) == 'L')
+                more = p + 4 < end && up(p[4]) >= 'A' && up(p[4]) <= 'Z';
             if (up(p[0]) == names[i][0] && up(p[1]) == names[i][1] && up(p[2]) == names[i][2] &&
-                !(p + 3 < end && ((up(p[3]) >= 'A' && up(p[3]) <= 'Z')))) {
+                !more) {
                 *out = i + base;
                 *pp = p + 3;
                 return 0;
