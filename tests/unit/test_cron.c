@@ -287,14 +287,15 @@ static void gen_field(char *buf, size_t len, int lo, int hi, int dense)
         break;
     }
     case 3:
-        snprintf(buf, len, "%d/%d", lo + (int)rnd((uint32_t)span), 1 + (int)rnd(15));
+        snprintf(buf, len, "%d/%d", lo + (int)rnd((uint32_t)span),
+                 1 + (int)rnd(span < 15 ? (uint32_t)span : 15));
         break;
     case 4:
         snprintf(buf, len, "%d,%d,%d", lo + (int)rnd((uint32_t)span), lo + (int)rnd((uint32_t)span),
                  lo + (int)rnd((uint32_t)span));
         break;
     default:
-        snprintf(buf, len, "*/%d", 1 + (int)rnd(10));
+        snprintf(buf, len, "*/%d", 1 + (int)rnd(span < 10 ? (uint32_t)span : 10));
         break;
     }
 }
@@ -371,13 +372,14 @@ static void test_property_next_matches_brute_force(void **state)
                                    1617465600, 1633185000, 1617458400, 1632582000,
                                    1325239200, 1301752800, 1316872800, 4102444800};
     int cases = 0, fired = 0;
-    for (int i = 0; i < 60; i++) {
+    for (int i = 0; i < 400; i++) {
         char text[256];
         cron_expr *e;
         struct sc_err err;
         gen_expr(text, sizeof text);
         if (cron_parse(text, &e, &err) < 0) {
-            assert_string_equal(err.field, "expression"); /* only never-firing may fail */
+            if (strcmp(err.field, "expression") != 0) /* only never-firing may fail */
+                fail_msg("\"%s\" rejected: %s", text, err.msg);
             continue;
         }
         const tz_zone *z = zone(zn[rnd(6)]);
@@ -404,8 +406,8 @@ static void test_property_next_matches_brute_force(void **state)
         cron_free(e);
     }
     fprintf(stderr, "property: %d expressions, %d fired inside the window\n", cases, fired);
-    assert_true(cases >= 40);
-    assert_true(fired >= 20);
+    assert_true(cases >= 300);
+    assert_true(fired >= 150);
 }
 
 int main(void)
