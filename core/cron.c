@@ -15,6 +15,7 @@
 #include "core/cron.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,10 +407,16 @@ struct pctx {
     int any;          /* the field is "?" */
 };
 
-static int perr(struct pctx *c, int pos, const char *fmt, const char *a, int x, int y)
+static int perr(struct pctx *c, int pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int perr(struct pctx *c, int pos, const char *fmt, ...)
 {
     char msg[200];
-    snprintf(msg, sizeof msg, fmt, a, x, y);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     return sc_err_set(c->err, EINVAL, c->fi < F_COUNT ? c->f.name : "expression", pos, "%s", msg);
 }
 
@@ -458,7 +465,7 @@ static int parse_value(struct pctx *c, const char **pp, const char *end, int *ou
         }
     }
     if (p >= end || *p == ',' || *p == '-' || *p == '/')
-        return perr(c, pos, "%s: missing value", c->f.name, 0, 0);
+        return perr(c, pos, "%s: missing value", c->f.name);
     if (names && up(*p) >= 'A' && up(*p) <= 'Z')
         return perr(c, pos,
                     c->fi == F_MON ? "%s: unknown name (expected JAN-DEC or %d-%d)"
@@ -491,22 +498,21 @@ static int parse_item(struct pctx *c, const char *p, const char *end, int whole_
     cron_expr *e = c->e;
 
     if (p == end)
-        return perr(c, pos, "%s: empty list item", c->f.name, 0, 0);
+        return perr(c, pos, "%s: empty list item", c->f.name);
     if (*p == '?' && end - p == 1) {
         if (c->fi != F_DOM && c->fi != F_DOW)
-            return perr(c, pos, "%s: '?' is only allowed in day-of-month or day-of-week", c->f.name,
-                        0, 0);
+            return perr(c, pos, "%s: '?' is only allowed in day-of-month or day-of-week",
+                        c->f.name);
         if (c->unix_form)
-            return perr(c, pos, "%s: '?' needs the 6/7-field (Quartz) form; use '*'", c->f.name, 0,
-                        0);
+            return perr(c, pos, "%s: '?' needs the 6/7-field (Quartz) form; use '*'", c->f.name);
         if (!whole_field)
-            return perr(c, pos, "%s: '?' cannot be part of a list", c->f.name, 0, 0);
+            return perr(c, pos, "%s: '?' cannot be part of a list", c->f.name);
         c->any = 1;
         return 0;
     }
     if (c->fi == F_DOM && up(*p) == 'L') {
         if (c->unix_form)
-            return perr(c, pos, "%s: 'L' needs the 6/7-field (Quartz) form", c->f.name, 0, 0);
+            return perr(c, pos, "%s: 'L' needs the 6/7-field (Quartz) form", c->f.name);
         e->dom_special = 1;
         p++;
         if (p == end) {
@@ -528,12 +534,12 @@ static int parse_item(struct pctx *c, const char *p, const char *end, int whole_
             e->dom_last |= 1u << n;
             return 0;
         }
-        return perr(c, (int)(p - c->text), "%s: 'L' may only be followed by 'W' or '-n'", c->f.name,
-                    0, 0);
+        return perr(c, (int)(p - c->text), "%s: 'L' may only be followed by 'W' or '-n'",
+                    c->f.name);
     }
     if (c->fi == F_DOW && up(*p) == 'L' && end - p == 1) {
         if (c->unix_form)
-            return perr(c, pos, "%s: 'L' needs the 6/7-field (Quartz) form", c->f.name, 0, 0);
+            return perr(c, pos, "%s: 'L' needs the 6/7-field (Quartz) form", c->f.name);
         add_range(c, 7, 7, 1); /* Quartz: "L" alone in day-of-week is Saturday */
         return 0;
     }
@@ -558,7 +564,7 @@ static int parse_item(struct pctx *c, const char *p, const char *end, int whole_
         } else if (p < end && c->fi == F_DOM && up(*p) == 'W') {
             if (c->unix_form)
                 return perr(c, (int)(p - c->text), "%s: 'W' needs the 6/7-field (Quartz) form",
-                            c->f.name, 0, 0);
+                            c->f.name);
             if (p + 1 != end)
                 return sc_err_set(c->err, EINVAL, c->f.name, (int)(p + 1 - c->text),
                                   "%s: unexpected character '%c' after 'W'", c->f.name, p[1]);

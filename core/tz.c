@@ -364,7 +364,7 @@ static int parse_tzif(tz_zone *z, const unsigned char *buf, size_t len)
         return -EINVAL;
     const unsigned char *times = p, *idx = p + (size_t)h.timecnt * (size_t)tsize;
     const unsigned char *types = idx + h.timecnt;
-    int offs[256];
+    int offs[256] = {0};
     for (uint32_t i = 0; i < h.typecnt; i++) {
         int64_t o = be32(types + 6 * i);
         if (o < -25 * 3600 || o > 26 * 3600)

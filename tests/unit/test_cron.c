@@ -33,16 +33,19 @@ static struct {
 static tz_zone *zone(const char *name)
 {
     struct sc_err err;
-    int i;
-    for (i = 0; i < MAX_ZONES && zones[i].z; i++)
-        if (strcmp(zones[i].name, name) == 0)
+    for (int i = 0; i < MAX_ZONES; i++) {
+        if (zones[i].z && strcmp(zones[i].name, name) == 0)
             return zones[i].z;
-    assert_true(i < MAX_ZONES);
-    zones[i].z = tz_load(name, &err);
-    if (!zones[i].z)
-        fail_msg("tz_load(%s): %s", name, err.msg);
-    snprintf(zones[i].name, sizeof zones[i].name, "%s", name);
-    return zones[i].z;
+        if (!zones[i].z) {
+            zones[i].z = tz_load(name, &err);
+            if (!zones[i].z)
+                fail_msg("tz_load(%s): %s", name, err.msg);
+            snprintf(zones[i].name, sizeof zones[i].name, "%s", name);
+            return zones[i].z;
+        }
+    }
+    fail_msg("more than %d zones", MAX_ZONES);
+    return NULL;
 }
 
 static int free_zones(void **state)
