@@ -317,21 +317,21 @@ static int64_t prev_civil(const cron_expr *e, int64_t t)
 
 /* ============================== zone-aware search ============================== */
 
-/* Instants far outside 1970..2199 are clamped so the arithmetic cannot overflow. */
-#define UTC_LO ((int64_t)-2 * 86400)
+/* Fire times are instants >= 0 (never before 1970-01-01 00:00:00 UTC), so -1 is never a
+ * fire time; instants past 2199 are clamped so the arithmetic cannot overflow. */
 #define UTC_HI (CIVIL_MAX + 2 * 86400)
 
 int64_t cron_next(const cron_expr *e, int64_t after, const tz_zone *z)
 {
+    if (after > CIVIL_MAX + 2 * 86400)
+        return -1;
+    if (after < 0)
+        after = -1;
     if (e->every) {
-        if (after > CIVIL_MAX)
-            return -1;
-        int64_t n = (floor_div(after < UTC_LO ? UTC_LO : after, e->every) + 1) * e->every;
+        int64_t n = (floor_div(after, e->every) + 1) * e->every;
         return n > CIVIL_MAX ? -1 : n;
     }
-    if (after >= UTC_HI)
-        return -1;
-    int64_t t = after < UTC_LO ? UTC_LO : after + 1;
+    int64_t t = after + 1;
     int64_t w = INT64_MIN, w_lo = INT64_MAX; /* w: the first match >= w_lo */
     for (;;) {
         struct tz_period p;
@@ -354,15 +354,15 @@ int64_t cron_next(const cron_expr *e, int64_t after, const tz_zone *z)
 
 int64_t cron_prev(const cron_expr *e, int64_t before, const tz_zone *z)
 {
+    if (before <= 0)
+        return -1;
+    if (before > UTC_HI)
+        before = UTC_HI;
     if (e->every) {
-        if (before <= 0)
-            return -1;
-        int64_t n = floor_div((before > UTC_HI ? UTC_HI : before) - 1, e->every) * e->every;
+        int64_t n = floor_div(before - 1, e->every) * e->every;
         return n > CIVIL_MAX ? floor_div(CIVIL_MAX, e->every) * e->every : n;
     }
-    if (before <= UTC_LO)
-        return -1;
-    int64_t t = before > UTC_HI ? UTC_HI : before - 1;
+    int64_t t = before - 1;
     int64_t w = INT64_MAX, w_hi = INT64_MIN; /* w: the last match <= w_hi */
     for (;;) {
         struct tz_period p;
@@ -374,11 +374,10 @@ int64_t cron_prev(const cron_expr *e, int64_t before, const tz_zone *z)
             if (w < 0)
                 return -1;
         }
-        if (p.start == INT64_MIN)
-            return w - p.off;
-        int64_t lo = p.start + (p.prev_off > p.off ? p.prev_off : p.off);
+        int64_t lo = p.start == INT64_MIN ? INT64_MIN
+                                          : p.start + (p.prev_off > p.off ? p.prev_off : p.off);
         if (w >= lo)
-            return w - p.off;
+            return w - p.off >= 0 ? w - p.off : -1;
         t = p.start - 1;
     }
 }

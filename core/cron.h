@@ -47,7 +47,8 @@ int cron_parse(const char *text, cron_expr **out, struct sc_err *err);
 void cron_free(cron_expr *e);
 
 /* cron_next: the first fire time strictly after UTC instant `after`, in zone z;
- * -1 when there is none (past year CRON_YEAR_MAX). */
+ * -1 when there is none (past year CRON_YEAR_MAX). Fire times are never before the
+ * epoch (instant 0), so -1 is unambiguous. */
 int64_t cron_next(const cron_expr *e, int64_t after, const tz_zone *z);
 
 /* cron_prev: the last fire time strictly before `before`; -1 when none. */
