@@ -43,9 +43,10 @@ struct cron_expr {
     uint8_t dow_nth[7]; /* dow_nth[w] bit k: "w#k", the k-th weekday w */
     uint8_t dom_lw;     /* "LW": the last weekday (Mon-Fri) of the month */
     uint8_t dom_special, dow_special;
-    uint8_t day_or;   /* 5-field rule: a day matches when either day field does */
-    uint64_t year[4]; /* bit y - CRON_YEAR_MIN */
-    int64_t every;    /* > 0: "@every", fires when epoch seconds % every == 0 */
+    uint8_t day_or;       /* 5-field rule: a day matches when either day field does */
+    uint8_t weekday_only; /* every month, year and day of month: only `dow` decides */
+    uint64_t year[4];     /* bit y - CRON_YEAR_MIN */
+    int64_t every;        /* > 0: "@every", fires when epoch seconds % every == 0 */
 };
 
 /* ============================== bit helpers ============================== */
@@ -113,12 +114,13 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 /* ============================== day masks ============================== */
 
-/* day_mask: days 1..31 (bits) of month m of year y that match both day fields. */
-static uint32_t day_mask(const cron_expr *e, int64_t y, int m)
+/* day_mask: days 1..31 (bits) of month m of year y that match both day fields;
+ * `first` is the day number (since 1970-01-01) of the month's first day. */
+static uint32_t day_mask(const cron_expr *e, int64_t y, int m, int64_t first)
 {
     int md = tz_month_days(y, m);
     uint32_t valid = (uint32_t)((2ULL << md) - 2);
-    int wd1 = tz_weekday(tz_days_from_civil(y, m, 1));
+    int wd1 = (int)((uint64_t)(first + 4) % 7); /* first: day number of the 1st, >= 0 */
     uint32_t dm = e->dom, wm = e->dowpat[wd1];
 
     if (e->dom_special) {
@@ -195,9 +197,48 @@ int cron_matches_civil(const cron_expr *e, int64_t civil)
 
 /* ============================== civil search ============================== */
 
+/* next_tod: the first matching time of day (seconds) at or after h:mi:s, or -1. */
+static int next_tod(const cron_expr *e, int h, int mi, int s)
+{
+    for (;;) {
+        int n = next_bit(e->hour, h);
+        if (n < 0)
+            return -1;
+        if (n != h)
+            h = n, mi = s = 0;
+        n = next_bit(e->min, mi);
+        if (n < 0) {
+            h++, mi = s = 0;
+            continue;
+        }
+        if (n != mi)
+            mi = n, s = 0;
+        n = next_bit(e->sec, s);
+        if (n < 0) {
+            mi++, s = 0;
+            continue;
+        }
+        return h * 3600 + mi * 60 + n;
+    }
+}
+
 /* next_civil: the first matching wall time >= t, or -1 when none through 2199. */
 static int64_t next_civil(const cron_expr *e, int64_t t)
 {
+    if (e->weekday_only && t >= 0 && t <= CIVIL_MAX) {
+        /* Most schedules: no calendar needed, only the weekday (at most 8 days). */
+        int64_t days = t / 86400;
+        int sod = (int)(t - days * 86400), h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
+        for (;; days++, h = mi = s = 0) {
+            if (days > CIVIL_MAX / 86400)
+                return -1;
+            if (!((e->dow >> ((uint64_t)(days + 4) % 7)) & 1))
+                continue;
+            int r = next_tod(e, h, mi, s);
+            if (r >= 0)
+                return days * 86400 + r;
+        }
+    }
     int64_t y;
     int m, d;
     if (t < 0)
@@ -208,26 +249,29 @@ static int64_t next_civil(const cron_expr *e, int64_t t)
     int sod = (int)(t - days * 86400);
     tz_civil_from_days(days, &y, &m, &d);
     int h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
+    int64_t first = days - d + 1; /* day number of the 1st of (y, m); -1: recompute */
 
     for (;;) {
         if (!year_has(e, y)) {
             y = next_year(e, y + 1);
             if (y < 0)
                 return -1;
-            m = 1, d = 1, h = mi = s = 0;
+            m = 1, d = 1, h = mi = s = 0, first = -1;
         }
         int n = next_bit(e->mon, m);
         if (n < 0) {
-            y++, m = 1, d = 1, h = mi = s = 0;
+            y++, m = 1, d = 1, h = mi = s = 0, first = -1;
             continue;
         }
         if (n != m)
-            m = n, d = 1, h = mi = s = 0;
-        n = next_bit(day_mask(e, y, m), d);
+            m = n, d = 1, h = mi = s = 0, first = -1;
+        if (first < 0)
+            first = tz_days_from_civil(y, m, 1);
+        n = next_bit(day_mask(e, y, m, first), d);
         if (n < 0) {
             if (++m > 12)
                 y++, m = 1;
-            d = 1, h = mi = s = 0;
+            d = 1, h = mi = s = 0, first = -1;
             continue;
         }
         if (n != d)
@@ -251,7 +295,7 @@ static int64_t next_civil(const cron_expr *e, int64_t t)
             mi++, s = 0;
             continue;
         }
-        return tz_days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + n;
+        return (first + d - 1) * 86400 + h * 3600 + mi * 60 + n;
     }
 }
 
@@ -268,26 +312,29 @@ static int64_t prev_civil(const cron_expr *e, int64_t t)
     int sod = (int)(t - days * 86400);
     tz_civil_from_days(days, &y, &m, &d);
     int h = sod / 3600, mi = sod / 60 % 60, s = sod % 60;
+    int64_t first = days - d + 1; /* day number of the 1st of (y, m); -1: recompute */
 
     for (;;) {
         if (!year_has(e, y)) {
             y = prev_year(e, y - 1);
             if (y < 0)
                 return -1;
-            m = 12, d = 31, h = 23, mi = s = 59;
+            m = 12, d = 31, h = 23, mi = s = 59, first = -1;
         }
         int n = prev_bit(e->mon, m);
         if (n < 1) {
-            y--, m = 12, d = 31, h = 23, mi = s = 59;
+            y--, m = 12, d = 31, h = 23, mi = s = 59, first = -1;
             continue;
         }
         if (n != m)
-            m = n, d = 31, h = 23, mi = s = 59;
-        n = prev_bit(day_mask(e, y, m), d);
+            m = n, d = 31, h = 23, mi = s = 59, first = -1;
+        if (first < 0)
+            first = tz_days_from_civil(y, m, 1);
+        n = prev_bit(day_mask(e, y, m, first), d);
         if (n < 1) {
             if (--m < 1)
                 y--, m = 12;
-            d = 31, h = 23, mi = s = 59;
+            d = 31, h = 23, mi = s = 59, first = -1;
             continue;
         }
         if (n != d)
@@ -311,7 +358,7 @@ static int64_t prev_civil(const cron_expr *e, int64_t t)
             mi--, s = 59;
             continue;
         }
-        return tz_days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + n;
+        return (first + d - 1) * 86400 + h * 3600 + mi * 60 + n;
     }
 }
 
@@ -374,8 +421,8 @@ int64_t cron_prev(const cron_expr *e, int64_t before, const tz_zone *z)
             if (w < 0)
                 return -1;
         }
-        int64_t lo = p.start == INT64_MIN ? INT64_MIN
-                                          : p.start + (p.prev_off > p.off ? p.prev_off : p.off);
+        int64_t lo =
+            p.start == INT64_MIN ? INT64_MIN : p.start + (p.prev_off > p.off ? p.prev_off : p.off);
         if (w >= lo)
             return w - p.off >= 0 ? w - p.off : -1;
         t = p.start - 1;
@@ -780,6 +827,10 @@ static int parse_fields(const char *text, cron_expr *e, struct sc_err *err)
         e->day_or = !dom_star && !dow_star;
     }
     (void)dom_i;
+    e->weekday_only = e->mon == 0x1ffe && e->dom == 0xfffffffeu && !e->dom_special &&
+                      !e->dow_special && !e->day_or && e->year[0] == ~0ULL && e->year[1] == ~0ULL &&
+                      e->year[2] == ~0ULL &&
+                      e->year[3] == (1ULL << (CRON_YEAR_MAX - CRON_YEAR_MIN + 1 - 192)) - 1;
     for (int w = 0; w < 7; w++) {
         e->dowpat[w] = 0;
         for (int d = 1; d <= 31; d++)

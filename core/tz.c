@@ -53,6 +53,20 @@ int64_t tz_days_from_civil(int64_t y, int m, int d)
 
 void tz_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
+    if (z >= -719468 && z < 100000000) {
+        /* Neri & Schneider, "Euclidean affine functions and their application to
+         * calendar algorithms" (2022): 32-bit, no branches on the era; the hot path of
+         * every cron search. n counts days since 0000-03-01. */
+        uint32_t n1 = 4 * (uint32_t)(z + 719468) + 3;
+        uint32_t c = n1 / 146097, nc = n1 % 146097 / 4;
+        uint64_t p2 = 2939745ULL * (4 * nc + 3);
+        uint32_t yy = 100 * c + (uint32_t)(p2 >> 32), ny = (uint32_t)p2 / 2939745 / 4;
+        uint32_t n3 = 2141 * ny + 197913, j = ny >= 306;
+        *y = (int64_t)(yy + j);
+        *m = (int)(j ? (n3 >> 16) - 12 : n3 >> 16);
+        *d = (int)((n3 & 0xffff) / 2141 + 1);
+        return;
+    }
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;
@@ -509,7 +523,7 @@ void tz_period(const tz_zone *z, int64_t utc, struct tz_period *p)
         p->start = INT64_MIN;
         p->end = n ? z->at[0] : INT64_MAX;
         p->off = p->prev_off = z->off0;
-        if (n == 0 && z->has_rule)
+        if (n == 0 && z->has_rule && z->rule.has_dst)
             rule_period(&z->rule, utc, p);
         return;
     }

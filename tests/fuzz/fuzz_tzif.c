@@ -46,8 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    static const int64_t probes[] = {INT64_MIN / 2, -1, 0, 1616893200, 4102444800, 10429430400,
-                                     INT64_MAX / 2};
+    static const int64_t probes[] = {INT64_MIN / 2, -1,           0, 1616893200, 4102444800,
+                                     10429430400,   INT64_MAX / 2};
     for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
         struct tz_period p;
         int64_t u;

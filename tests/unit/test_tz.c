@@ -169,6 +169,22 @@ static void test_calendar(void **state)
         tz_civil_from_days(days, &y, &m, &d);
         assert_int_equal(tz_days_from_civil(y, m, d), days);
     }
+    /* Every day of the range cron searches, and across the fast path's edges. */
+    int64_t prev = tz_days_from_civil(1969, 12, 31);
+    for (int64_t days = -1; days < 90000; days++) {
+        tz_civil_from_days(days, &y, &m, &d);
+        assert_true(d >= 1 && d <= tz_month_days(y, m));
+        assert_int_equal(tz_days_from_civil(y, m, d), days);
+        assert_int_equal(days, prev + 1);
+        prev = days;
+    }
+    static const int64_t edges[] = {-719469, -719468, -719467, 99999999, 100000000, 100000001};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        tz_civil_from_days(edges[i], &y, &m, &d);
+        assert_int_equal(tz_days_from_civil(y, m, d), edges[i]);
+    }
+    tz_civil_from_days(-719468, &y, &m, &d);
+    assert_true(y == 0 && m == 3 && d == 1);
     assert_int_equal(tz_weekday(0), 4); /* Thursday */
     assert_int_equal(tz_weekday(-1), 3);
     assert_int_equal(tz_month_days(2024, 2), 29);
