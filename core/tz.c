@@ -37,7 +37,16 @@ struct tz_zone {
     int off0;    /* offset before at[0] (or always, when n == 0) */
     int has_rule;
     struct tz_rule rule; /* applies after at[n - 1] when has_rule */
+    /* bucket[b]: the last transition at or before instant b << TZ_BUCKET_SHIFT (-1:
+     * none), for b < nbuckets (1970 through TZ_EXPAND_YEAR): one lookup and a step or
+     * two instead of a binary search on the cron hot path. */
+    int nbuckets;
+    int *bucket;
 };
+
+#define TZ_BUCKET_SHIFT 23 /* 97 days: at most a few transitions per bucket */
+
+static int build_buckets(tz_zone *z);
 
 /* ============================== calendar ============================== */
 
@@ -489,6 +498,10 @@ tz_zone *tz_load(const char *name, struct sc_err *err)
         sc_err_set(err, EINVAL, "timezone", -1, "%s is not a valid TZif file", path);
         goto err;
     }
+    if (build_buckets(z) < 0) {
+        sc_err_set(err, ENOMEM, "timezone", -1, "out of memory");
+        goto err;
+    }
     fclose(f);
     free(buf);
     return z;
@@ -500,10 +513,31 @@ err:
     return NULL;
 }
 
+/* build_buckets: fill z->bucket; 0 or -ENOMEM. */
+static int build_buckets(tz_zone *z)
+{
+    int64_t end = tz_days_from_civil(TZ_EXPAND_YEAR + 1, 1, 1) * 86400;
+    int nb = (int)(end >> TZ_BUCKET_SHIFT) + 1, i = -1;
+    if (z->n == 0)
+        return 0;
+    z->bucket = malloc(sizeof *z->bucket * (size_t)nb);
+    if (!z->bucket)
+        return -ENOMEM;
+    for (int b = 0; b < nb; b++) {
+        int64_t start = (int64_t)b << TZ_BUCKET_SHIFT;
+        while (i + 1 < z->n && z->at[i + 1] <= start)
+            i++;
+        z->bucket[b] = i;
+    }
+    z->nbuckets = nb;
+    return 0;
+}
+
 void tz_free(tz_zone *z)
 {
     if (!z)
         return;
+    free(z->bucket);
     free(z->at);
     free(z->off);
     free(z);
@@ -527,14 +561,23 @@ void tz_period(const tz_zone *z, int64_t utc, struct tz_period *p)
             rule_period(&z->rule, utc, p);
         return;
     }
-    /* Last transition <= utc. */
-    int lo = 0, hi = n - 1;
-    while (lo < hi) {
-        int mid = (lo + hi + 1) >> 1;
-        if (z->at[mid] <= utc)
-            lo = mid;
-        else
-            hi = mid - 1;
+    /* Last transition <= utc: from the bucket index when in range, else bisect. */
+    int lo, hi;
+    if (utc >= 0 && (utc >> TZ_BUCKET_SHIFT) < z->nbuckets) {
+        lo = z->bucket[utc >> TZ_BUCKET_SHIFT];
+        if (lo < 0)
+            lo = 0; /* utc >= at[0] here */
+        while (lo + 1 < n && z->at[lo + 1] <= utc)
+            lo++;
+    } else {
+        lo = 0, hi = n - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >> 1;
+            if (z->at[mid] <= utc)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
     }
     if (lo == n - 1 && z->has_rule && z->rule.has_dst) {
         /* Past the expanded table: the rule decides, but never reaches back before it. */

@@ -8,6 +8,7 @@
  * cron_next against a second-by-second scan (cron_matches_civil + the DST rule
  * spelled out independently below), and that cron_prev(cron_next(t)) <= t. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -413,6 +414,49 @@ static void test_property_next_matches_brute_force(void **state)
     assert_true(fired >= 150);
 }
 
+/* ======================= sharing between threads ======================= */
+
+struct share {
+    const cron_expr *e;
+    const tz_zone *z;
+    int64_t sum;
+};
+
+static void *share_run(void *arg)
+{
+    struct share *s = arg;
+    int64_t t = 1616880000; /* across Berlin's 2021 spring-forward */
+    for (int i = 0; i < 20000; i++) {
+        t = cron_next(s->e, t, s->z);
+        s->sum += t + cron_prev(s->e, t, s->z);
+    }
+    return NULL;
+}
+
+static void test_shared_between_threads(void **state)
+{
+    (void)state;
+    cron_expr *e;
+    struct sc_err err;
+    struct share sh[4];
+    pthread_t th[4];
+    assert_int_equal(cron_parse("*/7 * 1-3 * * ?", &e, &err), 0);
+    tz_zone *z = tz_load("Europe/Berlin", &err); /* its own copy: loaded and freed here */
+    assert_non_null(z);
+    for (int i = 0; i < 4; i++) {
+        sh[i] = (struct share){e, z, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, share_run, &sh[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    struct share ref = {e, z, 0};
+    share_run(&ref);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(sh[i].sum, ref.sum);
+    tz_free(z);
+    cron_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_year_bound),
         cmocka_unit_test(test_macros_equal_fields),
         cmocka_unit_test(test_property_next_matches_brute_force),
+        cmocka_unit_test(test_shared_between_threads),
     };
     return cmocka_run_group_tests(tests, NULL, free_zones);
 }
