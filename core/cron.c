@@ -770,7 +770,7 @@ static int parse_fields(const char *text, cron_expr *e, struct sc_err *err)
     static const int unixf[5] = {F_MIN, F_HOUR, F_DOM, F_MON, F_DOW};
     c.unix_form = nf == 5;
     const int *map = c.unix_form ? unixf : quartz;
-    int dom_any = 0, dow_any = 0, dom_star = 0, dow_star = 0, dom_i = 0, dow_i = 0;
+    int dom_any = 0, dow_any = 0, dom_star = 0, dow_star = 0, dow_i = 0;
     e->sec = 1; /* 5-field: second 0 */
     memset(e->year, 0xff, sizeof e->year);
     e->year[3] &= (1ULL << (CRON_YEAR_MAX - CRON_YEAR_MIN + 1 - 192)) - 1;
@@ -789,7 +789,7 @@ static int parse_fields(const char *text, cron_expr *e, struct sc_err *err)
             break;
         case F_DOM:
             e->dom = c.any ? 0xfffffffeu : (uint32_t)(c.bits[0] << 1);
-            dom_any = c.any, dom_i = i;
+            dom_any = c.any;
             dom_star = c.unix_form ? fs[i][0] == '*' : fe[i] - fs[i] == 1 && fs[i][0] == '*';
             break;
         case F_MON:
@@ -826,7 +826,6 @@ static int parse_fields(const char *text, cron_expr *e, struct sc_err *err)
     } else {
         e->day_or = !dom_star && !dow_star;
     }
-    (void)dom_i;
     e->weekday_only = e->mon == 0x1ffe && e->dom == 0xfffffffeu && !e->dom_special &&
                       !e->dow_special && !e->day_or && e->year[0] == ~0ULL && e->year[1] == ~0ULL &&
                       e->year[2] == ~0ULL &&
