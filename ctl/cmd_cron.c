@@ -1,8 +1,8 @@
 /* ctl/cmd_cron.c: `shardcronctl cron preview` and `shardcronctl cron check`.
  *
- * Thin layer over core/cron and core/tz: parse the expression, load the zone, print
- * the next fire times as text for people or as the JSON object design.md fixes
- * ({"valid":true,"expression","timezone","next","next_epoch"}; invalid input:
+ * Thin layer over core/cron, core/tz and core/cron_preview (which builds the JSON the
+ * console serves too): text for people, or with --format json the object design.md
+ * fixes ({"valid":true,"expression","timezone","next","next_epoch"}; invalid input:
  * exit 2 and {"valid":false,"error","position"}). */
 #define LOG_CAT "shardcron.ctl"
 #include <cjson/cJSON.h>
@@ -13,12 +13,11 @@
 #include <time.h>
 
 #include "core/cron.h"
+#include "core/cron_preview.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/tz.h"
 #include "ctl/ctl.h"
-
-#define PREVIEW_MAX 1000
 
 /* join_args: the operands joined by single spaces (an unquoted expression arrives
  * as several words). The caller frees the result. */
@@ -39,31 +38,25 @@ static char *join_args(int nargs, char **args)
     return s;
 }
 
-static int json_out(cJSON *o)
+/* print_json: print and free `o`; CTL_ERR when it could not be built. */
+static int print_json(cJSON *o, int rc)
 {
-    char *s = json_print(o);
+    char *s = o ? json_print(o) : NULL;
     cJSON_Delete(o);
-    if (!s)
-        return -ENOMEM;
+    if (!s) {
+        fprintf(stderr, "shardcronctl: out of memory\n");
+        return CTL_ERR;
+    }
     printf("%s\n", s);
     free(s);
-    return 0;
+    return rc;
 }
 
 /* report_invalid: print the fault in the requested format; returns CTL_INVALID. */
 static int report_invalid(int json, const char *expr, const struct sc_err *err)
 {
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddBoolToObject(o, "valid", 0);
-        cJSON_AddStringToObject(o, "error", err->msg);
-        if (err->field[0])
-            cJSON_AddStringToObject(o, "field", err->field);
-        if (err->pos >= 0)
-            cJSON_AddNumberToObject(o, "position", err->pos);
-        json_out(o);
-        return CTL_INVALID;
-    }
+    if (json)
+        return print_json(cron_error_json(err), CTL_INVALID);
     fprintf(stderr, "INVALID: %s", err->msg);
     if (err->pos >= 0)
         fprintf(stderr, " (at position %d)", err->pos);
@@ -87,32 +80,18 @@ static int want_json(const struct cfg *c, int *json)
     return 0;
 }
 
-/* parse_from: --from TIME -> the UTC instant after which fire times are listed. */
-static int parse_from(const char *s, const tz_zone *z, int64_t *out, struct sc_err *err)
+static void print_text(const cron_expr *e, const char *expr, const tz_zone *z, int64_t t, int n)
 {
-    int64_t civil, utc;
-    if (!s) {
-        *out = (int64_t)time(NULL);
-        return 0;
+    printf("OK: %s\ntime zone: %s\n", expr, tz_name(z));
+    for (int i = 0; i < n; i++) {
+        char buf[40];
+        t = cron_next(e, t, z);
+        if (t < 0)
+            break;
+        int off = tz_offset(z, t), a = off < 0 ? -off : off;
+        tz_format_civil(t + off, buf, sizeof buf);
+        printf("%s %c%02d:%02d\n", buf, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
     }
-    if (s[0] == '@') {
-        char *end;
-        errno = 0;
-        long long v = strtoll(s + 1, &end, 10);
-        if (errno || end == s + 1 || *end)
-            return sc_err_set(err, EINVAL, "from", -1, "from: \"%s\" is not @EPOCH_SECONDS", s);
-        *out = v;
-        return 0;
-    }
-    if (tz_parse_civil(s, &civil) < 0)
-        return sc_err_set(err, EINVAL, "from", -1,
-                          "from: \"%s\" is not 'YYYY-MM-DD HH:MM:SS' or @EPOCH_SECONDS", s);
-    /* A wall time skipped by DST: list what fires from the jump on. Repeated: the
-     * first occurrence. */
-    if (tz_from_local(z, civil, &utc) == -ENOENT)
-        utc -= 1;
-    *out = utc;
-    return 0;
 }
 
 int ctl_cron_preview(const struct cfg *c, int nargs, char **args)
@@ -134,55 +113,29 @@ int ctl_cron_preview(const struct cfg *c, int nargs, char **args)
                         "[--format text|json]\n");
         return CTL_INVALID;
     }
-    if (cfg_int(c, "n", 1, PREVIEW_MAX, &n, &err) == -EINVAL) {
-        snprintf(err.msg, sizeof err.msg, "n: must be between 1 and %d", PREVIEW_MAX);
-        err.pos = -1;
+    if (cfg_int(c, "n", 1, CRON_PREVIEW_MAX, &n, &err) == -EINVAL) {
+        sc_err_set(&err, EINVAL, "n", -1, "n: must be between 1 and %d", CRON_PREVIEW_MAX);
         return report_invalid(json, NULL, &err);
     }
-    expr = join_args(nargs, args);
-    if (!expr)
+    if (!(expr = join_args(nargs, args)))
         return CTL_ERR;
     if (cron_parse(expr, &e, &err) < 0) {
         rc = report_invalid(json, expr, &err);
         goto out;
     }
-    if (!(z = tz_load(zname, &err)) || parse_from(cfg_str(c, "from"), z, &from, &err) < 0) {
-        err.pos = -1;
+    if (!(z = tz_load(zname, &err)) ||
+        cron_preview_from(cfg_str(c, "from"), z, (int64_t)time(NULL), &from, &err) < 0) {
         rc = report_invalid(json, NULL, &err);
         goto out;
     }
-
-    cJSON *o = json ? cJSON_CreateObject() : NULL, *next = NULL, *epochs = NULL;
     if (json) {
-        cJSON_AddBoolToObject(o, "valid", 1);
-        cJSON_AddStringToObject(o, "expression", expr);
-        cJSON_AddStringToObject(o, "timezone", tz_name(z));
-        next = cJSON_AddArrayToObject(o, "next");
-        epochs = cJSON_AddArrayToObject(o, "next_epoch");
+        int valid;
+        cJSON *o = cron_preview_json(expr, z, from, (int)n, &valid);
+        rc = print_json(o, valid ? CTL_OK : CTL_INVALID);
     } else {
-        printf("OK: %s\ntime zone: %s\n", expr, tz_name(z));
+        print_text(e, expr, z, from, (int)n);
+        rc = CTL_OK;
     }
-    int64_t t = from;
-    for (long long i = 0; i < n; i++) {
-        t = cron_next(e, t, z);
-        if (t < 0)
-            break;
-        char buf[40];
-        int off = tz_offset(z, t);
-        tz_format_civil(t + off, buf, sizeof buf);
-        if (json) {
-            cJSON_AddItemToArray(next, cJSON_CreateString(buf));
-            cJSON_AddItemToArray(epochs, cJSON_CreateNumber((double)t));
-        } else {
-            int a = off < 0 ? -off : off;
-            printf("%s %c%02d:%02d\n", buf, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
-        }
-    }
-    if (json && json_out(o) < 0) {
-        rc = CTL_ERR;
-        goto out;
-    }
-    rc = CTL_OK;
 out:
     cron_free(e);
     tz_free(z);
@@ -194,7 +147,7 @@ int ctl_cron_check(const struct cfg *c, int nargs, char **args)
 {
     struct sc_err err;
     cron_expr *e = NULL;
-    int json;
+    int json, rc;
 
     sc_err_clear(&err);
     if (want_json(c, &json) < 0)
@@ -206,14 +159,16 @@ int ctl_cron_check(const struct cfg *c, int nargs, char **args)
     char *expr = join_args(nargs, args);
     if (!expr)
         return CTL_ERR;
-    int rc = cron_parse(expr, &e, &err);
-    if (rc < 0) {
+    if (cron_parse(expr, &e, &err) < 0) {
         rc = report_invalid(json, expr, &err);
     } else if (json) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddBoolToObject(o, "valid", 1);
-        cJSON_AddStringToObject(o, "expression", expr);
-        rc = json_out(o) < 0 ? CTL_ERR : CTL_OK;
+        if (o && (!cJSON_AddBoolToObject(o, "valid", 1) ||
+                  !cJSON_AddStringToObject(o, "expression", expr))) {
+            cJSON_Delete(o);
+            o = NULL;
+        }
+        rc = print_json(o, CTL_OK);
     } else {
         printf("OK: %s\n", expr);
         rc = CTL_OK;

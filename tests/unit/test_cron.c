@@ -20,7 +20,9 @@
 #include <cmocka.h>
 
 #include "core/cron.h"
+#include "core/cron_preview.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/tz.h"
 
 /* ---- zone cache: a zone is loaded once and shared, as in production ---- */
@@ -414,6 +416,51 @@ static void test_property_next_matches_brute_force(void **state)
     assert_true(fired >= 150);
 }
 
+/* ======================= preview JSON (CLI and console) ======================= */
+
+static void expect_json(cJSON *o, const char *want)
+{
+    assert_non_null(o);
+    char *s = json_print(o);
+    assert_non_null(s);
+    assert_string_equal(s, want);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void test_preview_json(void **state)
+{
+    (void)state;
+    struct sc_err err;
+    int64_t from;
+    int valid;
+    const tz_zone *z = zone("Asia/Shanghai");
+
+    sc_err_clear(&err);
+    assert_int_equal(cron_preview_from("2017-08-30 17:22:15", z, 0, &from, &err), 0);
+    assert_int_equal(from, 1504084935);
+    expect_json(cron_preview_json("0/5 * * * * ?", z, from, 3, &valid),
+                "{\"valid\":true,\"expression\":\"0/5 * * * * ?\",\"timezone\":\"Asia/"
+                "Shanghai\",\"next\":[\"2017-08-30 17:22:20\",\"2017-08-30 17:22:25\","
+                "\"2017-08-30 17:22:30\"],\"next_epoch\":[1504084940,1504084945,1504084950]}");
+    assert_int_equal(valid, 1);
+    expect_json(cron_preview_json("77 * * * * *", z, from, 3, &valid),
+                "{\"valid\":false,\"error\":\"second out of range 0-59\",\"field\":"
+                "\"second\",\"position\":0}");
+    assert_int_equal(valid, 0);
+    expect_json(cron_preview_json("@daily", z, from, 0, &valid),
+                "{\"valid\":false,\"error\":\"n: must be between 1 and 1000\",\"field\":"
+                "\"n\"}");
+    assert_int_equal(valid, 0);
+    assert_int_equal(cron_preview_from("@1504084935", z, 0, &from, &err), 0);
+    assert_int_equal(from, 1504084935);
+    assert_int_equal(cron_preview_from(NULL, z, 42, &from, &err), 0);
+    assert_int_equal(from, 42);
+    assert_int_equal(cron_preview_from("@12x", z, 0, &from, &err), -EINVAL);
+    assert_string_equal(err.field, "from");
+    assert_int_equal(cron_preview_from("2017-02-30 00:00:00", z, 0, &from, &err), -EINVAL);
+}
+
 /* ======================= sharing between threads ======================= */
 
 struct share {
@@ -467,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_macros_equal_fields),
         cmocka_unit_test(test_property_next_matches_brute_force),
         cmocka_unit_test(test_shared_between_threads),
+        cmocka_unit_test(test_preview_json),
     };
     return cmocka_run_group_tests(tests, NULL, free_zones);
 }
