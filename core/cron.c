@@ -466,6 +466,18 @@ static int perr(struct pctx *c, int pos, const char *fmt, ...)
     return sc_err_set(c->err, EINVAL, c->fi < F_COUNT ? c->f.name : "expression", pos, "%s", msg);
 }
 
+/* chr_desc: "character 'x'" for printable ASCII, "byte 0xNN" otherwise, so error
+ * messages (and the JSON carrying them) stay valid text. */
+static const char *chr_desc(char ch, char *buf)
+{
+    unsigned char u = (unsigned char)ch;
+    if (u >= 0x20 && u < 0x7f)
+        snprintf(buf, 24, "character '%c'", ch);
+    else
+        snprintf(buf, 24, "byte 0x%02x", u);
+    return buf;
+}
+
 static int is_sp(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
@@ -479,6 +491,7 @@ static int up(char ch)
 /* parse_value: a number or (month, day-of-week) a three-letter name at *pp. */
 static int parse_value(struct pctx *c, const char **pp, const char *end, int *out)
 {
+    char cb[24];
     const char *p = *pp;
     int pos = (int)(p - c->text);
     if (p < end && *p >= '0' && *p <= '9') {
@@ -517,8 +530,8 @@ static int parse_value(struct pctx *c, const char **pp, const char *end, int *ou
                     c->fi == F_MON ? "%s: unknown name (expected JAN-DEC or %d-%d)"
                                    : "%s: unknown name (expected SUN-SAT or %d-%d)",
                     c->f.name, c->f.min, c->f.max);
-    return sc_err_set(c->err, EINVAL, c->f.name, pos, "%s: unexpected character '%c'", c->f.name,
-                      *p);
+    return sc_err_set(c->err, EINVAL, c->f.name, pos, "%s: unexpected %s", c->f.name,
+                      chr_desc(*p, cb));
 }
 
 static void add_range(struct pctx *c, int lo, int hi, int step)
@@ -540,6 +553,7 @@ static int dow_internal(const struct pctx *c, int v)
 /* parse_item: one element of a comma list, [p, end). */
 static int parse_item(struct pctx *c, const char *p, const char *end, int whole_field)
 {
+    char cb[24];
     int pos = (int)(p - c->text), lo, hi, step = 1, rc;
     cron_expr *e = c->e;
 
@@ -594,7 +608,7 @@ static int parse_item(struct pctx *c, const char *p, const char *end, int whole_
         p++;
         if (p < end && *p != '/')
             return sc_err_set(c->err, EINVAL, c->f.name, (int)(p - c->text),
-                              "%s: unexpected character '%c' after '*'", c->f.name, *p);
+                              "%s: unexpected %s after '*'", c->f.name, chr_desc(*p, cb));
     } else {
         if ((rc = parse_value(c, &p, end, &lo)) < 0)
             return rc;
@@ -613,7 +627,7 @@ static int parse_item(struct pctx *c, const char *p, const char *end, int whole_
                             c->f.name);
             if (p + 1 != end)
                 return sc_err_set(c->err, EINVAL, c->f.name, (int)(p + 1 - c->text),
-                                  "%s: unexpected character '%c' after 'W'", c->f.name, p[1]);
+                                  "%s: unexpected %s after 'W'", c->f.name, chr_desc(p[1], cb));
             e->dom_special = 1;
             e->dom_w |= 1u << lo;
             return 0;
@@ -626,7 +640,7 @@ static int parse_item(struct pctx *c, const char *p, const char *end, int whole_
             if (up(*p) == 'L') {
                 if (p + 1 != end)
                     return sc_err_set(c->err, EINVAL, c->f.name, (int)(p + 1 - c->text),
-                                      "%s: unexpected character '%c' after 'L'", c->f.name, p[1]);
+                                      "%s: unexpected %s after 'L'", c->f.name, chr_desc(p[1], cb));
                 e->dow_last |= (uint8_t)(1u << w);
                 return 0;
             }
@@ -650,8 +664,8 @@ static int parse_item(struct pctx *c, const char *p, const char *end, int whole_
         step = (int)n;
     }
     if (p != end)
-        return sc_err_set(c->err, EINVAL, c->f.name, (int)(p - c->text),
-                          "%s: unexpected character '%c'", c->f.name, *p);
+        return sc_err_set(c->err, EINVAL, c->f.name, (int)(p - c->text), "%s: unexpected %s",
+                          c->f.name, chr_desc(*p, cb));
     add_range(c, lo, hi, step);
     return 0;
 }

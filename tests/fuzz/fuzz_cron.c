@@ -37,6 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cron_parse(text, &e, &err) < 0) {
         if (e || !err.field[0] || !err.msg[0] || err.pos < 0 || (size_t)err.pos > strlen(text))
             abort();
+        for (const char *m = err.msg; *m; m++) /* messages stay printable ASCII */
+            if ((unsigned char)*m < 0x20 || (unsigned char)*m > 0x7e)
+                abort();
         free(text);
         return 0;
     }
