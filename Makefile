@@ -127,6 +127,7 @@ test:
 check: all asan
 	tests/run-unit $(UNIT_BINS)
 	tests/run-integration $(IT_BINS)
+	$(MAKE) fuzz FUZZ_SECONDS=20
 
 unit: asan
 	tests/run-unit $(UNIT_BINS)

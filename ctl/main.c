@@ -32,8 +32,9 @@ static int not_built(const struct cfg *c, int nargs, char **args)
 
 /* Commands land here as their modules are built; until then they say so. */
 const struct ctl_cmd ctl_commands[] = {
-    {"cron", "preview", not_built, "cron preview EXPR [--tz ZONE] [--from TIME] [-n N]"},
-    {"cron", "check", not_built, "cron check EXPR"},
+    {"cron", "preview", ctl_cron_preview,
+     "cron preview EXPR [--tz ZONE] [--from TIME] [-n N] [--format text|json]"},
+    {"cron", "check", ctl_cron_check, "cron check EXPR"},
     {"job", "put", ctl_job_put, "job put FILE|-"},
     {"job", "get", ctl_job_get, "job get NAME"},
     {"job", "list", ctl_job_list, "job list"},
