@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cron.h"
 #include "core/json.h"
 
 /* ---------------------------------------------------------------- names and enums */
@@ -307,11 +308,22 @@ static int parse_alert(const cJSON *root, struct job *j, struct sc_err *err)
     return 0;
 }
 
-/* validate_schedule: cron and time zone. */
+/* validate_schedule: the cron expression (core/cron's dialect) and the shape of
+ * the time zone name. Whether the zone exists in this host's zoneinfo is
+ * checked where jobs are written (console, shardcronctl) and where they run,
+ * not here: job_parse must give the same verdict on every host, because every
+ * agent derives the assignment from the same set of valid jobs. */
 static int validate_schedule(struct job *j, struct sc_err *err)
 {
+    cron_expr *e = NULL;
+    struct sc_err cerr;
     if (!j->cron[0])
         return sc_err_set(err, EINVAL, "cron", -1, "must not be empty");
+    sc_err_clear(&cerr);
+    if (cron_parse(j->cron, &e, &cerr) < 0)
+        return sc_err_set(err, EINVAL, "cron", cerr.pos, "%s%s%s", cerr.field,
+                          cerr.field[0] ? ": " : "", cerr.msg);
+    cron_free(e);
     if (!j->timezone[0] || strstr(j->timezone, "..") || j->timezone[0] == '/')
         return sc_err_set(err, EINVAL, "timezone", -1,
                           "must be an IANA zone name like Asia/Shanghai");

@@ -32,7 +32,7 @@ struct cjob {
     uint8_t *st;    /* enum coord_item_state per item */
     int64_t *since; /* realtime ms an item became ACTIVE */
     int nst;
-    bool *draining; /* per item, lost here but still running */
+    bool *draining;   /* per item, lost here but still running */
     char **trig_done; /* triggers already handled by this agent */
     int ntrig_done;
 };
