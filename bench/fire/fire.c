@@ -15,9 +15,9 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,8 +241,8 @@ static void mode_steady(const char *bench)
     double chcpu = cpu_s(RUSAGE_CHILDREN) - ch0;
     rowf(bench, "items / duration", "", "%d items, %.0f s, %s", A.items, wall,
          A.spawn == EXEC_SPAWN_FORK ? "fork" : "posix_spawn");
-    rowf(bench, "fires started", "", "%d (%.1f/s), %d failed", L.st.started,
-         L.st.started / wall, L.st.failed);
+    rowf(bench, "fires started", "", "%d (%.1f/s), %d failed", L.st.started, L.st.started / wall,
+         L.st.failed);
     rowf(bench, "start lateness p50", "", "%.1f ms", pct(&L.st.late, 50));
     bool steady = strcmp(bench, "steady") == 0;
     rowf(bench, "start lateness p99", steady ? "< 10 ms" : "", "%.1f ms", pct(&L.st.late, 99));
@@ -266,8 +266,8 @@ static double burst_loop(enum exec_spawn_method m)
         loop_run_for(&L, exec_now_real_ms() + 50);
     double span = (double)(L.st.last_start_ms - t * 1000);
     const char *name = m == EXEC_SPAWN_FORK ? "burst fork" : "burst posix_spawn";
-    rowf(name, "all started after the second", "< 500 ms", "%.0f ms (%d of %d)", span,
-         L.st.started, A.items);
+    rowf(name, "all started after the second", "< 500 ms", "%.0f ms (%d of %d)", span, L.st.started,
+         A.items);
     rowf(name, "spawns/s", "", "%.0f", L.st.started / (span / 1000.0));
     rowf(name, "first start lateness", "", "%.1f ms", pct(&L.st.late, 0));
     loop_drain(&L);
@@ -323,8 +323,8 @@ static double burst_threads(void)
                 last = t[i].started_ms;
         }
     double span = (double)(last - at);
-    rowf("burst thread-per-job", "all started after the second", "", "%.0f ms (%d threads)",
-         span, made);
+    rowf("burst thread-per-job", "all started after the second", "", "%.0f ms (%d threads)", span,
+         made);
     rowf("burst thread-per-job", "spawns/s", "", "%.0f", made / (span / 1000.0));
     rowf("burst thread-per-job", "threads at peak", "", "%ld", threads);
     pthread_attr_destroy(&attr);
@@ -341,10 +341,99 @@ static void mode_burst(void)
          thr_span / loop_span);
 }
 
+static double mono_ms_f(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+struct jdone {
+    int n;
+    enum exec_status st;
+};
+
+static void on_jdone(const struct exec_result *r, void *arg)
+{
+    struct jdone *d = arg;
+    d->n++;
+    d->st = r->status;
+    if (r->status != EXEC_SUCCEEDED)
+        fprintf(stderr, "java bench run failed: %s %s %s\n", exec_status_name(r->status), r->reason,
+                r->output_tail);
+}
+
+static void wait_jdone(struct event_base *b, struct jdone *d)
+{
+    int64_t end = exec_now_mono_ms() + 60000;
+    while (!d->n && exec_now_mono_ms() < end) {
+        struct timeval tv = {0, 100000};
+        event_base_loopexit(b, &tv);
+        event_base_loop(b, EVLOOP_ONCE);
+    }
+}
+
 static void mode_java(void)
 {
-    /* filled in with agent/javaw.c */
-    row("java", "warm worker vs java -cp", "not built", "");
+    if (!A.jar) {
+        fprintf(stderr, "java: --jar is required\n");
+        exit(2);
+    }
+    struct event_base *b = event_base_new();
+    struct exec_runner *er;
+    struct javaw_pool *jp;
+    struct javaw_opts jo = {.jar = A.jar};
+    if (exec_runner_new(b, NULL, &er) < 0 || javaw_pool_new(b, er, &jo, &jp) < 0)
+        abort();
+    const char *cls = "io.shardcron.examples.Example";
+    struct samples warm = {0}, cold = {0};
+    int failed = 0;
+    for (int i = 0; i <= A.runs; i++) { /* run 0 starts the JVM and is not counted */
+        char id[EXEC_ID_LEN + 1];
+        exec_new_id(id);
+        struct javaw_run run = {.classpath = A.classpath,
+                                .class_name = cls,
+                                .env = {.job = "bench",
+                                        .shard_total = 1,
+                                        .job_param = "ok",
+                                        .fire_time = "",
+                                        .execution_id = id}};
+        struct jdone d = {0};
+        struct sc_err err;
+        double t0 = mono_ms_f();
+        if (javaw_submit(jp, &run, on_jdone, &d, NULL, &err) < 0)
+            abort();
+        wait_jdone(b, &d);
+        failed += d.st != EXEC_SUCCEEDED;
+        if (i > 0)
+            add(&warm, mono_ms_f() - t0);
+    }
+    char cmd[2048], jar[1024];
+    if (!realpath(A.jar, jar))
+        abort();
+    snprintf(cmd, sizeof cmd, "exec java -cp %s%s%s io.shardcron.Run %s", jar,
+             A.classpath ? ":" : "", A.classpath ? A.classpath : "", cls);
+    for (int i = 0; i < A.runs; i++) {
+        struct exec_spec sp = {.command = cmd,
+                               .env = {.job = "bench", .shard_total = 1, .job_param = "ok"}};
+        struct jdone d = {0};
+        struct sc_err err;
+        double t0 = mono_ms_f();
+        if (exec_start(er, &sp, on_jdone, &d, NULL, &err) < 0)
+            abort();
+        wait_jdone(b, &d);
+        failed += d.st != EXEC_SUCCEEDED;
+        add(&cold, mono_ms_f() - t0);
+    }
+    double w = pct(&warm, 50), c = pct(&cold, 50);
+    rowf("java", "trivial job, warm worker (median of N)", "", "%.2f ms (N=%d)", w, A.runs);
+    rowf("java", "trivial job, java -cp per fire (median of N)", "", "%.1f ms (N=%d)", c, A.runs);
+    rowf("java", "cold / warm", "", "%.0fx (%d failed)", c / (w > 0 ? w : 1), failed);
+    javaw_pool_free(jp);
+    exec_runner_free(er);
+    event_base_free(b);
+    free(warm.v);
+    free(cold.v);
 }
 
 int main(int argc, char **argv)
