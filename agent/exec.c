@@ -9,11 +9,14 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,6 +38,23 @@ struct child_ent {
     struct child_ent *next;
 };
 
+/* A spawn handed to a spawner thread; the thread reads only these fields. */
+struct spawn_req {
+    struct exec_proc *p; /* touched by the loop only */
+    char *cwd, *command;
+    char **envp;
+    int out_w;
+    pid_t pid;
+    int64_t spawned_ms; /* wall clock when posix_spawn returned */
+    int err;            /* errno of posix_spawn, 0 on success */
+    struct spawn_req *next;
+};
+
+struct orphan {
+    pid_t pid;
+    int status;
+};
+
 struct exec_runner {
     struct event_base *base;
     struct event *sigchld;
@@ -44,6 +64,20 @@ struct exec_runner {
     struct child_ent *children[CHILD_BUCKETS];
     struct exec_proc *procs; /* running executions, doubly linked */
     int n_running;
+    /* spawner threads (opts.spawn_threads > 0) */
+    pthread_t *threads;
+    int n_threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;
+    struct spawn_req *todo_head, *todo_tail; /* loop -> threads */
+    struct spawn_req *done_head, *done_tail; /* threads -> loop */
+    int efd;
+    struct event *ev_spawned;
+    int n_spawning;
+    /* children reaped before their spawn was reported back to the loop */
+    struct orphan *orphans;
+    int n_orphans, cap_orphans;
 };
 
 struct exec_proc {
@@ -70,6 +104,7 @@ struct exec_proc {
     int timeout_ms;
     char reason[160];
     int64_t started_ms, started_mono;
+    bool spawning; /* handed to a spawner thread; pid not known yet */
     exec_done_cb cb;
     void *arg;
 };
@@ -257,7 +292,20 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         struct child_ent **pp = child_slot(r, pid);
         if (!*pp) {
-            LOGD("reaped pid %d that nobody watched", (int)pid);
+            if (r->n_spawning > 0) {
+                /* Perhaps a spawn whose pid the loop has not seen yet. */
+                if (r->n_orphans == r->cap_orphans) {
+                    int cap = r->cap_orphans ? r->cap_orphans * 2 : 16;
+                    struct orphan *o = realloc(r->orphans, (size_t)cap * sizeof *o);
+                    if (!o)
+                        continue;
+                    r->orphans = o;
+                    r->cap_orphans = cap;
+                }
+                r->orphans[r->n_orphans++] = (struct orphan){pid, st};
+            } else {
+                LOGD("reaped pid %d that nobody watched", (int)pid);
+            }
             continue;
         }
         struct child_ent *c = *pp;
@@ -271,6 +319,113 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
 
 /* ---------------------------------------------------------------- runner */
 
+static int spawn_posix(const char *cwd, int out_w, char *const argv[], char *const envp[],
+                       pid_t *pid);
+static void on_spawned(evutil_socket_t fd, short what, void *arg);
+
+static void req_free(struct spawn_req *q)
+{
+    if (q->out_w >= 0)
+        close(q->out_w);
+    free(q->cwd);
+    free(q->command);
+    free(q->envp);
+    free(q);
+}
+
+static void *spawner(void *arg)
+{
+    struct exec_runner *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (!r->stopping && !r->todo_head)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->stopping) {
+            pthread_mutex_unlock(&r->mu);
+            return NULL;
+        }
+        struct spawn_req *q = r->todo_head;
+        r->todo_head = q->next;
+        if (!r->todo_head)
+            r->todo_tail = NULL;
+        pthread_mutex_unlock(&r->mu);
+
+        char *argv[] = {"sh", "-c", q->command, NULL};
+        q->err = -spawn_posix(q->cwd, q->out_w, argv, q->envp, &q->pid);
+        q->spawned_ms = exec_now_real_ms();
+        q->next = NULL;
+
+        pthread_mutex_lock(&r->mu);
+        if (r->done_tail)
+            r->done_tail->next = q;
+        else
+            r->done_head = q;
+        r->done_tail = q;
+        pthread_mutex_unlock(&r->mu);
+        uint64_t one = 1;
+        ssize_t w = write(r->efd, &one, sizeof one);
+        (void)w; /* the counter cannot overflow in practice; a lost wake-up is not possible */
+    }
+}
+
+static int start_threads(struct exec_runner *r)
+{
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->efd < 0)
+        return -errno;
+    r->ev_spawned = event_new(r->base, r->efd, EV_READ | EV_PERSIST, on_spawned, r);
+    r->threads = calloc((size_t)r->opts.spawn_threads, sizeof *r->threads);
+    if (!r->ev_spawned || !r->threads || event_add(r->ev_spawned, NULL) < 0)
+        return -ENOMEM;
+    for (int i = 0; i < r->opts.spawn_threads; i++) {
+        int rc = pthread_create(&r->threads[i], NULL, spawner, r);
+        if (rc)
+            return -rc;
+        r->n_threads++;
+    }
+    return 0;
+}
+
+static void stop_threads(struct exec_runner *r)
+{
+    if (!r->threads)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < r->n_threads; i++)
+        pthread_join(r->threads[i], NULL);
+    /* Never started: nothing to stop. Started but not reported: kill and reap. */
+    while (r->todo_head) {
+        struct spawn_req *q = r->todo_head;
+        r->todo_head = q->next;
+        q->p->spawning = false;
+        req_free(q);
+    }
+    while (r->done_head) {
+        struct spawn_req *q = r->done_head;
+        r->done_head = q->next;
+        if (q->err == 0) {
+            killpg(q->pid, SIGKILL);
+            while (waitpid(q->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        }
+        q->p->spawning = false;
+        req_free(q);
+    }
+    if (r->ev_spawned)
+        event_free(r->ev_spawned);
+    if (r->efd >= 0)
+        close(r->efd);
+    free(r->threads);
+    r->threads = NULL;
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+}
+
 int exec_runner_new(struct event_base *base, const struct exec_runner_opts *opts,
                     struct exec_runner **out)
 {
@@ -278,6 +433,7 @@ int exec_runner_new(struct event_base *base, const struct exec_runner_opts *opts
     if (!r)
         return -ENOMEM;
     r->base = base;
+    r->efd = -1;
     if (opts)
         r->opts = *opts;
     if (r->opts.log_cap == 0)
@@ -294,6 +450,8 @@ int exec_runner_new(struct event_base *base, const struct exec_runner_opts *opts
         rc = -EIO;
         goto err;
     }
+    if (r->opts.spawn_threads > 0 && (rc = start_threads(r)) < 0)
+        goto err;
     *out = r;
     return 0;
 err:
@@ -307,12 +465,15 @@ void exec_runner_free(struct exec_runner *r)
 {
     if (!r)
         return;
+    stop_threads(r);
     while (r->procs) {
         struct exec_proc *p = r->procs;
-        killpg(p->pid, SIGKILL);
-        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        exec_unwatch_child(r, p->pid);
+        if (p->pid > 0) {
+            killpg(p->pid, SIGKILL);
+            while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            exec_unwatch_child(r, p->pid);
+        }
         r->procs = p->next;
         proc_free(p);
     }
@@ -328,6 +489,7 @@ void exec_runner_free(struct exec_runner *r)
         for (size_t i = 0; i < r->n_base_env; i++)
             free(r->base_env[i]);
     free(r->base_env);
+    free(r->orphans);
     free(r);
 }
 
@@ -534,6 +696,8 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
 
 static void terminate(struct exec_proc *p)
 {
+    if (p->spawning)
+        return; /* done when the spawn is reported (on_spawned) */
     killpg(p->pid, SIGTERM);
     struct timeval tv = {p->r->opts.kill_grace_ms / 1000, (p->r->opts.kill_grace_ms % 1000) * 1000};
     evtimer_add(p->ev_grace, &tv);
@@ -670,6 +834,85 @@ static int spawn_posix(const char *cwd, int out_w, char *const argv[], char *con
     return -rc;
 }
 
+static void proc_link(struct exec_runner *r, struct exec_proc *p)
+{
+    p->next = r->procs;
+    if (r->procs)
+        r->procs->prev = p;
+    r->procs = p;
+    r->n_running++;
+}
+
+/* proc_fail: an execution that could not start ends as failed, through its callback. */
+static void proc_fail(struct exec_proc *p, const char *why)
+{
+    struct exec_runner *r = p->r;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        r->procs = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    r->n_running--;
+    int64_t now = exec_now_real_ms();
+    struct exec_result res = {.status = EXEC_FAILED,
+                              .exit_code = -1,
+                              .started_ms = now,
+                              .finished_ms = now,
+                              .duration_ms = exec_now_mono_ms() - p->started_mono,
+                              .output_tail = "",
+                              .reason = why};
+    p->cb(&res, p->arg);
+    proc_free(p);
+}
+
+static void on_spawned(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct exec_runner *r = arg;
+    uint64_t n;
+    ssize_t got = read(r->efd, &n, sizeof n);
+    (void)got;
+    pthread_mutex_lock(&r->mu);
+    struct spawn_req *q = r->done_head;
+    r->done_head = r->done_tail = NULL;
+    pthread_mutex_unlock(&r->mu);
+    while (q) {
+        struct spawn_req *next = q->next;
+        struct exec_proc *p = q->p;
+        r->n_spawning--;
+        p->spawning = false;
+        if (q->err) {
+            char why[400];
+            snprintf(why, sizeof why, "cannot start /bin/sh in %s: %s", q->cwd, strerror(q->err));
+            req_free(q);
+            proc_fail(p, why);
+        } else {
+            pid_t pid = q->pid;
+            p->pid = pid;
+            p->started_ms = q->spawned_ms;
+            req_free(q);
+            int i = 0;
+            while (i < r->n_orphans && r->orphans[i].pid != pid)
+                i++;
+            if (i < r->n_orphans) {
+                int st = r->orphans[i].status;
+                r->orphans[i] = r->orphans[--r->n_orphans];
+                on_reaped(pid, st, p);
+            } else if (exec_watch_child(r, pid, on_reaped, p) < 0) {
+                killpg(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                proc_fail(p, "out of memory");
+            } else if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
+                terminate(p); /* killed or timed out while it was being spawned */
+            }
+        }
+        q = next;
+    }
+    if (r->n_spawning == 0)
+        r->n_orphans = 0;
+}
+
 int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb, void *arg,
                struct exec_proc **out, struct sc_err *err)
 {
@@ -715,10 +958,36 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
         rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
         goto err;
     }
+    p->started_mono = exec_now_mono_ms();
+    if (r->n_threads > 0) {
+        struct spawn_req *q = calloc(1, sizeof *q);
+        if (!q || !(q->cwd = strdup(cwd)) || !(q->command = strdup(spec->command))) {
+            if (q) {
+                q->out_w = -1;
+                req_free(q);
+            }
+            rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+            goto err;
+        }
+        q->p = p;
+        q->envp = envp;
+        q->out_w = pfd[1];
+        envp = NULL;
+        pfd[1] = -1;
+        p->spawning = true;
+        r->n_spawning++;
+        pthread_mutex_lock(&r->mu);
+        if (r->todo_tail)
+            r->todo_tail->next = q;
+        else
+            r->todo_head = q;
+        r->todo_tail = q;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        goto started;
+    }
     char *argv[] = {"sh", "-c", (char *)spec->command, NULL};
     pid_t pid = -1;
-    p->started_ms = exec_now_real_ms();
-    p->started_mono = exec_now_mono_ms();
     if (r->opts.spawn == EXEC_SPAWN_POSIX) {
         if ((rc = spawn_posix(cwd, pfd[1], argv, envp, &pid)) < 0) {
             sc_err_set(err, -rc, "cwd", -1, "cannot start /bin/sh in %s: %s", cwd, strerror(-rc));
@@ -735,6 +1004,7 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
         /* Also from the parent, so killpg works even before the child ran. */
         setpgid(pid, pid);
     }
+    p->started_ms = exec_now_real_ms(); /* the process exists */
     free(envp);
     close(pfd[1]);
     p->pid = pid;
@@ -745,16 +1015,13 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
         proc_free(p);
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
     }
+started:
     event_add(p->ev_out, NULL);
     if (spec->timeout_ms > 0) {
         struct timeval tv = {spec->timeout_ms / 1000, (spec->timeout_ms % 1000) * 1000};
         evtimer_add(p->ev_timeout, &tv);
     }
-    p->next = r->procs;
-    if (r->procs)
-        r->procs->prev = p;
-    r->procs = p;
-    r->n_running++;
+    proc_link(r, p);
     if (out)
         *out = p;
     return 0;

@@ -56,6 +56,12 @@ struct exec_runner_opts {
     enum exec_spawn_method spawn; /* default EXEC_SPAWN_POSIX (vfork-based, fastest) */
     size_t log_cap;               /* bytes kept per log file; 0 = 1 MiB */
     int kill_grace_ms;            /* SIGTERM -> SIGKILL; 0 = 5000 */
+    /* > 0: posix_spawn runs on this many spawner threads, so a burst of starts
+     * uses every core and the loop never waits for an exec. The pid is then
+     * known after exec_start returns (exec_pid() is 0 until then), and a spawn
+     * failure ends the execution as failed through its callback. 0: spawn on
+     * the loop thread with `spawn`. */
+    int spawn_threads;
 };
 
 /* The job environment of one execution (design.md). Strings are read during
@@ -126,6 +132,7 @@ int exec_kill_all(struct exec_runner *r, const char *reason);
 /* exec_running: executions started and not yet reported. */
 int exec_running(const struct exec_runner *r);
 
+/* exec_pid: the process (group) id, 0 while a spawner thread is starting it. */
 pid_t exec_pid(const struct exec_proc *p);
 
 /* exec_watch_child: have `cb(pid, wstatus, arg)` called on the loop when `pid`

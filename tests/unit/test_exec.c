@@ -366,6 +366,55 @@ static void test_many_no_zombies(void **state)
     exec_runner_free(r);
 }
 
+static void test_spawn_threads(void **state)
+{
+    (void)state;
+    struct exec_runner_opts o = {.spawn_threads = 2, .kill_grace_ms = 300};
+    struct exec_runner *r = NULL;
+    assert_int_equal(exec_runner_new(base, &o, &r), 0);
+    enum { N = 40 };
+    static struct done d[N];
+    struct sc_err err;
+    struct exec_spec s = {.command = "echo $SHARDCRON_SHARD_ITEM", .env = {.job = "t"}};
+    for (int i = 0; i < N; i++) {
+        memset(&d[i], 0, sizeof d[i]);
+        s.env.shard_item = i;
+        assert_int_equal(exec_start(r, &s, on_done, &d[i], NULL, &err), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_true(run_until(is_done, &d[i], DEADLINE_MS));
+        char want[16];
+        snprintf(want, sizeof want, "%d\n", i);
+        assert_string_equal(d[i].tail, want);
+        assert_int_equal(d[i].r.status, EXEC_SUCCEEDED);
+        assert_true(d[i].r.pid > 0);
+    }
+    /* killed before the spawner thread reported the pid: still killed */
+    struct done k = {0};
+    struct exec_proc *p = NULL;
+    struct exec_spec sl = {.command = "exec sleep 300", .env = {.job = "t"}};
+    assert_int_equal(exec_start(r, &sl, on_done, &k, &p, &err), 0);
+    assert_int_equal(exec_kill(p, "session lost"), 0);
+    assert_true(run_until(is_done, &k, DEADLINE_MS));
+    assert_int_equal(k.r.status, EXEC_KILLED);
+    /* a spawn failure arrives through the callback */
+    struct done f = {0};
+    struct exec_spec bad = {.command = "true", .cwd = "/nonexistent/dir", .env = {.job = "t"}};
+    assert_int_equal(exec_start(r, &bad, on_done, &f, NULL, &err), 0);
+    assert_true(run_until(is_done, &f, DEADLINE_MS));
+    assert_int_equal(f.r.status, EXEC_FAILED);
+    assert_non_null(strstr(f.reason, "cannot start /bin/sh in /nonexistent/dir"));
+    /* the fd hygiene holds on spawner threads too */
+    struct done fd = {0};
+    struct exec_spec ls = {.command = "ls /proc/$$/fd", .env = {.job = "t"}};
+    assert_int_equal(exec_start(r, &ls, on_done, &fd, NULL, &err), 0);
+    assert_true(run_until(is_done, &fd, DEADLINE_MS));
+    assert_string_equal(fd.tail, "0\n1\n2\n");
+    assert_int_equal(exec_running(r), 0);
+    exec_runner_free(r);
+    assert_true(no_children());
+}
+
 /* ------------------------------------------------- scheduler + real runs */
 
 struct evlog {
@@ -582,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_no_zombies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_fire_time_is_scheduled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_retries_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_forbid_replace_real, setup, teardown),
