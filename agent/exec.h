@@ -1,0 +1,163 @@
+/* agent/exec.h: the process runner (shell adapter) of the agent.
+ *
+ * One `struct exec_runner` per event loop. It starts `/bin/sh -c COMMAND` in a
+ * process group of its own, in a working directory, with the job environment
+ * (design.md "Agent -> job process") on top of a sanitized copy of the agent's
+ * environment, stdin from /dev/null. stdout and stderr share one pipe read on
+ * the loop into a per-execution log file with a size cap (head and tail kept,
+ * a marker line says how many bytes were cut); the last EXEC_TAIL_MAX bytes
+ * stay in memory for the history record. Children are reaped on the loop
+ * through SIGCHLD (evsignal + waitpid(-1, WNOHANG)), so the runner reaps every
+ * child of the process: other code that forks (agent/javaw.c) registers its
+ * pids with exec_watch_child() instead of calling waitpid itself.
+ *
+ * Timeouts and kills: SIGTERM to the process group, SIGKILL to the group after
+ * the grace period (and at once when the group leader has exited while other
+ * members remain). Nothing here blocks the loop: pipes are non-blocking, the
+ * only synchronous I/O is appending to a local log file.
+ *
+ * Only one event_base of a process may receive signals through libevent, so a
+ * process has one exec_runner at a time. */
+#ifndef SC_EXEC_H
+#define SC_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+
+struct event_base;
+struct exec_runner;
+struct exec_proc;
+
+#define EXEC_TAIL_MAX 4096
+#define EXEC_ID_LEN 36 /* UUIDv4 text, without the NUL */
+
+enum exec_status {
+    EXEC_RUNNING = 0,
+    EXEC_SUCCEEDED,
+    EXEC_FAILED,  /* non-zero exit, killed by a signal of its own, or could not start */
+    EXEC_TIMEOUT, /* ran past its timeout and was terminated */
+    EXEC_KILLED,  /* terminated through exec_kill() (replace, session lost, job deleted) */
+};
+
+enum exec_spawn_method { EXEC_SPAWN_POSIX = 0, EXEC_SPAWN_FORK, EXEC_SPAWN_VFORK };
+
+enum exec_trigger {
+    EXEC_TRIGGER_CRON = 0,
+    EXEC_TRIGGER_MANUAL,
+    EXEC_TRIGGER_FAILOVER,
+    EXEC_TRIGGER_MISFIRE,
+    EXEC_TRIGGER_RETRY,
+};
+
+struct exec_runner_opts {
+    enum exec_spawn_method spawn; /* default EXEC_SPAWN_POSIX (vfork-based, fastest) */
+    size_t log_cap;               /* bytes kept per log file; 0 = 1 MiB */
+    int kill_grace_ms;            /* SIGTERM -> SIGKILL; 0 = 5000 */
+    /* > 0: posix_spawn runs on this many spawner threads, so a burst of starts
+     * uses every core and the loop never waits for an exec. The pid is then
+     * known after exec_start returns (exec_pid() is 0 until then), and a spawn
+     * failure ends the execution as failed through its callback. 0: spawn on
+     * the loop thread with `spawn`. */
+    int spawn_threads;
+};
+
+/* The job environment of one execution (design.md). Strings are read during
+ * exec_start() only. */
+struct exec_job_env {
+    const char *job;
+    int shard_item;
+    int shard_total;
+    const char *shard_param; /* NULL = "" */
+    const char *job_param;   /* NULL = "" */
+    const char *fire_time;   /* ISO 8601 with offset, the SCHEDULED time */
+    const char *execution_id;
+    enum exec_trigger trigger;
+    int attempt; /* 1 for the first attempt */
+};
+
+struct exec_spec {
+    const char *command;  /* run as /bin/sh -c command */
+    const char *cwd;      /* NULL = "/" */
+    const char *log_path; /* NULL = output discarded (tail still kept) */
+    int timeout_ms;       /* 0 = none */
+    struct exec_job_env env;
+    const char *const *extra_env; /* NULL or NULL-terminated "K=V" list, added last */
+};
+
+struct exec_result {
+    enum exec_status status;
+    int exit_code; /* -1 when killed by a signal or not started */
+    int signal;    /* terminating signal, 0 if none */
+    pid_t pid;
+    int64_t started_ms;      /* wall clock, epoch milliseconds */
+    int64_t finished_ms;     /* wall clock */
+    int64_t duration_ms;     /* monotonic */
+    uint64_t output_bytes;   /* everything the process wrote */
+    uint64_t cut_bytes;      /* dropped from the log file by the cap */
+    const char *output_tail; /* last <= EXEC_TAIL_MAX bytes, NUL-terminated */
+    const char *reason;      /* "" or why: kill reason, "timeout after N ms", spawn error */
+};
+
+/* Called once per execution, on the loop, after the process was reaped and its
+ * output drained. `res` and its strings are valid during the call only; the
+ * exec_proc is freed after the callback returns. */
+typedef void (*exec_done_cb)(const struct exec_result *res, void *arg);
+
+/* exec_runner_new: NULL opts = defaults. Installs the SIGCHLD event on `base`.
+ * Takes the sanitized base environment from the current environ. */
+int exec_runner_new(struct event_base *base, const struct exec_runner_opts *opts,
+                    struct exec_runner **out);
+
+/* exec_runner_free: SIGKILLs the groups of executions still running, reaps them
+ * (blocking, bounded), and frees everything without calling their callbacks. */
+void exec_runner_free(struct exec_runner *r);
+
+/* exec_start: spawn one execution. On 0, `cb` will be called exactly once and
+ * *out (may be NULL) is a handle valid until then. On a negative errno nothing
+ * was started and `cb` is not called; err says why. */
+int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb, void *arg,
+               struct exec_proc **out, struct sc_err *err);
+
+/* exec_kill: terminate an execution (SIGTERM to the group, SIGKILL after the
+ * grace period); its status becomes EXEC_KILLED with `reason` unless it had
+ * already timed out. Returns 0, or -ESRCH when it is already finishing. */
+int exec_kill(struct exec_proc *p, const char *reason);
+
+/* exec_kill_all: exec_kill() every running execution. Returns how many. */
+int exec_kill_all(struct exec_runner *r, const char *reason);
+
+/* exec_running: executions started and not yet reported. */
+int exec_running(const struct exec_runner *r);
+
+/* exec_pid: the process (group) id, 0 while a spawner thread is starting it. */
+pid_t exec_pid(const struct exec_proc *p);
+
+/* exec_watch_child: have `cb(pid, wstatus, arg)` called on the loop when `pid`
+ * (a child of this process started by someone else) exits. */
+typedef void (*exec_child_cb)(pid_t pid, int wstatus, void *arg);
+int exec_watch_child(struct exec_runner *r, pid_t pid, exec_child_cb cb, void *arg);
+void exec_unwatch_child(struct exec_runner *r, pid_t pid);
+
+/* exec_base_env: the sanitized base environment ("K=V", NULL-terminated),
+ * owned by the runner. Kept: PATH (a default when unset), HOME, LANG, LC_*, TZ,
+ * USER, LOGNAME, TMPDIR; never SHARDCRON_* or names that look secret. */
+const char *const *exec_base_env(const struct exec_runner *r);
+
+/* Helpers shared with the scheduler and the Java adapter. */
+const char *exec_status_name(enum exec_status s);
+const char *exec_trigger_name(enum exec_trigger t);
+/* exec_new_id: UUIDv4 from getrandom() into buf (>= EXEC_ID_LEN + 1). */
+void exec_new_id(char *buf);
+/* exec_format_time: "2026-11-21T05:08:00+08:00" for epoch `t` at UTC offset
+ * `offset_s`; buf >= 32 bytes. */
+void exec_format_time(int64_t t, int offset_s, char *buf, size_t len);
+/* exec_env_secret: 1 when an environment variable name must not be passed on. */
+int exec_env_secret(const char *name, size_t len);
+
+int64_t exec_now_real_ms(void);
+int64_t exec_now_mono_ms(void);
+
+#endif

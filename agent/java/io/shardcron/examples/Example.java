@@ -1,0 +1,37 @@
+/* agent/java/io/shardcron/examples/Example.java: an example job whose
+ * behaviour is chosen by the job parameter, used by tests and the bench:
+ *   "" or "ok"   log the context and succeed
+ *   "throw"      fail with an exception
+ *   "sleep:MS"   sleep (interruptible), then succeed
+ *   "hang"       never finish, ignoring interrupts (the worker must be killed)
+ *   "exit:N"     System.exit(N): the worker process dies */
+package io.shardcron.examples;
+
+import io.shardcron.ShardContext;
+import io.shardcron.ShardJob;
+
+public class Example implements ShardJob {
+    @Override
+    public void execute(ShardContext ctx) throws Exception {
+        String p = ctx.getJobParam();
+        if (p.equals("throw"))
+            throw new IllegalStateException("example failure on item " + ctx.getShardItem());
+        if (p.startsWith("sleep:"))
+            Thread.sleep(Long.parseLong(p.substring(6)));
+        if (p.equals("hang")) {
+            for (;;) {
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    System.err.println("example: interrupted, ignoring it");
+                }
+            }
+        }
+        if (p.startsWith("exit:"))
+            System.exit(Integer.parseInt(p.substring(5)));
+        ctx.log("job=" + ctx.getJob() + " item=" + ctx.getShardItem() + "/" + ctx.getShardTotal()
+                + " param=" + ctx.getShardParam() + " fire=" + ctx.getFireTime()
+                + " trigger=" + ctx.getTrigger() + " attempt=" + ctx.getAttempt()
+                + " id=" + ctx.getExecutionId());
+    }
+}

@@ -1,0 +1,86 @@
+/* agent/runner.c: dispatch of scheduler runs to the shell or Java adapter. */
+#define LOG_CAT "shardcron.exec"
+#include "agent/runner.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/javaw.h"
+#include "core/log.h"
+
+void agent_runner_log_path(const struct agent_runner *ar, const char *job, int item,
+                           const char *exec_id, char *buf, size_t len)
+{
+    if (!ar->log_dir[0]) {
+        buf[0] = '\0';
+        return;
+    }
+    char safe[256];
+    size_t i = 0;
+    for (; i < sizeof safe - 1 && job[i]; i++) {
+        char c = job[i];
+        safe[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                          c == '-' || c == '_' || c == '.'
+                      ? c
+                      : '_';
+    }
+    safe[i] = '\0';
+    snprintf(buf, len, "%s/%s.%d.%s.log", ar->log_dir, safe, item, exec_id);
+}
+
+static void on_exec_done(const struct exec_result *res, void *token)
+{
+    sched_run_done(token, res);
+}
+
+static int start(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                 struct sc_err *err)
+{
+    struct agent_runner *ar = ctx;
+    const struct sched_item_conf *c = l->conf;
+    struct exec_job_env env = {
+        .job = c->job,
+        .shard_item = c->item,
+        .shard_total = c->total,
+        .shard_param = c->shard_param,
+        .job_param = l->job_param,
+        .fire_time = l->fire_time_iso,
+        .execution_id = l->exec_id,
+        .trigger = l->trigger,
+        .attempt = l->attempt,
+    };
+    if (c->type == SCHED_JOB_JAVA) {
+        if (!ar->javaw)
+            return sc_err_set(err, ENOTSUP, "type", -1, "java jobs are not enabled on this agent");
+        struct javaw_run jr = {.classpath = c->java_classpath,
+                               .class_name = c->java_class,
+                               .jvm_opts = c->jvm_opts,
+                               .timeout_ms = c->timeout_s * 1000,
+                               .env = env};
+        return javaw_submit(ar->javaw, &jr, on_exec_done, token, (struct javaw_exec **)handle, err);
+    }
+    char log_path[1024];
+    agent_runner_log_path(ar, c->job, c->item, l->exec_id, log_path, sizeof log_path);
+    struct exec_spec spec = {
+        .command = c->command,
+        .cwd = c->cwd,
+        .log_path = log_path[0] ? log_path : NULL,
+        .timeout_ms = c->timeout_s * 1000,
+        .env = env,
+    };
+    return exec_start(ar->exec, &spec, on_exec_done, token, (struct exec_proc **)handle, err);
+}
+
+static int kill_run(void *ctx, void *handle, const struct sched_item_conf *conf, const char *reason)
+{
+    (void)ctx;
+    if (conf->type == SCHED_JOB_JAVA)
+        return javaw_cancel(handle, reason);
+    return exec_kill(handle, reason);
+}
+
+struct sched_runner agent_runner_ops(struct agent_runner *ar)
+{
+    return (struct sched_runner){.start = start, .kill = kill_run, .ctx = ar};
+}

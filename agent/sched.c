@@ -1,0 +1,1040 @@
+/* agent/sched.c: the scheduler (see sched.h).
+ *
+ * Owns the items (a hash by (job, item) plus a min-heap by next fire time),
+ * the runs (struct sched_run: one per fire that was accepted, reused for its
+ * retries) and the one timer. A run is in exactly one of: the FIFO queue
+ * (waiting for capacity), the running list, the retry list (sorted by due
+ * time on the monotonic clock); and in its item's list while the item exists.
+ * Item configurations are immutable refcounted copies (struct spec), so a run
+ * keeps the configuration it was created with across updates and removal. */
+#define LOG_CAT "shardcron.agent"
+#include "agent/sched.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define DEFAULT_CAPACITY 16
+#define DEFAULT_JUMP_MS 1000
+#define DEFAULT_MISFIRE_MS 5000
+#define MAX_IDLE_WAKE_MS 1000 /* wake at least this often to notice wall-clock jumps */
+#define MAX_BACKOFF_S 3600
+
+struct spec {
+    int refs;
+    struct sched_item_conf c; /* strings owned; next/offset/ctx cleared */
+};
+
+struct sched_item {
+    struct spec *spec;
+    sched_next_fn next;
+    sched_offset_fn offset;
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+    int64_t next_fire;   /* -1 none */
+    int64_t last_fire;   /* last fire time handled (run, missed or skipped), -1 none */
+    int64_t floor_after; /* fires at or before this second never run (set at add) */
+    int heap_idx;        /* -1 when not in the heap */
+    struct sched_run *runs;
+    int n_runs;
+    struct sched_item *hnext;
+};
+
+enum run_state { RUN_NEW, RUN_QUEUED, RUN_RUNNING, RUN_RETRY };
+
+struct sched_run {
+    struct sched *s;
+    struct sched_item *item; /* NULL once the item was removed */
+    struct spec *spec;
+    char exec_id[EXEC_ID_LEN + 1];
+    enum exec_trigger trigger;
+    int attempt;
+    int64_t fire_time;
+    char fire_iso[40];
+    char *job_param; /* manual override, owned; NULL = spec's */
+    enum run_state state;
+    int64_t queued_ms, started_ms, retry_due;
+    void *handle;
+    bool no_retry; /* killed on purpose */
+    bool reported_queued;
+    struct sched_run *inext, *iprev; /* item's list */
+    struct sched_run *qnext, *qprev; /* queue, running or retry list */
+};
+
+struct run_list {
+    struct sched_run *head, *tail;
+    int n;
+};
+
+struct sched {
+    struct event_base *base;
+    struct event *timer;
+    struct sched_opts o;
+    struct sched_clock clock;
+    struct sched_item **buckets;
+    size_t nbuckets;
+    int n_items;
+    struct sched_item **heap;
+    int heap_n, heap_cap;
+    struct run_list queue, running, retry;
+    bool paused;
+    bool have_last;
+    int64_t last_real, last_mono;
+    bool in_tick;
+};
+
+/* ------------------------------------------------------------ utilities */
+
+static int64_t sys_real(void *ctx)
+{
+    (void)ctx;
+    return exec_now_real_ms();
+}
+
+static int64_t sys_mono(void *ctx)
+{
+    (void)ctx;
+    return exec_now_mono_ms();
+}
+
+static int64_t now_real(const struct sched *s)
+{
+    return s->clock.now_real_ms(s->clock.ctx);
+}
+
+static int64_t now_mono(const struct sched *s)
+{
+    return s->clock.now_mono_ms(s->clock.ctx);
+}
+
+/* floor division for epoch milliseconds -> seconds (times before 1970 too). */
+static int64_t sec_floor(int64_t ms)
+{
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+const char *sched_ev_name(enum sched_ev_type t)
+{
+    static const char *const n[] = {"queued",  "started", "finished",
+                                    "skipped", "missed",  "clock_jump"};
+    return (unsigned)t < sizeof n / sizeof n[0] ? n[t] : "unknown";
+}
+
+int sched_parse_misfire(const char *s)
+{
+    return !strcmp(s, "skip")   ? SCHED_MISFIRE_SKIP
+           : !strcmp(s, "once") ? SCHED_MISFIRE_ONCE
+           : !strcmp(s, "all")  ? SCHED_MISFIRE_ALL
+                                : -1;
+}
+
+int sched_parse_concurrency(const char *s)
+{
+    return !strcmp(s, "forbid")    ? SCHED_CONC_FORBID
+           : !strcmp(s, "allow")   ? SCHED_CONC_ALLOW
+           : !strcmp(s, "replace") ? SCHED_CONC_REPLACE
+                                   : -1;
+}
+
+static void list_push(struct run_list *l, struct sched_run *r)
+{
+    r->qnext = NULL;
+    r->qprev = l->tail;
+    if (l->tail)
+        l->tail->qnext = r;
+    else
+        l->head = r;
+    l->tail = r;
+    l->n++;
+}
+
+static void list_unlink(struct run_list *l, struct sched_run *r)
+{
+    if (r->qprev)
+        r->qprev->qnext = r->qnext;
+    else
+        l->head = r->qnext;
+    if (r->qnext)
+        r->qnext->qprev = r->qprev;
+    else
+        l->tail = r->qprev;
+    r->qnext = r->qprev = NULL;
+    l->n--;
+}
+
+/* ----------------------------------------------------------------- specs */
+
+static void spec_unref(struct spec *sp)
+{
+    if (!sp || --sp->refs > 0)
+        return;
+    struct sched_item_conf *c = &sp->c;
+    free((char *)c->job);
+    free((char *)c->shard_param);
+    free((char *)c->job_param);
+    free((char *)c->command);
+    free((char *)c->cwd);
+    free((char *)c->java_classpath);
+    free((char *)c->java_class);
+    free((char *)c->jvm_opts);
+    free(sp);
+}
+
+static int dup_str(const char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    return (*dst = strdup(src)) ? 0 : -ENOMEM;
+}
+
+static struct spec *spec_new(const struct sched_item_conf *in)
+{
+    struct spec *sp = calloc(1, sizeof *sp);
+    if (!sp)
+        return NULL;
+    sp->refs = 1;
+    sp->c = *in;
+    sp->c.next = NULL;
+    sp->c.offset = NULL;
+    sp->c.ctx = NULL;
+    sp->c.ctx_free = NULL;
+    if (!sp->c.misfire_threshold_ms)
+        sp->c.misfire_threshold_ms = DEFAULT_MISFIRE_MS;
+    struct sched_item_conf *c = &sp->c;
+    if (dup_str(&c->job, in->job) || dup_str(&c->shard_param, in->shard_param) ||
+        dup_str(&c->job_param, in->job_param) || dup_str(&c->command, in->command) ||
+        dup_str(&c->cwd, in->cwd) || dup_str(&c->java_classpath, in->java_classpath) ||
+        dup_str(&c->java_class, in->java_class) || dup_str(&c->jvm_opts, in->jvm_opts)) {
+        spec_unref(sp);
+        return NULL;
+    }
+    return sp;
+}
+
+static int conf_check(const struct sched_item_conf *c, struct sc_err *err)
+{
+    if (!c->job || !*c->job)
+        return sc_err_set(err, EINVAL, "name", -1, "is required");
+    if (c->total < 1)
+        return sc_err_set(err, EINVAL, "shards", -1, "must be at least 1 (got %d)", c->total);
+    if (c->item < 0 || c->item >= c->total)
+        return sc_err_set(err, EINVAL, "item", -1, "must be between 0 and %d (got %d)",
+                          c->total - 1, c->item);
+    if (!c->next)
+        return sc_err_set(err, EINVAL, "cron", -1, "no next-fire rule given");
+    if (c->type == SCHED_JOB_SHELL && (!c->command || !*c->command))
+        return sc_err_set(err, EINVAL, "command", -1, "is required for a shell job");
+    if (c->type == SCHED_JOB_JAVA && (!c->java_class || !*c->java_class))
+        return sc_err_set(err, EINVAL, "java.class", -1, "is required for a java job");
+    if (c->type != SCHED_JOB_SHELL && c->type != SCHED_JOB_JAVA)
+        return sc_err_set(err, EINVAL, "type", -1, "must be shell or java");
+    if (c->timeout_s < 0)
+        return sc_err_set(err, EINVAL, "timeout_s", -1, "must not be negative");
+    if (c->retries < 0 || c->retries > 100)
+        return sc_err_set(err, EINVAL, "retries", -1, "must be between 0 and 100");
+    if (c->retry_backoff_s < 0)
+        return sc_err_set(err, EINVAL, "retry_backoff_s", -1, "must not be negative");
+    if ((unsigned)c->misfire > SCHED_MISFIRE_ALL)
+        return sc_err_set(err, EINVAL, "misfire", -1, "must be skip, once or all");
+    if ((unsigned)c->concurrency > SCHED_CONC_REPLACE)
+        return sc_err_set(err, EINVAL, "concurrency", -1, "must be forbid, allow or replace");
+    if (c->misfire_threshold_ms < 0)
+        return sc_err_set(err, EINVAL, "misfire_threshold_ms", -1, "must not be negative");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ heap */
+
+static bool heap_less(const struct sched *s, int a, int b)
+{
+    return s->heap[a]->next_fire < s->heap[b]->next_fire;
+}
+
+static void heap_swap(struct sched *s, int a, int b)
+{
+    struct sched_item *t = s->heap[a];
+    s->heap[a] = s->heap[b];
+    s->heap[b] = t;
+    s->heap[a]->heap_idx = a;
+    s->heap[b]->heap_idx = b;
+}
+
+static void heap_up(struct sched *s, int i)
+{
+    while (i > 0 && heap_less(s, i, (i - 1) / 2)) {
+        heap_swap(s, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void heap_down(struct sched *s, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < s->heap_n && heap_less(s, l, m))
+            m = l;
+        if (r < s->heap_n && heap_less(s, r, m))
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(s, i, m);
+        i = m;
+    }
+}
+
+static int heap_insert(struct sched *s, struct sched_item *it)
+{
+    if (s->heap_n == s->heap_cap) {
+        int cap = s->heap_cap ? s->heap_cap * 2 : 64;
+        struct sched_item **h = realloc(s->heap, (size_t)cap * sizeof *h);
+        if (!h)
+            return -ENOMEM;
+        s->heap = h;
+        s->heap_cap = cap;
+    }
+    it->heap_idx = s->heap_n;
+    s->heap[s->heap_n++] = it;
+    heap_up(s, it->heap_idx);
+    return 0;
+}
+
+static void heap_remove(struct sched *s, struct sched_item *it)
+{
+    int i = it->heap_idx;
+    if (i < 0)
+        return;
+    it->heap_idx = -1;
+    if (--s->heap_n == i)
+        return;
+    s->heap[i] = s->heap[s->heap_n];
+    s->heap[i]->heap_idx = i;
+    heap_down(s, i);
+    heap_up(s, i);
+}
+
+/* ------------------------------------------------------------ item table */
+
+static size_t key_hash(const char *job, int item)
+{
+    size_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)job; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (h ^ (size_t)item) * 1099511628211ULL;
+}
+
+static struct sched_item **item_slot(const struct sched *s, const char *job, int item)
+{
+    struct sched_item **pp = &s->buckets[key_hash(job, item) & (s->nbuckets - 1)];
+    while (*pp && ((*pp)->spec->c.item != item || strcmp((*pp)->spec->c.job, job) != 0))
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+static int table_grow(struct sched *s)
+{
+    size_t n = s->nbuckets * 2;
+    struct sched_item **b = calloc(n, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nbuckets; i++)
+        while (s->buckets[i]) {
+            struct sched_item *it = s->buckets[i];
+            s->buckets[i] = it->hnext;
+            size_t h = key_hash(it->spec->c.job, it->spec->c.item) & (n - 1);
+            it->hnext = b[h];
+            b[h] = it;
+        }
+    free(s->buckets);
+    s->buckets = b;
+    s->nbuckets = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ runs */
+
+static void emit(struct sched *s, enum sched_ev_type type, const struct sched_run *r,
+                 const char *reason, const struct exec_result *res)
+{
+    if (!s->o.on_event)
+        return;
+    struct sched_event ev = {
+        .type = type,
+        .job = r->spec->c.job,
+        .item = r->spec->c.item,
+        .total = r->spec->c.total,
+        .exec_id = r->exec_id,
+        .trigger = r->trigger,
+        .attempt = r->attempt,
+        .fire_time = r->fire_time,
+        .fire_time_iso = r->fire_iso,
+        .queued_ms = r->queued_ms,
+        .started_ms = r->started_ms,
+        .exit_code = -1,
+        .reason = reason ? reason : "",
+    };
+    if (res) {
+        ev.status = res->status;
+        ev.exit_code = res->exit_code;
+        ev.signal = res->signal;
+        ev.pid = res->pid;
+        ev.finished_ms = res->finished_ms;
+        ev.duration_ms = res->duration_ms;
+        ev.output_tail = res->output_tail;
+        if (res->started_ms)
+            ev.started_ms = res->started_ms;
+        if (!reason)
+            ev.reason = res->reason ? res->reason : "";
+    }
+    s->o.on_event(&ev, s->o.event_arg);
+}
+
+static void format_fire(const struct sched_item *it, int64_t t, char *buf, size_t len)
+{
+    exec_format_time(t, it->offset ? it->offset(it->ctx, t) : 0, buf, len);
+}
+
+static struct sched_run *run_new(struct sched *s, struct sched_item *it, enum exec_trigger trig,
+                                 int64_t fire_time, const char *job_param)
+{
+    struct sched_run *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    if (job_param && !(r->job_param = strdup(job_param))) {
+        free(r);
+        return NULL;
+    }
+    r->s = s;
+    r->spec = it->spec;
+    it->spec->refs++;
+    exec_new_id(r->exec_id);
+    r->trigger = trig;
+    r->attempt = 1;
+    r->fire_time = fire_time;
+    format_fire(it, fire_time, r->fire_iso, sizeof r->fire_iso);
+    return r;
+}
+
+static void run_free(struct sched_run *r)
+{
+    spec_unref(r->spec);
+    free(r->job_param);
+    free(r);
+}
+
+static void item_link(struct sched_item *it, struct sched_run *r)
+{
+    r->item = it;
+    r->iprev = NULL;
+    r->inext = it->runs;
+    if (it->runs)
+        it->runs->iprev = r;
+    it->runs = r;
+    it->n_runs++;
+}
+
+static void item_unlink(struct sched_run *r)
+{
+    struct sched_item *it = r->item;
+    if (!it)
+        return;
+    if (r->iprev)
+        r->iprev->inext = r->inext;
+    else
+        it->runs = r->inext;
+    if (r->inext)
+        r->inext->iprev = r->iprev;
+    r->inext = r->iprev = NULL;
+    r->item = NULL;
+    it->n_runs--;
+}
+
+/* report_unrun: a fire that will not run (missed, skipped) gets its event and
+ * goes away. */
+static void report_unrun(struct sched *s, struct sched_item *it, enum sched_ev_type type,
+                         enum exec_trigger trig, int64_t t, const char *reason)
+{
+    struct sched_run *r = run_new(s, it, trig, t, NULL);
+    if (!r) {
+        LOGE("out of memory reporting a %s fire of %s/%d", sched_ev_name(type), it->spec->c.job,
+             it->spec->c.item);
+        return;
+    }
+    emit(s, type, r, reason, NULL);
+    run_free(r);
+}
+
+/* drop_waiting: a queued or retry-waiting run leaves without running. */
+static void drop_waiting(struct sched *s, struct sched_run *r, const char *reason)
+{
+    list_unlink(r->state == RUN_QUEUED ? &s->queue : &s->retry, r);
+    item_unlink(r);
+    emit(s, SCHED_EV_SKIPPED, r, reason, NULL);
+    run_free(r);
+}
+
+static void finish_run(struct sched *s, struct sched_run *r, const struct exec_result *res);
+
+static void start_run(struct sched *s, struct sched_run *r)
+{
+    const struct sched_item_conf *c = &r->spec->c;
+    struct sched_launch l = {
+        .conf = c,
+        .exec_id = r->exec_id,
+        .trigger = r->trigger,
+        .attempt = r->attempt,
+        .fire_time = r->fire_time,
+        .fire_time_iso = r->fire_iso,
+        .job_param = r->job_param ? r->job_param : c->job_param,
+    };
+    struct sc_err err;
+    sc_err_clear(&err);
+    r->started_ms = now_real(s);
+    int rc = s->o.runner.start(s->o.runner.ctx, &l, r, &r->handle, &err);
+    if (rc < 0) {
+        char msg[400];
+        char why[300];
+        snprintf(msg, sizeof msg, "could not start: %s", sc_err_format(&err, why, sizeof why));
+        LOGW("%s/%d %s", c->job, c->item, msg);
+        struct exec_result res = {.status = EXEC_FAILED,
+                                  .exit_code = -1,
+                                  .started_ms = r->started_ms,
+                                  .finished_ms = r->started_ms,
+                                  .output_tail = "",
+                                  .reason = msg};
+        finish_run(s, r, &res);
+        return;
+    }
+    r->state = RUN_RUNNING;
+    list_push(&s->running, r);
+    emit(s, SCHED_EV_STARTED, r, NULL, NULL);
+}
+
+/* pump: start queued runs while there is capacity; runs left waiting that
+ * were not reported yet (always the newest, at the tail) get their QUEUED. */
+static void pump(struct sched *s)
+{
+    int cap = s->o.capacity;
+    while (!s->paused && s->running.n < cap && s->queue.head) {
+        struct sched_run *r = s->queue.head;
+        list_unlink(&s->queue, r);
+        start_run(s, r);
+    }
+    struct sched_run *r = s->queue.tail;
+    while (r && r->qprev && !r->qprev->reported_queued)
+        r = r->qprev;
+    for (; r; r = r->qnext)
+        if (!r->reported_queued) {
+            r->reported_queued = true;
+            emit(s, SCHED_EV_QUEUED, r, s->paused ? "paused" : "at capacity", NULL);
+        }
+}
+
+static void enqueue(struct sched *s, struct sched_run *r)
+{
+    r->state = RUN_QUEUED;
+    r->queued_ms = now_real(s);
+    r->started_ms = 0;
+    r->reported_queued = false;
+    list_push(&s->queue, r);
+}
+
+static int64_t backoff_ms(const struct spec *sp, int attempt)
+{
+    int64_t d = sp->c.retry_backoff_s;
+    for (int i = 2; i < attempt && d < MAX_BACKOFF_S; i++)
+        d *= 2;
+    return (d > MAX_BACKOFF_S ? MAX_BACKOFF_S : d) * 1000;
+}
+
+static void finish_run(struct sched *s, struct sched_run *r, const struct exec_result *res)
+{
+    emit(s, SCHED_EV_FINISHED, r, NULL, res);
+    bool retry = (res->status == EXEC_FAILED || res->status == EXEC_TIMEOUT) && !r->no_retry &&
+                 r->item && r->attempt <= r->item->spec->c.retries;
+    if (!retry) {
+        item_unlink(r);
+        run_free(r);
+        return;
+    }
+    /* The next attempt is a new execution with the item's current configuration. */
+    struct spec *cur = r->item->spec;
+    cur->refs++;
+    spec_unref(r->spec);
+    r->spec = cur;
+    r->attempt++;
+    r->trigger = EXEC_TRIGGER_RETRY;
+    exec_new_id(r->exec_id);
+    r->handle = NULL;
+    r->queued_ms = r->started_ms = 0;
+    r->state = RUN_RETRY;
+    r->retry_due = now_mono(s) + backoff_ms(cur, r->attempt);
+    /* sorted insert: retries are few */
+    struct sched_run *at = s->retry.head;
+    while (at && at->retry_due <= r->retry_due)
+        at = at->qnext;
+    if (!at) {
+        list_push(&s->retry, r);
+    } else {
+        r->qnext = at;
+        r->qprev = at->qprev;
+        if (at->qprev)
+            at->qprev->qnext = r;
+        else
+            s->retry.head = r;
+        at->qprev = r;
+        s->retry.n++;
+    }
+}
+
+static void arm(struct sched *s);
+
+void sched_run_done(void *token, const struct exec_result *res)
+{
+    struct sched_run *r = token;
+    struct sched *s = r->s;
+    list_unlink(&s->running, r);
+    finish_run(s, r, res);
+    if (!s->in_tick) {
+        pump(s);
+        arm(s);
+    }
+}
+
+static void kill_run(struct sched *s, struct sched_run *r, const char *reason)
+{
+    r->no_retry = true;
+    if (s->o.runner.kill)
+        s->o.runner.kill(s->o.runner.ctx, r->handle, &r->spec->c, reason);
+}
+
+/* fire: one fire of an item enters the run path (concurrency, then capacity). */
+static void fire(struct sched *s, struct sched_item *it, int64_t t, enum exec_trigger trig,
+                 const char *job_param, char *id_out)
+{
+    struct sched_run *r = run_new(s, it, trig, t, job_param);
+    if (!r) {
+        LOGE("out of memory firing %s/%d", it->spec->c.job, it->spec->c.item);
+        return;
+    }
+    if (id_out)
+        memcpy(id_out, r->exec_id, sizeof r->exec_id);
+    if (it->n_runs > 0) {
+        switch (it->spec->c.concurrency) {
+        case SCHED_CONC_FORBID:
+            emit(s, SCHED_EV_SKIPPED, r, "the previous run is still active (concurrency forbid)",
+                 NULL);
+            run_free(r);
+            return;
+        case SCHED_CONC_REPLACE:
+            for (struct sched_run *o = it->runs, *nx; o; o = nx) {
+                nx = o->inext;
+                if (o->state == RUN_RUNNING)
+                    kill_run(s, o, "replaced by a newer fire (concurrency replace)");
+                else
+                    drop_waiting(s, o, "replaced by a newer fire (concurrency replace)");
+            }
+            break;
+        case SCHED_CONC_ALLOW:
+            break;
+        }
+    }
+    item_link(it, r);
+    enqueue(s, r);
+}
+
+/* --------------------------------------------------------------- timing */
+
+/* process_due: every fire of `it` due at `now` (ms), by the misfire policy. */
+static void process_due(struct sched *s, struct sched_item *it, int64_t now)
+{
+    int64_t due[SCHED_MISFIRE_MAX];
+    int n = 0;
+    bool more = false;
+    int64_t t = it->next_fire;
+    while (t >= 0 && t * 1000 <= now) {
+        if (n == SCHED_MISFIRE_MAX) {
+            more = true;
+            break;
+        }
+        due[n++] = t;
+        int64_t nt = it->next(it->ctx, t);
+        t = nt > t ? nt : -1; /* a rule that does not advance stops rather than loops */
+    }
+    int64_t more_from = t;
+    if (more) {
+        int64_t nt = it->next(it->ctx, sec_floor(now));
+        t = nt > due[n - 1] ? nt : -1;
+    }
+    it->next_fire = t;
+    if (n > 0)
+        it->last_fire = more ? sec_floor(now) : due[n - 1];
+
+    const struct sched_item_conf *c = &it->spec->c;
+    char why[160];
+    if (s->paused) {
+        for (int i = 0; i < n; i++)
+            report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, due[i],
+                         "paused: the agent cannot prove its session is alive");
+        if (more)
+            report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from,
+                         "paused; later missed fires up to now not enumerated");
+        return;
+    }
+    /* Only a missed fire (late beyond the threshold) is subject to the policy. */
+    int missed[SCHED_MISFIRE_MAX], n_missed = 0;
+    for (int i = 0; i < n; i++)
+        if (now - due[i] * 1000 > c->misfire_threshold_ms)
+            missed[n_missed++] = i;
+    for (int k = 0; k < n_missed; k++) {
+        int64_t ft = due[missed[k]];
+        int64_t late = now - ft * 1000;
+        switch (c->misfire) {
+        case SCHED_MISFIRE_SKIP:
+            snprintf(why, sizeof why, "late by %lld ms (misfire skip)", (long long)late);
+            report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, ft, why);
+            break;
+        case SCHED_MISFIRE_ONCE:
+            if (k == n_missed - 1) {
+                fire(s, it, ft, EXEC_TRIGGER_MISFIRE, NULL, NULL);
+            } else {
+                snprintf(why, sizeof why, "late by %lld ms (misfire once: one catch-up run)",
+                         (long long)late);
+                report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, ft, why);
+            }
+            break;
+        case SCHED_MISFIRE_ALL:
+            fire(s, it, ft, EXEC_TRIGGER_MISFIRE, NULL, NULL);
+            break;
+        }
+    }
+    if (more) {
+        snprintf(why, sizeof why, "more than %d missed fires: later ones up to now not run",
+                 SCHED_MISFIRE_MAX);
+        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, why);
+    }
+    for (int i = 0; i < n; i++)
+        if (now - due[i] * 1000 <= c->misfire_threshold_ms)
+            fire(s, it, due[i], EXEC_TRIGGER_CRON, NULL, NULL);
+}
+
+static void check_jump(struct sched *s, int64_t real, int64_t mono)
+{
+    if (s->have_last) {
+        int64_t skew = (real - s->last_real) - (mono - s->last_mono);
+        if (skew > s->o.jump_threshold_ms || -skew > s->o.jump_threshold_ms) {
+            LOGW("wall clock jumped %+lld ms against the monotonic clock%s", (long long)skew,
+                 skew > 0 ? ": fires skipped over are handled as misfires"
+                          : ": fires already made are not repeated");
+            if (s->o.on_event) {
+                struct sched_event ev = {.type = SCHED_EV_CLOCK_JUMP,
+                                         .job = "",
+                                         .exec_id = "",
+                                         .fire_time_iso = "",
+                                         .exit_code = -1,
+                                         .reason = skew > 0 ? "forward" : "backward",
+                                         .jump_ms = skew};
+                s->o.on_event(&ev, s->o.event_arg);
+            }
+        }
+    }
+    s->have_last = true;
+    s->last_real = real;
+    s->last_mono = mono;
+}
+
+int64_t sched_next_wake_ms(struct sched *s)
+{
+    int64_t real = now_real(s), mono = now_mono(s);
+    int64_t d = MAX_IDLE_WAKE_MS;
+    if (s->heap_n > 0 && s->heap[0]->next_fire * 1000 - real < d)
+        d = s->heap[0]->next_fire * 1000 - real;
+    if (s->retry.head && s->retry.head->retry_due - mono < d)
+        d = s->retry.head->retry_due - mono;
+    return d < 0 ? 0 : d;
+}
+
+static void arm(struct sched *s)
+{
+    if (!s->timer)
+        return;
+    int64_t d = sched_next_wake_ms(s);
+    struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+void sched_tick(struct sched *s)
+{
+    if (s->in_tick)
+        return;
+    s->in_tick = true;
+    int64_t real = now_real(s), mono = now_mono(s);
+    check_jump(s, real, mono);
+    while (s->retry.head && s->retry.head->retry_due <= mono) {
+        struct sched_run *r = s->retry.head;
+        list_unlink(&s->retry, r);
+        enqueue(s, r);
+    }
+    while (s->heap_n > 0 && s->heap[0]->next_fire * 1000 <= real) {
+        struct sched_item *it = s->heap[0];
+        heap_remove(s, it);
+        process_due(s, it, real);
+        if (it->next_fire >= 0 && heap_insert(s, it) < 0)
+            LOGE("out of memory: %s/%d stops firing", it->spec->c.job, it->spec->c.item);
+    }
+    pump(s);
+    s->in_tick = false;
+    /* Runs that finished inside the tick (start failures) may have freed capacity. */
+    pump(s);
+    arm(s);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    sched_tick(arg);
+}
+
+/* ------------------------------------------------------------ public API */
+
+int sched_new(struct event_base *base, const struct sched_opts *opts, struct sched **out)
+{
+    if (!opts->runner.start)
+        return -EINVAL;
+    struct sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->base = base;
+    s->o = *opts;
+    if (s->o.capacity <= 0)
+        s->o.capacity = DEFAULT_CAPACITY;
+    if (s->o.jump_threshold_ms <= 0)
+        s->o.jump_threshold_ms = DEFAULT_JUMP_MS;
+    if (opts->clock)
+        s->clock = *opts->clock;
+    else
+        s->clock = (struct sched_clock){sys_real, sys_mono, NULL};
+    s->o.clock = NULL;
+    s->nbuckets = 1024;
+    s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+    if (!s->buckets)
+        goto err;
+    if (base && !(s->timer = evtimer_new(base, on_timer, s)))
+        goto err;
+    *out = s;
+    arm(s);
+    return 0;
+err:
+    sched_free(s);
+    return -ENOMEM;
+}
+
+static void item_free(struct sched_item *it)
+{
+    if (it->ctx_free)
+        it->ctx_free(it->ctx);
+    spec_unref(it->spec);
+    free(it);
+}
+
+static void free_list(struct run_list *l)
+{
+    while (l->head) {
+        struct sched_run *r = l->head;
+        list_unlink(l, r);
+        run_free(r);
+    }
+}
+
+void sched_free(struct sched *s)
+{
+    if (!s)
+        return;
+    free_list(&s->queue);
+    free_list(&s->running);
+    free_list(&s->retry);
+    for (size_t i = 0; s->buckets && i < s->nbuckets; i++)
+        while (s->buckets[i]) {
+            struct sched_item *it = s->buckets[i];
+            s->buckets[i] = it->hnext;
+            item_free(it);
+        }
+    if (s->timer)
+        event_free(s->timer);
+    free(s->buckets);
+    free(s->heap);
+    free(s);
+}
+
+int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct sc_err *err)
+{
+    int rc = conf_check(conf, err);
+    if (rc < 0)
+        return rc;
+    struct spec *sp = spec_new(conf);
+    if (!sp)
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    int64_t now_s = sec_floor(now_real(s));
+    struct sched_item **slot = item_slot(s, conf->job, conf->item);
+    struct sched_item *it = *slot;
+    if (!it) {
+        if ((size_t)s->n_items >= s->nbuckets * 2 && table_grow(s) == 0)
+            slot = item_slot(s, conf->job, conf->item);
+        if (!(it = calloc(1, sizeof *it))) {
+            spec_unref(sp);
+            return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+        }
+        it->heap_idx = -1;
+        it->last_fire = -1;
+        it->floor_after = conf->fire_after ? conf->fire_after : now_s;
+        it->spec = sp;
+        *slot = it;
+        s->n_items++;
+    } else {
+        spec_unref(it->spec);
+        it->spec = sp;
+        if (it->ctx_free && it->ctx != conf->ctx)
+            it->ctx_free(it->ctx);
+    }
+    it->next = conf->next;
+    it->offset = conf->offset;
+    it->ctx = conf->ctx;
+    it->ctx_free = conf->ctx_free;
+    /* Recompute from the last fire handled, never before the item's floor, and
+     * not before the current second (a pending fire of this second still runs). */
+    int64_t after = now_s - 1;
+    if (after < it->floor_after)
+        after = it->floor_after;
+    if (after < it->last_fire)
+        after = it->last_fire;
+    heap_remove(s, it);
+    it->next_fire = it->next(it->ctx, after);
+    if (it->next_fire >= 0 && heap_insert(s, it) < 0) {
+        it->next_fire = -1;
+        LOGE("out of memory: %s/%d will not fire", conf->job, conf->item);
+    }
+    if (!s->in_tick)
+        arm(s);
+    return 0;
+}
+
+int sched_item_remove(struct sched *s, const char *job, int item, bool kill)
+{
+    struct sched_item **slot = item_slot(s, job, item);
+    struct sched_item *it = *slot;
+    if (!it)
+        return -ENOENT;
+    *slot = it->hnext;
+    s->n_items--;
+    heap_remove(s, it);
+    for (struct sched_run *r = it->runs, *nx; r; r = nx) {
+        nx = r->inext;
+        if (r->state == RUN_RUNNING) {
+            if (kill)
+                kill_run(s, r, "the item was removed from this agent");
+            item_unlink(r);
+        } else {
+            drop_waiting(s, r, "the item was removed from this agent");
+        }
+    }
+    item_free(it);
+    if (!s->in_tick)
+        arm(s);
+    return 0;
+}
+
+int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger trigger,
+                  int64_t fire_time, const char *job_param, char *exec_id_out)
+{
+    struct sched_item *it = *item_slot(s, job, item);
+    if (!it)
+        return -ENOENT;
+    if (fire_time <= 0)
+        fire_time = sec_floor(now_real(s));
+    fire(s, it, fire_time, trigger, job_param, exec_id_out);
+    if (!s->in_tick) {
+        pump(s);
+        arm(s);
+    }
+    return 0;
+}
+
+static int kill_item_runs(struct sched *s, struct sched_item *it, const char *reason)
+{
+    int n = 0;
+    for (struct sched_run *r = it->runs, *nx; r; r = nx) {
+        nx = r->inext;
+        if (r->state == RUN_RUNNING) {
+            if (!r->no_retry) {
+                kill_run(s, r, reason);
+                n++;
+            }
+        } else {
+            drop_waiting(s, r, reason);
+        }
+    }
+    return n;
+}
+
+int sched_kill_item(struct sched *s, const char *job, int item, const char *reason)
+{
+    struct sched_item *it = *item_slot(s, job, item);
+    return it ? kill_item_runs(s, it, reason) : -ENOENT;
+}
+
+int sched_kill_all(struct sched *s, const char *reason)
+{
+    int n = 0;
+    while (s->queue.head)
+        drop_waiting(s, s->queue.head, reason);
+    while (s->retry.head)
+        drop_waiting(s, s->retry.head, reason);
+    for (struct sched_run *r = s->running.head; r; r = r->qnext)
+        if (!r->no_retry) {
+            kill_run(s, r, reason);
+            n++;
+        }
+    if (!s->in_tick)
+        arm(s);
+    return n;
+}
+
+void sched_set_paused(struct sched *s, bool paused)
+{
+    s->paused = paused;
+    if (!paused && !s->in_tick) {
+        pump(s);
+        arm(s);
+    }
+}
+
+int sched_items(const struct sched *s)
+{
+    return s->n_items;
+}
+
+int sched_running(const struct sched *s)
+{
+    return s->running.n;
+}
+
+int sched_queued(const struct sched *s)
+{
+    return s->queue.n;
+}
+
+int64_t sched_item_next(const struct sched *s, const char *job, int item)
+{
+    const struct sched_item *it = *item_slot(s, job, item);
+    return it ? it->next_fire : -ENOENT;
+}
+
+int sched_item_active(const struct sched *s, const char *job, int item)
+{
+    const struct sched_item *it = *item_slot(s, job, item);
+    return it ? it->n_runs : -ENOENT;
+}

@@ -1,0 +1,194 @@
+/* agent/sched.h: the scheduler of one agent.
+ *
+ * Holds the shard items this agent owns, each with its own next-fire rule
+ * (a callback, so cron lives elsewhere), and decides what runs when: one
+ * min-heap of next fire times and one timer armed for the earliest, fired on
+ * the wall-clock second (the timer is armed from CLOCK_REALTIME and the clock
+ * is re-read on every wake-up, so load delays a fire but never shifts the
+ * schedule). It applies the misfire policy (late fires, wall-clock jumps), the
+ * concurrency policy (forbid/allow/replace), the agent's capacity (FIFO queue),
+ * retries with exponential backoff, manual and failover triggers, and reports
+ * every state change through one callback.
+ *
+ * The scheduler never starts processes itself: a `struct sched_runner` does
+ * (agent/runner.c plugs in the shell runner of agent/exec.h and the Java worker
+ * of agent/javaw.h; unit tests plug in a fake). The clock is injectable.
+ *
+ * Threading: everything runs on the loop thread. The event callback must not
+ * add, update, remove, trigger or kill synchronously (defer it on the loop). */
+#ifndef SC_SCHED_H
+#define SC_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/exec.h"
+#include "core/err.h"
+
+struct event_base;
+struct sched;
+
+#define SCHED_MISFIRE_MAX 100 /* "all" runs at most this many missed fires per catch-up */
+
+struct sched_clock {
+    int64_t (*now_real_ms)(void *ctx); /* epoch milliseconds, CLOCK_REALTIME */
+    int64_t (*now_mono_ms)(void *ctx); /* CLOCK_MONOTONIC milliseconds */
+    void *ctx;
+};
+
+enum sched_misfire { SCHED_MISFIRE_SKIP = 0, SCHED_MISFIRE_ONCE, SCHED_MISFIRE_ALL };
+enum sched_concurrency { SCHED_CONC_FORBID = 0, SCHED_CONC_ALLOW, SCHED_CONC_REPLACE };
+enum sched_job_type { SCHED_JOB_SHELL = 0, SCHED_JOB_JAVA };
+
+/* Next fire strictly after `after` (epoch seconds), or -1 for none. */
+typedef int64_t (*sched_next_fn)(void *ctx, int64_t after);
+/* UTC offset in seconds of the job's zone at `t` (for SHARDCRON_FIRE_TIME). */
+typedef int (*sched_offset_fn)(void *ctx, int64_t t);
+
+/* One shard item as the agent owns it. Strings are copied by sched_item_put. */
+struct sched_item_conf {
+    const char *job;
+    int item;  /* shard item, 0..total-1 */
+    int total; /* shard count */
+    const char *shard_param;
+    const char *job_param;
+    enum sched_job_type type;
+    const char *command; /* shell */
+    const char *cwd;
+    const char *java_classpath, *java_class, *jvm_opts; /* java */
+    int timeout_s;                                      /* 0 = none */
+    int retries;         /* extra attempts after a failure or timeout */
+    int retry_backoff_s; /* first retry delay; doubles each attempt (capped at 1 h) */
+    enum sched_misfire misfire;
+    enum sched_concurrency concurrency;
+    int misfire_threshold_ms; /* later than this is a misfire; 0 = 5000 */
+    sched_next_fn next;       /* required */
+    sched_offset_fn offset;   /* NULL = UTC */
+    void *ctx;                /* for next/offset; owned by the scheduler after a successful put */
+    void (*ctx_free)(void *ctx);
+    int64_t
+        fire_after; /* first fire strictly after this epoch second; 0 = after the current second */
+};
+
+/* What a runner is asked to start; valid during start() only. */
+struct sched_launch {
+    const struct sched_item_conf *conf; /* the item's configuration when the run was created */
+    const char *exec_id;
+    enum exec_trigger trigger;
+    int attempt;
+    int64_t fire_time;         /* the scheduled second */
+    const char *fire_time_iso; /* ISO 8601 with the zone's offset */
+    const char *job_param;     /* conf's, or a manual trigger's override */
+};
+
+/* A runner starts an execution and later calls sched_run_done(token, result)
+ * exactly once, from the loop and never from inside start(). start returns 0
+ * with *handle set, or a negative errno with err filled (nothing started). */
+struct sched_runner {
+    int (*start)(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                 struct sc_err *err);
+    int (*kill)(void *ctx, void *handle, const struct sched_item_conf *conf, const char *reason);
+    void *ctx;
+};
+
+void sched_run_done(void *token, const struct exec_result *res);
+
+enum sched_ev_type {
+    SCHED_EV_QUEUED,     /* waiting for capacity (or for the pause to end) */
+    SCHED_EV_STARTED,    /* queued_ms and started_ms show the wait */
+    SCHED_EV_FINISHED,   /* status, exit code, signal, output tail */
+    SCHED_EV_SKIPPED,    /* not run: forbid overlap, replaced while queued, removed, killed */
+    SCHED_EV_MISSED,     /* a due fire that did not run: late past the threshold, paused */
+    SCHED_EV_CLOCK_JUMP, /* wall clock moved jump_ms against the monotonic clock */
+};
+
+struct sched_event {
+    enum sched_ev_type type;
+    const char *job;
+    int item, total;
+    const char *exec_id; /* every event of a fire carries one (missed and skipped too) */
+    enum exec_trigger trigger;
+    int attempt;
+    int64_t fire_time; /* scheduled epoch second */
+    const char *fire_time_iso;
+    int64_t queued_ms, started_ms, finished_ms; /* wall clock, 0 when not reached */
+    int64_t duration_ms;
+    enum exec_status status; /* FINISHED only */
+    int exit_code, signal;
+    int pid;
+    const char *output_tail; /* FINISHED only */
+    const char *reason;      /* "" or a sentence: why skipped/missed/killed/failed */
+    int64_t jump_ms;         /* CLOCK_JUMP only: positive = forward */
+};
+
+typedef void (*sched_event_cb)(const struct sched_event *ev, void *arg);
+
+struct sched_opts {
+    int capacity;          /* executions at once; 0 = 16 */
+    int jump_threshold_ms; /* real vs monotonic disagreement that counts as a jump; 0 = 1000 */
+    const struct sched_clock *clock; /* NULL = the system clocks */
+    struct sched_runner runner;
+    sched_event_cb on_event;
+    void *event_arg;
+};
+
+/* sched_new: `base` may be NULL (no timer: the caller drives sched_tick(),
+ * as unit tests do). opts is copied. */
+int sched_new(struct event_base *base, const struct sched_opts *opts, struct sched **out);
+
+/* sched_free: drops every item and run without calling the runner or the
+ * event callback. Free the runner first (or let runs finish): a runner must
+ * not call sched_run_done() after this. */
+void sched_free(struct sched *s);
+
+/* sched_item_put: add or replace the item (job, item). A change takes effect
+ * at the next fire, recomputed with the new rule from the last fire (never a
+ * second run of a fire time already started). Runs in progress keep the
+ * configuration they started with. -EINVAL with err for a bad conf; on error
+ * the previous configuration (if any) stays and conf->ctx is not taken. */
+int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct sc_err *err);
+
+/* sched_item_remove: stop firing; queued runs and pending retries are dropped
+ * (SKIPPED, "removed"); a running execution is killed when `kill`, else left
+ * to finish (its FINISHED event still comes). -ENOENT when unknown. */
+int sched_item_remove(struct sched *s, const char *job, int item, bool kill);
+
+/* sched_trigger: a manual or failover run (or any trigger) of an owned item,
+ * through the same path as a cron fire (concurrency, capacity, retries).
+ * fire_time 0 = now. job_param NULL = the item's. exec_id_out (may be NULL,
+ * >= EXEC_ID_LEN+1) receives the new execution id, also when the fire was
+ * skipped by the concurrency policy. -ENOENT when the item is not owned here. */
+int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger trigger,
+                  int64_t fire_time, const char *job_param, char *exec_id_out);
+
+/* sched_kill_item / sched_kill_all: kill running executions (status killed,
+ * `reason`), drop queued runs and pending retries (SKIPPED). Items stay.
+ * Return how many executions were killed. */
+int sched_kill_item(struct sched *s, const char *job, int item, const char *reason);
+int sched_kill_all(struct sched *s, const char *reason);
+
+/* sched_set_paused: while paused nothing starts; due fires are MISSED
+ * ("paused"), queued runs wait. For a session that cannot be proven alive. */
+void sched_set_paused(struct sched *s, bool paused);
+
+/* sched_tick: process everything due at the clock's now and re-arm the timer.
+ * Called by the timer; tests call it after moving their clock. */
+void sched_tick(struct sched *s);
+
+/* sched_next_wake_ms: the delay the timer is (or would be) armed with. */
+int64_t sched_next_wake_ms(struct sched *s);
+
+/* Introspection (status page, tests). */
+int sched_items(const struct sched *s);
+int sched_running(const struct sched *s);
+int sched_queued(const struct sched *s);
+/* sched_item_next: next fire time of an item, -1 none, -ENOENT unknown. */
+int64_t sched_item_next(const struct sched *s, const char *job, int item);
+/* sched_item_active: queued + running + waiting-to-retry runs of an item. */
+int sched_item_active(const struct sched *s, const char *job, int item);
+
+const char *sched_ev_name(enum sched_ev_type t);
+int sched_parse_misfire(const char *s);     /* -1 unknown */
+int sched_parse_concurrency(const char *s); /* -1 unknown */
+
+#endif

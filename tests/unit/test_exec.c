@@ -1,0 +1,645 @@
+/* tests/unit/test_exec.c: the process runner with real processes on a real
+ * libevent loop (no servers): environment, working directory, stdin, output
+ * capture and its cap, exit status and signals, timeouts that kill the whole
+ * process group, the kill API, fd hygiene, reaping; and the scheduler driving
+ * real executions (FIRE_TIME is the scheduled time, retries, forbid/replace).
+ *
+ * Every wait drives the loop until a condition holds or a deadline passes. */
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/exec.h"
+#include "agent/runner.h"
+#include "agent/sched.h"
+#include "tests/lib/testenv.h"
+
+#define DEADLINE_MS 20000
+
+struct done {
+    int n;
+    struct exec_result r;
+    char tail[EXEC_TAIL_MAX + 1];
+    char reason[200];
+};
+
+static struct event_base *base;
+static struct event *tick; /* keeps EVLOOP_ONCE from blocking forever */
+static char tmpdir[256];
+
+static void on_done(const struct exec_result *r, void *arg)
+{
+    struct done *d = arg;
+    d->n++;
+    d->r = *r;
+    snprintf(d->tail, sizeof d->tail, "%s", r->output_tail);
+    snprintf(d->reason, sizeof d->reason, "%s", r->reason);
+    d->r.output_tail = d->tail;
+    d->r.reason = d->reason;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+}
+
+/* run_until: drive the loop until cond(arg) or the deadline. */
+static bool run_until(bool (*cond)(void *), void *arg, int deadline_ms)
+{
+    long long end = tenv_now_ms() + deadline_ms;
+    while (!cond(arg)) {
+        if (tenv_now_ms() > end)
+            return false;
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    return true;
+}
+
+static bool is_done(void *arg)
+{
+    return ((struct done *)arg)->n > 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    base = event_base_new();
+    tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(tick, &tv);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    event_free(tick);
+    event_base_free(base);
+    return 0;
+}
+
+static struct exec_runner *runner(enum exec_spawn_method m, size_t cap, int grace_ms)
+{
+    struct exec_runner_opts o = {.spawn = m, .log_cap = cap, .kill_grace_ms = grace_ms};
+    struct exec_runner *r = NULL;
+    assert_int_equal(exec_runner_new(base, &o, &r), 0);
+    return r;
+}
+
+static void run_cmd(struct exec_runner *r, const char *cmd, const char *log, int timeout_ms,
+                    struct done *d)
+{
+    struct sc_err err;
+    struct exec_spec s = {.command = cmd,
+                          .cwd = tmpdir,
+                          .log_path = log,
+                          .timeout_ms = timeout_ms,
+                          .env = {.job = "settle",
+                                  .shard_item = 2,
+                                  .shard_total = 8,
+                                  .shard_param = "B",
+                                  .job_param = "jp",
+                                  .fire_time = "2030-01-02T03:04:05+08:00",
+                                  .execution_id = "id-1",
+                                  .trigger = EXEC_TRIGGER_FAILOVER,
+                                  .attempt = 2}};
+    memset(d, 0, sizeof *d);
+    assert_int_equal(exec_start(r, &s, on_done, d, NULL, &err), 0);
+    assert_true(run_until(is_done, d, DEADLINE_MS));
+}
+
+static bool no_children(void)
+{
+    int st;
+    return waitpid(-1, &st, WNOHANG) < 0 && errno == ECHILD;
+}
+
+static bool no_children_cond(void *arg)
+{
+    (void)arg;
+    return no_children();
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_environment(void **state)
+{
+    (void)state;
+    setenv("SHARDCRON_ZK", "zk-secret-host:2181", 1);
+    setenv("DB_PASSWORD", "hunter2", 1);
+    setenv("MY_API_TOKEN", "tok", 1);
+    setenv("UNRELATED_VAR", "x", 1);
+    setenv("LANG", "C.UTF-8", 1);
+    for (int m = EXEC_SPAWN_POSIX; m <= EXEC_SPAWN_FORK; m++) {
+        struct exec_runner *r = runner(m, 0, 0);
+        struct done d;
+        run_cmd(r, "env | sort; echo cwd=$(pwd); cat; echo stdin-eof", NULL, 0, &d);
+        assert_int_equal(d.r.status, EXEC_SUCCEEDED);
+        assert_int_equal(d.r.exit_code, 0);
+        const char *want[] = {"SHARDCRON_JOB=settle\n",
+                              "SHARDCRON_SHARD_ITEM=2\n",
+                              "SHARDCRON_SHARD_TOTAL=8\n",
+                              "SHARDCRON_SHARD_PARAM=B\n",
+                              "SHARDCRON_JOB_PARAM=jp\n",
+                              "SHARDCRON_FIRE_TIME=2030-01-02T03:04:05+08:00\n",
+                              "SHARDCRON_EXECUTION_ID=id-1\n",
+                              "SHARDCRON_TRIGGER=failover\n",
+                              "SHARDCRON_ATTEMPT=2\n",
+                              "LANG=C.UTF-8\n",
+                              "\nPATH=",
+                              "stdin-eof"};
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            assert_non_null(strstr(d.tail, want[i]));
+        char cwd[300];
+        snprintf(cwd, sizeof cwd, "cwd=%s\n", tmpdir);
+        assert_non_null(strstr(d.tail, cwd));
+        assert_null(strstr(d.tail, "SHARDCRON_ZK"));
+        assert_null(strstr(d.tail, "hunter2"));
+        assert_null(strstr(d.tail, "MY_API_TOKEN"));
+        assert_null(strstr(d.tail, "UNRELATED_VAR"));
+        exec_runner_free(r);
+    }
+    assert_true(exec_env_secret("DB_PASSWORD", 11));
+    assert_true(exec_env_secret("SHARDCRON_MYSQL", 15));
+    assert_false(exec_env_secret("PATH", 4));
+}
+
+static void test_no_fd_leaks(void **state)
+{
+    (void)state;
+    /* An fd opened without O_CLOEXEC by someone else in the process must not
+     * reach the job either. */
+    int stray = open("/dev/null", O_RDONLY);
+    assert_true(stray > 2);
+    for (int m = EXEC_SPAWN_POSIX; m <= EXEC_SPAWN_VFORK; m++) {
+        struct exec_runner *r = runner(m, 0, 0);
+        struct done d;
+        char log[300];
+        snprintf(log, sizeof log, "%s/fd.log", tmpdir);
+        run_cmd(r, "ls /proc/$$/fd", log, 0, &d);
+        assert_int_equal(d.r.status, EXEC_SUCCEEDED);
+        assert_string_equal(d.tail, "0\n1\n2\n");
+        exec_runner_free(r);
+    }
+    close(stray);
+}
+
+static void test_exit_status_and_signal(void **state)
+{
+    (void)state;
+    struct exec_runner *r = runner(EXEC_SPAWN_POSIX, 0, 0);
+    struct done d;
+    run_cmd(r, "echo failing; exit 3", NULL, 0, &d);
+    assert_int_equal(d.r.status, EXEC_FAILED);
+    assert_int_equal(d.r.exit_code, 3);
+    assert_int_equal(d.r.signal, 0);
+    assert_string_equal(d.tail, "failing\n");
+    assert_true(d.r.finished_ms >= d.r.started_ms);
+    assert_true(d.r.duration_ms >= 0);
+    run_cmd(r, "kill -SEGV $$", NULL, 0, &d);
+    assert_int_equal(d.r.status, EXEC_FAILED);
+    assert_int_equal(d.r.signal, SIGSEGV);
+    assert_int_equal(d.r.exit_code, -1);
+    /* a missing working directory is an error of exec_start, nothing runs */
+    struct sc_err err;
+    struct exec_spec s = {.command = "true", .cwd = "/nonexistent/dir"};
+    assert_true(exec_start(r, &s, on_done, &d, NULL, &err) < 0);
+    assert_string_equal(err.field, "cwd");
+    exec_runner_free(r);
+    assert_true(no_children());
+}
+
+static bool gone(void *arg)
+{
+    pid_t pid = *(pid_t *)arg;
+    return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static pid_t read_pid(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int pid = 0;
+    assert_int_equal(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    return pid;
+}
+
+static void test_timeout_kills_the_group(void **state)
+{
+    (void)state;
+    struct exec_runner *r = runner(EXEC_SPAWN_POSIX, 0, 300);
+    struct done d;
+    char cmd[600], pidfile[300];
+    snprintf(pidfile, sizeof pidfile, "%s/grandchild.pid", tmpdir);
+    /* The grandchild ignores SIGTERM: only the SIGKILL to the group stops it. */
+    snprintf(cmd, sizeof cmd,
+             "(trap '' TERM; exec sleep 300) & echo $! > %s; echo started; sleep 300", pidfile);
+    run_cmd(r, cmd, NULL, 500, &d);
+    assert_int_equal(d.r.status, EXEC_TIMEOUT);
+    assert_non_null(strstr(d.reason, "timeout after 500 ms"));
+    assert_int_equal(d.r.signal, SIGTERM);
+    assert_string_equal(d.tail, "started\n");
+    pid_t g = read_pid(pidfile);
+    assert_true(g > 0);
+    assert_true(run_until(gone, &g, DEADLINE_MS));
+
+    /* a leader that ignores SIGTERM is killed after the grace period */
+    run_cmd(r, "trap '' TERM; echo up; while :; do sleep 1; done", NULL, 300, &d);
+    assert_int_equal(d.r.status, EXEC_TIMEOUT);
+    assert_int_equal(d.r.signal, SIGKILL);
+    exec_runner_free(r);
+    assert_true(run_until(no_children_cond, NULL, DEADLINE_MS));
+}
+
+static void test_kill_api(void **state)
+{
+    (void)state;
+    struct exec_runner *r = runner(EXEC_SPAWN_FORK, 0, 1000);
+    struct done d = {0};
+    struct exec_proc *p = NULL;
+    struct sc_err err;
+    struct exec_spec s = {.command = "echo running; exec sleep 300", .env = {.job = "k"}};
+    assert_int_equal(exec_start(r, &s, on_done, &d, &p, &err), 0);
+    assert_int_equal(exec_running(r), 1);
+    assert_true(exec_pid(p) > 0);
+    assert_int_equal(exec_kill(p, "replaced by a newer fire"), 0);
+    assert_int_equal(exec_kill(p, "again"), -ESRCH);
+    assert_true(run_until(is_done, &d, DEADLINE_MS));
+    assert_int_equal(d.r.status, EXEC_KILLED);
+    assert_string_equal(d.reason, "replaced by a newer fire");
+    assert_int_equal(exec_running(r), 0);
+
+    struct done d2[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(exec_start(r, &s, on_done, &d2[i], NULL, &err), 0);
+    assert_int_equal(exec_kill_all(r, "session lost"), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(run_until(is_done, &d2[i], DEADLINE_MS));
+        assert_int_equal(d2[i].r.status, EXEC_KILLED);
+        assert_string_equal(d2[i].reason, "session lost");
+    }
+    exec_runner_free(r);
+    assert_true(no_children());
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    *len = fread(buf, 1, sizeof buf - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void test_output_cap(void **state)
+{
+    (void)state;
+    struct exec_runner *r = runner(EXEC_SPAWN_POSIX, 1000, 0);
+    struct done d;
+    char log[300];
+    snprintf(log, sizeof log, "%s/cap.log", tmpdir);
+    run_cmd(r, "echo HEAD; head -c 200000 /dev/zero | tr '\\000' x; echo; echo TAIL", log, 0, &d);
+    assert_int_equal(d.r.status, EXEC_SUCCEEDED);
+    uint64_t total = 5 + 200000 + 1 + 5;
+    assert_int_equal(d.r.output_bytes, total);
+    assert_int_equal(d.r.cut_bytes, total - 1000);
+    size_t len;
+    char *txt = slurp(log, &len);
+    assert_true(strncmp(txt, "HEAD\nxxx", 8) == 0);
+    char mark[80];
+    snprintf(mark, sizeof mark, "\n[shardcron: %llu bytes cut]\n",
+             (unsigned long long)(total - 1000));
+    assert_non_null(strstr(txt, mark));
+    assert_int_equal(len, 1000 + strlen(mark));
+    assert_string_equal(txt + len - 6, "\nTAIL\n");
+    /* the in-memory tail: the last 4 KiB */
+    assert_int_equal(strlen(d.tail), EXEC_TAIL_MAX);
+    assert_string_equal(d.tail + EXEC_TAIL_MAX - 6, "\nTAIL\n");
+
+    /* under the cap: the file is the output, byte for byte, no marker */
+    run_cmd(r, "echo small; echo output", log, 0, &d);
+    txt = slurp(log, &len);
+    assert_string_equal(txt, "small\noutput\n");
+    assert_int_equal(d.r.cut_bytes, 0);
+    exec_runner_free(r);
+}
+
+static void test_many_no_zombies(void **state)
+{
+    (void)state;
+    struct exec_runner *r = runner(EXEC_SPAWN_POSIX, 0, 0);
+    enum { N = 50 };
+    static struct done d[N];
+    struct sc_err err;
+    struct exec_spec s = {.command = "echo $SHARDCRON_SHARD_ITEM", .env = {.job = "z"}};
+    for (int i = 0; i < N; i++) {
+        memset(&d[i], 0, sizeof d[i]);
+        s.env.shard_item = i;
+        assert_int_equal(exec_start(r, &s, on_done, &d[i], NULL, &err), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_true(run_until(is_done, &d[i], DEADLINE_MS));
+        char want[16];
+        snprintf(want, sizeof want, "%d\n", i);
+        assert_string_equal(d[i].tail, want);
+        assert_int_equal(d[i].n, 1);
+    }
+    assert_int_equal(exec_running(r), 0);
+    assert_true(no_children());
+    exec_runner_free(r);
+}
+
+static void test_spawn_threads(void **state)
+{
+    (void)state;
+    struct exec_runner_opts o = {.spawn_threads = 2, .kill_grace_ms = 300};
+    struct exec_runner *r = NULL;
+    assert_int_equal(exec_runner_new(base, &o, &r), 0);
+    enum { N = 40 };
+    static struct done d[N];
+    struct sc_err err;
+    struct exec_spec s = {.command = "echo $SHARDCRON_SHARD_ITEM", .env = {.job = "t"}};
+    for (int i = 0; i < N; i++) {
+        memset(&d[i], 0, sizeof d[i]);
+        s.env.shard_item = i;
+        assert_int_equal(exec_start(r, &s, on_done, &d[i], NULL, &err), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_true(run_until(is_done, &d[i], DEADLINE_MS));
+        char want[16];
+        snprintf(want, sizeof want, "%d\n", i);
+        assert_string_equal(d[i].tail, want);
+        assert_int_equal(d[i].r.status, EXEC_SUCCEEDED);
+        assert_true(d[i].r.pid > 0);
+    }
+    /* killed before the spawner thread reported the pid: still killed */
+    struct done k = {0};
+    struct exec_proc *p = NULL;
+    struct exec_spec sl = {.command = "exec sleep 300", .env = {.job = "t"}};
+    assert_int_equal(exec_start(r, &sl, on_done, &k, &p, &err), 0);
+    assert_int_equal(exec_kill(p, "session lost"), 0);
+    assert_true(run_until(is_done, &k, DEADLINE_MS));
+    assert_int_equal(k.r.status, EXEC_KILLED);
+    /* a spawn failure arrives through the callback */
+    struct done f = {0};
+    struct exec_spec bad = {.command = "true", .cwd = "/nonexistent/dir", .env = {.job = "t"}};
+    assert_int_equal(exec_start(r, &bad, on_done, &f, NULL, &err), 0);
+    assert_true(run_until(is_done, &f, DEADLINE_MS));
+    assert_int_equal(f.r.status, EXEC_FAILED);
+    assert_non_null(strstr(f.reason, "cannot start /bin/sh in /nonexistent/dir"));
+    /* the fd hygiene holds on spawner threads too */
+    struct done fd = {0};
+    struct exec_spec ls = {.command = "ls /proc/$$/fd", .env = {.job = "t"}};
+    assert_int_equal(exec_start(r, &ls, on_done, &fd, NULL, &err), 0);
+    assert_true(run_until(is_done, &fd, DEADLINE_MS));
+    assert_string_equal(fd.tail, "0\n1\n2\n");
+    assert_int_equal(exec_running(r), 0);
+    exec_runner_free(r);
+    assert_true(no_children());
+}
+
+/* ------------------------------------------------- scheduler + real runs */
+
+struct evlog {
+    int n;
+    struct {
+        enum sched_ev_type type;
+        enum exec_status status;
+        int attempt;
+        enum exec_trigger trigger;
+        char id[EXEC_ID_LEN + 1];
+        char tail[256];
+        char reason[128];
+    } e[64];
+};
+
+static void on_sched_event(const struct sched_event *ev, void *arg)
+{
+    struct evlog *l = arg;
+    if (l->n >= 64)
+        return;
+    l->e[l->n].type = ev->type;
+    l->e[l->n].status = ev->status;
+    l->e[l->n].attempt = ev->attempt;
+    l->e[l->n].trigger = ev->trigger;
+    snprintf(l->e[l->n].id, sizeof l->e[0].id, "%s", ev->exec_id);
+    snprintf(l->e[l->n].tail, sizeof l->e[0].tail, "%s", ev->output_tail ? ev->output_tail : "");
+    snprintf(l->e[l->n].reason, sizeof l->e[0].reason, "%s", ev->reason);
+    l->n++;
+}
+
+static int count(const struct evlog *l, enum sched_ev_type t)
+{
+    int n = 0;
+    for (int i = 0; i < l->n; i++)
+        n += l->e[i].type == t;
+    return n;
+}
+
+struct want {
+    struct evlog *l;
+    enum sched_ev_type t;
+    int n;
+};
+
+static bool have(void *arg)
+{
+    struct want *w = arg;
+    return count(w->l, w->t) >= w->n;
+}
+
+/* a wall clock that runs with the monotonic one from a chosen origin */
+static int64_t test_real(void *c)
+{
+    return *(int64_t *)c + exec_now_mono_ms();
+}
+
+static int64_t mono(void *c)
+{
+    (void)c;
+    return exec_now_mono_ms();
+}
+
+static int64_t every_hour(void *ctx, int64_t after)
+{
+    (void)ctx;
+    return (after / 3600 + 1) * 3600;
+}
+
+struct rig {
+    struct exec_runner *er;
+    struct agent_runner ar;
+    struct sched *s;
+    struct evlog log;
+    int64_t now;
+    struct sched_clock clk;
+};
+
+/* rig_new: scheduler with a real runner; the wall clock starts at
+ * 2029-12-31T23:59:00Z (the test can move it), so the fire time the job sees
+ * is the scheduled one and not the start time. */
+static void rig_new(struct rig *g, struct event_base *sched_base)
+{
+    memset(g, 0, sizeof *g);
+    g->er = runner(EXEC_SPAWN_POSIX, 0, 500);
+    g->ar.exec = g->er;
+    snprintf(g->ar.log_dir, sizeof g->ar.log_dir, "%s", tmpdir);
+    g->now = 1893456000000LL - 60000 - exec_now_mono_ms();
+    g->clk = (struct sched_clock){test_real, mono, &g->now};
+    struct sched_opts o = {.capacity = 4,
+                           .clock = &g->clk,
+                           .runner = agent_runner_ops(&g->ar),
+                           .on_event = on_sched_event,
+                           .event_arg = &g->log};
+    assert_int_equal(sched_new(sched_base, &o, &g->s), 0);
+}
+
+static void rig_free(struct rig *g)
+{
+    exec_runner_free(g->er);
+    sched_free(g->s);
+}
+
+static void put_item(struct rig *g, const char *cmd, enum sched_concurrency c, int retries,
+                     int backoff)
+{
+    struct sched_item_conf conf = {.job = "real",
+                                   .item = 1,
+                                   .total = 2,
+                                   .shard_param = "p1",
+                                   .command = cmd,
+                                   .cwd = tmpdir,
+                                   .next = every_hour,
+                                   .concurrency = c,
+                                   .retries = retries,
+                                   .retry_backoff_s = backoff,
+                                   .timeout_s = 30};
+    struct sc_err err;
+    assert_int_equal(sched_item_put(g->s, &conf, &err), 0);
+}
+
+static void test_sched_fire_time_is_scheduled(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, NULL);
+    put_item(&g, "echo $SHARDCRON_FIRE_TIME $SHARDCRON_TRIGGER $SHARDCRON_SHARD_PARAM", 0, 0, 0);
+    g.now += 60700; /* 0.7 s late: within the misfire threshold */
+    sched_tick(g.s);
+    struct want w = {&g.log, SCHED_EV_FINISHED, 1};
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    const char *tail = g.log.e[g.log.n - 1].tail;
+    assert_string_equal(tail, "2030-01-01T00:00:00+00:00 cron p1\n");
+    assert_int_equal(g.log.e[g.log.n - 1].status, EXEC_SUCCEEDED);
+    /* the log file is named after the execution */
+    char path[600];
+    agent_runner_log_path(&g.ar, "real", 1, g.log.e[g.log.n - 1].id, path, sizeof path);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, (off_t)strlen(tail));
+    rig_free(&g);
+}
+
+static void test_sched_retries_real(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, base); /* the scheduler's own timer drives the retries */
+    put_item(&g, "echo attempt $SHARDCRON_ATTEMPT $SHARDCRON_TRIGGER; exit 1", 0, 2, 1);
+    char id[EXEC_ID_LEN + 1];
+    assert_int_equal(sched_trigger(g.s, "real", 1, EXEC_TRIGGER_MANUAL, 0, NULL, id), 0);
+    struct want w = {&g.log, SCHED_EV_FINISHED, 3};
+    long long t0 = tenv_now_ms();
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    assert_true(tenv_now_ms() - t0 >= 1000 + 2000); /* backoff 1 s, then 2 s */
+    const char *want_tail[] = {"attempt 1 manual\n", "attempt 2 retry\n", "attempt 3 retry\n"};
+    int k = 0;
+    for (int i = 0; i < g.log.n; i++)
+        if (g.log.e[i].type == SCHED_EV_FINISHED) {
+            assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+            assert_int_equal(g.log.e[i].attempt, k + 1);
+            assert_string_equal(g.log.e[i].tail, want_tail[k]);
+            if (k == 0)
+                assert_string_equal(g.log.e[i].id, id);
+            else
+                assert_string_not_equal(g.log.e[i].id, id);
+            k++;
+        }
+    assert_int_equal(sched_item_active(g.s, "real", 1), 0);
+    rig_free(&g);
+}
+
+static void test_sched_forbid_replace_real(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, NULL);
+    put_item(&g, "echo up; exec sleep 300", SCHED_CONC_FORBID, 0, 0);
+    assert_int_equal(sched_trigger(g.s, "real", 1, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    assert_int_equal(sched_trigger(g.s, "real", 1, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    assert_int_equal(count(&g.log, SCHED_EV_SKIPPED), 1);
+    assert_int_equal(sched_running(g.s), 1);
+
+    put_item(&g, "echo up; exec sleep 300", SCHED_CONC_REPLACE, 0, 0);
+    assert_int_equal(sched_trigger(g.s, "real", 1, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    struct want w = {&g.log, SCHED_EV_FINISHED, 1};
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    for (int i = 0; i < g.log.n; i++)
+        if (g.log.e[i].type == SCHED_EV_FINISHED) {
+            assert_int_equal(g.log.e[i].status, EXEC_KILLED);
+            assert_non_null(strstr(g.log.e[i].reason, "replace"));
+        }
+    assert_int_equal(sched_running(g.s), 1);
+    assert_int_equal(sched_kill_all(g.s, "session lost"), 1);
+    w.n = 2;
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    assert_int_equal(sched_running(g.s), 0);
+    rig_free(&g);
+    assert_true(no_children());
+}
+
+int main(void)
+{
+    /* Orphaned grandchildren come back to this process and are reaped by the
+     * runner, so "gone" means gone, not a zombie of some other parent. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/sc-test-exec-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_fd_leaks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_status_and_signal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_kills_the_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_api, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_no_zombies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_fire_time_is_scheduled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_retries_real, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_forbid_replace_real, setup, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        rc = 1;
+    return rc;
+}

@@ -1,0 +1,254 @@
+/* tests/unit/test_javaw.c: the example Java job (io.shardcron.examples.Example
+ * in build/java/shardcron-java.jar) through the warm JVM worker on a real
+ * event loop: success with the context fields, reuse of one warm worker, a job
+ * that throws, a job that hangs past its timeout (the worker is restarted), an
+ * interruptible timeout, the kill API, a worker that exits, a hung (stopped)
+ * worker found by its pings, and a class that cannot be loaded.
+ * Skipped when the jar was not built (no JDK). */
+#include <errno.h>
+#include <event2/event.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/exec.h"
+#include "agent/javaw.h"
+#include "tests/lib/testenv.h"
+
+#define JAR "build/java/shardcron-java.jar"
+#define CLASS "io.shardcron.examples.Example"
+#define DEADLINE_MS 60000
+
+struct done {
+    int n;
+    struct exec_result r;
+    char tail[EXEC_TAIL_MAX + 1];
+    char reason[400];
+};
+
+static struct event_base *base;
+static struct event *tick;
+static struct exec_runner *reaper;
+static struct javaw_pool *pool;
+
+static void on_done(const struct exec_result *r, void *arg)
+{
+    struct done *d = arg;
+    d->n++;
+    d->r = *r;
+    snprintf(d->tail, sizeof d->tail, "%s", r->output_tail);
+    snprintf(d->reason, sizeof d->reason, "%s", r->reason);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+}
+
+static bool is_done(void *arg)
+{
+    return ((struct done *)arg)->n > 0;
+}
+
+static bool run_until(bool (*cond)(void *), void *arg, int deadline_ms)
+{
+    long long end = tenv_now_ms() + deadline_ms;
+    while (!cond(arg)) {
+        if (tenv_now_ms() > end)
+            return false;
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    return true;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    base = event_base_new();
+    tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(tick, &tv);
+    assert_int_equal(exec_runner_new(base, NULL, &reaper), 0);
+    struct javaw_opts o = {.jar = JAR,
+                           .ping_interval_ms = 200,
+                           .hang_ms = 2000,
+                           .cancel_grace_ms = 500,
+                           .restart_backoff_ms = 100};
+    assert_int_equal(javaw_pool_new(base, reaper, &o, &pool), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    javaw_pool_free(pool);
+    exec_runner_free(reaper);
+    event_free(tick);
+    event_base_free(base);
+    return 0;
+}
+
+static void submit(const char *cls, const char *param, int timeout_ms, struct done *d,
+                   struct javaw_exec **h)
+{
+    static int seq;
+    char id[40];
+    snprintf(id, sizeof id, "exec-%d", ++seq);
+    struct javaw_run run = {.class_name = cls,
+                            .timeout_ms = timeout_ms,
+                            .env = {.job = "jv",
+                                    .shard_item = 1,
+                                    .shard_total = 4,
+                                    .shard_param = "P",
+                                    .job_param = param,
+                                    .fire_time = "2030-01-01T08:00:00+08:00",
+                                    .execution_id = id,
+                                    .trigger = EXEC_TRIGGER_MANUAL,
+                                    .attempt = 1}};
+    memset(d, 0, sizeof *d);
+    struct sc_err err;
+    assert_int_equal(javaw_submit(pool, &run, on_done, d, h, &err), 0);
+}
+
+static void run_one(const char *param, int timeout_ms, struct done *d)
+{
+    submit(CLASS, param, timeout_ms, d, NULL);
+    assert_true(run_until(is_done, d, DEADLINE_MS));
+}
+
+static void need_jar(void)
+{
+    struct stat st;
+    if (stat(JAR, &st) != 0) {
+        fprintf(stderr, "%s not built (no JDK?): skipping\n", JAR);
+        skip();
+    }
+}
+
+static void test_success_and_warm_reuse(void **state)
+{
+    (void)state;
+    need_jar();
+    struct done d1, d2;
+    run_one("ok", 0, &d1);
+    assert_int_equal(d1.r.status, EXEC_SUCCEEDED);
+    assert_int_equal(d1.r.exit_code, 0);
+    assert_non_null(strstr(d1.tail, "job=jv item=1/4 param=P fire=2030-01-01T08:00:00+08:00 "
+                                    "trigger=manual attempt=1 id=exec-"));
+    run_one("", 0, &d2);
+    assert_int_equal(d2.r.status, EXEC_SUCCEEDED);
+    assert_int_equal(d2.r.pid, d1.r.pid); /* the same warm JVM */
+    assert_int_equal(javaw_workers(pool), 1);
+    assert_int_equal(javaw_restarts(pool), 0);
+}
+
+static void test_throw(void **state)
+{
+    (void)state;
+    need_jar();
+    struct done d;
+    run_one("throw", 0, &d);
+    assert_int_equal(d.r.status, EXEC_FAILED);
+    assert_string_equal(d.reason, "java.lang.IllegalStateException: example failure on item 1");
+    assert_int_equal(javaw_restarts(pool), 0);
+}
+
+static void test_interruptible_timeout_and_kill(void **state)
+{
+    (void)state;
+    need_jar();
+    struct done d, k;
+    run_one("sleep:60000", 300, &d);
+    assert_int_equal(d.r.status, EXEC_TIMEOUT);
+    assert_string_equal(d.reason, "timeout after 300 ms");
+    assert_int_equal(javaw_restarts(pool), 0); /* the thread stopped: the JVM stays */
+
+    struct javaw_exec *h = NULL;
+    submit(CLASS, "sleep:60000", 0, &k, &h);
+    assert_int_equal(javaw_cancel(h, "the job was deleted"), 0);
+    assert_true(run_until(is_done, &k, DEADLINE_MS));
+    assert_int_equal(k.r.status, EXEC_KILLED);
+    assert_string_equal(k.reason, "the job was deleted");
+    assert_int_equal(javaw_restarts(pool), 0);
+}
+
+static void test_hang_past_timeout(void **state)
+{
+    (void)state;
+    need_jar();
+    struct done warm, hang, bystander, after;
+    run_one("ok", 0, &warm);
+    submit(CLASS, "sleep:60000", 0, &bystander, NULL);
+    run_one("hang", 300, &hang);
+    assert_int_equal(hang.r.status, EXEC_TIMEOUT);
+    assert_true(run_until(is_done, &bystander, DEADLINE_MS));
+    assert_int_equal(bystander.r.status, EXEC_FAILED);
+    assert_non_null(strstr(bystander.reason, "did not stop within 500 ms"));
+    assert_int_equal(javaw_restarts(pool), 1);
+    run_one("ok", 0, &after);
+    assert_int_equal(after.r.status, EXEC_SUCCEEDED);
+    assert_true(after.r.pid != warm.r.pid);
+}
+
+static void test_worker_exit_and_restart(void **state)
+{
+    (void)state;
+    need_jar();
+    struct done d, after;
+    run_one("exit:7", 0, &d);
+    assert_int_equal(d.r.status, EXEC_FAILED);
+    assert_non_null(strstr(d.reason, "exited with status 7"));
+    assert_int_equal(javaw_restarts(pool), 1);
+    run_one("ok", 0, &after);
+    assert_int_equal(after.r.status, EXEC_SUCCEEDED);
+}
+
+static void test_hung_worker(void **state)
+{
+    (void)state;
+    need_jar();
+    struct done warm, d;
+    run_one("ok", 0, &warm);
+    submit(CLASS, "sleep:60000", 0, &d, NULL);
+    assert_int_equal(kill(warm.r.pid, SIGSTOP), 0);
+    assert_true(run_until(is_done, &d, DEADLINE_MS));
+    assert_int_equal(d.r.status, EXEC_FAILED);
+    assert_non_null(strstr(d.reason, "hung: no answer to a ping in 2000 ms"));
+    assert_int_equal(javaw_restarts(pool), 1);
+}
+
+static void test_bad_class(void **state)
+{
+    (void)state;
+    need_jar();
+    struct done d;
+    submit("no.such.Job", "ok", 0, &d, NULL);
+    assert_true(run_until(is_done, &d, DEADLINE_MS));
+    assert_int_equal(d.r.status, EXEC_FAILED);
+    assert_non_null(strstr(d.reason, "cannot run no.such.Job: java.lang.ClassNotFoundException"));
+    submit("java.lang.String", "ok", 0, &d, NULL);
+    assert_true(run_until(is_done, &d, DEADLINE_MS));
+    assert_non_null(strstr(d.reason, "does not implement io.shardcron.ShardJob"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_success_and_warm_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interruptible_timeout_and_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hang_past_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_exit_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hung_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_class, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

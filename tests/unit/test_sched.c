@@ -1,0 +1,650 @@
+/* tests/unit/test_sched.c: the scheduler's decisions, with a fake clock and a
+ * fake runner (no processes, no event loop): fire times, misfire policies,
+ * wall-clock jumps, concurrency, capacity, retries, triggers, updates. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/sched.h"
+
+/* ------------------------------------------------------------- fixtures */
+
+#define MAXL 512
+#define MAXE 2048
+
+struct launch {
+    void *token;
+    char exec_id[EXEC_ID_LEN + 1];
+    char job[32];
+    char job_param[32];
+    char fire_iso[40];
+    enum exec_trigger trigger;
+    int attempt;
+    int64_t fire_time;
+    int killed;
+    char kill_reason[128];
+    int done;
+};
+
+struct ev {
+    enum sched_ev_type type;
+    char job[32];
+    char exec_id[EXEC_ID_LEN + 1];
+    enum exec_trigger trigger;
+    int attempt;
+    int64_t fire_time;
+    int64_t queued_ms, started_ms;
+    enum exec_status status;
+    char reason[200];
+    int64_t jump_ms;
+};
+
+static struct {
+    int64_t real, mono;
+    struct launch l[MAXL];
+    int nl;
+    struct ev e[MAXE];
+    int ne;
+    const char *fail_job; /* start() fails for this job */
+} F;
+
+static int64_t f_real(void *c)
+{
+    (void)c;
+    return F.real;
+}
+
+static int64_t f_mono(void *c)
+{
+    (void)c;
+    return F.mono;
+}
+
+static int f_start(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                   struct sc_err *err)
+{
+    (void)ctx;
+    if (F.fail_job && strcmp(F.fail_job, l->conf->job) == 0)
+        return sc_err_set(err, ENOENT, "cwd", -1, "no such directory");
+    assert_true(F.nl < MAXL);
+    struct launch *x = &F.l[F.nl];
+    memset(x, 0, sizeof *x);
+    x->token = token;
+    snprintf(x->exec_id, sizeof x->exec_id, "%s", l->exec_id);
+    snprintf(x->job, sizeof x->job, "%s", l->conf->job);
+    snprintf(x->job_param, sizeof x->job_param, "%s", l->job_param ? l->job_param : "");
+    snprintf(x->fire_iso, sizeof x->fire_iso, "%s", l->fire_time_iso);
+    x->trigger = l->trigger;
+    x->attempt = l->attempt;
+    x->fire_time = l->fire_time;
+    *handle = x;
+    F.nl++;
+    return 0;
+}
+
+static int f_kill(void *ctx, void *handle, const struct sched_item_conf *c, const char *reason)
+{
+    (void)ctx, (void)c;
+    struct launch *x = handle;
+    x->killed++;
+    snprintf(x->kill_reason, sizeof x->kill_reason, "%s", reason);
+    return 0;
+}
+
+static void f_event(const struct sched_event *e, void *arg)
+{
+    (void)arg;
+    assert_true(F.ne < MAXE);
+    struct ev *x = &F.e[F.ne++];
+    x->type = e->type;
+    snprintf(x->job, sizeof x->job, "%s", e->job);
+    snprintf(x->exec_id, sizeof x->exec_id, "%s", e->exec_id);
+    x->trigger = e->trigger;
+    x->attempt = e->attempt;
+    x->fire_time = e->fire_time;
+    x->queued_ms = e->queued_ms;
+    x->started_ms = e->started_ms;
+    x->status = e->status;
+    snprintf(x->reason, sizeof x->reason, "%s", e->reason);
+    x->jump_ms = e->jump_ms;
+}
+
+/* every N seconds, N in a malloc'd int the scheduler owns */
+static int64_t every(void *ctx, int64_t after)
+{
+    int n = *(int *)ctx;
+    return (after / n + 1) * n;
+}
+
+static int64_t never(void *ctx, int64_t after)
+{
+    (void)ctx, (void)after;
+    return -1;
+}
+
+static int *secs(int n)
+{
+    int *p = malloc(sizeof *p);
+    *p = n;
+    return p;
+}
+
+static struct sched *mk(int capacity)
+{
+    memset(&F, 0, sizeof F);
+    F.real = 1000000; /* epoch second 1000 */
+    F.mono = 50000;
+    static const struct sched_clock clk = {f_real, f_mono, NULL};
+    struct sched_opts o = {.capacity = capacity,
+                           .clock = &clk,
+                           .runner = {f_start, f_kill, NULL},
+                           .on_event = f_event};
+    struct sched *s = NULL;
+    assert_int_equal(sched_new(NULL, &o, &s), 0);
+    return s;
+}
+
+static struct sched_item_conf conf(const char *job, int n)
+{
+    return (struct sched_item_conf){.job = job,
+                                    .item = 0,
+                                    .total = 1,
+                                    .command = "true",
+                                    .next = every,
+                                    .ctx = secs(n),
+                                    .ctx_free = free,
+                                    .concurrency = SCHED_CONC_ALLOW};
+}
+
+static void put(struct sched *s, struct sched_item_conf c)
+{
+    struct sc_err err;
+    assert_int_equal(sched_item_put(s, &c, &err), 0);
+}
+
+static void advance(struct sched *s, int64_t ms)
+{
+    F.real += ms;
+    F.mono += ms;
+    sched_tick(s);
+}
+
+static void finish(struct launch *x, enum exec_status st)
+{
+    assert_false(x->done);
+    x->done = 1;
+    struct exec_result r = {.status = st,
+                            .exit_code = st == EXEC_SUCCEEDED ? 0 : 1,
+                            .started_ms = F.real,
+                            .finished_ms = F.real,
+                            .output_tail = "out",
+                            .reason = ""};
+    sched_run_done(x->token, &r);
+}
+
+static int count_ev(enum sched_ev_type t)
+{
+    int n = 0;
+    for (int i = 0; i < F.ne; i++)
+        n += F.e[i].type == t;
+    return n;
+}
+
+static int count_trig(enum exec_trigger t)
+{
+    int n = 0;
+    for (int i = 0; i < F.nl; i++)
+        n += F.l[i].trigger == t;
+    return n;
+}
+
+static const struct ev *last_ev(enum sched_ev_type t)
+{
+    for (int i = F.ne - 1; i >= 0; i--)
+        if (F.e[i].type == t)
+            return &F.e[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_fires_on_the_second(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    put(s, conf("a", 10));
+    assert_int_equal(sched_item_next(s, "a", 0), 1010);
+    assert_int_equal(sched_next_wake_ms(s), 1000); /* idle wake cap for jump detection */
+    advance(s, 9999);
+    assert_int_equal(F.nl, 0);
+    assert_int_equal(sched_next_wake_ms(s), 1);
+    advance(s, 1);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].fire_time, 1010);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_CRON);
+    assert_int_equal(F.l[0].attempt, 1);
+    assert_string_equal(F.l[0].fire_iso, "1970-01-01T00:16:50+00:00");
+    assert_int_equal(strlen(F.l[0].exec_id), EXEC_ID_LEN);
+    assert_int_equal(count_ev(SCHED_EV_STARTED), 1);
+    assert_int_equal(count_ev(SCHED_EV_QUEUED), 0);
+    /* a late wake-up still reports the scheduled time, not the start time */
+    advance(s, 10700);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[1].fire_time, 1020);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    const struct ev *e = last_ev(SCHED_EV_FINISHED);
+    assert_non_null(e);
+    assert_int_equal(e->status, EXEC_SUCCEEDED);
+    assert_string_equal(e->exec_id, F.l[0].exec_id);
+    assert_string_not_equal(F.l[0].exec_id, F.l[1].exec_id);
+    finish(&F.l[1], EXEC_SUCCEEDED);
+    assert_int_equal(sched_running(s), 0);
+    sched_free(s);
+}
+
+static int off8(void *ctx, int64_t t)
+{
+    (void)ctx, (void)t;
+    return 8 * 3600;
+}
+
+static void test_offset_in_fire_time(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("tz", 10);
+    c.offset = off8;
+    put(s, c);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 1);
+    assert_string_equal(F.l[0].fire_iso, "1970-01-01T08:16:50+08:00");
+    sched_free(s);
+}
+
+static void stall(enum sched_misfire policy, struct sched **out)
+{
+    struct sched *s = mk(100);
+    struct sched_item_conf c = conf("m", 1);
+    c.misfire = policy;
+    put(s, c);
+    advance(s, 20000); /* loop stalled 20 s: fires 1001..1020 due at once */
+    *out = s;
+}
+
+static void test_misfire_skip(void **state)
+{
+    (void)state;
+    struct sched *s;
+    stall(SCHED_MISFIRE_SKIP, &s);
+    /* 1001..1014 are later than the 5 s threshold; 1015..1020 just run */
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 14);
+    assert_int_equal(F.nl, 6);
+    assert_int_equal(count_trig(EXEC_TRIGGER_CRON), 6);
+    assert_int_equal(F.l[0].fire_time, 1015);
+    assert_int_equal(F.e[0].type, SCHED_EV_MISSED);
+    assert_int_equal(F.e[0].fire_time, 1001);
+    assert_non_null(strstr(F.e[0].reason, "late by 19000 ms"));
+    assert_int_equal(count_ev(SCHED_EV_CLOCK_JUMP), 0);
+    assert_int_equal(sched_item_next(s, "m", 0), 1021);
+    sched_free(s);
+}
+
+static void test_misfire_once(void **state)
+{
+    (void)state;
+    struct sched *s;
+    stall(SCHED_MISFIRE_ONCE, &s);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 13);
+    assert_int_equal(count_trig(EXEC_TRIGGER_MISFIRE), 1);
+    assert_int_equal(count_trig(EXEC_TRIGGER_CRON), 6);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_MISFIRE);
+    assert_int_equal(F.l[0].fire_time, 1014); /* the latest missed fire */
+    sched_free(s);
+}
+
+static void test_misfire_all_bounded(void **state)
+{
+    (void)state;
+    struct sched *s;
+    stall(SCHED_MISFIRE_ALL, &s);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 0);
+    assert_int_equal(count_trig(EXEC_TRIGGER_MISFIRE), 14);
+    assert_int_equal(count_trig(EXEC_TRIGGER_CRON), 6);
+    for (int i = 0; i < 14; i++)
+        assert_int_equal(F.l[i].fire_time, 1001 + i);
+    sched_free(s);
+
+    /* a 500 s stall of an every-second item: at most SCHED_MISFIRE_MAX catch-ups */
+    s = mk(1000);
+    struct sched_item_conf c = conf("m", 1);
+    c.misfire = SCHED_MISFIRE_ALL;
+    put(s, c);
+    advance(s, 500000);
+    assert_int_equal(count_trig(EXEC_TRIGGER_MISFIRE), SCHED_MISFIRE_MAX);
+    assert_int_equal(count_trig(EXEC_TRIGGER_CRON), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 1);
+    assert_non_null(strstr(last_ev(SCHED_EV_MISSED)->reason, "not run"));
+    assert_true(sched_item_next(s, "m", 0) > 1500);
+    int before = F.nl;
+    advance(s, 1000);
+    assert_int_equal(F.nl, before + 1);
+    assert_int_equal(F.l[F.nl - 1].trigger, EXEC_TRIGGER_CRON);
+    sched_free(s);
+}
+
+static void test_clock_jump_forward_and_back(void **state)
+{
+    (void)state;
+    struct sched *s = mk(100);
+    struct sched_item_conf c = conf("j", 60);
+    c.misfire = SCHED_MISFIRE_SKIP;
+    put(s, c); /* next 1020 */
+    advance(s, 20000);
+    assert_int_equal(F.nl, 1);
+    /* the wall clock jumps forward one hour while one second passes */
+    F.real += 3600000;
+    F.mono += 1000;
+    sched_tick(s);
+    const struct ev *j = last_ev(SCHED_EV_CLOCK_JUMP);
+    assert_non_null(j);
+    assert_int_equal(j->jump_ms, 3599000);
+    /* no burst: the 59 fires skipped over are reported missed, none run; 4620
+     * (due this very second in the new time) runs */
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 59);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[1].fire_time, 4620);
+    int64_t next = sched_item_next(s, "j", 0);
+    assert_int_equal(next, 4680);
+    /* back again: nothing fires twice, the jump is reported */
+    F.real -= 3600000;
+    F.mono += 1000;
+    sched_tick(s);
+    assert_int_equal(count_ev(SCHED_EV_CLOCK_JUMP), 2);
+    assert_true(last_ev(SCHED_EV_CLOCK_JUMP)->jump_ms < 0);
+    assert_int_equal(sched_item_next(s, "j", 0), next);
+    assert_int_equal(F.nl, 2);
+    advance(s, 3600000);
+    for (int i = 0; i < F.nl; i++)
+        for (int k = i + 1; k < F.nl; k++)
+            assert_true(F.l[i].fire_time != F.l[k].fire_time);
+    sched_free(s);
+}
+
+static void test_forbid(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("f", 10);
+    c.concurrency = SCHED_CONC_FORBID;
+    put(s, c);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 1);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 1);
+    const struct ev *e = last_ev(SCHED_EV_SKIPPED);
+    assert_non_null(e);
+    assert_int_equal(e->fire_time, 1020);
+    assert_non_null(strstr(e->reason, "forbid"));
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[1].fire_time, 1030);
+    sched_free(s);
+}
+
+static void test_replace(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("r", 10);
+    c.concurrency = SCHED_CONC_REPLACE;
+    c.retries = 3;
+    put(s, c);
+    advance(s, 10000);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[0].killed, 1);
+    assert_non_null(strstr(F.l[0].kill_reason, "replace"));
+    assert_int_equal(F.l[1].killed, 0);
+    finish(&F.l[0], EXEC_KILLED);
+    assert_int_equal(last_ev(SCHED_EV_FINISHED)->status, EXEC_KILLED);
+    /* a killed run is not retried */
+    advance(s, 5000);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(sched_item_active(s, "r", 0), 1);
+    sched_free(s);
+}
+
+static void test_capacity_fifo(void **state)
+{
+    (void)state;
+    struct sched *s = mk(2);
+    const char *jobs[] = {"c0", "c1", "c2", "c3", "c4"};
+    for (int i = 0; i < 5; i++)
+        put(s, conf(jobs[i], 10));
+    advance(s, 10000);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(sched_queued(s), 3);
+    assert_int_equal(count_ev(SCHED_EV_QUEUED), 3);
+    advance(s, 500);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    assert_int_equal(F.nl, 3);
+    const struct ev *st = last_ev(SCHED_EV_STARTED);
+    assert_int_equal(st->started_ms - st->queued_ms, 500);
+    finish(&F.l[1], EXEC_FAILED);
+    finish(&F.l[2], EXEC_SUCCEEDED);
+    assert_int_equal(F.nl, 5);
+    /* FIFO: the three that waited start in the order they were queued */
+    char order[3][32];
+    int k = 0;
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_QUEUED)
+            snprintf(order[k++], 32, "%s", F.e[i].job);
+    assert_string_equal(F.l[2].job, order[0]);
+    assert_string_equal(F.l[3].job, order[1]);
+    assert_string_equal(F.l[4].job, order[2]);
+    assert_int_equal(sched_running(s), 2);
+    sched_free(s);
+}
+
+static void test_retries_with_backoff(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("t", 3600);
+    c.retries = 2;
+    c.retry_backoff_s = 10;
+    c.timeout_s = 5;
+    put(s, c);
+    advance(s, 2600000); /* first fire at 3600 */
+    assert_int_equal(F.nl, 1);
+    finish(&F.l[0], EXEC_FAILED);
+    assert_int_equal(sched_item_active(s, "t", 0), 1);
+    assert_int_equal(sched_next_wake_ms(s), 1000);
+    advance(s, 9999);
+    assert_int_equal(F.nl, 1);
+    advance(s, 1);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_RETRY);
+    assert_int_equal(F.l[1].attempt, 2);
+    assert_int_equal(F.l[1].fire_time, 3600);
+    assert_string_not_equal(F.l[1].exec_id, F.l[0].exec_id);
+    finish(&F.l[1], EXEC_TIMEOUT); /* a timeout is retried too; backoff doubles */
+    advance(s, 19999);
+    assert_int_equal(F.nl, 2);
+    advance(s, 1);
+    assert_int_equal(F.nl, 3);
+    assert_int_equal(F.l[2].attempt, 3);
+    finish(&F.l[2], EXEC_FAILED);
+    advance(s, 100000);
+    assert_int_equal(F.nl, 3); /* retries exhausted */
+    assert_int_equal(sched_item_active(s, "t", 0), 0);
+    assert_int_equal(count_ev(SCHED_EV_FINISHED), 3);
+    sched_free(s);
+}
+
+static void test_triggers(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    put(s, conf("m", 3600));
+    char id[EXEC_ID_LEN + 1];
+    assert_int_equal(sched_trigger(s, "m", 0, EXEC_TRIGGER_MANUAL, 0, "P1", id), 0);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_MANUAL);
+    assert_int_equal(F.l[0].fire_time, 1000);
+    assert_string_equal(F.l[0].job_param, "P1");
+    assert_string_equal(F.l[0].exec_id, id);
+    assert_int_equal(sched_trigger(s, "m", 0, EXEC_TRIGGER_FAILOVER, 990, NULL, NULL), 0);
+    assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_FAILOVER);
+    assert_int_equal(F.l[1].fire_time, 990);
+    assert_int_equal(sched_trigger(s, "nope", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), -ENOENT);
+    sched_free(s);
+}
+
+static void test_update_and_remove(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    put(s, conf("u", 100)); /* next 1100 */
+    assert_int_equal(sched_item_next(s, "u", 0), 1100);
+    put(s, conf("u", 7)); /* new rule takes effect at the next fire */
+    assert_int_equal(sched_item_next(s, "u", 0), 1001);
+    assert_int_equal(sched_items(s), 1);
+    advance(s, 1000);
+    assert_int_equal(F.nl, 1);
+    put(s, conf("u", 7));
+    assert_int_equal(sched_item_next(s, "u", 0), 1008); /* 1001 is never run twice */
+
+    /* remove with kill: the running one is killed, its FINISHED still comes */
+    assert_int_equal(sched_item_remove(s, "u", 0, true), 0);
+    assert_int_equal(F.l[0].killed, 1);
+    assert_int_equal(sched_items(s), 0);
+    advance(s, 20000);
+    assert_int_equal(F.nl, 1);
+    finish(&F.l[0], EXEC_KILLED);
+    assert_string_equal(last_ev(SCHED_EV_FINISHED)->job, "u");
+    assert_int_equal(sched_item_remove(s, "u", 0, true), -ENOENT);
+
+    /* remove and let finish; a queued run is dropped */
+    struct sched *s2 = mk(1);
+    put(s2, conf("a", 10));
+    put(s2, conf("b", 10));
+    advance(s2, 10000);
+    assert_int_equal(F.nl, 1);
+    const char *queued = strcmp(F.l[0].job, "a") == 0 ? "b" : "a";
+    assert_int_equal(sched_item_remove(s2, queued, 0, false), 0);
+    assert_string_equal(last_ev(SCHED_EV_SKIPPED)->job, queued);
+    assert_int_equal(sched_item_remove(s2, F.l[0].job, 0, false), 0);
+    assert_int_equal(F.l[0].killed, 0);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    assert_int_equal(sched_running(s2), 0);
+    sched_free(s2);
+    sched_free(s);
+}
+
+static void test_never_and_validation(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("n", 1);
+    free(c.ctx);
+    c.ctx = NULL;
+    c.ctx_free = NULL;
+    c.next = never;
+    put(s, c);
+    assert_int_equal(sched_item_next(s, "n", 0), -1);
+    advance(s, 5000);
+    assert_int_equal(F.nl, 0);
+
+    struct sc_err err;
+    c.item = 3;
+    c.total = 2;
+    assert_int_equal(sched_item_put(s, &c, &err), -EINVAL);
+    assert_string_equal(err.field, "item");
+    c.item = 0;
+    c.command = "";
+    assert_int_equal(sched_item_put(s, &c, &err), -EINVAL);
+    assert_string_equal(err.field, "command");
+    c.command = "true";
+    c.retries = -1;
+    assert_int_equal(sched_item_put(s, &c, &err), -EINVAL);
+    assert_string_equal(err.field, "retries");
+    assert_int_equal(sched_items(s), 1); /* the accepted item stays */
+    sched_free(s);
+}
+
+static void test_pause_and_kill_all(void **state)
+{
+    (void)state;
+    struct sched *s = mk(1);
+    put(s, conf("p", 10));
+    put(s, conf("q", 10));
+    advance(s, 10000);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(sched_queued(s), 1);
+    sched_set_paused(s, true);
+    advance(s, 10000);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    assert_non_null(strstr(last_ev(SCHED_EV_MISSED)->reason, "paused"));
+    /* session lost: kill everything */
+    assert_int_equal(sched_kill_all(s, "session lost"), 1);
+    assert_int_equal(F.l[0].killed, 1);
+    assert_int_equal(sched_queued(s), 0);
+    assert_non_null(strstr(last_ev(SCHED_EV_SKIPPED)->reason, "session lost"));
+    finish(&F.l[0], EXEC_KILLED);
+    sched_set_paused(s, false);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 2);
+    sched_free(s);
+}
+
+static void test_start_failure(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("bad", 10);
+    c.retries = 1;
+    c.retry_backoff_s = 1;
+    put(s, c);
+    F.fail_job = "bad";
+    advance(s, 10000);
+    assert_int_equal(F.nl, 0);
+    const struct ev *e = last_ev(SCHED_EV_FINISHED);
+    assert_non_null(e);
+    assert_int_equal(e->status, EXEC_FAILED);
+    assert_non_null(strstr(e->reason, "no such directory"));
+    F.fail_job = NULL;
+    advance(s, 1000);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].attempt, 2);
+    sched_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fires_on_the_second),
+        cmocka_unit_test(test_offset_in_fire_time),
+        cmocka_unit_test(test_misfire_skip),
+        cmocka_unit_test(test_misfire_once),
+        cmocka_unit_test(test_misfire_all_bounded),
+        cmocka_unit_test(test_clock_jump_forward_and_back),
+        cmocka_unit_test(test_forbid),
+        cmocka_unit_test(test_replace),
+        cmocka_unit_test(test_capacity_fifo),
+        cmocka_unit_test(test_retries_with_backoff),
+        cmocka_unit_test(test_triggers),
+        cmocka_unit_test(test_update_and_remove),
+        cmocka_unit_test(test_never_and_validation),
+        cmocka_unit_test(test_pause_and_kill_all),
+        cmocka_unit_test(test_start_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
