@@ -18,17 +18,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/exec.h"
+#include "agent/items.h"
+#include "agent/javaw.h"
+#include "agent/runner.h"
+#include "agent/sched.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "registry/coord.h"
 
 /* ---------------------------------------------------------------- state */
 
+/* A run this agent has going, for /status and for the failover record. */
+struct live_run {
+    char job[JOB_NAME_MAX + 1];
+    int item;
+    int64_t fire;
+    int64_t started_ms;
+    char exec_id[EXEC_ID_LEN + 1];
+};
+
 struct agent {
     struct event_base *base;
     struct coord *coord;
     struct evhttp *http;
-    struct event *ev_term, *ev_int;
+    struct event *ev_term, *ev_int, *ev_sync, *ev_publish;
+    struct exec_runner *exec;
+    struct javaw_pool *javaw;
+    struct agent_runner ar;
+    struct sched_runner inner; /* the real runner behind the lease check */
+    struct sched *sched;
+    struct items *items;
+    struct live_run *runs;
+    int nruns, capruns;
+    int64_t started, finished, failed, missed, skipped, refused;
     char id[129];
     int exit_code;
     bool stopping;
@@ -36,17 +59,32 @@ struct agent {
 
 /* ---------------------------------------------------------------- coordination callbacks */
 
+/* on_change runs inside coordination callbacks; the scheduler is updated from
+ * a zero-delay event so neither module re-enters the other. */
 static void on_change(void *ctx)
 {
     struct agent *a = ctx;
-    (void)a; /* the scheduler re-reads the owned items here */
+    struct timeval now = {0, 0};
+    if (a->ev_sync && !evtimer_pending(a->ev_sync, NULL))
+        evtimer_add(a->ev_sync, &now);
+}
+
+static void sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd, (void)what;
+    if (!a->sched)
+        return;
+    sched_set_paused(a->sched, !coord_can_start(a->coord));
+    items_sync(a->items);
 }
 
 static void on_lost(void *ctx)
 {
     struct agent *a = ctx;
-    (void)a;
-    LOGW("session lost: every running execution is killed and every item dropped");
+    int n = a->sched ? sched_kill_all(a->sched, "session lost") : 0;
+    LOGW("session lost: killed %d running executions; every item dropped", n);
+    on_change(a);
 }
 
 static void on_fatal(void *ctx, const char *why)
@@ -59,8 +97,134 @@ static void on_fatal(void *ctx, const char *why)
 
 static bool is_running(void *ctx, const char *job, int item)
 {
-    (void)ctx, (void)job, (void)item;
-    return false;
+    struct agent *a = ctx;
+    return a->sched && sched_item_active(a->sched, job, item) > 0;
+}
+
+static int on_trigger(void *ctx, const struct job *cfg, const char *param)
+{
+    struct agent *a = ctx;
+    int n = 0;
+    for (int i = 0; i < cfg->shards; i++)
+        if (coord_item_state(a->coord, cfg->name, i) == COORD_ACTIVE &&
+            sched_trigger(a->sched, cfg->name, i, EXEC_TRIGGER_MANUAL, 0, param, NULL) == 0)
+            n++;
+    return n;
+}
+
+static void on_failover(void *ctx, const struct job *cfg, int item, int64_t fire)
+{
+    struct agent *a = ctx;
+    /* The item was just activated; make sure the scheduler has it first. */
+    items_sync(a->items);
+    if (sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_FAILOVER, fire, NULL, NULL) < 0)
+        LOGW("job %s item %d: failover re-run could not be queued", cfg->name, item);
+}
+
+/* ---------------------------------------------------------------- executions */
+
+/* guarded_start: the last check before a process starts. The lease is read
+ * on the monotonic clock now, so an agent resumed after a pause starts nothing
+ * until it has heard from ZooKeeper again, whatever order its timers run in. */
+static int guarded_start(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                         struct sc_err *err)
+{
+    struct agent *a = ctx;
+    if (!coord_can_start(a->coord) ||
+        coord_item_state(a->coord, l->conf->job, l->conf->item) != COORD_ACTIVE) {
+        a->refused++;
+        return sc_err_set(err, EAGAIN, "", -1,
+                          "not started: this agent cannot prove it still owns the item");
+    }
+    return a->inner.start(a->inner.ctx, l, token, handle, err);
+}
+
+static int guarded_kill(void *ctx, void *handle, const struct sched_item_conf *conf,
+                        const char *reason)
+{
+    struct agent *a = ctx;
+    return a->inner.kill(a->inner.ctx, handle, conf, reason);
+}
+
+static void runs_remove(struct agent *a, const char *exec_id)
+{
+    for (int i = 0; i < a->nruns; i++)
+        if (strcmp(a->runs[i].exec_id, exec_id) == 0) {
+            a->runs[i] = a->runs[--a->nruns];
+            return;
+        }
+}
+
+static void on_sched_event(const struct sched_event *ev, void *arg)
+{
+    struct agent *a = arg;
+    switch (ev->type) {
+    case SCHED_EV_STARTED:
+        a->started++;
+        if (a->nruns == a->capruns) {
+            int cap = a->capruns ? a->capruns * 2 : 64;
+            struct live_run *n = realloc(a->runs, (size_t)cap * sizeof *n);
+            if (!n)
+                break;
+            a->runs = n;
+            a->capruns = cap;
+        }
+        struct live_run *r = &a->runs[a->nruns++];
+        snprintf(r->job, sizeof r->job, "%s", ev->job);
+        r->item = ev->item;
+        r->fire = ev->fire_time;
+        r->started_ms = ev->started_ms;
+        snprintf(r->exec_id, sizeof r->exec_id, "%s", ev->exec_id);
+        LOGD("%s/%d started %s (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
+             ev->fire_time_iso, exec_trigger_name(ev->trigger), ev->attempt);
+        break;
+    case SCHED_EV_FINISHED:
+        a->finished++;
+        if (ev->status != EXEC_SUCCEEDED)
+            a->failed++;
+        runs_remove(a, ev->exec_id);
+        LOGI("%s/%d %s: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item, ev->exec_id,
+             exec_status_name(ev->status), ev->exit_code, ev->signal, (long long)ev->duration_ms,
+             ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
+        /* A lost item that was still running has now stopped. */
+        if (coord_item_state(a->coord, ev->job, ev->item) == COORD_NONE)
+            coord_set_draining(a->coord, ev->job, ev->item, false);
+        break;
+    case SCHED_EV_MISSED:
+        a->missed++;
+        LOGW("%s/%d missed fire %s: %s", ev->job, ev->item, ev->fire_time_iso, ev->reason);
+        break;
+    case SCHED_EV_SKIPPED:
+        a->skipped++;
+        LOGI("%s/%d skipped fire %s: %s", ev->job, ev->item, ev->fire_time_iso, ev->reason);
+        break;
+    case SCHED_EV_CLOCK_JUMP:
+        LOGW("wall clock jumped %lld ms", (long long)ev->jump_ms);
+        break;
+    case SCHED_EV_QUEUED:
+        break;
+    }
+}
+
+/* publish_cb: once a second, the runs older than a second go into the agent's
+ * record, so a survivor can re-run them if this agent dies (never per fire). */
+static void publish_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    const char *jobs[256];
+    int items[256];
+    int64_t fires[256];
+    int n = 0;
+    int64_t now = exec_now_real_ms();
+    (void)fd, (void)what;
+    for (int i = 0; i < a->nruns && n < 256; i++)
+        if (now - a->runs[i].started_ms >= 1000) {
+            jobs[n] = a->runs[i].job;
+            items[n] = a->runs[i].item;
+            fires[n] = a->runs[i].fire;
+            n++;
+        }
+    coord_set_running(a->coord, jobs, items, fires, n);
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -70,7 +234,13 @@ static void status_cb(struct evhttp_request *req, void *arg)
     struct agent *a = arg;
     cJSON *o = cJSON_CreateObject();
     coord_status(a->coord, o);
-    cJSON_AddObjectToObject(o, "running");
+    cJSON *running = cJSON_AddObjectToObject(o, "running");
+    for (int i = 0; i < a->nruns; i++) {
+        cJSON *arr = cJSON_GetObjectItemCaseSensitive(running, a->runs[i].job);
+        if (!arr)
+            arr = cJSON_AddArrayToObject(running, a->runs[i].job);
+        cJSON_AddItemToArray(arr, cJSON_CreateNumber(a->runs[i].item));
+    }
     http_reply_json(req, 200, o);
     cJSON_Delete(o);
 }
@@ -79,7 +249,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     struct agent *a = arg;
     struct coord_stats s;
-    char buf[4096];
+    char buf[8192];
     coord_stats(a->coord, &s);
     enum zkreg_state st = zkreg_state(coord_zk(a->coord));
     int n = snprintf(
@@ -102,13 +272,30 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "shardcron_agent_sessions_lost_total %lld\n"
         "# TYPE shardcron_agent_session_state gauge\n"
         "shardcron_agent_session_state{state=\"connected\"} %d\n"
-        "shardcron_agent_session_state{state=\"suspended\"} %d\n",
+        "shardcron_agent_session_state{state=\"suspended\"} %d\n"
+        "# TYPE shardcron_agent_executions_started_total counter\n"
+        "shardcron_agent_executions_started_total %lld\n"
+        "# TYPE shardcron_agent_executions_finished_total counter\n"
+        "shardcron_agent_executions_finished_total %lld\n"
+        "# TYPE shardcron_agent_executions_failed_total counter\n"
+        "shardcron_agent_executions_failed_total %lld\n"
+        "# TYPE shardcron_agent_fires_missed_total counter\nshardcron_agent_fires_missed_total "
+        "%lld\n"
+        "# TYPE shardcron_agent_fires_skipped_total counter\n"
+        "shardcron_agent_fires_skipped_total %lld\n"
+        "# TYPE shardcron_agent_starts_refused_total counter\n"
+        "shardcron_agent_starts_refused_total %lld\n"
+        "# TYPE shardcron_agent_running gauge\nshardcron_agent_running %d\n"
+        "# TYPE shardcron_agent_queued gauge\nshardcron_agent_queued %d\n",
         coord_is_leader(a->coord), (long long)coord_epoch(a->coord),
         (long long)coord_applied_epoch(a->coord), (long long)s.owned_items,
         (long long)s.pending_items, (long long)s.draining_items, (long long)s.jobs,
         (long long)s.invalid_jobs, (long long)s.agents_alive, (long long)s.skew_ms,
         (long long)s.epochs_applied, (long long)s.publishes, (long long)s.deposed,
-        (long long)s.sessions_lost, st == ZKREG_CONNECTED, st == ZKREG_SUSPENDED);
+        (long long)s.sessions_lost, st == ZKREG_CONNECTED, st == ZKREG_SUSPENDED,
+        (long long)a->started, (long long)a->finished, (long long)a->failed, (long long)a->missed,
+        (long long)a->skipped, (long long)a->refused, a->sched ? sched_running(a->sched) : 0,
+        a->sched ? sched_queued(a->sched) : 0);
     http_reply_text(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 
@@ -120,6 +307,22 @@ static void notfound_cb(struct evhttp_request *req, void *arg)
 
 /* ---------------------------------------------------------------- start-up and shutdown */
 
+/* drain_cb: after SIGTERM, wait (bounded) for killed executions to be reaped,
+ * then leave the loop; closing the session afterwards hands the items over. */
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    static int waited_ms;
+    (void)fd, (void)what;
+    waited_ms += 50;
+    if (sched_running(a->sched) == 0 || waited_ms > 15000) {
+        event_base_loopexit(a->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 50000};
+    event_base_once(a->base, -1, EV_TIMEOUT, drain_cb, a, &tv);
+}
+
 static void term_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct agent *a = arg;
@@ -127,8 +330,28 @@ static void term_cb(evutil_socket_t sig, short what, void *arg)
     if (a->stopping)
         return;
     a->stopping = true;
-    LOGN("signal %d: shutting down", (int)sig);
-    event_base_loopexit(a->base, NULL);
+    /* Nothing may outlive our ownership: running executions are killed
+     * (status killed) before the session closes and the items move. */
+    sched_set_paused(a->sched, true);
+    int n = sched_kill_all(a->sched, "agent shutting down");
+    LOGN("signal %d: shutting down (%d executions killed)", (int)sig, n);
+    drain_cb(-1, 0, a);
+}
+
+/* default_jar: build/bin/<agent> -> build/java/shardcron-java.jar */
+static void default_jar(char *buf, size_t len)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    buf[0] = '\0';
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    snprintf(buf, len, "%s/../java/shardcron-java.jar", exe);
 }
 
 static int mkdir_p(const char *path)
@@ -221,6 +444,45 @@ int agent_run(const struct cfg *c)
         .session_timeout_ms = (int)timeout_ms,
         .auth = auth,
     };
+    /* Execution: shell processes, warm JVMs, the scheduler behind the lease check. */
+    char logs[4200], jar[4200];
+    snprintf(logs, sizeof logs, "%s/logs", work);
+    mkdir_p(logs);
+    if (exec_runner_new(a.base, NULL, &a.exec) < 0) {
+        fprintf(stderr, "shardcron-agent: cannot set up the process runner\n");
+        goto out;
+    }
+    if (cfg_str(c, "java_jar") && *cfg_str(c, "java_jar"))
+        snprintf(jar, sizeof jar, "%s", cfg_str(c, "java_jar"));
+    else
+        default_jar(jar, sizeof jar);
+    if (access(jar, R_OK) == 0) {
+        struct javaw_opts jo = {.jar = jar, .log_dir = logs};
+        if (javaw_pool_new(a.base, a.exec, &jo, &a.javaw) < 0)
+            LOGW("java jobs disabled: cannot set up the worker pool");
+    } else {
+        LOGW("java jobs disabled: %s not found (build it with make, or set java_jar)", jar);
+    }
+    a.ar.exec = a.exec;
+    a.ar.javaw = a.javaw;
+    snprintf(a.ar.log_dir, sizeof a.ar.log_dir, "%.500s", logs);
+    a.inner = agent_runner_ops(&a.ar);
+    struct sched_opts so = {
+        .capacity = (int)capacity,
+        .runner = {.start = guarded_start, .kill = guarded_kill, .ctx = &a},
+        .on_event = on_sched_event,
+        .event_arg = &a,
+    };
+    if (sched_new(a.base, &so, &a.sched) < 0) {
+        fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");
+        goto out;
+    }
+    sched_set_paused(a.sched, true); /* until coordination says we may run */
+    a.ev_sync = evtimer_new(a.base, sync_cb, &a);
+    a.ev_publish = event_new(a.base, -1, EV_PERSIST, publish_cb, &a);
+    struct timeval one_s = {1, 0};
+    event_add(a.ev_publish, &one_s);
+
     struct coord_opts co = {
         .id = a.id,
         .host = host,
@@ -232,6 +494,8 @@ int agent_run(const struct cfg *c)
         .on_lost = on_lost,
         .on_fatal = on_fatal,
         .is_running = is_running,
+        .on_trigger = on_trigger,
+        .on_failover = on_failover,
         .ctx = &a,
     };
     if (coord_open(a.base, &zo, &co, &a.coord, &err) < 0) {
@@ -239,6 +503,8 @@ int agent_run(const struct cfg *c)
         rc = 2;
         goto out;
     }
+    if (items_new(a.sched, a.coord, work, &a.items) < 0)
+        goto out;
     a.ev_term = evsignal_new(a.base, SIGTERM, term_cb, &a);
     a.ev_int = evsignal_new(a.base, SIGINT, term_cb, &a);
     event_add(a.ev_term, NULL);
@@ -253,6 +519,16 @@ out:
     /* Closing the session removes our record and election node at once, so the
      * leader moves our items without waiting for a session timeout. */
     coord_close(a.coord);
+    items_free(a.items);
+    /* The runner outlives no run: the scheduler goes first, then the adapters. */
+    sched_free(a.sched);
+    javaw_pool_free(a.javaw);
+    exec_runner_free(a.exec);
+    free(a.runs);
+    if (a.ev_sync)
+        event_free(a.ev_sync);
+    if (a.ev_publish)
+        event_free(a.ev_publish);
     if (a.http)
         evhttp_free(a.http);
     if (a.ev_term)

@@ -18,6 +18,7 @@ static const struct cfg_opt agent_opts[] = {
     {"session_timeout_ms", 0, CFG_INT, "10000", "ZooKeeper session timeout"},
     {"work_dir", 0, CFG_STR, "/var/lib/shardcron", "execution logs and history spool"},
     {"max_clock_skew_ms", 0, CFG_INT, "2000", "refuse work beyond this skew against ZooKeeper"},
+    {"java_jar", 0, CFG_STR, NULL, "shardcron-java.jar (default: next to the build)"},
     {NULL, 0, 0, NULL, NULL},
 };
 

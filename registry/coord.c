@@ -1557,6 +1557,12 @@ void coord_set_running(struct coord *c, const char *const *jobs, const int *item
     }
 }
 
+int64_t coord_job_version(const struct coord *c, const char *name)
+{
+    const struct cjob *j = strmap_get(&c->jobs, name);
+    return j ? j->mzxid : 0;
+}
+
 void coord_set_draining(struct coord *c, const char *job, int item, bool draining)
 {
     struct cjob *j = strmap_get(&c->jobs, job);

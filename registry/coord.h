@@ -73,6 +73,8 @@ void coord_foreach_item(struct coord *c,
                         void *arg);
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item);
 const struct job *coord_job(const struct coord *c, const char *name);
+/* coord_job_version: changes whenever the job's config is rewritten (its mzxid). */
+int64_t coord_job_version(const struct coord *c, const char *name);
 
 /* coord_set_running: the items running for a while here, published (at most
  * once a second) so that a survivor can re-run them if this agent dies. The

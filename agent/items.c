@@ -1,0 +1,226 @@
+/* agent/items.c: coordination's owned items -> scheduler items. */
+#define LOG_CAT "shardcron.agent"
+#include "agent/items.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cron.h"
+#include "core/log.h"
+#include "core/strmap.h"
+#include "core/tz.h"
+
+struct item_rec {
+    char job[JOB_NAME_MAX + 1];
+    int item;
+    int64_t version; /* job config version the scheduler has */
+    bool seen;       /* still wanted in this sync */
+};
+
+struct items {
+    struct sched *s;
+    struct coord *c;
+    char *cwd;
+    struct strmap recs;  /* "job\x1fitem" -> item_rec */
+    struct strmap zones; /* name -> tz_zone* (NULL value never stored) */
+    int invalid;
+};
+
+/* The next-fire rule of one item: its parsed cron in its zone. */
+struct rule {
+    cron_expr *e;
+    const tz_zone *z;
+};
+
+static int64_t rule_next(void *ctx, int64_t after)
+{
+    struct rule *r = ctx;
+    return cron_next(r->e, after, r->z);
+}
+
+static int rule_offset(void *ctx, int64_t t)
+{
+    struct rule *r = ctx;
+    return tz_offset(r->z, t);
+}
+
+static void rule_free(void *ctx)
+{
+    struct rule *r = ctx;
+    cron_free(r->e);
+    free(r);
+}
+
+static const tz_zone *zone(struct items *it, const char *name, struct sc_err *err)
+{
+    tz_zone *z = strmap_get(&it->zones, name);
+    int e;
+    if (z)
+        return z;
+    if (!(z = tz_load(name, err)))
+        return NULL;
+    strmap_put(&it->zones, name, z, &e);
+    if (e < 0) {
+        tz_free(z);
+        return NULL;
+    }
+    return z;
+}
+
+int items_new(struct sched *s, struct coord *c, const char *cwd, struct items **out)
+{
+    struct items *it = calloc(1, sizeof *it);
+    if (!it || !(it->cwd = strdup(cwd))) {
+        free(it);
+        return -ENOMEM;
+    }
+    it->s = s;
+    it->c = c;
+    strmap_init(&it->recs);
+    strmap_init(&it->zones);
+    *out = it;
+    return 0;
+}
+
+void items_free(struct items *it)
+{
+    const char *k;
+    void *v;
+    if (!it)
+        return;
+    for (size_t i = 0; strmap_next(&it->recs, &i, &k, &v);)
+        free(v);
+    for (size_t i = 0; strmap_next(&it->zones, &i, &k, &v);)
+        tz_free(v);
+    strmap_free(&it->recs);
+    strmap_free(&it->zones);
+    free(it->cwd);
+    free(it);
+}
+
+static void key_of(char *buf, size_t len, const char *job, int item)
+{
+    snprintf(buf, len, "%s\x1f%d", job, item);
+}
+
+/* put: (re)configure one item in the scheduler from its job. */
+static int put(struct items *it, const struct job *j, int item)
+{
+    struct sc_err err;
+    char msg[400];
+    sc_err_clear(&err);
+    const tz_zone *z = zone(it, j->timezone, &err);
+    struct rule *r = z ? calloc(1, sizeof *r) : NULL;
+    if (!z || !r || cron_parse(j->cron, &r->e, &err) < 0) {
+        free(r);
+        LOGE("job %s item %d cannot be scheduled here: %s", j->name, item,
+             sc_err_format(&err, msg, sizeof msg));
+        return -EINVAL;
+    }
+    r->z = z;
+    struct sched_item_conf conf = {
+        .job = j->name,
+        .item = item,
+        .total = j->shards,
+        .shard_param = j->shard_params[item] ? j->shard_params[item] : "",
+        .job_param = j->job_param,
+        .type = j->type == JOB_JAVA ? SCHED_JOB_JAVA : SCHED_JOB_SHELL,
+        .command = j->command,
+        .cwd = it->cwd,
+        .java_classpath = j->java.classpath,
+        .java_class = j->java.cls,
+        .jvm_opts = j->java.jvm_opts,
+        .timeout_s = j->timeout_s,
+        .retries = j->retries,
+        .retry_backoff_s = j->retry_backoff_s,
+        .misfire = (enum sched_misfire)j->misfire,
+        .concurrency = (enum sched_concurrency)j->concurrency,
+        .misfire_threshold_ms = j->misfire_threshold_s * 1000,
+        .next = rule_next,
+        .offset = rule_offset,
+        .ctx = r,
+        .ctx_free = rule_free,
+    };
+    if (sched_item_put(it->s, &conf, &err) < 0) {
+        rule_free(r);
+        LOGE("job %s item %d: %s", j->name, item, sc_err_format(&err, msg, sizeof msg));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+struct sync_ctx {
+    struct items *it;
+};
+
+static void want(void *arg, const struct job *j, int item, enum coord_item_state st)
+{
+    struct sync_ctx *sc = arg;
+    struct items *it = sc->it;
+    char key[JOB_NAME_MAX + 16];
+    int e;
+    if (st != COORD_ACTIVE || j->disabled)
+        return;
+    key_of(key, sizeof key, j->name, item);
+    struct item_rec *rec = strmap_get(&it->recs, key);
+    int64_t version = coord_job_version(it->c, j->name);
+    if (rec && rec->version == version) {
+        rec->seen = true;
+        return;
+    }
+    if (put(it, j, item) < 0) {
+        it->invalid++;
+        if (rec)
+            rec->seen = false; /* dropped below: the old rule no longer applies */
+        return;
+    }
+    if (!rec) {
+        rec = calloc(1, sizeof *rec);
+        if (!rec)
+            return;
+        snprintf(rec->job, sizeof rec->job, "%s", j->name);
+        rec->item = item;
+        strmap_put(&it->recs, key, rec, &e);
+        if (e < 0) {
+            free(rec);
+            sched_item_remove(it->s, j->name, item, false);
+            return;
+        }
+        LOGI("job %s item %d: scheduled here", j->name, item);
+    }
+    rec->version = version;
+    rec->seen = true;
+}
+
+void items_sync(struct items *it)
+{
+    const char *k;
+    void *v;
+    struct sync_ctx sc = {it};
+    for (size_t i = 0; strmap_next(&it->recs, &i, &k, &v);)
+        ((struct item_rec *)v)->seen = false;
+    it->invalid = 0;
+    coord_foreach_item(it->c, want, &sc);
+    for (size_t i = 0; strmap_next(&it->recs, &i, &k, &v);) {
+        struct item_rec *rec = v;
+        if (rec->seen)
+            continue;
+        /* No longer ours (or disabled, deleted): stop firing; a running
+         * execution finishes and is reported as draining meanwhile. */
+        sched_item_remove(it->s, rec->job, rec->item, false);
+        LOGI("job %s item %d: no longer scheduled here", rec->job, rec->item);
+        strmap_del(&it->recs, k);
+        free(rec);
+    }
+}
+
+int items_count(const struct items *it)
+{
+    return (int)strmap_len(&it->recs);
+}
+int items_invalid(const struct items *it)
+{
+    return it->invalid;
+}
