@@ -23,6 +23,7 @@
 #include "agent/javaw.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
+#include "agent/watchdog.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "registry/coord.h"
@@ -49,6 +50,8 @@ struct agent {
     struct sched_runner inner; /* the real runner behind the lease check */
     struct sched *sched;
     struct items *items;
+    struct watchdog *wd;
+    struct event *ev_guard;
     struct live_run *runs;
     int nruns, capruns;
     int64_t started, finished, failed, missed, skipped, refused;
@@ -175,6 +178,8 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         r->fire = ev->fire_time;
         r->started_ms = ev->started_ms;
         snprintf(r->exec_id, sizeof r->exec_id, "%s", ev->exec_id);
+        if (a->wd && ev->pid > 0)
+            watchdog_add(a->wd, ev->pid); /* the execution runs in its own group */
         LOGD("%s/%d started %s (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
              ev->fire_time_iso, exec_trigger_name(ev->trigger), ev->attempt);
         break;
@@ -183,6 +188,8 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         if (ev->status != EXEC_SUCCEEDED)
             a->failed++;
         runs_remove(a, ev->exec_id);
+        if (a->wd && ev->pid > 0)
+            watchdog_del(a->wd, ev->pid);
         LOGI("%s/%d %s: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item, ev->exec_id,
              exec_status_name(ev->status), ev->exit_code, ev->signal, (long long)ev->duration_ms,
              ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
@@ -204,6 +211,21 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     case SCHED_EV_QUEUED:
         break;
     }
+}
+
+/* guard_cb: keep the watchdog's deadline at the point where our lease runs
+ * out; if this loop stops running (SIGSTOP, a hang), the deadline stays and
+ * the watchdog kills the executions before ZooKeeper can hand them over. */
+static void guard_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd, (void)what;
+    struct zkreg *z = coord_zk(a->coord);
+    enum zkreg_state st = zkreg_state(z);
+    if (st != ZKREG_CONNECTED && st != ZKREG_SUSPENDED)
+        return; /* keep the old deadline: it has passed or will */
+    int t = zkreg_timeout_ms(z), margin = t / 10 > 100 ? t / 10 : 100;
+    watchdog_deadline(a->wd, exec_now_mono_ms() - zkreg_lease_age_ms(z) + t - margin);
 }
 
 /* publish_cb: once a second, the runs older than a second go into the agent's
@@ -444,6 +466,9 @@ int agent_run(const struct cfg *c)
         .session_timeout_ms = (int)timeout_ms,
         .auth = auth,
     };
+    /* The watchdog is forked before any other thread or socket exists. */
+    if (watchdog_start(&a.wd) < 0)
+        LOGW("no execution watchdog: executions of a frozen agent would outlive its lease");
     /* Execution: shell processes, warm JVMs, the scheduler behind the lease check. */
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
@@ -505,6 +530,11 @@ int agent_run(const struct cfg *c)
     }
     if (items_new(a.sched, a.coord, work, &a.items) < 0)
         goto out;
+    if (a.wd) {
+        struct timeval tenth = {0, 100000};
+        a.ev_guard = event_new(a.base, -1, EV_PERSIST, guard_cb, &a);
+        event_add(a.ev_guard, &tenth);
+    }
     a.ev_term = evsignal_new(a.base, SIGTERM, term_cb, &a);
     a.ev_int = evsignal_new(a.base, SIGINT, term_cb, &a);
     event_add(a.ev_term, NULL);
@@ -520,10 +550,14 @@ out:
      * leader moves our items without waiting for a session timeout. */
     coord_close(a.coord);
     items_free(a.items);
-    /* The runner outlives no run: the scheduler goes first, then the adapters. */
-    sched_free(a.sched);
+    /* The adapters go first (they must not report to a freed scheduler), then
+     * the scheduler. */
     javaw_pool_free(a.javaw);
     exec_runner_free(a.exec);
+    sched_free(a.sched);
+    watchdog_stop(a.wd);
+    if (a.ev_guard)
+        event_free(a.ev_guard);
     free(a.runs);
     if (a.ev_sync)
         event_free(a.ev_sync);
