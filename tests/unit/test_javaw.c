@@ -21,6 +21,8 @@
 
 #include "agent/exec.h"
 #include "agent/javaw.h"
+#include "agent/runner.h"
+#include "agent/sched.h"
 #include "tests/lib/testenv.h"
 
 #define JAR "build/java/shardcron-java.jar"
@@ -248,6 +250,87 @@ static void test_bad_class(void **state)
     assert_non_null(strstr(d.reason, "does not implement io.shardcron.ShardJob"));
 }
 
+/* The scheduler's runner dispatches a java item to the worker, and its kill
+ * (concurrency replace) reaches the job's thread. */
+struct evs {
+    int finished;
+    enum exec_status status[8];
+    char tail[8][256];
+    char reason[8][200];
+};
+
+static void on_sched_event(const struct sched_event *ev, void *arg)
+{
+    struct evs *e = arg;
+    if (ev->type != SCHED_EV_FINISHED || e->finished >= 8)
+        return;
+    e->status[e->finished] = ev->status;
+    snprintf(e->tail[e->finished], sizeof e->tail[0], "%s", ev->output_tail);
+    snprintf(e->reason[e->finished], sizeof e->reason[0], "%s", ev->reason);
+    e->finished++;
+}
+
+static int64_t hourly(void *ctx, int64_t after)
+{
+    (void)ctx;
+    return (after / 3600 + 1) * 3600;
+}
+
+struct want {
+    struct evs *e;
+    int n;
+};
+
+static bool finished(void *arg)
+{
+    struct want *w = arg;
+    return w->e->finished >= w->n;
+}
+
+static void test_through_scheduler(void **state)
+{
+    (void)state;
+    need_jar();
+    struct agent_runner ar = {.exec = reaper, .javaw = pool};
+    struct evs evs = {0};
+    struct sched_opts o = {.capacity = 4,
+                           .runner = agent_runner_ops(&ar),
+                           .on_event = on_sched_event,
+                           .event_arg = &evs};
+    struct sched *s = NULL;
+    assert_int_equal(sched_new(base, &o, &s), 0);
+    struct sched_item_conf c = {.job = "javajob",
+                                .item = 0,
+                                .total = 1,
+                                .type = SCHED_JOB_JAVA,
+                                .java_class = CLASS,
+                                .job_param = "ok",
+                                .next = hourly,
+                                .concurrency = SCHED_CONC_REPLACE};
+    struct sc_err err;
+    assert_int_equal(sched_item_put(s, &c, &err), 0);
+    assert_int_equal(sched_trigger(s, "javajob", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    struct want w = {&evs, 1};
+    assert_true(run_until(finished, &w, DEADLINE_MS));
+    assert_int_equal(evs.status[0], EXEC_SUCCEEDED);
+    assert_non_null(strstr(evs.tail[0], "job=javajob item=0/1"));
+    assert_non_null(strstr(evs.tail[0], "trigger=manual attempt=1"));
+
+    assert_int_equal(sched_trigger(s, "javajob", 0, EXEC_TRIGGER_MANUAL, 0, "sleep:60000", NULL),
+                     0);
+    assert_int_equal(sched_trigger(s, "javajob", 0, EXEC_TRIGGER_MANUAL, 0, "ok", NULL), 0);
+    w.n = 3;
+    assert_true(run_until(finished, &w, DEADLINE_MS));
+    int killed = 0, ok = 0;
+    for (int i = 1; i < 3; i++) {
+        killed += evs.status[i] == EXEC_KILLED && strstr(evs.reason[i], "replace") != NULL;
+        ok += evs.status[i] == EXEC_SUCCEEDED;
+    }
+    assert_int_equal(killed, 1);
+    assert_int_equal(ok, 1);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_exit_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hung_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_class, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_through_scheduler, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
