@@ -16,9 +16,10 @@
  * members remain). Nothing here blocks the loop for long: pipes are
  * non-blocking, the only synchronous I/O is appending to a local log file, and
  * posix_spawn (~0.4 ms, waits for the child's exec) runs on spawner threads
- * when opts.spawn_threads > 0, else on the loop. */
-**Only one event_base of a process may receive signals through libevent,
-    so a *process has one exec_runner at a time.* /
+ * when opts.spawn_threads > 0, else on the loop.
+ *
+ * Only one event_base of a process may receive signals through libevent, so a
+ * process has one exec_runner at a time. */
 #ifndef SC_EXEC_H
 #define SC_EXEC_H
 
@@ -28,7 +29,7 @@
 
 #include "core/err.h"
 
-        struct event_base;
+struct event_base;
 struct exec_runner;
 struct exec_proc;
 
