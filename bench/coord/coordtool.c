@@ -143,8 +143,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    long long epoch, min_applied;
-    int n, rc = 0;
+    long long epoch = 0, min_applied = 0;
+    int n = 0, rc = 0;
     if (strcmp(argv[1], "applied") == 0 || strcmp(argv[1], "epoch") == 0) {
         read_applied(k, &epoch, &n, &min_applied);
         if (argv[1][0] == 'a')
