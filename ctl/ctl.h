@@ -21,4 +21,7 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd ctl_commands[];
 
+/* ctl/cmd_db.c */
+int ctl_db_migrate(const struct cfg *c, int nargs, char **args);
+
 #endif
