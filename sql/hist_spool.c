@@ -45,6 +45,7 @@ struct hist_spool {
     uint64_t records; /* records not yet committed as replayed */
     uint64_t bytes;
     int full;
+    unsigned full_logs; /* rate-limits the "spool full" line */
 };
 
 static void seg_path(const struct hist_spool *s, uint64_t seq, char *buf, size_t len)
@@ -289,9 +290,10 @@ int hist_spool_append(struct hist_spool *s, struct hist_rec *const *recs, size_t
                 break;
         }
         uint64_t unread = s->segs[0].records - (s->cseg == 0 ? s->crecs : 0);
-        LOGE("spool %s is full (%" PRIu64 " bytes): dropping its oldest segment, %" PRIu64
-             " records lost",
-             s->dir, s->max_bytes, unread);
+        if (s->full_logs++ % 100 == 0)
+            LOGE("spool %s is full (%" PRIu64 " bytes): dropping its oldest segment, %" PRIu64
+                 " records lost",
+                 s->dir, s->max_bytes, unread);
         *dropped += unread;
         s->full = 1;
         seg_remove(s, 0, unread);
