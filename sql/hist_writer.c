@@ -188,7 +188,7 @@ static bool try_connect(struct hist_writer *w)
     sc_err_clear(&err);
     w->m = db_connect(&w->url, w->password, w->io_timeout_s, &err);
     if (!w->m || mysql_autocommit(w->m, 0) != 0) {
-        if (w->backoff_ms == BACKOFF_MIN_MS || w->backoff_ms == 0)
+        if (w->backoff_ms == 0)
             LOGW("history: MySQL unreachable (%s); spooling, retrying with backoff",
                  w->m ? mysql_error(w->m) : err.msg);
         close_db(w);
