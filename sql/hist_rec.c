@@ -6,6 +6,7 @@
 #define LOG_CAT "shardcron.history"
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,13 +114,15 @@ size_t hist_utf8_copy(char *dst, size_t cap, const char *src, size_t max_chars)
         }
         if (o + out + 1 > cap)
             break;
-        memcpy(dst + o, from, out);
+        if (dst)
+            memcpy(dst + o, from, out);
         o += out;
         p += k;
         n -= k;
         chars++;
     }
-    dst[o] = '\0';
+    if (dst)
+        dst[o] = '\0';
     return o;
 }
 
@@ -188,8 +191,12 @@ struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err)
         out += outlen - HIST_OUTPUT_MAX;
         outlen = HIST_OUTPUT_MAX;
     }
-    size_t cap = idlen + 1 + strlen(job) + 1 + TXT_CAP(HIST_AGENT_MAX) + TXT_CAP(HIST_HOST_MAX) +
-                 TXT_CAP(HIST_ERROR_MAX) + TXT_CAP(HIST_MESSAGE_MAX) + outlen + 1;
+    /* Exact size: a sizing pass over the text first (most of it is short). */
+    size_t cap = idlen + 1 + strlen(job) + 1 + outlen + 1;
+    cap += hist_utf8_copy(NULL, SIZE_MAX, ev->agent, HIST_AGENT_MAX) + 1;
+    cap += hist_utf8_copy(NULL, SIZE_MAX, ev->host, HIST_HOST_MAX) + 1;
+    cap += hist_utf8_copy(NULL, SIZE_MAX, ev->error, HIST_ERROR_MAX) + 1;
+    cap += hist_utf8_copy(NULL, SIZE_MAX, ev->message, HIST_MESSAGE_MAX) + 1;
     struct hist_rec *r = malloc(sizeof *r + cap);
     if (!r) {
         sc_err_set(err, ENOMEM, "event", -1, "out of memory");

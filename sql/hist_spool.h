@@ -41,7 +41,8 @@ struct hist_rec *hist_rec_decode(const unsigned char *buf, size_t len);
 
 /* hist_utf8_copy: copy src into dst (capacity cap bytes, NUL-terminated), keeping at
  * most max_chars characters, replacing each invalid byte with U+FFFD. Returns the
- * bytes written (without the NUL). */
+ * bytes written (without the NUL). dst NULL only measures (cap is then ignored
+ * if SIZE_MAX). */
 size_t hist_utf8_copy(char *dst, size_t cap, const char *src, size_t max_chars);
 
 /* hist_crc32: CRC-32 (IEEE 802.3, as zlib's crc32). */

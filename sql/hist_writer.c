@@ -29,10 +29,11 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 3000
 
-struct stmt_pair {
-    unsigned rows;
-    MYSQL_STMT *exec;
-    MYSQL_STMT *trace;
+/* Prepared statements by row count: the batch size, then powers of two below it,
+ * so any remainder takes at most log2(batch) statements. */
+struct stmt_cache {
+    unsigned rows[NSIZES];
+    MYSQL_STMT *st[NSIZES];
 };
 
 struct hist_writer {
@@ -59,7 +60,12 @@ struct hist_writer {
     /* writer thread only */
     pthread_t thread;
     MYSQL *m;
-    struct stmt_pair stmts[NSIZES];
+    struct stmt_cache exec_st, trace_st;
+    unsigned txn_max;             /* reports per transaction: 4 x batch */
+    struct hist_event *merged;    /* txn_max: one row per execution in a transaction */
+    int32_t *slots;               /* hash of execution ids -> merged index, 2 x txn_max */
+    struct hist_rec **replay_arr; /* txn_max */
+    unsigned nslots;
     struct hist_spool *spool;
     int64_t next_connect_ms;
     unsigned backoff_ms;
@@ -133,11 +139,11 @@ static char *build_sql(const char *head, const char *row, const char *tail, unsi
 static void close_db(struct hist_writer *w)
 {
     for (int i = 0; i < NSIZES; i++) {
-        if (w->stmts[i].exec)
-            mysql_stmt_close(w->stmts[i].exec);
-        if (w->stmts[i].trace)
-            mysql_stmt_close(w->stmts[i].trace);
-        w->stmts[i].exec = w->stmts[i].trace = NULL;
+        if (w->exec_st.st[i])
+            mysql_stmt_close(w->exec_st.st[i]);
+        if (w->trace_st.st[i])
+            mysql_stmt_close(w->trace_st.st[i]);
+        w->exec_st.st[i] = w->trace_st.st[i] = NULL;
     }
     if (w->m)
         mysql_close(w->m);
@@ -145,36 +151,34 @@ static void close_db(struct hist_writer *w)
     atomic_store(&w->connected, false);
 }
 
-/* The statement pair for `rows` rows, prepared on first use. */
-static struct stmt_pair *stmt_for(struct hist_writer *w, unsigned rows, struct sc_err *err)
+/* The largest cached row count <= left (0 when none). */
+static unsigned rows_for(const struct stmt_cache *c, size_t left)
+{
+    for (int i = 0; i < NSIZES; i++)
+        if (c->rows[i] && c->rows[i] <= left)
+            return c->rows[i];
+    return 0;
+}
+
+/* The statement for `rows` rows, prepared on first use. */
+static MYSQL_STMT *stmt_for(struct hist_writer *w, struct stmt_cache *c, bool exec, unsigned rows,
+                            struct sc_err *err)
 {
     int slot = -1;
     for (int i = 0; i < NSIZES; i++)
-        if (w->stmts[i].rows == rows)
+        if (c->rows[i] == rows)
             slot = i;
     if (slot < 0)
         return sc_err_set(err, EINVAL, "batch", -1, "no statement for %u rows", rows), NULL;
-    struct stmt_pair *p = &w->stmts[slot];
-    if (p->exec)
-        return p;
-    char *e = build_sql(exec_head, exec_row, exec_tail, rows);
-    char *t = build_sql(trace_head, trace_row, trace_tail, rows);
-    if (e && t) {
-        p->exec = db_stmt_prepare(w->m, e, err);
-        if (p->exec)
-            p->trace = db_stmt_prepare(w->m, t, err);
-    } else {
-        sc_err_set(err, ENOMEM, "batch", -1, "out of memory");
-    }
-    free(e);
-    free(t);
-    if (!p->trace) {
-        if (p->exec)
-            mysql_stmt_close(p->exec);
-        p->exec = NULL;
-        return NULL;
-    }
-    return p;
+    if (c->st[slot])
+        return c->st[slot];
+    char *sql = exec ? build_sql(exec_head, exec_row, exec_tail, rows)
+                     : build_sql(trace_head, trace_row, trace_tail, rows);
+    if (!sql)
+        return sc_err_set(err, ENOMEM, "batch", -1, "out of memory"), NULL;
+    c->st[slot] = db_stmt_prepare(w->m, sql, err);
+    free(sql);
+    return c->st[slot];
 }
 
 static bool try_connect(struct hist_writer *w)
@@ -248,11 +252,11 @@ static int64_t trace_at(const struct hist_event *e)
     return at > 0 ? at : e->fire_ms;
 }
 
-static void bind_rows(struct hist_writer *w, struct hist_rec *const *recs, unsigned n)
+static void bind_exec(struct hist_writer *w, const struct hist_event *evs, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        const struct hist_event *e = &recs[i]->ev;
-        MYSQL_BIND *b = w->ebind + i * EXEC_COLS, *t = w->tbind + i * TRACE_COLS;
+        const struct hist_event *e = &evs[i];
+        MYSQL_BIND *b = w->ebind + i * EXEC_COLS;
         MYSQL_TIME *tm = w->times + i * 5;
         bind_str(&b[0], e->execution_id, false);
         bind_str(&b[1], e->job, false);
@@ -277,47 +281,137 @@ static void bind_rows(struct hist_writer *w, struct hist_rec *const *recs, unsig
             b[14].buffer_type = MYSQL_TYPE_NULL;
         }
         bind_str(&b[15], e->error, true);
+    }
+}
+
+static void bind_trace(struct hist_writer *w, struct hist_rec *const *recs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        const struct hist_event *e = &recs[i]->ev;
+        MYSQL_BIND *t = w->tbind + i * TRACE_COLS;
         bind_str(&t[0], e->execution_id, false);
         bind_str(&t[1], hist_status_name(e->status), false);
-        bind_time(&t[2], &tm[4], trace_at(e));
+        bind_time(&t[2], &w->times[i * 5 + 4], trace_at(e));
         bind_str(&t[3], e->message, true);
     }
+}
+
+/* ============================== coalescing ============================== */
+
+static int rank(int status)
+{
+    return status < HIST_SUCCEEDED ? status : HIST_SUCCEEDED;
+}
+
+/* Fold report b (later) into a (earlier, same execution id) exactly as the
+ * ON DUPLICATE KEY UPDATE expressions would apply b on top of a. The result's
+ * pointers point into a's or b's record, both alive for the transaction. */
+static void merge_into(struct hist_event *a, const struct hist_event *b)
+{
+    bool up = rank(b->status) > rank(a->status);
+    if (!a->queued_ms)
+        a->queued_ms = b->queued_ms;
+    if (!a->started_ms)
+        a->started_ms = b->started_ms;
+    if (!a->finished_ms)
+        a->finished_ms = b->finished_ms;
+    if (*b->agent && (!*a->agent || up))
+        a->agent = b->agent;
+    if (*b->host && (!*a->host || up))
+        a->host = b->host;
+    if (up ? b->has_exit_code : !a->has_exit_code) {
+        a->has_exit_code = b->has_exit_code;
+        a->exit_code = b->exit_code;
+    }
+    if (up ? b->signal != 0 : a->signal == 0)
+        a->signal = b->signal;
+    if (up ? b->output_len != 0 : a->output_len == 0) {
+        a->output = b->output;
+        a->output_len = b->output_len;
+    }
+    if (up ? *b->error != 0 : *a->error == 0)
+        a->error = b->error;
+    if (up)
+        a->status = b->status;
+}
+
+static uint32_t id_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+/* One row per execution id among recs[0..n), in first-seen order. At the midnight
+ * peak the start and finish reports of short runs share a transaction, so the
+ * busier the writer, the fewer rows it sends. */
+static size_t coalesce(struct hist_writer *w, struct hist_rec *const *recs, size_t n)
+{
+    size_t m = 0;
+    memset(w->slots, 0xff, w->nslots * sizeof *w->slots);
+    for (size_t i = 0; i < n; i++) {
+        const struct hist_event *e = &recs[i]->ev;
+        uint32_t h = id_hash(e->execution_id) & (w->nslots - 1);
+        while (w->slots[h] >= 0 && strcmp(w->merged[w->slots[h]].execution_id, e->execution_id))
+            h = (h + 1) & (w->nslots - 1);
+        if (w->slots[h] >= 0) {
+            merge_into(&w->merged[w->slots[h]], e);
+        } else {
+            w->slots[h] = (int32_t)m;
+            w->merged[m++] = *e;
+        }
+    }
+    return m;
 }
 
 /* ============================== writing ============================== */
 
 enum { W_OK = 0, W_DATA = -1, W_CONN = -2 };
 
-/* One transaction: recs[0..n) in chunks of prepared sizes. */
+/* Run `st` on the rows bound by `bind`; false with *errnum on failure. */
+static bool run_stmt(MYSQL_STMT *st, MYSQL_BIND *bind, unsigned *errnum)
+{
+    if (mysql_stmt_bind_param(st, bind) || mysql_stmt_execute(st)) {
+        *errnum = mysql_stmt_errno(st);
+        LOGD("history: %s", mysql_stmt_error(st));
+        return false;
+    }
+    return true;
+}
+
+/* One transaction: the coalesced execution rows of recs[0..n), then one trace row
+ * per report, each in chunks of prepared sizes. n <= txn_max. */
 static int write_txn(struct hist_writer *w, struct hist_rec *const *recs, size_t n)
 {
     struct sc_err err;
-    size_t done = 0;
     unsigned errnum = 0;
+    size_t nm = coalesce(w, recs, n);
     sc_err_clear(&err);
-    while (done < n) {
-        size_t left = n - done;
-        unsigned rows = 0;
-        for (int i = 0; i < NSIZES && !rows; i++)
-            if (w->stmts[i].rows && w->stmts[i].rows <= left)
-                rows = w->stmts[i].rows;
-        struct stmt_pair *p = stmt_for(w, rows, &err);
-        if (!p) {
+    for (size_t done = 0; done < nm;) {
+        unsigned rows = rows_for(&w->exec_st, nm - done);
+        MYSQL_STMT *st = stmt_for(w, &w->exec_st, true, rows, &err);
+        if (!st) {
             errnum = mysql_errno(w->m);
             LOGW("history: %s", err.msg);
             goto fail;
         }
-        bind_rows(w, recs + done, rows);
-        if (mysql_stmt_bind_param(p->exec, w->ebind) || mysql_stmt_execute(p->exec)) {
-            errnum = mysql_stmt_errno(p->exec);
-            LOGD("history: insert: %s", mysql_stmt_error(p->exec));
+        bind_exec(w, w->merged + done, rows);
+        if (!run_stmt(st, w->ebind, &errnum))
+            goto fail;
+        done += rows;
+    }
+    for (size_t done = 0; done < n;) {
+        unsigned rows = rows_for(&w->trace_st, n - done);
+        MYSQL_STMT *st = stmt_for(w, &w->trace_st, false, rows, &err);
+        if (!st) {
+            errnum = mysql_errno(w->m);
+            LOGW("history: %s", err.msg);
             goto fail;
         }
-        if (mysql_stmt_bind_param(p->trace, w->tbind) || mysql_stmt_execute(p->trace)) {
-            errnum = mysql_stmt_errno(p->trace);
-            LOGD("history: trace: %s", mysql_stmt_error(p->trace));
+        bind_trace(w, recs + done, rows);
+        if (!run_stmt(st, w->tbind, &errnum))
             goto fail;
-        }
         done += rows;
     }
     if (mysql_commit(w->m) != 0) {
@@ -379,7 +473,7 @@ static void spool_recs(struct hist_writer *w, struct hist_rec *const *recs, size
  * deadline passes. Returns true when the spool is empty. */
 static bool replay(struct hist_writer *w, int64_t deadline)
 {
-    struct hist_rec *arr[MAX_BATCH];
+    struct hist_rec **arr = w->replay_arr;
     while (hist_spool_records(w->spool) > 0) {
         if (deadline && now_ms() >= deadline)
             return false;
@@ -387,7 +481,7 @@ static bool replay(struct hist_writer *w, int64_t deadline)
             return false;
         struct hist_rec *list;
         size_t n;
-        hist_spool_read(w->spool, w->batch, &list, &n);
+        hist_spool_read(w->spool, w->txn_max, &list, &n);
         if (n == 0) {
             hist_spool_commit(w->spool);
             break;
@@ -425,7 +519,7 @@ static void process(struct hist_writer *w, struct hist_rec **arr, size_t n, int6
         replay(w, deadline);
     while (done < n && w->m && hist_spool_records(w->spool) == 0 &&
            (!deadline || now_ms() < deadline)) {
-        size_t k = n - done < w->batch ? n - done : w->batch;
+        size_t k = n - done < w->txn_max ? n - done : w->txn_max;
         if (write_recs(w, arr + done, k) != W_OK)
             break;
         atomic_fetch_add(&w->n_written, k);
@@ -531,20 +625,28 @@ int hist_writer_open(const struct hist_writer_opts *o, struct hist_writer **out,
     w->io_timeout_s = o->io_timeout_s ? o->io_timeout_s : 5;
     w->queue_max = o->queue_max_bytes ? o->queue_max_bytes : 64u << 20;
     w->password = strdup(o->password ? o->password : "");
+    w->txn_max = 4 * w->batch;
+    for (w->nslots = 1; w->nslots < 2 * w->txn_max; w->nslots *= 2)
+        ;
+    w->merged = calloc(w->txn_max, sizeof *w->merged);
+    w->slots = calloc(w->nslots, sizeof *w->slots);
+    w->replay_arr = calloc(w->txn_max, sizeof *w->replay_arr);
     w->ebind = calloc((size_t)w->batch * EXEC_COLS, sizeof *w->ebind);
     w->tbind = calloc((size_t)w->batch * TRACE_COLS, sizeof *w->tbind);
     w->times = calloc((size_t)w->batch * 5, sizeof *w->times);
-    if (!w->password || !w->ebind || !w->tbind || !w->times) {
+    if (!w->password || !w->ebind || !w->tbind || !w->times || !w->merged || !w->slots ||
+        !w->replay_arr) {
         sc_err_set(err, ENOMEM, "history", -1, "out of memory");
         goto err;
     }
-    /* Statement sizes: the batch, then powers of two below it, so any remainder
-     * takes at most log2(batch) statements. */
     int k = 0;
-    w->stmts[k++].rows = w->batch;
+    w->exec_st.rows[k] = w->trace_st.rows[k] = w->batch;
+    k++;
     for (unsigned p = 2048; p >= 1; p /= 2)
-        if (p < w->batch)
-            w->stmts[k++].rows = p;
+        if (p < w->batch) {
+            w->exec_st.rows[k] = w->trace_st.rows[k] = p;
+            k++;
+        }
     int rc = hist_spool_open(o->spool_path, o->spool_max_bytes, &w->spool, err);
     if (rc < 0)
         goto err;
@@ -568,6 +670,9 @@ err:
     free(w->ebind);
     free(w->tbind);
     free(w->times);
+    free(w->merged);
+    free(w->slots);
+    free(w->replay_arr);
     free(w);
     return -EINVAL;
 }
@@ -657,5 +762,8 @@ void hist_writer_close(struct hist_writer *w, unsigned deadline_ms)
     free(w->ebind);
     free(w->tbind);
     free(w->times);
+    free(w->merged);
+    free(w->slots);
+    free(w->replay_arr);
     free(w);
 }
