@@ -68,7 +68,7 @@ int hist_retention_run(MYSQL *m, unsigned retention_days, int64_t now_ms, unsign
         }
     }
     if (*deleted)
-        LOGI("retention: deleted %" PRIu64 " history rows older than %u days", *deleted,
+        LOGD("retention: deleted %" PRIu64 " history rows older than %u days", *deleted,
              retention_days ? retention_days : 30);
     return 0;
 }

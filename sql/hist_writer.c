@@ -469,12 +469,48 @@ static void spool_recs(struct hist_writer *w, struct hist_rec *const *recs, size
         atomic_store(&w->spool_full, true);
 }
 
+/* During a long replay the queue keeps filling: past half its cap, move it behind
+ * the spooled records (order kept) instead of letting submit drop the oldest. */
+static void spill_queue(struct hist_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->qbytes <= w->queue_max / 2) {
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
+    struct hist_rec *list = w->head;
+    size_t n = w->qcount;
+    w->head = w->tail = NULL;
+    w->qcount = w->qbytes = 0;
+    pthread_mutex_unlock(&w->mu);
+    struct hist_rec **arr = malloc(n * sizeof *arr);
+    size_t k = 0;
+    for (struct hist_rec *r = list, *nx; r; r = nx) {
+        nx = r->next;
+        if (arr)
+            arr[k++] = r;
+        else
+            free(r);
+    }
+    if (!arr) {
+        atomic_fetch_add(&w->n_dropped, n);
+        atomic_fetch_sub(&w->pending, n);
+        return;
+    }
+    spool_recs(w, arr, k);
+    atomic_fetch_sub(&w->pending, k);
+    for (size_t i = 0; i < k; i++)
+        free(arr[i]);
+    free(arr);
+}
+
 /* Replay the spool into MySQL, oldest first, until it is empty, MySQL fails or the
  * deadline passes. Returns true when the spool is empty. */
 static bool replay(struct hist_writer *w, int64_t deadline)
 {
     struct hist_rec **arr = w->replay_arr;
     while (hist_spool_records(w->spool) > 0) {
+        spill_queue(w);
         if (deadline && now_ms() >= deadline)
             return false;
         if (!w->m)
