@@ -157,12 +157,14 @@ static int run_rows(MYSQL *m, const char *sql, struct params *p, bool with_outpu
         goto out;
     }
     if ((p->n && mysql_stmt_bind_param(st, p->b)) || mysql_stmt_execute(st)) {
-        rc = sc_err_set(err, EIO, "query", -1, "%s", mysql_stmt_error(st));
+        rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
+                        mysql_stmt_error(st));
         goto out;
     }
     rowbind_setup(rb, tmp, with_output);
     if (mysql_stmt_bind_result(st, rb->b)) {
-        rc = sc_err_set(err, EIO, "query", -1, "%s", mysql_stmt_error(st));
+        rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
+                        mysql_stmt_error(st));
         goto out;
     }
     size_t cap = out->n;
@@ -171,7 +173,8 @@ static int run_rows(MYSQL *m, const char *sql, struct params *p, bool with_outpu
         if (f == MYSQL_NO_DATA)
             break;
         if (f == 1) {
-            rc = sc_err_set(err, EIO, "query", -1, "%s", mysql_stmt_error(st));
+            rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
+                            mysql_stmt_error(st));
             goto out;
         }
         rowbind_finish(rb, tmp, with_output);
@@ -382,7 +385,8 @@ int hist_daily_stats(MYSQL *m, const char *job, int64_t from_ms, int64_t to_ms,
     for (int k = 0; k < 3; k++)
         r_bind(&b[11 + k], MYSQL_TYPE_LONG, &dur[k], 0, &len[11 + k], &null[11 + k]);
     if (mysql_stmt_bind_param(st, p.b) || mysql_stmt_execute(st) || mysql_stmt_bind_result(st, b)) {
-        rc = sc_err_set(err, EIO, "query", -1, "%s", mysql_stmt_error(st));
+        rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
+                        mysql_stmt_error(st));
         goto out;
     }
     for (;;) {
@@ -391,7 +395,8 @@ int hist_daily_stats(MYSQL *m, const char *job, int64_t from_ms, int64_t to_ms,
         if (f == MYSQL_NO_DATA)
             break;
         if (f == 1) {
-            rc = sc_err_set(err, EIO, "query", -1, "%s", mysql_stmt_error(st));
+            rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
+                            mysql_stmt_error(st));
             goto out;
         }
         d.job[len[0] < sizeof d.job ? len[0] : sizeof d.job - 1] = '\0';
@@ -477,7 +482,8 @@ int hist_story_get(MYSQL *m, const char *execution_id, struct hist_story *out, s
     r_bind(&b[1], MYSQL_TYPE_DATETIME, &at, 0, &len[1], &null[1]);
     r_bind(&b[2], MYSQL_TYPE_STRING, t.message, sizeof t.message - 1, &len[2], &null[2]);
     if (mysql_stmt_bind_param(st, p.b) || mysql_stmt_execute(st) || mysql_stmt_bind_result(st, b)) {
-        rc = sc_err_set(err, EIO, "query", -1, "%s", mysql_stmt_error(st));
+        rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
+                        mysql_stmt_error(st));
         mysql_stmt_close(st);
         goto fail;
     }
@@ -486,7 +492,8 @@ int hist_story_get(MYSQL *m, const char *execution_id, struct hist_story *out, s
         if (f == MYSQL_NO_DATA)
             break;
         if (f == 1) {
-            rc = sc_err_set(err, EIO, "query", -1, "%s", mysql_stmt_error(st));
+            rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
+                            mysql_stmt_error(st));
             mysql_stmt_close(st);
             goto fail;
         }

@@ -402,15 +402,15 @@ void hist_spool_commit(struct hist_spool *s)
     while (s->cseg > 0) {
         seg_remove(s, 0, 0);
     }
-    if (s->nsegs == 1 && s->coff >= s->segs[0].size && s->segs[0].size > MAGIC_LEN) {
+    if (s->nsegs == 1 && s->coff >= s->segs[0].size) {
         /* Everything replayed: truncate the write segment back to its header. */
-        if (ftruncate(s->wfd, MAGIC_LEN) == 0) {
+        s->records = 0;
+        if (s->segs[0].size > MAGIC_LEN && ftruncate(s->wfd, MAGIC_LEN) == 0) {
             s->bytes -= s->segs[0].size - MAGIC_LEN;
             s->segs[0].size = MAGIC_LEN;
             s->segs[0].records = 0;
             s->coff = s->roff = MAGIC_LEN;
             s->crecs = s->rrecs = 0;
-            s->records = 0;
         }
     }
 }

@@ -573,6 +573,7 @@ static void *writer_main(void *arg)
 {
     struct hist_writer *w = arg;
     size_t cap = 1024;
+    mysql_thread_init();
     struct hist_rec **arr = malloc(cap * sizeof *arr);
     if (!arr) {
         LOGE("history: out of memory starting the writer");
@@ -641,6 +642,7 @@ static void *writer_main(void *arg)
     }
     free(arr);
     close_db(w);
+    mysql_thread_end();
     return NULL;
 }
 
@@ -683,6 +685,9 @@ int hist_writer_open(const struct hist_writer_opts *o, struct hist_writer **out,
             w->exec_st.rows[k] = w->trace_st.rows[k] = p;
             k++;
         }
+    /* The client library's global init is not thread-safe: do it here, in the
+     * caller's thread, before the writer thread's first mysql_init. */
+    mysql_library_init(0, NULL, NULL);
     int rc = hist_spool_open(o->spool_path, o->spool_max_bytes, &w->spool, err);
     if (rc < 0)
         goto err;

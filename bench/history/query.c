@@ -66,6 +66,7 @@ int main(int argc, char **argv)
     struct hist_page pg;
     char job[32], agent[32], cursor[HIST_CURSOR_LEN], id[HIST_ID_MAX + 1];
     size_t rows;
+    int failures = 0;
     srand(42);
     printf("job_execution rows: %lld\n\n", rows_total);
     printf("| query | runs | p50 ms | p99 ms | max ms | rows (last run) |\n"
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
             int64_t t0 = now_us();                                                                 \
             if ((call) != 0) {                                                                     \
                 fprintf(stderr, "query %s: %s\n", name, err.msg);                                  \
-                return 1;                                                                          \
+                failures++;                                                                        \
             }                                                                                      \
             us[i] = now_us() - t0;                                                                 \
             rows = pg.n;                                                                           \
@@ -148,5 +149,5 @@ int main(int argc, char **argv)
     free(pw);
     mysql_close(m);
     mysql_library_end();
-    return 0;
+    return failures ? 1 : 0;
 }
