@@ -4,7 +4,8 @@
  *                                                    (pipelined async creates)
  *   coordtool applied ZK NS                          print "<epoch> <agents> <min applied>"
  *   coordtool wait ZK NS EPOCH NAGENTS DEADLINE_MS   wait until NAGENTS live agents have
- *                                                    applied >= EPOCH; print the ms waited
+ *                                                    applied >= EPOCH; print the ms waited,
+ *                                                    the epoch, and ms since it was published
  *   coordtool epoch ZK NS                            print the published epoch
  *
  * It reads agent records from ZooKeeper (the acknowledgements themselves), so
@@ -93,6 +94,8 @@ static int populate(const char *zk, const char *ns, int njobs, int items, const 
 }
 
 /* applied: epoch, live agents, min applied epoch over them. */
+static long long created_ms;
+
 static int read_applied(struct zkcli *k, long long *epoch, int *nagents, long long *min_applied)
 {
     char *data = NULL, **ids = NULL;
@@ -101,8 +104,10 @@ static int read_applied(struct zkcli *k, long long *epoch, int *nagents, long lo
     struct sc_err err;
     *epoch = 0;
     if (zkcli_get(k, "/state/assignment", &data, &len, NULL) == ZOK &&
-        plan_snapshot_parse(data, len, &s, &err) == 0)
+        plan_snapshot_parse(data, len, &s, &err) == 0) {
         *epoch = s.epoch;
+        created_ms = s.created_ms;
+    }
     plan_snapshot_clear(&s);
     free(data);
     *min_applied = -1;
@@ -158,7 +163,11 @@ int main(int argc, char **argv)
         while (now_ms() - t0 < deadline) {
             if (read_applied(k, &epoch, &n, &min_applied) == 0 && epoch >= want && n == nagents &&
                 min_applied >= epoch) {
-                printf("%lld %lld\n", now_ms() - t0, epoch);
+                struct timespec rt;
+                clock_gettime(CLOCK_REALTIME, &rt);
+                /* waited ms, epoch, ms from the leader's publication to all applied */
+                printf("%lld %lld %lld\n", now_ms() - t0, epoch,
+                       (long long)rt.tv_sec * 1000 + rt.tv_nsec / 1000000 - created_ms);
                 rc = 0;
                 break;
             }
