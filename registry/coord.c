@@ -955,7 +955,8 @@ static void failover_check(struct coord *c)
             if (p->item < 0)
                 continue;
             struct cjob *j = strmap_get(&c->jobs, p->job);
-            if (!j || !j->cfg || p->item >= j->nst || j->st[p->item] != COORD_ACTIVE)
+            if (!j || !j->cfg || p->item >= j->nst || p->item >= j->cfg->shards ||
+                j->st[p->item] != COORD_ACTIVE)
                 continue;
             if (j->cfg->failover && c->on_failover) {
                 LOGN("job %s item %d was running on %s when it died (fire %lld): re-running",
@@ -1489,7 +1490,9 @@ void coord_foreach_item(struct coord *c,
         struct cjob *j = v;
         if (!j->cfg)
             continue;
-        for (int i = 0; i < j->nst; i++)
+        /* A shard count just lowered keeps its old items owned until the next
+         * epoch; items the new config no longer has are not reported. */
+        for (int i = 0; i < j->nst && i < j->cfg->shards; i++)
             if (j->st[i] != COORD_NONE)
                 fn(arg, j->cfg, i, (enum coord_item_state)j->st[i]);
     }
