@@ -81,6 +81,7 @@ struct coord {
     bool node_dirty, node_inflight;
     int64_t skew_ms, last_clock_check_ms;
     bool skew_ok;
+    bool loaded; /* the first full read of /agents, /jobs and the snapshot is done */
     char reason[160];
 
     bool publish_inflight;
@@ -212,8 +213,10 @@ static char *record_json(struct coord *c)
     r.started_at_ms = c->started_at_ms;
     r.session = zkreg_session_id(c->z);
     r.applied_epoch = c->applied;
-    r.ready = c->skew_ok;
-    r.reason = c->reason;
+    /* Not ready until every job config is read: the leader adds an agent to
+     * the members only once it can compute and apply an epoch at once. */
+    r.ready = c->skew_ok && c->loaded;
+    r.reason = !c->skew_ok ? c->reason : c->loaded ? "" : "loading job configs";
     r.skew_ms = c->skew_ms;
     r.draining = dr;
     r.ndraining = ndr;
@@ -906,8 +909,9 @@ static void maybe_apply(struct coord *c)
 
 /* ---------------------------------------------------------------- gate */
 
-/* gate_open: every live agent has applied our epoch (so it computed the same
- * owners and stopped what is no longer its own). */
+/* gate_open: every live agent that has applied an epoch in its session has
+ * applied exactly ours (so it computed the same owners and stopped what is no
+ * longer its own). */
 static bool gate_open(struct coord *c)
 {
     const char *k;
@@ -918,7 +922,16 @@ static bool gate_open(struct coord *c)
         struct cagent *a = v;
         if (!a->alive || strcmp(a->id, c->id) == 0)
             continue;
-        if (!a->loaded || a->rec.applied_epoch < c->applied)
+        if (!a->loaded)
+            return false;
+        /* An agent that has applied nothing in its session owns nothing; it
+         * cannot own anything either until it applies an epoch, and the rule
+         * below makes it wait for the others if that epoch is not theirs. */
+        if (a->rec.applied_epoch == 0)
+            continue;
+        /* Exactly our epoch: an agent still on an older one may run what we
+         * gained, and one on a newer one computed other owners (we catch up). */
+        if (a->rec.applied_epoch != c->applied)
             return false;
     }
     return true;
@@ -1271,6 +1284,11 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (c->reg == REG_NONE)
         register_agent(c);
+    if (!c->loaded && views_settled(c) && c->agents_listed && c->agents_loading == 0) {
+        c->loaded = true;
+        c->node_dirty = true;
+        LOGI("all job configs loaded (%zu jobs): ready", strmap_len(&c->jobs));
+    }
     maybe_publish(c);
     maybe_apply(c);
     gate_check(c);
@@ -1353,6 +1371,7 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
             c->node_inflight = false;
             clear_caches(c);
             c->applied = 0;
+            c->loaded = false;
             register_agent(c);
         } else {
             if (c->reg == REG_NONE)
