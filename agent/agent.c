@@ -21,6 +21,7 @@
 #include "agent/exec.h"
 #include "agent/items.h"
 #include "agent/javaw.h"
+#include "agent/maint.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
 #include "agent/watchdog.h"
@@ -54,6 +55,7 @@ struct agent {
     struct items *items;
     struct watchdog *wd;
     struct hist_writer *hist; /* NULL when no history store is configured */
+    struct maint *maint;      /* the leader's retention and rollup */
     char host[256];
     struct event *ev_guard;
     struct live_run *runs;
@@ -84,6 +86,7 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
         return;
     sched_set_paused(a->sched, !coord_can_start(a->coord));
     items_sync(a->items);
+    maint_set_leader(a->maint, coord_is_leader(a->coord));
 }
 
 static void on_lost(void *ctx)
@@ -554,6 +557,15 @@ int agent_run(const struct cfg *c)
         snprintf(spool, sizeof spool, "%s/spool", work);
         struct hist_writer_opts ho = {.url = &url, .password = pw, .spool_path = spool};
         int hrc = hist_writer_open(&ho, &a.hist, &err);
+        long long days = 30;
+        if (hrc == 0 && cfg_int(c, "retention_days", 1, 36500, &days, &err) == -EINVAL) {
+            fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
+            free(pw);
+            rc = 2;
+            goto out;
+        }
+        if (hrc == 0 && maint_start(&url, pw, (unsigned)days, 300, &a.maint) < 0)
+            LOGW("history housekeeping thread not started");
         free(pw);
         if (hrc < 0) {
             fprintf(stderr, "shardcron-agent: history: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -653,6 +665,7 @@ out:
     sched_free(a.sched);
     /* What MySQL does not take within 5 s stays in the spool for the next start. */
     hist_writer_close(a.hist, 5000);
+    maint_stop(a.maint);
     watchdog_stop(a.wd);
     if (a.ev_guard)
         event_free(a.ev_guard);

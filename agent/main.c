@@ -21,6 +21,7 @@ static const struct cfg_opt agent_opts[] = {
      "execution logs, history spool, and the jobs' working directory"},
     {"max_clock_skew_ms", 0, CFG_INT, "2000", "refuse work beyond this skew against ZooKeeper"},
     {"java_jar", 0, CFG_STR, NULL, "shardcron-java.jar (default: next to the build)"},
+    {"retention_days", 0, CFG_INT, "30", "history kept this long (the leader deletes older)"},
     {NULL, 0, 0, NULL, NULL},
 };
 
