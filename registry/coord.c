@@ -231,6 +231,10 @@ static char *record_json(struct coord *c)
  * answered at t1; our clock's offset is the midpoint minus the stamp. */
 static void clock_check(struct coord *c, int64_t t0, int64_t t1, int64_t mtime_ms)
 {
+    /* The midpoint is only as good as half the round trip: a write that waited
+     * behind other requests tells nothing about the clock. */
+    if (t1 - t0 > 500)
+        return;
     int64_t skew = (t0 + t1) / 2 - mtime_ms;
     bool ok = llabs(skew) <= c->max_skew_ms;
     c->skew_ms = skew;
