@@ -853,6 +853,7 @@ static void maybe_apply(struct coord *c)
     int njobs = 0;
     if (!views_settled(c) || !c->snap_exists || c->snap.epoch <= c->applied)
         return;
+    int64_t t_start = now_ms();
     struct shard_job *jobs = shard_inputs(c, &njobs);
     if (!jobs)
         return;
@@ -902,8 +903,10 @@ static void maybe_apply(struct coord *c)
     }
     shard_assignment_free(a);
     free(jobs);
-    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld", (long long)c->snap.epoch,
-         c->snap.nmembers, (long long)gained, (long long)lost);
+    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms; %lld ms after "
+         "publication)",
+         (long long)c->snap.epoch, c->snap.nmembers, (long long)gained, (long long)lost,
+         (long long)(now_ms() - t_start), (long long)(now_ms() - c->snap.created_ms));
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
     c->node_dirty = true;

@@ -470,10 +470,17 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     struct zkreg *z = arg;
     uint64_t n;
     (void)what;
-    if (read(fd, &n, sizeof n) < 0) {
+    if (fd >= 0 && read(fd, &n, sizeof n) < 0) {
         /* EAGAIN: nothing new; the queue is drained below either way */
     }
-    for (;;) {
+    /* A bounded batch per call: with thousands of replies queued (start-up
+     * reads), timers — the heartbeat among them — still get their turn. When
+     * closing (fd < 0 is never passed; `closing` is), drain everything. */
+    for (int handled = 0;; handled++) {
+        if (handled >= 512 && !z->closing && z->zh) {
+            event_active(z->ev_notify, EV_READ, 0);
+            break;
+        }
         pthread_mutex_lock(&z->lock);
         struct op *o = z->head;
         if (o) {
