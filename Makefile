@@ -75,6 +75,9 @@ endef
 $(eval $(call variant,$(REL),$$(REL_CFLAGS),-g))
 $(eval $(call variant,$(ASN),$$(ASAN_CFLAGS),-g $(ASAN_FLAGS)))
 
+# sql/migrate.c embeds the schema and migrations with .incbin.
+$(REL)/obj/sql/migrate.o $(ASN)/obj/sql/migrate.o: sql/schema.sql $(wildcard sql/migrations/*.sql)
+
 REL_BINS := $(addprefix $(REL)/bin/,$(BINS))
 ASN_BINS := $(addprefix $(ASN)/bin/,$(BINS))
 TESTLIB_OBJS := $(patsubst %.c,$(ASN)/obj/%.o,$(TESTLIB_SRCS))

@@ -36,4 +36,7 @@ int ctl_shards(const struct cfg *c, int nargs, char **args);
 int ctl_cron_preview(const struct cfg *c, int nargs, char **args);
 int ctl_cron_check(const struct cfg *c, int nargs, char **args);
 
+/* ctl/cmd_db.c */
+int ctl_db_migrate(const struct cfg *c, int nargs, char **args);
+
 #endif

@@ -46,7 +46,7 @@ const struct ctl_cmd ctl_commands[] = {
     {"shards", NULL, ctl_shards, "shards NAME"},
     {"export", NULL, not_built, "export"},
     {"import", NULL, not_built, "import FILE [--confirm]"},
-    {"db", "migrate", not_built, "db migrate"},
+    {"db", "migrate", ctl_db_migrate, "db migrate"},
     {"user", "add", not_built, "user add NAME --role ROLE --password-file FILE"},
     {NULL, NULL, NULL, NULL},
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 
@@ -86,4 +87,88 @@ int db_exec_script(MYSQL *m, const char *sql, struct sc_err *err)
             return sc_err_set(err, EIO, "sql", -1, "%s", mysql_error(m));
     } while (st == 0);
     return 0;
+}
+
+int db_query_int(MYSQL *m, const char *sql, long long *out, struct sc_err *err)
+{
+    *out = 0;
+    if (mysql_real_query(m, sql, (unsigned long)strlen(sql)) != 0)
+        return sc_err_set(err, EIO, "sql", -1, "%s", mysql_error(m));
+    MYSQL_RES *r = mysql_store_result(m);
+    if (!r)
+        return sc_err_set(err, EIO, "sql", -1, "%s", mysql_error(m));
+    MYSQL_ROW row = mysql_fetch_row(r);
+    if (row && row[0])
+        *out = strtoll(row[0], NULL, 10);
+    mysql_free_result(r);
+    return 0;
+}
+
+MYSQL_STMT *db_stmt_prepare(MYSQL *m, const char *sql, struct sc_err *err)
+{
+    MYSQL_STMT *st = mysql_stmt_init(m);
+    if (!st) {
+        sc_err_set(err, ENOMEM, "sql", -1, "out of memory");
+        return NULL;
+    }
+    if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0) {
+        sc_err_set(err, EIO, "sql", -1, "prepare: %s", mysql_stmt_error(st));
+        mysql_stmt_close(st);
+        return NULL;
+    }
+    return st;
+}
+
+bool db_conn_lost(unsigned errnum)
+{
+    /* 2000-2999: client library errors (server gone, lost, timeouts, out of sync).
+     * 1053 server shutdown, 1077/1078 normal shutdown, 1152/1153/1154/1159/1160/1161
+     * aborted or broken packets, 1927 connection killed, 4031 idle timeout. */
+    if (errnum >= 2000 && errnum < 3000)
+        return true;
+    switch (errnum) {
+    case 1053:
+    case 1077:
+    case 1078:
+    case 1152:
+    case 1153:
+    case 1154:
+    case 1159:
+    case 1160:
+    case 1161:
+    case 1927:
+    case 4031:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void db_ms_to_time(int64_t ms, MYSQL_TIME *t)
+{
+    time_t s = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int64_t frac = ms - (int64_t)s * 1000;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    memset(t, 0, sizeof *t);
+    t->year = (unsigned)tm.tm_year + 1900;
+    t->month = (unsigned)tm.tm_mon + 1;
+    t->day = (unsigned)tm.tm_mday;
+    t->hour = (unsigned)tm.tm_hour;
+    t->minute = (unsigned)tm.tm_min;
+    t->second = (unsigned)tm.tm_sec;
+    t->second_part = (unsigned long)frac * 1000;
+    t->time_type = MYSQL_TIMESTAMP_DATETIME;
+}
+
+int64_t db_time_to_ms(const MYSQL_TIME *t)
+{
+    struct tm tm = {0};
+    tm.tm_year = (int)t->year - 1900;
+    tm.tm_mon = (int)t->month - 1;
+    tm.tm_mday = (int)t->day;
+    tm.tm_hour = (int)t->hour;
+    tm.tm_min = (int)t->minute;
+    tm.tm_sec = (int)t->second;
+    return (int64_t)timegm(&tm) * 1000 + (int64_t)(t->second_part / 1000);
 }

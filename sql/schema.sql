@@ -1,6 +1,9 @@
--- sql/schema.sql: the history store's schema (MariaDB/MySQL, InnoDB, utf8mb4).
--- Applied by scripts/mysql on a fresh database; `shardcronctl db migrate`
--- brings older databases forward with sql/migrations/. Idempotent.
+-- sql/schema.sql: the history store's full current schema (MariaDB/MySQL, InnoDB).
+-- Applied by scripts/mysql on a fresh database and by `shardcronctl db migrate` on
+-- an empty one; it must equal sql/migrations/*.sql applied in order (a test checks
+-- SHOW CREATE TABLE of both). It records its version, so `db migrate` afterwards is
+-- a no-op. Idempotent. Character set and collation come from the database
+-- (utf8mb4 / utf8mb4_bin: job names are case-sensitive). See docs/history.md.
 
 CREATE TABLE IF NOT EXISTS schema_version (
   version     INT NOT NULL PRIMARY KEY,
@@ -8,12 +11,13 @@ CREATE TABLE IF NOT EXISTS schema_version (
 ) ENGINE=InnoDB;
 
 CREATE TABLE IF NOT EXISTS job_execution (
-  execution_id  CHAR(36) NOT NULL,
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  execution_id  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   job           VARCHAR(128) NOT NULL,
   item          INT NOT NULL,
   fire_time     DATETIME(3) NOT NULL,
   trigger_type  ENUM('cron','manual','failover','misfire','retry') NOT NULL,
-  attempt       SMALLINT NOT NULL DEFAULT 1,
+  attempt       SMALLINT UNSIGNED NOT NULL DEFAULT 1,
   agent         VARCHAR(128) NOT NULL DEFAULT '',
   host          VARCHAR(255) NOT NULL DEFAULT '',
   status        ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed') NOT NULL,
@@ -24,11 +28,88 @@ CREATE TABLE IF NOT EXISTS job_execution (
   finished_at   DATETIME(3) NULL,
   output_tail   VARBINARY(4096) NULL,
   error         VARCHAR(1024) NULL,
-  PRIMARY KEY (execution_id),
+  PRIMARY KEY (id),
   UNIQUE KEY uk_fire (job, item, fire_time, attempt, trigger_type),
+  UNIQUE KEY uk_execution (execution_id),
   KEY ix_job_time (job, fire_time),
   KEY ix_status_time (status, fire_time),
-  KEY ix_agent_time (agent, fire_time)
+  KEY ix_agent_time (agent, fire_time),
+  KEY ix_fire_time (fire_time)
+) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS job_status_trace (
+  execution_id  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  state         ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed') NOT NULL,
+  at            DATETIME(3) NOT NULL,
+  message       VARCHAR(512) NULL,
+  PRIMARY KEY (execution_id, state),
+  KEY ix_at (at)
 ) ENGINE=InnoDB;
 
-INSERT IGNORE INTO schema_version (version) VALUES (1);
+CREATE TABLE IF NOT EXISTS job_daily_stats (
+  job              VARCHAR(128) NOT NULL,
+  day              DATE NOT NULL,
+  total            INT UNSIGNED NOT NULL DEFAULT 0,
+  queued           INT UNSIGNED NOT NULL DEFAULT 0,
+  running          INT UNSIGNED NOT NULL DEFAULT 0,
+  succeeded        INT UNSIGNED NOT NULL DEFAULT 0,
+  failed           INT UNSIGNED NOT NULL DEFAULT 0,
+  timeout          INT UNSIGNED NOT NULL DEFAULT 0,
+  killed           INT UNSIGNED NOT NULL DEFAULT 0,
+  skipped          INT UNSIGNED NOT NULL DEFAULT 0,
+  missed           INT UNSIGNED NOT NULL DEFAULT 0,
+  duration_p50_ms  INT UNSIGNED NULL,
+  duration_p95_ms  INT UNSIGNED NULL,
+  duration_max_ms  INT UNSIGNED NULL,
+  updated_at       DATETIME(3) NOT NULL,
+  PRIMARY KEY (job, day),
+  KEY ix_day (day)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS alert_event (
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  kind          ENUM('failed','timeout','missed','no_agent','no_failover','agent') NOT NULL,
+  job           VARCHAR(128) NULL,
+  item          INT NULL,
+  agent         VARCHAR(128) NULL,
+  execution_id  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  fire_time     DATETIME(3) NULL,
+  domain        VARCHAR(128) NULL,
+  domain_level  INT NULL,
+  job_level     INT NULL,
+  message       VARCHAR(1024) NOT NULL DEFAULT '',
+  raised_at     DATETIME(3) NOT NULL,
+  notified_at   DATETIME(3) NULL,
+  resolved_at   DATETIME(3) NULL,
+  PRIMARY KEY (id),
+  KEY ix_raised (raised_at),
+  KEY ix_job_raised (job, raised_at),
+  KEY ix_open (resolved_at, raised_at)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS audit_log (
+  id           BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  at           DATETIME(3) NOT NULL,
+  username     VARCHAR(64) NOT NULL,
+  action       VARCHAR(32) NOT NULL,
+  object_type  VARCHAR(32) NOT NULL,
+  object_name  VARCHAR(255) NOT NULL,
+  before_json  MEDIUMTEXT NULL,
+  after_json   MEDIUMTEXT NULL,
+  source       VARCHAR(64) NULL,
+  PRIMARY KEY (id),
+  KEY ix_object (object_type, object_name, at),
+  KEY ix_user (username, at),
+  KEY ix_at (at)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS app_user (
+  username    VARCHAR(64) NOT NULL,
+  pw_hash     VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  role        ENUM('viewer','operator','admin') NOT NULL,
+  disabled    TINYINT(1) NOT NULL DEFAULT 0,
+  created_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  updated_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (username)
+) ENGINE=InnoDB;
+
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2);

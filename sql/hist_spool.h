@@ -1,0 +1,83 @@
+/* sql/hist_spool.h: internals of the history writer shared with its unit tests:
+ * the owned event copy (struct hist_rec), its binary encoding, and the on-disk
+ * spool. Not for use outside sql/ and tests/.
+ *
+ * Spool format (docs/history.md): a directory of segment files named
+ * seg-NNNNNNNNNNNNNNNN.spool (a 16-digit sequence number; replayed in that order).
+ * Each segment starts with the 8-byte magic "SCSPOOL1", then records:
+ *     u32 payload length (little-endian) | u32 CRC-32 of the payload | payload
+ * A record whose header or payload is cut short, or whose CRC does not match, ends
+ * the segment: it and everything after it are dropped with a log line, everything
+ * before it is replayed. Appends are grouped and fdatasync'd once per group. */
+#ifndef SC_HIST_SPOOL_H
+#define SC_HIST_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "sql/hist.h"
+
+/* An owned, validated copy of an event: one allocation, `ev`'s pointers point into
+ * `data`. Strings are valid UTF-8 cut to their column sizes. */
+struct hist_rec {
+    struct hist_rec *next; /* queue link */
+    size_t size;           /* bytes allocated, for queue accounting */
+    struct hist_event ev;
+    char data[];
+};
+
+/* hist_rec_new: validate and copy. NULL with err set when the event is malformed
+ * (-EINVAL) or memory ran out. The result is the caller's to free(). */
+struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err);
+
+/* hist_rec_encode: the payload bytes into buf (capacity cap); returns the length,
+ * or 0 when cap is too small. HIST_REC_MAX_ENCODED always suffices. */
+#define HIST_REC_MAX_ENCODED 16384
+size_t hist_rec_encode(const struct hist_rec *r, unsigned char *buf, size_t cap);
+
+/* hist_rec_decode: a new record from a payload, or NULL when it is malformed. */
+struct hist_rec *hist_rec_decode(const unsigned char *buf, size_t len);
+
+/* hist_utf8_copy: copy src into dst (capacity cap bytes, NUL-terminated), keeping at
+ * most max_chars characters, replacing each invalid byte with U+FFFD. Returns the
+ * bytes written (without the NUL). dst NULL only measures (cap is then ignored
+ * if SIZE_MAX). */
+size_t hist_utf8_copy(char *dst, size_t cap, const char *src, size_t max_chars);
+
+/* hist_crc32: CRC-32 (IEEE 802.3, as zlib's crc32). */
+uint32_t hist_crc32(const void *buf, size_t len);
+
+/* ---- spool ---- */
+
+struct hist_spool;
+
+/* hist_spool_open: open (creating) the spool directory, check every segment and cut
+ * a torn tail. max_bytes 0 = 256 MiB. 0 and *out (free with hist_spool_close), or
+ * a negative errno with err set. */
+int hist_spool_open(const char *dir, uint64_t max_bytes, struct hist_spool **out,
+                    struct sc_err *err);
+void hist_spool_close(struct hist_spool *s);
+
+/* hist_spool_append: append n records as one group and fdatasync once. When the
+ * spool would pass its limit, whole oldest segments are deleted first (their
+ * records added to *dropped and the full flag raised). Returns 0, or a negative
+ * errno (disk error: nothing of the group is kept; the caller counts it dropped). */
+int hist_spool_append(struct hist_spool *s, struct hist_rec *const *recs, size_t n,
+                      uint64_t *dropped);
+
+/* hist_spool_read: up to max records from the read cursor, oldest first, as a list
+ * linked through ->next (the caller's to free). *n gets the count (0 = nothing
+ * more). The cursor moves; hist_spool_commit makes it final, hist_spool_rewind
+ * goes back to the last commit (the write failed; read them again later). */
+int hist_spool_read(struct hist_spool *s, size_t max, struct hist_rec **list, size_t *n);
+void hist_spool_commit(struct hist_spool *s);
+void hist_spool_rewind(struct hist_spool *s);
+
+/* Records and bytes waiting in the spool (record bytes, not segment headers), and
+ * whether the limit has dropped data since open (the alert flag). */
+uint64_t hist_spool_records(const struct hist_spool *s);
+uint64_t hist_spool_bytes(const struct hist_spool *s);
+int hist_spool_full(const struct hist_spool *s);
+
+#endif

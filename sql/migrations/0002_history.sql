@@ -1,0 +1,92 @@
+-- sql/migrations/0002_history.sql: version 2, the full history store.
+--
+-- job_execution gets a surrogate auto-increment primary key (inserts append to the
+-- clustered index instead of landing at random UUID positions), the execution id
+-- becomes a unique key, and a fire_time index serves retention. New tables: the
+-- status trace, daily stats, alert events, the audit log and console users.
+-- Applied by `shardcronctl db migrate`; the runner records the version.
+
+ALTER TABLE job_execution
+  DROP PRIMARY KEY,
+  ADD COLUMN id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT FIRST,
+  ADD PRIMARY KEY (id),
+  MODIFY execution_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  MODIFY attempt SMALLINT UNSIGNED NOT NULL DEFAULT 1,
+  ADD UNIQUE KEY uk_execution (execution_id),
+  ADD KEY ix_fire_time (fire_time);
+
+CREATE TABLE IF NOT EXISTS job_status_trace (
+  execution_id  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  state         ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed') NOT NULL,
+  at            DATETIME(3) NOT NULL,
+  message       VARCHAR(512) NULL,
+  PRIMARY KEY (execution_id, state),
+  KEY ix_at (at)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS job_daily_stats (
+  job              VARCHAR(128) NOT NULL,
+  day              DATE NOT NULL,
+  total            INT UNSIGNED NOT NULL DEFAULT 0,
+  queued           INT UNSIGNED NOT NULL DEFAULT 0,
+  running          INT UNSIGNED NOT NULL DEFAULT 0,
+  succeeded        INT UNSIGNED NOT NULL DEFAULT 0,
+  failed           INT UNSIGNED NOT NULL DEFAULT 0,
+  timeout          INT UNSIGNED NOT NULL DEFAULT 0,
+  killed           INT UNSIGNED NOT NULL DEFAULT 0,
+  skipped          INT UNSIGNED NOT NULL DEFAULT 0,
+  missed           INT UNSIGNED NOT NULL DEFAULT 0,
+  duration_p50_ms  INT UNSIGNED NULL,
+  duration_p95_ms  INT UNSIGNED NULL,
+  duration_max_ms  INT UNSIGNED NULL,
+  updated_at       DATETIME(3) NOT NULL,
+  PRIMARY KEY (job, day),
+  KEY ix_day (day)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS alert_event (
+  id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  kind          ENUM('failed','timeout','missed','no_agent','no_failover','agent') NOT NULL,
+  job           VARCHAR(128) NULL,
+  item          INT NULL,
+  agent         VARCHAR(128) NULL,
+  execution_id  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL,
+  fire_time     DATETIME(3) NULL,
+  domain        VARCHAR(128) NULL,
+  domain_level  INT NULL,
+  job_level     INT NULL,
+  message       VARCHAR(1024) NOT NULL DEFAULT '',
+  raised_at     DATETIME(3) NOT NULL,
+  notified_at   DATETIME(3) NULL,
+  resolved_at   DATETIME(3) NULL,
+  PRIMARY KEY (id),
+  KEY ix_raised (raised_at),
+  KEY ix_job_raised (job, raised_at),
+  KEY ix_open (resolved_at, raised_at)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS audit_log (
+  id           BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  at           DATETIME(3) NOT NULL,
+  username     VARCHAR(64) NOT NULL,
+  action       VARCHAR(32) NOT NULL,
+  object_type  VARCHAR(32) NOT NULL,
+  object_name  VARCHAR(255) NOT NULL,
+  before_json  MEDIUMTEXT NULL,
+  after_json   MEDIUMTEXT NULL,
+  source       VARCHAR(64) NULL,
+  PRIMARY KEY (id),
+  KEY ix_object (object_type, object_name, at),
+  KEY ix_user (username, at),
+  KEY ix_at (at)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS app_user (
+  username    VARCHAR(64) NOT NULL,
+  pw_hash     VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  role        ENUM('viewer','operator','admin') NOT NULL,
+  disabled    TINYINT(1) NOT NULL DEFAULT 0,
+  created_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  updated_at  DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (username)
+) ENGINE=InnoDB;

@@ -1,0 +1,727 @@
+/* tests/integration/test_history.c: the history store against a real MariaDB.
+ *
+ * Migrations (from empty, re-run, from each older version, downgrade refused,
+ * equal to sql/schema.sql), 100,000 events through the writer, an outage of the
+ * server while a producer keeps reporting (stops and restarts the shared
+ * MariaDB, restarting it on every path), bad input, and the console queries
+ * including an execution's full story with retries. Each test has its own
+ * scratch database. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sql/db.h"
+#include "sql/hist.h"
+#include "sql/hist_query.h"
+#include "tests/lib/testenv.h"
+
+/* ============================== helpers ============================== */
+
+struct ctx {
+    struct db_url url; /* points at the test's scratch database */
+    MYSQL *m;
+    char spool[512];
+};
+
+static MYSQL *connect_db(const struct db_url *u)
+{
+    struct sc_err err;
+    sc_err_clear(&err);
+    MYSQL *m = db_connect(u, tenv_password(), 30, &err);
+    if (!m)
+        fail_msg("connect: %s", err.msg);
+    return m;
+}
+
+static void query(MYSQL *m, const char *sql)
+{
+    if (mysql_query(m, sql) != 0)
+        fail_msg("%s: %s", sql, mysql_error(m));
+}
+
+static long long qint(MYSQL *m, const char *sql)
+{
+    long long v;
+    struct sc_err err;
+    if (db_query_int(m, sql, &v, &err) != 0)
+        fail_msg("%s: %s", sql, err.msg);
+    return v;
+}
+
+/* A fresh scratch database; migrate it when `migrate`. */
+static void ctx_open(struct ctx *c, const char *name, bool migrate)
+{
+    struct sc_err err;
+    char sql[256];
+    memset(c, 0, sizeof *c);
+    assert_int_equal(db_url_parse(tenv("SC_TEST_MYSQL"), &c->url, &err), 0);
+    MYSQL *root = connect_db(&c->url);
+    snprintf(c->url.db, sizeof c->url.db, "shardcron_h%d_%s", (int)getpid(), name);
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", c->url.db);
+    query(root, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", c->url.db);
+    query(root, sql);
+    mysql_close(root);
+    c->m = connect_db(&c->url);
+    if (migrate && hist_migrate(c->m, HIST_SCHEMA_VERSION, NULL, NULL, &err) != 0)
+        fail_msg("migrate: %s", err.msg);
+    snprintf(c->spool, sizeof c->spool, "%s/spool-%s", tenv("SC_TEST_TMP"), name);
+}
+
+static void ctx_close(struct ctx *c)
+{
+    char sql[256];
+    if (!c->m)
+        return;
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", c->url.db);
+    mysql_query(c->m, sql);
+    mysql_close(c->m);
+    c->m = NULL;
+}
+
+static struct hist_writer *writer_open(struct ctx *c, unsigned batch)
+{
+    struct hist_writer *w;
+    struct sc_err err;
+    struct hist_writer_opts o = {
+        .url = &c->url,
+        .password = tenv_password(),
+        .spool_path = c->spool,
+        .batch_size = batch,
+        .flush_ms = 20,
+        .io_timeout_s = 3,
+    };
+    if (hist_writer_open(&o, &w, &err) != 0)
+        fail_msg("writer: %s", err.msg);
+    return w;
+}
+
+struct drain {
+    struct hist_writer *w;
+    uint64_t expect; /* events accepted */
+};
+
+static bool drained(void *arg)
+{
+    struct drain *d = arg;
+    struct hist_writer_stats st;
+    hist_writer_flush(d->w);
+    hist_writer_stats(d->w, &st);
+    return st.pending == 0 && st.spool_bytes == 0 && st.written + st.dropped >= d->expect;
+}
+
+static void wait_drained(struct hist_writer *w, uint64_t expect, int deadline_ms)
+{
+    struct drain d = {w, expect};
+    struct hist_writer_stats st;
+    bool ok = tenv_wait(drained, &d, deadline_ms, 20);
+    hist_writer_stats(w, &st);
+    if (!ok)
+        fail_msg("writer did not drain: queued %llu written %llu spooled %llu pending %llu spool "
+                 "%llu bytes dropped %llu",
+                 (unsigned long long)st.queued, (unsigned long long)st.written,
+                 (unsigned long long)st.spooled, (unsigned long long)st.pending,
+                 (unsigned long long)st.spool_bytes, (unsigned long long)st.dropped);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.written, expect);
+}
+
+/* The three reports of execution n of a test run: queued, running, finished.
+ * Final status: failed (exit 1) for every 7th, else succeeded (exit 0). */
+static const int64_t T0 = 1767225600000LL; /* 2026-01-01 00:00:00 UTC */
+
+static void report(struct hist_writer *w, const char *job, long n, int which)
+{
+    char id[64];
+    snprintf(id, sizeof id, "%s-%08ld", job, n);
+    bool fail = n % 7 == 0;
+    struct hist_event ev = {
+        .execution_id = id,
+        .job = job,
+        .item = (int)(n % 16),
+        .fire_ms = T0 + (n / 16) * 1000,
+        .trigger = HIST_TRIG_CRON,
+        .attempt = 1,
+        .agent = n % 2 ? "agent-a" : "agent-b",
+        .host = "host-1",
+        .queued_ms = T0 + (n / 16) * 1000 + 1,
+    };
+    ev.status = which == 0   ? HIST_QUEUED
+                : which == 1 ? HIST_RUNNING
+                : fail       ? HIST_FAILED
+                             : HIST_SUCCEEDED;
+    if (which >= 1)
+        ev.started_ms = ev.queued_ms + 2;
+    if (which >= 2) {
+        ev.finished_ms = ev.started_ms + 100 + n % 50;
+        ev.has_exit_code = true;
+        ev.exit_code = fail ? 1 : 0;
+        ev.output = "done\n";
+        ev.output_len = 5;
+        ev.error = fail ? "exit status 1" : NULL;
+    }
+    ev.message = which == 0 ? "queued" : which == 1 ? "started" : "finished";
+    assert_int_equal(hist_writer_submit(w, &ev), 0);
+}
+
+/* Every one of n executions present once, in its final state, with its trace. */
+static void check_final(MYSQL *m, const char *job, long n)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM job_execution WHERE job = '%s'", job);
+    assert_int_equal(qint(m, sql), n);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND finished_at IS NOT NULL"
+             " AND started_at IS NOT NULL AND queued_at IS NOT NULL AND ((exit_code = 1 AND"
+             " status = 'failed' AND CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS UNSIGNED) %% 7"
+             " = 0) OR (exit_code = 0 AND status = 'succeeded' AND"
+             " CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS UNSIGNED) %% 7 <> 0))",
+             job);
+    assert_int_equal(qint(m, sql), n);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(DISTINCT CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS UNSIGNED))"
+             " FROM job_execution WHERE job = '%s' AND CAST(SUBSTRING_INDEX(execution_id, '-',"
+             " -1) AS UNSIGNED) < %ld",
+             job, n);
+    assert_int_equal(qint(m, sql), n);
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM job_status_trace t JOIN job_execution e USING (execution_id)"
+             " WHERE e.job = '%s'",
+             job);
+    assert_int_equal(qint(m, sql), 3 * n);
+}
+
+/* ============================== migrations ============================== */
+
+static char *show_create(MYSQL *m, const char *table)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SHOW CREATE TABLE %s", table);
+    query(m, sql);
+    MYSQL_RES *r = mysql_store_result(m);
+    assert_non_null(r);
+    MYSQL_ROW row = mysql_fetch_row(r);
+    assert_non_null(row);
+    char *s = strdup(row[1]);
+    mysql_free_result(r);
+    /* AUTO_INCREMENT=N differs with history, not with schema. */
+    char *a = strstr(s, " AUTO_INCREMENT=");
+    if (a) {
+        char *e = a + 16;
+        while (*e >= '0' && *e <= '9')
+            e++;
+        memmove(a, e, strlen(e) + 1);
+    }
+    return s;
+}
+
+static const char *const tables[] = {"schema_version",  "job_execution", "job_status_trace",
+                                     "job_daily_stats", "alert_event",   "audit_log",
+                                     "app_user"};
+
+static void assert_same_schema(MYSQL *a, MYSQL *b)
+{
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        char *x = show_create(a, tables[i]), *y = show_create(b, tables[i]);
+        assert_string_equal(x, y);
+        free(x);
+        free(y);
+    }
+}
+
+static void test_migrations(void **state)
+{
+    (void)state;
+    struct ctx fresh, ref;
+    struct sc_err err;
+    int from = -1, to = -1;
+
+    /* The reference: sql/schema.sql as scripts/mysql applies it, twice. */
+    ctx_open(&ref, "mref", false);
+    assert_int_equal(db_exec_script(ref.m, hist_schema_sql(), &err), 0);
+    assert_int_equal(db_exec_script(ref.m, hist_schema_sql(), &err), 0);
+    assert_int_equal(hist_schema_version(ref.m, &err), HIST_SCHEMA_VERSION);
+    /* ...after which migrate is a no-op. */
+    assert_int_equal(hist_migrate(ref.m, HIST_SCHEMA_VERSION, &from, &to, &err), 0);
+    assert_int_equal(from, HIST_SCHEMA_VERSION);
+    assert_int_equal(to, HIST_SCHEMA_VERSION);
+
+    /* From empty. */
+    ctx_open(&fresh, "mfresh", false);
+    assert_int_equal(hist_schema_version(fresh.m, &err), 0);
+    assert_int_equal(hist_migrate(fresh.m, HIST_SCHEMA_VERSION, &from, &to, &err), 0);
+    assert_int_equal(from, 0);
+    assert_int_equal(to, HIST_SCHEMA_VERSION);
+    assert_same_schema(fresh.m, ref.m);
+    /* Re-run. */
+    assert_int_equal(hist_migrate(fresh.m, HIST_SCHEMA_VERSION, &from, &to, &err), 0);
+    assert_int_equal(from, HIST_SCHEMA_VERSION);
+    assert_int_equal(to, HIST_SCHEMA_VERSION);
+    assert_int_equal(qint(fresh.m, "SELECT COUNT(*) FROM schema_version"), HIST_SCHEMA_VERSION);
+    ctx_close(&fresh);
+
+    /* From each older version, with a row written at that version surviving. */
+    for (int v = 1; v < HIST_SCHEMA_VERSION; v++) {
+        char name[32];
+        snprintf(name, sizeof name, "mfrom%d", v);
+        ctx_open(&fresh, name, false);
+        assert_int_equal(hist_migrate(fresh.m, v, &from, &to, &err), 0);
+        assert_int_equal(to, v);
+        query(fresh.m, "INSERT INTO job_execution (execution_id, job, item, fire_time,"
+                       " trigger_type, status) VALUES ('old-1', 'old', 0, '2026-01-01 00:00:00',"
+                       " 'cron', 'succeeded')");
+        assert_int_equal(hist_migrate(fresh.m, HIST_SCHEMA_VERSION, &from, &to, &err), 0);
+        assert_int_equal(from, v);
+        assert_int_equal(to, HIST_SCHEMA_VERSION);
+        assert_same_schema(fresh.m, ref.m);
+        assert_int_equal(
+            qint(fresh.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'old-1'"), 1);
+        ctx_close(&fresh);
+    }
+
+    /* A database newer than the binary: refused, untouched. */
+    query(ref.m, "INSERT INTO schema_version (version) VALUES (99)");
+    sc_err_clear(&err);
+    assert_int_equal(hist_migrate(ref.m, HIST_SCHEMA_VERSION, &from, &to, &err), -EPROTO);
+    assert_non_null(strstr(err.msg, "newer than this binary"));
+    assert_int_equal(from, 99);
+    assert_int_equal(hist_schema_version(ref.m, &err), 99);
+    ctx_close(&ref);
+}
+
+/* ============================== pipeline ============================== */
+
+static void test_pipeline_100k(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_open(&c, "p100k", true);
+    struct hist_writer *w = writer_open(&c, 500);
+    enum { EXECS = 33334 }; /* x 3 reports = 100,002 events */
+    /* Reports of neighbouring executions interleave as they would at a peak; every
+     * 10th execution's "running" arrives after its "finished" (a late report). */
+    for (long n = 0; n < EXECS; n++) {
+        report(w, "bulk", n, 0);
+        if (n % 10 == 0) {
+            report(w, "bulk", n, 2);
+            report(w, "bulk", n, 1);
+        } else {
+            report(w, "bulk", n, 1);
+            report(w, "bulk", n, 2);
+        }
+    }
+    /* Replays of already-final executions change nothing. */
+    for (long n = 0; n < 1000; n++)
+        report(w, "bulk", n, n % 2);
+    wait_drained(w, 3 * EXECS + 1000, 120000);
+    hist_writer_close(w, 5000);
+    check_final(c.m, "bulk", EXECS);
+    ctx_close(&c);
+}
+
+/* ============================== outage ============================== */
+
+static atomic_bool mysql_down;
+
+static void mysql_ctl(const char *verb)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/scripts/mysql %s %s >/dev/null", tenv("SC_ROOT"), verb,
+             tenv("SC_TEST_MYSQL_DIR"));
+    if (system(cmd) != 0)
+        fail_msg("scripts/mysql %s failed", verb);
+}
+
+/* Restart the shared server on every path: later tests need it. */
+static int restart_teardown(void **state)
+{
+    (void)state;
+    if (atomic_exchange(&mysql_down, false)) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "%s/scripts/mysql start %s >/dev/null", tenv("SC_ROOT"),
+                 tenv("SC_TEST_MYSQL_DIR"));
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not restart MariaDB\n");
+    }
+    return 0;
+}
+
+struct producer {
+    struct hist_writer *w;
+    atomic_bool stop;
+    atomic_long made; /* executions fully reported */
+};
+
+static void *produce(void *arg)
+{
+    struct producer *p = arg;
+    long n = 0;
+    while (!atomic_load(&p->stop)) {
+        /* 10 executions (30 reports) per ~10 ms: a steady stream, paced. */
+        for (int k = 0; k < 10; k++, n++)
+            for (int which = 0; which < 3; which++)
+                report(p->w, "outage", n, which);
+        atomic_store(&p->made, n);
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static bool spooling(void *arg)
+{
+    struct hist_writer_stats st;
+    hist_writer_stats(arg, &st);
+    return !st.connected && st.spooled > 0 && st.spool_bytes > 0;
+}
+
+static bool reconnected(void *arg)
+{
+    struct hist_writer_stats st;
+    hist_writer_stats(arg, &st);
+    return st.connected && st.replayed > 0;
+}
+
+static bool producer_past(void *arg)
+{
+    struct producer *p = ((void **)arg)[0];
+    long target = *(long *)((void **)arg)[1];
+    return atomic_load(&p->made) >= target;
+}
+
+static void test_outage_spools_and_replays(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct hist_writer_stats st;
+    ctx_open(&c, "outage", true);
+    mysql_close(c.m); /* reopened after the restart */
+    c.m = NULL;
+    struct hist_writer *w = writer_open(&c, 500);
+    struct producer p = {.w = w};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, produce, &p), 0);
+    long target = 2000; /* some history lands before the outage */
+    void *args[2] = {&p, &target};
+    assert_true(tenv_wait(producer_past, args, 30000, 20));
+
+    atomic_store(&mysql_down, true);
+    mysql_ctl("stop");
+    assert_true(tenv_wait(spooling, w, 30000, 20));
+    /* Down for a while, the producer never waiting on it: ~10 s of reports. */
+    long before = atomic_load(&p.made);
+    target = before + 10000;
+    assert_true(tenv_wait(producer_past, args, 60000, 50));
+    mysql_ctl("start");
+    atomic_store(&mysql_down, false);
+    assert_true(tenv_wait(reconnected, w, 30000, 20));
+    /* Keep producing a little while the spool drains. */
+    target = atomic_load(&p.made) + 5000;
+    assert_true(tenv_wait(producer_past, args, 60000, 50));
+    atomic_store(&p.stop, true);
+    pthread_join(th, NULL);
+    long made = atomic_load(&p.made);
+    hist_writer_stats(w, &st);
+    printf("outage: %ld executions, %llu events spooled, %llu replayed\n", made,
+           (unsigned long long)st.spooled, (unsigned long long)st.replayed);
+    assert_true(st.spooled > 0);
+    wait_drained(w, (uint64_t)made * 3, 120000);
+    hist_writer_close(w, 5000);
+    c.m = connect_db(&c.url);
+    check_final(c.m, "outage", made);
+    ctx_close(&c);
+}
+
+/* ============================== bad input ============================== */
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct sc_err err;
+    ctx_open(&c, "bad", true);
+    struct hist_writer *w = writer_open(&c, 100);
+    static unsigned char out[10000];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (unsigned char)(i * 7); /* every byte value, NULs and invalid UTF-8 */
+    char job[HIST_JOB_MAX * 4 + 2];
+    for (int i = 0; i < HIST_JOB_MAX; i++) /* maximum length, 4-byte characters */
+        memcpy(job + 4 * i, "\xF0\x9F\x98\x80", 4);
+    job[4 * HIST_JOB_MAX] = '\0';
+    static char bigerr[5000];
+    memset(bigerr, 'E', sizeof bigerr - 1);
+    bigerr[10] = (char)0xFF; /* invalid UTF-8 in text */
+    struct hist_event ev = {
+        .execution_id = "bad-1",
+        .job = job,
+        .item = 3,
+        .fire_ms = T0,
+        .trigger = HIST_TRIG_MANUAL,
+        .attempt = 1,
+        .agent = "ag\xC3\x28",
+        .host = "h",
+        .status = HIST_FAILED,
+        .has_exit_code = true,
+        .exit_code = 2,
+        .signal = 9,
+        .queued_ms = T0,
+        .started_ms = T0 + 1,
+        .finished_ms = T0 + 2,
+        .output = out,
+        .output_len = sizeof out,
+        .error = bigerr,
+        .message = "\xE0\x80\x80 overlong",
+    };
+    assert_int_equal(hist_writer_submit(w, &ev), 0);
+    /* Too long a job name is refused, not cut; the rest keeps flowing. */
+    strcat(job, "x");
+    ev.execution_id = "bad-2";
+    assert_int_equal(hist_writer_submit(w, &ev), -EINVAL);
+    job[4 * HIST_JOB_MAX] = '\0';
+    ev.execution_id = "bad id with spaces";
+    assert_int_equal(hist_writer_submit(w, &ev), -EINVAL);
+    wait_drained(w, 1, 30000);
+    struct hist_writer_stats st;
+    hist_writer_stats(w, &st);
+    assert_int_equal(st.rejected, 2);
+    hist_writer_close(w, 5000);
+
+    struct hist_story s;
+    assert_int_equal(hist_story_get(c.m, "bad-1", &s, &err), 0);
+    assert_string_equal(s.row.job, job);
+    assert_int_equal(s.row.output_len, HIST_OUTPUT_MAX);
+    assert_memory_equal(s.row.output, out + sizeof out - HIST_OUTPUT_MAX, HIST_OUTPUT_MAX);
+    assert_int_equal(strlen(s.row.error), HIST_ERROR_MAX + 2); /* U+FFFD is 3 bytes */
+    assert_memory_equal(s.row.error + 10, "\xEF\xBF\xBD", 3);
+    assert_string_equal(s.row.agent, "ag\xEF\xBF\xBD(");
+    assert_int_equal(s.row.signal, 9);
+    assert_true(s.row.has_exit_code);
+    assert_int_equal(s.row.exit_code, 2);
+    assert_int_equal(s.ntrace, 1);
+    assert_string_equal(s.trace[0].message, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD overlong");
+    hist_story_free(&s);
+    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution"), 1);
+    ctx_close(&c);
+}
+
+/* ============================== queries ============================== */
+
+static void ev_base(struct hist_event *e, const char *id, const char *job, int item, int64_t fire,
+                    int trig, int attempt, int status)
+{
+    memset(e, 0, sizeof *e);
+    e->execution_id = id;
+    e->job = job;
+    e->item = item;
+    e->fire_ms = fire;
+    e->trigger = trig;
+    e->attempt = attempt;
+    e->agent = "agent-q";
+    e->host = "host-q";
+    e->status = status;
+    e->queued_ms = fire + 5;
+    if (status >= HIST_RUNNING)
+        e->started_ms = fire + 10;
+    if (status >= HIST_SUCCEEDED) {
+        e->finished_ms = fire + 1010;
+        e->has_exit_code = true;
+        e->exit_code = status == HIST_SUCCEEDED ? 0 : 3;
+    }
+}
+
+static void test_story_and_queries(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct sc_err err;
+    struct hist_event e;
+    ctx_open(&c, "query", true);
+    struct hist_writer *w = writer_open(&c, 50);
+    uint64_t sent = 0;
+    int64_t fire = T0 + 3600000;
+
+    /* Attempt 1 fails; a retry succeeds. Reports arrive out of order and twice. */
+    ev_base(&e, "st-1", "story", 2, fire, HIST_TRIG_CRON, 1, HIST_FAILED);
+    e.error = "exit status 3";
+    e.message = "exited 3";
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    ev_base(&e, "st-1", "story", 2, fire, HIST_TRIG_CRON, 1, HIST_QUEUED);
+    e.message = "queued on agent-q";
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    ev_base(&e, "st-1", "story", 2, fire, HIST_TRIG_CRON, 1, HIST_RUNNING);
+    e.message = "started pid 42";
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++; /* duplicate */
+    ev_base(&e, "st-2", "story", 2, fire, HIST_TRIG_RETRY, 2, HIST_QUEUED);
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    ev_base(&e, "st-2", "story", 2, fire, HIST_TRIG_RETRY, 2, HIST_RUNNING);
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    ev_base(&e, "st-2", "story", 2, fire, HIST_TRIG_RETRY, 2, HIST_SUCCEEDED);
+    e.output = "ok\n";
+    e.output_len = 3;
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    /* A duplicate report under another execution id for the same fire and attempt
+     * cannot create a second row. */
+    ev_base(&e, "st-2-dup", "story", 2, fire, HIST_TRIG_RETRY, 2, HIST_RUNNING);
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+
+    /* 120 executions of job "pager", one per minute, every 4th failed, two agents;
+     * plus a missed and a timeout for the alert inputs. */
+    char ids[130][32];
+    for (int i = 0; i < 120; i++) {
+        snprintf(ids[i], sizeof ids[i], "pg-%03d", i);
+        ev_base(&e, ids[i], "pager", i % 3, T0 + i * 60000LL, HIST_TRIG_CRON, 1,
+                i % 4 == 0 ? HIST_FAILED : HIST_SUCCEEDED);
+        e.agent = i % 2 ? "agent-odd" : "agent-even";
+        assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    }
+    ev_base(&e, "al-missed", "alerts", 0, fire, HIST_TRIG_CRON, 1, HIST_MISSED);
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    ev_base(&e, "al-timeout", "alerts", 1, fire, HIST_TRIG_CRON, 1, HIST_TIMEOUT);
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    /* An old execution for retention. */
+    ev_base(&e, "old-1", "pager", 0, T0 - 40LL * 86400000, HIST_TRIG_CRON, 1, HIST_SUCCEEDED);
+    assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+    wait_drained(w, sent, 30000);
+    hist_writer_close(w, 5000);
+
+    /* The story. */
+    struct hist_story s;
+    assert_int_equal(hist_story_get(c.m, "st-1", &s, &err), 0);
+    assert_string_equal(s.row.status, "failed");
+    assert_string_equal(s.row.error, "exit status 3");
+    assert_int_equal(s.row.queued_ms, fire + 5);
+    assert_int_equal(s.row.started_ms, fire + 10);
+    assert_int_equal(s.row.finished_ms, fire + 1010);
+    assert_int_equal(s.row.exit_code, 3);
+    assert_int_equal(s.ntrace, 3);
+    assert_string_equal(s.trace[0].state, "queued");
+    assert_string_equal(s.trace[0].message, "queued on agent-q");
+    assert_int_equal(s.trace[0].at_ms, fire + 5);
+    assert_string_equal(s.trace[1].state, "running");
+    assert_string_equal(s.trace[1].message, "started pid 42");
+    assert_string_equal(s.trace[2].state, "failed");
+    assert_int_equal(s.trace[2].at_ms, fire + 1010);
+    assert_int_equal(s.attempts.n, 2);
+    assert_string_equal(s.attempts.rows[0].execution_id, "st-1");
+    assert_string_equal(s.attempts.rows[1].execution_id, "st-2");
+    assert_string_equal(s.attempts.rows[1].status, "succeeded");
+    assert_string_equal(s.attempts.rows[1].trigger, "retry");
+    hist_story_free(&s);
+    assert_int_equal(hist_story_get(c.m, "st-2", &s, &err), 0);
+    assert_int_equal(s.row.output_len, 3);
+    assert_memory_equal(s.row.output, "ok\n", 3);
+    assert_int_equal(s.ntrace, 3);
+    hist_story_free(&s);
+    assert_int_equal(hist_story_get(c.m, "nope", &s, &err), -ENOENT);
+    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution WHERE job = 'story'"), 2);
+
+    /* Keyset pages over "pager": 50 + 50 + 20, newest first, no repeats. */
+    struct hist_filter f = {.job = "pager", .item = -1, .limit = 50, .from_ms = T0};
+    struct hist_page pg;
+    char cursor[HIST_CURSOR_LEN] = "";
+    int seen = 0, sizes[3] = {50, 50, 20};
+    for (int page = 0; page < 3; page++) {
+        f.cursor = cursor;
+        assert_int_equal(hist_query_executions(c.m, &f, &pg, &err), 0);
+        assert_int_equal(pg.n, sizes[page]);
+        for (size_t i = 0; i < pg.n; i++, seen++)
+            assert_string_equal(pg.rows[i].execution_id, ids[119 - seen]);
+        assert_int_equal(pg.next_cursor[0] != '\0', page < 2);
+        snprintf(cursor, sizeof cursor, "%s", pg.next_cursor);
+        hist_page_free(&pg);
+    }
+    assert_int_equal(seen, 120);
+    /* Filters: status, agent, item and time range together. */
+    f = (struct hist_filter){.job = "pager",
+                             .item = 0,
+                             .status_mask = 1u << HIST_FAILED,
+                             .agent = "agent-even",
+                             .from_ms = T0,
+                             .to_ms = T0 + 60 * 60000LL};
+    assert_int_equal(hist_query_executions(c.m, &f, &pg, &err), 0);
+    /* i in [0,60), i%3==0, i%4==0, even: i = 0,12,24,36,48 */
+    assert_int_equal(pg.n, 5);
+    assert_string_equal(pg.rows[0].execution_id, "pg-048");
+    assert_string_equal(pg.rows[4].execution_id, "pg-000");
+    hist_page_free(&pg);
+    /* A forged cursor is refused, naming the field. */
+    f.cursor = "0000000000000001000000000000000100000000";
+    assert_int_equal(hist_query_executions(c.m, &f, &pg, &err), -EINVAL);
+    assert_string_equal(err.field, "cursor");
+    f.cursor = "x' OR 1=1 --";
+    assert_int_equal(hist_query_executions(c.m, &f, &pg, &err), -EINVAL);
+    /* User input is only ever a parameter. */
+    f = (struct hist_filter){.job = "pager' OR '1'='1", .item = -1};
+    assert_int_equal(hist_query_executions(c.m, &f, &pg, &err), 0);
+    assert_int_equal(pg.n, 0);
+    hist_page_free(&pg);
+
+    /* Alert inputs: failed, timed out, missed since the first fire. */
+    assert_int_equal(hist_alert_inputs(c.m, T0, 0, 500, NULL, &pg, &err), 0);
+    assert_int_equal(pg.n, 30 + 1 + 2); /* 30 pager failures, st-1, missed + timeout */
+    hist_page_free(&pg);
+
+    /* Latest per job. */
+    assert_int_equal(hist_latest_per_job(c.m, NULL, &pg, &err), 0);
+    assert_int_equal(pg.n, 2 + 1 + 2); /* alerts: 2 items; pager: 1; story: 2 attempts */
+    assert_string_equal(pg.rows[0].job, "alerts");
+    assert_string_equal(pg.rows[2].execution_id, "pg-119");
+    hist_page_free(&pg);
+    assert_int_equal(hist_latest_per_job(c.m, "pager", &pg, &err), 0);
+    assert_int_equal(pg.n, 1);
+    assert_string_equal(pg.rows[0].execution_id, "pg-119");
+    hist_page_free(&pg);
+
+    /* Daily stats rollup. */
+    assert_int_equal(hist_stats_rollup(c.m, T0 + 1000, &err), 0);
+    assert_int_equal(hist_stats_rollup(c.m, T0 + 1000, &err), 0); /* idempotent */
+    struct hist_daily *d;
+    size_t nd;
+    assert_int_equal(hist_daily_stats(c.m, "pager", T0, T0 + 86400000 - 1, &d, &nd, &err), 0);
+    assert_int_equal(nd, 1);
+    assert_int_equal(d[0].total, 120);
+    assert_int_equal(d[0].by_status[HIST_FAILED], 30);
+    assert_int_equal(d[0].by_status[HIST_SUCCEEDED], 90);
+    assert_int_equal(d[0].p50_ms, 1000);
+    assert_int_equal(d[0].p95_ms, 1000);
+    assert_int_equal(d[0].day_ms, T0);
+    free(d);
+    assert_int_equal(hist_daily_stats(c.m, NULL, T0, T0, &d, &nd, &err), 0);
+    assert_int_equal(nd, 3);
+    free(d);
+
+    /* Retention: 30 days before T0 + 1 day removes only the old execution. */
+    uint64_t deleted = 0;
+    assert_int_equal(hist_retention_run(c.m, 30, T0 + 86400000, 1, 1000, &deleted, &err), 0);
+    assert_int_equal(deleted, 2); /* the execution and its trace row */
+    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'old-1'"),
+                     0);
+    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution"), 2 + 120 + 2);
+    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_daily_stats"), 3);
+    ctx_close(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrations),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_story_and_queries),
+        cmocka_unit_test(test_pipeline_100k),
+        cmocka_unit_test_teardown(test_outage_spools_and_replays, restart_teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    mysql_library_end();
+    return rc;
+}

@@ -1,0 +1,400 @@
+/* tests/unit/test_hist_spool.c: the history event record and the on-disk spool,
+ * without a database: encoding round trips, text clean-up, torn files cut at
+ * every kind of position, the size limit keeping the newest data. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sql/hist.h"
+#include "sql/hist_spool.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_hist_spool.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static void rm_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    const struct dirent *de;
+    char p[512];
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    rm_dir(tmpdir);
+    return 0;
+}
+
+/* Event number i: sizes vary with i so records have different lengths. */
+static struct hist_rec *make_rec(int i)
+{
+    char id[40], err[300], out[200];
+    snprintf(id, sizeof id, "exec-%08d", i);
+    memset(err, 'e', sizeof err);
+    err[(i * 37) % (sizeof err - 1)] = '\0';
+    for (size_t k = 0; k < sizeof out; k++)
+        out[k] = (char)(i + k); /* any bytes, NULs included */
+    struct hist_event ev = {
+        .execution_id = id,
+        .job = i % 2 ? "settle" : "report-\xE6\x97\xA5",
+        .item = i % 8,
+        .fire_ms = 1700000000000LL + i * 1000LL,
+        .trigger = HIST_TRIG_CRON,
+        .attempt = 1 + i % 3,
+        .agent = "a1",
+        .host = "h1",
+        .status = HIST_QUEUED + i % HIST_STATUS_COUNT,
+        .exit_code = i,
+        .has_exit_code = i % 2,
+        .signal = i % 5 == 0 ? 9 : 0,
+        .queued_ms = 1700000000000LL + i,
+        .started_ms = 1700000000100LL + i,
+        .finished_ms = i % 3 ? 1700000000200LL + i : 0,
+        .output = out,
+        .output_len = (size_t)(i * 13) % sizeof out,
+        .error = err,
+        .message = "m",
+    };
+    struct hist_rec *r = hist_rec_new(&ev, NULL);
+    assert_non_null(r);
+    return r;
+}
+
+static void assert_same(const struct hist_rec *a, const struct hist_rec *b)
+{
+    assert_string_equal(a->ev.execution_id, b->ev.execution_id);
+    assert_string_equal(a->ev.job, b->ev.job);
+    assert_int_equal(a->ev.item, b->ev.item);
+    assert_int_equal(a->ev.fire_ms, b->ev.fire_ms);
+    assert_int_equal(a->ev.trigger, b->ev.trigger);
+    assert_int_equal(a->ev.attempt, b->ev.attempt);
+    assert_int_equal(a->ev.status, b->ev.status);
+    assert_int_equal(a->ev.has_exit_code, b->ev.has_exit_code);
+    assert_int_equal(a->ev.exit_code, b->ev.exit_code);
+    assert_int_equal(a->ev.signal, b->ev.signal);
+    assert_int_equal(a->ev.queued_ms, b->ev.queued_ms);
+    assert_int_equal(a->ev.started_ms, b->ev.started_ms);
+    assert_int_equal(a->ev.finished_ms, b->ev.finished_ms);
+    assert_string_equal(a->ev.agent, b->ev.agent);
+    assert_string_equal(a->ev.host, b->ev.host);
+    assert_string_equal(a->ev.error, b->ev.error);
+    assert_string_equal(a->ev.message, b->ev.message);
+    assert_int_equal(a->ev.output_len, b->ev.output_len);
+    if (a->ev.output_len)
+        assert_memory_equal(a->ev.output, b->ev.output, a->ev.output_len);
+}
+
+static void free_list(struct hist_rec *r)
+{
+    while (r) {
+        struct hist_rec *n = r->next;
+        free(r);
+        r = n;
+    }
+}
+
+/* ---- record ---- */
+
+static void test_encode_roundtrip(void **state)
+{
+    (void)state;
+    unsigned char buf[HIST_REC_MAX_ENCODED];
+    for (int i = 0; i < 50; i++) {
+        struct hist_rec *r = make_rec(i);
+        size_t n = hist_rec_encode(r, buf, sizeof buf);
+        assert_true(n > 0);
+        struct hist_rec *d = hist_rec_decode(buf, n);
+        assert_non_null(d);
+        assert_same(r, d);
+        /* Every shorter prefix is malformed, never misread. */
+        for (size_t cut = 0; cut < n; cut += 7)
+            assert_null(hist_rec_decode(buf, cut));
+        free(d);
+        free(r);
+    }
+}
+
+static void test_text_cleanup_and_limits(void **state)
+{
+    (void)state;
+    struct sc_err err;
+    char big[6000], job[HIST_JOB_MAX * 3 + 2];
+    unsigned char out[HIST_OUTPUT_MAX + 100];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (unsigned char)i;
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    /* A job name of exactly HIST_JOB_MAX three-byte characters is accepted whole. */
+    for (int i = 0; i < HIST_JOB_MAX; i++)
+        memcpy(job + 3 * i, "\xE6\x97\xA5", 3);
+    job[3 * HIST_JOB_MAX] = '\0';
+    struct hist_event ev = {.execution_id = "x1",
+                            .job = job,
+                            .fire_ms = 1,
+                            .attempt = 1,
+                            .trigger = HIST_TRIG_MANUAL,
+                            .status = HIST_FAILED,
+                            .error = big,
+                            .output = out,
+                            .output_len = sizeof out,
+                            .host = "bad\xFF\xC0host",
+                            .message = "ok \xF0\x9F\x98\x80"};
+    struct hist_rec *r = hist_rec_new(&ev, &err);
+    assert_non_null(r);
+    assert_string_equal(r->ev.job, job);
+    assert_int_equal(strlen(r->ev.error), HIST_ERROR_MAX);
+    /* The output tail keeps its LAST bytes. */
+    assert_int_equal(r->ev.output_len, HIST_OUTPUT_MAX);
+    assert_memory_equal(r->ev.output, out + 100, HIST_OUTPUT_MAX);
+    assert_string_equal(r->ev.host, "bad\xEF\xBF\xBD\xEF\xBF\xBDhost");
+    assert_string_equal(r->ev.message, "ok \xF0\x9F\x98\x80");
+    free(r);
+
+    /* Identity fields are never cut: rejected with the field named. */
+    strcat(job, "y");
+    sc_err_clear(&err);
+    assert_null(hist_rec_new(&ev, &err));
+    assert_string_equal(err.field, "job");
+    ev.job = "j";
+    ev.execution_id = big;
+    assert_null(hist_rec_new(&ev, &err));
+    assert_string_equal(err.field, "execution_id");
+    ev.execution_id = "x1";
+    ev.status = 42;
+    assert_null(hist_rec_new(&ev, &err));
+    assert_string_equal(err.field, "status");
+    ev.status = HIST_QUEUED;
+    ev.fire_ms = 0;
+    assert_null(hist_rec_new(&ev, &err));
+    assert_string_equal(err.field, "fire_ms");
+}
+
+static void test_crc32_known_value(void **state)
+{
+    (void)state;
+    /* The standard check value of CRC-32/IEEE. */
+    assert_int_equal(hist_crc32("123456789", 9), 0xCBF43926u);
+}
+
+/* ---- spool ---- */
+
+static struct hist_spool *open_spool(const char *dir, uint64_t max)
+{
+    struct hist_spool *s = NULL;
+    struct sc_err err;
+    assert_int_equal(hist_spool_open(dir, max, &s, &err), 0);
+    return s;
+}
+
+static void test_append_reopen_replay_truncate(void **state)
+{
+    (void)state;
+    char dir[300];
+    uint64_t dropped = 0;
+    snprintf(dir, sizeof dir, "%s/basic", tmpdir);
+    struct hist_spool *s = open_spool(dir, 0);
+    struct hist_rec *recs[100];
+    for (int i = 0; i < 100; i++)
+        recs[i] = make_rec(i);
+    assert_int_equal(hist_spool_append(s, recs, 60, &dropped), 0);
+    assert_int_equal(hist_spool_append(s, recs + 60, 40, &dropped), 0);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(hist_spool_records(s), 100);
+    hist_spool_close(s);
+
+    s = open_spool(dir, 0);
+    assert_int_equal(hist_spool_records(s), 100);
+    struct hist_rec *list;
+    size_t n;
+    /* Read, fail, rewind: the same records come again. */
+    assert_int_equal(hist_spool_read(s, 30, &list, &n), 0);
+    assert_int_equal(n, 30);
+    assert_same(list, recs[0]);
+    free_list(list);
+    hist_spool_rewind(s);
+    int at = 0;
+    for (;;) {
+        assert_int_equal(hist_spool_read(s, 30, &list, &n), 0);
+        if (n == 0)
+            break;
+        for (struct hist_rec *r = list; r; r = r->next)
+            assert_same(r, recs[at++]);
+        free_list(list);
+        hist_spool_commit(s);
+    }
+    assert_int_equal(at, 100);
+    assert_int_equal(hist_spool_records(s), 0);
+    assert_int_equal(hist_spool_bytes(s), 0);
+    hist_spool_close(s);
+    /* Replayed means gone: a reopen finds nothing. */
+    s = open_spool(dir, 0);
+    assert_int_equal(hist_spool_records(s), 0);
+    hist_spool_close(s);
+    for (int i = 0; i < 100; i++)
+        free(recs[i]);
+    rm_dir(dir);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (long)st.st_size;
+}
+
+static void test_torn_at_random_byte(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    char dir[300], seg[400];
+    long ends[N];
+    uint64_t dropped = 0;
+    struct hist_rec *recs[N];
+    snprintf(dir, sizeof dir, "%s/torn", tmpdir);
+    snprintf(seg, sizeof seg, "%s/seg-%016d.spool", dir, 1);
+    for (int i = 0; i < N; i++)
+        recs[i] = make_rec(i);
+    unsigned seed = (unsigned)getpid();
+    printf("seed %u\n", seed);
+    srand(seed);
+    for (int round = 0; round < 60; round++) {
+        struct hist_spool *s = open_spool(dir, 0);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(hist_spool_append(s, recs + i, 1, &dropped), 0);
+            ends[i] = file_size(seg);
+        }
+        hist_spool_close(s);
+        /* Cut anywhere from the header to the end; include exact boundaries. */
+        long cut = round == 0 ? ends[N - 1] : round == 1 ? ends[10] : rand() % (ends[N - 1] + 1);
+        assert_int_equal(truncate(seg, cut), 0);
+        int whole = 0;
+        while (whole < N && ends[whole] <= cut)
+            whole++;
+        s = open_spool(dir, 0);
+        assert_int_equal(hist_spool_records(s), whole);
+        struct hist_rec *list;
+        size_t n;
+        assert_int_equal(hist_spool_read(s, N + 10, &list, &n), 0);
+        assert_int_equal(n, whole);
+        int at = 0;
+        for (struct hist_rec *r = list; r; r = r->next)
+            assert_same(r, recs[at++]);
+        free_list(list);
+        /* The torn tail is gone from disk, and appending after it works. */
+        assert_int_equal(hist_spool_append(s, recs, 1, &dropped), 0);
+        hist_spool_close(s);
+        s = open_spool(dir, 0);
+        assert_int_equal(hist_spool_records(s), whole + 1);
+        hist_spool_close(s);
+        rm_dir(dir);
+    }
+    assert_int_equal(dropped, 0);
+    for (int i = 0; i < N; i++)
+        free(recs[i]);
+}
+
+static void test_corrupt_byte_stops_replay_there(void **state)
+{
+    (void)state;
+    char dir[300], seg[400];
+    uint64_t dropped = 0;
+    struct hist_rec *recs[10];
+    long ends[10];
+    snprintf(dir, sizeof dir, "%s/corrupt", tmpdir);
+    snprintf(seg, sizeof seg, "%s/seg-%016d.spool", dir, 1);
+    struct hist_spool *s = open_spool(dir, 0);
+    for (int i = 0; i < 10; i++) {
+        recs[i] = make_rec(i);
+        assert_int_equal(hist_spool_append(s, recs + i, 1, &dropped), 0);
+        ends[i] = file_size(seg);
+    }
+    hist_spool_close(s);
+    /* Flip one byte inside record 6's payload. */
+    FILE *f = fopen(seg, "r+b");
+    assert_non_null(f);
+    fseek(f, ends[5] + 12, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, ends[5] + 12, SEEK_SET);
+    fputc(c ^ 0x5A, f);
+    fclose(f);
+    s = open_spool(dir, 0);
+    assert_int_equal(hist_spool_records(s), 6);
+    hist_spool_close(s);
+    for (int i = 0; i < 10; i++)
+        free(recs[i]);
+    rm_dir(dir);
+}
+
+static void test_limit_keeps_newest(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    char dir[300];
+    uint64_t dropped = 0;
+    snprintf(dir, sizeof dir, "%s/limit", tmpdir);
+    struct hist_spool *s = open_spool(dir, 64 * 1024);
+    for (int i = 0; i < N; i++) {
+        struct hist_rec *r = make_rec(i);
+        assert_int_equal(hist_spool_append(s, &r, 1, &dropped), 0);
+        free(r);
+    }
+    assert_true(hist_spool_full(s));
+    assert_true(dropped > 0);
+    assert_true(hist_spool_bytes(s) <= 64 * 1024);
+    /* Nothing is lost silently: kept + dropped = appended. */
+    assert_int_equal(hist_spool_records(s) + dropped, N);
+    struct hist_rec *list;
+    size_t n;
+    assert_int_equal(hist_spool_read(s, N, &list, &n), 0);
+    assert_int_equal(n, N - dropped);
+    /* What is kept is the newest, in order, ending with the last one appended. */
+    int expect = (int)dropped;
+    for (struct hist_rec *r = list; r; r = r->next) {
+        char id[40];
+        snprintf(id, sizeof id, "exec-%08d", expect++);
+        assert_string_equal(r->ev.execution_id, id);
+    }
+    assert_int_equal(expect, N);
+    free_list(list);
+    hist_spool_close(s);
+    rm_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encode_roundtrip),
+        cmocka_unit_test(test_text_cleanup_and_limits),
+        cmocka_unit_test(test_crc32_known_value),
+        cmocka_unit_test(test_append_reopen_replay_truncate),
+        cmocka_unit_test(test_torn_at_random_byte),
+        cmocka_unit_test(test_corrupt_byte_stops_replay_there),
+        cmocka_unit_test(test_limit_keeps_newest),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
