@@ -1,0 +1,371 @@
+/* console/auth.c: logins, sessions, roles, CSRF and the audit log.
+ *
+ * Passwords are checked against app_user's argon2id hashes (libsodium's
+ * crypto_pwhash_str_verify) on a MySQL worker, never on the loop. A session is a
+ * random 256-bit id in an HttpOnly, SameSite=Strict cookie, kept in a table on
+ * the loop thread with an absolute expiry; its CSRF token (another 256 random
+ * bits) must come back in X-CSRF-Token on every write. */
+#define LOG_CAT "shardcron.console"
+#include <errno.h>
+#include <event2/keyvalq_struct.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "console/console.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#define COOKIE "sc_session"
+
+const char *auth_role_name(enum console_role r)
+{
+    switch (r) {
+    case ROLE_VIEWER:
+        return "viewer";
+    case ROLE_OPERATOR:
+        return "operator";
+    case ROLE_ADMIN:
+        return "admin";
+    default:
+        return "none";
+    }
+}
+
+static enum console_role role_parse(const char *s)
+{
+    if (strcmp(s, "viewer") == 0)
+        return ROLE_VIEWER;
+    if (strcmp(s, "operator") == 0)
+        return ROLE_OPERATOR;
+    if (strcmp(s, "admin") == 0)
+        return ROLE_ADMIN;
+    return ROLE_NONE;
+}
+
+static void random_hex(char out[65])
+{
+    unsigned char b[32];
+    randombytes_buf(b, sizeof b);
+    sodium_bin2hex(out, 65, b, sizeof b);
+}
+
+/* cookie_session: the session id from the Cookie header, into id (65 bytes). */
+static bool cookie_session(struct evhttp_request *req, char id[65])
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
+    while (h && *h) {
+        while (*h == ' ' || *h == ';')
+            h++;
+        if (strncmp(h, COOKIE "=", sizeof COOKIE) == 0) {
+            const char *v = h + sizeof COOKIE;
+            size_t n = strcspn(v, "; ");
+            if (n != 64)
+                return false;
+            memcpy(id, v, 64);
+            id[64] = '\0';
+            return true;
+        }
+        h = strchr(h, ';');
+    }
+    return false;
+}
+
+static struct console_session *find_session(struct console *c, struct evhttp_request *req)
+{
+    char id[65];
+    if (!cookie_session(req, id))
+        return NULL;
+    struct console_session *s = strmap_get(&c->sessions, id);
+    if (s && s->expires_ms <= console_now_ms()) {
+        free(strmap_del(&c->sessions, id));
+        return NULL;
+    }
+    return s;
+}
+
+bool auth_need(struct creq *r, enum console_role role, bool write)
+{
+    struct console_session *s = find_session(r->c, r->req);
+    if (!s) {
+        creq_error(r, 401, "session", "log in first (POST /api/v1/login)");
+        return false;
+    }
+    if (write) {
+        const char *t =
+            evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-CSRF-Token");
+        if (!t || strlen(t) != 64 || sodium_memcmp(t, s->csrf, 64) != 0) {
+            creq_error(r, 403, "X-CSRF-Token", "missing or wrong CSRF token");
+            return false;
+        }
+    }
+    if (s->role < role) {
+        creq_error(r, 403, "role", "needs the %s role (you are %s)", auth_role_name(role),
+                   auth_role_name(s->role));
+        return false;
+    }
+    r->sess = *s;
+    return true;
+}
+
+void auth_sweep(struct console *c)
+{
+    const char *k;
+    void *v;
+    int64_t now = console_now_ms();
+    for (size_t it = 0; strmap_next(&c->sessions, &it, &k, &v);)
+        if (((struct console_session *)v)->expires_ms <= now)
+            free(strmap_del(&c->sessions, k));
+}
+
+/* ---------------------------------------------------------------- login */
+
+struct login {
+    struct creq *r;
+    char user[65];
+    char *password;
+    bool ok;
+    bool db_down;
+    enum console_role role;
+};
+
+static void login_work(MYSQL *m, void *arg)
+{
+    struct login *l = arg;
+    char esc[140], q[300];
+    if (!m) {
+        l->db_down = true;
+        return;
+    }
+    mysql_real_escape_string(m, esc, l->user, strlen(l->user));
+    snprintf(q, sizeof q, "SELECT pw_hash, role, disabled FROM app_user WHERE username = '%s'",
+             esc);
+    if (mysql_query(m, q) != 0) {
+        LOGW("login: %s", mysql_error(m));
+        l->db_down = true;
+        return;
+    }
+    MYSQL_RES *res = mysql_store_result(m);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    if (row && row[0] && row[1] && row[2] && strcmp(row[2], "0") == 0 &&
+        crypto_pwhash_str_verify(row[0], l->password, strlen(l->password)) == 0) {
+        l->ok = true;
+        l->role = role_parse(row[1]);
+    }
+    if (res)
+        mysql_free_result(res);
+}
+
+static void login_done(void *arg)
+{
+    struct login *l = arg;
+    struct creq *r = l->r;
+    struct console *c = r->c;
+    sodium_memzero(l->password, strlen(l->password));
+    free(l->password);
+    if (l->db_down) {
+        free(l);
+        creq_error(r, 503, "mysql", "the user store is unreachable");
+        return;
+    }
+    if (!l->ok || l->role == ROLE_NONE) {
+        c->logins_failed++;
+        LOGN("login refused for \"%s\"", l->user);
+        free(l);
+        creq_error(r, 401, "password", "wrong username or password");
+        return;
+    }
+    struct console_session *s = calloc(1, sizeof *s);
+    int perr = 0;
+    if (!s) {
+        free(l);
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    random_hex(s->id);
+    random_hex(s->csrf);
+    snprintf(s->user, sizeof s->user, "%s", l->user);
+    s->role = l->role;
+    s->expires_ms = console_now_ms() + (int64_t)CONSOLE_SESSION_S * 1000;
+    strmap_put(&c->sessions, s->id, s, &perr);
+    if (perr < 0) {
+        free(s);
+        free(l);
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    c->logins_ok++;
+    LOGN("user %s logged in (%s)", s->user, auth_role_name(s->role));
+    char cookie[200];
+    snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d",
+             s->id, CONSOLE_SESSION_S);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Set-Cookie", cookie);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "csrf", s->csrf);
+    cJSON_AddStringToObject(o, "user", s->user);
+    cJSON_AddStringToObject(o, "role", auth_role_name(s->role));
+    free(l);
+    creq_json(r, 200, o);
+}
+
+void auth_login(struct creq *r)
+{
+    struct sc_err err;
+    const char *user = NULL, *pw = NULL;
+    static const char *const fields[] = {"username", "password", NULL};
+    if (!r->c->db) {
+        creq_error(r, 503, "mysql", "the console runs without --mysql: no users to log in");
+        return;
+    }
+    cJSON *o = json_parse(r->body, r->blen, &err);
+    if (!o) {
+        creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+        return;
+    }
+    if (json_check_fields(o, fields, &err) < 0 ||
+        json_get_str(o, "username", JSON_REQUIRED, &user, &err) < 0 ||
+        json_get_str(o, "password", JSON_REQUIRED, &pw, &err) < 0) {
+        cJSON_Delete(o);
+        creq_error(r, 400, err.field, "%s", err.msg);
+        return;
+    }
+    if (!*user || strlen(user) > 64) {
+        cJSON_Delete(o);
+        creq_error(r, 400, "username", "must be 1 to 64 characters");
+        return;
+    }
+    struct login *l = calloc(1, sizeof *l);
+    if (!l || !(l->password = strdup(pw))) {
+        free(l);
+        cJSON_Delete(o);
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    l->r = r;
+    snprintf(l->user, sizeof l->user, "%s", user);
+    cJSON_Delete(o);
+    if (dbpool_submit(r->c->db, login_work, login_done, l) < 0) {
+        free(l->password);
+        free(l);
+        creq_error(r, 500, NULL, "out of memory");
+    }
+}
+
+void auth_logout(struct creq *r)
+{
+    struct console_session *s = find_session(r->c, r->req);
+    if (s) {
+        const char *t =
+            evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-CSRF-Token");
+        if (!t || strlen(t) != 64 || sodium_memcmp(t, s->csrf, 64) != 0) {
+            creq_error(r, 403, "X-CSRF-Token", "missing or wrong CSRF token");
+            return;
+        }
+        LOGN("user %s logged out", s->user);
+        free(strmap_del(&r->c->sessions, s->id));
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Set-Cookie",
+                      COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", 1);
+    creq_json(r, 200, o);
+}
+
+void auth_whoami(struct creq *r)
+{
+    if (!auth_need(r, ROLE_VIEWER, false))
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "user", r->sess.user);
+    cJSON_AddStringToObject(o, "role", auth_role_name(r->sess.role));
+    cJSON_AddStringToObject(o, "csrf", r->sess.csrf);
+    creq_json(r, 200, o);
+}
+
+/* ---------------------------------------------------------------- audit */
+
+struct auditrec {
+    char *user, *action, *type, *object, *before, *after;
+};
+
+static char *dupnull(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* sql_quote: 'escaped' or NULL, the caller's to free. */
+static char *sql_quote(MYSQL *m, const char *s)
+{
+    if (!s)
+        return strdup("NULL");
+    size_t n = strlen(s);
+    char *out = malloc(n * 2 + 3);
+    if (!out)
+        return NULL;
+    out[0] = '\'';
+    unsigned long k = mysql_real_escape_string(m, out + 1, s, (unsigned long)n);
+    out[k + 1] = '\'';
+    out[k + 2] = '\0';
+    return out;
+}
+
+static void audit_work(MYSQL *m, void *arg)
+{
+    struct auditrec *a = arg;
+    if (!m) {
+        LOGW("audit: history store unreachable; lost: %s %s %s by %s", a->action, a->type,
+             a->object, a->user);
+        return;
+    }
+    char *v[6] = {sql_quote(m, a->user),   sql_quote(m, a->action), sql_quote(m, a->type),
+                  sql_quote(m, a->object), sql_quote(m, a->before), sql_quote(m, a->after)};
+    size_t len = 200;
+    for (int i = 0; i < 6; i++)
+        len += v[i] ? strlen(v[i]) : 0;
+    char *q = malloc(len);
+    if (q && v[0] && v[1] && v[2] && v[3] && v[4] && v[5]) {
+        snprintf(q, len,
+                 "INSERT INTO audit_log (at, username, action, object_type, object_name, "
+                 "before_json, after_json, source) VALUES (NOW(3), %s, %s, %s, %s, %s, %s, "
+                 "'console')",
+                 v[0], v[1], v[2], v[3], v[4], v[5]);
+        if (mysql_query(m, q) != 0)
+            LOGW("audit: %s", mysql_error(m));
+    }
+    free(q);
+    for (int i = 0; i < 6; i++)
+        free(v[i]);
+}
+
+static void audit_done(void *arg)
+{
+    struct auditrec *a = arg;
+    free(a->user);
+    free(a->action);
+    free(a->type);
+    free(a->object);
+    free(a->before);
+    free(a->after);
+    free(a);
+}
+
+void audit(struct console *c, const char *user, const char *action, const char *object_type,
+           const char *object, const char *before, const char *after)
+{
+    LOGN("audit: %s %s %s by %s", action, object_type, object, user);
+    if (!c->db)
+        return;
+    struct auditrec *a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    a->user = strdup(user);
+    a->action = strdup(action);
+    a->type = strdup(object_type);
+    a->object = strdup(object);
+    a->before = dupnull(before);
+    a->after = dupnull(after);
+    if (!a->user || !a->action || !a->type || !a->object ||
+        dbpool_submit(c->db, audit_work, audit_done, a) < 0)
+        audit_done(a);
+}
