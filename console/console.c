@@ -98,11 +98,11 @@ int console_run(const struct cfg *cfg)
     else
         default_web(web, sizeof web);
     if (web[0] && !realpath(web, c.web)) {
-        fprintf(stderr, "shardcron-console: web: cannot open %s: %s\n", web, strerror(errno));
+        LOGE("web: cannot open %s: %s", web, strerror(errno));
         return 2;
     }
     if (cfg_str(cfg, "zk_auth_file") && !(auth = cfg_read_secret(cfg_str(cfg, "zk_auth_file"), &err))) {
-        fprintf(stderr, "shardcron-console: %s\n", sc_err_format(&err, msg, sizeof msg));
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         return 2;
     }
     struct db_url url;
@@ -111,7 +111,7 @@ int console_run(const struct cfg *cfg)
         if (db_url_parse(mysql, &url, &err) < 0 ||
             (cfg_str(cfg, "mysql_password_file") &&
              !(pw = cfg_read_secret(cfg_str(cfg, "mysql_password_file"), &err)))) {
-            fprintf(stderr, "shardcron-console: %s\n", sc_err_format(&err, msg, sizeof msg));
+            LOGE("%s", sc_err_format(&err, msg, sizeof msg));
             free(auth);
             return 2;
         }
@@ -123,13 +123,13 @@ int console_run(const struct cfg *cfg)
         goto out;
     c.http = http_listen(c.base, cfg_str(cfg, "listen"), CONSOLE_MAX_BODY, &c.port, &err);
     if (!c.http) {
-        fprintf(stderr, "shardcron-console: %s\n", sc_err_format(&err, msg, sizeof msg));
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         rc = 2;
         goto out;
     }
     evhttp_set_gencb(c.http, api_handle, &c);
     if (mysql && *mysql && dbpool_new(c.base, &url, pw, 3, &c.db, &err) < 0) {
-        fprintf(stderr, "shardcron-console: %s\n", sc_err_format(&err, msg, sizeof msg));
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         goto out;
     }
     struct zkreg_opts zo = {
@@ -143,7 +143,7 @@ int console_run(const struct cfg *cfg)
     };
     zkview_init(&c.view, NULL);
     if (zkreg_open(c.base, &zo, &c.z, &err) < 0) {
-        fprintf(stderr, "shardcron-console: %s\n", sc_err_format(&err, msg, sizeof msg));
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         rc = 2;
         goto out;
     }

@@ -259,6 +259,19 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
             get_agent(v, r->children[i]);
 }
 
+static void get_snap(struct zkview *v);
+
+/* snap_exists: the exists watch on a missing snapshot was set; when the node
+ * appeared in between, read it now. */
+static void snap_exists(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct zkview *v = arg;
+    (void)z;
+    done_one(v);
+    if (r->rc == ZOK)
+        get_snap(v);
+}
+
 static void snap_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct zkview *v = arg;
@@ -269,7 +282,7 @@ static void snap_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
     if (r->rc == ZNONODE) {
         /* Not published yet: an exists watch tells us when it is. */
         v->loading++;
-        if (zkreg_exists(v->z, "/state/assignment", true, snap_got, v) != ZOK)
+        if (zkreg_exists(v->z, "/state/assignment", true, snap_exists, v) != ZOK)
             v->loading--;
         return;
     }
