@@ -159,44 +159,44 @@ static void api_metrics(struct creq *r)
     void *v;
     for (size_t it = 0; strmap_next(&c->view.jobs, &it, &k, &v);)
         invalid += ((struct zkview_job *)v)->job == NULL;
-    int n = snprintf(
-        buf, sizeof buf,
-        "# HELP shardcron_console_requests_total HTTP requests received.\n"
-        "# TYPE shardcron_console_requests_total counter\n"
-        "shardcron_console_requests_total %llu\n"
-        "# TYPE shardcron_console_replies_4xx_total counter\n"
-        "shardcron_console_replies_4xx_total %llu\n"
-        "# TYPE shardcron_console_replies_5xx_total counter\n"
-        "shardcron_console_replies_5xx_total %llu\n"
-        "# TYPE shardcron_console_static_files_total counter\n"
-        "shardcron_console_static_files_total %llu\n"
-        "# TYPE shardcron_console_logins_total counter\n"
-        "shardcron_console_logins_total{result=\"ok\"} %llu\n"
-        "shardcron_console_logins_total{result=\"refused\"} %llu\n"
-        "# TYPE shardcron_console_sessions gauge\n"
-        "shardcron_console_sessions %zu\n"
-        "# TYPE shardcron_console_zk_writes_total counter\n"
-        "shardcron_console_zk_writes_total{result=\"ok\"} %llu\n"
-        "shardcron_console_zk_writes_total{result=\"error\"} %llu\n"
-        "# TYPE shardcron_console_jobs gauge\n"
-        "shardcron_console_jobs %zu\n"
-        "# TYPE shardcron_console_invalid_jobs gauge\n"
-        "shardcron_console_invalid_jobs %zu\n"
-        "# TYPE shardcron_console_agents gauge\n"
-        "shardcron_console_agents %zu\n"
-        "# TYPE shardcron_console_epoch gauge\n"
-        "shardcron_console_epoch %lld\n"
-        "# TYPE shardcron_console_zk_connected gauge\n"
-        "shardcron_console_zk_connected %d\n"
-        "# TYPE shardcron_console_mysql_pending gauge\n"
-        "shardcron_console_mysql_pending %d\n",
-        (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
-        (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
-        (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
-        strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
-        (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
-        strmap_len(&c->view.agents), c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
-        zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db));
+    int n = snprintf(buf, sizeof buf,
+                     "# HELP shardcron_console_requests_total HTTP requests received.\n"
+                     "# TYPE shardcron_console_requests_total counter\n"
+                     "shardcron_console_requests_total %llu\n"
+                     "# TYPE shardcron_console_replies_4xx_total counter\n"
+                     "shardcron_console_replies_4xx_total %llu\n"
+                     "# TYPE shardcron_console_replies_5xx_total counter\n"
+                     "shardcron_console_replies_5xx_total %llu\n"
+                     "# TYPE shardcron_console_static_files_total counter\n"
+                     "shardcron_console_static_files_total %llu\n"
+                     "# TYPE shardcron_console_logins_total counter\n"
+                     "shardcron_console_logins_total{result=\"ok\"} %llu\n"
+                     "shardcron_console_logins_total{result=\"refused\"} %llu\n"
+                     "# TYPE shardcron_console_sessions gauge\n"
+                     "shardcron_console_sessions %zu\n"
+                     "# TYPE shardcron_console_zk_writes_total counter\n"
+                     "shardcron_console_zk_writes_total{result=\"ok\"} %llu\n"
+                     "shardcron_console_zk_writes_total{result=\"error\"} %llu\n"
+                     "# TYPE shardcron_console_jobs gauge\n"
+                     "shardcron_console_jobs %zu\n"
+                     "# TYPE shardcron_console_invalid_jobs gauge\n"
+                     "shardcron_console_invalid_jobs %zu\n"
+                     "# TYPE shardcron_console_agents gauge\n"
+                     "shardcron_console_agents %zu\n"
+                     "# TYPE shardcron_console_epoch gauge\n"
+                     "shardcron_console_epoch %lld\n"
+                     "# TYPE shardcron_console_zk_connected gauge\n"
+                     "shardcron_console_zk_connected %d\n"
+                     "# TYPE shardcron_console_mysql_pending gauge\n"
+                     "shardcron_console_mysql_pending %d\n",
+                     (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
+                     (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
+                     (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
+                     strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
+                     (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
+                     strmap_len(&c->view.agents),
+                     c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
+                     zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db));
     http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
     creq_free(r);
 }
@@ -365,8 +365,9 @@ static void api_jobs_list(struct creq *r)
     for (int i = 0; keys[i]; i++)
         known = known || strcmp(sort, keys[i]) == 0;
     if (!known) {
-        creq_error(r, 400, "sort", "must be one of name, domain, level, shards, state (- for "
-                                   "descending)");
+        creq_error(r, 400, "sort",
+                   "must be one of name, domain, level, shards, state (- for "
+                   "descending)");
         return;
     }
     size_t n;
@@ -448,10 +449,9 @@ static void api_job_shards(struct creq *r, const char *name)
     for (int i = 0; i < j->job->shards; i++) {
         cJSON *it = cJSON_CreateObject();
         cJSON_AddNumberToObject(it, "item", i);
-        cJSON_AddStringToObject(it, "param",
-                                j->job->shard_params && j->job->shard_params[i]
-                                    ? j->job->shard_params[i]
-                                    : "");
+        cJSON_AddStringToObject(
+            it, "param",
+            j->job->shard_params && j->job->shard_params[i] ? j->job->shard_params[i] : "");
         int ai = ji >= 0 ? shard_owner(a, ji, i) : -1;
         const char *id = ai >= 0 ? shard_agent_id(a, ai) : NULL;
         const struct zkview_agent *ag = id ? strmap_get(&c->view.agents, id) : NULL;
@@ -466,8 +466,7 @@ static void api_job_shards(struct creq *r, const char *name)
                 if (ag->rec.applied_epoch < c->view.snap.epoch)
                     state = "pending";
                 for (int k = 0; k < ag->rec.nrunning; k++)
-                    if (ag->rec.running[k].item == i &&
-                        strcmp(ag->rec.running[k].job, name) == 0) {
+                    if (ag->rec.running[k].item == i && strcmp(ag->rec.running[k].job, name) == 0) {
                         state = "running";
                         cJSON_AddNumberToObject(it, "running_fire",
                                                 (double)ag->rec.running[k].fire);
@@ -528,8 +527,9 @@ static void api_agents(struct creq *r)
             const struct plan_agent_rec *rec = &ag->rec;
             cJSON_AddStringToObject(e, "host", rec->host ? rec->host : "");
             cJSON_AddNumberToObject(e, "pid", rec->pid);
-            cJSON_AddItemToObject(e, "labels", cJSON_CreateStringArray(
-                                                   (const char *const *)rec->labels, rec->nlabels));
+            cJSON_AddItemToObject(
+                e, "labels",
+                cJSON_CreateStringArray((const char *const *)rec->labels, rec->nlabels));
             cJSON_AddNumberToObject(e, "capacity", rec->capacity);
             cJSON_AddNumberToObject(e, "running", rec->nrunning);
             cJSON_AddStringToObject(e, "version", rec->version ? rec->version : "");
@@ -643,8 +643,8 @@ static int expected_version(struct creq *r, const cJSON *body)
     char *end;
     long v = strtol(buf, &end, 10);
     if (!buf[0] || *end || v < 0 || v > 2147483647L) {
-        creq_error(r, 400, "version", "If-Match/version must be a job version number (got \"%.30s\")",
-                   s);
+        creq_error(r, 400, "version",
+                   "If-Match/version must be a job version number (got \"%.30s\")", s);
         return -3;
     }
     return (int)v;
@@ -660,8 +660,7 @@ int console_job_from(struct console *c, cJSON *o, const char *name, struct job *
     if (!nm && name)
         cJSON_AddStringToObject(o, "name", name);
     else if (name && (!cJSON_IsString(nm) || strcmp(nm->valuestring, name) != 0))
-        return sc_err_set(err, EINVAL, "name", -1, "must match the job name in the URL (%s)",
-                          name);
+        return sc_err_set(err, EINVAL, "name", -1, "must match the job name in the URL (%s)", name);
     if (job_from_cjson(o, out, err) < 0)
         return -EINVAL;
     if (!console_zone(c, (*out)->timezone, err)) {
@@ -1107,11 +1106,10 @@ static void route(struct creq *r)
             return;
         }
         if (!job_name_valid(s1)) {
-            creq_error(r, r->nseg == 2 && evhttp_request_get_command(r->req) == EVHTTP_REQ_PUT
-                              ? 400
-                              : 404,
-                       "name", "\"%.140s\" is not a valid job name (1-%d of A-Z a-z 0-9 . _ -)",
-                       s1, JOB_NAME_MAX);
+            creq_error(
+                r, r->nseg == 2 && evhttp_request_get_command(r->req) == EVHTTP_REQ_PUT ? 400 : 404,
+                "name", "\"%.140s\" is not a valid job name (1-%d of A-Z a-z 0-9 . _ -)", s1,
+                JOB_NAME_MAX);
             return;
         }
         if (r->nseg == 2) {

@@ -454,7 +454,8 @@ static void alerts_done(void *arg)
         add_job_ids(e, j);
         iso_ms(e, "fire_time", h->fire_ms);
         cJSON_AddNumberToObject(e, "item", h->item);
-        cJSON_AddStringToObject(e, "reason", strcmp(h->status, "missed") == 0 ? "missed" : "failed");
+        cJSON_AddStringToObject(e, "reason",
+                                strcmp(h->status, "missed") == 0 ? "missed" : "failed");
         cJSON_AddStringToObject(e, "execution_id", h->execution_id);
         cJSON_AddStringToObject(e, "agent", h->agent);
         cJSON_AddItemToArray(p1, e);
@@ -488,10 +489,9 @@ static void alerts_done(void *arg)
             cJSON_AddItemToArray(reasons, cJSON_CreateString("unreadable record"));
         } else {
             if (!ag->rec.ready)
-                cJSON_AddItemToArray(reasons, cJSON_CreateString(
-                                                  ag->rec.reason && *ag->rec.reason
-                                                      ? ag->rec.reason
-                                                      : "not ready"));
+                cJSON_AddItemToArray(reasons, cJSON_CreateString(ag->rec.reason && *ag->rec.reason
+                                                                     ? ag->rec.reason
+                                                                     : "not ready"));
             if (ag->rec.skew_ms > ALERT_SKEW_MS || ag->rec.skew_ms < -ALERT_SKEW_MS)
                 cJSON_AddItemToArray(reasons, cJSON_CreateString("clock skew"));
             if (ag->rec.capacity > 0 && ag->rec.nrunning >= ag->rec.capacity)
@@ -533,8 +533,8 @@ static void alerts_done(void *arg)
             cJSON_AddStringToObject(e, "job", j->name);
             add_job_ids(e, j);
             cJSON_AddNumberToObject(e, "eligible_agents", eligible);
-            cJSON_AddStringToObject(e, "reason", !j->failover ? "failover off"
-                                                              : "fewer than two live eligible agents");
+            cJSON_AddStringToObject(
+                e, "reason", !j->failover ? "failover off" : "fewer than two live eligible agents");
             cJSON_AddItemToArray(p3, e);
         }
     }
@@ -721,8 +721,9 @@ void api_import(struct creq *r)
     for (int x = 0; x < n; x++) {
         char *canon = job_to_json(parsed[x]);
         const struct zkview_job *cur = zkview_job(&c->view, parsed[x]->name);
-        const char *action = !cur ? "created" : strcmp(cur->raw, canon) == 0 ? "unchanged"
-                                                                              : "updated";
+        const char *action = !cur                           ? "created"
+                             : strcmp(cur->raw, canon) == 0 ? "unchanged"
+                                                            : "updated";
         add_name(out, action, parsed[x]->name);
         if (!confirm || strcmp(action, "unchanged") == 0) {
             free(canon);
@@ -737,9 +738,9 @@ void api_import(struct creq *r)
         char path[300];
         snprintf(path, sizeof path, "/jobs/%s", op->name);
         im->pending++;
-        int zrc = cur ? zkreg_set(c->z, path, canon, (int)strlen(canon), cur->version,
-                                  import_written, op)
-                      : zkreg_create(c->z, path, canon, (int)strlen(canon), 0, import_written, op);
+        int zrc =
+            cur ? zkreg_set(c->z, path, canon, (int)strlen(canon), cur->version, import_written, op)
+                : zkreg_create(c->z, path, canon, (int)strlen(canon), 0, import_written, op);
         if (zrc != ZOK)
             import_op_done(op, zrc, 0);
     }

@@ -101,7 +101,8 @@ int console_run(const struct cfg *cfg)
         LOGE("web: cannot open %s: %s", web, strerror(errno));
         return 2;
     }
-    if (cfg_str(cfg, "zk_auth_file") && !(auth = cfg_read_secret(cfg_str(cfg, "zk_auth_file"), &err))) {
+    if (cfg_str(cfg, "zk_auth_file") &&
+        !(auth = cfg_read_secret(cfg_str(cfg, "zk_auth_file"), &err))) {
         LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         return 2;
     }

@@ -35,7 +35,7 @@ struct console {
     struct evhttp *http;
     struct zkreg *z;
     struct zkview view;
-    struct dbpool *db; /* NULL without --mysql */
+    struct dbpool *db;      /* NULL without --mysql */
     struct strmap sessions; /* id -> struct console_session */
     struct strmap zones;    /* name -> tz_zone (loaded once) */
     char web[4096];         /* realpath of the web directory, "" when none */
@@ -54,9 +54,9 @@ struct creq {
     struct console_session sess; /* copy: the user making the request */
     char *seg[6];                /* path segments after /api/v1, decoded */
     int nseg;
-    char *path; /* owns the segment storage */
-    struct evkeyvalq *query;     /* parsed query string */
-    char *body;                  /* NUL-terminated, may be "" */
+    char *path;              /* owns the segment storage */
+    struct evkeyvalq *query; /* parsed query string */
+    char *body;              /* NUL-terminated, may be "" */
     size_t blen;
 };
 

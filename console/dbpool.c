@@ -2,8 +2,8 @@
 #define LOG_CAT "shardcron.console"
 #include "console/dbpool.h"
 
-#include <errno.h>
 #include <errmsg.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>

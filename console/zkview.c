@@ -67,7 +67,8 @@ static void set_job(struct zkview *v, const char *name, const char *raw, int len
         j->job = NULL;
         sc_err_format(&err, j->error, sizeof j->error);
     } else if (strcmp(j->job->name, name) != 0) {
-        snprintf(j->error, sizeof j->error, "name: \"%s\" differs from the node name", j->job->name);
+        snprintf(j->error, sizeof j->error, "name: \"%s\" differs from the node name",
+                 j->job->name);
         job_free(j->job);
         j->job = NULL;
     }
@@ -169,8 +170,8 @@ static void agent_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
             free(g);
             return;
         }
-        a->valid = plan_agent_parse(r->data ? r->data : "", r->data ? r->len : 0, &a->rec, &err) ==
-                   0;
+        a->valid =
+            plan_agent_parse(r->data ? r->data : "", r->data ? r->len : 0, &a->rec, &err) == 0;
         a->mtime_ms = r->stat.mtime;
         a->first_session = old ? old->first_session : (a->valid ? a->rec.session : 0);
         a->came_back = (old && old->came_back) ||
@@ -418,8 +419,7 @@ void zkview_on_state(struct zkview *v, enum zkreg_state st)
     if (v->generation == zkreg_generation(v->z) && v->listed)
         return; /* reconnected within the session: the watches are still set */
     v->generation = zkreg_generation(v->z);
-    LOGI("loading the namespace view (session generation %llu)",
-         (unsigned long long)v->generation);
+    LOGI("loading the namespace view (session generation %llu)", (unsigned long long)v->generation);
     load_all(v);
 }
 
@@ -506,8 +506,8 @@ static struct shard_job *shapes(struct zkview *v, int *n)
         enum shard_strategy st;
         if (!j || shard_strategy_parse(j->strategy, &st) < 0)
             continue;
-        out[(*n)++] = (struct shard_job){j->name, j->shards, st, (const char *const *)j->labels,
-                                         j->nlabels};
+        out[(*n)++] =
+            (struct shard_job){j->name, j->shards, st, (const char *const *)j->labels, j->nlabels};
     }
     return out;
 }

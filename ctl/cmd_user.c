@@ -62,14 +62,15 @@ int ctl_user_add(const struct cfg *c, int nargs, char **args)
         goto out;
     }
     if (strlen(pw) < 8) {
-        fprintf(stderr, "shardcronctl: password_file: the password must be at least 8 characters\n");
+        fprintf(stderr,
+                "shardcronctl: password_file: the password must be at least 8 characters\n");
         rc = CTL_INVALID;
         goto out;
     }
     if (sodium_init() < 0 ||
         crypto_pwhash_str_alg(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) !=
-            0) {
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0) {
         fprintf(stderr, "shardcronctl: cannot hash the password (out of memory?)\n");
         goto out;
     }

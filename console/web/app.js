@@ -28,8 +28,7 @@ function h(tag, attrs, ...kids) {
 }
 
 function render(...nodes) {
-  const m = $main();
-  m.replaceChildren(...nodes);
+  $main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function flash(msg, error) {
@@ -274,7 +273,7 @@ function setPath(o, p, v) {
 }
 
 async function pageEdit(name) {
-  let job = { cron: '0 * * * * ?', timezone: 'UTC', shards: 1, type: 'shell', command: '' };
+  let job = { cron: '0 * * * * ?', timezone: 'UTC', shards: 1, type: 'shell', command: '', strategy: 'average', failover: true, misfire: 'once', concurrency: 'forbid' };
   let version = null;
   if (name) {
     const j = await api('GET', '/jobs/' + encodeURIComponent(name));

@@ -72,7 +72,7 @@ set +e; "$bin/shardcronctl" user add x --role root --password-file "$tmp/admin.p
 
 # ---- web directory with a symlink pointing out of it
 mkdir -p "$tmp/web/sub"
-cp -r "$SC_ROOT/console/web/." "$tmp/web/"
+cp "$SC_ROOT"/console/web/{index.html,app.js,app.css} "$tmp/web/"
 echo 'console.log(1)' > "$tmp/web/sub/a.js"
 ln -s /etc/passwd "$tmp/web/leak.txt"
 
@@ -257,6 +257,20 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "http://127.0.0.1:$po
 code=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "http://127.0.0.1:$port/sub/%2e%2e/%2e%2e/etc/passwd"); [ "$code" = 404 ] || fail "encoded traversal: $code"
 req GET /sub; expect 404
 req POST /index.html ''; expect 405
+
+# ---- the web pages in headless Chromium (scripts/setup installs chromium and playwright-core)
+pw=$SC_ROOT/console/web/node_modules/playwright-core
+if [ -x /usr/bin/chromium ] && [ -d "$pw" ] && [ -f "$SC_ROOT/console/web/vendor/uPlot.iife.min.js" ]; then
+  cp -r "$SC_ROOT/console/web/vendor" "$tmp/web/"
+  art=$SC_ROOT/build/test-artifacts/console
+  mkdir -p "$art"
+  CONSOLE_URL=http://127.0.0.1:$port ADMIN_PASSWORD=pw-admin-12345 PLAYWRIGHT_CORE=$pw ARTIFACTS=$art \
+    SQL="$SC_ROOT/scripts/mysql client $SC_TEST_MYSQL_DIR $db" \
+    node --test --test-reporter=spec "$SC_ROOT/tests/browser/console.test.mjs" || fail "browser tests"
+  echo "browser screenshots: $art"
+else
+  echo "SKIP browser tests: run scripts/setup (needs /usr/bin/chromium, console/web/node_modules, vendor/)"
+fi
 
 # ---- clean shutdown
 kill -TERM "$cpid"
