@@ -6,6 +6,7 @@
  * and frees the request context; ZooKeeper writes reply from their completion
  * (loop thread). */
 #define LOG_CAT "shardcron.console"
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -318,32 +319,69 @@ static cJSON *job_summary(struct console *c, const struct zkview_job *j, int64_t
     return o;
 }
 
-static bool matches(const struct zkview_job *j, const char *q)
-{
-    if (!q || !*q)
-        return true;
-    if (strcasestr(j->name, q))
-        return true;
-    return j->job && (strcasestr(j->job->description, q) || strcasestr(j->job->domain, q) ||
-                      strcasestr(j->job->cron, q));
-}
-
-static const char *sort_key; /* qsort has no context argument; the loop is single-threaded */
+static const char *const sort_keys[] = {"name", "domain", "level", "shards", "state", NULL};
+static int sort_key; /* qsort has no context argument; the loop is single-threaded */
 
 static int cmp_jobs(const void *pa, const void *pb)
 {
     const struct zkview_job *a = *(struct zkview_job *const *)pa,
                             *b = *(struct zkview_job *const *)pb;
     int c = 0;
-    if (strcmp(sort_key, "domain") == 0)
+    switch (sort_key) {
+    case 1:
         c = strcmp(a->job ? a->job->domain : "", b->job ? b->job->domain : "");
-    else if (strcmp(sort_key, "level") == 0)
+        break;
+    case 2:
         c = (a->job ? a->job->level : 0) - (b->job ? b->job->level : 0);
-    else if (strcmp(sort_key, "shards") == 0)
+        break;
+    case 3:
         c = (a->job ? a->job->shards : 0) - (b->job ? b->job->shards : 0);
-    else if (strcmp(sort_key, "state") == 0)
+        break;
+    case 4:
         c = strcmp(job_state(a), job_state(b));
+        break;
+    default:
+        break;
+    }
     return c ? c : strcmp(a->name, b->name);
+}
+
+/* list_hits: the jobs matching q (lower-cased substring of name, description,
+ * domain or cron), ordered by key; cached in c->list until the view changes. */
+static struct zkview_job **list_hits(struct console *c, const char *q, int key, size_t *n)
+{
+    char lq[256];
+    size_t i = 0;
+    for (; q && q[i] && i < sizeof lq - 1; i++)
+        lq[i] = (char)tolower((unsigned char)q[i]);
+    lq[i] = '\0';
+    if (c->list.valid && c->list.at == c->view.changes && strcmp(c->list.q, lq) == 0 &&
+        strcmp(c->list.sort, sort_keys[key]) == 0) {
+        *n = c->list.n;
+        return c->list.hits;
+    }
+    size_t total;
+    struct zkview_job *const *all = zkview_jobs_sorted(&c->view, &total);
+    struct zkview_job **hits = malloc((total + 1) * sizeof *hits);
+    if (!hits)
+        return NULL;
+    size_t nh = 0;
+    for (size_t k = 0; k < total; k++)
+        if (!lq[0] || (all[k]->hay && strstr(all[k]->hay, lq)))
+            hits[nh++] = all[k];
+    if (key != 0) {
+        sort_key = key;
+        qsort(hits, nh, sizeof *hits, cmp_jobs);
+    }
+    free(c->list.hits);
+    c->list.hits = hits;
+    c->list.n = nh;
+    c->list.at = c->view.changes;
+    c->list.valid = true;
+    snprintf(c->list.q, sizeof c->list.q, "%s", lq);
+    snprintf(c->list.sort, sizeof c->list.sort, "%s", sort_keys[key]);
+    *n = nh;
+    return hits;
 }
 
 static void api_jobs_list(struct creq *r)
@@ -354,55 +392,44 @@ static void api_jobs_list(struct creq *r)
     bool desc = false;
     if (!arg_int(r, "page", 1, 1000000, &page) || !arg_int(r, "limit", 1, 500, &limit))
         return;
+    if (q && strlen(q) > 200) {
+        creq_error(r, 400, "q", "must be at most 200 characters");
+        return;
+    }
     if (!sort || !*sort)
         sort = "name";
     if (*sort == '-') {
         desc = true;
         sort++;
     }
-    static const char *const keys[] = {"name", "domain", "level", "shards", "state", NULL};
-    bool known = false;
-    for (int i = 0; keys[i]; i++)
-        known = known || strcmp(sort, keys[i]) == 0;
-    if (!known) {
-        creq_error(r, 400, "sort",
-                   "must be one of name, domain, level, shards, state (- for "
-                   "descending)");
+    int key = -1;
+    for (int i = 0; sort_keys[i]; i++)
+        if (strcmp(sort, sort_keys[i]) == 0)
+            key = i;
+    if (key < 0) {
+        creq_error(r, 400, "sort", "must be one of name, domain, level, shards, state (- for "
+                                   "descending)");
         return;
     }
-    size_t n;
-    struct zkview_job *const *all = zkview_jobs_sorted(&c->view, &n);
-    struct zkview_job **hit = malloc((n + 1) * sizeof *hit);
+    size_t n, nh;
+    zkview_jobs_sorted(&c->view, &n);
+    struct zkview_job **hit = list_hits(c, q, key, &nh);
     if (!hit) {
         creq_error(r, 500, NULL, "out of memory");
         return;
-    }
-    size_t nh = 0, enabled = 0, disabled = 0, invalid = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = job_state(all[i]);
-        enabled += s[0] == 'e';
-        disabled += s[0] == 'd';
-        invalid += s[0] == 'i';
-        if (matches(all[i], q))
-            hit[nh++] = all[i];
-    }
-    if (strcmp(sort, "name") != 0) {
-        sort_key = sort;
-        qsort(hit, nh, sizeof *hit, cmp_jobs);
     }
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
     int64_t now = console_now_ms() / 1000;
     size_t first = (size_t)(page - 1) * (size_t)limit;
     for (size_t i = first; i < nh && i < first + (size_t)limit; i++)
         cJSON_AddItemToArray(arr, job_summary(c, hit[desc ? nh - 1 - i : i], now));
-    free(hit);
     cJSON_AddNumberToObject(o, "total", (double)nh);
     cJSON_AddNumberToObject(o, "page", (double)page);
     cJSON_AddNumberToObject(o, "limit", (double)limit);
     cJSON *st = cJSON_AddObjectToObject(o, "states");
-    cJSON_AddNumberToObject(st, "enabled", (double)enabled);
-    cJSON_AddNumberToObject(st, "disabled", (double)disabled);
-    cJSON_AddNumberToObject(st, "invalid", (double)invalid);
+    cJSON_AddNumberToObject(st, "enabled", (double)c->view.nenabled);
+    cJSON_AddNumberToObject(st, "disabled", (double)c->view.ndisabled);
+    cJSON_AddNumberToObject(st, "invalid", (double)c->view.ninvalid);
     cJSON_AddItemToObject(o, "jobs", arr);
     creq_json(r, 200, o);
 }

@@ -181,6 +181,7 @@ out:
     if (c.z)
         zkreg_close(c.z);
     zkview_clear(&c.view);
+    free(c.list.hits);
     const char *k;
     void *v;
     for (size_t it = 0; strmap_next(&c.sessions, &it, &k, &v);)

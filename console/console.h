@@ -42,6 +42,16 @@ struct console {
     int port;
     int64_t started_ms;
     struct event *ev_term, *ev_int, *ev_sweep;
+    /* the last job list query (search + sort), reused while nothing changed, so
+     * paging through one result costs one filter and one sort */
+    struct {
+        char q[256];
+        char sort[16];
+        uint64_t at; /* view.changes it was built at */
+        struct zkview_job **hits;
+        size_t n;
+        bool valid;
+    } list;
     /* metrics */
     uint64_t requests, replies_4xx, replies_5xx, logins_ok, logins_failed, zk_writes,
         zk_write_errors, static_files;

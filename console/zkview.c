@@ -2,7 +2,9 @@
 #define LOG_CAT "shardcron.console"
 #include "console/zkview.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,7 @@ static void job_entry_free(struct zkview_job *j)
     if (!j)
         return;
     job_free(j->job);
+    free(j->hay);
     free(j->raw);
     free(j->name);
     free(j);
@@ -71,6 +74,14 @@ static void set_job(struct zkview *v, const char *name, const char *raw, int len
                  j->job->name);
         job_free(j->job);
         j->job = NULL;
+    }
+    const struct job *jb = j->job;
+    size_t hl = strlen(name) + 4 + (jb ? strlen(jb->description) + strlen(jb->domain) + strlen(jb->cron) : 0);
+    if ((j->hay = malloc(hl))) {
+        snprintf(j->hay, hl, "%s\n%s\n%s\n%s", name, jb ? jb->description : "", jb ? jb->domain : "",
+                 jb ? jb->cron : "");
+        for (char *p = j->hay; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
     }
     int perr = 0;
     old = strmap_put(&v->jobs, name, j, &perr);
@@ -482,6 +493,15 @@ struct zkview_job *const *zkview_jobs_sorted(struct zkview *v, size_t *n)
         for (size_t it = 0; strmap_next(&v->jobs, &it, &k, &val);)
             arr[i++] = val;
         qsort(arr, i, sizeof *arr, by_name);
+        v->nenabled = v->ndisabled = v->ninvalid = 0;
+        for (size_t k = 0; k < i; k++) {
+            if (!arr[k]->job)
+                v->ninvalid++;
+            else if (arr[k]->job->disabled)
+                v->ndisabled++;
+            else
+                v->nenabled++;
+        }
         free(v->sorted);
         v->sorted = arr;
         v->nsorted = i;

@@ -29,6 +29,7 @@ struct zkview_job {
     int64_t mtime_ms;
     struct job *job; /* NULL when the data does not parse */
     char error[400]; /* why it does not parse */
+    char *hay;       /* lower-case "name\ndescription\ndomain\ncron" for searches */
 };
 
 struct zkview_agent {
@@ -56,6 +57,7 @@ struct zkview {
     struct zkview_job **sorted; /* by name */
     size_t nsorted;
     uint64_t sorted_at;
+    size_t nenabled, ndisabled, ninvalid; /* counted with `sorted` */
     struct shard_assignment *assign;
     uint64_t assign_at;
     bool assign_valid;
