@@ -240,16 +240,11 @@ static void api_cron_preview(struct creq *r)
 }
 
 /* next_fire: the job's next fire time after now (epoch s), -1 when none or invalid. */
-static int64_t next_fire(struct console *c, const struct job *j, int64_t now)
+static int64_t next_fire(struct console *c, const struct zkview_job *zj, int64_t now)
 {
     struct sc_err err;
-    cron_expr *e = NULL;
-    const tz_zone *z = console_zone(c, j->timezone, &err);
-    if (!z || cron_parse(j->cron, &e, &err) < 0)
-        return -1;
-    int64_t t = cron_next(e, now, z);
-    cron_free(e);
-    return t;
+    const tz_zone *z = zj->job && zj->expr ? console_zone(c, zj->job->timezone, &err) : NULL;
+    return z ? cron_next(zj->expr, now, z) : -1;
 }
 
 static void add_fire(cJSON *o, struct console *c, const struct job *j, int64_t epoch)
@@ -312,7 +307,7 @@ static cJSON *job_summary(struct console *c, const struct zkview_job *j, int64_t
     cJSON_AddNumberToObject(o, "shards", jb->shards);
     cJSON_AddStringToObject(o, "strategy", jb->strategy);
     cJSON_AddBoolToObject(o, "failover", jb->failover);
-    add_fire(o, c, jb, jb->disabled ? -1 : next_fire(c, jb, now));
+    add_fire(o, c, jb, jb->disabled ? -1 : next_fire(c, j, now));
     int own = owners(c, j->name, &eligible);
     cJSON_AddNumberToObject(o, "owners", own);
     cJSON_AddNumberToObject(o, "eligible_agents", eligible);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cron.h"
 #include "core/log.h"
 
 static void load_all(struct zkview *v);
@@ -19,6 +20,7 @@ static void job_entry_free(struct zkview_job *j)
     if (!j)
         return;
     job_free(j->job);
+    cron_free(j->expr);
     free(j->hay);
     free(j->raw);
     free(j->name);
@@ -76,6 +78,8 @@ static void set_job(struct zkview *v, const char *name, const char *raw, int len
         j->job = NULL;
     }
     const struct job *jb = j->job;
+    if (jb && cron_parse(jb->cron, &j->expr, &err) < 0)
+        j->expr = NULL;
     size_t hl = strlen(name) + 4 + (jb ? strlen(jb->description) + strlen(jb->domain) + strlen(jb->cron) : 0);
     if ((j->hay = malloc(hl))) {
         snprintf(j->hay, hl, "%s\n%s\n%s\n%s", name, jb ? jb->description : "", jb ? jb->domain : "",

@@ -29,6 +29,7 @@ struct zkview_job {
     int64_t mtime_ms;
     struct job *job; /* NULL when the data does not parse */
     char error[400]; /* why it does not parse */
+    struct cron_expr *expr; /* the parsed cron of a valid job (for next fire times) */
     char *hay;       /* lower-case "name\ndescription\ndomain\ncron" for searches */
 };
 
