@@ -402,8 +402,9 @@ static void api_jobs_list(struct creq *r)
         if (strcmp(sort, sort_keys[i]) == 0)
             key = i;
     if (key < 0) {
-        creq_error(r, 400, "sort", "must be one of name, domain, level, shards, state (- for "
-                                   "descending)");
+        creq_error(r, 400, "sort",
+                   "must be one of name, domain, level, shards, state (- for "
+                   "descending)");
         return;
     }
     size_t n, nh;

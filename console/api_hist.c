@@ -390,10 +390,14 @@ static void alert_work(MYSQL *m, void *arg)
     q->rc = hist_alert_inputs(m, q->since_ms, 0, HIST_PAGE_MAX, NULL, &q->page, &q->err);
 }
 
-static void add_job_ids(cJSON *o, const struct job *j)
+static void add_job_ids(struct console *c, cJSON *o, const struct job *j)
 {
+    int dl = j ? zkview_domain_level(&c->view, j->domain) : -1;
     cJSON_AddStringToObject(o, "domain", j ? j->domain : "");
-    cJSON_AddNullToObject(o, "domain_level"); /* /domains levels are not cached yet */
+    if (dl >= 0)
+        cJSON_AddNumberToObject(o, "domain_level", dl);
+    else
+        cJSON_AddNullToObject(o, "domain_level");
     if (j)
         cJSON_AddNumberToObject(o, "job_level", j->level);
     else
@@ -435,7 +439,7 @@ static void alerts_done(void *arg)
             if (!e) {
                 e = cJSON_CreateObject();
                 cJSON_AddStringToObject(e, "job", h->job);
-                add_job_ids(e, j);
+                add_job_ids(c, e, j);
                 cJSON_AddNumberToObject(e, "seconds_over", (double)(over > 0 ? over : 0));
                 cJSON_AddArrayToObject(e, "items");
                 iso_ms(e, "fire_time", h->fire_ms);
@@ -451,7 +455,7 @@ static void alerts_done(void *arg)
         }
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "job", h->job);
-        add_job_ids(e, j);
+        add_job_ids(c, e, j);
         iso_ms(e, "fire_time", h->fire_ms);
         cJSON_AddNumberToObject(e, "item", h->item);
         cJSON_AddStringToObject(e, "reason",
@@ -475,7 +479,7 @@ static void alerts_done(void *arg)
                 continue;
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "job", zj->name);
-            add_job_ids(e, zj->job);
+            add_job_ids(c, e, zj->job);
             cJSON_AddNumberToObject(e, "seconds_over", (double)over);
             cJSON *items = cJSON_AddArrayToObject(e, "items");
             cJSON_AddItemToArray(items, cJSON_CreateNumber(ag->rec.running[x].item));
@@ -523,7 +527,7 @@ static void alerts_done(void *arg)
         if (eligible == 0 && c->view.has_snap) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "job", j->name);
-            add_job_ids(e, j);
+            add_job_ids(c, e, j);
             cJSON_AddNullToObject(e, "fire_time");
             cJSON_AddStringToObject(e, "reason", "no eligible agent");
             cJSON_AddItemToArray(p1, e);
@@ -531,7 +535,7 @@ static void alerts_done(void *arg)
         if (!j->failover || eligible < 2) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "job", j->name);
-            add_job_ids(e, j);
+            add_job_ids(c, e, j);
             cJSON_AddNumberToObject(e, "eligible_agents", eligible);
             cJSON_AddStringToObject(
                 e, "reason", !j->failover ? "failover off" : "fewer than two live eligible agents");

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +81,11 @@ static void set_job(struct zkview *v, const char *name, const char *raw, int len
     const struct job *jb = j->job;
     if (jb && cron_parse(jb->cron, &j->expr, &err) < 0)
         j->expr = NULL;
-    size_t hl = strlen(name) + 4 + (jb ? strlen(jb->description) + strlen(jb->domain) + strlen(jb->cron) : 0);
+    size_t hl = strlen(name) + 4 +
+                (jb ? strlen(jb->description) + strlen(jb->domain) + strlen(jb->cron) : 0);
     if ((j->hay = malloc(hl))) {
-        snprintf(j->hay, hl, "%s\n%s\n%s\n%s", name, jb ? jb->description : "", jb ? jb->domain : "",
-                 jb ? jb->cron : "");
+        snprintf(j->hay, hl, "%s\n%s\n%s\n%s", name, jb ? jb->description : "",
+                 jb ? jb->domain : "", jb ? jb->cron : "");
         for (char *p = j->hay; *p; p++)
             *p = (char)tolower((unsigned char)*p);
     }
@@ -288,6 +290,71 @@ static void snap_exists(struct zkreg *z, const struct zkreg_result *r, void *arg
         get_snap(v);
 }
 
+/* ---- domains: /domains/<name> holds the domain's level */
+
+static void domain_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct getarg *g = arg;
+    struct zkview *v = g->v;
+    (void)z;
+    done_one(v);
+    if (r->rc == ZNONODE) {
+        if (strmap_del(&v->domains, g->name))
+            changed(v);
+    } else if (r->rc == ZOK && !r->stale) {
+        char buf[64];
+        long level = 0;
+        snprintf(buf, sizeof buf, "%.*s", r->data ? (r->len < 63 ? r->len : 63) : 0,
+                 r->data ? r->data : "");
+        const char *p = strstr(buf, "\"level\"");
+        p = p ? strchr(p, ':') : buf - 1;
+        level = strtol(p + 1, NULL, 10);
+        int perr = 0;
+        strmap_put(&v->domains, g->name, (void *)(intptr_t)(level + 1), &perr);
+        changed(v);
+    }
+    free(g);
+}
+
+static void get_domain(struct zkview *v, const char *name)
+{
+    char path[300];
+    struct getarg *g = getarg_new(v, name);
+    if (!g)
+        return;
+    snprintf(path, sizeof path, "/domains/%s", name);
+    v->loading++;
+    if (zkreg_get(v->z, path, true, domain_got, g) != ZOK) {
+        v->loading--;
+        free(g);
+    }
+}
+
+static void domains_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct zkview *v = arg;
+    (void)z;
+    done_one(v);
+    if (r->rc != ZOK)
+        return;
+    const char *k;
+    void *val;
+    for (size_t it = 0; strmap_next(&v->domains, &it, &k, &val);)
+        if (!in_list(r->children, r->nchildren, k)) {
+            strmap_del(&v->domains, k);
+            changed(v);
+        }
+    for (int i = 0; i < r->nchildren; i++)
+        if (!strmap_get(&v->domains, r->children[i]))
+            get_domain(v, r->children[i]);
+}
+
+int zkview_domain_level(const struct zkview *v, const char *name)
+{
+    void *p = name && *name ? strmap_get(&v->domains, name) : NULL;
+    return p ? (int)((intptr_t)p - 1) : -1;
+}
+
 static void snap_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct zkview *v = arg;
@@ -381,7 +448,7 @@ static void ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
 
 static void load_all(struct zkview *v)
 {
-    static const char *const roots[] = {"/jobs", "/agents", "/election", "/state"};
+    static const char *const roots[] = {"/jobs", "/agents", "/election", "/state", "/domains"};
     for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
         v->loading++;
         if (zkreg_ensure(v->z, roots[i], ensured, v) != ZOK)
@@ -397,6 +464,9 @@ static void load_all(struct zkview *v)
     list(v, "/jobs", jobs_listed);
     list(v, "/agents", agents_listed);
     list(v, "/election", election_listed);
+    for (size_t it = 0; strmap_next(&v->domains, &it, &k, &val);)
+        get_domain(v, k);
+    list(v, "/domains", domains_listed);
     get_snap(v);
 }
 
@@ -408,6 +478,7 @@ void zkview_init(struct zkview *v, struct zkreg *z)
     v->z = z;
     strmap_init(&v->jobs);
     strmap_init(&v->agents);
+    strmap_init(&v->domains);
 }
 
 void zkview_clear(struct zkview *v)
@@ -420,6 +491,7 @@ void zkview_clear(struct zkview *v)
         agent_entry_free(val);
     strmap_free(&v->jobs);
     strmap_free(&v->agents);
+    strmap_free(&v->domains);
     if (v->has_snap)
         plan_snapshot_clear(&v->snap);
     free(v->sorted);
@@ -458,6 +530,10 @@ void zkview_on_watch(struct zkview *v, int type, const char *path)
         } else {
             get_agent(v, path + 8);
         }
+    } else if (strcmp(path, "/domains") == 0) {
+        list(v, "/domains", domains_listed);
+    } else if (strncmp(path, "/domains/", 9) == 0 && !strchr(path + 9, '/')) {
+        get_domain(v, path + 9);
     } else if (strcmp(path, "/election") == 0) {
         list(v, "/election", election_listed);
     } else if (strcmp(path, "/state/assignment") == 0) {

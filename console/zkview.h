@@ -2,10 +2,10 @@
  *
  * Holds /jobs (raw data, version and the parsed job, or why it does not parse),
  * /agents (records), /state/assignment (the leader's snapshot) and /election
- * (who leads), kept current by watches through registry/zk. Requests read the
- * cache and never wait for a ZooKeeper round trip per job. Everything here runs
- * on the console's loop thread. After a new session (expiry) every watch is gone,
- * so the whole view is loaded again.
+ * (who leads) and /domains (business domains and their levels), kept current by watches through
+ * registry/zk. Requests read the cache and never wait for a ZooKeeper round trip per job.
+ * Everything here runs on the console's loop thread. After a new session (expiry) every watch is
+ * gone, so the whole view is loaded again.
  *
  * The shard map is derived: shard_assign over the snapshot's members and the
  * shapes of every valid job (what every agent computes), rebuilt lazily when
@@ -27,10 +27,10 @@ struct zkview_job {
     char *raw; /* the node's data, NUL-terminated */
     int version;
     int64_t mtime_ms;
-    struct job *job; /* NULL when the data does not parse */
-    char error[400]; /* why it does not parse */
+    struct job *job;        /* NULL when the data does not parse */
+    char error[400];        /* why it does not parse */
     struct cron_expr *expr; /* the parsed cron of a valid job (for next fire times) */
-    char *hay;       /* lower-case "name\ndescription\ndomain\ncron" for searches */
+    char *hay;              /* lower-case "name\ndescription\ndomain\ncron" for searches */
 };
 
 struct zkview_agent {
@@ -44,8 +44,9 @@ struct zkview_agent {
 
 struct zkview {
     struct zkreg *z;
-    struct strmap jobs;   /* name -> struct zkview_job */
-    struct strmap agents; /* id -> struct zkview_agent */
+    struct strmap jobs;    /* name -> struct zkview_job */
+    struct strmap agents;  /* id -> struct zkview_agent */
+    struct strmap domains; /* name -> level + 1 (as a pointer-sized integer) */
     struct plan_snapshot snap;
     bool has_snap;
     char leader[160];
@@ -76,6 +77,10 @@ void zkview_on_watch(struct zkview *v, int type, const char *path);
 bool zkview_ready(const struct zkview *v);
 
 const struct zkview_job *zkview_job(const struct zkview *v, const char *name);
+
+/* zkview_domain_level: the level of /domains/<name> (data: an integer or
+ * {"level":N}), or -1 when there is no such domain. */
+int zkview_domain_level(const struct zkview *v, const char *name);
 
 /* zkview_jobs_sorted: every job by name; the array lives until the next change. */
 struct zkview_job *const *zkview_jobs_sorted(struct zkview *v, size_t *n);

@@ -39,11 +39,12 @@ static void pump(struct loader *l)
         char path[64], data[512];
         long i = l->next++;
         snprintf(path, sizeof path, "/jobs/job-%ld", i);
-        snprintf(data, sizeof data,
-                 "{\"name\":\"job-%ld\",\"cron\":\"%ld %ld * * * ?\",\"command\":\"/opt/jobs/run.sh\","
-                 "\"shards\":%ld,\"strategy\":\"%s\",\"domain\":\"d%ld\",\"level\":%ld,"
-                 "\"description\":\"benchmark job %ld\"}",
-                 i, i % 60, (i / 60) % 60, 1 + i % 8, shapes[i % 4], i % 20, i % 5, i);
+        snprintf(
+            data, sizeof data,
+            "{\"name\":\"job-%ld\",\"cron\":\"%ld %ld * * * ?\",\"command\":\"/opt/jobs/run.sh\","
+            "\"shards\":%ld,\"strategy\":\"%s\",\"domain\":\"d%ld\",\"level\":%ld,"
+            "\"description\":\"benchmark job %ld\"}",
+            i, i % 60, (i / 60) % 60, 1 + i % 8, shapes[i % 4], i % 20, i % 5, i);
         if (zkreg_create(l->z, path, data, (int)strlen(data), 0, created, l) == ZOK)
             l->inflight++;
         else
@@ -81,8 +82,11 @@ int main(int argc, char **argv)
     evthread_use_pthreads();
     l.base = event_base_new();
     l.n = atol(argv[3]);
-    struct zkreg_opts o = {.hosts = argv[1], .ns = argv[2], .session_timeout_ms = 30000,
-                           .on_state = on_state, .ctx = &l};
+    struct zkreg_opts o = {.hosts = argv[1],
+                           .ns = argv[2],
+                           .session_timeout_ms = 30000,
+                           .on_state = on_state,
+                           .ctx = &l};
     if (zkreg_open(l.base, &o, &l.z, &err) < 0) {
         fprintf(stderr, "load_jobs: %s\n", err.msg);
         return 1;

@@ -225,6 +225,8 @@ async function pageJob(name) {
         .catch((e) => flash('Delete failed: ' + e.message, true));
     } }, 'Delete') : null);
   const rows = hist ? hist.executions : [];
+  const last = {}; /* item -> newest execution among the recent ones */
+  for (const r of rows) if (!(r.item in last)) last[r.item] = r;
   const dur = rows.filter((r) => r.duration_ms !== undefined).reverse();
   const durBox = h('div', {});
   render(h('h1', {}, 'Job ', name, ' ', badge(j.state)), buttons,
@@ -239,7 +241,10 @@ async function pageJob(name) {
       panel('Cron preview (next 10, ' + (j.job ? j.job.timezone : '') + ')', prev)),
     panel('Shard map' + (shards ? ' · epoch ' + shards.epoch + (shards.current ? '' : ' (agents catching up)') : ''),
       shards ? table([['Item', (r) => r.item], ['Param', (r) => r.param], ['Agent', (r) => r.agent || '—'],
-        ['State', (r) => badge(r.state)], ['Agent epoch', (r) => r.agent_applied_epoch ?? '—']], shards.items)
+        ['State', (r) => badge(r.state)],
+        ['Running since (fire)', (r) => r.running_fire ? new Date(r.running_fire * 1000).toISOString().replace('.000Z', 'Z') : '—'],
+        ['Last result', (r) => last[r.item] ? badge(last[r.item].status) : '—'],
+        ['Agent epoch', (r) => r.agent_applied_epoch ?? '—']], shards.items)
         : h('div', { class: 'nodata' }, 'no data')),
     panel('Duration of recent executions (ms)', durBox),
     panel('Recent executions', nodata(rows, table([['Fire time', (r) => when(r.fire_time)], ['Item', (r) => r.item],

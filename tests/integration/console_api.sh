@@ -214,6 +214,12 @@ req GET '/api/v1/executions/e-fail'; expect 200 '.status == "failed" and (.outpu
 req GET '/api/v1/executions/nope'; expect 404
 req GET /api/v1/stats; expect 200 '.total == 14 and .failed == 2'
 
+# ---- a business domain's level (/domains/<name>) reaches the panels through a watch
+/usr/share/zookeeper/bin/zkCli.sh -server "$SC_TEST_ZK" create "/$ns/domains/finance" 3 >/dev/null 2>&1 \
+  || fail "cannot create /$ns/domains/finance"
+level_seen() { req GET /api/v1/alerts; echo "$body" | jq -e '[.no_failover[] | select(.job == "settle")][0].domain_level == 3' >/dev/null; }
+wait_for 20 level_seen || fail "domain level never shown: $body"
+
 # ---- alerts: failed + missed, no eligible agent, no failover, each panel present
 req GET /api/v1/alerts; expect 200
 echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle" and .reason == "failed")] | length == 1' >/dev/null || fail "failed not in panel 1: $body"
