@@ -40,6 +40,7 @@ static void *worker(void *arg)
 {
     struct dbpool *p = arg;
     MYSQL *m = NULL;
+    bool warned = false; /* one warning per outage and worker, not one per request */
     mysql_thread_init();
     for (;;) {
         pthread_mutex_lock(&p->mu);
@@ -58,8 +59,11 @@ static void *worker(void *arg)
         if (!m) {
             struct sc_err err;
             m = db_connect(&p->url, p->password, 5, &err);
-            if (!m)
+            if (!m && !warned)
                 LOGW("history store: %s", err.msg);
+            else if (m && warned)
+                LOGN("history store reachable again");
+            warned = !m;
         }
         j->work(m, j->arg);
         if (m) {

@@ -307,8 +307,8 @@ static void domain_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
         snprintf(buf, sizeof buf, "%.*s", r->data ? (r->len < 63 ? r->len : 63) : 0,
                  r->data ? r->data : "");
         const char *p = strstr(buf, "\"level\"");
-        p = p ? strchr(p, ':') : buf - 1;
-        level = strtol(p + 1, NULL, 10);
+        p = p ? strchr(p, ':') : NULL;
+        level = strtol(p ? p + 1 : buf, NULL, 10);
         int perr = 0;
         strmap_put(&v->domains, g->name, (void *)(intptr_t)(level + 1), &perr);
         changed(v);
