@@ -189,7 +189,11 @@ static void api_metrics(struct creq *r)
                      "# TYPE shardcron_console_zk_connected gauge\n"
                      "shardcron_console_zk_connected %d\n"
                      "# TYPE shardcron_console_mysql_pending gauge\n"
-                     "shardcron_console_mysql_pending %d\n",
+                     "shardcron_console_mysql_pending %d\n"
+                     "# TYPE shardcron_console_connections gauge\n"
+                     "shardcron_console_connections %zu\n"
+                     "# TYPE shardcron_console_connections_refused_total counter\n"
+                     "shardcron_console_connections_refused_total %llu\n",
                      (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
                      (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
                      (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
@@ -197,7 +201,8 @@ static void api_metrics(struct creq *r)
                      (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
                      strmap_len(&c->view.agents),
                      c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
-                     zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db));
+                     zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db),
+                     strmap_len(&c->conns), (unsigned long long)c->conns_refused);
     http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
     creq_free(r);
 }
@@ -1210,10 +1215,47 @@ static bool split(struct creq *r, const char *rest)
     return true;
 }
 
+/* ---- the connection cap: connections are counted from their first request
+ * until they close; beyond the cap a request gets 503 and its connection closes.
+ * (libevent 2.1 has no accept-time cap; idle connections time out after 30 s.) */
+
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct console *c = arg;
+    char key[32];
+    snprintf(key, sizeof key, "%p", (void *)evcon);
+    strmap_del(&c->conns, key);
+}
+
+static bool conn_admit(struct console *c, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char key[32];
+    int perr = 0;
+    if (!evcon)
+        return true;
+    snprintf(key, sizeof key, "%p", (void *)evcon);
+    if (strmap_get(&c->conns, key))
+        return true;
+    if ((long long)strmap_len(&c->conns) >= c->max_conns) {
+        c->conns_refused++;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        c->replies_5xx++;
+        http_reply_error(req, 503, "connections", "too many connections; retry later");
+        return false;
+    }
+    strmap_put(&c->conns, key, c, &perr);
+    if (perr == 0)
+        evhttp_connection_set_closecb(evcon, conn_closed, c);
+    return true;
+}
+
 void api_handle(struct evhttp_request *req, void *arg)
 {
     struct console *c = arg;
     c->requests++;
+    if (!conn_admit(c, req))
+        return;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)

@@ -86,7 +86,12 @@ int console_run(const struct cfg *cfg)
     sc_err_clear(&err);
     strmap_init(&c.sessions);
     strmap_init(&c.zones);
+    strmap_init(&c.conns);
     c.started_ms = console_now_ms();
+    if (cfg_int(cfg, "max_connections", 1, 1000000, &c.max_conns, &err) < 0) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        return 2;
+    }
     if (sodium_init() < 0) {
         fprintf(stderr, "shardcron-console: libsodium failed to initialise\n");
         return 1;
@@ -190,6 +195,7 @@ out:
     for (size_t it = 0; strmap_next(&c.zones, &it, &k, &v);)
         tz_free(v);
     strmap_free(&c.zones);
+    strmap_free(&c.conns);
     if (c.ev_term)
         event_free(c.ev_term);
     if (c.ev_int)

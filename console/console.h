@@ -41,6 +41,8 @@ struct console {
     char web[4096];         /* realpath of the web directory, "" when none */
     int port;
     int64_t started_ms;
+    struct strmap conns; /* "%p" of each connection that sent a request (the cap) */
+    long long max_conns;
     struct event *ev_term, *ev_int, *ev_sweep;
     /* the last job list query (search + sort), reused while nothing changed, so
      * paging through one result costs one filter and one sort */
@@ -54,7 +56,7 @@ struct console {
     } list;
     /* metrics */
     uint64_t requests, replies_4xx, replies_5xx, logins_ok, logins_failed, zk_writes,
-        zk_write_errors, static_files;
+        zk_write_errors, static_files, conns_refused;
 };
 
 /* Per-request context of an API call (the caller's; freed by api_done). */

@@ -81,7 +81,8 @@ ln -s /etc/passwd "$tmp/web/leak.txt"
   --http 127.0.0.1:0 --session-timeout-ms 2000 --labels batch >"$tmp/agent.log" 2>&1 &
 apid=$!
 SHARDCRON_CONSOLE_PORT_FILE=$tmp/port "$bin/shardcron-console" --zk "$SC_TEST_ZK" --namespace "$ns" \
-  --mysql "$dburl" --mysql-password-file "$pwf" --listen 127.0.0.1:0 --web "$tmp/web" >"$clog" 2>&1 &
+  --mysql "$dburl" --mysql-password-file "$pwf" --listen 127.0.0.1:0 --web "$tmp/web" \
+  --max-connections 40 >"$clog" 2>&1 &
 cpid=$!
 wait_for 20 test -s "$tmp/port" || fail "console did not start"
 port=$(cat "$tmp/port")
@@ -277,6 +278,23 @@ if [ -x /usr/bin/chromium ] && [ -d "$pw" ] && [ -f "$SC_ROOT/console/web/vendor
 else
   echo "SKIP browser tests: run scripts/setup (needs /usr/bin/chromium, console/web/node_modules, vendor/)"
 fi
+
+# ---- connection cap: 40 kept-alive connections are served, the 41st gets 503
+python3 - "$port" <<'PY' || fail "connection cap"
+import socket, sys
+port = int(sys.argv[1])
+def ask(s):
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    return s.recv(65536).split(b" ")[1]
+socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+codes = [ask(s) for s in socks]
+assert all(c == b"200" for c in codes), codes
+extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+assert ask(extra) == b"503", "41st connection not refused"
+for s in socks: s.close()
+PY
+cap_free() { req GET /api/v1/health; [ "$code" = 200 ]; }
+wait_for 10 cap_free || fail "connections not released after close: $code"
 
 # ---- clean shutdown
 kill -TERM "$cpid"
