@@ -296,6 +296,30 @@ PY
 cap_free() { req GET /api/v1/health; [ "$code" = 200 ]; }
 wait_for 10 cap_free || fail "connections not released after close: $code"
 
+# ---- session expiry: the console is frozen past its ZooKeeper session; jobs change
+# meanwhile; on resume it builds a new session and reloads the whole view.
+sid=$(grep -o 'connected (session 0x[0-9a-f]*' "$clog" | tail -1 | grep -o '0x[0-9a-f]*')
+[ -n "$sid" ] || fail "no session id in the console log"
+zkport=${SC_TEST_ZK##*:}
+session_gone() {
+  local out
+  out=$(exec 3<>"/dev/tcp/127.0.0.1/$zkport" && printf cons >&3 && cat <&3) || return 1
+  ! echo "$out" | grep -q "sid=$sid"
+}
+kill -STOP "$cpid"
+echo '{"name":"made-while-away","cron":"0 0 4 * * ?","command":"true"}' |
+  "$bin/shardcronctl" --zk "$SC_TEST_ZK" --namespace "$ns" job put - >/dev/null || fail "ctl job put"
+"$bin/shardcronctl" --zk "$SC_TEST_ZK" --namespace "$ns" job delete settle >/dev/null || fail "ctl job delete"
+wait_for 30 session_gone || { kill -CONT "$cpid"; fail "session $sid never expired"; }
+kill -CONT "$cpid"
+login admin pw-admin-12345 2>/dev/null || true
+reloaded() {
+  req GET /api/v1/jobs
+  [ "$code" = 200 ] && echo "$body" | jq -e '[.jobs[].name] | (index("made-while-away") != null) and (index("settle") == null)' >/dev/null
+}
+wait_for 30 reloaded || fail "view not reloaded after session expiry: $code $body"
+[ "$(grep -c 'loading the namespace view' "$clog")" -ge 2 ] || fail "no second load in the log"
+
 # ---- clean shutdown
 kill -TERM "$cpid"
 stopped() { ! kill -0 "$cpid" 2>/dev/null; }
