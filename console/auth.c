@@ -19,6 +19,18 @@
 
 #define COOKIE "sc_session"
 
+/* Failed logins: a user name gets AUTH_USER_FAILS, an address AUTH_ADDR_FAILS
+ * within AUTH_WINDOW_MS; beyond that, logins are refused with 429 until the
+ * window ends. A successful login clears its user name's count. */
+#define AUTH_USER_FAILS 5
+#define AUTH_ADDR_FAILS 20
+#define AUTH_WINDOW_MS (5 * 60 * 1000)
+
+struct auth_throttle {
+    int fails;
+    int64_t since_ms;
+};
+
 const char *auth_role_name(enum console_role r)
 {
     switch (r) {
@@ -109,11 +121,60 @@ bool auth_need(struct creq *r, enum console_role role, bool write)
     return true;
 }
 
+static void throttle_key(char *out, size_t len, const char *kind, const char *what)
+{
+    snprintf(out, len, "%s:%s", kind, what);
+}
+
+/* throttled: seconds until `key` may try again, or 0. */
+static int throttled(struct console *c, const char *key, int limit)
+{
+    struct auth_throttle *t = strmap_get(&c->throttle, key);
+    int64_t now = console_now_ms();
+    if (!t || now - t->since_ms >= AUTH_WINDOW_MS || t->fails < limit)
+        return 0;
+    return (int)((t->since_ms + AUTH_WINDOW_MS - now) / 1000) + 1;
+}
+
+static void throttle_fail(struct console *c, const char *key)
+{
+    struct auth_throttle *t = strmap_get(&c->throttle, key);
+    int64_t now = console_now_ms();
+    int perr = 0;
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t)))
+            return;
+        strmap_put(&c->throttle, key, t, &perr);
+        if (perr < 0) {
+            free(t);
+            return;
+        }
+    }
+    if (now - t->since_ms >= AUTH_WINDOW_MS) {
+        t->fails = 0;
+        t->since_ms = now;
+    }
+    t->fails++;
+}
+
+static const char *peer(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    const char *addr = NULL;
+    ev_uint16_t port;
+    if (evcon)
+        evhttp_connection_get_peer(evcon, (char **)&addr, &port);
+    return addr ? addr : "?";
+}
+
 void auth_sweep(struct console *c)
 {
     const char *k;
     void *v;
     int64_t now = console_now_ms();
+    for (size_t it = 0; strmap_next(&c->throttle, &it, &k, &v);)
+        if (now - ((struct auth_throttle *)v)->since_ms >= AUTH_WINDOW_MS)
+            free(strmap_del(&c->throttle, k));
     for (size_t it = 0; strmap_next(&c->sessions, &it, &k, &v);)
         if (((struct console_session *)v)->expires_ms <= now)
             free(strmap_del(&c->sessions, k));
@@ -124,6 +185,7 @@ void auth_sweep(struct console *c)
 struct login {
     struct creq *r;
     char user[65];
+    char addr[64];
     char *password;
     bool ok;
     bool db_down;
@@ -169,9 +231,14 @@ static void login_done(void *arg)
         creq_error(r, 503, "mysql", "the user store is unreachable");
         return;
     }
+    char key[140];
     if (!l->ok || l->role == ROLE_NONE) {
         c->logins_failed++;
-        LOGN("login refused for \"%s\"", l->user);
+        LOGN("login refused for \"%s\" from %s", l->user, l->addr);
+        throttle_key(key, sizeof key, "u", l->user);
+        throttle_fail(c, key);
+        throttle_key(key, sizeof key, "ip", l->addr);
+        throttle_fail(c, key);
         free(l);
         creq_error(r, 401, "password", "wrong username or password");
         return;
@@ -195,6 +262,8 @@ static void login_done(void *arg)
         creq_error(r, 500, NULL, "out of memory");
         return;
     }
+    throttle_key(key, sizeof key, "u", l->user);
+    free(strmap_del(&c->throttle, key));
     c->logins_ok++;
     LOGN("user %s logged in (%s)", s->user, auth_role_name(s->role));
     char cookie[200];
@@ -235,6 +304,21 @@ void auth_login(struct creq *r)
         creq_error(r, 400, "username", "must be 1 to 64 characters");
         return;
     }
+    char key[140];
+    int wait_u, wait_a;
+    throttle_key(key, sizeof key, "u", user);
+    wait_u = throttled(r->c, key, AUTH_USER_FAILS);
+    throttle_key(key, sizeof key, "ip", peer(r->req));
+    wait_a = throttled(r->c, key, AUTH_ADDR_FAILS);
+    if (wait_u || wait_a) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", wait_u > wait_a ? wait_u : wait_a);
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", ra);
+        cJSON_Delete(o);
+        creq_error(r, 429, wait_u ? "username" : "address",
+                   "too many failed logins; try again in %s s", ra);
+        return;
+    }
     struct login *l = calloc(1, sizeof *l);
     if (!l || !(l->password = strdup(pw))) {
         free(l);
@@ -244,6 +328,7 @@ void auth_login(struct creq *r)
     }
     l->r = r;
     snprintf(l->user, sizeof l->user, "%s", user);
+    snprintf(l->addr, sizeof l->addr, "%s", peer(r->req));
     cJSON_Delete(o);
     if (dbpool_submit(r->c->db, login_work, login_done, l) < 0) {
         free(l->password);

@@ -87,6 +87,7 @@ int console_run(const struct cfg *cfg)
     strmap_init(&c.sessions);
     strmap_init(&c.zones);
     strmap_init(&c.conns);
+    strmap_init(&c.throttle);
     c.started_ms = console_now_ms();
     if (cfg_int(cfg, "max_connections", 1, 1000000, &c.max_conns, &err) < 0) {
         LOGE("%s", sc_err_format(&err, msg, sizeof msg));
@@ -196,6 +197,9 @@ out:
         tz_free(v);
     strmap_free(&c.zones);
     strmap_free(&c.conns);
+    for (size_t it = 0; strmap_next(&c.throttle, &it, &k, &v);)
+        free(v);
+    strmap_free(&c.throttle);
     if (c.ev_term)
         event_free(c.ev_term);
     if (c.ev_int)

@@ -38,6 +38,7 @@ struct console {
     struct dbpool *db;      /* NULL without --mysql */
     struct strmap sessions; /* id -> struct console_session */
     struct strmap zones;    /* name -> tz_zone (loaded once) */
+    struct strmap throttle; /* "u:NAME" / "ip:ADDR" -> struct auth_throttle (failed logins) */
     char web[4096];         /* realpath of the web directory, "" when none */
     int port;
     int64_t started_ms;

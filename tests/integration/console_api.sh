@@ -59,7 +59,7 @@ login() { # login USER PASSWORD: jar per user
 client -e "CREATE DATABASE $db"
 client "$db" < "$SC_ROOT/sql/schema.sql"
 dburl=$base/$db
-for u in admin:admin operator:operator viewer:viewer; do
+for u in admin:admin operator:operator viewer:viewer locked:viewer; do
   echo "pw-${u%%:*}-12345" > "$tmp/${u%%:*}.pw"; chmod 600 "$tmp/${u%%:*}.pw"
   "$bin/shardcronctl" user add "${u%%:*}" --role "${u##*:}" --password-file "$tmp/${u%%:*}.pw" \
     --mysql "$dburl" --mysql-password-file "$pwf" >/dev/null || fail "user add ${u%%:*}"
@@ -98,6 +98,9 @@ req PUT /api/v1/jobs/j1 '{"cron":"* * * * * ?","command":"true"}'; expect 401
 req POST /api/v1/login '{"username":"admin","password":"wrong-password"}'; expect 401
 req POST /api/v1/login '{"username":"admin"}'; expect 400 '.field == "password"'
 req POST /api/v1/login '{"username":"admin",'; expect 400 '.field == "body" and (.error | test("offset"))'
+# five wrong passwords lock the name for the window, even against the right one
+for _ in 1 2 3 4 5; do req POST /api/v1/login '{"username":"locked","password":"nope-nope"}'; expect 401; done
+req POST /api/v1/login '{"username":"locked","password":"pw-locked-12345"}'; expect 429 '.field == "username"'
 req GET /api/v1/no/such/route; expect 404 '.error != null'
 req DELETE /api/v1/health; expect 405
 req GET /metrics; expect 200
