@@ -4,7 +4,7 @@
 # route, logins and roles (no session 401, viewer write 403, missing CSRF 403),
 # validation errors naming the field, 409 on a concurrent edit, body cap 413,
 # static files (traversal 404, symlink out 403), history routes over rows in a
-# scratch database, alert panels, export -> delete all -> import round trip, and a
+# scratch database, the shard map against two agents' own view, alert panels, export -> delete all -> import round trip, and a
 # clean SIGTERM without sanitizer reports. Waits poll observable state with deadlines.
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; [ -n "${clog:-}" ] && tail -20 "$clog" >&2; exit 1; }
@@ -16,10 +16,11 @@ ns=console_$$
 tmp=$(mktemp -d "$SC_TEST_TMP/console.XXXX")
 clog=$tmp/console.log
 client() { "$SC_ROOT/scripts/mysql" client "$SC_TEST_MYSQL_DIR" "$@"; }
-cpid="" apid=""
+cpid="" apid="" a2pid=""
 cleanup() {
   [ -n "$cpid" ] && kill "$cpid" 2>/dev/null || true
   [ -n "$apid" ] && kill "$apid" 2>/dev/null || true
+  [ -n "$a2pid" ] && kill "$a2pid" 2>/dev/null || true
   client -e "DROP DATABASE IF EXISTS $db" || true
 }
 trap cleanup EXIT
@@ -155,10 +156,30 @@ req GET '/api/v1/jobs?limit=0'; expect 400 '.field == "limit"'
 agent_led() { req GET /api/v1/agents; [ "$code" = 200 ] && echo "$body" | jq -e '.agents[0].id == "a1" and .agents[0].leader and .epoch > 0' >/dev/null; }
 wait_for 30 agent_led || fail "agent a1 never shown as leader: $body"
 expect 200 '.agents[0].labels == ["batch"] and .agents[0].ready and (.agents[0].capacity > 0)'
-shards_idle() { req GET /api/v1/jobs/settle/shards; echo "$body" | jq -e '.current and ([.items[] | select(.agent == "a1" and (.state == "idle" or .state == "running"))] | length) == 4' >/dev/null; }
-wait_for 30 shards_idle || fail "settle's items never on a1: $body"
-req GET /api/v1/jobs/nowhere/shards; expect 200 '.eligible_agents == 0 and .items[0].state == "unassigned"'
-req GET /api/v1/jobs/settle; expect 200 '.owners == 1 and .eligible_agents == 1 and .job.timezone == "Asia/Shanghai"'
+# a second agent (started once a1 leads, so the leader is known)
+"$bin/shardcron-agent" --zk "$SC_TEST_ZK" --namespace "$ns" --id a2 --work-dir "$tmp/a2" \
+  --http 127.0.0.1:0 --session-timeout-ms 2000 --labels batch,extra >"$tmp/agent2.log" 2>&1 &
+a2pid=$!
+shards_spread() {
+  req GET /api/v1/jobs/settle/shards
+  echo "$body" | jq -e '.current and ([.items[] | select(.state == "idle" or .state == "running")] | length) == 4
+    and ([.items[].agent] | unique) == ["a1","a2"]' >/dev/null
+}
+wait_for 30 shards_spread || fail "settle's items never spread over a1 and a2: $body"
+shards=$body
+# The console's map is what each agent itself runs (its /status "owned").
+owned_match() {
+  local a want got
+  for a in a1 a2; do
+    want=$(echo "$shards" | jq -c "[.items[] | select(.agent == \"$a\") | .item] | sort")
+    got=$(curl -s "http://127.0.0.1:$(cat "$tmp/$a/http.port")/status" | jq -c '.owned.settle // [] | sort') || return 1
+    [ "$want" = "$got" ] || return 1
+  done
+}
+wait_for 30 owned_match || fail "agents' own items differ from the console's map: $shards"
+req GET /api/v1/agents
+expect 200 '(.agents | length) == 2 and ([.agents[] | select(.leader)] | length) == 1 and .agents[0].leader'
+req GET /api/v1/jobs/settle; expect 200 '.owners == 2 and .eligible_agents == 2 and .job.timezone == "Asia/Shanghai"'
 
 # ---- cron preview: the CLI's JSON
 req GET '/api/v1/cron/preview?expr=0/5+*+*+*+*+%3F&tz=Asia/Shanghai&n=3&from=2017-08-30+17:22:15'
@@ -221,7 +242,7 @@ req GET /api/v1/stats; expect 200 '.total == 14 and .failed == 2'
 # ---- a business domain's level (/domains/<name>) reaches the panels through a watch
 /usr/share/zookeeper/bin/zkCli.sh -server "$SC_TEST_ZK" create "/$ns/domains/finance" 3 >/dev/null 2>&1 \
   || fail "cannot create /$ns/domains/finance"
-level_seen() { req GET /api/v1/alerts; echo "$body" | jq -e '[.no_failover[] | select(.job == "settle")][0].domain_level == 3' >/dev/null; }
+level_seen() { req GET /api/v1/alerts; echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle")][0].domain_level == 3' >/dev/null; }
 wait_for 20 level_seen || fail "domain level never shown: $body"
 
 # ---- alerts: failed + missed, no eligible agent, no failover, each panel present
@@ -230,7 +251,7 @@ echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle" and .reason ==
 echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "report" and .reason == "missed")] | length == 1' >/dev/null || fail "missed not in panel 1: $body"
 echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "nowhere" and .reason == "no eligible agent")] | length == 1' >/dev/null || fail "no eligible agent not in panel 1: $body"
 echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle")][0].domain == "finance"' >/dev/null || fail "domain missing: $body"
-echo "$body" | jq -e '[.no_failover[].job] | sort == ["nowhere","report","settle"]' >/dev/null || fail "panel 3: $body"
+echo "$body" | jq -e '[.no_failover[].job] | sort == ["nowhere","report"]' >/dev/null || fail "panel 3: $body"
 echo "$body" | jq -e '.over_timeout == [] and .abnormal_agents == []' >/dev/null || fail "panels 2/4 not empty: $body"
 
 # ---- audit log: every write with user, before and after
@@ -330,5 +351,5 @@ wait_for 15 stopped || fail "console did not stop on SIGTERM"
 set +e; wait "$cpid"; rc=$?; set -e; cpid=""
 [ $rc = 0 ] || fail "console exit status $rc"
 grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$clog" && fail "sanitizer report in the console log"
-kill -TERM "$apid"; wait "$apid" || true; apid=""
+kill -TERM "$apid" "$a2pid"; wait "$apid" "$a2pid" || true; apid="" a2pid=""
 echo "console_api: ok"
