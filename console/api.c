@@ -203,7 +203,9 @@ static void api_metrics(struct creq *r)
                      c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
                      zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db),
                      strmap_len(&c->conns), (unsigned long long)c->conns_refused);
-    http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
+    if (n > 0 && (size_t)n < sizeof buf)
+        alerter_metrics(c->alerter, buf + n, sizeof buf - (size_t)n);
+    http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
     creq_free(r);
 }
 

@@ -3,7 +3,8 @@
 # the real ZooKeeper and MariaDB of tests/run-integration and a real agent: every
 # route, logins and roles (no session 401, viewer write 403, missing CSRF 403),
 # validation errors naming the field, 409 on a concurrent edit, body cap 413,
-# static files (traversal 404, symlink out 403), history routes over rows in a
+# static files (traversal 404, symlink out 403), alert webhooks (open, resolve, a
+# dead receiver), history routes over rows in a
 # scratch database, the shard map against two agents' own view, alert panels, export -> delete all -> import round trip, and a
 # clean SIGTERM without sanitizer reports. Waits poll observable state with deadlines.
 set -euo pipefail
@@ -16,11 +17,12 @@ ns=console_$$
 tmp=$(mktemp -d "$SC_TEST_TMP/console.XXXX")
 clog=$tmp/console.log
 client() { "$SC_ROOT/scripts/mysql" client "$SC_TEST_MYSQL_DIR" "$@"; }
-cpid="" apid="" a2pid=""
+cpid="" apid="" a2pid="" hookpid=""
 cleanup() {
   [ -n "$cpid" ] && kill "$cpid" 2>/dev/null || true
   [ -n "$apid" ] && kill "$apid" 2>/dev/null || true
   [ -n "$a2pid" ] && kill "$a2pid" 2>/dev/null || true
+  [ -n "$hookpid" ] && kill "$hookpid" 2>/dev/null || true
   client -e "DROP DATABASE IF EXISTS $db" || true
 }
 trap cleanup EXIT
@@ -83,7 +85,7 @@ ln -s /etc/passwd "$tmp/web/leak.txt"
 apid=$!
 SHARDCRON_CONSOLE_PORT_FILE=$tmp/port "$bin/shardcron-console" --zk "$SC_TEST_ZK" --namespace "$ns" \
   --mysql "$dburl" --mysql-password-file "$pwf" --listen 127.0.0.1:0 --web "$tmp/web" \
-  --max-connections 40 >"$clog" 2>&1 &
+  --max-connections 40 --alert-interval-ms 300 >"$clog" 2>&1 &
 cpid=$!
 wait_for 20 test -s "$tmp/port" || fail "console did not start"
 port=$(cat "$tmp/port")
@@ -253,6 +255,44 @@ echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "nowhere" and .reason =
 echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle")][0].domain == "finance"' >/dev/null || fail "domain missing: $body"
 echo "$body" | jq -e '[.no_failover[].job] | sort == ["nowhere","report"]' >/dev/null || fail "panel 3: $body"
 echo "$body" | jq -e '.over_timeout == [] and .abnormal_agents == []' >/dev/null || fail "panels 2/4 not empty: $body"
+
+# ---- alert notifications: a webhook receiver gets "open" for a failure and
+# "resolve" once a later fire of the item succeeded; a dead receiver only counts
+python3 - "$tmp/hook.port" "$tmp/hook.log" <<'PY' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[2], "ab") as f: f.write(body + b"\n")
+        self.send_response(204); self.end_headers()
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+PY
+hookpid=$!
+wait_for 10 test -s "$tmp/hook.port" || fail "webhook receiver did not start"
+hport=$(cat "$tmp/hook.port")
+login admin pw-admin-12345
+req PUT /api/v1/jobs/hooked "{\"cron\":\"0 0 5 * * ?\",\"command\":\"true\",\"shards\":2,\"alert\":{\"webhook\":\"http://127.0.0.1:$hport/hook\",\"on\":[\"failure\"]}}"
+expect 201
+req PUT /api/v1/jobs/deadhook '{"cron":"0 0 5 * * ?","command":"true","alert":{"webhook":"http://127.0.0.1:1/x"}}'
+expect 201
+ins e-hook-1 hooked 1 failed $((now - 30)) a1
+ins e-dead-1 deadhook 0 failed $((now - 30)) a1
+hook_has() { [ -f "$tmp/hook.log" ] && grep "\"event\":\"$1\"" "$tmp/hook.log" | grep -q "\"job\":\"hooked\".*\"item\":1"; }
+wait_for 20 hook_has open || fail "no open notice: $(cat "$tmp/hook.log" 2>/dev/null)"
+grep '"event":"open"' "$tmp/hook.log" | grep -q '"kind":"failed".*"execution_id":"e-hook-1"' || fail "open notice: $(cat "$tmp/hook.log")"
+ins e-hook-2 hooked 1 succeeded $((now - 10)) a1
+wait_for 20 hook_has resolve || fail "no resolve notice: $(cat "$tmp/hook.log")"
+[ "$(grep -c '"job":"hooked"' "$tmp/hook.log")" = 2 ] || fail "duplicate notices: $(cat "$tmp/hook.log")"
+n=$(client "$db" -N -e "SELECT COUNT(*) FROM alert_event WHERE job='hooked' AND kind='failed' AND item=1 AND notified_at IS NOT NULL AND resolved_at IS NOT NULL")
+[ "$n" = 1 ] || fail "alert_event row for hooked: $n"
+dead_counted() { req GET /metrics; echo "$body" | grep -q '^shardcron_console_webhooks_total{result="failed"} [1-9]'; }
+wait_for 20 dead_counted || fail "dead webhook not counted: $body"
+req GET /api/v1/health; expect 200
+for j in hooked deadhook; do req DELETE "/api/v1/jobs/$j" ''; expect 200; done
+login viewer pw-viewer-12345
 
 # ---- audit log: every write with user, before and after
 n=$(client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE object_name='report' AND action='update' AND username='admin' AND before_json LIKE '%0 0 1 * * ?%' AND after_json LIKE '%0 0 2 * * ?%'")
