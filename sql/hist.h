@@ -109,8 +109,9 @@ struct hist_writer_opts {
     uint64_t spool_max_bytes; /* 0 = 256 MiB */
     unsigned batch_size;      /* rows per INSERT; 0 = 500; at most 2000 */
     unsigned flush_ms;        /* flush a partial batch after this long; 0 = 50 */
-    size_t queue_max_bytes;   /* in-memory queue cap; 0 = 64 MiB; beyond it the oldest
-                                 queued events are spooled early or, failing that, dropped */
+    size_t queue_max_bytes;   /* in-memory queue cap; 0 = 64 MiB. During a long spool
+                                 replay the queue moves to the spool at half of it; if it
+                                 still fills, submit drops the oldest queued events */
     unsigned io_timeout_s;    /* MySQL connect/read/write timeout; 0 = 5 */
 };
 
@@ -138,7 +139,8 @@ int hist_writer_open(const struct hist_writer_opts *opts, struct hist_writer **o
                      struct sc_err *err);
 
 /* hist_writer_submit: copy the event into the writer's queue and return. Never
- * blocks on I/O and never waits for the writer (one short mutex hold). Returns 0,
+ * blocks on I/O and never waits for the writer (one malloc, a bounded copy, one
+ * short mutex hold; cost independent of how much is queued). Returns 0,
  * or -EINVAL when the event is malformed (missing or oversized identity field,
  * bad status or trigger): counted in stats.rejected and logged. */
 int hist_writer_submit(struct hist_writer *w, const struct hist_event *ev);

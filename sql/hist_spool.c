@@ -263,13 +263,18 @@ int hist_spool_append(struct hist_spool *s, struct hist_rec *const *recs, size_t
         return 0;
     size_t cap = n * (REC_HDR + 512) + HIST_REC_MAX_ENCODED, len = 0;
     unsigned char *buf = malloc(cap);
-    if (!buf)
+    size_t *ends = malloc(n * sizeof *ends);
+    if (!buf || !ends) {
+        free(buf);
+        free(ends);
         return -ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
         if (cap - len < REC_HDR + HIST_REC_MAX_ENCODED) {
             unsigned char *nb = realloc(buf, cap * 2);
             if (!nb) {
                 free(buf);
+                free(ends);
                 return -ENOMEM;
             }
             buf = nb, cap *= 2;
@@ -281,7 +286,21 @@ int hist_spool_append(struct hist_spool *s, struct hist_rec *const *recs, size_t
             buf[len + 4 + k] = (unsigned char)(crc >> (8 * k));
         }
         len += REC_HDR + plen;
+        ends[i] = len;
     }
+    /* A group larger than the whole spool keeps its newest records. */
+    size_t first = 0, from = 0;
+    while (first < n && len - from + MAGIC_LEN * 2 > s->max_bytes)
+        from = ends[first++];
+    if (first) {
+        if (s->full_logs++ % 100 == 0)
+            LOGE("spool %s: a group of %zu records is larger than the limit (%" PRIu64
+                 " bytes): its %zu oldest are dropped",
+                 s->dir, n, s->max_bytes, first);
+        *dropped += first;
+        s->full = 1;
+    }
+    len -= from;
     /* Keep the newest: delete whole oldest segments until the group fits. */
     while (s->bytes + len > s->max_bytes && s->nsegs > 0) {
         if (s->nsegs == 1) {
@@ -298,31 +317,47 @@ int hist_spool_append(struct hist_spool *s, struct hist_rec *const *recs, size_t
         s->full = 1;
         seg_remove(s, 0, unread);
     }
-    if (s->bytes + len > s->max_bytes) {
-        LOGE("spool %s: a group of %zu records (%zu bytes) does not fit the limit; dropped", s->dir,
-             n, len);
-        *dropped += n;
+    if (len == 0 || s->bytes + len > s->max_bytes) {
+        if (len)
+            LOGE("spool %s: %zu records do not fit the limit; dropped", s->dir, n - first);
+        *dropped += len ? n - first : 0;
         s->full = 1;
         free(buf);
+        free(ends);
         return 0;
     }
-    struct seg *w = &s->segs[s->nsegs - 1];
-    ssize_t wr = write(s->wfd, buf, len);
-    free(buf);
-    if (wr != (ssize_t)len || fdatasync(s->wfd) != 0) {
-        int e = wr < 0 || errno ? errno : EIO;
-        LOGE("spool %s: write failed: %s; %zu records lost", s->dir, strerror(e), n);
-        if (ftruncate(s->wfd, (off_t)w->size) != 0)
-            LOGE("spool %s: cannot cut the partial write: %s", s->dir, strerror(errno));
-        return -e;
+    /* Write in segment-sized pieces, so the limit can later free space by the
+     * segment rather than by a whole large group; one fdatasync per piece. */
+    size_t i = first, written = 0;
+    int rc = 0;
+    while (i < n) {
+        struct seg *w = &s->segs[s->nsegs - 1];
+        size_t j = i, start = i ? ends[i - 1] : 0;
+        do
+            j++;
+        while (j < n && w->size + (ends[j] - start) < s->seg_max);
+        size_t plen = ends[j - 1] - start;
+        ssize_t wr = write(s->wfd, buf + start, plen);
+        if (wr != (ssize_t)plen || fdatasync(s->wfd) != 0) {
+            rc = wr < 0 || errno ? -errno : -EIO;
+            LOGE("spool %s: write failed: %s; %zu records lost", s->dir, strerror(-rc), n - i);
+            if (ftruncate(s->wfd, (off_t)w->size) != 0)
+                LOGE("spool %s: cannot cut the partial write: %s", s->dir, strerror(errno));
+            *dropped += n - i;
+            break;
+        }
+        w->size += plen;
+        w->records += j - i;
+        s->bytes += plen;
+        s->records += j - i;
+        written += j - i;
+        i = j;
+        if (w->size >= s->seg_max && seg_create(s) < 0)
+            LOGW("spool %s: cannot start a new segment; the current one keeps growing", s->dir);
     }
-    w->size += len;
-    w->records += n;
-    s->bytes += len;
-    s->records += n;
-    if (w->size >= s->seg_max && seg_create(s) < 0)
-        LOGW("spool %s: cannot start a new segment; the current one keeps growing", s->dir);
-    return 0;
+    free(buf);
+    free(ends);
+    return rc < 0 && written == 0 ? rc : (int)written;
 }
 
 int hist_spool_read(struct hist_spool *s, size_t max, struct hist_rec **list, size_t *n)

@@ -60,9 +60,10 @@ int hist_spool_open(const char *dir, uint64_t max_bytes, struct hist_spool **out
 void hist_spool_close(struct hist_spool *s);
 
 /* hist_spool_append: append n records as one group and fdatasync once. When the
- * spool would pass its limit, whole oldest segments are deleted first (their
- * records added to *dropped and the full flag raised). Returns 0, or a negative
- * errno (disk error: nothing of the group is kept; the caller counts it dropped). */
+ * spool would pass its limit, whole oldest segments are deleted first, and a group
+ * larger than the whole limit loses its oldest records (all added to *dropped,
+ * the full flag raised). Returns the number of the group's records written, or a
+ * negative errno (disk error: nothing of the group is kept, all in *dropped). */
 int hist_spool_append(struct hist_spool *s, struct hist_rec *const *recs, size_t n,
                       uint64_t *dropped);
 

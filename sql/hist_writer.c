@@ -459,10 +459,9 @@ static void spool_recs(struct hist_writer *w, struct hist_rec *const *recs, size
     uint64_t dropped = 0;
     if (n == 0)
         return;
-    if (hist_spool_append(w->spool, recs, n, &dropped) < 0)
-        dropped += n;
-    else
-        atomic_fetch_add(&w->n_spooled, n);
+    int kept = hist_spool_append(w->spool, recs, n, &dropped);
+    if (kept > 0)
+        atomic_fetch_add(&w->n_spooled, (uint64_t)kept);
     atomic_fetch_add(&w->n_dropped, dropped);
     atomic_store(&w->spool_bytes, hist_spool_bytes(w->spool));
     if (hist_spool_full(w->spool))

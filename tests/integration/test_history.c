@@ -329,6 +329,114 @@ static void test_pipeline_100k(void **state)
     ctx_close(&c);
 }
 
+/* Every report of every execution in a random global order, plus duplicates: the
+ * coalescing in the writer and the ON DUPLICATE KEY UPDATE rules must land each
+ * row in the same final state whatever the order. */
+static void test_shuffled_reports(void **state)
+{
+    (void)state;
+    enum { EXECS = 3000, DUPS = 1500 };
+    struct ctx c;
+    ctx_open(&c, "shuffle", true);
+    struct hist_writer *w = writer_open(&c, 100);
+    size_t total = EXECS * 3 + DUPS;
+    long *order = malloc(total * sizeof *order);
+    assert_non_null(order);
+    for (size_t i = 0; i < EXECS * 3; i++)
+        order[i] = (long)i;
+    unsigned seed = (unsigned)getpid();
+    printf("seed %u\n", seed);
+    srand(seed);
+    for (size_t i = EXECS * 3; i < total; i++)
+        order[i] = rand() % (EXECS * 3);
+    for (size_t i = total - 1; i > 0; i--) {
+        size_t j = (size_t)rand() % (i + 1);
+        long t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; i < total; i++)
+        report(w, "shuffle", order[i] / 3, (int)(order[i] % 3));
+    free(order);
+    wait_drained(w, total, 60000);
+    hist_writer_close(w, 5000);
+    check_final(c.m, "shuffle", EXECS);
+    ctx_close(&c);
+}
+
+/* MySQL unreachable from the start and a tiny spool: submit never blocks, the
+ * spool keeps the newest reports and counts what it dropped, raises the alert
+ * flag; a writer opened later on the same spool replays exactly what was kept. */
+static bool all_spooled(void *arg)
+{
+    struct hist_writer_stats st;
+    hist_writer_flush(arg);
+    hist_writer_stats(arg, &st);
+    return st.pending == 0;
+}
+
+static void test_spool_limit_keeps_newest(void **state)
+{
+    (void)state;
+    enum { EXECS = 3000 };
+    struct ctx c;
+    struct hist_writer *w;
+    struct hist_writer_stats st;
+    struct sc_err err;
+    ctx_open(&c, "spoolcap", true);
+    struct db_url nowhere = c.url;
+    nowhere.port = 1; /* nothing listens there */
+    struct hist_writer_opts o = {.url = &nowhere,
+                                 .password = tenv_password(),
+                                 .spool_path = c.spool,
+                                 .spool_max_bytes = 128 * 1024,
+                                 .batch_size = 100,
+                                 .flush_ms = 5,
+                                 .io_timeout_s = 2};
+    assert_int_equal(hist_writer_open(&o, &w, &err), 0);
+    long long worst = 0;
+    for (long n = 0; n < EXECS; n++)
+        for (int which = 0; which < 3; which++) {
+            long long t0 = tenv_now_ms();
+            report(w, "capped", n, which);
+            long long d = tenv_now_ms() - t0;
+            worst = d > worst ? d : worst;
+        }
+    assert_true(tenv_wait(all_spooled, w, 30000, 10));
+    hist_writer_stats(w, &st);
+    printf("spool cap: %llu spooled, %llu dropped, %llu bytes kept, worst submit %lld ms\n",
+           (unsigned long long)st.spooled, (unsigned long long)st.dropped,
+           (unsigned long long)st.spool_bytes, worst);
+    assert_false(st.connected);
+    assert_true(st.spool_full);
+    assert_true(st.dropped > 0);
+    assert_true(st.spool_bytes <= 128 * 1024);
+    assert_int_equal(st.queued, EXECS * 3);
+    uint64_t kept = st.queued - st.dropped;
+    hist_writer_close(w, 100);
+
+    /* The real server now: everything kept is replayed, nothing else appears. */
+    o.url = &c.url;
+    assert_int_equal(hist_writer_open(&o, &w, &err), 0);
+    struct drain d = {w, kept};
+    assert_true(tenv_wait(drained, &d, 60000, 20));
+    hist_writer_stats(w, &st);
+    assert_int_equal(st.written, kept);
+    assert_int_equal(st.replayed, kept);
+    hist_writer_close(w, 5000);
+    /* The newest were kept: the last execution is complete and final, and what is
+     * present is a contiguous newest range (reports were appended in order). */
+    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id ="
+                               " 'capped-00002999' AND status = 'succeeded'"),
+                     1);
+    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_status_trace"), kept);
+    assert_int_equal(qint(c.m, "SELECT MAX(CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS"
+                               " UNSIGNED)) - MIN(CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS"
+                               " UNSIGNED)) + 1 - COUNT(*) FROM job_execution"),
+                     0);
+    ctx_close(&c);
+}
+
 /* ============================== outage ============================== */
 
 static atomic_bool mysql_down;
@@ -719,6 +827,8 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_story_and_queries),
         cmocka_unit_test(test_pipeline_100k),
+        cmocka_unit_test(test_shuffled_reports),
+        cmocka_unit_test(test_spool_limit_keeps_newest),
         cmocka_unit_test_teardown(test_outage_spools_and_replays, restart_teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,8 +221,8 @@ static void test_append_reopen_replay_truncate(void **state)
     struct hist_rec *recs[100];
     for (int i = 0; i < 100; i++)
         recs[i] = make_rec(i);
-    assert_int_equal(hist_spool_append(s, recs, 60, &dropped), 0);
-    assert_int_equal(hist_spool_append(s, recs + 60, 40, &dropped), 0);
+    assert_int_equal(hist_spool_append(s, recs, 60, &dropped), 60);
+    assert_int_equal(hist_spool_append(s, recs + 60, 40, &dropped), 40);
     assert_int_equal(dropped, 0);
     assert_int_equal(hist_spool_records(s), 100);
     hist_spool_close(s);
@@ -285,7 +285,7 @@ static void test_torn_at_random_byte(void **state)
     for (int round = 0; round < 60; round++) {
         struct hist_spool *s = open_spool(dir, 0);
         for (int i = 0; i < N; i++) {
-            assert_int_equal(hist_spool_append(s, recs + i, 1, &dropped), 0);
+            assert_int_equal(hist_spool_append(s, recs + i, 1, &dropped), 1);
             ends[i] = file_size(seg);
         }
         hist_spool_close(s);
@@ -306,7 +306,7 @@ static void test_torn_at_random_byte(void **state)
             assert_same(r, recs[at++]);
         free_list(list);
         /* The torn tail is gone from disk, and appending after it works. */
-        assert_int_equal(hist_spool_append(s, recs, 1, &dropped), 0);
+        assert_int_equal(hist_spool_append(s, recs, 1, &dropped), 1);
         hist_spool_close(s);
         s = open_spool(dir, 0);
         assert_int_equal(hist_spool_records(s), whole + 1);
@@ -330,7 +330,7 @@ static void test_corrupt_byte_stops_replay_there(void **state)
     struct hist_spool *s = open_spool(dir, 0);
     for (int i = 0; i < 10; i++) {
         recs[i] = make_rec(i);
-        assert_int_equal(hist_spool_append(s, recs + i, 1, &dropped), 0);
+        assert_int_equal(hist_spool_append(s, recs + i, 1, &dropped), 1);
         ends[i] = file_size(seg);
     }
     hist_spool_close(s);
@@ -360,7 +360,7 @@ static void test_limit_keeps_newest(void **state)
     struct hist_spool *s = open_spool(dir, 64 * 1024);
     for (int i = 0; i < N; i++) {
         struct hist_rec *r = make_rec(i);
-        assert_int_equal(hist_spool_append(s, &r, 1, &dropped), 0);
+        assert_int_equal(hist_spool_append(s, &r, 1, &dropped), 1);
         free(r);
     }
     assert_true(hist_spool_full(s));
@@ -385,6 +385,39 @@ static void test_limit_keeps_newest(void **state)
     rm_dir(dir);
 }
 
+static void test_group_larger_than_limit_keeps_its_newest(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    char dir[300];
+    uint64_t dropped = 0;
+    struct hist_rec *recs[N];
+    snprintf(dir, sizeof dir, "%s/biggroup", tmpdir);
+    for (int i = 0; i < N; i++)
+        recs[i] = make_rec(i);
+    struct hist_spool *s = open_spool(dir, 64 * 1024);
+    int kept = hist_spool_append(s, recs, N, &dropped);
+    assert_true(kept > 0 && kept < N);
+    assert_int_equal((uint64_t)kept + dropped, N);
+    assert_true(hist_spool_full(s));
+    assert_true(hist_spool_bytes(s) <= 64 * 1024);
+    hist_spool_close(s);
+    s = open_spool(dir, 64 * 1024);
+    struct hist_rec *list;
+    size_t n;
+    assert_int_equal(hist_spool_read(s, N, &list, &n), 0);
+    assert_int_equal(n, kept);
+    int at = N - kept;
+    for (struct hist_rec *r = list; r; r = r->next)
+        assert_same(r, recs[at++]);
+    assert_int_equal(at, N);
+    free_list(list);
+    hist_spool_close(s);
+    for (int i = 0; i < N; i++)
+        free(recs[i]);
+    rm_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_torn_at_random_byte),
         cmocka_unit_test(test_corrupt_byte_stops_replay_there),
         cmocka_unit_test(test_limit_keeps_newest),
+        cmocka_unit_test(test_group_larger_than_limit_keeps_its_newest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
