@@ -454,3 +454,45 @@ void audit(struct console *c, const char *user, const char *action, const char *
         dbpool_submit(c->db, audit_work, audit_done, a) < 0)
         audit_done(a);
 }
+
+/* ---------------------------------------------------------------- first admin */
+
+int auth_first_admin(const struct db_url *url, const char *db_password, const char *admin_pw,
+                     struct sc_err *err)
+{
+    char hash[crypto_pwhash_STRBYTES], eh[sizeof hash * 2 + 1], q[1024];
+    if (strlen(admin_pw) < 8)
+        return sc_err_set(err, EINVAL, "admin_password_file", -1,
+                          "the password must be at least 8 characters");
+    MYSQL *m = db_connect(url, db_password ? db_password : "", 10, err);
+    if (!m)
+        return -EIO;
+    int rc = 0;
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    if (mysql_query(m, "SELECT COUNT(*) FROM app_user WHERE role = 'admin' AND disabled = 0") !=
+            0 ||
+        !(res = mysql_store_result(m)) || !(row = mysql_fetch_row(res))) {
+        rc = sc_err_set(err, EIO, "mysql", -1, "app_user: %s", mysql_error(m));
+    } else if (strcmp(row[0], "0") != 0) {
+        LOGI("an admin exists; --admin-password-file is not needed any more");
+    } else if (crypto_pwhash_str_alg(
+                   hash, admin_pw, strlen(admin_pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                   crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        rc = sc_err_set(err, ENOMEM, "admin_password_file", -1, "cannot hash the password");
+    } else {
+        mysql_real_escape_string(m, eh, hash, strlen(hash));
+        snprintf(q, sizeof q,
+                 "INSERT INTO app_user (username, pw_hash, role) VALUES ('admin', '%s', 'admin') "
+                 "ON DUPLICATE KEY UPDATE pw_hash = VALUES(pw_hash), role = 'admin', disabled = 0",
+                 eh);
+        if (mysql_query(m, q) != 0)
+            rc = sc_err_set(err, EIO, "mysql", -1, "app_user: %s", mysql_error(m));
+        else
+            LOGN("first start: user admin created from the admin password file");
+    }
+    if (res)
+        mysql_free_result(res);
+    mysql_close(m);
+    return rc;
+}

@@ -126,6 +126,28 @@ int console_run(const struct cfg *cfg)
             return 2;
         }
     }
+    if (cfg_str(cfg, "admin_password_file")) {
+        char *apw = NULL;
+        if (!mysql || !*mysql) {
+            LOGE("admin_password_file: needs --mysql (the users live in app_user)");
+            free(pw);
+            free(auth);
+            return 2;
+        }
+        int arc = (apw = cfg_read_secret(cfg_str(cfg, "admin_password_file"), &err))
+                      ? auth_first_admin(&url, pw, apw, &err)
+                      : -EINVAL;
+        if (apw) {
+            sodium_memzero(apw, strlen(apw));
+            free(apw);
+        }
+        if (arc < 0) {
+            LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+            free(pw);
+            free(auth);
+            return arc == -EINVAL ? 2 : 1;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     c.base = event_base_new();

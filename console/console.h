@@ -93,6 +93,10 @@ void auth_login(struct creq *r);
 void auth_logout(struct creq *r);
 void auth_whoami(struct creq *r);
 void auth_sweep(struct console *c);
+/* auth_first_admin: at start-up (blocking, before the loop runs): when app_user
+ * has no enabled admin, create user "admin" with this password (argon2id). */
+int auth_first_admin(const struct db_url *url, const char *db_password, const char *admin_pw,
+                     struct sc_err *err);
 const char *auth_role_name(enum console_role r);
 /* audit: record a write in audit_log (off the loop; best effort, logged on
  * failure). before/after may be NULL; copied. */

@@ -62,12 +62,13 @@ login() { # login USER PASSWORD: jar per user
 client -e "CREATE DATABASE $db"
 client "$db" < "$SC_ROOT/sql/schema.sql"
 dburl=$base/$db
-for u in admin:admin operator:operator viewer:viewer locked:viewer; do
+echo "pw-admin-12345" > "$tmp/admin.pw"; chmod 600 "$tmp/admin.pw"   # first start creates admin
+for u in operator:operator viewer:viewer locked:viewer; do
   echo "pw-${u%%:*}-12345" > "$tmp/${u%%:*}.pw"; chmod 600 "$tmp/${u%%:*}.pw"
   "$bin/shardcronctl" user add "${u%%:*}" --role "${u##*:}" --password-file "$tmp/${u%%:*}.pw" \
     --mysql "$dburl" --mysql-password-file "$pwf" >/dev/null || fail "user add ${u%%:*}"
 done
-client "$db" -N -e "SELECT pw_hash FROM app_user WHERE username='admin'" | grep -q '^\$argon2id\$' \
+client "$db" -N -e "SELECT pw_hash FROM app_user WHERE username='viewer'" | grep -q '^\$argon2id\$' \
   || fail "password not stored as an argon2id hash"
 set +e; "$bin/shardcronctl" user add x --role root --password-file "$tmp/admin.pw" --mysql "$dburl" \
   --mysql-password-file "$pwf" 2>/dev/null; rc=$?; set -e
@@ -85,11 +86,13 @@ ln -s /etc/passwd "$tmp/web/leak.txt"
 apid=$!
 SHARDCRON_CONSOLE_PORT_FILE=$tmp/port "$bin/shardcron-console" --zk "$SC_TEST_ZK" --namespace "$ns" \
   --mysql "$dburl" --mysql-password-file "$pwf" --listen 127.0.0.1:0 --web "$tmp/web" \
-  --max-connections 40 --alert-interval-ms 300 >"$clog" 2>&1 &
+  --max-connections 40 --alert-interval-ms 300 --admin-password-file "$tmp/admin.pw" >"$clog" 2>&1 &
 cpid=$!
 wait_for 20 test -s "$tmp/port" || fail "console did not start"
 port=$(cat "$tmp/port")
 health_ok() { req GET /api/v1/health; [ "$code" = 200 ]; }
+client "$db" -N -e "SELECT pw_hash FROM app_user WHERE username='admin' AND role='admin'" | grep -q '^\$argon2id\$' \
+  || fail "first start did not create the admin"
 wait_for 20 health_ok || fail "health never ok: $code $body"
 expect 200 '.zookeeper == "connected" and .mysql == true'
 
