@@ -357,7 +357,7 @@ static struct zkview_job **list_hits(struct console *c, const char *q, int key, 
     for (; q && q[i] && i < sizeof lq - 1; i++)
         lq[i] = (char)tolower((unsigned char)q[i]);
     lq[i] = '\0';
-    if (c->list.valid && c->list.at == c->view.changes && strcmp(c->list.q, lq) == 0 &&
+    if (c->list.valid && c->list.at == c->view.job_changes && strcmp(c->list.q, lq) == 0 &&
         strcmp(c->list.sort, sort_keys[key]) == 0) {
         *n = c->list.n;
         return c->list.hits;
@@ -378,7 +378,7 @@ static struct zkview_job **list_hits(struct console *c, const char *q, int key, 
     free(c->list.hits);
     c->list.hits = hits;
     c->list.n = nh;
-    c->list.at = c->view.changes;
+    c->list.at = c->view.job_changes;
     c->list.valid = true;
     snprintf(c->list.q, sizeof c->list.q, "%s", lq);
     snprintf(c->list.sort, sizeof c->list.sort, "%s", sort_keys[key]);

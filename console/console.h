@@ -53,7 +53,7 @@ struct console {
     struct {
         char q[256];
         char sort[16];
-        uint64_t at; /* view.changes it was built at */
+        uint64_t at; /* view.job_changes it was built at */
         struct zkview_job **hits;
         size_t n;
         bool valid;

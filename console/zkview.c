@@ -43,6 +43,20 @@ static void changed(struct zkview *v)
     v->changes++;
 }
 
+/* Job and snapshot changes also invalidate the derived views (sorted list, shard
+ * map); agent records change every second and must not rebuild them. */
+static void jobs_changed(struct zkview *v)
+{
+    v->changes++;
+    v->job_changes++;
+}
+
+static void snap_changed(struct zkview *v)
+{
+    v->changes++;
+    v->snap_changes++;
+}
+
 /* set_job: replace the cached job `name` with `raw` at `version` unless the cache
  * already holds a newer version. */
 static void set_job(struct zkview *v, const char *name, const char *raw, int len, int version,
@@ -96,7 +110,7 @@ static void set_job(struct zkview *v, const char *name, const char *raw, int len
         return;
     }
     job_entry_free(old);
-    changed(v);
+    jobs_changed(v);
 }
 
 void zkview_put_local(struct zkview *v, const char *name, const char *raw, int version)
@@ -109,7 +123,7 @@ void zkview_del_local(struct zkview *v, const char *name)
     struct zkview_job *j = strmap_del(&v->jobs, name);
     if (j) {
         job_entry_free(j);
-        changed(v);
+        jobs_changed(v);
     }
 }
 
@@ -248,7 +262,7 @@ static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg
     for (size_t it = 0; strmap_next(&v->jobs, &it, &k, &val);) {
         if (!in_list(r->children, r->nchildren, k)) {
             job_entry_free(strmap_del(&v->jobs, k));
-            changed(v);
+            jobs_changed(v);
         }
     }
     for (int i = 0; i < r->nchildren; i++)
@@ -379,7 +393,7 @@ static void snap_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
         plan_snapshot_clear(&v->snap);
     v->snap = s;
     v->has_snap = true;
-    changed(v);
+    snap_changed(v);
 }
 
 static void get_snap(struct zkview *v)
@@ -560,7 +574,7 @@ static int by_name(const void *a, const void *b)
 
 struct zkview_job *const *zkview_jobs_sorted(struct zkview *v, size_t *n)
 {
-    if (!v->sorted || v->sorted_at != v->changes) {
+    if (!v->sorted || v->sorted_at != v->job_changes) {
         size_t len = strmap_len(&v->jobs);
         struct zkview_job **arr = malloc((len + 1) * sizeof *arr);
         if (!arr) {
@@ -585,7 +599,7 @@ struct zkview_job *const *zkview_jobs_sorted(struct zkview *v, size_t *n)
         free(v->sorted);
         v->sorted = arr;
         v->nsorted = i;
-        v->sorted_at = v->changes;
+        v->sorted_at = v->job_changes;
     }
     *n = v->nsorted;
     return v->sorted;
@@ -616,7 +630,7 @@ const struct shard_assignment *zkview_assignment(struct zkview *v)
 {
     if (!v->has_snap)
         return NULL;
-    if (v->assign_valid && v->assign_at == v->changes)
+    if (v->assign_valid && v->assign_at == v->job_changes + v->snap_changes)
         return v->assign;
     shard_assignment_free(v->assign);
     v->assign = NULL;
@@ -632,7 +646,7 @@ const struct shard_assignment *zkview_assignment(struct zkview *v)
     free(jobs);
     free(members);
     v->assign_valid = v->assign != NULL;
-    v->assign_at = v->changes;
+    v->assign_at = v->job_changes + v->snap_changes;
     return v->assign;
 }
 

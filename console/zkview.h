@@ -51,10 +51,12 @@ struct zkview {
     bool has_snap;
     char leader[160];
     int64_t leader_seq;
-    uint64_t generation; /* session generation the view was loaded under */
-    int loading;         /* outstanding load requests */
-    bool listed;         /* first listings of /jobs and /agents done */
-    uint64_t changes;    /* bumps on any change (cache keys below) */
+    uint64_t generation;   /* session generation the view was loaded under */
+    int loading;           /* outstanding load requests */
+    bool listed;           /* first listings of /jobs and /agents done */
+    uint64_t changes;      /* bumps on any change */
+    uint64_t job_changes;  /* bumps when a job is added, changed or removed */
+    uint64_t snap_changes; /* bumps with every new snapshot */
     /* derived, rebuilt lazily */
     struct zkview_job **sorted; /* by name */
     size_t nsorted;
