@@ -1180,6 +1180,9 @@ static void route(struct creq *r)
     } else if (r->nseg == 1 && strcmp(s0, "alerts") == 0) {
         if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
             api_alerts(r);
+    } else if (r->nseg == 1 && strcmp(s0, "latest") == 0) {
+        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
+            api_latest(r);
     } else if (r->nseg == 1 && strcmp(s0, "stats") == 0) {
         if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
             api_stats(r);

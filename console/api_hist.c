@@ -780,3 +780,120 @@ void api_import(struct creq *r)
     im->started = true;
     import_finish(im);
 }
+
+/* ---------------------------------------------------------------- last results (job list) */
+
+#define LATEST_MAX 100
+
+struct latestq {
+    struct creq *r;
+    char *names[LATEST_MAX];
+    int n;
+    struct hist_page pages[LATEST_MAX];
+    bool down;
+    int rc;
+    struct sc_err err;
+};
+
+static void latest_work(MYSQL *m, void *arg)
+{
+    struct latestq *q = arg;
+    if (!m) {
+        q->down = true;
+        return;
+    }
+    for (int i = 0; i < q->n && q->rc == 0; i++)
+        q->rc = hist_latest_per_job(m, q->names[i], &q->pages[i], &q->err);
+}
+
+/* rank: how bad a status is, for summarising the items of one fire. */
+static int rank(const char *status)
+{
+    static const char *const order[] = {"succeeded", "skipped", "queued",  "running",
+                                        "killed",    "missed",  "timeout", "failed"};
+    for (int i = 0; i < 8; i++)
+        if (strcmp(status, order[i]) == 0)
+            return i;
+    return 0;
+}
+
+static void latest_done(void *arg)
+{
+    struct latestq *q = arg;
+    struct creq *r = q->r;
+    cJSON *o = NULL;
+    if (!q->down && q->rc == 0) {
+        o = cJSON_CreateObject();
+        cJSON *all = cJSON_AddObjectToObject(o, "latest");
+        for (int i = 0; i < q->n; i++) {
+            const struct hist_page *p = &q->pages[i];
+            if (p->n == 0)
+                continue;
+            const struct hist_row *worst = &p->rows[0];
+            for (size_t k = 1; k < p->n; k++)
+                if (rank(p->rows[k].status) > rank(worst->status))
+                    worst = &p->rows[k];
+            cJSON *e = cJSON_AddObjectToObject(all, q->names[i]);
+            cJSON_AddStringToObject(e, "status", worst->status);
+            iso_ms(e, "fire_time", worst->fire_ms);
+            cJSON_AddNumberToObject(e, "items", (double)p->n);
+        }
+    }
+    for (int i = 0; i < q->n; i++) {
+        hist_page_free(&q->pages[i]);
+        free(q->names[i]);
+    }
+    bool down = q->down;
+    int rc = q->rc;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", q->err.msg);
+    free(q);
+    if (o)
+        creq_json(r, 200, o);
+    else if (down)
+        creq_error(r, 503, "mysql", "the history store is unreachable");
+    else
+        creq_error(r, rc == -EINVAL ? 400 : 503, "jobs", "%s", msg);
+}
+
+void api_latest(struct creq *r)
+{
+    const char *s = creq_arg(r, "jobs");
+    struct latestq *q = calloc(1, sizeof *q);
+    if (!q) {
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    char *copy = strdup(s ? s : ""), *save = NULL;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+        if (q->n == LATEST_MAX || !job_name_valid(t)) {
+            char msg[200];
+            if (q->n == LATEST_MAX)
+                snprintf(msg, sizeof msg, "at most %d names", LATEST_MAX);
+            else
+                snprintf(msg, sizeof msg, "\"%.140s\" is not a job name", t);
+            for (int i = 0; i < q->n; i++)
+                free(q->names[i]);
+            free(q);
+            free(copy);
+            creq_error(r, 400, "jobs", "%s", msg);
+            return;
+        }
+        q->names[q->n++] = strdup(t);
+    }
+    free(copy);
+    if (!r->c->db) {
+        for (int i = 0; i < q->n; i++)
+            free(q->names[i]);
+        free(q);
+        creq_error(r, 503, "mysql", "the console runs without --mysql: no history");
+        return;
+    }
+    q->r = r;
+    if (dbpool_submit(r->c->db, latest_work, latest_done, q) < 0) {
+        for (int i = 0; i < q->n; i++)
+            free(q->names[i]);
+        free(q);
+        creq_error(r, 500, NULL, "out of memory");
+    }
+}

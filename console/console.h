@@ -116,6 +116,7 @@ void api_executions(struct creq *r);
 void api_execution(struct creq *r, const char *id);
 void api_alerts(struct creq *r);
 void api_stats(struct creq *r);
+void api_latest(struct creq *r);
 void api_export(struct creq *r);
 void api_import(struct creq *r);
 

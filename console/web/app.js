@@ -171,14 +171,22 @@ async function pageJobs() {
     body.replaceChildren(
       h('p', { class: 'muted' }, r.total + ' jobs' + (jobsView.q ? ' matching' : '') + ' · page ' + jobsView.page + ' of ' + pages),
       h('table', { id: 'jobstable' }, h('thead', {}, h('tr', {}, th('Name', 'name'), th('State', 'state'), h('th', {}, 'Cron'),
-        h('th', {}, 'Next fire'), th('Shards', 'shards'), h('th', {}, 'Owners'), th('Domain', 'domain'), th('Level', 'level'))),
+        h('th', {}, 'Next fire'), h('th', {}, 'Last result'), th('Shards', 'shards'), h('th', {}, 'Owners'), th('Domain', 'domain'), th('Level', 'level'))),
       h('tbody', {}, r.jobs.map((j) => h('tr', { class: 'click', onclick: () => { location.hash = '#/jobs/' + encodeURIComponent(j.name); } },
         h('td', {}, j.name), h('td', {}, badge(j.state)), h('td', {}, j.cron || j.error || ''),
-        h('td', {}, j.next_fire ? j.next_fire + ' ' + j.timezone : '—'), h('td', {}, j.shards ?? ''),
+        h('td', {}, j.next_fire ? j.next_fire + ' ' + j.timezone : '—'), h('td', { class: 'last', 'data-job': j.name }, '…'), h('td', {}, j.shards ?? ''),
         h('td', {}, j.owners >= 0 ? j.owners : '—'), h('td', {}, j.domain || ''), h('td', {}, j.level ?? ''))))),
       h('div', { class: 'toolbar' },
         h('button', { class: 'plain', disabled: jobsView.page <= 1, onclick: () => { jobsView.page--; load(); } }, '‹ Prev'),
         h('button', { class: 'plain', disabled: jobsView.page >= pages, onclick: () => { jobsView.page++; load(); } }, 'Next ›')));
+    /* Last results come from the history store, after the page is shown. */
+    const names = r.jobs.map((j) => j.name);
+    const latest = names.length ? await api('GET', '/latest?' + qs({ jobs: names.join(',') })).catch(() => null) : null;
+    body.querySelectorAll('td.last').forEach((td) => {
+      const l = latest && latest.latest[td.dataset.job];
+      td.replaceChildren(l ? badge(l.status) : document.createTextNode(latest ? 'never ran' : '—'));
+      if (l) td.title = l.fire_time;
+    });
   };
   search.addEventListener('input', debounce(() => { jobsView.q = search.value; jobsView.page = 1; load(); }, 250));
   render(h('h1', {}, 'Jobs'), h('div', { class: 'toolbar' }, search,

@@ -90,6 +90,12 @@ test('trigger it and see executions and an alert', async () => {
   await page.screenshot({ path: shots + '/alerts.png', fullPage: true });
 });
 
+test('jobs list shows the last result', async () => {
+  await page.goto(url + '/#/jobs');
+  await page.fill('#jobsearch', 'browserjob');
+  await page.waitForSelector('#jobstable td.last[data-job="browserjob"] .badge.failed');
+});
+
 test('cron tool answers as you type', async () => {
   await page.goto(url + '/#/cron');
   await page.fill('#cronexpr', '0 0 0 31 6 ?');

@@ -243,6 +243,9 @@ req GET '/api/v1/executions?cursor=garbage'; expect 400 '.field == "cursor"'
 req GET '/api/v1/executions/e-fail'; expect 200 '.status == "failed" and (.output_tail | test("last line")) and (.attempts | length) >= 1'
 req GET '/api/v1/executions/nope'; expect 404
 req GET /api/v1/stats; expect 200 '.total == 14 and .failed == 2'
+req GET '/api/v1/latest?jobs=settle,report,nowhere'
+expect 200 '.latest.settle.status == "failed" and .latest.report.status == "missed" and (.latest.nowhere == null)'
+req GET '/api/v1/latest?jobs=bad%20name'; expect 400 '.field == "jobs"'
 
 # ---- a business domain's level (/domains/<name>) reaches the panels through a watch
 /usr/share/zookeeper/bin/zkCli.sh -server "$SC_TEST_ZK" create "/$ns/domains/finance" 3 >/dev/null 2>&1 \
