@@ -1164,6 +1164,9 @@ static void route(struct creq *r)
         } else {
             creq_error(r, 404, "path", "no such route");
         }
+    } else if (strcmp(s0, "users") == 0 && r->nseg <= 2) {
+        if (r->nseg == 1 ? method_is(r, G) : method_is(r, EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE))
+            auth_users(r, s1);
     } else if (r->nseg == 1 && strcmp(s0, "agents") == 0) {
         if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
             api_agents(r);

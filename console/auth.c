@@ -496,3 +496,214 @@ int auth_first_admin(const struct db_url *url, const char *db_password, const ch
     mysql_close(m);
     return rc;
 }
+
+/* ---------------------------------------------------------------- users (admin) */
+
+struct userop {
+    struct creq *r;
+    char name[65];
+    char role[16];
+    char *password; /* PUT only */
+    int kind;       /* 0 list, 1 put, 2 delete */
+    bool down;
+    bool found;    /* delete: a row went; put: the user existed */
+    char err[256]; /* MySQL error */
+    cJSON *list;   /* list: built on the worker (cJSON is thread-agnostic) */
+};
+
+static bool user_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-' || *s == '@'))
+            return false;
+    return true;
+}
+
+static void user_work(MYSQL *m, void *arg)
+{
+    struct userop *u = arg;
+    char q[1024], en[140];
+    if (!m) {
+        u->down = true;
+        return;
+    }
+    mysql_real_escape_string(m, en, u->name, strlen(u->name));
+    if (u->kind == 0) {
+        MYSQL_RES *res;
+        MYSQL_ROW row;
+        if (mysql_query(m, "SELECT username, role, disabled, DATE_FORMAT(created_at, "
+                           "'%Y-%m-%dT%H:%i:%sZ') FROM app_user ORDER BY username") != 0 ||
+            !(res = mysql_store_result(m))) {
+            snprintf(u->err, sizeof u->err, "%s", mysql_error(m));
+            return;
+        }
+        u->list = cJSON_CreateArray();
+        while ((row = mysql_fetch_row(res))) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "username", row[0]);
+            cJSON_AddStringToObject(e, "role", row[1]);
+            cJSON_AddBoolToObject(e, "disabled", row[2] && strcmp(row[2], "0") != 0);
+            cJSON_AddStringToObject(e, "created_at", row[3] ? row[3] : "");
+            cJSON_AddItemToArray(u->list, e);
+        }
+        mysql_free_result(res);
+        return;
+    }
+    if (u->kind == 2) {
+        snprintf(q, sizeof q, "DELETE FROM app_user WHERE username = '%s'", en);
+        if (mysql_query(m, q) != 0)
+            snprintf(u->err, sizeof u->err, "%s", mysql_error(m));
+        else
+            u->found = mysql_affected_rows(m) > 0;
+        return;
+    }
+    char hash[crypto_pwhash_STRBYTES], eh[sizeof hash * 2 + 1];
+    if (u->password) {
+        if (crypto_pwhash_str_alg(
+                hash, u->password, strlen(u->password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+            snprintf(u->err, sizeof u->err, "cannot hash the password");
+            return;
+        }
+        mysql_real_escape_string(m, eh, hash, strlen(hash));
+        snprintf(q, sizeof q,
+                 "INSERT INTO app_user (username, pw_hash, role) VALUES ('%s', '%s', '%s') "
+                 "ON DUPLICATE KEY UPDATE pw_hash = VALUES(pw_hash), role = VALUES(role), "
+                 "disabled = 0",
+                 en, eh, u->role);
+    } else {
+        snprintf(q, sizeof q, "UPDATE app_user SET role = '%s' WHERE username = '%s'", u->role, en);
+    }
+    if (mysql_query(m, q) != 0) {
+        snprintf(u->err, sizeof u->err, "%s", mysql_error(m));
+    } else if (u->password) {
+        u->found = true;
+    } else {
+        /* A role change: "Rows matched: N" says whether the user exists (affected
+         * rows are 0 when the role was already that). */
+        const char *info = mysql_info(m);
+        u->found = info && strncmp(info, "Rows matched: ", 14) == 0 && atoi(info + 14) > 0;
+    }
+}
+
+static void user_done(void *arg)
+{
+    struct userop *u = arg;
+    struct creq *r = u->r;
+    if (u->password) {
+        sodium_memzero(u->password, strlen(u->password));
+        free(u->password);
+    }
+    if (u->down) {
+        cJSON_Delete(u->list);
+        free(u);
+        creq_error(r, 503, "mysql", "the user store is unreachable");
+        return;
+    }
+    if (u->err[0]) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", u->err);
+        cJSON_Delete(u->list);
+        free(u);
+        creq_error(r, 503, "mysql", "%s", msg);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (u->kind == 0) {
+        cJSON_AddItemToObject(o, "users", u->list);
+    } else if (!u->found) {
+        cJSON_Delete(o);
+        free(u);
+        creq_error(r, 404, "name", "no such user");
+        return;
+    } else {
+        char after[64];
+        snprintf(after, sizeof after, "{\"role\":\"%s\"}", u->role);
+        audit(r->c, r->sess.user, u->kind == 1 ? "user-put" : "user-delete", "user", u->name, NULL,
+              u->kind == 1 ? after : NULL);
+        if (u->kind == 2) {
+            /* Their sessions end now. */
+            const char *k;
+            void *v;
+            for (size_t it = 0; strmap_next(&r->c->sessions, &it, &k, &v);)
+                if (strcmp(((struct console_session *)v)->user, u->name) == 0)
+                    free(strmap_del(&r->c->sessions, k));
+        }
+        cJSON_AddStringToObject(o, "username", u->name);
+        if (u->kind == 1)
+            cJSON_AddStringToObject(o, "role", u->role);
+        else
+            cJSON_AddBoolToObject(o, "deleted", 1);
+    }
+    free(u);
+    creq_json(r, 200, o);
+}
+
+void auth_users(struct creq *r, const char *name)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
+    bool write = m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD;
+    struct sc_err err;
+    if (!auth_need(r, ROLE_ADMIN, write))
+        return;
+    if (!r->c->db) {
+        creq_error(r, 503, "mysql", "the console runs without --mysql: no users");
+        return;
+    }
+    struct userop *u = calloc(1, sizeof *u);
+    if (!u) {
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    u->r = r;
+    if (name) {
+        if (!user_name_ok(name)) {
+            free(u);
+            creq_error(r, 400, "name", "1-64 of A-Z a-z 0-9 . _ - @");
+            return;
+        }
+        snprintf(u->name, sizeof u->name, "%s", name);
+    }
+    if (m == EVHTTP_REQ_PUT) {
+        static const char *const fields[] = {"role", "password", NULL};
+        const char *role = NULL, *pw = NULL;
+        cJSON *o = json_parse(r->body, r->blen, &err);
+        if (!o) {
+            free(u);
+            creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+            return;
+        }
+        if (json_check_fields(o, fields, &err) < 0 ||
+            json_get_str(o, "role", JSON_REQUIRED, &role, &err) < 0 ||
+            json_get_str(o, "password", JSON_OPTIONAL, &pw, &err) == -EINVAL ||
+            (role_parse(role) == ROLE_NONE &&
+             sc_err_set(&err, EINVAL, "role", -1, "must be viewer, operator or admin") < 0) ||
+            (pw && strlen(pw) < 8 &&
+             sc_err_set(&err, EINVAL, "password", -1, "must be at least 8 characters") < 0)) {
+            cJSON_Delete(o);
+            free(u);
+            creq_error(r, 400, err.field, "%s", err.msg);
+            return;
+        }
+        snprintf(u->role, sizeof u->role, "%s", role);
+        u->password = pw ? strdup(pw) : NULL;
+        u->kind = 1;
+        cJSON_Delete(o);
+    } else if (m == EVHTTP_REQ_DELETE) {
+        if (strcmp(u->name, r->sess.user) == 0) {
+            free(u);
+            creq_error(r, 400, "name", "you cannot delete yourself");
+            return;
+        }
+        u->kind = 2;
+    }
+    if (dbpool_submit(r->c->db, user_work, user_done, u) < 0) {
+        free(u->password);
+        free(u);
+        creq_error(r, 500, NULL, "out of memory");
+    }
+}

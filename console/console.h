@@ -92,6 +92,8 @@ bool auth_need(struct creq *r, enum console_role role, bool write);
 void auth_login(struct creq *r);
 void auth_logout(struct creq *r);
 void auth_whoami(struct creq *r);
+/* auth_users: GET /users (list), PUT|DELETE /users/{name} — admin only. */
+void auth_users(struct creq *r, const char *name);
 void auth_sweep(struct console *c);
 /* auth_first_admin: at start-up (blocking, before the loop runs): when app_user
  * has no enabled admin, create user "admin" with this password (argon2id). */

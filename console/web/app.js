@@ -103,7 +103,8 @@ function chart(box, x, series, opts) {
 function showWho() {
   const w = document.getElementById('who');
   if (!state.user) { w.replaceChildren(); return; }
-  w.replaceChildren(h('span', {}, state.user + ' (' + state.role + ')'),
+  w.replaceChildren(can('admin') ? h('a', { href: '#/users', id: 'nav-users' }, 'Users') : '',
+    h('span', {}, ' ' + state.user + ' (' + state.role + ')'),
     h('button', { class: 'plain', id: 'logout', onclick: async () => {
       try { await api('POST', '/logout'); } catch (e) { /* gone anyway */ }
       Object.assign(state, { user: null, role: null, csrf: null });
@@ -449,6 +450,33 @@ async function pageAlerts() {
       ['Reasons', (r) => r.reasons.join(', ')]], a.abnormal_agents)))));
 }
 
+/* ---------------------------------------------------------------- users (admin) */
+
+async function pageUsers() {
+  const r = await api('GET', '/users');
+  const name = h('input', { id: 'u-name', placeholder: 'user name', size: 16 });
+  const role = h('select', { id: 'u-role' }, ['viewer', 'operator', 'admin'].map((x) => h('option', { value: x }, x)));
+  const pw = h('input', { id: 'u-password', type: 'password', placeholder: 'new password (8+)', size: 18, autocomplete: 'new-password' });
+  const err = h('div', { class: 'fielderr', id: 'u-err' });
+  const save = async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    try {
+      await api('PUT', '/users/' + encodeURIComponent(name.value), pw.value ? { role: role.value, password: pw.value } : { role: role.value });
+      flash('Saved user ' + name.value);
+      route();
+    } catch (x) { err.textContent = (x.body.field ? x.body.field + ': ' : '') + x.message; }
+  };
+  render(h('h1', {}, 'Users'),
+    h('form', { class: 'toolbar', onsubmit: save }, name, role, pw, h('button', { type: 'submit', id: 'u-save' }, 'Add / update'), err),
+    table([['User', (u) => u.username], ['Role', (u) => u.role], ['Created', (u) => when(u.created_at)],
+      ['', (u) => u.username === state.user ? '' : h('button', { class: 'danger', onclick: () => {
+        if (!confirm('Delete user ' + u.username + '?')) return;
+        api('DELETE', '/users/' + encodeURIComponent(u.username)).then(() => { flash('Deleted ' + u.username); route(); })
+          .catch((x) => flash('Delete failed: ' + x.message, true));
+      } }, 'Delete')]], r.users));
+}
+
 /* ---------------------------------------------------------------- cron tool */
 
 function pageCron() {
@@ -488,6 +516,7 @@ async function route() {
     if (parts[0] === 'executions') return await pageExecution(parts[1]);
     if (parts[0] === 'alerts') return await pageAlerts();
     if (parts[0] === 'cron') return pageCron();
+    if (parts[0] === 'users') return await pageUsers();
     render(h('h1', {}, 'Not found'), h('p', {}, 'No page ', hash));
   } catch (e) {
     if (e.status !== 401) render(h('h1', {}, 'Error'), h('p', { class: 'bad' }, e.message));

@@ -105,6 +105,18 @@ test('cron tool answers as you type', async () => {
   assert.equal(await page.locator('#cronout li').count(), 10);
 });
 
+test('admin adds a user from the users page', async () => {
+  await page.goto(url + '/#/users');
+  await page.fill('#u-name', 'dave');
+  await page.selectOption('#u-role', 'operator');
+  await page.fill('#u-password', 'short');
+  await page.click('#u-save');
+  await page.waitForSelector('#u-err:has-text("password")');
+  await page.fill('#u-password', 'pw-dave-12345');
+  await page.click('#u-save');
+  await page.waitForSelector('td:has-text("dave")');
+});
+
 test('agents page marks the leader; logout ends the session', async () => {
   await page.goto(url + '/#/agents');
   await page.waitForSelector('.leader:has-text("a1")');

@@ -306,6 +306,29 @@ n=$(client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE object_name='report
 n=$(client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE action='trigger' AND username='operator'")
 [ "$n" = 1 ] || fail "audit row for the operator's trigger: $n"
 
+# ---- users (admin): create, change role, list, delete; no secrets in the audit log
+login viewer pw-viewer-12345
+req GET /api/v1/users; expect 403
+login admin pw-admin-12345
+req PUT /api/v1/users/carol '{"role":"operator","password":"pw-carol-12345"}'; expect 200 '.role == "operator"'
+req PUT /api/v1/users/carol '{"role":"boss"}'; expect 400 '.field == "role"'
+req PUT /api/v1/users/carol '{"role":"viewer","password":"short"}'; expect 400 '.field == "password"'
+req PUT /api/v1/users/nobody '{"role":"viewer"}'; expect 404
+req PUT /api/v1/users/carol '{"role":"viewer"}'; expect 200
+req GET /api/v1/users; expect 200 '[.users[] | select(.username == "carol")][0].role == "viewer"'
+admin_jar=$jar admin_csrf=$csrf
+login carol pw-carol-12345
+req GET /api/v1/jobs; expect 200
+jar=$admin_jar csrf=$admin_csrf
+req DELETE /api/v1/users/carol ''; expect 200 '.deleted'
+req DELETE /api/v1/users/admin ''; expect 400 '.field == "name"'
+jar=$tmp/jar.carol; csrf=""
+req GET /api/v1/jobs; expect 401   # her session ended with the account
+n=$(client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE object_type='user' AND object_name='carol' AND (after_json LIKE '%pw%' OR after_json LIKE '%argon%')")
+[ "$n" = 0 ] || fail "a password or hash reached the audit log"
+n=$(client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE object_type='user' AND object_name='carol'")
+[ "$n" = 3 ] || fail "audit rows for carol: $n, want 3"
+
 # ---- export -> delete all -> import (dry run, then confirmed)
 login admin pw-admin-12345
 req GET /api/v1/export; expect 200 '(.jobs | length) == 3'
