@@ -68,6 +68,18 @@ test('create a job through the form, with inline validation', async () => {
   await page.screenshot({ path: shots + '/job.png', fullPage: true });
 });
 
+test('edit it (versioned save) and see the raw JSON view', async () => {
+  await page.click('#edit');
+  await page.waitForSelector('#jobform');
+  await page.fill('#f-description', 'edited in the browser');
+  await page.click('#tab-raw');
+  const raw = JSON.parse(await page.inputValue('#rawjson'));
+  assert.equal(raw.description, 'edited in the browser');
+  await page.click('#save');
+  await page.waitForSelector('#flash:has-text("Saved browserjob (version 1)")');
+  assert.match(await page.textContent('#jobjson'), /edited in the browser/);
+});
+
 test('trigger it and see executions and an alert', async () => {
   page.once('dialog', (d) => d.accept('from-browser'));
   await page.click('#trigger');
