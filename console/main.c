@@ -1,14 +1,20 @@
-/* console/main.c: shardcron-console, web pages and the JSON API. */
+/* console/main.c: shardcron-console, web pages and the JSON API (console/console.c). */
 #define LOG_CAT "shardcron.console"
 #include <stdio.h>
 
+#include "console/console.h"
 #include "core/daemon.h"
 #include "core/log.h"
 
 static const struct cfg_opt console_opts[] = {
     CFG_COMMON_OPTS,
     {"listen", 0, CFG_STR, "127.0.0.1:8080", "HTTP listen address"},
-    {"web", 0, CFG_STR, NULL, "directory of the web pages"},
+    {"admin_password_file", 0, CFG_STR, NULL,
+     "first start: create user admin with this password when no admin exists"},
+    {"alert_interval_ms", 0, CFG_INT, "5000", "how often alert conditions are evaluated"},
+    {"alert_reminder_s", 0, CFG_INT, "3600", "seconds between reminders of an open alert"},
+    {"max_connections", 0, CFG_INT, "1024", "connections served at once (more get 503)"},
+    {"web", 0, CFG_STR, NULL, "directory of the web pages (default: console/web of the tree)"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -21,8 +27,8 @@ int main(int argc, char **argv)
         cfg_free(&c);
         return rc > 0 ? 0 : 2;
     }
-    LOGE("the console is not built yet");
+    rc = console_run(&c);
     log_fini();
     cfg_free(&c);
-    return 1;
+    return rc;
 }

@@ -39,4 +39,7 @@ int ctl_cron_check(const struct cfg *c, int nargs, char **args);
 /* ctl/cmd_db.c */
 int ctl_db_migrate(const struct cfg *c, int nargs, char **args);
 
+/* ctl/cmd_user.c */
+int ctl_user_add(const struct cfg *c, int nargs, char **args);
+
 #endif

@@ -47,7 +47,7 @@ const struct ctl_cmd ctl_commands[] = {
     {"export", NULL, not_built, "export"},
     {"import", NULL, not_built, "import FILE [--confirm]"},
     {"db", "migrate", ctl_db_migrate, "db migrate"},
-    {"user", "add", not_built, "user add NAME --role ROLE --password-file FILE"},
+    {"user", "add", ctl_user_add, "user add NAME --role ROLE --password-file FILE"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -25,12 +25,12 @@ set +e; err=$("$bin/shardcronctl" --log-level bogus cron check '* * * * * ?' 2>&
 echo "$err" | grep -q 'log_level' || fail "bad log level not named: $err"
 cp "$bin/shardcron-console" "$tmp/"
 set +e
-fallback=$(env -u LOG4C_RCPATH HOME="$tmp" "$tmp/shardcron-console" --zk 127.0.0.1:1 --listen 127.0.0.1:1 2>&1 >/dev/null)
+fallback=$(env -u LOG4C_RCPATH HOME="$tmp" "$tmp/shardcron-console" --zk 127.0.0.1:1 --listen 127.0.0.1:1 --web "$tmp/no-such-dir" 2>&1 >/dev/null)
 set -e
 echo "$fallback" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T.* shardcron-console\[[0-9]+\] shardcron.console: ' \
   || fail "no stderr fallback line: $fallback"
 set +e
-rcfile=$(env -u LOG4C_RCPATH "$bin/shardcron-console" --zk 127.0.0.1:1 --listen 127.0.0.1:1 2>&1 >/dev/null)
+rcfile=$(env -u LOG4C_RCPATH "$bin/shardcron-console" --zk 127.0.0.1:1 --listen 127.0.0.1:1 --web "$tmp/no-such-dir" 2>&1 >/dev/null)
 set -e
 echo "$rcfile" | grep -Eq '^\[stderr\] [0-9]{8} .* shardcron.console- ' || fail "log4c layout not used: $rcfile"
 echo "ok"

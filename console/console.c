@@ -1,0 +1,246 @@
+/* console/console.c: shardcron-console's start-up, loop and shutdown.
+ *
+ *   main() ─► console_run: settings, sodium_init, the loop
+ *               ├─ http_listen (body cap, timeouts, connection cap) ─► api_handle
+ *               ├─ zkreg_open ─► zkview (the cache, kept by watches)
+ *               ├─ dbpool (MySQL workers: logins, audit, history)
+ *               └─ SIGTERM/SIGINT ─► stop: workers finish, replies go out, loop ends */
+#define LOG_CAT "shardcron.console"
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <limits.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "console/console.h"
+#include "core/http.h"
+#include "core/log.h"
+
+static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
+{
+    struct console *c = ctx;
+    (void)z;
+    LOGI("ZooKeeper session %s", zkreg_state_name(st));
+    zkview_on_state(&c->view, st);
+}
+
+static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
+{
+    struct console *c = ctx;
+    (void)z;
+    zkview_on_watch(&c->view, type, path);
+}
+
+static void term_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct console *c = arg;
+    (void)what;
+    LOGN("signal %d: stopping", (int)sig);
+    event_base_loopexit(c->base, NULL);
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    auth_sweep(arg);
+}
+
+/* default_web: console/web of the tree the binary was built in (build/<v>/bin/..). */
+static void default_web(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    for (int up = 0; up < 4; up++) {
+        char *s = strrchr(exe, '/');
+        if (!s)
+            return;
+        *s = '\0';
+        char cand[PATH_MAX + 32];
+        snprintf(cand, sizeof cand, "%s/console/web/index.html", exe);
+        if (access(cand, R_OK) == 0) {
+            snprintf(out, len, "%.4000s/console/web", exe);
+            return;
+        }
+    }
+}
+
+int console_run(const struct cfg *cfg)
+{
+    struct console c;
+    struct sc_err err;
+    char msg[512];
+    char *auth = NULL, *pw = NULL;
+    int rc = 1;
+    memset(&c, 0, sizeof c);
+    sc_err_clear(&err);
+    strmap_init(&c.sessions);
+    strmap_init(&c.zones);
+    strmap_init(&c.conns);
+    strmap_init(&c.throttle);
+    c.started_ms = console_now_ms();
+    long long alert_ms = 5000, reminder_s = 3600;
+    if (cfg_int(cfg, "max_connections", 1, 1000000, &c.max_conns, &err) < 0 ||
+        cfg_int(cfg, "alert_interval_ms", 100, 3600000, &alert_ms, &err) < 0 ||
+        cfg_int(cfg, "alert_reminder_s", 1, 7 * 86400, &reminder_s, &err) < 0) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "shardcron-console: libsodium failed to initialise\n");
+        return 1;
+    }
+    char web[PATH_MAX];
+    const char *w = cfg_str(cfg, "web");
+    if (w && *w)
+        snprintf(web, sizeof web, "%s", w);
+    else
+        default_web(web, sizeof web);
+    if (web[0] && !realpath(web, c.web)) {
+        LOGE("web: cannot open %s: %s", web, strerror(errno));
+        return 2;
+    }
+    if (cfg_str(cfg, "zk_auth_file") &&
+        !(auth = cfg_read_secret(cfg_str(cfg, "zk_auth_file"), &err))) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        return 2;
+    }
+    struct db_url url;
+    const char *mysql = cfg_str(cfg, "mysql");
+    if (mysql && *mysql) {
+        if (db_url_parse(mysql, &url, &err) < 0 ||
+            (cfg_str(cfg, "mysql_password_file") &&
+             !(pw = cfg_read_secret(cfg_str(cfg, "mysql_password_file"), &err)))) {
+            LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+            free(auth);
+            return 2;
+        }
+    }
+    if (cfg_str(cfg, "admin_password_file")) {
+        char *apw = NULL;
+        if (!mysql || !*mysql) {
+            LOGE("admin_password_file: needs --mysql (the users live in app_user)");
+            free(pw);
+            free(auth);
+            return 2;
+        }
+        int arc = (apw = cfg_read_secret(cfg_str(cfg, "admin_password_file"), &err))
+                      ? auth_first_admin(&url, pw, apw, &err)
+                      : -EINVAL;
+        if (apw) {
+            sodium_memzero(apw, strlen(apw));
+            free(apw);
+        }
+        if (arc < 0) {
+            LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+            free(pw);
+            free(auth);
+            return arc == -EINVAL ? 2 : 1;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    c.base = event_base_new();
+    if (!c.base)
+        goto out;
+    c.http = http_listen(c.base, cfg_str(cfg, "listen"), CONSOLE_MAX_BODY, &c.port, &err);
+    if (!c.http) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        rc = 2;
+        goto out;
+    }
+    evhttp_set_gencb(c.http, api_handle, &c);
+    if (mysql && *mysql && dbpool_new(c.base, &url, pw, 3, &c.db, &err) < 0) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        goto out;
+    }
+    struct zkreg_opts zo = {
+        .hosts = cfg_str(cfg, "zk"),
+        .ns = cfg_str(cfg, "namespace"),
+        .session_timeout_ms = 10000,
+        .auth = auth,
+        .on_state = on_state,
+        .on_watch = on_watch,
+        .ctx = &c,
+    };
+    zkview_init(&c.view, NULL);
+    if (zkreg_open(c.base, &zo, &c.z, &err) < 0) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        rc = 2;
+        goto out;
+    }
+    c.view.z = c.z;
+    if (c.db && alerter_new(&c, (int)alert_ms, (int)reminder_s, &c.alerter) < 0)
+        goto out;
+    c.ev_term = evsignal_new(c.base, SIGTERM, term_cb, &c);
+    c.ev_int = evsignal_new(c.base, SIGINT, term_cb, &c);
+    c.ev_sweep = event_new(c.base, -1, EV_PERSIST, sweep_cb, &c);
+    struct timeval minute = {60, 0};
+    if (!c.ev_term || !c.ev_int || !c.ev_sweep)
+        goto out;
+    event_add(c.ev_term, NULL);
+    event_add(c.ev_int, NULL);
+    event_add(c.ev_sweep, &minute);
+    LOGN("console listening on port %d: zk %s namespace %s, web %s, mysql %s", c.port,
+         cfg_str(cfg, "zk"), cfg_str(cfg, "namespace"), c.web[0] ? c.web : "(none)",
+         c.db ? "yes" : "no (no logins)");
+    {
+        /* Tests and scripts read the bound port here when --listen used port 0. */
+        const char *pf = getenv("SHARDCRON_CONSOLE_PORT_FILE");
+        FILE *f = pf ? fopen(pf, "w") : NULL;
+        if (f) {
+            fprintf(f, "%d\n", c.port);
+            fclose(f);
+        }
+    }
+    event_base_dispatch(c.base);
+    rc = 0;
+    LOGN("console stopped");
+out:
+    /* Workers first: their done callbacks reply to requests evhttp still owns. */
+    alerter_stop(c.alerter);
+    dbpool_free(c.db);
+    alerter_free(c.alerter);
+    if (c.http)
+        evhttp_free(c.http);
+    if (c.z)
+        zkreg_close(c.z);
+    zkview_clear(&c.view);
+    free(c.list.hits);
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c.sessions, &it, &k, &v);)
+        free(v);
+    strmap_free(&c.sessions);
+    for (size_t it = 0; strmap_next(&c.zones, &it, &k, &v);)
+        tz_free(v);
+    strmap_free(&c.zones);
+    strmap_free(&c.conns);
+    for (size_t it = 0; strmap_next(&c.throttle, &it, &k, &v);)
+        free(v);
+    strmap_free(&c.throttle);
+    if (c.ev_term)
+        event_free(c.ev_term);
+    if (c.ev_int)
+        event_free(c.ev_int);
+    if (c.ev_sweep)
+        event_free(c.ev_sweep);
+    if (c.base)
+        event_base_free(c.base);
+    if (pw) {
+        sodium_memzero(pw, strlen(pw));
+        free(pw);
+    }
+    free(auth);
+    return rc;
+}

@@ -1,0 +1,144 @@
+/* console/console.h: shardcron-console's server — one libevent loop serving the
+ * JSON API (/api/v1, console/api*.c), the web pages (console/static.c) and
+ * /metrics, over the ZooKeeper cache (console/zkview.c) and MySQL through a
+ * worker pool (console/dbpool.c). Sessions and roles: console/auth.c.
+ *
+ * Everything in struct console belongs to the loop thread. */
+#ifndef SC_CONSOLE_H
+#define SC_CONSOLE_H
+
+#include <event2/http.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "console/dbpool.h"
+#include "console/zkview.h"
+#include "core/config.h"
+#include "core/strmap.h"
+#include "core/tz.h"
+
+#define CONSOLE_MAX_BODY (4u << 20) /* request body cap (import documents) */
+#define CONSOLE_SESSION_S 43200     /* session lifetime */
+
+enum console_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
+
+struct console_session {
+    char id[65];   /* 256 random bits, hex */
+    char csrf[65]; /* 256 random bits, hex */
+    char user[65];
+    enum console_role role;
+    int64_t expires_ms;
+};
+
+struct alerter;
+
+struct console {
+    struct event_base *base;
+    struct evhttp *http;
+    struct zkreg *z;
+    struct zkview view;
+    struct dbpool *db;       /* NULL without --mysql */
+    struct alerter *alerter; /* NULL without --mysql */
+    struct strmap sessions;  /* id -> struct console_session */
+    struct strmap zones;     /* name -> tz_zone (loaded once) */
+    struct strmap throttle;  /* "u:NAME" / "ip:ADDR" -> struct auth_throttle (failed logins) */
+    char web[4096];          /* realpath of the web directory, "" when none */
+    int port;
+    int64_t started_ms;
+    struct strmap conns; /* "%p" of each connection that sent a request (the cap) */
+    long long max_conns;
+    struct event *ev_term, *ev_int, *ev_sweep;
+    /* the last job list query (search + sort), reused while nothing changed, so
+     * paging through one result costs one filter and one sort */
+    struct {
+        char q[256];
+        char sort[16];
+        uint64_t at; /* view.job_changes it was built at */
+        struct zkview_job **hits;
+        size_t n;
+        bool valid;
+    } list;
+    /* metrics */
+    uint64_t requests, replies_4xx, replies_5xx, logins_ok, logins_failed, zk_writes,
+        zk_write_errors, static_files, conns_refused;
+};
+
+/* Per-request context of an API call (the caller's; freed by api_done). */
+struct creq {
+    struct console *c;
+    struct evhttp_request *req;
+    struct console_session sess; /* copy: the user making the request */
+    char *seg[6];                /* path segments after /api/v1, decoded */
+    int nseg;
+    char *path;              /* owns the segment storage */
+    struct evkeyvalq *query; /* parsed query string */
+    char *body;              /* NUL-terminated, may be "" */
+    size_t blen;
+};
+
+/* console_run: the daemon (console/main.c). Returns the exit status. */
+int console_run(const struct cfg *cfg);
+
+/* console/api.c: the router (evhttp generic callback). */
+void api_handle(struct evhttp_request *req, void *arg);
+/* console/static.c: GET/HEAD of the web pages. */
+void static_serve(struct console *c, struct evhttp_request *req, const char *path);
+
+/* console/auth.c */
+/* auth_need: the request's session must exist (else 401) and have `role` (else
+ * 403); for writes, X-CSRF-Token must match (else 403). Replies itself and
+ * returns false when refused; fills r->sess when allowed. */
+bool auth_need(struct creq *r, enum console_role role, bool write);
+void auth_login(struct creq *r);
+void auth_logout(struct creq *r);
+void auth_whoami(struct creq *r);
+/* auth_users: GET /users (list), PUT|DELETE /users/{name} — admin only. */
+void auth_users(struct creq *r, const char *name);
+void auth_sweep(struct console *c);
+/* auth_first_admin: at start-up (blocking, before the loop runs): when app_user
+ * has no enabled admin, create user "admin" with this password (argon2id). */
+int auth_first_admin(const struct db_url *url, const char *db_password, const char *admin_pw,
+                     struct sc_err *err);
+const char *auth_role_name(enum console_role r);
+/* audit: record a write in audit_log (off the loop; best effort, logged on
+ * failure). before/after may be NULL; copied. */
+void audit(struct console *c, const char *user, const char *action, const char *object_type,
+           const char *object, const char *before, const char *after);
+
+/* console/alerter.c: alert_event rows and webhooks (see the file's comment).
+ * interval_ms between evaluations; reminder_s between notices of an open alert. */
+int alerter_new(struct console *c, int interval_ms, int reminder_s, struct alerter **out);
+/* alerter_stop: no notices from now on (before the workers drain at shutdown). */
+void alerter_stop(struct alerter *a);
+void alerter_free(struct alerter *a);
+void alerter_metrics(const struct alerter *a, char *buf, size_t len);
+
+/* console/api_hist.c: routes over MySQL, export and import. */
+void api_executions(struct creq *r);
+void api_execution(struct creq *r, const char *id);
+void api_alerts(struct creq *r);
+void api_stats(struct creq *r);
+void api_latest(struct creq *r);
+void api_export(struct creq *r);
+void api_import(struct creq *r);
+
+/* console_job_from: validate a job object for `name` (its name is added when
+ * absent and must match when present; the zone must load). 0 with *out the
+ * caller's, or -EINVAL with err naming the field. `o` may be modified. */
+int console_job_from(struct console *c, cJSON *o, const char *name, struct job **out,
+                     struct sc_err *err);
+/* console_delete_job: delete /jobs/<name> (at `version`, -1 = any) with its
+ * triggers; done(rc) runs on the loop thread with a ZooKeeper code. */
+int console_delete_job(struct console *c, const char *name, int version,
+                       void (*done)(struct console *c, int rc, void *arg), void *arg);
+
+/* creq helpers (api.c) */
+void creq_free(struct creq *r);
+void creq_error(struct creq *r, int code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void creq_json(struct creq *r, int code, cJSON *o); /* consumes o, frees r */
+const char *creq_arg(const struct creq *r, const char *key);
+const tz_zone *console_zone(struct console *c, const char *name, struct sc_err *err);
+int64_t console_now_ms(void);
+
+#endif

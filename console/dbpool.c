@@ -1,0 +1,193 @@
+/* console/dbpool.c: worker threads for MySQL, results back to the loop (dbpool.h). */
+#define LOG_CAT "shardcron.console"
+#include "console/dbpool.h"
+
+#include <errmsg.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+struct dbjob {
+    dbpool_work_fn work;
+    dbpool_done_fn done;
+    void *arg;
+    struct dbjob *next;
+};
+
+struct dbpool {
+    struct event_base *base;
+    struct db_url url;
+    char *password;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct dbjob *todo, *todo_tail; /* FIFO */
+    struct dbjob *done;             /* LIFO, reversed when drained */
+    bool stopping;
+    int pending;
+    int efd;
+    struct event *ev;
+    pthread_t *threads;
+    int nthreads;
+};
+
+static void *worker(void *arg)
+{
+    struct dbpool *p = arg;
+    MYSQL *m = NULL;
+    bool warned = false; /* one warning per outage and worker, not one per request */
+    mysql_thread_init();
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->todo && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        struct dbjob *j = p->todo;
+        if (!j) {
+            pthread_mutex_unlock(&p->mu);
+            break;
+        }
+        p->todo = j->next;
+        if (!p->todo)
+            p->todo_tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+
+        if (!m) {
+            struct sc_err err;
+            m = db_connect(&p->url, p->password, 5, &err);
+            if (!m && !warned)
+                LOGW("history store: %s", err.msg);
+            else if (m && warned)
+                LOGN("history store reachable again");
+            warned = !m;
+        }
+        j->work(m, j->arg);
+        if (m) {
+            unsigned e = mysql_errno(m);
+            if (e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR) {
+                mysql_close(m);
+                m = NULL;
+            }
+        }
+        pthread_mutex_lock(&p->mu);
+        j->next = p->done;
+        p->done = j;
+        pthread_mutex_unlock(&p->mu);
+        uint64_t one = 1;
+        ssize_t w = write(p->efd, &one, sizeof one);
+        (void)w;
+    }
+    if (m)
+        mysql_close(m);
+    mysql_thread_end();
+    return NULL;
+}
+
+static void run_done(struct dbpool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    struct dbjob *list = p->done, *rev = NULL;
+    p->done = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (list) {
+        struct dbjob *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        struct dbjob *n = rev->next;
+        p->pending--;
+        rev->done(rev->arg);
+        free(rev);
+        rev = n;
+    }
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    uint64_t v;
+    (void)what;
+    ssize_t r = read(fd, &v, sizeof v);
+    (void)r;
+    run_done(arg);
+}
+
+int dbpool_new(struct event_base *base, const struct db_url *url, const char *password,
+               int nthreads, struct dbpool **out, struct sc_err *err)
+{
+    struct dbpool *p = calloc(1, sizeof *p);
+    if (!p)
+        return sc_err_set(err, ENOMEM, "mysql", -1, "out of memory");
+    p->base = base;
+    p->url = *url;
+    p->password = strdup(password ? password : "");
+    p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->threads = calloc((size_t)nthreads, sizeof *p->threads);
+    if (!p->password || p->efd < 0 || !p->threads)
+        goto err;
+    p->ev = event_new(base, p->efd, EV_READ | EV_PERSIST, on_notify, p);
+    if (!p->ev || event_add(p->ev, NULL) < 0)
+        goto err;
+    for (; p->nthreads < nthreads; p->nthreads++)
+        if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) != 0)
+            goto err;
+    *out = p;
+    return 0;
+err:
+    dbpool_free(p);
+    return sc_err_set(err, ENOMEM, "mysql", -1, "cannot start the MySQL workers");
+}
+
+int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg)
+{
+    struct dbjob *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->work = work;
+    j->done = done;
+    j->arg = arg;
+    pthread_mutex_lock(&p->mu);
+    if (p->todo_tail)
+        p->todo_tail->next = j;
+    else
+        p->todo = j;
+    p->todo_tail = j;
+    p->pending++;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+int dbpool_pending(const struct dbpool *p)
+{
+    return p ? p->pending : 0;
+}
+
+void dbpool_free(struct dbpool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    run_done(p);
+    if (p->ev)
+        event_free(p->ev);
+    if (p->efd >= 0)
+        close(p->efd);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p->password);
+    free(p);
+}

@@ -1,0 +1,37 @@
+/* console/dbpool.h: MySQL work off the console's loop.
+ *
+ * A few worker threads, each with its own connection (opened lazily, opened again
+ * after the server went away), take jobs from one queue. A job's `work` runs on a
+ * worker; its `done` runs afterwards on the loop thread, handed back through an
+ * eventfd (the pattern of registry/zk.c), so replies are always sent from the loop. */
+#ifndef SC_CONSOLE_DBPOOL_H
+#define SC_CONSOLE_DBPOOL_H
+
+#include <event2/event.h>
+#include <mysql.h>
+
+#include "core/err.h"
+#include "sql/db.h"
+
+struct dbpool;
+
+/* work: on a worker thread; m is NULL when no connection could be made (the job
+ * must report that). done: on the loop thread, exactly once. */
+typedef void (*dbpool_work_fn)(MYSQL *m, void *arg);
+typedef void (*dbpool_done_fn)(void *arg);
+
+/* dbpool_new: start `nthreads` workers. url and password are copied. */
+int dbpool_new(struct event_base *base, const struct db_url *url, const char *password,
+               int nthreads, struct dbpool **out, struct sc_err *err);
+
+/* dbpool_submit: queue a job; 0 or -ENOMEM (then nothing runs). Loop thread. */
+int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg);
+
+/* dbpool_free: finish every queued job, join the workers and run the remaining
+ * done callbacks on the calling (loop) thread. NULL is fine. */
+void dbpool_free(struct dbpool *p);
+
+/* dbpool_pending: jobs queued or running (for /metrics). */
+int dbpool_pending(const struct dbpool *p);
+
+#endif

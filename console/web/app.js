@@ -1,0 +1,527 @@
+/* console/web/app.js: the shardcron console, a single-page app in plain JS.
+ *
+ * Hash routes (#/jobs/settle ...) render pages from the JSON API under /api/v1.
+ * The session lives in an HttpOnly cookie; the CSRF token comes from POST /login
+ * or GET /session and travels in X-CSRF-Token on every write. Text from the
+ * server is only ever put into the page as text nodes (no innerHTML). */
+'use strict';
+
+const state = { user: null, role: null, csrf: null };
+const ROLES = { viewer: 1, operator: 2, admin: 3 };
+const $main = () => document.getElementById('main');
+
+/* ---------------------------------------------------------------- helpers */
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+function render(...nodes) {
+  $main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+}
+
+function flash(msg, error) {
+  const f = document.getElementById('flash');
+  const d = h('div', { class: error ? 'error' : '' }, msg);
+  f.replaceChildren(d);
+  setTimeout(() => d.remove(), 6000);
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error) || ('HTTP ' + status));
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, body, headers) {
+  const opt = { method, headers: Object.assign({}, headers || {}), credentials: 'same-origin' };
+  if (method !== 'GET' && state.csrf) opt.headers['X-CSRF-Token'] = state.csrf;
+  if (body !== undefined) {
+    opt.headers['Content-Type'] = 'application/json';
+    opt.body = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  const r = await fetch('/api/v1' + path, opt);
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (r.status === 401 && path !== '/login') {
+    state.user = null;
+    showWho();
+    location.hash = '#/login';
+    throw new ApiError(401, data);
+  }
+  if (!r.ok) throw new ApiError(r.status, data);
+  return data;
+}
+
+const can = (role) => state.role && ROLES[state.role] >= ROLES[role];
+const qs = (o) => Object.entries(o).filter(([, v]) => v !== '' && v !== undefined && v !== null)
+  .map(([k, v]) => encodeURIComponent(k) + '=' + encodeURIComponent(v)).join('&');
+const badge = (s) => h('span', { class: 'badge ' + String(s).replace(/\s/g, '-') }, s);
+const when = (s) => s ? s.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—';
+const link = (href, text) => h('a', { href }, text);
+const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
+
+function table(cols, rows, onclick) {
+  return h('table', {},
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c[0])))),
+    h('tbody', {}, rows.map((r) => h('tr', onclick ? { class: 'click', onclick: () => onclick(r) } : {},
+      cols.map((c) => h('td', {}, c[1](r)))))));
+}
+
+function panel(title, node) { return h('div', { class: 'panel' }, h('h2', {}, title), node); }
+function nodata(list, node) { return list && list.length ? node : h('div', { class: 'nodata' }, 'no data'); }
+
+/* chart: a uPlot line chart of series over x (epoch seconds); width follows the box. */
+function chart(box, x, series, opts) {
+  if (!window.uPlot) { box.append(h('div', { class: 'nodata' }, 'chart library missing (run scripts/setup)')); return; }
+  const colors = ['#3457d5', '#b3261e', '#177245'];
+  const u = new uPlot({
+    width: Math.max(300, box.clientWidth || 600), height: (opts && opts.height) || 220,
+    scales: { x: { time: !(opts && opts.notime) } },
+    series: [{}].concat(series.map((s, i) => ({ label: s.label, stroke: colors[i % 3], width: 2,
+      fill: i === 0 ? 'rgba(52,87,213,.08)' : undefined, points: { show: !!(opts && opts.points) } }))),
+    axes: [{}, { size: 50 }],
+  }, [x].concat(series.map((s) => s.data)), box);
+  return u;
+}
+
+/* ---------------------------------------------------------------- session */
+
+function showWho() {
+  const w = document.getElementById('who');
+  if (!state.user) { w.replaceChildren(); return; }
+  w.replaceChildren(can('admin') ? h('a', { href: '#/users', id: 'nav-users' }, 'Users') : '',
+    h('span', {}, ' ' + state.user + ' (' + state.role + ')'),
+    h('button', { class: 'plain', id: 'logout', onclick: async () => {
+      try { await api('POST', '/logout'); } catch (e) { /* gone anyway */ }
+      Object.assign(state, { user: null, role: null, csrf: null });
+      showWho();
+      location.hash = '#/login';
+    } }, 'Log out'));
+}
+
+function pageLogin() {
+  const user = h('input', { id: 'username', name: 'username', autocomplete: 'username', placeholder: 'user' });
+  const pass = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', placeholder: 'password' });
+  const err = h('div', { class: 'fielderr', id: 'loginerr' });
+  const form = h('form', { class: 'login', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    try {
+      const r = await api('POST', '/login', { username: user.value, password: pass.value });
+      Object.assign(state, { user: r.user, role: r.role, csrf: r.csrf });
+      showWho();
+      location.hash = '#/';
+    } catch (x) { err.textContent = x.message; }
+  } }, h('h1', {}, 'Log in'), user, pass, h('button', { type: 'submit', id: 'login' }, 'Log in'), err);
+  render(form);
+  user.focus();
+}
+
+/* ---------------------------------------------------------------- dashboard */
+
+async function pageDashboard() {
+  render(h('h1', {}, 'Dashboard'), h('p', { class: 'muted' }, 'Loading…'));
+  const [jobs, agents, alerts] = await Promise.all([api('GET', '/jobs?limit=1'), api('GET', '/agents'),
+    api('GET', '/alerts').catch(() => null)]);
+  const stats = await api('GET', '/stats').catch(() => null);
+  const up = agents.agents.filter((a) => a.ready).length;
+  const nalerts = alerts ? ['abnormal_jobs', 'over_timeout', 'no_failover', 'abnormal_agents']
+    .reduce((n, k) => n + alerts[k].length, 0) : '—';
+  const box = h('div', { id: 'chart24' });
+  render(h('h1', {}, 'Dashboard'),
+    h('div', { class: 'cards' },
+      h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Jobs enabled'), h('div', { class: 'big', id: 'jobs-enabled' }, jobs.states.enabled)),
+      h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Jobs disabled'), h('div', { class: 'big' }, jobs.states.disabled)),
+      h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Jobs invalid'), h('div', { class: 'big ' + (jobs.states.invalid ? 'bad' : '') }, jobs.states.invalid)),
+      h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Agents up / live'), h('div', { class: 'big' }, up + ' / ' + agents.agents.length)),
+      h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Open alerts'), h('div', { class: 'big ' + (nalerts ? 'bad' : 'ok') }, link('#/alerts', String(nalerts)))),
+      h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Executions / failures (24 h)'),
+        h('div', { class: 'big' }, stats ? stats.total + ' / ' + stats.failed : '—'))),
+    panel('Executions and failures, last 24 h', box));
+  if (stats) chart(box, stats.hour_epoch, [{ label: 'executions', data: stats.executions }, { label: 'failures', data: stats.failures }]);
+  else box.append(h('div', { class: 'nodata' }, 'history store unavailable'));
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+const jobsView = { q: '', sort: 'name', page: 1, limit: 50 };
+
+async function pageJobs() {
+  const search = h('input', { id: 'jobsearch', placeholder: 'search name, domain, description, cron', value: jobsView.q, size: 40 });
+  const body = h('div', {});
+  const load = async () => {
+    const r = await api('GET', '/jobs?' + qs(jobsView));
+    const pages = Math.max(1, Math.ceil(r.total / jobsView.limit));
+    const sortBy = (k) => () => { jobsView.sort = jobsView.sort === k ? '-' + k : k; jobsView.page = 1; load(); };
+    const th = (label, k) => h('th', { class: 'sortable', onclick: sortBy(k) }, label +
+      (jobsView.sort === k ? ' ▲' : jobsView.sort === '-' + k ? ' ▼' : ''));
+    body.replaceChildren(
+      h('p', { class: 'muted' }, r.total + ' jobs' + (jobsView.q ? ' matching' : '') + ' · page ' + jobsView.page + ' of ' + pages),
+      h('table', { id: 'jobstable' }, h('thead', {}, h('tr', {}, th('Name', 'name'), th('State', 'state'), h('th', {}, 'Cron'),
+        h('th', {}, 'Next fire'), h('th', {}, 'Last result'), th('Shards', 'shards'), h('th', {}, 'Owners'), th('Domain', 'domain'), th('Level', 'level'))),
+      h('tbody', {}, r.jobs.map((j) => h('tr', { class: 'click', onclick: () => { location.hash = '#/jobs/' + encodeURIComponent(j.name); } },
+        h('td', {}, j.name), h('td', {}, badge(j.state)), h('td', {}, j.cron || j.error || ''),
+        h('td', {}, j.next_fire ? j.next_fire + ' ' + j.timezone : '—'), h('td', { class: 'last', 'data-job': j.name }, '…'), h('td', {}, j.shards ?? ''),
+        h('td', {}, j.owners >= 0 ? j.owners : '—'), h('td', {}, j.domain || ''), h('td', {}, j.level ?? ''))))),
+      h('div', { class: 'toolbar' },
+        h('button', { class: 'plain', disabled: jobsView.page <= 1, onclick: () => { jobsView.page--; load(); } }, '‹ Prev'),
+        h('button', { class: 'plain', disabled: jobsView.page >= pages, onclick: () => { jobsView.page++; load(); } }, 'Next ›')));
+    /* Last results come from the history store, after the page is shown. */
+    const names = r.jobs.map((j) => j.name);
+    const latest = names.length ? await api('GET', '/latest?' + qs({ jobs: names.join(',') })).catch(() => null) : null;
+    body.querySelectorAll('td.last').forEach((td) => {
+      const l = latest && latest.latest[td.dataset.job];
+      td.replaceChildren(l ? badge(l.status) : document.createTextNode(latest ? 'never ran' : '—'));
+      if (l) td.title = l.fire_time;
+    });
+  };
+  search.addEventListener('input', debounce(() => { jobsView.q = search.value; jobsView.page = 1; load(); }, 250));
+  render(h('h1', {}, 'Jobs'), h('div', { class: 'toolbar' }, search,
+    can('admin') ? h('button', { id: 'newjob', onclick: () => { location.hash = '#/new'; } }, 'New job') : null,
+    can('admin') ? h('a', { href: '/api/v1/export', download: 'shardcron-export.json' }, 'Export') : null), body);
+  await load();
+}
+
+async function previewInto(box, expr, tz, n) {
+  try {
+    const p = await api('GET', '/cron/preview?' + qs({ expr, tz, n: n || 10 }));
+    box.replaceChildren(h('div', { class: 'ok' }, '✓ valid · zone ' + p.timezone),
+      h('ol', { class: 'nexttimes' }, p.next.map((t) => h('li', {}, t))));
+  } catch (e) {
+    const b = e.body || {};
+    box.replaceChildren(h('div', { class: 'bad' }, '✗ ' + (b.field ? b.field + ': ' : '') + e.message +
+      (b.position !== undefined ? ' (at character ' + b.position + ')' : '')));
+  }
+}
+
+async function pageJob(name) {
+  const [j, shards, hist] = await Promise.all([api('GET', '/jobs/' + encodeURIComponent(name)),
+    api('GET', '/jobs/' + encodeURIComponent(name) + '/shards').catch(() => null),
+    api('GET', '/executions?' + qs({ job: name, limit: 50 })).catch(() => null)]);
+  const prev = h('div', { id: 'jobpreview' }, 'Loading…');
+  const act = async (what, fn) => {
+    try { await fn(); flash(what); route(); } catch (e) { flash(what + ' failed: ' + e.message, true); }
+  };
+  const enc = encodeURIComponent(name);
+  const buttons = h('div', { class: 'toolbar' },
+    can('operator') ? h('button', { id: 'trigger', onclick: () => {
+      const param = prompt('Trigger ' + name + ' now. One-off job parameter (optional):', '');
+      if (param === null) return;
+      act('Triggered ' + name, () => api('POST', '/jobs/' + enc + '/trigger', param ? { param } : {}));
+    } }, 'Trigger now') : null,
+    can('operator') && j.job ? h('button', { class: 'plain', id: 'toggle', onclick: () =>
+      act((j.job.disabled ? 'Enabled ' : 'Disabled ') + name, () => api('POST', '/jobs/' + enc + (j.job.disabled ? '/enable' : '/disable'))) },
+    j.job.disabled ? 'Enable' : 'Disable') : null,
+    can('admin') ? h('button', { class: 'plain', id: 'edit', onclick: () => { location.hash = '#/jobs/' + enc + '/edit'; } }, 'Edit') : null,
+    can('admin') ? h('button', { class: 'danger', id: 'delete', onclick: () => {
+      if (!confirm('Delete job ' + name + '? This cannot be undone.')) return;
+      api('DELETE', '/jobs/' + enc, undefined, { 'If-Match': String(j.version) })
+        .then(() => { flash('Deleted ' + name); location.hash = '#/jobs'; })
+        .catch((e) => flash('Delete failed: ' + e.message, true));
+    } }, 'Delete') : null);
+  const rows = hist ? hist.executions : [];
+  const last = {}; /* item -> newest execution among the recent ones */
+  for (const r of rows) if (!(r.item in last)) last[r.item] = r;
+  const dur = rows.filter((r) => r.duration_ms !== undefined).reverse();
+  const durBox = h('div', {});
+  render(h('h1', {}, 'Job ', name, ' ', badge(j.state)), buttons,
+    j.error ? panel('Invalid config', h('pre', {}, j.error + '\n\n' + (j.raw || ''))) : null,
+    h('div', { class: 'two' },
+      panel('Summary', j.job ? h('table', {}, h('tbody', {},
+        [['Cron', j.job.cron], ['Time zone', j.job.timezone], ['Next fire', j.next_fire || '—'], ['Type', j.job.type],
+          ['Command', j.job.type === 'java' ? j.job.java.class : j.job.command], ['Shards', j.job.shards],
+          ['Strategy', j.job.strategy], ['Labels', j.job.labels.join(', ') || '—'], ['Failover', j.job.failover ? 'on' : 'off'],
+          ['Owners / eligible agents', j.owners + ' / ' + j.eligible_agents], ['Version', j.version], ['Modified', when(j.modified)]]
+          .map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))) : h('div', { class: 'nodata' }, 'invalid')),
+      panel('Cron preview (next 10, ' + (j.job ? j.job.timezone : '') + ')', prev)),
+    panel('Shard map' + (shards ? ' · epoch ' + shards.epoch + (shards.current ? '' : ' (agents catching up)') : ''),
+      shards ? table([['Item', (r) => r.item], ['Param', (r) => r.param], ['Agent', (r) => r.agent || '—'],
+        ['State', (r) => badge(r.state)],
+        ['Running since (fire)', (r) => r.running_fire ? new Date(r.running_fire * 1000).toISOString().replace('.000Z', 'Z') : '—'],
+        ['Last result', (r) => last[r.item] ? badge(last[r.item].status) : '—'],
+        ['Agent epoch', (r) => r.agent_applied_epoch ?? '—']], shards.items)
+        : h('div', { class: 'nodata' }, 'no data')),
+    panel('Duration of recent executions (ms)', durBox),
+    panel('Recent executions', nodata(rows, table([['Fire time', (r) => when(r.fire_time)], ['Item', (r) => r.item],
+      ['Status', (r) => badge(r.status)], ['Trigger', (r) => r.trigger], ['Agent', (r) => r.agent],
+      ['Duration', (r) => r.duration_ms !== undefined ? r.duration_ms + ' ms' : '—']], rows,
+    (r) => { location.hash = '#/executions/' + encodeURIComponent(r.execution_id); }))),
+    panel('Config (JSON)', h('pre', { id: 'jobjson' }, JSON.stringify(j.job || j.raw, null, 2))));
+  if (j.job) previewInto(prev, j.job.cron, j.job.timezone, 10);
+  if (dur.length) chart(durBox, dur.map((r) => Date.parse(r.fire_time) / 1000), [{ label: 'duration ms', data: dur.map((r) => r.duration_ms) }], { points: true, height: 180 });
+  else durBox.append(h('div', { class: 'nodata' }, 'no data'));
+}
+
+/* ---- edit / create */
+
+const FIELDS = [
+  ['name', 'text'], ['description', 'text'], ['domain', 'text'], ['level', 'number'],
+  ['cron', 'text'], ['timezone', 'text'], ['shards', 'number'], ['shard_params', 'text'],
+  ['job_param', 'text'], ['type', ['shell', 'java']], ['command', 'text'],
+  ['java.classpath', 'text'], ['java.class', 'text'], ['java.jvm_opts', 'text'],
+  ['strategy', ['average', 'odd_even', 'round_robin', 'balanced']], ['labels', 'text'],
+  ['failover', 'bool'], ['misfire', ['skip', 'once', 'all']], ['concurrency', ['forbid', 'allow', 'replace']],
+  ['timeout_s', 'number'], ['retries', 'number'], ['retry_backoff_s', 'number'], ['disabled', 'bool'],
+];
+
+function getPath(o, p) { return p.split('.').reduce((a, k) => (a ? a[k] : undefined), o); }
+function setPath(o, p, v) {
+  const ks = p.split('.');
+  let a = o;
+  for (const k of ks.slice(0, -1)) a = a[k] = a[k] || {};
+  if (v === undefined) delete a[ks[ks.length - 1]]; else a[ks[ks.length - 1]] = v;
+}
+
+async function pageEdit(name) {
+  let job = { cron: '0 * * * * ?', timezone: 'UTC', shards: 1, type: 'shell', command: '', strategy: 'average', failover: true, misfire: 'once', concurrency: 'forbid' };
+  let version = null;
+  if (name) {
+    const j = await api('GET', '/jobs/' + encodeURIComponent(name));
+    version = j.version;
+    if (j.job) job = j.job;
+    else try { job = JSON.parse(j.raw); } catch (e) { /* start from the defaults */ }
+  }
+  const inputs = {};
+  const errs = {};
+  const general = h('div', { class: 'fielderr', id: 'formerr' });
+  const prev = h('div', { id: 'formpreview' });
+  const rows = [];
+  for (const [f, kind] of FIELDS) {
+    let v = getPath(job, f);
+    if (f === 'labels' && Array.isArray(v)) v = v.join(',');
+    if (f === 'shard_params' && v && typeof v === 'object') v = Object.entries(v).map(([k, x]) => k + '=' + x).join(',');
+    let el;
+    if (Array.isArray(kind)) el = h('select', { name: f, id: 'f-' + f.replace('.', '-') }, kind.map((o) => h('option', { value: o, selected: v === o }, o)));
+    else if (kind === 'bool') el = h('input', { type: 'checkbox', name: f, id: 'f-' + f, checked: f === 'failover' ? v !== false : !!v });
+    else el = h('input', { type: kind, name: f, id: 'f-' + f.replace('.', '-'), value: v ?? '', size: 50, readonly: f === 'name' && name ? true : undefined });
+    inputs[f] = el;
+    errs[f] = h('div', { class: 'fielderr', id: 'err-' + f.replace('.', '-') });
+    rows.push(h('label', { for: el.id }, f), h('div', {}, el, errs[f], f === 'cron' ? prev : null));
+  }
+  const collect = () => {
+    const o = {};
+    for (const [f, kind] of FIELDS) {
+      const el = inputs[f];
+      let v = kind === 'bool' ? el.checked : el.value;
+      if (kind === 'number') v = el.value === '' ? undefined : Number(el.value);
+      if (f === 'labels') v = el.value.trim() ? el.value.split(',').map((s) => s.trim()).filter(Boolean) : [];
+      if (typeof v === 'string' && v === '' && f !== 'command') v = undefined;
+      if (f.startsWith('java.') && (o.type || inputs.type.value) !== 'java') continue;
+      setPath(o, f, v);
+    }
+    if (o.type === 'java') delete o.command;
+    if (o.alert === undefined && job.alert) o.alert = job.alert;
+    return o;
+  };
+  const raw = h('textarea', { class: 'raw', id: 'rawjson' }, JSON.stringify(job, null, 2));
+  let mode = 'form';
+  const formBox = h('form', { class: 'grid', id: 'jobform', onsubmit: (e) => { e.preventDefault(); save(); } }, rows);
+  const rawBox = h('div', { style: 'display:none' }, raw);
+  const tabs = h('div', { class: 'toolbar' },
+    h('button', { class: 'plain', id: 'tab-form', onclick: () => {
+      try { const o = JSON.parse(raw.value); mode = 'form'; job = o; route(); } catch (e) { general.textContent = 'raw JSON: ' + e.message; }
+    } }, 'Form'),
+    h('button', { class: 'plain', id: 'tab-raw', onclick: () => {
+      raw.value = JSON.stringify(collect(), null, 2); mode = 'raw'; formBox.style.display = 'none'; rawBox.style.display = '';
+    } }, 'Raw JSON'));
+  const showErr = (e) => {
+    for (const k of Object.keys(errs)) { errs[k].textContent = ''; inputs[k].classList.remove('haserr'); }
+    general.textContent = '';
+    const f = e.body && e.body.field ? e.body.field.replace(/\[.*$/, '') : '';
+    const key = Object.keys(errs).find((k) => k === f) || Object.keys(errs).find((k) => f.startsWith(k + '.') || f === k.split('.')[0]);
+    if (key && mode === 'form') { errs[key].textContent = e.message; inputs[key].classList.add('haserr'); inputs[key].focus(); }
+    else general.textContent = (e.body && e.body.field ? e.body.field + ': ' : '') + e.message;
+  };
+  const save = async () => {
+    let body;
+    if (mode === 'raw') {
+      try { body = JSON.parse(raw.value); } catch (e) { general.textContent = 'raw JSON: ' + e.message; return; }
+    } else body = collect();
+    const nm = name || body.name;
+    if (!nm) { showErr({ body: { field: 'name' }, message: 'is required' }); return; }
+    if (!name && body.name === undefined) body.name = nm;
+    try {
+      const r = await api('PUT', '/jobs/' + encodeURIComponent(nm), body, version !== null ? { 'If-Match': String(version) } : {});
+      flash((r.created ? 'Created ' : 'Saved ') + nm + ' (version ' + r.version + ')');
+      location.hash = '#/jobs/' + encodeURIComponent(nm);
+    } catch (e) {
+      if (e.status === 409) general.textContent = e.message;
+      else showErr(e);
+    }
+  };
+  const refresh = debounce(() => previewInto(prev, inputs.cron.value, inputs.timezone.value || 'UTC', 5), 250);
+  inputs.cron.addEventListener('input', refresh);
+  inputs.timezone.addEventListener('input', refresh);
+  render(h('h1', {}, name ? 'Edit ' + name : 'New job'), tabs, formBox, rawBox,
+    h('div', { class: 'toolbar' }, h('button', { id: 'save', onclick: save }, 'Save'),
+      h('a', { href: name ? '#/jobs/' + encodeURIComponent(name) : '#/jobs' }, 'Cancel')), general);
+  refresh();
+}
+
+/* ---------------------------------------------------------------- agents */
+
+async function pageAgents() {
+  const r = await api('GET', '/agents');
+  render(h('h1', {}, 'Agents'), h('p', { class: 'muted' }, 'Epoch ' + r.epoch + ' · leader ' + (r.leader || 'none')),
+    nodata(r.agents, table([
+      ['Agent', (a) => a.leader ? h('span', { class: 'leader', title: 'leader' }, '★ ' + a.id) : a.id],
+      ['Host', (a) => (a.host || '') + (a.pid ? ' [' + a.pid + ']' : '')],
+      ['Labels', (a) => (a.labels || []).join(', ')],
+      ['Capacity', (a) => a.capacity], ['Running', (a) => a.running], ['Items', (a) => a.assigned_items],
+      ['Ready', (a) => a.ready ? h('span', { class: 'ok' }, 'yes') : h('span', { class: 'bad' }, 'no ' + (a.reason || ''))],
+      ['Skew', (a) => (a.skew_ms ?? '—') + ' ms'], ['Epoch', (a) => a.applied_epoch],
+      ['Session', (a) => (a.session || '') + (a.session_came_back ? ' (lost and back)' : '')],
+      ['Owned items', (a) => Object.entries(a.items || {}).map(([j, it]) => j + ': ' + it.join(',')).join('; ') || '—'],
+    ], r.agents)));
+}
+
+/* ---------------------------------------------------------------- history */
+
+const histView = { job: '', item: '', status: '', agent: '', from: '', to: '' };
+
+async function pageHistory() {
+  const f = {};
+  const mk = (k, ph) => (f[k] = h('input', { id: 'h-' + k, placeholder: ph, value: histView[k], size: 14 }));
+  const status = h('select', { id: 'h-status' }, ['', 'succeeded', 'failed', 'timeout', 'killed', 'missed', 'skipped', 'running', 'queued']
+    .map((s) => h('option', { value: s, selected: histView.status === s }, s || 'any status')));
+  const body = h('div', {});
+  let cursor = null;
+  let rows = [];
+  const load = async (more) => {
+    Object.assign(histView, { job: f.job.value, item: f.item.value, agent: f.agent.value, from: f.from.value, to: f.to.value, status: status.value });
+    try {
+      const r = await api('GET', '/executions?' + qs(Object.assign({ limit: 50, cursor: more ? cursor : '' }, histView)));
+      rows = more ? rows.concat(r.executions) : r.executions;
+      cursor = r.next_cursor;
+      body.replaceChildren(nodata(rows, table([['Fire time', (x) => when(x.fire_time)], ['Job', (x) => x.job], ['Item', (x) => x.item],
+        ['Status', (x) => badge(x.status)], ['Trigger', (x) => x.trigger], ['Attempt', (x) => x.attempt], ['Agent', (x) => x.agent],
+        ['Duration', (x) => x.duration_ms !== undefined ? x.duration_ms + ' ms' : '—'], ['Error', (x) => x.error]], rows,
+      (x) => { location.hash = '#/executions/' + encodeURIComponent(x.execution_id); })),
+      cursor ? h('button', { class: 'plain', onclick: () => load(true) }, 'More') : null);
+    } catch (e) { body.replaceChildren(h('div', { class: 'bad' }, (e.body.field ? e.body.field + ': ' : '') + e.message)); }
+  };
+  render(h('h1', {}, 'History'), h('form', { class: 'toolbar', onsubmit: (e) => { e.preventDefault(); load(false); } },
+    mk('job', 'job'), mk('item', 'item'), status, mk('agent', 'agent'), mk('from', 'from (UTC)'), mk('to', 'to (UTC)'),
+    h('button', { type: 'submit' }, 'Filter')), body);
+  await load(false);
+}
+
+async function pageExecution(id) {
+  const e = await api('GET', '/executions/' + encodeURIComponent(id));
+  render(h('h1', {}, 'Execution ', badge(e.status)),
+    h('div', { class: 'two' },
+      panel('Execution', h('table', {}, h('tbody', {}, [['Id', e.execution_id], ['Job', link('#/jobs/' + encodeURIComponent(e.job), e.job)],
+        ['Item', e.item], ['Fire time', when(e.fire_time)], ['Trigger', e.trigger], ['Attempt', e.attempt], ['Agent', e.agent + ' on ' + e.host],
+        ['Started', when(e.started_at)], ['Finished', when(e.finished_at)], ['Exit', e.exit_code ?? (e.signal ? 'signal ' + e.signal : '—')],
+        ['Error', e.error || '—']].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v)))))),
+      panel('Status trace', nodata(e.trace, table([['At', (t) => when(t.at)], ['State', (t) => badge(t.state)], ['Message', (t) => t.message]], e.trace)))),
+    panel('Attempts of this fire', nodata(e.attempts, table([['Attempt', (a) => a.attempt], ['Status', (a) => badge(a.status)], ['Trigger', (a) => a.trigger], ['Agent', (a) => a.agent]], e.attempts,
+      (a) => { location.hash = '#/executions/' + encodeURIComponent(a.execution_id); }))),
+    panel('Output (tail)', e.output_tail ? h('pre', { id: 'output' }, e.output_tail) : h('div', { class: 'nodata' }, 'no output')));
+}
+
+/* ---------------------------------------------------------------- alerts */
+
+async function pageAlerts() {
+  const a = await api('GET', '/alerts');
+  const lv = (r) => (r.domain || '—') + ' / ' + (r.domain_level ?? '—') + ' / ' + (r.job_level ?? '—');
+  render(h('h1', {}, 'Alerts'), h('p', { class: 'muted' }, 'Executions since ' + when(a.since) + ', live state now.'),
+    h('div', { id: 'panel-abnormal-jobs' }, panel('Abnormal jobs', nodata(a.abnormal_jobs, table([['Job', (r) => link('#/jobs/' + encodeURIComponent(r.job), r.job)],
+      ['Domain / level / job level', lv], ['Should have fired', (r) => when(r.fire_time)], ['Item', (r) => r.item ?? '—'], ['Reason', (r) => badge(r.reason)]], a.abnormal_jobs)))),
+    h('div', { id: 'panel-over-timeout' }, panel('Shards over their timeout', nodata(a.over_timeout, table([['Job', (r) => r.job], ['Domain / level / job level', lv],
+      ['Seconds over', (r) => r.seconds_over], ['Items', (r) => r.items.join(', ')], ['Still running', (r) => r.running ? 'yes' : 'no']], a.over_timeout)))),
+    h('div', { id: 'panel-no-failover' }, panel('Jobs that cannot fail over', nodata(a.no_failover, table([['Job', (r) => r.job], ['Domain / level / job level', lv],
+      ['Eligible agents', (r) => r.eligible_agents], ['Reason', (r) => r.reason]], a.no_failover)))),
+    h('div', { id: 'panel-abnormal-agents' }, panel('Abnormal agents', nodata(a.abnormal_agents, table([['Agent', (r) => r.agent], ['Host', (r) => r.host],
+      ['Reasons', (r) => r.reasons.join(', ')]], a.abnormal_agents)))));
+}
+
+/* ---------------------------------------------------------------- users (admin) */
+
+async function pageUsers() {
+  const r = await api('GET', '/users');
+  const name = h('input', { id: 'u-name', placeholder: 'user name', size: 16 });
+  const role = h('select', { id: 'u-role' }, ['viewer', 'operator', 'admin'].map((x) => h('option', { value: x }, x)));
+  const pw = h('input', { id: 'u-password', type: 'password', placeholder: 'new password (8+)', size: 18, autocomplete: 'new-password' });
+  const err = h('div', { class: 'fielderr', id: 'u-err' });
+  const save = async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    try {
+      await api('PUT', '/users/' + encodeURIComponent(name.value), pw.value ? { role: role.value, password: pw.value } : { role: role.value });
+      flash('Saved user ' + name.value);
+      route();
+    } catch (x) { err.textContent = (x.body.field ? x.body.field + ': ' : '') + x.message; }
+  };
+  render(h('h1', {}, 'Users'),
+    h('form', { class: 'toolbar', onsubmit: save }, name, role, pw, h('button', { type: 'submit', id: 'u-save' }, 'Add / update'), err),
+    table([['User', (u) => u.username], ['Role', (u) => u.role], ['Created', (u) => when(u.created_at)],
+      ['', (u) => u.username === state.user ? '' : h('button', { class: 'danger', onclick: () => {
+        if (!confirm('Delete user ' + u.username + '?')) return;
+        api('DELETE', '/users/' + encodeURIComponent(u.username)).then(() => { flash('Deleted ' + u.username); route(); })
+          .catch((x) => flash('Delete failed: ' + x.message, true));
+      } }, 'Delete')]], r.users));
+}
+
+/* ---------------------------------------------------------------- cron tool */
+
+function pageCron() {
+  const expr = h('input', { id: 'cronexpr', size: 36, value: '0/5 * * * * ?' });
+  const tz = h('input', { id: 'crontz', size: 20, value: 'UTC' });
+  const n = h('input', { id: 'cronn', type: 'number', min: 1, max: 100, value: 10, size: 4 });
+  const out = h('div', { id: 'cronout' });
+  const go = debounce(() => previewInto(out, expr.value, tz.value || 'UTC', n.value || 10), 200);
+  [expr, tz, n].forEach((el) => el.addEventListener('input', go));
+  render(h('h1', {}, 'Cron tool'), h('div', { class: 'toolbar' }, h('label', {}, 'Expression ', expr), h('label', {}, 'Zone ', tz), h('label', {}, 'Next ', n)),
+    h('p', { class: 'muted' }, 'Quartz (6-7 fields), Unix (5 fields), @daily, @every 5m. Times are wall times in the zone.'), out);
+  go();
+}
+
+/* ---------------------------------------------------------------- router */
+
+async function route() {
+  const hash = location.hash.replace(/^#/, '') || '/';
+  const parts = hash.split('/').filter(Boolean).map(decodeURIComponent);
+  document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('active', a.getAttribute('href') === '#/' + (parts[0] || '')));
+  if (!state.user && parts[0] !== 'login') {
+    try {
+      const s = await api('GET', '/session');
+      Object.assign(state, { user: s.user, role: s.role, csrf: s.csrf });
+      showWho();
+    } catch (e) { return; } /* api() sent us to the login page */
+  }
+  try {
+    if (parts[0] === 'login') return pageLogin();
+    if (!parts[0]) return await pageDashboard();
+    if (parts[0] === 'jobs' && parts.length === 1) return await pageJobs();
+    if (parts[0] === 'jobs' && parts[2] === 'edit') return await pageEdit(parts[1]);
+    if (parts[0] === 'jobs') return await pageJob(parts[1]);
+    if (parts[0] === 'new') return await pageEdit(null);
+    if (parts[0] === 'agents') return await pageAgents();
+    if (parts[0] === 'history') return await pageHistory();
+    if (parts[0] === 'executions') return await pageExecution(parts[1]);
+    if (parts[0] === 'alerts') return await pageAlerts();
+    if (parts[0] === 'cron') return pageCron();
+    if (parts[0] === 'users') return await pageUsers();
+    render(h('h1', {}, 'Not found'), h('p', {}, 'No page ', hash));
+  } catch (e) {
+    if (e.status !== 401) render(h('h1', {}, 'Error'), h('p', { class: 'bad' }, e.message));
+  }
+}
+
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,123 @@
+/* tests/unit/test_dbpool.c: console/dbpool hands work to worker threads and
+ * results back to the loop thread. No server is needed: the URL points at a
+ * closed port, so every job's `work` sees a NULL connection (what a job must
+ * report as "store unreachable"). Checks: work never runs on the loop thread,
+ * every done runs exactly once on the loop thread, in submission order for one
+ * worker, and dbpool_free runs the done callbacks still pending. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "console/dbpool.h"
+
+#define NJOBS 200
+
+struct ctx {
+    pthread_t loop;
+    struct event_base *base;
+    int done[NJOBS];
+    int order[NJOBS];
+    int ndone;
+    int work_on_loop;
+    int work_with_conn;
+};
+
+struct job {
+    struct ctx *c;
+    int i;
+};
+
+static void work(MYSQL *m, void *arg)
+{
+    struct job *j = arg;
+    if (pthread_equal(pthread_self(), j->c->loop))
+        j->c->work_on_loop++;
+    if (m)
+        j->c->work_with_conn++;
+}
+
+static void done(void *arg)
+{
+    struct job *j = arg;
+    struct ctx *c = j->c;
+    assert_true(pthread_equal(pthread_self(), c->loop));
+    c->done[j->i]++;
+    c->order[c->ndone++] = j->i;
+    if (c->ndone == NJOBS)
+        event_base_loopbreak(c->base);
+    free(j);
+}
+
+static void run(int nthreads, bool wait_all)
+{
+    struct ctx c = {0};
+    struct db_url u = {.user = "nobody", .host = "127.0.0.1", .port = 1, .db = "none"};
+    struct dbpool *p = NULL;
+    struct sc_err err;
+    c.loop = pthread_self();
+    c.base = event_base_new();
+    assert_non_null(c.base);
+    assert_int_equal(dbpool_new(c.base, &u, "pw", nthreads, &p, &err), 0);
+    for (int i = 0; i < NJOBS; i++) {
+        struct job *j = malloc(sizeof *j);
+        j->c = &c;
+        j->i = i;
+        assert_int_equal(dbpool_submit(p, work, done, j), 0);
+    }
+    assert_true(dbpool_pending(p) > 0);
+    if (wait_all) {
+        struct timeval limit = {60, 0};
+        event_base_loopexit(c.base, &limit);
+        event_base_dispatch(c.base);
+        assert_int_equal(c.ndone, NJOBS);
+        assert_int_equal(dbpool_pending(p), 0);
+    }
+    dbpool_free(p); /* runs whatever is still pending */
+    assert_int_equal(c.ndone, NJOBS);
+    for (int i = 0; i < NJOBS; i++)
+        assert_int_equal(c.done[i], 1);
+    if (nthreads == 1)
+        for (int i = 0; i < NJOBS; i++)
+            assert_int_equal(c.order[i], i);
+    assert_int_equal(c.work_on_loop, 0);
+    assert_int_equal(c.work_with_conn, 0);
+    event_base_free(c.base);
+}
+
+static void test_one_worker_in_order(void **state)
+{
+    (void)state;
+    run(1, true);
+}
+
+static void test_three_workers(void **state)
+{
+    (void)state;
+    run(3, true);
+}
+
+static void test_free_runs_pending(void **state)
+{
+    (void)state;
+    run(2, false);
+}
+
+int main(void)
+{
+    evthread_use_pthreads();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_worker_in_order),
+        cmocka_unit_test(test_three_workers),
+        cmocka_unit_test(test_free_runs_pending),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
