@@ -564,3 +564,171 @@ int ctl_shards(const struct cfg *c, int nargs, char **args)
     free_jobs(names, jobs, n);
     return rc;
 }
+
+/* ---------------------------------------------------------------- export / import */
+
+/* The document is the console's (GET /api/v1/export): {"format":1,
+ * "exported_at":..., "jobs":[...], "invalid":[names]}. */
+int ctl_export(const struct cfg *c, int nargs, char **args)
+{
+    char **names;
+    struct job **jobs;
+    int n;
+    (void)nargs, (void)args;
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    int zrc = load_jobs(k, &names, &jobs, &n);
+    zkcli_close(k);
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: export: %s\n", zerror(zrc));
+        return CTL_ERR;
+    }
+    cJSON *o = cJSON_CreateObject();
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    cJSON_AddNumberToObject(o, "format", 1);
+    cJSON_AddNumberToObject(o, "exported_at_ms", (double)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+    cJSON *arr = cJSON_AddArrayToObject(o, "jobs"), *bad = cJSON_AddArrayToObject(o, "invalid");
+    for (int i = 0; i < n; i++) {
+        if (jobs[i])
+            cJSON_AddItemToArray(arr, job_to_cjson(jobs[i]));
+        else
+            cJSON_AddItemToArray(bad, cJSON_CreateString(names[i]));
+    }
+    char *s = cJSON_Print(o);
+    printf("%s\n", s);
+    free(s);
+    cJSON_Delete(o);
+    if (cJSON_GetArraySize(bad) > 0)
+        fprintf(stderr,
+                "shardcronctl: %d job node(s) hold invalid configs and are listed under "
+                "\"invalid\" only\n",
+                cJSON_GetArraySize(bad));
+    free_jobs(names, jobs, n);
+    return CTL_OK;
+}
+
+/* import: make the namespace's jobs equal to the document's. A dry run (the
+ * default) reports what would be created, updated, deleted or left unchanged;
+ * --confirm applies it. Every job is validated before anything is written. */
+int ctl_import(const struct cfg *c, int nargs, char **args)
+{
+    size_t len = 0;
+    struct sc_err err;
+    char msg[512];
+    int rc;
+    if ((rc = need_args(nargs, 1, "import FILE [--confirm]")) != CTL_OK)
+        return rc;
+    char *text = read_all(args[0], &len);
+    if (!text) {
+        fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
+        return CTL_ERR;
+    }
+    sc_err_clear(&err);
+    cJSON *doc = json_parse(text, len, &err);
+    free(text);
+    if (!doc) {
+        fprintf(stderr, "shardcronctl: %s: %s\n", args[0], sc_err_format(&err, msg, sizeof msg));
+        return CTL_INVALID;
+    }
+    const cJSON *arr = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "jobs");
+    if (!cJSON_IsArray(arr)) {
+        fprintf(stderr, "shardcronctl: %s: \"jobs\" must be an array (the export document)\n",
+                args[0]);
+        cJSON_Delete(doc);
+        return CTL_INVALID;
+    }
+    int n = cJSON_GetArraySize(arr), i = 0;
+    struct job **in = calloc((size_t)n + 1, sizeof *in);
+    const cJSON *it;
+    rc = CTL_OK;
+    cJSON_ArrayForEach(it, arr)
+    {
+        char pre[32];
+        snprintf(pre, sizeof pre, "jobs[%d]", i);
+        if (job_from_cjson(it, &in[i], &err) < 0) {
+            json_err_prefix(&err, pre);
+            fprintf(stderr, "shardcronctl: %s: %s (nothing was imported)\n", args[0],
+                    sc_err_format(&err, msg, sizeof msg));
+            rc = CTL_INVALID;
+            break;
+        }
+        for (int k = 0; k < i; k++)
+            if (strcmp(in[k]->name, in[i]->name) == 0) {
+                fprintf(stderr,
+                        "shardcronctl: %s: %s.name: \"%s\" appears twice (nothing was "
+                        "imported)\n",
+                        args[0], pre, in[i]->name);
+                rc = CTL_INVALID;
+            }
+        i++;
+        if (rc != CTL_OK)
+            break;
+    }
+    cJSON_Delete(doc);
+    struct zkcli *k = rc == CTL_OK ? connect_zk(c) : NULL;
+    if (rc == CTL_OK && !k)
+        rc = CTL_ERR;
+    char **names = NULL;
+    struct job **cur = NULL;
+    int ncur = 0;
+    if (rc == CTL_OK && load_jobs(k, &names, &cur, &ncur) != ZOK)
+        rc = CTL_ERR;
+    if (rc != CTL_OK)
+        goto out;
+    bool confirm = cfg_flag(c, "confirm");
+    cJSON *rep = cJSON_CreateObject();
+    cJSON_AddBoolToObject(rep, "dry_run", !confirm);
+    cJSON *created = cJSON_AddArrayToObject(rep, "created"),
+          *updated = cJSON_AddArrayToObject(rep, "updated"),
+          *deleted = cJSON_AddArrayToObject(rep, "deleted"),
+          *unchanged = cJSON_AddArrayToObject(rep, "unchanged"),
+          *failed = cJSON_AddArrayToObject(rep, "failed");
+    zkcli_ensure(k, "/jobs");
+    for (int x = 0; x < n; x++) {
+        char path[300], *canon = job_to_json(in[x]), *now = NULL;
+        struct Stat st;
+        snprintf(path, sizeof path, "/jobs/%s", in[x]->name);
+        int g = zkcli_get(k, path, &now, NULL, &st);
+        cJSON *bucket = g == ZNONODE                       ? created
+                        : (now && strcmp(now, canon) == 0) ? unchanged
+                                                           : updated;
+        cJSON_AddItemToArray(bucket, cJSON_CreateString(in[x]->name));
+        if (confirm && bucket != unchanged) {
+            int w = g == ZNONODE ? zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0)
+                                 : zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL);
+            if (w != ZOK)
+                cJSON_AddItemToArray(failed, cJSON_CreateString(in[x]->name));
+        }
+        free(now);
+        free(canon);
+    }
+    for (int x = 0; x < ncur; x++) {
+        bool keep = false;
+        for (int y = 0; y < n && !keep; y++)
+            keep = strcmp(names[x], in[y]->name) == 0;
+        if (keep)
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/jobs/%s", names[x]);
+        cJSON_AddItemToArray(deleted, cJSON_CreateString(names[x]));
+        if (confirm && zkcli_delete_tree(k, path) != ZOK)
+            cJSON_AddItemToArray(failed, cJSON_CreateString(names[x]));
+    }
+    char *s = cJSON_Print(rep);
+    printf("%s\n", s);
+    free(s);
+    if (cJSON_GetArraySize(failed) > 0)
+        rc = CTL_ERR;
+    else if (!confirm)
+        fprintf(stderr, "shardcronctl: dry run; add --confirm to apply\n");
+    cJSON_Delete(rep);
+out:
+    for (int x = 0; x < n; x++)
+        job_free(in[x]);
+    free(in);
+    free_jobs(names, cur, ncur);
+    zkcli_close(k);
+    return rc;
+}

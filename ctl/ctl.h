@@ -31,6 +31,8 @@ int ctl_job_enable(const struct cfg *c, int nargs, char **args);
 int ctl_job_disable(const struct cfg *c, int nargs, char **args);
 int ctl_agents(const struct cfg *c, int nargs, char **args);
 int ctl_shards(const struct cfg *c, int nargs, char **args);
+int ctl_export(const struct cfg *c, int nargs, char **args);
+int ctl_import(const struct cfg *c, int nargs, char **args);
 
 /* ctl/cmd_cron.c */
 int ctl_cron_preview(const struct cfg *c, int nargs, char **args);

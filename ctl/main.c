@@ -23,14 +23,6 @@ static const struct cfg_opt ctl_opts[] = {
     {NULL, 0, 0, NULL, NULL},
 };
 
-static int not_built(const struct cfg *c, int nargs, char **args)
-{
-    (void)c, (void)nargs, (void)args;
-    fprintf(stderr, "shardcronctl: this command is not implemented yet\n");
-    return CTL_ERR;
-}
-
-/* Commands land here as their modules are built; until then they say so. */
 const struct ctl_cmd ctl_commands[] = {
     {"cron", "preview", ctl_cron_preview,
      "cron preview EXPR [--tz ZONE] [--from TIME] [-n N] [--format text|json]"},
@@ -44,8 +36,8 @@ const struct ctl_cmd ctl_commands[] = {
     {"job", "disable", ctl_job_disable, "job disable NAME"},
     {"agents", NULL, ctl_agents, "agents"},
     {"shards", NULL, ctl_shards, "shards NAME"},
-    {"export", NULL, not_built, "export"},
-    {"import", NULL, not_built, "import FILE [--confirm]"},
+    {"export", NULL, ctl_export, "export"},
+    {"import", NULL, ctl_import, "import FILE [--confirm]"},
     {"db", "migrate", ctl_db_migrate, "db migrate"},
     {"user", "add", ctl_user_add, "user add NAME --role ROLE --password-file FILE"},
     {NULL, NULL, NULL, NULL},
