@@ -108,7 +108,7 @@ $(JAVA_JAR): $(JAVA_SRCS)
 	javac -Werror -Xlint:all -d $(REL)/java/classes $(JAVA_SRCS)
 	jar cf $@ -C $(REL)/java/classes .
 
-.PHONY: all asan test check unit integration fuzz bench fmt lint clean run stop
+.PHONY: all asan test check unit integration fuzz bench bench-bin fmt lint clean run stop
 
 # The run-locally command (see README); scripts/run-local says what exists so far.
 run:
@@ -159,7 +159,8 @@ BENCH_BINS := $(patsubst bench/%.c,$(REL)/bench/%,$(BENCH_SRCS))
 $(REL)/bench/%: bench/%.c $($(REL)_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) -o $@ $< $($(REL)_LIBS) $(LDLIBS)
-bench: all $(BENCH_BINS)
+bench-bin: all $(BENCH_BINS)
+bench: bench-bin
 	@for r in bench/*/run; do [ -x $$r ] || continue; echo "== $$r"; $$r || exit 1; done
 
 # ---- hygiene ----

@@ -21,11 +21,15 @@
 #include "agent/exec.h"
 #include "agent/items.h"
 #include "agent/javaw.h"
+#include "agent/maint.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
+#include "agent/watchdog.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "registry/coord.h"
+#include "sql/db.h"
+#include "sql/hist.h"
 
 /* ---------------------------------------------------------------- state */
 
@@ -49,6 +53,11 @@ struct agent {
     struct sched_runner inner; /* the real runner behind the lease check */
     struct sched *sched;
     struct items *items;
+    struct watchdog *wd;
+    struct hist_writer *hist; /* NULL when no history store is configured */
+    struct maint *maint;      /* the leader's retention and rollup */
+    char host[256];
+    struct event *ev_guard;
     struct live_run *runs;
     int nruns, capruns;
     int64_t started, finished, failed, missed, skipped, refused;
@@ -77,6 +86,7 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
         return;
     sched_set_paused(a->sched, !coord_can_start(a->coord));
     items_sync(a->items);
+    maint_set_leader(a->maint, coord_is_leader(a->coord));
 }
 
 static void on_lost(void *ctx)
@@ -155,9 +165,59 @@ static void runs_remove(struct agent *a, const char *exec_id)
         }
 }
 
+/* report: every state change of an execution goes to the history writer
+ * (non-blocking: a queue drained by the writer's own thread, spooled to disk
+ * when MySQL is away). */
+static void report(struct agent *a, const struct sched_event *ev)
+{
+    int status;
+    if (!a->hist || ev->type == SCHED_EV_CLOCK_JUMP)
+        return;
+    switch (ev->type) {
+    case SCHED_EV_QUEUED:
+        status = HIST_QUEUED;
+        break;
+    case SCHED_EV_STARTED:
+        status = HIST_RUNNING;
+        break;
+    case SCHED_EV_FINISHED:
+        status = hist_status_parse(exec_status_name(ev->status));
+        break;
+    case SCHED_EV_SKIPPED:
+        status = HIST_SKIPPED;
+        break;
+    default:
+        status = HIST_MISSED;
+        break;
+    }
+    struct hist_event h = {
+        .execution_id = ev->exec_id,
+        .job = ev->job,
+        .item = ev->item,
+        .fire_ms = ev->fire_time * 1000,
+        .trigger = hist_trigger_parse(exec_trigger_name(ev->trigger)),
+        .attempt = ev->attempt > 0 ? ev->attempt : 1,
+        .agent = a->id,
+        .host = a->host,
+        .status = status,
+        .exit_code = ev->exit_code,
+        .has_exit_code = ev->type == SCHED_EV_FINISHED && ev->exit_code >= 0,
+        .signal = ev->signal,
+        .queued_ms = ev->queued_ms,
+        .started_ms = ev->started_ms,
+        .finished_ms = ev->finished_ms,
+        .output = ev->output_tail,
+        .output_len = ev->output_tail ? strlen(ev->output_tail) : 0,
+        .error = ev->reason,
+        .message = ev->reason,
+    };
+    hist_writer_submit(a->hist, &h);
+}
+
 static void on_sched_event(const struct sched_event *ev, void *arg)
 {
     struct agent *a = arg;
+    report(a, ev);
     switch (ev->type) {
     case SCHED_EV_STARTED:
         a->started++;
@@ -175,6 +235,8 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         r->fire = ev->fire_time;
         r->started_ms = ev->started_ms;
         snprintf(r->exec_id, sizeof r->exec_id, "%s", ev->exec_id);
+        if (a->wd && ev->pid > 0)
+            watchdog_add(a->wd, ev->pid); /* the execution runs in its own group */
         LOGD("%s/%d started %s (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
              ev->fire_time_iso, exec_trigger_name(ev->trigger), ev->attempt);
         break;
@@ -183,6 +245,8 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         if (ev->status != EXEC_SUCCEEDED)
             a->failed++;
         runs_remove(a, ev->exec_id);
+        if (a->wd && ev->pid > 0)
+            watchdog_del(a->wd, ev->pid);
         LOGI("%s/%d %s: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item, ev->exec_id,
              exec_status_name(ev->status), ev->exit_code, ev->signal, (long long)ev->duration_ms,
              ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
@@ -204,6 +268,21 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     case SCHED_EV_QUEUED:
         break;
     }
+}
+
+/* guard_cb: keep the watchdog's deadline at the point where our lease runs
+ * out; if this loop stops running (SIGSTOP, a hang), the deadline stays and
+ * the watchdog kills the executions before ZooKeeper can hand them over. */
+static void guard_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd, (void)what;
+    struct zkreg *z = coord_zk(a->coord);
+    enum zkreg_state st = zkreg_state(z);
+    if (st != ZKREG_CONNECTED && st != ZKREG_SUSPENDED)
+        return; /* keep the old deadline: it has passed or will */
+    int t = zkreg_timeout_ms(z), margin = t / 10 > 100 ? t / 10 : 100;
+    watchdog_deadline(a->wd, exec_now_mono_ms() - zkreg_lease_age_ms(z) + t - margin);
 }
 
 /* publish_cb: once a second, the runs older than a second go into the agent's
@@ -250,6 +329,9 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     struct agent *a = arg;
     struct coord_stats s;
     char buf[8192];
+    struct hist_writer_stats hs = {0};
+    if (a->hist)
+        hist_writer_stats(a->hist, &hs);
     coord_stats(a->coord, &s);
     enum zkreg_state st = zkreg_state(coord_zk(a->coord));
     int n = snprintf(
@@ -286,7 +368,20 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "# TYPE shardcron_agent_starts_refused_total counter\n"
         "shardcron_agent_starts_refused_total %lld\n"
         "# TYPE shardcron_agent_running gauge\nshardcron_agent_running %d\n"
-        "# TYPE shardcron_agent_queued gauge\nshardcron_agent_queued %d\n",
+        "# TYPE shardcron_agent_queued gauge\nshardcron_agent_queued %d\n"
+        "# TYPE shardcron_agent_history_written_total counter\n"
+        "shardcron_agent_history_written_total %llu\n"
+        "# TYPE shardcron_agent_history_spooled_total counter\n"
+        "shardcron_agent_history_spooled_total %llu\n"
+        "# TYPE shardcron_agent_history_dropped_total counter\n"
+        "shardcron_agent_history_dropped_total %llu\n"
+        "# TYPE shardcron_agent_history_spool_bytes gauge\nshardcron_agent_history_spool_bytes "
+        "%llu\n"
+        "# TYPE shardcron_agent_history_pending gauge\nshardcron_agent_history_pending %llu\n"
+        "# TYPE shardcron_agent_history_connected gauge\nshardcron_agent_history_connected %d\n"
+        "# TYPE shardcron_agent_history_spool_full gauge\nshardcron_agent_history_spool_full %d\n"
+        "# TYPE shardcron_agent_watchdog_kills_total counter\n"
+        "shardcron_agent_watchdog_kills_total %lld\n",
         coord_is_leader(a->coord), (long long)coord_epoch(a->coord),
         (long long)coord_applied_epoch(a->coord), (long long)s.owned_items,
         (long long)s.pending_items, (long long)s.draining_items, (long long)s.jobs,
@@ -295,7 +390,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (long long)s.sessions_lost, st == ZKREG_CONNECTED, st == ZKREG_SUSPENDED,
         (long long)a->started, (long long)a->finished, (long long)a->failed, (long long)a->missed,
         (long long)a->skipped, (long long)a->refused, a->sched ? sched_running(a->sched) : 0,
-        a->sched ? sched_queued(a->sched) : 0);
+        a->sched ? sched_queued(a->sched) : 0, (unsigned long long)hs.written,
+        (unsigned long long)hs.spooled, (unsigned long long)hs.dropped,
+        (unsigned long long)hs.spool_bytes, (unsigned long long)hs.pending, hs.connected,
+        hs.spool_full, a->wd ? (long long)watchdog_kills(a->wd) : 0LL);
     http_reply_text(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 
@@ -398,6 +496,7 @@ int agent_run(const struct cfg *c)
     if (gethostname(host, sizeof host) < 0)
         snprintf(host, sizeof host, "localhost");
     host[sizeof host - 1] = '\0';
+    memcpy(a.host, host, sizeof a.host);
     snprintf(a.id, sizeof a.id, "%.128s", cfg_str(c, "id") ? cfg_str(c, "id") : host);
     if (cfg_int(c, "capacity", 1, 100000, &capacity, &err) < 0 ||
         cfg_int(c, "session_timeout_ms", 400, 600000, &timeout_ms, &err) < 0 ||
@@ -444,6 +543,40 @@ int agent_run(const struct cfg *c)
         .session_timeout_ms = (int)timeout_ms,
         .auth = auth,
     };
+    /* History: optional; without --mysql executions are only logged. */
+    if (cfg_str(c, "mysql")) {
+        struct db_url url;
+        char spool[4200], *pw = NULL;
+        if (db_url_parse(cfg_str(c, "mysql"), &url, &err) < 0 ||
+            (cfg_str(c, "mysql_password_file") &&
+             !(pw = cfg_read_secret(cfg_str(c, "mysql_password_file"), &err)))) {
+            fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
+            rc = 2;
+            goto out;
+        }
+        snprintf(spool, sizeof spool, "%s/spool", work);
+        struct hist_writer_opts ho = {.url = &url, .password = pw, .spool_path = spool};
+        int hrc = hist_writer_open(&ho, &a.hist, &err);
+        long long days = 30;
+        if (hrc == 0 && cfg_int(c, "retention_days", 1, 36500, &days, &err) == -EINVAL) {
+            fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
+            free(pw);
+            rc = 2;
+            goto out;
+        }
+        if (hrc == 0 && maint_start(&url, pw, (unsigned)days, 300, &a.maint) < 0)
+            LOGW("history housekeeping thread not started");
+        free(pw);
+        if (hrc < 0) {
+            fprintf(stderr, "shardcron-agent: history: %s\n", sc_err_format(&err, msg, sizeof msg));
+            rc = 2;
+            goto out;
+        }
+    }
+    /* The watchdog is forked here; it only makes async-signal-safe calls, so the
+     * history thread already running does not matter. */
+    if (watchdog_start(&a.wd) < 0)
+        LOGW("no execution watchdog: executions of a frozen agent would outlive its lease");
     /* Execution: shell processes, warm JVMs, the scheduler behind the lease check. */
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
@@ -505,6 +638,11 @@ int agent_run(const struct cfg *c)
     }
     if (items_new(a.sched, a.coord, work, &a.items) < 0)
         goto out;
+    if (a.wd) {
+        struct timeval tenth = {0, 100000};
+        a.ev_guard = event_new(a.base, -1, EV_PERSIST, guard_cb, &a);
+        event_add(a.ev_guard, &tenth);
+    }
     a.ev_term = evsignal_new(a.base, SIGTERM, term_cb, &a);
     a.ev_int = evsignal_new(a.base, SIGINT, term_cb, &a);
     event_add(a.ev_term, NULL);
@@ -520,10 +658,17 @@ out:
      * leader moves our items without waiting for a session timeout. */
     coord_close(a.coord);
     items_free(a.items);
-    /* The runner outlives no run: the scheduler goes first, then the adapters. */
-    sched_free(a.sched);
+    /* The adapters go first (they must not report to a freed scheduler), then
+     * the scheduler. */
     javaw_pool_free(a.javaw);
     exec_runner_free(a.exec);
+    sched_free(a.sched);
+    /* What MySQL does not take within 5 s stays in the spool for the next start. */
+    hist_writer_close(a.hist, 5000);
+    maint_stop(a.maint);
+    watchdog_stop(a.wd);
+    if (a.ev_guard)
+        event_free(a.ev_guard);
     free(a.runs);
     if (a.ev_sync)
         event_free(a.ev_sync);

@@ -1,8 +1,11 @@
 /* agent/exec.c: the process runner (shell adapter).
  *
  * Owns the SIGCHLD event of its loop, a table pid -> watcher for every child
- * it reaps, and each running execution (struct exec_proc): its pipe, its
- * timers, its log file and its in-memory tails. See exec.h for the contract. */
+ * it reaps, each running execution (struct exec_proc): its pipe, its timers,
+ * its log file and its in-memory tails; and, when configured, the spawner
+ * threads with their two queues (requests in, spawned pids out through an
+ * eventfd). Spawner threads only ever read a struct spawn_req; every
+ * exec_proc is touched by the loop thread alone. See exec.h for the contract. */
 #define LOG_CAT "shardcron.exec"
 #include "agent/exec.h"
 

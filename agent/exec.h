@@ -13,8 +13,10 @@
  *
  * Timeouts and kills: SIGTERM to the process group, SIGKILL to the group after
  * the grace period (and at once when the group leader has exited while other
- * members remain). Nothing here blocks the loop: pipes are non-blocking, the
- * only synchronous I/O is appending to a local log file.
+ * members remain). Nothing here blocks the loop for long: pipes are
+ * non-blocking, the only synchronous I/O is appending to a local log file, and
+ * posix_spawn (~0.4 ms, waits for the child's exec) runs on spawner threads
+ * when opts.spawn_threads > 0, else on the loop.
  *
  * Only one event_base of a process may receive signals through libevent, so a
  * process has one exec_runner at a time. */

@@ -161,7 +161,7 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
     struct items *it = sc->it;
     char key[JOB_NAME_MAX + 16];
     int e;
-    if (st != COORD_ACTIVE || j->disabled)
+    if (st != COORD_ACTIVE || j->disabled || item >= j->shards)
         return;
     key_of(key, sizeof key, j->name, item);
     struct item_rec *rec = strmap_get(&it->recs, key);

@@ -45,7 +45,7 @@ int javaw_pool_new(struct event_base *base, struct exec_runner *reaper,
                    const struct javaw_opts *opts, struct javaw_pool **out);
 
 /* javaw_pool_free: kills the workers and frees everything without calling
- * pending completion callbacks. */
+ * pending completion callbacks. Free the pool before its exec_runner. */
 void javaw_pool_free(struct javaw_pool *p);
 
 /* javaw_submit: run one execution on the worker for (classpath, class),

@@ -12,13 +12,16 @@
 static const struct cfg_opt agent_opts[] = {
     CFG_COMMON_OPTS,
     {"id", 0, CFG_STR, NULL, "agent id (default: the host name)"},
-    {"labels", 0, CFG_STR, "", "comma-separated labels jobs can select"},
+    {"labels", 0, CFG_STR, NULL, "comma-separated labels jobs can select (none by default)"},
     {"capacity", 0, CFG_INT, "16", "executions run at once"},
-    {"http", 0, CFG_STR, "127.0.0.1:0", "local status/metrics HTTP address"},
+    {"http", 0, CFG_STR, "127.0.0.1:0",
+     "status/metrics HTTP address; port 0 picks one, written to WORK_DIR/http.port"},
     {"session_timeout_ms", 0, CFG_INT, "10000", "ZooKeeper session timeout"},
-    {"work_dir", 0, CFG_STR, "/var/lib/shardcron", "execution logs and history spool"},
+    {"work_dir", 0, CFG_STR, "/var/lib/shardcron",
+     "execution logs, history spool, and the jobs' working directory"},
     {"max_clock_skew_ms", 0, CFG_INT, "2000", "refuse work beyond this skew against ZooKeeper"},
     {"java_jar", 0, CFG_STR, NULL, "shardcron-java.jar (default: next to the build)"},
+    {"retention_days", 0, CFG_INT, "30", "history kept this long (the leader deletes older)"},
     {NULL, 0, 0, NULL, NULL},
 };
 

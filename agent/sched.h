@@ -95,7 +95,8 @@ void sched_run_done(void *token, const struct exec_result *res);
 
 enum sched_ev_type {
     SCHED_EV_QUEUED,     /* waiting for capacity (or for the pause to end) */
-    SCHED_EV_STARTED,    /* queued_ms and started_ms show the wait */
+    SCHED_EV_STARTED,    /* queued_ms and started_ms (when the runner took it) show the wait;
+                            FINISHED's started_ms is when the process was actually created */
     SCHED_EV_FINISHED,   /* status, exit code, signal, output tail */
     SCHED_EV_SKIPPED,    /* not run: forbid overlap, replaced while queued, removed, killed */
     SCHED_EV_MISSED,     /* a due fire that did not run: late past the threshold, paused */

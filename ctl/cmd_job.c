@@ -13,6 +13,7 @@
 
 #include "core/job.h"
 #include "core/json.h"
+#include "core/tz.h"
 #include "ctl/ctl.h"
 #include "registry/plan.h"
 #include "registry/zkcli.h"
@@ -111,6 +112,14 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
         return CTL_INVALID;
     }
     free(text);
+    /* The zone must exist here; agents check again where they run. */
+    tz_zone *zone = tz_load(j->timezone, &err);
+    if (!zone) {
+        fprintf(stderr, "shardcronctl: invalid job: timezone: %s\n", err.msg);
+        job_free(j);
+        return CTL_INVALID;
+    }
+    tz_free(zone);
     struct zkcli *k = connect_zk(c);
     char *canon = job_to_json(j);
     if (!k || !canon) {

@@ -34,7 +34,7 @@ static int not_built(const struct cfg *c, int nargs, char **args)
 const struct ctl_cmd ctl_commands[] = {
     {"cron", "preview", ctl_cron_preview,
      "cron preview EXPR [--tz ZONE] [--from TIME] [-n N] [--format text|json]"},
-    {"cron", "check", ctl_cron_check, "cron check EXPR"},
+    {"cron", "check", ctl_cron_check, "cron check EXPR [--format text|json]"},
     {"job", "put", ctl_job_put, "job put FILE|-"},
     {"job", "get", ctl_job_get, "job get NAME"},
     {"job", "list", ctl_job_list, "job list"},

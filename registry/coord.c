@@ -81,6 +81,7 @@ struct coord {
     bool node_dirty, node_inflight;
     int64_t skew_ms, last_clock_check_ms;
     bool skew_ok;
+    bool loaded; /* the first full read of /agents, /jobs and the snapshot is done */
     char reason[160];
 
     bool publish_inflight;
@@ -212,8 +213,10 @@ static char *record_json(struct coord *c)
     r.started_at_ms = c->started_at_ms;
     r.session = zkreg_session_id(c->z);
     r.applied_epoch = c->applied;
-    r.ready = c->skew_ok;
-    r.reason = c->reason;
+    /* Not ready until every job config is read: the leader adds an agent to
+     * the members only once it can compute and apply an epoch at once. */
+    r.ready = c->skew_ok && c->loaded;
+    r.reason = !c->skew_ok ? c->reason : c->loaded ? "" : "loading job configs";
     r.skew_ms = c->skew_ms;
     r.draining = dr;
     r.ndraining = ndr;
@@ -228,6 +231,10 @@ static char *record_json(struct coord *c)
  * answered at t1; our clock's offset is the midpoint minus the stamp. */
 static void clock_check(struct coord *c, int64_t t0, int64_t t1, int64_t mtime_ms)
 {
+    /* The midpoint is only as good as half the round trip: a write that waited
+     * behind other requests tells nothing about the clock. */
+    if (t1 - t0 > 500)
+        return;
     int64_t skew = (t0 + t1) / 2 - mtime_ms;
     bool ok = llabs(skew) <= c->max_skew_ms;
     c->skew_ms = skew;
@@ -846,6 +853,7 @@ static void maybe_apply(struct coord *c)
     int njobs = 0;
     if (!views_settled(c) || !c->snap_exists || c->snap.epoch <= c->applied)
         return;
+    int64_t t_start = now_ms();
     struct shard_job *jobs = shard_inputs(c, &njobs);
     if (!jobs)
         return;
@@ -895,8 +903,10 @@ static void maybe_apply(struct coord *c)
     }
     shard_assignment_free(a);
     free(jobs);
-    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld", (long long)c->snap.epoch,
-         c->snap.nmembers, (long long)gained, (long long)lost);
+    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms; %lld ms after "
+         "publication)",
+         (long long)c->snap.epoch, c->snap.nmembers, (long long)gained, (long long)lost,
+         (long long)(now_ms() - t_start), (long long)(now_ms() - c->snap.created_ms));
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
     c->node_dirty = true;
@@ -906,8 +916,9 @@ static void maybe_apply(struct coord *c)
 
 /* ---------------------------------------------------------------- gate */
 
-/* gate_open: every live agent has applied our epoch (so it computed the same
- * owners and stopped what is no longer its own). */
+/* gate_open: every live agent that has applied an epoch in its session has
+ * applied exactly ours (so it computed the same owners and stopped what is no
+ * longer its own). */
 static bool gate_open(struct coord *c)
 {
     const char *k;
@@ -918,7 +929,16 @@ static bool gate_open(struct coord *c)
         struct cagent *a = v;
         if (!a->alive || strcmp(a->id, c->id) == 0)
             continue;
-        if (!a->loaded || a->rec.applied_epoch < c->applied)
+        if (!a->loaded)
+            return false;
+        /* An agent that has applied nothing in its session owns nothing; it
+         * cannot own anything either until it applies an epoch, and the rule
+         * below makes it wait for the others if that epoch is not theirs. */
+        if (a->rec.applied_epoch == 0)
+            continue;
+        /* Exactly our epoch: an agent still on an older one may run what we
+         * gained, and one on a newer one computed other owners (we catch up). */
+        if (a->rec.applied_epoch != c->applied)
             return false;
     }
     return true;
@@ -955,7 +975,8 @@ static void failover_check(struct coord *c)
             if (p->item < 0)
                 continue;
             struct cjob *j = strmap_get(&c->jobs, p->job);
-            if (!j || !j->cfg || p->item >= j->nst || j->st[p->item] != COORD_ACTIVE)
+            if (!j || !j->cfg || p->item >= j->nst || p->item >= j->cfg->shards ||
+                j->st[p->item] != COORD_ACTIVE)
                 continue;
             if (j->cfg->failover && c->on_failover) {
                 LOGN("job %s item %d was running on %s when it died (fire %lld): re-running",
@@ -1270,6 +1291,11 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (c->reg == REG_NONE)
         register_agent(c);
+    if (!c->loaded && views_settled(c) && c->agents_listed && c->agents_loading == 0) {
+        c->loaded = true;
+        c->node_dirty = true;
+        LOGI("all job configs loaded (%zu jobs): ready", strmap_len(&c->jobs));
+    }
     maybe_publish(c);
     maybe_apply(c);
     gate_check(c);
@@ -1352,6 +1378,7 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
             c->node_inflight = false;
             clear_caches(c);
             c->applied = 0;
+            c->loaded = false;
             register_agent(c);
         } else {
             if (c->reg == REG_NONE)
@@ -1489,7 +1516,9 @@ void coord_foreach_item(struct coord *c,
         struct cjob *j = v;
         if (!j->cfg)
             continue;
-        for (int i = 0; i < j->nst; i++)
+        /* A shard count just lowered keeps its old items owned until the next
+         * epoch; items the new config no longer has are not reported. */
+        for (int i = 0; i < j->nst && i < j->cfg->shards; i++)
             if (j->st[i] != COORD_NONE)
                 fn(arg, j->cfg, i, (enum coord_item_state)j->st[i]);
     }

@@ -40,6 +40,12 @@ struct op {
     char *path;
     char **children;
     int nchildren;
+    /* the request, kept until it is sent (requests beyond the in-flight cap wait) */
+    int req;
+    char *rpath, *rdata;
+    int rlen, rversion, rflags;
+    bool rwatch, counted;
+    int64_t sent_ms; /* monotonic: a reply proves the session alive at this time */
     /* multi */
     int nops;
     zoo_op_t *zops;
@@ -76,7 +82,9 @@ struct zkreg {
 
     pthread_mutex_t lock;
     struct op *head, *tail;
-    struct op *outstanding; /* requests sent and not yet answered */
+    struct op *outstanding;            /* requests sent and not yet answered */
+    struct op *backlog, *backlog_tail; /* requests waiting for an in-flight slot */
+    int inflight;
     int efd;
     struct event *ev_notify, *ev_lost, *ev_rebuild, *ev_beat;
     bool closing;
@@ -96,6 +104,8 @@ static void op_free(struct op *o)
     if (!o)
         return;
     free(o->wpath);
+    free(o->rpath);
+    free(o->rdata);
     free(o->data);
     free(o->path);
     for (int i = 0; i < o->nchildren; i++)
@@ -122,6 +132,9 @@ static void unlink_outstanding(struct zkreg *z, struct op *o)
         o->onext->oprev = o->oprev;
     o->oprev = o->onext = NULL;
 }
+
+static void reply_seen(struct zkreg *z, struct op *o);
+static void pump(struct zkreg *z);
 
 /* push: called on any thread; the loop picks the message up. */
 static void push(struct zkreg *z, struct op *o)
@@ -457,10 +470,17 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     struct zkreg *z = arg;
     uint64_t n;
     (void)what;
-    if (read(fd, &n, sizeof n) < 0) {
+    if (fd >= 0 && read(fd, &n, sizeof n) < 0) {
         /* EAGAIN: nothing new; the queue is drained below either way */
     }
-    for (;;) {
+    /* A bounded batch per call: with thousands of replies queued (start-up
+     * reads), timers — the heartbeat among them — still get their turn. When
+     * closing (fd < 0 is never passed; `closing` is), drain everything. */
+    for (int handled = 0;; handled++) {
+        if (handled >= 512 && !z->closing && z->zh) {
+            event_active(z->ev_notify, EV_READ, 0);
+            break;
+        }
         pthread_mutex_lock(&z->lock);
         struct op *o = z->head;
         if (o) {
@@ -480,6 +500,7 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
                 z->on_watch(z, o->wtype, o->wpath, z->ctx);
         } else if (o->cb) {
             unlink_outstanding(z, o);
+            reply_seen(z, o);
             struct zkreg_result r = {
                 .rc = o->rc,
                 .stale = !current,
@@ -496,8 +517,10 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
             o->cb(z, &r, o->arg);
         } else {
             unlink_outstanding(z, o);
+            reply_seen(z, o);
         }
         op_free(o);
+        pump(z);
     }
 }
 
@@ -506,6 +529,17 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
  * session expired. Answer those with ZCLOSING so callers free what they own. */
 static void reap_orphans(struct zkreg *z)
 {
+    while (z->backlog) {
+        struct op *o = z->backlog;
+        z->backlog = o->onext;
+        o->onext = NULL;
+        struct zkreg_result r = {.rc = ZCLOSING, .stale = true};
+        if (o->cb)
+            o->cb(z, &r, o->arg);
+        op_free(o);
+    }
+    z->backlog_tail = NULL;
+    z->inflight = 0;
     while (z->outstanding) {
         struct op *o = z->outstanding;
         unlink_outstanding(z, o);
@@ -645,80 +679,201 @@ static void full(const struct zkreg *z, const char *path, char *buf, size_t len)
         snprintf(buf, len, "%s%s", z->prefix, path);
 }
 
-/* sent: ZooKeeper's immediate return; on failure the completion never runs.
- * Called on the loop thread right after the request went out; the completion
- * cannot be dispatched before this returns (dispatch runs on this thread). */
-static int sent(struct op *o, int rc)
+/* Requests go out at most ZK_INFLIGHT at a time; the rest wait here in order.
+ * ZooKeeper answers one client's requests in order, so an unbounded pipeline
+ * (say 10,000 reads at start-up) would put every heartbeat behind all of them
+ * and starve the lease; a bounded one keeps a heartbeat's answer close. */
+#define ZK_INFLIGHT 256
+
+enum { R_CREATE, R_GET, R_EXISTS, R_CHILDREN, R_SET, R_DELETE, R_MULTI };
+
+/* server_answered: the rc came from the server (not a local connection or
+ * session failure), so the session was alive when the request left. */
+static bool server_answered(int rc)
 {
-    if (rc != ZOK) {
-        op_free(o);
-        return rc;
+    return rc == ZOK || rc == ZNONODE || rc == ZNODEEXISTS || rc == ZBADVERSION ||
+           rc == ZNOTEMPTY || rc == ZNOAUTH || rc == ZNOCHILDRENFOREPHEMERALS ||
+           rc == ZINVALIDACL || rc == ZRUNTIMEINCONSISTENCY;
+}
+
+static void reply_seen(struct zkreg *z, struct op *o)
+{
+    if (o->counted && o->gen == z->gen) {
+        z->inflight--;
+        if (server_answered(o->rc) && o->sent_ms > z->lease_base_ms)
+            z->lease_base_ms = o->sent_ms;
     }
-    struct zkreg *z = o->z;
+    o->counted = false;
+}
+
+static int send_op(struct zkreg *z, struct op *o)
+{
+    watcher_fn w = o->rwatch ? global_watcher : NULL;
+    void *wctx = o->rwatch ? z->sess : NULL;
+    if (!z->zh)
+        return ZINVALIDSTATE;
+    o->sent_ms = mono_ms();
+    switch (o->req) {
+    case R_CREATE:
+        return zoo_acreate2(z->zh, o->rpath, o->rdata, o->rdata ? o->rlen : -1, z->acl, o->rflags,
+                            done_string_stat, o);
+    case R_GET:
+        return zoo_awget(z->zh, o->rpath, w, wctx, done_data, o);
+    case R_EXISTS:
+        return zoo_awexists(z->zh, o->rpath, w, wctx, done_stat, o);
+    case R_CHILDREN:
+        return zoo_awget_children2(z->zh, o->rpath, w, wctx, done_strings, o);
+    case R_SET:
+        return zoo_aset(z->zh, o->rpath, o->rdata, o->rlen, o->rversion, done_stat, o);
+    case R_DELETE:
+        return zoo_adelete(z->zh, o->rpath, o->rversion, done_void, o);
+    case R_MULTI:
+        return zoo_amulti(z->zh, o->nops, o->zops, o->zres, done_multi, o);
+    }
+    return ZBADARGUMENTS;
+}
+
+/* launch: send now; on success the reply will come through the queue. */
+static int launch(struct zkreg *z, struct op *o)
+{
+    int rc = send_op(z, o);
+    if (rc != ZOK)
+        return rc;
+    o->counted = true;
+    z->inflight++;
     o->oprev = NULL;
     o->onext = z->outstanding;
     if (z->outstanding)
         z->outstanding->oprev = o;
     z->outstanding = o;
-    return rc;
+    return ZOK;
 }
 
-#define NEW_OP_OR_FAIL(o)                                                                          \
-    struct op *o = new_op(z, cb, arg);                                                             \
-    char fp[1024];                                                                                 \
-    if (!o)                                                                                        \
-        return ZSYSTEMERROR;                                                                       \
-    if (!z->zh) {                                                                                  \
-        op_free(o);                                                                                \
-        return ZINVALIDSTATE;                                                                      \
-    }                                                                                              \
-    full(z, path, fp, sizeof fp)
+/* pump: send waiting requests while there is room. A request that cannot be
+ * sent is answered at once with the client's error. */
+static void pump(struct zkreg *z)
+{
+    while (z->backlog && z->inflight < ZK_INFLIGHT && z->zh) {
+        struct op *o = z->backlog;
+        z->backlog = o->onext;
+        if (!z->backlog)
+            z->backlog_tail = NULL;
+        o->onext = NULL;
+        int rc = launch(z, o);
+        if (rc != ZOK) {
+            struct zkreg_result r = {.rc = rc};
+            if (o->cb)
+                o->cb(z, &r, o->arg);
+            op_free(o);
+        }
+    }
+}
+
+/* submit: send now if there is room (and nothing waits before it), else queue.
+ * `urgent` requests (heartbeats) skip the queue. */
+static int submit(struct zkreg *z, struct op *o, bool urgent)
+{
+    if (!z->zh) {
+        op_free(o);
+        return ZINVALIDSTATE;
+    }
+    if (urgent || (z->inflight < ZK_INFLIGHT && !z->backlog)) {
+        int rc = launch(z, o);
+        if (rc != ZOK)
+            op_free(o);
+        return rc;
+    }
+    o->onext = NULL;
+    if (z->backlog_tail)
+        z->backlog_tail->onext = o;
+    else
+        z->backlog = o;
+    z->backlog_tail = o;
+    return ZOK;
+}
+
+static struct op *req_op(struct zkreg *z, int req, const char *path, const char *data, int len,
+                         zkreg_cb cb, void *arg)
+{
+    char fp[1024];
+    struct op *o = new_op(z, cb, arg);
+    if (!o)
+        return NULL;
+    full(z, path, fp, sizeof fp);
+    o->req = req;
+    o->rpath = strdup(fp);
+    if (data && len >= 0 && (o->rdata = malloc((size_t)len + 1)))
+        memcpy(o->rdata, data, (size_t)len);
+    o->rlen = len;
+    if (!o->rpath || (data && len >= 0 && !o->rdata)) {
+        op_free(o);
+        return NULL;
+    }
+    return o;
+}
 
 int zkreg_create(struct zkreg *z, const char *path, const char *data, int len, int flags,
                  zkreg_cb cb, void *arg)
 {
-    NEW_OP_OR_FAIL(o);
-    return sent(o,
-                zoo_acreate2(z->zh, fp, data, data ? len : -1, z->acl, flags, done_string_stat, o));
+    struct op *o = req_op(z, R_CREATE, path, data, len, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    o->rflags = flags;
+    return submit(z, o, false);
 }
 
 int zkreg_get(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *arg)
 {
-    NEW_OP_OR_FAIL(o);
-    return sent(o, zoo_awget(z->zh, fp, watch ? global_watcher : NULL, watch ? z->sess : NULL,
-                             done_data, o));
+    struct op *o = req_op(z, R_GET, path, NULL, 0, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    o->rwatch = watch;
+    return submit(z, o, false);
 }
 
 static int zkreg_exists_internal(struct zkreg *z, const char *path, zkreg_cb cb, void *arg)
 {
-    return zkreg_exists(z, path, false, cb, arg);
+    struct op *o = req_op(z, R_EXISTS, path, NULL, 0, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    return submit(z, o, true);
 }
 
 int zkreg_exists(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *arg)
 {
-    NEW_OP_OR_FAIL(o);
-    return sent(o, zoo_awexists(z->zh, fp, watch ? global_watcher : NULL, watch ? z->sess : NULL,
-                                done_stat, o));
+    struct op *o = req_op(z, R_EXISTS, path, NULL, 0, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    o->rwatch = watch;
+    return submit(z, o, false);
 }
 
 int zkreg_children(struct zkreg *z, const char *path, bool watch, zkreg_cb cb, void *arg)
 {
-    NEW_OP_OR_FAIL(o);
-    return sent(o, zoo_awget_children2(z->zh, fp, watch ? global_watcher : NULL,
-                                       watch ? z->sess : NULL, done_strings, o));
+    struct op *o = req_op(z, R_CHILDREN, path, NULL, 0, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    o->rwatch = watch;
+    return submit(z, o, false);
 }
 
 int zkreg_set(struct zkreg *z, const char *path, const char *data, int len, int version,
               zkreg_cb cb, void *arg)
 {
-    NEW_OP_OR_FAIL(o);
-    return sent(o, zoo_aset(z->zh, fp, data, len, version, done_stat, o));
+    struct op *o = req_op(z, R_SET, path, data, len, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    o->rversion = version;
+    return submit(z, o, false);
 }
 
 int zkreg_delete(struct zkreg *z, const char *path, int version, zkreg_cb cb, void *arg)
 {
-    NEW_OP_OR_FAIL(o);
-    return sent(o, zoo_adelete(z->zh, fp, version, done_void, o));
+    struct op *o = req_op(z, R_DELETE, path, NULL, 0, cb, arg);
+    if (!o)
+        return ZSYSTEMERROR;
+    o->rversion = version;
+    return submit(z, o, false);
 }
 
 int zkreg_multi(struct zkreg *z, const struct zkreg_op *ops, int n, zkreg_cb cb, void *arg)
@@ -726,10 +881,7 @@ int zkreg_multi(struct zkreg *z, const struct zkreg_op *ops, int n, zkreg_cb cb,
     struct op *o = new_op(z, cb, arg);
     if (!o)
         return ZSYSTEMERROR;
-    if (!z->zh) {
-        op_free(o);
-        return ZINVALIDSTATE;
-    }
+    o->req = R_MULTI;
     o->nops = n;
     o->zops = calloc((size_t)n, sizeof *o->zops);
     o->zres = calloc((size_t)n, sizeof *o->zres);
@@ -762,7 +914,7 @@ int zkreg_multi(struct zkreg *z, const struct zkreg_op *ops, int n, zkreg_cb cb,
             break;
         }
     }
-    return sent(o, zoo_amulti(z->zh, n, o->zops, o->zres, done_multi, o));
+    return submit(z, o, false);
 }
 
 static void ensure_step(struct zkreg *z, const struct zkreg_result *r, void *arg)

@@ -287,7 +287,9 @@ static double burst_loop(enum exec_spawn_method m, int threads)
         snprintf(name, sizeof name, "burst posix_spawn, %d spawner threads", threads);
     else
         snprintf(name, sizeof name, "burst %s on the loop",
-                 m == EXEC_SPAWN_FORK ? "fork" : "posix_spawn");
+                 m == EXEC_SPAWN_FORK    ? "fork"
+                 : m == EXEC_SPAWN_VFORK ? "vfork"
+                                         : "posix_spawn");
     rowf(name, "all started after the second", "< 500 ms", "%.0f ms (%d of %d)", span,
          L.st.finished, A.items);
     rowf(name, "spawns/s", "", "%.0f", L.st.finished / (span / 1000.0));
@@ -358,6 +360,7 @@ static void mode_burst(void)
 {
     double loop_span = burst_loop(EXEC_SPAWN_POSIX, 0);
     burst_loop(EXEC_SPAWN_FORK, 0);
+    burst_loop(EXEC_SPAWN_VFORK, 0);
     burst_loop(EXEC_SPAWN_POSIX, A.threads ? A.threads : 2);
     double thr_span = burst_threads();
     rowf("burst ratio", "thread-per-job / one loop (posix_spawn)", "", "%.2f",

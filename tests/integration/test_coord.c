@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -331,6 +332,78 @@ static void test_bad_job_configs(void **state)
     finish(&c);
 }
 
+/* ---------------------------------------------------------------- clock skew */
+
+static void test_clock_skew_refused(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    init_cluster(&c, "skew", SESSION_MS);
+    struct zkcli *k = zk_open(c.ns);
+    assert_true(ta_start(&c, "ok1", NULL) >= 0);
+    /* A second agent whose wall clock runs 10 s ahead of ZooKeeper's. */
+    const char *faketime[] = {"faketime", "-f", "+10s", NULL};
+    c.wrapper = faketime;
+    assert_true(ta_start(&c, "ahead", NULL) >= 0);
+    c.wrapper = NULL;
+    put_job(k, "j4", "{\"name\":\"j4\",\"cron\":\"@daily\",\"command\":\"true\",\"shards\":4}");
+    const struct want w[] = {{"j4", 4}};
+    int owners[4];
+    assert_true(wait_owned(&c, w, 1, 15000, owners));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(owners[i], 0); /* all on the agent with a good clock */
+    cJSON *st = NULL;
+    long long end = tenv_now_ms() + 10000;
+    while (tenv_now_ms() < end) {
+        st = ta_status(&c, 1);
+        if (st && !cJSON_IsTrue(cJSON_GetObjectItem(st, "ready")))
+            break;
+        cJSON_Delete(st);
+        st = NULL;
+    }
+    assert_non_null(st);
+    assert_non_null(strstr(cJSON_GetObjectItem(st, "reason")->valuestring, "clock skew"));
+    double skew = cJSON_GetObjectItem(st, "skew_ms")->valuedouble;
+    assert_true(skew > 8000 && skew < 12000);
+    cJSON_Delete(st);
+    zkcli_close(k);
+    finish(&c);
+}
+
+/* ---------------------------------------------------------------- ACL */
+
+static void test_digest_acl(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char auth[600];
+    init_cluster(&c, "acl", SESSION_MS);
+    snprintf(auth, sizeof auth, "%s/%s.auth", tenv("SC_TEST_TMP"), c.ns);
+    FILE *f = fopen(auth, "w");
+    assert_non_null(f);
+    fputs("ops:s3cret\n", f);
+    fclose(f);
+    chmod(auth, 0600);
+    const char *args[] = {"--zk-auth-file", auth, NULL};
+    assert_true(ta_start(&c, "sec1", args) >= 0);
+    struct sc_err err;
+    struct zkcli *holder = zkcli_open(tenv("SC_TEST_ZK"), c.ns, "ops:s3cret", 5000, &err);
+    struct zkcli *other = zkcli_open(tenv("SC_TEST_ZK"), c.ns, NULL, 5000, &err);
+    assert_non_null(holder);
+    assert_non_null(other);
+    long long end = tenv_now_ms() + 10000;
+    while (zkcli_exists(other, "/agents/sec1", NULL) != ZOK && tenv_now_ms() < end)
+        ta_sample(&c);
+    assert_int_equal(zkcli_exists(other, "/agents/sec1", NULL), ZOK); /* readable by all */
+    /* Only holders of the credential may write the namespace. */
+    assert_int_equal(zkcli_create(other, "/jobs/x", "{}", 2, 0, NULL, 0), ZNOAUTH);
+    assert_int_equal(zkcli_set(other, "/agents/sec1", "{}", 2, -1, NULL), ZNOAUTH);
+    assert_int_equal(zkcli_create(holder, "/jobs/x", "{}", 2, 0, NULL, 0), ZOK);
+    zkcli_close(holder);
+    zkcli_close(other);
+    finish(&c);
+}
+
 /* ---------------------------------------------------------------- ZooKeeper restart */
 
 static bool zk_up(void *arg)
@@ -385,6 +458,8 @@ int main(void)
         cmocka_unit_test(test_pause_past_timeout),
         cmocka_unit_test(test_duplicate_id_refused),
         cmocka_unit_test(test_bad_job_configs),
+        cmocka_unit_test(test_clock_skew_refused),
+        cmocka_unit_test(test_digest_acl),
         cmocka_unit_test(test_zk_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

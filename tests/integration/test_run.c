@@ -247,12 +247,97 @@ static void test_pause(void **state)
     finish(&s, first, last, w, 2, "SIGSTOP past the timeout");
 }
 
+/* fires_of: the set of fire seconds seen for `item` in [from, to]. */
+static int count_fires(const struct run *runs, int n, int item, long long from, long long to)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += runs[i].item == item && runs[i].fire >= from && runs[i].fire <= to;
+    return k;
+}
+
+static void put(const char *ns, const char *json)
+{
+    struct sc_err err;
+    struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), ns, NULL, 5000, &err);
+    if (!k)
+        fail_msg("zk: %s", err.msg);
+    assert_int_equal(zkcli_set(k, "/jobs/tick", json, (int)strlen(json), -1, NULL), ZOK);
+    zkcli_close(k);
+}
+
+/* A config change takes effect at the next fire without a restart: a new cron
+ * (every 2 s, even seconds only), a new shard count (4 -> 2), disabled (nothing
+ * fires), deleted (nothing fires, the agents keep running). */
+static void test_config_changes(void **state)
+{
+    (void)state;
+    static struct run runs[MAX_FIRES];
+    struct setup s;
+    char job[2048];
+    start(&s, "conf");
+    wait_all_running(&s);
+    snprintf(job, sizeof job,
+             "{\"name\":\"tick\",\"cron\":\"0/2 * * * * ?\",\"shards\":2,\"command\":"
+             "\"f=$(date -d \\\"$SHARDCRON_FIRE_TIME\\\" +%%s); "
+             "echo S $SHARDCRON_SHARD_ITEM $f $(date +%%s%%N) $$ >> %s; "
+             "echo E $SHARDCRON_SHARD_ITEM $f $(date +%%s%%N) $$ >> %s\"}",
+             s.out, s.out);
+    put(s.c.ns, job);
+    long long changed = time(NULL);
+    run_for(&s, 8000);
+    long long after = time(NULL);
+    int n = load(s.out, runs, MAX_FIRES);
+    /* From two seconds after the change on: only even seconds, only items 0-1. */
+    for (int i = 0; i < n; i++)
+        if (runs[i].fire >= changed + 2) {
+            if (runs[i].fire % 2 != 0)
+                fail_msg("item %d fired at odd second %lld after the cron change", runs[i].item,
+                         runs[i].fire);
+            if (runs[i].item >= 2)
+                fail_msg("item %d fired after shards went to 2", runs[i].item);
+        }
+    assert_true(count_fires(runs, n, 0, changed + 2, after - 1) >= 2);
+    assert_true(count_fires(runs, n, 1, changed + 2, after - 1) >= 2);
+
+    /* Disabled: no new fires. */
+    char *dis = strdup(job);
+    char *brace = strrchr(dis, '}');
+    *brace = '\0';
+    snprintf(job, sizeof job, "%s,\"disabled\":true}", dis);
+    free(dis);
+    put(s.c.ns, job);
+    long long disabled = time(NULL);
+    run_for(&s, 5000);
+    n = load(s.out, runs, MAX_FIRES);
+    for (int i = 0; i < n; i++)
+        if (runs[i].fire > disabled + 1)
+            fail_msg("item %d fired at %lld after the job was disabled at %lld", runs[i].item,
+                     runs[i].fire, disabled);
+
+    /* Deleted: the agents keep running, nothing fires. */
+    struct sc_err err;
+    struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), s.c.ns, NULL, 5000, &err);
+    assert_non_null(k);
+    assert_int_equal(zkcli_delete_tree(k, "/jobs/tick"), ZOK);
+    zkcli_close(k);
+    run_for(&s, 2000);
+    for (int i = 0; i < s.c.n; i++) {
+        cJSON *st = ta_status(&s.c, i);
+        assert_non_null(st); /* still alive */
+        assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "owned"), "tick"));
+        cJSON_Delete(st);
+    }
+    finish(&s, 0, -1, NULL, 0, "config changes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steady),
         cmocka_unit_test(test_kill9),
         cmocka_unit_test(test_pause),
+        cmocka_unit_test(test_config_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,10 +65,21 @@ int ta_start(struct ta_cluster *c, const char *id, const char *const *extra)
         return -1;
     if (pid == 0) {
         char bin[600], log[600];
-        const char *argv[40];
+        const char *argv[48];
         int k = 0;
         snprintf(bin, sizeof bin, "%s/shardcron-agent", tenv("SC_BIN"));
         snprintf(log, sizeof log, "%s/agent.log", a->dir);
+        for (int w = 0; c->wrapper && c->wrapper[w] && k < 8; w++)
+            argv[k++] = c->wrapper[w];
+        if (c->wrapper) {
+            /* libfaketime and the like: only the wall clock moves, and ASan
+             * accepts a preloaded library ahead of it. */
+            setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+            const char *ao = getenv("ASAN_OPTIONS");
+            char buf[512];
+            snprintf(buf, sizeof buf, "%s%sverify_asan_link_order=0", ao ? ao : "", ao ? ":" : "");
+            setenv("ASAN_OPTIONS", buf, 1);
+        }
         argv[k++] = bin;
         argv[k++] = "--zk";
         argv[k++] = tenv("SC_TEST_ZK");
@@ -87,7 +98,7 @@ int ta_start(struct ta_cluster *c, const char *id, const char *const *extra)
         argv[k] = NULL;
         FILE *lf = freopen(log, "a", stderr);
         (void)lf;
-        execv(bin, (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
     a->pid = pid;

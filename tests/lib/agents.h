@@ -29,6 +29,7 @@ struct ta_cluster {
     int session_ms;
     struct ta_agent a[TA_MAX];
     int n;
+    const char *const *wrapper; /* optional command prefix (e.g. faketime -f +10s) */
     int violations;
     char first_violation[512];
     /* ownership intervals seen: per (job, item, agent) the latest proven one */

@@ -21,6 +21,8 @@
 
 #include "agent/exec.h"
 #include "agent/javaw.h"
+#include "agent/runner.h"
+#include "agent/sched.h"
 #include "tests/lib/testenv.h"
 
 #define JAR "build/java/shardcron-java.jar"
@@ -69,6 +71,18 @@ static bool run_until(bool (*cond)(void *), void *arg, int deadline_ms)
     return true;
 }
 
+/* Generous limits: a loaded CI machine must not make a healthy JVM look hung
+ * or an interrupted thread look stuck. test_hung_worker uses its own. */
+static void new_pool(int hang_ms)
+{
+    struct javaw_opts o = {.jar = JAR,
+                           .ping_interval_ms = 200,
+                           .hang_ms = hang_ms,
+                           .cancel_grace_ms = 2000,
+                           .restart_backoff_ms = 100};
+    assert_int_equal(javaw_pool_new(base, reaper, &o, &pool), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -77,12 +91,7 @@ static int setup(void **state)
     struct timeval tv = {0, 20000};
     event_add(tick, &tv);
     assert_int_equal(exec_runner_new(base, NULL, &reaper), 0);
-    struct javaw_opts o = {.jar = JAR,
-                           .ping_interval_ms = 200,
-                           .hang_ms = 2000,
-                           .cancel_grace_ms = 500,
-                           .restart_backoff_ms = 100};
-    assert_int_equal(javaw_pool_new(base, reaper, &o, &pool), 0);
+    new_pool(20000);
     return 0;
 }
 
@@ -191,7 +200,7 @@ static void test_hang_past_timeout(void **state)
     assert_int_equal(hang.r.status, EXEC_TIMEOUT);
     assert_true(run_until(is_done, &bystander, DEADLINE_MS));
     assert_int_equal(bystander.r.status, EXEC_FAILED);
-    assert_non_null(strstr(bystander.reason, "did not stop within 500 ms"));
+    assert_non_null(strstr(bystander.reason, "did not stop within 2000 ms"));
     assert_int_equal(javaw_restarts(pool), 1);
     run_one("ok", 0, &after);
     assert_int_equal(after.r.status, EXEC_SUCCEEDED);
@@ -215,13 +224,15 @@ static void test_hung_worker(void **state)
 {
     (void)state;
     need_jar();
+    javaw_pool_free(pool);
+    new_pool(1500);
     struct done warm, d;
     run_one("ok", 0, &warm);
     submit(CLASS, "sleep:60000", 0, &d, NULL);
     assert_int_equal(kill(warm.r.pid, SIGSTOP), 0);
     assert_true(run_until(is_done, &d, DEADLINE_MS));
     assert_int_equal(d.r.status, EXEC_FAILED);
-    assert_non_null(strstr(d.reason, "hung: no answer to a ping in 2000 ms"));
+    assert_non_null(strstr(d.reason, "hung: no answer to a ping in 1500 ms"));
     assert_int_equal(javaw_restarts(pool), 1);
 }
 
@@ -239,6 +250,87 @@ static void test_bad_class(void **state)
     assert_non_null(strstr(d.reason, "does not implement io.shardcron.ShardJob"));
 }
 
+/* The scheduler's runner dispatches a java item to the worker, and its kill
+ * (concurrency replace) reaches the job's thread. */
+struct evs {
+    int finished;
+    enum exec_status status[8];
+    char tail[8][256];
+    char reason[8][200];
+};
+
+static void on_sched_event(const struct sched_event *ev, void *arg)
+{
+    struct evs *e = arg;
+    if (ev->type != SCHED_EV_FINISHED || e->finished >= 8)
+        return;
+    e->status[e->finished] = ev->status;
+    snprintf(e->tail[e->finished], sizeof e->tail[0], "%s", ev->output_tail);
+    snprintf(e->reason[e->finished], sizeof e->reason[0], "%s", ev->reason);
+    e->finished++;
+}
+
+static int64_t hourly(void *ctx, int64_t after)
+{
+    (void)ctx;
+    return (after / 3600 + 1) * 3600;
+}
+
+struct want {
+    struct evs *e;
+    int n;
+};
+
+static bool finished(void *arg)
+{
+    struct want *w = arg;
+    return w->e->finished >= w->n;
+}
+
+static void test_through_scheduler(void **state)
+{
+    (void)state;
+    need_jar();
+    struct agent_runner ar = {.exec = reaper, .javaw = pool};
+    struct evs evs = {0};
+    struct sched_opts o = {.capacity = 4,
+                           .runner = agent_runner_ops(&ar),
+                           .on_event = on_sched_event,
+                           .event_arg = &evs};
+    struct sched *s = NULL;
+    assert_int_equal(sched_new(base, &o, &s), 0);
+    struct sched_item_conf c = {.job = "javajob",
+                                .item = 0,
+                                .total = 1,
+                                .type = SCHED_JOB_JAVA,
+                                .java_class = CLASS,
+                                .job_param = "ok",
+                                .next = hourly,
+                                .concurrency = SCHED_CONC_REPLACE};
+    struct sc_err err;
+    assert_int_equal(sched_item_put(s, &c, &err), 0);
+    assert_int_equal(sched_trigger(s, "javajob", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    struct want w = {&evs, 1};
+    assert_true(run_until(finished, &w, DEADLINE_MS));
+    assert_int_equal(evs.status[0], EXEC_SUCCEEDED);
+    assert_non_null(strstr(evs.tail[0], "job=javajob item=0/1"));
+    assert_non_null(strstr(evs.tail[0], "trigger=manual attempt=1"));
+
+    assert_int_equal(sched_trigger(s, "javajob", 0, EXEC_TRIGGER_MANUAL, 0, "sleep:60000", NULL),
+                     0);
+    assert_int_equal(sched_trigger(s, "javajob", 0, EXEC_TRIGGER_MANUAL, 0, "ok", NULL), 0);
+    w.n = 3;
+    assert_true(run_until(finished, &w, DEADLINE_MS));
+    int killed = 0, ok = 0;
+    for (int i = 1; i < 3; i++) {
+        killed += evs.status[i] == EXEC_KILLED && strstr(evs.reason[i], "replace") != NULL;
+        ok += evs.status[i] == EXEC_SUCCEEDED;
+    }
+    assert_int_equal(killed, 1);
+    assert_int_equal(ok, 1);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +341,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_exit_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hung_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_class, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_through_scheduler, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
