@@ -157,6 +157,13 @@ static void throttle_fail(struct console *c, const char *key)
     t->fails++;
 }
 
+/* loopback: a reverse proxy on the host makes every user 127.0.0.1, so the
+ * per-address limit would lock everyone out; only the per-user one applies. */
+static bool loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0;
+}
+
 static const char *peer(struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
@@ -309,7 +316,7 @@ void auth_login(struct creq *r)
     throttle_key(key, sizeof key, "u", user);
     wait_u = throttled(r->c, key, AUTH_USER_FAILS);
     throttle_key(key, sizeof key, "ip", peer(r->req));
-    wait_a = throttled(r->c, key, AUTH_ADDR_FAILS);
+    wait_a = loopback(peer(r->req)) ? 0 : throttled(r->c, key, AUTH_ADDR_FAILS);
     if (wait_u || wait_a) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", wait_u > wait_a ? wait_u : wait_a);

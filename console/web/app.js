@@ -411,7 +411,7 @@ async function pageHistory() {
         ['Status', (x) => badge(x.status)], ['Trigger', (x) => x.trigger], ['Attempt', (x) => x.attempt], ['Agent', (x) => x.agent],
         ['Duration', (x) => x.duration_ms !== undefined ? x.duration_ms + ' ms' : '—'], ['Error', (x) => x.error]], rows,
       (x) => { location.hash = '#/executions/' + encodeURIComponent(x.execution_id); })),
-      cursor ? h('button', { class: 'plain', onclick: () => load(true) }, 'More') : null);
+      cursor ? h('button', { class: 'plain', onclick: () => load(true) }, 'More') : '');
     } catch (e) { body.replaceChildren(h('div', { class: 'bad' }, (e.body.field ? e.body.field + ': ' : '') + e.message)); }
   };
   render(h('h1', {}, 'History'), h('form', { class: 'toolbar', onsubmit: (e) => { e.preventDefault(); load(false); } },
