@@ -130,7 +130,7 @@ test:
 check: all asan
 	tests/run-unit $(UNIT_BINS)
 	tests/run-integration $(IT_BINS)
-	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) fuzz FUZZ_RUNS=300000
 
 unit: asan
 	tests/run-unit $(UNIT_BINS)
@@ -140,6 +140,9 @@ integration: all asan
 
 # ---- fuzzing (clang + libFuzzer): each target runs FUZZ_SECONDS ----
 FUZZ_SECONDS ?= 60
+# FUZZ_RUNS set: a fixed number of runs from a fixed seed instead (deterministic,
+# what `make test` uses); unset: FUZZ_SECONDS of fuzzing from a random seed.
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -DSC_VERSION=\"$(VERSION)\" $(ZK_CFLAGS) \
 	$(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
@@ -150,8 +153,8 @@ fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 		n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
 		seed=tests/fuzz/corpus/$$n; [ -d $$seed ] || seed=; \
-		echo "== $$n ($(FUZZ_SECONDS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=256 build/fuzz/corpus-$$n $$seed || exit 1; \
+		echo "== $$n ($(FUZZ_LIMIT))"; \
+		$$f $(FUZZ_LIMIT) -max_len=256 build/fuzz/corpus-$$n $$seed || exit 1; \
 	done
 
 # ---- benchmarks: every bench/<name>/run prints its table ----

@@ -213,12 +213,16 @@ static const char *parse_rdate(const char *p, struct tz_rdate *r)
     return p;
 }
 
+/* POSIX limits a TZ string's offsets to hours 0-24 (rule times may go to 167). */
+#define POSIX_OFF_MAX (24 * 3600 + 59 * 60 + 59)
+
 /* parse_rule: "CET-1CEST,M3.5.0,M10.5.0/3". 0 or -EINVAL. */
 static int parse_rule(const char *p, struct tz_rule *r)
 {
     int o;
     memset(r, 0, sizeof *r);
-    if (!(p = parse_abbr(p)) || !(p = parse_hms(p, &o)))
+    if (!(p = parse_abbr(p)) || !(p = parse_hms(p, &o)) || o > POSIX_OFF_MAX ||
+        o < -POSIX_OFF_MAX)
         return -EINVAL;
     r->std_off = -o;
     if (*p == '\0')
@@ -228,7 +232,7 @@ static int parse_rule(const char *p, struct tz_rule *r)
     r->has_dst = 1;
     r->dst_off = r->std_off + 3600;
     if (*p && *p != ',') {
-        if (!(p = parse_hms(p, &o)))
+        if (!(p = parse_hms(p, &o)) || o > POSIX_OFF_MAX || o < -POSIX_OFF_MAX)
             return -EINVAL;
         r->dst_off = -o;
     }
