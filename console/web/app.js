@@ -31,6 +31,14 @@ function render(...nodes) {
   $main().replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
+/* guard: a render function for one page visit; it does nothing once the user
+ * (or a test) has moved on, so a slow page cannot paint over the next one. */
+let routeSeq = 0;
+function guard() {
+  const mine = routeSeq;
+  return (...nodes) => { if (mine === routeSeq) render(...nodes); };
+}
+
 function flash(msg, error) {
   const f = document.getElementById('flash');
   const d = h('div', { class: error ? 'error' : '' }, msg);
@@ -134,6 +142,7 @@ function pageLogin() {
 /* ---------------------------------------------------------------- dashboard */
 
 async function pageDashboard() {
+  const render = guard();
   render(h('h1', {}, 'Dashboard'), h('p', { class: 'muted' }, 'Loading…'));
   const [jobs, agents, alerts] = await Promise.all([api('GET', '/jobs?limit=1'), api('GET', '/agents'),
     api('GET', '/alerts').catch(() => null)]);
@@ -161,10 +170,14 @@ async function pageDashboard() {
 const jobsView = { q: '', sort: 'name', page: 1, limit: 50 };
 
 async function pageJobs() {
+  const render = guard();
   const search = h('input', { id: 'jobsearch', placeholder: 'search name, domain, description, cron', value: jobsView.q, size: 40 });
   const body = h('div', {});
+  let seq = 0; /* typing sends a request per pause: render only the newest answer */
   const load = async () => {
+    const mine = ++seq;
     const r = await api('GET', '/jobs?' + qs(jobsView));
+    if (mine !== seq) return;
     const pages = Math.max(1, Math.ceil(r.total / jobsView.limit));
     const sortBy = (k) => () => { jobsView.sort = jobsView.sort === k ? '-' + k : k; jobsView.page = 1; load(); };
     const th = (label, k) => h('th', { class: 'sortable', onclick: sortBy(k) }, label +
@@ -183,6 +196,7 @@ async function pageJobs() {
     /* Last results come from the history store, after the page is shown. */
     const names = r.jobs.map((j) => j.name);
     const latest = names.length ? await api('GET', '/latest?' + qs({ jobs: names.join(',') })).catch(() => null) : null;
+    if (mine !== seq) return;
     body.querySelectorAll('td.last').forEach((td) => {
       const l = latest && latest.latest[td.dataset.job];
       td.replaceChildren(l ? badge(l.status) : document.createTextNode(latest ? 'never ran' : '—'));
@@ -197,11 +211,14 @@ async function pageJobs() {
 }
 
 async function previewInto(box, expr, tz, n) {
+  const mine = box.dataset.seq = String(Number(box.dataset.seq || 0) + 1);
   try {
     const p = await api('GET', '/cron/preview?' + qs({ expr, tz, n: n || 10 }));
+    if (box.dataset.seq !== mine) return; /* a newer expression is being previewed */
     box.replaceChildren(h('div', { class: 'ok' }, '✓ valid · zone ' + p.timezone),
       h('ol', { class: 'nexttimes' }, p.next.map((t) => h('li', {}, t))));
   } catch (e) {
+    if (box.dataset.seq !== mine) return;
     const b = e.body || {};
     box.replaceChildren(h('div', { class: 'bad' }, '✗ ' + (b.field ? b.field + ': ' : '') + e.message +
       (b.position !== undefined ? ' (at character ' + b.position + ')' : '')));
@@ -209,6 +226,7 @@ async function previewInto(box, expr, tz, n) {
 }
 
 async function pageJob(name) {
+  const render = guard();
   const [j, shards, hist] = await Promise.all([api('GET', '/jobs/' + encodeURIComponent(name)),
     api('GET', '/jobs/' + encodeURIComponent(name) + '/shards').catch(() => null),
     api('GET', '/executions?' + qs({ job: name, limit: 50 })).catch(() => null)]);
@@ -287,6 +305,7 @@ function setPath(o, p, v) {
 }
 
 async function pageEdit(name) {
+  const render = guard();
   let job = { cron: '0 * * * * ?', timezone: 'UTC', shards: 1, type: 'shell', command: '', strategy: 'average', failover: true, misfire: 'once', concurrency: 'forbid' };
   let version = null;
   if (name) {
@@ -375,6 +394,7 @@ async function pageEdit(name) {
 /* ---------------------------------------------------------------- agents */
 
 async function pageAgents() {
+  const render = guard();
   const r = await api('GET', '/agents');
   render(h('h1', {}, 'Agents'), h('p', { class: 'muted' }, 'Epoch ' + r.epoch + ' · leader ' + (r.leader || 'none')),
     nodata(r.agents, table([
@@ -394,6 +414,7 @@ async function pageAgents() {
 const histView = { job: '', item: '', status: '', agent: '', from: '', to: '' };
 
 async function pageHistory() {
+  const render = guard();
   const f = {};
   const mk = (k, ph) => (f[k] = h('input', { id: 'h-' + k, placeholder: ph, value: histView[k], size: 14 }));
   const status = h('select', { id: 'h-status' }, ['', 'succeeded', 'failed', 'timeout', 'killed', 'missed', 'skipped', 'running', 'queued']
@@ -401,10 +422,13 @@ async function pageHistory() {
   const body = h('div', {});
   let cursor = null;
   let rows = [];
+  let seq = 0; /* only the newest request may render (responses can arrive out of order) */
   const load = async (more) => {
+    const mine = ++seq;
     Object.assign(histView, { job: f.job.value, item: f.item.value, agent: f.agent.value, from: f.from.value, to: f.to.value, status: status.value });
     try {
       const r = await api('GET', '/executions?' + qs(Object.assign({ limit: 50, cursor: more ? cursor : '' }, histView)));
+      if (mine !== seq) return;
       rows = more ? rows.concat(r.executions) : r.executions;
       cursor = r.next_cursor;
       body.replaceChildren(nodata(rows, table([['Fire time', (x) => when(x.fire_time)], ['Job', (x) => x.job], ['Item', (x) => x.item],
@@ -421,6 +445,7 @@ async function pageHistory() {
 }
 
 async function pageExecution(id) {
+  const render = guard();
   const e = await api('GET', '/executions/' + encodeURIComponent(id));
   render(h('h1', {}, 'Execution ', badge(e.status)),
     h('div', { class: 'two' },
@@ -437,6 +462,7 @@ async function pageExecution(id) {
 /* ---------------------------------------------------------------- alerts */
 
 async function pageAlerts() {
+  const render = guard();
   const a = await api('GET', '/alerts');
   const lv = (r) => (r.domain || '—') + ' / ' + (r.domain_level ?? '—') + ' / ' + (r.job_level ?? '—');
   render(h('h1', {}, 'Alerts'), h('p', { class: 'muted' }, 'Executions since ' + when(a.since) + ', live state now.'),
@@ -453,6 +479,7 @@ async function pageAlerts() {
 /* ---------------------------------------------------------------- users (admin) */
 
 async function pageUsers() {
+  const render = guard();
   const r = await api('GET', '/users');
   const name = h('input', { id: 'u-name', placeholder: 'user name', size: 16 });
   const role = h('select', { id: 'u-role' }, ['viewer', 'operator', 'admin'].map((x) => h('option', { value: x }, x)));
@@ -494,6 +521,7 @@ function pageCron() {
 /* ---------------------------------------------------------------- router */
 
 async function route() {
+  routeSeq++;
   const hash = location.hash.replace(/^#/, '') || '/';
   const parts = hash.split('/').filter(Boolean).map(decodeURIComponent);
   document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('active', a.getAttribute('href') === '#/' + (parts[0] || '')));
