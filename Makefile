@@ -130,7 +130,7 @@ test:
 check: all asan
 	tests/run-unit $(UNIT_BINS)
 	tests/run-integration $(IT_BINS)
-	$(MAKE) fuzz FUZZ_RUNS=300000
+	$(MAKE) fuzz FUZZ_RUNS=100000
 
 unit: asan
 	tests/run-unit $(UNIT_BINS)
