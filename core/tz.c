@@ -221,8 +221,7 @@ static int parse_rule(const char *p, struct tz_rule *r)
 {
     int o;
     memset(r, 0, sizeof *r);
-    if (!(p = parse_abbr(p)) || !(p = parse_hms(p, &o)) || o > POSIX_OFF_MAX ||
-        o < -POSIX_OFF_MAX)
+    if (!(p = parse_abbr(p)) || !(p = parse_hms(p, &o)) || o > POSIX_OFF_MAX || o < -POSIX_OFF_MAX)
         return -EINVAL;
     r->std_off = -o;
     if (*p == '\0')

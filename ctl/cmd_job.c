@@ -344,21 +344,30 @@ static void free_jobs(char **names, struct job **jobs, int n)
     zkcli_free_children(names, n);
 }
 
+/* fetch_jobs: connect, load every job, disconnect; prints "what: error" on failure. */
+static int fetch_jobs(const struct cfg *c, const char *what, char ***names, struct job ***jobs,
+                      int *n)
+{
+    struct zkcli *k = connect_zk(c);
+    if (!k)
+        return CTL_ERR;
+    int zrc = load_jobs(k, names, jobs, n);
+    zkcli_close(k);
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: %s: %s\n", what, zerror(zrc));
+        return CTL_ERR;
+    }
+    return CTL_OK;
+}
+
 int ctl_job_list(const struct cfg *c, int nargs, char **args)
 {
     char **names;
     struct job **jobs;
     int n;
     (void)nargs, (void)args;
-    struct zkcli *k = connect_zk(c);
-    if (!k)
+    if (fetch_jobs(c, "listing jobs", &names, &jobs, &n) != CTL_OK)
         return CTL_ERR;
-    int zrc = load_jobs(k, &names, &jobs, &n);
-    zkcli_close(k);
-    if (zrc != ZOK) {
-        fprintf(stderr, "shardcronctl: listing jobs: %s\n", zerror(zrc));
-        return CTL_ERR;
-    }
     if (json_out(c)) {
         cJSON *arr = cJSON_CreateArray();
         for (int i = 0; i < n; i++)
@@ -575,15 +584,8 @@ int ctl_export(const struct cfg *c, int nargs, char **args)
     struct job **jobs;
     int n;
     (void)nargs, (void)args;
-    struct zkcli *k = connect_zk(c);
-    if (!k)
+    if (fetch_jobs(c, "export", &names, &jobs, &n) != CTL_OK)
         return CTL_ERR;
-    int zrc = load_jobs(k, &names, &jobs, &n);
-    zkcli_close(k);
-    if (zrc != ZOK) {
-        fprintf(stderr, "shardcronctl: export: %s\n", zerror(zrc));
-        return CTL_ERR;
-    }
     cJSON *o = cJSON_CreateObject();
     struct timeval tv;
     gettimeofday(&tv, NULL);

@@ -542,45 +542,41 @@ struct read_ctx {
     char *name;
 };
 
-static void read_job(struct coord *c, struct cjob *j)
+/* watch_read: get `path` with a watch; `loading`/`pending` track the read so
+ * the views count as settled only when every read has answered. */
+static void watch_read(struct coord *c, const char *path, const char *name, bool *loading,
+                       int *pending, zkreg_cb cb)
 {
-    char path[300];
     struct read_ctx *rc = malloc(sizeof *rc);
     if (!rc)
         return;
-    *rc = (struct read_ctx){c, strdup(j->name)};
-    snprintf(path, sizeof path, "/jobs/%s", j->name);
-    if (!j->loading)
-        c->jobs_loading++;
-    j->loading = true;
-    if (zkreg_get(c->z, path, true, job_read, rc) != ZOK) {
-        j->loading = false;
-        c->jobs_loading--;
-        free(rc->name);
-        free(rc);
-    }
-}
-
-static void read_agent(struct coord *c, struct cagent *a)
-{
-    char path[300];
-    struct read_ctx *rc = malloc(sizeof *rc);
-    if (!rc)
-        return;
-    *rc = (struct read_ctx){c, strdup(a->id)};
-    snprintf(path, sizeof path, "/agents/%s", a->id);
-    if (!a->loading)
-        c->agents_loading++;
-    a->loading = true;
-    if (zkreg_get(c->z, path, true, agent_read, rc) != ZOK) {
-        a->loading = false;
-        c->agents_loading--;
+    *rc = (struct read_ctx){c, strdup(name)};
+    if (!*loading)
+        (*pending)++;
+    *loading = true;
+    if (!rc->name || zkreg_get(c->z, path, true, cb, rc) != ZOK) {
+        *loading = false;
+        (*pending)--;
         free(rc->name);
         free(rc);
     }
 }
 
 static void list_triggers(struct coord *c, const char *job);
+
+static void read_job(struct coord *c, struct cjob *j)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/jobs/%s", j->name);
+    watch_read(c, path, j->name, &j->loading, &c->jobs_loading, job_read);
+}
+
+static void read_agent(struct coord *c, struct cagent *a)
+{
+    char path[300];
+    snprintf(path, sizeof path, "/agents/%s", a->id);
+    watch_read(c, path, a->id, &a->loading, &c->agents_loading, agent_read);
+}
 
 static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {

@@ -342,7 +342,11 @@ static void test_clock_skew_refused(void **state)
     struct zkcli *k = zk_open(c.ns);
     assert_true(ta_start(&c, "ok1", NULL) >= 0);
     /* A second agent whose wall clock runs 10 s ahead of ZooKeeper's. */
-    const char *faketime[] = {"faketime", "-f", "+10s", NULL};
+    /* libfaketime preloaded through env(1), which execs: the agent keeps the
+     * pid the test knows (faketime(1) would fork and leave it orphaned). */
+    const char *faketime[] = {"env",
+                              "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                              "FAKETIME=+10s", NULL};
     c.wrapper = faketime;
     assert_true(ta_start(&c, "ahead", NULL) >= 0);
     c.wrapper = NULL;
