@@ -38,6 +38,8 @@ extern char **environ;
 #define READ_CHUNK 65536
 #define READS_PER_WAKE 8
 #define GATE_FD 3 /* where agent/gate/gate.c reads its go byte */
+/* What a held shell runs if the gate library was not loaded: nothing of the job. */
+#define GATE_PLACEHOLDER "exit 126"
 
 struct child_ent {
     pid_t pid;
@@ -50,7 +52,7 @@ struct child_ent {
 struct spawn_req {
     struct exec_proc *p; /* touched by the loop only */
     char *cwd, *command;
-    char *gate_path; /* NULL: start /bin/sh; else hold the start at this gate */
+    bool held; /* a held start: argv is the gate's placeholder */
     char **envp;
     int out_w;
     int gate_r; /* read end of the gate socket, -1 when not held */
@@ -348,7 +350,6 @@ static void req_free(struct spawn_req *q)
         close(q->out_w);
     if (q->gate_r >= 0)
         close(q->gate_r);
-    free(q->gate_path);
     free(q->cwd);
     free(q->command);
     free(q->envp);
@@ -372,10 +373,8 @@ static void *spawner(void *arg)
             r->todo_tail = NULL;
         pthread_mutex_unlock(&r->mu);
 
-        char *argv[] = {"sh", "-c", q->command, NULL};
-        char *gargv[] = {"shardcron-gate", "/bin/sh", "sh", "-c", q->command, NULL};
-        q->err = -spawn_posix(q->gate_path ? q->gate_path : "/bin/sh", q->cwd, q->out_w, q->gate_r,
-                              q->gate_path ? gargv : argv, q->envp, &q->pid);
+        char *argv[] = {"sh", "-c", q->held ? GATE_PLACEHOLDER : q->command, NULL};
+        q->err = -spawn_posix("/bin/sh", q->cwd, q->out_w, q->gate_r, argv, q->envp, &q->pid);
         q->spawned_ms = exec_now_real_ms();
         q->next = NULL;
 
@@ -470,7 +469,7 @@ int exec_runner_new(struct event_base *base, const struct exec_runner_opts *opts
     /* Absolute: the gate is exec'd after the chdir into the job's directory. */
     if (r->opts.gate_path && !(r->gate_path = realpath(r->opts.gate_path, NULL))) {
         rc = -errno;
-        LOGE("gate program %s: %s", r->opts.gate_path, strerror(errno));
+        LOGE("gate library %s: %s", r->opts.gate_path, strerror(errno));
         goto err;
     }
     r->opts.gate_path = r->gate_path;
@@ -565,10 +564,10 @@ int exec_gate_find(char *buf, size_t len)
     if (!slash)
         return -ENOENT;
     *slash = '\0';
-    static const char *const rel[] = {"/shardcron-gate", "/../bin/shardcron-gate"};
+    static const char *const rel[] = {"/shardcron-gate.so", "/../bin/shardcron-gate.so"};
     for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
         int w = snprintf(buf, len, "%s%s", self, rel[i]);
-        if (w > 0 && (size_t)w < len && access(buf, X_OK) == 0)
+        if (w > 0 && (size_t)w < len && access(buf, R_OK) == 0)
             return 0;
     }
     buf[0] = '\0';
@@ -854,9 +853,11 @@ int exec_kill_all(struct exec_runner *r, const char *reason)
 
 /* ----------------------------------------------------------------- spawn */
 
-/* build_env: base + job environment + extra; one allocation holds the
- * pointer array and the job variables' text. Caller frees the result. */
-static char **build_env(const struct exec_runner *r, const struct exec_spec *s)
+/* build_env: base + job environment + extra (+ for a held start, the gate's
+ * LD_PRELOAD and command, which the gate removes before the shell's main);
+ * one allocation holds the pointer array and the job variables' text. Caller
+ * frees the result. */
+static char **build_env(const struct exec_runner *r, const struct exec_spec *s, bool held)
 {
     const struct exec_job_env *e = &s->env;
     size_t n_extra = 0;
@@ -868,7 +869,9 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s)
     const char *ft = e->fire_time ? e->fire_time : "";
     const char *id = e->execution_id ? e->execution_id : "";
     size_t text = strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + 400;
-    size_t slots = r->n_base_env + 9 + n_extra + 1;
+    if (held)
+        text += strlen(r->gate_path) + strlen(s->command) + 64;
+    size_t slots = r->n_base_env + 9 + n_extra + 2 + 1;
     char **env = malloc(slots * sizeof(char *) + text);
     if (!env)
         return NULL;
@@ -890,9 +893,13 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s)
     PUTF("SHARDCRON_EXECUTION_ID=%s", id);
     PUTF("SHARDCRON_TRIGGER=%s", exec_trigger_name(e->trigger));
     PUTF("SHARDCRON_ATTEMPT=%d", e->attempt > 0 ? e->attempt : 1);
-#undef PUTF
     for (const char *const *x = s->extra_env; x && *x; x++)
         env[i++] = (char *)*x;
+    if (held) {
+        PUTF("LD_PRELOAD=%s", r->gate_path);
+        PUTF("SHARDCRON_GATE_COMMAND=%s", s->command);
+    }
+#undef PUTF
     env[i] = NULL;
     return env;
 }
@@ -1011,8 +1018,7 @@ static void on_spawned(evutil_socket_t fd, short what, void *arg)
         p->spawning = false;
         if (q->err) {
             char why[400];
-            snprintf(why, sizeof why, "cannot start %s in %s: %s",
-                     q->gate_path ? q->gate_path : "/bin/sh", q->cwd, strerror(q->err));
+            snprintf(why, sizeof why, "cannot start /bin/sh in %s: %s", q->cwd, strerror(q->err));
             req_free(q);
             if (p->held) {
                 if (!p->cancelled)
@@ -1112,7 +1118,7 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
         p->gate_fd = gfd[1];
         gfd[1] = -1;
     }
-    if (!(envp = build_env(r, spec))) {
+    if (!(envp = build_env(r, spec, held))) {
         rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
         goto err;
     }
@@ -1128,14 +1134,14 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
         struct spawn_req *q = calloc(1, sizeof *q);
         if (q)
             q->out_w = q->gate_r = -1;
-        if (!q || !(q->cwd = strdup(cwd)) || !(q->command = strdup(spec->command)) ||
-            (held && !(q->gate_path = strdup(r->gate_path)))) {
+        if (!q || !(q->cwd = strdup(cwd)) || !(q->command = strdup(spec->command))) {
             if (q)
                 req_free(q);
             rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
             goto err;
         }
         q->p = p;
+        q->held = held;
         q->envp = envp;
         q->out_w = pfd[1];
         q->gate_r = gfd[0];
@@ -1156,10 +1162,9 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
     char *argv[] = {"sh", "-c", (char *)spec->command, NULL};
     pid_t pid = -1;
     if (held) {
-        char *gargv[] = {"shardcron-gate", "/bin/sh", "sh", "-c", (char *)spec->command, NULL};
-        if ((rc = spawn_posix(r->gate_path, cwd, pfd[1], gfd[0], gargv, envp, &pid)) < 0) {
-            sc_err_set(err, -rc, "cwd", -1, "cannot start %s in %s: %s", r->gate_path, cwd,
-                       strerror(-rc));
+        char *gargv[] = {"sh", "-c", GATE_PLACEHOLDER, NULL};
+        if ((rc = spawn_posix("/bin/sh", cwd, pfd[1], gfd[0], gargv, envp, &pid)) < 0) {
+            sc_err_set(err, -rc, "cwd", -1, "cannot start /bin/sh in %s: %s", cwd, strerror(-rc));
             goto err;
         }
     } else if (r->opts.spawn == EXEC_SPAWN_POSIX) {

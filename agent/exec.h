@@ -19,12 +19,14 @@
  * when opts.spawn_threads > 0, else on the loop.
  *
  * Pre-arming (exec_prepare / exec_release / exec_cancel): an execution whose
- * start time is known can be created ahead of it, held at a gate: the small
- * program agent/gate/gate.c is spawned with everything of exec_start() in place
- * (environment, working directory, process group, stdin, output pipe, log file)
- * and waits on a socket; nothing of the job runs. exec_release() writes one
- * byte and the gate execs /bin/sh -c COMMAND at once, so the instant of a start
- * costs the loop one write instead of a spawn. A held execution that is not
+ * start time is known can be created ahead of it, held at a gate: /bin/sh is
+ * spawned with everything of exec_start() in place (environment, working
+ * directory, process group, stdin, output pipe, log file) and the gate library
+ * (agent/gate/gate.c) preloaded, whose constructor waits on a socket before the
+ * shell's main(); nothing of the job runs. exec_release() writes one byte and
+ * the shell's main() runs `sh -c COMMAND` at once: the instant of a start costs
+ * the loop one write instead of a spawn, and the child no exec and no dynamic
+ * loading of the shell. A held execution that is not
  * released is cancelled: the gate sees end of file (or SIGKILL) and exits
  * without running anything, it is reaped on the loop and its callback is never
  * called. If the agent dies, its gates see end of file and exit the same way.
@@ -75,7 +77,7 @@ struct exec_runner_opts {
      * failure ends the execution as failed through its callback. 0: spawn on
      * the loop thread with `spawn`. */
     int spawn_threads;
-    /* Path of the gate program (shardcron-gate, see exec_gate_find); NULL:
+    /* Path of the gate library (shardcron-gate.so, see exec_gate_find); NULL:
      * exec_prepare() returns -ENOTSUP. Resolved to an absolute path by
      * exec_runner_new (which fails when it does not exist). */
     const char *gate_path;
@@ -164,7 +166,7 @@ void exec_cancel(struct exec_proc *p);
  * yet reaped. */
 int exec_held(const struct exec_runner *r);
 
-/* exec_gate_find: the path of shardcron-gate beside the running executable
+/* exec_gate_find: the path of shardcron-gate.so beside the running executable
  * (or in ../bin from it, for test binaries) into buf. 0 or -ENOENT. */
 int exec_gate_find(char *buf, size_t len);
 
@@ -180,7 +182,7 @@ int exec_kill_all(struct exec_runner *r, const char *reason);
 int exec_running(const struct exec_runner *r);
 
 /* exec_pid: the process (group) id, 0 while a spawner thread is starting it.
- * For a released execution it is the gate's pid, which became the job's shell. */
+ * A pre-armed execution keeps the pid of its held shell. */
 pid_t exec_pid(const struct exec_proc *p);
 
 /* exec_watch_child: have `cb(pid, wstatus, arg)` called on the loop when `pid`

@@ -40,12 +40,13 @@ struct sched_item {
     sched_offset_fn offset;
     void *ctx;
     void (*ctx_free)(void *ctx);
-    int64_t next_fire;       /* -1 none */
-    int64_t last_fire;       /* last fire time handled (run, missed or skipped), -1 none */
-    int64_t floor_after;     /* fires at or before this second never run (set at add) */
-    int heap_idx;            /* -1 when not in the heap */
-    struct sched_run *armed; /* pre-armed run for next_fire, or NULL */
-    int64_t arm_tried;       /* next_fire that arming was tried (or refused) for, -1 none */
+    int64_t next_fire;           /* -1 none */
+    int64_t last_fire;           /* last fire time handled (run, missed or skipped), -1 none */
+    int64_t floor_after;         /* fires at or before this second never run (set at add) */
+    int heap_idx;                /* -1 when not in the heap */
+    struct sched_run *armed;     /* pre-armed run for next_fire, or NULL */
+    struct sched_item *due_next; /* sched_tick's list of items due now */
+    int64_t arm_tried;           /* next_fire that arming was tried (or refused) for, -1 none */
     struct sched_run *runs;
     int n_runs;
     struct sched_item *hnext;
@@ -511,6 +512,7 @@ static void disarm(struct sched *s, struct sched_item *it)
     struct sched_run *r = unarm(s, it);
     if (r)
         run_discard(s, r);
+    it->arm_tried = -1; /* may be armed again while its fire is still ahead */
 }
 
 static void disarm_all(struct sched *s)
@@ -984,10 +986,24 @@ void sched_tick(struct sched *s)
         list_unlink(&s->retry, r);
         enqueue(s, r);
     }
+    /* Every item due now leaves the heap; the pre-armed ones fire first, so
+     * that their runs come first in the queue (due runs have no order among
+     * themselves) and a held process does not wait behind a fresh spawn. */
+    struct sched_item *due = NULL, **armed_tail = &due, *plain = NULL, **plain_tail = &plain;
     while (s->heap_n > 0 && s->heap[0]->next_fire * 1000 <= real) {
         struct sched_item *it = s->heap[0];
         heap_remove(s, it);
+        it->due_next = NULL;
+        struct sched_item ***tail = it->armed ? &armed_tail : &plain_tail;
+        **tail = it;
+        *tail = &it->due_next;
+    }
+    *armed_tail = plain; /* armed ones first, then the others */
+    for (struct sched_item *it = due; it; it = it->due_next)
         process_due(s, it, real);
+    while (due) {
+        struct sched_item *it = due;
+        due = it->due_next;
         if (it->next_fire >= 0 && heap_insert(s, it) < 0)
             LOGE("out of memory: %s/%d stops firing", it->spec->c.job, it->spec->c.item);
     }

@@ -14,8 +14,8 @@
  *   fire scale [--items N] [--duration S]
  *       N items every minute on one loop: threads and RSS (and lateness).
  *   --prearm MS: the scheduler creates each process MS before its fire, held
- *       at the gate program (--gate, default: shardcron-gate found beside this
- *       binary's ../../bin), and releases it at the scheduled instant.
+ *       by the gate library (--gate, default build/bin/shardcron-gate.so), and
+ *       releases it at the scheduled instant.
  *   fire java --jar JAR --classpath CP [--runs N]
  *       start latency of a trivial job through the warm worker vs `java -cp`.
  *
@@ -581,11 +581,12 @@ int main(int argc, char **argv)
     }
     static char gate[1024];
     if (A.prearm && !A.gate) {
-        if (exec_gate_find(gate, sizeof gate) < 0 && access("build/bin/shardcron-gate", X_OK) == 0)
-            snprintf(gate, sizeof gate, "build/bin/shardcron-gate");
+        if (exec_gate_find(gate, sizeof gate) < 0 &&
+            access("build/bin/shardcron-gate.so", R_OK) == 0)
+            snprintf(gate, sizeof gate, "build/bin/shardcron-gate.so");
         A.gate = gate[0] ? gate : NULL;
         if (!A.gate) {
-            fprintf(stderr, "--prearm needs the gate program: --gate PATH\n");
+            fprintf(stderr, "--prearm needs the gate library: --gate PATH\n");
             return 2;
         }
     }
