@@ -367,6 +367,9 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     struct hist_writer_stats hs = {0};
     if (a->hist)
         hist_writer_stats(a->hist, &hs);
+    struct sched_prearm_stats ps = {0};
+    if (a->sched)
+        sched_prearm_stats(a->sched, &ps);
     coord_stats(a->coord, &s);
     enum zkreg_state st = zkreg_state(coord_zk(a->coord));
     int n = snprintf(
@@ -416,7 +419,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "# TYPE shardcron_agent_history_connected gauge\nshardcron_agent_history_connected %d\n"
         "# TYPE shardcron_agent_history_spool_full gauge\nshardcron_agent_history_spool_full %d\n"
         "# TYPE shardcron_agent_watchdog_kills_total counter\n"
-        "shardcron_agent_watchdog_kills_total %lld\n",
+        "shardcron_agent_watchdog_kills_total %lld\n"
+        "# TYPE shardcron_agent_prearmed_total counter\nshardcron_agent_prearmed_total %lld\n"
+        "# TYPE shardcron_agent_prearm_released_total counter\n"
+        "shardcron_agent_prearm_released_total %lld\n",
         coord_is_leader(a->coord), (long long)coord_epoch(a->coord),
         (long long)coord_applied_epoch(a->coord), (long long)s.owned_items,
         (long long)s.pending_items, (long long)s.draining_items, (long long)s.jobs,
@@ -428,7 +434,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         a->sched ? sched_queued(a->sched) : 0, (unsigned long long)hs.written,
         (unsigned long long)hs.spooled, (unsigned long long)hs.dropped,
         (unsigned long long)hs.spool_bytes, (unsigned long long)hs.pending, hs.connected,
-        hs.spool_full, a->wd ? (long long)watchdog_kills(a->wd) : 0LL);
+        hs.spool_full, a->wd ? (long long)watchdog_kills(a->wd) : 0LL, (long long)ps.armed,
+        (long long)ps.released);
     http_reply_text(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 
