@@ -1278,6 +1278,12 @@ void exec_cancel(struct exec_proc *p)
             close(p->gate_fd);
             p->gate_fd = -1;
         }
+        /* Now, not then: a fresh start of the same execution may reuse the path. */
+        if (p->log_path) {
+            unlink(p->log_path);
+            free(p->log_path);
+            p->log_path = NULL;
+        }
         return;
     }
     cancel_now(p);

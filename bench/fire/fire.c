@@ -13,6 +13,8 @@
  *       design (each thread sleeps to the second and forks).
  *   fire scale [--items N] [--duration S]
  *       N items every minute on one loop: threads and RSS (and lateness).
+ *   --ab N (steady): the pre-armed configuration and the same without
+ *       pre-arming alternate in N blocks each, duration/N seconds per block.
  *   --prearm MS: the scheduler creates each process MS before its fire, held
  *       by the gate library (--gate, default build/bin/shardcron-gate.so), and
  *       releases it at the scheduled instant.
@@ -49,7 +51,7 @@ static struct {
     enum exec_spawn_method spawn;
     int threads;
     const char *jar, *classpath;
-    int prearm;
+    int prearm, ab;
     const char *gate, *stamp;
 } A = {.items = 1000, .duration = 180, .runs = 50};
 
@@ -270,45 +272,105 @@ static void prearm_row(const char *bench, struct loop *L)
              (long long)ps.cancelled, (long long)ps.lost);
 }
 
-static void mode_steady(const char *bench)
+/* The figures of one configuration, summed over its blocks. */
+struct steady_acc {
+    struct run_stats st;
+    struct sched_prearm_stats ps;
+    double wall, cpu, chcpu;
+};
+
+static void merge(struct samples *to, const struct samples *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        add(to, from->v[i]);
+}
+
+/* steady_block: one loop with the N items for `seconds`, added to acc. */
+static void steady_block(struct steady_acc *acc, int prearm, int seconds)
 {
     struct loop L;
-    loop_new(&L, 64, A.spawn, A.threads, A.prearm);
+    loop_new(&L, 64, A.spawn, A.threads, prearm);
     loop_items(&L, 0);
     double c0 = cpu_s(RUSAGE_SELF), ch0 = cpu_s(RUSAGE_CHILDREN);
     int64_t t0 = exec_now_real_ms();
-    loop_run_for(&L, t0 + (int64_t)A.duration * 1000);
-    double wall = (double)(exec_now_real_ms() - t0) / 1000.0;
-    double cpu = cpu_s(RUSAGE_SELF) - c0;
+    loop_run_for(&L, t0 + (int64_t)seconds * 1000);
+    acc->wall += (double)(exec_now_real_ms() - t0) / 1000.0;
+    acc->cpu += cpu_s(RUSAGE_SELF) - c0;
     loop_drain(&L);
-    double chcpu = cpu_s(RUSAGE_CHILDREN) - ch0;
-    char how[128];
+    acc->chcpu += cpu_s(RUSAGE_CHILDREN) - ch0;
+    merge(&acc->st.late, &L.st.late);
+    merge(&acc->st.began, &L.st.began);
+    merge(&acc->st.wake, &L.st.wake);
+    acc->st.finished += L.st.finished;
+    acc->st.failed += L.st.failed;
+    struct sched_prearm_stats ps;
+    sched_prearm_stats(L.s, &ps);
+    acc->ps.armed += ps.armed;
+    acc->ps.released += ps.released;
+    acc->ps.cancelled += ps.cancelled;
+    acc->ps.lost += ps.lost;
+    loop_free(&L);
+}
+
+static void steady_report(const char *bench, struct steady_acc *acc, int prearm, int blocks)
+{
+    char how[160];
     if (A.threads)
         snprintf(how, sizeof how, "posix_spawn on %d spawner threads", A.threads);
     else
         snprintf(how, sizeof how, "%s on the loop",
                  A.spawn == EXEC_SPAWN_FORK ? "fork" : "posix_spawn");
-    if (A.prearm)
-        snprintf(how + strlen(how), sizeof how - strlen(how), ", pre-armed %d ms ahead", A.prearm);
+    if (prearm)
+        snprintf(how + strlen(how), sizeof how - strlen(how), ", pre-armed %d ms ahead", prearm);
+    if (blocks > 1)
+        snprintf(how + strlen(how), sizeof how - strlen(how),
+                 ", %d blocks interleaved with the other configuration", blocks);
+    double wall = acc->wall;
     rowf(bench, "items / duration / spawning", "", "%d items, %.0f s, %s, command %s", A.items,
          wall, how, A.stamp ? "stamp" : "true");
-    rowf(bench, "fires run", "", "%d (%.1f/s), %d failed", L.st.finished, L.st.finished / wall,
-         L.st.failed);
-    prearm_row(bench, &L);
+    rowf(bench, "fires run", "", "%d (%.1f/s), %d failed", acc->st.finished,
+         acc->st.finished / wall, acc->st.failed);
+    if (prearm)
+        rowf(bench, "pre-armed / released at the instant / cancelled / lost", "",
+             "%lld / %lld / %lld / %lld", (long long)acc->ps.armed, (long long)acc->ps.released,
+             (long long)acc->ps.cancelled, (long long)acc->ps.lost);
     bool steady = strcmp(bench, "steady") == 0;
+    struct run_stats *st = &acc->st;
     rowf(bench, "started lateness p50 / p99 / max", steady ? "p99 < 10, max < 50 ms" : "",
-         "%.1f / %.1f / %.1f ms", pct(&L.st.late, 50), pct(&L.st.late, 99), pct(&L.st.late, 100));
-    if (L.st.began.n)
+         "%.1f / %.1f / %.1f ms", pct(&st->late, 50), pct(&st->late, 99), pct(&st->late, 100));
+    if (st->began.n)
         rowf(bench, "command began lateness p50 / p99 / max", steady ? "p99 < 10, max < 50 ms" : "",
-             "%.2f / %.2f / %.2f ms (%zu stamps)", pct(&L.st.began, 50), pct(&L.st.began, 99),
-             pct(&L.st.began, 100), L.st.began.n);
-    rowf(bench, "first start of each second p50/p99", "", "%.1f / %.1f ms", pct(&L.st.wake, 50),
-         pct(&L.st.wake, 99));
-    rowf(bench, "agent CPU", "", "%.2f s (%.1f%% of one core)", cpu, 100.0 * cpu / wall);
-    rowf(bench, "children CPU", "", "%.2f s", chcpu);
+             "%.2f / %.2f / %.2f ms (%zu stamps)", pct(&st->began, 50), pct(&st->began, 99),
+             pct(&st->began, 100), st->began.n);
+    rowf(bench, "first start of each second p50/p99", "", "%.1f / %.1f ms", pct(&st->wake, 50),
+         pct(&st->wake, 99));
+    rowf(bench, "agent CPU", "", "%.2f s (%.1f%% of one core)", acc->cpu, 100.0 * acc->cpu / wall);
+    rowf(bench, "children CPU", "", "%.2f s", acc->chcpu);
     rowf(bench, "threads", steady ? "" : "< 16", "%ld", proc_status("Threads"));
     rowf(bench, "max RSS", steady ? "" : "< 200 MB", "%.1f MiB", proc_status("VmHWM") / 1024.0);
-    loop_free(&L);
+    free(st->late.v);
+    free(st->began.v);
+    free(st->wake.v);
+}
+
+/* mode_steady: one configuration for --duration; with --ab N, the pre-armed
+ * configuration and the same without pre-arming alternate in N blocks each of
+ * duration/N, so that both see the same machine load. */
+static void mode_steady(const char *bench)
+{
+    if (A.ab > 0 && A.prearm > 0) {
+        struct steady_acc on = {0}, off = {0};
+        for (int b = 0; b < A.ab; b++) {
+            steady_block(&on, A.prearm, A.duration / A.ab);
+            steady_block(&off, 0, A.duration / A.ab);
+        }
+        steady_report(bench, &on, A.prearm, A.ab);
+        steady_report(bench, &off, 0, A.ab);
+        return;
+    }
+    struct steady_acc acc = {0};
+    steady_block(&acc, A.prearm, A.duration);
+    steady_report(bench, &acc, A.prearm, 1);
 }
 
 static double burst_loop(enum exec_spawn_method m, int threads, int prearm)
@@ -570,6 +632,8 @@ int main(int argc, char **argv)
             A.classpath = argv[i + 1];
         else if (!strcmp(argv[i], "--prearm"))
             A.prearm = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--ab"))
+            A.ab = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--gate"))
             A.gate = argv[i + 1];
         else if (!strcmp(argv[i], "--stamp"))
