@@ -252,7 +252,7 @@ static void rowf(const char *bench, const char *metric, const char *target, cons
     __attribute__((format(printf, 4, 5)));
 static void rowf(const char *bench, const char *metric, const char *target, const char *fmt, ...)
 {
-    char v[128];
+    char v[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(v, sizeof v, fmt, ap);
