@@ -125,8 +125,12 @@ static int on_trigger(void *ctx, const struct job *cfg, const char *param)
 static void on_failover(void *ctx, const struct job *cfg, int item, int64_t fire)
 {
     struct agent *a = ctx;
-    /* The item was just activated; make sure the scheduler has it first. */
-    items_sync(a->items);
+    /* The item was just activated; make sure the scheduler has it first (a
+     * sync is pending since the activation: run it now, once for the batch). */
+    if (a->ev_sync && evtimer_pending(a->ev_sync, NULL)) {
+        evtimer_del(a->ev_sync);
+        sync_cb(-1, 0, a);
+    }
     if (sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_FAILOVER, fire, NULL, NULL) < 0)
         LOGW("job %s item %d: failover re-run could not be queued", cfg->name, item);
 }

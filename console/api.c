@@ -25,6 +25,7 @@
 #include "core/http.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "registry/jobops.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -755,7 +756,9 @@ static void api_job_put(struct creq *r, const char *name)
     } else {
         w->action = "update";
         w->before = cur ? strdup(cur->raw) : NULL;
-        zrc = zkreg_set(c->z, path, w->canon, (int)strlen(w->canon), version, job_written, w);
+        struct jobops o;
+        jobops_set(&o, name, w->canon, (int)strlen(w->canon), version);
+        zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     }
     if (zrc != ZOK) {
         jobwrite_free(w);
@@ -797,9 +800,9 @@ static void api_job_enable(struct creq *r, const char *name, bool disable)
     w->before = strdup(cur->raw);
     w->action = disable ? "disable" : "enable";
     snprintf(w->name, sizeof w->name, "%s", name);
-    char path[300];
-    snprintf(path, sizeof path, "/jobs/%s", name);
-    int zrc = zkreg_set(c->z, path, canon, (int)strlen(canon), cur->version, job_written, w);
+    struct jobops o;
+    jobops_set(&o, name, canon, (int)strlen(canon), cur->version);
+    int zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     if (zrc != ZOK) {
         jobwrite_free(w);
         creq_error(r, 503, "zookeeper", "cannot write: %s", zerror(zrc));
@@ -847,10 +850,10 @@ static void trig_created(struct zkreg *z, const struct zkreg_result *res, void *
 static void trig_ensured(struct zkreg *z, const struct zkreg_result *res, void *arg)
 {
     struct trig *t = arg;
-    char path[300];
+    struct jobops o;
     (void)res;
-    snprintf(path, sizeof path, "/jobs/%s/triggers/t-", t->name);
-    int zrc = zkreg_create(z, path, t->data, (int)strlen(t->data), ZOO_SEQUENCE, trig_created, t);
+    jobops_trigger(&o, t->name, t->data, (int)strlen(t->data));
+    int zrc = zkreg_multi(z, o.ops, 2, trig_created, t);
     if (zrc != ZOK) {
         struct creq *r = t->r;
         trig_free(t);

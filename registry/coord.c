@@ -23,6 +23,8 @@
 
 /* ---------------------------------------------------------------- state */
 
+#define TRIGGER_TTL_MS (10 * 60 * 1000)
+
 struct cjob {
     char *name;
     struct job *cfg; /* NULL when the node holds an invalid config */
@@ -35,6 +37,12 @@ struct cjob {
     bool *draining;   /* per item, lost here but still running */
     char **trig_done; /* triggers already handled by this agent */
     int ntrig_done;
+};
+
+struct chg_entry {
+    char *name;
+    int64_t seq;
+    int64_t seen_ms; /* when this process first listed it */
 };
 
 struct cagent {
@@ -67,6 +75,17 @@ struct coord {
     struct strmap jobs, agents;
     int jobs_loading, agents_loading;
     bool jobs_listed, agents_listed;
+    uint64_t jobs_gen;   /* bumped when a job appears, goes or changes shape */
+    uint64_t digest_gen; /* jobs_gen the cached digest was computed at (0: none) */
+    char digest[17];
+    /* the job change log (PLAN_CHANGES) */
+    bool chg_listed;       /* first listing done (and /jobs listed after it) */
+    int64_t chg_seen;      /* highest entry sequence handled */
+    struct chg_entry *chg; /* the latest listing, sorted by sequence */
+    int nchg;
+    struct strmap trig_wait; /* jobs named by trigger entries before /jobs was listed */
+    struct strmap trig_open; /* jobs with triggers not yet removed (leader cleans up) */
+    int64_t last_prune_ms, last_trig_scan_ms;
     struct plan_snapshot snap;
     int snap_version;
     bool snap_loaded, snap_exists;
@@ -85,6 +104,7 @@ struct coord {
     char reason[160];
 
     bool publish_inflight;
+    bool maybe_pending; /* some item may be PENDING: the gate scans only then */
     struct event *ev_eval, *ev_tick;
     struct coord_stats stats;
     bool fatal;
@@ -92,6 +112,7 @@ struct coord {
 
 static void running_cb(evutil_socket_t fd, short what, void *arg);
 static void free_running(struct coord *c);
+static void chg_free(struct coord *c);
 static void failover_check(struct coord *c);
 
 /* ---------------------------------------------------------------- helpers */
@@ -101,6 +122,13 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void schedule_eval(struct coord *c)
@@ -154,6 +182,14 @@ static void clear_caches(struct coord *c)
     strmap_init(&c->agents);
     c->jobs_loading = c->agents_loading = 0;
     c->jobs_listed = c->agents_listed = false;
+    c->chg_listed = false;
+    c->chg_seen = -1;
+    c->digest_gen = 0;
+    chg_free(c);
+    strmap_free(&c->trig_wait);
+    strmap_init(&c->trig_wait);
+    strmap_free(&c->trig_open);
+    strmap_init(&c->trig_open);
     plan_snapshot_clear(&c->snap);
     c->snap_loaded = c->snap_exists = false;
 }
@@ -542,10 +578,10 @@ struct read_ctx {
     char *name;
 };
 
-/* watch_read: get `path` with a watch; `loading`/`pending` track the read so
+/* watch_read: get `path` (with a watch when asked); `loading`/`pending` track the read so
  * the views count as settled only when every read has answered. */
-static void watch_read(struct coord *c, const char *path, const char *name, bool *loading,
-                       int *pending, zkreg_cb cb)
+static void watch_read(struct coord *c, const char *path, const char *name, bool watch,
+                       bool *loading, int *pending, zkreg_cb cb)
 {
     struct read_ctx *rc = malloc(sizeof *rc);
     if (!rc)
@@ -554,7 +590,7 @@ static void watch_read(struct coord *c, const char *path, const char *name, bool
     if (!*loading)
         (*pending)++;
     *loading = true;
-    if (!rc->name || zkreg_get(c->z, path, true, cb, rc) != ZOK) {
+    if (!rc->name || zkreg_get(c->z, path, watch, cb, rc) != ZOK) {
         *loading = false;
         (*pending)--;
         free(rc->name);
@@ -568,14 +604,16 @@ static void read_job(struct coord *c, struct cjob *j)
 {
     char path[300];
     snprintf(path, sizeof path, "/jobs/%s", j->name);
-    watch_read(c, path, j->name, &j->loading, &c->jobs_loading, job_read);
+    /* No watch: the change log announces rewrites (one watch per agent
+     * instead of one per job). */
+    watch_read(c, path, j->name, false, &j->loading, &c->jobs_loading, job_read);
 }
 
 static void read_agent(struct coord *c, struct cagent *a)
 {
     char path[300];
     snprintf(path, sizeof path, "/agents/%s", a->id);
-    watch_read(c, path, a->id, &a->loading, &c->agents_loading, agent_read);
+    watch_read(c, path, a->id, true, &a->loading, &c->agents_loading, agent_read);
 }
 
 static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -606,12 +644,10 @@ static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             } else {
                 j->error[0] = '\0';
             }
-            bool first = !j->cfg && !j->mzxid;
             job_free(j->cfg);
             j->cfg = cfg;
             j->mzxid = r->stat.mzxid;
-            if (first)
-                list_triggers(c, j->name);
+            c->jobs_gen++;
         } else if (r->rc == ZNONODE) {
             /* deleted: the children watch removes it */
         }
@@ -677,6 +713,7 @@ static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg
                 c->jobs_loading--;
             LOGI("job %s deleted", j->name);
             cjob_free(j);
+            c->jobs_gen++;
         }
     }
     for (int i = 0; i < r->nchildren; i++) {
@@ -693,8 +730,15 @@ static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg
             continue;
         }
         read_job(c, j);
+        c->jobs_gen++;
     }
     c->jobs_listed = true;
+    /* Triggers announced before the jobs were known. */
+    for (size_t it = 0; strmap_next(&c->trig_wait, &it, &k, &v);)
+        if (strmap_get(&c->jobs, k))
+            list_triggers(c, k);
+    strmap_free(&c->trig_wait);
+    strmap_init(&c->trig_wait);
     changed(c);
     schedule_eval(c);
 }
@@ -785,11 +829,225 @@ static void snap_exists_cb(struct zkreg *z, const struct zkreg_result *r, void *
         zkreg_get(c->z, "/state/assignment", true, snap_read, c);
 }
 
+/* ---------------------------------------------------------------- job change log */
+
+static void changes_list(struct coord *c);
+
+static void chg_free(struct coord *c)
+{
+    for (int i = 0; i < c->nchg; i++)
+        free(c->chg[i].name);
+    free(c->chg);
+    c->chg = NULL;
+    c->nchg = 0;
+}
+
+static int cmp_chg(const void *a, const void *b)
+{
+    const struct chg_entry *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* note_trigger: a trigger entry names `job`: look at its triggers (the leader
+ * keeps looking until they are gone, to remove finished ones). */
+static void note_trigger(struct coord *c, const char *job)
+{
+    int e;
+    if (!c->jobs_listed) {
+        strmap_put(&c->trig_wait, job, (void *)1, &e);
+        return;
+    }
+    if (strmap_get(&c->jobs, job))
+        list_triggers(c, job);
+}
+
+struct chg_ctx {
+    struct coord *c;
+    uint64_t gen;
+    char **names;
+    int n;
+};
+
+static void chg_ctx_free(struct chg_ctx *x)
+{
+    for (int i = 0; i < x->n; i++)
+        free(x->names[i]);
+    free(x->names);
+    free(x);
+}
+
+/* changes_data: the parent's data (pruned_through) read after the listing in
+ * x; handle the entries this agent has not seen. */
+static void changes_data(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct chg_ctx *x = arg;
+    struct coord *c = x->c;
+    (void)z;
+    if (r->stale || x->gen != c->gen || (r->rc != ZOK && r->rc != ZNONODE)) {
+        chg_ctx_free(x);
+        return;
+    }
+    int64_t pruned = r->rc == ZOK ? plan_changes_pruned(r->data, r->len) : -1;
+    int64_t t = now_ms();
+    struct chg_entry *v = calloc((size_t)x->n + 1, sizeof *v);
+    int n = 0;
+    char job[JOB_NAME_MAX + 1];
+    enum plan_change_kind kind;
+    int64_t seq;
+    if (!v) {
+        chg_ctx_free(x);
+        return;
+    }
+    for (int i = 0; i < x->n; i++) {
+        if (plan_change_parse(x->names[i], &kind, job, sizeof job, &seq) < 0)
+            continue;
+        v[n].name = x->names[i];
+        x->names[i] = NULL;
+        v[n].seq = seq;
+        v[n].seen_ms = t;
+        for (int k = 0; k < c->nchg; k++)
+            if (c->chg[k].seq == seq) {
+                v[n].seen_ms = c->chg[k].seen_ms;
+                break;
+            }
+        n++;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_chg);
+    bool first = !c->chg_listed;
+    if (!first && c->chg_seen < pruned) {
+        /* Entries this agent never saw were pruned: read every job again. */
+        const char *k;
+        void *val;
+        LOGW("job change log pruned past what this agent saw (%lld < %lld): re-reading all jobs",
+             (long long)c->chg_seen, (long long)pruned);
+        for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);)
+            read_job(c, val);
+    }
+    int64_t seen = c->chg_seen > pruned ? c->chg_seen : pruned;
+    for (int i = 0; i < n; i++) {
+        if (v[i].seq <= c->chg_seen && !first)
+            continue;
+        if (plan_change_parse(v[i].name, &kind, job, sizeof job, &seq) < 0)
+            continue;
+        if (kind == PLAN_CHANGE_TRIGGER) {
+            note_trigger(c, job);
+        } else if (!first) {
+            /* On the first listing the jobs are read after it anyway. */
+            struct cjob *j = strmap_get(&c->jobs, job);
+            if (j)
+                read_job(c, j);
+        }
+        if (seq > seen)
+            seen = seq;
+    }
+    c->chg_seen = seen;
+    chg_free(c);
+    c->chg = v;
+    c->nchg = n;
+    if (first) {
+        c->chg_listed = true;
+        /* Listed after the log: a rewrite from now on has an entry we will see. */
+        zkreg_children(c->z, "/jobs", true, jobs_listed, c);
+    }
+    chg_ctx_free(x);
+    schedule_eval(c);
+}
+
+static void changes_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    if (r->stale)
+        return;
+    if (r->rc == ZNONODE) { /* first use of this namespace */
+        zkreg_ensure(z, PLAN_CHANGES, ensured, NULL);
+        changes_list(c);
+        return;
+    }
+    if (r->rc != ZOK)
+        return;
+    struct chg_ctx *x = calloc(1, sizeof *x);
+    if (!x)
+        return;
+    x->c = c;
+    x->gen = c->gen;
+    x->names = calloc((size_t)r->nchildren + 1, sizeof *x->names);
+    for (int i = 0; x->names && i < r->nchildren; i++)
+        if ((x->names[x->n] = strdup(r->children[i])))
+            x->n++;
+    /* The watermark is read after the listing: if a prune ran in between, the
+     * newer watermark can only make this agent re-read more, never less. */
+    if (!x->names || zkreg_get(z, PLAN_CHANGES, false, changes_data, x) != ZOK)
+        chg_ctx_free(x);
+}
+
+static void changes_list(struct coord *c)
+{
+    zkreg_children(c->z, PLAN_CHANGES, true, changes_listed, c);
+}
+
+#define CHANGE_KEEP_MS (TRIGGER_TTL_MS + 60 * 1000) /* entries outlive their triggers */
+#define PRUNE_EVERY_MS (30 * 1000)
+#define PRUNE_BATCH 100
+
+static void pruned(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    (void)z, (void)arg;
+    if (!r->stale && r->rc != ZOK)
+        LOGD("pruning the job change log: %s", zerror(r->rc));
+}
+
+/* prune_changes (leader): delete entries listed more than CHANGE_KEEP_MS ago,
+ * oldest first, and record the highest deleted sequence; fenced by our
+ * election node like every leader write. */
+static void prune_changes(struct coord *c)
+{
+    int64_t t = now_ms();
+    if (!c->leader || !c->elect[0] || t - c->last_prune_ms < PRUNE_EVERY_MS)
+        return;
+    c->last_prune_ms = t;
+    struct zkreg_op ops[PRUNE_BATCH + 2];
+    char paths[PRUNE_BATCH][300], data[64];
+    int n = 0;
+    int64_t through = 0;
+    for (int i = 0; i < c->nchg && n < PRUNE_BATCH; i++) {
+        if (t - c->chg[i].seen_ms < CHANGE_KEEP_MS)
+            break;
+        snprintf(paths[n], sizeof paths[n], PLAN_CHANGES "/%s", c->chg[i].name);
+        ops[n + 1] = (struct zkreg_op){.type = ZKOP_DELETE, .path = paths[n], .version = -1};
+        through = c->chg[i].seq;
+        n++;
+    }
+    if (n == 0)
+        return;
+    ops[0] = (struct zkreg_op){.type = ZKOP_CHECK, .path = c->elect, .version = -1};
+    snprintf(data, sizeof data, "{\"pruned_through\":%lld}", (long long)through);
+    ops[n + 1] = (struct zkreg_op){.type = ZKOP_SET,
+                                   .path = PLAN_CHANGES,
+                                   .data = data,
+                                   .len = (int)strlen(data),
+                                   .version = -1};
+    zkreg_multi(c->z, ops, n + 2, pruned, NULL);
+}
+
+/* scan_triggers (leader): look again at jobs whose triggers are not removed
+ * yet; triggers_listed removes the finished ones. */
+static void scan_triggers(struct coord *c)
+{
+    const char *k;
+    void *v;
+    int64_t t = now_ms();
+    if (!c->leader || t - c->last_trig_scan_ms < 2000 || strmap_len(&c->trig_open) == 0)
+        return;
+    c->last_trig_scan_ms = t;
+    for (size_t it = 0; strmap_next(&c->trig_open, &it, &k, &v);)
+        list_triggers(c, k);
+}
+
 static void load_all(struct coord *c)
 {
     zkreg_children(c->z, "/agents", true, agents_listed, c);
-    zkreg_children(c->z, "/jobs", true, jobs_listed, c);
     zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+    changes_list(c); /* then /jobs */
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -815,10 +1073,26 @@ static struct shard_job *shard_inputs(struct coord *c, int *n)
     return v;
 }
 
+/* jobs_digest: plan_digest of the current job shapes, recomputed only when a
+ * job appeared, went or was re-read (every agent-record event evaluates). */
+static const char *jobs_digest(struct coord *c)
+{
+    if (c->digest_gen != c->jobs_gen) {
+        int n = 0;
+        struct shard_job *jobs = shard_inputs(c, &n);
+        if (!jobs)
+            return NULL;
+        plan_digest(jobs, n, c->digest);
+        free(jobs);
+        c->digest_gen = c->jobs_gen;
+    }
+    return c->digest;
+}
+
 static bool views_settled(const struct coord *c)
 {
-    return c->reg == REG_DONE && c->jobs_listed && c->jobs_loading == 0 && c->snap_loaded &&
-           zkreg_state(c->z) == ZKREG_CONNECTED;
+    return c->reg == REG_DONE && c->chg_listed && c->jobs_listed && c->jobs_loading == 0 &&
+           c->snap_loaded && zkreg_state(c->z) == ZKREG_CONNECTED;
 }
 
 static int ensure_items(struct cjob *j, int n)
@@ -845,21 +1119,22 @@ static int ensure_items(struct cjob *j, int n)
 
 static void maybe_apply(struct coord *c)
 {
-    char digest[17];
     int njobs = 0;
     if (!views_settled(c) || !c->snap_exists || c->snap.epoch <= c->applied)
         return;
     int64_t t_start = now_ms();
-    struct shard_job *jobs = shard_inputs(c, &njobs);
-    if (!jobs)
+    double cpu_start = cpu_ms();
+    const char *digest = jobs_digest(c);
+    if (!digest)
         return;
-    plan_digest(jobs, njobs, digest);
     if (strcmp(digest, c->snap.digest) != 0) {
         LOGD("epoch %lld waits: local job shapes %s differ from the leader's %s",
              (long long)c->snap.epoch, digest, c->snap.digest);
-        free(jobs);
         return;
     }
+    struct shard_job *jobs = shard_inputs(c, &njobs);
+    if (!jobs)
+        return;
     struct shard_agent *members = calloc((size_t)c->snap.nmembers + 1, sizeof *members);
     struct shard_assignment *a = NULL;
     if (!members) {
@@ -888,6 +1163,7 @@ static void maybe_apply(struct coord *c)
             bool mine = me >= 0 && i < n && shard_owner(a, ji, i) == me;
             if (mine && j->st[i] == COORD_NONE) {
                 j->st[i] = COORD_PENDING;
+                c->maybe_pending = true;
                 gained++;
             } else if (!mine && j->st[i] != COORD_NONE) {
                 if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
@@ -899,10 +1175,11 @@ static void maybe_apply(struct coord *c)
     }
     shard_assignment_free(a);
     free(jobs);
-    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms; %lld ms after "
-         "publication)",
+    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms, %.1f ms CPU; "
+         "%lld ms after publication)",
          (long long)c->snap.epoch, c->snap.nmembers, (long long)gained, (long long)lost,
-         (long long)(now_ms() - t_start), (long long)(now_ms() - c->snap.created_ms));
+         (long long)(now_ms() - t_start), cpu_ms() - cpu_start,
+         (long long)(now_ms() - c->snap.created_ms));
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
     c->node_dirty = true;
@@ -988,18 +1265,25 @@ static void gate_check(struct coord *c)
 {
     const char *k;
     void *v;
-    bool any = false;
-    if (!coord_can_start(c) || !c->applied || !gate_open(c))
+    bool any = false, left = false;
+    /* Every agent-record change lands here; scanning all items is paid only
+     * while something is pending. */
+    if (!c->maybe_pending || !coord_can_start(c) || !c->applied || !gate_open(c))
         return;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         struct cjob *j = v;
         for (int i = 0; i < j->nst; i++)
-            if (j->st[i] == COORD_PENDING && !drained_elsewhere(c, j->name, i)) {
+            if (j->st[i] == COORD_PENDING) {
+                if (drained_elsewhere(c, j->name, i)) {
+                    left = true;
+                    continue;
+                }
                 j->st[i] = COORD_ACTIVE;
                 j->since[i] = now_ms();
                 any = true;
             }
     }
+    c->maybe_pending = left;
     if (any) {
         changed(c);
         failover_check(c);
@@ -1007,8 +1291,6 @@ static void gate_check(struct coord *c)
 }
 
 /* ---------------------------------------------------------------- manual triggers */
-
-#define TRIGGER_TTL_MS (10 * 60 * 1000)
 
 struct trig_ctx {
     struct coord *c;
@@ -1113,10 +1395,11 @@ static void triggers_listed(struct zkreg *z, const struct zkreg_result *r, void 
     char path[400];
     (void)z;
     struct cjob *j = r->stale ? NULL : strmap_get(&c->jobs, rc->name);
-    if (j && r->rc == ZNONODE) {
-        snprintf(path, sizeof path, "/jobs/%s/triggers", j->name);
-        zkreg_exists(c->z, path, true, ensured, NULL); /* learn when it appears */
-    }
+    int e;
+    if (!r->stale && (r->rc == ZNONODE || (r->rc == ZOK && r->nchildren == 0)))
+        strmap_del(&c->trig_open, rc->name); /* all removed */
+    else if (j && r->rc == ZOK)
+        strmap_put(&c->trig_open, j->name, (void *)1, &e);
     for (int i = 0; j && r->rc == ZOK && i < r->nchildren; i++) {
         const char *name = r->children[i];
         if (c->leader) {
@@ -1161,7 +1444,7 @@ static void list_triggers(struct coord *c, const char *job)
         return;
     *rc = (struct read_ctx){c, strdup(job)};
     snprintf(path, sizeof path, "/jobs/%s/triggers", job);
-    if (!rc->name || zkreg_children(c->z, path, true, triggers_listed, rc) != ZOK) {
+    if (!rc->name || zkreg_children(c->z, path, false, triggers_listed, rc) != ZOK) {
         free(rc->name);
         free(rc);
     }
@@ -1219,7 +1502,6 @@ static void maybe_publish(struct coord *c)
 {
     const char *k;
     void *v;
-    int njobs = 0;
     if (!c->leader || !c->elect[0] || c->publish_inflight || !views_settled(c) ||
         !c->agents_listed || c->agents_loading > 0)
         return;
@@ -1229,8 +1511,8 @@ static void maybe_publish(struct coord *c)
     p->c = c;
     p->gen = c->gen;
     p->snap.members = calloc(strmap_len(&c->agents) + 1, sizeof *p->snap.members);
-    struct shard_job *jobs = shard_inputs(c, &njobs);
-    if (!p->snap.members || !jobs)
+    const char *digest = jobs_digest(c);
+    if (!p->snap.members || !digest)
         goto out;
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         struct cagent *a = v;
@@ -1244,7 +1526,7 @@ static void maybe_publish(struct coord *c)
             m->labels[m->nlabels++] = strdup(a->rec.labels[i]);
     }
     qsort(p->snap.members, (size_t)p->snap.nmembers, sizeof *p->snap.members, cmp_member_id);
-    plan_digest(jobs, njobs, p->snap.digest);
+    memcpy(p->snap.digest, digest, sizeof p->snap.digest);
     if (c->snap_exists && plan_snapshot_same(&p->snap, &c->snap))
         goto out;
     p->snap.epoch = (c->snap_exists ? c->snap.epoch : 0) + 1;
@@ -1263,7 +1545,6 @@ static void maybe_publish(struct coord *c)
     };
     int rc = zkreg_multi(c->z, ops, 2, published, p);
     free(data);
-    free(jobs);
     if (rc == ZOK) {
         c->publish_inflight = true;
         return;
@@ -1272,7 +1553,6 @@ static void maybe_publish(struct coord *c)
     free(p);
     return;
 out:
-    free(jobs);
     plan_snapshot_clear(&p->snap);
     free(p);
 }
@@ -1306,6 +1586,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     /* Re-measure the clock every 30 s (any record write does it). */
     if (c->reg == REG_DONE && now_ms() - c->last_clock_check_ms > 30000)
         c->node_dirty = true;
+    if (views_settled(c)) {
+        scan_triggers(c);
+        prune_changes(c);
+    }
     schedule_eval(c);
 }
 
@@ -1339,18 +1623,8 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         schedule_eval(c);
     } else if (strcmp(path, "/jobs") == 0) {
         zkreg_children(c->z, "/jobs", true, jobs_listed, c);
-    } else if (strncmp(path, "/jobs/", 6) == 0 && !strchr(path + 6, '/')) {
-        struct cjob *j = strmap_get(&c->jobs, path + 6);
-        if (j && type == ZOO_CHANGED_EVENT)
-            read_job(c, j);
-    } else if (strncmp(path, "/jobs/", 6) == 0) {
-        const char *slash = strchr(path + 6, '/');
-        char job[JOB_NAME_MAX + 1];
-        if (slash && strcmp(slash, "/triggers") == 0 && slash - (path + 6) <= JOB_NAME_MAX) {
-            snprintf(job, sizeof job, "%.*s", (int)(slash - (path + 6)), path + 6);
-            if (strmap_get(&c->jobs, job))
-                list_triggers(c, job);
-        }
+    } else if (strcmp(path, PLAN_CHANGES) == 0) {
+        changes_list(c);
     } else if (strcmp(path, "/state/assignment") == 0) {
         zkreg_get(c->z, "/state/assignment", true, snap_read, c);
     } else if (strncmp(path, "/election/", 10) == 0) {
@@ -1435,6 +1709,10 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->skew_ok = true;
     strmap_init(&c->jobs);
     strmap_init(&c->agents);
+    strmap_init(&c->trig_wait);
+    strmap_init(&c->trig_open);
+    c->jobs_gen = 1;
+    c->chg_seen = -1;
     c->ev_eval = evtimer_new(base, eval_cb, c);
     c->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
     c->ev_running = evtimer_new(base, running_cb, c);
@@ -1464,6 +1742,8 @@ void coord_close(struct coord *c)
     clear_caches(c);
     strmap_free(&c->jobs);
     strmap_free(&c->agents);
+    strmap_free(&c->trig_wait);
+    strmap_free(&c->trig_open);
     if (c->ev_eval)
         event_free(c->ev_eval);
     if (c->ev_tick)

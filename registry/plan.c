@@ -227,6 +227,48 @@ void plan_digest(const struct shard_job *jobs, int njobs, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (x << 1) ^ (uint64_t)njobs ^ v));
 }
 
+/* ---------------------------------------------------------------- job change log */
+
+void plan_change_prefix(char *buf, size_t len, enum plan_change_kind kind, const char *job)
+{
+    snprintf(buf, len, PLAN_CHANGES "/%c-%s-", (char)kind, job);
+}
+
+int plan_change_parse(const char *name, enum plan_change_kind *kind, char *job, size_t joblen,
+                      int64_t *seq)
+{
+    size_t n = strlen(name);
+    /* <kind>-<job>-<10 digits>; the job name itself may contain '-' */
+    if (n < 14 || (name[0] != PLAN_CHANGE_CONFIG && name[0] != PLAN_CHANGE_TRIGGER) ||
+        name[1] != '-' || name[n - 11] != '-')
+        return -EINVAL;
+    int64_t v = 0;
+    for (size_t i = n - 10; i < n; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (name[i] - '0');
+    }
+    size_t jl = n - 13;
+    if (jl >= joblen)
+        return -EINVAL;
+    memcpy(job, name + 2, jl);
+    job[jl] = '\0';
+    *kind = (enum plan_change_kind)name[0];
+    *seq = v;
+    return 0;
+}
+
+int64_t plan_changes_pruned(const char *data, int len)
+{
+    int64_t v = -1;
+    cJSON *o = data && len > 0 ? cJSON_ParseWithLength(data, (size_t)len) : NULL;
+    const cJSON *p = o ? cJSON_GetObjectItemCaseSensitive(o, "pruned_through") : NULL;
+    if (cJSON_IsNumber(p) && p->valuedouble >= 0)
+        v = (int64_t)p->valuedouble;
+    cJSON_Delete(o);
+    return v;
+}
+
 /* ---------------------------------------------------------------- agent record */
 
 static void free_items(struct plan_item *v, int n)

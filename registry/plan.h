@@ -45,6 +45,24 @@ bool plan_snapshot_same(const struct plan_snapshot *a, const struct plan_snapsho
 /* plan_members_to_shard: fill `out` (nmembers entries, pointing into s). */
 void plan_members_to_shard(const struct plan_snapshot *s, struct shard_agent *out);
 
+/* The job change log (docs/coordination.md, "Job changes"): every rewrite of a
+ * job's config and every manual trigger creates, in the same multi-op, a
+ * sequential node /state/changes/<kind>-<job>-<10-digit sequence>, kind 'c'
+ * (config rewritten) or 't' (trigger created). Agents watch that one parent
+ * instead of every job node. The leader prunes old entries and records the
+ * highest pruned sequence as the parent's data ({"pruned_through":N}); an
+ * agent that has not seen every entry up to it re-reads all jobs. Creates and
+ * deletes of /jobs/<name> are seen through the /jobs children watch. */
+#define PLAN_CHANGES "/state/changes"
+enum plan_change_kind { PLAN_CHANGE_CONFIG = 'c', PLAN_CHANGE_TRIGGER = 't' };
+/* plan_change_prefix: the path to create (ZOO_SEQUENCE) for a change of `job`. */
+void plan_change_prefix(char *buf, size_t len, enum plan_change_kind kind, const char *job);
+/* plan_change_parse: split an entry name; -EINVAL when it is not one. */
+int plan_change_parse(const char *name, enum plan_change_kind *kind, char *job, size_t joblen,
+                      int64_t *seq);
+/* plan_changes_pruned: the pruned_through of the parent's data (-1 when none). */
+int64_t plan_changes_pruned(const char *data, int len);
+
 /* plan_digest: 16 hex digits over the shapes (name, items, strategy, labels)
  * of `jobs`, independent of their order. */
 void plan_digest(const struct shard_job *jobs, int njobs, char out[17]);

@@ -93,8 +93,11 @@ static int populate(const char *zk, const char *ns, int njobs, int items, const 
     return failures ? 1 : 0;
 }
 
-/* applied: epoch, live agents, min applied epoch over them. */
+/* applied: epoch, live agents, min applied epoch over them; the snapshot's
+ * member count in `members` (an epoch counts only once it has every live agent
+ * as a member: agents join the membership when they are ready). */
 static long long created_ms;
+static int members;
 
 static int read_applied(struct zkcli *k, long long *epoch, int *nagents, long long *min_applied)
 {
@@ -107,6 +110,7 @@ static int read_applied(struct zkcli *k, long long *epoch, int *nagents, long lo
         plan_snapshot_parse(data, len, &s, &err) == 0) {
         *epoch = s.epoch;
         created_ms = s.created_ms;
+        members = s.nmembers;
     }
     plan_snapshot_clear(&s);
     free(data);
@@ -153,7 +157,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "applied") == 0 || strcmp(argv[1], "epoch") == 0) {
         read_applied(k, &epoch, &n, &min_applied);
         if (argv[1][0] == 'a')
-            printf("%lld %d %lld\n", epoch, n, min_applied);
+            printf("%lld %d %lld %d\n", epoch, n, min_applied, members);
         else
             printf("%lld\n", epoch);
     } else if (strcmp(argv[1], "wait") == 0 && argc >= 7) {
@@ -162,7 +166,7 @@ int main(int argc, char **argv)
         rc = 1;
         while (now_ms() - t0 < deadline) {
             if (read_applied(k, &epoch, &n, &min_applied) == 0 && epoch >= want && n == nagents &&
-                min_applied >= epoch) {
+                members == nagents && min_applied >= epoch) {
                 struct timespec rt;
                 clock_gettime(CLOCK_REALTIME, &rt);
                 /* waited ms, epoch, ms from the leader's publication to all applied */
@@ -171,7 +175,9 @@ int main(int argc, char **argv)
                 rc = 0;
                 break;
             }
-            struct timespec ts = {0, 5 * 1000000L};
+            /* Each poll reads every agent record: poll gently (10 ms) so the
+             * observer does not load the server it measures. */
+            struct timespec ts = {0, 10 * 1000000L};
             nanosleep(&ts, NULL);
         }
         if (rc)

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "registry/jobops.h"
 #include "registry/zkcli.h"
 #include "tests/lib/agents.h"
 #include "tests/lib/testenv.h"
@@ -262,7 +263,7 @@ static void put(const char *ns, const char *json)
     struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), ns, NULL, 5000, &err);
     if (!k)
         fail_msg("zk: %s", err.msg);
-    assert_int_equal(zkcli_set(k, "/jobs/tick", json, (int)strlen(json), -1, NULL), ZOK);
+    assert_int_equal(zkcli_job_set(k, "tick", json, (int)strlen(json), -1), ZOK);
     zkcli_close(k);
 }
 

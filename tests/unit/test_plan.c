@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/job.h"
 #include "core/strmap.h"
 #include "registry/plan.h"
 
@@ -138,6 +139,46 @@ static void test_digest(void **state)
     assert_int_equal(strlen(d3), 16);
 }
 
+static void test_change_names(void **state)
+{
+    (void)state;
+    char buf[300], job[JOB_NAME_MAX + 1];
+    enum plan_change_kind kind;
+    int64_t seq;
+    plan_change_prefix(buf, sizeof buf, PLAN_CHANGE_CONFIG, "nightly-etl.v2");
+    assert_string_equal(buf, "/state/changes/c-nightly-etl.v2-");
+    /* what ZooKeeper makes of it: the 10-digit sequence appended */
+    assert_int_equal(plan_change_parse("c-nightly-etl.v2-0000000042", &kind, job, sizeof job, &seq),
+                     0);
+    assert_int_equal(kind, PLAN_CHANGE_CONFIG);
+    assert_string_equal(job, "nightly-etl.v2");
+    assert_int_equal(seq, 42);
+    assert_int_equal(plan_change_parse("t-a-0000000000", &kind, job, sizeof job, &seq), 0);
+    assert_int_equal(kind, PLAN_CHANGE_TRIGGER);
+    assert_string_equal(job, "a");
+    assert_int_equal(seq, 0);
+    assert_int_equal(plan_change_parse("t-a-2147483648", &kind, job, sizeof job, &seq), 0);
+    assert_int_equal(seq, 2147483648LL);
+    static const char *const bad[] = {"",
+                                      "c-",
+                                      "x-a-0000000001",
+                                      "c-a0000000001",
+                                      "c-a-000000001",
+                                      "c-a-00000000x1",
+                                      "ca-0000000001",
+                                      "c--0000000001"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(plan_change_parse(bad[i], &kind, job, sizeof job, &seq), -EINVAL);
+    /* a job name longer than the caller's buffer */
+    char small[4];
+    assert_int_equal(plan_change_parse("c-abcdef-0000000001", &kind, small, sizeof small, &seq),
+                     -EINVAL);
+    assert_int_equal(plan_changes_pruned(NULL, 0), -1);
+    assert_int_equal(plan_changes_pruned("{\"pruned_through\":17}", 21), 17);
+    assert_int_equal(plan_changes_pruned("{\"pruned_through\":0}", 20), 0);
+    assert_int_equal(plan_changes_pruned("garbage", 7), -1);
+}
+
 static void test_strmap(void **state)
 {
     (void)state;
@@ -176,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_agent_record_roundtrip),
         cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_change_names),
         cmocka_unit_test(test_strmap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
