@@ -756,7 +756,7 @@ static void api_job_put(struct creq *r, const char *name)
     } else {
         w->action = "update";
         w->before = cur ? strdup(cur->raw) : NULL;
-        struct jobops o;
+        struct jobops o = {0};
         jobops_set(&o, name, w->canon, (int)strlen(w->canon), version);
         zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     }
@@ -800,7 +800,7 @@ static void api_job_enable(struct creq *r, const char *name, bool disable)
     w->before = strdup(cur->raw);
     w->action = disable ? "disable" : "enable";
     snprintf(w->name, sizeof w->name, "%s", name);
-    struct jobops o;
+    struct jobops o = {0};
     jobops_set(&o, name, canon, (int)strlen(canon), cur->version);
     int zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     if (zrc != ZOK) {
@@ -850,7 +850,7 @@ static void trig_created(struct zkreg *z, const struct zkreg_result *res, void *
 static void trig_ensured(struct zkreg *z, const struct zkreg_result *res, void *arg)
 {
     struct trig *t = arg;
-    struct jobops o;
+    struct jobops o = {0};
     (void)res;
     jobops_trigger(&o, t->name, t->data, (int)strlen(t->data));
     int zrc = zkreg_multi(z, o.ops, 2, trig_created, t);

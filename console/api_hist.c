@@ -743,7 +743,7 @@ void api_import(struct creq *r)
         char path[300];
         snprintf(path, sizeof path, "/jobs/%s", op->name);
         im->pending++;
-        struct jobops o;
+        struct jobops o = {0};
         jobops_set(&o, op->name, canon, (int)strlen(canon), cur ? cur->version : -1);
         int zrc = cur ? zkreg_multi(c->z, o.ops, 2, import_written, op)
                       : zkreg_create(c->z, path, canon, (int)strlen(canon), 0, import_written, op);

@@ -49,7 +49,7 @@ static int run(struct zkcli *k, struct jobops *o, char *created, size_t created_
 
 int zkcli_job_set(struct zkcli *k, const char *name, const char *data, int len, int version)
 {
-    struct jobops o;
+    struct jobops o = {0};
     jobops_set(&o, name, data, len, version);
     return run(k, &o, NULL, 0);
 }
@@ -57,7 +57,7 @@ int zkcli_job_set(struct zkcli *k, const char *name, const char *data, int len, 
 int zkcli_job_trigger(struct zkcli *k, const char *name, const char *data, int len, char *created,
                       size_t created_len)
 {
-    struct jobops o;
+    struct jobops o = {0};
     char parent[400];
     snprintf(parent, sizeof parent, "/jobs/%s", name);
     if (zkcli_exists(k, parent, NULL) == ZNONODE)
