@@ -41,6 +41,21 @@ struct cagent {
     char *id;
     bool alive, loaded, loading;
     struct plan_agent_rec rec;
+    /* when this agent saw it vanish (realtime ms, 0 = never), and what its
+     * record said then (a returning agent's new record replaces rec) */
+    int64_t gone_ms, gone_skew_ms;
+    int gone_session_ms;
+};
+
+/* A gained item's handover: who owned it at the epoch this agent applied
+ * before gaining it, and, once it is active, the window of fires no owner
+ * ran (docs/coordination.md, "Fires between owners"). Keyed "job\x1fitem". */
+struct handover {
+    char from[130];
+    int64_t prev_epoch, prev_created_ms, prev_applied_ms;
+    bool resolved;
+    bool died; /* the previous owner's session ended */
+    int64_t lo_ms, hi_ms;
 };
 
 enum reg_state { REG_NONE, REG_CREATING, REG_WAIT_STALE, REG_DONE };
@@ -71,6 +86,9 @@ struct coord {
     int snap_version;
     bool snap_loaded, snap_exists;
     int64_t applied;
+    int64_t applied_ms, applied_created_ms; /* when we applied it; when it was published */
+    struct shard_assignment *assign;        /* the assignment of the applied epoch */
+    struct strmap handovers;                /* struct handover of gained items */
 
     uint64_t gen;
     enum reg_state reg;
@@ -93,6 +111,7 @@ struct coord {
 static void running_cb(evutil_socket_t fd, short what, void *arg);
 static void free_running(struct coord *c);
 static void failover_check(struct coord *c);
+static void mark_gone(struct cagent *a);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -213,6 +232,8 @@ static char *record_json(struct coord *c)
     r.started_at_ms = c->started_at_ms;
     r.session = zkreg_session_id(c->z);
     r.applied_epoch = c->applied;
+    r.applied_ms = c->applied ? c->applied_ms : 0;
+    r.session_ms = zkreg_timeout_ms(c->z);
     /* Not ready until every job config is read: the leader adds an agent to
      * the members only once it can compute and apply an epoch at once. */
     r.ready = c->skew_ok && c->loaded;
@@ -642,7 +663,7 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
             }
         } else if (r->rc == ZNONODE) {
-            a->alive = false;
+            mark_gone(a);
         }
         schedule_eval(c);
     }
@@ -712,7 +733,7 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
         struct cagent *a = v;
         if (a->alive && !listed(r, k)) {
             LOGI("agent %s left", a->id);
-            a->alive = false; /* kept as a tombstone: its last record names what it ran */
+            mark_gone(a); /* kept as a tombstone: its last record names what it ran */
         }
     }
     for (int i = 0; i < r->nchildren; i++) {
@@ -790,6 +811,147 @@ static void load_all(struct coord *c)
     zkreg_children(c->z, "/agents", true, agents_listed, c);
     zkreg_children(c->z, "/jobs", true, jobs_listed, c);
     zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+}
+
+/* ---------------------------------------------------------------- fires between owners */
+
+/* When an item moves, the previous owner stops it when it applies the epoch
+ * (or when its session ends) and the new owner starts it only when its gate
+ * opens; fires in between are run by nobody. The new owner accounts for them
+ * (docs/coordination.md, "Fires between owners"): at the gain it notes who
+ * owned the item at the epoch it applied before; when the item becomes active
+ * it computes from that owner's record a window (lo, hi]: fires after lo had
+ * no owner unless the previous owner ran them, fires after hi certainly had
+ * none. The agent's scheduler takes the window (coord_take_handover) when it
+ * adds the item. */
+
+#define HANDOVER_LAG_MS 1000 /* a loop lag of the previous owner's scheduler */
+#define CLOCK_ERR_MS 500     /* two skew measurements, each within half a round trip */
+
+static void handover_key(char *buf, size_t len, const char *job, int item)
+{
+    snprintf(buf, len, "%s\x1f%d", job, item);
+}
+
+static void handover_forget(struct coord *c, const char *job, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return;
+    handover_key(key, sizeof key, job, item);
+    free(strmap_del(&c->handovers, key));
+}
+
+/* handover_gain: (job, item) just became ours; `before` is the assignment of
+ * the epoch we applied until now (NULL: none in this session, so there is no
+ * previous owner we know of). */
+static void handover_gain(struct coord *c, const struct shard_assignment *before, const char *job,
+                          int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    int e;
+    handover_forget(c, job, item);
+    if (!before || !c->applied)
+        return;
+    int ji = shard_job_find(before, job);
+    if (ji < 0 || item >= shard_job_items(before, ji))
+        return; /* a new job or item: it had no owner */
+    int o = shard_owner(before, ji, item);
+    const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
+    if (!from || strcmp(from, c->id) == 0)
+        return;
+    struct handover *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    snprintf(h->from, sizeof h->from, "%s", from);
+    h->prev_epoch = c->applied;
+    h->prev_created_ms = c->applied_created_ms;
+    h->prev_applied_ms = c->applied_ms;
+    handover_key(key, sizeof key, job, item);
+    strmap_put(&c->handovers, key, h, &e);
+    if (e < 0)
+        free(h);
+}
+
+/* handover_resolve: (job, item) became active: fix its window from what we
+ * know of the previous owner now. */
+static void handover_resolve(struct coord *c, const char *job, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return;
+    handover_key(key, sizeof key, job, item);
+    struct handover *h = strmap_get(&c->handovers, key);
+    if (!h || h->resolved)
+        return;
+    struct cagent *x = strmap_get(&c->agents, h->from);
+    /* The session that owned the item ended: the agent is gone, or it vanished
+     * after our previous snapshot was published and came back. */
+    h->died = !x || !x->alive || x->gone_ms > h->prev_created_ms;
+    if (h->died && x && x->gone_ms) {
+        /* Its node vanished before we saw it go: at the server's expiry, or
+         * when it closed its session on a clean stop. After an expiry it had
+         * started nothing since its lease (half its session timeout) ran out,
+         * but a clean stop looks the same from here and may come right after
+         * a start, so only the vanishing bounds its last start. It was alive
+         * until about expiry - T (plus a heartbeat interval and a tick,
+         * covered by the lag margin). Its clock runs d ahead of ours. */
+        int t = x->gone_session_ms > 0 ? x->gone_session_ms : zkreg_timeout_ms(c->z);
+        int64_t d = x->gone_skew_ms - c->skew_ms;
+        int64_t seen = x->gone_ms < c->snap.created_ms || !c->snap.created_ms ? x->gone_ms
+                                                                              : c->snap.created_ms;
+        h->lo_ms = seen + d - t - HANDOVER_LAG_MS - CLOCK_ERR_MS;
+        h->hi_ms = x->gone_ms + d + CLOCK_ERR_MS;
+    } else if (h->died) {
+        /* No record of it at all (we started after it was gone): from the
+         * snapshot that left it out; nothing is caught up. */
+        h->lo_ms = c->snap.created_ms - zkreg_timeout_ms(c->z) - HANDOVER_LAG_MS - c->max_skew_ms;
+        h->hi_ms = h->lo_ms;
+    } else if (x->loaded && x->rec.applied_epoch == c->applied && x->rec.applied_ms > 0) {
+        /* A live handoff: it stopped the item when it applied an epoch after
+         * our previous one, at the latest at its applied_ms (its own clock,
+         * the clock its fires are judged by). Exactly then if that epoch is
+         * the next one. */
+        h->hi_ms = x->rec.applied_ms;
+        h->lo_ms =
+            (c->applied == h->prev_epoch + 1 ? h->hi_ms : h->prev_created_ms - c->max_skew_ms) -
+            HANDOVER_LAG_MS;
+    } else {
+        /* Alive but without an epoch in its session: not known when it stopped. */
+        h->lo_ms = h->prev_created_ms - HANDOVER_LAG_MS - c->max_skew_ms;
+        h->hi_ms = h->lo_ms;
+    }
+    h->resolved = true;
+    LOGI("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
+         "them, after %lld none",
+         job, item, h->from, h->died ? "its session ended" : "moved", (long long)h->lo_ms,
+         (long long)h->hi_ms);
+}
+
+/* handover_sweep: drop windows of items no longer ours or gone. */
+static void handover_sweep(struct coord *c)
+{
+    const char *k;
+    void *v;
+    char job[JOB_NAME_MAX + 1];
+    for (size_t it = 0; strmap_next(&c->handovers, &it, &k, &v);) {
+        const char *sep = strchr(k, '\x1f');
+        int item = sep ? atoi(sep + 1) : -1;
+        snprintf(job, sizeof job, "%.*s", sep ? (int)(sep - k) : 0, k);
+        const struct cjob *j = strmap_get(&c->jobs, job);
+        if (!j || item < 0 || item >= j->nst || j->st[item] == COORD_NONE)
+            free(strmap_del(&c->handovers, k));
+    }
+}
+
+static void mark_gone(struct cagent *a)
+{
+    if (a->alive) {
+        a->gone_ms = now_ms();
+        a->gone_skew_ms = a->rec.skew_ms;
+        a->gone_session_ms = a->rec.session_ms;
+    }
+    a->alive = false;
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -876,6 +1038,7 @@ static void maybe_apply(struct coord *c)
     }
     int me = shard_agent_find(a, c->id);
     int64_t gained = 0, lost = 0;
+    const struct shard_assignment *before = c->assign; /* of the epoch applied until now */
     const char *k;
     void *val;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);) {
@@ -888,8 +1051,10 @@ static void maybe_apply(struct coord *c)
             bool mine = me >= 0 && i < n && shard_owner(a, ji, i) == me;
             if (mine && j->st[i] == COORD_NONE) {
                 j->st[i] = COORD_PENDING;
+                handover_gain(c, before, j->name, i);
                 gained++;
             } else if (!mine && j->st[i] != COORD_NONE) {
+                handover_forget(c, j->name, i);
                 if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
                     j->draining[i] = true;
                 j->st[i] = COORD_NONE;
@@ -897,7 +1062,13 @@ static void maybe_apply(struct coord *c)
             }
         }
     }
-    shard_assignment_free(a);
+    /* Every item lost here is stopped from now on (the scheduler and the start
+     * guard see the new states): published as applied_ms with the epoch. */
+    c->applied_ms = now_ms();
+    c->applied_created_ms = c->snap.created_ms;
+    shard_assignment_free(c->assign);
+    c->assign = a;
+    handover_sweep(c);
     free(jobs);
     LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms; %lld ms after "
          "publication)",
@@ -997,6 +1168,7 @@ static void gate_check(struct coord *c)
             if (j->st[i] == COORD_PENDING && !drained_elsewhere(c, j->name, i)) {
                 j->st[i] = COORD_ACTIVE;
                 j->since[i] = now_ms();
+                handover_resolve(c, j->name, i);
                 any = true;
             }
     }
@@ -1335,7 +1507,7 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         if (a && type == ZOO_CHANGED_EVENT)
             read_agent(c, a);
         else if (a && type == ZOO_DELETED_EVENT)
-            a->alive = false;
+            mark_gone(a);
         schedule_eval(c);
     } else if (strcmp(path, "/jobs") == 0) {
         zkreg_children(c->z, "/jobs", true, jobs_listed, c);
@@ -1435,6 +1607,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->skew_ok = true;
     strmap_init(&c->jobs);
     strmap_init(&c->agents);
+    strmap_init(&c->handovers);
     c->ev_eval = evtimer_new(base, eval_cb, c);
     c->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
     c->ev_running = evtimer_new(base, running_cb, c);
@@ -1464,6 +1637,12 @@ void coord_close(struct coord *c)
     clear_caches(c);
     strmap_free(&c->jobs);
     strmap_free(&c->agents);
+    const char *hk;
+    void *hv;
+    for (size_t it = 0; strmap_next(&c->handovers, &it, &hk, &hv);)
+        free(hv);
+    strmap_free(&c->handovers);
+    shard_assignment_free(c->assign);
     if (c->ev_eval)
         event_free(c->ev_eval);
     if (c->ev_tick)
@@ -1518,6 +1697,25 @@ void coord_foreach_item(struct coord *c,
             if (j->st[i] != COORD_NONE)
                 fn(arg, j->cfg, i, (enum coord_item_state)j->st[i]);
     }
+}
+
+bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo_ms, int64_t *hi_ms,
+                         char *why, size_t len)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return false;
+    handover_key(key, sizeof key, job, item);
+    struct handover *h = strmap_get(&c->handovers, key);
+    if (!h || !h->resolved)
+        return false;
+    strmap_del(&c->handovers, key);
+    *lo_ms = h->lo_ms;
+    *hi_ms = h->hi_ms;
+    snprintf(why, len, "taken over from %s, %s", h->from,
+             h->died ? "whose session ended" : "which handed it over");
+    free(h);
+    return true;
 }
 
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item)

@@ -323,6 +323,8 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     INT("capacity", r.capacity, 0, SHARD_MAX_CAPACITY);
     INT("started_at", r.started_at_ms, 0, INT64_MAX / 2);
     INT("applied_epoch", r.applied_epoch, 0, INT64_MAX / 2);
+    INT("applied_ms", r.applied_ms, 0, INT64_MAX / 2);
+    INT("session_ms", r.session_ms, 0, INT32_MAX);
     INT("skew_ms", r.skew_ms, -(INT64_MAX / 2), INT64_MAX / 2);
 #undef STR
 #undef INT
@@ -360,6 +362,8 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     cJSON_AddNumberToObject(o, "started_at", (double)r->started_at_ms);
     cJSON_AddStringToObject(o, "session", sess);
     cJSON_AddNumberToObject(o, "applied_epoch", (double)r->applied_epoch);
+    cJSON_AddNumberToObject(o, "applied_ms", (double)r->applied_ms);
+    cJSON_AddNumberToObject(o, "session_ms", r->session_ms);
     cJSON_AddBoolToObject(o, "ready", r->ready);
     cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
     cJSON_AddNumberToObject(o, "skew_ms", (double)r->skew_ms);

@@ -66,7 +66,11 @@ struct plan_agent_rec {
     int64_t started_at_ms;
     int64_t session;
     int64_t applied_epoch;
-    bool ready; /* false: refuses work (reason says why) */
+    /* realtime ms at which applied_epoch was applied: items this agent lost in
+     * that epoch were stopped then (a fire after it was not started here) */
+    int64_t applied_ms;
+    int session_ms; /* negotiated session timeout (its lease is half of it) */
+    bool ready;     /* false: refuses work (reason says why) */
     char *reason;
     int64_t skew_ms;
     struct plan_item *draining; /* lost at the applied epoch, still running here */

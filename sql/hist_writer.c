@@ -87,29 +87,32 @@ static const char exec_head[] =
     " host, status, exit_code, exit_signal, queued_at, started_at, finished_at, output_tail, error)"
     " VALUES ";
 static const char exec_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-/* The rank of a status: queued 1, missed 2, running 3, any other terminal status
- * 4. A row moves only to a higher rank, so it never moves back from a terminal
- * status, except that 'missed' gives way to a report that the fire was started:
- * a missed report says only that its reporter did not run the fire (an agent
- * accounting for a failover window, or one resuming from a stall), which a
- * start reported by another agent for the same fire (uk_fire) contradicts.
- * The superseded row takes the run's execution id and error (docs/history.md);
- * a missed report that loses changes nothing.
+/* The rank of a status: queued 1, missed and skipped 2, running 3, succeeded,
+ * failed, timeout and killed 4. A row moves only to a higher rank: it never
+ * moves back from a terminal status, except that a report that the fire was
+ * NOT run here (missed, skipped) gives way to a report that it was started.
+ * A not-run report speaks only for its reporter (an agent accounting for a
+ * failover window, or one resuming from a stall with a stale schedule); a
+ * start reported by another agent for the same fire (uk_fire) is the truth.
+ * The superseded row takes the run's execution id and error
+ * (docs/history.md); a not-run report that loses changes nothing.
  * `status` must be assigned last: later assignments would see the new value. */
-#define RANK_OF(s) "(CASE " s "+0 WHEN 1 THEN 1 WHEN 8 THEN 2 WHEN 2 THEN 3 ELSE 4 END)"
+#define RANK_OF(s)                                                                                 \
+    "(CASE " s "+0 WHEN 1 THEN 1 WHEN 7 THEN 2 WHEN 8 THEN 2 WHEN 2 THEN 3 ELSE 4 END)"
 #define NEW_RANK RANK_OF("VALUES(status)")
 #define OLD_RANK RANK_OF("status")
 #define UP "(" NEW_RANK " > " OLD_RANK ")"
-#define WAS_MISSED "(status = 'missed' AND " UP ")"
+#define NOT_RUN(s) "(" s " IN ('missed', 'skipped'))"
+#define WAS_NOT_RUN "(" NOT_RUN("status") " AND " UP ")"
 /* A field is filled once, by the first report that knows it, except that a
- * 'missed' report that does not win fills nothing (it is another agent's). */
+ * not-run report that does not win fills nothing (it is another agent's). */
 #define FILL_EXPR(c)                                                                               \
-    "IF(" UP ", COALESCE(VALUES(" c "), " c "), IF(VALUES(status) = 'missed', " c ", COALESCE(" c  \
-    ", VALUES(" c "))))"
+    "IF(" UP ", COALESCE(VALUES(" c "), " c                                                        \
+    "), IF(" NOT_RUN("VALUES(status)") ", " c ", COALESCE(" c ", VALUES(" c "))))"
 #define FILL(c) c " = " FILL_EXPR(c)
 static const char exec_tail[] =
     " ON DUPLICATE KEY UPDATE"
-    " execution_id = IF(" WAS_MISSED ", VALUES(execution_id), execution_id),"
+    " execution_id = IF(" WAS_NOT_RUN ", VALUES(execution_id), execution_id),"
     " queued_at = COALESCE(queued_at, VALUES(queued_at)),"
     " started_at = COALESCE(started_at, VALUES(started_at)),"
     " finished_at = COALESCE(finished_at, VALUES(finished_at)),"
@@ -117,7 +120,7 @@ static const char exec_tail[] =
     " host = IF(VALUES(host) <> '' AND (host = '' OR " UP "), VALUES(host), host),"
     " " FILL("exit_code") ", " FILL("exit_signal") ", " FILL(
         "output_tail") ","
-                       " error = IF(" WAS_MISSED
+                       " error = IF(" WAS_NOT_RUN
                        ", VALUES(error), " FILL_EXPR("error") "),"
                                                               " status = IF(" UP
                                                               ", VALUES(status), status)";
@@ -337,7 +340,7 @@ static void merge_into(struct hist_event *a, const struct hist_event *b)
         a->output = b->output;
         a->output_len = b->output_len;
     }
-    if (up && a->status == HIST_MISSED)
+    if (up && (a->status == HIST_MISSED || a->status == HIST_SKIPPED))
         a->error = b->error;
     else if (up ? *b->error != 0 : *a->error == 0)
         a->error = b->error;

@@ -822,11 +822,11 @@ static void test_story_and_queries(void **state)
 
 /* ============================== missed vs run ============================== */
 
-/* A 'missed' report says only that its reporter did not run the fire; another
- * agent's report that it started the same fire (same job, item, fire time,
- * attempt, trigger) must win whatever the order, and take over the row's
- * execution id and error. Everything else keeps the old ranking: a row never
- * moves back from a terminal status, the first terminal status wins. */
+/* A 'missed' or 'skipped' report says only that its reporter did not run the
+ * fire; another agent's report that it started the same fire (same job, item,
+ * fire time, attempt, trigger) must win whatever the order, and take over the
+ * row's execution id and error. Everything else keeps the old ranking: a row
+ * never moves back from a terminal status, the first terminal status wins. */
 struct step {
     const char *id;
     int status;
@@ -857,13 +857,20 @@ static const struct scenario missed_cases[] = {
     {{{"m6", HIST_MISSED, "b"}, {"x6", HIST_FAILED, "a"}}, "failed", "x6", "exit status 1", "a"},
     {{{"x7", HIST_SUCCEEDED, "a"}, {"y7", HIST_SUCCEEDED, "b"}}, "succeeded", "x7", NULL, "a"},
     {{{"m8", HIST_MISSED, "b"}, {"n8", HIST_MISSED, "c"}}, "missed", "m8", WINDOW_MISS, "b"},
+    /* a stale agent's forbid-skip of a fire another agent ran */
+    {{{"k9", HIST_SKIPPED, "b"}, {"x9", HIST_RUNNING, "a"}, {"x9", HIST_SUCCEEDED, "a"}},
+     "succeeded",
+     "x9",
+     NULL,
+     "a"},
+    {{{"x10", HIST_SUCCEEDED, "a"}, {"k10", HIST_SKIPPED, "b"}}, "succeeded", "x10", NULL, "a"},
 };
 
 static void missed_event(struct hist_event *e, const char *job, int item, const struct step *st)
 {
     ev_base(e, st->id, job, item, T0, HIST_TRIG_CRON, 1, st->status);
     e->agent = st->agent;
-    if (st->status == HIST_MISSED) {
+    if (st->status == HIST_MISSED || st->status == HIST_SKIPPED) {
         e->queued_ms = e->started_ms = e->finished_ms = 0;
         e->has_exit_code = false;
         e->error = e->message = WINDOW_MISS;

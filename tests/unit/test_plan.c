@@ -85,6 +85,8 @@ static void test_agent_record_roundtrip(void **state)
     r.started_at_ms = 123;
     r.session = 0x1000014afeb0001LL;
     r.applied_epoch = 9;
+    r.applied_ms = 1767225600123LL;
+    r.session_ms = 2000;
     r.ready = true;
     r.reason = "";
     r.skew_ms = -5;
@@ -98,6 +100,8 @@ static void test_agent_record_roundtrip(void **state)
     assert_int_equal(back.pid, 77);
     assert_int_equal(back.session, 0x1000014afeb0001LL);
     assert_int_equal(back.applied_epoch, 9);
+    assert_int_equal(back.applied_ms, 1767225600123LL);
+    assert_int_equal(back.session_ms, 2000);
     assert_true(back.ready);
     assert_int_equal(back.skew_ms, -5);
     assert_int_equal(back.ndraining, 1);
