@@ -1017,10 +1017,14 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
         }
         /* Fires up to hi_ms may have been run by the previous owner: reported
          * missed only, never caught up; its own report wins in the history. */
-        snprintf(msg, sizeof msg, "failover window (%s): no owner ran this fire%s", why,
-                 !sure                              ? ""
-                 : c->misfire == SCHED_MISFIRE_SKIP ? " (misfire skip)"
-                                                    : " (misfire once: one catch-up run)");
+        if (!sure)
+            snprintf(msg, sizeof msg,
+                     "failover window (%s): not run here; missed unless the previous owner ran it",
+                     why);
+        else
+            snprintf(msg, sizeof msg, "failover window (%s): no owner ran this fire%s", why,
+                     c->misfire == SCHED_MISFIRE_SKIP ? " (misfire skip)"
+                                                      : " (misfire once: one catch-up run)");
         report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, due[i], msg);
     }
     if (more_from >= 0) {

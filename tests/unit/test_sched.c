@@ -706,6 +706,7 @@ static void test_takeover_accounting(void **state)
     assert_int_equal(F.e[0].fire_time, 995);
     assert_int_equal(F.e[0].trigger, EXEC_TRIGGER_CRON);
     assert_non_null(strstr(F.e[0].reason, "failover window (taken over from a2)"));
+    assert_non_null(strstr(F.e[0].reason, "unless the previous owner ran it"));
     assert_null(strstr(F.e[0].reason, "misfire"));
     assert_non_null(strstr(F.e[5].reason, "misfire skip"));
     advance(s, 500); /* the item's own schedule goes on */
