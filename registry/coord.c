@@ -820,13 +820,10 @@ static void load_all(struct coord *c)
  * opens; fires in between are run by nobody. The new owner accounts for them
  * (docs/coordination.md, "Fires between owners"): at the gain it notes who
  * owned the item at the epoch it applied before; when the item becomes active
- * it computes from that owner's record a window (lo, hi]: fires after lo had
- * no owner unless the previous owner ran them, fires after hi certainly had
- * none. The agent's scheduler takes the window (coord_take_handover) when it
+ * it computes from that owner's record a window (lo, hi] (plan_handover_window):
+ * fires after lo had no owner unless the previous owner ran them, fires after
+ * hi certainly had none. The agent's scheduler takes the window (coord_take_handover) when it
  * adds the item. */
-
-#define HANDOVER_LAG_MS 1000 /* a loop lag of the previous owner's scheduler */
-#define CLOCK_ERR_MS 500     /* two skew measurements, each within half a round trip */
 
 static void handover_key(char *buf, size_t len, const char *job, int item)
 {
@@ -888,39 +885,27 @@ static void handover_resolve(struct coord *c, const char *job, int item)
     /* The session that owned the item ended: the agent is gone, or it vanished
      * after our previous snapshot was published and came back. */
     h->died = !x || !x->alive || x->gone_ms > h->prev_created_ms;
-    if (h->died && x && x->gone_ms) {
-        /* Its node vanished before we saw it go: at the server's expiry, or
-         * when it closed its session on a clean stop. After an expiry it had
-         * started nothing since its lease (half its session timeout) ran out,
-         * but a clean stop looks the same from here and may come right after
-         * a start, so only the vanishing bounds its last start. It was alive
-         * until about expiry - T (plus a heartbeat interval and a tick,
-         * covered by the lag margin). Its clock runs d ahead of ours. */
-        int t = x->gone_session_ms > 0 ? x->gone_session_ms : zkreg_timeout_ms(c->z);
-        int64_t d = x->gone_skew_ms - c->skew_ms;
-        int64_t seen = x->gone_ms < c->snap.created_ms || !c->snap.created_ms ? x->gone_ms
-                                                                              : c->snap.created_ms;
-        h->lo_ms = seen + d - t - HANDOVER_LAG_MS - CLOCK_ERR_MS;
-        h->hi_ms = x->gone_ms + d + CLOCK_ERR_MS;
-    } else if (h->died) {
-        /* No record of it at all (we started after it was gone): from the
-         * snapshot that left it out; nothing is caught up. */
-        h->lo_ms = c->snap.created_ms - zkreg_timeout_ms(c->z) - HANDOVER_LAG_MS - c->max_skew_ms;
-        h->hi_ms = h->lo_ms;
-    } else if (x->loaded && x->rec.applied_epoch == c->applied && x->rec.applied_ms > 0) {
-        /* A live handoff: it stopped the item when it applied an epoch after
-         * our previous one, at the latest at its applied_ms (its own clock,
-         * the clock its fires are judged by). Exactly then if that epoch is
-         * the next one. */
-        h->hi_ms = x->rec.applied_ms;
-        h->lo_ms =
-            (c->applied == h->prev_epoch + 1 ? h->hi_ms : h->prev_created_ms - c->max_skew_ms) -
-            HANDOVER_LAG_MS;
-    } else {
-        /* Alive but without an epoch in its session: not known when it stopped. */
-        h->lo_ms = h->prev_created_ms - HANDOVER_LAG_MS - c->max_skew_ms;
-        h->hi_ms = h->lo_ms;
+    struct plan_handover in = {
+        .epoch = c->applied,
+        .prev_epoch = h->prev_epoch,
+        .prev_created_ms = h->prev_created_ms,
+        .snap_created_ms = c->snap.created_ms,
+        .session_ms = zkreg_timeout_ms(c->z),
+        .max_skew_ms = c->max_skew_ms,
+        .skew_ms = c->skew_ms,
+        .prev = !x        ? PLAN_PREV_UNKNOWN
+                : h->died ? PLAN_PREV_DIED
+                          : PLAN_PREV_ALIVE,
+    };
+    if (x && h->died) {
+        in.gone_ms = x->gone_ms;
+        in.owner_session_ms = x->gone_session_ms;
+        in.owner_skew_ms = x->gone_skew_ms;
+    } else if (x && x->loaded) {
+        in.owner_epoch = x->rec.applied_epoch;
+        in.owner_applied_ms = x->rec.applied_ms;
     }
+    plan_handover_window(&in, &h->lo_ms, &h->hi_ms);
     h->resolved = true;
     LOGI("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
          "them, after %lld none",
