@@ -52,7 +52,7 @@ struct cagent {
  * ran (docs/coordination.md, "Fires between owners"). Keyed "job\x1fitem". */
 struct handover {
     char from[130];
-    int64_t prev_epoch, prev_created_ms, prev_applied_ms;
+    int64_t prev_epoch, prev_created_ms;
     bool resolved;
     bool died; /* the previous owner's session ended */
     int64_t lo_ms, hi_ms;
@@ -822,8 +822,8 @@ static void load_all(struct coord *c)
  * owned the item at the epoch it applied before; when the item becomes active
  * it computes from that owner's record a window (lo, hi] (plan_handover_window):
  * fires after lo had no owner unless the previous owner ran them, fires after
- * hi certainly had none. The agent's scheduler takes the window (coord_take_handover) when it
- * adds the item. */
+ * hi certainly had none. The agent's scheduler takes the window
+ * (coord_take_handover) when it adds the item. */
 
 static void handover_key(char *buf, size_t len, const char *job, int item)
 {
@@ -863,7 +863,6 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
     snprintf(h->from, sizeof h->from, "%s", from);
     h->prev_epoch = c->applied;
     h->prev_created_ms = c->applied_created_ms;
-    h->prev_applied_ms = c->applied_ms;
     handover_key(key, sizeof key, job, item);
     strmap_put(&c->handovers, key, h, &e);
     if (e < 0)
