@@ -161,7 +161,15 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
     struct items *it = sc->it;
     char key[JOB_NAME_MAX + 16];
     int e;
-    if (st != COORD_ACTIVE || j->disabled || item >= j->shards)
+    int64_t lo_ms, hi_ms;
+    char why[200];
+    if (st != COORD_ACTIVE)
+        return;
+    /* A takeover's window of fires without an owner is taken once, here, and
+     * accounted only by an item the scheduler did not have (a disabled job's
+     * fires are not due, so its window is dropped). */
+    bool taken = coord_take_handover(it->c, j->name, item, &lo_ms, &hi_ms, why, sizeof why);
+    if (j->disabled || item >= j->shards)
         return;
     key_of(key, sizeof key, j->name, item);
     struct item_rec *rec = strmap_get(&it->recs, key);
@@ -189,6 +197,12 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
             return;
         }
         LOGI("job %s item %d: scheduled here", j->name, item);
+        if (taken) {
+            int n = sched_item_account(it->s, j->name, item, lo_ms, hi_ms, why);
+            if (n > 0)
+                LOGN("job %s item %d: %d fires between owners accounted (%s)", j->name, item, n,
+                     why);
+        }
     }
     rec->version = version;
     rec->seen = true;

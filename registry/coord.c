@@ -49,6 +49,21 @@ struct cagent {
     char *id;
     bool alive, loaded, loading;
     struct plan_agent_rec rec;
+    /* when this agent saw it vanish (realtime ms, 0 = never), and what its
+     * record said then (a returning agent's new record replaces rec) */
+    int64_t gone_ms, gone_skew_ms;
+    int gone_session_ms;
+};
+
+/* A gained item's handover: who owned it at the epoch this agent applied
+ * before gaining it, and, once it is active, the window of fires no owner
+ * ran (docs/coordination.md, "Fires between owners"). Keyed "job\x1fitem". */
+struct handover {
+    char from[130];
+    int64_t prev_epoch, prev_created_ms;
+    bool resolved;
+    bool died; /* the previous owner's session ended */
+    int64_t lo_ms, hi_ms;
 };
 
 enum reg_state { REG_NONE, REG_CREATING, REG_WAIT_STALE, REG_DONE };
@@ -90,6 +105,9 @@ struct coord {
     int snap_version;
     bool snap_loaded, snap_exists;
     int64_t applied;
+    int64_t applied_ms, applied_created_ms; /* when we applied it; when it was published */
+    struct shard_assignment *assign;        /* the assignment of the applied epoch */
+    struct strmap handovers;                /* struct handover of gained items */
 
     uint64_t gen;
     enum reg_state reg;
@@ -114,6 +132,7 @@ static void running_cb(evutil_socket_t fd, short what, void *arg);
 static void free_running(struct coord *c);
 static void chg_free(struct coord *c);
 static void failover_check(struct coord *c);
+static void mark_gone(struct cagent *a);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -249,6 +268,8 @@ static char *record_json(struct coord *c)
     r.started_at_ms = c->started_at_ms;
     r.session = zkreg_session_id(c->z);
     r.applied_epoch = c->applied;
+    r.applied_ms = c->applied ? c->applied_ms : 0;
+    r.session_ms = zkreg_timeout_ms(c->z);
     /* Not ready until every job config is read: the leader adds an agent to
      * the members only once it can compute and apply an epoch at once. */
     r.ready = c->skew_ok && c->loaded;
@@ -678,7 +699,7 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
             }
         } else if (r->rc == ZNONODE) {
-            a->alive = false;
+            mark_gone(a);
         }
         schedule_eval(c);
     }
@@ -756,7 +777,7 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
         struct cagent *a = v;
         if (a->alive && !listed(r, k)) {
             LOGI("agent %s left", a->id);
-            a->alive = false; /* kept as a tombstone: its last record names what it ran */
+            mark_gone(a); /* kept as a tombstone: its last record names what it ran */
         }
     }
     for (int i = 0; i < r->nchildren; i++) {
@@ -1050,6 +1071,131 @@ static void load_all(struct coord *c)
     changes_list(c); /* then /jobs */
 }
 
+/* ---------------------------------------------------------------- fires between owners */
+
+/* When an item moves, the previous owner stops it when it applies the epoch
+ * (or when its session ends) and the new owner starts it only when its gate
+ * opens; fires in between are run by nobody. The new owner accounts for them
+ * (docs/coordination.md, "Fires between owners"): at the gain it notes who
+ * owned the item at the epoch it applied before; when the item becomes active
+ * it computes from that owner's record a window (lo, hi] (plan_handover_window):
+ * fires after lo had no owner unless the previous owner ran them, fires after
+ * hi certainly had none. The agent's scheduler takes the window
+ * (coord_take_handover) when it adds the item. */
+
+static void handover_key(char *buf, size_t len, const char *job, int item)
+{
+    snprintf(buf, len, "%s\x1f%d", job, item);
+}
+
+static void handover_forget(struct coord *c, const char *job, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return;
+    handover_key(key, sizeof key, job, item);
+    free(strmap_del(&c->handovers, key));
+}
+
+/* handover_gain: (job, item) just became ours; `before` is the assignment of
+ * the epoch we applied until now (NULL: none in this session, so there is no
+ * previous owner we know of). */
+static void handover_gain(struct coord *c, const struct shard_assignment *before, const char *job,
+                          int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    int e;
+    handover_forget(c, job, item);
+    if (!before || !c->applied)
+        return;
+    int ji = shard_job_find(before, job);
+    if (ji < 0 || item >= shard_job_items(before, ji))
+        return; /* a new job or item: it had no owner */
+    int o = shard_owner(before, ji, item);
+    const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
+    if (!from || strcmp(from, c->id) == 0)
+        return;
+    struct handover *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    snprintf(h->from, sizeof h->from, "%s", from);
+    h->prev_epoch = c->applied;
+    h->prev_created_ms = c->applied_created_ms;
+    handover_key(key, sizeof key, job, item);
+    strmap_put(&c->handovers, key, h, &e);
+    if (e < 0)
+        free(h);
+}
+
+/* handover_resolve: (job, item) became active: fix its window from what we
+ * know of the previous owner now. */
+static void handover_resolve(struct coord *c, const char *job, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return;
+    handover_key(key, sizeof key, job, item);
+    struct handover *h = strmap_get(&c->handovers, key);
+    if (!h || h->resolved)
+        return;
+    struct cagent *x = strmap_get(&c->agents, h->from);
+    /* The session that owned the item ended: the agent is gone, or it vanished
+     * after our previous snapshot was published and came back. */
+    h->died = !x || !x->alive || x->gone_ms > h->prev_created_ms;
+    struct plan_handover in = {
+        .epoch = c->applied,
+        .prev_epoch = h->prev_epoch,
+        .prev_created_ms = h->prev_created_ms,
+        .snap_created_ms = c->snap.created_ms,
+        .session_ms = zkreg_timeout_ms(c->z),
+        .max_skew_ms = c->max_skew_ms,
+        .skew_ms = c->skew_ms,
+        .prev = !x        ? PLAN_PREV_UNKNOWN
+                : h->died ? PLAN_PREV_DIED
+                          : PLAN_PREV_ALIVE,
+    };
+    if (x && h->died) {
+        in.gone_ms = x->gone_ms;
+        in.owner_session_ms = x->gone_session_ms;
+        in.owner_skew_ms = x->gone_skew_ms;
+    } else if (x && x->loaded) {
+        in.owner_epoch = x->rec.applied_epoch;
+        in.owner_applied_ms = x->rec.applied_ms;
+    }
+    plan_handover_window(&in, &h->lo_ms, &h->hi_ms);
+    h->resolved = true;
+    LOGI("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
+         "them, after %lld none",
+         job, item, h->from, h->died ? "its session ended" : "moved", (long long)h->lo_ms,
+         (long long)h->hi_ms);
+}
+
+/* handover_sweep: drop windows of items no longer ours or gone. */
+static void handover_sweep(struct coord *c)
+{
+    const char *k;
+    void *v;
+    char job[JOB_NAME_MAX + 1];
+    for (size_t it = 0; strmap_next(&c->handovers, &it, &k, &v);) {
+        const char *sep = strchr(k, '\x1f');
+        int item = sep ? atoi(sep + 1) : -1;
+        snprintf(job, sizeof job, "%.*s", sep ? (int)(sep - k) : 0, k);
+        const struct cjob *j = strmap_get(&c->jobs, job);
+        if (!j || item < 0 || item >= j->nst || j->st[item] == COORD_NONE)
+            free(strmap_del(&c->handovers, k));
+    }
+}
+
+static void mark_gone(struct cagent *a)
+{
+    if (a->alive) {
+        a->gone_ms = now_ms();
+        a->gone_skew_ms = a->rec.skew_ms;
+        a->gone_session_ms = a->rec.session_ms;
+    }
+    a->alive = false;
+}
+
 /* ---------------------------------------------------------------- apply */
 
 /* shard_inputs: valid jobs as shard_job entries (pointing into the cache). The
@@ -1151,6 +1297,7 @@ static void maybe_apply(struct coord *c)
     }
     int me = shard_agent_find(a, c->id);
     int64_t gained = 0, lost = 0;
+    const struct shard_assignment *before = c->assign; /* of the epoch applied until now */
     const char *k;
     void *val;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);) {
@@ -1164,8 +1311,10 @@ static void maybe_apply(struct coord *c)
             if (mine && j->st[i] == COORD_NONE) {
                 j->st[i] = COORD_PENDING;
                 c->maybe_pending = true;
+                handover_gain(c, before, j->name, i);
                 gained++;
             } else if (!mine && j->st[i] != COORD_NONE) {
+                handover_forget(c, j->name, i);
                 if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
                     j->draining[i] = true;
                 j->st[i] = COORD_NONE;
@@ -1173,7 +1322,13 @@ static void maybe_apply(struct coord *c)
             }
         }
     }
-    shard_assignment_free(a);
+    /* Every item lost here is stopped from now on (the scheduler and the start
+     * guard see the new states): published as applied_ms with the epoch. */
+    c->applied_ms = now_ms();
+    c->applied_created_ms = c->snap.created_ms;
+    shard_assignment_free(c->assign);
+    c->assign = a;
+    handover_sweep(c);
     free(jobs);
     LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms, %.1f ms CPU; "
          "%lld ms after publication)",
@@ -1280,6 +1435,7 @@ static void gate_check(struct coord *c)
                 }
                 j->st[i] = COORD_ACTIVE;
                 j->since[i] = now_ms();
+                handover_resolve(c, j->name, i);
                 any = true;
             }
     }
@@ -1619,7 +1775,7 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         if (a && type == ZOO_CHANGED_EVENT)
             read_agent(c, a);
         else if (a && type == ZOO_DELETED_EVENT)
-            a->alive = false;
+            mark_gone(a);
         schedule_eval(c);
     } else if (strcmp(path, "/jobs") == 0) {
         zkreg_children(c->z, "/jobs", true, jobs_listed, c);
@@ -1713,6 +1869,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     strmap_init(&c->trig_open);
     c->jobs_gen = 1;
     c->chg_seen = -1;
+    strmap_init(&c->handovers);
     c->ev_eval = evtimer_new(base, eval_cb, c);
     c->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
     c->ev_running = evtimer_new(base, running_cb, c);
@@ -1744,6 +1901,12 @@ void coord_close(struct coord *c)
     strmap_free(&c->agents);
     strmap_free(&c->trig_wait);
     strmap_free(&c->trig_open);
+    const char *hk;
+    void *hv;
+    for (size_t it = 0; strmap_next(&c->handovers, &it, &hk, &hv);)
+        free(hv);
+    strmap_free(&c->handovers);
+    shard_assignment_free(c->assign);
     if (c->ev_eval)
         event_free(c->ev_eval);
     if (c->ev_tick)
@@ -1798,6 +1961,25 @@ void coord_foreach_item(struct coord *c,
             if (j->st[i] != COORD_NONE)
                 fn(arg, j->cfg, i, (enum coord_item_state)j->st[i]);
     }
+}
+
+bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo_ms, int64_t *hi_ms,
+                         char *why, size_t len)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return false;
+    handover_key(key, sizeof key, job, item);
+    struct handover *h = strmap_get(&c->handovers, key);
+    if (!h || !h->resolved)
+        return false;
+    strmap_del(&c->handovers, key);
+    *lo_ms = h->lo_ms;
+    *hi_ms = h->hi_ms;
+    snprintf(why, len, "taken over from %s, %s", h->from,
+             h->died ? "whose session ended" : "which handed it over");
+    free(h);
+    return true;
 }
 
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item)

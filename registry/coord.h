@@ -72,6 +72,14 @@ void coord_foreach_item(struct coord *c,
                                    enum coord_item_state st),
                         void *arg);
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item);
+/* coord_take_handover: (job, item) became active here after another agent
+ * owned it: fires f with f*1000 > *lo_ms had no owner unless the previous
+ * owner ran them, those with f*1000 > *hi_ms certainly had none (up to the
+ * moment the item was activated). `why` (len bytes) names the previous owner.
+ * True once per takeover (the window is consumed); false when there is
+ * nothing to account (no previous owner known, or not active yet). */
+bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo_ms, int64_t *hi_ms,
+                         char *why, size_t len);
 const struct job *coord_job(const struct coord *c, const char *name);
 /* coord_job_version: changes whenever the job's config is rewritten (its mzxid). */
 int64_t coord_job_version(const struct coord *c, const char *name);
