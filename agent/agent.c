@@ -64,6 +64,7 @@ struct agent {
     char id[129];
     int exit_code;
     bool stopping;
+    uint64_t synced_gen; /* coord_generation() at the last items_sync */
 };
 
 /* ---------------------------------------------------------------- coordination callbacks */
@@ -85,7 +86,13 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
     if (!a->sched)
         return;
     sched_set_paused(a->sched, !coord_can_start(a->coord));
-    items_sync(a->items);
+    /* Walking every owned item is skipped when coordination says nothing
+     * about items or job configs changed (an epoch that moves nothing here). */
+    uint64_t gen = coord_generation(a->coord);
+    if (gen != a->synced_gen) {
+        items_sync(a->items);
+        a->synced_gen = gen;
+    }
     maint_set_leader(a->maint, coord_is_leader(a->coord));
 }
 

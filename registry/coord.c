@@ -34,6 +34,7 @@ struct cjob {
     uint8_t *st;    /* enum coord_item_state per item */
     int64_t *since; /* realtime ms an item became ACTIVE */
     int nst;
+    int64_t stamp;    /* the epoch whose assignment last included the job */
     bool *draining;   /* per item, lost here but still running */
     char **trig_done; /* triggers already handled by this agent */
     int ntrig_done;
@@ -91,8 +92,11 @@ struct coord {
     int jobs_loading, agents_loading;
     bool jobs_listed, agents_listed;
     uint64_t jobs_gen;   /* bumped when a job appears, goes or changes shape */
-    uint64_t digest_gen; /* jobs_gen the cached digest was computed at (0: none) */
+    uint64_t digest_gen; /* jobs_gen the cached inputs and digest are of (0: none) */
     char digest[17];
+    struct shard_job *inputs; /* valid jobs as sharding inputs, in name order (point into jobs) */
+    int ninputs;
+    uint64_t states_gen; /* bumped when an item's state changes */
     /* the job change log (PLAN_CHANGES) */
     bool chg_listed;       /* first listing done (and /jobs listed after it) */
     int64_t chg_seen;      /* highest entry sequence handled */
@@ -204,6 +208,10 @@ static void clear_caches(struct coord *c)
     c->chg_listed = false;
     c->chg_seen = -1;
     c->digest_gen = 0;
+    free(c->inputs);
+    c->inputs = NULL;
+    c->ninputs = 0;
+    c->states_gen++;
     chg_free(c);
     strmap_free(&c->trig_wait);
     strmap_init(&c->trig_wait);
@@ -226,6 +234,7 @@ static void drop_all(struct coord *c)
             memset(j->draining, 0, (size_t)j->nst * sizeof *j->draining);
     }
     c->applied = 0;
+    c->states_gen++;
 }
 
 static bool my_session_hex(const struct coord *c, char *buf, size_t len)
@@ -1219,20 +1228,35 @@ static struct shard_job *shard_inputs(struct coord *c, int *n)
     return v;
 }
 
-/* jobs_digest: plan_digest of the current job shapes, recomputed only when a
- * job appeared, went or was re-read (every agent-record event evaluates). */
+static int cmp_input_name(const void *a, const void *b)
+{
+    return strcmp(((const struct shard_job *)a)->name, ((const struct shard_job *)b)->name);
+}
+
+/* refresh_inputs: the sharding inputs (in name order, so shard_assign need not
+ * sort them) and their digest, rebuilt only when a job appeared, went or was
+ * re-read: every agent-record event evaluates, and an epoch applies, without
+ * walking 100,000 job configs again. 0 or -ENOMEM. */
+static int refresh_inputs(struct coord *c)
+{
+    if (c->digest_gen == c->jobs_gen && c->inputs)
+        return 0;
+    int n = 0;
+    struct shard_job *jobs = shard_inputs(c, &n);
+    if (!jobs)
+        return -ENOMEM;
+    qsort(jobs, (size_t)n, sizeof *jobs, cmp_input_name);
+    free(c->inputs);
+    c->inputs = jobs;
+    c->ninputs = n;
+    plan_digest(jobs, n, c->digest);
+    c->digest_gen = c->jobs_gen;
+    return 0;
+}
+
 static const char *jobs_digest(struct coord *c)
 {
-    if (c->digest_gen != c->jobs_gen) {
-        int n = 0;
-        struct shard_job *jobs = shard_inputs(c, &n);
-        if (!jobs)
-            return NULL;
-        plan_digest(jobs, n, c->digest);
-        free(jobs);
-        c->digest_gen = c->jobs_gen;
-    }
-    return c->digest;
+    return refresh_inputs(c) == 0 ? c->digest : NULL;
 }
 
 static bool views_settled(const struct coord *c)
@@ -1263,6 +1287,32 @@ static int ensure_items(struct cjob *j, int n)
     return 0;
 }
 
+/* apply_job: the states of one job's items under assignment `a` (ji: the job's
+ * index there, -1 when it was left out). */
+static void apply_job(struct coord *c, const struct shard_assignment *a,
+                      const struct shard_assignment *before, struct cjob *j, int ji, int me,
+                      int64_t *gained, int64_t *lost)
+{
+    int n = ji >= 0 ? shard_job_items(a, ji) : 0;
+    if (ensure_items(j, n) < 0)
+        return;
+    for (int i = 0; i < j->nst; i++) {
+        bool mine = me >= 0 && i < n && shard_owner(a, ji, i) == me;
+        if (mine && j->st[i] == COORD_NONE) {
+            j->st[i] = COORD_PENDING;
+            c->maybe_pending = true;
+            handover_gain(c, before, j->name, i);
+            (*gained)++;
+        } else if (!mine && j->st[i] != COORD_NONE) {
+            handover_forget(c, j->name, i);
+            if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
+                j->draining[i] = true;
+            j->st[i] = COORD_NONE;
+            (*lost)++;
+        }
+    }
+}
+
 static void maybe_apply(struct coord *c)
 {
     int njobs = 0;
@@ -1278,21 +1328,19 @@ static void maybe_apply(struct coord *c)
              (long long)c->snap.epoch, digest, c->snap.digest);
         return;
     }
-    struct shard_job *jobs = shard_inputs(c, &njobs);
-    if (!jobs)
+    if (refresh_inputs(c) < 0)
         return;
+    const struct shard_job *jobs = c->inputs;
+    njobs = c->ninputs;
     struct shard_agent *members = calloc((size_t)c->snap.nmembers + 1, sizeof *members);
     struct shard_assignment *a = NULL;
-    if (!members) {
-        free(jobs);
+    if (!members)
         return;
-    }
     plan_members_to_shard(&c->snap, members);
     int rc = shard_assign(jobs, njobs, members, c->snap.nmembers, &a);
     free(members);
     if (rc < 0) {
         LOGE("epoch %lld: cannot compute the assignment (%d)", (long long)c->snap.epoch, rc);
-        free(jobs);
         return;
     }
     int me = shard_agent_find(a, c->id);
@@ -1300,27 +1348,21 @@ static void maybe_apply(struct coord *c)
     const struct shard_assignment *before = c->assign; /* of the epoch applied until now */
     const char *k;
     void *val;
+    /* The assignment's jobs are looked up by name (hash) rather than each
+     * cached job searched in the assignment; jobs it left out (invalid config
+     * or strategy) have nothing here. */
+    int na = shard_njobs(a);
+    for (int ji = 0; ji < na; ji++) {
+        struct cjob *j = strmap_get(&c->jobs, shard_job_name(a, ji));
+        if (j) {
+            j->stamp = c->snap.epoch;
+            apply_job(c, a, before, j, ji, me, &gained, &lost);
+        }
+    }
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);) {
         struct cjob *j = val;
-        int ji = j->cfg ? shard_job_find(a, j->name) : -1;
-        int n = ji >= 0 ? shard_job_items(a, ji) : 0;
-        if (ensure_items(j, n) < 0)
-            continue;
-        for (int i = 0; i < j->nst; i++) {
-            bool mine = me >= 0 && i < n && shard_owner(a, ji, i) == me;
-            if (mine && j->st[i] == COORD_NONE) {
-                j->st[i] = COORD_PENDING;
-                c->maybe_pending = true;
-                handover_gain(c, before, j->name, i);
-                gained++;
-            } else if (!mine && j->st[i] != COORD_NONE) {
-                handover_forget(c, j->name, i);
-                if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
-                    j->draining[i] = true;
-                j->st[i] = COORD_NONE;
-                lost++;
-            }
-        }
+        if (j->stamp != c->snap.epoch && j->nst > 0)
+            apply_job(c, a, before, j, -1, me, &gained, &lost);
     }
     /* Every item lost here is stopped from now on (the scheduler and the start
      * guard see the new states): published as applied_ms with the epoch. */
@@ -1329,7 +1371,8 @@ static void maybe_apply(struct coord *c)
     shard_assignment_free(c->assign);
     c->assign = a;
     handover_sweep(c);
-    free(jobs);
+    if (gained || lost)
+        c->states_gen++;
     LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms, %.1f ms CPU; "
          "%lld ms after publication)",
          (long long)c->snap.epoch, c->snap.nmembers, (long long)gained, (long long)lost,
@@ -1440,6 +1483,8 @@ static void gate_check(struct coord *c)
             }
     }
     c->maybe_pending = left;
+    if (any)
+        c->states_gen++;
     if (any) {
         changed(c);
         failover_check(c);
@@ -1920,6 +1965,11 @@ void coord_close(struct coord *c)
     free(c->id);
     free(c->host);
     free(c);
+}
+
+uint64_t coord_generation(const struct coord *c)
+{
+    return c->jobs_gen + c->states_gen;
 }
 
 bool coord_can_start(const struct coord *c)

@@ -66,6 +66,10 @@ int64_t coord_epoch(const struct coord *c);         /* newest snapshot seen */
 int64_t coord_applied_epoch(const struct coord *c); /* snapshot applied */
 struct zkreg *coord_zk(struct coord *c);
 
+/* coord_generation: changes whenever an item's state or a job's config may
+ * have changed; equal values mean coord_foreach_item would report the same. */
+uint64_t coord_generation(const struct coord *c);
+
 /* coord_foreach_item: calls fn for every item in state PENDING or ACTIVE. */
 void coord_foreach_item(struct coord *c,
                         void (*fn)(void *arg, const struct job *cfg, int item,
