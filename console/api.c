@@ -154,7 +154,7 @@ static void api_health(struct creq *r)
 static void api_metrics(struct creq *r)
 {
     struct console *c = r->c;
-    char buf[4096];
+    char buf[8192];
     size_t invalid = 0;
     const char *k;
     void *v;
@@ -193,7 +193,10 @@ static void api_metrics(struct creq *r)
                      "# TYPE shardcron_console_connections gauge\n"
                      "shardcron_console_connections %zu\n"
                      "# TYPE shardcron_console_connections_refused_total counter\n"
-                     "shardcron_console_connections_refused_total %llu\n",
+                     "shardcron_console_connections_refused_total %llu\n"
+                     "# TYPE shardcron_console_job_pages_total counter\n"
+                     "shardcron_console_job_pages_total{result=\"cached\"} %llu\n"
+                     "shardcron_console_job_pages_total{result=\"built\"} %llu\n",
                      (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
                      (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
                      (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
@@ -202,7 +205,8 @@ static void api_metrics(struct creq *r)
                      strmap_len(&c->view.agents),
                      c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
                      zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db),
-                     strmap_len(&c->conns), (unsigned long long)c->conns_refused);
+                     strmap_len(&c->conns), (unsigned long long)c->conns_refused,
+                     (unsigned long long)c->page_hits, (unsigned long long)c->page_misses);
     if (n > 0 && (size_t)n < sizeof buf)
         alerter_metrics(c->alerter, buf + n, sizeof buf - (size_t)n);
     http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
@@ -386,6 +390,29 @@ static struct zkview_job **list_hits(struct console *c, const char *q, int key, 
     return hits;
 }
 
+/* page_slot: the cached page for `key`, or the least recently used slot (its
+ * key set to `key`, its body dropped) to build it into. */
+static struct console_page *page_slot(struct console *c, const char *key, bool *found)
+{
+    struct console_page *lru = &c->pages[0];
+    for (int i = 0; i < CONSOLE_PAGES; i++) {
+        struct console_page *p = &c->pages[i];
+        if (p->body && strcmp(p->key, key) == 0) {
+            *found = true;
+            p->used = ++c->page_clock;
+            return p;
+        }
+        if (!p->body || p->used < lru->used)
+            lru = p;
+    }
+    *found = false;
+    free(lru->body);
+    lru->body = NULL;
+    snprintf(lru->key, sizeof lru->key, "%s", key);
+    lru->used = ++c->page_clock;
+    return lru;
+}
+
 static void api_jobs_list(struct creq *r)
 {
     struct console *c = r->c;
@@ -414,6 +441,22 @@ static void api_jobs_list(struct creq *r)
                    "descending)");
         return;
     }
+    char ck[300];
+    bool found;
+    int64_t now = console_now_ms() / 1000;
+    uint64_t gen = c->view.job_changes + c->view.snap_changes;
+    snprintf(ck, sizeof ck, "%s\x1f%s%s\x1f%lld\x1f%lld", q ? q : "", desc ? "-" : "",
+             sort_keys[key], page, limit);
+    struct console_page *pg = page_slot(c, ck, &found);
+    if (found && pg->gen == gen && now < pg->until) {
+        c->page_hits++;
+        http_reply_text(r->req, 200, "application/json", pg->body, pg->len);
+        creq_free(r);
+        return;
+    }
+    c->page_misses++;
+    free(pg->body);
+    pg->body = NULL;
     size_t n, nh;
     zkview_jobs_sorted(&c->view, &n);
     struct zkview_job **hit = list_hits(c, q, key, &nh);
@@ -422,10 +465,15 @@ static void api_jobs_list(struct creq *r)
         return;
     }
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    int64_t now = console_now_ms() / 1000;
+    int64_t until = INT64_MAX;
     size_t first = (size_t)(page - 1) * (size_t)limit;
-    for (size_t i = first; i < nh && i < first + (size_t)limit; i++)
-        cJSON_AddItemToArray(arr, job_summary(c, hit[desc ? nh - 1 - i : i], now));
+    for (size_t i = first; i < nh && i < first + (size_t)limit; i++) {
+        cJSON *js = job_summary(c, hit[desc ? nh - 1 - i : i], now);
+        const cJSON *nf = cJSON_GetObjectItemCaseSensitive(js, "next_fire_epoch");
+        if (cJSON_IsNumber(nf) && (int64_t)nf->valuedouble < until)
+            until = (int64_t)nf->valuedouble;
+        cJSON_AddItemToArray(arr, js);
+    }
     cJSON_AddNumberToObject(o, "total", (double)nh);
     cJSON_AddNumberToObject(o, "page", (double)page);
     cJSON_AddNumberToObject(o, "limit", (double)limit);
@@ -434,7 +482,18 @@ static void api_jobs_list(struct creq *r)
     cJSON_AddNumberToObject(st, "disabled", (double)c->view.ndisabled);
     cJSON_AddNumberToObject(st, "invalid", (double)c->view.ninvalid);
     cJSON_AddItemToObject(o, "jobs", arr);
-    creq_json(r, 200, o);
+    char *body = json_print(o);
+    cJSON_Delete(o);
+    if (!body) {
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    pg->body = body;
+    pg->len = strlen(body);
+    pg->gen = gen;
+    pg->until = until;
+    http_reply_text(r->req, 200, "application/json", pg->body, pg->len);
+    creq_free(r);
 }
 
 static void api_job_get(struct creq *r, const char *name)

@@ -217,6 +217,8 @@ out:
         zkreg_close(c.z);
     zkview_clear(&c.view);
     free(c.list.hits);
+    for (int i = 0; i < CONSOLE_PAGES; i++)
+        free(c.pages[i].body);
     const char *k;
     void *v;
     for (size_t it = 0; strmap_next(&c.sessions, &it, &k, &v);)

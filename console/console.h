@@ -19,6 +19,7 @@
 
 #define CONSOLE_MAX_BODY (4u << 20) /* request body cap (import documents) */
 #define CONSOLE_SESSION_S 43200     /* session lifetime */
+#define CONSOLE_PAGES 64            /* job list pages kept serialized (api.c) */
 
 enum console_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
 
@@ -58,6 +59,18 @@ struct console {
         size_t n;
         bool valid;
     } list;
+    /* Serialized job list replies by (q, sort, page, limit): a hit costs one copy
+     * of the body, not 50 summaries and a JSON print. Valid while the jobs and the
+     * snapshot are unchanged (gen) and until the earliest next fire on the page. */
+    struct console_page {
+        char key[300];
+        char *body; /* owned */
+        size_t len;
+        uint64_t gen;  /* view.job_changes + view.snap_changes when built */
+        int64_t until; /* epoch s: rebuilt from then on */
+        uint64_t used; /* LRU clock */
+    } pages[CONSOLE_PAGES];
+    uint64_t page_clock, page_hits, page_misses;
     /* metrics */
     uint64_t requests, replies_4xx, replies_5xx, logins_ok, logins_failed, zk_writes,
         zk_write_errors, static_files, conns_refused;
