@@ -160,55 +160,52 @@ static void api_metrics(struct creq *r)
     void *v;
     for (size_t it = 0; strmap_next(&c->view.jobs, &it, &k, &v);)
         invalid += ((struct zkview_job *)v)->job == NULL;
-    int n = snprintf(buf, sizeof buf,
-                     "# HELP shardcron_console_requests_total HTTP requests received.\n"
-                     "# TYPE shardcron_console_requests_total counter\n"
-                     "shardcron_console_requests_total %llu\n"
-                     "# TYPE shardcron_console_replies_4xx_total counter\n"
-                     "shardcron_console_replies_4xx_total %llu\n"
-                     "# TYPE shardcron_console_replies_5xx_total counter\n"
-                     "shardcron_console_replies_5xx_total %llu\n"
-                     "# TYPE shardcron_console_static_files_total counter\n"
-                     "shardcron_console_static_files_total %llu\n"
-                     "# TYPE shardcron_console_logins_total counter\n"
-                     "shardcron_console_logins_total{result=\"ok\"} %llu\n"
-                     "shardcron_console_logins_total{result=\"refused\"} %llu\n"
-                     "# TYPE shardcron_console_sessions gauge\n"
-                     "shardcron_console_sessions %zu\n"
-                     "# TYPE shardcron_console_zk_writes_total counter\n"
-                     "shardcron_console_zk_writes_total{result=\"ok\"} %llu\n"
-                     "shardcron_console_zk_writes_total{result=\"error\"} %llu\n"
-                     "# TYPE shardcron_console_jobs gauge\n"
-                     "shardcron_console_jobs %zu\n"
-                     "# TYPE shardcron_console_invalid_jobs gauge\n"
-                     "shardcron_console_invalid_jobs %zu\n"
-                     "# TYPE shardcron_console_agents gauge\n"
-                     "shardcron_console_agents %zu\n"
-                     "# TYPE shardcron_console_epoch gauge\n"
-                     "shardcron_console_epoch %lld\n"
-                     "# TYPE shardcron_console_zk_connected gauge\n"
-                     "shardcron_console_zk_connected %d\n"
-                     "# TYPE shardcron_console_mysql_pending gauge\n"
-                     "shardcron_console_mysql_pending %d\n"
-                     "# TYPE shardcron_console_connections gauge\n"
-                     "shardcron_console_connections %zu\n"
-                     "# TYPE shardcron_console_connections_refused_total counter\n"
-                     "shardcron_console_connections_refused_total %llu\n"
-                     "# TYPE shardcron_console_job_pages_total counter\n"
-                     "shardcron_console_job_pages_total{result=\"cached\"} %llu\n"
-                     "shardcron_console_job_pages_total{result=\"built\"} %llu\n",
-                     (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
-                     (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
-                     (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
-                     strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
-                     (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
-                     strmap_len(&c->view.agents),
-                     c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
-                     zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db),
-                     strmap_len(&c->conns), (unsigned long long)c->conns_refused,
-                     (unsigned long long)c->page_hits, (unsigned long long)c->page_misses);
-    if (n > 0 && (size_t)n < sizeof buf)
-        alerter_metrics(c->alerter, buf + n, sizeof buf - (size_t)n);
+    snprintf(buf, sizeof buf,
+             "# HELP shardcron_console_requests_total HTTP requests received.\n"
+             "# TYPE shardcron_console_requests_total counter\n"
+             "shardcron_console_requests_total %llu\n"
+             "# TYPE shardcron_console_replies_4xx_total counter\n"
+             "shardcron_console_replies_4xx_total %llu\n"
+             "# TYPE shardcron_console_replies_5xx_total counter\n"
+             "shardcron_console_replies_5xx_total %llu\n"
+             "# TYPE shardcron_console_static_files_total counter\n"
+             "shardcron_console_static_files_total %llu\n"
+             "# TYPE shardcron_console_logins_total counter\n"
+             "shardcron_console_logins_total{result=\"ok\"} %llu\n"
+             "shardcron_console_logins_total{result=\"refused\"} %llu\n"
+             "# TYPE shardcron_console_sessions gauge\n"
+             "shardcron_console_sessions %zu\n"
+             "# TYPE shardcron_console_zk_writes_total counter\n"
+             "shardcron_console_zk_writes_total{result=\"ok\"} %llu\n"
+             "shardcron_console_zk_writes_total{result=\"error\"} %llu\n"
+             "# TYPE shardcron_console_jobs gauge\n"
+             "shardcron_console_jobs %zu\n"
+             "# TYPE shardcron_console_invalid_jobs gauge\n"
+             "shardcron_console_invalid_jobs %zu\n"
+             "# TYPE shardcron_console_agents gauge\n"
+             "shardcron_console_agents %zu\n"
+             "# TYPE shardcron_console_epoch gauge\n"
+             "shardcron_console_epoch %lld\n"
+             "# TYPE shardcron_console_zk_connected gauge\n"
+             "shardcron_console_zk_connected %d\n"
+             "# TYPE shardcron_console_mysql_pending gauge\n"
+             "shardcron_console_mysql_pending %d\n"
+             "# TYPE shardcron_console_connections gauge\n"
+             "shardcron_console_connections %zu\n"
+             "# TYPE shardcron_console_connections_refused_total counter\n"
+             "shardcron_console_connections_refused_total %llu\n"
+             "# TYPE shardcron_console_job_pages_total counter\n"
+             "shardcron_console_job_pages_total{result=\"cached\"} %llu\n"
+             "shardcron_console_job_pages_total{result=\"built\"} %llu\n",
+             (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
+             (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
+             (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
+             strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
+             (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
+             strmap_len(&c->view.agents), c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
+             zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), strmap_len(&c->conns),
+             (unsigned long long)c->conns_refused, (unsigned long long)c->page_hits,
+             (unsigned long long)c->page_misses);
     http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
     creq_free(r);
 }
