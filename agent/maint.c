@@ -223,6 +223,9 @@ int maint_start(const struct maint_opts *o, struct maint **out)
     m->url = *o->url;
     m->password = o->password ? strdup(o->password) : NULL;
     m->sender = strdup(o->sender ? o->sender : "");
+    m->o.url = NULL; /* copied above; the caller's pointers are not kept */
+    m->o.password = NULL;
+    m->o.sender = NULL;
     m->retention_days = o->retention_days ? o->retention_days : 30;
     m->period_s = o->period_s ? o->period_s : 300;
     strmap_init(&m->last_notice);
