@@ -9,13 +9,17 @@
 #include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -1311,6 +1315,14 @@ static bool conn_admit(struct console *c, struct evhttp_request *req)
     strmap_put(&c->conns, key, c, &perr);
     if (perr == 0)
         evhttp_connection_set_closecb(evcon, conn_closed, c);
+    /* evhttp may write a reply in two writes; with Nagle the second waits for the
+     * client's delayed ACK (40 ms on Linux) whenever the reply is sent later than
+     * the request arrived — every MySQL-backed route on a kept-alive connection. */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    int one = 1;
+    if (bev && bufferevent_getfd(bev) >= 0 &&
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+        LOGD("TCP_NODELAY: %s", strerror(errno));
     return true;
 }
 
