@@ -70,7 +70,7 @@ static void esc(MYSQL *m, char *out, const char *s)
 int hist_alert_eval(MYSQL *m, int reminder_s, struct hist_alert_notice **outp, size_t *nout,
                     struct sc_err *err)
 {
-    char q[2048];
+    char q[4096];
     size_t nlive = 0, n = 0;
     struct hist_alert_notice *live = calloc(HIST_ALERT_MAX + 1, sizeof *live);
     struct hist_alert_notice *out = calloc(2 * HIST_ALERT_MAX + 1, sizeof *out);
@@ -156,16 +156,22 @@ int hist_alert_eval(MYSQL *m, int reminder_s, struct hist_alert_notice **outp, s
         esc(m, em, c->message);
         snprintf(item, sizeof item, c->item >= 0 ? "%d" : "NULL", c->item);
         snprintf(fire, sizeof fire, c->fire[0] ? "'%s'" : "NULL", c->fire);
+        /* Conditional insert: an agent that was leader a moment ago may be
+         * evaluating too; whoever inserts second opens nothing. */
         snprintf(q, sizeof q,
                  "INSERT INTO alert_event (kind, job, item, execution_id, fire_time, message,"
-                 " raised_at, notified_at) VALUES ('%s', '%s', %s, %s%s%s, %s, '%s',"
-                 " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))",
+                 " raised_at, notified_at) SELECT '%s', '%s', %s, %s%s%s, %s, '%s',"
+                 " UTC_TIMESTAMP(3), UTC_TIMESTAMP(3) FROM DUAL WHERE NOT EXISTS"
+                 " (SELECT 1 FROM alert_event WHERE resolved_at IS NULL AND kind = '%s'"
+                 " AND job = '%s' AND item <=> %s)",
                  c->kind, ej, item, c->execution_id[0] ? "'" : "NULL", c->execution_id[0] ? ee : "",
-                 c->execution_id[0] ? "'" : "", fire, em);
+                 c->execution_id[0] ? "'" : "", fire, em, c->kind, ej, item);
         if (mysql_query(m, q) != 0) {
             rc = fail(m, err);
             goto err;
         }
+        if (mysql_affected_rows(m) != 1)
+            continue;
         out[n] = *c;
         out[n].id = (unsigned long long)mysql_insert_id(m);
         snprintf(out[n].event, sizeof out[n].event, "open");
