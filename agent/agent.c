@@ -64,9 +64,17 @@ struct agent {
     char id[129];
     int exit_code;
     bool stopping;
+    uint64_t synced_gen; /* coord_generation() at the last items_sync */
 };
 
 /* ---------------------------------------------------------------- coordination callbacks */
+
+/* alert_job: the leader's alert notices look up the job's alert settings here. */
+static const struct job *alert_job(void *ctx, const char *name)
+{
+    struct agent *a = ctx;
+    return a->coord ? coord_job(a->coord, name) : NULL;
+}
 
 /* on_change runs inside coordination callbacks; the scheduler is updated from
  * a zero-delay event so neither module re-enters the other. */
@@ -85,7 +93,13 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
     if (!a->sched)
         return;
     sched_set_paused(a->sched, !coord_can_start(a->coord));
-    items_sync(a->items);
+    /* Walking every owned item is skipped when coordination says nothing
+     * about items or job configs changed (an epoch that moves nothing here). */
+    uint64_t gen = coord_generation(a->coord);
+    if (gen != a->synced_gen) {
+        items_sync(a->items);
+        a->synced_gen = gen;
+    }
     maint_set_leader(a->maint, coord_is_leader(a->coord));
 }
 
@@ -125,8 +139,12 @@ static int on_trigger(void *ctx, const struct job *cfg, const char *param)
 static void on_failover(void *ctx, const struct job *cfg, int item, int64_t fire)
 {
     struct agent *a = ctx;
-    /* The item was just activated; make sure the scheduler has it first. */
-    items_sync(a->items);
+    /* The item was just activated; make sure the scheduler has it first (a
+     * sync is pending since the activation: run it now, once for the batch). */
+    if (a->ev_sync && evtimer_pending(a->ev_sync, NULL)) {
+        evtimer_del(a->ev_sync);
+        sync_cb(-1, 0, a);
+    }
     if (sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_FAILOVER, fire, NULL, NULL) < 0)
         LOGW("job %s item %d: failover re-run could not be queued", cfg->name, item);
 }
@@ -365,6 +383,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     struct coord_stats s;
     char buf[8192];
     struct hist_writer_stats hs = {0};
+    struct maint_alert_stats as;
+    maint_alert_stats(a->maint, &as);
     if (a->hist)
         hist_writer_stats(a->hist, &hs);
     struct sched_prearm_stats ps = {0};
@@ -420,6 +440,19 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "# TYPE shardcron_agent_history_spool_full gauge\nshardcron_agent_history_spool_full %d\n"
         "# TYPE shardcron_agent_watchdog_kills_total counter\n"
         "shardcron_agent_watchdog_kills_total %lld\n"
+        "# TYPE shardcron_agent_alert_evaluations_total counter\n"
+        "shardcron_agent_alert_evaluations_total{result=\"ok\"} %llu\n"
+        "shardcron_agent_alert_evaluations_total{result=\"error\"} %llu\n"
+        "# TYPE shardcron_agent_alerts_total counter\n"
+        "shardcron_agent_alerts_total{event=\"open\"} %llu\n"
+        "shardcron_agent_alerts_total{event=\"resolve\"} %llu\n"
+        "shardcron_agent_alerts_total{event=\"reminder\"} %llu\n"
+        "shardcron_agent_alerts_total{event=\"silenced\"} %llu\n"
+        "# TYPE shardcron_agent_webhooks_total counter\n"
+        "shardcron_agent_webhooks_total{result=\"sent\"} %llu\n"
+        "shardcron_agent_webhooks_total{result=\"failed\"} %llu\n"
+        "shardcron_agent_webhooks_total{result=\"dropped\"} %llu\n"
+        "# TYPE shardcron_agent_webhooks_queued gauge\nshardcron_agent_webhooks_queued %llu\n"
         "# TYPE shardcron_agent_prearmed_total counter\nshardcron_agent_prearmed_total %lld\n"
         "# TYPE shardcron_agent_prearm_released_total counter\n"
         "shardcron_agent_prearm_released_total %lld\n",
@@ -434,8 +467,12 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         a->sched ? sched_queued(a->sched) : 0, (unsigned long long)hs.written,
         (unsigned long long)hs.spooled, (unsigned long long)hs.dropped,
         (unsigned long long)hs.spool_bytes, (unsigned long long)hs.pending, hs.connected,
-        hs.spool_full, a->wd ? (long long)watchdog_kills(a->wd) : 0LL, (long long)ps.armed,
-        (long long)ps.released);
+        hs.spool_full, a->wd ? (long long)watchdog_kills(a->wd) : 0LL,
+        (unsigned long long)as.evaluations, (unsigned long long)as.eval_errors,
+        (unsigned long long)as.opened, (unsigned long long)as.resolved,
+        (unsigned long long)as.reminders, (unsigned long long)as.silenced,
+        (unsigned long long)as.sent, (unsigned long long)as.failed, (unsigned long long)as.dropped,
+        (unsigned long long)as.queued, (long long)ps.armed, (long long)ps.released);
     http_reply_text(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 
@@ -607,14 +644,33 @@ int agent_run(const struct cfg *c)
         snprintf(spool, sizeof spool, "%s/spool", work);
         struct hist_writer_opts ho = {.url = &url, .password = pw, .spool_path = spool};
         int hrc = hist_writer_open(&ho, &a.hist, &err);
-        long long days = 30;
-        if (hrc == 0 && cfg_int(c, "retention_days", 1, 36500, &days, &err) == -EINVAL) {
+        long long days = 30, alert_ms = 5000, reminder_s = 3600, hook_ms = 5000, hook_q = 64;
+        if (hrc == 0 &&
+            (cfg_int(c, "retention_days", 1, 36500, &days, &err) == -EINVAL ||
+             cfg_int(c, "alert_interval_ms", 0, 3600000, &alert_ms, &err) == -EINVAL ||
+             cfg_int(c, "alert_reminder_s", 1, 7 * 86400, &reminder_s, &err) == -EINVAL ||
+             cfg_int(c, "webhook_timeout_ms", 100, 60000, &hook_ms, &err) == -EINVAL ||
+             cfg_int(c, "webhook_queue", 1, 100000, &hook_q, &err) == -EINVAL)) {
             fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
             free(pw);
             rc = 2;
             goto out;
         }
-        if (hrc == 0 && maint_start(&url, pw, (unsigned)days, 300, &a.maint) < 0)
+        struct maint_opts mo = {
+            .url = &url,
+            .password = pw,
+            .retention_days = (unsigned)days,
+            .period_s = 300,
+            .alert_interval_ms = (int)alert_ms,
+            .alert_reminder_s = (int)reminder_s,
+            .webhook_timeout_ms = (int)hook_ms,
+            .webhook_queue = (int)hook_q,
+            .base = a.base,
+            .sender = a.id,
+            .job = alert_job,
+            .ctx = &a,
+        };
+        if (hrc == 0 && maint_start(&mo, &a.maint) < 0)
             LOGW("history housekeeping thread not started");
         free(pw);
         if (hrc < 0) {

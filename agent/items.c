@@ -153,6 +153,7 @@ static int put(struct items *it, const struct job *j, int item)
 
 struct sync_ctx {
     struct items *it;
+    int added, removed;
 };
 
 static void want(void *arg, const struct job *j, int item, enum coord_item_state st)
@@ -161,7 +162,15 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
     struct items *it = sc->it;
     char key[JOB_NAME_MAX + 16];
     int e;
-    if (st != COORD_ACTIVE || j->disabled || item >= j->shards)
+    int64_t lo_ms, hi_ms;
+    char why[200];
+    if (st != COORD_ACTIVE)
+        return;
+    /* A takeover's window of fires without an owner is taken once, here, and
+     * accounted only by an item the scheduler did not have (a disabled job's
+     * fires are not due, so its window is dropped). */
+    bool taken = coord_take_handover(it->c, j->name, item, &lo_ms, &hi_ms, why, sizeof why);
+    if (j->disabled || item >= j->shards)
         return;
     key_of(key, sizeof key, j->name, item);
     struct item_rec *rec = strmap_get(&it->recs, key);
@@ -188,7 +197,14 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
             sched_item_remove(it->s, j->name, item, false);
             return;
         }
-        LOGI("job %s item %d: scheduled here", j->name, item);
+        LOGD("job %s item %d: scheduled here", j->name, item);
+        sc->added++;
+        if (taken) {
+            int n = sched_item_account(it->s, j->name, item, lo_ms, hi_ms, why);
+            if (n > 0)
+                LOGN("job %s item %d: %d fires between owners accounted (%s)", j->name, item, n,
+                     why);
+        }
     }
     rec->version = version;
     rec->seen = true;
@@ -198,7 +214,7 @@ void items_sync(struct items *it)
 {
     const char *k;
     void *v;
-    struct sync_ctx sc = {it};
+    struct sync_ctx sc = {.it = it};
     for (size_t i = 0; strmap_next(&it->recs, &i, &k, &v);)
         ((struct item_rec *)v)->seen = false;
     it->invalid = 0;
@@ -210,10 +226,14 @@ void items_sync(struct items *it)
         /* No longer ours (or disabled, deleted): stop firing; a running
          * execution finishes and is reported as draining meanwhile. */
         sched_item_remove(it->s, rec->job, rec->item, false);
-        LOGI("job %s item %d: no longer scheduled here", rec->job, rec->item);
+        LOGD("job %s item %d: no longer scheduled here", rec->job, rec->item);
+        sc.removed++;
         strmap_del(&it->recs, k);
         free(rec);
     }
+    if (sc.added || sc.removed)
+        LOGI("scheduler: %d items added, %d removed (%zu scheduled here)", sc.added, sc.removed,
+             strmap_len(&it->recs));
 }
 
 int items_count(const struct items *it)

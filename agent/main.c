@@ -24,6 +24,12 @@ static const struct cfg_opt agent_opts[] = {
     {"max_clock_skew_ms", 0, CFG_INT, "2000", "refuse work beyond this skew against ZooKeeper"},
     {"java_jar", 0, CFG_STR, NULL, "shardcron-java.jar (default: next to the build)"},
     {"retention_days", 0, CFG_INT, "30", "history kept this long (the leader deletes older)"},
+    {"alert_interval_ms", 0, CFG_INT, "5000",
+     "the leader evaluates alert conditions this often (0: never; needs --mysql)"},
+    {"alert_reminder_s", 0, CFG_INT, "3600", "seconds between notices of an alert still open"},
+    {"webhook_timeout_ms", 0, CFG_INT, "5000", "an alert webhook's whole request, at most"},
+    {"webhook_queue", 0, CFG_INT, "64",
+     "alert webhooks waiting or in flight, at most (more are dropped)"},
     {NULL, 0, 0, NULL, NULL},
 };
 

@@ -1,16 +1,21 @@
-/* agent/maint.c: retention and daily-stats rollup run by the leader. */
+/* agent/maint.c: the leader's history work — retention and the daily-stats
+ * rollup (housekeeping thread), alert evaluation (alert thread) and the alert
+ * webhooks (sql/hist_hooks.c's thread). See agent/maint.h. */
 #define LOG_CAT "shardcron.history"
 #include "agent/maint.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
+#include "core/strmap.h"
 #include "sql/hist.h"
+#include "sql/hist_alert.h"
 
 struct maint {
     struct db_url url;
@@ -19,8 +24,21 @@ struct maint {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool stop, leader, kick;
+    bool stop, leader, kick, akick;
     _Atomic uint64_t deleted;
+    /* alerts */
+    struct maint_opts o;
+    char *sender;
+    bool alerting; /* the alert thread runs */
+    pthread_t athread;
+    pthread_cond_t acond;
+    struct hist_alert_notice *pending; /* decided, not yet seen by the loop (lock) */
+    size_t npending, cappending;
+    struct event *ev_notices; /* loop: filter and queue `pending` */
+    struct hist_hooks *hooks;
+    struct strmap last_notice; /* loop: job -> ms of its last notice (silence) */
+    _Atomic uint64_t evaluations, eval_errors;
+    uint64_t opened, resolved, reminders, silenced; /* loop */
 };
 
 static int64_t now_ms(void)
@@ -81,19 +99,166 @@ static void *loop(void *arg)
     return NULL;
 }
 
-int maint_start(const struct db_url *url, const char *password, unsigned retention_days,
-                unsigned period_s, struct maint **out)
+/* ---------------------------------------------------------------- alerts */
+
+/* alert_loop (alert thread): evaluate while leader, hand notices to the loop. */
+static void *alert_loop(void *arg)
+{
+    struct maint *m = arg;
+    MYSQL *conn = NULL;
+    mysql_thread_init();
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        m->akick = false;
+        if (m->leader) {
+            pthread_mutex_unlock(&m->lock);
+            struct sc_err err;
+            struct hist_alert_notice *n = NULL;
+            size_t nn = 0;
+            sc_err_clear(&err);
+            if (!conn && !(conn = db_connect(&m->url, m->password, 10, &err))) {
+                LOGW("alerts: %s", err.msg);
+                atomic_fetch_add(&m->eval_errors, 1);
+            } else if (hist_alert_eval(conn, m->o.alert_reminder_s, &n, &nn, &err) < 0) {
+                LOGW("alerts: %s; reconnecting next time", err.msg);
+                atomic_fetch_add(&m->eval_errors, 1);
+                mysql_close(conn);
+                conn = NULL;
+            } else {
+                atomic_fetch_add(&m->evaluations, 1);
+            }
+            pthread_mutex_lock(&m->lock);
+            if (nn && m->npending + nn > m->cappending) {
+                size_t cap = m->npending + nn;
+                struct hist_alert_notice *p = realloc(m->pending, cap * sizeof *p);
+                if (p) {
+                    m->pending = p;
+                    m->cappending = cap;
+                }
+            }
+            if (nn && m->npending + nn <= m->cappending) {
+                memcpy(m->pending + m->npending, n, nn * sizeof *n);
+                m->npending += nn;
+                event_active(m->ev_notices, EV_READ, 0);
+            }
+            free(n);
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += m->o.alert_interval_ms / 1000;
+        until.tv_nsec += (long)(m->o.alert_interval_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!m->stop && !m->akick &&
+               pthread_cond_timedwait(&m->acond, &m->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (conn)
+        mysql_close(conn);
+    mysql_thread_end();
+    return NULL;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* notices_cb (loop): the job's alert settings decide what is sent. */
+static void notices_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct maint *m = arg;
+    (void)fd;
+    (void)what;
+    pthread_mutex_lock(&m->lock);
+    struct hist_alert_notice *n = m->pending;
+    size_t nn = m->npending;
+    m->pending = NULL;
+    m->npending = m->cappending = 0;
+    pthread_mutex_unlock(&m->lock);
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < nn; i++) {
+        bool resolve = strcmp(n[i].event, "resolve") == 0;
+        if (strcmp(n[i].event, "open") == 0)
+            m->opened++;
+        else if (resolve)
+            m->resolved++;
+        else
+            m->reminders++;
+        LOGN("alert %llu %s: %s %s item %d", n[i].id, n[i].event, n[i].kind, n[i].job, n[i].item);
+        const struct job *j = m->o.job ? m->o.job(m->o.ctx, n[i].job) : NULL;
+        if (!hist_alert_wanted(j, &n[i]))
+            continue;
+        void *last = strmap_get(&m->last_notice, j->name);
+        if (!resolve && last && j->alert.silence_s > 0 &&
+            now - (int64_t)(intptr_t)last < (int64_t)j->alert.silence_s * 1000) {
+            m->silenced++; /* the reminder brings it later */
+            continue;
+        }
+        int perr = 0;
+        strmap_put(&m->last_notice, j->name, (void *)(intptr_t)(now ? now : 1), &perr);
+        char *body = hist_alert_payload(j, &n[i], m->sender);
+        int rc = body ? hist_hooks_post(m->hooks, j->alert.webhook, body) : -ENOMEM;
+        if (rc == -EINVAL)
+            LOGW("alert for %s not sent: %s is not an http:// or https:// URL", j->name,
+                 j->alert.webhook);
+        else if (rc == -EAGAIN)
+            LOGW("alert for %s dropped: %d webhooks already queued", j->name, m->o.webhook_queue);
+        free(body);
+    }
+    free(n);
+}
+
+int maint_start(const struct maint_opts *o, struct maint **out)
 {
     struct maint *m = calloc(1, sizeof *m);
     if (!m)
         return -ENOMEM;
-    m->url = *url;
-    m->password = password ? strdup(password) : NULL;
-    m->retention_days = retention_days ? retention_days : 30;
-    m->period_s = period_s ? period_s : 300;
+    m->o = *o;
+    m->url = *o->url;
+    m->password = o->password ? strdup(o->password) : NULL;
+    m->sender = strdup(o->sender ? o->sender : "");
+    m->o.url = NULL; /* copied above; the caller's pointers are not kept */
+    m->o.password = NULL;
+    m->o.sender = NULL;
+    m->retention_days = o->retention_days ? o->retention_days : 30;
+    m->period_s = o->period_s ? o->period_s : 300;
+    strmap_init(&m->last_notice);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
+    pthread_cond_init(&m->acond, NULL);
+    if (o->alert_interval_ms > 0 && o->base) {
+        if (m->o.alert_reminder_s < 1)
+            m->o.alert_reminder_s = 3600;
+        m->ev_notices = event_new(o->base, -1, 0, notices_cb, m);
+        if (!m->ev_notices ||
+            hist_hooks_new(o->webhook_queue, o->webhook_timeout_ms, &m->hooks) < 0 ||
+            pthread_create(&m->athread, NULL, alert_loop, m) != 0) {
+            LOGW("alerts: cannot start the alert thread; no alert notifications");
+            if (m->ev_notices)
+                event_free(m->ev_notices);
+            m->ev_notices = NULL;
+            hist_hooks_free(m->hooks);
+            m->hooks = NULL;
+        } else {
+            m->alerting = true;
+        }
+    }
     if (pthread_create(&m->thread, NULL, loop, m) != 0) {
+        m->stop = true;
+        if (m->alerting) {
+            pthread_cond_signal(&m->acond);
+            pthread_join(m->athread, NULL);
+            hist_hooks_free(m->hooks);
+            event_free(m->ev_notices);
+        }
+        strmap_free(&m->last_notice);
+        free(m->sender);
         free(m->password);
         free(m);
         return -EAGAIN;
@@ -102,15 +267,35 @@ int maint_start(const struct db_url *url, const char *password, unsigned retenti
     return 0;
 }
 
+void maint_alert_stats(struct maint *m, struct maint_alert_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    if (!m)
+        return;
+    struct hist_hooks_stats hs;
+    hist_hooks_stats(m->hooks, &hs);
+    s->evaluations = atomic_load(&m->evaluations);
+    s->eval_errors = atomic_load(&m->eval_errors);
+    s->opened = m->opened;
+    s->resolved = m->resolved;
+    s->reminders = m->reminders;
+    s->silenced = m->silenced;
+    s->sent = hs.sent;
+    s->failed = hs.failed;
+    s->dropped = hs.dropped;
+    s->queued = hs.queued;
+}
+
 void maint_set_leader(struct maint *m, bool leader)
 {
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
     if (leader && !m->leader)
-        m->kick = true; /* run at once on becoming leader */
+        m->kick = m->akick = true; /* run at once on becoming leader */
     m->leader = leader;
     pthread_cond_signal(&m->cond);
+    pthread_cond_signal(&m->acond);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -126,10 +311,20 @@ void maint_stop(struct maint *m)
     pthread_mutex_lock(&m->lock);
     m->stop = true;
     pthread_cond_signal(&m->cond);
+    pthread_cond_signal(&m->acond);
     pthread_mutex_unlock(&m->lock);
     pthread_join(m->thread, NULL);
+    if (m->alerting) {
+        pthread_join(m->athread, NULL);
+        hist_hooks_free(m->hooks);
+        event_free(m->ev_notices);
+    }
     pthread_cond_destroy(&m->cond);
+    pthread_cond_destroy(&m->acond);
     pthread_mutex_destroy(&m->lock);
+    strmap_free(&m->last_notice);
+    free(m->pending);
+    free(m->sender);
     free(m->password);
     free(m);
 }

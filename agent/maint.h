@@ -1,26 +1,57 @@
-/* agent/maint.h: the leader's history housekeeping, off the event loop.
+/* agent/maint.h: the leader's history work, off the event loop.
  *
- * One thread with its own MySQL connection. Every `period_s` (and at once
- * when this agent becomes leader) it recomputes today's job_daily_stats
- * (and yesterday's), then deletes executions older than retention_days in
- * bounded chunks. Only the leader does it, so the work is not repeated by
- * every agent; the flag is set from the loop with maint_set_leader(). */
+ * Housekeeping: one thread with its own MySQL connection. Every `period_s`
+ * (and at once when this agent becomes leader) it recomputes today's
+ * job_daily_stats (and yesterday's), then deletes executions older than
+ * retention_days in bounded chunks.
+ *
+ * Alerts (sql/hist_alert.h): a second thread with its own connection evaluates
+ * alert conditions every alert_interval_ms, opening and resolving alert_event
+ * rows; the notices it decides come back to the loop, are checked against each
+ * job's `alert` settings (webhook, on, silence_s) and queued on a webhook
+ * sender thread. Neither thread ever waits for the other or for a receiver.
+ *
+ * Only the leader does either, so the work is not repeated by every agent; the
+ * flag is set from the loop with maint_set_leader(). */
 #ifndef SC_AGENT_MAINT_H
 #define SC_AGENT_MAINT_H
 
+#include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/job.h"
 #include "sql/db.h"
 
 struct maint;
 
-/* maint_start: `url` and `password` are copied. 0 or -errno. */
-int maint_start(const struct db_url *url, const char *password, unsigned retention_days,
-                unsigned period_s, struct maint **out);
+struct maint_opts {
+    const struct db_url *url; /* copied */
+    const char *password;     /* copied; NULL when none */
+    unsigned retention_days, period_s;
+    int alert_interval_ms; /* 0: no alert evaluation */
+    int alert_reminder_s;
+    int webhook_timeout_ms;
+    int webhook_queue;       /* notices waiting or in flight, at most */
+    struct event_base *base; /* the loop notices are filtered and queued on */
+    const char *sender;      /* "sender" in the payloads (the agent id); copied */
+    /* job: the current config of a job, or NULL (called on the loop thread). */
+    const struct job *(*job)(void *ctx, const char *name);
+    void *ctx;
+};
+
+struct maint_alert_stats {
+    uint64_t evaluations, eval_errors, opened, resolved, reminders, silenced;
+    uint64_t sent, failed, dropped, queued; /* webhooks */
+};
+
+/* maint_start: 0 or -errno; the handle is the caller's (maint_stop, on the
+ * loop thread after the loop has ended). */
+int maint_start(const struct maint_opts *o, struct maint **out);
 void maint_set_leader(struct maint *m, bool leader);
 /* maint_deleted: executions deleted by retention so far. */
 uint64_t maint_deleted(const struct maint *m);
+void maint_alert_stats(struct maint *m, struct maint_alert_stats *s);
 void maint_stop(struct maint *m);
 
 #endif

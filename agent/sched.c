@@ -532,6 +532,23 @@ static void drop_waiting(struct sched *s, struct sched_run *r, const char *reaso
 
 static void finish_run(struct sched *s, struct sched_run *r, const struct exec_result *res);
 
+/* refused: the runner said this agent may not start the run now (-EAGAIN: it
+ * cannot prove it owns the item). The fire is missed here, not failed, and is
+ * never retried: another agent may own it, and its report of the fire wins
+ * over this one in the history. A refused catch-up is reported as the cron
+ * fire it stood for. */
+static void refused(struct sched *s, struct sched_run *r, const struct sc_err *err)
+{
+    char msg[400], why[300];
+    snprintf(msg, sizeof msg, "not run: %s", sc_err_format(err, why, sizeof why));
+    if (r->trigger == EXEC_TRIGGER_MISFIRE)
+        r->trigger = EXEC_TRIGGER_CRON;
+    r->started_ms = 0;
+    item_unlink(r);
+    emit(s, SCHED_EV_MISSED, r, msg, NULL);
+    run_free(r);
+}
+
 static void launch_of(const struct sched_run *r, struct sched_launch *l)
 {
     const struct sched_item_conf *c = &r->spec->c;
@@ -571,7 +588,7 @@ static bool release_run(struct sched *s, struct sched_run *r)
 }
 
 /* start_run: start the run's process. false: it could not start and was
- * finished as failed (r is freed or waits to retry). */
+ * finished as failed (r is freed or waits to retry) or refused (r is freed). */
 static bool start_run(struct sched *s, struct sched_run *r)
 {
     const struct sched_item_conf *c = &r->spec->c;
@@ -581,6 +598,10 @@ static bool start_run(struct sched *s, struct sched_run *r)
     sc_err_clear(&err);
     r->started_ms = now_real(s);
     int rc = s->o.runner.start(s->o.runner.ctx, &l, r, &r->handle, &err);
+    if (rc == -EAGAIN) {
+        refused(s, r, &err);
+        return false;
+    }
     if (rc < 0) {
         char msg[400];
         char why[300];
@@ -1192,6 +1213,63 @@ int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger 
         arm(s);
     }
     return 0;
+}
+
+int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms, int64_t hi_ms,
+                       const char *why)
+{
+    struct sched_item *it = *item_slot(s, job, item);
+    int64_t due[SCHED_MISFIRE_MAX];
+    int n = 0, n_sure = 0;
+    char msg[300];
+    if (!it)
+        return -ENOENT;
+    /* The window ends where the item's own schedule starts (its floor). */
+    int64_t t = it->next(it->ctx, sec_floor(lo_ms)), more_from = -1;
+    while (t >= 0 && t <= it->floor_after) {
+        if (n == SCHED_MISFIRE_MAX) {
+            more_from = t;
+            break;
+        }
+        due[n++] = t;
+        int64_t nt = it->next(it->ctx, t);
+        t = nt > t ? nt : -1;
+    }
+    const struct sched_item_conf *c = &it->spec->c;
+    for (int i = 0; i < n; i++)
+        n_sure += due[i] * 1000 > hi_ms;
+    for (int i = 0, k = 0; i < n; i++) {
+        bool sure = due[i] * 1000 > hi_ms;
+        k += sure;
+        if (sure && (c->misfire == SCHED_MISFIRE_ALL ||
+                     (c->misfire == SCHED_MISFIRE_ONCE && k == n_sure))) {
+            fire(s, it, due[i], EXEC_TRIGGER_MISFIRE, NULL, NULL, NULL);
+            continue;
+        }
+        /* Fires up to hi_ms may have been run by the previous owner: reported
+         * missed only, never caught up; its own report wins in the history. */
+        if (!sure)
+            snprintf(msg, sizeof msg,
+                     "failover window (%s): not run here; missed unless the previous owner ran it",
+                     why);
+        else
+            snprintf(msg, sizeof msg, "failover window (%s): no owner ran this fire%s", why,
+                     c->misfire == SCHED_MISFIRE_SKIP ? " (misfire skip)"
+                                                      : " (misfire once: one catch-up run)");
+        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, due[i], msg);
+    }
+    if (more_from >= 0) {
+        snprintf(msg, sizeof msg,
+                 "failover window (%s): more than %d fires without an owner; later ones not "
+                 "enumerated",
+                 why, SCHED_MISFIRE_MAX);
+        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, msg);
+    }
+    if (!s->in_tick) {
+        pump(s);
+        arm(s);
+    }
+    return n + (more_from >= 0);
 }
 
 static int kill_item_runs(struct sched *s, struct sched_item *it, const char *reason)

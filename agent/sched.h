@@ -94,7 +94,9 @@ struct sched_launch {
 
 /* A runner starts an execution and later calls sched_run_done(token, result)
  * exactly once, from the loop and never from inside start(). start returns 0
- * with *handle set, or a negative errno with err filled (nothing started). */
+ * with *handle set, or a negative errno with err filled (nothing started):
+ * -EAGAIN means "not ours to start now" (the agent cannot prove it owns the
+ * item), reported MISSED and never retried; any other error fails the run. */
 struct sched_runner {
     int (*start)(void *ctx, const struct sched_launch *l, void *token, void **handle,
                  struct sc_err *err);
@@ -187,6 +189,19 @@ int sched_item_remove(struct sched *s, const char *job, int item, bool kill);
  * skipped by the concurrency policy. -ENOENT when the item is not owned here. */
 int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger trigger,
                   int64_t fire_time, const char *job_param, char *exec_id_out);
+
+/* sched_item_account: (job, item) was just added because this agent took it
+ * over; its fires since the previous owner stopped, up to the item's floor
+ * (its own schedule starts after it), had no owner. Fires f with
+ * f*1000 > lo_ms are accounted: those with f*1000 <= hi_ms may have been
+ * started by the previous owner and are only reported MISSED (the previous
+ * owner's report of a run wins in the history); later ones are missed fires
+ * under the item's misfire policy (skip: MISSED; once: the latest runs with
+ * trigger misfire, the others MISSED; all: each runs), at most
+ * SCHED_MISFIRE_MAX of them. `why` goes into the reasons ("taken over from
+ * a2"). Returns how many fires were accounted, -ENOENT when unknown. */
+int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms, int64_t hi_ms,
+                       const char *why);
 
 /* sched_kill_item / sched_kill_all: kill running executions (status killed,
  * `reason`), drop queued runs and pending retries (SKIPPED). Items stay.

@@ -9,13 +9,17 @@
 #include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -25,6 +29,7 @@
 #include "core/http.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "registry/jobops.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -154,57 +159,58 @@ static void api_health(struct creq *r)
 static void api_metrics(struct creq *r)
 {
     struct console *c = r->c;
-    char buf[4096];
+    char buf[8192];
     size_t invalid = 0;
     const char *k;
     void *v;
     for (size_t it = 0; strmap_next(&c->view.jobs, &it, &k, &v);)
         invalid += ((struct zkview_job *)v)->job == NULL;
-    int n = snprintf(buf, sizeof buf,
-                     "# HELP shardcron_console_requests_total HTTP requests received.\n"
-                     "# TYPE shardcron_console_requests_total counter\n"
-                     "shardcron_console_requests_total %llu\n"
-                     "# TYPE shardcron_console_replies_4xx_total counter\n"
-                     "shardcron_console_replies_4xx_total %llu\n"
-                     "# TYPE shardcron_console_replies_5xx_total counter\n"
-                     "shardcron_console_replies_5xx_total %llu\n"
-                     "# TYPE shardcron_console_static_files_total counter\n"
-                     "shardcron_console_static_files_total %llu\n"
-                     "# TYPE shardcron_console_logins_total counter\n"
-                     "shardcron_console_logins_total{result=\"ok\"} %llu\n"
-                     "shardcron_console_logins_total{result=\"refused\"} %llu\n"
-                     "# TYPE shardcron_console_sessions gauge\n"
-                     "shardcron_console_sessions %zu\n"
-                     "# TYPE shardcron_console_zk_writes_total counter\n"
-                     "shardcron_console_zk_writes_total{result=\"ok\"} %llu\n"
-                     "shardcron_console_zk_writes_total{result=\"error\"} %llu\n"
-                     "# TYPE shardcron_console_jobs gauge\n"
-                     "shardcron_console_jobs %zu\n"
-                     "# TYPE shardcron_console_invalid_jobs gauge\n"
-                     "shardcron_console_invalid_jobs %zu\n"
-                     "# TYPE shardcron_console_agents gauge\n"
-                     "shardcron_console_agents %zu\n"
-                     "# TYPE shardcron_console_epoch gauge\n"
-                     "shardcron_console_epoch %lld\n"
-                     "# TYPE shardcron_console_zk_connected gauge\n"
-                     "shardcron_console_zk_connected %d\n"
-                     "# TYPE shardcron_console_mysql_pending gauge\n"
-                     "shardcron_console_mysql_pending %d\n"
-                     "# TYPE shardcron_console_connections gauge\n"
-                     "shardcron_console_connections %zu\n"
-                     "# TYPE shardcron_console_connections_refused_total counter\n"
-                     "shardcron_console_connections_refused_total %llu\n",
-                     (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
-                     (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
-                     (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
-                     strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
-                     (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
-                     strmap_len(&c->view.agents),
-                     c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
-                     zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db),
-                     strmap_len(&c->conns), (unsigned long long)c->conns_refused);
-    if (n > 0 && (size_t)n < sizeof buf)
-        alerter_metrics(c->alerter, buf + n, sizeof buf - (size_t)n);
+    snprintf(buf, sizeof buf,
+             "# HELP shardcron_console_requests_total HTTP requests received.\n"
+             "# TYPE shardcron_console_requests_total counter\n"
+             "shardcron_console_requests_total %llu\n"
+             "# TYPE shardcron_console_replies_4xx_total counter\n"
+             "shardcron_console_replies_4xx_total %llu\n"
+             "# TYPE shardcron_console_replies_5xx_total counter\n"
+             "shardcron_console_replies_5xx_total %llu\n"
+             "# TYPE shardcron_console_static_files_total counter\n"
+             "shardcron_console_static_files_total %llu\n"
+             "# TYPE shardcron_console_logins_total counter\n"
+             "shardcron_console_logins_total{result=\"ok\"} %llu\n"
+             "shardcron_console_logins_total{result=\"refused\"} %llu\n"
+             "# TYPE shardcron_console_sessions gauge\n"
+             "shardcron_console_sessions %zu\n"
+             "# TYPE shardcron_console_zk_writes_total counter\n"
+             "shardcron_console_zk_writes_total{result=\"ok\"} %llu\n"
+             "shardcron_console_zk_writes_total{result=\"error\"} %llu\n"
+             "# TYPE shardcron_console_jobs gauge\n"
+             "shardcron_console_jobs %zu\n"
+             "# TYPE shardcron_console_invalid_jobs gauge\n"
+             "shardcron_console_invalid_jobs %zu\n"
+             "# TYPE shardcron_console_agents gauge\n"
+             "shardcron_console_agents %zu\n"
+             "# TYPE shardcron_console_epoch gauge\n"
+             "shardcron_console_epoch %lld\n"
+             "# TYPE shardcron_console_zk_connected gauge\n"
+             "shardcron_console_zk_connected %d\n"
+             "# TYPE shardcron_console_mysql_pending gauge\n"
+             "shardcron_console_mysql_pending %d\n"
+             "# TYPE shardcron_console_connections gauge\n"
+             "shardcron_console_connections %zu\n"
+             "# TYPE shardcron_console_connections_refused_total counter\n"
+             "shardcron_console_connections_refused_total %llu\n"
+             "# TYPE shardcron_console_job_pages_total counter\n"
+             "shardcron_console_job_pages_total{result=\"cached\"} %llu\n"
+             "shardcron_console_job_pages_total{result=\"built\"} %llu\n",
+             (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
+             (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
+             (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
+             strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
+             (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
+             strmap_len(&c->view.agents), c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
+             zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), strmap_len(&c->conns),
+             (unsigned long long)c->conns_refused, (unsigned long long)c->page_hits,
+             (unsigned long long)c->page_misses);
     http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
     creq_free(r);
 }
@@ -386,6 +392,29 @@ static struct zkview_job **list_hits(struct console *c, const char *q, int key, 
     return hits;
 }
 
+/* page_slot: the cached page for `key`, or the least recently used slot (its
+ * key set to `key`, its body dropped) to build it into. */
+static struct console_page *page_slot(struct console *c, const char *key, bool *found)
+{
+    struct console_page *lru = &c->pages[0];
+    for (int i = 0; i < CONSOLE_PAGES; i++) {
+        struct console_page *p = &c->pages[i];
+        if (p->body && strcmp(p->key, key) == 0) {
+            *found = true;
+            p->used = ++c->page_clock;
+            return p;
+        }
+        if (!p->body || p->used < lru->used)
+            lru = p;
+    }
+    *found = false;
+    free(lru->body);
+    lru->body = NULL;
+    snprintf(lru->key, sizeof lru->key, "%s", key);
+    lru->used = ++c->page_clock;
+    return lru;
+}
+
 static void api_jobs_list(struct creq *r)
 {
     struct console *c = r->c;
@@ -414,6 +443,22 @@ static void api_jobs_list(struct creq *r)
                    "descending)");
         return;
     }
+    char ck[300];
+    bool found;
+    int64_t now = console_now_ms() / 1000;
+    uint64_t gen = c->view.job_changes + c->view.snap_changes;
+    snprintf(ck, sizeof ck, "%s\x1f%s%s\x1f%lld\x1f%lld", q ? q : "", desc ? "-" : "",
+             sort_keys[key], page, limit);
+    struct console_page *pg = page_slot(c, ck, &found);
+    if (found && pg->gen == gen && now < pg->until) {
+        c->page_hits++;
+        http_reply_text(r->req, 200, "application/json", pg->body, pg->len);
+        creq_free(r);
+        return;
+    }
+    c->page_misses++;
+    free(pg->body);
+    pg->body = NULL;
     size_t n, nh;
     zkview_jobs_sorted(&c->view, &n);
     struct zkview_job **hit = list_hits(c, q, key, &nh);
@@ -422,10 +467,15 @@ static void api_jobs_list(struct creq *r)
         return;
     }
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    int64_t now = console_now_ms() / 1000;
+    int64_t until = INT64_MAX;
     size_t first = (size_t)(page - 1) * (size_t)limit;
-    for (size_t i = first; i < nh && i < first + (size_t)limit; i++)
-        cJSON_AddItemToArray(arr, job_summary(c, hit[desc ? nh - 1 - i : i], now));
+    for (size_t i = first; i < nh && i < first + (size_t)limit; i++) {
+        cJSON *js = job_summary(c, hit[desc ? nh - 1 - i : i], now);
+        const cJSON *nf = cJSON_GetObjectItemCaseSensitive(js, "next_fire_epoch");
+        if (cJSON_IsNumber(nf) && (int64_t)nf->valuedouble < until)
+            until = (int64_t)nf->valuedouble;
+        cJSON_AddItemToArray(arr, js);
+    }
     cJSON_AddNumberToObject(o, "total", (double)nh);
     cJSON_AddNumberToObject(o, "page", (double)page);
     cJSON_AddNumberToObject(o, "limit", (double)limit);
@@ -434,7 +484,18 @@ static void api_jobs_list(struct creq *r)
     cJSON_AddNumberToObject(st, "disabled", (double)c->view.ndisabled);
     cJSON_AddNumberToObject(st, "invalid", (double)c->view.ninvalid);
     cJSON_AddItemToObject(o, "jobs", arr);
-    creq_json(r, 200, o);
+    char *body = json_print(o);
+    cJSON_Delete(o);
+    if (!body) {
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    pg->body = body;
+    pg->len = strlen(body);
+    pg->gen = gen;
+    pg->until = until;
+    http_reply_text(r->req, 200, "application/json", pg->body, pg->len);
+    creq_free(r);
 }
 
 static void api_job_get(struct creq *r, const char *name)
@@ -755,7 +816,9 @@ static void api_job_put(struct creq *r, const char *name)
     } else {
         w->action = "update";
         w->before = cur ? strdup(cur->raw) : NULL;
-        zrc = zkreg_set(c->z, path, w->canon, (int)strlen(w->canon), version, job_written, w);
+        struct jobops o = {0};
+        jobops_set(&o, name, w->canon, (int)strlen(w->canon), version);
+        zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     }
     if (zrc != ZOK) {
         jobwrite_free(w);
@@ -797,9 +860,9 @@ static void api_job_enable(struct creq *r, const char *name, bool disable)
     w->before = strdup(cur->raw);
     w->action = disable ? "disable" : "enable";
     snprintf(w->name, sizeof w->name, "%s", name);
-    char path[300];
-    snprintf(path, sizeof path, "/jobs/%s", name);
-    int zrc = zkreg_set(c->z, path, canon, (int)strlen(canon), cur->version, job_written, w);
+    struct jobops o = {0};
+    jobops_set(&o, name, canon, (int)strlen(canon), cur->version);
+    int zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     if (zrc != ZOK) {
         jobwrite_free(w);
         creq_error(r, 503, "zookeeper", "cannot write: %s", zerror(zrc));
@@ -847,10 +910,10 @@ static void trig_created(struct zkreg *z, const struct zkreg_result *res, void *
 static void trig_ensured(struct zkreg *z, const struct zkreg_result *res, void *arg)
 {
     struct trig *t = arg;
-    char path[300];
+    struct jobops o = {0};
     (void)res;
-    snprintf(path, sizeof path, "/jobs/%s/triggers/t-", t->name);
-    int zrc = zkreg_create(z, path, t->data, (int)strlen(t->data), ZOO_SEQUENCE, trig_created, t);
+    jobops_trigger(&o, t->name, t->data, (int)strlen(t->data));
+    int zrc = zkreg_multi(z, o.ops, 2, trig_created, t);
     if (zrc != ZOK) {
         struct creq *r = t->r;
         trig_free(t);
@@ -1255,6 +1318,14 @@ static bool conn_admit(struct console *c, struct evhttp_request *req)
     strmap_put(&c->conns, key, c, &perr);
     if (perr == 0)
         evhttp_connection_set_closecb(evcon, conn_closed, c);
+    /* evhttp may write a reply in two writes; with Nagle the second waits for the
+     * client's delayed ACK (40 ms on Linux) whenever the reply is sent later than
+     * the request arrived — every MySQL-backed route on a kept-alive connection. */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    int one = 1;
+    if (bev && bufferevent_getfd(bev) >= 0 &&
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+        LOGD("TCP_NODELAY: %s", strerror(errno));
     return true;
 }
 

@@ -15,6 +15,7 @@
 #include "core/cron.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "registry/jobops.h"
 #include "sql/hist_query.h"
 
 #define ALERT_WINDOW_MS (24LL * 3600 * 1000)
@@ -742,9 +743,10 @@ void api_import(struct creq *r)
         char path[300];
         snprintf(path, sizeof path, "/jobs/%s", op->name);
         im->pending++;
-        int zrc =
-            cur ? zkreg_set(c->z, path, canon, (int)strlen(canon), cur->version, import_written, op)
-                : zkreg_create(c->z, path, canon, (int)strlen(canon), 0, import_written, op);
+        struct jobops o = {0};
+        jobops_set(&o, op->name, canon, (int)strlen(canon), cur ? cur->version : -1);
+        int zrc = cur ? zkreg_multi(c->z, o.ops, 2, import_written, op)
+                      : zkreg_create(c->z, path, canon, (int)strlen(canon), 0, import_written, op);
         if (zrc != ZOK)
             import_op_done(op, zrc, 0);
     }

@@ -89,10 +89,7 @@ int console_run(const struct cfg *cfg)
     strmap_init(&c.conns);
     strmap_init(&c.throttle);
     c.started_ms = console_now_ms();
-    long long alert_ms = 5000, reminder_s = 3600;
-    if (cfg_int(cfg, "max_connections", 1, 1000000, &c.max_conns, &err) < 0 ||
-        cfg_int(cfg, "alert_interval_ms", 100, 3600000, &alert_ms, &err) < 0 ||
-        cfg_int(cfg, "alert_reminder_s", 1, 7 * 86400, &reminder_s, &err) < 0) {
+    if (cfg_int(cfg, "max_connections", 1, 1000000, &c.max_conns, &err) < 0) {
         LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         return 2;
     }
@@ -180,8 +177,6 @@ int console_run(const struct cfg *cfg)
         goto out;
     }
     c.view.z = c.z;
-    if (c.db && alerter_new(&c, (int)alert_ms, (int)reminder_s, &c.alerter) < 0)
-        goto out;
     c.ev_term = evsignal_new(c.base, SIGTERM, term_cb, &c);
     c.ev_int = evsignal_new(c.base, SIGINT, term_cb, &c);
     c.ev_sweep = event_new(c.base, -1, EV_PERSIST, sweep_cb, &c);
@@ -208,15 +203,15 @@ int console_run(const struct cfg *cfg)
     LOGN("console stopped");
 out:
     /* Workers first: their done callbacks reply to requests evhttp still owns. */
-    alerter_stop(c.alerter);
     dbpool_free(c.db);
-    alerter_free(c.alerter);
     if (c.http)
         evhttp_free(c.http);
     if (c.z)
         zkreg_close(c.z);
     zkview_clear(&c.view);
     free(c.list.hits);
+    for (int i = 0; i < CONSOLE_PAGES; i++)
+        free(c.pages[i].body);
     const char *k;
     void *v;
     for (size_t it = 0; strmap_next(&c.sessions, &it, &k, &v);)

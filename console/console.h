@@ -19,6 +19,7 @@
 
 #define CONSOLE_MAX_BODY (4u << 20) /* request body cap (import documents) */
 #define CONSOLE_SESSION_S 43200     /* session lifetime */
+#define CONSOLE_PAGES 64            /* job list pages kept serialized (api.c) */
 
 enum console_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
 
@@ -30,19 +31,16 @@ struct console_session {
     int64_t expires_ms;
 };
 
-struct alerter;
-
 struct console {
     struct event_base *base;
     struct evhttp *http;
     struct zkreg *z;
     struct zkview view;
-    struct dbpool *db;       /* NULL without --mysql */
-    struct alerter *alerter; /* NULL without --mysql */
-    struct strmap sessions;  /* id -> struct console_session */
-    struct strmap zones;     /* name -> tz_zone (loaded once) */
-    struct strmap throttle;  /* "u:NAME" / "ip:ADDR" -> struct auth_throttle (failed logins) */
-    char web[4096];          /* realpath of the web directory, "" when none */
+    struct dbpool *db;      /* NULL without --mysql */
+    struct strmap sessions; /* id -> struct console_session */
+    struct strmap zones;    /* name -> tz_zone (loaded once) */
+    struct strmap throttle; /* "u:NAME" / "ip:ADDR" -> struct auth_throttle (failed logins) */
+    char web[4096];         /* realpath of the web directory, "" when none */
     int port;
     int64_t started_ms;
     struct strmap conns; /* "%p" of each connection that sent a request (the cap) */
@@ -58,6 +56,18 @@ struct console {
         size_t n;
         bool valid;
     } list;
+    /* Serialized job list replies by (q, sort, page, limit): a hit costs one copy
+     * of the body, not 50 summaries and a JSON print. Valid while the jobs and the
+     * snapshot are unchanged (gen) and until the earliest next fire on the page. */
+    struct console_page {
+        char key[300];
+        char *body; /* owned */
+        size_t len;
+        uint64_t gen;  /* view.job_changes + view.snap_changes when built */
+        int64_t until; /* epoch s: rebuilt from then on */
+        uint64_t used; /* LRU clock */
+    } pages[CONSOLE_PAGES];
+    uint64_t page_clock, page_hits, page_misses;
     /* metrics */
     uint64_t requests, replies_4xx, replies_5xx, logins_ok, logins_failed, zk_writes,
         zk_write_errors, static_files, conns_refused;
@@ -104,14 +114,6 @@ const char *auth_role_name(enum console_role r);
  * failure). before/after may be NULL; copied. */
 void audit(struct console *c, const char *user, const char *action, const char *object_type,
            const char *object, const char *before, const char *after);
-
-/* console/alerter.c: alert_event rows and webhooks (see the file's comment).
- * interval_ms between evaluations; reminder_s between notices of an open alert. */
-int alerter_new(struct console *c, int interval_ms, int reminder_s, struct alerter **out);
-/* alerter_stop: no notices from now on (before the workers drain at shutdown). */
-void alerter_stop(struct alerter *a);
-void alerter_free(struct alerter *a);
-void alerter_metrics(const struct alerter *a, char *buf, size_t len);
 
 /* console/api_hist.c: routes over MySQL, export and import. */
 void api_executions(struct creq *r);

@@ -11,8 +11,6 @@ static const struct cfg_opt console_opts[] = {
     {"listen", 0, CFG_STR, "127.0.0.1:8080", "HTTP listen address"},
     {"admin_password_file", 0, CFG_STR, NULL,
      "first start: create user admin with this password when no admin exists"},
-    {"alert_interval_ms", 0, CFG_INT, "5000", "how often alert conditions are evaluated"},
-    {"alert_reminder_s", 0, CFG_INT, "3600", "seconds between reminders of an open alert"},
     {"max_connections", 0, CFG_INT, "1024", "connections served at once (more get 503)"},
     {"web", 0, CFG_STR, NULL, "directory of the web pages (default: console/web of the tree)"},
     {NULL, 0, 0, NULL, NULL},

@@ -462,7 +462,8 @@ static void ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
 
 static void load_all(struct zkview *v)
 {
-    static const char *const roots[] = {"/jobs", "/agents", "/election", "/state", "/domains"};
+    static const char *const roots[] = {"/jobs",  "/agents",        "/election",
+                                        "/state", "/state/changes", "/domains"};
     for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
         v->loading++;
         if (zkreg_ensure(v->z, roots[i], ensured, v) != ZOK)

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/tz.h"
 #include "ctl/ctl.h"
+#include "registry/jobops.h"
 #include "registry/plan.h"
 #include "registry/zkcli.h"
 #include "sharding/shard.h"
@@ -134,7 +135,7 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
         if (zrc == ZOK)
             printf("job %s created\n", j->name);
     } else if (zrc == ZOK) {
-        zrc = zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL);
+        zrc = zkcli_job_set(k, j->name, canon, (int)strlen(canon), st.version);
         if (zrc == ZOK)
             printf("job %s updated (version %d)\n", j->name, st.version + 1);
     }
@@ -235,8 +236,7 @@ static int set_disabled(const struct cfg *c, const char *name, bool disabled)
     if (zrc == ZOK && job_parse(data, strlen(data), &j, &err) == 0) {
         j->disabled = disabled;
         char *canon = job_to_json(j);
-        zrc =
-            canon ? zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL) : ZSYSTEMERROR;
+        zrc = canon ? zkcli_job_set(k, name, canon, (int)strlen(canon), st.version) : ZSYSTEMERROR;
         free(canon);
     } else if (zrc == ZOK) {
         fprintf(stderr, "shardcronctl: job %s holds an invalid config: %s: %s\n", name, err.field,
@@ -291,10 +291,7 @@ int ctl_job_trigger(const struct cfg *c, int nargs, char **args)
         cJSON_AddNumberToObject(o, "created_ms", (double)tv.tv_sec * 1000 + tv.tv_usec / 1000);
         char *data = json_print(o);
         cJSON_Delete(o);
-        snprintf(path, sizeof path, "/jobs/%s/triggers", args[0]);
-        zkcli_ensure(k, path);
-        snprintf(path, sizeof path, "/jobs/%s/triggers/t-", args[0]);
-        zrc = zkcli_create(k, path, data, (int)strlen(data), ZOO_SEQUENCE, created, sizeof created);
+        zrc = zkcli_job_trigger(k, args[0], data, (int)strlen(data), created, sizeof created);
         free(data);
     }
     zkcli_close(k);
@@ -698,8 +695,9 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
                                                            : updated;
         cJSON_AddItemToArray(bucket, cJSON_CreateString(in[x]->name));
         if (confirm && bucket != unchanged) {
-            int w = g == ZNONODE ? zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0)
-                                 : zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL);
+            int w = g == ZNONODE
+                        ? zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0)
+                        : zkcli_job_set(k, in[x]->name, canon, (int)strlen(canon), st.version);
             if (w != ZOK)
                 cJSON_AddItemToArray(failed, cJSON_CreateString(in[x]->name));
         }

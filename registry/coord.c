@@ -23,6 +23,8 @@
 
 /* ---------------------------------------------------------------- state */
 
+#define TRIGGER_TTL_MS (10 * 60 * 1000)
+
 struct cjob {
     char *name;
     struct job *cfg; /* NULL when the node holds an invalid config */
@@ -32,15 +34,37 @@ struct cjob {
     uint8_t *st;    /* enum coord_item_state per item */
     int64_t *since; /* realtime ms an item became ACTIVE */
     int nst;
+    int64_t stamp;    /* the epoch whose assignment last included the job */
     bool *draining;   /* per item, lost here but still running */
     char **trig_done; /* triggers already handled by this agent */
     int ntrig_done;
+};
+
+struct chg_entry {
+    char *name;
+    int64_t seq;
+    int64_t seen_ms; /* when this process first listed it */
 };
 
 struct cagent {
     char *id;
     bool alive, loaded, loading;
     struct plan_agent_rec rec;
+    /* when this agent saw it vanish (realtime ms, 0 = never), and what its
+     * record said then (a returning agent's new record replaces rec) */
+    int64_t gone_ms, gone_skew_ms;
+    int gone_session_ms;
+};
+
+/* A gained item's handover: who owned it at the epoch this agent applied
+ * before gaining it, and, once it is active, the window of fires no owner
+ * ran (docs/coordination.md, "Fires between owners"). Keyed "job\x1fitem". */
+struct handover {
+    char from[130];
+    int64_t prev_epoch, prev_created_ms;
+    bool resolved;
+    bool died; /* the previous owner's session ended */
+    int64_t lo_ms, hi_ms;
 };
 
 enum reg_state { REG_NONE, REG_CREATING, REG_WAIT_STALE, REG_DONE };
@@ -67,10 +91,27 @@ struct coord {
     struct strmap jobs, agents;
     int jobs_loading, agents_loading;
     bool jobs_listed, agents_listed;
+    uint64_t jobs_gen;   /* bumped when a job appears, goes or changes shape */
+    uint64_t digest_gen; /* jobs_gen the cached inputs and digest are of (0: none) */
+    char digest[17];
+    struct shard_job *inputs; /* valid jobs as sharding inputs, in name order (point into jobs) */
+    int ninputs;
+    uint64_t states_gen; /* bumped when an item's state changes */
+    /* the job change log (PLAN_CHANGES) */
+    bool chg_listed;       /* first listing done (and /jobs listed after it) */
+    int64_t chg_seen;      /* highest entry sequence handled */
+    struct chg_entry *chg; /* the latest listing, sorted by sequence */
+    int nchg;
+    struct strmap trig_wait; /* jobs named by trigger entries before /jobs was listed */
+    struct strmap trig_open; /* jobs with triggers not yet removed (leader cleans up) */
+    int64_t last_prune_ms, last_trig_scan_ms;
     struct plan_snapshot snap;
     int snap_version;
     bool snap_loaded, snap_exists;
     int64_t applied;
+    int64_t applied_ms, applied_created_ms; /* when we applied it; when it was published */
+    struct shard_assignment *assign;        /* the assignment of the applied epoch */
+    struct strmap handovers;                /* struct handover of gained items */
 
     uint64_t gen;
     enum reg_state reg;
@@ -85,6 +126,7 @@ struct coord {
     char reason[160];
 
     bool publish_inflight;
+    bool maybe_pending; /* some item may be PENDING: the gate scans only then */
     struct event *ev_eval, *ev_tick;
     struct coord_stats stats;
     bool fatal;
@@ -92,7 +134,9 @@ struct coord {
 
 static void running_cb(evutil_socket_t fd, short what, void *arg);
 static void free_running(struct coord *c);
+static void chg_free(struct coord *c);
 static void failover_check(struct coord *c);
+static void mark_gone(struct cagent *a);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -101,6 +145,13 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void schedule_eval(struct coord *c)
@@ -154,6 +205,18 @@ static void clear_caches(struct coord *c)
     strmap_init(&c->agents);
     c->jobs_loading = c->agents_loading = 0;
     c->jobs_listed = c->agents_listed = false;
+    c->chg_listed = false;
+    c->chg_seen = -1;
+    c->digest_gen = 0;
+    free(c->inputs);
+    c->inputs = NULL;
+    c->ninputs = 0;
+    c->states_gen++;
+    chg_free(c);
+    strmap_free(&c->trig_wait);
+    strmap_init(&c->trig_wait);
+    strmap_free(&c->trig_open);
+    strmap_init(&c->trig_open);
     plan_snapshot_clear(&c->snap);
     c->snap_loaded = c->snap_exists = false;
 }
@@ -171,6 +234,7 @@ static void drop_all(struct coord *c)
             memset(j->draining, 0, (size_t)j->nst * sizeof *j->draining);
     }
     c->applied = 0;
+    c->states_gen++;
 }
 
 static bool my_session_hex(const struct coord *c, char *buf, size_t len)
@@ -213,6 +277,8 @@ static char *record_json(struct coord *c)
     r.started_at_ms = c->started_at_ms;
     r.session = zkreg_session_id(c->z);
     r.applied_epoch = c->applied;
+    r.applied_ms = c->applied ? c->applied_ms : 0;
+    r.session_ms = zkreg_timeout_ms(c->z);
     /* Not ready until every job config is read: the leader adds an agent to
      * the members only once it can compute and apply an epoch at once. */
     r.ready = c->skew_ok && c->loaded;
@@ -542,10 +608,10 @@ struct read_ctx {
     char *name;
 };
 
-/* watch_read: get `path` with a watch; `loading`/`pending` track the read so
+/* watch_read: get `path` (with a watch when asked); `loading`/`pending` track the read so
  * the views count as settled only when every read has answered. */
-static void watch_read(struct coord *c, const char *path, const char *name, bool *loading,
-                       int *pending, zkreg_cb cb)
+static void watch_read(struct coord *c, const char *path, const char *name, bool watch,
+                       bool *loading, int *pending, zkreg_cb cb)
 {
     struct read_ctx *rc = malloc(sizeof *rc);
     if (!rc)
@@ -554,7 +620,7 @@ static void watch_read(struct coord *c, const char *path, const char *name, bool
     if (!*loading)
         (*pending)++;
     *loading = true;
-    if (!rc->name || zkreg_get(c->z, path, true, cb, rc) != ZOK) {
+    if (!rc->name || zkreg_get(c->z, path, watch, cb, rc) != ZOK) {
         *loading = false;
         (*pending)--;
         free(rc->name);
@@ -568,14 +634,16 @@ static void read_job(struct coord *c, struct cjob *j)
 {
     char path[300];
     snprintf(path, sizeof path, "/jobs/%s", j->name);
-    watch_read(c, path, j->name, &j->loading, &c->jobs_loading, job_read);
+    /* No watch: the change log announces rewrites (one watch per agent
+     * instead of one per job). */
+    watch_read(c, path, j->name, false, &j->loading, &c->jobs_loading, job_read);
 }
 
 static void read_agent(struct coord *c, struct cagent *a)
 {
     char path[300];
     snprintf(path, sizeof path, "/agents/%s", a->id);
-    watch_read(c, path, a->id, &a->loading, &c->agents_loading, agent_read);
+    watch_read(c, path, a->id, true, &a->loading, &c->agents_loading, agent_read);
 }
 
 static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -606,12 +674,10 @@ static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             } else {
                 j->error[0] = '\0';
             }
-            bool first = !j->cfg && !j->mzxid;
             job_free(j->cfg);
             j->cfg = cfg;
             j->mzxid = r->stat.mzxid;
-            if (first)
-                list_triggers(c, j->name);
+            c->jobs_gen++;
         } else if (r->rc == ZNONODE) {
             /* deleted: the children watch removes it */
         }
@@ -642,7 +708,7 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
             }
         } else if (r->rc == ZNONODE) {
-            a->alive = false;
+            mark_gone(a);
         }
         schedule_eval(c);
     }
@@ -677,6 +743,7 @@ static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg
                 c->jobs_loading--;
             LOGI("job %s deleted", j->name);
             cjob_free(j);
+            c->jobs_gen++;
         }
     }
     for (int i = 0; i < r->nchildren; i++) {
@@ -693,8 +760,15 @@ static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg
             continue;
         }
         read_job(c, j);
+        c->jobs_gen++;
     }
     c->jobs_listed = true;
+    /* Triggers announced before the jobs were known. */
+    for (size_t it = 0; strmap_next(&c->trig_wait, &it, &k, &v);)
+        if (strmap_get(&c->jobs, k))
+            list_triggers(c, k);
+    strmap_free(&c->trig_wait);
+    strmap_init(&c->trig_wait);
     changed(c);
     schedule_eval(c);
 }
@@ -712,7 +786,7 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
         struct cagent *a = v;
         if (a->alive && !listed(r, k)) {
             LOGI("agent %s left", a->id);
-            a->alive = false; /* kept as a tombstone: its last record names what it ran */
+            mark_gone(a); /* kept as a tombstone: its last record names what it ran */
         }
     }
     for (int i = 0; i < r->nchildren; i++) {
@@ -785,11 +859,350 @@ static void snap_exists_cb(struct zkreg *z, const struct zkreg_result *r, void *
         zkreg_get(c->z, "/state/assignment", true, snap_read, c);
 }
 
+/* ---------------------------------------------------------------- job change log */
+
+static void changes_list(struct coord *c);
+
+static void chg_free(struct coord *c)
+{
+    for (int i = 0; i < c->nchg; i++)
+        free(c->chg[i].name);
+    free(c->chg);
+    c->chg = NULL;
+    c->nchg = 0;
+}
+
+static int cmp_chg(const void *a, const void *b)
+{
+    const struct chg_entry *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* note_trigger: a trigger entry names `job`: look at its triggers (the leader
+ * keeps looking until they are gone, to remove finished ones). */
+static void note_trigger(struct coord *c, const char *job)
+{
+    int e;
+    if (!c->jobs_listed) {
+        strmap_put(&c->trig_wait, job, (void *)1, &e);
+        return;
+    }
+    if (strmap_get(&c->jobs, job))
+        list_triggers(c, job);
+}
+
+struct chg_ctx {
+    struct coord *c;
+    uint64_t gen;
+    char **names;
+    int n;
+};
+
+static void chg_ctx_free(struct chg_ctx *x)
+{
+    for (int i = 0; i < x->n; i++)
+        free(x->names[i]);
+    free(x->names);
+    free(x);
+}
+
+/* changes_data: the parent's data (pruned_through) read after the listing in
+ * x; handle the entries this agent has not seen. */
+static void changes_data(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct chg_ctx *x = arg;
+    struct coord *c = x->c;
+    (void)z;
+    if (r->stale || x->gen != c->gen || (r->rc != ZOK && r->rc != ZNONODE)) {
+        chg_ctx_free(x);
+        return;
+    }
+    int64_t pruned = r->rc == ZOK ? plan_changes_pruned(r->data, r->len) : -1;
+    int64_t t = now_ms();
+    struct chg_entry *v = calloc((size_t)x->n + 1, sizeof *v);
+    int n = 0;
+    char job[JOB_NAME_MAX + 1];
+    enum plan_change_kind kind;
+    int64_t seq;
+    if (!v) {
+        chg_ctx_free(x);
+        return;
+    }
+    for (int i = 0; i < x->n; i++) {
+        if (plan_change_parse(x->names[i], &kind, job, sizeof job, &seq) < 0)
+            continue;
+        v[n].name = x->names[i];
+        x->names[i] = NULL;
+        v[n].seq = seq;
+        v[n].seen_ms = t;
+        for (int k = 0; k < c->nchg; k++)
+            if (c->chg[k].seq == seq) {
+                v[n].seen_ms = c->chg[k].seen_ms;
+                break;
+            }
+        n++;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_chg);
+    bool first = !c->chg_listed;
+    if (!first && c->chg_seen < pruned) {
+        /* Entries this agent never saw were pruned: read every job again. */
+        const char *k;
+        void *val;
+        LOGW("job change log pruned past what this agent saw (%lld < %lld): re-reading all jobs",
+             (long long)c->chg_seen, (long long)pruned);
+        for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);)
+            read_job(c, val);
+    }
+    int64_t seen = c->chg_seen > pruned ? c->chg_seen : pruned;
+    for (int i = 0; i < n; i++) {
+        if (v[i].seq <= c->chg_seen && !first)
+            continue;
+        if (plan_change_parse(v[i].name, &kind, job, sizeof job, &seq) < 0)
+            continue;
+        if (kind == PLAN_CHANGE_TRIGGER) {
+            note_trigger(c, job);
+        } else if (!first) {
+            /* On the first listing the jobs are read after it anyway. */
+            struct cjob *j = strmap_get(&c->jobs, job);
+            if (j)
+                read_job(c, j);
+        }
+        if (seq > seen)
+            seen = seq;
+    }
+    c->chg_seen = seen;
+    chg_free(c);
+    c->chg = v;
+    c->nchg = n;
+    if (first) {
+        c->chg_listed = true;
+        /* Listed after the log: a rewrite from now on has an entry we will see. */
+        zkreg_children(c->z, "/jobs", true, jobs_listed, c);
+    }
+    chg_ctx_free(x);
+    schedule_eval(c);
+}
+
+static void changes_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    if (r->stale)
+        return;
+    if (r->rc == ZNONODE) { /* first use of this namespace */
+        zkreg_ensure(z, PLAN_CHANGES, ensured, NULL);
+        changes_list(c);
+        return;
+    }
+    if (r->rc != ZOK)
+        return;
+    struct chg_ctx *x = calloc(1, sizeof *x);
+    if (!x)
+        return;
+    x->c = c;
+    x->gen = c->gen;
+    x->names = calloc((size_t)r->nchildren + 1, sizeof *x->names);
+    for (int i = 0; x->names && i < r->nchildren; i++)
+        if ((x->names[x->n] = strdup(r->children[i])))
+            x->n++;
+    /* The watermark is read after the listing: if a prune ran in between, the
+     * newer watermark can only make this agent re-read more, never less. */
+    if (!x->names || zkreg_get(z, PLAN_CHANGES, false, changes_data, x) != ZOK)
+        chg_ctx_free(x);
+}
+
+static void changes_list(struct coord *c)
+{
+    zkreg_children(c->z, PLAN_CHANGES, true, changes_listed, c);
+}
+
+#define CHANGE_KEEP_MS (TRIGGER_TTL_MS + 60 * 1000) /* entries outlive their triggers */
+#define PRUNE_EVERY_MS (30 * 1000)
+#define PRUNE_BATCH 100
+
+static void pruned(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    (void)z, (void)arg;
+    if (!r->stale && r->rc != ZOK)
+        LOGD("pruning the job change log: %s", zerror(r->rc));
+}
+
+/* prune_changes (leader): delete entries listed more than CHANGE_KEEP_MS ago,
+ * oldest first, and record the highest deleted sequence; fenced by our
+ * election node like every leader write. */
+static void prune_changes(struct coord *c)
+{
+    int64_t t = now_ms();
+    if (!c->leader || !c->elect[0] || t - c->last_prune_ms < PRUNE_EVERY_MS)
+        return;
+    c->last_prune_ms = t;
+    struct zkreg_op ops[PRUNE_BATCH + 2];
+    char paths[PRUNE_BATCH][300], data[64];
+    int n = 0;
+    int64_t through = 0;
+    for (int i = 0; i < c->nchg && n < PRUNE_BATCH; i++) {
+        if (t - c->chg[i].seen_ms < CHANGE_KEEP_MS)
+            break;
+        snprintf(paths[n], sizeof paths[n], PLAN_CHANGES "/%s", c->chg[i].name);
+        ops[n + 1] = (struct zkreg_op){.type = ZKOP_DELETE, .path = paths[n], .version = -1};
+        through = c->chg[i].seq;
+        n++;
+    }
+    if (n == 0)
+        return;
+    ops[0] = (struct zkreg_op){.type = ZKOP_CHECK, .path = c->elect, .version = -1};
+    snprintf(data, sizeof data, "{\"pruned_through\":%lld}", (long long)through);
+    ops[n + 1] = (struct zkreg_op){.type = ZKOP_SET,
+                                   .path = PLAN_CHANGES,
+                                   .data = data,
+                                   .len = (int)strlen(data),
+                                   .version = -1};
+    zkreg_multi(c->z, ops, n + 2, pruned, NULL);
+}
+
+/* scan_triggers (leader): look again at jobs whose triggers are not removed
+ * yet; triggers_listed removes the finished ones. */
+static void scan_triggers(struct coord *c)
+{
+    const char *k;
+    void *v;
+    int64_t t = now_ms();
+    if (!c->leader || t - c->last_trig_scan_ms < 2000 || strmap_len(&c->trig_open) == 0)
+        return;
+    c->last_trig_scan_ms = t;
+    for (size_t it = 0; strmap_next(&c->trig_open, &it, &k, &v);)
+        list_triggers(c, k);
+}
+
 static void load_all(struct coord *c)
 {
     zkreg_children(c->z, "/agents", true, agents_listed, c);
-    zkreg_children(c->z, "/jobs", true, jobs_listed, c);
     zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+    changes_list(c); /* then /jobs */
+}
+
+/* ---------------------------------------------------------------- fires between owners */
+
+/* When an item moves, the previous owner stops it when it applies the epoch
+ * (or when its session ends) and the new owner starts it only when its gate
+ * opens; fires in between are run by nobody. The new owner accounts for them
+ * (docs/coordination.md, "Fires between owners"): at the gain it notes who
+ * owned the item at the epoch it applied before; when the item becomes active
+ * it computes from that owner's record a window (lo, hi] (plan_handover_window):
+ * fires after lo had no owner unless the previous owner ran them, fires after
+ * hi certainly had none. The agent's scheduler takes the window
+ * (coord_take_handover) when it adds the item. */
+
+static void handover_key(char *buf, size_t len, const char *job, int item)
+{
+    snprintf(buf, len, "%s\x1f%d", job, item);
+}
+
+static void handover_forget(struct coord *c, const char *job, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return;
+    handover_key(key, sizeof key, job, item);
+    free(strmap_del(&c->handovers, key));
+}
+
+/* handover_gain: (job, item) just became ours; `before` is the assignment of
+ * the epoch we applied until now (NULL: none in this session, so there is no
+ * previous owner we know of). */
+static void handover_gain(struct coord *c, const struct shard_assignment *before, const char *job,
+                          int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    int e;
+    handover_forget(c, job, item);
+    if (!before || !c->applied)
+        return;
+    int ji = shard_job_find(before, job);
+    if (ji < 0 || item >= shard_job_items(before, ji))
+        return; /* a new job or item: it had no owner */
+    int o = shard_owner(before, ji, item);
+    const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
+    if (!from || strcmp(from, c->id) == 0)
+        return;
+    struct handover *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    snprintf(h->from, sizeof h->from, "%s", from);
+    h->prev_epoch = c->applied;
+    h->prev_created_ms = c->applied_created_ms;
+    handover_key(key, sizeof key, job, item);
+    strmap_put(&c->handovers, key, h, &e);
+    if (e < 0)
+        free(h);
+}
+
+/* handover_resolve: (job, item) became active: fix its window from what we
+ * know of the previous owner now. */
+static void handover_resolve(struct coord *c, const char *job, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return;
+    handover_key(key, sizeof key, job, item);
+    struct handover *h = strmap_get(&c->handovers, key);
+    if (!h || h->resolved)
+        return;
+    struct cagent *x = strmap_get(&c->agents, h->from);
+    /* The session that owned the item ended: the agent is gone, or it vanished
+     * after our previous snapshot was published and came back. */
+    h->died = !x || !x->alive || x->gone_ms > h->prev_created_ms;
+    struct plan_handover in = {
+        .epoch = c->applied,
+        .prev_epoch = h->prev_epoch,
+        .prev_created_ms = h->prev_created_ms,
+        .snap_created_ms = c->snap.created_ms,
+        .session_ms = zkreg_timeout_ms(c->z),
+        .max_skew_ms = c->max_skew_ms,
+        .skew_ms = c->skew_ms,
+        .prev = !x        ? PLAN_PREV_UNKNOWN
+                : h->died ? PLAN_PREV_DIED
+                          : PLAN_PREV_ALIVE,
+    };
+    if (x && h->died) {
+        in.gone_ms = x->gone_ms;
+        in.owner_session_ms = x->gone_session_ms;
+        in.owner_skew_ms = x->gone_skew_ms;
+    } else if (x && x->loaded) {
+        in.owner_epoch = x->rec.applied_epoch;
+        in.owner_applied_ms = x->rec.applied_ms;
+    }
+    plan_handover_window(&in, &h->lo_ms, &h->hi_ms);
+    h->resolved = true;
+    LOGI("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
+         "them, after %lld none",
+         job, item, h->from, h->died ? "its session ended" : "moved", (long long)h->lo_ms,
+         (long long)h->hi_ms);
+}
+
+/* handover_sweep: drop windows of items no longer ours or gone. */
+static void handover_sweep(struct coord *c)
+{
+    const char *k;
+    void *v;
+    char job[JOB_NAME_MAX + 1];
+    for (size_t it = 0; strmap_next(&c->handovers, &it, &k, &v);) {
+        const char *sep = strchr(k, '\x1f');
+        int item = sep ? atoi(sep + 1) : -1;
+        snprintf(job, sizeof job, "%.*s", sep ? (int)(sep - k) : 0, k);
+        const struct cjob *j = strmap_get(&c->jobs, job);
+        if (!j || item < 0 || item >= j->nst || j->st[item] == COORD_NONE)
+            free(strmap_del(&c->handovers, k));
+    }
+}
+
+static void mark_gone(struct cagent *a)
+{
+    if (a->alive) {
+        a->gone_ms = now_ms();
+        a->gone_skew_ms = a->rec.skew_ms;
+        a->gone_session_ms = a->rec.session_ms;
+    }
+    a->alive = false;
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -815,10 +1228,41 @@ static struct shard_job *shard_inputs(struct coord *c, int *n)
     return v;
 }
 
+static int cmp_input_name(const void *a, const void *b)
+{
+    return strcmp(((const struct shard_job *)a)->name, ((const struct shard_job *)b)->name);
+}
+
+/* refresh_inputs: the sharding inputs (in name order, so shard_assign need not
+ * sort them) and their digest, rebuilt only when a job appeared, went or was
+ * re-read: every agent-record event evaluates, and an epoch applies, without
+ * walking 100,000 job configs again. 0 or -ENOMEM. */
+static int refresh_inputs(struct coord *c)
+{
+    if (c->digest_gen == c->jobs_gen && c->inputs)
+        return 0;
+    int n = 0;
+    struct shard_job *jobs = shard_inputs(c, &n);
+    if (!jobs)
+        return -ENOMEM;
+    qsort(jobs, (size_t)n, sizeof *jobs, cmp_input_name);
+    free(c->inputs);
+    c->inputs = jobs;
+    c->ninputs = n;
+    plan_digest(jobs, n, c->digest);
+    c->digest_gen = c->jobs_gen;
+    return 0;
+}
+
+static const char *jobs_digest(struct coord *c)
+{
+    return refresh_inputs(c) == 0 ? c->digest : NULL;
+}
+
 static bool views_settled(const struct coord *c)
 {
-    return c->reg == REG_DONE && c->jobs_listed && c->jobs_loading == 0 && c->snap_loaded &&
-           zkreg_state(c->z) == ZKREG_CONNECTED;
+    return c->reg == REG_DONE && c->chg_listed && c->jobs_listed && c->jobs_loading == 0 &&
+           c->snap_loaded && zkreg_state(c->z) == ZKREG_CONNECTED;
 }
 
 static int ensure_items(struct cjob *j, int n)
@@ -843,66 +1287,97 @@ static int ensure_items(struct cjob *j, int n)
     return 0;
 }
 
+/* apply_job: the states of one job's items under assignment `a` (ji: the job's
+ * index there, -1 when it was left out). */
+static void apply_job(struct coord *c, const struct shard_assignment *a,
+                      const struct shard_assignment *before, struct cjob *j, int ji, int me,
+                      int64_t *gained, int64_t *lost)
+{
+    int n = ji >= 0 ? shard_job_items(a, ji) : 0;
+    if (ensure_items(j, n) < 0)
+        return;
+    for (int i = 0; i < j->nst; i++) {
+        bool mine = me >= 0 && i < n && shard_owner(a, ji, i) == me;
+        if (mine && j->st[i] == COORD_NONE) {
+            j->st[i] = COORD_PENDING;
+            c->maybe_pending = true;
+            handover_gain(c, before, j->name, i);
+            (*gained)++;
+        } else if (!mine && j->st[i] != COORD_NONE) {
+            handover_forget(c, j->name, i);
+            if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
+                j->draining[i] = true;
+            j->st[i] = COORD_NONE;
+            (*lost)++;
+        }
+    }
+}
+
 static void maybe_apply(struct coord *c)
 {
-    char digest[17];
     int njobs = 0;
     if (!views_settled(c) || !c->snap_exists || c->snap.epoch <= c->applied)
         return;
     int64_t t_start = now_ms();
-    struct shard_job *jobs = shard_inputs(c, &njobs);
-    if (!jobs)
+    double cpu_start = cpu_ms();
+    const char *digest = jobs_digest(c);
+    if (!digest)
         return;
-    plan_digest(jobs, njobs, digest);
     if (strcmp(digest, c->snap.digest) != 0) {
         LOGD("epoch %lld waits: local job shapes %s differ from the leader's %s",
              (long long)c->snap.epoch, digest, c->snap.digest);
-        free(jobs);
         return;
     }
+    if (refresh_inputs(c) < 0)
+        return;
+    const struct shard_job *jobs = c->inputs;
+    njobs = c->ninputs;
     struct shard_agent *members = calloc((size_t)c->snap.nmembers + 1, sizeof *members);
     struct shard_assignment *a = NULL;
-    if (!members) {
-        free(jobs);
+    if (!members)
         return;
-    }
     plan_members_to_shard(&c->snap, members);
     int rc = shard_assign(jobs, njobs, members, c->snap.nmembers, &a);
     free(members);
     if (rc < 0) {
         LOGE("epoch %lld: cannot compute the assignment (%d)", (long long)c->snap.epoch, rc);
-        free(jobs);
         return;
     }
     int me = shard_agent_find(a, c->id);
     int64_t gained = 0, lost = 0;
+    const struct shard_assignment *before = c->assign; /* of the epoch applied until now */
     const char *k;
     void *val;
-    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);) {
-        struct cjob *j = val;
-        int ji = j->cfg ? shard_job_find(a, j->name) : -1;
-        int n = ji >= 0 ? shard_job_items(a, ji) : 0;
-        if (ensure_items(j, n) < 0)
-            continue;
-        for (int i = 0; i < j->nst; i++) {
-            bool mine = me >= 0 && i < n && shard_owner(a, ji, i) == me;
-            if (mine && j->st[i] == COORD_NONE) {
-                j->st[i] = COORD_PENDING;
-                gained++;
-            } else if (!mine && j->st[i] != COORD_NONE) {
-                if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
-                    j->draining[i] = true;
-                j->st[i] = COORD_NONE;
-                lost++;
-            }
+    /* The assignment's jobs are looked up by name (hash) rather than each
+     * cached job searched in the assignment; jobs it left out (invalid config
+     * or strategy) have nothing here. */
+    int na = shard_njobs(a);
+    for (int ji = 0; ji < na; ji++) {
+        struct cjob *j = strmap_get(&c->jobs, shard_job_name(a, ji));
+        if (j) {
+            j->stamp = c->snap.epoch;
+            apply_job(c, a, before, j, ji, me, &gained, &lost);
         }
     }
-    shard_assignment_free(a);
-    free(jobs);
-    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms; %lld ms after "
-         "publication)",
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &val);) {
+        struct cjob *j = val;
+        if (j->stamp != c->snap.epoch && j->nst > 0)
+            apply_job(c, a, before, j, -1, me, &gained, &lost);
+    }
+    /* Every item lost here is stopped from now on (the scheduler and the start
+     * guard see the new states): published as applied_ms with the epoch. */
+    c->applied_ms = now_ms();
+    c->applied_created_ms = c->snap.created_ms;
+    shard_assignment_free(c->assign);
+    c->assign = a;
+    handover_sweep(c);
+    if (gained || lost)
+        c->states_gen++;
+    LOGI("applied epoch %lld (%d members): gained %lld items, lost %lld (%lld ms, %.1f ms CPU; "
+         "%lld ms after publication)",
          (long long)c->snap.epoch, c->snap.nmembers, (long long)gained, (long long)lost,
-         (long long)(now_ms() - t_start), (long long)(now_ms() - c->snap.created_ms));
+         (long long)(now_ms() - t_start), cpu_ms() - cpu_start,
+         (long long)(now_ms() - c->snap.created_ms));
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
     c->node_dirty = true;
@@ -988,18 +1463,28 @@ static void gate_check(struct coord *c)
 {
     const char *k;
     void *v;
-    bool any = false;
-    if (!coord_can_start(c) || !c->applied || !gate_open(c))
+    bool any = false, left = false;
+    /* Every agent-record change lands here; scanning all items is paid only
+     * while something is pending. */
+    if (!c->maybe_pending || !coord_can_start(c) || !c->applied || !gate_open(c))
         return;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         struct cjob *j = v;
         for (int i = 0; i < j->nst; i++)
-            if (j->st[i] == COORD_PENDING && !drained_elsewhere(c, j->name, i)) {
+            if (j->st[i] == COORD_PENDING) {
+                if (drained_elsewhere(c, j->name, i)) {
+                    left = true;
+                    continue;
+                }
                 j->st[i] = COORD_ACTIVE;
                 j->since[i] = now_ms();
+                handover_resolve(c, j->name, i);
                 any = true;
             }
     }
+    c->maybe_pending = left;
+    if (any)
+        c->states_gen++;
     if (any) {
         changed(c);
         failover_check(c);
@@ -1007,8 +1492,6 @@ static void gate_check(struct coord *c)
 }
 
 /* ---------------------------------------------------------------- manual triggers */
-
-#define TRIGGER_TTL_MS (10 * 60 * 1000)
 
 struct trig_ctx {
     struct coord *c;
@@ -1113,10 +1596,11 @@ static void triggers_listed(struct zkreg *z, const struct zkreg_result *r, void 
     char path[400];
     (void)z;
     struct cjob *j = r->stale ? NULL : strmap_get(&c->jobs, rc->name);
-    if (j && r->rc == ZNONODE) {
-        snprintf(path, sizeof path, "/jobs/%s/triggers", j->name);
-        zkreg_exists(c->z, path, true, ensured, NULL); /* learn when it appears */
-    }
+    int e;
+    if (!r->stale && (r->rc == ZNONODE || (r->rc == ZOK && r->nchildren == 0)))
+        strmap_del(&c->trig_open, rc->name); /* all removed */
+    else if (j && r->rc == ZOK)
+        strmap_put(&c->trig_open, j->name, (void *)1, &e);
     for (int i = 0; j && r->rc == ZOK && i < r->nchildren; i++) {
         const char *name = r->children[i];
         if (c->leader) {
@@ -1161,7 +1645,7 @@ static void list_triggers(struct coord *c, const char *job)
         return;
     *rc = (struct read_ctx){c, strdup(job)};
     snprintf(path, sizeof path, "/jobs/%s/triggers", job);
-    if (!rc->name || zkreg_children(c->z, path, true, triggers_listed, rc) != ZOK) {
+    if (!rc->name || zkreg_children(c->z, path, false, triggers_listed, rc) != ZOK) {
         free(rc->name);
         free(rc);
     }
@@ -1219,7 +1703,6 @@ static void maybe_publish(struct coord *c)
 {
     const char *k;
     void *v;
-    int njobs = 0;
     if (!c->leader || !c->elect[0] || c->publish_inflight || !views_settled(c) ||
         !c->agents_listed || c->agents_loading > 0)
         return;
@@ -1229,8 +1712,8 @@ static void maybe_publish(struct coord *c)
     p->c = c;
     p->gen = c->gen;
     p->snap.members = calloc(strmap_len(&c->agents) + 1, sizeof *p->snap.members);
-    struct shard_job *jobs = shard_inputs(c, &njobs);
-    if (!p->snap.members || !jobs)
+    const char *digest = jobs_digest(c);
+    if (!p->snap.members || !digest)
         goto out;
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         struct cagent *a = v;
@@ -1244,7 +1727,7 @@ static void maybe_publish(struct coord *c)
             m->labels[m->nlabels++] = strdup(a->rec.labels[i]);
     }
     qsort(p->snap.members, (size_t)p->snap.nmembers, sizeof *p->snap.members, cmp_member_id);
-    plan_digest(jobs, njobs, p->snap.digest);
+    memcpy(p->snap.digest, digest, sizeof p->snap.digest);
     if (c->snap_exists && plan_snapshot_same(&p->snap, &c->snap))
         goto out;
     p->snap.epoch = (c->snap_exists ? c->snap.epoch : 0) + 1;
@@ -1263,7 +1746,6 @@ static void maybe_publish(struct coord *c)
     };
     int rc = zkreg_multi(c->z, ops, 2, published, p);
     free(data);
-    free(jobs);
     if (rc == ZOK) {
         c->publish_inflight = true;
         return;
@@ -1272,7 +1754,6 @@ static void maybe_publish(struct coord *c)
     free(p);
     return;
 out:
-    free(jobs);
     plan_snapshot_clear(&p->snap);
     free(p);
 }
@@ -1306,6 +1787,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     /* Re-measure the clock every 30 s (any record write does it). */
     if (c->reg == REG_DONE && now_ms() - c->last_clock_check_ms > 30000)
         c->node_dirty = true;
+    if (views_settled(c)) {
+        scan_triggers(c);
+        prune_changes(c);
+    }
     schedule_eval(c);
 }
 
@@ -1335,22 +1820,12 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         if (a && type == ZOO_CHANGED_EVENT)
             read_agent(c, a);
         else if (a && type == ZOO_DELETED_EVENT)
-            a->alive = false;
+            mark_gone(a);
         schedule_eval(c);
     } else if (strcmp(path, "/jobs") == 0) {
         zkreg_children(c->z, "/jobs", true, jobs_listed, c);
-    } else if (strncmp(path, "/jobs/", 6) == 0 && !strchr(path + 6, '/')) {
-        struct cjob *j = strmap_get(&c->jobs, path + 6);
-        if (j && type == ZOO_CHANGED_EVENT)
-            read_job(c, j);
-    } else if (strncmp(path, "/jobs/", 6) == 0) {
-        const char *slash = strchr(path + 6, '/');
-        char job[JOB_NAME_MAX + 1];
-        if (slash && strcmp(slash, "/triggers") == 0 && slash - (path + 6) <= JOB_NAME_MAX) {
-            snprintf(job, sizeof job, "%.*s", (int)(slash - (path + 6)), path + 6);
-            if (strmap_get(&c->jobs, job))
-                list_triggers(c, job);
-        }
+    } else if (strcmp(path, PLAN_CHANGES) == 0) {
+        changes_list(c);
     } else if (strcmp(path, "/state/assignment") == 0) {
         zkreg_get(c->z, "/state/assignment", true, snap_read, c);
     } else if (strncmp(path, "/election/", 10) == 0) {
@@ -1435,6 +1910,11 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->skew_ok = true;
     strmap_init(&c->jobs);
     strmap_init(&c->agents);
+    strmap_init(&c->trig_wait);
+    strmap_init(&c->trig_open);
+    c->jobs_gen = 1;
+    c->chg_seen = -1;
+    strmap_init(&c->handovers);
     c->ev_eval = evtimer_new(base, eval_cb, c);
     c->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
     c->ev_running = evtimer_new(base, running_cb, c);
@@ -1464,6 +1944,14 @@ void coord_close(struct coord *c)
     clear_caches(c);
     strmap_free(&c->jobs);
     strmap_free(&c->agents);
+    strmap_free(&c->trig_wait);
+    strmap_free(&c->trig_open);
+    const char *hk;
+    void *hv;
+    for (size_t it = 0; strmap_next(&c->handovers, &it, &hk, &hv);)
+        free(hv);
+    strmap_free(&c->handovers);
+    shard_assignment_free(c->assign);
     if (c->ev_eval)
         event_free(c->ev_eval);
     if (c->ev_tick)
@@ -1477,6 +1965,11 @@ void coord_close(struct coord *c)
     free(c->id);
     free(c->host);
     free(c);
+}
+
+uint64_t coord_generation(const struct coord *c)
+{
+    return c->jobs_gen + c->states_gen;
 }
 
 bool coord_can_start(const struct coord *c)
@@ -1518,6 +2011,25 @@ void coord_foreach_item(struct coord *c,
             if (j->st[i] != COORD_NONE)
                 fn(arg, j->cfg, i, (enum coord_item_state)j->st[i]);
     }
+}
+
+bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo_ms, int64_t *hi_ms,
+                         char *why, size_t len)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->handovers) == 0)
+        return false;
+    handover_key(key, sizeof key, job, item);
+    struct handover *h = strmap_get(&c->handovers, key);
+    if (!h || !h->resolved)
+        return false;
+    strmap_del(&c->handovers, key);
+    *lo_ms = h->lo_ms;
+    *hi_ms = h->hi_ms;
+    snprintf(why, len, "taken over from %s, %s", h->from,
+             h->died ? "whose session ended" : "which handed it over");
+    free(h);
+    return true;
 }
 
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item)

@@ -66,12 +66,24 @@ int64_t coord_epoch(const struct coord *c);         /* newest snapshot seen */
 int64_t coord_applied_epoch(const struct coord *c); /* snapshot applied */
 struct zkreg *coord_zk(struct coord *c);
 
+/* coord_generation: changes whenever an item's state or a job's config may
+ * have changed; equal values mean coord_foreach_item would report the same. */
+uint64_t coord_generation(const struct coord *c);
+
 /* coord_foreach_item: calls fn for every item in state PENDING or ACTIVE. */
 void coord_foreach_item(struct coord *c,
                         void (*fn)(void *arg, const struct job *cfg, int item,
                                    enum coord_item_state st),
                         void *arg);
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item);
+/* coord_take_handover: (job, item) became active here after another agent
+ * owned it: fires f with f*1000 > *lo_ms had no owner unless the previous
+ * owner ran them, those with f*1000 > *hi_ms certainly had none (up to the
+ * moment the item was activated). `why` (len bytes) names the previous owner.
+ * True once per takeover (the window is consumed); false when there is
+ * nothing to account (no previous owner known, or not active yet). */
+bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo_ms, int64_t *hi_ms,
+                         char *why, size_t len);
 const struct job *coord_job(const struct coord *c, const char *name);
 /* coord_job_version: changes whenever the job's config is rewritten (its mzxid). */
 int64_t coord_job_version(const struct coord *c, const char *name);

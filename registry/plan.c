@@ -227,6 +227,48 @@ void plan_digest(const struct shard_job *jobs, int njobs, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (x << 1) ^ (uint64_t)njobs ^ v));
 }
 
+/* ---------------------------------------------------------------- job change log */
+
+void plan_change_prefix(char *buf, size_t len, enum plan_change_kind kind, const char *job)
+{
+    snprintf(buf, len, PLAN_CHANGES "/%c-%s-", (char)kind, job);
+}
+
+int plan_change_parse(const char *name, enum plan_change_kind *kind, char *job, size_t joblen,
+                      int64_t *seq)
+{
+    size_t n = strlen(name);
+    /* <kind>-<job>-<10 digits>; the job name itself may contain '-' */
+    if (n < 14 || (name[0] != PLAN_CHANGE_CONFIG && name[0] != PLAN_CHANGE_TRIGGER) ||
+        name[1] != '-' || name[n - 11] != '-')
+        return -EINVAL;
+    int64_t v = 0;
+    for (size_t i = n - 10; i < n; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (name[i] - '0');
+    }
+    size_t jl = n - 13;
+    if (jl >= joblen)
+        return -EINVAL;
+    memcpy(job, name + 2, jl);
+    job[jl] = '\0';
+    *kind = (enum plan_change_kind)name[0];
+    *seq = v;
+    return 0;
+}
+
+int64_t plan_changes_pruned(const char *data, int len)
+{
+    int64_t v = -1;
+    cJSON *o = data && len > 0 ? cJSON_ParseWithLength(data, (size_t)len) : NULL;
+    const cJSON *p = o ? cJSON_GetObjectItemCaseSensitive(o, "pruned_through") : NULL;
+    if (cJSON_IsNumber(p) && p->valuedouble >= 0)
+        v = (int64_t)p->valuedouble;
+    cJSON_Delete(o);
+    return v;
+}
+
 /* ---------------------------------------------------------------- agent record */
 
 static void free_items(struct plan_item *v, int n)
@@ -323,6 +365,8 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     INT("capacity", r.capacity, 0, SHARD_MAX_CAPACITY);
     INT("started_at", r.started_at_ms, 0, INT64_MAX / 2);
     INT("applied_epoch", r.applied_epoch, 0, INT64_MAX / 2);
+    INT("applied_ms", r.applied_ms, 0, INT64_MAX / 2);
+    INT("session_ms", r.session_ms, 0, INT32_MAX);
     INT("skew_ms", r.skew_ms, -(INT64_MAX / 2), INT64_MAX / 2);
 #undef STR
 #undef INT
@@ -360,6 +404,8 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     cJSON_AddNumberToObject(o, "started_at", (double)r->started_at_ms);
     cJSON_AddStringToObject(o, "session", sess);
     cJSON_AddNumberToObject(o, "applied_epoch", (double)r->applied_epoch);
+    cJSON_AddNumberToObject(o, "applied_ms", (double)r->applied_ms);
+    cJSON_AddNumberToObject(o, "session_ms", r->session_ms);
     cJSON_AddBoolToObject(o, "ready", r->ready);
     cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
     cJSON_AddNumberToObject(o, "skew_ms", (double)r->skew_ms);
@@ -368,4 +414,47 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     text = json_print(o);
     cJSON_Delete(o);
     return text;
+}
+
+/* ---------------------------------------------------------------- fires between owners */
+
+void plan_handover_window(const struct plan_handover *h, int64_t *lo_ms, int64_t *hi_ms)
+{
+    if (h->prev == PLAN_PREV_DIED && h->gone_ms > 0) {
+        /* Its node vanished before we saw it go: at the server's expiry, or
+         * when it closed its session on a clean stop. After an expiry it had
+         * started nothing since its lease (half its session timeout) ran out,
+         * but a clean stop looks the same from here and may come right after
+         * a start, so only the vanishing bounds its last start. The server
+         * had heard from it at least T before the expiry (up to a tick less):
+         * it was alive then. Its clock runs d ahead of ours. */
+        int t = h->owner_session_ms > 0 ? h->owner_session_ms : h->session_ms;
+        int64_t d = h->owner_skew_ms - h->skew_ms;
+        int64_t seen = h->snap_created_ms > 0 && h->snap_created_ms < h->gone_ms
+                           ? h->snap_created_ms
+                           : h->gone_ms;
+        *lo_ms = seen + d - t - PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS;
+        *hi_ms = h->gone_ms + d + PLAN_CLOCK_ERR_MS;
+    } else if (h->prev != PLAN_PREV_ALIVE) {
+        /* Gone without our seeing it (we started later), or no record at all:
+         * from the epoch that left it out; nothing is known to be unrun. */
+        *lo_ms = h->snap_created_ms - h->session_ms - PLAN_HANDOVER_LAG_MS - h->max_skew_ms;
+        *hi_ms = *lo_ms;
+    } else if (h->owner_epoch == h->epoch && h->owner_applied_ms > 0) {
+        /* A live handoff: it stopped the item when it applied an epoch after
+         * our previous one, at the latest at its applied_ms (its own clock,
+         * the clock its fires are judged by); exactly then if that epoch is
+         * the next one. A fire due just before may not have been handled by
+         * its scheduler yet: the lag margin. */
+        *hi_ms = h->owner_applied_ms;
+        *lo_ms = (h->epoch == h->prev_epoch + 1 ? h->owner_applied_ms
+                                                : h->prev_created_ms - h->max_skew_ms) -
+                 PLAN_HANDOVER_LAG_MS;
+    } else {
+        /* Alive without our epoch in its session: not known when it stopped. */
+        *lo_ms = h->prev_created_ms - PLAN_HANDOVER_LAG_MS - h->max_skew_ms;
+        *hi_ms = *lo_ms;
+    }
+    if (*hi_ms < *lo_ms)
+        *hi_ms = *lo_ms;
 }

@@ -45,6 +45,24 @@ bool plan_snapshot_same(const struct plan_snapshot *a, const struct plan_snapsho
 /* plan_members_to_shard: fill `out` (nmembers entries, pointing into s). */
 void plan_members_to_shard(const struct plan_snapshot *s, struct shard_agent *out);
 
+/* The job change log (docs/coordination.md, "Job changes"): every rewrite of a
+ * job's config and every manual trigger creates, in the same multi-op, a
+ * sequential node /state/changes/<kind>-<job>-<10-digit sequence>, kind 'c'
+ * (config rewritten) or 't' (trigger created). Agents watch that one parent
+ * instead of every job node. The leader prunes old entries and records the
+ * highest pruned sequence as the parent's data ({"pruned_through":N}); an
+ * agent that has not seen every entry up to it re-reads all jobs. Creates and
+ * deletes of /jobs/<name> are seen through the /jobs children watch. */
+#define PLAN_CHANGES "/state/changes"
+enum plan_change_kind { PLAN_CHANGE_CONFIG = 'c', PLAN_CHANGE_TRIGGER = 't' };
+/* plan_change_prefix: the path to create (ZOO_SEQUENCE) for a change of `job`. */
+void plan_change_prefix(char *buf, size_t len, enum plan_change_kind kind, const char *job);
+/* plan_change_parse: split an entry name; -EINVAL when it is not one. */
+int plan_change_parse(const char *name, enum plan_change_kind *kind, char *job, size_t joblen,
+                      int64_t *seq);
+/* plan_changes_pruned: the pruned_through of the parent's data (-1 when none). */
+int64_t plan_changes_pruned(const char *data, int len);
+
 /* plan_digest: 16 hex digits over the shapes (name, items, strategy, labels)
  * of `jobs`, independent of their order. */
 void plan_digest(const struct shard_job *jobs, int njobs, char out[17]);
@@ -66,7 +84,11 @@ struct plan_agent_rec {
     int64_t started_at_ms;
     int64_t session;
     int64_t applied_epoch;
-    bool ready; /* false: refuses work (reason says why) */
+    /* realtime ms at which applied_epoch was applied: items this agent lost in
+     * that epoch were stopped then (a fire after it was not started here) */
+    int64_t applied_ms;
+    int session_ms; /* negotiated session timeout (its lease is half of it) */
+    bool ready;     /* false: refuses work (reason says why) */
     char *reason;
     int64_t skew_ms;
     struct plan_item *draining; /* lost at the applied epoch, still running here */
@@ -74,6 +96,38 @@ struct plan_agent_rec {
     struct plan_item *running; /* running for a while (for failover re-runs) */
     int nrunning;
 };
+
+/* ---- fires between owners (docs/coordination.md) ---- */
+
+enum plan_prev { PLAN_PREV_UNKNOWN, PLAN_PREV_ALIVE, PLAN_PREV_DIED };
+
+/* What an agent that just activated a gained item knows about the item's
+ * previous owner (the owner at the epoch it applied before gaining it). Times
+ * are realtime ms; skews are "clock minus ZooKeeper's" as agents publish them. */
+struct plan_handover {
+    int64_t epoch;           /* the epoch applied now */
+    int64_t prev_epoch;      /* the epoch applied before gaining the item */
+    int64_t prev_created_ms; /* its publication (the leader's clock) */
+    int64_t snap_created_ms; /* the publication of the epoch applied now */
+    int session_ms;          /* our session timeout */
+    int max_skew_ms;         /* the clock skew agents tolerate */
+    int64_t skew_ms;         /* ours */
+    enum plan_prev prev;     /* UNKNOWN: no record of it at all */
+    /* PLAN_PREV_DIED: the session that owned the item ended */
+    int64_t gone_ms;      /* when we saw its node vanish (0 = not seen) */
+    int owner_session_ms; /* its session timeout from its last record (0 = unknown) */
+    int64_t owner_skew_ms;
+    /* PLAN_PREV_ALIVE: from its record now */
+    int64_t owner_epoch, owner_applied_ms;
+};
+
+#define PLAN_HANDOVER_LAG_MS 1000 /* the previous owner's loop lag; a server tick */
+#define PLAN_CLOCK_ERR_MS 500     /* two skew measurements, each within half a round trip */
+
+/* plan_handover_window: fires f with f*1000 > *lo_ms had no owner unless the
+ * previous owner ran them; those with f*1000 > *hi_ms (its clock) were not
+ * started by it. hi >= lo. Pure. */
+void plan_handover_window(const struct plan_handover *h, int64_t *lo_ms, int64_t *hi_ms);
 
 int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, struct sc_err *err);
 char *plan_agent_json(const struct plan_agent_rec *r);

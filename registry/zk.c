@@ -50,7 +50,8 @@ struct op {
     int nops;
     zoo_op_t *zops;
     zoo_op_result_t *zres;
-    char **bufs; /* path and data copies the multi ops point into */
+    char **bufs;        /* path and data copies the multi ops point into */
+    struct Stat *mstat; /* per op: the stat a set op returns */
     int nbufs;
     int *op_rc;
 };
@@ -116,6 +117,7 @@ static void op_free(struct op *o)
     free(o->bufs);
     free(o->zops);
     free(o->zres);
+    free(o->mstat);
     free(o->op_rc);
     free(o);
 }
@@ -265,8 +267,15 @@ static void done_multi(int rc, const void *data)
 {
     struct op *o = (struct op *)data;
     o->rc = rc;
-    for (int i = 0; i < o->nops; i++)
+    for (int i = 0; i < o->nops; i++) {
         o->op_rc[i] = o->zres[i].err;
+        if (rc == ZOK && !o->path && o->zops[i].type == ZOO_CREATE_OP && o->zres[i].value)
+            o->path = strip(o->z, o->zres[i].value);
+        if (rc == ZOK && !o->has_stat && o->zops[i].type == ZOO_SETDATA_OP) {
+            o->stat = o->mstat[i];
+            o->has_stat = true;
+        }
+    }
     push(o->z, o);
 }
 
@@ -328,6 +337,10 @@ static int connect_handle(struct zkreg *z)
         z->sess = NULL;
         return -EIO;
     }
+    /* The client's default delay of 0 re-resolves the host list (getaddrinfo,
+     * a netlink round trip) on every pass of its I/O thread while connected:
+     * dozens of times a second under load. Once a minute follows DNS changes. */
+    zoo_set_servers_resolution_delay(z->zh, 60000);
     if (z->auth)
         zoo_add_auth(z->zh, "digest", z->auth, (int)strlen(z->auth), NULL, NULL);
     return 0;
@@ -886,8 +899,9 @@ int zkreg_multi(struct zkreg *z, const struct zkreg_op *ops, int n, zkreg_cb cb,
     o->zops = calloc((size_t)n, sizeof *o->zops);
     o->zres = calloc((size_t)n, sizeof *o->zres);
     o->op_rc = calloc((size_t)n, sizeof *o->op_rc);
-    o->bufs = calloc((size_t)n * 2, sizeof *o->bufs);
-    if (!o->zops || !o->zres || !o->op_rc || !o->bufs) {
+    o->mstat = calloc((size_t)n, sizeof *o->mstat);
+    o->bufs = calloc((size_t)n * 3, sizeof *o->bufs);
+    if (!o->zops || !o->zres || !o->op_rc || !o->mstat || !o->bufs) {
         op_free(o);
         return ZSYSTEMERROR;
     }
@@ -903,12 +917,14 @@ int zkreg_multi(struct zkreg *z, const struct zkreg_op *ops, int n, zkreg_cb cb,
             zoo_check_op_init(&o->zops[i], p, ops[i].version);
             break;
         case ZKOP_SET:
-            zoo_set_op_init(&o->zops[i], p, d, ops[i].len, ops[i].version, NULL);
+            zoo_set_op_init(&o->zops[i], p, d, ops[i].len, ops[i].version, &o->mstat[i]);
             break;
-        case ZKOP_CREATE:
-            zoo_create_op_init(&o->zops[i], p, d, d ? ops[i].len : -1, z->acl, ops[i].flags, NULL,
-                               0);
+        case ZKOP_CREATE: {
+            char *created = o->bufs[o->nbufs++] = calloc(1, 1024);
+            zoo_create_op_init(&o->zops[i], p, d, d ? ops[i].len : -1, z->acl, ops[i].flags,
+                               created, created ? 1024 : 0);
             break;
+        }
         case ZKOP_DELETE:
             zoo_delete_op_init(&o->zops[i], p, ops[i].version);
             break;

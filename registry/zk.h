@@ -39,9 +39,10 @@ struct zkreg_result {
     bool stale;       /* the request belonged to an earlier session */
     const char *data; /* get: node data (may be NULL when empty) */
     int len;          /* get: data length */
-    struct Stat stat; /* get/set/exists/children/create */
+    struct Stat stat; /* get/set/exists/children/create; multi: that of its first set */
     bool has_stat;
-    const char *path; /* create: the created path, relative to the namespace */
+    const char *path; /* create: the created path, relative to the namespace; multi: the
+                       * path of its first create */
     char **children;  /* children: names, sorted */
     int nchildren;
     const int *op_rc; /* multi: per-op results */

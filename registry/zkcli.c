@@ -227,12 +227,20 @@ int zkcli_ensure(struct zkcli *k, const char *path)
     return rc == ZNODEEXISTS ? ZOK : rc;
 }
 
-int zkcli_multi(struct zkcli *k, const struct zkreg_op *ops, int n, int *op_rc)
+int zkcli_multi_path(struct zkcli *k, const struct zkreg_op *ops, int n, int *op_rc, char *created,
+                     size_t created_len)
 {
     struct wait w = {0};
     int rc = run(k, &w, zkreg_multi(k->z, ops, n, done, &w));
     for (int i = 0; op_rc && i < n && i < 16; i++)
         op_rc[i] = w.op_rc[i];
+    if (created && created_len)
+        snprintf(created, created_len, "%s", rc == ZOK && w.path ? w.path : "");
     wait_free(&w);
     return rc;
+}
+
+int zkcli_multi(struct zkcli *k, const struct zkreg_op *ops, int n, int *op_rc)
+{
+    return zkcli_multi_path(k, ops, n, op_rc, NULL, 0);
 }

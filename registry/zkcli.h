@@ -34,5 +34,9 @@ void zkcli_free_children(char **names, int n);
 int zkcli_exists(struct zkcli *k, const char *path, struct Stat *stat);
 int zkcli_ensure(struct zkcli *k, const char *path);
 int zkcli_multi(struct zkcli *k, const struct zkreg_op *ops, int n, int *op_rc);
+/* zkcli_multi_path: zkcli_multi, copying the path of its first create (relative
+ * to the namespace; "" when none) into `created` when it is not NULL. */
+int zkcli_multi_path(struct zkcli *k, const struct zkreg_op *ops, int n, int *op_rc, char *created,
+                     size_t created_len);
 
 #endif

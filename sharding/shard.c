@@ -30,6 +30,7 @@
 #include "sharding/shard.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,9 +101,16 @@ static int *sort_by_name(const char *(*get)(const void *, int), const void *arr,
         free(out);
         return NULL;
     }
-    for (int i = 0; i < n; i++)
+    bool sorted = true;
+    for (int i = 0; i < n; i++) {
         k[i] = (struct keyed){get(arr, i), i};
-    qsort(k, (size_t)n, sizeof *k, keyed_cmp);
+        if (sorted && i > 0 && strcmp(k[i - 1].s, k[i].s) > 0)
+            sorted = false;
+    }
+    /* Input already in name order (equal names stay in index order): that is
+     * the sorted order; callers that keep their input sorted skip the sort. */
+    if (!sorted)
+        qsort(k, (size_t)n, sizeof *k, keyed_cmp);
     for (int i = 0; i < n; i++)
         out[i] = k[i].idx;
     free(k);

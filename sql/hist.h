@@ -19,7 +19,11 @@
  * far (identity fields always). Events may arrive late, twice or out of order: the
  * store keeps the furthest state (queued < running < any terminal status; the
  * first terminal status wins) and never creates a second row for the same
- * execution_id or the same (job, item, fire time, attempt, trigger). */
+ * execution_id or the same (job, item, fire time, attempt, trigger). One
+ * exception: a row that says the fire was not run (missed, skipped) gives way
+ * to another report for the same fire saying it was started (running or a
+ * finished status), whose execution id and error it then takes: a not-run
+ * report speaks only for the agent that made it (docs/history.md). */
 #ifndef SC_HIST_H
 #define SC_HIST_H
 

@@ -87,33 +87,43 @@ static const char exec_head[] =
     " host, status, exit_code, exit_signal, queued_at, started_at, finished_at, output_tail, error)"
     " VALUES ";
 static const char exec_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-/* The rank of a status is min(ENUM index, 3): queued 1, running 2, any terminal 3.
+/* The rank of a status: queued 1, missed and skipped 2, running 3, succeeded,
+ * failed, timeout and killed 4. A row moves only to a higher rank: it never
+ * moves back from a terminal status, except that a report that the fire was
+ * NOT run here (missed, skipped) gives way to a report that it was started.
+ * A not-run report speaks only for its reporter (an agent accounting for a
+ * failover window, or one resuming from a stall with a stale schedule); a
+ * start reported by another agent for the same fire (uk_fire) is the truth.
+ * The superseded row takes the run's execution id and error
+ * (docs/history.md); a not-run report that loses changes nothing.
  * `status` must be assigned last: later assignments would see the new value. */
-#define NEW_RANK "LEAST(VALUES(status)+0,3)"
-#define OLD_RANK "LEAST(status+0,3)"
-#define FILL(c)                                                                                    \
-    c " = IF(" NEW_RANK " > " OLD_RANK ", COALESCE(VALUES(" c "), " c "), COALESCE(" c             \
-      ", VALUES(" c ")))"
+#define RANK_OF(s)                                                                                 \
+    "(CASE " s "+0 WHEN 1 THEN 1 WHEN 7 THEN 2 WHEN 8 THEN 2 WHEN 2 THEN 3 ELSE 4 END)"
+#define NEW_RANK RANK_OF("VALUES(status)")
+#define OLD_RANK RANK_OF("status")
+#define UP "(" NEW_RANK " > " OLD_RANK ")"
+#define NOT_RUN(s) "(" s " IN ('missed', 'skipped'))"
+#define WAS_NOT_RUN "(" NOT_RUN("status") " AND " UP ")"
+/* A field is filled once, by the first report that knows it, except that a
+ * not-run report that does not win fills nothing (it is another agent's). */
+#define FILL_EXPR(c)                                                                               \
+    "IF(" UP ", COALESCE(VALUES(" c "), " c                                                        \
+    "), IF(" NOT_RUN("VALUES(status)") ", " c ", COALESCE(" c ", VALUES(" c "))))"
+#define FILL(c) c " = " FILL_EXPR(c)
 static const char exec_tail[] =
     " ON DUPLICATE KEY UPDATE"
+    " execution_id = IF(" WAS_NOT_RUN ", VALUES(execution_id), execution_id),"
     " queued_at = COALESCE(queued_at, VALUES(queued_at)),"
     " started_at = COALESCE(started_at, VALUES(started_at)),"
     " finished_at = COALESCE(finished_at, VALUES(finished_at)),"
-    " agent = IF(VALUES(agent) <> '' AND (agent = '' OR " NEW_RANK " > " OLD_RANK
-    "), VALUES(agent), agent),"
-    " host = IF(VALUES(host) <> '' AND (host = '' OR " NEW_RANK " > " OLD_RANK
-    "), VALUES(host), host),"
-    " " FILL(
-        "exit_code") ","
-                     " " FILL(
-                         "exit_signal") ","
-                                        " " FILL(
-                                            "output_tail") ","
-                                                           " " FILL(
-                                                               "error") ","
-                                                                        " status = IF(" NEW_RANK
-                                                                        " > " OLD_RANK
-                                                                        ", VALUES(status), status)";
+    " agent = IF(VALUES(agent) <> '' AND (agent = '' OR " UP "), VALUES(agent), agent),"
+    " host = IF(VALUES(host) <> '' AND (host = '' OR " UP "), VALUES(host), host),"
+    " " FILL("exit_code") ", " FILL("exit_signal") ", " FILL(
+        "output_tail") ","
+                       " error = IF(" WAS_NOT_RUN
+                       ", VALUES(error), " FILL_EXPR("error") "),"
+                                                              " status = IF(" UP
+                                                              ", VALUES(status), status)";
 static const char trace_head[] =
     "INSERT INTO job_status_trace (execution_id, state, at, message) VALUES ";
 static const char trace_row[] = "(?,?,?,?)";
@@ -298,9 +308,10 @@ static void bind_trace(struct hist_writer *w, struct hist_rec *const *recs, unsi
 
 /* ============================== coalescing ============================== */
 
+/* rank: as RANK_OF in the SQL above. */
 static int rank(int status)
 {
-    return status < HIST_SUCCEEDED ? status : HIST_SUCCEEDED;
+    return status == HIST_QUEUED ? 1 : status == HIST_MISSED ? 2 : status == HIST_RUNNING ? 3 : 4;
 }
 
 /* Fold report b (later) into a (earlier, same execution id) exactly as the
@@ -329,7 +340,9 @@ static void merge_into(struct hist_event *a, const struct hist_event *b)
         a->output = b->output;
         a->output_len = b->output_len;
     }
-    if (up ? *b->error != 0 : *a->error == 0)
+    if (up && (a->status == HIST_MISSED || a->status == HIST_SKIPPED))
+        a->error = b->error;
+    else if (up ? *b->error != 0 : *a->error == 0)
         a->error = b->error;
     if (up)
         a->status = b->status;

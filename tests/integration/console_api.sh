@@ -83,11 +83,11 @@ ln -s /etc/passwd "$tmp/web/leak.txt"
 # ---- one agent and the console
 "$bin/shardcron-agent" --zk "$SC_TEST_ZK" --namespace "$ns" --id a1 --work-dir "$tmp/a1" \
   --mysql "$dburl" --mysql-password-file "$pwf" \
-  --http 127.0.0.1:0 --session-timeout-ms 2000 --labels batch >"$tmp/agent.log" 2>&1 &
+  --http 127.0.0.1:0 --session-timeout-ms 2000 --labels batch --alert-interval-ms 300 >"$tmp/agent.log" 2>&1 &
 apid=$!
 SHARDCRON_CONSOLE_PORT_FILE=$tmp/port "$bin/shardcron-console" --zk "$SC_TEST_ZK" --namespace "$ns" \
   --mysql "$dburl" --mysql-password-file "$pwf" --listen 127.0.0.1:0 --web "$tmp/web" \
-  --max-connections 40 --alert-interval-ms 300 --admin-password-file "$tmp/admin.pw" >"$clog" 2>&1 &
+  --max-connections 40 --admin-password-file "$tmp/admin.pw" >"$clog" 2>&1 &
 cpid=$!
 wait_for 20 test -s "$tmp/port" || fail "console did not start"
 port=$(cat "$tmp/port")
@@ -164,7 +164,8 @@ wait_for 30 agent_led || fail "agent a1 never shown as leader: $body"
 expect 200 '.agents[0].labels == ["batch"] and .agents[0].ready and (.agents[0].capacity > 0)'
 # a second agent (started once a1 leads, so the leader is known)
 "$bin/shardcron-agent" --zk "$SC_TEST_ZK" --namespace "$ns" --id a2 --work-dir "$tmp/a2" \
-  --mysql "$dburl" --mysql-password-file "$pwf" --http 127.0.0.1:0 --session-timeout-ms 2000 --labels batch,extra >"$tmp/agent2.log" 2>&1 &
+  --mysql "$dburl" --mysql-password-file "$pwf" --http 127.0.0.1:0 --session-timeout-ms 2000 --labels batch,extra \
+  --alert-interval-ms 300 >"$tmp/agent2.log" 2>&1 &
 a2pid=$!
 shards_spread() {
   req GET /api/v1/jobs/settle/shards
@@ -266,8 +267,9 @@ echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle")][0].domain ==
 echo "$body" | jq -e '[.no_failover[].job] | sort == ["nowhere","report"]' >/dev/null || fail "panel 3: $body"
 echo "$body" | jq -e '.over_timeout == [] and .abnormal_agents == []' >/dev/null || fail "panels 2/4 not empty: $body"
 
-# ---- alert notifications: a webhook receiver gets "open" for a failure and
-# "resolve" once a later fire of the item succeeded; a dead receiver only counts
+# ---- alert notifications (sent by the leader agent): a webhook receiver gets
+# "open" for a failure and "resolve" once a later fire of the item succeeded; a
+# dead receiver only counts
 python3 - "$tmp/hook.port" "$tmp/hook.log" <<'PY' &
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -298,8 +300,15 @@ wait_for 20 hook_has resolve || fail "no resolve notice: $(cat "$tmp/hook.log")"
 [ "$(grep -c '"job":"hooked"' "$tmp/hook.log")" = 2 ] || fail "duplicate notices: $(cat "$tmp/hook.log")"
 n=$(client "$db" -N -e "SELECT COUNT(*) FROM alert_event WHERE job='hooked' AND kind='failed' AND item=1 AND notified_at IS NOT NULL AND resolved_at IS NOT NULL")
 [ "$n" = 1 ] || fail "alert_event row for hooked: $n"
-dead_counted() { req GET /metrics; echo "$body" | grep -q '^shardcron_console_webhooks_total{result="failed"} [1-9]'; }
-wait_for 20 dead_counted || fail "dead webhook not counted: $body"
+dead_counted() {
+  local a
+  for a in a1 a2; do
+    curl -s "http://127.0.0.1:$(cat "$tmp/$a/http.port")/metrics" \
+      | grep -q '^shardcron_agent_webhooks_total{result="failed"} [1-9]' && return 0
+  done
+  return 1
+}
+wait_for 20 dead_counted || fail "dead webhook not counted by the leader agent"
 req GET /api/v1/health; expect 200
 for j in hooked deadhook; do req DELETE "/api/v1/jobs/$j" ''; expect 200; done
 login viewer pw-viewer-12345

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "registry/jobops.h"
+#include "registry/plan.h"
 #include "registry/zkcli.h"
 #include "tests/lib/agents.h"
 #include "tests/lib/testenv.h"
@@ -42,7 +44,7 @@ static void put_job(struct zkcli *k, const char *name, const char *json)
     snprintf(path, sizeof path, "/jobs/%s", name);
     int rc = zkcli_create(k, path, json, (int)strlen(json), 0, NULL, 0);
     if (rc == ZNODEEXISTS)
-        rc = zkcli_set(k, path, json, (int)strlen(json), -1, NULL);
+        rc = zkcli_job_set(k, name, json, (int)strlen(json), -1);
     assert_int_equal(rc, ZOK);
 }
 
@@ -332,6 +334,95 @@ static void test_bad_job_configs(void **state)
     finish(&c);
 }
 
+/* ---------------------------------------------------------------- job change log */
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, ch;
+    if (!f)
+        return 0;
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+static int nchildren(struct zkcli *k, const char *path)
+{
+    char **names = NULL;
+    int n = 0;
+    if (zkcli_children(k, path, &names, &n) != ZOK)
+        return -1;
+    zkcli_free_children(names, n);
+    return n;
+}
+
+/* Agents watch only /state/changes, not each job: a rewrite and a manual
+ * trigger reach them through the entry their writer adds; a raw write (no
+ * entry) reaches them when the log says entries were pruned past what they saw. */
+static void test_change_log(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char out[512], json[1024], created[300];
+    init_cluster(&c, "chg", SESSION_MS);
+    struct zkcli *k = zk_open(c.ns);
+    snprintf(out, sizeof out, "%s/chg-%d.out", tenv("SC_TEST_TMP"), (int)getpid());
+    unlink(out);
+    assert_true(ta_start(&c, "c1", NULL) >= 0);
+    assert_true(ta_start(&c, "c2", NULL) >= 0);
+    snprintf(json, sizeof json,
+             "{\"name\":\"cl\",\"cron\":\"0 0 0 1 1 ? 2099\",\"shards\":2,"
+             "\"command\":\"echo $SHARDCRON_SHARD_ITEM >> %s\"}",
+             out);
+    put_job(k, "cl", json);
+    const struct want w2[] = {{"cl", 2}};
+    assert_true(wait_owned(&c, w2, 1, 15000, NULL));
+
+    /* A manual trigger runs every item once; the leader removes it when done. */
+    assert_int_equal(zkcli_job_trigger(k, "cl", "{}", 2, created, sizeof created), ZOK);
+    assert_non_null(strstr(created, "/jobs/cl/triggers/t-"));
+    long long end = tenv_now_ms() + 15000;
+    while (count_lines(out) < 2 && tenv_now_ms() < end)
+        ta_sample(&c);
+    assert_int_equal(count_lines(out), 2);
+    end = tenv_now_ms() + 15000;
+    while (nchildren(k, "/jobs/cl/triggers") != 0 && tenv_now_ms() < end)
+        ta_sample(&c);
+    assert_int_equal(nchildren(k, "/jobs/cl/triggers"), 0);
+    assert_int_equal(count_lines(out), 2); /* once per item, not again */
+    assert_int_equal(zkcli_job_trigger(k, "ghost", "{}", 2, created, sizeof created), ZNONODE);
+
+    /* A rewrite through the log: 3 items. */
+    snprintf(json, sizeof json,
+             "{\"name\":\"cl\",\"cron\":\"0 0 0 1 1 ? 2099\",\"shards\":3,"
+             "\"command\":\"echo $SHARDCRON_SHARD_ITEM >> %s\"}",
+             out);
+    assert_int_equal(zkcli_job_set(k, "cl", json, (int)strlen(json), -1), ZOK);
+    const struct want w3[] = {{"cl", 3}};
+    assert_true(wait_owned(&c, w3, 1, 15000, NULL));
+    /* A stale version is refused and logs nothing. */
+    assert_int_equal(zkcli_job_set(k, "cl", json, (int)strlen(json), 0), ZBADVERSION);
+
+    /* A raw write is not announced; once the log says entries this agent never
+     * saw were pruned, it re-reads every job and finds it. */
+    snprintf(json, sizeof json,
+             "{\"name\":\"cl\",\"cron\":\"0 0 0 1 1 ? 2099\",\"shards\":4,"
+             "\"command\":\"echo $SHARDCRON_SHARD_ITEM >> %s\"}",
+             out);
+    assert_int_equal(zkcli_set(k, "/jobs/cl", json, (int)strlen(json), -1, NULL), ZOK);
+    const char *wm = "{\"pruned_through\":9999999999}";
+    assert_int_equal(zkcli_set(k, PLAN_CHANGES, wm, (int)strlen(wm), -1, NULL), ZOK);
+    put_job(k, "other", "{\"name\":\"other\",\"cron\":\"@daily\",\"command\":\"true\"}");
+    const char *o2 = "{\"name\":\"other\",\"cron\":\"@daily\",\"command\":\"true\",\"shards\":2}";
+    assert_int_equal(zkcli_job_set(k, "other", o2, (int)strlen(o2), -1), ZOK);
+    const struct want w4[] = {{"cl", 4}};
+    assert_true(wait_owned(&c, w4, 1, 15000, NULL));
+    zkcli_close(k);
+    finish(&c);
+}
+
 /* ---------------------------------------------------------------- clock skew */
 
 static void test_clock_skew_refused(void **state)
@@ -462,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_pause_past_timeout),
         cmocka_unit_test(test_duplicate_id_refused),
         cmocka_unit_test(test_bad_job_configs),
+        cmocka_unit_test(test_change_log),
         cmocka_unit_test(test_clock_skew_refused),
         cmocka_unit_test(test_digest_acl),
         cmocka_unit_test(test_zk_restart),

@@ -820,10 +820,135 @@ static void test_story_and_queries(void **state)
     ctx_close(&c);
 }
 
+/* ============================== missed vs run ============================== */
+
+/* A 'missed' or 'skipped' report says only that its reporter did not run the
+ * fire; another agent's report that it started the same fire (same job, item,
+ * fire time, attempt, trigger) must win whatever the order, and take over the
+ * row's execution id and error. Everything else keeps the old ranking: a row
+ * never moves back from a terminal status, the first terminal status wins. */
+struct step {
+    const char *id;
+    int status;
+    const char *agent;
+};
+
+struct scenario {
+    struct step steps[3];
+    const char *want_status, *want_id, *want_error, *want_agent;
+};
+
+#define WINDOW_MISS "failover window: no owner ran this fire"
+
+static const struct scenario missed_cases[] = {
+    {{{"m1", HIST_MISSED, "b"}, {"x1", HIST_RUNNING, "a"}, {"x1", HIST_SUCCEEDED, "a"}},
+     "succeeded",
+     "x1",
+     NULL,
+     "a"},
+    {{{"x2", HIST_RUNNING, "a"}, {"x2", HIST_SUCCEEDED, "a"}, {"m2", HIST_MISSED, "b"}},
+     "succeeded",
+     "x2",
+     NULL,
+     "a"},
+    {{{"x3", HIST_RUNNING, "a"}, {"m3", HIST_MISSED, "b"}}, "running", "x3", NULL, "a"},
+    {{{"m4", HIST_MISSED, "b"}}, "missed", "m4", WINDOW_MISS, "b"},
+    {{{"x5", HIST_QUEUED, "a"}, {"m5", HIST_MISSED, "b"}}, "missed", NULL, WINDOW_MISS, "b"},
+    {{{"m6", HIST_MISSED, "b"}, {"x6", HIST_FAILED, "a"}}, "failed", "x6", "exit status 1", "a"},
+    {{{"x7", HIST_SUCCEEDED, "a"}, {"y7", HIST_SUCCEEDED, "b"}}, "succeeded", "x7", NULL, "a"},
+    {{{"m8", HIST_MISSED, "b"}, {"n8", HIST_MISSED, "c"}}, "missed", "m8", WINDOW_MISS, "b"},
+    /* a stale agent's forbid-skip of a fire another agent ran */
+    {{{"k9", HIST_SKIPPED, "b"}, {"x9", HIST_RUNNING, "a"}, {"x9", HIST_SUCCEEDED, "a"}},
+     "succeeded",
+     "x9",
+     NULL,
+     "a"},
+    {{{"x10", HIST_SUCCEEDED, "a"}, {"k10", HIST_SKIPPED, "b"}}, "succeeded", "x10", NULL, "a"},
+};
+
+static void missed_event(struct hist_event *e, const char *job, int item, const struct step *st)
+{
+    ev_base(e, st->id, job, item, T0, HIST_TRIG_CRON, 1, st->status);
+    e->agent = st->agent;
+    if (st->status == HIST_MISSED || st->status == HIST_SKIPPED) {
+        e->queued_ms = e->started_ms = e->finished_ms = 0;
+        e->has_exit_code = false;
+        e->error = e->message = WINDOW_MISS;
+    } else if (st->status == HIST_FAILED) {
+        e->exit_code = 1;
+        e->error = "exit status 1";
+    }
+}
+
+static void test_missed_gives_way_to_a_run(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct hist_event e;
+    char sql[512], job[16], id[32];
+    ctx_open(&c, "missed", true);
+    struct hist_writer *w = writer_open(&c, 50);
+    uint64_t sent = 0;
+    size_t n = sizeof missed_cases / sizeof missed_cases[0];
+    /* Job "together": every report in one batch (one transaction, colliding rows
+     * in one statement); job "apart": each report written before the next. */
+    for (int mode = 0; mode < 2; mode++) {
+        snprintf(job, sizeof job, "%s", mode ? "apart" : "together");
+        for (int step = 0; step < 3; step++)
+            for (size_t i = 0; i < n; i++) {
+                const struct step *st = &missed_cases[i].steps[step];
+                if (!st->id)
+                    continue;
+                snprintf(id, sizeof id, "%s-%s", job, st->id);
+                struct step named = {id, st->status, st->agent};
+                missed_event(&e, job, (int)i, &named);
+                assert_int_equal(hist_writer_submit(w, &e), 0), sent++;
+                if (mode)
+                    wait_drained(w, sent, 30000);
+            }
+        wait_drained(w, sent, 30000);
+    }
+    hist_writer_close(w, 5000);
+    for (int mode = 0; mode < 2; mode++) {
+        snprintf(job, sizeof job, "%s", mode ? "apart" : "together");
+        for (size_t i = 0; i < n; i++) {
+            const struct scenario *sc = &missed_cases[i];
+            snprintf(sql, sizeof sql,
+                     "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND item = %zu", job, i);
+            assert_int_equal(qint(c.m, sql), 1);
+            snprintf(sql, sizeof sql,
+                     "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND item = %zu AND"
+                     " status = '%s' AND agent = '%s' AND error <=> %s%s%s",
+                     job, i, sc->want_status, sc->want_agent, sc->want_error ? "'" : "",
+                     sc->want_error ? sc->want_error : "NULL", sc->want_error ? "'" : "");
+            if (qint(c.m, sql) != 1)
+                fail_msg("%s case %zu: not %s by %s with error %s", job, i, sc->want_status,
+                         sc->want_agent, sc->want_error ? sc->want_error : "NULL");
+            if (sc->want_id) {
+                snprintf(sql, sizeof sql,
+                         "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND item = %zu AND"
+                         " execution_id = '%s-%s'",
+                         job, i, job, sc->want_id);
+                if (qint(c.m, sql) != 1)
+                    fail_msg("%s case %zu: the row does not carry execution id %s", job, i,
+                             sc->want_id);
+            }
+        }
+        /* The run's story (its trace rows) belongs to the row it took over. */
+        snprintf(sql, sizeof sql,
+                 "SELECT COUNT(*) FROM job_status_trace t JOIN job_execution e USING"
+                 " (execution_id) WHERE e.job = '%s' AND e.item = 0",
+                 job);
+        assert_int_equal(qint(c.m, sql), 2);
+    }
+    ctx_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrations),
+        cmocka_unit_test(test_missed_gives_way_to_a_run),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_story_and_queries),
         cmocka_unit_test(test_pipeline_100k),

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/job.h"
 #include "core/strmap.h"
 #include "registry/plan.h"
 
@@ -85,6 +86,8 @@ static void test_agent_record_roundtrip(void **state)
     r.started_at_ms = 123;
     r.session = 0x1000014afeb0001LL;
     r.applied_epoch = 9;
+    r.applied_ms = 1767225600123LL;
+    r.session_ms = 2000;
     r.ready = true;
     r.reason = "";
     r.skew_ms = -5;
@@ -98,6 +101,8 @@ static void test_agent_record_roundtrip(void **state)
     assert_int_equal(back.pid, 77);
     assert_int_equal(back.session, 0x1000014afeb0001LL);
     assert_int_equal(back.applied_epoch, 9);
+    assert_int_equal(back.applied_ms, 1767225600123LL);
+    assert_int_equal(back.session_ms, 2000);
     assert_true(back.ready);
     assert_int_equal(back.skew_ms, -5);
     assert_int_equal(back.ndraining, 1);
@@ -138,6 +143,46 @@ static void test_digest(void **state)
     assert_int_equal(strlen(d3), 16);
 }
 
+static void test_change_names(void **state)
+{
+    (void)state;
+    char buf[300], job[JOB_NAME_MAX + 1];
+    enum plan_change_kind kind;
+    int64_t seq;
+    plan_change_prefix(buf, sizeof buf, PLAN_CHANGE_CONFIG, "nightly-etl.v2");
+    assert_string_equal(buf, "/state/changes/c-nightly-etl.v2-");
+    /* what ZooKeeper makes of it: the 10-digit sequence appended */
+    assert_int_equal(plan_change_parse("c-nightly-etl.v2-0000000042", &kind, job, sizeof job, &seq),
+                     0);
+    assert_int_equal(kind, PLAN_CHANGE_CONFIG);
+    assert_string_equal(job, "nightly-etl.v2");
+    assert_int_equal(seq, 42);
+    assert_int_equal(plan_change_parse("t-a-0000000000", &kind, job, sizeof job, &seq), 0);
+    assert_int_equal(kind, PLAN_CHANGE_TRIGGER);
+    assert_string_equal(job, "a");
+    assert_int_equal(seq, 0);
+    assert_int_equal(plan_change_parse("t-a-2147483648", &kind, job, sizeof job, &seq), 0);
+    assert_int_equal(seq, 2147483648LL);
+    static const char *const bad[] = {"",
+                                      "c-",
+                                      "x-a-0000000001",
+                                      "c-a0000000001",
+                                      "c-a-000000001",
+                                      "c-a-00000000x1",
+                                      "ca-0000000001",
+                                      "c--0000000001"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(plan_change_parse(bad[i], &kind, job, sizeof job, &seq), -EINVAL);
+    /* a job name longer than the caller's buffer */
+    char small[4];
+    assert_int_equal(plan_change_parse("c-abcdef-0000000001", &kind, small, sizeof small, &seq),
+                     -EINVAL);
+    assert_int_equal(plan_changes_pruned(NULL, 0), -1);
+    assert_int_equal(plan_changes_pruned("{\"pruned_through\":17}", 21), 17);
+    assert_int_equal(plan_changes_pruned("{\"pruned_through\":0}", 20), 0);
+    assert_int_equal(plan_changes_pruned("garbage", 7), -1);
+}
+
 static void test_strmap(void **state)
 {
     (void)state;
@@ -170,13 +215,96 @@ static void test_strmap(void **state)
     strmap_free(&m);
 }
 
+/* The window of fires between owners, case by case (docs/coordination.md). */
+struct hcase {
+    const char *name;
+    struct plan_handover in;
+    int64_t lo, hi;
+};
+
+static void test_handover_window(void **state)
+{
+    (void)state;
+    const int64_t S = 1767225600000LL; /* 2026-01-01 00:00:00 UTC */
+    const struct plan_handover base = {.epoch = 8,
+                                       .prev_epoch = 7,
+                                       .prev_created_ms = S - 60000,
+                                       .snap_created_ms = S + 2300,
+                                       .session_ms = 2000,
+                                       .max_skew_ms = 2000};
+    struct hcase cases[8];
+    int n = 0;
+    /* A live handoff at the next epoch: exactly from its apply (minus a second
+     * of scheduler lag); nothing after its apply was started there. */
+    cases[n] = (struct hcase){"live, next epoch", base, S + 1234 - 1000, S + 1234};
+    cases[n].in.prev = PLAN_PREV_ALIVE;
+    cases[n].in.owner_epoch = 8;
+    cases[n++].in.owner_applied_ms = S + 1234;
+    /* Epochs skipped: it may have stopped at any epoch after our previous one. */
+    cases[n] = cases[0];
+    cases[n].name = "live, epochs skipped";
+    cases[n].in.epoch = 10;
+    cases[n].in.owner_epoch = 10;
+    cases[n].lo = S - 60000 - 2000 - 1000;
+    n++;
+    /* Alive but not at our epoch (a rebuilt session): no catch-up. */
+    cases[n] = cases[0];
+    cases[n].name = "live, no epoch";
+    cases[n].in.owner_epoch = 0;
+    cases[n].lo = cases[n].hi = S - 60000 - 1000 - 2000;
+    n++;
+    /* Died: seen gone at S+2100 (expiry or a clean close), session 2 s, same
+     * clocks: alive until about S+100; nothing started after S+2100. */
+    cases[n] = (struct hcase){"died", base, S + 2100 - 2000 - 1000 - 500, S + 2100 + 500};
+    cases[n].in.prev = PLAN_PREV_DIED;
+    cases[n].in.gone_ms = S + 2100;
+    cases[n++].in.owner_session_ms = 2000;
+    /* Its clock 300 ms ahead of ours: the window moves to its clock. */
+    cases[n] = cases[n - 1];
+    cases[n].name = "died, clock ahead";
+    cases[n].in.owner_skew_ms = 250;
+    cases[n].in.skew_ms = -50;
+    cases[n].lo += 300;
+    cases[n].hi += 300;
+    n++;
+    /* The leader published before we saw it go: the earlier time bounds lo. */
+    cases[n] = cases[n - 2];
+    cases[n].name = "died, seen late";
+    cases[n].in.gone_ms = S + 4000;
+    cases[n].in.snap_created_ms = S + 2100;
+    cases[n].hi = S + 4000 + 500;
+    n++;
+    /* Its session timeout unknown: ours. */
+    cases[n] = cases[n - 3];
+    cases[n].name = "died, timeout unknown";
+    cases[n].in.owner_session_ms = 0;
+    cases[n].in.session_ms = 5000;
+    cases[n].lo = S + 2100 - 5000 - 1000 - 500;
+    n++;
+    /* No record of it: from the epoch that left it out, nothing caught up. */
+    cases[n] = (struct hcase){"unknown", base, S + 2300 - 2000 - 1000 - 2000, 0};
+    cases[n].hi = cases[n].lo;
+    n++;
+    for (int i = 0; i < n; i++) {
+        int64_t lo = -1, hi = -1;
+        plan_handover_window(&cases[i].in, &lo, &hi);
+        if (lo != cases[i].lo || hi != cases[i].hi)
+            fail_msg("%s: (%lld, %lld], want (%lld, %lld]", cases[i].name, (long long)(lo - S),
+                     (long long)(hi - S), (long long)(cases[i].lo - S),
+                     (long long)(cases[i].hi - S));
+        assert_true(hi >= lo);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_agent_record_roundtrip),
         cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_change_names),
         cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_handover_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

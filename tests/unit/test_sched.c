@@ -54,8 +54,9 @@ static struct {
     int nl;
     struct ev e[MAXE];
     int ne;
-    const char *fail_job; /* start() fails for this job */
-    int release_fail;     /* release() reports the held process lost */
+    const char *fail_job;   /* start() fails for this job */
+    const char *refuse_job; /* start() refuses this job (-EAGAIN) */
+    int release_fail;       /* release() reports the held process lost */
 } F;
 
 static int64_t f_real(void *c)
@@ -76,6 +77,8 @@ static int f_start(void *ctx, const struct sched_launch *l, void *token, void **
     (void)ctx;
     if (F.fail_job && strcmp(F.fail_job, l->conf->job) == 0)
         return sc_err_set(err, ENOENT, "cwd", -1, "no such directory");
+    if (F.refuse_job && strcmp(F.refuse_job, l->conf->job) == 0)
+        return sc_err_set(err, EAGAIN, "", -1, "cannot prove it owns the item");
     assert_true(F.nl < MAXL);
     struct launch *x = &F.l[F.nl];
     memset(x, 0, sizeof *x);
@@ -887,6 +890,124 @@ static void test_prearm_lost_and_capacity(void **state)
     sched_free(s);
 }
 
+/* A start the runner refuses (the agent cannot prove it owns the item) is a
+ * missed fire, never a failure and never retried; a refused catch-up is
+ * reported as the cron fire it stood for. */
+static void test_refused_start_is_missed(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("r", 10);
+    c.retries = 3;
+    c.retry_backoff_s = 1;
+    c.misfire = SCHED_MISFIRE_ONCE;
+    put(s, c);
+    F.refuse_job = "r";
+    advance(s, 10000);
+    assert_int_equal(F.nl, 0);
+    assert_int_equal(count_ev(SCHED_EV_FINISHED), 0);
+    const struct ev *e = last_ev(SCHED_EV_MISSED);
+    assert_non_null(e);
+    assert_int_equal(e->fire_time, 1010);
+    assert_int_equal(e->trigger, EXEC_TRIGGER_CRON);
+    assert_int_equal(e->started_ms, 0);
+    assert_non_null(strstr(e->reason, "cannot prove it owns the item"));
+    advance(s, 5000); /* no retry after the backoff */
+    assert_int_equal(F.nl, 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 1);
+    /* a stall: the catch-up of the latest missed fire is refused too */
+    advance(s, 25000);
+    assert_int_equal(F.nl, 0);
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_MISSED)
+            assert_int_equal(F.e[i].trigger, EXEC_TRIGGER_CRON);
+    assert_true(count_ev(SCHED_EV_MISSED) >= 3);
+    assert_int_equal(sched_item_active(s, "r", 0), 0);
+    F.refuse_job = NULL;
+    advance(s, 10000);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].attempt, 1);
+    sched_free(s);
+}
+
+/* A taken-over item: its fires between lo and the item's floor are accounted;
+ * those up to hi only as missed (the previous owner may have run them), the
+ * later ones by the misfire policy. */
+static void takeover(enum sched_misfire policy, enum sched_concurrency conc, struct sched **out)
+{
+    struct sched *s = mk(100);
+    F.real = 1000500; /* 1000.5 s: the item's own schedule starts after 1000 */
+    struct sched_item_conf c = conf("t", 1);
+    c.misfire = policy;
+    c.concurrency = conc;
+    put(s, c);
+    assert_int_equal(sched_item_next(s, "t", 0), 1001);
+    /* fires 995..1000: 995, 996 maybe run by the previous owner */
+    assert_int_equal(sched_item_account(s, "t", 0, 994500, 996000, "taken over from a2"), 6);
+    *out = s;
+}
+
+static int missed_between(int64_t from, int64_t to)
+{
+    int n = 0;
+    for (int i = 0; i < F.ne; i++)
+        n += F.e[i].type == SCHED_EV_MISSED && F.e[i].fire_time >= from && F.e[i].fire_time <= to;
+    return n;
+}
+
+static void test_takeover_accounting(void **state)
+{
+    (void)state;
+    struct sched *s;
+    takeover(SCHED_MISFIRE_SKIP, SCHED_CONC_ALLOW, &s);
+    assert_int_equal(F.nl, 0);
+    assert_int_equal(missed_between(995, 1000), 6);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 6);
+    assert_int_equal(F.e[0].fire_time, 995);
+    assert_int_equal(F.e[0].trigger, EXEC_TRIGGER_CRON);
+    assert_non_null(strstr(F.e[0].reason, "failover window (taken over from a2)"));
+    assert_non_null(strstr(F.e[0].reason, "unless the previous owner ran it"));
+    assert_null(strstr(F.e[0].reason, "misfire"));
+    assert_non_null(strstr(F.e[5].reason, "misfire skip"));
+    advance(s, 500); /* the item's own schedule goes on */
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].fire_time, 1001);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_CRON);
+    sched_free(s);
+
+    takeover(SCHED_MISFIRE_ONCE, SCHED_CONC_ALLOW, &s);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_MISFIRE);
+    assert_int_equal(F.l[0].fire_time, 1000); /* the latest fire no one can have run */
+    assert_int_equal(missed_between(995, 999), 5);
+    assert_int_equal(missed_between(1000, 1000), 0);
+    sched_free(s);
+
+    takeover(SCHED_MISFIRE_ALL, SCHED_CONC_ALLOW, &s);
+    assert_int_equal(F.nl, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(F.l[i].trigger, EXEC_TRIGGER_MISFIRE);
+        assert_int_equal(F.l[i].fire_time, 997 + i);
+    }
+    assert_int_equal(missed_between(995, 996), 2); /* never caught up */
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    sched_free(s);
+
+    /* a window wider than SCHED_MISFIRE_MAX fires: bounded, the rest summarized */
+    s = mk(100);
+    F.real = 2000500;
+    struct sched_item_conf c = conf("w", 1);
+    c.misfire = SCHED_MISFIRE_ONCE;
+    put(s, c);
+    assert_int_equal(sched_item_account(s, "w", 0, 1000000, 1000000, "taken over from a3"),
+                     SCHED_MISFIRE_MAX + 1);
+    assert_int_equal(F.nl, 1); /* once: one catch-up */
+    assert_int_equal(count_ev(SCHED_EV_MISSED), SCHED_MISFIRE_MAX);
+    assert_non_null(strstr(last_ev(SCHED_EV_MISSED)->reason, "not enumerated"));
+    assert_int_equal(sched_item_account(s, "nope", 0, 0, 0, "x"), -ENOENT);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -908,6 +1029,8 @@ int main(void)
         cmocka_unit_test(test_prearm_release_at_instant),
         cmocka_unit_test(test_prearm_cancelled),
         cmocka_unit_test(test_prearm_lost_and_capacity),
+        cmocka_unit_test(test_refused_start_is_missed),
+        cmocka_unit_test(test_takeover_accounting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
