@@ -2173,3 +2173,27 @@ void coord_stats(const struct coord *c, struct coord_stats *s)
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);)
         s->agents_alive += ((struct cagent *)v)->alive;
 }
+
+/* ---------------------------------------------------------------- eligibility (alerts) */
+
+int coord_job_eligible(const struct coord *c, const char *job)
+{
+    if (!c->assign || c->applied <= 0)
+        return -1;
+    int ji = shard_job_find(c->assign, job);
+    if (ji < 0)
+        return -1;
+    int n = shard_job_eligible(c->assign, ji);
+    return n < 0 ? -1 : n;
+}
+
+void coord_foreach_job(struct coord *c, void (*fn)(void *arg, const struct job *cfg), void *arg)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        const struct cjob *j = v;
+        if (j->cfg)
+            fn(arg, j->cfg);
+    }
+}
