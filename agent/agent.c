@@ -21,6 +21,7 @@
 #include "agent/exec.h"
 #include "agent/items.h"
 #include "agent/javaw.h"
+#include "agent/logsweep.h"
 #include "agent/maint.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
@@ -55,8 +56,9 @@ struct agent {
     struct sched *sched;
     struct items *items;
     struct watchdog *wd;
-    struct hist_writer *hist; /* NULL when no history store is configured */
-    struct maint *maint;      /* the leader's retention and rollup */
+    struct hist_writer *hist;  /* NULL when no history store is configured */
+    struct maint *maint;       /* the leader's retention and rollup */
+    struct logsweep *logsweep; /* prunes old execution logs */
     /* the leader's no_agent list for maint, recomputed when coord_generation or
      * the applied epoch moved (at most HIST_ALERT_MAX names, owned here) */
     struct event *ev_noagent;
@@ -527,6 +529,15 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (unsigned long long)as.reminders, (unsigned long long)as.silenced,
         (unsigned long long)as.sent, (unsigned long long)as.failed, (unsigned long long)as.dropped,
         (unsigned long long)as.queued);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "# TYPE shardcron_agent_logs_pruned_total counter\n"
+                      "shardcron_agent_logs_pruned_total %llu\n",
+                      (unsigned long long)logsweep_deleted(a->logsweep));
+    if (n < 0 || (size_t)n >= sizeof buf) {
+        http_reply_error(req, 500, "", "metrics do not fit");
+        return;
+    }
     http_reply_text(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 
@@ -734,6 +745,16 @@ int agent_run(const struct cfg *c)
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
     mkdir_p(logs);
+    long long keep_days = 14;
+    if (cfg_int(c, "log_retention_days", 0, 36500, &keep_days, &err) == -EINVAL) {
+        fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
+        rc = 2;
+        goto out;
+    }
+    if (logsweep_new(a.base, logs, (int)keep_days, 3600, &a.logsweep) < 0)
+        LOGW("execution logs will not be pruned (out of memory)");
+    else
+        logsweep_now(a.logsweep); /* once at start, then hourly */
     if (exec_runner_new(a.base, NULL, &a.exec) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the process runner\n");
         goto out;
@@ -825,6 +846,7 @@ out:
     /* What MySQL does not take within 5 s stays in the spool for the next start. */
     hist_writer_close(a.hist, 5000);
     maint_stop(a.maint);
+    logsweep_free(a.logsweep);
     watchdog_stop(a.wd);
     if (a.ev_guard)
         event_free(a.ev_guard);
