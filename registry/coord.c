@@ -99,6 +99,7 @@ struct coord {
     uint64_t states_gen; /* bumped when an item's state changes */
     /* the job change log (PLAN_CHANGES) */
     bool chg_listed;       /* first listing done (and /jobs listed after it) */
+    bool chg_retry;        /* creating the log's parent failed: list again on a tick */
     int64_t chg_seen;      /* highest entry sequence handled */
     struct chg_entry *chg; /* the latest listing, sorted by sequence */
     int nchg;
@@ -983,14 +984,28 @@ static void changes_data(struct zkreg *z, const struct zkreg_result *r, void *ar
     schedule_eval(c);
 }
 
+static void changes_ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    (void)z;
+    if (r->stale)
+        return;
+    if (r->rc == ZOK || r->rc == ZNODEEXISTS) {
+        changes_list(c);
+    } else {
+        LOGE("cannot create " PLAN_CHANGES ": %s; retrying", zerror(r->rc));
+        c->chg_retry = true; /* the next tick lists again */
+    }
+}
+
 static void changes_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct coord *c = arg;
     if (r->stale)
         return;
-    if (r->rc == ZNONODE) { /* first use of this namespace */
-        zkreg_ensure(z, PLAN_CHANGES, ensured, NULL);
-        changes_list(c);
+    if (r->rc == ZNONODE) { /* first use of this namespace: create, then list */
+        if (zkreg_ensure(z, PLAN_CHANGES, changes_ensured, c) != ZOK)
+            c->chg_retry = true;
         return;
     }
     if (r->rc != ZOK)
@@ -1787,6 +1802,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     /* Re-measure the clock every 30 s (any record write does it). */
     if (c->reg == REG_DONE && now_ms() - c->last_clock_check_ms > 30000)
         c->node_dirty = true;
+    if (c->chg_retry && zkreg_state(c->z) == ZKREG_CONNECTED) {
+        c->chg_retry = false;
+        changes_list(c);
+    }
     if (views_settled(c)) {
         scan_triggers(c);
         prune_changes(c);
