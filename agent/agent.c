@@ -21,6 +21,7 @@
 #include "agent/exec.h"
 #include "agent/items.h"
 #include "agent/javaw.h"
+#include "agent/logsweep.h"
 #include "agent/maint.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
@@ -30,6 +31,7 @@
 #include "registry/coord.h"
 #include "sql/db.h"
 #include "sql/hist.h"
+#include "sql/hist_alert.h"
 
 /* ---------------------------------------------------------------- state */
 
@@ -54,8 +56,18 @@ struct agent {
     struct sched *sched;
     struct items *items;
     struct watchdog *wd;
-    struct hist_writer *hist; /* NULL when no history store is configured */
-    struct maint *maint;      /* the leader's retention and rollup */
+    struct hist_writer *hist;  /* NULL when no history store is configured */
+    struct maint *maint;       /* the leader's retention and rollup */
+    struct logsweep *logsweep; /* prunes old execution logs */
+    /* the leader's no_agent list for maint, recomputed when coord_generation or
+     * the applied epoch moved (at most HIST_ALERT_MAX names, owned here) */
+    struct event *ev_noagent;
+    int alert_ms;
+    bool na_cached;
+    uint64_t na_gen;
+    int64_t na_epoch;
+    char **na;
+    size_t nna;
     char host[256];
     struct event *ev_guard;
     struct live_run *runs;
@@ -74,6 +86,91 @@ static const struct job *alert_job(void *ctx, const char *name)
 {
     struct agent *a = ctx;
     return a->coord ? coord_job(a->coord, name) : NULL;
+}
+
+/* na_walk: collects the enabled, valid jobs with no eligible agent. */
+struct na_walk {
+    struct coord *c;
+    const char **v;
+    size_t n, cap;
+    bool oom;
+};
+
+static void na_job(void *arg, const struct job *cfg)
+{
+    struct na_walk *w = arg;
+    if (w->oom || cfg->disabled || coord_job_eligible(w->c, cfg->name) != 0)
+        return;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 64;
+        const char **v = realloc(w->v, cap * sizeof *v);
+        if (!v) {
+            w->oom = true;
+            return;
+        }
+        w->v = v;
+        w->cap = cap;
+    }
+    w->v[w->n++] = cfg->name;
+}
+
+static int cmp_name(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static void na_clear(struct agent *a)
+{
+    for (size_t i = 0; i < a->nna; i++)
+        free(a->na[i]);
+    free(a->na);
+    a->na = NULL;
+    a->nna = 0;
+    a->na_cached = false;
+}
+
+/* noagent_cb (loop, every alert interval): while leader with an applied
+ * epoch, hand maint the jobs no live agent may run. The list is in name order
+ * and cut at HIST_ALERT_MAX, so a job added elsewhere never swaps which ones
+ * are alerted. */
+static void noagent_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd, (void)what;
+    if (!a->coord || !coord_is_leader(a->coord))
+        return;
+    int64_t epoch = coord_applied_epoch(a->coord);
+    uint64_t gen = coord_generation(a->coord);
+    if (epoch <= 0) {
+        maint_set_no_agent(a->maint, false, NULL, 0);
+        return;
+    }
+    if (!a->na_cached || gen != a->na_gen || epoch != a->na_epoch) {
+        struct na_walk w = {.c = a->coord};
+        na_clear(a);
+        coord_foreach_job(a->coord, na_job, &w);
+        size_t n = w.n < HIST_ALERT_MAX ? w.n : HIST_ALERT_MAX;
+        if (w.n > 1)
+            qsort(w.v, w.n, sizeof *w.v, cmp_name);
+        a->na = n ? calloc(n, sizeof *a->na) : NULL;
+        bool oom = w.oom || (n && !a->na);
+        for (size_t i = 0; !oom && i < n; i++)
+            if (!(a->na[a->nna++] = strdup(w.v[i])))
+                oom = true;
+        free(w.v);
+        if (oom) {
+            na_clear(a);
+            maint_set_no_agent(a->maint, false, NULL, 0);
+            return;
+        }
+        if (w.n > HIST_ALERT_MAX)
+            LOGW("%zu jobs have no eligible agent; alerts for the first %d only", w.n,
+                 HIST_ALERT_MAX);
+        a->na_cached = true;
+        a->na_gen = gen;
+        a->na_epoch = epoch;
+    }
+    maint_set_no_agent(a->maint, true, (const char *const *)a->na, a->nna);
 }
 
 /* on_change runs inside coordination callbacks; the scheduler is updated from
@@ -473,6 +570,15 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (unsigned long long)as.reminders, (unsigned long long)as.silenced,
         (unsigned long long)as.sent, (unsigned long long)as.failed, (unsigned long long)as.dropped,
         (unsigned long long)as.queued, (long long)ps.armed, (long long)ps.released);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "# TYPE shardcron_agent_logs_pruned_total counter\n"
+                      "shardcron_agent_logs_pruned_total %llu\n",
+                      (unsigned long long)logsweep_deleted(a->logsweep));
+    if (n < 0 || (size_t)n >= sizeof buf) {
+        http_reply_error(req, 500, "", "metrics do not fit");
+        return;
+    }
     http_reply_text(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 
@@ -672,6 +778,7 @@ int agent_run(const struct cfg *c)
         };
         if (hrc == 0 && maint_start(&mo, &a.maint) < 0)
             LOGW("history housekeeping thread not started");
+        a.alert_ms = (int)alert_ms;
         free(pw);
         if (hrc < 0) {
             fprintf(stderr, "shardcron-agent: history: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -687,6 +794,16 @@ int agent_run(const struct cfg *c)
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
     mkdir_p(logs);
+    long long keep_days = 14;
+    if (cfg_int(c, "log_retention_days", 0, 36500, &keep_days, &err) == -EINVAL) {
+        fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
+        rc = 2;
+        goto out;
+    }
+    if (logsweep_new(a.base, logs, (int)keep_days, 3600, &a.logsweep) < 0)
+        LOGW("execution logs will not be pruned (out of memory)");
+    else
+        logsweep_now(a.logsweep); /* once at start, then hourly */
     /* Pre-armed starts need the gate library installed beside this binary. */
     char gate[4200];
     if (prearm_ms > 0 && exec_gate_find(gate, sizeof gate) < 0) {
@@ -758,6 +875,12 @@ int agent_run(const struct cfg *c)
     }
     if (items_new(a.sched, a.coord, work, &a.items) < 0)
         goto out;
+    if (a.maint && a.alert_ms > 0) {
+        struct timeval iv = {a.alert_ms / 1000, (a.alert_ms % 1000) * 1000};
+        a.ev_noagent = event_new(a.base, -1, EV_PERSIST, noagent_cb, &a);
+        if (a.ev_noagent)
+            event_add(a.ev_noagent, &iv);
+    }
     if (a.wd) {
         struct timeval tenth = {0, 100000};
         a.ev_guard = event_new(a.base, -1, EV_PERSIST, guard_cb, &a);
@@ -786,6 +909,7 @@ out:
     /* What MySQL does not take within 5 s stays in the spool for the next start. */
     hist_writer_close(a.hist, 5000);
     maint_stop(a.maint);
+    logsweep_free(a.logsweep);
     watchdog_stop(a.wd);
     if (a.ev_guard)
         event_free(a.ev_guard);
@@ -794,6 +918,9 @@ out:
         event_free(a.ev_sync);
     if (a.ev_publish)
         event_free(a.ev_publish);
+    if (a.ev_noagent)
+        event_free(a.ev_noagent);
+    na_clear(&a);
     if (a.http)
         evhttp_free(a.http);
     if (a.ev_term)

@@ -21,6 +21,8 @@ static const struct cfg_opt agent_opts[] = {
     {"session_timeout_ms", 0, CFG_INT, "10000", "ZooKeeper session timeout"},
     {"work_dir", 0, CFG_STR, "/var/lib/shardcron",
      "execution logs, history spool, and the jobs' working directory"},
+    {"log_retention_days", 0, CFG_INT, "14",
+     "execution logs in WORK_DIR/logs older than this are deleted (0: never)"},
     {"max_clock_skew_ms", 0, CFG_INT, "2000", "refuse work beyond this skew against ZooKeeper"},
     {"java_jar", 0, CFG_STR, NULL, "shardcron-java.jar (default: next to the build)"},
     {"retention_days", 0, CFG_INT, "30", "history kept this long (the leader deletes older)"},

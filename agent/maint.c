@@ -33,6 +33,11 @@ struct maint {
     pthread_t athread;
     pthread_cond_t acond;
     struct hist_alert_notice *pending; /* decided, not yet seen by the loop (lock) */
+    /* jobs without an eligible agent, from the loop (lock): nna names packed
+     * NUL-separated in na (nabytes); na_known false until the loop has said */
+    char *na;
+    size_t nna, nabytes;
+    bool na_known;
     size_t npending, cappending;
     struct event *ev_notices; /* loop: filter and queue `pending` */
     struct hist_hooks *hooks;
@@ -104,6 +109,7 @@ static void *loop(void *arg)
 /* alert_loop (alert thread): evaluate while leader, hand notices to the loop. */
 static void *alert_loop(void *arg)
 {
+    static const char *const none[1] = {NULL}; /* a known, empty no_agent list */
     struct maint *m = arg;
     MYSQL *conn = NULL;
     mysql_thread_init();
@@ -111,6 +117,24 @@ static void *alert_loop(void *arg)
     while (!m->stop) {
         m->akick = false;
         if (m->leader) {
+            /* The no_agent list as the loop last gave it, copied so the loop
+             * may replace it during the evaluation. */
+            char *na = NULL;
+            const char **names = NULL;
+            size_t nna = 0;
+            bool known = m->na_known;
+            if (known && m->nna > 0) {
+                na = malloc(m->nabytes);
+                names = calloc(m->nna, sizeof *names);
+                if (na && names) {
+                    memcpy(na, m->na, m->nabytes);
+                    for (size_t i = 0, off = 0; i < m->nna; i++, off += strlen(na + off) + 1)
+                        names[i] = na + off;
+                    nna = m->nna;
+                } else {
+                    known = false; /* out of memory: leave no_agent rows alone */
+                }
+            }
             pthread_mutex_unlock(&m->lock);
             struct sc_err err;
             struct hist_alert_notice *n = NULL;
@@ -119,7 +143,11 @@ static void *alert_loop(void *arg)
             if (!conn && !(conn = db_connect(&m->url, m->password, 10, &err))) {
                 LOGW("alerts: %s", err.msg);
                 atomic_fetch_add(&m->eval_errors, 1);
-            } else if (hist_alert_eval(conn, m->o.alert_reminder_s, &n, &nn, &err) < 0) {
+            } else if (hist_alert_eval(conn, m->o.alert_reminder_s,
+                                       !known  ? NULL
+                                       : names ? names
+                                               : none,
+                                       nna, &n, &nn, &err) < 0) {
                 LOGW("alerts: %s; reconnecting next time", err.msg);
                 atomic_fetch_add(&m->eval_errors, 1);
                 mysql_close(conn);
@@ -127,6 +155,8 @@ static void *alert_loop(void *arg)
             } else {
                 atomic_fetch_add(&m->evaluations, 1);
             }
+            free(names);
+            free(na);
             pthread_mutex_lock(&m->lock);
             if (nn && m->npending + nn > m->cappending) {
                 size_t cap = m->npending + nn;
@@ -293,9 +323,46 @@ void maint_set_leader(struct maint *m, bool leader)
     pthread_mutex_lock(&m->lock);
     if (leader && !m->leader)
         m->kick = m->akick = true; /* run at once on becoming leader */
+    if (!leader)
+        m->na_known = false; /* a list from an earlier term is not trusted again */
     m->leader = leader;
     pthread_cond_signal(&m->cond);
     pthread_cond_signal(&m->acond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void maint_set_no_agent(struct maint *m, bool known, const char *const *names, size_t n)
+{
+    if (!m || !m->alerting)
+        return;
+    if (!known || !names)
+        n = 0;
+    size_t bytes = 0, k = 0;
+    for (size_t i = 0; names && i < n && k < HIST_ALERT_MAX; i++)
+        if (names[i] && names[i][0] && strlen(names[i]) <= JOB_NAME_MAX) {
+            bytes += strlen(names[i]) + 1;
+            k++;
+        }
+    char *buf = bytes ? malloc(bytes) : NULL;
+    if (bytes && !buf) {
+        n = 0;
+        known = false; /* out of memory: the list becomes unknown */
+    }
+    size_t off = 0;
+    k = 0;
+    for (size_t i = 0; buf && i < n && k < HIST_ALERT_MAX; i++)
+        if (names[i] && names[i][0] && strlen(names[i]) <= JOB_NAME_MAX) {
+            size_t l = strlen(names[i]) + 1;
+            memcpy(buf + off, names[i], l);
+            off += l;
+            k++;
+        }
+    pthread_mutex_lock(&m->lock);
+    free(m->na);
+    m->na = buf;
+    m->nabytes = off;
+    m->nna = k;
+    m->na_known = known && m->leader;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -324,6 +391,7 @@ void maint_stop(struct maint *m)
     pthread_mutex_destroy(&m->lock);
     strmap_free(&m->last_notice);
     free(m->pending);
+    free(m->na);
     free(m->sender);
     free(m->password);
     free(m);

@@ -49,6 +49,12 @@ struct maint_alert_stats {
  * loop thread after the loop has ended). */
 int maint_start(const struct maint_opts *o, struct maint **out);
 void maint_set_leader(struct maint *m, bool leader);
+/* maint_set_no_agent (loop): the enabled, valid jobs that have no eligible
+ * agent now (n names, the first HIST_ALERT_MAX kept; copied), for the next
+ * evaluations' no_agent alerts; known false: not known (no_agent alerts are
+ * then left as they are; names is ignored). Ignored unless this agent is
+ * leader; the list is forgotten when it stops being leader. */
+void maint_set_no_agent(struct maint *m, bool known, const char *const *names, size_t n);
 /* maint_deleted: executions deleted by retention so far. */
 uint64_t maint_deleted(const struct maint *m);
 void maint_alert_stats(struct maint *m, struct maint_alert_stats *s);

@@ -30,7 +30,8 @@ struct cjob {
     struct job *cfg; /* NULL when the node holds an invalid config */
     char error[300];
     int64_t mzxid;
-    bool loading;
+    int loading;    /* reads in flight */
+    uint64_t inc;   /* incarnation: a job deleted and created again is a new one */
     uint8_t *st;    /* enum coord_item_state per item */
     int64_t *since; /* realtime ms an item became ACTIVE */
     int nst;
@@ -48,7 +49,8 @@ struct chg_entry {
 
 struct cagent {
     char *id;
-    bool alive, loaded, loading;
+    bool alive, loaded;
+    int loading; /* reads in flight */
     struct plan_agent_rec rec;
     /* when this agent saw it vanish (realtime ms, 0 = never), and what its
      * record said then (a returning agent's new record replaces rec) */
@@ -92,6 +94,7 @@ struct coord {
     int jobs_loading, agents_loading;
     bool jobs_listed, agents_listed;
     uint64_t jobs_gen;   /* bumped when a job appears, goes or changes shape */
+    uint64_t job_incs;   /* incarnations handed out to cached jobs */
     uint64_t digest_gen; /* jobs_gen the cached inputs and digest are of (0: none) */
     char digest[17];
     struct shard_job *inputs; /* valid jobs as sharding inputs, in name order (point into jobs) */
@@ -99,6 +102,7 @@ struct coord {
     uint64_t states_gen; /* bumped when an item's state changes */
     /* the job change log (PLAN_CHANGES) */
     bool chg_listed;       /* first listing done (and /jobs listed after it) */
+    bool chg_retry;        /* creating the log's parent failed: list again on a tick */
     int64_t chg_seen;      /* highest entry sequence handled */
     struct chg_entry *chg; /* the latest listing, sorted by sequence */
     int nchg;
@@ -606,23 +610,25 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
 struct read_ctx {
     struct coord *c;
     char *name;
+    uint64_t inc; /* jobs: the incarnation the read is for */
 };
 
-/* watch_read: get `path` (with a watch when asked); `loading`/`pending` track the read so
- * the views count as settled only when every read has answered. */
-static void watch_read(struct coord *c, const char *path, const char *name, bool watch,
-                       bool *loading, int *pending, zkreg_cb cb)
+/* watch_read: get `path` (with a watch when asked). `loading` counts this
+ * node's reads in flight and `pending` the nodes with reads in flight, so the
+ * views count as settled only when every read has answered. Replies come in
+ * order, so each is applied and the last one read wins. */
+static void watch_read(struct coord *c, const char *path, const char *name, uint64_t inc,
+                       bool watch, int *loading, int *pending, zkreg_cb cb)
 {
     struct read_ctx *rc = malloc(sizeof *rc);
     if (!rc)
         return;
-    *rc = (struct read_ctx){c, strdup(name)};
-    if (!*loading)
+    *rc = (struct read_ctx){c, strdup(name), inc};
+    if ((*loading)++ == 0)
         (*pending)++;
-    *loading = true;
     if (!rc->name || zkreg_get(c->z, path, watch, cb, rc) != ZOK) {
-        *loading = false;
-        (*pending)--;
+        if (--(*loading) == 0)
+            (*pending)--;
         free(rc->name);
         free(rc);
     }
@@ -636,14 +642,14 @@ static void read_job(struct coord *c, struct cjob *j)
     snprintf(path, sizeof path, "/jobs/%s", j->name);
     /* No watch: the change log announces rewrites (one watch per agent
      * instead of one per job). */
-    watch_read(c, path, j->name, false, &j->loading, &c->jobs_loading, job_read);
+    watch_read(c, path, j->name, j->inc, false, &j->loading, &c->jobs_loading, job_read);
 }
 
 static void read_agent(struct coord *c, struct cagent *a)
 {
     char path[300];
     snprintf(path, sizeof path, "/agents/%s", a->id);
-    watch_read(c, path, a->id, true, &a->loading, &c->agents_loading, agent_read);
+    watch_read(c, path, a->id, 0, true, &a->loading, &c->agents_loading, agent_read);
 }
 
 static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -652,9 +658,9 @@ static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
     struct coord *c = rc->c;
     struct cjob *j = r->stale ? NULL : strmap_get(&c->jobs, rc->name);
     (void)z;
-    if (j && j->loading) {
-        j->loading = false;
-        c->jobs_loading--;
+    if (j && j->inc == rc->inc && j->loading > 0) {
+        if (--j->loading == 0)
+            c->jobs_loading--;
         if (r->rc == ZOK) {
             struct job *cfg = NULL;
             struct sc_err err;
@@ -694,9 +700,9 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
     struct coord *c = rc->c;
     struct cagent *a = r->stale ? NULL : strmap_get(&c->agents, rc->name);
     (void)z;
-    if (a && a->loading) {
-        a->loading = false;
-        c->agents_loading--;
+    if (a && a->loading > 0) {
+        if (--a->loading == 0)
+            c->agents_loading--;
         if (r->rc == ZOK) {
             struct plan_agent_rec rec;
             struct sc_err err;
@@ -754,6 +760,7 @@ static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg
             cjob_free(j);
             continue;
         }
+        j->inc = ++c->job_incs;
         strmap_put(&c->jobs, j->name, j, &e);
         if (e < 0) {
             cjob_free(j);
@@ -983,14 +990,28 @@ static void changes_data(struct zkreg *z, const struct zkreg_result *r, void *ar
     schedule_eval(c);
 }
 
+static void changes_ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct coord *c = arg;
+    (void)z;
+    if (r->stale)
+        return;
+    if (r->rc == ZOK || r->rc == ZNODEEXISTS) {
+        changes_list(c);
+    } else {
+        LOGE("cannot create " PLAN_CHANGES ": %s; retrying", zerror(r->rc));
+        c->chg_retry = true; /* the next tick lists again */
+    }
+}
+
 static void changes_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct coord *c = arg;
     if (r->stale)
         return;
-    if (r->rc == ZNONODE) { /* first use of this namespace */
-        zkreg_ensure(z, PLAN_CHANGES, ensured, NULL);
-        changes_list(c);
+    if (r->rc == ZNONODE) { /* first use of this namespace: create, then list */
+        if (zkreg_ensure(z, PLAN_CHANGES, changes_ensured, c) != ZOK)
+            c->chg_retry = true;
         return;
     }
     if (r->rc != ZOK)
@@ -1643,7 +1664,7 @@ static void list_triggers(struct coord *c, const char *job)
     struct read_ctx *rc = malloc(sizeof *rc);
     if (!rc)
         return;
-    *rc = (struct read_ctx){c, strdup(job)};
+    *rc = (struct read_ctx){c, strdup(job), 0};
     snprintf(path, sizeof path, "/jobs/%s/triggers", job);
     if (!rc->name || zkreg_children(c->z, path, false, triggers_listed, rc) != ZOK) {
         free(rc->name);
@@ -1787,6 +1808,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     /* Re-measure the clock every 30 s (any record write does it). */
     if (c->reg == REG_DONE && now_ms() - c->last_clock_check_ms > 30000)
         c->node_dirty = true;
+    if (c->chg_retry && zkreg_state(c->z) == ZKREG_CONNECTED) {
+        c->chg_retry = false;
+        changes_list(c);
+    }
     if (views_settled(c)) {
         scan_triggers(c);
         prune_changes(c);
@@ -2172,4 +2197,28 @@ void coord_stats(const struct coord *c, struct coord_stats *s)
     }
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);)
         s->agents_alive += ((struct cagent *)v)->alive;
+}
+
+/* ---------------------------------------------------------------- eligibility (alerts) */
+
+int coord_job_eligible(const struct coord *c, const char *job)
+{
+    if (!c->assign || c->applied <= 0)
+        return -1;
+    int ji = shard_job_find(c->assign, job);
+    if (ji < 0)
+        return -1;
+    int n = shard_job_eligible(c->assign, ji);
+    return n < 0 ? -1 : n;
+}
+
+void coord_foreach_job(struct coord *c, void (*fn)(void *arg, const struct job *cfg), void *arg)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        const struct cjob *j = v;
+        if (j->cfg)
+            fn(arg, j->cfg);
+    }
 }

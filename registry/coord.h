@@ -88,6 +88,15 @@ const struct job *coord_job(const struct coord *c, const char *name);
 /* coord_job_version: changes whenever the job's config is rewritten (its mzxid). */
 int64_t coord_job_version(const struct coord *c, const char *name);
 
+/* coord_job_eligible: the number of agents eligible for the job (labels) in
+ * the assignment this agent applied; 0 means no live agent may run it. -1 when
+ * nothing is applied yet or the job is not in it (invalid, or newer than the
+ * applied epoch). */
+int coord_job_eligible(const struct coord *c, const char *job);
+/* coord_foreach_job: calls fn for every job with a valid config (disabled ones
+ * included); the config is coord's, valid until the callback returns. */
+void coord_foreach_job(struct coord *c, void (*fn)(void *arg, const struct job *cfg), void *arg);
+
 /* coord_set_running: the items running for a while here, published (at most
  * once a second) so that a survivor can re-run them if this agent dies. The
  * array is copied. */

@@ -67,14 +67,34 @@ static void esc(MYSQL *m, char *out, const char *s)
     mysql_real_escape_string(m, out, s, (unsigned long)strlen(s));
 }
 
-int hist_alert_eval(MYSQL *m, int reminder_s, struct hist_alert_notice **outp, size_t *nout,
-                    struct sc_err *err)
+/* no_agent_conditions: one condition per listed job (at most HIST_ALERT_MAX). */
+static void no_agent_conditions(const char *const *names, size_t nnames,
+                                struct hist_alert_notice *live, size_t *nlive)
+{
+    for (size_t i = 0; i < nnames && i < HIST_ALERT_MAX; i++) {
+        if (!names[i] || !names[i][0] || strlen(names[i]) > JOB_NAME_MAX)
+            continue;
+        struct hist_alert_notice *c = &live[(*nlive)++];
+        memset(c, 0, sizeof *c);
+        snprintf(c->kind, sizeof c->kind, "no_agent");
+        snprintf(c->job, sizeof c->job, "%s", names[i]);
+        c->item = -1;
+        snprintf(c->message, sizeof c->message, "no eligible agent");
+    }
+}
+
+int hist_alert_eval(MYSQL *m, int reminder_s, const char *const *no_agent, size_t nno_agent,
+                    struct hist_alert_notice **outp, size_t *nout, struct sc_err *err)
 {
     char q[4096];
     size_t nlive = 0, n = 0;
-    struct hist_alert_notice *live = calloc(HIST_ALERT_MAX + 1, sizeof *live);
-    struct hist_alert_notice *out = calloc(2 * HIST_ALERT_MAX + 1, sizeof *out);
-    bool *matched = calloc(HIST_ALERT_MAX + 1, sizeof *matched);
+    /* Open rows read per evaluation: the history kinds' share, plus no_agent's
+     * when the list is known. Each row yields at most one notice (resolve or
+     * reminder), each unmatched condition at most one (open). */
+    int nrows = no_agent ? 2 * HIST_ALERT_MAX : HIST_ALERT_MAX;
+    struct hist_alert_notice *live = calloc(2 * HIST_ALERT_MAX + 1, sizeof *live);
+    struct hist_alert_notice *out = calloc((size_t)nrows + 2 * HIST_ALERT_MAX + 1, sizeof *out);
+    bool *matched = calloc(2 * HIST_ALERT_MAX + 1, sizeof *matched);
     MYSQL_RES *res = NULL;
     int rc = 0;
     *outp = NULL;
@@ -85,6 +105,8 @@ int hist_alert_eval(MYSQL *m, int reminder_s, struct hist_alert_notice **outp, s
     }
     if ((rc = live_conditions(m, live, &nlive, err)) < 0)
         goto err;
+    if (no_agent)
+        no_agent_conditions(no_agent, nno_agent, live, &nlive);
 
     /* Open rows of the kinds evaluated here; the reminder is due when the last
      * notice (or the raise) is older than the interval. */
@@ -93,8 +115,8 @@ int hist_alert_eval(MYSQL *m, int reminder_s, struct hist_alert_notice **outp, s
              " IFNULL(DATE_FORMAT(fire_time, '%%Y-%%m-%%d %%H:%%i:%%s.%%f'),''),"
              " IFNULL(notified_at, raised_at) < UTC_TIMESTAMP(3) - INTERVAL %d SECOND"
              " FROM alert_event WHERE resolved_at IS NULL"
-             " AND kind IN ('failed','timeout','missed') LIMIT %d",
-             reminder_s, HIST_ALERT_MAX);
+             " AND kind IN ('failed','timeout','missed'%s) LIMIT %d",
+             reminder_s, no_agent ? ",'no_agent'" : "", nrows);
     if (mysql_query(m, q) != 0 || !(res = mysql_store_result(m))) {
         rc = fail(m, err);
         goto err;
@@ -199,6 +221,7 @@ bool hist_alert_wanted(const struct job *j, const struct hist_alert_notice *n)
 {
     if (!j || !j->alert.webhook || !j->alert.webhook[0])
         return false;
+    /* no_agent: nothing can run the job's fires, so they are missed. */
     unsigned bit = strcmp(n->kind, "failed") == 0    ? JOB_ALERT_FAILURE
                    : strcmp(n->kind, "timeout") == 0 ? JOB_ALERT_TIMEOUT
                                                      : JOB_ALERT_MISSED;

@@ -11,7 +11,10 @@
  *
  * Conditions (the ones of alert panels 1 and 2 that have a clear end):
  *   failed | timeout | missed  the newest such execution of a (job, item) in the
- *                              last 24 h with no later succeeded execution.
+ *                              last 24 h with no later succeeded execution;
+ *   no_agent                   a job named in the caller's list (the leader's
+ *                              enabled, valid jobs with no eligible live agent
+ *                              in its applied assignment); item NULL.
  * A condition without an open row gets one (raised_at) and an "open" notice; an
  * open row whose condition is gone gets resolved_at and a "resolve" notice; a
  * row whose last notice (notified_at, else raised_at) is older than the reminder
@@ -34,7 +37,7 @@
 struct hist_alert_notice {
     unsigned long long id; /* alert_event.id */
     char event[10];        /* open | resolve | reminder */
-    char kind[12];         /* failed | timeout | missed */
+    char kind[12];         /* failed | timeout | missed | no_agent */
     char job[JOB_NAME_MAX + 1];
     int item;              /* -1 when not about one item */
     char execution_id[80]; /* "" when none */
@@ -42,13 +45,17 @@ struct hist_alert_notice {
     char message[200];
 };
 
-/* hist_alert_eval: one evaluation (see the file comment). *out (the caller's to
- * free(), NULL when *n is 0) lists the notices decided. reminder_s >= 1.
- * 0, or -EIO with err set (the connection should be dropped). */
-int hist_alert_eval(MYSQL *m, int reminder_s, struct hist_alert_notice **out, size_t *n,
-                    struct sc_err *err);
+/* hist_alert_eval: one evaluation (see the file comment). no_agent lists the
+ * jobs (nno_agent names, the first HIST_ALERT_MAX used) that have no eligible
+ * agent now; NULL when that is not known (not leader long enough, nothing
+ * applied): no_agent rows are then neither opened, resolved nor reminded.
+ * *out (the caller's to free(), NULL when *n is 0) lists the notices decided.
+ * reminder_s >= 1. 0, or -EIO with err set (the connection should be dropped). */
+int hist_alert_eval(MYSQL *m, int reminder_s, const char *const *no_agent, size_t nno_agent,
+                    struct hist_alert_notice **out, size_t *n, struct sc_err *err);
 
-/* hist_alert_wanted: the job has a webhook and its alert.on covers the kind. */
+/* hist_alert_wanted: the job has a webhook and its alert.on covers the kind
+ * (no_agent counts as "missed": none of the job's fires can run). */
 bool hist_alert_wanted(const struct job *j, const struct hist_alert_notice *n);
 
 /* hist_alert_payload: the webhook body (JSON), the caller's to free; NULL on OOM.

@@ -2,12 +2,18 @@
 # tests/integration/agent_history.sh: real agents write every execution to a
 # real MariaDB: a job on 2 items over 2 agents lands as rows with the final
 # status (a failing item as failed, with its exit code and output tail), and the
-# leader's housekeeping deletes an execution older than the retention period.
+# leader's housekeeping deletes an execution older than the retention period;
+# the agent prunes execution logs older than log_retention_days.
 . "$SC_ROOT/tests/lib/it.sh"
 it_setup ah
 # An execution from 40 days ago: retention (30 days) must delete it.
 sql "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, attempt, status)
      VALUES ('old-1', 'tick', 0, NOW(3) - INTERVAL 40 DAY, 'cron', 1, 'succeeded')"
+# An execution log from 20 days ago and a recent one: the agent deletes the
+# first at start (log_retention_days 14) and keeps the second.
+mkdir -p "$dir/ah1/logs"
+echo old > "$dir/ah1/logs/tick.0.old-exec.log"; touch -d '20 days ago' "$dir/ah1/logs/tick.0.old-exec.log"
+echo new > "$dir/ah1/logs/tick.0.new-exec.log"
 for i in 1 2; do it_agent "ah$i" --session-timeout-ms 2000; done
 cat > "$dir/job.json" <<JOB
 {"name":"tick","cron":"* * * * * ?","shards":2,
@@ -38,6 +44,9 @@ dups=$(sql "SELECT COUNT(*) FROM (SELECT item, fire_time FROM job_execution WHER
 # The leader's housekeeping removes the old execution.
 old_gone() { [ "$(sql "SELECT COUNT(*) FROM job_execution WHERE execution_id='old-1'")" = 0 ]; }
 sc_wait_until 30 old_gone || fail "retention did not delete the 40-day-old execution"
+old_log_gone() { [ ! -e "$dir/ah1/logs/tick.0.old-exec.log" ]; }
+sc_wait_until 30 old_log_gone || fail "the 20-day-old execution log was not pruned"
+[ -e "$dir/ah1/logs/tick.0.new-exec.log" ] || fail "a recent execution log was pruned"
 it_stop_agents
 it_sanitizers
 echo ok

@@ -42,8 +42,8 @@ while True:
     open(sys.argv[2], "w").write(str(len(held)))
 PY
 rpids+=($!)
-sc_wait_until 10 test -s "$dir/good.port" || fail "receiver did not start"
-sc_wait_until 10 test -s "$dir/stuck.port" || fail "stuck receiver did not start"
+sc_wait_until 30 test -s "$dir/good.port" || fail "receiver did not start"
+sc_wait_until 30 test -s "$dir/stuck.port" || fail "stuck receiver did not start"
 good=$(cat "$dir/good.port") stuck=$(cat "$dir/stuck.port")
 
 for i in 1 2; do

@@ -27,14 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for DEADLINE_S CMD...: poll CMD until it succeeds or the deadline passes.
-wait_for() {
-  local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
-  until "$@"; do
-    [ $(( $(date +%s%N) / 1000000 )) -lt $end ] || return 1
-    sleep 0.1
-  done
-}
+# wait_for DEADLINE_S CMD...: the project's bounded poll (scripts/lib.sh).
+. "$SC_ROOT/scripts/lib.sh"
+wait_for() { sc_wait_until "$@"; }
 
 # req METHOD PATH [BODY] [curl args...]: sets $code and $body.
 jar=$tmp/none
@@ -283,7 +278,7 @@ open(sys.argv[1], "w").write(str(s.server_port))
 s.serve_forever()
 PY
 hookpid=$!
-wait_for 10 test -s "$tmp/hook.port" || fail "webhook receiver did not start"
+wait_for 30 test -s "$tmp/hook.port" || fail "webhook receiver did not start"
 hport=$(cat "$tmp/hook.port")
 login admin pw-admin-12345
 req PUT /api/v1/jobs/hooked "{\"cron\":\"0 0 5 * * ?\",\"command\":\"true\",\"shards\":2,\"alert\":{\"webhook\":\"http://127.0.0.1:$hport/hook\",\"on\":[\"failure\"]}}"

@@ -63,6 +63,17 @@ static void test_wanted(void **state)
     assert_true(hist_alert_wanted(all, &m));
     assert_false(hist_alert_wanted(none, &f));
     assert_false(hist_alert_wanted(NULL, &f));
+    /* no_agent (no eligible agent: the fires cannot run) goes with "missed". */
+    struct job *missed =
+        mkjob("{\"name\":\"settle\",\"cron\":\"0 0 1 * * ?\",\"command\":\"true\","
+              "\"alert\":{\"webhook\":\"http://h.example/x\",\"on\":[\"missed\"]}}");
+    struct hist_alert_notice na = notice("open", "no_agent", -1);
+    assert_false(hist_alert_wanted(j, &na));
+    assert_true(hist_alert_wanted(missed, &na));
+    assert_true(hist_alert_wanted(all, &na));
+    assert_false(hist_alert_wanted(missed, &f));
+    assert_false(hist_alert_wanted(none, &na));
+    job_free(missed);
     job_free(j);
     job_free(all);
     job_free(none);
@@ -101,6 +112,20 @@ static void test_payload(void **state)
     assert_null(cJSON_GetObjectItem(o, "item"));
     assert_null(cJSON_GetObjectItem(o, "execution_id"));
     assert_null(cJSON_GetObjectItem(o, "sender"));
+    cJSON_Delete(o);
+    free(s);
+    /* no_agent: about the job, no item, no execution, no fire time. */
+    n = notice("open", "no_agent", -1);
+    snprintf(n.message, sizeof n.message, "no eligible agent");
+    s = hist_alert_payload(j, &n, "agent-7");
+    o = cJSON_Parse(s);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(o, "kind")->valuestring, "no_agent");
+    assert_string_equal(cJSON_GetObjectItem(o, "job")->valuestring, "settle");
+    assert_string_equal(cJSON_GetObjectItem(o, "message")->valuestring, "no eligible agent");
+    assert_null(cJSON_GetObjectItem(o, "item"));
+    assert_null(cJSON_GetObjectItem(o, "execution_id"));
+    assert_null(cJSON_GetObjectItem(o, "fire_time"));
     cJSON_Delete(o);
     free(s);
     job_free(j);
