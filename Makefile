@@ -78,8 +78,16 @@ $(eval $(call variant,$(ASN),$$(ASAN_CFLAGS),-g $(ASAN_FLAGS)))
 # sql/migrate.c embeds the schema and migrations with .incbin.
 $(REL)/obj/sql/migrate.o $(ASN)/obj/sql/migrate.o: sql/schema.sql $(wildcard sql/migrations/*.sql)
 
-REL_BINS := $(addprefix $(REL)/bin/,$(BINS))
-ASN_BINS := $(addprefix $(ASN)/bin/,$(BINS))
+# agent/gate/gate.c: the held start of pre-armed executions (agent/exec.h,
+# exec_prepare), a tiny LD_PRELOAD library for /bin/sh installed beside the agent
+# binary. It uses nothing of the project and is never instrumented.
+GATE_FLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -shared -fPIC
+$(REL)/bin/shardcron-gate.so $(ASN)/bin/shardcron-gate.so: agent/gate/gate.c
+	@mkdir -p $(dir $@)
+	$(CC) $(GATE_FLAGS) -o $@ $<
+
+REL_BINS := $(addprefix $(REL)/bin/,$(BINS)) $(REL)/bin/shardcron-gate.so
+ASN_BINS := $(addprefix $(ASN)/bin/,$(BINS)) $(ASN)/bin/shardcron-gate.so
 TESTLIB_OBJS := $(patsubst %.c,$(ASN)/obj/%.o,$(TESTLIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(ASN)/tests/%,$(UNIT_SRCS))
 IT_BINS := $(patsubst tests/integration/%.c,$(ASN)/tests/it_%,$(IT_SRCS))

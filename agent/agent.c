@@ -271,6 +271,41 @@ static int guarded_kill(void *ctx, void *handle, const struct sched_item_conf *c
     return a->inner.kill(a->inner.ctx, handle, conf, reason);
 }
 
+/* Pre-armed starts: the same check at the release, the instant the job runs.
+ * A refused release drops the held process; the scheduler then calls
+ * guarded_start, which refuses and reports it exactly as an unarmed fire. */
+static int guarded_prepare(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                           struct sc_err *err)
+{
+    struct agent *a = ctx;
+    if (!coord_can_start(a->coord))
+        return sc_err_set(err, EAGAIN, "", -1, "not pre-armed: the lease is not proven");
+    return a->inner.prepare(a->inner.ctx, l, token, handle, err);
+}
+
+static int guarded_release(void *ctx, void *handle, const struct sched_item_conf *conf)
+{
+    struct agent *a = ctx;
+    if (!coord_can_start(a->coord) ||
+        coord_item_state(a->coord, conf->job, conf->item) != COORD_ACTIVE) {
+        a->inner.cancel(a->inner.ctx, handle, conf);
+        return -EAGAIN;
+    }
+    return a->inner.release(a->inner.ctx, handle, conf);
+}
+
+static void guarded_cancel(void *ctx, void *handle, const struct sched_item_conf *conf)
+{
+    struct agent *a = ctx;
+    a->inner.cancel(a->inner.ctx, handle, conf);
+}
+
+static int guarded_pid(void *ctx, void *handle, const struct sched_item_conf *conf)
+{
+    struct agent *a = ctx;
+    return a->inner.pid(a->inner.ctx, handle, conf);
+}
+
 static void runs_remove(struct agent *a, const char *exec_id)
 {
     for (int i = 0; i < a->nruns; i++)
@@ -449,6 +484,9 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     maint_alert_stats(a->maint, &as);
     if (a->hist)
         hist_writer_stats(a->hist, &hs);
+    struct sched_prearm_stats ps = {0};
+    if (a->sched)
+        sched_prearm_stats(a->sched, &ps);
     coord_stats(a->coord, &s);
     enum zkreg_state st = zkreg_state(coord_zk(a->coord));
     int n = snprintf(
@@ -511,7 +549,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "shardcron_agent_webhooks_total{result=\"sent\"} %llu\n"
         "shardcron_agent_webhooks_total{result=\"failed\"} %llu\n"
         "shardcron_agent_webhooks_total{result=\"dropped\"} %llu\n"
-        "# TYPE shardcron_agent_webhooks_queued gauge\nshardcron_agent_webhooks_queued %llu\n",
+        "# TYPE shardcron_agent_webhooks_queued gauge\nshardcron_agent_webhooks_queued %llu\n"
+        "# TYPE shardcron_agent_prearmed_total counter\nshardcron_agent_prearmed_total %lld\n"
+        "# TYPE shardcron_agent_prearm_released_total counter\n"
+        "shardcron_agent_prearm_released_total %lld\n",
         coord_is_leader(a->coord), (long long)coord_epoch(a->coord),
         (long long)coord_applied_epoch(a->coord), (long long)s.owned_items,
         (long long)s.pending_items, (long long)s.draining_items, (long long)s.jobs,
@@ -528,7 +569,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (unsigned long long)as.opened, (unsigned long long)as.resolved,
         (unsigned long long)as.reminders, (unsigned long long)as.silenced,
         (unsigned long long)as.sent, (unsigned long long)as.failed, (unsigned long long)as.dropped,
-        (unsigned long long)as.queued);
+        (unsigned long long)as.queued, (long long)ps.armed, (long long)ps.released);
     if (n > 0 && (size_t)n < sizeof buf)
         n += snprintf(buf + n, sizeof buf - (size_t)n,
                       "# TYPE shardcron_agent_logs_pruned_total counter\n"
@@ -631,7 +672,7 @@ int agent_run(const struct cfg *c)
     struct agent a = {0};
     struct sc_err err;
     char host[256], msg[512], *label_store = NULL;
-    long long capacity, timeout_ms, skew_ms;
+    long long capacity, timeout_ms, skew_ms, prearm_ms;
     int nlabels = 0, port = 0, rc = 1;
     char *auth = NULL;
     const char **labels = NULL;
@@ -644,7 +685,8 @@ int agent_run(const struct cfg *c)
     snprintf(a.id, sizeof a.id, "%.128s", cfg_str(c, "id") ? cfg_str(c, "id") : host);
     if (cfg_int(c, "capacity", 1, 100000, &capacity, &err) < 0 ||
         cfg_int(c, "session_timeout_ms", 400, 600000, &timeout_ms, &err) < 0 ||
-        cfg_int(c, "max_clock_skew_ms", 1, 3600000, &skew_ms, &err) < 0) {
+        cfg_int(c, "max_clock_skew_ms", 1, 3600000, &skew_ms, &err) < 0 ||
+        cfg_int(c, "prearm_ms", 0, 5000, &prearm_ms, &err) < 0) {
         fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
         return 2;
     }
@@ -660,7 +702,14 @@ int agent_run(const struct cfg *c)
     labels = split_labels(cfg_str(c, "labels") ? cfg_str(c, "labels") : "", &nlabels, &label_store);
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
-    a.base = event_base_new();
+    /* Precise timers: the default monotonic clock of libevent is the coarse one
+     * (a jiffy), which would make fires up to a jiffy late. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    a.base = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
     if (!a.base || !labels)
         goto out;
     a.http = http_listen(a.base, cfg_str(c, "http"), 64 * 1024, &port, &err);
@@ -755,7 +804,14 @@ int agent_run(const struct cfg *c)
         LOGW("execution logs will not be pruned (out of memory)");
     else
         logsweep_now(a.logsweep); /* once at start, then hourly */
-    if (exec_runner_new(a.base, NULL, &a.exec) < 0) {
+    /* Pre-armed starts need the gate library installed beside this binary. */
+    char gate[4200];
+    if (prearm_ms > 0 && exec_gate_find(gate, sizeof gate) < 0) {
+        LOGW("starts are not pre-armed: shardcron-gate.so is not installed beside the agent");
+        prearm_ms = 0;
+    }
+    struct exec_runner_opts eo = {.gate_path = prearm_ms > 0 ? gate : NULL};
+    if (exec_runner_new(a.base, &eo, &a.exec) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the process runner\n");
         goto out;
     }
@@ -776,9 +832,16 @@ int agent_run(const struct cfg *c)
     a.inner = agent_runner_ops(&a.ar);
     struct sched_opts so = {
         .capacity = (int)capacity,
-        .runner = {.start = guarded_start, .kill = guarded_kill, .ctx = &a},
+        .runner = {.start = guarded_start,
+                   .kill = guarded_kill,
+                   .ctx = &a,
+                   .prepare = guarded_prepare,
+                   .release = guarded_release,
+                   .cancel = guarded_cancel,
+                   .pid = guarded_pid},
         .on_event = on_sched_event,
         .event_arg = &a,
+        .prearm_ms = (int)prearm_ms,
     };
     if (sched_new(a.base, &so, &a.sched) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");

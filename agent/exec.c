@@ -4,14 +4,17 @@
  * it reaps, each running execution (struct exec_proc): its pipe, its timers,
  * its log file and its in-memory tails; and, when configured, the spawner
  * threads with their two queues (requests in, spawned pids out through an
- * eventfd). Spawner threads only ever read a struct spawn_req; every
- * exec_proc is touched by the loop thread alone. See exec.h for the contract. */
+ * eventfd); and the held executions of pre-armed starts (their own list, each
+ * with the write end of its gate socket). Spawner threads only ever read a
+ * struct spawn_req; every exec_proc is touched by the loop thread alone. See
+ * exec.h for the contract. */
 #define LOG_CAT "shardcron.exec"
 #include "agent/exec.h"
 
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,6 +37,9 @@ extern char **environ;
 #define CHILD_BUCKETS 1024
 #define READ_CHUNK 65536
 #define READS_PER_WAKE 8
+#define GATE_FD 3 /* where agent/gate/gate.c reads its go byte */
+/* What a held shell runs if the gate library was not loaded: nothing of the job. */
+#define GATE_PLACEHOLDER "exit 126"
 
 struct child_ent {
     pid_t pid;
@@ -45,8 +52,10 @@ struct child_ent {
 struct spawn_req {
     struct exec_proc *p; /* touched by the loop only */
     char *cwd, *command;
+    bool held; /* a held start: argv is the gate's placeholder */
     char **envp;
     int out_w;
+    int gate_r; /* read end of the gate socket, -1 when not held */
     pid_t pid;
     int64_t spawned_ms; /* wall clock when posix_spawn returned */
     int err;            /* errno of posix_spawn, 0 on success */
@@ -67,6 +76,9 @@ struct exec_runner {
     struct child_ent *children[CHILD_BUCKETS];
     struct exec_proc *procs; /* running executions, doubly linked */
     int n_running;
+    struct exec_proc *held_procs; /* pre-armed executions not released yet */
+    int n_held;
+    char *gate_path; /* owned copy of opts.gate_path */
     /* spawner threads (opts.spawn_threads > 0) */
     pthread_t *threads;
     int n_threads;
@@ -108,6 +120,12 @@ struct exec_proc {
     char reason[160];
     int64_t started_ms, started_mono;
     bool spawning; /* handed to a spawner thread; pid not known yet */
+    /* Pre-armed (exec_prepare): in r->held_procs until released or freed. */
+    bool held;
+    bool gone;      /* held, and its process exited or never started */
+    bool cancelled; /* held, cancelled: freed once its process is reaped */
+    int gate_fd;    /* write end of the gate socket, -1 when not held */
+    char *log_path; /* held only: removed when cancelled */
     exec_done_cb cb;
     void *arg;
 };
@@ -322,14 +340,16 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
 
 /* ---------------------------------------------------------------- runner */
 
-static int spawn_posix(const char *cwd, int out_w, char *const argv[], char *const envp[],
-                       pid_t *pid);
+static int spawn_posix(const char *path, const char *cwd, int out_w, int gate_r, char *const argv[],
+                       char *const envp[], pid_t *pid);
 static void on_spawned(evutil_socket_t fd, short what, void *arg);
 
 static void req_free(struct spawn_req *q)
 {
     if (q->out_w >= 0)
         close(q->out_w);
+    if (q->gate_r >= 0)
+        close(q->gate_r);
     free(q->cwd);
     free(q->command);
     free(q->envp);
@@ -353,8 +373,8 @@ static void *spawner(void *arg)
             r->todo_tail = NULL;
         pthread_mutex_unlock(&r->mu);
 
-        char *argv[] = {"sh", "-c", q->command, NULL};
-        q->err = -spawn_posix(q->cwd, q->out_w, argv, q->envp, &q->pid);
+        char *argv[] = {"sh", "-c", q->held ? GATE_PLACEHOLDER : q->command, NULL};
+        q->err = -spawn_posix("/bin/sh", q->cwd, q->out_w, q->gate_r, argv, q->envp, &q->pid);
         q->spawned_ms = exec_now_real_ms();
         q->next = NULL;
 
@@ -445,7 +465,15 @@ int exec_runner_new(struct event_base *base, const struct exec_runner_opts *opts
         r->opts.log_cap = 256;
     if (r->opts.kill_grace_ms <= 0)
         r->opts.kill_grace_ms = 5000;
-    int rc = build_base_env(r);
+    int rc = -ENOMEM;
+    /* Absolute: the gate is exec'd after the chdir into the job's directory. */
+    if (r->opts.gate_path && !(r->gate_path = realpath(r->opts.gate_path, NULL))) {
+        rc = -errno;
+        LOGE("gate library %s: %s", r->opts.gate_path, strerror(errno));
+        goto err;
+    }
+    r->opts.gate_path = r->gate_path;
+    rc = build_base_env(r);
     if (rc < 0)
         goto err;
     r->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, r);
@@ -480,6 +508,19 @@ void exec_runner_free(struct exec_runner *r)
         r->procs = p->next;
         proc_free(p);
     }
+    while (r->held_procs) {
+        struct exec_proc *p = r->held_procs;
+        if (p->pid > 0 && !p->gone) {
+            killpg(p->pid, SIGKILL);
+            while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            exec_unwatch_child(r, p->pid);
+        }
+        if (p->log_path)
+            unlink(p->log_path);
+        r->held_procs = p->next;
+        proc_free(p);
+    }
     for (int i = 0; i < CHILD_BUCKETS; i++)
         while (r->children[i]) {
             struct child_ent *c = r->children[i];
@@ -493,6 +534,7 @@ void exec_runner_free(struct exec_runner *r)
             free(r->base_env[i]);
     free(r->base_env);
     free(r->orphans);
+    free(r->gate_path);
     free(r);
 }
 
@@ -504,6 +546,32 @@ int exec_running(const struct exec_runner *r)
 pid_t exec_pid(const struct exec_proc *p)
 {
     return p->pid;
+}
+
+int exec_held(const struct exec_runner *r)
+{
+    return r->n_held;
+}
+
+int exec_gate_find(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -ENOENT;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    static const char *const rel[] = {"/shardcron-gate.so", "/../bin/shardcron-gate.so"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        int w = snprintf(buf, len, "%s%s", self, rel[i]);
+        if (w > 0 && (size_t)w < len && access(buf, R_OK) == 0)
+            return 0;
+    }
+    buf[0] = '\0';
+    return -ENOENT;
 }
 
 /* -------------------------------------------------------- output capture */
@@ -635,8 +703,55 @@ static void proc_free(struct exec_proc *p)
         close(p->out_fd);
     if (p->log_fd >= 0)
         close(p->log_fd);
+    if (p->gate_fd >= 0)
+        close(p->gate_fd);
+    free(p->log_path);
     free(p->ring);
     free(p);
+}
+
+/* proc_link / proc_unlink: the running list, or the held list while held. */
+static void proc_link(struct exec_runner *r, struct exec_proc *p)
+{
+    struct exec_proc **head = p->held ? &r->held_procs : &r->procs;
+    p->prev = NULL;
+    p->next = *head;
+    if (*head)
+        (*head)->prev = p;
+    *head = p;
+    if (p->held)
+        r->n_held++;
+    else
+        r->n_running++;
+}
+
+static void proc_unlink(struct exec_runner *r, struct exec_proc *p)
+{
+    struct exec_proc **head = p->held ? &r->held_procs : &r->procs;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        *head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    if (p->held)
+        r->n_held--;
+    else
+        r->n_running--;
+}
+
+/* held_reaped: the process of a held execution exited before its release. */
+static void held_reaped(struct exec_proc *p, int st)
+{
+    p->gone = true;
+    if (p->cancelled) {
+        proc_unlink(p->r, p);
+        proc_free(p);
+        return;
+    }
+    LOGW("the held process %d of a pre-armed start exited before its release (status 0x%x)",
+         (int)p->pid, (unsigned)st);
 }
 
 static void on_reaped(pid_t pid, int st, void *arg)
@@ -644,6 +759,10 @@ static void on_reaped(pid_t pid, int st, void *arg)
     struct exec_proc *p = arg;
     struct exec_runner *r = p->r;
     struct exec_result res = {.exit_code = -1, .pid = pid};
+    if (p->held) {
+        held_reaped(p, st);
+        return;
+    }
 
     if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
         /* The leader is gone; members of its group that outlived SIGTERM go now. */
@@ -676,13 +795,7 @@ static void on_reaped(pid_t pid, int st, void *arg)
     res.duration_ms = exec_now_mono_ms() - p->started_mono;
     res.reason = p->reason;
 
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        r->procs = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    r->n_running--;
+    proc_unlink(r, p);
     LOGD("pid %d finished: %s", (int)pid, exec_status_name(res.status));
     p->cb(&res, p->arg);
     proc_free(p);
@@ -720,7 +833,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 
 int exec_kill(struct exec_proc *p, const char *reason)
 {
-    if (p->status != EXEC_RUNNING)
+    if (p->held || p->status != EXEC_RUNNING)
         return -ESRCH;
     p->status = EXEC_KILLED;
     snprintf(p->reason, sizeof p->reason, "%s", reason ? reason : "killed");
@@ -740,9 +853,11 @@ int exec_kill_all(struct exec_runner *r, const char *reason)
 
 /* ----------------------------------------------------------------- spawn */
 
-/* build_env: base + job environment + extra; one allocation holds the
- * pointer array and the job variables' text. Caller frees the result. */
-static char **build_env(const struct exec_runner *r, const struct exec_spec *s)
+/* build_env: base + job environment + extra (+ for a held start, the gate's
+ * LD_PRELOAD and command, which the gate removes before the shell's main);
+ * one allocation holds the pointer array and the job variables' text. Caller
+ * frees the result. */
+static char **build_env(const struct exec_runner *r, const struct exec_spec *s, bool held)
 {
     const struct exec_job_env *e = &s->env;
     size_t n_extra = 0;
@@ -754,7 +869,9 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s)
     const char *ft = e->fire_time ? e->fire_time : "";
     const char *id = e->execution_id ? e->execution_id : "";
     size_t text = strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + 400;
-    size_t slots = r->n_base_env + 9 + n_extra + 1;
+    if (held)
+        text += strlen(r->gate_path) + strlen(s->command) + 64;
+    size_t slots = r->n_base_env + 9 + n_extra + 2 + 1;
     char **env = malloc(slots * sizeof(char *) + text);
     if (!env)
         return NULL;
@@ -776,9 +893,13 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s)
     PUTF("SHARDCRON_EXECUTION_ID=%s", id);
     PUTF("SHARDCRON_TRIGGER=%s", exec_trigger_name(e->trigger));
     PUTF("SHARDCRON_ATTEMPT=%d", e->attempt > 0 ? e->attempt : 1);
-#undef PUTF
     for (const char *const *x = s->extra_env; x && *x; x++)
         env[i++] = (char *)*x;
+    if (held) {
+        PUTF("LD_PRELOAD=%s", r->gate_path);
+        PUTF("SHARDCRON_GATE_COMMAND=%s", s->command);
+    }
+#undef PUTF
     env[i] = NULL;
     return env;
 }
@@ -811,8 +932,8 @@ static void child_exec(int out_w, const char *cwd, char *const argv[], char *con
     _exit(127);
 }
 
-static int spawn_posix(const char *cwd, int out_w, char *const argv[], char *const envp[],
-                       pid_t *pid)
+static int spawn_posix(const char *path, const char *cwd, int out_w, int gate_r, char *const argv[],
+                       char *const envp[], pid_t *pid)
 {
     posix_spawnattr_t at;
     posix_spawn_file_actions_t fa;
@@ -829,34 +950,22 @@ static int spawn_posix(const char *cwd, int out_w, char *const argv[], char *con
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out_w, 1);
     posix_spawn_file_actions_adddup2(&fa, out_w, 2);
+    /* The gate's socket on GATE_FD (dup2 onto itself clears FD_CLOEXEC in glibc >= 2.29). */
+    if (gate_r >= 0)
+        posix_spawn_file_actions_adddup2(&fa, gate_r, GATE_FD);
     posix_spawn_file_actions_addchdir_np(&fa, cwd);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    int rc = posix_spawn(pid, "/bin/sh", &fa, &at, argv, envp);
+    posix_spawn_file_actions_addclosefrom_np(&fa, gate_r >= 0 ? GATE_FD + 1 : 3);
+    int rc = posix_spawn(pid, path, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     return -rc;
-}
-
-static void proc_link(struct exec_runner *r, struct exec_proc *p)
-{
-    p->next = r->procs;
-    if (r->procs)
-        r->procs->prev = p;
-    r->procs = p;
-    r->n_running++;
 }
 
 /* proc_fail: an execution that could not start ends as failed, through its callback. */
 static void proc_fail(struct exec_proc *p, const char *why)
 {
     struct exec_runner *r = p->r;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        r->procs = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    r->n_running--;
+    proc_unlink(r, p);
     int64_t now = exec_now_real_ms();
     struct exec_result res = {.status = EXEC_FAILED,
                               .exit_code = -1,
@@ -867,6 +976,28 @@ static void proc_fail(struct exec_proc *p, const char *why)
                               .reason = why};
     p->cb(&res, p->arg);
     proc_free(p);
+}
+
+/* cancel_now: a held execution whose pid is settled (known, or none) ends:
+ * end of file on the gate, SIGKILL, and freed when reaped (at once if gone). */
+static void cancel_now(struct exec_proc *p)
+{
+    p->cancelled = true;
+    if (p->gate_fd >= 0) {
+        close(p->gate_fd);
+        p->gate_fd = -1;
+    }
+    if (p->log_path) {
+        unlink(p->log_path);
+        free(p->log_path);
+        p->log_path = NULL;
+    }
+    if (p->gone || p->pid <= 0) {
+        proc_unlink(p->r, p);
+        proc_free(p);
+        return;
+    }
+    killpg(p->pid, SIGKILL);
 }
 
 static void on_spawned(evutil_socket_t fd, short what, void *arg)
@@ -889,26 +1020,45 @@ static void on_spawned(evutil_socket_t fd, short what, void *arg)
             char why[400];
             snprintf(why, sizeof why, "cannot start /bin/sh in %s: %s", q->cwd, strerror(q->err));
             req_free(q);
-            proc_fail(p, why);
-        } else {
-            pid_t pid = q->pid;
-            p->pid = pid;
-            p->started_ms = q->spawned_ms;
-            req_free(q);
-            int i = 0;
-            while (i < r->n_orphans && r->orphans[i].pid != pid)
-                i++;
-            if (i < r->n_orphans) {
-                int st = r->orphans[i].status;
-                r->orphans[i] = r->orphans[--r->n_orphans];
-                on_reaped(pid, st, p);
-            } else if (exec_watch_child(r, pid, on_reaped, p) < 0) {
-                killpg(pid, SIGKILL);
-                waitpid(pid, NULL, 0);
-                proc_fail(p, "out of memory");
-            } else if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
-                terminate(p); /* killed or timed out while it was being spawned */
+            if (p->held) {
+                if (!p->cancelled)
+                    LOGW("pre-armed start not prepared: %s", why);
+                p->gone = true;
+                if (p->cancelled)
+                    cancel_now(p);
+            } else {
+                proc_fail(p, why);
             }
+            q = next;
+            continue;
+        }
+        pid_t pid = q->pid;
+        p->pid = pid;
+        if (!p->held)
+            p->started_ms = q->spawned_ms;
+        req_free(q);
+        int i = 0;
+        while (i < r->n_orphans && r->orphans[i].pid != pid)
+            i++;
+        if (i < r->n_orphans) {
+            int st = r->orphans[i].status;
+            r->orphans[i] = r->orphans[--r->n_orphans];
+            on_reaped(pid, st, p); /* a held one is only marked gone (or freed if cancelled) */
+        } else if (exec_watch_child(r, pid, on_reaped, p) < 0) {
+            killpg(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            if (p->held) {
+                p->gone = true;
+                if (p->cancelled)
+                    cancel_now(p);
+            } else {
+                proc_fail(p, "out of memory");
+            }
+        } else if (p->held) {
+            if (p->cancelled)
+                cancel_now(p);
+        } else if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
+            terminate(p); /* killed or timed out while it was being spawned */
         }
         q = next;
     }
@@ -916,11 +1066,14 @@ static void on_spawned(evutil_socket_t fd, short what, void *arg)
         r->n_orphans = 0;
 }
 
-int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb, void *arg,
-               struct exec_proc **out, struct sc_err *err)
+/* proc_create: exec_start (held false) and exec_prepare (held true). */
+static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb,
+                       void *arg, bool held, struct exec_proc **out, struct sc_err *err)
 {
     if (!spec->command || !*spec->command)
         return sc_err_set(err, EINVAL, "command", -1, "is empty");
+    if (held && !r->gate_path)
+        return sc_err_set(err, ENOTSUP, "", -1, "no gate program: starts are not pre-armed");
     const char *cwd = spec->cwd && *spec->cwd ? spec->cwd : "/";
     struct exec_proc *p = calloc(1, sizeof *p);
     if (!p)
@@ -928,16 +1081,22 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
     p->r = r;
     p->out_fd = -1;
     p->log_fd = -1;
+    p->gate_fd = -1;
     p->cb = cb;
     p->arg = arg;
     p->timeout_ms = spec->timeout_ms;
-    int pfd[2] = {-1, -1}, rc;
+    p->held = held;
+    int pfd[2] = {-1, -1}, gfd[2] = {-1, -1}, rc;
     char **envp = NULL;
 
     if (spec->log_path &&
         (p->log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0) {
         rc = sc_err_set(err, errno, "log_path", -1, "cannot open %s: %s", spec->log_path,
                         strerror(errno));
+        goto err;
+    }
+    if (held && spec->log_path && !(p->log_path = strdup(spec->log_path))) {
+        rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
         goto err;
     }
     if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -950,7 +1109,16 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
     }
     p->out_fd = pfd[0];
     pfd[0] = -1;
-    if (!(envp = build_env(r, spec))) {
+    if (held) {
+        /* A socket, not a pipe: the go byte is sent with MSG_NOSIGNAL. */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gfd) < 0) {
+            rc = sc_err_set(err, errno, "", -1, "socketpair: %s", strerror(errno));
+            goto err;
+        }
+        p->gate_fd = gfd[1];
+        gfd[1] = -1;
+    }
+    if (!(envp = build_env(r, spec, held))) {
         rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
         goto err;
     }
@@ -964,19 +1132,21 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
     p->started_mono = exec_now_mono_ms();
     if (r->n_threads > 0) {
         struct spawn_req *q = calloc(1, sizeof *q);
+        if (q)
+            q->out_w = q->gate_r = -1;
         if (!q || !(q->cwd = strdup(cwd)) || !(q->command = strdup(spec->command))) {
-            if (q) {
-                q->out_w = -1;
+            if (q)
                 req_free(q);
-            }
             rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
             goto err;
         }
         q->p = p;
+        q->held = held;
         q->envp = envp;
         q->out_w = pfd[1];
+        q->gate_r = gfd[0];
         envp = NULL;
-        pfd[1] = -1;
+        pfd[1] = gfd[0] = -1;
         p->spawning = true;
         r->n_spawning++;
         pthread_mutex_lock(&r->mu);
@@ -991,8 +1161,14 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
     }
     char *argv[] = {"sh", "-c", (char *)spec->command, NULL};
     pid_t pid = -1;
-    if (r->opts.spawn == EXEC_SPAWN_POSIX) {
-        if ((rc = spawn_posix(cwd, pfd[1], argv, envp, &pid)) < 0) {
+    if (held) {
+        char *gargv[] = {"sh", "-c", GATE_PLACEHOLDER, NULL};
+        if ((rc = spawn_posix("/bin/sh", cwd, pfd[1], gfd[0], gargv, envp, &pid)) < 0) {
+            sc_err_set(err, -rc, "cwd", -1, "cannot start /bin/sh in %s: %s", cwd, strerror(-rc));
+            goto err;
+        }
+    } else if (r->opts.spawn == EXEC_SPAWN_POSIX) {
+        if ((rc = spawn_posix("/bin/sh", cwd, pfd[1], -1, argv, envp, &pid)) < 0) {
             sc_err_set(err, -rc, "cwd", -1, "cannot start /bin/sh in %s: %s", cwd, strerror(-rc));
             goto err;
         }
@@ -1010,19 +1186,25 @@ int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb
     p->started_ms = exec_now_real_ms(); /* the process exists */
     free(envp);
     close(pfd[1]);
+    if (gfd[0] >= 0)
+        close(gfd[0]);
     p->pid = pid;
     if (exec_watch_child(r, pid, on_reaped, p) < 0) {
         /* Only on OOM: the child runs but cannot be tracked; stop it. */
         killpg(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+        if (p->log_path)
+            unlink(p->log_path);
         proc_free(p);
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
     }
 started:
-    event_add(p->ev_out, NULL);
-    if (spec->timeout_ms > 0) {
-        struct timeval tv = {spec->timeout_ms / 1000, (spec->timeout_ms % 1000) * 1000};
-        evtimer_add(p->ev_timeout, &tv);
+    if (!held) {
+        event_add(p->ev_out, NULL);
+        if (spec->timeout_ms > 0) {
+            struct timeval tv = {spec->timeout_ms / 1000, (spec->timeout_ms % 1000) * 1000};
+            evtimer_add(p->ev_timeout, &tv);
+        }
     }
     proc_link(r, p);
     if (out)
@@ -1034,6 +1216,75 @@ err:
         close(pfd[0]);
     if (pfd[1] >= 0)
         close(pfd[1]);
+    if (gfd[0] >= 0)
+        close(gfd[0]);
+    if (p->log_path)
+        unlink(p->log_path);
     proc_free(p);
     return rc;
+}
+
+int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb, void *arg,
+               struct exec_proc **out, struct sc_err *err)
+{
+    return proc_create(r, spec, cb, arg, false, out, err);
+}
+
+int exec_prepare(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb, void *arg,
+                 struct exec_proc **out, struct sc_err *err)
+{
+    struct exec_proc *p = NULL;
+    int rc = proc_create(r, spec, cb, arg, true, &p, err);
+    if (rc == 0 && out)
+        *out = p;
+    return rc;
+}
+
+int exec_release(struct exec_proc *p)
+{
+    struct exec_runner *r = p->r;
+    if (!p->held || p->cancelled)
+        return -EINVAL;
+    /* Not ready (a spawner thread still creates it) or gone: the caller starts afresh. */
+    if (p->spawning || p->gone || send(p->gate_fd, "g", 1, MSG_NOSIGNAL) != 1) {
+        exec_cancel(p);
+        return -ESRCH;
+    }
+    int64_t now = exec_now_real_ms(), mono = exec_now_mono_ms();
+    close(p->gate_fd);
+    p->gate_fd = -1;
+    proc_unlink(r, p);
+    p->held = false;
+    free(p->log_path);
+    p->log_path = NULL;
+    proc_link(r, p);
+    p->started_ms = now;
+    p->started_mono = mono;
+    event_add(p->ev_out, NULL);
+    if (p->timeout_ms > 0) {
+        struct timeval tv = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
+        evtimer_add(p->ev_timeout, &tv);
+    }
+    return 0;
+}
+
+void exec_cancel(struct exec_proc *p)
+{
+    if (!p->held || p->cancelled)
+        return;
+    if (p->spawning) {
+        p->cancelled = true; /* finished by on_spawned */
+        if (p->gate_fd >= 0) {
+            close(p->gate_fd);
+            p->gate_fd = -1;
+        }
+        /* Now, not then: a fresh start of the same execution may reuse the path. */
+        if (p->log_path) {
+            unlink(p->log_path);
+            free(p->log_path);
+            p->log_path = NULL;
+        }
+        return;
+    }
+    cancel_now(p);
 }

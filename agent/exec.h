@@ -18,6 +18,19 @@
  * posix_spawn (~0.4 ms, waits for the child's exec) runs on spawner threads
  * when opts.spawn_threads > 0, else on the loop.
  *
+ * Pre-arming (exec_prepare / exec_release / exec_cancel): an execution whose
+ * start time is known can be created ahead of it, held at a gate: /bin/sh is
+ * spawned with everything of exec_start() in place (environment, working
+ * directory, process group, stdin, output pipe, log file) and the gate library
+ * (agent/gate/gate.c) preloaded, whose constructor waits on a socket before the
+ * shell's main(); nothing of the job runs. exec_release() writes one byte and
+ * the shell's main() runs `sh -c COMMAND` at once: the instant of a start costs
+ * the loop one write instead of a spawn, and the child no exec and no dynamic
+ * loading of the shell. A held execution that is not
+ * released is cancelled: the gate sees end of file (or SIGKILL) and exits
+ * without running anything, it is reaped on the loop and its callback is never
+ * called. If the agent dies, its gates see end of file and exit the same way.
+ *
  * Only one event_base of a process may receive signals through libevent, so a
  * process has one exec_runner at a time. */
 #ifndef SC_EXEC_H
@@ -64,6 +77,10 @@ struct exec_runner_opts {
      * failure ends the execution as failed through its callback. 0: spawn on
      * the loop thread with `spawn`. */
     int spawn_threads;
+    /* Path of the gate library (shardcron-gate.so, see exec_gate_find); NULL:
+     * exec_prepare() returns -ENOTSUP. Resolved to an absolute path by
+     * exec_runner_new (which fails when it does not exist). */
+    const char *gate_path;
 };
 
 /* The job environment of one execution (design.md). Strings are read during
@@ -123,6 +140,36 @@ void exec_runner_free(struct exec_runner *r);
 int exec_start(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb, void *arg,
                struct exec_proc **out, struct sc_err *err);
 
+/* exec_prepare: create the execution's process ahead of its start, held at
+ * the gate (see the top of this file). On 0, *out is a held execution that
+ * must end in exactly one exec_release() or exec_cancel(); `cb` is called only
+ * for a released one. On a negative errno nothing was created (-ENOTSUP: no
+ * gate configured). The log file is created here. */
+int exec_prepare(struct exec_runner *r, const struct exec_spec *spec, exec_done_cb cb, void *arg,
+                 struct exec_proc **out, struct sc_err *err);
+
+/* exec_release: let a held execution run now: its started time is taken here
+ * and its timeout starts here. 0: it runs and `cb` will be called exactly once
+ * (with spawner threads still creating the gate, the release happens when the
+ * spawn is reported, and a spawn that failed ends through `cb` as failed).
+ * -ESRCH: the held process was already gone (killed from outside, could not
+ * exec the gate); the execution was freed, nothing ran, `cb` is not called:
+ * start it afresh with exec_start(). */
+int exec_release(struct exec_proc *p);
+
+/* exec_cancel: end a held execution that will not run: the gate is closed,
+ * the process is SIGKILLed and reaped on the loop, its log file is removed.
+ * `cb` is not called; `p` must not be used after the call. */
+void exec_cancel(struct exec_proc *p);
+
+/* exec_held: held executions not yet released, including cancelled ones not
+ * yet reaped. */
+int exec_held(const struct exec_runner *r);
+
+/* exec_gate_find: the path of shardcron-gate.so beside the running executable
+ * (or in ../bin from it, for test binaries) into buf. 0 or -ENOENT. */
+int exec_gate_find(char *buf, size_t len);
+
 /* exec_kill: terminate an execution (SIGTERM to the group, SIGKILL after the
  * grace period); its status becomes EXEC_KILLED with `reason` unless it had
  * already timed out. Returns 0, or -ESRCH when it is already finishing. */
@@ -134,7 +181,8 @@ int exec_kill_all(struct exec_runner *r, const char *reason);
 /* exec_running: executions started and not yet reported. */
 int exec_running(const struct exec_runner *r);
 
-/* exec_pid: the process (group) id, 0 while a spawner thread is starting it. */
+/* exec_pid: the process (group) id, 0 while a spawner thread is starting it.
+ * A pre-armed execution keeps the pid of its held shell. */
 pid_t exec_pid(const struct exec_proc *p);
 
 /* exec_watch_child: have `cb(pid, wstatus, arg)` called on the loop when `pid`

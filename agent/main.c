@@ -14,6 +14,8 @@ static const struct cfg_opt agent_opts[] = {
     {"id", 0, CFG_STR, NULL, "agent id (default: the host name)"},
     {"labels", 0, CFG_STR, NULL, "comma-separated labels jobs can select (none by default)"},
     {"capacity", 0, CFG_INT, "16", "executions run at once"},
+    {"prearm_ms", 0, CFG_INT, "900",
+     "create a cron fire's shell this long ahead, held until its second (0: off)"},
     {"http", 0, CFG_STR, "127.0.0.1:0",
      "status/metrics HTTP address; port 0 picks one, written to WORK_DIR/http.port"},
     {"session_timeout_ms", 0, CFG_INT, "10000", "ZooKeeper session timeout"},

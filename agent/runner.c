@@ -3,6 +3,7 @@
 #include "agent/runner.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,12 +35,10 @@ static void on_exec_done(const struct exec_result *res, void *token)
     sched_run_done(token, res);
 }
 
-static int start(void *ctx, const struct sched_launch *l, void *token, void **handle,
-                 struct sc_err *err)
+static struct exec_job_env env_of(const struct sched_launch *l)
 {
-    struct agent_runner *ar = ctx;
     const struct sched_item_conf *c = l->conf;
-    struct exec_job_env env = {
+    return (struct exec_job_env){
         .job = c->job,
         .shard_item = c->item,
         .shard_total = c->total,
@@ -50,16 +49,13 @@ static int start(void *ctx, const struct sched_launch *l, void *token, void **ha
         .trigger = l->trigger,
         .attempt = l->attempt,
     };
-    if (c->type == SCHED_JOB_JAVA) {
-        if (!ar->javaw)
-            return sc_err_set(err, ENOTSUP, "type", -1, "java jobs are not enabled on this agent");
-        struct javaw_run jr = {.classpath = c->java_classpath,
-                               .class_name = c->java_class,
-                               .jvm_opts = c->jvm_opts,
-                               .timeout_ms = c->timeout_s * 1000,
-                               .env = env};
-        return javaw_submit(ar->javaw, &jr, on_exec_done, token, (struct javaw_exec **)handle, err);
-    }
+}
+
+/* shell: exec_start (held false) or exec_prepare (held true) of a shell item. */
+static int shell(struct agent_runner *ar, const struct sched_launch *l, void *token, void **handle,
+                 bool held, struct sc_err *err)
+{
+    const struct sched_item_conf *c = l->conf;
     char log_path[1024];
     agent_runner_log_path(ar, c->job, c->item, l->exec_id, log_path, sizeof log_path);
     struct exec_spec spec = {
@@ -67,9 +63,55 @@ static int start(void *ctx, const struct sched_launch *l, void *token, void **ha
         .cwd = c->cwd,
         .log_path = log_path[0] ? log_path : NULL,
         .timeout_ms = c->timeout_s * 1000,
-        .env = env,
+        .env = env_of(l),
     };
-    return exec_start(ar->exec, &spec, on_exec_done, token, (struct exec_proc **)handle, err);
+    return (held ? exec_prepare : exec_start)(ar->exec, &spec, on_exec_done, token,
+                                              (struct exec_proc **)handle, err);
+}
+
+static int start(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                 struct sc_err *err)
+{
+    struct agent_runner *ar = ctx;
+    const struct sched_item_conf *c = l->conf;
+    if (c->type == SCHED_JOB_JAVA) {
+        if (!ar->javaw)
+            return sc_err_set(err, ENOTSUP, "type", -1, "java jobs are not enabled on this agent");
+        struct javaw_run jr = {.classpath = c->java_classpath,
+                               .class_name = c->java_class,
+                               .jvm_opts = c->jvm_opts,
+                               .timeout_ms = c->timeout_s * 1000,
+                               .env = env_of(l)};
+        return javaw_submit(ar->javaw, &jr, on_exec_done, token, (struct javaw_exec **)handle, err);
+    }
+    return shell(ar, l, token, handle, false, err);
+}
+
+/* Pre-arming: shell items only (a Java execution is a message to a warm worker). */
+static int prepare(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                   struct sc_err *err)
+{
+    if (l->conf->type != SCHED_JOB_SHELL)
+        return sc_err_set(err, ENOTSUP, "type", -1, "only shell starts are pre-armed");
+    return shell(ctx, l, token, handle, true, err);
+}
+
+static int release(void *ctx, void *handle, const struct sched_item_conf *conf)
+{
+    (void)ctx, (void)conf;
+    return exec_release(handle);
+}
+
+static void cancel(void *ctx, void *handle, const struct sched_item_conf *conf)
+{
+    (void)ctx, (void)conf;
+    exec_cancel(handle);
+}
+
+static int pid_of(void *ctx, void *handle, const struct sched_item_conf *conf)
+{
+    (void)ctx;
+    return conf->type == SCHED_JOB_SHELL ? (int)exec_pid(handle) : 0;
 }
 
 static int kill_run(void *ctx, void *handle, const struct sched_item_conf *conf, const char *reason)
@@ -82,5 +124,11 @@ static int kill_run(void *ctx, void *handle, const struct sched_item_conf *conf,
 
 struct sched_runner agent_runner_ops(struct agent_runner *ar)
 {
-    return (struct sched_runner){.start = start, .kill = kill_run, .ctx = ar};
+    return (struct sched_runner){.start = start,
+                                 .kill = kill_run,
+                                 .ctx = ar,
+                                 .prepare = prepare,
+                                 .release = release,
+                                 .cancel = cancel,
+                                 .pid = pid_of};
 }

@@ -6,12 +6,16 @@
  * (waiting for capacity), the running list, the retry list (sorted by due
  * time on the monotonic clock); and in its item's list while the item exists.
  * Item configurations are immutable refcounted copies (struct spec), so a run
- * keeps the configuration it was created with across updates and removal. */
+ * keeps the configuration it was created with across updates and removal.
+ * A pre-armed run (RUN_ARMED) is in the armed list and its item's `armed`
+ * slot only, not in the item's run list: until its instant it is not active
+ * for the concurrency policy. */
 #define LOG_CAT "shardcron.agent"
 #include "agent/sched.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,7 @@
 #define DEFAULT_MISFIRE_MS 5000
 #define MAX_IDLE_WAKE_MS 1000 /* wake at least this often to notice wall-clock jumps */
 #define MAX_BACKOFF_S 3600
+#define ARM_MARGIN_MS 3 /* no arming this close to a due instant: the instant comes first */
 
 struct spec {
     int refs;
@@ -35,16 +40,19 @@ struct sched_item {
     sched_offset_fn offset;
     void *ctx;
     void (*ctx_free)(void *ctx);
-    int64_t next_fire;   /* -1 none */
-    int64_t last_fire;   /* last fire time handled (run, missed or skipped), -1 none */
-    int64_t floor_after; /* fires at or before this second never run (set at add) */
-    int heap_idx;        /* -1 when not in the heap */
+    int64_t next_fire;           /* -1 none */
+    int64_t last_fire;           /* last fire time handled (run, missed or skipped), -1 none */
+    int64_t floor_after;         /* fires at or before this second never run (set at add) */
+    int heap_idx;                /* -1 when not in the heap */
+    struct sched_run *armed;     /* pre-armed run for next_fire, or NULL */
+    struct sched_item *due_next; /* sched_tick's list of items due now */
+    int64_t arm_tried;           /* next_fire that arming was tried (or refused) for, -1 none */
     struct sched_run *runs;
     int n_runs;
     struct sched_item *hnext;
 };
 
-enum run_state { RUN_NEW, RUN_QUEUED, RUN_RUNNING, RUN_RETRY };
+enum run_state { RUN_NEW, RUN_ARMED, RUN_QUEUED, RUN_RUNNING, RUN_RETRY };
 
 struct sched_run {
     struct sched *s;
@@ -59,7 +67,10 @@ struct sched_run {
     enum run_state state;
     int64_t queued_ms, started_ms, retry_due;
     void *handle;
-    bool no_retry; /* killed on purpose */
+    void *held;                  /* the runner's prepared process, until released or cancelled */
+    struct sched_item *arm_item; /* RUN_ARMED: the item whose `armed` this is */
+    int pid;                     /* of the started process, 0 unknown */
+    bool no_retry;               /* killed on purpose */
     bool reported_queued;
     struct sched_run *inext, *iprev; /* item's list */
     struct sched_run *qnext, *qprev; /* queue, running or retry list */
@@ -80,7 +91,9 @@ struct sched {
     int n_items;
     struct sched_item **heap;
     int heap_n, heap_cap;
-    struct run_list queue, running, retry;
+    struct run_list queue, running, retry, armed;
+    struct sched_run **batch; /* capacity slots: the runs one pump starts */
+    struct sched_prearm_stats pstats;
     bool paused;
     bool have_last;
     int64_t last_real, last_mono;
@@ -374,6 +387,7 @@ static void emit(struct sched *s, enum sched_ev_type type, const struct sched_ru
         .fire_time_iso = r->fire_iso,
         .queued_ms = r->queued_ms,
         .started_ms = r->started_ms,
+        .pid = r->pid,
         .exit_code = -1,
         .reason = reason ? reason : "",
     };
@@ -468,13 +482,52 @@ static void report_unrun(struct sched *s, struct sched_item *it, enum sched_ev_t
     run_free(r);
 }
 
+/* run_discard: free a run that did not start, cancelling its held process. */
+static void run_discard(struct sched *s, struct sched_run *r)
+{
+    if (r->held) {
+        s->o.runner.cancel(s->o.runner.ctx, r->held, &r->spec->c);
+        s->pstats.cancelled++;
+    }
+    r->held = NULL;
+    run_free(r);
+}
+
+/* unarm: take an item's armed run out of the armed list (the caller fires
+ * or discards it). */
+static struct sched_run *unarm(struct sched *s, struct sched_item *it)
+{
+    struct sched_run *r = it->armed;
+    if (!r)
+        return NULL;
+    it->armed = NULL;
+    list_unlink(&s->armed, r);
+    r->arm_item = NULL;
+    r->state = RUN_NEW;
+    return r;
+}
+
+static void disarm(struct sched *s, struct sched_item *it)
+{
+    struct sched_run *r = unarm(s, it);
+    if (r)
+        run_discard(s, r);
+    it->arm_tried = -1; /* may be armed again while its fire is still ahead */
+}
+
+static void disarm_all(struct sched *s)
+{
+    while (s->armed.head)
+        disarm(s, s->armed.head->arm_item);
+}
+
 /* drop_waiting: a queued or retry-waiting run leaves without running. */
 static void drop_waiting(struct sched *s, struct sched_run *r, const char *reason)
 {
     list_unlink(r->state == RUN_QUEUED ? &s->queue : &s->retry, r);
     item_unlink(r);
     emit(s, SCHED_EV_SKIPPED, r, reason, NULL);
-    run_free(r);
+    run_discard(s, r);
 }
 
 static void finish_run(struct sched *s, struct sched_run *r, const struct exec_result *res);
@@ -496,10 +549,10 @@ static void refused(struct sched *s, struct sched_run *r, const struct sc_err *e
     run_free(r);
 }
 
-static void start_run(struct sched *s, struct sched_run *r)
+static void launch_of(const struct sched_run *r, struct sched_launch *l)
 {
     const struct sched_item_conf *c = &r->spec->c;
-    struct sched_launch l = {
+    *l = (struct sched_launch){
         .conf = c,
         .exec_id = r->exec_id,
         .trigger = r->trigger,
@@ -508,13 +561,46 @@ static void start_run(struct sched *s, struct sched_run *r)
         .fire_time_iso = r->fire_iso,
         .job_param = r->job_param ? r->job_param : c->job_param,
     };
+}
+
+static void set_running(struct sched *s, struct sched_run *r)
+{
+    r->state = RUN_RUNNING;
+    r->pid = s->o.runner.pid ? s->o.runner.pid(s->o.runner.ctx, r->handle, &r->spec->c) : 0;
+    list_push(&s->running, r);
+}
+
+/* release_run: a pre-armed run starts by releasing its held process. false:
+ * the process was lost (the runner dropped it) and the run must be started. */
+static bool release_run(struct sched *s, struct sched_run *r)
+{
+    void *h = r->held;
+    r->held = NULL;
+    if (s->o.runner.release(s->o.runner.ctx, h, &r->spec->c) < 0) {
+        s->pstats.lost++;
+        return false;
+    }
+    s->pstats.released++;
+    r->started_ms = now_real(s);
+    r->handle = h;
+    set_running(s, r);
+    return true;
+}
+
+/* start_run: start the run's process. false: it could not start and was
+ * finished as failed (r is freed or waits to retry) or refused (r is freed). */
+static bool start_run(struct sched *s, struct sched_run *r)
+{
+    const struct sched_item_conf *c = &r->spec->c;
+    struct sched_launch l;
+    launch_of(r, &l);
     struct sc_err err;
     sc_err_clear(&err);
     r->started_ms = now_real(s);
     int rc = s->o.runner.start(s->o.runner.ctx, &l, r, &r->handle, &err);
     if (rc == -EAGAIN) {
         refused(s, r, &err);
-        return;
+        return false;
     }
     if (rc < 0) {
         char msg[400];
@@ -528,22 +614,37 @@ static void start_run(struct sched *s, struct sched_run *r)
                                   .output_tail = "",
                                   .reason = msg};
         finish_run(s, r, &res);
-        return;
+        return false;
     }
-    r->state = RUN_RUNNING;
-    list_push(&s->running, r);
-    emit(s, SCHED_EV_STARTED, r, NULL, NULL);
+    set_running(s, r);
+    return true;
 }
 
 /* pump: start queued runs while there is capacity; runs left waiting that
- * were not reported yet (always the newest, at the tail) get their QUEUED. */
+ * were not reported yet (always the newest, at the tail) get their QUEUED.
+ * The runs admitted together start in three passes so that the instant costs
+ * as little as possible: first every pre-armed one is released (one write
+ * each), then the others are spawned, then the STARTED events are emitted. */
 static void pump(struct sched *s)
 {
     int cap = s->o.capacity;
     while (!s->paused && s->running.n < cap && s->queue.head) {
-        struct sched_run *r = s->queue.head;
-        list_unlink(&s->queue, r);
-        start_run(s, r);
+        int n = 0;
+        while (s->running.n + n < cap && s->queue.head) {
+            struct sched_run *r = s->queue.head;
+            list_unlink(&s->queue, r);
+            s->batch[n++] = r;
+        }
+        for (int i = 0; i < n; i++)
+            if (s->batch[i]->held && !release_run(s, s->batch[i]))
+                LOGD("%s/%d: the pre-armed process was lost; starting afresh",
+                     s->batch[i]->spec->c.job, s->batch[i]->spec->c.item);
+        for (int i = 0; i < n; i++)
+            if (s->batch[i]->state != RUN_RUNNING && !start_run(s, s->batch[i]))
+                s->batch[i] = NULL;
+        for (int i = 0; i < n; i++)
+            if (s->batch[i])
+                emit(s, SCHED_EV_STARTED, s->batch[i], NULL, NULL);
     }
     struct sched_run *r = s->queue.tail;
     while (r && r->qprev && !r->qprev->reported_queued)
@@ -591,6 +692,7 @@ static void finish_run(struct sched *s, struct sched_run *r, const struct exec_r
     r->trigger = EXEC_TRIGGER_RETRY;
     exec_new_id(r->exec_id);
     r->handle = NULL;
+    r->pid = 0;
     r->queued_ms = r->started_ms = 0;
     r->state = RUN_RETRY;
     r->retry_due = now_mono(s) + backoff_ms(cur, r->attempt);
@@ -635,9 +737,9 @@ static void kill_run(struct sched *s, struct sched_run *r, const char *reason)
 
 /* fire: one fire of an item enters the run path (concurrency, then capacity). */
 static void fire(struct sched *s, struct sched_item *it, int64_t t, enum exec_trigger trig,
-                 const char *job_param, char *id_out)
+                 const char *job_param, char *id_out, struct sched_run *armed)
 {
-    struct sched_run *r = run_new(s, it, trig, t, job_param);
+    struct sched_run *r = armed ? armed : run_new(s, it, trig, t, job_param);
     if (!r) {
         LOGE("out of memory firing %s/%d", it->spec->c.job, it->spec->c.item);
         return;
@@ -649,7 +751,7 @@ static void fire(struct sched *s, struct sched_item *it, int64_t t, enum exec_tr
         case SCHED_CONC_FORBID:
             emit(s, SCHED_EV_SKIPPED, r, "the previous run is still active (concurrency forbid)",
                  NULL);
-            run_free(r);
+            run_discard(s, r);
             return;
         case SCHED_CONC_REPLACE:
             for (struct sched_run *o = it->runs, *nx; o; o = nx) {
@@ -697,7 +799,12 @@ static void process_due(struct sched *s, struct sched_item *it, int64_t now)
 
     const struct sched_item_conf *c = &it->spec->c;
     char why[160];
+    /* The armed run (if any) becomes this fire's run when the fire starts on
+     * time as a cron fire; otherwise it is cancelled. */
+    struct sched_run *armed = unarm(s, it);
     if (s->paused) {
+        if (armed)
+            run_discard(s, armed);
         for (int i = 0; i < n; i++)
             report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, due[i],
                          "paused: the agent cannot prove its session is alive");
@@ -721,7 +828,7 @@ static void process_due(struct sched *s, struct sched_item *it, int64_t now)
             break;
         case SCHED_MISFIRE_ONCE:
             if (k == n_missed - 1) {
-                fire(s, it, ft, EXEC_TRIGGER_MISFIRE, NULL, NULL);
+                fire(s, it, ft, EXEC_TRIGGER_MISFIRE, NULL, NULL, NULL);
             } else {
                 snprintf(why, sizeof why, "late by %lld ms (misfire once: one catch-up run)",
                          (long long)late);
@@ -729,7 +836,7 @@ static void process_due(struct sched *s, struct sched_item *it, int64_t now)
             }
             break;
         case SCHED_MISFIRE_ALL:
-            fire(s, it, ft, EXEC_TRIGGER_MISFIRE, NULL, NULL);
+            fire(s, it, ft, EXEC_TRIGGER_MISFIRE, NULL, NULL, NULL);
             break;
         }
     }
@@ -739,8 +846,14 @@ static void process_due(struct sched *s, struct sched_item *it, int64_t now)
         report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, why);
     }
     for (int i = 0; i < n; i++)
-        if (now - due[i] * 1000 <= c->misfire_threshold_ms)
-            fire(s, it, due[i], EXEC_TRIGGER_CRON, NULL, NULL);
+        if (now - due[i] * 1000 <= c->misfire_threshold_ms) {
+            struct sched_run *use = armed && armed->fire_time == due[i] ? armed : NULL;
+            if (use)
+                armed = NULL;
+            fire(s, it, due[i], EXEC_TRIGGER_CRON, NULL, NULL, use);
+        }
+    if (armed)
+        run_discard(s, armed);
 }
 
 static void check_jump(struct sched *s, int64_t real, int64_t mono)
@@ -768,12 +881,106 @@ static void check_jump(struct sched *s, int64_t real, int64_t mono)
     s->last_mono = mono;
 }
 
+/* ------------------------------------------------------------ pre-arming */
+
+static bool can_arm(const struct sched *s)
+{
+    return s->o.prearm_ms > 0 && s->o.runner.prepare && !s->paused &&
+           s->running.n + s->queue.n + s->armed.n < s->o.capacity;
+}
+
+/* arm_item: create the run of the item's next fire and its held process. */
+static void arm_item(struct sched *s, struct sched_item *it)
+{
+    it->arm_tried = it->next_fire;
+    /* A forbid item still running would most likely be skipped: not worth a process. */
+    if (it->n_runs > 0 && it->spec->c.concurrency == SCHED_CONC_FORBID)
+        return;
+    struct sched_run *r = run_new(s, it, EXEC_TRIGGER_CRON, it->next_fire, NULL);
+    if (!r)
+        return;
+    struct sched_launch l;
+    launch_of(r, &l);
+    struct sc_err err;
+    sc_err_clear(&err);
+    int rc = s->o.runner.prepare(s->o.runner.ctx, &l, r, &r->held, &err);
+    if (rc < 0) {
+        char why[300];
+        if (rc != -ENOTSUP)
+            LOGD("%s/%d: not pre-armed: %s", it->spec->c.job, it->spec->c.item,
+                 sc_err_format(&err, why, sizeof why));
+        r->held = NULL;
+        run_free(r);
+        return;
+    }
+    s->pstats.armed++;
+    r->state = RUN_ARMED;
+    r->arm_item = it;
+    it->armed = r;
+    list_push(&s->armed, r);
+}
+
+/* arm_visit: every heap node due within the window (a pruned walk: a node
+ * beyond the window has only later nodes below it). Stops near an instant. */
+static void arm_visit(struct sched *s, int i, int64_t now, int64_t stop_at)
+{
+    if (i >= s->heap_n || !can_arm(s))
+        return;
+    struct sched_item *it = s->heap[i];
+    if (it->next_fire * 1000 > now + s->o.prearm_ms)
+        return;
+    if (!it->armed && it->arm_tried != it->next_fire && it->next_fire * 1000 > now) {
+        if (now_real(s) >= stop_at)
+            return;
+        arm_item(s, it);
+    }
+    arm_visit(s, 2 * i + 1, now, stop_at);
+    arm_visit(s, 2 * i + 2, now, stop_at);
+}
+
+static void prearm(struct sched *s)
+{
+    if (s->o.prearm_ms <= 0 || !s->o.runner.prepare)
+        return;
+    int64_t now = now_real(s);
+    /* A fire that moved out of reach (the wall clock went back) gives its process up. */
+    for (struct sched_run *r = s->armed.head, *nx; r; r = nx) {
+        nx = r->qnext;
+        if (r->fire_time * 1000 - now > s->o.prearm_ms + MAX_IDLE_WAKE_MS)
+            disarm(s, r->arm_item);
+    }
+    if (s->heap_n > 0)
+        arm_visit(s, 0, now, s->heap[0]->next_fire * 1000 - ARM_MARGIN_MS);
+}
+
+/* arm_next: when the earliest fire not armed (nor tried) enters the window,
+ * epoch ms; INT64_MAX none. Walks only the armed and tried nodes. */
+static int64_t arm_next(const struct sched *s, int i)
+{
+    if (i >= s->heap_n)
+        return INT64_MAX;
+    const struct sched_item *it = s->heap[i];
+    if (!it->armed && it->arm_tried != it->next_fire)
+        return it->next_fire * 1000 - s->o.prearm_ms;
+    int64_t a = arm_next(s, 2 * i + 1), b = arm_next(s, 2 * i + 2);
+    return a < b ? a : b;
+}
+
+/* --------------------------------------------------------------- waking */
+
 int64_t sched_next_wake_ms(struct sched *s)
 {
     int64_t real = now_real(s), mono = now_mono(s);
     int64_t d = MAX_IDLE_WAKE_MS;
     if (s->heap_n > 0 && s->heap[0]->next_fire * 1000 - real < d)
         d = s->heap[0]->next_fire * 1000 - real;
+    /* Arming never starts within ARM_MARGIN_MS of the next instant (no wake for it then). */
+    int64_t stop_at = s->heap_n > 0 ? s->heap[0]->next_fire * 1000 - ARM_MARGIN_MS : 0;
+    if (can_arm(s) && s->heap_n > 0 && real < stop_at) {
+        int64_t a = arm_next(s, 0);
+        if (a < stop_at && a - real < d)
+            d = a - real;
+    }
     if (s->retry.head && s->retry.head->retry_due - mono < d)
         d = s->retry.head->retry_due - mono;
     return d < 0 ? 0 : d;
@@ -800,10 +1007,24 @@ void sched_tick(struct sched *s)
         list_unlink(&s->retry, r);
         enqueue(s, r);
     }
+    /* Every item due now leaves the heap; the pre-armed ones fire first, so
+     * that their runs come first in the queue (due runs have no order among
+     * themselves) and a held process does not wait behind a fresh spawn. */
+    struct sched_item *due = NULL, **armed_tail = &due, *plain = NULL, **plain_tail = &plain;
     while (s->heap_n > 0 && s->heap[0]->next_fire * 1000 <= real) {
         struct sched_item *it = s->heap[0];
         heap_remove(s, it);
+        it->due_next = NULL;
+        struct sched_item ***tail = it->armed ? &armed_tail : &plain_tail;
+        **tail = it;
+        *tail = &it->due_next;
+    }
+    *armed_tail = plain; /* armed ones first, then the others */
+    for (struct sched_item *it = due; it; it = it->due_next)
         process_due(s, it, real);
+    while (due) {
+        struct sched_item *it = due;
+        due = it->due_next;
         if (it->next_fire >= 0 && heap_insert(s, it) < 0)
             LOGE("out of memory: %s/%d stops firing", it->spec->c.job, it->spec->c.item);
     }
@@ -811,6 +1032,7 @@ void sched_tick(struct sched *s)
     s->in_tick = false;
     /* Runs that finished inside the tick (start failures) may have freed capacity. */
     pump(s);
+    prearm(s);
     arm(s);
 }
 
@@ -842,8 +1064,11 @@ int sched_new(struct event_base *base, const struct sched_opts *opts, struct sch
     s->o.clock = NULL;
     s->nbuckets = 1024;
     s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
-    if (!s->buckets)
+    s->batch = calloc((size_t)s->o.capacity, sizeof *s->batch);
+    if (!s->buckets || !s->batch)
         goto err;
+    if (s->o.prearm_ms < 0 || !s->o.runner.release || !s->o.runner.cancel)
+        s->o.prearm_ms = 0;
     if (base && !(s->timer = evtimer_new(base, on_timer, s)))
         goto err;
     *out = s;
@@ -878,6 +1103,7 @@ void sched_free(struct sched *s)
     free_list(&s->queue);
     free_list(&s->running);
     free_list(&s->retry);
+    free_list(&s->armed);
     for (size_t i = 0; s->buckets && i < s->nbuckets; i++)
         while (s->buckets[i]) {
             struct sched_item *it = s->buckets[i];
@@ -887,6 +1113,7 @@ void sched_free(struct sched *s)
     if (s->timer)
         event_free(s->timer);
     free(s->buckets);
+    free(s->batch);
     free(s->heap);
     free(s);
 }
@@ -911,11 +1138,14 @@ int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct s
         }
         it->heap_idx = -1;
         it->last_fire = -1;
+        it->arm_tried = -1;
         it->floor_after = conf->fire_after ? conf->fire_after : now_s;
         it->spec = sp;
         *slot = it;
         s->n_items++;
     } else {
+        disarm(s, it); /* prepared with the old configuration */
+        it->arm_tried = -1;
         spec_unref(it->spec);
         it->spec = sp;
         if (it->ctx_free && it->ctx != conf->ctx)
@@ -952,6 +1182,7 @@ int sched_item_remove(struct sched *s, const char *job, int item, bool kill)
     *slot = it->hnext;
     s->n_items--;
     heap_remove(s, it);
+    disarm(s, it);
     for (struct sched_run *r = it->runs, *nx; r; r = nx) {
         nx = r->inext;
         if (r->state == RUN_RUNNING) {
@@ -976,7 +1207,7 @@ int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger 
         return -ENOENT;
     if (fire_time <= 0)
         fire_time = sec_floor(now_real(s));
-    fire(s, it, fire_time, trigger, job_param, exec_id_out);
+    fire(s, it, fire_time, trigger, job_param, exec_id_out, NULL);
     if (!s->in_tick) {
         pump(s);
         arm(s);
@@ -1012,7 +1243,7 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
         k += sure;
         if (sure && (c->misfire == SCHED_MISFIRE_ALL ||
                      (c->misfire == SCHED_MISFIRE_ONCE && k == n_sure))) {
-            fire(s, it, due[i], EXEC_TRIGGER_MISFIRE, NULL, NULL);
+            fire(s, it, due[i], EXEC_TRIGGER_MISFIRE, NULL, NULL, NULL);
             continue;
         }
         /* Fires up to hi_ms may have been run by the previous owner: reported
@@ -1044,6 +1275,7 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
 static int kill_item_runs(struct sched *s, struct sched_item *it, const char *reason)
 {
     int n = 0;
+    disarm(s, it);
     for (struct sched_run *r = it->runs, *nx; r; r = nx) {
         nx = r->inext;
         if (r->state == RUN_RUNNING) {
@@ -1067,6 +1299,7 @@ int sched_kill_item(struct sched *s, const char *job, int item, const char *reas
 int sched_kill_all(struct sched *s, const char *reason)
 {
     int n = 0;
+    disarm_all(s);
     while (s->queue.head)
         drop_waiting(s, s->queue.head, reason);
     while (s->retry.head)
@@ -1084,6 +1317,8 @@ int sched_kill_all(struct sched *s, const char *reason)
 void sched_set_paused(struct sched *s, bool paused)
 {
     s->paused = paused;
+    if (paused)
+        disarm_all(s);
     if (!paused && !s->in_tick) {
         pump(s);
         arm(s);
@@ -1103,6 +1338,16 @@ int sched_running(const struct sched *s)
 int sched_queued(const struct sched *s)
 {
     return s->queue.n;
+}
+
+int sched_armed(const struct sched *s)
+{
+    return s->armed.n;
+}
+
+void sched_prearm_stats(const struct sched *s, struct sched_prearm_stats *out)
+{
+    *out = s->pstats;
 }
 
 int64_t sched_item_next(const struct sched *s, const char *job, int item)

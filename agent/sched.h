@@ -14,6 +14,17 @@
  * (agent/runner.c plugs in the shell runner of agent/exec.h and the Java worker
  * of agent/javaw.h; unit tests plug in a fake). The clock is injectable.
  *
+ * Pre-arming (opts.prearm_ms > 0 and a runner with prepare/release/cancel):
+ * the next cron fire of an item due within prearm_ms gets its run (execution
+ * id, environment) and its held process ahead of time, so that at the
+ * scheduled instant the runner only releases it. At most `capacity` runs are
+ * running, queued or armed at once. An armed run that does not become a
+ * started run at its instant (missed, paused, skipped by forbid, the item
+ * changed, removed or killed, the clock jumped back) is cancelled: nothing
+ * ran, nothing is reported for it beyond what the fire itself gets (the
+ * skipped fire keeps the armed run's execution id). STARTED's started_ms is
+ * the release.
+ *
  * Threading: everything runs on the loop thread. The event callback must not
  * add, update, remove, trigger or kill synchronously (defer it on the loop). */
 #ifndef SC_SCHED_H
@@ -91,6 +102,20 @@ struct sched_runner {
                  struct sc_err *err);
     int (*kill)(void *ctx, void *handle, const struct sched_item_conf *conf, const char *reason);
     void *ctx;
+    /* Optional pre-arming, all three or none. prepare: like start, but what it
+     * creates must not run until release (0 with *handle, or a negative errno:
+     * the fire starts the ordinary way at its instant). release: run it now;
+     * 0 = running, sched_run_done(token) follows exactly once as after start;
+     * negative = the held process was lost and the runner has dropped it,
+     * nothing ran: the scheduler calls start. cancel: drop a prepared run that
+     * will not be released; sched_run_done is never called for it. */
+    int (*prepare)(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                   struct sc_err *err);
+    int (*release)(void *ctx, void *handle, const struct sched_item_conf *conf);
+    void (*cancel)(void *ctx, void *handle, const struct sched_item_conf *conf);
+    /* Optional: the process group of a started run (0 = none or not known
+     * yet), given as STARTED's pid (the agent's watchdog guards it). */
+    int (*pid)(void *ctx, void *handle, const struct sched_item_conf *conf);
 };
 
 void sched_run_done(void *token, const struct exec_result *res);
@@ -118,7 +143,7 @@ struct sched_event {
     int64_t duration_ms;
     enum exec_status status; /* FINISHED only */
     int exit_code, signal;
-    int pid;
+    int pid;                 /* STARTED (when the runner knows it) and FINISHED */
     const char *output_tail; /* FINISHED only */
     const char *reason;      /* "" or a sentence: why skipped/missed/killed/failed */
     int64_t jump_ms;         /* CLOCK_JUMP only: positive = forward */
@@ -133,6 +158,7 @@ struct sched_opts {
     struct sched_runner runner;
     sched_event_cb on_event;
     void *event_arg;
+    int prearm_ms; /* create processes this long before their cron fire; 0 = off */
 };
 
 /* sched_new: `base` may be NULL (no timer: the caller drives sched_tick(),
@@ -198,6 +224,13 @@ int64_t sched_next_wake_ms(struct sched *s);
 int sched_items(const struct sched *s);
 int sched_running(const struct sched *s);
 int sched_queued(const struct sched *s);
+int sched_armed(const struct sched *s); /* pre-armed runs waiting for their instant */
+/* Pre-arming counters since sched_new: processes prepared, released at their
+ * instant, cancelled, and lost (gone before their release: started afresh). */
+struct sched_prearm_stats {
+    int64_t armed, released, cancelled, lost;
+};
+void sched_prearm_stats(const struct sched *s, struct sched_prearm_stats *out);
 /* sched_item_next: next fire time of an item, -1 none, -ENOENT unknown. */
 int64_t sched_item_next(const struct sched *s, const char *job, int item);
 /* sched_item_active: queued + running + waiting-to-retry runs of an item. */

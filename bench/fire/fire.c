@@ -1,19 +1,30 @@
 /* bench/fire/fire.c: how punctually and how cheaply one agent loop fires.
  *
  *   fire steady [--items N] [--duration S] [--spawn posix|fork] [--spawn-threads T]
- *       N items, item i at second i mod 60 of every minute, each `true`:
- *       start lateness (spawn returned - scheduled second) p50/p99/max, CPU.
- *   fire burst [--items N]
- *       N items due at the same second, with posix_spawn, with fork, and with a
- *       one-thread-per-job design (each thread sleeps to the second and forks).
+ *               [--prearm MS] [--gate PATH] [--stamp PATH]
+ *       N items, item i at second i mod 60 of every minute, each `true` (or the
+ *       stamp program): start lateness p50/p99/max, CPU. Two definitions side
+ *       by side: "started" is when the runner let the process go (posix_spawn
+ *       returned; for a pre-armed start, the release), "command began" is the
+ *       stamp's own CLOCK_REALTIME at main entry, after /bin/sh exec'd it.
+ *   fire burst [--items N] [--prearm MS] ...
+ *       N items due at the same second, with posix_spawn, with fork, vfork,
+ *       spawner threads, pre-armed (when --prearm), and with a one-thread-per-job
+ *       design (each thread sleeps to the second and forks).
  *   fire scale [--items N] [--duration S]
  *       N items every minute on one loop: threads and RSS (and lateness).
+ *   --ab N (steady): the pre-armed configuration and the same without
+ *       pre-arming alternate in N blocks each, duration/N seconds per block.
+ *   --prearm MS: the scheduler creates each process MS before its fire, held
+ *       by the gate library (--gate, default build/bin/shardcron-gate.so), and
+ *       releases it at the scheduled instant.
  *   fire java --jar JAR --classpath CP [--runs N]
  *       start latency of a trivial job through the warm worker vs `java -cp`.
  *
  * Every mode prints markdown table rows: | bench | metric | value | target |. */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -40,6 +51,8 @@ static struct {
     enum exec_spawn_method spawn;
     int threads;
     const char *jar, *classpath;
+    int prearm, ab;
+    const char *gate, *stamp;
 } A = {.items = 1000, .duration = 180, .runs = 50};
 
 /* ------------------------------------------------------------ statistics */
@@ -115,6 +128,8 @@ static int64_t rule_next(void *ctx, int64_t after)
 
 struct run_stats {
     struct samples late;
+    struct samples began; /* stamp main entry - scheduled second, ms */
+    int64_t last_began_us;
     struct samples wake; /* lateness of the first start of each second: timer wake-up */
     int64_t wake_second;
     int started, finished, failed;
@@ -136,6 +151,13 @@ static void on_event(const struct sched_event *ev, void *arg)
         }
         if (at > st->last_start_ms)
             st->last_start_ms = at;
+        const char *b = ev->output_tail ? strstr(ev->output_tail, "began_us=") : NULL;
+        if (b) {
+            int64_t us = strtoll(b + 9, NULL, 10);
+            add(&st->began, (double)(us - ev->fire_time * 1000000) / 1000.0);
+            if (us > st->last_began_us)
+                st->last_began_us = us;
+        }
         st->finished++;
         st->failed += ev->status != EXEC_SUCCEEDED;
     }
@@ -150,21 +172,23 @@ struct loop {
     struct rule *rules;
 };
 
-static void loop_new(struct loop *L, int capacity, enum exec_spawn_method m, int threads)
+static void loop_new(struct loop *L, int capacity, enum exec_spawn_method m, int threads,
+                     int prearm)
 {
     memset(L, 0, sizeof *L);
     struct event_config *cfg = event_config_new();
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
     L->base = event_base_new_with_config(cfg);
     event_config_free(cfg);
-    struct exec_runner_opts eo = {.spawn = m, .spawn_threads = threads};
+    struct exec_runner_opts eo = {.spawn = m, .spawn_threads = threads, .gate_path = A.gate};
     if (exec_runner_new(L->base, &eo, &L->er) < 0)
         abort();
     L->ar.exec = L->er;
     struct sched_opts so = {.capacity = capacity,
                             .runner = agent_runner_ops(&L->ar),
                             .on_event = on_event,
-                            .event_arg = &L->st};
+                            .event_arg = &L->st,
+                            .prearm_ms = prearm};
     if (sched_new(L->base, &so, &L->s) < 0)
         abort();
     L->rules = calloc((size_t)A.items, sizeof *L->rules);
@@ -178,7 +202,7 @@ static void loop_items(struct loop *L, int once_at)
         snprintf(name, sizeof name, "job%05d", i);
         struct sched_item_conf c = {.job = name,
                                     .total = 1,
-                                    .command = "true",
+                                    .command = A.stamp ? A.stamp : "true",
                                     .next = rule_next,
                                     .ctx = &L->rules[i],
                                     .concurrency = SCHED_CONC_ALLOW};
@@ -215,6 +239,7 @@ static void loop_free(struct loop *L)
     free(L->rules);
     free(L->st.late.v);
     free(L->st.wake.v);
+    free(L->st.began.v);
 }
 
 static void row(const char *bench, const char *metric, const char *value, const char *target)
@@ -227,7 +252,7 @@ static void rowf(const char *bench, const char *metric, const char *target, cons
     __attribute__((format(printf, 4, 5)));
 static void rowf(const char *bench, const char *metric, const char *target, const char *fmt, ...)
 {
-    char v[128];
+    char v[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(v, sizeof v, fmt, ap);
@@ -237,44 +262,121 @@ static void rowf(const char *bench, const char *metric, const char *target, cons
 
 /* ------------------------------------------------------------------ modes */
 
-static void mode_steady(const char *bench)
+static void prearm_row(const char *bench, struct loop *L)
+{
+    struct sched_prearm_stats ps;
+    sched_prearm_stats(L->s, &ps);
+    if (ps.armed || A.prearm)
+        rowf(bench, "pre-armed / released at the instant / cancelled / lost", "",
+             "%lld / %lld / %lld / %lld", (long long)ps.armed, (long long)ps.released,
+             (long long)ps.cancelled, (long long)ps.lost);
+}
+
+/* The figures of one configuration, summed over its blocks. */
+struct steady_acc {
+    struct run_stats st;
+    struct sched_prearm_stats ps;
+    double wall, cpu, chcpu;
+};
+
+static void merge(struct samples *to, const struct samples *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        add(to, from->v[i]);
+}
+
+/* steady_block: one loop with the N items for `seconds`, added to acc. */
+static void steady_block(struct steady_acc *acc, int prearm, int seconds)
 {
     struct loop L;
-    loop_new(&L, 64, A.spawn, A.threads);
+    loop_new(&L, 64, A.spawn, A.threads, prearm);
     loop_items(&L, 0);
     double c0 = cpu_s(RUSAGE_SELF), ch0 = cpu_s(RUSAGE_CHILDREN);
     int64_t t0 = exec_now_real_ms();
-    loop_run_for(&L, t0 + (int64_t)A.duration * 1000);
-    double wall = (double)(exec_now_real_ms() - t0) / 1000.0;
-    double cpu = cpu_s(RUSAGE_SELF) - c0;
+    loop_run_for(&L, t0 + (int64_t)seconds * 1000);
+    acc->wall += (double)(exec_now_real_ms() - t0) / 1000.0;
+    acc->cpu += cpu_s(RUSAGE_SELF) - c0;
     loop_drain(&L);
-    double chcpu = cpu_s(RUSAGE_CHILDREN) - ch0;
-    char how[64];
+    acc->chcpu += cpu_s(RUSAGE_CHILDREN) - ch0;
+    merge(&acc->st.late, &L.st.late);
+    merge(&acc->st.began, &L.st.began);
+    merge(&acc->st.wake, &L.st.wake);
+    acc->st.finished += L.st.finished;
+    acc->st.failed += L.st.failed;
+    struct sched_prearm_stats ps;
+    sched_prearm_stats(L.s, &ps);
+    acc->ps.armed += ps.armed;
+    acc->ps.released += ps.released;
+    acc->ps.cancelled += ps.cancelled;
+    acc->ps.lost += ps.lost;
+    loop_free(&L);
+}
+
+static void steady_report(const char *bench, struct steady_acc *acc, int prearm, int blocks)
+{
+    char how[160];
     if (A.threads)
         snprintf(how, sizeof how, "posix_spawn on %d spawner threads", A.threads);
     else
         snprintf(how, sizeof how, "%s on the loop",
                  A.spawn == EXEC_SPAWN_FORK ? "fork" : "posix_spawn");
-    rowf(bench, "items / duration / spawning", "", "%d items, %.0f s, %s", A.items, wall, how);
-    rowf(bench, "fires run", "", "%d (%.1f/s), %d failed", L.st.finished, L.st.finished / wall,
-         L.st.failed);
-    rowf(bench, "start lateness p50", "", "%.1f ms", pct(&L.st.late, 50));
+    if (prearm)
+        snprintf(how + strlen(how), sizeof how - strlen(how), ", pre-armed %d ms ahead", prearm);
+    if (blocks > 1)
+        snprintf(how + strlen(how), sizeof how - strlen(how),
+                 ", %d blocks interleaved with the other configuration", blocks);
+    double wall = acc->wall;
+    rowf(bench, "items / duration / spawning", "", "%d items, %.0f s, %s, command %s", A.items,
+         wall, how, A.stamp ? "stamp" : "true");
+    rowf(bench, "fires run", "", "%d (%.1f/s), %d failed", acc->st.finished,
+         acc->st.finished / wall, acc->st.failed);
+    if (prearm)
+        rowf(bench, "pre-armed / released at the instant / cancelled / lost", "",
+             "%lld / %lld / %lld / %lld", (long long)acc->ps.armed, (long long)acc->ps.released,
+             (long long)acc->ps.cancelled, (long long)acc->ps.lost);
     bool steady = strcmp(bench, "steady") == 0;
-    rowf(bench, "start lateness p99", steady ? "< 10 ms" : "", "%.1f ms", pct(&L.st.late, 99));
-    rowf(bench, "start lateness max", steady ? "< 50 ms" : "", "%.1f ms", pct(&L.st.late, 100));
-    rowf(bench, "first start of each second p50/p99", "", "%.1f / %.1f ms", pct(&L.st.wake, 50),
-         pct(&L.st.wake, 99));
-    rowf(bench, "agent CPU", "", "%.2f s (%.1f%% of one core)", cpu, 100.0 * cpu / wall);
-    rowf(bench, "children CPU", "", "%.2f s", chcpu);
+    struct run_stats *st = &acc->st;
+    rowf(bench, "started lateness p50 / p99 / max", steady ? "p99 < 10, max < 50 ms" : "",
+         "%.1f / %.1f / %.1f ms", pct(&st->late, 50), pct(&st->late, 99), pct(&st->late, 100));
+    if (st->began.n)
+        rowf(bench, "command began lateness p50 / p99 / max", steady ? "p99 < 10, max < 50 ms" : "",
+             "%.2f / %.2f / %.2f ms (%zu stamps)", pct(&st->began, 50), pct(&st->began, 99),
+             pct(&st->began, 100), st->began.n);
+    rowf(bench, "first start of each second p50/p99", "", "%.1f / %.1f ms", pct(&st->wake, 50),
+         pct(&st->wake, 99));
+    rowf(bench, "agent CPU", "", "%.2f s (%.1f%% of one core)", acc->cpu, 100.0 * acc->cpu / wall);
+    rowf(bench, "children CPU", "", "%.2f s", acc->chcpu);
     rowf(bench, "threads", steady ? "" : "< 16", "%ld", proc_status("Threads"));
     rowf(bench, "max RSS", steady ? "" : "< 200 MB", "%.1f MiB", proc_status("VmHWM") / 1024.0);
-    loop_free(&L);
+    free(st->late.v);
+    free(st->began.v);
+    free(st->wake.v);
 }
 
-static double burst_loop(enum exec_spawn_method m, int threads)
+/* mode_steady: one configuration for --duration; with --ab N, the pre-armed
+ * configuration and the same without pre-arming alternate in N blocks each of
+ * duration/N, so that both see the same machine load. */
+static void mode_steady(const char *bench)
+{
+    if (A.ab > 0 && A.prearm > 0) {
+        struct steady_acc on = {0}, off = {0};
+        for (int b = 0; b < A.ab; b++) {
+            steady_block(&on, A.prearm, A.duration / A.ab);
+            steady_block(&off, 0, A.duration / A.ab);
+        }
+        steady_report(bench, &on, A.prearm, A.ab);
+        steady_report(bench, &off, 0, A.ab);
+        return;
+    }
+    struct steady_acc acc = {0};
+    steady_block(&acc, A.prearm, A.duration);
+    steady_report(bench, &acc, A.prearm, 1);
+}
+
+static double burst_loop(enum exec_spawn_method m, int threads, int prearm)
 {
     struct loop L;
-    loop_new(&L, A.items, m, threads);
+    loop_new(&L, A.items, m, threads, prearm);
     int64_t t = exec_now_real_ms() / 1000 + 2;
     loop_items(&L, (int)t);
     loop_run_for(&L, t * 1000 + 200);
@@ -282,7 +384,7 @@ static double burst_loop(enum exec_spawn_method m, int threads)
     while (L.st.finished < A.items && exec_now_real_ms() < end)
         loop_run_for(&L, exec_now_real_ms() + 50);
     double span = (double)(L.st.last_start_ms - t * 1000);
-    char name[64];
+    char name[96];
     if (threads)
         snprintf(name, sizeof name, "burst posix_spawn, %d spawner threads", threads);
     else
@@ -290,10 +392,17 @@ static double burst_loop(enum exec_spawn_method m, int threads)
                  m == EXEC_SPAWN_FORK    ? "fork"
                  : m == EXEC_SPAWN_VFORK ? "vfork"
                                          : "posix_spawn");
+    if (prearm)
+        snprintf(name + strlen(name), sizeof name - strlen(name), ", pre-armed %d ms", prearm);
     rowf(name, "all started after the second", "< 500 ms", "%.0f ms (%d of %d)", span,
          L.st.finished, A.items);
     rowf(name, "spawns/s", "", "%.0f", L.st.finished / (span / 1000.0));
     rowf(name, "first start lateness", "", "%.1f ms", pct(&L.st.late, 0));
+    if (prearm)
+        prearm_row(name, &L);
+    if (L.st.began.n)
+        rowf(name, "all commands began after the second", "", "%.0f ms (%zu stamps)",
+             (double)(L.st.last_began_us - t * 1000000) / 1000.0, L.st.began.n);
     loop_drain(&L);
     loop_free(&L);
     return span;
@@ -305,6 +414,8 @@ struct thr {
     pthread_t th;
 };
 
+static int stamp_fd = -1; /* thread-per-job: the stamps' shared stdout (O_APPEND) */
+
 static void *thread_job(void *arg)
 {
     struct thr *t = arg;
@@ -313,7 +424,9 @@ static void *thread_job(void *arg)
         ;
     pid_t pid = fork();
     if (pid == 0) {
-        char *argv[] = {"sh", "-c", "true", NULL};
+        char *argv[] = {"sh", "-c", A.stamp ? (char *)A.stamp : "true", NULL};
+        if (stamp_fd >= 0)
+            dup2(stamp_fd, 1);
         execv("/bin/sh", argv);
         _exit(127);
     }
@@ -325,6 +438,12 @@ static void *thread_job(void *arg)
 
 static double burst_threads(void)
 {
+    char stamps[] = "/tmp/fire-stamps-XXXXXX";
+    if (A.stamp) {
+        stamp_fd = mkstemp(stamps);
+        if (stamp_fd >= 0)
+            fcntl(stamp_fd, F_SETFL, O_APPEND);
+    }
     struct thr *t = calloc((size_t)A.items, sizeof *t);
     int64_t at = (exec_now_real_ms() / 1000 + 2) * 1000;
     pthread_attr_t attr;
@@ -351,6 +470,25 @@ static double burst_threads(void)
          made);
     rowf("burst thread-per-job", "spawns/s", "", "%.0f", made / (span / 1000.0));
     rowf("burst thread-per-job", "threads at peak", "", "%ld", threads);
+    if (stamp_fd >= 0) {
+        FILE *f = fopen(stamps, "r");
+        char line[64];
+        long long us, last = 0;
+        int n = 0;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "began_us=%lld", &us) == 1) {
+                n++;
+                if (us > last)
+                    last = us;
+            }
+        if (f)
+            fclose(f);
+        rowf("burst thread-per-job", "all commands began after the second", "",
+             "%.0f ms (%d stamps)", (double)(last - at * 1000) / 1000.0, n);
+        close(stamp_fd);
+        stamp_fd = -1;
+        unlink(stamps);
+    }
     pthread_attr_destroy(&attr);
     free(t);
     return span;
@@ -358,13 +496,21 @@ static double burst_threads(void)
 
 static void mode_burst(void)
 {
-    double loop_span = burst_loop(EXEC_SPAWN_POSIX, 0);
-    burst_loop(EXEC_SPAWN_FORK, 0);
-    burst_loop(EXEC_SPAWN_VFORK, 0);
-    burst_loop(EXEC_SPAWN_POSIX, A.threads ? A.threads : 2);
+    double loop_span = burst_loop(EXEC_SPAWN_POSIX, 0, 0);
+    burst_loop(EXEC_SPAWN_FORK, 0, 0);
+    burst_loop(EXEC_SPAWN_VFORK, 0, 0);
+    burst_loop(EXEC_SPAWN_POSIX, A.threads ? A.threads : 2, 0);
+    double pre_span = 0;
+    if (A.prearm) {
+        pre_span = burst_loop(EXEC_SPAWN_POSIX, 0, A.prearm);
+        burst_loop(EXEC_SPAWN_POSIX, A.threads ? A.threads : 2, A.prearm);
+    }
     double thr_span = burst_threads();
     rowf("burst ratio", "thread-per-job / one loop (posix_spawn)", "", "%.2f",
          thr_span / loop_span);
+    if (pre_span > 0)
+        rowf("burst ratio", "thread-per-job / one loop pre-armed (all started)", "", "%.2f",
+             thr_span / pre_span);
 }
 
 static double mono_ms_f(void)
@@ -484,8 +630,27 @@ int main(int argc, char **argv)
             A.jar = argv[i + 1];
         else if (!strcmp(argv[i], "--classpath"))
             A.classpath = argv[i + 1];
+        else if (!strcmp(argv[i], "--prearm"))
+            A.prearm = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--ab"))
+            A.ab = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--gate"))
+            A.gate = argv[i + 1];
+        else if (!strcmp(argv[i], "--stamp"))
+            A.stamp = argv[i + 1];
         else {
             fprintf(stderr, "unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    static char gate[1024];
+    if (A.prearm && !A.gate) {
+        if (exec_gate_find(gate, sizeof gate) < 0 &&
+            access("build/bin/shardcron-gate.so", R_OK) == 0)
+            snprintf(gate, sizeof gate, "build/bin/shardcron-gate.so");
+        A.gate = gate[0] ? gate : NULL;
+        if (!A.gate) {
+            fprintf(stderr, "--prearm needs the gate library: --gate PATH\n");
             return 2;
         }
     }

@@ -27,6 +27,17 @@ have_rows() {
 sc_wait_until 30 have_rows || fail "executions did not reach MariaDB: $(sql 'SELECT item,status,COUNT(*) FROM job_execution GROUP BY item,status')"
 row=$(sql "SELECT exit_code, CAST(output_tail AS CHAR), agent FROM job_execution WHERE item=1 AND status='failed' LIMIT 1")
 echo "$row" | grep -q "^7	out-1" || fail "failed row: $row"
+# The agents pre-armed their starts (held shells released at the second) and
+# the rows are still right: started at or after the scheduled second.
+released=0
+for i in 1 2; do
+  n=$(curl -s "http://127.0.0.1:$(cat "$dir/ah$i/http.port")/metrics" |
+      awk '$1 == "shardcron_agent_prearm_released_total" {print $2}')
+  released=$((released + ${n:-0}))
+done
+[ "$released" -gt 0 ] || fail "no start was pre-armed"
+early=$(sql "SELECT COUNT(*) FROM job_execution WHERE job='tick' AND started_at < fire_time")
+[ "$early" = 0 ] || fail "$early executions recorded as started before their fire time"
 # No (item, fire time) twice.
 dups=$(sql "SELECT COUNT(*) FROM (SELECT item, fire_time FROM job_execution WHERE job='tick' AND trigger_type='cron' GROUP BY item, fire_time HAVING COUNT(*) > 1) d")
 [ "$dups" = 0 ] || fail "$dups duplicated fires"

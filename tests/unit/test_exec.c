@@ -1,8 +1,10 @@
 /* tests/unit/test_exec.c: the process runner with real processes on a real
  * libevent loop (no servers): environment, working directory, stdin, output
  * capture and its cap, exit status and signals, timeouts that kill the whole
- * process group, the kill API, fd hygiene, reaping; and the scheduler driving
- * real executions (FIRE_TIME is the scheduled time, retries, forbid/replace).
+ * process group, the kill API, fd hygiene, reaping; pre-armed starts (held by
+ * the gate library, released or cancelled: nothing runs early, no zombies, no
+ * fd leaks); and the scheduler driving real executions (FIRE_TIME is the
+ * scheduled time, retries, forbid/replace, pre-arming).
  *
  * Every wait drives the loop until a condition holds or a deadline passes. */
 #include <dirent.h>
@@ -11,12 +13,14 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -415,6 +419,268 @@ static void test_spawn_threads(void **state)
     assert_true(no_children());
 }
 
+/* ------------------------------------------------------ pre-armed starts */
+
+static int fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+static char gate[1024];
+
+static struct exec_runner *gated_runner(int threads)
+{
+    assert_int_equal(exec_gate_find(gate, sizeof gate), 0);
+    struct exec_runner_opts o = {.kill_grace_ms = 300, .gate_path = gate, .spawn_threads = threads};
+    struct exec_runner *r = NULL;
+    assert_int_equal(exec_runner_new(base, &o, &r), 0);
+    return r;
+}
+
+/* held_ready: the process is the shell with the gate library loaded, asleep
+ * (in the gate's read: the constructor runs before the shell's main). */
+static bool held_ready(void *arg)
+{
+    pid_t pid = *(pid_t *)arg;
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char st = 0;
+    int ok = fscanf(f, "%*d (%*[^)]) %c", &st) == 1;
+    fclose(f);
+    if (!ok || st != 'S')
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return false;
+    bool loaded = false;
+    while (!loaded && fgets(buf, sizeof buf, f))
+        loaded = strstr(buf, "shardcron-gate.so") != NULL;
+    fclose(f);
+    return loaded;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static bool reaped(void *arg)
+{
+    return kill(*(pid_t *)arg, 0) < 0 && errno == ESRCH;
+}
+
+static bool none_held(void *arg)
+{
+    return exec_held(arg) == 0;
+}
+
+static struct exec_spec held_spec(const char *cmd, const char *log)
+{
+    return (struct exec_spec){.command = cmd,
+                              .cwd = tmpdir,
+                              .log_path = log,
+                              .env = {.job = "settle",
+                                      .shard_item = 2,
+                                      .shard_total = 8,
+                                      .fire_time = "2030-01-02T03:04:05+08:00",
+                                      .execution_id = "id-held",
+                                      .attempt = 1}};
+}
+
+static void test_prearm_release(void **state)
+{
+    (void)state;
+    for (int threads = 0; threads <= 2; threads += 2) {
+        int fds0 = fd_count();
+        struct exec_runner *r = gated_runner(threads);
+        char log[300];
+        snprintf(log, sizeof log, "%s/held.log", tmpdir);
+        unlink(log);
+        struct exec_spec s = held_spec("touch ran; echo argv0=$0; env | sort; ls /proc/$$/fd", log);
+        struct done d = {0};
+        struct exec_proc *p = NULL;
+        struct sc_err err;
+        assert_int_equal(exec_prepare(r, &s, on_done, &d, &p, &err), 0);
+        assert_int_equal(exec_held(r), 1);
+        assert_int_equal(exec_running(r), 0);
+        pid_t pid = 0;
+        long long end = tenv_now_ms() + DEADLINE_MS;
+        while ((pid = exec_pid(p)) == 0 && tenv_now_ms() < end) /* spawner threads report it */
+            event_base_loop(base, EVLOOP_ONCE);
+        assert_true(pid > 0);
+        assert_true(run_until(held_ready, &pid, DEADLINE_MS));
+        /* held: the shell is loaded, nothing of the command ran, nothing reported */
+        assert_false(exists(tmpdir, "ran"));
+        assert_int_equal(d.n, 0);
+        struct stat st;
+        assert_int_equal(stat(log, &st), 0);
+        assert_int_equal(st.st_size, 0);
+        int64_t before = exec_now_real_ms();
+        assert_int_equal(exec_release(p), 0);
+        assert_int_equal(exec_held(r), 0);
+        assert_int_equal(exec_running(r), 1);
+        assert_true(run_until(is_done, &d, DEADLINE_MS));
+        assert_int_equal(d.r.status, EXEC_SUCCEEDED);
+        assert_int_equal(d.r.pid, pid);
+        assert_true(d.r.started_ms >= before); /* started = released, not prepared */
+        assert_true(exists(tmpdir, "ran"));
+        /* exactly `sh -c COMMAND` with the job environment; the gate left no trace */
+        assert_non_null(strstr(d.tail, "argv0=sh\n"));
+        assert_non_null(strstr(d.tail, "SHARDCRON_FIRE_TIME=2030-01-02T03:04:05+08:00\n"));
+        assert_non_null(strstr(d.tail, "SHARDCRON_EXECUTION_ID=id-held\n"));
+        assert_non_null(strstr(d.tail, "SHARDCRON_SHARD_ITEM=2\n"));
+        assert_null(strstr(d.tail, "LD_PRELOAD"));
+        assert_null(strstr(d.tail, "SHARDCRON_GATE"));
+        size_t tl = strlen(d.tail);
+        assert_true(tl > 6);
+        assert_string_equal(d.tail + tl - 6, "0\n1\n2\n"); /* the gate's fd 3 is closed */
+        assert_int_equal(stat(log, &st), 0);
+        assert_int_equal(st.st_size, (off_t)tl);
+        unlink(log);
+        char ran[300];
+        snprintf(ran, sizeof ran, "%s/ran", tmpdir);
+        unlink(ran);
+        exec_runner_free(r);
+        assert_true(no_children());
+        assert_int_equal(fd_count(), fds0);
+    }
+}
+
+static void test_prearm_cancel(void **state)
+{
+    (void)state;
+    int fds0 = fd_count();
+    struct exec_runner *r = gated_runner(0);
+    enum { N = 5 };
+    struct done d[N];
+    struct exec_proc *p[N];
+    pid_t pid[N];
+    char cmd[N][64], log[N][300];
+    struct sc_err err;
+    for (int i = 0; i < N; i++) {
+        memset(&d[i], 0, sizeof d[i]);
+        snprintf(cmd[i], sizeof cmd[i], "touch cancelled-%d", i);
+        snprintf(log[i], sizeof log[i], "%s/cancel-%d.log", tmpdir, i);
+        struct exec_spec s = held_spec(cmd[i], log[i]);
+        assert_int_equal(exec_prepare(r, &s, on_done, &d[i], &p[i], &err), 0);
+        pid[i] = exec_pid(p[i]);
+        assert_true(pid[i] > 0);
+    }
+    for (int i = 0; i < N; i++)
+        assert_true(run_until(held_ready, &pid[i], DEADLINE_MS));
+    for (int i = 0; i < N; i++)
+        exec_cancel(p[i]);
+    assert_true(run_until(none_held, r, DEADLINE_MS));
+    assert_true(no_children()); /* every held process was reaped */
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "cancelled-%d", i);
+        assert_false(exists(tmpdir, name));
+        assert_int_equal(d[i].n, 0);
+        assert_int_equal(access(log[i], F_OK), -1); /* the empty log file is removed */
+    }
+
+    /* killed from outside while held: release says so, and nothing ran */
+    struct done k = {0};
+    struct exec_proc *q = NULL;
+    struct exec_spec s = held_spec("touch killed-held", NULL);
+    assert_int_equal(exec_prepare(r, &s, on_done, &k, &q, &err), 0);
+    pid_t kp = exec_pid(q);
+    assert_true(run_until(held_ready, &kp, DEADLINE_MS));
+    kill(kp, SIGKILL);
+    assert_true(run_until(reaped, &kp, DEADLINE_MS));
+    assert_int_equal(exec_release(q), -ESRCH);
+    assert_int_equal(exec_held(r), 0);
+    assert_int_equal(k.n, 0);
+    assert_false(exists(tmpdir, "killed-held"));
+
+    /* cancelled while a spawner thread still creates it */
+    struct exec_runner *rt = gated_runner(2);
+    for (int i = 0; i < N; i++) {
+        struct exec_spec st = held_spec("touch spawning-cancelled", NULL);
+        assert_int_equal(exec_prepare(rt, &st, on_done, &d[i], &p[i], &err), 0);
+        exec_cancel(p[i]);
+    }
+    assert_true(run_until(none_held, rt, DEADLINE_MS));
+    exec_runner_free(rt);
+    assert_false(exists(tmpdir, "spawning-cancelled"));
+    exec_runner_free(r);
+    assert_true(no_children());
+    assert_int_equal(fd_count(), fds0);
+}
+
+/* spawn_gated: /bin/sh held by the gate library by hand; *w is our end of the gate. */
+static pid_t spawn_gated(const char *lib, const char *cmd, int *w)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    char ld[1100], gc[200];
+    snprintf(ld, sizeof ld, "LD_PRELOAD=%s", lib);
+    snprintf(gc, sizeof gc, "SHARDCRON_GATE_COMMAND=%s", cmd);
+    char *envp[] = {"PATH=/usr/bin:/bin", ld, gc, NULL};
+    char *argv[] = {"sh", "-c", "exit 126", NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[0], 3);
+    posix_spawn_file_actions_addchdir_np(&fa, tmpdir);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[0]);
+    *w = sv[1];
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_gate_library(void **state)
+{
+    (void)state;
+    assert_int_equal(exec_gate_find(gate, sizeof gate), 0);
+    /* The agent died (its end of the gate closed): the shell exits, the command never runs. */
+    int w;
+    pid_t pid = spawn_gated(gate, "touch ran-after-eof", &w);
+    assert_true(run_until(held_ready, &pid, DEADLINE_MS));
+    close(w);
+    assert_int_equal(wait_status(pid), 0);
+    assert_false(exists(tmpdir, "ran-after-eof"));
+    /* The go byte runs exactly the command. */
+    pid = spawn_gated(gate, "test \"$0\" = sh && touch ran-after-go", &w);
+    assert_int_equal(write(w, "g", 1), 1);
+    close(w);
+    assert_int_equal(wait_status(pid), 0);
+    assert_true(exists(tmpdir, "ran-after-go"));
+    /* Fail-safe: when the library is not loaded the shell runs the placeholder, never the
+     * command (exec then sees the held process gone and starts the fire the ordinary way). */
+    char bogus[300];
+    snprintf(bogus, sizeof bogus, "%s/not-a-library.so", tmpdir);
+    FILE *f = fopen(bogus, "w");
+    assert_non_null(f);
+    fputs("not an ELF file\n", f);
+    fclose(f);
+    pid = spawn_gated(bogus, "touch ran-without-gate", &w);
+    assert_int_equal(wait_status(pid), 126);
+    close(w);
+    assert_false(exists(tmpdir, "ran-without-gate"));
+}
+
 /* ------------------------------------------------- scheduler + real runs */
 
 struct evlog {
@@ -427,6 +693,8 @@ struct evlog {
         char id[EXEC_ID_LEN + 1];
         char tail[256];
         char reason[128];
+        int pid;
+        int64_t started_ms;
     } e[64];
 };
 
@@ -442,6 +710,8 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     snprintf(l->e[l->n].id, sizeof l->e[0].id, "%s", ev->exec_id);
     snprintf(l->e[l->n].tail, sizeof l->e[0].tail, "%s", ev->output_tail ? ev->output_tail : "");
     snprintf(l->e[l->n].reason, sizeof l->e[0].reason, "%s", ev->reason);
+    l->e[l->n].pid = ev->pid;
+    l->e[l->n].started_ms = ev->started_ms;
     l->n++;
 }
 
@@ -495,10 +765,23 @@ struct rig {
 /* rig_new: scheduler with a real runner; the wall clock starts at
  * 2029-12-31T23:59:00Z (the test can move it), so the fire time the job sees
  * is the scheduled one and not the start time. */
+static void rig_new_pre(struct rig *g, struct event_base *sched_base, int prearm_ms);
+
 static void rig_new(struct rig *g, struct event_base *sched_base)
 {
+    rig_new_pre(g, sched_base, 0);
+}
+
+static void rig_new_pre(struct rig *g, struct event_base *sched_base, int prearm_ms)
+{
     memset(g, 0, sizeof *g);
-    g->er = runner(EXEC_SPAWN_POSIX, 0, 500);
+    if (prearm_ms) {
+        assert_int_equal(exec_gate_find(gate, sizeof gate), 0);
+        struct exec_runner_opts eo = {.kill_grace_ms = 500, .gate_path = gate};
+        assert_int_equal(exec_runner_new(base, &eo, &g->er), 0);
+    } else {
+        g->er = runner(EXEC_SPAWN_POSIX, 0, 500);
+    }
     g->ar.exec = g->er;
     snprintf(g->ar.log_dir, sizeof g->ar.log_dir, "%s", tmpdir);
     g->now = 1893456000000LL - 60000 - exec_now_mono_ms();
@@ -507,7 +790,8 @@ static void rig_new(struct rig *g, struct event_base *sched_base)
                            .clock = &g->clk,
                            .runner = agent_runner_ops(&g->ar),
                            .on_event = on_sched_event,
-                           .event_arg = &g->log};
+                           .event_arg = &g->log,
+                           .prearm_ms = prearm_ms};
     assert_int_equal(sched_new(sched_base, &o, &g->s), 0);
 }
 
@@ -615,6 +899,58 @@ static void test_sched_forbid_replace_real(void **state)
     assert_true(no_children());
 }
 
+static bool one_held(void *arg)
+{
+    return exec_held(arg) == 1;
+}
+
+static void test_sched_prearm_real(void **state)
+{
+    (void)state;
+    int fds0 = fd_count();
+    struct rig g;
+    rig_new_pre(&g, NULL, 300);
+    put_item(&g, "echo $SHARDCRON_FIRE_TIME $SHARDCRON_EXECUTION_ID $SHARDCRON_TRIGGER", 0, 0, 0);
+    g.now += 59600; /* 23:59:59.600: not yet in the 300 ms window */
+    sched_tick(g.s);
+    assert_int_equal(sched_armed(g.s), 0);
+    g.now += 200; /* 23:59:59.800 */
+    sched_tick(g.s);
+    assert_int_equal(sched_armed(g.s), 1);
+    assert_true(run_until(one_held, g.er, DEADLINE_MS));
+    assert_int_equal(g.log.n, 0);
+    g.now += 200; /* the instant */
+    sched_tick(g.s);
+    assert_int_equal(sched_armed(g.s), 0);
+    assert_int_equal(exec_held(g.er), 0);
+    struct want w = {&g.log, SCHED_EV_FINISHED, 1};
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    assert_int_equal(g.log.e[0].type, SCHED_EV_STARTED);
+    assert_true(g.log.e[0].pid > 0); /* the watchdog guards it from STARTED on */
+    assert_true(g.log.e[0].started_ms >= 1893456000000LL);
+    char want_tail[128];
+    snprintf(want_tail, sizeof want_tail, "2030-01-01T00:00:00+00:00 %s cron\n", g.log.e[0].id);
+    assert_string_equal(g.log.e[1].tail, want_tail);
+    assert_int_equal(g.log.e[1].status, EXEC_SUCCEEDED);
+    assert_int_equal(g.log.e[1].pid, g.log.e[0].pid);
+    struct sched_prearm_stats ps;
+    sched_prearm_stats(g.s, &ps);
+    assert_int_equal(ps.released, 1);
+    /* an armed fire of a removed item: cancelled and reaped, nothing reported */
+    g.now += 3600000 - 200;
+    sched_tick(g.s);
+    assert_int_equal(sched_armed(g.s), 1);
+    assert_true(run_until(one_held, g.er, DEADLINE_MS));
+    assert_int_equal(sched_item_remove(g.s, "real", 1, true), 0);
+    assert_true(run_until(none_held, g.er, DEADLINE_MS));
+    assert_int_equal(count(&g.log, SCHED_EV_STARTED), 1);  /* the test clock's hour jump aside, */
+    assert_int_equal(count(&g.log, SCHED_EV_FINISHED), 1); /* nothing more was reported */
+    assert_int_equal(count(&g.log, SCHED_EV_SKIPPED) + count(&g.log, SCHED_EV_MISSED), 0);
+    rig_free(&g);
+    assert_true(no_children());
+    assert_int_equal(fd_count(), fds0);
+}
+
 int main(void)
 {
     /* Orphaned grandchildren come back to this process and are reaped by the
@@ -635,6 +971,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sched_fire_time_is_scheduled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_retries_real, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_forbid_replace_real, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prearm_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prearm_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gate_library, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_prearm_real, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

@@ -1,6 +1,7 @@
 /* tests/unit/test_sched.c: the scheduler's decisions, with a fake clock and a
  * fake runner (no processes, no event loop): fire times, misfire policies,
- * wall-clock jumps, concurrency, capacity, retries, triggers, updates. */
+ * wall-clock jumps, concurrency, capacity, retries, triggers, updates, and
+ * pre-arming (prepare ahead, release at the instant, cancel otherwise). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@ struct launch {
     int killed;
     char kill_reason[128];
     int done;
+    int prepared, released, cancelled; /* pre-arming: prepared by f_prepare */
 };
 
 struct ev {
@@ -40,6 +42,7 @@ struct ev {
     int attempt;
     int64_t fire_time;
     int64_t queued_ms, started_ms;
+    int pid;
     enum exec_status status;
     char reason[200];
     int64_t jump_ms;
@@ -53,6 +56,7 @@ static struct {
     int ne;
     const char *fail_job;   /* start() fails for this job */
     const char *refuse_job; /* start() refuses this job (-EAGAIN) */
+    int release_fail;       /* release() reports the held process lost */
 } F;
 
 static int64_t f_real(void *c)
@@ -91,6 +95,44 @@ static int f_start(void *ctx, const struct sched_launch *l, void *token, void **
     return 0;
 }
 
+static int f_prepare(void *ctx, const struct sched_launch *l, void *token, void **handle,
+                     struct sc_err *err)
+{
+    int rc = f_start(ctx, l, token, handle, err);
+    if (rc == 0)
+        F.l[F.nl - 1].prepared = 1;
+    return rc;
+}
+
+static int f_release(void *ctx, void *handle, const struct sched_item_conf *c)
+{
+    (void)ctx, (void)c;
+    struct launch *x = handle;
+    assert_true(x->prepared);
+    assert_false(x->released || x->cancelled);
+    if (F.release_fail) {
+        x->cancelled = 1; /* the runner dropped it */
+        return -ESRCH;
+    }
+    x->released = 1;
+    return 0;
+}
+
+static void f_cancel(void *ctx, void *handle, const struct sched_item_conf *c)
+{
+    (void)ctx, (void)c;
+    struct launch *x = handle;
+    assert_true(x->prepared);
+    assert_false(x->released || x->cancelled);
+    x->cancelled = 1;
+}
+
+static int f_pid(void *ctx, void *handle, const struct sched_item_conf *c)
+{
+    (void)ctx, (void)c;
+    return 4000 + (int)((struct launch *)handle - F.l);
+}
+
 static int f_kill(void *ctx, void *handle, const struct sched_item_conf *c, const char *reason)
 {
     (void)ctx, (void)c;
@@ -113,6 +155,7 @@ static void f_event(const struct sched_event *e, void *arg)
     x->fire_time = e->fire_time;
     x->queued_ms = e->queued_ms;
     x->started_ms = e->started_ms;
+    x->pid = e->pid;
     x->status = e->status;
     snprintf(x->reason, sizeof x->reason, "%s", e->reason);
     x->jump_ms = e->jump_ms;
@@ -148,6 +191,28 @@ static struct sched *mk(int capacity)
                            .clock = &clk,
                            .runner = {f_start, f_kill, NULL},
                            .on_event = f_event};
+    struct sched *s = NULL;
+    assert_int_equal(sched_new(NULL, &o, &s), 0);
+    return s;
+}
+
+/* mk_pre: a scheduler whose runner pre-arms, prearm_ms ahead. */
+static struct sched *mk_pre(int capacity, int prearm_ms)
+{
+    memset(&F, 0, sizeof F);
+    F.real = 1000000;
+    F.mono = 50000;
+    static const struct sched_clock clk = {f_real, f_mono, NULL};
+    struct sched_opts o = {.capacity = capacity,
+                           .clock = &clk,
+                           .runner = {.start = f_start,
+                                      .kill = f_kill,
+                                      .prepare = f_prepare,
+                                      .release = f_release,
+                                      .cancel = f_cancel,
+                                      .pid = f_pid},
+                           .on_event = f_event,
+                           .prearm_ms = prearm_ms};
     struct sched *s = NULL;
     assert_int_equal(sched_new(NULL, &o, &s), 0);
     return s;
@@ -630,6 +695,201 @@ static void test_start_failure(void **state)
     sched_free(s);
 }
 
+/* ------------------------------------------------------------ pre-arming */
+
+static const struct ev *ev_of(enum sched_ev_type t, const char *exec_id)
+{
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == t && strcmp(F.e[i].exec_id, exec_id) == 0)
+            return &F.e[i];
+    return NULL;
+}
+
+static void test_prearm_release_at_instant(void **state)
+{
+    (void)state;
+    struct sched *s = mk_pre(4, 250);
+    put(s, conf("a", 10)); /* fires at 1010 */
+    advance(s, 9000);
+    assert_int_equal(F.nl, 0);
+    assert_int_equal(sched_next_wake_ms(s), 750); /* wakes to arm, 250 ms ahead */
+    advance(s, 750);
+    assert_int_equal(F.nl, 1);
+    assert_true(F.l[0].prepared);
+    assert_int_equal(F.l[0].fire_time, 1010);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_CRON);
+    assert_int_equal(sched_armed(s), 1);
+    assert_int_equal(F.ne, 0); /* nothing is reported before the instant */
+    assert_int_equal(sched_item_active(s, "a", 0), 0);
+    assert_int_equal(sched_next_wake_ms(s), 250);
+    advance(s, 249);
+    assert_false(F.l[0].released);
+    advance(s, 4); /* the wake-up is 3 ms late */
+    assert_true(F.l[0].released);
+    assert_int_equal(F.nl, 1); /* released, not started afresh */
+    assert_int_equal(sched_armed(s), 0);
+    const struct ev *e = last_ev(SCHED_EV_STARTED);
+    assert_non_null(e);
+    assert_string_equal(e->exec_id, F.l[0].exec_id);
+    assert_int_equal(e->fire_time, 1010);
+    assert_int_equal(e->started_ms, 1010003); /* the release, not the prepare */
+    assert_int_equal(e->pid, 4000);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    assert_string_equal(last_ev(SCHED_EV_FINISHED)->exec_id, F.l[0].exec_id);
+    /* the next fire is armed again */
+    advance(s, 9750);
+    assert_int_equal(F.nl, 2);
+    assert_true(F.l[1].prepared);
+    assert_int_equal(F.l[1].fire_time, 1020);
+    struct sched_prearm_stats ps;
+    sched_prearm_stats(s, &ps);
+    assert_int_equal(ps.armed, 2);
+    assert_int_equal(ps.released, 1);
+    assert_int_equal(ps.cancelled, 0);
+    sched_free(s);
+}
+
+/* arm_a: put item `job` (every 10 s, fires at 1010) and arm it; returns its launch. */
+static struct launch *arm_a(struct sched *s, struct sched_item_conf c)
+{
+    put(s, c);
+    advance(s, 9800);
+    assert_int_equal(sched_armed(s), 1);
+    struct launch *x = &F.l[F.nl - 1];
+    assert_true(x->prepared);
+    return x;
+}
+
+static void test_prearm_cancelled(void **state)
+{
+    (void)state;
+    /* removed */
+    struct sched *s = mk_pre(4, 250);
+    struct launch *x = arm_a(s, conf("a", 10));
+    assert_int_equal(sched_item_remove(s, "a", 0, false), 0);
+    assert_true(x->cancelled);
+    advance(s, 1000);
+    assert_false(x->released);
+    assert_int_equal(count_ev(SCHED_EV_STARTED), 0);
+    assert_int_equal(F.ne, 0);
+    sched_free(s);
+
+    /* changed: the held process had the old configuration; a new one is armed */
+    s = mk_pre(4, 250);
+    x = arm_a(s, conf("a", 10));
+    struct sched_item_conf c = conf("a", 10);
+    c.command = "echo new";
+    put(s, c);
+    assert_true(x->cancelled);
+    assert_int_equal(sched_armed(s), 0);
+    assert_int_equal(sched_next_wake_ms(s), 0); /* re-arm at once */
+    advance(s, 0);
+    assert_int_equal(sched_armed(s), 1);
+    assert_true(F.l[1].prepared);
+    advance(s, 200);
+    assert_true(F.l[1].released);
+    assert_int_equal(count_ev(SCHED_EV_STARTED), 1);
+    assert_string_equal(last_ev(SCHED_EV_STARTED)->exec_id, F.l[1].exec_id);
+    sched_free(s);
+
+    /* paused: cancelled; the fire is missed */
+    s = mk_pre(4, 250);
+    x = arm_a(s, conf("a", 10));
+    sched_set_paused(s, true);
+    assert_true(x->cancelled);
+    advance(s, 200);
+    assert_int_equal(count_ev(SCHED_EV_STARTED), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 1);
+    assert_null(ev_of(SCHED_EV_STARTED, x->exec_id));
+    sched_free(s);
+
+    /* forbid: a run became active after arming; the fire is skipped with the armed id */
+    s = mk_pre(4, 250);
+    c = conf("a", 10);
+    c.concurrency = SCHED_CONC_FORBID;
+    x = arm_a(s, c);
+    assert_int_equal(sched_trigger(s, "a", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    assert_int_equal(F.nl, 2); /* the manual run started the ordinary way */
+    advance(s, 200);
+    assert_true(x->cancelled);
+    assert_false(x->released);
+    const struct ev *e = ev_of(SCHED_EV_SKIPPED, x->exec_id);
+    assert_non_null(e);
+    assert_non_null(strstr(e->reason, "forbid"));
+    assert_null(ev_of(SCHED_EV_STARTED, x->exec_id));
+    finish(&F.l[1], EXEC_SUCCEEDED);
+    sched_free(s);
+
+    /* kill all (session lost) */
+    s = mk_pre(4, 250);
+    x = arm_a(s, conf("a", 10));
+    assert_int_equal(sched_kill_all(s, "session lost"), 0);
+    assert_true(x->cancelled);
+    sched_free(s);
+
+    /* the wall clock went back by 5 s: the fire is out of reach, the process is given up */
+    s = mk_pre(4, 250);
+    x = arm_a(s, conf("a", 10));
+    F.real -= 5000;
+    F.mono += 10;
+    sched_tick(s);
+    assert_true(x->cancelled);
+    assert_int_equal(count_ev(SCHED_EV_CLOCK_JUMP), 1);
+    advance(s, 5000 - 10); /* armed again when the fire comes near */
+    assert_int_equal(sched_armed(s), 1);
+    advance(s, 210);
+    assert_true(F.l[F.nl - 1].released);
+    assert_int_equal(count_ev(SCHED_EV_STARTED), 1);
+    sched_free(s);
+
+    /* late past the misfire threshold (a stalled loop): missed, not released */
+    s = mk_pre(4, 250);
+    c = conf("a", 10);
+    c.misfire_threshold_ms = 1000;
+    x = arm_a(s, c);
+    F.real += 3000;
+    F.mono += 3000;
+    sched_tick(s);
+    assert_true(x->cancelled);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 1);
+    assert_int_equal(count_ev(SCHED_EV_STARTED), 0);
+    sched_free(s);
+}
+
+static void test_prearm_lost_and_capacity(void **state)
+{
+    (void)state;
+    /* the held process was lost: the run starts the ordinary way, same execution id */
+    struct sched *s = mk_pre(4, 250);
+    struct launch *x = arm_a(s, conf("a", 10));
+    F.release_fail = 1;
+    advance(s, 200);
+    assert_int_equal(F.nl, 2);
+    assert_false(F.l[1].prepared);
+    assert_string_equal(F.l[1].exec_id, x->exec_id);
+    assert_string_equal(last_ev(SCHED_EV_STARTED)->exec_id, x->exec_id);
+    struct sched_prearm_stats ps;
+    sched_prearm_stats(s, &ps);
+    assert_int_equal(ps.lost, 1);
+    sched_free(s);
+
+    /* capacity bounds what is armed; the rest start the ordinary way, FIFO */
+    s = mk_pre(2, 250);
+    const char *jobs[] = {"j0", "j1", "j2", "j3", "j4"};
+    for (int i = 0; i < 5; i++)
+        put(s, conf(jobs[i], 10));
+    advance(s, 9800);
+    assert_int_equal(sched_armed(s), 2);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(sched_next_wake_ms(s), 200); /* no spinning while capacity is taken */
+    advance(s, 200);
+    assert_int_equal(sched_running(s), 2);
+    assert_int_equal(sched_queued(s), 3);
+    assert_true(F.l[0].released && F.l[1].released);
+    assert_int_equal(count_ev(SCHED_EV_QUEUED), 3);
+    sched_free(s);
+}
+
 /* A start the runner refuses (the agent cannot prove it owns the item) is a
  * missed fire, never a failure and never retried; a refused catch-up is
  * reported as the cron fire it stood for. */
@@ -766,6 +1026,9 @@ int main(void)
         cmocka_unit_test(test_never_and_validation),
         cmocka_unit_test(test_pause_and_kill_all),
         cmocka_unit_test(test_start_failure),
+        cmocka_unit_test(test_prearm_release_at_instant),
+        cmocka_unit_test(test_prearm_cancelled),
+        cmocka_unit_test(test_prearm_lost_and_capacity),
         cmocka_unit_test(test_refused_start_is_missed),
         cmocka_unit_test(test_takeover_accounting),
     };
