@@ -2,11 +2,16 @@
 # Owns: free-port picking and bounded waiting, so every script waits the same way.
 
 # sc_free_port: print a loopback TCP port nobody listens on right now.
-# Random start so two concurrent runs rarely race for the same port.
+# Random start so two concurrent runs rarely race for the same port. Chosen below
+# the kernel's ephemeral range, so a listener the kernel places on port 0 (an
+# agent's or console's HTTP port) cannot take it between this check and the
+# server's bind.
 sc_free_port() {
-  local tries=0 p
+  local tries=0 p lo=32768 span base
+  read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  if [ "$lo" -gt 12000 ]; then span=$(( lo - 10000 )); base=10000; else span=40000; base=20000; fi
   while [ $tries -lt 200 ]; do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    p=$(( base + (RANDOM * 32768 + RANDOM) % span ))
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
       echo "$p"
       return 0

@@ -44,6 +44,31 @@ static int read_port(const char *dir)
     return port;
 }
 
+/* Every agent this process started: killed at exit if still running, so a test
+ * that fails half-way (cmocka leaves it by longjmp, before ta_stop_all) leaves
+ * no agent behind to load the machine or hold ports during later tests. */
+static pid_t spawned[256];
+static int nspawned;
+
+static void kill_leftovers(void)
+{
+    for (int i = 0; i < nspawned; i++)
+        if (waitpid(spawned[i], NULL, WNOHANG) == 0) { /* ours, still running */
+            kill(spawned[i], SIGCONT);
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], NULL, 0);
+        }
+}
+
+static void remember(pid_t pid)
+{
+    static bool registered;
+    if (!registered && atexit(kill_leftovers) == 0)
+        registered = true;
+    if (nspawned < (int)(sizeof spawned / sizeof *spawned))
+        spawned[nspawned++] = pid;
+}
+
 int ta_start(struct ta_cluster *c, const char *id, const char *const *extra)
 {
     if (c->n >= TA_MAX)
@@ -102,6 +127,7 @@ int ta_start(struct ta_cluster *c, const char *id, const char *const *extra)
         _exit(127);
     }
     a->pid = pid;
+    remember(pid);
     long long end = tenv_now_ms() + 10000;
     while (tenv_now_ms() < end) {
         if ((a->port = read_port(a->dir)) > 0)
