@@ -17,18 +17,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The answering receiver: one line per notice body.
-python3 - "$dir/good.port" "$dir/good.log" <<'PY' &
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(sys.argv[2], "ab") as f: f.write(body + b"\n")
-        self.send_response(204); self.end_headers()
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_port))
-s.serve_forever()
-PY
+python3 "$SC_ROOT/tests/lib/webhook_receiver.py" "$dir/good.port" "$dir/good.log" &
 rpids+=($!)
 # The stuck receiver: accepts, reads, never answers; counts connections.
 python3 - "$dir/stuck.port" "$dir/stuck.count" <<'PY' &

@@ -265,18 +265,7 @@ echo "$body" | jq -e '.over_timeout == [] and .abnormal_agents == []' >/dev/null
 # ---- alert notifications (sent by the leader agent): a webhook receiver gets
 # "open" for a failure and "resolve" once a later fire of the item succeeded; a
 # dead receiver only counts
-python3 - "$tmp/hook.port" "$tmp/hook.log" <<'PY' &
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(sys.argv[2], "ab") as f: f.write(body + b"\n")
-        self.send_response(204); self.end_headers()
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_port))
-s.serve_forever()
-PY
+python3 "$SC_ROOT/tests/lib/webhook_receiver.py" "$tmp/hook.port" "$tmp/hook.log" &
 hookpid=$!
 wait_for 30 test -s "$tmp/hook.port" || fail "webhook receiver did not start"
 hport=$(cat "$tmp/hook.port")
