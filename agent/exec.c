@@ -978,9 +978,10 @@ static void proc_fail(struct exec_proc *p, const char *why)
     proc_free(p);
 }
 
-/* cancel_now: a held execution whose pid is settled (known, or none) ends:
- * end of file on the gate, SIGKILL, and freed when reaped (at once if gone). */
-static void cancel_now(struct exec_proc *p)
+/* cancel_held: a held execution will not run: end of file on its gate, and its
+ * (empty) log file removed now — a fresh start of the same execution may reuse
+ * the path. */
+static void cancel_held(struct exec_proc *p)
 {
     p->cancelled = true;
     if (p->gate_fd >= 0) {
@@ -992,6 +993,13 @@ static void cancel_now(struct exec_proc *p)
         free(p->log_path);
         p->log_path = NULL;
     }
+}
+
+/* cancel_now: a held execution whose pid is settled (known, or none) ends:
+ * end of file on the gate, SIGKILL, and freed when reaped (at once if gone). */
+static void cancel_now(struct exec_proc *p)
+{
+    cancel_held(p);
     if (p->gone || p->pid <= 0) {
         proc_unlink(p->r, p);
         proc_free(p);
@@ -1273,17 +1281,7 @@ void exec_cancel(struct exec_proc *p)
     if (!p->held || p->cancelled)
         return;
     if (p->spawning) {
-        p->cancelled = true; /* finished by on_spawned */
-        if (p->gate_fd >= 0) {
-            close(p->gate_fd);
-            p->gate_fd = -1;
-        }
-        /* Now, not then: a fresh start of the same execution may reuse the path. */
-        if (p->log_path) {
-            unlink(p->log_path);
-            free(p->log_path);
-            p->log_path = NULL;
-        }
+        cancel_held(p); /* the process itself is finished by on_spawned */
         return;
     }
     cancel_now(p);
