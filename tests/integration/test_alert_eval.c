@@ -21,6 +21,7 @@
 #include "sql/db.h"
 #include "sql/hist.h"
 #include "sql/hist_alert.h"
+#include "tests/lib/testdb.h"
 #include "tests/lib/testenv.h"
 
 struct ctx {
@@ -28,45 +29,20 @@ struct ctx {
     MYSQL *m;
 };
 
-static MYSQL *connect_db(const struct db_url *u)
-{
-    struct sc_err err;
-    sc_err_clear(&err);
-    MYSQL *m = db_connect(u, tenv_password(), 30, &err);
-    if (!m)
-        fail_msg("connect: %s", err.msg);
-    return m;
-}
-
-static void query(MYSQL *m, const char *sql)
-{
-    if (mysql_query(m, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(m));
-}
-
-static long long qint(MYSQL *m, const char *sql)
-{
-    long long v;
-    struct sc_err err;
-    if (db_query_int(m, sql, &v, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return v;
-}
-
 static void ctx_open(struct ctx *c)
 {
     struct sc_err err;
     char sql[256];
     memset(c, 0, sizeof *c);
     assert_int_equal(db_url_parse(tenv("SC_TEST_MYSQL"), &c->url, &err), 0);
-    MYSQL *root = connect_db(&c->url);
+    MYSQL *root = tdb_connect(&c->url);
     snprintf(c->url.db, sizeof c->url.db, "shardcron_alerteval_%d", (int)getpid());
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", c->url.db);
-    query(root, sql);
+    tdb_exec(root, sql);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", c->url.db);
-    query(root, sql);
+    tdb_exec(root, sql);
     mysql_close(root);
-    c->m = connect_db(&c->url);
+    c->m = tdb_connect(&c->url);
     if (hist_migrate(c->m, HIST_SCHEMA_VERSION, NULL, NULL, &err) != 0)
         fail_msg("migrate: %s", err.msg);
 }
@@ -120,9 +96,9 @@ static void test_no_agent_lifecycle(void **state)
     assert_non_null(find(v, nn, "open", "no_agent", "report"));
     unsigned long long pay_id = o->id;
     free(v);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM alert_event WHERE kind='no_agent'"
-                               " AND resolved_at IS NULL AND item IS NULL"
-                               " AND execution_id IS NULL AND fire_time IS NULL"),
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM alert_event WHERE kind='no_agent'"
+                                  " AND resolved_at IS NULL AND item IS NULL"
+                                  " AND execution_id IS NULL AND fire_time IS NULL"),
                      2);
 
     /* the same list again: nothing new */
@@ -131,10 +107,10 @@ static void test_no_agent_lifecycle(void **state)
     assert_null(v);
 
     /* unknown list: no_agent rows are neither resolved nor reminded */
-    query(c.m, "UPDATE alert_event SET notified_at = UTC_TIMESTAMP(3) - INTERVAL 2 HOUR");
+    tdb_exec(c.m, "UPDATE alert_event SET notified_at = UTC_TIMESTAMP(3) - INTERVAL 2 HOUR");
     v = eval(&c, NULL, 0, &nn);
     assert_int_equal(nn, 0);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM alert_event WHERE resolved_at IS NULL"), 2);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM alert_event WHERE resolved_at IS NULL"), 2);
 
     /* known again: both rows are due a reminder, once */
     v = eval(&c, both, 2, &nn);
@@ -154,8 +130,8 @@ static void test_no_agent_lifecycle(void **state)
     free(v);
     v = eval(&c, report, 1, &nn);
     assert_int_equal(nn, 0);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM alert_event WHERE job='pay'"
-                               " AND resolved_at IS NOT NULL"),
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM alert_event WHERE job='pay'"
+                                  " AND resolved_at IS NOT NULL"),
                      1);
 
     /* pay loses its agents again: a new row, not the resolved one reopened */
@@ -167,9 +143,9 @@ static void test_no_agent_lifecycle(void **state)
 
     /* an empty known list resolves every no_agent row; a failed execution is
      * alerted alongside */
-    query(c.m,
-          "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type,"
-          " status, agent) VALUES ('e-1', 'pay', 0, UTC_TIMESTAMP(3), 'cron', 'failed', 'a1')");
+    tdb_exec(c.m,
+             "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type,"
+             " status, agent) VALUES ('e-1', 'pay', 0, UTC_TIMESTAMP(3), 'cron', 'failed', 'a1')");
     static const char *const none[1] = {NULL};
     v = eval(&c, none, 0, &nn);
     assert_int_equal(nn, 3);
@@ -177,7 +153,7 @@ static void test_no_agent_lifecycle(void **state)
     assert_non_null(find(v, nn, "resolve", "no_agent", "report"));
     assert_non_null(find(v, nn, "open", "failed", "pay"));
     free(v);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM alert_event WHERE resolved_at IS NULL"), 1);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM alert_event WHERE resolved_at IS NULL"), 1);
     ctx_close(&c);
 }
 

@@ -23,6 +23,7 @@
 #include "sql/db.h"
 #include "sql/hist.h"
 #include "sql/hist_query.h"
+#include "tests/lib/testdb.h"
 #include "tests/lib/testenv.h"
 
 /* ============================== helpers ============================== */
@@ -33,31 +34,6 @@ struct ctx {
     char spool[512];
 };
 
-static MYSQL *connect_db(const struct db_url *u)
-{
-    struct sc_err err;
-    sc_err_clear(&err);
-    MYSQL *m = db_connect(u, tenv_password(), 30, &err);
-    if (!m)
-        fail_msg("connect: %s", err.msg);
-    return m;
-}
-
-static void query(MYSQL *m, const char *sql)
-{
-    if (mysql_query(m, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(m));
-}
-
-static long long qint(MYSQL *m, const char *sql)
-{
-    long long v;
-    struct sc_err err;
-    if (db_query_int(m, sql, &v, &err) != 0)
-        fail_msg("%s: %s", sql, err.msg);
-    return v;
-}
-
 /* A fresh scratch database; migrate it when `migrate`. */
 static void ctx_open(struct ctx *c, const char *name, bool migrate)
 {
@@ -65,14 +41,14 @@ static void ctx_open(struct ctx *c, const char *name, bool migrate)
     char sql[256];
     memset(c, 0, sizeof *c);
     assert_int_equal(db_url_parse(tenv("SC_TEST_MYSQL"), &c->url, &err), 0);
-    MYSQL *root = connect_db(&c->url);
+    MYSQL *root = tdb_connect(&c->url);
     snprintf(c->url.db, sizeof c->url.db, "shardcron_h%d_%s", (int)getpid(), name);
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", c->url.db);
-    query(root, sql);
+    tdb_exec(root, sql);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", c->url.db);
-    query(root, sql);
+    tdb_exec(root, sql);
     mysql_close(root);
-    c->m = connect_db(&c->url);
+    c->m = tdb_connect(&c->url);
     if (migrate && hist_migrate(c->m, HIST_SCHEMA_VERSION, NULL, NULL, &err) != 0)
         fail_msg("migrate: %s", err.msg);
     snprintf(c->spool, sizeof c->spool, "%s/spool-%s", tenv("SC_TEST_TMP"), name);
@@ -179,7 +155,7 @@ static void check_final(MYSQL *m, const char *job, long n)
 {
     char sql[512];
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM job_execution WHERE job = '%s'", job);
-    assert_int_equal(qint(m, sql), n);
+    assert_int_equal(tdb_int(m, sql), n);
     snprintf(sql, sizeof sql,
              "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND finished_at IS NOT NULL"
              " AND started_at IS NOT NULL AND queued_at IS NOT NULL AND ((exit_code = 1 AND"
@@ -187,18 +163,18 @@ static void check_final(MYSQL *m, const char *job, long n)
              " = 0) OR (exit_code = 0 AND status = 'succeeded' AND"
              " CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS UNSIGNED) %% 7 <> 0))",
              job);
-    assert_int_equal(qint(m, sql), n);
+    assert_int_equal(tdb_int(m, sql), n);
     snprintf(sql, sizeof sql,
              "SELECT COUNT(DISTINCT CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS UNSIGNED))"
              " FROM job_execution WHERE job = '%s' AND CAST(SUBSTRING_INDEX(execution_id, '-',"
              " -1) AS UNSIGNED) < %ld",
              job, n);
-    assert_int_equal(qint(m, sql), n);
+    assert_int_equal(tdb_int(m, sql), n);
     snprintf(sql, sizeof sql,
              "SELECT COUNT(*) FROM job_status_trace t JOIN job_execution e USING (execution_id)"
              " WHERE e.job = '%s'",
              job);
-    assert_int_equal(qint(m, sql), 3 * n);
+    assert_int_equal(tdb_int(m, sql), 3 * n);
 }
 
 /* ============================== migrations ============================== */
@@ -207,7 +183,7 @@ static char *show_create(MYSQL *m, const char *table)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "SHOW CREATE TABLE %s", table);
-    query(m, sql);
+    tdb_exec(m, sql);
     MYSQL_RES *r = mysql_store_result(m);
     assert_non_null(r);
     MYSQL_ROW row = mysql_fetch_row(r);
@@ -267,7 +243,7 @@ static void test_migrations(void **state)
     assert_int_equal(hist_migrate(fresh.m, HIST_SCHEMA_VERSION, &from, &to, &err), 0);
     assert_int_equal(from, HIST_SCHEMA_VERSION);
     assert_int_equal(to, HIST_SCHEMA_VERSION);
-    assert_int_equal(qint(fresh.m, "SELECT COUNT(*) FROM schema_version"), HIST_SCHEMA_VERSION);
+    assert_int_equal(tdb_int(fresh.m, "SELECT COUNT(*) FROM schema_version"), HIST_SCHEMA_VERSION);
     ctx_close(&fresh);
 
     /* From each older version, with a row written at that version surviving. */
@@ -277,20 +253,20 @@ static void test_migrations(void **state)
         ctx_open(&fresh, name, false);
         assert_int_equal(hist_migrate(fresh.m, v, &from, &to, &err), 0);
         assert_int_equal(to, v);
-        query(fresh.m, "INSERT INTO job_execution (execution_id, job, item, fire_time,"
-                       " trigger_type, status) VALUES ('old-1', 'old', 0, '2026-01-01 00:00:00',"
-                       " 'cron', 'succeeded')");
+        tdb_exec(fresh.m, "INSERT INTO job_execution (execution_id, job, item, fire_time,"
+                          " trigger_type, status) VALUES ('old-1', 'old', 0, '2026-01-01 00:00:00',"
+                          " 'cron', 'succeeded')");
         assert_int_equal(hist_migrate(fresh.m, HIST_SCHEMA_VERSION, &from, &to, &err), 0);
         assert_int_equal(from, v);
         assert_int_equal(to, HIST_SCHEMA_VERSION);
         assert_same_schema(fresh.m, ref.m);
         assert_int_equal(
-            qint(fresh.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'old-1'"), 1);
+            tdb_int(fresh.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'old-1'"), 1);
         ctx_close(&fresh);
     }
 
     /* A database newer than the binary: refused, untouched. */
-    query(ref.m, "INSERT INTO schema_version (version) VALUES (99)");
+    tdb_exec(ref.m, "INSERT INTO schema_version (version) VALUES (99)");
     sc_err_clear(&err);
     assert_int_equal(hist_migrate(ref.m, HIST_SCHEMA_VERSION, &from, &to, &err), -EPROTO);
     assert_non_null(strstr(err.msg, "newer than this binary"));
@@ -426,13 +402,13 @@ static void test_spool_limit_keeps_newest(void **state)
     hist_writer_close(w, 5000);
     /* The newest were kept: the last execution is complete and final, and what is
      * present is a contiguous newest range (reports were appended in order). */
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id ="
-                               " 'capped-00002999' AND status = 'succeeded'"),
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id ="
+                                  " 'capped-00002999' AND status = 'succeeded'"),
                      1);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_status_trace"), kept);
-    assert_int_equal(qint(c.m, "SELECT MAX(CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS"
-                               " UNSIGNED)) - MIN(CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS"
-                               " UNSIGNED)) + 1 - COUNT(*) FROM job_execution"),
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM job_status_trace"), kept);
+    assert_int_equal(tdb_int(c.m, "SELECT MAX(CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS"
+                                  " UNSIGNED)) - MIN(CAST(SUBSTRING_INDEX(execution_id, '-', -1) AS"
+                                  " UNSIGNED)) + 1 - COUNT(*) FROM job_execution"),
                      0);
     ctx_close(&c);
 }
@@ -545,7 +521,7 @@ static void test_outage_spools_and_replays(void **state)
     assert_true(st.spooled > 0);
     wait_drained(w, (uint64_t)made * 3, 120000);
     hist_writer_close(w, 5000);
-    c.m = connect_db(&c.url);
+    c.m = tdb_connect(&c.url);
     check_final(c.m, "outage", made);
     ctx_close(&c);
 }
@@ -618,7 +594,7 @@ static void test_bad_input(void **state)
     assert_int_equal(s.ntrace, 1);
     assert_string_equal(s.trace[0].message, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD overlong");
     hist_story_free(&s);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution"), 1);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM job_execution"), 1);
     ctx_close(&c);
 }
 
@@ -732,7 +708,7 @@ static void test_story_and_queries(void **state)
     assert_int_equal(s.ntrace, 3);
     hist_story_free(&s);
     assert_int_equal(hist_story_get(c.m, "nope", &s, &err), -ENOENT);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution WHERE job = 'story'"), 2);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM job_execution WHERE job = 'story'"), 2);
 
     /* Keyset pages over "pager": 50 + 50 + 20, newest first, no repeats. */
     struct hist_filter f = {.job = "pager", .item = -1, .limit = 50, .from_ms = T0};
@@ -813,10 +789,10 @@ static void test_story_and_queries(void **state)
     uint64_t deleted = 0;
     assert_int_equal(hist_retention_run(c.m, 30, T0 + 86400000, 1, 1000, &deleted, &err), 0);
     assert_int_equal(deleted, 2); /* the execution and its trace row */
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'old-1'"),
-                     0);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_execution"), 2 + 120 + 2);
-    assert_int_equal(qint(c.m, "SELECT COUNT(*) FROM job_daily_stats"), 3);
+    assert_int_equal(
+        tdb_int(c.m, "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'old-1'"), 0);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM job_execution"), 2 + 120 + 2);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM job_daily_stats"), 3);
     ctx_close(&c);
 }
 
@@ -915,13 +891,13 @@ static void test_missed_gives_way_to_a_run(void **state)
             const struct scenario *sc = &missed_cases[i];
             snprintf(sql, sizeof sql,
                      "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND item = %zu", job, i);
-            assert_int_equal(qint(c.m, sql), 1);
+            assert_int_equal(tdb_int(c.m, sql), 1);
             snprintf(sql, sizeof sql,
                      "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND item = %zu AND"
                      " status = '%s' AND agent = '%s' AND error <=> %s%s%s",
                      job, i, sc->want_status, sc->want_agent, sc->want_error ? "'" : "",
                      sc->want_error ? sc->want_error : "NULL", sc->want_error ? "'" : "");
-            if (qint(c.m, sql) != 1)
+            if (tdb_int(c.m, sql) != 1)
                 fail_msg("%s case %zu: not %s by %s with error %s", job, i, sc->want_status,
                          sc->want_agent, sc->want_error ? sc->want_error : "NULL");
             if (sc->want_id) {
@@ -929,7 +905,7 @@ static void test_missed_gives_way_to_a_run(void **state)
                          "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND item = %zu AND"
                          " execution_id = '%s-%s'",
                          job, i, job, sc->want_id);
-                if (qint(c.m, sql) != 1)
+                if (tdb_int(c.m, sql) != 1)
                     fail_msg("%s case %zu: the row does not carry execution id %s", job, i,
                              sc->want_id);
             }
@@ -939,7 +915,7 @@ static void test_missed_gives_way_to_a_run(void **state)
                  "SELECT COUNT(*) FROM job_status_trace t JOIN job_execution e USING"
                  " (execution_id) WHERE e.job = '%s' AND e.item = 0",
                  job);
-        assert_int_equal(qint(c.m, sql), 2);
+        assert_int_equal(tdb_int(c.m, sql), 2);
     }
     ctx_close(&c);
 }

@@ -28,6 +28,7 @@
 #include "sql/db.h"
 #include "sql/hist.h"
 #include "tests/lib/agents.h"
+#include "tests/lib/testdb.h"
 #include "tests/lib/testenv.h"
 
 #define SESSION_MS 2000
@@ -160,35 +161,20 @@ struct setup {
     MYSQL *m;
 };
 
-static MYSQL *connect_db(const struct db_url *u)
-{
-    struct sc_err err;
-    MYSQL *m = db_connect(u, tenv_password(), 30, &err);
-    if (!m)
-        fail_msg("mysql: %s", err.msg);
-    return m;
-}
-
-static void query(MYSQL *m, const char *sql)
-{
-    if (mysql_query(m, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(m));
-}
-
 /* make_db: a fresh, migrated shardcron_run_<tag>_<pid> database. */
 static void make_db(struct setup *s, const char *tag)
 {
     struct sc_err err;
     char sql[256];
     assert_int_equal(db_url_parse(tenv("SC_TEST_MYSQL"), &s->db, &err), 0);
-    MYSQL *root = connect_db(&s->db);
+    MYSQL *root = tdb_connect(&s->db);
     snprintf(s->db.db, sizeof s->db.db, "shardcron_run_%s_%d", tag, (int)getpid());
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s->db.db);
-    query(root, sql);
+    tdb_exec(root, sql);
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->db.db);
-    query(root, sql);
+    tdb_exec(root, sql);
     mysql_close(root);
-    s->m = connect_db(&s->db);
+    s->m = tdb_connect(&s->db);
     if (hist_migrate(s->m, HIST_SCHEMA_VERSION, NULL, NULL, &err) != 0)
         fail_msg("migrate: %s", err.msg);
 }
@@ -197,7 +183,7 @@ static void drop_db(struct setup *s)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s->db.db);
-    query(s->m, sql);
+    tdb_exec(s->m, sql);
     mysql_close(s->m);
     s->m = NULL;
 }
@@ -282,7 +268,7 @@ static void load_history(struct setup *s, struct history *h, long long first, lo
     snprintf(sql, sizeof sql,
              "SELECT item, TIMESTAMPDIFF(SECOND, '1970-01-01', fire_time), status+0,"
              " trigger_type = 'misfire' FROM job_execution WHERE job = 'tick'");
-    query(s->m, sql);
+    tdb_exec(s->m, sql);
     MYSQL_RES *res = mysql_store_result(s->m);
     assert_non_null(res);
     for (MYSQL_ROW row; (row = mysql_fetch_row(res));) {
@@ -336,7 +322,7 @@ static void finish(struct setup *s, long long first, long long last, const struc
     struct history h = {.kill_ns = kill_ns};
     if (last >= first) {
         struct settle st = {s, first, last};
-        query(s->m, "SET time_zone = '+00:00'");
+        tdb_exec(s->m, "SET time_zone = '+00:00'");
         tenv_wait(history_settled, &st, 10000, 100);
         load_history(s, &h, first, last);
     }
