@@ -660,6 +660,19 @@ static void *writer_main(void *arg)
 
 /* ============================== API ============================== */
 
+/* free_writer: the writer's own memory (threads, spool and locks already gone). */
+static void free_writer(struct hist_writer *w)
+{
+    free(w->password);
+    free(w->ebind);
+    free(w->tbind);
+    free(w->times);
+    free(w->merged);
+    free(w->slots);
+    free(w->replay_arr);
+    free(w);
+}
+
 int hist_writer_open(const struct hist_writer_opts *o, struct hist_writer **out, struct sc_err *err)
 {
     if (!o || !o->url || !o->spool_path || !*o->spool_path)
@@ -719,14 +732,7 @@ int hist_writer_open(const struct hist_writer_opts *o, struct hist_writer **out,
     return 0;
 err:
     hist_spool_close(w->spool);
-    free(w->password);
-    free(w->ebind);
-    free(w->tbind);
-    free(w->times);
-    free(w->merged);
-    free(w->slots);
-    free(w->replay_arr);
-    free(w);
+    free_writer(w);
     return -EINVAL;
 }
 
@@ -811,12 +817,5 @@ void hist_writer_close(struct hist_writer *w, unsigned deadline_ms)
     hist_spool_close(w->spool);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
-    free(w->password);
-    free(w->ebind);
-    free(w->tbind);
-    free(w->times);
-    free(w->merged);
-    free(w->slots);
-    free(w->replay_arr);
-    free(w);
+    free_writer(w);
 }

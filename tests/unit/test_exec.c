@@ -345,26 +345,34 @@ static void test_output_cap(void **state)
     exec_runner_free(r);
 }
 
-static void test_many_no_zombies(void **state)
+/* echo_batch: n executions at once, item i echoing i; each must finish once,
+ * succeed with its own output and have had a pid. */
+static void echo_batch(struct exec_runner *r, struct done *d, int n, const char *job)
 {
-    (void)state;
-    struct exec_runner *r = runner(EXEC_SPAWN_POSIX, 0, 0);
-    enum { N = 50 };
-    static struct done d[N];
     struct sc_err err;
-    struct exec_spec s = {.command = "echo $SHARDCRON_SHARD_ITEM", .env = {.job = "z"}};
-    for (int i = 0; i < N; i++) {
+    struct exec_spec s = {.command = "echo $SHARDCRON_SHARD_ITEM", .env = {.job = job}};
+    for (int i = 0; i < n; i++) {
         memset(&d[i], 0, sizeof d[i]);
         s.env.shard_item = i;
         assert_int_equal(exec_start(r, &s, on_done, &d[i], NULL, &err), 0);
     }
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         assert_true(run_until(is_done, &d[i], DEADLINE_MS));
         char want[16];
         snprintf(want, sizeof want, "%d\n", i);
         assert_string_equal(d[i].tail, want);
         assert_int_equal(d[i].n, 1);
+        assert_int_equal(d[i].r.status, EXEC_SUCCEEDED);
+        assert_true(d[i].r.pid > 0);
     }
+}
+
+static void test_many_no_zombies(void **state)
+{
+    (void)state;
+    struct exec_runner *r = runner(EXEC_SPAWN_POSIX, 0, 0);
+    static struct done d[50];
+    echo_batch(r, d, 50, "z");
     assert_int_equal(exec_running(r), 0);
     assert_true(no_children());
     exec_runner_free(r);
@@ -376,23 +384,9 @@ static void test_spawn_threads(void **state)
     struct exec_runner_opts o = {.spawn_threads = 2, .kill_grace_ms = 300};
     struct exec_runner *r = NULL;
     assert_int_equal(exec_runner_new(base, &o, &r), 0);
-    enum { N = 40 };
-    static struct done d[N];
+    static struct done d[40];
     struct sc_err err;
-    struct exec_spec s = {.command = "echo $SHARDCRON_SHARD_ITEM", .env = {.job = "t"}};
-    for (int i = 0; i < N; i++) {
-        memset(&d[i], 0, sizeof d[i]);
-        s.env.shard_item = i;
-        assert_int_equal(exec_start(r, &s, on_done, &d[i], NULL, &err), 0);
-    }
-    for (int i = 0; i < N; i++) {
-        assert_true(run_until(is_done, &d[i], DEADLINE_MS));
-        char want[16];
-        snprintf(want, sizeof want, "%d\n", i);
-        assert_string_equal(d[i].tail, want);
-        assert_int_equal(d[i].r.status, EXEC_SUCCEEDED);
-        assert_true(d[i].r.pid > 0);
-    }
+    echo_batch(r, d, 40, "t");
     /* killed before the spawner thread reported the pid: still killed */
     struct done k = {0};
     struct exec_proc *p = NULL;
