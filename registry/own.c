@@ -1,0 +1,152 @@
+/* registry/own.c: ownership and handoff decisions (registry/own.h). Pure. */
+#include "registry/own.h"
+
+#include <string.h>
+
+#include "registry/plan.h"
+
+/* ---------------------------------------------------------------- members are sessions */
+
+bool own_member_self(const char *id, int64_t session, const char *mid, int64_t msession)
+{
+    if (strcmp(id, mid) != 0)
+        return false;
+    return msession == 0 || msession == session;
+}
+
+/* ---------------------------------------------------------------- the gate */
+
+bool own_gate_open(const struct own_peer *peers, int n, const char *me, int64_t applied)
+{
+    for (int i = 0; i < n; i++) {
+        const struct own_peer *p = &peers[i];
+        if (!p->alive || strcmp(p->id, me) == 0)
+            continue;
+        if (!p->loaded)
+            return false;
+        if (p->applied_epoch == 0)
+            continue;
+        /* An agent still on an older epoch may run what we gained; one on a
+         * newer one computed other owners (we catch up). */
+        if (p->applied_epoch != applied)
+            return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- takeover */
+
+static int64_t floor_s(int64_t ms)
+{
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
+{
+    struct plan_handover h = {
+        .epoch = in->epoch,
+        .prev_epoch = in->prev_epoch,
+        .prev_created_ms = in->prev_created_ms,
+        .snap_created_ms = in->snap_created_ms,
+        .session_ms = in->session_ms,
+        .max_skew_ms = in->max_skew_ms,
+        .skew_ms = in->skew_ms,
+        .prev = in->prev == OWN_PREV_ALIVE  ? PLAN_PREV_ALIVE
+                : in->prev == OWN_PREV_DIED ? PLAN_PREV_DIED
+                                            : PLAN_PREV_UNKNOWN,
+        .gone_ms = in->gone_ms,
+        .owner_session_ms = in->owner_session_ms,
+        .owner_skew_ms = in->owner_skew_ms,
+        .owner_epoch = in->owner_epoch,
+        .owner_applied_ms = in->owner_applied_ms,
+    };
+    out->rerun_fire = -1;
+    out->not_before_ms = 0;
+    if (in->prev == OWN_PREV_NONE) {
+        /* Nobody owned it: our schedule starts now. */
+        out->lo_ms = out->hi_ms = in->now_ms;
+        out->first_s = floor_s(in->now_ms) + 1;
+        return;
+    }
+    if (in->prev == OWN_PREV_SELF_OLD) {
+        /* Our own earlier session: it started nothing after it was given up
+         * (its lease had run out) and its scheduler reported every fire due
+         * before that (run, or missed while paused). */
+        out->lo_ms = out->hi_ms = in->self_lost_ms;
+        out->first_s = floor_s(in->self_lost_ms) + 1;
+        return;
+    }
+    plan_handover_window(&h, &out->lo_ms, &out->hi_ms);
+    /* Fires up to hi may have been started by the previous owner (its clock):
+     * ours start strictly after. */
+    out->first_s = floor_s(out->hi_ms) + 1;
+    if (in->prev == OWN_PREV_ALIVE && in->owner_carry_ms > 0 && in->owner_carry_ms < out->lo_ms)
+        out->lo_ms = in->owner_carry_ms;
+    if (in->prev == OWN_PREV_DIED) {
+        if (in->failover && in->owner_running_fire >= 0 && in->owner_running_fire < out->first_s)
+            out->rerun_fire = in->owner_running_fire;
+        if (in->evicted && in->gone_ms > 0) {
+            int t = in->owner_session_ms > 0 ? in->owner_session_ms : in->session_ms;
+            out->not_before_ms = in->gone_ms + t + PLAN_CLOCK_ERR_MS;
+        }
+    }
+}
+
+int64_t own_carry(int64_t cur, int64_t pending_lo_ms)
+{
+    if (pending_lo_ms <= 0)
+        return cur;
+    return cur == 0 || pending_lo_ms < cur ? pending_lo_ms : cur;
+}
+
+int64_t own_pending_lo(int64_t prev_created_ms, int session_ms, int max_skew_ms)
+{
+    /* The previous owner stopped no earlier than the publication of an epoch
+     * after the one we applied before the gain (the leader's clock; its clock
+     * may be max_skew behind), or it died (its lease ran out no earlier than
+     * a session timeout before that publication). */
+    return prev_created_ms - session_ms - max_skew_ms - PLAN_HANDOVER_LAG_MS;
+}
+
+/* ---------------------------------------------------------------- starting a fire */
+
+bool own_may_start(bool active, int64_t first_s, int64_t rerun_fire, int64_t fire,
+                   enum own_trigger trig)
+{
+    if (!active)
+        return false;
+    switch (trig) {
+    case OWN_MANUAL:
+        return true;
+    case OWN_FAILOVER:
+        return rerun_fire >= 0 && fire == rerun_fire;
+    case OWN_RETRY:
+        /* a retry of the failover re-run is the same fire */
+        return fire >= first_s || (rerun_fire >= 0 && fire == rerun_fire);
+    case OWN_CRON:
+    case OWN_MISFIRE:
+        return fire >= first_s;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- bounded barriers */
+
+int own_evict(const struct own_ack *m, int n, int64_t epoch, int64_t created_ms, int64_t now_ms,
+              int bound_ms)
+{
+    if (now_ms - created_ms < bound_ms)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (m[i].node_session == 0 || (m[i].session != 0 && m[i].node_session != m[i].session))
+            continue;
+        if (m[i].applied_epoch < epoch)
+            return i;
+    }
+    return -1;
+}
+
+int own_evict_bound_ms(int session_ms)
+{
+    return 2 * session_ms + 5000;
+}

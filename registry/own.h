@@ -1,0 +1,153 @@
+/* registry/own.h: who may run which fire of a shard item — the ownership and
+ * handoff decisions of the coordination protocol as pure functions.
+ *
+ * No I/O, no clocks, no ZooKeeper: every input is a value the caller read
+ * (its own state, the snapshot, the agent records it has), every output a
+ * decision. registry/coord.c feeds them from ZooKeeper; tests/sim/ feeds them
+ * from a simulated world and checks the invariants after every step. The
+ * protocol they implement is docs/coordination.md.
+ *
+ * Fire labels are epoch seconds (the scheduled second of a fire). Times are
+ * realtime milliseconds of the clock named at each field. */
+#ifndef SC_REGISTRY_OWN_H
+#define SC_REGISTRY_OWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- members are sessions */
+
+/* own_member_self: whether this agent (id, session) is the member `mid`
+ * (session `msession`) of a snapshot. A member entry published for an earlier
+ * session of the same id is not us: an agent on a new session owns nothing
+ * until the leader publishes it with that session (msession 0: a snapshot
+ * from before sessions were published, matched by id). */
+bool own_member_self(const char *id, int64_t session, const char *mid, int64_t msession);
+
+/* ---------------------------------------------------------------- the gate */
+
+/* One other agent as this agent sees it. */
+struct own_peer {
+    const char *id;
+    int64_t session;       /* the session owning its node (ephemeralOwner) */
+    bool alive;            /* its node exists */
+    bool loaded;           /* its record has been read since it (re)appeared */
+    int64_t applied_epoch; /* from its record; 0 = nothing applied in that session */
+};
+
+/* own_gate_open: a pending item may become active only when every live peer
+ * that has applied an epoch in its session has applied exactly `applied`
+ * (so it computed the same owners and stopped what it lost). A peer not yet
+ * read blocks; one that has applied nothing owns nothing and cannot own
+ * anything before it applies, so it is not waited for. `me` is skipped. */
+bool own_gate_open(const struct own_peer *peers, int n, const char *me, int64_t applied);
+
+/* ---------------------------------------------------------------- takeover */
+
+enum own_prev {
+    OWN_PREV_NONE,     /* no previous owner known: new job or item, or nothing applied before */
+    OWN_PREV_ALIVE,    /* the previous owner's session is alive */
+    OWN_PREV_DIED,     /* the previous owner's session ended (expired, closed, evicted) */
+    OWN_PREV_UNKNOWN,  /* an owner existed but this agent has no record of it */
+    OWN_PREV_SELF_OLD, /* this agent's own earlier session */
+};
+
+/* What the new owner knows when a gained item becomes active. */
+struct own_takeover_in {
+    enum own_prev prev;
+    int64_t epoch;           /* the epoch applied now */
+    int64_t prev_epoch;      /* the epoch applied before gaining the item */
+    int64_t prev_created_ms; /* its publication (the leader's clock) */
+    int64_t snap_created_ms; /* publication of the epoch applied now */
+    int session_ms;          /* our session timeout */
+    int max_skew_ms;
+    int64_t skew_ms; /* ours against ZooKeeper */
+    int64_t now_ms;  /* our clock, at activation */
+    /* OWN_PREV_ALIVE: from its record */
+    int64_t owner_epoch, owner_applied_ms;
+    int64_t owner_carry_ms; /* its record's carry_ms (0 = none): see own_carry */
+    /* OWN_PREV_DIED: when we saw its node vanish (our clock) and its last record */
+    int64_t gone_ms;
+    int owner_session_ms;
+    int64_t owner_skew_ms;
+    /* OWN_PREV_DIED: a run its last record listed as running (fire label), -1 none;
+     * whether that record was written after the run's start (so it is current) */
+    int64_t owner_running_fire;
+    bool failover; /* the job has failover on */
+    /* OWN_PREV_DIED: the leader evicted it (its node was deleted while its
+     * session may still have been alive: see own_evict) */
+    bool evicted;
+    /* OWN_PREV_SELF_OLD: when our old session was given up (our clock) */
+    int64_t self_lost_ms;
+};
+
+struct own_takeover {
+    /* Fires with label*1000 > lo_ms had no owner unless the previous owner ran
+     * them; up to hi_ms (the previous owner's clock) it may have: those are
+     * reported missed, never run here (its report of a run wins). */
+    int64_t lo_ms, hi_ms;
+    /* The first fire label that is ours: every fire >= it is ours alone and
+     * goes through our schedule (late ones through the misfire policy). It is
+     * decided by what the previous owner declared or by its session's end,
+     * never by our own clock. */
+    int64_t first_s;
+    /* A run the previous owner's death cut off, to re-run here once
+     * (trigger failover); -1 none. */
+    int64_t rerun_fire;
+    /* Our clock: do not start the item before (an evicted owner may run
+     * until its lease runs out); 0 = at once. */
+    int64_t not_before_ms;
+};
+
+/* own_takeover: the window and the first own fire of a takeover. */
+void own_takeover(const struct own_takeover_in *in, struct own_takeover *out);
+
+/* own_carry: an agent that loses an item it held only pending (gained, never
+ * started) never accounted that item's fires since its previous owner
+ * stopped. It publishes, with the epoch that took the item away, the lowest
+ * window start of such items (its record's carry_ms); the next owner starts
+ * its window there. `cur` is the value so far for this apply (0 = none). */
+int64_t own_carry(int64_t cur, int64_t pending_lo_ms);
+
+/* own_pending_lo: the window start a pending item would have if it were
+ * activated now (used for carry): a conservative bound from the publication
+ * of the epoch applied before the gain. */
+int64_t own_pending_lo(int64_t prev_created_ms, int session_ms, int max_skew_ms);
+
+/* ---------------------------------------------------------------- starting a fire */
+
+enum own_trigger { OWN_CRON, OWN_MISFIRE, OWN_MANUAL, OWN_FAILOVER, OWN_RETRY };
+
+/* own_may_start: whether this agent may start a fire labelled `fire` of an
+ * item it holds in state active (`active`), whose first own fire is first_s.
+ * Cron and misfire runs need fire >= first_s (a retry too, or the re-run fire); a manual trigger needs
+ * only the item active; a failover re-run is allowed for exactly the fire the
+ * takeover named (rerun_fire). The lease is checked by the caller. */
+bool own_may_start(bool active, int64_t first_s, int64_t rerun_fire, int64_t fire,
+                   enum own_trigger trig);
+
+/* ---------------------------------------------------------------- bounded barriers */
+
+/* One member of the published epoch as the leader sees it. */
+struct own_ack {
+    const char *id;
+    int64_t session;       /* the member's session in the snapshot */
+    int64_t node_session;  /* the session owning its node now (0: no node) */
+    int64_t applied_epoch; /* from its record */
+};
+
+/* own_evict: which member the leader evicts because it has not acknowledged
+ * `epoch` within `bound_ms` of its publication (now_ms - created_ms, both the
+ * leader's clock). Returns the index of the first such member or -1. A member
+ * whose node is gone or belongs to another session is not waited for
+ * (the next epoch drops it). */
+int own_evict(const struct own_ack *m, int n, int64_t epoch, int64_t created_ms, int64_t now_ms,
+              int bound_ms);
+
+/* own_evict_bound_ms: the acknowledgement bound for a session timeout T: long
+ * enough that a healthy loaded agent acknowledges well within it, and longer
+ * than T so that an agent that cannot acknowledge because its connection is
+ * down has lost its lease (and killed its runs) first. */
+int own_evict_bound_ms(int session_ms);
+
+#endif
