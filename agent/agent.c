@@ -219,7 +219,7 @@ static void on_fatal(void *ctx, const char *why)
 static bool is_running(void *ctx, const char *job, int item)
 {
     struct agent *a = ctx;
-    return a->sched && sched_item_active(a->sched, job, item) > 0;
+    return a->sched && sched_item_running(a->sched, job, item) > 0;
 }
 
 static int on_trigger(void *ctx, const struct job *cfg, const char *param)
@@ -233,20 +233,23 @@ static int on_trigger(void *ctx, const struct job *cfg, const char *param)
     return n;
 }
 
-static void on_failover(void *ctx, const struct job *cfg, int item, int64_t fire)
-{
-    struct agent *a = ctx;
-    /* The item was just activated; make sure the scheduler has it first (a
-     * sync is pending since the activation: run it now, once for the batch). */
-    if (a->ev_sync && evtimer_pending(a->ev_sync, NULL)) {
-        evtimer_del(a->ev_sync);
-        sync_cb(-1, 0, a);
-    }
-    if (sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_FAILOVER, fire, NULL, NULL) < 0)
-        LOGW("job %s item %d: failover re-run could not be queued", cfg->name, item);
-}
-
 /* ---------------------------------------------------------------- executions */
+
+static enum own_trigger own_trigger_of(enum exec_trigger t)
+{
+    switch (t) {
+    case EXEC_TRIGGER_MANUAL:
+        return OWN_MANUAL;
+    case EXEC_TRIGGER_FAILOVER:
+        return OWN_FAILOVER;
+    case EXEC_TRIGGER_MISFIRE:
+        return OWN_MISFIRE;
+    case EXEC_TRIGGER_RETRY:
+        return OWN_RETRY;
+    default:
+        return OWN_CRON;
+    }
+}
 
 /* guarded_start: the last check before a process starts. The lease is read
  * on the monotonic clock now, so an agent resumed after a pause starts nothing
@@ -255,8 +258,8 @@ static int guarded_start(void *ctx, const struct sched_launch *l, void *token, v
                          struct sc_err *err)
 {
     struct agent *a = ctx;
-    if (!coord_can_start(a->coord) ||
-        coord_item_state(a->coord, l->conf->job, l->conf->item) != COORD_ACTIVE) {
+    if (!coord_may_start(a->coord, l->conf->job, l->conf->item, l->fire_time,
+                         own_trigger_of(l->trigger))) {
         a->refused++;
         return sc_err_set(err, EAGAIN, "", -1,
                           "not started: this agent cannot prove it still owns the item");
@@ -283,15 +286,15 @@ static int guarded_prepare(void *ctx, const struct sched_launch *l, void *token,
     return a->inner.prepare(a->inner.ctx, l, token, handle, err);
 }
 
-static int guarded_release(void *ctx, void *handle, const struct sched_item_conf *conf)
+static int guarded_release(void *ctx, void *handle, const struct sched_item_conf *conf,
+                           int64_t fire_time)
 {
     struct agent *a = ctx;
-    if (!coord_can_start(a->coord) ||
-        coord_item_state(a->coord, conf->job, conf->item) != COORD_ACTIVE) {
+    if (!coord_may_start(a->coord, conf->job, conf->item, fire_time, OWN_CRON)) {
         a->inner.cancel(a->inner.ctx, handle, conf);
         return -EAGAIN;
     }
-    return a->inner.release(a->inner.ctx, handle, conf);
+    return a->inner.release(a->inner.ctx, handle, conf, fire_time);
 }
 
 static void guarded_cancel(void *ctx, void *handle, const struct sched_item_conf *conf)
@@ -304,6 +307,14 @@ static int guarded_pid(void *ctx, void *handle, const struct sched_item_conf *co
 {
     struct agent *a = ctx;
     return a->inner.pid(a->inner.ctx, handle, conf);
+}
+
+static int runs_of(const struct agent *a, const char *job, int item)
+{
+    int n = 0;
+    for (int i = 0; i < a->nruns; i++)
+        n += a->runs[i].item == item && strcmp(a->runs[i].job, job) == 0;
+    return n;
 }
 
 static void runs_remove(struct agent *a, const char *exec_id)
@@ -395,13 +406,15 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         if (ev->status != EXEC_SUCCEEDED)
             a->failed++;
         runs_remove(a, ev->exec_id);
+        coord_run_ended(a->coord, ev->job, ev->item, ev->fire_time);
         if (a->wd && ev->pid > 0)
             watchdog_del(a->wd, ev->pid);
         LOGI("%s/%d %s: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item, ev->exec_id,
              exec_status_name(ev->status), ev->exit_code, ev->signal, (long long)ev->duration_ms,
              ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
-        /* A lost item that was still running has now stopped. */
-        if (coord_item_state(a->coord, ev->job, ev->item) == COORD_NONE)
+        /* A lost item that was still running has now stopped (also when it
+         * came back here meanwhile: its new run waits for this one). */
+        if (!runs_of(a, ev->job, ev->item))
             coord_set_draining(a->coord, ev->job, ev->item, false);
         break;
     case SCHED_EV_MISSED:
@@ -414,6 +427,7 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         break;
     case SCHED_EV_CLOCK_JUMP:
         LOGW("wall clock jumped %lld ms", (long long)ev->jump_ms);
+        coord_clock_suspect(a->coord);
         break;
     case SCHED_EV_QUEUED:
         break;
@@ -865,7 +879,6 @@ int agent_run(const struct cfg *c)
         .on_fatal = on_fatal,
         .is_running = is_running,
         .on_trigger = on_trigger,
-        .on_failover = on_failover,
         .ctx = &a,
     };
     if (coord_open(a.base, &zo, &co, &a.coord, &err) < 0) {

@@ -105,8 +105,9 @@ static void key_of(char *buf, size_t len, const char *job, int item)
     snprintf(buf, len, "%s\x1f%d", job, item);
 }
 
-/* put: (re)configure one item in the scheduler from its job. */
-static int put(struct items *it, const struct job *j, int item)
+/* put: (re)configure one item in the scheduler from its job; its own
+ * schedule starts at fire label first_s (0: after the current second). */
+static int put(struct items *it, const struct job *j, int item, int64_t first_s)
 {
     struct sc_err err;
     char msg[400];
@@ -142,6 +143,7 @@ static int put(struct items *it, const struct job *j, int item)
         .offset = rule_offset,
         .ctx = r,
         .ctx_free = rule_free,
+        .fire_after = first_s > 0 ? first_s - 1 : 0,
     };
     if (sched_item_put(it->s, &conf, &err) < 0) {
         rule_free(r);
@@ -162,14 +164,13 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
     struct items *it = sc->it;
     char key[JOB_NAME_MAX + 16];
     int e;
-    int64_t lo_ms, hi_ms;
-    char why[200];
+    struct coord_takeover t;
     if (st != COORD_ACTIVE)
         return;
     /* A takeover's window of fires without an owner is taken once, here, and
      * accounted only by an item the scheduler did not have (a disabled job's
      * fires are not due, so its window is dropped). */
-    bool taken = coord_take_handover(it->c, j->name, item, &lo_ms, &hi_ms, why, sizeof why);
+    bool taken = coord_take_handover(it->c, j->name, item, &t);
     if (j->disabled || item >= j->shards)
         return;
     key_of(key, sizeof key, j->name, item);
@@ -179,7 +180,10 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
         rec->seen = true;
         return;
     }
-    if (put(it, j, item) < 0) {
+    /* Our schedule starts at the first fire the takeover made ours (decided
+     * by the previous owner's declaration or its session's end, never by our
+     * clock: a clock behind the previous owner's must not run its fires). */
+    if (put(it, j, item, !rec && taken ? t.first_s : 0) < 0) {
         it->invalid++;
         if (rec)
             rec->seen = false; /* dropped below: the old rule no longer applies */
@@ -200,10 +204,18 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
         LOGD("job %s item %d: scheduled here", j->name, item);
         sc->added++;
         if (taken) {
-            int n = sched_item_account(it->s, j->name, item, lo_ms, hi_ms, why);
+            int n = sched_item_account(it->s, j->name, item, t.lo_ms, t.hi_ms, t.why);
             if (n > 0)
                 LOGN("job %s item %d: %d fires between owners accounted (%s)", j->name, item, n,
-                     why);
+                     t.why);
+            if (t.rerun_fire >= 0 && j->failover) {
+                LOGN("job %s item %d: the run of fire %lld was cut off on the previous owner "
+                     "(%s): re-running it once",
+                     j->name, item, (long long)t.rerun_fire, t.why);
+                if (sched_trigger(it->s, j->name, item, EXEC_TRIGGER_FAILOVER, t.rerun_fire, NULL,
+                                  NULL) < 0)
+                    LOGW("job %s item %d: failover re-run could not be queued", j->name, item);
+            }
         }
     }
     rec->version = version;

@@ -96,8 +96,9 @@ static int prepare(void *ctx, const struct sched_launch *l, void *token, void **
     return shell(ctx, l, token, handle, true, err);
 }
 
-static int release(void *ctx, void *handle, const struct sched_item_conf *conf)
+static int release(void *ctx, void *handle, const struct sched_item_conf *conf, int64_t fire_time)
 {
+    (void)fire_time;
     (void)ctx, (void)conf;
     return exec_release(handle);
 }

@@ -576,7 +576,7 @@ static bool release_run(struct sched *s, struct sched_run *r)
 {
     void *h = r->held;
     r->held = NULL;
-    if (s->o.runner.release(s->o.runner.ctx, h, &r->spec->c) < 0) {
+    if (s->o.runner.release(s->o.runner.ctx, h, &r->spec->c, r->fire_time) < 0) {
         s->pstats.lost++;
         return false;
     }
@@ -1139,7 +1139,8 @@ int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct s
         it->heap_idx = -1;
         it->last_fire = -1;
         it->arm_tried = -1;
-        it->floor_after = conf->fire_after ? conf->fire_after : now_s;
+        /* A floor in the future: fires up to it are another owner's. */
+        it->floor_after = conf->fire_after > now_s ? conf->fire_after : now_s;
         it->spec = sp;
         *slot = it;
         s->n_items++;
@@ -1236,10 +1237,18 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
         t = nt > t ? nt : -1;
     }
     const struct sched_item_conf *c = &it->spec->c;
+    /* Ours alone and not late past the threshold: an ordinary fire (a handoff
+     * of a few hundred ms must not turn fires into misfires). Only the later
+     * ones are misfires, under the policy, as in process_due. */
+    int64_t now = now_real(s);
     for (int i = 0; i < n; i++)
-        n_sure += due[i] * 1000 > hi_ms;
+        n_sure += due[i] * 1000 > hi_ms && now - due[i] * 1000 > c->misfire_threshold_ms;
     for (int i = 0, k = 0; i < n; i++) {
         bool sure = due[i] * 1000 > hi_ms;
+        if (sure && now - due[i] * 1000 <= c->misfire_threshold_ms) {
+            fire(s, it, due[i], EXEC_TRIGGER_CRON, NULL, NULL, NULL);
+            continue;
+        }
         k += sure;
         if (sure && (c->misfire == SCHED_MISFIRE_ALL ||
                      (c->misfire == SCHED_MISFIRE_ONCE && k == n_sure))) {
@@ -1360,4 +1369,15 @@ int sched_item_active(const struct sched *s, const char *job, int item)
 {
     const struct sched_item *it = *item_slot(s, job, item);
     return it ? it->n_runs : -ENOENT;
+}
+
+int sched_item_running(const struct sched *s, const char *job, int item)
+{
+    const struct sched_item *it = *item_slot(s, job, item);
+    int n = 0;
+    if (!it)
+        return -ENOENT;
+    for (const struct sched_run *r = it->runs; r; r = r->inext)
+        n += r->state == RUN_RUNNING;
+    return n;
 }

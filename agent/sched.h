@@ -111,7 +111,8 @@ struct sched_runner {
      * will not be released; sched_run_done is never called for it. */
     int (*prepare)(void *ctx, const struct sched_launch *l, void *token, void **handle,
                    struct sc_err *err);
-    int (*release)(void *ctx, void *handle, const struct sched_item_conf *conf);
+    int (*release)(void *ctx, void *handle, const struct sched_item_conf *conf,
+                   int64_t fire_time);
     void (*cancel)(void *ctx, void *handle, const struct sched_item_conf *conf);
     /* Optional: the process group of a started run (0 = none or not known
      * yet), given as STARTED's pid (the agent's watchdog guards it). */
@@ -235,6 +236,10 @@ void sched_prearm_stats(const struct sched *s, struct sched_prearm_stats *out);
 int64_t sched_item_next(const struct sched *s, const char *job, int item);
 /* sched_item_active: queued + running + waiting-to-retry runs of an item. */
 int sched_item_active(const struct sched *s, const char *job, int item);
+/* sched_item_running: runs of an item whose process is running (what an
+ * item handed to another agent still drains; queued and retry-waiting runs
+ * are dropped when the item is removed). */
+int sched_item_running(const struct sched *s, const char *job, int item);
 
 const char *sched_ev_name(enum sched_ev_type t);
 int sched_parse_misfire(const char *s);     /* -1 unknown */

@@ -812,7 +812,9 @@ static void api_job_put(struct creq *r, const char *name)
     if (version == -2) {
         w->created = true;
         w->action = "create";
-        zrc = zkreg_create(c->z, path, w->canon, (int)strlen(w->canon), 0, job_written, w);
+        struct jobops o = {0};
+        jobops_create(&o, name, w->canon, (int)strlen(w->canon));
+        zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     } else {
         w->action = "update";
         w->before = cur ? strdup(cur->raw) : NULL;

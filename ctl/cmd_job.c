@@ -131,7 +131,7 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
     snprintf(path, sizeof path, "/jobs/%s", j->name);
     int zrc = zkcli_get(k, path, &cur, NULL, &st);
     if (zrc == ZNONODE) {
-        zrc = zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0);
+        zrc = zkcli_job_create(k, j->name, canon, (int)strlen(canon));
         if (zrc == ZOK)
             printf("job %s created\n", j->name);
     } else if (zrc == ZOK) {
@@ -696,7 +696,7 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
         cJSON_AddItemToArray(bucket, cJSON_CreateString(in[x]->name));
         if (confirm && bucket != unchanged) {
             int w = g == ZNONODE
-                        ? zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0)
+                        ? zkcli_job_create(k, in[x]->name, canon, (int)strlen(canon))
                         : zkcli_job_set(k, in[x]->name, canon, (int)strlen(canon), st.version);
             if (w != ZOK)
                 cJSON_AddItemToArray(failed, cJSON_CreateString(in[x]->name));

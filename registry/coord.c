@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/strmap.h"
+#include "registry/own.h"
 #include "registry/plan.h"
 #include "sharding/shard.h"
 
@@ -30,10 +31,13 @@ struct cjob {
     struct job *cfg; /* NULL when the node holds an invalid config */
     char error[300];
     int64_t mzxid;
+    int64_t ctime_ms; /* the node's creation (the server's clock) */
     int loading;    /* reads in flight */
     uint64_t inc;   /* incarnation: a job deleted and created again is a new one */
     uint8_t *st;    /* enum coord_item_state per item */
     int64_t *since; /* realtime ms an item became ACTIVE */
+    int64_t *first; /* per ACTIVE item, its first own fire label (own_takeover) */
+    int64_t *rerun; /* per ACTIVE item, the failover re-run it may start (-1 none) */
     int nst;
     int64_t stamp;    /* the epoch whose assignment last included the job */
     bool *draining;   /* per item, lost here but still running */
@@ -50,6 +54,7 @@ struct chg_entry {
 struct cagent {
     char *id;
     bool alive, loaded;
+    int64_t node_session; /* the session owning its node, from the last read */
     int loading; /* reads in flight */
     struct plan_agent_rec rec;
     /* when this agent saw it vanish (realtime ms, 0 = never), and what its
@@ -62,11 +67,12 @@ struct cagent {
  * before gaining it, and, once it is active, the window of fires no owner
  * ran (docs/coordination.md, "Fires between owners"). Keyed "job\x1fitem". */
 struct handover {
-    char from[130];
+    char from[130];       /* "" = our first epoch in this session: any live peer */
+    int64_t from_session; /* its session in the snapshot we applied before */
     int64_t prev_epoch, prev_created_ms;
     bool resolved;
     bool died; /* the previous owner's session ended */
-    int64_t lo_ms, hi_ms;
+    struct own_takeover t;
 };
 
 enum reg_state { REG_NONE, REG_CREATING, REG_WAIT_STALE, REG_DONE };
@@ -83,7 +89,6 @@ struct coord {
     void (*on_fatal)(void *, const char *);
     bool (*is_running)(void *, const char *, int);
     int (*on_trigger)(void *, const struct job *, const char *);
-    void (*on_failover)(void *, const struct job *, int, int64_t);
     void *ctx;
     struct plan_item *running; /* published in the record */
     int nrunning;
@@ -114,7 +119,14 @@ struct coord {
     bool snap_loaded, snap_exists;
     int64_t applied;
     int64_t applied_ms, applied_created_ms; /* when we applied it; when it was published */
+    int64_t carry_ms;                       /* own_carry of the applied epoch */
     struct shard_assignment *assign;        /* the assignment of the applied epoch */
+    struct plan_snapshot applied_snap;      /* its snapshot (members with sessions) */
+    int64_t lost_ms;                        /* when this process last gave up a session */
+    /* leader: members evicted since the last publication (own_evict) */
+    char **evicting;
+    int64_t *evicting_session;
+    int nevicting;
     struct strmap handovers;                /* struct handover of gained items */
 
     uint64_t gen;
@@ -139,8 +151,9 @@ struct coord {
 static void running_cb(evutil_socket_t fd, short what, void *arg);
 static void free_running(struct coord *c);
 static void chg_free(struct coord *c);
-static void failover_check(struct coord *c);
 static void mark_gone(struct cagent *a);
+static void evicting_clear(struct coord *c);
+static void maybe_evict(struct coord *c);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -179,6 +192,8 @@ static void cjob_free(struct cjob *j)
     job_free(j->cfg);
     free(j->st);
     free(j->since);
+    free(j->first);
+    free(j->rerun);
     free(j->draining);
     for (int i = 0; i < j->ntrig_done; i++)
         free(j->trig_done[i]);
@@ -282,6 +297,7 @@ static char *record_json(struct coord *c)
     r.session = zkreg_session_id(c->z);
     r.applied_epoch = c->applied;
     r.applied_ms = c->applied ? c->applied_ms : 0;
+    r.carry_ms = c->applied ? c->carry_ms : 0;
     r.session_ms = zkreg_timeout_ms(c->z);
     /* Not ready until every job config is read: the leader adds an agent to
      * the members only once it can compute and apply an epoch at once. */
@@ -683,6 +699,7 @@ static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             job_free(j->cfg);
             j->cfg = cfg;
             j->mzxid = r->stat.mzxid;
+            j->ctime_ms = r->stat.ctime;
             c->jobs_gen++;
         } else if (r->rc == ZNONODE) {
             /* deleted: the children watch removes it */
@@ -710,6 +727,7 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 plan_agent_clear(&a->rec);
                 a->rec = rec;
                 a->loaded = true;
+                a->node_session = r->stat.ephemeralOwner;
             } else {
                 LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
             }
@@ -1127,6 +1145,19 @@ static void handover_forget(struct coord *c, const char *job, int item)
     free(strmap_del(&c->handovers, key));
 }
 
+static int cmp_member_key(const void *key, const void *m)
+{
+    return strcmp(key, ((const struct plan_member *)m)->id);
+}
+
+/* member_session: the session of member `id` in snapshot s (0 unknown). */
+static int64_t member_session(const struct plan_snapshot *s, const char *id)
+{
+    const struct plan_member *m =
+        bsearch(id, s->members, (size_t)s->nmembers, sizeof *s->members, cmp_member_key);
+    return m ? m->session : 0;
+}
+
 /* handover_gain: (job, item) just became ours; `before` is the assignment of
  * the epoch we applied until now (NULL: none in this session, so there is no
  * previous owner we know of). */
@@ -1136,19 +1167,37 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
     char key[JOB_NAME_MAX + 16];
     int e;
     handover_forget(c, job, item);
-    if (!before || !c->applied)
+    if (!before || !c->applied) {
+        /* Our first epoch in this session (a new agent, a rebuilt session):
+         * we do not know who owned it, but whoever did is a live peer that
+         * stopped it when it applied this epoch, or is gone. */
+        struct handover *h = calloc(1, sizeof *h);
+        if (!h)
+            return;
+        h->prev_epoch = 0;
+        h->prev_created_ms = c->snap.created_ms;
+        handover_key(key, sizeof key, job, item);
+        strmap_put(&c->handovers, key, h, &e);
+        if (e < 0)
+            free(h);
         return;
+    }
     int ji = shard_job_find(before, job);
     if (ji < 0 || item >= shard_job_items(before, ji))
         return; /* a new job or item: it had no owner */
     int o = shard_owner(before, ji, item);
     const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
-    if (!from || strcmp(from, c->id) == 0)
+    int64_t from_session = from ? member_session(&c->applied_snap, from) : 0;
+    /* Ours already, unless it was our own earlier session's (members are
+     * sessions: that one stopped when it was given up). */
+    if (!from || (strcmp(from, c->id) == 0 &&
+                  own_member_self(c->id, zkreg_session_id(c->z), from, from_session)))
         return;
     struct handover *h = calloc(1, sizeof *h);
     if (!h)
         return;
     snprintf(h->from, sizeof h->from, "%s", from);
+    h->from_session = from_session;
     h->prev_epoch = c->applied;
     h->prev_created_ms = c->applied_created_ms;
     handover_key(key, sizeof key, job, item);
@@ -1157,22 +1206,49 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
         free(h);
 }
 
-/* handover_resolve: (job, item) became active: fix its window from what we
- * know of the previous owner now. */
-static void handover_resolve(struct coord *c, const char *job, int item)
+/* evicted_in_snapshot: the leader evicted (id, session) for the epoch we apply. */
+static bool evicted_in_snapshot(const struct plan_snapshot *s, const char *id, int64_t session)
+{
+    for (int i = 0; i < s->nevicted; i++)
+        if (strcmp(s->evicted[i], id) == 0 &&
+            (session == 0 || s->evicted_session[i] == 0 || s->evicted_session[i] == session))
+            return true;
+    return false;
+}
+
+/* handover_resolve: (job, item) is about to become active: fix its window
+ * and first own fire from what we know of the previous owner now
+ * (own_takeover), once. Returns the time before which it must not start
+ * (our clock; 0 = now). */
+static int64_t handover_resolve(struct coord *c, struct cjob *j, int item)
 {
     char key[JOB_NAME_MAX + 16];
+    j->first[item] = 0;
+    j->rerun[item] = -1;
     if (strmap_len(&c->handovers) == 0)
-        return;
-    handover_key(key, sizeof key, job, item);
+        return 0;
+    handover_key(key, sizeof key, j->name, item);
     struct handover *h = strmap_get(&c->handovers, key);
-    if (!h || h->resolved)
-        return;
+    if (!h)
+        return 0;
+    if (h->resolved) {
+        j->first[item] = h->t.first_s;
+        j->rerun[item] = h->t.rerun_fire;
+        return h->t.not_before_ms;
+    }
     struct cagent *x = strmap_get(&c->agents, h->from);
-    /* The session that owned the item ended: the agent is gone, or it vanished
-     * after our previous snapshot was published and came back. */
-    h->died = !x || !x->alive || x->gone_ms > h->prev_created_ms;
-    struct plan_handover in = {
+    bool self_old = strcmp(h->from, c->id) == 0, any = !h->from[0];
+    /* The session that owned the item ended: the agent is gone, its node
+     * belongs to another session now, or it vanished after our previous
+     * snapshot was published and came back. */
+    h->died = self_old || !x || !x->alive || x->gone_ms > h->prev_created_ms ||
+              (h->from_session && x->node_session && x->node_session != h->from_session);
+    struct own_takeover_in in = {
+        .prev = any       ? OWN_PREV_ANY
+                : self_old ? OWN_PREV_SELF_OLD
+                : !x       ? OWN_PREV_UNKNOWN
+                : h->died ? OWN_PREV_DIED
+                          : OWN_PREV_ALIVE,
         .epoch = c->applied,
         .prev_epoch = h->prev_epoch,
         .prev_created_ms = h->prev_created_ms,
@@ -1180,24 +1256,61 @@ static void handover_resolve(struct coord *c, const char *job, int item)
         .session_ms = zkreg_timeout_ms(c->z),
         .max_skew_ms = c->max_skew_ms,
         .skew_ms = c->skew_ms,
-        .prev = !x        ? PLAN_PREV_UNKNOWN
-                : h->died ? PLAN_PREV_DIED
-                          : PLAN_PREV_ALIVE,
+        .now_ms = now_ms(),
+        .owner_running_fire = -1,
+        .failover = j->cfg && j->cfg->failover,
+        .self_lost_ms = c->lost_ms,
+        .job_created_ms = j->ctime_ms,
     };
-    if (x && h->died) {
+    if (any) {
+        const char *k;
+        void *v;
+        h->died = false;
+        for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+            const struct cagent *a = v;
+            if (a->alive && a->loaded && strcmp(a->id, c->id) != 0 &&
+                a->rec.applied_epoch == c->applied && a->rec.applied_ms > in.owner_applied_ms) {
+                in.owner_epoch = c->applied;
+                in.owner_applied_ms = a->rec.applied_ms;
+            }
+        }
+    } else if (x && h->died && !self_old) {
         in.gone_ms = x->gone_ms;
         in.owner_session_ms = x->gone_session_ms;
         in.owner_skew_ms = x->gone_skew_ms;
+        in.evicted = evicted_in_snapshot(&c->snap, h->from, h->from_session);
+        /* Only the record of the session that owned it, and only here: the
+         * direct successor re-runs a cut-off run once, nobody else ever. */
+        if (x->loaded && !x->alive && (!h->from_session || x->rec.session == h->from_session))
+            for (int i = 0; i < x->rec.nrunning; i++)
+                if (x->rec.running[i].item == item && strcmp(x->rec.running[i].job, j->name) == 0)
+                    in.owner_running_fire = x->rec.running[i].fire;
     } else if (x && x->loaded) {
         in.owner_epoch = x->rec.applied_epoch;
         in.owner_applied_ms = x->rec.applied_ms;
+        in.owner_carry_ms = x->rec.carry_ms;
+        /* A clock out of bounds: it started nothing by it, and what it
+         * declared is in its clock; judge it by ZooKeeper's. */
+        if (llabs(x->rec.skew_ms) > c->max_skew_ms)
+            in.owner_applied_ms -= x->rec.skew_ms;
     }
-    plan_handover_window(&in, &h->lo_ms, &h->hi_ms);
+    own_takeover(&in, &h->t);
+    j->first[item] = h->t.first_s;
+    j->rerun[item] = h->t.rerun_fire;
     h->resolved = true;
-    LOGI("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
-         "them, after %lld none",
-         job, item, h->from, h->died ? "its session ended" : "moved", (long long)h->lo_ms,
-         (long long)h->hi_ms);
+    LOGD("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
+         "them, after %lld none; ours from %lld%s",
+         j->name, item, any ? "any live agent" : h->from,
+         any        ? "our first epoch"
+         : self_old ? "our own earlier session"
+         : h->died  ? "its session ended"
+                    : "moved",
+         (long long)h->t.lo_ms, (long long)h->t.hi_ms, (long long)h->t.first_s,
+         h->t.rerun_fire >= 0 ? "; its cut-off run is re-run" : "");
+    if (h->t.not_before_ms > 0)
+        LOGW("job %s item %d: %s was evicted; starting after its lease has run out (in %lld ms)",
+             j->name, item, h->from, (long long)(h->t.not_before_ms - now_ms()));
+    return h->t.not_before_ms;
 }
 
 /* handover_sweep: drop windows of items no longer ours or gone. */
@@ -1299,13 +1412,36 @@ static int ensure_items(struct cjob *j, int n)
         j->draining = dr;
     if (since)
         j->since = since;
-    if (!st || !dr || !since)
+    int64_t *first = realloc(j->first, (size_t)n * sizeof *first);
+    if (first)
+        j->first = first;
+    int64_t *rerun = realloc(j->rerun, (size_t)n * sizeof *rerun);
+    if (rerun)
+        j->rerun = rerun;
+    if (!st || !dr || !since || !first || !rerun)
         return -ENOMEM;
     memset(j->st + j->nst, 0, (size_t)(n - j->nst));
     memset(j->since + j->nst, 0, (size_t)(n - j->nst) * sizeof *since);
+    memset(j->first + j->nst, 0, (size_t)(n - j->nst) * sizeof *first);
+    for (int i = j->nst; i < n; i++)
+        j->rerun[i] = -1;
     memset(j->draining + j->nst, 0, (size_t)(n - j->nst) * sizeof *dr);
     j->nst = n;
     return 0;
+}
+
+/* carry_pending: (job, item) is lost while only pending here: we never
+ * accounted its fires since its previous owner stopped, so the next owner
+ * starts its window where ours would have (own_carry, published with the
+ * epoch as carry_ms). */
+static void carry_pending(struct coord *c, const char *job, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    handover_key(key, sizeof key, job, item);
+    const struct handover *h = strmap_get(&c->handovers, key);
+    if (h)
+        c->carry_ms = own_carry(c->carry_ms, own_pending_lo(h->prev_created_ms,
+                                                            zkreg_timeout_ms(c->z), c->max_skew_ms));
 }
 
 /* apply_job: the states of one job's items under assignment `a` (ji: the job's
@@ -1325,6 +1461,8 @@ static void apply_job(struct coord *c, const struct shard_assignment *a,
             handover_gain(c, before, j->name, i);
             (*gained)++;
         } else if (!mine && j->st[i] != COORD_NONE) {
+            if (j->st[i] == COORD_PENDING)
+                carry_pending(c, j->name, i);
             handover_forget(c, j->name, i);
             if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
                 j->draining[i] = true;
@@ -1364,8 +1502,13 @@ static void maybe_apply(struct coord *c)
         LOGE("epoch %lld: cannot compute the assignment (%d)", (long long)c->snap.epoch, rc);
         return;
     }
-    int me = shard_agent_find(a, c->id);
+    /* Members are sessions: an entry for an earlier session of our id is not
+     * us (we own nothing until the leader publishes this session). */
+    int me = own_member_self(c->id, zkreg_session_id(c->z), c->id, member_session(&c->snap, c->id))
+                 ? shard_agent_find(a, c->id)
+                 : -1;
     int64_t gained = 0, lost = 0;
+    c->carry_ms = 0;
     const struct shard_assignment *before = c->assign; /* of the epoch applied until now */
     const char *k;
     void *val;
@@ -1391,6 +1534,11 @@ static void maybe_apply(struct coord *c)
     c->applied_created_ms = c->snap.created_ms;
     shard_assignment_free(c->assign);
     c->assign = a;
+    plan_snapshot_clear(&c->applied_snap);
+    if (plan_snapshot_copy(&c->snap, &c->applied_snap) < 0)
+        LOGW("out of memory keeping the applied snapshot: takeovers of epoch %lld count as "
+             "unknown owners",
+             (long long)c->snap.epoch);
     handover_sweep(c);
     if (gained || lost)
         c->states_gen++;
@@ -1408,32 +1556,25 @@ static void maybe_apply(struct coord *c)
 
 /* ---------------------------------------------------------------- gate */
 
-/* gate_open: every live agent that has applied an epoch in its session has
- * applied exactly ours (so it computed the same owners and stopped what is no
- * longer its own). */
+/* gate_open: own_gate_open over the agents we know. */
 static bool gate_open(struct coord *c)
 {
     const char *k;
     void *v;
     if (!c->agents_listed || c->agents_loading > 0)
         return false;
+    size_t n = 0;
+    struct own_peer *p = calloc(strmap_len(&c->agents) + 1, sizeof *p);
+    if (!p)
+        return false;
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
-        struct cagent *a = v;
-        if (!a->alive || strcmp(a->id, c->id) == 0)
-            continue;
-        if (!a->loaded)
-            return false;
-        /* An agent that has applied nothing in its session owns nothing; it
-         * cannot own anything either until it applies an epoch, and the rule
-         * below makes it wait for the others if that epoch is not theirs. */
-        if (a->rec.applied_epoch == 0)
-            continue;
-        /* Exactly our epoch: an agent still on an older one may run what we
-         * gained, and one on a newer one computed other owners (we catch up). */
-        if (a->rec.applied_epoch != c->applied)
-            return false;
+        const struct cagent *a = v;
+        p[n++] = (struct own_peer){a->id, a->node_session, a->alive, a->loaded,
+                                   a->rec.applied_epoch};
     }
-    return true;
+    bool open = own_gate_open(p, (int)n, c->id, c->applied);
+    free(p);
+    return open;
 }
 
 static bool drained_elsewhere(struct coord *c, const char *job, int item)
@@ -1451,35 +1592,6 @@ static bool drained_elsewhere(struct coord *c, const char *job, int item)
     return false;
 }
 
-/* failover_check: an active item that a dead agent's last record lists as
- * running is re-run here once (when the job has failover on). The entry is
- * consumed so the re-run happens once. */
-static void failover_check(struct coord *c)
-{
-    const char *k;
-    void *v;
-    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
-        struct cagent *a = v;
-        if (a->alive || !a->loaded)
-            continue;
-        for (int i = 0; i < a->rec.nrunning; i++) {
-            struct plan_item *p = &a->rec.running[i];
-            if (p->item < 0)
-                continue;
-            struct cjob *j = strmap_get(&c->jobs, p->job);
-            if (!j || !j->cfg || p->item >= j->nst || p->item >= j->cfg->shards ||
-                j->st[p->item] != COORD_ACTIVE)
-                continue;
-            if (j->cfg->failover && c->on_failover) {
-                LOGN("job %s item %d was running on %s when it died (fire %lld): re-running",
-                     p->job, p->item, a->id, (long long)p->fire);
-                c->on_failover(c->ctx, j->cfg, p->item, p->fire);
-            }
-            p->item = -1; /* consumed */
-        }
-    }
-}
-
 static void gate_check(struct coord *c)
 {
     const char *k;
@@ -1493,23 +1605,26 @@ static void gate_check(struct coord *c)
         struct cjob *j = v;
         for (int i = 0; i < j->nst; i++)
             if (j->st[i] == COORD_PENDING) {
-                if (drained_elsewhere(c, j->name, i)) {
+                /* Still running elsewhere, or here from before we lost it
+                 * and got it back: one run of an item at a time. */
+                if (j->draining[i] || drained_elsewhere(c, j->name, i)) {
+                    left = true;
+                    continue;
+                }
+                if (handover_resolve(c, j, i) > now_ms()) {
                     left = true;
                     continue;
                 }
                 j->st[i] = COORD_ACTIVE;
                 j->since[i] = now_ms();
-                handover_resolve(c, j->name, i);
                 any = true;
             }
     }
     c->maybe_pending = left;
     if (any)
         c->states_gen++;
-    if (any) {
+    if (any)
         changed(c);
-        failover_check(c);
-    }
 }
 
 /* ---------------------------------------------------------------- manual triggers */
@@ -1689,6 +1804,7 @@ static void published(struct zkreg *z, const struct zkreg_result *r, void *arg)
         c->publish_inflight = false;
         if (r->rc == ZOK) {
             c->stats.publishes++;
+            evicting_clear(c);
             LOGI("published epoch %lld: %d members, digest %s", (long long)p->snap.epoch,
                  p->snap.nmembers, p->snap.digest);
             plan_snapshot_clear(&c->snap);
@@ -1713,6 +1829,96 @@ static void published(struct zkreg *z, const struct zkreg_result *r, void *arg)
     }
     plan_snapshot_clear(&p->snap);
     free(p);
+}
+
+static void evicting_clear(struct coord *c)
+{
+    for (int i = 0; i < c->nevicting; i++)
+        free(c->evicting[i]);
+    free(c->evicting);
+    free(c->evicting_session);
+    c->evicting = NULL;
+    c->evicting_session = NULL;
+    c->nevicting = 0;
+}
+
+struct evict_ctx {
+    struct coord *c;
+    char id[130];
+    int64_t session;
+    uint64_t gen;
+};
+
+static void evicted_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct evict_ctx *x = arg;
+    struct coord *c = x->c;
+    (void)z;
+    if (!r->stale && x->gen == c->gen) {
+        if (r->rc == ZOK) {
+            char **ids = realloc(c->evicting, (size_t)(c->nevicting + 1) * sizeof *ids);
+            if (ids)
+                c->evicting = ids;
+            int64_t *ss = realloc(c->evicting_session, (size_t)(c->nevicting + 1) * sizeof *ss);
+            if (ss)
+                c->evicting_session = ss;
+            if (ids && ss && (ids[c->nevicting] = strdup(x->id)))
+                ss[c->nevicting++] = x->session;
+            c->stats.evictions++;
+            schedule_eval(c);
+        } else {
+            LOGW("evicting %s: %s", x->id, zerror(r->rc));
+        }
+    }
+    free(x);
+}
+
+/* maybe_evict (leader): a member that has not acknowledged the published
+ * epoch within own_evict_bound_ms is evicted: its node is deleted (fenced by
+ * our election node), so the next epoch leaves it out and no handoff waits
+ * on it forever. The agent itself, when it sees its node go, stops at once;
+ * if it cannot see it, its lease runs out. Its items' new owners wait for
+ * that (own_takeover's not_before_ms). */
+static void maybe_evict(struct coord *c)
+{
+    if (!c->leader || !c->elect[0] || !c->snap_exists || c->publish_inflight ||
+        !c->agents_listed || c->agents_loading > 0 || strcmp(c->snap.leader, c->id) != 0)
+        return;
+    struct own_ack *m = calloc((size_t)c->snap.nmembers + 1, sizeof *m);
+    if (!m)
+        return;
+    int t = zkreg_timeout_ms(c->z); /* the longest session among them bounds the wait */
+    for (int i = 0; i < c->snap.nmembers; i++) {
+        const struct cagent *a = strmap_get(&c->agents, c->snap.members[i].id);
+        m[i] = (struct own_ack){c->snap.members[i].id, c->snap.members[i].session,
+                                a && a->alive && a->loaded ? a->node_session : 0,
+                                a ? a->rec.applied_epoch : 0};
+        if (a && a->rec.session_ms > t)
+            t = a->rec.session_ms;
+    }
+    int bound = own_evict_bound_ms(t);
+    int i = own_evict(m, c->snap.nmembers, c->snap.epoch, c->snap.created_ms, now_ms(), bound);
+    if (i >= 0 && strcmp(m[i].id, c->id) != 0) {
+        char path[300];
+        struct evict_ctx *x = calloc(1, sizeof *x);
+        if (x) {
+            x->c = c;
+            x->gen = c->gen;
+            x->session = m[i].session;
+            snprintf(x->id, sizeof x->id, "%s", m[i].id);
+            snprintf(path, sizeof path, "/agents/%s", m[i].id);
+            LOGW("evicting agent %s: it has not acknowledged epoch %lld within %d ms of its "
+                 "publication",
+                 m[i].id, (long long)c->snap.epoch, bound);
+            struct zkreg_op ops[2] = {
+                {.type = ZKOP_CHECK, .path = c->elect, .version = -1},
+                {.type = ZKOP_DELETE, .path = path, .version = -1},
+            };
+            if (zkreg_multi(c->z, ops, 2, evicted_cb, x) != ZOK)
+                free(x);
+        }
+    }
+    free(m);
 }
 
 static int cmp_member_id(const void *a, const void *b)
@@ -1742,6 +1948,7 @@ static void maybe_publish(struct coord *c)
             continue;
         struct plan_member *m = &p->snap.members[p->snap.nmembers++];
         m->id = strdup(a->id);
+        m->session = a->node_session;
         m->capacity = a->rec.capacity;
         m->labels = calloc((size_t)a->rec.nlabels + 1, sizeof *m->labels);
         for (int i = 0; m->labels && i < a->rec.nlabels; i++)
@@ -1753,6 +1960,15 @@ static void maybe_publish(struct coord *c)
         goto out;
     p->snap.epoch = (c->snap_exists ? c->snap.epoch : 0) + 1;
     p->snap.leader = strdup(c->id);
+    /* Evicted members ride along once, so that their items' new owners wait
+     * for their lease to run out. */
+    if (c->nevicting > 0) {
+        p->snap.evicted = calloc((size_t)c->nevicting, sizeof *p->snap.evicted);
+        p->snap.evicted_session = calloc((size_t)c->nevicting, sizeof *p->snap.evicted_session);
+        for (int i = 0; p->snap.evicted && p->snap.evicted_session && i < c->nevicting; i++)
+            if ((p->snap.evicted[p->snap.nevicted] = strdup(c->evicting[i])))
+                p->snap.evicted_session[p->snap.nevicted++] = c->evicting_session[i];
+    }
     p->snap.created_ms = now_ms();
     char *data = plan_snapshot_json(&p->snap);
     if (!data)
@@ -1806,7 +2022,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     struct coord *c = arg;
     (void)fd, (void)what;
     /* Re-measure the clock every 30 s (any record write does it). */
-    if (c->reg == REG_DONE && now_ms() - c->last_clock_check_ms > 30000)
+    if (c->reg == REG_DONE && (!c->skew_ok || now_ms() - c->last_clock_check_ms > 30000))
         c->node_dirty = true;
     if (c->chg_retry && zkreg_state(c->z) == ZKREG_CONNECTED) {
         c->chg_retry = false;
@@ -1815,6 +2031,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (views_settled(c)) {
         scan_triggers(c);
         prune_changes(c);
+        maybe_evict(c);
     }
     schedule_eval(c);
 }
@@ -1836,8 +2053,17 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
                 return;
             }
             if (c->reg == REG_DONE) {
-                LOGW("our agent record was deleted; registering again");
+                /* The leader evicted us (or an operator removed the node):
+                 * our items may be given to others now. Stop at once, as
+                 * after a lost session, and come back as a new member. */
+                LOGW("our agent record was deleted (evicted by the leader?): killing running "
+                     "executions, dropping every item, registering again");
                 c->reg = REG_NONE;
+                c->lost_ms = now_ms();
+                drop_all(c);
+                if (c->on_lost)
+                    c->on_lost(c->ctx);
+                changed(c);
                 schedule_eval(c);
             }
         }
@@ -1890,6 +2116,7 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
     } else if (st == ZKREG_LOST) {
         c->stats.sessions_lost++;
         c->own_session_prev = zkreg_session_id(z);
+        c->lost_ms = now_ms();
         c->suspended = true;
         if (c->leader)
             LOGW("leadership lost with the session");
@@ -1930,7 +2157,6 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->on_fatal = o->on_fatal;
     c->is_running = o->is_running;
     c->on_trigger = o->on_trigger;
-    c->on_failover = o->on_failover;
     c->ctx = o->ctx;
     c->skew_ok = true;
     strmap_init(&c->jobs);
@@ -1977,6 +2203,8 @@ void coord_close(struct coord *c)
         free(hv);
     strmap_free(&c->handovers);
     shard_assignment_free(c->assign);
+    plan_snapshot_clear(&c->applied_snap);
+    evicting_clear(c);
     if (c->ev_eval)
         event_free(c->ev_eval);
     if (c->ev_tick)
@@ -2038,8 +2266,7 @@ void coord_foreach_item(struct coord *c,
     }
 }
 
-bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo_ms, int64_t *hi_ms,
-                         char *why, size_t len)
+bool coord_take_handover(struct coord *c, const char *job, int item, struct coord_takeover *out)
 {
     char key[JOB_NAME_MAX + 16];
     if (strmap_len(&c->handovers) == 0)
@@ -2049,12 +2276,27 @@ bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo
     if (!h || !h->resolved)
         return false;
     strmap_del(&c->handovers, key);
-    *lo_ms = h->lo_ms;
-    *hi_ms = h->hi_ms;
-    snprintf(why, len, "taken over from %s, %s", h->from,
-             h->died ? "whose session ended" : "which handed it over");
+    out->lo_ms = h->t.lo_ms;
+    out->hi_ms = h->t.hi_ms;
+    out->first_s = h->t.first_s;
+    out->rerun_fire = h->t.rerun_fire;
+    snprintf(out->why, sizeof out->why, "taken over from %s, %s",
+             h->from[0] ? h->from : "another agent",
+             !h->from[0]                   ? "at this agent's first epoch"
+             : strcmp(h->from, c->id) == 0 ? "our own earlier session"
+             : h->died                     ? "whose session ended"
+                                           : "which handed it over");
     free(h);
     return true;
+}
+
+bool coord_may_start(const struct coord *c, const char *job, int item, int64_t fire,
+                     enum own_trigger trig)
+{
+    const struct cjob *j = strmap_get(&c->jobs, job);
+    if (!coord_can_start(c) || !j || item < 0 || item >= j->nst)
+        return false;
+    return own_may_start(j->st[item] == COORD_ACTIVE, j->first[item], j->rerun[item], fire, trig);
 }
 
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item)
@@ -2117,6 +2359,32 @@ void coord_set_running(struct coord *c, const char *const *jobs, const int *item
         }
         evtimer_add(c->ev_running, &tv);
     }
+}
+
+void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire)
+{
+    for (int i = 0; i < c->nrunning; i++)
+        if (c->running[i].item == item && c->running[i].fire == fire &&
+            strcmp(c->running[i].job, job) == 0) {
+            free(c->running[i].job);
+            c->running[i] = c->running[--c->nrunning];
+            c->running_written_ms = now_ms();
+            c->node_dirty = true;
+            write_record(c);
+            return;
+        }
+}
+
+void coord_clock_suspect(struct coord *c)
+{
+    if (c->skew_ok) {
+        LOGW("wall clock jumped: refusing work until the clock is checked against ZooKeeper");
+        c->skew_ok = false;
+        snprintf(c->reason, sizeof c->reason, "%s", "wall clock jumped: re-checking against ZooKeeper");
+        changed(c);
+    }
+    c->node_dirty = true;
+    write_record(c);
 }
 
 int64_t coord_job_version(const struct coord *c, const char *name)

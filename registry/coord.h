@@ -20,6 +20,7 @@
 
 #include "core/err.h"
 #include "core/job.h"
+#include "registry/own.h"
 #include "registry/zk.h"
 
 struct coord;
@@ -45,9 +46,6 @@ struct coord_opts {
     /* on_trigger: a manual trigger of `cfg` (param NULL = the job's own); run every
      * active item of the job once. Returns how many items were started. */
     int (*on_trigger)(void *ctx, const struct job *cfg, const char *param);
-    /* on_failover: `item`, gained from an agent that died while running it for
-     * `fire` (epoch s), should run again once (trigger failover). */
-    void (*on_failover)(void *ctx, const struct job *cfg, int item, int64_t fire);
     void *ctx;
 };
 
@@ -76,14 +74,25 @@ void coord_foreach_item(struct coord *c,
                                    enum coord_item_state st),
                         void *arg);
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item);
-/* coord_take_handover: (job, item) became active here after another agent
- * owned it: fires f with f*1000 > *lo_ms had no owner unless the previous
- * owner ran them, those with f*1000 > *hi_ms certainly had none (up to the
- * moment the item was activated). `why` (len bytes) names the previous owner.
- * True once per takeover (the window is consumed); false when there is
- * nothing to account (no previous owner known, or not active yet). */
-bool coord_take_handover(struct coord *c, const char *job, int item, int64_t *lo_ms, int64_t *hi_ms,
-                         char *why, size_t len);
+/* What a takeover of (job, item) leaves to the new owner's scheduler
+ * (docs/coordination.md, "Fires between owners"; own_takeover). */
+struct coord_takeover {
+    int64_t lo_ms, hi_ms; /* fires after lo had no owner unless the previous one ran them
+                           * (up to hi, the previous owner's clock); after hi none */
+    int64_t first_s;      /* the first fire label that is ours */
+    int64_t rerun_fire;   /* a run the previous owner's death cut off, to re-run once; -1 none */
+    char why[200];        /* names the previous owner */
+};
+/* coord_take_handover: (job, item) became active here after another agent (or
+ * an earlier session of ours) owned it. True once per takeover (consumed);
+ * false when there is nothing to account (no previous owner, not active). */
+bool coord_take_handover(struct coord *c, const char *job, int item, struct coord_takeover *out);
+/* coord_may_start: the one ownership check at the instant a run starts: the
+ * session is provably alive, the item is active here, and the fire is ours
+ * (own_may_start: at or after the item's first own fire; a failover re-run
+ * only of the fire its takeover named). */
+bool coord_may_start(const struct coord *c, const char *job, int item, int64_t fire,
+                     enum own_trigger trig);
 const struct job *coord_job(const struct coord *c, const char *name);
 /* coord_job_version: changes whenever the job's config is rewritten (its mzxid). */
 int64_t coord_job_version(const struct coord *c, const char *name);
@@ -103,6 +112,15 @@ void coord_foreach_job(struct coord *c, void (*fn)(void *arg, const struct job *
 void coord_set_running(struct coord *c, const char *const *jobs, const int *items,
                        const int64_t *fires, int n);
 
+/* coord_run_ended: a run of (job, item) for `fire` ended here: if the record
+ * lists it as running, it is rewritten at once (not at the next second), so a
+ * survivor of our death never re-runs a run that had finished. */
+void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire);
+
+/* coord_clock_suspect: the wall clock jumped: refuse work until a fresh clock
+ * check against ZooKeeper passes (started at once). */
+void coord_clock_suspect(struct coord *c);
+
 /* coord_set_draining: an item this agent lost is still running (true) or has
  * stopped (false); published in the agent record so the new owner waits. */
 void coord_set_draining(struct coord *c, const char *job, int item, bool draining);
@@ -113,6 +131,7 @@ void coord_status(const struct coord *c, cJSON *o);
 
 struct coord_stats {
     int64_t epochs_applied, publishes, deposed, sessions_lost, invalid_jobs, jobs, agents_alive;
+    int64_t evictions; /* members this agent evicted as leader */
     int64_t owned_items, pending_items, draining_items;
     int64_t skew_ms;
 };

@@ -17,6 +17,15 @@ void jobops_set(struct jobops *o, const char *name, const char *data, int len, i
     o->ops[1] = (struct zkreg_op){.type = ZKOP_CREATE, .path = o->change, .flags = ZOO_SEQUENCE};
 }
 
+void jobops_create(struct jobops *o, const char *name, const char *data, int len)
+{
+    snprintf(o->target, sizeof o->target, "/jobs/%s", name);
+    plan_change_prefix(o->change, sizeof o->change, PLAN_CHANGE_CONFIG, name);
+    o->ops[0] = (struct zkreg_op){
+        .type = ZKOP_CREATE, .path = o->target, .data = data, .len = len, .flags = 0};
+    o->ops[1] = (struct zkreg_op){.type = ZKOP_CREATE, .path = o->change, .flags = ZOO_SEQUENCE};
+}
+
 void jobops_trigger(struct jobops *o, const char *name, const char *data, int len)
 {
     snprintf(o->target, sizeof o->target, "/jobs/%s/triggers/t-", name);
@@ -51,6 +60,13 @@ int zkcli_job_set(struct zkcli *k, const char *name, const char *data, int len, 
 {
     struct jobops o = {0};
     jobops_set(&o, name, data, len, version);
+    return run(k, &o, NULL, 0);
+}
+
+int zkcli_job_create(struct zkcli *k, const char *name, const char *data, int len)
+{
+    struct jobops o = {0};
+    jobops_create(&o, name, data, len);
     return run(k, &o, NULL, 0);
 }
 

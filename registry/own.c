@@ -68,6 +68,25 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
         out->first_s = floor_s(in->now_ms) + 1;
         return;
     }
+    if (in->prev == OWN_PREV_ANY) {
+        if (in->owner_epoch != in->epoch || in->owner_applied_ms <= 0) {
+            /* No live peer has applied anything: nobody alive owned it. */
+            out->lo_ms = out->hi_ms = in->now_ms;
+            out->first_s = floor_s(in->now_ms) + 1;
+            return;
+        }
+        /* Whoever owned it stopped when it applied our epoch (or an earlier
+         * one published after ours was computed from), at the latest at the
+         * last peer's applied_ms, by its own clock. */
+        out->hi_ms = in->owner_applied_ms;
+        out->lo_ms = in->snap_created_ms - in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+        if (in->job_created_ms - in->max_skew_ms > out->lo_ms)
+            out->lo_ms = in->job_created_ms - in->max_skew_ms;
+        if (out->hi_ms < out->lo_ms)
+            out->hi_ms = out->lo_ms;
+        out->first_s = floor_s(out->hi_ms) + 1;
+        return;
+    }
     if (in->prev == OWN_PREV_SELF_OLD) {
         /* Our own earlier session: it started nothing after it was given up
          * (its lease had run out) and its scheduler reported every fire due
@@ -82,6 +101,12 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
     out->first_s = floor_s(out->hi_ms) + 1;
     if (in->prev == OWN_PREV_ALIVE && in->owner_carry_ms > 0 && in->owner_carry_ms < out->lo_ms)
         out->lo_ms = in->owner_carry_ms;
+    /* Nothing fired before the job existed (by any clock within the skew). */
+    if (in->job_created_ms > 0 && in->job_created_ms - in->max_skew_ms > out->lo_ms) {
+        out->lo_ms = in->job_created_ms - in->max_skew_ms;
+        if (out->hi_ms < out->lo_ms)
+            out->hi_ms = out->lo_ms;
+    }
     if (in->prev == OWN_PREV_DIED) {
         if (in->failover && in->owner_running_fire >= 0 && in->owner_running_fire < out->first_s)
             out->rerun_fire = in->owner_running_fire;

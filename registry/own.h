@@ -50,6 +50,7 @@ enum own_prev {
     OWN_PREV_DIED,     /* the previous owner's session ended (expired, closed, evicted) */
     OWN_PREV_UNKNOWN,  /* an owner existed but this agent has no record of it */
     OWN_PREV_SELF_OLD, /* this agent's own earlier session */
+    OWN_PREV_ANY,      /* our first epoch in this session: any live peer may have owned it */
 };
 
 /* What the new owner knows when a gained item becomes active. */
@@ -63,7 +64,9 @@ struct own_takeover_in {
     int max_skew_ms;
     int64_t skew_ms; /* ours against ZooKeeper */
     int64_t now_ms;  /* our clock, at activation */
-    /* OWN_PREV_ALIVE: from its record */
+    int64_t job_created_ms; /* when the job's node was created (0 unknown): no fire before it */
+    /* OWN_PREV_ALIVE: from its record; OWN_PREV_ANY: the latest applied_ms of
+     * the live peers at our epoch (owner_epoch = ours; 0: none has applied) */
     int64_t owner_epoch, owner_applied_ms;
     int64_t owner_carry_ms; /* its record's carry_ms (0 = none): see own_carry */
     /* OWN_PREV_DIED: when we saw its node vanish (our clock) and its last record */

@@ -72,7 +72,44 @@ void plan_snapshot_clear(struct plan_snapshot *s)
     }
     free(s->members);
     free(s->leader);
+    free_strv(s->evicted, s->nevicted);
+    free(s->evicted_session);
     memset(s, 0, sizeof *s);
+}
+
+int plan_snapshot_copy(const struct plan_snapshot *s, struct plan_snapshot *out)
+{
+    struct plan_snapshot c = {.epoch = s->epoch, .created_ms = s->created_ms};
+    memcpy(c.digest, s->digest, sizeof c.digest);
+    c.leader = strdup(s->leader ? s->leader : "");
+    c.members = calloc((size_t)s->nmembers + 1, sizeof *c.members);
+    c.evicted = calloc((size_t)s->nevicted + 1, sizeof *c.evicted);
+    c.evicted_session = calloc((size_t)s->nevicted + 1, sizeof *c.evicted_session);
+    if (!c.leader || !c.members || !c.evicted || !c.evicted_session)
+        goto err;
+    for (int i = 0; i < s->nmembers; i++) {
+        const struct plan_member *m = &s->members[i];
+        struct plan_member *d = &c.members[c.nmembers++];
+        d->session = m->session;
+        d->capacity = m->capacity;
+        if (!(d->id = strdup(m->id)) ||
+            !(d->labels = calloc((size_t)m->nlabels + 1, sizeof *d->labels)))
+            goto err;
+        for (int k = 0; k < m->nlabels; k++)
+            if (!(d->labels[d->nlabels++] = strdup(m->labels[k])))
+                goto err;
+    }
+    for (int i = 0; i < s->nevicted; i++) {
+        if (!(c.evicted[c.nevicted] = strdup(s->evicted[i])))
+            goto err;
+        c.evicted_session[c.nevicted++] = s->evicted_session[i];
+    }
+    *out = c;
+    return 0;
+err:
+    plan_snapshot_clear(&c);
+    memset(out, 0, sizeof *out);
+    return -ENOMEM;
 }
 
 int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, struct sc_err *err)
@@ -120,6 +157,12 @@ int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, st
             goto out;
         }
         pm->capacity = (int)v;
+        const char *ss = "0";
+        if ((rc = json_get_str(m, "session", JSON_OPTIONAL, &ss, err)) < 0 && rc != -ENOENT) {
+            json_err_prefix(err, "members");
+            goto out;
+        }
+        pm->session = (int64_t)strtoull(ss, NULL, 16);
         if (!(pm->id = strdup(id))) {
             rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
             goto out;
@@ -131,6 +174,31 @@ int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, st
         }
     }
     qsort(s.members, (size_t)s.nmembers, sizeof *s.members, cmp_member);
+    const cJSON *ev = NULL;
+    if ((rc = json_get_arr(root, "evicted", JSON_OPTIONAL, &ev, err)) < 0 && rc != -ENOENT)
+        goto out;
+    if (ev) {
+        int ne = cJSON_GetArraySize(ev);
+        s.evicted = calloc((size_t)ne + 1, sizeof *s.evicted);
+        s.evicted_session = calloc((size_t)ne + 1, sizeof *s.evicted_session);
+        if (!s.evicted || !s.evicted_session) {
+            rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+            goto out;
+        }
+        cJSON_ArrayForEach(m, ev)
+        {
+            const cJSON *eid = cJSON_GetArrayItem(m, 0), *es = cJSON_GetArrayItem(m, 1);
+            if (!cJSON_IsString(eid) || !cJSON_IsString(es)) {
+                rc = sc_err_set(err, EINVAL, "evicted", -1, "entries must be [id, session]");
+                goto out;
+            }
+            if (!(s.evicted[s.nevicted] = strdup(eid->valuestring))) {
+                rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+                goto out;
+            }
+            s.evicted_session[s.nevicted++] = (int64_t)strtoull(es->valuestring, NULL, 16);
+        }
+    }
     *out = s;
     memset(&s, 0, sizeof s);
     rc = 0;
@@ -151,10 +219,24 @@ char *plan_snapshot_json(const struct plan_snapshot *s)
     arr = cJSON_AddArrayToObject(o, "members");
     for (int i = 0; i < s->nmembers; i++) {
         cJSON *m = cJSON_CreateObject();
+        char sess[32];
+        snprintf(sess, sizeof sess, "%llx", (unsigned long long)s->members[i].session);
         cJSON_AddStringToObject(m, "id", s->members[i].id);
+        cJSON_AddStringToObject(m, "session", sess);
         cJSON_AddItemToObject(m, "labels", strv_json(s->members[i].labels, s->members[i].nlabels));
         cJSON_AddNumberToObject(m, "capacity", s->members[i].capacity);
         cJSON_AddItemToArray(arr, m);
+    }
+    if (s->nevicted > 0) {
+        cJSON *ev = cJSON_AddArrayToObject(o, "evicted");
+        for (int i = 0; i < s->nevicted; i++) {
+            char sess[32];
+            cJSON *e = cJSON_CreateArray();
+            snprintf(sess, sizeof sess, "%llx", (unsigned long long)s->evicted_session[i]);
+            cJSON_AddItemToArray(e, cJSON_CreateString(s->evicted[i]));
+            cJSON_AddItemToArray(e, cJSON_CreateString(sess));
+            cJSON_AddItemToArray(ev, e);
+        }
     }
     text = json_print(o);
     cJSON_Delete(o);
@@ -167,7 +249,8 @@ bool plan_snapshot_same(const struct plan_snapshot *a, const struct plan_snapsho
         return false;
     for (int i = 0; i < a->nmembers; i++) {
         const struct plan_member *x = &a->members[i], *y = &b->members[i];
-        if (strcmp(x->id, y->id) != 0 || x->capacity != y->capacity || x->nlabels != y->nlabels)
+        if (strcmp(x->id, y->id) != 0 || x->session != y->session ||
+            x->capacity != y->capacity || x->nlabels != y->nlabels)
             return false;
         for (int k = 0; k < x->nlabels; k++)
             if (strcmp(x->labels[k], y->labels[k]) != 0)
@@ -367,6 +450,7 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     INT("applied_epoch", r.applied_epoch, 0, INT64_MAX / 2);
     INT("applied_ms", r.applied_ms, 0, INT64_MAX / 2);
     INT("session_ms", r.session_ms, 0, INT32_MAX);
+    INT("carry_ms", r.carry_ms, 0, INT64_MAX / 2);
     INT("skew_ms", r.skew_ms, -(INT64_MAX / 2), INT64_MAX / 2);
 #undef STR
 #undef INT
@@ -406,6 +490,8 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     cJSON_AddNumberToObject(o, "applied_epoch", (double)r->applied_epoch);
     cJSON_AddNumberToObject(o, "applied_ms", (double)r->applied_ms);
     cJSON_AddNumberToObject(o, "session_ms", r->session_ms);
+    if (r->carry_ms > 0)
+        cJSON_AddNumberToObject(o, "carry_ms", (double)r->carry_ms);
     cJSON_AddBoolToObject(o, "ready", r->ready);
     cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
     cJSON_AddNumberToObject(o, "skew_ms", (double)r->skew_ms);

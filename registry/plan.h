@@ -22,6 +22,7 @@ struct plan_member {
     char **labels;
     int nlabels;
     int capacity;
+    int64_t session; /* the session that owned its node when published (0: unknown) */
 };
 
 struct plan_snapshot {
@@ -31,6 +32,13 @@ struct plan_snapshot {
     int64_t created_ms;
     struct plan_member *members; /* sorted by id */
     int nmembers;
+    /* members of the previous epoch the leader evicted for not acknowledging
+     * it in time (own_evict): their session may still have been alive when
+     * their node was deleted, so a new owner of their items waits for their
+     * lease to run out (id and session, in the same order) */
+    char **evicted;
+    int64_t *evicted_session;
+    int nevicted;
 };
 
 /* plan_snapshot_parse: 0 or -EINVAL naming the field; *out is the caller's
@@ -39,6 +47,9 @@ int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, st
 /* plan_snapshot_json: the caller's to free(). */
 char *plan_snapshot_json(const struct plan_snapshot *s);
 void plan_snapshot_clear(struct plan_snapshot *s);
+/* plan_snapshot_copy: a deep copy into *out (the caller's, plan_snapshot_clear);
+ * 0 or -ENOMEM (then *out is empty). */
+int plan_snapshot_copy(const struct plan_snapshot *s, struct plan_snapshot *out);
 /* plan_snapshot_same: same members (ids, labels, capacity) and digest; the epoch
  * and leader are not compared. */
 bool plan_snapshot_same(const struct plan_snapshot *a, const struct plan_snapshot *b);
@@ -88,6 +99,9 @@ struct plan_agent_rec {
      * that epoch were stopped then (a fire after it was not started here) */
     int64_t applied_ms;
     int session_ms; /* negotiated session timeout (its lease is half of it) */
+    /* with applied_epoch: the lowest window start (realtime ms) of items it
+     * lost at that epoch while holding them only pending (own_carry); 0 none */
+    int64_t carry_ms;
     bool ready;     /* false: refuses work (reason says why) */
     char *reason;
     int64_t skew_ms;

@@ -22,13 +22,18 @@ static void test_snapshot_roundtrip(void **state)
     struct plan_snapshot s = {0}, back = {0};
     struct sc_err err;
     char *l1[] = {"gpu", "batch"};
-    struct plan_member m[2] = {{"b2", l1, 2, 4}, {"a1", NULL, 0, 16}};
+    struct plan_member m[2] = {{"b2", l1, 2, 4, 0x1234abcdLL}, {"a1", NULL, 0, 16, 0}};
+    char *ev[] = {"c3"};
+    int64_t evs[] = {0x77LL};
     s.epoch = 42;
     s.leader = "a1";
     memcpy(s.digest, "0123456789abcdef", 17);
     s.created_ms = 1700000000123LL;
     s.members = m;
     s.nmembers = 2;
+    s.evicted = ev;
+    s.evicted_session = evs;
+    s.nevicted = 1;
     char *json = plan_snapshot_json(&s);
     assert_int_equal(plan_snapshot_parse(json, (int)strlen(json), &back, &err), 0);
     assert_int_equal(back.epoch, 42);
@@ -40,12 +45,27 @@ static void test_snapshot_roundtrip(void **state)
     assert_int_equal(back.members[1].capacity, 4);
     assert_int_equal(back.members[1].nlabels, 2);
     assert_string_equal(back.members[1].labels[1], "batch");
+    /* Members are sessions; evicted members ride along with their session. */
+    assert_int_equal(back.members[1].session, 0x1234abcdLL);
+    assert_int_equal(back.members[0].session, 0);
+    assert_int_equal(back.nevicted, 1);
+    assert_string_equal(back.evicted[0], "c3");
+    assert_int_equal(back.evicted_session[0], 0x77);
+    struct plan_snapshot copy;
+    assert_int_equal(plan_snapshot_copy(&back, &copy), 0);
+    assert_true(plan_snapshot_same(&back, &copy));
+    assert_string_equal(copy.evicted[0], "c3");
+    assert_int_equal(copy.members[1].session, 0x1234abcdLL);
+    plan_snapshot_clear(&copy);
 
     /* Same members and digest -> same, whatever the epoch. */
     struct plan_snapshot again = {0};
     assert_int_equal(plan_snapshot_parse(json, (int)strlen(json), &again, &err), 0);
     again.epoch = 43;
     assert_true(plan_snapshot_same(&back, &again));
+    again.members[1].session = 0x99;
+    assert_false(plan_snapshot_same(&back, &again)); /* the same id on a new session */
+    again.members[1].session = back.members[1].session;
     again.members[0].capacity = 15;
     assert_false(plan_snapshot_same(&back, &again));
     plan_snapshot_clear(&again);

@@ -104,8 +104,9 @@ static int f_prepare(void *ctx, const struct sched_launch *l, void *token, void 
     return rc;
 }
 
-static int f_release(void *ctx, void *handle, const struct sched_item_conf *c)
+static int f_release(void *ctx, void *handle, const struct sched_item_conf *c, int64_t fire_time)
 {
+    (void)fire_time;
     (void)ctx, (void)c;
     struct launch *x = handle;
     assert_true(x->prepared);
@@ -932,7 +933,8 @@ static void test_refused_start_is_missed(void **state)
 
 /* A taken-over item: its fires between lo and the item's floor are accounted;
  * those up to hi only as missed (the previous owner may have run them), the
- * later ones by the misfire policy. */
+ * later ones ours: within the misfire threshold (1 s here) ordinary fires,
+ * later than that by the misfire policy. */
 static void takeover(enum sched_misfire policy, enum sched_concurrency conc, struct sched **out)
 {
     struct sched *s = mk(100);
@@ -940,6 +942,7 @@ static void takeover(enum sched_misfire policy, enum sched_concurrency conc, str
     struct sched_item_conf c = conf("t", 1);
     c.misfire = policy;
     c.concurrency = conc;
+    c.misfire_threshold_ms = 1000;
     put(s, c);
     assert_int_equal(sched_item_next(s, "t", 0), 1001);
     /* fires 995..1000: 995, 996 maybe run by the previous owner */
@@ -955,42 +958,73 @@ static int missed_between(int64_t from, int64_t to)
     return n;
 }
 
+static const struct ev *missed_ev(int64_t fire)
+{
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_MISSED && F.e[i].fire_time == fire)
+            return &F.e[i];
+    return NULL;
+}
+
 static void test_takeover_accounting(void **state)
 {
     (void)state;
     struct sched *s;
     takeover(SCHED_MISFIRE_SKIP, SCHED_CONC_ALLOW, &s);
-    assert_int_equal(F.nl, 0);
-    assert_int_equal(missed_between(995, 1000), 6);
-    assert_int_equal(count_ev(SCHED_EV_MISSED), 6);
-    assert_int_equal(F.e[0].fire_time, 995);
-    assert_int_equal(F.e[0].trigger, EXEC_TRIGGER_CRON);
-    assert_non_null(strstr(F.e[0].reason, "failover window (taken over from a2)"));
-    assert_non_null(strstr(F.e[0].reason, "unless the previous owner ran it"));
-    assert_null(strstr(F.e[0].reason, "misfire"));
-    assert_non_null(strstr(F.e[5].reason, "misfire skip"));
-    advance(s, 500); /* the item's own schedule goes on */
+    /* 1000 is half a second late: ours, and run as an ordinary fire */
     assert_int_equal(F.nl, 1);
-    assert_int_equal(F.l[0].fire_time, 1001);
+    assert_int_equal(F.l[0].fire_time, 1000);
     assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_CRON);
+    assert_int_equal(missed_between(995, 999), 5);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 5);
+    const struct ev *m = missed_ev(995);
+    assert_non_null(m);
+    assert_int_equal(m->trigger, EXEC_TRIGGER_CRON);
+    assert_non_null(strstr(m->reason, "failover window (taken over from a2)"));
+    assert_non_null(strstr(m->reason, "unless the previous owner ran it"));
+    assert_null(strstr(m->reason, "misfire"));
+    assert_non_null(strstr(missed_ev(999)->reason, "misfire skip"));
+    advance(s, 500); /* the item's own schedule goes on */
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[1].fire_time, 1001);
+    assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_CRON);
     sched_free(s);
 
     takeover(SCHED_MISFIRE_ONCE, SCHED_CONC_ALLOW, &s);
-    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.nl, 2);
     assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_MISFIRE);
-    assert_int_equal(F.l[0].fire_time, 1000); /* the latest fire no one can have run */
-    assert_int_equal(missed_between(995, 999), 5);
-    assert_int_equal(missed_between(1000, 1000), 0);
+    assert_int_equal(F.l[0].fire_time, 999); /* the latest late fire no one can have run */
+    assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_CRON);
+    assert_int_equal(F.l[1].fire_time, 1000);
+    assert_int_equal(missed_between(995, 998), 4);
+    assert_int_equal(missed_between(999, 1000), 0);
     sched_free(s);
 
     takeover(SCHED_MISFIRE_ALL, SCHED_CONC_ALLOW, &s);
     assert_int_equal(F.nl, 4);
     for (int i = 0; i < 4; i++) {
-        assert_int_equal(F.l[i].trigger, EXEC_TRIGGER_MISFIRE);
+        assert_int_equal(F.l[i].trigger, i < 3 ? EXEC_TRIGGER_MISFIRE : EXEC_TRIGGER_CRON);
         assert_int_equal(F.l[i].fire_time, 997 + i);
     }
     assert_int_equal(missed_between(995, 996), 2); /* never caught up */
     assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    sched_free(s);
+
+    /* A floor in the future (our clock is behind the previous owner's): the
+     * item's own schedule starts after it, and everything up to it was the
+     * previous owner's (missed unless it ran them, never run here). */
+    s = mk(100);
+    F.real = 1000500;
+    struct sched_item_conf cf = conf("f", 1);
+    cf.fire_after = 1002;
+    put(s, cf);
+    assert_int_equal(sched_item_next(s, "f", 0), 1003);
+    assert_int_equal(sched_item_account(s, "f", 0, 999000, 1002200, "taken over from a3"), 3);
+    assert_int_equal(F.nl, 0);
+    assert_int_equal(missed_between(1000, 1002), 3);
+    advance(s, 2600); /* 1003.1: the first fire of ours */
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].fire_time, 1003);
     sched_free(s);
 
     /* a window wider than SCHED_MISFIRE_MAX fires: bounded, the rest summarized */

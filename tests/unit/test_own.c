@@ -1,0 +1,180 @@
+/* tests/unit/test_own.c: the ownership and handoff decisions (registry/own.h),
+ * case by case. The simulator (tests/sim/) drives the same functions through
+ * random worlds; these pin each rule to a named case. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "registry/own.h"
+
+static void test_member_self_is_a_session(void **state)
+{
+    (void)state;
+    assert_true(own_member_self("a1", 0x10, "a1", 0x10));
+    assert_false(own_member_self("a1", 0x11, "a1", 0x10)); /* our earlier session's entry */
+    assert_false(own_member_self("a1", 0x10, "a2", 0x10));
+    assert_true(own_member_self("a1", 0x11, "a1", 0)); /* a snapshot without sessions */
+}
+
+static void test_gate(void **state)
+{
+    (void)state;
+    struct own_peer p[] = {
+        {"me", 1, true, true, 7},
+        {"b", 2, true, true, 7},
+        {"c", 3, true, true, 0},  /* applied nothing in its session: owns nothing */
+        {"d", 4, false, true, 5}, /* gone */
+    };
+    assert_true(own_gate_open(p, 4, "me", 7));
+    p[1].applied_epoch = 6; /* still on an older epoch: may run what we gained */
+    assert_false(own_gate_open(p, 4, "me", 7));
+    p[1].applied_epoch = 8; /* newer: computed other owners */
+    assert_false(own_gate_open(p, 4, "me", 7));
+    p[1].applied_epoch = 7;
+    p[1].loaded = false; /* not read since it (re)appeared */
+    assert_false(own_gate_open(p, 4, "me", 7));
+}
+
+static struct own_takeover_in base(enum own_prev prev)
+{
+    return (struct own_takeover_in){
+        .prev = prev,
+        .epoch = 11,
+        .prev_epoch = 10,
+        .prev_created_ms = 1000000,
+        .snap_created_ms = 1010000,
+        .session_ms = 2000,
+        .max_skew_ms = 2000,
+        .now_ms = 1010400,
+        .owner_running_fire = -1,
+        .failover = true,
+    };
+}
+
+static void test_takeover_live_handoff_under_skew(void **state)
+{
+    (void)state;
+    /* The previous owner's clock is 1 s ahead of ours: it applied the epoch
+     * at 1011.3 s by its clock while ours reads 1010.4. Its fires up to 1011
+     * are its own; ours start at 1012, whatever our clock says. */
+    struct own_takeover_in in = base(OWN_PREV_ALIVE);
+    in.owner_epoch = 11;
+    in.owner_applied_ms = 1011300;
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    assert_int_equal(t.hi_ms, 1011300);
+    assert_int_equal(t.first_s, 1012);
+    assert_true(t.lo_ms <= t.hi_ms);
+    assert_int_equal(t.rerun_fire, -1);
+    assert_int_equal(t.not_before_ms, 0);
+    /* A carry from an owner that only held it pending widens the window down. */
+    in.owner_carry_ms = 990000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 990000);
+    assert_int_equal(t.first_s, 1012);
+}
+
+static void test_takeover_died_reruns_only_a_cut_off_run(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_DIED);
+    in.gone_ms = 1009000;
+    in.owner_session_ms = 2000;
+    in.owner_running_fire = 1007;
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    assert_true(t.first_s > 1007);
+    assert_int_equal(t.first_s, t.hi_ms / 1000 + 1);
+    assert_int_equal(t.rerun_fire, 1007);
+    assert_int_equal(t.not_before_ms, 0); /* expired: its lease ran out before */
+    in.failover = false;
+    own_takeover(&in, &t);
+    assert_int_equal(t.rerun_fire, -1);
+    /* Evicted while its session may live: wait out its lease. */
+    in.failover = true;
+    in.evicted = true;
+    own_takeover(&in, &t);
+    assert_true(t.not_before_ms >= in.gone_ms + in.owner_session_ms);
+    /* A live previous owner is never re-run from. */
+    in = base(OWN_PREV_ALIVE);
+    in.owner_running_fire = 1007;
+    in.owner_epoch = 11;
+    in.owner_applied_ms = 1010100;
+    own_takeover(&in, &t);
+    assert_int_equal(t.rerun_fire, -1);
+}
+
+static void test_takeover_self_and_none(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_SELF_OLD);
+    in.self_lost_ms = 1005600;
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    assert_int_equal(t.first_s, 1006);
+    assert_int_equal(t.lo_ms, t.hi_ms);
+    in = base(OWN_PREV_NONE);
+    own_takeover(&in, &t);
+    assert_int_equal(t.first_s, 1011);
+}
+
+static void test_may_start(void **state)
+{
+    (void)state;
+    assert_true(own_may_start(true, 1012, -1, 1012, OWN_CRON));
+    assert_false(own_may_start(true, 1012, -1, 1011, OWN_CRON)); /* the previous owner's */
+    assert_false(own_may_start(false, 1012, -1, 1013, OWN_CRON));
+    assert_false(own_may_start(true, 1012, -1, 1011, OWN_MISFIRE));
+    assert_true(own_may_start(true, 1012, -1, 1000, OWN_MANUAL));
+    assert_true(own_may_start(true, 1012, 1007, 1007, OWN_FAILOVER));
+    assert_false(own_may_start(true, 1012, 1007, 1008, OWN_FAILOVER));
+    assert_false(own_may_start(true, 1012, -1, 1007, OWN_FAILOVER));
+    assert_true(own_may_start(true, 1012, 1007, 1007, OWN_RETRY)); /* retry of the re-run */
+    assert_false(own_may_start(true, 1012, -1, 1007, OWN_RETRY));
+}
+
+static void test_evict(void **state)
+{
+    (void)state;
+    struct own_ack m[] = {
+        {"a", 1, 1, 5},
+        {"b", 2, 2, 4}, /* stuck on 4 */
+        {"c", 3, 9, 0}, /* its node belongs to a new session: the next epoch handles it */
+    };
+    int bound = own_evict_bound_ms(2000);
+    assert_true(bound > 2000);
+    assert_int_equal(own_evict(m, 3, 5, 100000, 100000 + bound - 1, bound), -1);
+    assert_int_equal(own_evict(m, 3, 5, 100000, 100000 + bound, bound), 1);
+    m[1].applied_epoch = 5;
+    assert_int_equal(own_evict(m, 3, 5, 100000, 100000 + bound, bound), -1);
+    m[1].node_session = 0; /* gone */
+    m[1].applied_epoch = 4;
+    assert_int_equal(own_evict(m, 3, 5, 100000, 100000 + bound, bound), -1);
+}
+
+static void test_carry(void **state)
+{
+    (void)state;
+    assert_int_equal(own_carry(0, 500), 500);
+    assert_int_equal(own_carry(400, 500), 400);
+    assert_int_equal(own_carry(600, 500), 500);
+    assert_int_equal(own_carry(600, 0), 600);
+    assert_true(own_pending_lo(100000, 2000, 2000) < 100000 - 4000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_member_self_is_a_session),
+        cmocka_unit_test(test_gate),
+        cmocka_unit_test(test_takeover_live_handoff_under_skew),
+        cmocka_unit_test(test_takeover_died_reruns_only_a_cut_off_run),
+        cmocka_unit_test(test_takeover_self_and_none),
+        cmocka_unit_test(test_may_start),
+        cmocka_unit_test(test_evict),
+        cmocka_unit_test(test_carry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
