@@ -120,6 +120,7 @@ struct coord {
     int64_t applied;
     int64_t applied_ms, applied_created_ms; /* when we applied it; when it was published */
     int64_t carry_ms;                       /* own_carry of the applied epoch */
+    bool member;                            /* we are a member of the applied epoch */
     struct shard_assignment *assign;        /* the assignment of the applied epoch */
     struct plan_snapshot applied_snap;      /* its snapshot (members with sessions) */
     int64_t lost_ms;                        /* when this process last gave up a session */
@@ -127,6 +128,12 @@ struct coord {
     char **evicting;
     int64_t *evicting_session;
     int nevicting;
+    /* leader: evicted ids kept out of the members until then (realtime ms),
+     * so a stuck agent that registers again cannot stall every handoff anew */
+    struct strmap quarantine;
+    /* SHARDCRON_TEST_FAULT=stall_apply: apply the first epoch of a session,
+     * then never another (a stuck agent, for the eviction fault test) */
+    bool fault_stall_apply;
     struct strmap handovers;                /* struct handover of gained items */
 
     uint64_t gen;
@@ -298,6 +305,7 @@ static char *record_json(struct coord *c)
     r.applied_epoch = c->applied;
     r.applied_ms = c->applied ? c->applied_ms : 0;
     r.carry_ms = c->applied ? c->carry_ms : 0;
+    r.member = c->applied && c->member;
     r.session_ms = zkreg_timeout_ms(c->z);
     /* Not ready until every job config is read: the leader adds an agent to
      * the members only once it can compute and apply an epoch at once. */
@@ -325,6 +333,9 @@ static void clock_check(struct coord *c, int64_t t0, int64_t t1, int64_t mtime_m
     bool ok = llabs(skew) <= c->max_skew_ms;
     c->skew_ms = skew;
     c->last_clock_check_ms = t1;
+    if (!ok)
+        snprintf(c->reason, sizeof c->reason, "clock skew %lld ms against ZooKeeper over max_clock_skew_ms (%d ms)",
+                 (long long)skew, c->max_skew_ms);
     if (ok != c->skew_ok) {
         if (ok)
             LOGN("clock within %d ms of ZooKeeper again (skew %lld ms): accepting work",
@@ -333,8 +344,8 @@ static void clock_check(struct coord *c, int64_t t0, int64_t t1, int64_t mtime_m
             LOGE("clock is %lld ms off ZooKeeper's (limit %d ms): refusing to run work",
                  (long long)skew, c->max_skew_ms);
         c->skew_ok = ok;
-        snprintf(c->reason, sizeof c->reason, "%s",
-                 ok ? "" : "clock skew against ZooKeeper over max_clock_skew_ms");
+        if (ok)
+            c->reason[0] = '\0';
         c->node_dirty = true;
         changed(c);
         schedule_eval(c);
@@ -1477,6 +1488,8 @@ static void maybe_apply(struct coord *c)
     int njobs = 0;
     if (!views_settled(c) || !c->snap_exists || c->snap.epoch <= c->applied)
         return;
+    if (c->fault_stall_apply && c->applied > 0)
+        return;
     int64_t t_start = now_ms();
     double cpu_start = cpu_ms();
     const char *digest = jobs_digest(c);
@@ -1509,6 +1522,7 @@ static void maybe_apply(struct coord *c)
                  : -1;
     int64_t gained = 0, lost = 0;
     c->carry_ms = 0;
+    c->member = me >= 0;
     const struct shard_assignment *before = c->assign; /* of the epoch applied until now */
     const char *k;
     void *val;
@@ -1570,7 +1584,7 @@ static bool gate_open(struct coord *c)
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         const struct cagent *a = v;
         p[n++] = (struct own_peer){a->id, a->node_session, a->alive, a->loaded,
-                                   a->rec.applied_epoch};
+                                   a->rec.applied_epoch, a->rec.member};
     }
     bool open = own_gate_open(p, (int)n, c->id, c->applied);
     free(p);
@@ -1831,6 +1845,21 @@ static void published(struct zkreg *z, const struct zkreg_result *r, void *arg)
     free(p);
 }
 
+#define QUARANTINE_MS (5 * 60 * 1000)
+
+/* quarantined (leader): an evicted id stays out of the members for a while. */
+static bool quarantined(struct coord *c, const char *id)
+{
+    int64_t *until = strmap_get(&c->quarantine, id);
+    if (!until)
+        return false;
+    if (now_ms() < *until)
+        return true;
+    free(strmap_del(&c->quarantine, id));
+    LOGN("agent %s may be a member again (its quarantine after an eviction ended)", id);
+    return false;
+}
+
 static void evicting_clear(struct coord *c)
 {
     for (int i = 0; i < c->nevicting; i++)
@@ -1864,6 +1893,17 @@ static void evicted_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 c->evicting_session = ss;
             if (ids && ss && (ids[c->nevicting] = strdup(x->id)))
                 ss[c->nevicting++] = x->session;
+            int64_t *until = malloc(sizeof *until);
+            int e;
+            if (until) {
+                *until = now_ms() + QUARANTINE_MS;
+                free(strmap_del(&c->quarantine, x->id));
+                strmap_put(&c->quarantine, x->id, until, &e);
+                if (e < 0)
+                    free(until);
+            }
+            LOGW("evicted agent %s: kept out of the members for %d s", x->id,
+                 QUARANTINE_MS / 1000);
             c->stats.evictions++;
             schedule_eval(c);
         } else {
@@ -1944,7 +1984,8 @@ static void maybe_publish(struct coord *c)
         goto out;
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         struct cagent *a = v;
-        if (!a->alive || !a->loaded || !a->rec.ready || a->rec.capacity < 1)
+        if (!a->alive || !a->loaded || !a->rec.ready || a->rec.capacity < 1 ||
+            quarantined(c, a->id))
             continue;
         struct plan_member *m = &p->snap.members[p->snap.nmembers++];
         m->id = strdup(a->id);
@@ -2166,6 +2207,13 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->jobs_gen = 1;
     c->chg_seen = -1;
     strmap_init(&c->handovers);
+    strmap_init(&c->quarantine);
+    const char *fault = getenv("SHARDCRON_TEST_FAULT");
+    if (fault && strcmp(fault, "stall_apply") == 0) {
+        c->fault_stall_apply = true;
+        LOGW("SHARDCRON_TEST_FAULT=stall_apply: this agent will not apply epochs after its "
+             "first (a fault test)");
+    }
     c->ev_eval = evtimer_new(base, eval_cb, c);
     c->ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
     c->ev_running = evtimer_new(base, running_cb, c);
@@ -2205,6 +2253,9 @@ void coord_close(struct coord *c)
     shard_assignment_free(c->assign);
     plan_snapshot_clear(&c->applied_snap);
     evicting_clear(c);
+    for (size_t it = 0; strmap_next(&c->quarantine, &it, &hk, &hv);)
+        free(hv);
+    strmap_free(&c->quarantine);
     if (c->ev_eval)
         event_free(c->ev_eval);
     if (c->ev_tick)

@@ -1,0 +1,479 @@
+/* tests/integration/test_faults.c: the reproduced coordination faults of the
+ * safety review, each against real agents and a real ZooKeeper, each checked
+ * from what the jobs themselves logged (tests/lib/runlog.h):
+ *
+ *   skew      a handoff between agents whose clocks are +1 s and -1 s apart
+ *             (inside the skew limit) runs no fire twice;
+ *   retry     an item whose run waits for a retry (backoff 120 s) moves to a
+ *             joining agent at once (draining means running, not waiting);
+ *   stale     kill -9 an owner during a run, let the survivor re-run it, then
+ *             stop the survivor: the third owner does not run it again (only
+ *             the direct successor re-runs, from the current record);
+ *   finished  kill -9 an owner right after a run ended: the survivor does not
+ *             re-run it (a run's end reaches the record at once);
+ *   stuck     an agent that never acknowledges an epoch is evicted within the
+ *             bound, and its items run elsewhere;
+ *   jump      an agent's wall clock jumps 30 s forward: it runs nothing under
+ *             the jumped clock, and no fire runs twice.
+ *
+ * Waits poll observable state (the run log, /status) with deadlines. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "registry/jobops.h"
+#include "registry/plan.h"
+#include "registry/zkcli.h"
+#include "tests/lib/agents.h"
+#include "tests/lib/runlog.h"
+#include "tests/lib/testenv.h"
+
+#define SESSION_MS 2000
+#define MAX_RUNS 4096
+#define LIBFAKETIME "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+static struct rl_run runs[MAX_RUNS];
+
+struct fx {
+    struct ta_cluster c;
+    char out[512];
+};
+
+static void fx_init(struct fx *f, const char *tag)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->c.ns, sizeof f->c.ns, "it_faults_%s_%d", tag, (int)getpid());
+    f->c.session_ms = SESSION_MS;
+    snprintf(f->out, sizeof f->out, "%s/%s.out", tenv("SC_TEST_TMP"), f->c.ns);
+}
+
+/* fx_job: create job `name` through the writers' path (with its change-log
+ * entry); `extra` is more JSON fields (",\"retries\":1" ...). */
+static void fx_job(struct fx *f, const char *name, const char *cron, int shards, const char *secs,
+                   int status, const char *extra)
+{
+    char cmd[2048], job[4096];
+    struct sc_err err;
+    rl_command(cmd, sizeof cmd, f->out, secs, status);
+    snprintf(job, sizeof job, "{\"name\":\"%s\",\"cron\":\"%s\",\"shards\":%d,\"command\":\"%s\"%s}",
+             name, cron, shards, cmd, extra ? extra : "");
+    struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), f->c.ns, NULL, 5000, &err);
+    if (!k)
+        fail_msg("zk: %s", err.msg);
+    assert_int_equal(zkcli_ensure(k, "/jobs"), ZOK);
+    assert_int_equal(zkcli_job_create(k, name, job, (int)strlen(job)), ZOK);
+    zkcli_close(k);
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* watch_for: sample ownership (the double-claim checker) for `ms`. */
+static void watch_for(struct fx *f, int ms)
+{
+    long long end = tenv_now_ms() + ms;
+    while (tenv_now_ms() < end) {
+        ta_sample(&f->c);
+        pause_ms(50);
+    }
+}
+
+/* owner_of: the one agent owning (job, item) in a fresh round, or -1. */
+static int owner_of(struct fx *f, const char *job, int item)
+{
+    int o = -1;
+    return ta_owners(&f->c, job, item, &o) == 1 ? o : -1;
+}
+
+struct own_wait {
+    struct fx *f;
+    const char *job;
+    int items;
+    int agent; /* -1: any single owner per item */
+    int min;   /* with agent >= 0: at least this many items owned by it */
+};
+
+static bool owned(void *arg)
+{
+    struct own_wait *w = arg;
+    int mine = 0;
+    ta_sample(&w->f->c);
+    for (int i = 0; i < w->items; i++) {
+        int o = owner_of(w->f, w->job, i);
+        if (o < 0)
+            return false;
+        mine += o == w->agent;
+    }
+    return w->agent < 0 || mine >= w->min;
+}
+
+/* wait_owned: every item of `job` has exactly one owner (and `agent` owns at
+ * least `min`), within `deadline_ms`. */
+static bool wait_owned(struct fx *f, const char *job, int items, int agent, int min,
+                       int deadline_ms)
+{
+    struct own_wait w = {f, job, items, agent, min};
+    return tenv_wait(owned, &w, deadline_ms, 100);
+}
+
+struct log_wait {
+    struct fx *f;
+    bool (*pred)(const struct rl_run *r, int n, void *arg);
+    void *arg;
+};
+
+static bool log_holds(void *arg)
+{
+    struct log_wait *w = arg;
+    ta_sample(&w->f->c);
+    int n = rl_load(w->f->out, runs, MAX_RUNS);
+    return w->pred(runs, n, w->arg);
+}
+
+static bool wait_log(struct fx *f, bool (*pred)(const struct rl_run *, int, void *), void *arg,
+                     int deadline_ms)
+{
+    struct log_wait w = {f, pred, arg};
+    return tenv_wait(log_holds, &w, deadline_ms, 50);
+}
+
+static void fx_finish(struct fx *f, const char *what)
+{
+    char san[900], first[512];
+    int v = f->c.violations;
+    snprintf(first, sizeof first, "%s", f->c.first_violation);
+    ta_stop_all(&f->c);
+    if (v)
+        fail_msg("%s: %d double claims; first: %s", what, v, first);
+    if (ta_sanitizer_reports(&f->c, san, sizeof san))
+        fail_msg("%s: sanitizer report in an agent: %s", what, san);
+    int n = rl_check(runs, rl_load(f->out, runs, MAX_RUNS), what);
+    fprintf(stderr, "   %s: %d runs, none twice, none overlapping\n", what, n);
+}
+
+/* ---------------------------------------------------------------- skew */
+
+static bool ran_all_items_recently(const struct rl_run *r, int n, void *arg)
+{
+    int items = *(int *)arg, seen = 0;
+    long long now = time(NULL);
+    for (int i = 0; i < items; i++)
+        for (int k = 0; k < n; k++)
+            if (r[k].item == i && r[k].fire >= now - 3) {
+                seen++;
+                break;
+            }
+    return seen == items;
+}
+
+static void test_skew_handoff(void **state)
+{
+    (void)state;
+    struct fx f;
+    int items = 6;
+    fx_init(&f, "skew");
+    const char *ahead[] = {"env", LIBFAKETIME, "FAKETIME=+1s", NULL};
+    const char *behind[] = {"env", LIBFAKETIME, "FAKETIME=-1s", NULL};
+    f.c.wrapper = ahead;
+    assert_true(ta_start(&f.c, "ahead", NULL) >= 0);
+    f.c.wrapper = NULL;
+    fx_job(&f, "sk", "* * * * * ?", items, "0.2", 0, NULL);
+    assert_true(wait_owned(&f, "sk", items, 0, items, 20000));
+    assert_true(wait_log(&f, ran_all_items_recently, &items, 15000));
+    /* The new owner's clock is 2 s behind the old owner's: before the fix it
+     * ran the fires the old owner had run in those 2 s again. */
+    f.c.wrapper = behind;
+    assert_true(ta_start(&f.c, "behind", NULL) >= 0);
+    f.c.wrapper = NULL;
+    assert_true(wait_owned(&f, "sk", items, 1, 1, 20000));
+    watch_for(&f, 4000);
+    /* And back: the item's new owner is ahead (a gap, never a repeat). */
+    ta_kill(&f.c, 1, SIGTERM);
+    assert_true(ta_wait_exit(&f.c, 1, 10000) >= 0);
+    assert_true(wait_owned(&f, "sk", items, 0, items, 20000));
+    watch_for(&f, 3000);
+    fx_finish(&f, "skew handoff");
+}
+
+/* ---------------------------------------------------------------- retry */
+
+static bool failed_once(const struct rl_run *r, int n, void *arg)
+{
+    int items = *(int *)arg, seen = 0;
+    for (int i = 0; i < items; i++)
+        for (int k = 0; k < n; k++)
+            if (r[k].item == i && r[k].end_ns) {
+                seen++;
+                break;
+            }
+    return seen == items;
+}
+
+static void test_retry_backoff_handoff(void **state)
+{
+    (void)state;
+    struct fx f;
+    int items = 4;
+    fx_init(&f, "retry");
+    assert_true(ta_start(&f.c, "r1", NULL) >= 0);
+    /* Fails every time; the retry waits 120 s. */
+    fx_job(&f, "rb", "0/2 * * * * ?", items, "0.1", 1, ",\"retries\":1,\"retry_backoff_s\":120");
+    assert_true(wait_owned(&f, "rb", items, 0, items, 20000));
+    assert_true(wait_log(&f, failed_once, &items, 15000));
+    /* Every item now has a retry waiting on r1. A joining agent must get its
+     * share at once, not after the backoff. */
+    assert_true(ta_start(&f.c, "r2", NULL) >= 0);
+    assert_true(wait_owned(&f, "rb", items, 1, 1, 15000));
+    watch_for(&f, 2000);
+    fx_finish(&f, "retry waiting at a handoff");
+}
+
+/* ---------------------------------------------------------------- stale records */
+
+struct run_of {
+    long long fire; /* -1: any */
+    const char *trigger;
+    bool ended;
+    long long found; /* out: the fire */
+};
+
+static bool has_run(const struct rl_run *r, int n, void *arg)
+{
+    struct run_of *w = arg;
+    for (int k = n - 1; k >= 0; k--)
+        if (r[k].item == 0 && (w->fire < 0 || r[k].fire == w->fire) &&
+            (!w->trigger || strcmp(r[k].trigger, w->trigger) == 0) &&
+            (!w->ended || r[k].end_ns)) {
+            w->found = r[k].fire;
+            return true;
+        }
+    return false;
+}
+
+static int running_owner(struct fx *f)
+{
+    for (int i = 0; i < f->c.n; i++) {
+        cJSON *st = ta_status(&f->c, i);
+        cJSON *arr = st ? cJSON_GetObjectItem(cJSON_GetObjectItem(st, "running"), "st") : NULL;
+        bool yes = cJSON_GetArraySize(arr) > 0;
+        cJSON_Delete(st);
+        if (yes)
+            return i;
+    }
+    return -1;
+}
+
+/* in_record: agent i's record in ZooKeeper lists the run of (job, 0, fire). */
+struct rec_wait {
+    struct fx *f;
+    int agent;
+    const char *job;
+    long long fire;
+};
+
+static bool in_record(void *arg)
+{
+    struct rec_wait *w = arg;
+    struct sc_err err;
+    char path[128], *data = NULL;
+    int len = 0;
+    bool yes = false;
+    struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), w->f->c.ns, NULL, 5000, &err);
+    if (!k)
+        return false;
+    snprintf(path, sizeof path, "/agents/%s", w->f->c.a[w->agent].id);
+    struct plan_agent_rec r;
+    if (zkcli_get(k, path, &data, &len, NULL) == ZOK && plan_agent_parse(data, len, &r, &err) == 0) {
+        for (int i = 0; i < r.nrunning; i++)
+            yes |= r.running[i].item == 0 && r.running[i].fire == w->fire &&
+                   strcmp(r.running[i].job, w->job) == 0;
+        plan_agent_clear(&r);
+    }
+    free(data);
+    zkcli_close(k);
+    return yes;
+}
+
+static void test_failover_from_stale_record(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, "stale");
+    for (int i = 1; i <= 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s%d", i);
+        assert_true(ta_start(&f.c, id, NULL) >= 0);
+    }
+    /* One item, a 4 s run every 20 s: there is time to kill twice in one run. */
+    fx_job(&f, "st", "0/20 * * * * ?", 1, "4", 0, NULL);
+    assert_true(wait_owned(&f, "st", 1, -1, 0, 20000));
+    struct run_of w = {-1, "cron", false, 0};
+    assert_true(wait_log(&f, has_run, &w, 30000));
+    long long fire = w.found;
+    /* Killed while running (listed as running in its record, after 1 s). */
+    int x = -1;
+    long long end = tenv_now_ms() + 5000;
+    while ((x = running_owner(&f)) < 0 && tenv_now_ms() < end)
+        pause_ms(50);
+    assert_true(x >= 0);
+    /* Killed while its record lists the run (from the run's first second). */
+    struct rec_wait rw = {&f, x, "st", fire};
+    assert_true(tenv_wait(in_record, &rw, 3000, 50));
+    ta_kill(&f.c, x, SIGKILL);
+    /* The survivor re-runs the cut-off run once, and it finishes. */
+    struct run_of re = {fire, "failover", true, 0};
+    assert_true(wait_log(&f, has_run, &re, SESSION_MS + 15000));
+    int y = owner_of(&f, "st", 0);
+    assert_true(y >= 0 && y != x);
+    /* Stop the survivor cleanly: the third owner must not run the fire a
+     * third time from the dead first owner's last record. */
+    ta_kill(&f.c, y, SIGTERM);
+    assert_true(ta_wait_exit(&f.c, y, 10000) >= 0);
+    int z = -1;
+    end = tenv_now_ms() + 15000;
+    while ((z = owner_of(&f, "st", 0)) < 0 && tenv_now_ms() < end)
+        pause_ms(100);
+    assert_true(z >= 0 && z != x && z != y);
+    watch_for(&f, 3000);
+    int n = rl_load(f.out, runs, MAX_RUNS);
+    assert_int_equal(rl_count(runs, n, 0, fire, NULL), 2);
+    fx_finish(&f, "failover from a stale record");
+}
+
+/* ---------------------------------------------------------------- finished runs */
+
+static void test_finished_run_not_rerun(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f, "fin");
+    assert_true(ta_start(&f.c, "f1", NULL) >= 0);
+    assert_true(ta_start(&f.c, "f2", NULL) >= 0);
+    /* 1.5 s runs: in the record (after 1 s) when they end. */
+    fx_job(&f, "fn", "0/10 * * * * ?", 1, "1.5", 0, NULL);
+    assert_true(wait_owned(&f, "fn", 1, -1, 0, 20000));
+    int x = owner_of(&f, "fn", 0);
+    assert_true(x >= 0);
+    struct run_of w = {-1, "cron", true, 0};
+    long long t0 = tenv_now_ms();
+    /* The instant the owner says the run is over (its /status), kill it. */
+    assert_true(wait_log(&f, has_run, &w, 30000));
+    long long fire = w.found;
+    long long end = tenv_now_ms() + 5000;
+    while (running_owner(&f) >= 0 && tenv_now_ms() < end)
+        ;
+    ta_kill(&f.c, x, SIGKILL);
+    fprintf(stderr, "   killed %d ms after waiting began\n", (int)(tenv_now_ms() - t0));
+    assert_true(wait_owned(&f, "fn", 1, 1 - x, 1, SESSION_MS + 15000));
+    watch_for(&f, 2000);
+    int n = rl_load(f.out, runs, MAX_RUNS);
+    assert_int_equal(rl_count(runs, n, 0, fire, NULL), 1);
+    fx_finish(&f, "a finished run at a kill -9");
+}
+
+/* ---------------------------------------------------------------- stuck agent */
+
+static void test_stuck_agent_evicted(void **state)
+{
+    (void)state;
+    struct fx f;
+    int items = 4;
+    fx_init(&f, "stuck");
+    assert_true(ta_start(&f.c, "ok", NULL) >= 0);
+    fx_job(&f, "sa", "* * * * * ?", items, "0.1", 0, NULL);
+    assert_true(wait_owned(&f, "sa", items, 0, items, 20000));
+    /* A second agent that applies its first epoch and then never another:
+     * it is published as a member and never acknowledges. */
+    setenv("SHARDCRON_TEST_FAULT", "stall_apply", 1);
+    int s = ta_start(&f.c, "stuck", NULL);
+    unsetenv("SHARDCRON_TEST_FAULT");
+    assert_true(s >= 0);
+    long long t0 = tenv_now_ms();
+    /* Its share stops running on "ok" (moved to it, never started) ... */
+    struct own_wait lost = {&f, "sa", items, 0, items};
+    long long end = tenv_now_ms() + 15000;
+    while (owned(&lost) && tenv_now_ms() < end)
+        pause_ms(100);
+    /* ... until the leader evicts it (bound 2 T + 5 s) and "ok" takes all
+     * back after the stuck agent's lease (T). */
+    int bound = 2 * SESSION_MS + 5000;
+    assert_true(wait_owned(&f, "sa", items, 0, items, bound + SESSION_MS + 15000));
+    fprintf(stderr, "   all items back on the healthy agent %lld ms after the stuck one joined\n",
+            tenv_now_ms() - t0);
+    /* It stays out (quarantined) and the items keep one owner each. */
+    watch_for(&f, 4000);
+    assert_true(wait_owned(&f, "sa", items, 0, items, 1000));
+    fx_finish(&f, "a stuck agent");
+}
+
+/* ---------------------------------------------------------------- clock jump */
+
+static bool none_in_future(const struct rl_run *r, int n, long long limit)
+{
+    for (int k = 0; k < n; k++)
+        if (r[k].fire > limit)
+            return false;
+    return true;
+}
+
+static void test_clock_jump_forward(void **state)
+{
+    (void)state;
+    struct fx f;
+    char file[600], env_file[700];
+    fx_init(&f, "jump");
+    snprintf(file, sizeof file, "%s/%s.faketime", tenv("SC_TEST_TMP"), f.c.ns);
+    FILE *ft = fopen(file, "w");
+    assert_non_null(ft);
+    fputs("+0\n", ft);
+    fclose(ft);
+    snprintf(env_file, sizeof env_file, "FAKETIME_TIMESTAMP_FILE=%s", file);
+    const char *jumpy[] = {"env", LIBFAKETIME, env_file, "FAKETIME_NO_CACHE=1", NULL};
+    f.c.wrapper = jumpy;
+    assert_true(ta_start(&f.c, "jumpy", NULL) >= 0);
+    f.c.wrapper = NULL;
+    assert_true(ta_start(&f.c, "steady", NULL) >= 0);
+    int items = 4;
+    fx_job(&f, "jp", "* * * * * ?", items, "0.1", 0, ",\"misfire\":\"once\"");
+    assert_true(wait_owned(&f, "jp", items, 0, 1, 20000));
+    /* The jumpy agent's wall clock leaps 30 s ahead. */
+    ft = fopen(file, "w");
+    assert_non_null(ft);
+    fputs("+30s\n", ft);
+    fclose(ft);
+    long long jumped = time(NULL);
+    /* Its items move to the steady agent (its clock is out of bounds). */
+    assert_true(wait_owned(&f, "jp", items, 1, items, 20000));
+    watch_for(&f, 3000);
+    int n = rl_load(f.out, runs, MAX_RUNS);
+    /* No fire labelled in the future of the real clock ran anywhere. */
+    if (!none_in_future(runs, n, time(NULL) + 2))
+        fail_msg("a fire labelled in the future ran (the jumped clock's) after the jump at %lld",
+                 jumped);
+    fx_finish(&f, "a forward clock jump");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_skew_handoff),
+        cmocka_unit_test(test_retry_backoff_handoff),
+        cmocka_unit_test(test_failover_from_stale_record),
+        cmocka_unit_test(test_finished_run_not_rerun),
+        cmocka_unit_test(test_stuck_agent_evicted),
+        cmocka_unit_test(test_clock_jump_forward),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
