@@ -294,6 +294,16 @@ static int guarded_release(void *ctx, void *handle, const struct sched_item_conf
     return a->inner.release(a->inner.ctx, handle, conf);
 }
 
+/* run_epoch: the epoch a run is stamped with (its SHARDCRON_EPOCH and fence).
+ * Read as the scheduler creates the process, right before guarded_start or
+ * guarded_prepare checks ownership on the same loop turn: the snapshot this
+ * agent applied is the one that made the item ours. */
+static int64_t run_epoch(void *ctx)
+{
+    struct agent *a = ctx;
+    return a->coord ? coord_applied_epoch(a->coord) : 0;
+}
+
 static void guarded_cancel(void *ctx, void *handle, const struct sched_item_conf *conf)
 {
     struct agent *a = ctx;
@@ -842,6 +852,8 @@ int agent_run(const struct cfg *c)
         .on_event = on_sched_event,
         .event_arg = &a,
         .prearm_ms = (int)prearm_ms,
+        .epoch = run_epoch,
+        .epoch_ctx = &a,
     };
     if (sched_new(a.base, &so, &a.sched) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");
