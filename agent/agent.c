@@ -370,6 +370,7 @@ static void report(struct agent *a, const struct sched_event *ev)
         .output_len = ev->output_tail ? strlen(ev->output_tail) : 0,
         .error = ev->reason,
         .message = ev->reason,
+        .fence = ev->fence, /* the job's SHARDCRON_FENCE; "" for a fire not run */
     };
     hist_writer_submit(a->hist, &h);
 }
