@@ -294,10 +294,12 @@ static int guarded_release(void *ctx, void *handle, const struct sched_item_conf
     return a->inner.release(a->inner.ctx, handle, conf);
 }
 
-/* run_epoch: the epoch a run is stamped with (its SHARDCRON_EPOCH and fence).
- * Read as the scheduler creates the process, right before guarded_start or
- * guarded_prepare checks ownership on the same loop turn: the snapshot this
- * agent applied is the one that made the item ours. */
+/* run_epoch: the epoch a run is stamped with (its SHARDCRON_EPOCH and fence),
+ * read as the scheduler creates the process. For a start, guarded_start checks
+ * ownership on the same loop turn, so the applied snapshot is one under which
+ * the item is ours, newer than any its previous owner ran it under. A pre-armed
+ * run keeps its prepare's epoch; its release is checked the same way, and an
+ * item lost in between is removed from the scheduler, which cancels the run. */
 static int64_t run_epoch(void *ctx)
 {
     struct agent *a = ctx;
