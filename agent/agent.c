@@ -297,6 +297,18 @@ static int guarded_release(void *ctx, void *handle, const struct sched_item_conf
     return a->inner.release(a->inner.ctx, handle, conf, fire_time);
 }
 
+/* run_epoch: the epoch a run is stamped with (its SHARDCRON_EPOCH and fence),
+ * read as the scheduler creates the process. For a start, guarded_start checks
+ * ownership on the same loop turn, so the applied snapshot is one under which
+ * the item is ours, newer than any its previous owner ran it under. A pre-armed
+ * run keeps its prepare's epoch; its release is checked the same way, and an
+ * item lost in between is removed from the scheduler, which cancels the run. */
+static int64_t run_epoch(void *ctx)
+{
+    struct agent *a = ctx;
+    return a->coord ? coord_applied_epoch(a->coord) : 0;
+}
+
 static void guarded_cancel(void *ctx, void *handle, const struct sched_item_conf *conf)
 {
     struct agent *a = ctx;
@@ -371,6 +383,7 @@ static void report(struct agent *a, const struct sched_event *ev)
         .output_len = ev->output_tail ? strlen(ev->output_tail) : 0,
         .error = ev->reason,
         .message = ev->reason,
+        .fence = ev->fence, /* the job's SHARDCRON_FENCE; "" for a fire not run */
     };
     hist_writer_submit(a->hist, &h);
 }
@@ -856,6 +869,8 @@ int agent_run(const struct cfg *c)
         .on_event = on_sched_event,
         .event_arg = &a,
         .prearm_ms = (int)prearm_ms,
+        .epoch = run_epoch,
+        .epoch_ctx = &a,
     };
     if (sched_new(a.base, &so, &a.sched) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");

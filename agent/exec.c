@@ -868,10 +868,12 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
     const char *job = e->job ? e->job : "";
     const char *ft = e->fire_time ? e->fire_time : "";
     const char *id = e->execution_id ? e->execution_id : "";
-    size_t text = strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + 400;
+    const char *fence = e->fence ? e->fence : "";
+    size_t text =
+        strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + strlen(fence) + 480;
     if (held)
         text += strlen(r->gate_path) + strlen(s->command) + 64;
-    size_t slots = r->n_base_env + 9 + n_extra + 2 + 1;
+    size_t slots = r->n_base_env + 11 + n_extra + 2 + 1;
     char **env = malloc(slots * sizeof(char *) + text);
     if (!env)
         return NULL;
@@ -893,6 +895,10 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
     PUTF("SHARDCRON_EXECUTION_ID=%s", id);
     PUTF("SHARDCRON_TRIGGER=%s", exec_trigger_name(e->trigger));
     PUTF("SHARDCRON_ATTEMPT=%d", e->attempt > 0 ? e->attempt : 1);
+    if (*fence) {
+        PUTF("SHARDCRON_FENCE=%s", fence);
+        PUTF("SHARDCRON_EPOCH=%lld", (long long)e->epoch);
+    }
     for (const char *const *x = s->extra_env; x && *x; x++)
         env[i++] = (char *)*x;
     if (held) {

@@ -95,6 +95,10 @@ struct exec_job_env {
     const char *execution_id;
     enum exec_trigger trigger;
     int attempt; /* 1 for the first attempt */
+    /* SHARDCRON_FENCE and SHARDCRON_EPOCH (agent/fence.h): exported only when
+     * fence is non-empty (a runner without coordination has none). */
+    const char *fence;
+    int64_t epoch;
 };
 
 struct exec_spec {

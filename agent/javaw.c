@@ -548,10 +548,11 @@ static char *build_request(const struct javaw_run *run)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    char num[3][16];
+    char num[4][24];
     snprintf(num[0], sizeof num[0], "%d", v->shard_item);
     snprintf(num[1], sizeof num[1], "%d", v->shard_total);
     snprintf(num[2], sizeof num[2], "%d", v->attempt > 0 ? v->attempt : 1);
+    snprintf(num[3], sizeof num[3], "%lld", (long long)v->epoch);
     cJSON_AddStringToObject(o, "op", "run");
     cJSON_AddStringToObject(o, "id", v->execution_id ? v->execution_id : "");
     cJSON_AddStringToObject(o, "job", v->job ? v->job : "");
@@ -562,6 +563,11 @@ static char *build_request(const struct javaw_run *run)
     cJSON_AddStringToObject(o, "fire_time", v->fire_time ? v->fire_time : "");
     cJSON_AddStringToObject(o, "trigger", exec_trigger_name(v->trigger));
     cJSON_AddStringToObject(o, "attempt", num[2]);
+    /* As in the shell environment: only when there is a fence. */
+    if (v->fence && *v->fence) {
+        cJSON_AddStringToObject(o, "fence", v->fence);
+        cJSON_AddStringToObject(o, "epoch", num[3]);
+    }
     char *s = json_print(o);
     cJSON_Delete(o);
     return s;

@@ -48,6 +48,8 @@ static struct exec_job_env env_of(const struct sched_launch *l)
         .execution_id = l->exec_id,
         .trigger = l->trigger,
         .attempt = l->attempt,
+        .fence = l->fence,
+        .epoch = l->epoch,
     };
 }
 

@@ -64,6 +64,8 @@ struct sched_run {
     int64_t fire_time;
     char fire_iso[40];
     char *job_param; /* manual override, owned; NULL = spec's */
+    int64_t epoch;   /* set by stamp() when the process is created */
+    char fence[AGENT_FENCE_LEN + 1];
     enum run_state state;
     int64_t queued_ms, started_ms, retry_due;
     void *handle;
@@ -390,7 +392,12 @@ static void emit(struct sched *s, enum sched_ev_type type, const struct sched_ru
         .pid = r->pid,
         .exit_code = -1,
         .reason = reason ? reason : "",
+        .fence = "",
     };
+    if (type == SCHED_EV_STARTED || type == SCHED_EV_FINISHED) {
+        ev.epoch = r->epoch;
+        ev.fence = r->fence;
+    }
     if (res) {
         ev.status = res->status;
         ev.exit_code = res->exit_code;
@@ -560,7 +567,21 @@ static void launch_of(const struct sched_run *r, struct sched_launch *l)
         .fire_time = r->fire_time,
         .fire_time_iso = r->fire_iso,
         .job_param = r->job_param ? r->job_param : c->job_param,
+        .epoch = r->epoch,
+        .fence = r->fence,
     };
+}
+
+/* stamp: the epoch and fence of the process about to be created for r, read
+ * at that moment: a run (or a retry, or a start after a lost pre-armed
+ * process) created after this agent applied a newer epoch carries it. */
+static void stamp(struct sched *s, struct sched_run *r)
+{
+    r->epoch = s->o.epoch ? s->o.epoch(s->o.epoch_ctx) : 0;
+    if (agent_fence_format(r->fire_time, r->epoch, r->attempt, r->fence, sizeof r->fence) < 0)
+        LOGW("%s/%d %s: no fence (fire %lld, epoch %lld, attempt %d do not fit its widths)",
+             r->spec->c.job, r->spec->c.item, r->exec_id, (long long)r->fire_time,
+             (long long)r->epoch, r->attempt);
 }
 
 static void set_running(struct sched *s, struct sched_run *r)
@@ -593,6 +614,7 @@ static bool start_run(struct sched *s, struct sched_run *r)
 {
     const struct sched_item_conf *c = &r->spec->c;
     struct sched_launch l;
+    stamp(s, r);
     launch_of(r, &l);
     struct sc_err err;
     sc_err_clear(&err);
@@ -871,7 +893,8 @@ static void check_jump(struct sched *s, int64_t real, int64_t mono)
                                          .fire_time_iso = "",
                                          .exit_code = -1,
                                          .reason = skew > 0 ? "forward" : "backward",
-                                         .jump_ms = skew};
+                                         .jump_ms = skew,
+                                         .fence = ""};
                 s->o.on_event(&ev, s->o.event_arg);
             }
         }
@@ -900,6 +923,7 @@ static void arm_item(struct sched *s, struct sched_item *it)
     if (!r)
         return;
     struct sched_launch l;
+    stamp(s, r);
     launch_of(r, &l);
     struct sc_err err;
     sc_err_clear(&err);

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "agent/exec.h"
+#include "agent/fence.h"
 #include "core/err.h"
 
 struct event_base;
@@ -90,6 +91,9 @@ struct sched_launch {
     int64_t fire_time;         /* the scheduled second */
     const char *fire_time_iso; /* ISO 8601 with the zone's offset */
     const char *job_param;     /* conf's, or a manual trigger's override */
+    int64_t epoch;             /* the coordination epoch it starts under (sched_opts.epoch) */
+    const char *fence;         /* agent_fence_format(fire_time, epoch, attempt); "" if it
+                                  does not fit (SHARDCRON_FENCE, the history row's fence) */
 };
 
 /* A runner starts an execution and later calls sched_run_done(token, result)
@@ -148,6 +152,10 @@ struct sched_event {
     const char *output_tail; /* FINISHED only */
     const char *reason;      /* "" or a sentence: why skipped/missed/killed/failed */
     int64_t jump_ms;         /* CLOCK_JUMP only: positive = forward */
+    /* STARTED and FINISHED only (the run was handed to the runner): the launch's
+     * epoch and fence; other events 0 and "" (a fire that did not run has none). */
+    int64_t epoch;
+    const char *fence;
 };
 
 typedef void (*sched_event_cb)(const struct sched_event *ev, void *arg);
@@ -160,6 +168,11 @@ struct sched_opts {
     sched_event_cb on_event;
     void *event_arg;
     int prearm_ms; /* create processes this long before their cron fire; 0 = off */
+    /* Optional: the coordination epoch now, read when a run's process is
+     * created (start, or prepare for a pre-armed run) and carried in its
+     * launch, its fence and its STARTED/FINISHED events. NULL = 0. */
+    int64_t (*epoch)(void *ctx);
+    void *epoch_ctx;
 };
 
 /* sched_new: `base` may be NULL (no timer: the caller drives sched_tick(),

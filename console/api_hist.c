@@ -60,6 +60,11 @@ static cJSON *row_json(const struct hist_row *h, bool output)
     if (h->started_ms && h->finished_ms)
         cJSON_AddNumberToObject(o, "duration_ms", (double)(h->finished_ms - h->started_ms));
     cJSON_AddStringToObject(o, "error", h->error);
+    /* The run's SHARDCRON_FENCE; null for fires that did not run and older rows. */
+    if (h->fence[0])
+        cJSON_AddStringToObject(o, "fence", h->fence);
+    else
+        cJSON_AddNullToObject(o, "fence");
     if (output) {
         /* Output is bytes; invalid UTF-8 would break the JSON, so escape it. */
         char *s = malloc(h->output_len * 4 + 1), *p = s;

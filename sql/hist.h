@@ -35,7 +35,7 @@
 #include "sql/db.h"
 
 /* Schema version this binary is built for (sql/migrations/NNNN_*.sql, highest N). */
-#define HIST_SCHEMA_VERSION 2
+#define HIST_SCHEMA_VERSION 3
 
 /* Column sizes (sql/schema.sql). Longer text is cut by the writer, except the
  * identity fields (execution id, job), which are rejected: cutting them would merge
@@ -47,6 +47,7 @@
 #define HIST_OUTPUT_MAX 4096 /* output_tail: bytes, VARBINARY; the LAST bytes are kept */
 #define HIST_ERROR_MAX 1024  /* error: characters; the first ones are kept */
 #define HIST_MESSAGE_MAX 512 /* job_status_trace.message: characters */
+#define HIST_FENCE_MAX 40    /* fence: printable ASCII, VARCHAR(40); never cut */
 
 /* The order matters: it is the ENUM order in the schema; the status rank used to
  * keep rows from moving backwards is min(status, HIST_SUCCEEDED). */
@@ -102,6 +103,10 @@ struct hist_event {
     size_t output_len;
     const char *error;   /* why it failed, for people */
     const char *message; /* this state change's line in job_status_trace */
+    const char *fence;   /* SHARDCRON_FENCE of a started run (agent/fence.h); NULL or "" for
+                            reports of fires that did not run. Printable ASCII, at most
+                            HIST_FENCE_MAX bytes, else the event is refused: a cut token
+                            would no longer order */
 };
 
 /* ---- writer -------------------------------------------------------------- */

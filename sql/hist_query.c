@@ -18,8 +18,8 @@
 #define ROW_COLS                                                                                   \
     "e.id, e.execution_id, e.job, e.item, e.fire_time, e.trigger_type, e.attempt, e.agent,"        \
     " e.host, e.status, e.exit_code, e.exit_signal, e.queued_at, e.started_at, e.finished_at,"     \
-    " e.error"
-#define NROW_COLS 16
+    " e.error, e.fence"
+#define NROW_COLS 17
 
 /* ============================== parameters ============================== */
 
@@ -107,6 +107,7 @@ static void rowbind_setup(struct rowbind *rb, struct hist_row *r, bool with_outp
     TIME(2);
     TIME(3);
     STR(error);
+    STR(fence);
     if (with_output)
         r_bind(&rb->b[i], MYSQL_TYPE_BLOB, r->output, sizeof r->output, &rb->len[i], &rb->null[i]);
 #undef STR
@@ -117,8 +118,10 @@ static void rowbind_setup(struct rowbind *rb, struct hist_row *r, bool with_outp
 /* After a fetch: terminate strings, convert times and NULLs. */
 static void rowbind_finish(struct rowbind *rb, struct hist_row *r, bool with_output)
 {
-    char *strs[] = {NULL,    r->execution_id, r->job, NULL, NULL, r->trigger, NULL, r->agent,
-                    r->host, r->status,       NULL,   NULL, NULL, NULL,       NULL, r->error};
+    char *strs[] = {NULL,     r->execution_id, r->job,    NULL, NULL, r->trigger, NULL,
+                    r->agent, r->host,         r->status, NULL, NULL, NULL,       NULL,
+                    NULL,     r->error,        r->fence};
+    _Static_assert(sizeof strs / sizeof *strs == NROW_COLS, "one entry per ROW_COLS column");
     for (int i = 0; i < NROW_COLS; i++)
         if (strs[i]) {
             unsigned long l = rb->null[i] ? 0 : rb->len[i];

@@ -36,6 +36,7 @@ struct hist_row {
     int signal; /* 0 = none */
     int64_t queued_ms, started_ms, finished_ms;
     char error[HIST_ERROR_MAX * 4 + 1];
+    char fence[HIST_FENCE_MAX + 1];        /* "" when NULL (a fire not run, an older row) */
     unsigned char output[HIST_OUTPUT_MAX]; /* filled by hist_story_get only */
     size_t output_len;
 };

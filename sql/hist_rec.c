@@ -185,6 +185,18 @@ struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err)
         sc_err_set(err, EINVAL, "fire_ms", -1, "the scheduled fire time is required");
         return NULL;
     }
+    const char *fence = ev->fence ? ev->fence : "";
+    size_t fencelen = strlen(fence);
+    if (fencelen > HIST_FENCE_MAX) {
+        sc_err_set(err, EINVAL, "fence", -1, "must be at most %d bytes, got %zu", HIST_FENCE_MAX,
+                   fencelen);
+        return NULL;
+    }
+    for (size_t i = 0; i < fencelen; i++)
+        if ((unsigned char)fence[i] <= 0x20 || (unsigned char)fence[i] >= 0x7F) {
+            sc_err_set(err, EINVAL, "fence", (int)i, "must be printable ASCII");
+            return NULL;
+        }
     size_t outlen = ev->output ? ev->output_len : 0;
     const unsigned char *out = ev->output;
     if (outlen > HIST_OUTPUT_MAX) { /* a tail: keep the last bytes */
@@ -192,7 +204,7 @@ struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err)
         outlen = HIST_OUTPUT_MAX;
     }
     /* Exact size: a sizing pass over the text first (most of it is short). */
-    size_t cap = idlen + 1 + strlen(job) + 1 + outlen + 1;
+    size_t cap = idlen + 1 + strlen(job) + 1 + fencelen + 1 + outlen + 1;
     cap += hist_utf8_copy(NULL, SIZE_MAX, ev->agent, HIST_AGENT_MAX) + 1;
     cap += hist_utf8_copy(NULL, SIZE_MAX, ev->host, HIST_HOST_MAX) + 1;
     cap += hist_utf8_copy(NULL, SIZE_MAX, ev->error, HIST_ERROR_MAX) + 1;
@@ -221,6 +233,9 @@ struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err)
     PUT_TEXT(error, ev->error, HIST_ERROR_MAX);
     PUT_TEXT(message, ev->message, HIST_MESSAGE_MAX);
 #undef PUT_TEXT
+    memcpy(p, fence, fencelen + 1);
+    r->ev.fence = p;
+    p += fencelen + 1;
     r->ev.output = outlen ? p : NULL;
     r->ev.output_len = outlen;
     if (outlen)
@@ -232,11 +247,16 @@ struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err)
 
 /* ============================== encoding ============================== */
 
-/* Payload, version 1: u8 version | i32 item | i64 fire | u8 trigger | i32 attempt |
+/* Payload, version 2: u8 version | i32 item | i64 fire | u8 trigger | i32 attempt |
  * u8 status | u8 has_exit | i32 exit | i32 signal | i64 queued | i64 started |
- * i64 finished | 6 x (u16 len + bytes): id job agent host error message |
- * u32 len + bytes: output. Little-endian. */
-#define ENC_VERSION 1
+ * i64 finished | 7 x (u16 len + bytes): id job agent host error message fence |
+ * u32 len + bytes: output. Little-endian. Version 1 (written before the fence
+ * existed) is the same with 6 strings, no fence; it is still read, so a spool
+ * left by an older agent replays after an upgrade. */
+#define ENC_VERSION 2
+#define ENC_STRINGS 7
+#define ENC_V1 1
+#define ENC_V1_STRINGS 6
 
 static unsigned char *put_u(unsigned char *p, uint64_t v, int bytes)
 {
@@ -256,9 +276,10 @@ static uint64_t get_u(const unsigned char *p, int bytes)
 size_t hist_rec_encode(const struct hist_rec *r, unsigned char *buf, size_t cap)
 {
     const struct hist_event *e = &r->ev;
-    const char *s[6] = {e->execution_id, e->job, e->agent, e->host, e->error, e->message};
+    const char *s[ENC_STRINGS] = {e->execution_id, e->job,     e->agent, e->host,
+                                  e->error,        e->message, e->fence};
     size_t need = 1 + 4 + 8 + 1 + 4 + 1 + 1 + 4 + 4 + 24 + 4 + e->output_len;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < ENC_STRINGS; i++)
         need += 2 + strlen(s[i]);
     if (need > cap)
         return 0;
@@ -275,7 +296,7 @@ size_t hist_rec_encode(const struct hist_rec *r, unsigned char *buf, size_t cap)
     p = put_u(p, (uint64_t)e->queued_ms, 8);
     p = put_u(p, (uint64_t)e->started_ms, 8);
     p = put_u(p, (uint64_t)e->finished_ms, 8);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < ENC_STRINGS; i++) {
         size_t n = strlen(s[i]);
         p = put_u(p, n, 2);
         memcpy(p, s[i], n);
@@ -291,8 +312,9 @@ size_t hist_rec_encode(const struct hist_rec *r, unsigned char *buf, size_t cap)
 struct hist_rec *hist_rec_decode(const unsigned char *buf, size_t len)
 {
     const size_t fixed = 1 + 4 + 8 + 1 + 4 + 1 + 1 + 4 + 4 + 24;
-    if (len < fixed || buf[0] != ENC_VERSION)
+    if (len < fixed || (buf[0] != ENC_VERSION && buf[0] != ENC_V1))
         return NULL;
+    int nstr = buf[0] == ENC_V1 ? ENC_V1_STRINGS : ENC_STRINGS;
     struct hist_event e = {0};
     const unsigned char *p = buf + 1, *end = buf + len;
     e.item = (int)(int32_t)get_u(p, 4), p += 4;
@@ -309,9 +331,9 @@ struct hist_rec *hist_rec_decode(const unsigned char *buf, size_t len)
     /* Strings are copied NUL-terminated into one scratch buffer, then hist_rec_new
      * validates and copies again: a decoded record passes the same checks. */
     char scratch[HIST_REC_MAX_ENCODED];
-    char *s[6];
+    char *s[ENC_STRINGS] = {NULL};
     size_t used = 0;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < nstr; i++) {
         if (end - p < 2)
             return NULL;
         size_t n = (size_t)get_u(p, 2);
@@ -338,6 +360,7 @@ struct hist_rec *hist_rec_decode(const unsigned char *buf, size_t len)
     e.host = s[3];
     e.error = s[4];
     e.message = s[5];
+    e.fence = nstr > ENC_V1_STRINGS ? s[6] : NULL;
     e.output = outlen ? p : NULL;
     e.output_len = outlen;
     return hist_rec_new(&e, NULL);

@@ -22,7 +22,7 @@
 #include "sql/hist.h"
 #include "sql/hist_spool.h"
 
-#define EXEC_COLS 16
+#define EXEC_COLS 17
 #define TRACE_COLS 4
 #define MAX_BATCH 2000
 #define NSIZES 13 /* batch_size, then 2^11 .. 2^0 below it */
@@ -84,9 +84,9 @@ static int64_t now_ms(void)
 
 static const char exec_head[] =
     "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, attempt, agent,"
-    " host, status, exit_code, exit_signal, queued_at, started_at, finished_at, output_tail, error)"
-    " VALUES ";
-static const char exec_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " host, status, exit_code, exit_signal, queued_at, started_at, finished_at, output_tail, error,"
+    " fence) VALUES ";
+static const char exec_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 /* The rank of a status: queued 1, missed and skipped 2, running 3, succeeded,
  * failed, timeout and killed 4. A row moves only to a higher rank: it never
  * moves back from a terminal status, except that a report that the fire was
@@ -118,7 +118,7 @@ static const char exec_tail[] =
     " finished_at = COALESCE(finished_at, VALUES(finished_at)),"
     " agent = IF(VALUES(agent) <> '' AND (agent = '' OR " UP "), VALUES(agent), agent),"
     " host = IF(VALUES(host) <> '' AND (host = '' OR " UP "), VALUES(host), host),"
-    " " FILL("exit_code") ", " FILL("exit_signal") ", " FILL(
+    " " FILL("exit_code") ", " FILL("exit_signal") ", " FILL("fence") ", " FILL(
         "output_tail") ","
                        " error = IF(" WAS_NOT_RUN
                        ", VALUES(error), " FILL_EXPR("error") "),"
@@ -291,6 +291,7 @@ static void bind_exec(struct hist_writer *w, const struct hist_event *evs, unsig
             b[14].buffer_type = MYSQL_TYPE_NULL;
         }
         bind_str(&b[15], e->error, true);
+        bind_str(&b[16], e->fence, true);
     }
 }
 
@@ -336,6 +337,8 @@ static void merge_into(struct hist_event *a, const struct hist_event *b)
     }
     if (up ? b->signal != 0 : a->signal == 0)
         a->signal = b->signal;
+    if (up ? *b->fence != 0 : *a->fence == 0)
+        a->fence = b->fence;
     if (up ? b->output_len != 0 : a->output_len == 0) {
         a->output = b->output;
         a->output_len = b->output_len;

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS job_execution (
   finished_at   DATETIME(3) NULL,
   output_tail   VARBINARY(4096) NULL,
   error         VARCHAR(1024) NULL,
+  fence         VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NULL,
   PRIMARY KEY (id),
   UNIQUE KEY uk_fire (job, item, fire_time, attempt, trigger_type),
   UNIQUE KEY uk_execution (execution_id),
@@ -112,4 +113,4 @@ CREATE TABLE IF NOT EXISTS app_user (
   PRIMARY KEY (username)
 ) ENGINE=InnoDB;
 
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3);

@@ -451,10 +451,10 @@ async function pageExecution(id) {
     h('div', { class: 'two' },
       panel('Execution', h('table', {}, h('tbody', {}, [['Id', e.execution_id], ['Job', link('#/jobs/' + encodeURIComponent(e.job), e.job)],
         ['Item', e.item], ['Fire time', when(e.fire_time)], ['Trigger', e.trigger], ['Attempt', e.attempt], ['Agent', e.agent + ' on ' + e.host],
-        ['Started', when(e.started_at)], ['Finished', when(e.finished_at)], ['Exit', e.exit_code ?? (e.signal ? 'signal ' + e.signal : '—')],
+        ['Fence', e.fence || '—'], ['Started', when(e.started_at)], ['Finished', when(e.finished_at)], ['Exit', e.exit_code ?? (e.signal ? 'signal ' + e.signal : '—')],
         ['Error', e.error || '—']].map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v)))))),
       panel('Status trace', nodata(e.trace, table([['At', (t) => when(t.at)], ['State', (t) => badge(t.state)], ['Message', (t) => t.message]], e.trace)))),
-    panel('Attempts of this fire', nodata(e.attempts, table([['Attempt', (a) => a.attempt], ['Status', (a) => badge(a.status)], ['Trigger', (a) => a.trigger], ['Agent', (a) => a.agent]], e.attempts,
+    panel('Attempts of this fire', nodata(e.attempts, table([['Attempt', (a) => a.attempt], ['Status', (a) => badge(a.status)], ['Trigger', (a) => a.trigger], ['Agent', (a) => a.agent], ['Fence', (a) => a.fence || '—']], e.attempts,
       (a) => { location.hash = '#/executions/' + encodeURIComponent(a.execution_id); }))),
     panel('Output (tail)', e.output_tail ? h('pre', { id: 'output' }, e.output_tail) : h('div', { class: 'nodata' }, 'no output')));
 }

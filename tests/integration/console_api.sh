@@ -238,9 +238,12 @@ req GET '/api/v1/executions?job=settle&item=1&agent=h-a1&limit=500'; expect 200 
 req GET '/api/v1/executions?agent=h-a1&status=succeeded&limit=500'; expect 200 '(.executions | length) == 12'
 real_runs() { req GET '/api/v1/executions?job=settle&status=succeeded&limit=500'; echo "$body" | jq -e '[.executions[] | select(.agent == "a1" or .agent == "a2")] | length > 0' >/dev/null; }
 wait_for 30 real_runs || fail "no execution recorded by the agents: $body"
+# the agents' runs carry their fence; rows written without one show null
+echo "$body" | jq -e '[.executions[] | select(.agent == "a1" or .agent == "a2") | .fence | test("^[0-9]{12}[.][0-9]{12}[.][0-9]{4}$")] | all' >/dev/null ||
+  fail "agent rows without a well-formed fence: $body"
 req GET '/api/v1/executions?status=bogus'; expect 400 '.field == "status"'
 req GET '/api/v1/executions?cursor=garbage'; expect 400 '.field == "cursor"'
-req GET '/api/v1/executions/e-fail'; expect 200 '.status == "failed" and (.output_tail | test("last line")) and (.attempts | length) >= 1'
+req GET '/api/v1/executions/e-fail'; expect 200 '.status == "failed" and (.output_tail | test("last line")) and (.attempts | length) >= 1 and .fence == null'
 req GET '/api/v1/executions/nope'; expect 404
 req GET /api/v1/stats; expect 200 '.total > 14 and .failed >= 2'
 req GET '/api/v1/latest?jobs=settle,report,nowhere'

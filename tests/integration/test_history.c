@@ -3,9 +3,9 @@
  * Migrations (from empty, re-run, from each older version, downgrade refused,
  * equal to sql/schema.sql), 100,000 events through the writer, an outage of the
  * server while a producer keeps reporting (stops and restarts the shared
- * MariaDB, restarting it on every path), bad input, and the console queries
- * including an execution's full story with retries. Each test has its own
- * scratch database. */
+ * MariaDB, restarting it on every path), bad input, the console queries
+ * including an execution's full story with retries, and the fence column.
+ * Each test has its own scratch database. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -920,11 +920,99 @@ static void test_missed_gives_way_to_a_run(void **state)
     ctx_close(&c);
 }
 
+/* The fence column: filled by the run's own reports (not by the queued report
+ * before it, nor by another agent's not-run report of the same fire, whichever
+ * order they come in), the same whether the reports share a transaction
+ * (coalesced) or are written one at a time; NULL for a fire that did not run;
+ * returned by the queries. */
+static void test_fence_column(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct sc_err err;
+    struct hist_event e;
+    char sql[512], job[16], id[48];
+    static const char *const F7 = "001767229200.000000000007.0001";
+    static const char *const F8 = "001767229200.000000000008.0001";
+    int64_t fire = T0 + 3600000;
+    ctx_open(&c, "fence", true);
+    struct hist_writer *w = writer_open(&c, 50);
+    uint64_t sent = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        snprintf(job, sizeof job, "%s", mode ? "f-apart" : "f-together");
+#define SEND(EID, ITEM, STATUS, AGENT, FENCE)                                                      \
+    do {                                                                                           \
+        snprintf(id, sizeof id, "%s-%s", job, EID);                                                \
+        ev_base(&e, id, job, ITEM, fire, HIST_TRIG_CRON, 1, STATUS);                               \
+        e.agent = AGENT;                                                                           \
+        e.fence = FENCE;                                                                           \
+        assert_int_equal(hist_writer_submit(w, &e), 0), sent++;                                    \
+        if (mode)                                                                                  \
+            wait_drained(w, sent, 30000);                                                          \
+    } while (0)
+        /* item 0: queued (no fence yet), then the run's reports */
+        SEND("q", 0, HIST_QUEUED, "agent-q", NULL);
+        SEND("q", 0, HIST_RUNNING, "agent-q", F7);
+        SEND("q", 0, HIST_SUCCEEDED, "agent-q", F7);
+        /* item 1: another agent's missed first; the run takes the row and its fence */
+        SEND("m1", 1, HIST_MISSED, "agent-b", NULL);
+        SEND("r1", 1, HIST_RUNNING, "agent-q", F8);
+        SEND("r1", 1, HIST_SUCCEEDED, "agent-q", F8);
+        /* item 2: the run first; a late missed report of the fire changes nothing */
+        SEND("r2", 2, HIST_SUCCEEDED, "agent-q", F7);
+        SEND("m2", 2, HIST_MISSED, "agent-b", NULL);
+        /* item 3: not run at all */
+        SEND("m3", 3, HIST_MISSED, "agent-b", NULL);
+#undef SEND
+        wait_drained(w, sent, 30000);
+    }
+    hist_writer_close(w, 5000);
+    static const struct {
+        int item;
+        const char *fence; /* NULL: the column is NULL */
+    } want[] = {{0, "001767229200.000000000007.0001"},
+                {1, "001767229200.000000000008.0001"},
+                {2, "001767229200.000000000007.0001"},
+                {3, NULL}};
+    for (int mode = 0; mode < 2; mode++) {
+        snprintf(job, sizeof job, "%s", mode ? "f-apart" : "f-together");
+        for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+            snprintf(sql, sizeof sql,
+                     "SELECT COUNT(*) FROM job_execution WHERE job = '%s' AND item = %d AND"
+                     " fence <=> %s%s%s",
+                     job, want[i].item, want[i].fence ? "'" : "",
+                     want[i].fence ? want[i].fence : "NULL", want[i].fence ? "'" : "");
+            if (tdb_int(c.m, sql) != 1)
+                fail_msg("%s item %d: fence is not %s", job, want[i].item,
+                         want[i].fence ? want[i].fence : "NULL");
+        }
+        /* GET /executions rows and an execution's story carry it */
+        struct hist_filter f = {.job = job, .item = -1};
+        struct hist_page pg;
+        assert_int_equal(hist_query_executions(c.m, &f, &pg, &err), 0);
+        assert_int_equal(pg.n, 4);
+        for (size_t i = 0; i < pg.n; i++) {
+            const struct hist_row *r = &pg.rows[i];
+            assert_true(r->item >= 0 && r->item < 4);
+            assert_string_equal(r->fence, want[r->item].fence ? want[r->item].fence : "");
+        }
+        hist_page_free(&pg);
+        struct hist_story st;
+        snprintf(id, sizeof id, "%s-r1", job);
+        assert_int_equal(hist_story_get(c.m, id, &st, &err), 0);
+        assert_string_equal(st.row.fence, F8);
+        assert_string_equal(st.attempts.rows[0].fence, F8);
+        hist_story_free(&st);
+    }
+    ctx_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrations),
         cmocka_unit_test(test_missed_gives_way_to_a_run),
+        cmocka_unit_test(test_fence_column),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_story_and_queries),
         cmocka_unit_test(test_pipeline_100k),

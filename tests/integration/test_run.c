@@ -10,7 +10,9 @@
  * while another is stopped past its session timeout and resumed. Against the
  * history: every fire that ran has a row saying so and none saying it was
  * missed, and every fire that did not run is recorded as missed (or skipped),
- * never both (docs/coordination.md, "Fires between owners"). */
+ * never both (docs/coordination.md, "Fires between owners"); and every run's
+ * fence orders the item's runs, a change of owner always under a newer epoch
+ * (docs/jobs.md, "Fencing"). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -284,6 +286,57 @@ static void load_history(struct setup *s, struct history *h, long long first, lo
     mysql_free_result(res);
 }
 
+/* check_fences: every run's fence (agent/fence.h) names its fire second and
+ * attempt, and fires that did not run have none; per item, in fire order, the
+ * fences strictly increase and a run on another agent than the run before it
+ * carries a newer epoch. That is what lets a job's store refuse the stale
+ * writer, here through kill -9, pauses past the session timeout and failover
+ * re-runs. Returns the number of owner changes seen. */
+static int check_fences(struct setup *s)
+{
+    char prev[ITEMS][64] = {{0}}, prev_agent[ITEMS][160] = {{0}};
+    long long prev_epoch[ITEMS] = {0};
+    int changes = 0;
+    tdb_exec(s->m, "SELECT item, TIMESTAMPDIFF(SECOND, '1970-01-01', fire_time), attempt, agent,"
+                   " status IN ('missed', 'skipped'), fence FROM job_execution WHERE job = 'tick'"
+                   " AND status <> 'queued' ORDER BY item, fire_time, fence");
+    MYSQL_RES *res = mysql_store_result(s->m);
+    assert_non_null(res);
+    for (MYSQL_ROW row; (row = mysql_fetch_row(res));) {
+        int item = atoi(row[0]), attempt = atoi(row[2]), len = 0, fattempt = 0;
+        long long fire = atoll(row[1]), ffire = -1, epoch = -1;
+        const char *fence = row[5];
+        if (item < 0 || item >= ITEMS)
+            continue;
+        if (atoi(row[4])) {
+            if (fence)
+                fail_msg("item %d fire %lld: not run, yet fenced %s", item, fire, fence);
+            continue;
+        }
+        if (!fence || sscanf(fence, "%12lld.%12lld.%4d%n", &ffire, &epoch, &fattempt, &len) != 3 ||
+            len != 30 || ffire != fire || fattempt != attempt || epoch < 1)
+            fail_msg("item %d fire %lld attempt %d on %s: fence %s", item, fire, attempt, row[3],
+                     fence ? fence : "NULL");
+        if (prev[item][0] && strcmp(fence, prev[item]) <= 0)
+            fail_msg("item %d: fence %s (%s) after %s (%s)", item, fence, row[3], prev[item],
+                     prev_agent[item]);
+        if (prev[item][0] && strcmp(row[3], prev_agent[item]) != 0) {
+            changes++;
+            if (epoch <= prev_epoch[item])
+                fail_msg("item %d moved from %s (epoch %lld) to %s under epoch %lld", item,
+                         prev_agent[item], prev_epoch[item], row[3], epoch);
+        }
+        snprintf(prev[item], sizeof prev[item], "%s", fence);
+        snprintf(prev_agent[item], sizeof prev_agent[item], "%s", row[3]);
+        prev_epoch[item] = epoch;
+    }
+    mysql_free_result(res);
+    for (int item = 0; item < ITEMS; item++)
+        if (!prev[item][0])
+            fail_msg("item %d has no fenced run", item);
+    return changes;
+}
+
 /* history_settled: every fire of [first, last] has a row (the surviving
  * agents drained their writers when they stopped; this waits out MariaDB). */
 struct settle {
@@ -327,10 +380,11 @@ static void finish(struct setup *s, long long first, long long last, const struc
         load_history(s, &h, first, last);
     }
     int missing = check(runs, n, first, last, w, nw, last >= first ? &h : NULL);
+    int moves = check_fences(s);
     fprintf(stderr,
             "   %s: %d runs over fires %lld..%lld (%d catch-ups in range), %d missing (all inside "
-            "windows, recorded as missed)\n",
-            what, n, first, last, h.caught_up, missing);
+            "windows, recorded as missed); fences in order through %d owner changes\n",
+            what, n, first, last, h.caught_up, missing, moves);
     drop_db(s);
 }
 

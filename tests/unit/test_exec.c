@@ -120,7 +120,9 @@ static void run_cmd(struct exec_runner *r, const char *cmd, const char *log, int
                                   .fire_time = "2030-01-02T03:04:05+08:00",
                                   .execution_id = "id-1",
                                   .trigger = EXEC_TRIGGER_FAILOVER,
-                                  .attempt = 2}};
+                                  .attempt = 2,
+                                  .fence = "001893553445.000000000042.0002",
+                                  .epoch = 42}};
     memset(d, 0, sizeof *d);
     assert_int_equal(exec_start(r, &s, on_done, d, NULL, &err), 0);
     assert_true(run_until(is_done, d, DEADLINE_MS));
@@ -163,6 +165,8 @@ static void test_environment(void **state)
                               "SHARDCRON_EXECUTION_ID=id-1\n",
                               "SHARDCRON_TRIGGER=failover\n",
                               "SHARDCRON_ATTEMPT=2\n",
+                              "SHARDCRON_FENCE=001893553445.000000000042.0002\n",
+                              "SHARDCRON_EPOCH=42\n",
                               "LANG=C.UTF-8\n",
                               "\nPATH=",
                               "stdin-eof"};
@@ -175,6 +179,21 @@ static void test_environment(void **state)
         assert_null(strstr(d.tail, "hunter2"));
         assert_null(strstr(d.tail, "MY_API_TOKEN"));
         assert_null(strstr(d.tail, "UNRELATED_VAR"));
+        exec_runner_free(r);
+    }
+    /* Without a fence (a runner without coordination) neither variable is set. */
+    {
+        struct exec_runner *r = runner(EXEC_SPAWN_POSIX, 0, 0);
+        struct exec_spec s = {.command = "env",
+                              .cwd = tmpdir,
+                              .env = {.job = "settle", .execution_id = "id-2", .attempt = 1}};
+        struct done d = {0};
+        struct sc_err err;
+        assert_int_equal(exec_start(r, &s, on_done, &d, NULL, &err), 0);
+        assert_true(run_until(is_done, &d, DEADLINE_MS));
+        assert_non_null(strstr(d.tail, "SHARDCRON_EXECUTION_ID=id-2\n"));
+        assert_null(strstr(d.tail, "SHARDCRON_FENCE"));
+        assert_null(strstr(d.tail, "SHARDCRON_EPOCH"));
         exec_runner_free(r);
     }
     assert_true(exec_env_secret("DB_PASSWORD", 11));
@@ -489,7 +508,9 @@ static struct exec_spec held_spec(const char *cmd, const char *log)
                                       .shard_total = 8,
                                       .fire_time = "2030-01-02T03:04:05+08:00",
                                       .execution_id = "id-held",
-                                      .attempt = 1}};
+                                      .attempt = 1,
+                                      .fence = "001893553445.000000000007.0001",
+                                      .epoch = 7}};
 }
 
 static void test_prearm_release(void **state)
@@ -533,6 +554,8 @@ static void test_prearm_release(void **state)
         assert_non_null(strstr(d.tail, "argv0=sh\n"));
         assert_non_null(strstr(d.tail, "SHARDCRON_FIRE_TIME=2030-01-02T03:04:05+08:00\n"));
         assert_non_null(strstr(d.tail, "SHARDCRON_EXECUTION_ID=id-held\n"));
+        assert_non_null(strstr(d.tail, "SHARDCRON_FENCE=001893553445.000000000007.0001\n"));
+        assert_non_null(strstr(d.tail, "SHARDCRON_EPOCH=7\n"));
         assert_non_null(strstr(d.tail, "SHARDCRON_SHARD_ITEM=2\n"));
         assert_null(strstr(d.tail, "LD_PRELOAD"));
         assert_null(strstr(d.tail, "SHARDCRON_GATE"));
@@ -689,6 +712,7 @@ struct evlog {
         char reason[128];
         int pid;
         int64_t started_ms;
+        char fence[AGENT_FENCE_LEN + 1];
     } e[64];
 };
 
@@ -706,6 +730,7 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     snprintf(l->e[l->n].reason, sizeof l->e[0].reason, "%s", ev->reason);
     l->e[l->n].pid = ev->pid;
     l->e[l->n].started_ms = ev->started_ms;
+    snprintf(l->e[l->n].fence, sizeof l->e[0].fence, "%s", ev->fence);
     l->n++;
 }
 
@@ -754,7 +779,13 @@ struct rig {
     struct evlog log;
     int64_t now;
     struct sched_clock clk;
+    int64_t epoch; /* what the scheduler's epoch callback answers */
 };
+
+static int64_t rig_epoch(void *ctx)
+{
+    return ((struct rig *)ctx)->epoch;
+}
 
 /* rig_new: scheduler with a real runner; the wall clock starts at
  * 2029-12-31T23:59:00Z (the test can move it), so the fire time the job sees
@@ -779,13 +810,16 @@ static void rig_new_pre(struct rig *g, struct event_base *sched_base, int prearm
     g->ar.exec = g->er;
     snprintf(g->ar.log_dir, sizeof g->ar.log_dir, "%s", tmpdir);
     g->now = 1893456000000LL - 60000 - exec_now_mono_ms();
+    g->epoch = 9;
     g->clk = (struct sched_clock){test_real, mono, &g->now};
     struct sched_opts o = {.capacity = 4,
                            .clock = &g->clk,
                            .runner = agent_runner_ops(&g->ar),
                            .on_event = on_sched_event,
                            .event_arg = &g->log,
-                           .prearm_ms = prearm_ms};
+                           .prearm_ms = prearm_ms,
+                           .epoch = rig_epoch,
+                           .epoch_ctx = g};
     assert_int_equal(sched_new(sched_base, &o, &g->s), 0);
 }
 
@@ -818,13 +852,19 @@ static void test_sched_fire_time_is_scheduled(void **state)
     (void)state;
     struct rig g;
     rig_new(&g, NULL);
-    put_item(&g, "echo $SHARDCRON_FIRE_TIME $SHARDCRON_TRIGGER $SHARDCRON_SHARD_PARAM", 0, 0, 0);
+    put_item(&g,
+             "echo $SHARDCRON_FIRE_TIME $SHARDCRON_TRIGGER $SHARDCRON_SHARD_PARAM"
+             " $SHARDCRON_FENCE $SHARDCRON_EPOCH",
+             0, 0, 0);
     g.now += 60700; /* 0.7 s late: within the misfire threshold */
     sched_tick(g.s);
     struct want w = {&g.log, SCHED_EV_FINISHED, 1};
     assert_true(run_until(have, &w, DEADLINE_MS));
     const char *tail = g.log.e[g.log.n - 1].tail;
-    assert_string_equal(tail, "2030-01-01T00:00:00+00:00 cron p1\n");
+    /* the fence names the scheduled second, not the late start */
+    assert_string_equal(tail,
+                        "2030-01-01T00:00:00+00:00 cron p1 001893456000.000000000009.0001 9\n");
+    assert_string_equal(g.log.e[g.log.n - 1].fence, "001893456000.000000000009.0001");
     assert_int_equal(g.log.e[g.log.n - 1].status, EXEC_SUCCEEDED);
     /* the log file is named after the execution */
     char path[600];
@@ -904,7 +944,10 @@ static void test_sched_prearm_real(void **state)
     int fds0 = fd_count();
     struct rig g;
     rig_new_pre(&g, NULL, 300);
-    put_item(&g, "echo $SHARDCRON_FIRE_TIME $SHARDCRON_EXECUTION_ID $SHARDCRON_TRIGGER", 0, 0, 0);
+    put_item(&g,
+             "echo $SHARDCRON_FIRE_TIME $SHARDCRON_EXECUTION_ID $SHARDCRON_TRIGGER"
+             " $SHARDCRON_FENCE",
+             0, 0, 0);
     g.now += 59600; /* 23:59:59.600: not yet in the 300 ms window */
     sched_tick(g.s);
     assert_int_equal(sched_armed(g.s), 0);
@@ -913,6 +956,7 @@ static void test_sched_prearm_real(void **state)
     assert_int_equal(sched_armed(g.s), 1);
     assert_true(run_until(one_held, g.er, DEADLINE_MS));
     assert_int_equal(g.log.n, 0);
+    g.epoch = 10; /* applied between prepare and release: the held env keeps 9 */
     g.now += 200; /* the instant */
     sched_tick(g.s);
     assert_int_equal(sched_armed(g.s), 0);
@@ -923,8 +967,11 @@ static void test_sched_prearm_real(void **state)
     assert_true(g.log.e[0].pid > 0); /* the watchdog guards it from STARTED on */
     assert_true(g.log.e[0].started_ms >= 1893456000000LL);
     char want_tail[128];
-    snprintf(want_tail, sizeof want_tail, "2030-01-01T00:00:00+00:00 %s cron\n", g.log.e[0].id);
+    snprintf(want_tail, sizeof want_tail,
+             "2030-01-01T00:00:00+00:00 %s cron 001893456000.000000000009.0001\n", g.log.e[0].id);
     assert_string_equal(g.log.e[1].tail, want_tail);
+    assert_string_equal(g.log.e[0].fence, "001893456000.000000000009.0001");
+    assert_string_equal(g.log.e[1].fence, g.log.e[0].fence);
     assert_int_equal(g.log.e[1].status, EXEC_SUCCEEDED);
     assert_int_equal(g.log.e[1].pid, g.log.e[0].pid);
     struct sched_prearm_stats ps;

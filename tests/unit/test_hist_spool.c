@@ -1,6 +1,7 @@
 /* tests/unit/test_hist_spool.c: the history event record and the on-disk spool,
  * without a database: encoding round trips, text clean-up, torn files cut at
- * every kind of position, the size limit keeping the newest data. */
+ * every kind of position, the size limit keeping the newest data, and spools
+ * written before the fence existed (record version 1) still replaying. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -53,12 +54,14 @@ static int teardown(void **state)
 /* Event number i: sizes vary with i so records have different lengths. */
 static struct hist_rec *make_rec(int i)
 {
-    char id[40], err[300], out[200];
+    char id[40], err[300], out[200], fence[40];
     snprintf(id, sizeof id, "exec-%08d", i);
     memset(err, 'e', sizeof err);
     err[(i * 37) % (sizeof err - 1)] = '\0';
     for (size_t k = 0; k < sizeof out; k++)
         out[k] = (char)(i + k); /* any bytes, NULs included */
+    /* Every third report is of a fire that did not run: no fence. */
+    snprintf(fence, sizeof fence, "%012lld.%012d.%04d", 1700000000LL + i, 40 + i % 4, 1 + i % 3);
     struct hist_event ev = {
         .execution_id = id,
         .job = i % 2 ? "settle" : "report-\xE6\x97\xA5",
@@ -79,6 +82,7 @@ static struct hist_rec *make_rec(int i)
         .output_len = (size_t)(i * 13) % sizeof out,
         .error = err,
         .message = "m",
+        .fence = i % 3 ? fence : NULL,
     };
     struct hist_rec *r = hist_rec_new(&ev, NULL);
     assert_non_null(r);
@@ -104,6 +108,7 @@ static void assert_same(const struct hist_rec *a, const struct hist_rec *b)
     assert_string_equal(a->ev.host, b->ev.host);
     assert_string_equal(a->ev.error, b->ev.error);
     assert_string_equal(a->ev.message, b->ev.message);
+    assert_string_equal(a->ev.fence, b->ev.fence);
     assert_int_equal(a->ev.output_len, b->ev.output_len);
     if (a->ev.output_len)
         assert_memory_equal(a->ev.output, b->ev.output, a->ev.output_len);
@@ -192,6 +197,28 @@ static void test_text_cleanup_and_limits(void **state)
     ev.fire_ms = 0;
     assert_null(hist_rec_new(&ev, &err));
     assert_string_equal(err.field, "fire_ms");
+    /* A fence is never cut either (a cut token would not order): refused. */
+    ev.fire_ms = 1;
+    char fence[HIST_FENCE_MAX + 2];
+    memset(fence, '1', sizeof fence - 1);
+    fence[sizeof fence - 1] = '\0';
+    ev.fence = fence;
+    sc_err_clear(&err);
+    assert_null(hist_rec_new(&ev, &err));
+    assert_string_equal(err.field, "fence");
+    fence[HIST_FENCE_MAX] = '\0'; /* exactly the column size: kept whole */
+    r = hist_rec_new(&ev, &err);
+    assert_non_null(r);
+    assert_string_equal(r->ev.fence, fence);
+    free(r);
+    ev.fence = "001700000000.0000\xC3\xA9.0001";
+    assert_null(hist_rec_new(&ev, &err));
+    assert_string_equal(err.field, "fence");
+    ev.fence = NULL; /* none: stored as "" (NULL in the table) */
+    r = hist_rec_new(&ev, &err);
+    assert_non_null(r);
+    assert_string_equal(r->ev.fence, "");
+    free(r);
 }
 
 static void test_crc32_known_value(void **state)
@@ -418,6 +445,124 @@ static void test_group_larger_than_limit_keeps_its_newest(void **state)
     rm_dir(dir);
 }
 
+/* ---- spools from before the fence ---- */
+
+static unsigned char *put_le(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        *p++ = (unsigned char)(v >> (8 * i));
+    return p;
+}
+
+/* v1_payload: record i of make_rec() as an agent without fences wrote it
+ * (docs/history.md, payload v1), byte by byte, independent of the encoder. */
+static size_t v1_payload(int i, unsigned char *buf)
+{
+    struct hist_rec *r = make_rec(i);
+    const struct hist_event *e = &r->ev;
+    const char *s[6] = {e->execution_id, e->job, e->agent, e->host, e->error, e->message};
+    unsigned char *p = buf;
+    *p++ = 1;
+    p = put_le(p, (uint32_t)e->item, 4);
+    p = put_le(p, (uint64_t)e->fire_ms, 8);
+    *p++ = (unsigned char)e->trigger;
+    p = put_le(p, (uint32_t)e->attempt, 4);
+    *p++ = (unsigned char)e->status;
+    *p++ = e->has_exit_code;
+    p = put_le(p, (uint32_t)e->exit_code, 4);
+    p = put_le(p, (uint32_t)e->signal, 4);
+    p = put_le(p, (uint64_t)e->queued_ms, 8);
+    p = put_le(p, (uint64_t)e->started_ms, 8);
+    p = put_le(p, (uint64_t)e->finished_ms, 8);
+    for (int k = 0; k < 6; k++) {
+        size_t n = strlen(s[k]);
+        p = put_le(p, n, 2);
+        memcpy(p, s[k], n);
+        p += n;
+    }
+    p = put_le(p, e->output_len, 4);
+    if (e->output_len)
+        memcpy(p, e->output, e->output_len);
+    p += e->output_len;
+    free(r);
+    return (size_t)(p - buf);
+}
+
+static void assert_same_but_fence(const struct hist_rec *v1, int i)
+{
+    struct hist_rec *want = make_rec(i);
+    assert_string_equal(v1->ev.fence, ""); /* v1 had none */
+    want->ev.fence = "";
+    assert_same(v1, want);
+    free(want);
+}
+
+/* A spool segment left by an agent of the previous version (v1 records) is
+ * read after the upgrade; new v2 records are appended behind it and the two
+ * replay in order. */
+static void test_v1_spool_replays(void **state)
+{
+    (void)state;
+    static unsigned char buf[HIST_REC_MAX_ENCODED];
+    /* One record, straight through the decoder; its prefixes stay malformed. */
+    size_t n1 = v1_payload(4, buf);
+    struct hist_rec *d = hist_rec_decode(buf, n1);
+    assert_non_null(d);
+    assert_same_but_fence(d, 4);
+    free(d);
+    for (size_t cut = 0; cut < n1; cut += 5)
+        assert_null(hist_rec_decode(buf, cut));
+    buf[0] = 3; /* an unknown future version is refused, not misread */
+    assert_null(hist_rec_decode(buf, n1));
+
+    /* A whole v1 segment on disk, as the old agent left it. */
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/v1", tmpdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/seg-%016d.spool", dir, 7);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite("SCSPOOL1", 1, 8, f), 8);
+    for (int i = 0; i < 20; i++) {
+        size_t n = v1_payload(i, buf);
+        unsigned char hdr[8];
+        uint32_t crc = hist_crc32(buf, n);
+        put_le(put_le(hdr, n, 4), crc, 4);
+        assert_int_equal(fwrite(hdr, 1, 8, f), 8);
+        assert_int_equal(fwrite(buf, 1, n, f), n);
+    }
+    assert_int_equal(fclose(f), 0);
+    struct hist_spool *s = open_spool(dir, 0);
+    assert_int_equal(hist_spool_records(s), 20); /* nothing cut as torn */
+    struct hist_rec *recs[10];
+    uint64_t dropped = 0;
+    for (int i = 0; i < 10; i++)
+        recs[i] = make_rec(20 + i);
+    assert_int_equal(hist_spool_append(s, recs, 10, &dropped), 10);
+    assert_int_equal(dropped, 0);
+    struct hist_rec *list;
+    size_t n;
+    int at = 0;
+    for (;;) {
+        assert_int_equal(hist_spool_read(s, 7, &list, &n), 0);
+        if (n == 0)
+            break;
+        for (struct hist_rec *r = list; r; r = r->next, at++)
+            if (at < 20)
+                assert_same_but_fence(r, at);
+            else
+                assert_same(r, recs[at - 20]); /* with their fences */
+        free_list(list);
+        hist_spool_commit(s);
+    }
+    assert_int_equal(at, 30);
+    assert_int_equal(hist_spool_records(s), 0);
+    hist_spool_close(s);
+    for (int i = 0; i < 10; i++)
+        free(recs[i]);
+    rm_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_byte_stops_replay_there),
         cmocka_unit_test(test_limit_keeps_newest),
         cmocka_unit_test(test_group_larger_than_limit_keeps_its_newest),
+        cmocka_unit_test(test_v1_spool_replays),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

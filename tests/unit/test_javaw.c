@@ -121,7 +121,9 @@ static void submit(const char *cls, const char *param, int timeout_ms, struct do
                                     .fire_time = "2030-01-01T08:00:00+08:00",
                                     .execution_id = id,
                                     .trigger = EXEC_TRIGGER_MANUAL,
-                                    .attempt = 1}};
+                                    .attempt = 1,
+                                    .fence = "001893456000.000000000005.0001",
+                                    .epoch = 5}};
     memset(d, 0, sizeof *d);
     struct sc_err err;
     assert_int_equal(javaw_submit(pool, &run, on_done, d, h, &err), 0);
@@ -152,6 +154,7 @@ static void test_success_and_warm_reuse(void **state)
     assert_int_equal(d1.r.exit_code, 0);
     assert_non_null(strstr(d1.tail, "job=jv item=1/4 param=P fire=2030-01-01T08:00:00+08:00 "
                                     "trigger=manual attempt=1 id=exec-"));
+    assert_non_null(strstr(d1.tail, " fence=001893456000.000000000005.0001 epoch=5"));
     run_one("", 0, &d2);
     assert_int_equal(d2.r.status, EXEC_SUCCEEDED);
     assert_int_equal(d2.r.pid, d1.r.pid); /* the same warm JVM */
@@ -255,8 +258,9 @@ static void test_bad_class(void **state)
 struct evs {
     int finished;
     enum exec_status status[8];
-    char tail[8][256];
+    char tail[8][512];
     char reason[8][200];
+    char fence[8][AGENT_FENCE_LEN + 1];
 };
 
 static void on_sched_event(const struct sched_event *ev, void *arg)
@@ -267,7 +271,14 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     e->status[e->finished] = ev->status;
     snprintf(e->tail[e->finished], sizeof e->tail[0], "%s", ev->output_tail);
     snprintf(e->reason[e->finished], sizeof e->reason[0], "%s", ev->reason);
+    snprintf(e->fence[e->finished], sizeof e->fence[0], "%s", ev->fence);
     e->finished++;
+}
+
+static int64_t epoch_12(void *ctx)
+{
+    (void)ctx;
+    return 12;
 }
 
 static int64_t hourly(void *ctx, int64_t after)
@@ -296,7 +307,8 @@ static void test_through_scheduler(void **state)
     struct sched_opts o = {.capacity = 4,
                            .runner = agent_runner_ops(&ar),
                            .on_event = on_sched_event,
-                           .event_arg = &evs};
+                           .event_arg = &evs,
+                           .epoch = epoch_12};
     struct sched *s = NULL;
     assert_int_equal(sched_new(base, &o, &s), 0);
     struct sched_item_conf c = {.job = "javajob",
@@ -315,6 +327,12 @@ static void test_through_scheduler(void **state)
     assert_int_equal(evs.status[0], EXEC_SUCCEEDED);
     assert_non_null(strstr(evs.tail[0], "job=javajob item=0/1"));
     assert_non_null(strstr(evs.tail[0], "trigger=manual attempt=1"));
+    /* the job saw the fence the scheduler stamped and reported */
+    char want[80];
+    assert_int_equal(strlen(evs.fence[0]), AGENT_FENCE_LEN);
+    assert_non_null(strstr(evs.fence[0], ".000000000012.0001"));
+    snprintf(want, sizeof want, " fence=%s epoch=12", evs.fence[0]);
+    assert_non_null(strstr(evs.tail[0], want));
 
     assert_int_equal(sched_trigger(s, "javajob", 0, EXEC_TRIGGER_MANUAL, 0, "sleep:60000", NULL),
                      0);

@@ -1,7 +1,8 @@
 /* tests/unit/test_sched.c: the scheduler's decisions, with a fake clock and a
  * fake runner (no processes, no event loop): fire times, misfire policies,
- * wall-clock jumps, concurrency, capacity, retries, triggers, updates, and
- * pre-arming (prepare ahead, release at the instant, cancel otherwise). */
+ * wall-clock jumps, concurrency, capacity, retries, triggers, updates,
+ * pre-arming (prepare ahead, release at the instant, cancel otherwise), and
+ * the epoch and fence each run is launched and reported with. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,8 @@ struct launch {
     enum exec_trigger trigger;
     int attempt;
     int64_t fire_time;
+    int64_t epoch;
+    char fence[AGENT_FENCE_LEN + 1];
     int killed;
     char kill_reason[128];
     int done;
@@ -46,6 +49,8 @@ struct ev {
     enum exec_status status;
     char reason[200];
     int64_t jump_ms;
+    int64_t epoch;
+    char fence[AGENT_FENCE_LEN + 1];
 };
 
 static struct {
@@ -57,7 +62,16 @@ static struct {
     const char *fail_job;   /* start() fails for this job */
     const char *refuse_job; /* start() refuses this job (-EAGAIN) */
     int release_fail;       /* release() reports the held process lost */
+    int64_t epoch;          /* what the epoch callback answers */
+    int epoch_reads;
 } F;
+
+static int64_t f_epoch(void *ctx)
+{
+    (void)ctx;
+    F.epoch_reads++;
+    return F.epoch;
+}
 
 static int64_t f_real(void *c)
 {
@@ -90,6 +104,8 @@ static int f_start(void *ctx, const struct sched_launch *l, void *token, void **
     x->trigger = l->trigger;
     x->attempt = l->attempt;
     x->fire_time = l->fire_time;
+    x->epoch = l->epoch;
+    snprintf(x->fence, sizeof x->fence, "%s", l->fence);
     *handle = x;
     F.nl++;
     return 0;
@@ -160,6 +176,8 @@ static void f_event(const struct sched_event *e, void *arg)
     x->status = e->status;
     snprintf(x->reason, sizeof x->reason, "%s", e->reason);
     x->jump_ms = e->jump_ms;
+    x->epoch = e->epoch;
+    snprintf(x->fence, sizeof x->fence, "%s", e->fence);
 }
 
 /* every N seconds, N in a malloc'd int the scheduler owns */
@@ -191,7 +209,8 @@ static struct sched *mk(int capacity)
     struct sched_opts o = {.capacity = capacity,
                            .clock = &clk,
                            .runner = {f_start, f_kill, NULL},
-                           .on_event = f_event};
+                           .on_event = f_event,
+                           .epoch = f_epoch};
     struct sched *s = NULL;
     assert_int_equal(sched_new(NULL, &o, &s), 0);
     return s;
@@ -213,7 +232,8 @@ static struct sched *mk_pre(int capacity, int prearm_ms)
                                       .cancel = f_cancel,
                                       .pid = f_pid},
                            .on_event = f_event,
-                           .prearm_ms = prearm_ms};
+                           .prearm_ms = prearm_ms,
+                           .epoch = f_epoch};
     struct sched *s = NULL;
     assert_int_equal(sched_new(NULL, &o, &s), 0);
     return s;
@@ -1042,6 +1062,103 @@ static void test_takeover_accounting(void **state)
     sched_free(s);
 }
 
+/* Each launch carries the epoch read when its process is created and the
+ * fence (fire, that epoch, attempt); its STARTED and FINISHED events carry the
+ * same, any other event none. A retry is stamped again at its own start. */
+static void test_epoch_and_fence(void **state)
+{
+    (void)state;
+    struct sched *s = mk(1);
+    struct sched_item_conf c = conf("f", 3600);
+    c.retries = 1;
+    c.retry_backoff_s = 10;
+    put(s, c);
+    F.epoch = 7;
+    advance(s, 2600000); /* the fire at 3600 */
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(F.l[0].epoch, 7);
+    assert_string_equal(F.l[0].fence, "000000003600.000000000007.0001");
+    const struct ev *e = last_ev(SCHED_EV_STARTED);
+    assert_int_equal(e->epoch, 7);
+    assert_string_equal(e->fence, F.l[0].fence);
+    /* A manual trigger a second later waits for capacity: no fence while queued. */
+    advance(s, 1500);
+    assert_int_equal(sched_trigger(s, "f", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    assert_int_equal(F.nl, 1);
+    e = last_ev(SCHED_EV_QUEUED);
+    assert_string_equal(e->fence, "");
+    assert_int_equal(e->epoch, 0);
+    /* The agent applies epoch 8; the first run fails. Its FINISHED keeps the
+     * fence it ran with; the manual run starts now, under 8. */
+    F.epoch = 8;
+    finish(&F.l[0], EXEC_FAILED);
+    e = last_ev(SCHED_EV_FINISHED);
+    assert_string_equal(e->exec_id, F.l[0].exec_id);
+    assert_string_equal(e->fence, "000000003600.000000000007.0001");
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_MANUAL);
+    assert_string_equal(F.l[1].fence, "000000003601.000000000008.0001"); /* the trigger's second */
+    finish(&F.l[1], EXEC_SUCCEEDED);
+    assert_string_equal(last_ev(SCHED_EV_FINISHED)->fence, F.l[1].fence);
+    /* The retry of fire 3600 starts under 8 with attempt 2: above the original,
+     * below the later fire. */
+    advance(s, 10000);
+    assert_int_equal(F.nl, 3);
+    assert_int_equal(F.l[2].trigger, EXEC_TRIGGER_RETRY);
+    assert_string_equal(F.l[2].fence, "000000003600.000000000008.0002");
+    assert_true(strcmp(F.l[2].fence, F.l[0].fence) > 0);
+    assert_true(strcmp(F.l[1].fence, F.l[2].fence) > 0);
+    assert_string_equal(last_ev(SCHED_EV_STARTED)->fence, F.l[2].fence);
+    finish(&F.l[2], EXEC_SUCCEEDED);
+    /* Fires that do not run have no fence: paused (missed), refused. */
+    sched_set_paused(s, true);
+    advance(s, 3600000);
+    e = last_ev(SCHED_EV_MISSED);
+    assert_non_null(e);
+    assert_string_equal(e->fence, "");
+    sched_set_paused(s, false);
+    F.refuse_job = "f";
+    advance(s, 3600000);
+    e = last_ev(SCHED_EV_MISSED);
+    assert_int_equal(e->fire_time, 3600 * 3);
+    assert_string_equal(e->fence, "");
+    assert_int_equal(e->epoch, 0);
+    sched_free(s);
+}
+
+/* A pre-armed run gets its fence at prepare (its environment is built then)
+ * and keeps it through the release, even when the epoch moved in between; a
+ * run whose held process was lost is started afresh and stamped again. */
+static void test_prearm_fence(void **state)
+{
+    (void)state;
+    struct sched *s = mk_pre(4, 250);
+    F.epoch = 3;
+    struct launch *x = arm_a(s, conf("a", 10)); /* fires at 1010 */
+    assert_string_equal(x->fence, "000000001010.000000000003.0001");
+    F.epoch = 4;
+    advance(s, 200);
+    assert_true(x->released);
+    const struct ev *e = last_ev(SCHED_EV_STARTED);
+    assert_int_equal(e->epoch, 3);
+    assert_string_equal(e->fence, x->fence);
+    finish(x, EXEC_SUCCEEDED);
+    assert_string_equal(last_ev(SCHED_EV_FINISHED)->fence, x->fence);
+
+    /* the next fire is armed under 4; its process is lost, the fresh start reads 5 */
+    advance(s, 9800);
+    x = &F.l[F.nl - 1];
+    assert_true(x->prepared);
+    assert_string_equal(x->fence, "000000001020.000000000004.0001");
+    F.epoch = 5;
+    F.release_fail = 1;
+    advance(s, 200);
+    assert_false(F.l[F.nl - 1].prepared);
+    assert_string_equal(F.l[F.nl - 1].fence, "000000001020.000000000005.0001");
+    assert_string_equal(last_ev(SCHED_EV_STARTED)->fence, "000000001020.000000000005.0001");
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1065,6 +1182,8 @@ int main(void)
         cmocka_unit_test(test_prearm_lost_and_capacity),
         cmocka_unit_test(test_refused_start_is_missed),
         cmocka_unit_test(test_takeover_accounting),
+        cmocka_unit_test(test_epoch_and_fence),
+        cmocka_unit_test(test_prearm_fence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

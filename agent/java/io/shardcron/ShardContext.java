@@ -17,11 +17,21 @@ public final class ShardContext {
     private final String executionId;
     private final String trigger;
     private final int attempt;
+    private final String fence;
+    private final long epoch;
     private final StringBuilder log = new StringBuilder();
 
+    /** Without a fence (tests of a job outside an agent): getFence() is "". */
     public ShardContext(String job, int shardItem, int shardTotal, String shardParam,
                         String jobParam, String fireTime, String executionId, String trigger,
                         int attempt) {
+        this(job, shardItem, shardTotal, shardParam, jobParam, fireTime, executionId, trigger,
+             attempt, "", 0);
+    }
+
+    public ShardContext(String job, int shardItem, int shardTotal, String shardParam,
+                        String jobParam, String fireTime, String executionId, String trigger,
+                        int attempt, String fence, long epoch) {
         this.job = job;
         this.shardItem = shardItem;
         this.shardTotal = shardTotal;
@@ -31,13 +41,15 @@ public final class ShardContext {
         this.executionId = executionId;
         this.trigger = trigger;
         this.attempt = attempt;
+        this.fence = fence == null ? "" : fence;
+        this.epoch = epoch;
     }
 
     static ShardContext fromMap(Map<String, String> m) {
         return new ShardContext(str(m, "job"), num(m, "shard_item"), num(m, "shard_total"),
                                 str(m, "shard_param"), str(m, "job_param"),
                                 str(m, "fire_time"), str(m, "id"), str(m, "trigger"),
-                                num(m, "attempt"));
+                                num(m, "attempt"), str(m, "fence"), lnum(m, "epoch"));
     }
 
     static ShardContext fromEnv(Map<String, String> env) {
@@ -46,7 +58,8 @@ public final class ShardContext {
                                 str(env, "SHARDCRON_SHARD_PARAM"), str(env, "SHARDCRON_JOB_PARAM"),
                                 str(env, "SHARDCRON_FIRE_TIME"),
                                 str(env, "SHARDCRON_EXECUTION_ID"), str(env, "SHARDCRON_TRIGGER"),
-                                num(env, "SHARDCRON_ATTEMPT"));
+                                num(env, "SHARDCRON_ATTEMPT"), str(env, "SHARDCRON_FENCE"),
+                                lnum(env, "SHARDCRON_EPOCH"));
     }
 
     private static String str(Map<String, String> m, String k) {
@@ -57,6 +70,14 @@ public final class ShardContext {
     private static int num(Map<String, String> m, String k) {
         try {
             return Integer.parseInt(str(m, k));
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
+    private static long lnum(Map<String, String> m, String k) {
+        try {
+            return Long.parseLong(str(m, k));
         } catch (NumberFormatException e) {
             return 0;
         }
@@ -73,6 +94,14 @@ public final class ShardContext {
     /** cron, manual, failover, misfire or retry. */
     public String getTrigger() { return trigger; }
     public int getAttempt() { return attempt; }
+    /**
+     * The fencing token, SHARDCRON_FENCE: FIRE.EPOCH.ATTEMPT, fixed width, so a
+     * larger string is a later execution of this (job, item); write it with
+     * your data and refuse writes that carry a smaller one. "" when unknown.
+     */
+    public String getFence() { return fence; }
+    /** The coordination epoch the run was started under (SHARDCRON_EPOCH); 0 when unknown. */
+    public long getEpoch() { return epoch; }
 
     /** Append a line to the execution's output (the last 4 KiB are kept). */
     public synchronized void log(String line) {

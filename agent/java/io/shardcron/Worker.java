@@ -5,7 +5,8 @@
  * Protocol, one flat JSON object per line:
  *   agent -> worker (stdin):
  *     {"op":"run","id":EXEC_ID,"job":..,"shard_item":..,"shard_total":..,
- *      "shard_param":..,"job_param":..,"fire_time":..,"trigger":..,"attempt":..}
+ *      "shard_param":..,"job_param":..,"fire_time":..,"trigger":..,"attempt":..
+ *      [,"fence":..,"epoch":..]}
  *     {"op":"cancel","id":EXEC_ID}     interrupt that execution's thread
  *     {"op":"ping","seq":N}
  *   worker -> agent (stdout):

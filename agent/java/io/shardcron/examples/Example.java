@@ -32,6 +32,7 @@ public class Example implements ShardJob {
         ctx.log("job=" + ctx.getJob() + " item=" + ctx.getShardItem() + "/" + ctx.getShardTotal()
                 + " param=" + ctx.getShardParam() + " fire=" + ctx.getFireTime()
                 + " trigger=" + ctx.getTrigger() + " attempt=" + ctx.getAttempt()
-                + " id=" + ctx.getExecutionId());
+                + " id=" + ctx.getExecutionId() + " fence=" + ctx.getFence()
+                + " epoch=" + ctx.getEpoch());
     }
 }
