@@ -160,25 +160,16 @@ struct setup {
     struct ta_cluster c;
     char out[512];
     struct db_url db; /* the agents' history database */
+    char url[600];
     MYSQL *m;
 };
 
 /* make_db: a fresh, migrated shardcron_run_<tag>_<pid> database. */
 static void make_db(struct setup *s, const char *tag)
 {
-    struct sc_err err;
-    char sql[256];
-    assert_int_equal(db_url_parse(tenv("SC_TEST_MYSQL"), &s->db, &err), 0);
-    MYSQL *root = tdb_connect(&s->db);
-    snprintf(s->db.db, sizeof s->db.db, "shardcron_run_%s_%d", tag, (int)getpid());
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s->db.db);
-    tdb_exec(root, sql);
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", s->db.db);
-    tdb_exec(root, sql);
-    mysql_close(root);
-    s->m = tdb_connect(&s->db);
-    if (hist_migrate(s->m, HIST_SCHEMA_VERSION, NULL, NULL, &err) != 0)
-        fail_msg("migrate: %s", err.msg);
+    char t[64];
+    snprintf(t, sizeof t, "run_%s", tag);
+    s->m = tdb_scratch(&s->db, s->url, sizeof s->url, t);
 }
 
 static void drop_db(struct setup *s)
@@ -193,17 +184,14 @@ static void drop_db(struct setup *s)
 /* start: three agents with history, and the job (misfire: NULL = the default). */
 static void start(struct setup *s, const char *tag, const char *misfire)
 {
-    char job[2048], url[600], extra_misfire[64] = "";
+    char job[2048], extra_misfire[64] = "";
     struct sc_err err;
     memset(&s->c, 0, sizeof s->c);
     make_db(s, tag);
     snprintf(s->c.ns, sizeof s->c.ns, "it_run_%s_%d", tag, (int)getpid());
     s->c.session_ms = SESSION_MS;
     snprintf(s->out, sizeof s->out, "%s/%s.out", tenv("SC_TEST_TMP"), s->c.ns);
-    const char *base = tenv("SC_TEST_MYSQL");
-    const char *slash = strrchr(base, '/');
-    snprintf(url, sizeof url, "%.*s/%s", (int)(slash - base), base, s->db.db);
-    const char *extra[] = {"--mysql", url, "--mysql-password-file",
+    const char *extra[] = {"--mysql", s->url, "--mysql-password-file",
                            tenv("SC_TEST_MYSQL_PASSWORD_FILE"), NULL};
     for (int i = 1; i <= 3; i++) {
         char id[16];

@@ -69,18 +69,19 @@ static void remember(pid_t pid)
         spawned[nspawned++] = pid;
 }
 
-int ta_start(struct ta_cluster *c, const char *id, const char *const *extra)
+/* launch: start agent `id` in slot `slot` (a new slot, or a dead agent's
+ * for a restart with the same id and directory). */
+static int launch(struct ta_cluster *c, int slot, const char *id, const char *const *extra)
 {
-    if (c->n >= TA_MAX)
-        return -1;
-    struct ta_agent *a = &c->a[c->n];
+    struct ta_agent *a = &c->a[slot];
+    bool fresh = slot == c->n;
     char timeout[32], port_file[600], idbuf[64], ns[64];
     snprintf(idbuf, sizeof idbuf, "%s", id); /* id may point into the cluster */
     snprintf(ns, sizeof ns, "%s", c->ns);
     id = idbuf;
     memset(a, 0, sizeof *a);
     snprintf(a->id, sizeof a->id, "%s", id);
-    snprintf(a->dir, sizeof a->dir, "%s/%s-%s-%d", tenv("SC_TEST_TMP"), ns, id, c->n);
+    snprintf(a->dir, sizeof a->dir, "%s/%s-%s-%d", tenv("SC_TEST_TMP"), ns, id, slot);
     mkdir(a->dir, 0755);
     snprintf(port_file, sizeof port_file, "%s/http.port", a->dir);
     unlink(port_file);
@@ -131,17 +132,33 @@ int ta_start(struct ta_cluster *c, const char *id, const char *const *extra)
     long long end = tenv_now_ms() + 10000;
     while (tenv_now_ms() < end) {
         if ((a->port = read_port(a->dir)) > 0)
-            return c->n++;
+            return fresh ? c->n++ : slot;
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             a->pid = 0;
-            c->n++; /* keep the slot so ta_wait_exit can report */
             a->port = -1;
-            return c->n - 1;
+            /* keep the slot so ta_wait_exit can report */
+            return fresh ? c->n++ : slot;
         }
         pause_ms(20);
     }
     return -1;
+}
+
+int ta_start(struct ta_cluster *c, const char *id, const char *const *extra)
+{
+    if (c->n >= TA_MAX)
+        return -1;
+    return launch(c, c->n, id, extra);
+}
+
+int ta_restart(struct ta_cluster *c, int i, const char *const *extra)
+{
+    if (i < 0 || i >= c->n || c->a[i].pid > 0)
+        return -1;
+    char id[64];
+    snprintf(id, sizeof id, "%s", c->a[i].id);
+    return launch(c, i, id, extra);
 }
 
 void ta_kill(struct ta_cluster *c, int i, int sig)

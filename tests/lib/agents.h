@@ -45,6 +45,8 @@ struct ta_cluster {
 /* ta_start: launch agent `id` with extra args (NULL-terminated list), wait for its
  * HTTP port (10 s). Returns the index or -1. */
 int ta_start(struct ta_cluster *c, const char *id, const char *const *extra);
+/* ta_restart: start dead agent i again with the same id and directory. */
+int ta_restart(struct ta_cluster *c, int i, const char *const *extra);
 void ta_kill(struct ta_cluster *c, int i, int sig);
 /* ta_wait_exit: wait for the process to exit; returns its exit status or -1. */
 int ta_wait_exit(struct ta_cluster *c, int i, int deadline_ms);

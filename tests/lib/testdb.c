@@ -5,8 +5,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "sql/hist.h"
 
 #include "tests/lib/testenv.h"
 
@@ -33,4 +38,26 @@ long long tdb_int(MYSQL *m, const char *sql)
     if (db_query_int(m, sql, &v, &err) != 0)
         fail_msg("%s: %s", sql, err.msg);
     return v;
+}
+
+MYSQL *tdb_scratch(struct db_url *u, char *url, size_t url_len, const char *tag)
+{
+    struct sc_err err;
+    char sql[256];
+    const char *base = tenv("SC_TEST_MYSQL");
+    if (db_url_parse(base, u, &err) != 0)
+        fail_msg("%s: %s", base, err.msg);
+    MYSQL *root = tdb_connect(u);
+    snprintf(u->db, sizeof u->db, "shardcron_%s_%d", tag, (int)getpid());
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", u->db);
+    tdb_exec(root, sql);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", u->db);
+    tdb_exec(root, sql);
+    mysql_close(root);
+    MYSQL *m = tdb_connect(u);
+    if (hist_migrate(m, HIST_SCHEMA_VERSION, NULL, NULL, &err) != 0)
+        fail_msg("migrate: %s", err.msg);
+    const char *slash = strrchr(base, '/');
+    snprintf(url, url_len, "%.*s/%s", (int)(slash - base), base, u->db);
+    return m;
 }

@@ -4,6 +4,8 @@
 #ifndef SC_TESTS_TESTDB_H
 #define SC_TESTS_TESTDB_H
 
+#include <stddef.h>
+
 #include "sql/db.h"
 
 /* tdb_connect: a connection to `u` with the test password (tenv_password). */
@@ -12,5 +14,8 @@ MYSQL *tdb_connect(const struct db_url *u);
 void tdb_exec(MYSQL *m, const char *sql);
 /* tdb_int: the single integer a query returns. */
 long long tdb_int(MYSQL *m, const char *sql);
+/* tdb_scratch: a fresh, migrated database shardcron_<tag>_<pid>: *u names it,
+ * `url` gets its mysql:// URL for agents; the connection is the caller's. */
+MYSQL *tdb_scratch(struct db_url *u, char *url, size_t url_len, const char *tag);
 
 #endif

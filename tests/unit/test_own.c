@@ -22,12 +22,16 @@ static void test_gate(void **state)
 {
     (void)state;
     struct own_peer p[] = {
-        {"me", 1, true, true, 7},
-        {"b", 2, true, true, 7},
-        {"c", 3, true, true, 0},  /* applied nothing in its session: owns nothing */
-        {"d", 4, false, true, 5}, /* gone */
+        {"me", 1, true, true, 7, true},
+        {"b", 2, true, true, 7, true},
+        {"c", 3, true, true, 0, true},  /* applied nothing in its session: owns nothing */
+        {"d", 4, false, true, 5, true}, /* gone */
+        {"e", 5, true, true, 3, false}, /* stuck on an epoch it is not a member of */
     };
-    assert_true(own_gate_open(p, 4, "me", 7));
+    assert_true(own_gate_open(p, 5, "me", 7));
+    p[4].member = true; /* a member of its older epoch may still run what we gained */
+    assert_false(own_gate_open(p, 5, "me", 7));
+    p[4].member = false;
     p[1].applied_epoch = 6; /* still on an older epoch: may run what we gained */
     assert_false(own_gate_open(p, 4, "me", 7));
     p[1].applied_epoch = 8; /* newer: computed other owners */
