@@ -1172,6 +1172,23 @@ static int64_t member_session(const struct plan_snapshot *s, const char *id)
 /* handover_gain: (job, item) just became ours; `before` is the assignment of
  * the epoch we applied until now (NULL: none in this session, so there is no
  * previous owner we know of). */
+/* handover_any: a takeover from an owner we do not know (OWN_PREV_ANY):
+ * whoever owned it last is a live peer that stopped it when it applied our
+ * epoch, or is gone. */
+static void handover_any(struct coord *c, const char *job, int item, int64_t prev_created_ms)
+{
+    char key[JOB_NAME_MAX + 16];
+    int e;
+    struct handover *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->prev_created_ms = prev_created_ms;
+    handover_key(key, sizeof key, job, item);
+    strmap_put(&c->handovers, key, h, &e);
+    if (e < 0)
+        free(h);
+}
+
 static void handover_gain(struct coord *c, const struct shard_assignment *before, const char *job,
                           int item)
 {
@@ -1179,24 +1196,21 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
     int e;
     handover_forget(c, job, item);
     if (!before || !c->applied) {
-        /* Our first epoch in this session (a new agent, a rebuilt session):
-         * we do not know who owned it, but whoever did is a live peer that
-         * stopped it when it applied this epoch, or is gone. */
-        struct handover *h = calloc(1, sizeof *h);
-        if (!h)
-            return;
-        h->prev_epoch = 0;
-        h->prev_created_ms = c->snap.created_ms;
-        handover_key(key, sizeof key, job, item);
-        strmap_put(&c->handovers, key, h, &e);
-        if (e < 0)
-            free(h);
+        /* Our first epoch in this session (a new agent, a rebuilt session). */
+        handover_any(c, job, item, c->snap.created_ms);
         return;
     }
     int ji = shard_job_find(before, job);
     if (ji < 0 || item >= shard_job_items(before, ji))
         return; /* a new job or item: it had no owner */
     int o = shard_owner(before, ji, item);
+    if (o < 0) {
+        /* Nobody owned it at our previous epoch (no eligible member, e.g.
+         * while every session was being rebuilt): its fires since its last
+         * owner stopped are accounted here. */
+        handover_any(c, job, item, c->applied_created_ms);
+        return;
+    }
     const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
     int64_t from_session = from ? member_session(&c->applied_snap, from) : 0;
     /* Ours already, unless it was our own earlier session's (members are

@@ -24,7 +24,7 @@ bool own_gate_open(const struct own_peer *peers, int n, const char *me, int64_t 
             continue;
         if (!p->loaded)
             return false;
-        if (p->applied_epoch == 0)
+        if (p->applied_epoch == 0 || !p->member)
             continue;
         /* An agent still on an older epoch may run what we gained; one on a
          * newer one computed other owners (we catch up). */
@@ -79,7 +79,11 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
          * one published after ours was computed from), at the latest at the
          * last peer's applied_ms, by its own clock. */
         out->hi_ms = in->owner_applied_ms;
-        out->lo_ms = in->snap_created_ms - in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+        /* Its last owner stopped no earlier than a session timeout before
+         * the publication of the epoch we applied before (it died: its
+         * lease ran out before its expiry was published), by a clock up to
+         * max skew behind. */
+        out->lo_ms = in->prev_created_ms - in->session_ms - in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
         if (in->job_created_ms - in->max_skew_ms > out->lo_ms)
             out->lo_ms = in->job_created_ms - in->max_skew_ms;
         if (out->hi_ms < out->lo_ms)

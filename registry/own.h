@@ -33,13 +33,16 @@ struct own_peer {
     bool alive;            /* its node exists */
     bool loaded;           /* its record has been read since it (re)appeared */
     int64_t applied_epoch; /* from its record; 0 = nothing applied in that session */
+    bool member;           /* from its record: a member of its applied epoch */
 };
 
 /* own_gate_open: a pending item may become active only when every live peer
  * that has applied an epoch in its session has applied exactly `applied`
  * (so it computed the same owners and stopped what it lost). A peer not yet
- * read blocks; one that has applied nothing owns nothing and cannot own
- * anything before it applies, so it is not waited for. `me` is skipped. */
+ * read blocks; one that has applied nothing, or applied an epoch it is not a
+ * member of, owns nothing and cannot own anything before it applies another,
+ * so it is not waited for (a run it still drains is seen in its record's
+ * draining list). `me` is skipped. */
 bool own_gate_open(const struct own_peer *peers, int n, const char *me, int64_t applied);
 
 /* ---------------------------------------------------------------- takeover */
@@ -50,7 +53,8 @@ enum own_prev {
     OWN_PREV_DIED,     /* the previous owner's session ended (expired, closed, evicted) */
     OWN_PREV_UNKNOWN,  /* an owner existed but this agent has no record of it */
     OWN_PREV_SELF_OLD, /* this agent's own earlier session */
-    OWN_PREV_ANY,      /* our first epoch in this session: any live peer may have owned it */
+    OWN_PREV_ANY,      /* our first epoch in this session, or nobody owned it at the epoch
+                        * we applied before: any live peer may have owned it */
 };
 
 /* What the new owner knows when a gained item becomes active. */

@@ -461,6 +461,10 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     if ((rc = json_get_bool(root, "ready", JSON_OPTIONAL, &b, err)) < 0 && rc != -ENOENT)
         goto out;
     r.ready = b;
+    b = true;
+    if ((rc = json_get_bool(root, "member", JSON_OPTIONAL, &b, err)) < 0 && rc != -ENOENT)
+        goto out;
+    r.member = b;
     if ((rc = get_strv(root, "labels", &r.labels, &r.nlabels, err)) < 0 ||
         (rc = get_items(root, "draining", &r.draining, &r.ndraining, err)) < 0 ||
         (rc = get_items(root, "running", &r.running, &r.nrunning, err)) < 0)
@@ -493,6 +497,7 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     if (r->carry_ms > 0)
         cJSON_AddNumberToObject(o, "carry_ms", (double)r->carry_ms);
     cJSON_AddBoolToObject(o, "ready", r->ready);
+    cJSON_AddBoolToObject(o, "member", r->member);
     cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
     cJSON_AddNumberToObject(o, "skew_ms", (double)r->skew_ms);
     cJSON_AddItemToObject(o, "draining", items_json(r->draining, r->ndraining, false));

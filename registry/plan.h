@@ -102,6 +102,9 @@ struct plan_agent_rec {
     /* with applied_epoch: the lowest window start (realtime ms) of items it
      * lost at that epoch while holding them only pending (own_carry); 0 none */
     int64_t carry_ms;
+    /* false: not a member of its applied epoch, so it owns nothing there
+     * (records without the field: true) */
+    bool member;
     bool ready;     /* false: refuses work (reason says why) */
     char *reason;
     int64_t skew_ms;

@@ -122,6 +122,22 @@ static void test_takeover_self_and_none(void **state)
     in = base(OWN_PREV_NONE);
     own_takeover(&in, &t);
     assert_int_equal(t.first_s, 1011);
+    /* Nobody known (first epoch, or no owner at the previous epoch): the last
+     * live peer's apply ends the window; it reaches back a session timeout
+     * before the previous publication, never before the job existed. */
+    in = base(OWN_PREV_ANY);
+    in.owner_epoch = 11;
+    in.owner_applied_ms = 1010250;
+    own_takeover(&in, &t);
+    assert_int_equal(t.hi_ms, 1010250);
+    assert_int_equal(t.first_s, 1011);
+    assert_true(t.lo_ms <= in.prev_created_ms - in.session_ms);
+    in.job_created_ms = 1009000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 1009000 - in.max_skew_ms);
+    in.owner_epoch = 0; /* no live peer has applied anything: nobody alive owned it */
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, t.hi_ms);
 }
 
 static void test_may_start(void **state)
