@@ -527,10 +527,14 @@ void plan_handover_window(const struct plan_handover *h, int64_t *lo_ms, int64_t
         *lo_ms = seen + d - t - PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS;
         *hi_ms = h->gone_ms + d + PLAN_CLOCK_ERR_MS;
     } else if (h->prev != PLAN_PREV_ALIVE) {
-        /* Gone without our seeing it (we started later), or no record at all:
-         * from the epoch that left it out; nothing is known to be unrun. */
+        /* Gone without our seeing it (we started later, or our own session
+         * was rebuilt meanwhile), or no record at all. Its node vanished no
+         * later than the publication of the epoch we apply (the leader saw it
+         * go, or saw the same id on a new session, which registers only after
+         * the old node is gone), and it started nothing after that, by a
+         * clock up to max skew off: a catch-up starts only after. */
         *lo_ms = h->snap_created_ms - h->session_ms - PLAN_HANDOVER_LAG_MS - h->max_skew_ms;
-        *hi_ms = *lo_ms;
+        *hi_ms = h->snap_created_ms + h->max_skew_ms + PLAN_CLOCK_ERR_MS;
     } else if (h->owner_epoch == h->epoch && h->owner_applied_ms > 0) {
         /* A live handoff: it stopped the item when it applied an epoch after
          * our previous one, at the latest at its applied_ms (its own clock,
@@ -542,9 +546,11 @@ void plan_handover_window(const struct plan_handover *h, int64_t *lo_ms, int64_t
                                                 : h->prev_created_ms - h->max_skew_ms) -
                  PLAN_HANDOVER_LAG_MS;
     } else {
-        /* Alive without our epoch in its session: not known when it stopped. */
+        /* Alive without our epoch in its session (a rebuilt session): its old
+         * session stopped before its node was registered again, no later than
+         * the publication of the epoch we apply. */
         *lo_ms = h->prev_created_ms - PLAN_HANDOVER_LAG_MS - h->max_skew_ms;
-        *hi_ms = *lo_ms;
+        *hi_ms = h->snap_created_ms + h->max_skew_ms + PLAN_CLOCK_ERR_MS;
     }
     if (*hi_ms < *lo_ms)
         *hi_ms = *lo_ms;

@@ -252,7 +252,7 @@ static void test_handover_window(void **state)
                                        .snap_created_ms = S + 2300,
                                        .session_ms = 2000,
                                        .max_skew_ms = 2000};
-    struct hcase cases[8];
+    struct hcase cases[10];
     int n = 0;
     /* A live handoff at the next epoch: exactly from its apply (minus a second
      * of scheduler lag); nothing after its apply was started there. */
@@ -267,11 +267,13 @@ static void test_handover_window(void **state)
     cases[n].in.owner_epoch = 10;
     cases[n].lo = S - 60000 - 2000 - 1000;
     n++;
-    /* Alive but not at our epoch (a rebuilt session): no catch-up. */
+    /* Alive but not at our epoch (a rebuilt session): its old session may
+     * have run anything until the publication we apply (its clock). */
     cases[n] = cases[0];
     cases[n].name = "live, no epoch";
     cases[n].in.owner_epoch = 0;
-    cases[n].lo = cases[n].hi = S - 60000 - 1000 - 2000;
+    cases[n].lo = S - 60000 - 1000 - 2000;
+    cases[n].hi = S + 2300 + 2000 + 500;
     n++;
     /* Died: seen gone at S+2100 (expiry or a clean close), session 2 s, same
      * clocks: alive until about S+100; nothing started after S+2100. */
@@ -301,9 +303,16 @@ static void test_handover_window(void **state)
     cases[n].in.session_ms = 5000;
     cases[n].lo = S + 2100 - 5000 - 1000 - 500;
     n++;
-    /* No record of it: from the epoch that left it out, nothing caught up. */
+    /* No record of it (or its vanishing unseen): from the epoch that left it
+     * out; it may have run fires until that publication, by its clock. */
     cases[n] = (struct hcase){"unknown", base, S + 2300 - 2000 - 1000 - 2000, 0};
-    cases[n].hi = cases[n].lo;
+    cases[n].hi = S + 2300 + 2000 + 500;
+    n++;
+    /* Died, but we never saw its node go (our own session was rebuilt). */
+    cases[n] = cases[n - 1];
+    cases[n].name = "died, vanishing unseen";
+    cases[n].in.prev = PLAN_PREV_DIED;
+    cases[n].in.gone_ms = 0;
     n++;
     for (int i = 0; i < n; i++) {
         int64_t lo = -1, hi = -1;
