@@ -68,6 +68,7 @@ struct cagent {
  * ran (docs/coordination.md, "Fires between owners"). Keyed "job\x1fitem". */
 struct handover {
     char from[130];       /* "" = our first epoch in this session: any live peer */
+    bool unowned_before;  /* from "": nobody owned it at the epoch we applied before */
     int64_t from_session; /* its session in the snapshot we applied before */
     int64_t prev_epoch, prev_created_ms;
     bool resolved;
@@ -1175,7 +1176,8 @@ static int64_t member_session(const struct plan_snapshot *s, const char *id)
 /* handover_any: a takeover from an owner we do not know (OWN_PREV_ANY):
  * whoever owned it last is a live peer that stopped it when it applied our
  * epoch, or is gone. */
-static void handover_any(struct coord *c, const char *job, int item, int64_t prev_created_ms)
+static void handover_any(struct coord *c, const char *job, int item, int64_t prev_created_ms,
+                         bool unowned_before)
 {
     char key[JOB_NAME_MAX + 16];
     int e;
@@ -1183,6 +1185,7 @@ static void handover_any(struct coord *c, const char *job, int item, int64_t pre
     if (!h)
         return;
     h->prev_created_ms = prev_created_ms;
+    h->unowned_before = unowned_before;
     handover_key(key, sizeof key, job, item);
     strmap_put(&c->handovers, key, h, &e);
     if (e < 0)
@@ -1197,7 +1200,7 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
     handover_forget(c, job, item);
     if (!before || !c->applied) {
         /* Our first epoch in this session (a new agent, a rebuilt session). */
-        handover_any(c, job, item, c->snap.created_ms);
+        handover_any(c, job, item, c->snap.created_ms, false);
         return;
     }
     int ji = shard_job_find(before, job);
@@ -1208,7 +1211,7 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
         /* Nobody owned it at our previous epoch (no eligible member, e.g.
          * while every session was being rebuilt): its fires since its last
          * owner stopped are accounted here. */
-        handover_any(c, job, item, c->applied_created_ms);
+        handover_any(c, job, item, c->applied_created_ms, true);
         return;
     }
     const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
@@ -1286,6 +1289,7 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item)
         .failover = j->cfg && j->cfg->failover,
         .self_lost_ms = c->lost_ms,
         .job_created_ms = j->ctime_ms,
+        .unowned_before = h->unowned_before,
     };
     if (any) {
         const char *k;

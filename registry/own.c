@@ -69,21 +69,34 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
         return;
     }
     if (in->prev == OWN_PREV_ANY) {
-        if (in->owner_epoch != in->epoch || in->owner_applied_ms <= 0) {
-            /* No live peer has applied anything: nobody alive owned it. */
+        /* Whoever owned it stopped when it applied our epoch (or an earlier
+         * one published after ours was computed from), at the latest at the
+         * last peer's applied_ms, by its own clock. With no peer at our epoch
+         * (the others own nothing yet, e.g. every session was just rebuilt),
+         * its owner was a session that is gone, and it started nothing after
+         * its node vanished, before the publication we apply. */
+        if (in->owner_epoch == in->epoch && in->owner_applied_ms > 0) {
+            out->hi_ms = in->owner_applied_ms;
+        } else if (in->unowned_before) {
+            out->hi_ms = in->snap_created_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS;
+        } else {
+            /* Our first epoch and no live peer has applied anything:
+             * nobody alive owned it (a cluster starting). */
             out->lo_ms = out->hi_ms = in->now_ms;
             out->first_s = floor_s(in->now_ms) + 1;
             return;
         }
-        /* Whoever owned it stopped when it applied our epoch (or an earlier
-         * one published after ours was computed from), at the latest at the
-         * last peer's applied_ms, by its own clock. */
-        out->hi_ms = in->owner_applied_ms;
         /* Its last owner stopped no earlier than a session timeout before
          * the publication of the epoch we applied before (it died: its
          * lease ran out before its expiry was published), by a clock up to
-         * max skew behind. */
-        out->lo_ms = in->prev_created_ms - in->session_ms - in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+         * max skew behind — unless that epoch itself followed a total outage
+         * (every session lost, an epoch with no members), where the owner
+         * before it may have stopped one more outage earlier: the window
+         * reaches back OWN_ANY_LOOKBACK session timeouts. Fires further back
+         * than that after a chain of total outages are not accounted here
+         * (the leader's no_agent alert covers an item without owner). */
+        out->lo_ms = in->prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)in->session_ms -
+                     in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
         if (in->job_created_ms - in->max_skew_ms > out->lo_ms)
             out->lo_ms = in->job_created_ms - in->max_skew_ms;
         if (out->hi_ms < out->lo_ms)

@@ -72,6 +72,9 @@ struct own_takeover_in {
     /* OWN_PREV_ALIVE: from its record; OWN_PREV_ANY: the latest applied_ms of
      * the live peers at our epoch (owner_epoch = ours; 0: none has applied) */
     int64_t owner_epoch, owner_applied_ms;
+    /* OWN_PREV_ANY: nobody owned it at the epoch we applied before (so its
+     * last owner, if any, was a session that is gone) */
+    bool unowned_before;
     int64_t owner_carry_ms; /* its record's carry_ms (0 = none): see own_carry */
     /* OWN_PREV_DIED: when we saw its node vanish (our clock) and its last record */
     int64_t gone_ms;
@@ -105,6 +108,8 @@ struct own_takeover {
      * until its lease runs out); 0 = at once. */
     int64_t not_before_ms;
 };
+
+#define OWN_ANY_LOOKBACK 4 /* session timeouts an OWN_PREV_ANY window reaches back */
 
 /* own_takeover: the window and the first own fire of a takeover. */
 void own_takeover(const struct own_takeover_in *in, struct own_takeover *out);

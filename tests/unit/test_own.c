@@ -138,6 +138,12 @@ static void test_takeover_self_and_none(void **state)
     in.owner_epoch = 0; /* no live peer has applied anything: nobody alive owned it */
     own_takeover(&in, &t);
     assert_int_equal(t.lo_ms, t.hi_ms);
+    /* ... unless nobody owned it at our previous epoch (a total outage): its
+     * gone owner may have run fires until the publication we apply. */
+    in.unowned_before = true;
+    own_takeover(&in, &t);
+    assert_int_equal(t.hi_ms, in.snap_created_ms + in.max_skew_ms + 500);
+    assert_true(t.lo_ms < t.hi_ms);
 }
 
 static void test_may_start(void **state)
