@@ -3,6 +3,7 @@
 #   make            release build: module libraries and build/bin/{shardcron-agent,shardcron-console,shardcronctl}
 #   make test       installs what is missing (scripts/setup), builds, runs unit tests under
 #                   ASan+UBSan and integration tests against real ZooKeeper and MariaDB
+#   make soak       the random-fault soak of real agents alone (SOAK_TRIALS, default 100)
 #   make fuzz       builds tests/fuzz/fuzz_*.c with libFuzzer and runs each for FUZZ_SECONDS
 #   make bench      runs every bench/*/run and prints its table
 #   make fmt | lint | clean
@@ -116,7 +117,7 @@ $(JAVA_JAR): $(JAVA_SRCS)
 	javac -Werror -Xlint:all -d $(REL)/java/classes $(JAVA_SRCS)
 	jar cf $@ -C $(REL)/java/classes .
 
-.PHONY: all asan test check unit integration fuzz bench bench-bin fmt lint clean run stop
+.PHONY: all asan test check unit integration soak fuzz bench bench-bin fmt lint clean run stop
 
 # The run-locally command (see README); scripts/run-local says what exists so far.
 run:
@@ -142,6 +143,12 @@ check: all asan
 
 unit: asan
 	tests/run-unit $(UNIT_BINS)
+
+# `make soak [SOAK_TRIALS=N]`: the random-fault soak alone, with more trials
+# than `make test` gives it (tests/integration/test_soak.c).
+SOAK_TRIALS ?= 100
+soak: all asan
+	SC_SOAK_TRIALS=$(SOAK_TRIALS) IT_FILTER=it_test_soak tests/run-integration $(ASN)/tests/it_test_soak
 
 integration: all asan
 	tests/run-integration $(IT_BINS)

@@ -13,8 +13,9 @@
  * fast job's items either ran or has a row (missed/skipped) — nothing lost
  * without a record.
  *
- * SC_SOAK_TRIALS (default 100) and SC_SOAK_SEED (default: the time) set the
- * run; the seed is printed so a failure can be replayed. */
+ * SC_SOAK_TRIALS (default 40, what `make test` runs; `make soak` runs 100) and
+ * SC_SOAK_SEED (default: the time) set the run; the seed is printed so a
+ * failure can be replayed (the timing of real processes is not). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,7 +45,16 @@
 
 static struct rl_run runs[MAX_RUNS];
 
+/* When an agent could not have recorded a run's end: frozen (SIGSTOP to
+ * SIGCONT) or killed (the last moments before a kill -9). */
+#define MAX_BLIND 512
+struct blind {
+    long long from_ns, to_ns;
+};
+
 struct soak {
+    struct blind blind[MAX_BLIND];
+    int nblind;
     struct ta_cluster c;
     char fast_out[512], slow_out[512];
     struct db_url db;
@@ -156,12 +166,36 @@ static bool others_own(void *arg)
     return true;
 }
 
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void blind(struct soak *s, long long from_ns, long long to_ns)
+{
+    if (s->nblind < MAX_BLIND)
+        s->blind[s->nblind++] = (struct blind){from_ns, to_ns};
+}
+
+/* ended_blind: the run ended while its agent could not record it. */
+static bool ended_blind(const struct rl_run *r, void *arg)
+{
+    struct soak *s = arg;
+    for (int i = 0; i < s->nblind; i++)
+        if (r->end_ns >= s->blind[i].from_ns && r->end_ns <= s->blind[i].to_ns)
+            return true;
+    return false;
+}
+
 static const char *fault(struct soak *s)
 {
     int kind = (int)(next_rand(s) % 7), i = (int)(next_rand(s) % AGENTS);
     s->counts[kind]++;
     switch (kind) {
     case 0: /* kill -9, back once its items run elsewhere */
+        blind(s, now_ns() - 300000000LL, now_ns());
         ta_kill(&s->c, i, SIGKILL);
         {
             struct others o = {s, i};
@@ -170,16 +204,21 @@ static const char *fault(struct soak *s)
         restart(s, i);
         return "kill -9";
     case 1: { /* frozen past the session timeout */
+        long long from = now_ns();
         ta_kill(&s->c, i, SIGSTOP);
         struct others o = {s, i};
         tenv_wait(others_own, &o, 15000, 100);
         ta_kill(&s->c, i, SIGCONT);
+        blind(s, from, now_ns());
         return "SIGSTOP past the timeout";
     }
-    case 2: /* frozen within the timeout: nothing must move, nothing run twice */
+    case 2: { /* frozen within the timeout: nothing must move, nothing run twice */
+        long long from = now_ns();
         ta_kill(&s->c, i, SIGSTOP);
         pause_ms(SESSION_MS / 3 + (int)(next_rand(s) % 300));
         ta_kill(&s->c, i, SIGCONT);
+        blind(s, from, now_ns());
+    }
         return "SIGSTOP within the timeout";
     case 3: { /* ZooKeeper crashes and comes back on the same data */
         char cmd[1024];
@@ -195,6 +234,7 @@ static const char *fault(struct soak *s)
         int l = leader_of(s);
         if (l < 0)
             l = i;
+        blind(s, now_ns() - 300000000LL, now_ns());
         ta_kill(&s->c, l, SIGKILL);
         struct others o = {s, l};
         tenv_wait(others_own, &o, 15000, 100);
@@ -280,7 +320,7 @@ static void test_soak(void **state)
     char job[4096];
     memset(&s, 0, sizeof s);
     const char *tv = getenv("SC_SOAK_TRIALS"), *sv = getenv("SC_SOAK_SEED");
-    int trials = tv ? atoi(tv) : 100;
+    int trials = tv ? atoi(tv) : 40;
     s.rng = sv ? strtoull(sv, NULL, 10) : (uint64_t)time(NULL);
     fprintf(stderr, "   soak: %d trials, seed %llu (SC_SOAK_SEED replays it)\n", trials,
             (unsigned long long)s.rng);
@@ -327,11 +367,14 @@ static void test_soak(void **state)
         fail_msg("%d double claims; first: %s", v, firstv);
     if (ta_sanitizer_reports(&s.c, san, sizeof san))
         fail_msg("sanitizer report in an agent: %s", san);
-    int ns = rl_check(runs, rl_load(s.slow_out, runs, MAX_RUNS), "soak, slow job");
+    int excused_s = 0, excused_f = 0;
+    int ns = rl_check_excused(runs, rl_load(s.slow_out, runs, MAX_RUNS), "soak, slow job",
+                              ended_blind, &s, &excused_s);
     int reruns = 0;
     for (int i = 0; i < ns; i++)
         reruns += strcmp(runs[i].trigger, "failover") == 0;
-    int nf = rl_check(runs, rl_load(s.fast_out, runs, MAX_RUNS), "soak, fast job");
+    int nf = rl_check_excused(runs, rl_load(s.fast_out, runs, MAX_RUNS), "soak, fast job",
+                              ended_blind, &s, &excused_f);
     tdb_exec(s.m, "SET time_zone = '+00:00'");
     struct rec_check rc = {&s, first, last, nf, 0, 0, 0};
     if (!tenv_wait(recorded, &rc, 20000, 500))
@@ -341,9 +384,11 @@ static void test_soak(void **state)
             "   soak: %d trials in %lld s (kill -9 %d, SIGSTOP past %d, SIGSTOP within %d, ZooKeeper "
             "restart %d, leader kill %d, SIGTERM %d, edits %d); fast: %d runs, slow: %d runs "
             "(%d failover re-runs); 0 double runs, 0 overlaps, 0 fires lost without a record "
-            "over %lld s\n",
+            "over %lld s; %d re-runs of runs whose end their frozen or killed agent could not "
+            "record (the window docs/coordination.md names)\n",
             trials, (tenv_now_ms() - t0) / 1000, s.counts[0], s.counts[1], s.counts[2],
-            s.counts[3], s.counts[4], s.counts[5], s.counts[6], nf, ns, reruns, last - first + 1);
+            s.counts[3], s.counts[4], s.counts[5], s.counts[6], nf, ns, reruns, last - first + 1,
+            excused_s + excused_f);
     char sql[256];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s.db.db);
     tdb_exec(s.m, sql);

@@ -287,8 +287,12 @@ static void record(struct ta_cluster *c, const char *job, int item, int agent, l
 void ta_sample(struct ta_cluster *c)
 {
     for (int i = 0; i < c->n; i++) {
-        cJSON *st = ta_status(c, i);
+        /* The agent observed its state at some moment between the request
+         * and the reply: the request's time is the latest moment the claim
+         * is proven for (the reply's would let a loaded test process stretch
+         * a claim past the moment the agent gave the item up). */
         long long seen = ta_now_ms();
+        cJSON *st = ta_status(c, i);
         if (!st)
             continue;
         cJSON *owned = cJSON_GetObjectItem(st, "owned");

@@ -3,7 +3,7 @@
  * that proves no two agents claimed the same item at the same moment.
  *
  * The checker: every /status reports, for each owned item, when it became
- * active (owned_since, realtime ms). A sample taken at time t from agent A
+ * active (owned_since, realtime ms). A sample requested at time t from agent A
  * proves A held the item over [since, t]. Two agents' proven intervals for one
  * item that intersect are a double claim. No false positives; a double claim
  * lasting longer than one sampling round is caught. */

@@ -9,6 +9,7 @@
 #ifndef SC_TEST_RUNLOG_H
 #define SC_TEST_RUNLOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct rl_run {
@@ -33,6 +34,14 @@ int rl_load(const char *path, struct rl_run *runs, int max);
  * normally (cut off) — or when two runs of one item overlapped in time.
  * `what` names the scenario. Returns the number of runs. */
 int rl_check(const struct rl_run *runs, int n, const char *what);
+
+/* rl_check_excused: rl_check, and a failover re-run of a run that had ended
+ * is also allowed when excused(orig, arg) says its agent could not record the
+ * end (frozen or killed between its child's exit and the record write: the
+ * one window docs/coordination.md names); *n_excused counts them. */
+int rl_check_excused(const struct rl_run *runs, int n, const char *what,
+                     bool (*excused)(const struct rl_run *orig, void *arg), void *arg,
+                     int *n_excused);
 
 /* rl_count: runs of (item, fire); trigger NULL = any. */
 int rl_count(const struct rl_run *runs, int n, int item, long long fire, const char *trigger);
