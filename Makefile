@@ -103,6 +103,26 @@ $(ASN)/tests/it_%: $(ASN)/obj/tests/integration/%.o $(TESTLIB_OBJS) $($(ASN)_LIB
 # Test sources also need cmocka's headers.
 $(ASN)/obj/tests/%.o: BASE_CFLAGS += $(CMOCKA_CFLAGS)
 
+# ---- the deterministic simulator (tests/sim/, issue 12) ----
+# build/asan/tests/sim for `make test` (tests/sim/check: fixed seeds, every
+# mutant caught); build/tests/sim (release) for `make sim SEEDS=N`.
+SIM_SRCS := $(wildcard tests/sim/*.c)
+SEEDS ?= 100
+SIM_STEPS ?= 100000
+$(ASN)/tests/sim: $(patsubst %.c,$(ASN)/obj/%.o,$(SIM_SRCS)) $($(ASN)_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) -g $(ASAN_FLAGS) -o $@ $(filter %.o,$^) $($(ASN)_LIBS) $(LDLIBS)
+$(REL)/tests/sim: $(patsubst %.c,$(REL)/obj/%.o,$(SIM_SRCS)) $($(REL)_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) -g -o $@ $(filter %.o,$^) $($(REL)_LIBS) $(LDLIBS)
+.PHONY: sim sim-check
+asan: $(ASN)/tests/sim
+check: sim-check
+sim-check: $(ASN)/tests/sim
+	tests/sim/check $(ASN)/tests/sim
+sim: $(REL)/tests/sim
+	$(REL)/tests/sim --seeds 1-$(SEEDS) --steps $(SIM_STEPS) --brief
+
 # ---- Java adapter (built when a JDK is present) ----
 JAVA_SRCS := $(shell find agent/java -name '*.java' 2>/dev/null)
 JAVA_JAR := $(REL)/java/shardcron-java.jar
