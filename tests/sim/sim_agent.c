@@ -75,7 +75,8 @@ struct jobv {
 };
 
 struct handover { /* noted at the gain: the owner at the epoch applied before */
-    bool valid;
+    bool valid, unknown; /* unknown: this process knows no epoch before */
+    int64_t inherited;   /* the carry of the owner it came from (0 none) */
     struct sim_member from;
     int64_t prev_epoch;
     ms_t prev_created;
@@ -160,7 +161,7 @@ struct sim_agent {
     bool skew_ok, publish_inflight;
     struct sim_snap pub; /* the snapshot being published */
     bool self_lost_valid;
-    ms_t self_lost_ms;
+    ms_t self_lost_ms, gap_ms; /* gap: our connection last broke (our clock) */
     int64_t self_lost_session;
     /* scheduler */
     struct run runs[SIM_MAX_RUNS];
@@ -211,7 +212,9 @@ static int peer_of(const char *name)
 }
 
 static void eval(struct world *w, struct sim_agent *a);
+static void evicted(struct world *w, struct sim_agent *a);
 static void write_record(struct world *w, struct sim_agent *a);
+static int64_t pending_lo(const struct world *w, const struct item *x);
 static void session_lost(struct world *w, struct sim_agent *a, const char *why);
 static void register_agent(struct world *w, struct sim_agent *a);
 static void sched_tick(struct world *w, struct sim_agent *a);
@@ -298,6 +301,8 @@ static void cw_fired(struct sim_agent *a, const char *path, int event)
 
 static void connect(struct world *w, struct sim_agent *a)
 {
+    if (a->conn > 0 && a->connect_sent && w->now - a->connect_sent >= 1500)
+        a->gap_ms = clk(w, a); /* the server did not answer: it may be restarting */
     if (a->conn > 0) {
         int c = a->conn;
         a->conn = 0;
@@ -333,6 +338,7 @@ static void fail_pending(struct world *w, struct sim_agent *a)
 static void conn_broken(struct world *w, struct sim_agent *a)
 {
     a->conn = 0;
+    a->gap_ms = clk(w, a);
     if (a->zstate == ZS_CONNECTED) {
         a->zstate = ZS_SUSPENDED;
         sim_trace(w, "a%d: disconnected (session %llx suspended)", a->idx,
@@ -359,10 +365,8 @@ static void reset_views(struct sim_agent *a)
         a->peers[i].loaded = a->peers[i].need_read = false;
         a->peers[i].reading = 0;
     }
-    for (int j = 0; j < SIM_MAX_JOBS; j++) {
-        a->jobs[j].need_read = false;
-        a->jobs[j].reading = 0;
-    }
+    for (int j = 0; j < SIM_MAX_JOBS; j++) /* a new session reads (and watches) every job */
+        a->jobs[j] = (struct jobv){0};
 }
 
 static void on_new_session(struct world *w, struct sim_agent *a)
@@ -435,7 +439,12 @@ static void write_record(struct world *w, struct sim_agent *a)
     r->session = a->session;
     r->applied_epoch = a->applied;
     r->applied_ms = a->applied ? a->applied_ms : 0;
+    /* carry: items lost while pending at the last apply, and those pending now */
     r->carry_ms = a->carry_ms;
+    for (int j = 0; j < SIM_MAX_JOBS; j++)
+        for (int i = 0; i < SIM_MAX_ITEMS; i++)
+            if (a->it[j][i].st == ST_PENDING && a->it[j][i].h.valid)
+                r->carry_ms = own_carry(r->carry_ms, pending_lo(w, &a->it[j][i]));
     r->skew_ms = a->skew_meas;
     r->session_ms = T(w);
     r->ready = a->skew_ok && a->loaded;
@@ -475,8 +484,8 @@ static void record_written(struct world *w, struct sim_agent *a, const struct ms
             }
             a->last_clock_check = w->now;
         }
-    } else if (r->rc == ZR_NONODE) {
-        a->reg = REG_NONE;
+    } else if (r->rc == ZR_NONODE && a->reg == REG_DONE) {
+        evicted(w, a); /* someone deleted our node: as if evicted */
     } else if (r->rc == ZR_CONNLOSS) {
         a->node_dirty = true;
     }
@@ -654,6 +663,8 @@ static void peer_read(struct world *w, struct sim_agent *a, int p, const struct 
         x->stale = false;
     } else if (r->rc == ZR_NONODE) {
         mark_gone(w, a, p);
+        if (p == a->idx && a->reg == REG_DONE)
+            evicted(w, a); /* the deletion's event came while no watch was set */
     } else if (r->rc == ZR_CONNLOSS && w->p.mutant != MUT_REREAD) {
         x->need_read = true;
     }
@@ -827,11 +838,20 @@ static bool is_me(const struct world *w, const struct sim_agent *a, const struct
 
 static void sched_item_remove(struct world *w, struct sim_agent *a, int j, int i);
 
+/* pending_lo: the window start of an item held pending — own_pending_lo, or
+ * earlier if the owner it came from carried an earlier start itself (it too
+ * held the item only pending) */
+static int64_t pending_lo(const struct world *w, const struct item *x)
+{
+    int64_t lo = own_pending_lo(x->h.prev_created, T(w), w->p.max_skew_ms);
+    return x->h.inherited > 0 && x->h.inherited < lo ? x->h.inherited : lo;
+}
+
 static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_t *carry)
 {
     struct item *x = &a->it[j][i];
     if (x->st == ST_PENDING && x->h.valid)
-        *carry = own_carry(*carry, own_pending_lo(x->h.prev_created, T(w), w->p.max_skew_ms));
+        *carry = own_carry(*carry, pending_lo(w, x));
     bool running = false, any = false;
     for (int k = 0; k < SIM_MAX_RUNS; k++) {
         struct run *r = &a->runs[k];
@@ -864,11 +884,21 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
             if (mine && x->st == ST_NONE) {
                 x->st = ST_PENDING;
                 x->h.valid = false;
+                x->h.unknown = !before;
                 if (before && i < before->items[j] && before->owner[j][i].id[0]) {
                     x->h.valid = true;
                     x->h.from = before->owner[j][i];
                     x->h.prev_epoch = before->epoch;
                     x->h.prev_created = before->created;
+                    x->h.inherited = 0;
+                    const struct sim_member *f = &before->owner[j][i];
+                    const struct peer *px = &a->peers[peer_of(f->id)];
+                    if (px->alive && px->session == f->session && px->loaded)
+                        x->h.inherited = px->rec.carry_ms;
+                    else
+                        for (int k = 0; k < px->ntomb; k++)
+                            if (px->tomb[k].session == f->session)
+                                x->h.inherited = px->tomb[k].rec.carry_ms;
                 }
                 gained++;
             } else if (!mine && x->st != ST_NONE) {
@@ -923,7 +953,12 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     in->skew_ms = a->skew_meas;
     in->now_ms = clk(w, a);
     in->owner_running_fire = -1;
+    in->server_gap_ms = a->gap_ms;
     in->failover = a->jobs[j].cfg.failover;
+    if (x->h.unknown) {
+        in->prev = OWN_PREV_UNKNOWN;
+        return "unknown (no epoch known before)";
+    }
     if (!x->h.valid) {
         in->prev = OWN_PREV_NONE;
         return "none";
@@ -952,6 +987,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
         in->gone_ms = t->gone_ms;
         in->owner_session_ms = t->rec.session_ms;
         in->owner_skew_ms = t->rec.skew_ms;
+        in->owner_carry_ms = t->rec.carry_ms;
         in->evicted = evicted_in(&a->snap, f);
         for (int k = 0; t->trusted && k < t->rec.nrun; k++)
             if (t->rec.run[k].job == j && t->rec.run[k].item == i &&
@@ -1140,13 +1176,42 @@ static void maybe_evict(struct world *w, struct sim_agent *a)
                                    x->alive ? x->session : 0,
                                    x->loaded ? x->rec.applied_epoch : 0};
     }
+    /* Two steps, so that nobody mistakes the evicted agent for a dead one:
+     * first an epoch that leaves it out and names it evicted; its node is
+     * deleted only when every other live agent has applied that epoch (so
+     * each knows, when the node goes, that its owner may run until its lease
+     * runs out: own_takeover's not_before). */
+    for (int k = 0; k < a->snap.nevicted; k++) {
+        const struct sim_member *v = &a->snap.ev[k];
+        const struct peer *x = &a->peers[peer_of(v->id)];
+        if (!x->alive || x->session != v->session)
+            continue;
+        bool all = true;
+        for (int p = 0; p < w->p.agents; p++) {
+            const struct peer *y = &a->peers[p];
+            if (p != peer_of(v->id) && y->alive && y->loaded && y->rec.applied_epoch != 0 &&
+                y->rec.applied_epoch != a->snap.epoch)
+                all = false;
+        }
+        if (!all)
+            continue;
+        struct msg *m = op(ZO_MULTI, "", false);
+        m->ops[0] = (struct zsubop){.op = ZO_CHECK, .version = -1};
+        snprintf(m->ops[0].path, SIM_PATH, "%s", a->elect);
+        m->ops[1] = (struct zsubop){.op = ZO_DELETE, .version = -1, .owner = v->session};
+        snprintf(m->ops[1].path, SIM_PATH, "/agents/%s", v->id);
+        m->nops = 2;
+        sim_trace(w, "a%d: deletes the node of evicted %s", a->idx, v->id);
+        req(w, a, m, CK_CLOSE, 0);
+        return;
+    }
     int e = own_evict(acks, a->snap.nmembers, a->snap.epoch, a->snap.created_ms, clk(w, a),
                       own_evict_bound_ms(T(w)));
     if (e < 0)
         return;
     struct sim_snap s;
     build_snap(w, a, &s, e);
-    publish(w, a, &s, e);
+    publish(w, a, &s, -1);
 }
 
 static void published(struct world *w, struct sim_agent *a, const struct msg *r)

@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     if (p.steps < 1 || p.agents < 1 || p.agents > SIM_MAX_AGENTS || p.jobs < 1 ||
         p.jobs > SIM_MAX_JOBS || p.mutant < 0 || p.mutant >= MUT_COUNT)
         return usage();
-    p.horizon_ms = 3 * p.session_ms + 10000;
+    p.horizon_ms = getenv("SIM_HORIZON_MS") ? atoll(getenv("SIM_HORIZON_MS")) : 3 * p.session_ms + 10000;
     p.live_bound_ms = 3 * p.session_ms + 10000;
     p.quiet_ms = p.live_bound_ms + 30000;
 

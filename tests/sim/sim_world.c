@@ -221,6 +221,11 @@ static void fault(struct world *w)
     int r = (int)sim_range(w, 0, total - 1), f = 0;
     while (r >= fault_weight[f])
         r -= fault_weight[f++];
+    /* SIM_FAULTS: a bit mask of the kinds to inject (default all), to find
+     * which faults a violation needs */
+    const char *mask = getenv("SIM_FAULTS");
+    if (mask && !(strtol(mask, NULL, 0) & (1L << f)))
+        return;
     int T = w->p.session_ms, a;
     w->faults++;
     switch (f) {
