@@ -41,6 +41,29 @@ static int64_t floor_s(int64_t ms)
     return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 }
 
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* takeover_exact: whether the window's hi bounds every start of the item by
+ * an owner before us (see own_takeover). */
+static bool takeover_exact(const struct own_takeover_in *in)
+{
+    if (in->epoch != in->prev_epoch + 1)
+        return false; /* an epoch we skipped may have had another owner */
+    switch (in->prev) {
+    case OWN_PREV_ALIVE:
+        return in->owner_epoch == in->epoch && in->owner_applied_ms > 0 && in->owner_carry_ms == 0;
+    case OWN_PREV_DIED:
+        return in->owner_carry_ms == 0;
+    case OWN_PREV_SELF_OLD:
+        return true;
+    default:
+        return false;
+    }
+}
+
 void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
 {
     struct plan_handover h = {
@@ -107,17 +130,47 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
     if (in->prev == OWN_PREV_SELF_OLD) {
         /* Our own earlier session: it started nothing after it was given up
          * (its lease had run out) and its scheduler reported every fire due
-         * before that (run, or missed while paused). */
+         * before that (run, or missed while paused). Unless epochs we did not
+         * apply gave the item to someone else meanwhile (see below). */
         out->lo_ms = out->hi_ms = in->self_lost_ms;
-        out->first_s = floor_s(in->self_lost_ms) + 1;
+        if (!takeover_exact(in))
+            out->hi_ms = max64(out->hi_ms,
+                               in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
+        out->first_s = floor_s(out->hi_ms) + 1;
         return;
     }
     plan_handover_window(&h, &out->lo_ms, &out->hi_ms);
+    if ((in->prev == OWN_PREV_DIED || in->prev == OWN_PREV_UNKNOWN) && in->server_gap_ms > 0) {
+        /* The owner stopped no earlier than a session timeout before our
+         * connection broke (its session outlived the break, or expired
+         * earlier and we would have seen it go sooner). Only a recent break
+         * matters: within ten session timeouts of now. */
+        int t = in->owner_session_ms > 0 ? in->owner_session_ms : in->session_ms;
+        int64_t d = in->prev == OWN_PREV_DIED ? in->owner_skew_ms - in->skew_ms : in->max_skew_ms;
+        int64_t lo = in->server_gap_ms + (in->prev == OWN_PREV_DIED ? d : -d) - t -
+                     PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS;
+        if (in->now_ms - in->server_gap_ms < 10LL * t && lo < out->lo_ms)
+            out->lo_ms = lo;
+    }
+    /* The previous owner may have held the item only pending (never started
+     * it): the fires since the owner before it stopped are then in nobody's
+     * window but the carry it published (a dead owner's last record too). */
+    if ((in->prev == OWN_PREV_ALIVE || in->prev == OWN_PREV_DIED) && in->owner_carry_ms > 0 &&
+        in->owner_carry_ms < out->lo_ms)
+        out->lo_ms = in->owner_carry_ms;
+    /* hi bounds the previous owner's starts only when it handed the item to
+     * us directly, from an epoch we applied, having run it itself: a live
+     * handoff at the next epoch without carry, or a death right after that
+     * epoch. Otherwise another agent may have run it meanwhile (epochs we
+     * skipped, an owner that held it only pending or applied nothing in its
+     * session, no record at all), and the only bound left is the present:
+     * every agent that ran it has stopped (the gate is open), and its clock is
+     * at most max_skew ahead of ZooKeeper's. */
+    if (!takeover_exact(in))
+        out->hi_ms = max64(out->hi_ms, in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
     /* Fires up to hi may have been started by the previous owner (its clock):
      * ours start strictly after. */
     out->first_s = floor_s(out->hi_ms) + 1;
-    if (in->prev == OWN_PREV_ALIVE && in->owner_carry_ms > 0 && in->owner_carry_ms < out->lo_ms)
-        out->lo_ms = in->owner_carry_ms;
     /* Nothing fired before the job existed (by any clock within the skew). */
     if (in->job_created_ms > 0 && in->job_created_ms - in->max_skew_ms > out->lo_ms) {
         out->lo_ms = in->job_created_ms - in->max_skew_ms;

@@ -75,7 +75,9 @@ struct own_takeover_in {
     /* OWN_PREV_ANY: nobody owned it at the epoch we applied before (so its
      * last owner, if any, was a session that is gone) */
     bool unowned_before;
-    int64_t owner_carry_ms; /* its record's carry_ms (0 = none): see own_carry */
+    /* OWN_PREV_ALIVE and OWN_PREV_DIED: its (last) record's carry_ms (0 =
+     * none): see own_carry */
+    int64_t owner_carry_ms;
     /* OWN_PREV_DIED: when we saw its node vanish (our clock) and its last record */
     int64_t gone_ms;
     int owner_session_ms;
@@ -89,6 +91,11 @@ struct own_takeover_in {
     bool evicted;
     /* OWN_PREV_SELF_OLD: when our old session was given up (our clock) */
     int64_t self_lost_ms;
+    /* OWN_PREV_DIED, OWN_PREV_UNKNOWN: when our own connection to ZooKeeper
+     * last broke (our clock; 0 = never). A server restart gives every session
+     * a fresh timeout, so "the server heard from it T before the expiry" only
+     * holds after it: the window then starts a session timeout before it. */
+    int64_t server_gap_ms;
 };
 
 struct own_takeover {
@@ -118,7 +125,9 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out);
  * started) never accounted that item's fires since its previous owner
  * stopped. It publishes, with the epoch that took the item away, the lowest
  * window start of such items (its record's carry_ms); the next owner starts
- * its window there. `cur` is the value so far for this apply (0 = none). */
+ * its window there. Items it holds pending count too, from the apply that
+ * gained them: if it dies before starting them, its last record carries
+ * their window start to the next owner. `cur` is the value so far (0 = none). */
 int64_t own_carry(int64_t cur, int64_t pending_lo_ms);
 
 /* own_pending_lo: the window start a pending item would have if it were
