@@ -1208,10 +1208,14 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
         return; /* a new job or item: it had no owner */
     int o = shard_owner(before, ji, item);
     if (o < 0) {
-        /* Nobody owned it at our previous epoch (no eligible member, e.g.
-         * while every session was being rebuilt): its fires since its last
-         * owner stopped are accounted here. */
-        handover_any(c, job, item, c->applied_created_ms, true);
+        /* Nobody owned it at our previous epoch. After a total outage (an
+         * epoch with no members, and our own session lost moments ago) its
+         * last owner was a session that is gone: its fires since are
+         * accounted here. Otherwise (a cluster starting, or no eligible
+         * agent) nobody ran it and the leader's no_agent alert says so. */
+        int64_t t = zkreg_timeout_ms(c->z);
+        if (c->applied_snap.nmembers == 0 && c->lost_ms > 0 && now_ms() - c->lost_ms < 10 * t)
+            handover_any(c, job, item, c->applied_created_ms, true);
         return;
     }
     const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
