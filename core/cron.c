@@ -11,7 +11,8 @@
  * ("civil") time inside one constant-offset period at a time, which is how the DST
  * rules fall out: wall times inside a forward jump belong to no period (skipped), and
  * after a backward jump the repeated wall times are cut from the later period (they
- * fired at their first occurrence). See cron.h for the dialect. */
+ * fired at their first occurrence) unless the hour field matches every hour: such a
+ * schedule keeps firing through both passes. See cron.h for the dialect. */
 #include "core/cron.h"
 
 #include <errno.h>
@@ -368,6 +369,13 @@ static int64_t prev_civil(const cron_expr *e, int64_t t)
  * fire time; instants past 2199 are clamped so the arithmetic cannot overflow. */
 #define UTC_HI (CIVIL_MAX + 2 * 86400)
 
+#define ALL_HOURS ((1u << 24) - 1)
+
+bool cron_every_hour(const cron_expr *e)
+{
+    return e->every > 0 || e->hour == ALL_HOURS;
+}
+
 int64_t cron_next(const cron_expr *e, int64_t after, const tz_zone *z)
 {
     if (after > CIVIL_MAX + 2 * 86400)
@@ -384,8 +392,10 @@ int64_t cron_next(const cron_expr *e, int64_t after, const tz_zone *z)
         struct tz_period p;
         tz_period(z, t, &p);
         int64_t lo = t + p.off;
-        /* After a backward jump, wall times below start + prev_off already happened. */
-        if (p.prev_off > p.off && p.start != INT64_MIN && lo < p.start + p.prev_off)
+        /* After a backward jump, wall times below start + prev_off already happened;
+         * a schedule of every hour fires through them again. */
+        if (p.prev_off > p.off && p.start != INT64_MIN && lo < p.start + p.prev_off &&
+            e->hour != ALL_HOURS)
             lo = p.start + p.prev_off;
         if (w < lo || lo < w_lo) {
             w = next_civil(e, lo);
@@ -421,8 +431,9 @@ int64_t cron_prev(const cron_expr *e, int64_t before, const tz_zone *z)
             if (w < 0)
                 return -1;
         }
-        int64_t lo =
-            p.start == INT64_MIN ? INT64_MIN : p.start + (p.prev_off > p.off ? p.prev_off : p.off);
+        int64_t lo = p.start == INT64_MIN ? INT64_MIN
+                     : p.prev_off > p.off && e->hour != ALL_HOURS ? p.start + p.prev_off
+                                                                  : p.start + p.off;
         if (w >= lo)
             return w - p.off >= 0 ? w - p.off : -1;
         t = p.start - 1;

@@ -18,14 +18,18 @@
  * means the restriction alone.
  *
  * Time zone rules (docs/cron.md): a wall time that does not exist (spring forward,
- * Pacific/Apia's skipped 2011-12-30) is skipped; a wall time that happens twice
- * (fall back) fires once, at its first occurrence.
+ * Pacific/Apia's skipped 2011-12-30) is skipped. In a repeated hour (fall back) a
+ * schedule that names fixed hours (`0 30 1 * * ?`) fires once, at the first
+ * occurrence; one whose hour field matches every hour (`0/5 * * * * ?`,
+ * `0 * * * * ?`, 5-field `* * * * *`) keeps firing through both passes, and `@every`
+ * counts real seconds (cron_every_hour).
  *
  * A parsed expression is immutable and may be shared between threads; everything
  * here is pure (no I/O, no global state). */
 #ifndef SC_CRON_H
 #define SC_CRON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/tz.h"
@@ -58,5 +62,9 @@ int64_t cron_prev(const cron_expr *e, int64_t before, const tz_zone *z);
  * field-by-field predicate that ignores time zones and @every (always 0 for it);
  * tests use it as the brute-force oracle for cron_next. */
 int cron_matches_civil(const cron_expr *e, int64_t civil);
+
+/* cron_every_hour: does the schedule fire in both passes of a repeated hour (its hour
+ * field matches every hour, or it is `@every`)? */
+bool cron_every_hour(const cron_expr *e);
 
 #endif

@@ -7,7 +7,8 @@ day is checked field by field, and fire times are found by walking wall-clock da
 and times in order and converting each wall time with Python's zoneinfo (its own
 TZif reader). DST rules, as docs/cron.md states them:
   - a wall time that does not exist is skipped (its round trip through UTC changes it);
-  - a repeated wall time fires once, at its first occurrence (fold=0).
+  - a repeated wall time fires once, at its first occurrence (fold=0), unless the hour
+    field matches every hour: such a schedule fires at both occurrences (fold=0 and 1).
 
 Output lines (tab-separated), read by tests/unit/test_cron.c:
   next  EXPR  ZONE  FROM  T1 T2 ... [END]
@@ -164,15 +165,16 @@ def day_ok(e, d):
 
 
 def fires_from_day(e, zone, day, reverse):
-    hms = reversed(e.hms) if reverse else e.hms
-    for h, m, s in hms:
+    folds = (0, 1) if e.hour == set(range(24)) else (0,)
+    out = set()
+    for h, m, s in e.hms:
         wall = dt.datetime(day.year, day.month, day.day, h, m, s)
-        aware = wall.replace(tzinfo=zone, fold=0)
-        utc = int(aware.timestamp())
-        back = dt.datetime.fromtimestamp(utc, zone).replace(tzinfo=None)
-        if back != wall:
-            continue  # does not exist
-        yield utc
+        for fold in folds:
+            utc = int(wall.replace(tzinfo=zone, fold=fold).timestamp())
+            back = dt.datetime.fromtimestamp(utc, zone).replace(tzinfo=None)
+            if back == wall:  # else it does not exist
+                out.add(utc)
+    yield from sorted(out, reverse=reverse)
 
 
 def next_fire(e, zone, after):
@@ -246,7 +248,8 @@ STARTS = {
                       _utc(2021, 10, 31, 1, 59, 50), (2024, 2, 28, 0, 0, 0),
                       (2150, 3, 27, 1, 0, 0)],
     "America/New_York": [(2021, 3, 14, 1, 59, 50), (2021, 11, 7, 0, 30, 0), (2021, 11, 7, 1, 59, 50),
-                         _utc(2021, 11, 7, 5, 59, 50), (2100, 11, 1, 0, 0, 0)],
+                         _utc(2021, 11, 7, 5, 59, 50), (2100, 11, 1, 0, 0, 0),
+                         (2026, 11, 1, 1, 59, 50)],
     "Australia/Lord_Howe": [(2021, 4, 4, 1, 29, 50), (2021, 4, 4, 1, 59, 50),
                             _utc(2021, 4, 3, 15, 29, 50),
                             (2021, 10, 3, 1, 59, 50), (2022, 4, 3, 1, 45, 0)],

@@ -341,7 +341,8 @@ static void gen_expr(char *buf, size_t len)
 /* brute: the first fire time in (t, t + window] by a second-by-second scan, or -1.
  * A second s fires when its wall time matches and is not a repeat: some earlier
  * instant already showed that wall time (tracked as the largest wall time seen,
- * primed over the 26 hours before t; transitions fall on whole minutes). */
+ * primed over the 26 hours before t; transitions fall on whole minutes). A schedule
+ * of every hour fires on repeats too (shared/design.md, "Cron dialect"). */
 static int64_t brute(const cron_expr *e, const tz_zone *z, int64_t t, int64_t window)
 {
     int64_t seen = t + tz_offset(z, t);
@@ -355,7 +356,7 @@ static int64_t brute(const cron_expr *e, const tz_zone *z, int64_t t, int64_t wi
     }
     for (int64_t s = t + 1; s <= t + window; s++) {
         int64_t w = s + tz_offset(z, s);
-        int repeat = w <= seen;
+        int repeat = w <= seen && !cron_every_hour(e);
         if (w > seen)
             seen = w;
         if (!repeat && cron_matches_civil(e, w))
