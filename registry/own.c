@@ -64,7 +64,52 @@ static bool takeover_exact(const struct own_takeover_in *in)
     }
 }
 
+int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool evicted,
+                       int session_ms)
+{
+    return gone_ms - skew_ms + max_skew_ms + PLAN_CLOCK_ERR_MS + (evicted ? session_ms : 0);
+}
+
+/* safe_hi: a bound on every fire label (in ms) that anyone but us may have
+ * started of any item, known without knowing who owned the item before.
+ * When a gained item becomes active the gate is open: every live agent that
+ * applied anything in its session is at our epoch, so it has stopped every
+ * item it does not own there, and its record (written at that apply) names
+ * the highest label it ever started. Every other session that ever ran the
+ * item has ended: either we saw it vanish (dead_hi), or it had vanished
+ * before this session first listed the agents (view_start, by a clock at most
+ * max_skew ahead of ZooKeeper's; a session timeout more when the snapshot
+ * names evicted members, whose sessions may outlive their nodes). */
+static int64_t safe_hi(const struct own_takeover_in *in)
+{
+    int64_t hi = in->peers_stop_s > 0 ? in->peers_stop_s * 1000 + 999 : 0;
+    if (in->dead_hi_ms > hi)
+        hi = in->dead_hi_ms;
+    if (in->view_start_ms > 0) {
+        int64_t v = in->view_start_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS +
+                    (in->recent_evictions ? in->session_ms : 0);
+        if (v > hi)
+            hi = v;
+    }
+    return hi;
+}
+
+static void takeover_window(const struct own_takeover_in *in, struct own_takeover *out);
+
 void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
+{
+    takeover_window(in, out);
+    /* Whatever the window says, ours start after every label anyone else
+     * may have started: fires up to there are accounted as missed unless
+     * they ran. */
+    int64_t hi = safe_hi(in);
+    if (hi > out->hi_ms) {
+        out->hi_ms = hi;
+        out->first_s = floor_s(hi) + 1;
+    }
+}
+
+static void takeover_window(const struct own_takeover_in *in, struct own_takeover *out)
 {
     struct plan_handover h = {
         .epoch = in->epoch,
@@ -178,7 +223,11 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
             out->hi_ms = out->lo_ms;
     }
     if (in->prev == OWN_PREV_DIED) {
-        if (in->failover && in->owner_running_fire >= 0 && in->owner_running_fire < out->first_s)
+        /* Only the direct successor re-runs: the dead session owned the item
+         * at the epoch just before ours, so nobody took it from that session
+         * before us (from an older epoch, someone else may have re-run it). */
+        if (in->failover && in->epoch == in->prev_epoch + 1 && in->owner_running_fire >= 0 &&
+            in->owner_running_fire < out->first_s)
             out->rerun_fire = in->owner_running_fire;
         if (in->evicted && in->gone_ms > 0) {
             int t = in->owner_session_ms > 0 ? in->owner_session_ms : in->session_ms;
@@ -239,6 +288,12 @@ int own_evict(const struct own_ack *m, int n, int64_t epoch, int64_t created_ms,
             return i;
     }
     return -1;
+}
+
+bool own_apply_overdue(int64_t applied, int64_t newest_epoch, int64_t seen_ms, int64_t now_ms,
+                       int bound_ms)
+{
+    return newest_epoch > applied && seen_ms > 0 && now_ms - seen_ms >= bound_ms;
 }
 
 int own_evict_bound_ms(int session_ms)

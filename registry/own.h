@@ -91,6 +91,15 @@ struct own_takeover_in {
     bool evicted;
     /* OWN_PREV_SELF_OLD: when our old session was given up (our clock) */
     int64_t self_lost_ms;
+    /* The bound every takeover respects, whatever is known of the previous
+     * owner (own_takeover): the highest fire label started by any live peer
+     * at our epoch and by us (their records' stop_s; 0 none), the latest end
+     * of a session seen to vanish (own_dead_hi_ms; 0 none), and when this
+     * session first listed the agents (our clock; 0 unknown). */
+    int64_t peers_stop_s;
+    int64_t dead_hi_ms;
+    int64_t view_start_ms;
+    bool recent_evictions; /* the snapshot applied names evicted members */
     /* OWN_PREV_DIED, OWN_PREV_UNKNOWN: when our own connection to ZooKeeper
      * last broke (our clock; 0 = never). A server restart gives every session
      * a fresh timeout, so "the server heard from it T before the expiry" only
@@ -115,6 +124,14 @@ struct own_takeover {
      * until its lease runs out); 0 = at once. */
     int64_t not_before_ms;
 };
+
+/* own_dead_hi_ms: the highest fire label (in ms) a session that was seen to
+ * vanish at gone_ms (our clock) may have started: it started nothing after
+ * its node vanished, by a clock at most max_skew off ZooKeeper's; an evicted
+ * one (its node deleted while its session may live) until its lease ran out,
+ * a session timeout later. */
+int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool evicted,
+                       int session_ms);
 
 #define OWN_ANY_LOOKBACK 4 /* session timeouts an OWN_PREV_ANY window reaches back */
 
@@ -164,6 +181,14 @@ struct own_ack {
  * (the next epoch drops it). */
 int own_evict(const struct own_ack *m, int n, int64_t epoch, int64_t created_ms, int64_t now_ms,
               int bound_ms);
+
+/* own_apply_overdue: whether this agent has failed to apply a newer epoch
+ * (first seen at seen_ms, our clock) within bound_ms: it stalls every
+ * handoff, so it evicts itself at once (kills its runs, drops its items,
+ * deletes its own node, registers again not ready) instead of waiting for the
+ * leader to do it — the only way out when the stalled agent is the leader. */
+bool own_apply_overdue(int64_t applied, int64_t newest_epoch, int64_t seen_ms, int64_t now_ms,
+                       int bound_ms);
 
 /* own_evict_bound_ms: the acknowledgement bound for a session timeout T: long
  * enough that a healthy loaded agent acknowledges well within it, and longer

@@ -33,6 +33,7 @@
 #define SIM_ID 16
 #define SIM_MAX_PENDING 96
 #define SIM_MAX_RUNS 64 /* runs of one agent at once (running, queued, retrying) */
+#define SIM_RERAN 8 /* sessions in a record's reran list */
 #define SIM_LIST 48     /* running / draining entries in a record */
 #define SIM_TRACE 160   /* events kept for a violation's trace */
 
@@ -81,6 +82,9 @@ struct sim_item_ref {
 struct sim_rec {
     int64_t session;
     int64_t applied_epoch, applied_ms, carry_ms, skew_ms;
+    int64_t stop_s; /* the highest fire label it started (own_takeover_in.peers_stop_s) */
+    int nreran;
+    int64_t reran[SIM_RERAN]; /* dead sessions whose cut-off runs it took over to re-run */
     int session_ms;
     bool ready;
     int ndrain, nrun;

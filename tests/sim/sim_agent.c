@@ -55,6 +55,7 @@ struct tomb { /* an ended session of a peer, as this agent saw it go */
     int64_t session;
     ms_t gone_ms;      /* this agent's clock */
     bool trusted;      /* the record was current when the node went */
+    bool evicted;      /* the snapshot we had named it evicted: it may outlive its node */
     struct sim_rec rec;
     bool consumed[SIM_LIST]; /* mutant 3: running entries already re-run here */
 };
@@ -87,6 +88,8 @@ struct item {
     bool draining;
     struct handover h;
     int64_t first_s, rerun;
+    bool rerun_due;
+    int64_t rerun_wait; /* reran_total that must be acknowledged first */
     ms_t not_before;
     bool sched;
     int64_t next_label;
@@ -105,6 +108,7 @@ struct run {
     int job, item, attempt, trig, ck, prev_ck;
     int64_t label, inc, tag;
     bool fail, listed, force;
+    bool rerun; /* a failover re-run (or its retry): never re-run again */
     ms_t retry_due, started_mono;
     uint64_t order;
 };
@@ -156,6 +160,17 @@ struct sim_agent {
     struct assign seen;   /* from the first snapshot read, until something is applied */
     struct item it[SIM_MAX_JOBS][SIM_MAX_ITEMS];
     int64_t carry_ms;
+    int64_t max_started; /* the highest fire label this process started */
+    /* dead sessions whose cut-off runs we re-run (published in our record
+     * before any re-run starts: nobody else re-runs them) */
+    int64_t reran[SIM_RERAN];
+    int64_t reran_total, reran_inflight, reran_acked;
+    struct { int64_t session; int job, item; } rerun_done[64]; /* re-runs decided here */
+    int nrerun_done;
+    ms_t quarantine[SIM_MAX_AGENTS]; /* leader: evicted ids kept out until (our clock) */
+    ms_t view_ms;        /* when this session first listed the agents (our clock) */
+    ms_t newer_seen;     /* when we first saw an epoch newer than the applied one */
+    bool stalled;        /* evicted ourselves for not applying (own_apply_overdue) */
     bool node_dirty, node_inflight;
     ms_t node_t0, skew_meas, last_clock_check;
     bool skew_ok, publish_inflight;
@@ -345,6 +360,15 @@ static void conn_broken(struct world *w, struct sim_agent *a)
                   (unsigned long long)a->session);
     }
     fail_pending(w, a);
+    /* A peer's record may change while we are away and its node then
+     * vanish: the reconnect reports only the deletion. What we hold is not
+     * known to be its last record until it is read again (coord.c
+     * peers_suspect): reread() reads every live peer on reconnect. */
+    for (int p = 0; p < w->p.agents; p++)
+        if (a->peers[p].alive) {
+            a->peers[p].stale = true;
+            a->peers[p].need_read = true;
+        }
     if (a->zstate == ZS_SUSPENDED || a->zstate == ZS_CONNECTING)
         arm(w, a, TM_CONNECT, sim_range(w, 50, 800));
 }
@@ -357,6 +381,7 @@ static void reset_views(struct sim_agent *a)
     a->elect[0] = '\0';
     a->elect_creating = a->leader = a->rr_elect = false;
     a->agents_listed = a->jobs_listed = a->snap_loaded = a->snap_exists = false;
+    a->view_ms = 0;
     a->rr_agents = a->rr_jobs = a->rr_snap = false;
     a->agents_reading = a->jobs_reading = 0;
     a->publish_inflight = a->node_inflight = false;
@@ -439,6 +464,11 @@ static void write_record(struct world *w, struct sim_agent *a)
     r->session = a->session;
     r->applied_epoch = a->applied;
     r->applied_ms = a->applied ? a->applied_ms : 0;
+    r->stop_s = a->max_started;
+    for (int64_t k = a->reran_total > SIM_RERAN ? a->reran_total - SIM_RERAN : 0;
+         k < a->reran_total; k++)
+        r->reran[r->nreran++] = a->reran[k % SIM_RERAN];
+    a->reran_inflight = a->reran_total;
     /* carry: items lost while pending at the last apply, and those pending now */
     r->carry_ms = a->carry_ms;
     for (int j = 0; j < SIM_MAX_JOBS; j++)
@@ -447,14 +477,15 @@ static void write_record(struct world *w, struct sim_agent *a)
                 r->carry_ms = own_carry(r->carry_ms, pending_lo(w, &a->it[j][i]));
     r->skew_ms = a->skew_meas;
     r->session_ms = T(w);
-    r->ready = a->skew_ok && a->loaded;
+    r->ready = a->skew_ok && a->loaded && !a->stalled;
     for (int j = 0; j < SIM_MAX_JOBS; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++)
             if (a->it[j][i].draining && r->ndrain < SIM_LIST)
                 r->drain[r->ndrain++] = (struct sim_item_ref){(int8_t)j, (int8_t)i, 0, -1};
     for (int k = 0; k < SIM_MAX_RUNS; k++) {
         struct run *x = &a->runs[k];
-        if (x->state == R_RUNNING && x->inc == a->inc && x->listed && r->nrun < SIM_LIST)
+        if (x->state == R_RUNNING && x->inc == a->inc && x->listed && !x->rerun &&
+            r->nrun < SIM_LIST)
             r->run[r->nrun++] = (struct sim_item_ref){(int8_t)x->job, (int8_t)x->item, x->label,
                                                       x->ck};
     }
@@ -472,6 +503,10 @@ static void record_written(struct world *w, struct sim_agent *a, const struct ms
 {
     a->node_inflight = false;
     if (r->rc == ZR_OK) {
+        if (a->reran_inflight > a->reran_acked) {
+            a->reran_acked = a->reran_inflight;
+            arm(w, a, TM_SCHED, 1); /* re-runs waiting for it */
+        }
         ms_t t1 = clk(w, a);
         if (t1 - a->node_t0 <= 500) {
             a->skew_meas = (a->node_t0 + t1) / 2 - r->stat.mtime;
@@ -620,6 +655,8 @@ static void mark_gone(struct world *w, struct sim_agent *a, int p)
     t->gone_ms = clk(w, a);
     t->trusted = x->loaded && !x->stale;
     t->rec = x->rec;
+    for (int k = 0; k < a->snap.nevicted; k++)
+        t->evicted |= peer_of(a->snap.ev[k].id) == p && a->snap.ev[k].session == t->session;
     x->alive = x->loaded = false;
     sim_trace(w, "a%d: saw a%d (session %llx) go%s", a->idx, p, (unsigned long long)x->session,
               t->trusted ? "" : " (its last record not current)");
@@ -645,6 +682,8 @@ static void agents_listed(struct world *w, struct sim_agent *a, const struct msg
             read_peer(w, a, p);
         }
     }
+    if (!a->agents_listed && !a->view_ms)
+        a->view_ms = clk(w, a);
     a->agents_listed = true;
 }
 
@@ -661,6 +700,10 @@ static void peer_read(struct world *w, struct sim_agent *a, int p, const struct 
         x->rec = r->data.u.rec;
         x->loaded = true;
         x->stale = false;
+        if (w->p.verbose)
+            sim_trace(w, "a%d: read a%d's record (session %llx, epoch %lld, %d running)", a->idx,
+                      p, (unsigned long long)x->session, (long long)x->rec.applied_epoch,
+                      x->rec.nrun);
     } else if (r->rc == ZR_NONODE) {
         mark_gone(w, a, p);
         if (p == a->idx && a->reg == REG_DONE)
@@ -677,6 +720,8 @@ static void snap_read(struct world *w, struct sim_agent *a, const struct msg *r)
             a->snap = r->data.u.snap;
             a->snap_version = r->stat.version;
         }
+        if (a->snap.epoch > a->applied && !a->newer_seen)
+            a->newer_seen = clk(w, a);
         a->snap_exists = a->snap_loaded = true;
     } else if (r->rc == ZR_NONODE) {
         a->snap_loaded = true;
@@ -860,8 +905,12 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
         any = true;
         running |= r->state == R_RUNNING || r->state == R_ENDED_UNSEEN;
     }
-    if (x->st == ST_ACTIVE && (w->p.mutant == MUT_DRAIN_QUEUED ? any : running))
-        x->draining = true;
+    /* draining means running here now (coord.c sched_has_running), whatever
+     * the item's history: a flag that only a run's end clears would stick */
+    if (w->p.mutant == MUT_DRAIN_QUEUED)
+        x->draining = x->draining || (x->st == ST_ACTIVE && any);
+    else
+        x->draining = running;
     sched_item_remove(w, a, j, i);
     x->st = ST_NONE;
     x->h.valid = false;
@@ -908,6 +957,11 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
         }
     a->carry_ms = carry;
     a->applied = a->snap.epoch;
+    a->newer_seen = 0;
+    if (a->stalled) {
+        a->stalled = false;
+        sim_trace(w, "a%d: applies again: ready", a->idx);
+    }
     a->applied_ms = clk(w, a);
     a->applied_created = a->snap.created_ms;
     a->before = as;
@@ -938,6 +992,28 @@ static bool evicted_in(const struct sim_snap *s, const struct sim_member *m)
     return false;
 }
 
+/* safe_bound_in: own_takeover's bound from every agent, whoever owned the
+ * item (coord.c takeover_bound): live peers at our epoch, every session we saw
+ * vanish, and when this session first listed the agents. */
+static void safe_bound_in(struct world *w, struct sim_agent *a, struct own_takeover_in *in)
+{
+    in->peers_stop_s = a->max_started;
+    in->view_start_ms = a->view_ms;
+    in->recent_evictions = a->snap.nevicted > 0;
+    for (int p = 0; p < w->p.agents; p++) {
+        const struct peer *x = &a->peers[p];
+        if (p != a->idx && x->alive && x->loaded && x->rec.applied_epoch == a->applied &&
+            x->rec.stop_s > in->peers_stop_s)
+            in->peers_stop_s = x->rec.stop_s;
+        for (int k = 0; k < x->ntomb; k++) {
+            int64_t hi = own_dead_hi_ms(x->tomb[k].gone_ms, a->skew_meas, w->p.max_skew_ms,
+                                        x->tomb[k].evicted, T(w));
+            if (hi > in->dead_hi_ms)
+                in->dead_hi_ms = hi;
+        }
+    }
+}
+
 /* takeover_in: what this agent knows of the item's previous owner now
  * (coord.c handover_resolve): alive in the session that owned it, its
  * session ended (we saw it go), our own earlier session, or no record. */
@@ -955,6 +1031,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     in->owner_running_fire = -1;
     in->server_gap_ms = a->gap_ms;
     in->failover = a->jobs[j].cfg.failover;
+    safe_bound_in(w, a, in);
     if (x->h.unknown) {
         in->prev = OWN_PREV_UNKNOWN;
         return "unknown (no epoch known before)";
@@ -999,6 +1076,35 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     return "unknown";
 }
 
+/* rerun_claimed: whether another agent published that it re-runs the
+ * cut-off runs of dead session `d` (coord.c rerun_claimed): a live peer's
+ * record, or the last record of a session we saw go. */
+static bool rerun_claimed(const struct world *w, const struct sim_agent *a, int64_t d)
+{
+    for (int p = 0; p < w->p.agents; p++) {
+        const struct peer *x = &a->peers[p];
+        if (p == a->idx)
+            continue;
+        for (int k = 0; x->loaded && k < x->rec.nreran; k++)
+            if (x->rec.reran[k] == d)
+                return true;
+        for (int t = 0; t < x->ntomb; t++)
+            for (int k = 0; k < x->tomb[t].rec.nreran; k++)
+                if (x->tomb[t].rec.reran[k] == d)
+                    return true;
+    }
+    return false;
+}
+
+static bool rerun_done(const struct sim_agent *a, int64_t d, int j, int i)
+{
+    for (int k = 0; k < a->nrerun_done && k < 64; k++)
+        if (a->rerun_done[k].session == d && a->rerun_done[k].job == j &&
+            a->rerun_done[k].item == i)
+            return true;
+    return false;
+}
+
 static void activate(struct world *w, struct sim_agent *a, int j, int i)
 {
     struct item *x = &a->it[j][i];
@@ -1007,6 +1113,7 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
     const char *kind = takeover_in(w, a, j, i, &in);
     own_takeover(&in, &out);
     x->st = ST_ACTIVE;
+    x->rerun_due = false;
     x->first_s = out.first_s;
     x->rerun = out.rerun_fire;
     x->not_before = out.not_before_ms;
@@ -1035,8 +1142,29 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
                         fire(w, a, j, i, t->rec.run[e].fire, OWN_FAILOVER, true);
                     }
             }
+    } else if (x->rerun >= 0 && rerun_claimed(w, a, x->h.from.session)) {
+        sim_trace(w, "a%d: j%d/%d: session %llx's cut-off runs are re-run by another agent",
+                  a->idx, j, i, (unsigned long long)x->h.from.session);
+        x->rerun = -1;
+    } else if (x->rerun >= 0 && rerun_done(a, x->h.from.session, j, i)) {
+        x->rerun = -1; /* taken from that session again (a stale epoch): re-run once */
     } else if (x->rerun >= 0) {
-        fire(w, a, j, i, x->rerun, OWN_FAILOVER, false);
+        /* publish the claim first; sched_tick starts the re-run once our
+         * record carrying it is acknowledged (and after not_before) */
+        bool mine = false;
+        for (int64_t k = a->reran_total > SIM_RERAN ? a->reran_total - SIM_RERAN : 0;
+             k < a->reran_total; k++)
+            mine |= a->reran[k % SIM_RERAN] == x->h.from.session;
+        if (!mine) {
+            a->reran[a->reran_total++ % SIM_RERAN] = x->h.from.session;
+            a->node_dirty = true;
+        }
+        x->rerun_wait = a->reran_total;
+        x->rerun_due = true;
+        int k = a->nrerun_done++ % 64;
+        a->rerun_done[k].session = x->h.from.session;
+        a->rerun_done[k].job = j;
+        a->rerun_done[k].item = i;
     }
 }
 
@@ -1141,14 +1269,18 @@ static void build_snap(struct world *w, struct sim_agent *a, struct sim_snap *s,
             !(x->loaded && x->rec.applied_epoch == a->snap.epoch))
             s->ev[s->nevicted++] = *e;
     }
-    if (evict >= 0)
+    if (evict >= 0) {
         s->ev[s->nevicted++] = a->snap.m[evict];
+        /* coord.c quarantined(): kept out of the members for five minutes */
+        a->quarantine[peer_of(a->snap.m[evict].id)] = clk(w, a) + 300000;
+    }
     for (int p = 0; p < w->p.agents; p++) {
         const struct peer *x = &a->peers[p];
         struct sim_member m;
         snprintf(m.id, SIM_ID, "a%d", p);
         m.session = x->session;
-        if (!x->alive || !x->loaded || !x->rec.ready || evicted_in(s, &m))
+        if (!x->alive || !x->loaded || !x->rec.ready || evicted_in(s, &m) ||
+            a->quarantine[p] > clk(w, a))
             continue;
         s->m[s->nmembers++] = m;
     }
@@ -1223,6 +1355,8 @@ static void published(struct world *w, struct sim_agent *a, const struct msg *r)
         a->snap = a->pub;
         a->snap_version = a->snap_exists ? a->snap_version + 1 : 0;
         a->snap_exists = true;
+        if (a->snap.epoch > a->applied && !a->newer_seen)
+            a->newer_seen = clk(w, a);
         w->epochs++;
     } else if (r->rc == ZR_CONNLOSS) {
         a->rr_snap = true; /* did it happen? the snapshot tells */
@@ -1331,6 +1465,8 @@ static void start_run(struct world *w, struct sim_agent *a, struct run *r)
     }
     r->state = R_RUNNING;
     r->listed = false;
+    if (r->label > a->max_started)
+        a->max_started = r->label;
     r->started_mono = w->now;
     r->fail = sim_chance(w, 0.15);
     r->ck = check_run_start(w, a->idx, a->session, r->job, r->item, r->label, r->trig, r->attempt,
@@ -1375,7 +1511,7 @@ static void fire(struct world *w, struct sim_agent *a, int j, int i, int64_t lab
     }
     *r = (struct run){.state = R_QUEUED, .job = j, .item = i, .attempt = 1, .trig = trig,
                       .ck = -1, .prev_ck = -1, .label = label, .inc = a->inc, .force = force,
-                      .order = ++a->run_order};
+                      .order = ++a->run_order, .rerun = trig == OWN_FAILOVER};
     pump(w, a);
 }
 
@@ -1440,6 +1576,10 @@ static void sched_tick(struct world *w, struct sim_agent *a)
                     wake = x->not_before - now;
                 continue;
             }
+            if (x->rerun_due && a->reran_acked >= x->rerun_wait) {
+                x->rerun_due = false;
+                fire(w, a, j, i, x->rerun, OWN_FAILOVER, false);
+            }
             int period = a->jobs[j].cfg.period_s, n = 0;
             int64_t due[100];
             int64_t l = x->next_label;
@@ -1471,7 +1611,7 @@ static void sched_tick(struct world *w, struct sim_agent *a)
 static void clear_draining(struct sim_agent *a, int j, int i)
 {
     struct item *x = &a->it[j][i];
-    if (x->st != ST_NONE || !x->draining)
+    if (!x->draining)
         return;
     for (int k = 0; k < SIM_MAX_RUNS; k++) {
         const struct run *r = &a->runs[k];
@@ -1685,6 +1825,23 @@ static void evicted(struct world *w, struct sim_agent *a)
     a->reg = REG_NONE;
 }
 
+/* self_evict: own_apply_overdue (coord.c apply_watchdog): stop everything,
+ * then delete our node (a successor that sees it go treats us as dead: we
+ * started nothing after) and register again, not ready until we apply. */
+static void self_evict(struct world *w, struct sim_agent *a)
+{
+    sim_trace(w, "a%d: no epoch applied for too long: evicts itself", a->idx);
+    a->stalled = true;
+    a->newer_seen = 0;
+    struct msg *m = op(ZO_DELETE, "", false);
+    snprintf(m->path, sizeof m->path, "/agents/%s", a->id);
+    m->version = -1;
+    kill_runs(w, a, a->inc, "evicting itself");
+    drop_items(w, a, "evicting itself");
+    req(w, a, m, CK_CLOSE, 0);
+    evicted(w, a); /* register again (after the delete, in order) */
+}
+
 static void on_watch(struct world *w, struct sim_agent *a, const struct msg *m)
 {
     cw_fired(a, m->path, m->event);
@@ -1807,6 +1964,10 @@ static void timer(struct world *w, struct sim_agent *a, int which)
     case TM_TICK:
         if (a->reg == REG_DONE && w->now - a->last_clock_check > 30000)
             a->node_dirty = true;
+        if (a->reg == REG_DONE && connected(a) &&
+            own_apply_overdue(a->applied, a->snap.epoch, a->newer_seen, clk(w, a),
+                              own_evict_bound_ms(T(w))))
+            self_evict(w, a);
         maybe_evict(w, a);
         arm(w, a, TM_TICK, 1000);
         break;
@@ -2122,7 +2283,9 @@ bool agent_is_leader(const struct world *w, int idx)
 bool agent_item_active(const struct world *w, int idx, int job, int item)
 {
     const struct sim_agent *a = w->ag[idx];
-    return can_start(w, a) && a->it[job][item].st == ST_ACTIVE;
+    /* ownership, not this instant's lease: a heartbeat answered late
+     * pauses starts for a moment without moving anything */
+    return a->proc && !a->frozen && a->reg == REG_DONE && a->it[job][item].st == ST_ACTIVE;
 }
 int64_t agent_applied(const struct world *w, int idx)
 {
@@ -2149,9 +2312,10 @@ void agent_describe(const struct world *w, int idx, char *buf, size_t len)
         }
     snprintf(buf, len,
              "a%d: %s%s%s session %llx reg %d%s applied %lld (snapshot %lld) skew %lld "
-             "(measured %lld) active %d pending %d draining %d running %d",
+             "(measured %lld) active %d pending %d draining %d running %d lease %lld ms%s",
              idx, a->proc ? "up" : "dead", a->frozen ? " frozen" : "", a->stuck ? " stuck" : "",
              (unsigned long long)a->session, a->reg, a->leader ? " leader" : "",
              (long long)a->applied, (long long)(a->snap_exists ? a->snap.epoch : 0),
-             (long long)a->skew, (long long)a->skew_meas, act, pend, drain, busy(a));
+             (long long)a->skew, (long long)a->skew_meas, act, pend, drain, busy(a),
+             (long long)(w->now - a->lease_base), a->skew_ok ? "" : " skew refused");
 }

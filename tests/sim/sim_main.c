@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "registry/own.h"
 #include "tests/sim/sim.h"
 
 static int usage(void)
@@ -80,7 +81,11 @@ int main(int argc, char **argv)
         p.jobs > SIM_MAX_JOBS || p.mutant < 0 || p.mutant >= MUT_COUNT)
         return usage();
     p.horizon_ms = getenv("SIM_HORIZON_MS") ? atoll(getenv("SIM_HORIZON_MS")) : 3 * p.session_ms + 10000;
-    p.live_bound_ms = 3 * p.session_ms + 10000;
+    /* From the quiet phase on, an agent stuck in apply may first have to
+     * build a session (T), then be evicted (own_evict_bound_ms), then the
+     * items it held wait for runs already going elsewhere to drain (the
+     * longest run: 6 s) and a round of applies. */
+    p.live_bound_ms = p.session_ms + own_evict_bound_ms(p.session_ms) + 6000 + 5000;
     p.quiet_ms = p.live_bound_ms + 30000;
 
     double t0 = wall();
