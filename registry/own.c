@@ -54,14 +54,30 @@ static bool takeover_exact(const struct own_takeover_in *in)
         return false; /* an epoch we skipped may have had another owner */
     switch (in->prev) {
     case OWN_PREV_ALIVE:
-        return in->owner_epoch == in->epoch && in->owner_applied_ms > 0 && in->owner_carry_ms == 0;
+        /* it applied the epoch that gave it the item, then ours: it held the
+         * item (active: it lost nothing while pending) and stopped at its apply */
+        return in->owner_epoch == in->epoch && in->owner_applied_ms > 0 &&
+               in->owner_carry_ms == 0 && in->owner_prev_applied == in->prev_epoch;
     case OWN_PREV_DIED:
-        return in->owner_carry_ms == 0;
+        /* its last record shows it applied the epoch that gave it the item
+         * (it held it, and accounted its fires until it died) */
+        return in->owner_carry_ms == 0 && in->owner_epoch >= in->prev_epoch;
     case OWN_PREV_SELF_OLD:
         return true;
     default:
         return false;
     }
+}
+
+bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmembers,
+                 bool members_live)
+{
+    if (epoch <= 0 || nmembers <= 0 || !members_live)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (p[i].applied_epoch != epoch || p[i].pending > 0 || p[i].draining > 0 || p[i].backlog)
+            return false;
+    return true;
 }
 
 int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool evicted,
@@ -99,6 +115,27 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
 void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
 {
     takeover_window(in, out);
+    /* Unless the item came straight from an owner that ran it (its stop is
+     * known), the fires since its last active owner stopped are ours to
+     * account, and that owner may be several owners back (pending only, never
+     * applied, dead before starting it). It stopped no earlier than the last
+     * moment this agent saw the cluster settled, less a session timeout (an
+     * owner can die that long before anyone sees it), by a clock up to max
+     * skew off. */
+    bool fresh = in->prev == OWN_PREV_NONE && in->epoch == in->prev_epoch + 1;
+    if (!fresh && !takeover_exact(in) && (in->settled_ms > 0 || in->prev_created_ms > 0)) {
+        /* A process that never saw the cluster settled reaches back as far
+         * as for an unknown owner, from the first epoch it knows. */
+        int64_t lo = in->settled_ms > 0
+                         ? in->settled_ms - in->skew_ms - in->max_skew_ms - in->session_ms -
+                               PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS
+                         : in->prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)in->session_ms -
+                               in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+        if (in->job_created_ms > 0 && lo < in->job_created_ms - in->max_skew_ms)
+            lo = in->job_created_ms - in->max_skew_ms; /* nothing fired before the job */
+        if (lo < out->lo_ms)
+            out->lo_ms = lo;
+    }
     /* Whatever the window says, ours start after every label anyone else
      * may have started: fires up to there are accounted as missed unless
      * they ran. */
@@ -222,6 +259,8 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
         if (out->hi_ms < out->lo_ms)
             out->hi_ms = out->lo_ms;
     }
+    if (in->prev == OWN_PREV_DIED && in->owner_backlog_s > 0 && in->owner_backlog_s * 1000 - 1 < out->lo_ms)
+        out->lo_ms = in->owner_backlog_s * 1000 - 1; /* its queue died with it */
     if (in->prev == OWN_PREV_DIED) {
         /* Only the direct successor re-runs: the dead session owned the item
          * at the epoch just before ours, so nobody took it from that session

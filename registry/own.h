@@ -70,8 +70,13 @@ struct own_takeover_in {
     int64_t now_ms;  /* our clock, at activation */
     int64_t job_created_ms; /* when the job's node was created (0 unknown): no fire before it */
     /* OWN_PREV_ALIVE: from its record; OWN_PREV_ANY: the latest applied_ms of
-     * the live peers at our epoch (owner_epoch = ours; 0: none has applied) */
+     * the live peers at our epoch (owner_epoch = ours; 0: none has applied);
+     * OWN_PREV_DIED: owner_epoch is what its last record (if current when it
+     * vanished; else 0) says it applied */
     int64_t owner_epoch, owner_applied_ms;
+    /* OWN_PREV_ALIVE: the epoch its record says it applied before that one
+     * (0 unknown): it held the item only if it applied prev_epoch itself */
+    int64_t owner_prev_applied;
     /* OWN_PREV_ANY: nobody owned it at the epoch we applied before (so its
      * last owner, if any, was a session that is gone) */
     bool unowned_before;
@@ -85,6 +90,9 @@ struct own_takeover_in {
     /* OWN_PREV_DIED: a run its last record listed as running (fire label), -1 none;
      * whether that record was written after the run's start (so it is current) */
     int64_t owner_running_fire;
+    /* OWN_PREV_DIED: the oldest fire label its last record says was queued
+     * (due, not started: lost with it); 0 none */
+    int64_t owner_backlog_s;
     bool failover; /* the job has failover on */
     /* OWN_PREV_DIED: the leader evicted it (its node was deleted while its
      * session may still have been alive: see own_evict) */
@@ -100,6 +108,9 @@ struct own_takeover_in {
     int64_t dead_hi_ms;
     int64_t view_start_ms;
     bool recent_evictions; /* the snapshot applied names evicted members */
+    /* The last time (our clock; 0 never) this process saw the cluster
+     * settled (own_settled): every item active on a live member. */
+    int64_t settled_ms;
     /* OWN_PREV_DIED, OWN_PREV_UNKNOWN: when our own connection to ZooKeeper
      * last broke (our clock; 0 = never). A server restart gives every session
      * a fresh timeout, so "the server heard from it T before the expiry" only
@@ -124,6 +135,29 @@ struct own_takeover {
      * until its lease runs out); 0 = at once. */
     int64_t not_before_ms;
 };
+
+/* ---------------------------------------------------------------- settled */
+
+/* One live agent's record, for own_settled. */
+struct own_settle_peer {
+    int64_t applied_epoch;
+    bool member;  /* a member of the epoch it applied */
+    int pending;  /* items it holds pending */
+    int draining; /* items it lost and still runs */
+    bool backlog; /* fires due and queued, not yet started */
+};
+
+/* own_settled: whether every item of `epoch` is active on a live member, as
+ * far as these records (every live agent's, ours included) tell: all are at
+ * `epoch`, none holds anything pending or draining, and every member named
+ * by the snapshot is among them (members_live). A fire since such a moment
+ * is accounted by the item's active owner until it stops; an accounting gap
+ * can only begin after the last such moment, minus a session timeout (a
+ * member may have died unseen for that long). */
+bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmembers,
+                 bool members_live);
+/* (members_live: every member of the snapshot is a live agent, in the
+ * session the snapshot names, whose record says it applied `epoch`.) */
 
 /* own_dead_hi_ms: the highest fire label (in ms) a session that was seen to
  * vanish at gone_ms (our clock) may have started: it started nothing after

@@ -84,7 +84,10 @@ struct sim_rec {
     int64_t applied_epoch, applied_ms, carry_ms, skew_ms;
     int64_t stop_s; /* the highest fire label it started (own_takeover_in.peers_stop_s) */
     int nreran;
-    int64_t reran[SIM_RERAN]; /* dead sessions whose cut-off runs it took over to re-run */
+    int64_t reran[SIM_RERAN];
+    int npending; /* items held pending (own_settled) */
+    int64_t prev_applied; /* the epoch applied before applied_epoch in this session */
+    int64_t backlog_s;    /* the oldest fire queued (due, not started) since the queue last emptied */ /* dead sessions whose cut-off runs it took over to re-run */
     int session_ms;
     bool ready;
     int ndrain, nrun;

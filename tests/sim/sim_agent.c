@@ -161,6 +161,8 @@ struct sim_agent {
     struct item it[SIM_MAX_JOBS][SIM_MAX_ITEMS];
     int64_t carry_ms;
     int64_t max_started; /* the highest fire label this process started */
+    int64_t prev_applied; /* the epoch applied before `applied` in this session */
+    int64_t backlog_s;    /* the oldest fire queued since the queue was last empty (0 none) */
     /* dead sessions whose cut-off runs we re-run (published in our record
      * before any re-run starts: nobody else re-runs them) */
     int64_t reran[SIM_RERAN];
@@ -170,6 +172,7 @@ struct sim_agent {
     ms_t quarantine[SIM_MAX_AGENTS]; /* leader: evicted ids kept out until (our clock) */
     ms_t view_ms;        /* when this session first listed the agents (our clock) */
     ms_t newer_seen;     /* when we first saw an epoch newer than the applied one */
+    ms_t settled_ms;     /* the last time we saw the cluster settled (own_settled) */
     bool stalled;        /* evicted ourselves for not applying (own_apply_overdue) */
     bool node_dirty, node_inflight;
     ms_t node_t0, skew_meas, last_clock_check;
@@ -465,6 +468,11 @@ static void write_record(struct world *w, struct sim_agent *a)
     r->applied_epoch = a->applied;
     r->applied_ms = a->applied ? a->applied_ms : 0;
     r->stop_s = a->max_started;
+    r->prev_applied = a->prev_applied;
+    r->backlog_s = a->backlog_s;
+    for (int j = 0; j < SIM_MAX_JOBS; j++)
+        for (int i = 0; i < SIM_MAX_ITEMS; i++)
+            r->npending += a->it[j][i].st == ST_PENDING;
     for (int64_t k = a->reran_total > SIM_RERAN ? a->reran_total - SIM_RERAN : 0;
          k < a->reran_total; k++)
         r->reran[r->nreran++] = a->reran[k % SIM_RERAN];
@@ -950,12 +958,20 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
                                 x->h.inherited = px->tomb[k].rec.carry_ms;
                 }
                 gained++;
+                if (w->p.verbose)
+                    sim_trace(w, "a%d: j%d/%d pending at epoch %lld (before: %s %llx)", a->idx, j,
+                              i, (long long)a->snap.epoch, x->h.valid ? x->h.from.id : "-",
+                              (unsigned long long)(x->h.valid ? x->h.from.session : 0));
             } else if (!mine && x->st != ST_NONE) {
+                if (w->p.verbose)
+                    sim_trace(w, "a%d: j%d/%d lost at epoch %lld (%s)", a->idx, j, i,
+                              (long long)a->snap.epoch, x->st == ST_PENDING ? "pending" : "active");
                 lose_item(w, a, j, i, &carry);
                 lost++;
             }
         }
     a->carry_ms = carry;
+    a->prev_applied = a->applied;
     a->applied = a->snap.epoch;
     a->newer_seen = 0;
     if (a->stalled) {
@@ -1000,6 +1016,7 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, struct own_takeo
     in->peers_stop_s = a->max_started;
     in->view_start_ms = a->view_ms;
     in->recent_evictions = a->snap.nevicted > 0;
+    in->settled_ms = a->settled_ms;
     for (int p = 0; p < w->p.agents; p++) {
         const struct peer *x = &a->peers[p];
         if (p != a->idx && x->alive && x->loaded && x->rec.applied_epoch == a->applied &&
@@ -1056,6 +1073,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
         in->owner_epoch = px->rec.applied_epoch;
         in->owner_applied_ms = px->rec.applied_ms;
         in->owner_carry_ms = px->rec.carry_ms;
+        in->owner_prev_applied = px->rec.prev_applied;
         return "alive";
     }
     const struct tomb *t = px ? tomb_of(px, f->session) : NULL;
@@ -1066,6 +1084,8 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
         in->owner_skew_ms = t->rec.skew_ms;
         in->owner_carry_ms = t->rec.carry_ms;
         in->evicted = evicted_in(&a->snap, f);
+        in->owner_backlog_s = t->rec.backlog_s;
+        in->owner_epoch = t->trusted ? t->rec.applied_epoch : 0;
         for (int k = 0; t->trusted && k < t->rec.nrun; k++)
             if (t->rec.run[k].job == j && t->rec.run[k].item == i &&
                 t->rec.run[k].fire > in->owner_running_fire)
@@ -1114,6 +1134,7 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
     own_takeover(&in, &out);
     x->st = ST_ACTIVE;
     x->rerun_due = false;
+    a->node_dirty = true; /* one pending item fewer (own_settled) */
     x->first_s = out.first_s;
     x->rerun = out.rerun_fire;
     x->not_before = out.not_before_ms;
@@ -1121,10 +1142,11 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
         x->first_s = floor_div(clk(w, a), 1000) + 1;
     sim_trace(w,
               "a%d: j%d/%d active (from %s %s): window (%lld, %lld], first %lld, rerun %lld, "
-              "not before %lld",
+              "not before %lld (epochs %lld<-%lld, settled %lld)",
               a->idx, j, i, x->h.valid ? x->h.from.id : "-", kind, (long long)out.lo_ms,
               (long long)out.hi_ms, (long long)x->first_s, (long long)x->rerun,
-              (long long)x->not_before);
+              (long long)x->not_before, (long long)in.epoch, (long long)in.prev_epoch,
+              (long long)in.settled_ms);
     sched_item_add(w, a, j, i, out.lo_ms);
     arm(w, a, TM_SCHED, 1); /* items.c adds it at once; its due fires are handled then */
     /* the window's start: what the previous owner could not have run is
@@ -1484,8 +1506,27 @@ static void pump(struct world *w, struct sim_agent *a)
                 (!best || a->runs[k].order < best->order))
                 best = &a->runs[k];
         if (!best)
-            return;
+            break;
         start_run(w, a, best);
+    }
+    /* The queue's oldest fire rides on the record (coord.c backlog): a fire
+     * queued behind the capacity dies with the agent unrecorded, so whoever
+     * takes over from a dead agent accounts from there. Written when a
+     * backlog starts and when it ends, never per fire. */
+    int64_t oldest = 0;
+    for (int k = 0; k < SIM_MAX_RUNS; k++)
+        if (a->runs[k].state == R_QUEUED && a->runs[k].inc == a->inc && a->runs[k].trig != OWN_RETRY &&
+            (!oldest || a->runs[k].label < oldest))
+            oldest = a->runs[k].label;
+    if (oldest && !a->backlog_s) {
+        a->backlog_s = oldest;
+        a->node_dirty = true;
+    } else if (!oldest && a->backlog_s) {
+        a->backlog_s = 0;
+        a->node_dirty = true;
+    } else if (oldest && oldest < a->backlog_s) {
+        a->backlog_s = oldest; /* a misfire catch-up queued an older fire */
+        a->node_dirty = true;
     }
 }
 
@@ -1928,10 +1969,49 @@ static void handle_msg(struct world *w, struct sim_agent *a, struct msg *m)
     eval(w, a);
 }
 
+/* settle_check: own_settled over the records we hold (coord.c settle_check) */
+static void settle_check(struct world *w, struct sim_agent *a)
+{
+    if (!a->applied || !a->agents_listed || a->agents_reading > 0 || !a->snap_exists ||
+        a->snap.epoch != a->applied)
+        return;
+    struct own_settle_peer p[SIM_MAX_AGENTS];
+    int n = 0, mine = 0;
+    for (int j = 0; j < SIM_MAX_JOBS; j++)
+        for (int i = 0; i < SIM_MAX_ITEMS; i++)
+            mine += a->it[j][i].st == ST_PENDING, n += a->it[j][i].draining;
+    p[0] = (struct own_settle_peer){a->applied, true, mine, n, a->backlog_s != 0};
+    n = 1;
+    for (int q = 0; q < w->p.agents; q++) {
+        const struct peer *x = &a->peers[q];
+        if (q == a->idx || !x->alive)
+            continue;
+        if (!x->loaded || x->stale)
+            return;
+        if (x->rec.applied_epoch == 0)
+            continue; /* nothing applied in its session: owns nothing */
+        p[n++] = (struct own_settle_peer){x->rec.applied_epoch, true, x->rec.npending,
+                                          x->rec.ndrain, x->rec.backlog_s != 0};
+    }
+    bool live = true;
+    for (int k = 0; k < a->snap.nmembers; k++) {
+        const struct sim_member *m = &a->snap.m[k];
+        int q = peer_of(m->id);
+        /* a member that has not applied the epoch holds its items pending */
+        live &= q == a->idx ? m->session == a->session
+                            : a->peers[q].alive && a->peers[q].session == m->session &&
+                                  a->peers[q].loaded &&
+                                  a->peers[q].rec.applied_epoch == a->applied;
+    }
+    if (own_settled(p, n, a->applied, a->snap.nmembers, live))
+        a->settled_ms = clk(w, a);
+}
+
 static void eval(struct world *w, struct sim_agent *a)
 {
     if (!a->proc || a->frozen)
         return;
+    settle_check(w, a);
     if (a->reg == REG_NONE && connected(a))
         register_agent(w, a);
     if (!a->loaded && views_settled(w, a) && a->agents_listed && a->agents_reading == 0) {
