@@ -101,7 +101,8 @@ struct own_takeover_in {
     int64_t self_lost_ms;
     /* The bound every takeover respects, whatever is known of the previous
      * owner (own_takeover): the highest fire label started by any live peer
-     * at our epoch and by us (their records' stop_s; 0 none), the latest end
+     * (at our epoch, or with nothing applied in its session) and by us (their
+     * records' stop_s; 0 none), the latest end
      * of a session seen to vanish (own_dead_hi_ms; 0 none), and when this
      * session first listed the agents (our clock; 0 unknown). */
     int64_t peers_stop_s;

@@ -666,6 +666,8 @@ static void mark_gone(struct world *w, struct sim_agent *a, int p)
     for (int k = 0; k < a->snap.nevicted; k++)
         t->evicted |= peer_of(a->snap.ev[k].id) == p && a->snap.ev[k].session == t->session;
     x->alive = x->loaded = false;
+    if (p == a->idx && a->reg == REG_WAIT_STALE)
+        a->reg = REG_NONE; /* our stale node went (seen in a listing): register now */
     sim_trace(w, "a%d: saw a%d (session %llx) go%s", a->idx, p, (unsigned long long)x->session,
               t->trusted ? "" : " (its last record not current)");
 }
@@ -1019,8 +1021,10 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, struct own_takeo
     in->settled_ms = a->settled_ms;
     for (int p = 0; p < w->p.agents; p++) {
         const struct peer *x = &a->peers[p];
-        if (p != a->idx && x->alive && x->loaded && x->rec.applied_epoch == a->applied &&
-            x->rec.stop_s > in->peers_stop_s)
+        /* every live peer: one at our epoch stopped what it lost at its apply;
+         * one that applied nothing in its session (it evicted itself, or
+         * built a new one) dropped everything before it wrote this record */
+        if (p != a->idx && x->alive && x->loaded && x->rec.stop_s > in->peers_stop_s)
             in->peers_stop_s = x->rec.stop_s;
         for (int k = 0; k < x->ntomb; k++) {
             int64_t hi = own_dead_hi_ms(x->tomb[k].gone_ms, a->skew_meas, w->p.max_skew_ms,
@@ -1407,11 +1411,13 @@ static void sched_item_add(struct world *w, struct sim_agent *a, int j, int i, i
     x->next_label = align_up(x->first_s, period);
     /* sched_item_account: fires after lo and before our first are reported
      * missed unless the previous owner ran them (its report would win) */
+    /* the newest 100 (coord sched_item_account's cap): a window that
+     * reaches far back is a conservative bound, and its oldest fires are
+     * the likeliest to have been accounted by an owner before */
     int n = 0;
-    for (int64_t l = align_up(floor_div(lo_ms, 1000) + 1, period); l < x->first_s && n < 100;
-         l += period, n++)
-        if (l * 1000 > lo_ms)
-            check_record(w, a->idx, j, i, l, false, "failover window");
+    for (int64_t l = floor_div(x->first_s - 1, period) * period; l * 1000 > lo_ms && n < 100;
+         l -= period, n++)
+        check_record(w, a->idx, j, i, l, false, "failover window");
 }
 
 static void drop_run(struct world *w, struct sim_agent *a, struct run *r, const char *why)
