@@ -109,6 +109,7 @@ struct run {
     int64_t label, inc, tag;
     bool fail, listed, force;
     bool rerun; /* a failover re-run (or its retry): never re-run again */
+    bool reported_queued; /* its "queued: at capacity" row was written (sched.c) */
     ms_t retry_due, started_mono;
     uint64_t order;
 };
@@ -1514,6 +1515,16 @@ static void pump(struct world *w, struct sim_agent *a)
         if (!best)
             break;
         start_run(w, a, best);
+    }
+    /* sched.c reports a run left waiting for capacity (SCHED_EV_QUEUED): a
+     * history row of the fire exists from then on */
+    for (int k = 0; k < SIM_MAX_RUNS; k++) {
+        struct run *r = &a->runs[k];
+        if (r->state == R_QUEUED && r->inc == a->inc && !r->reported_queued) {
+            r->reported_queued = true;
+            if (r->trig != OWN_RETRY)
+                check_record(w, a->idx, r->job, r->item, r->label, true, "queued: at capacity");
+        }
     }
     /* The queue's oldest fire rides on the record (coord.c backlog): a fire
      * queued behind the capacity dies with the agent unrecorded, so whoever
