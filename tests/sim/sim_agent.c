@@ -88,6 +88,10 @@ struct item {
     bool draining;
     struct handover h;
     int64_t first_s, rerun;
+    /* lost while active: we account its fires as they come due until its
+     * new owner has applied the epoch that names it (coord.c handed_check) */
+    bool handed;
+    int64_t handed_next;
     bool rerun_due;
     int64_t rerun_wait; /* reran_total that must be acknowledged first */
     ms_t not_before;
@@ -906,8 +910,20 @@ static int64_t pending_lo(const struct world *w, const struct item *x)
 static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_t *carry)
 {
     struct item *x = &a->it[j][i];
-    if (x->st == ST_PENDING && x->h.valid)
-        *carry = own_carry(*carry, pending_lo(w, x));
+    if (x->st == ST_PENDING && x->h.valid) {
+        int64_t lo = pending_lo(w, x);
+        *carry = own_carry(*carry, lo);
+        /* Its fires since then were nobody's to run: account them here too
+         * (the next owner starts from the carry as well; both are "missed
+         * unless run"), for an item removed meanwhile has no next owner
+         * (coord.c account_pending_loss). */
+        int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
+        int64_t top = floor_div(floor_div(clk(w, a), 1000), period) * period;
+        for (int64_t l = top; l * 1000 > lo && n < 100; l -= period, n++)
+            check_record(w, a->idx, j, i, l, false, "lost while pending");
+        x->handed = true; /* and on, until its next owner is there */
+        x->handed_next = top + period;
+    }
     bool running = false, any = false;
     for (int k = 0; k < SIM_MAX_RUNS; k++) {
         struct run *r = &a->runs[k];
@@ -915,6 +931,20 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
             continue;
         any = true;
         running |= r->state == R_RUNNING || r->state == R_ENDED_UNSEEN;
+    }
+    if (x->st == ST_ACTIVE && x->sched) {
+        x->handed = true;
+        x->handed_next = x->next_label;
+    }
+    /* An active item stops here at this instant: fires already due that the
+     * scheduler has not handled yet are ours, reported skipped now (sched.c
+     * sched_item_remove), so nothing before our stop is left to anyone. */
+    if (x->st == ST_ACTIVE && x->sched) {
+        int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
+        int64_t l = x->next_label;
+        for (; l * 1000 <= clk(w, a) && n < 100; l += period, n++)
+            check_record(w, a->idx, j, i, l, true, "removed from this agent before its turn");
+        x->handed_next = l;
     }
     /* draining means running here now (coord.c sched_has_running), whatever
      * the item's history: a flag that only a run's end clears would stick */
@@ -1448,6 +1478,7 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
             a->it[j][i].st = ST_NONE;
             a->it[j][i].draining = false;
             a->it[j][i].h.valid = false;
+            a->it[j][i].handed = false;
         }
     a->carry_ms = 0;
 }
@@ -1605,8 +1636,42 @@ static void process_due(struct world *w, struct sim_agent *a, int j, int i, cons
             fire(w, a, j, i, due[k], OWN_CRON, false);
 }
 
+/* handed_check: items we lost while active are ours to account until
+ * their new owner has applied the epoch that names it: from then on it holds
+ * them pending (and accounts them when it loses them so) or active (its
+ * window starts where we stopped). An owner that never gets there (stuck,
+ * dead before applying) or an item removed meanwhile leaves nobody else. */
+static void handed_check(struct world *w, struct sim_agent *a)
+{
+    const struct assign *as = a->before.valid ? &a->before : NULL;
+    for (int j = 0; j < SIM_MAX_JOBS; j++)
+        for (int i = 0; i < SIM_MAX_ITEMS; i++) {
+            struct item *x = &a->it[j][i];
+            if (!x->handed)
+                continue;
+            bool done = x->st != ST_NONE || !as;
+            if (!done && i >= as->items[j])
+                done = true; /* removed: accounted up to now below, then closed */
+            else if (!done) {
+                const struct sim_member *m = &as->owner[j][i];
+                int q = m->id[0] ? peer_of(m->id) : -1;
+                done = q >= 0 && q != a->idx && a->peers[q].alive && a->peers[q].loaded &&
+                       a->peers[q].session == m->session &&
+                       a->peers[q].rec.applied_epoch >= a->applied;
+            }
+            int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
+            if (x->st == ST_NONE)
+                for (; x->handed_next * 1000 <= clk(w, a) && n < 100; x->handed_next += period, n++)
+                    check_record(w, a->idx, j, i, x->handed_next, false,
+                                 "handed over, its new owner not there yet");
+            if (done)
+                x->handed = false;
+        }
+}
+
 static void sched_tick(struct world *w, struct sim_agent *a)
 {
+    handed_check(w, a);
     ms_t now = clk(w, a);
     int64_t jump = (now - a->last_real) - (w->now - a->last_mono);
     a->jumped_fwd = jump > 1000;

@@ -27,7 +27,7 @@
 
 #include "tests/sim/sim.h"
 
-#define RING 256 /* fire labels (seconds) kept per item */
+#define RING 1024 /* fire labels (seconds) kept per item */
 
 struct ckrun {
     int agent, job, item, trig, attempt, prev, chain_first;
@@ -349,8 +349,13 @@ void check_item_unowned(struct world *w, int job, int item)
 
 void check_job_shards(struct world *w, int job, int before, int after)
 {
+    /* A removed item is owed up to its removal, less what only the successor
+     * of an owner that died just before could have accounted: a session
+     * timeout (and the clock and lag margins), the same bound as a total
+     * outage (docs/coordination.md, "Limits"). */
     for (int i = after; i < before; i++)
-        close_inc(&w->ck->it[job][i], (w->now - w->p.max_skew_ms) / 1000);
+        close_inc(&w->ck->it[job][i],
+                  (w->now - w->p.session_ms - w->p.max_skew_ms - 3000) / 1000);
     for (int i = before; i < after && i < SIM_MAX_ITEMS; i++) {
         /* an item removed and added back while still active somewhere keeps
          * firing there: owed again from now on */
