@@ -1471,9 +1471,16 @@ static void sched_item_remove(struct world *w, struct sim_agent *a, int j, int i
 
 static void drop_items(struct world *w, struct sim_agent *a, const char *why)
 {
-    (void)why;
     for (int j = 0; j < SIM_MAX_JOBS; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++) {
+            struct item *x = &a->it[j][i];
+            /* fires that came due while we could not handle them (paused,
+             * cut off): ours, reported missed before the item goes */
+            if (x->st == ST_ACTIVE && x->sched) {
+                int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
+                for (int64_t l = x->next_label; l * 1000 <= clk(w, a) && n < 100; l += period, n++)
+                    check_record(w, a->idx, j, i, l, false, why);
+            }
             sched_item_remove(w, a, j, i);
             a->it[j][i].st = ST_NONE;
             a->it[j][i].draining = false;
