@@ -339,6 +339,8 @@ static void close_inc(struct citem *ci, int64_t to)
 
 void check_item_active(struct world *w, int job, int item, int64_t first_s)
 {
+    if (item >= shards_of(w, job))
+        return; /* activated from a config already edited away: nothing owed */
     open_inc(&w->ck->it[job][item], first_s);
 }
 
