@@ -185,6 +185,7 @@ struct sim_agent {
     struct sim_snap pub; /* the snapshot being published */
     bool self_lost_valid;
     ms_t self_lost_ms, gap_ms; /* gap: our connection last broke (our clock) */
+    ms_t gap_first;            /* the first break since we last saw the cluster settled */
     int64_t self_lost_session;
     /* scheduler */
     struct run runs[SIM_MAX_RUNS];
@@ -324,8 +325,11 @@ static void cw_fired(struct sim_agent *a, const char *path, int event)
 
 static void connect(struct world *w, struct sim_agent *a)
 {
-    if (a->conn > 0 && a->connect_sent && w->now - a->connect_sent >= 1500)
+    if (a->conn > 0 && a->connect_sent && w->now - a->connect_sent >= 1500) {
         a->gap_ms = clk(w, a); /* the server did not answer: it may be restarting */
+        if (!a->gap_first)
+            a->gap_first = a->gap_ms;
+    }
     if (a->conn > 0) {
         int c = a->conn;
         a->conn = 0;
@@ -362,6 +366,8 @@ static void conn_broken(struct world *w, struct sim_agent *a)
 {
     a->conn = 0;
     a->gap_ms = clk(w, a);
+    if (!a->gap_first)
+        a->gap_first = a->gap_ms;
     if (a->zstate == ZS_CONNECTED) {
         a->zstate = ZS_SUSPENDED;
         sim_trace(w, "a%d: disconnected (session %llx suspended)", a->idx,
@@ -1081,7 +1087,9 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     in->skew_ms = a->skew_meas;
     in->now_ms = clk(w, a);
     in->owner_running_fire = -1;
-    in->server_gap_ms = a->gap_ms;
+    /* every break since the cluster was last settled may have restarted the
+     * server (and the session timers of the dead with it): the earliest */
+    in->server_gap_ms = a->gap_first ? a->gap_first : a->gap_ms;
     in->failover = a->jobs[j].cfg.failover;
     safe_bound_in(w, a, in);
     if (x->h.unknown) {
@@ -2092,8 +2100,10 @@ static void settle_check(struct world *w, struct sim_agent *a)
                                   a->peers[q].loaded &&
                                   a->peers[q].rec.applied_epoch == a->applied;
     }
-    if (own_settled(p, n, a->applied, a->snap.nmembers, live))
+    if (own_settled(p, n, a->applied, a->snap.nmembers, live)) {
         a->settled_ms = clk(w, a);
+        a->gap_first = 0;
+    }
 }
 
 static void eval(struct world *w, struct sim_agent *a)
