@@ -70,9 +70,11 @@ static bool takeover_exact(const struct own_takeover_in *in)
 }
 
 bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmembers,
-                 bool members_live)
+                 bool members_live, int64_t now_ms, int64_t last_break_ms, int session_ms)
 {
     if (epoch <= 0 || nmembers <= 0 || !members_live)
+        return false;
+    if (last_break_ms > 0 && now_ms - last_break_ms <= (int64_t)session_ms + PLAN_HANDOVER_LAG_MS)
         return false;
     for (int i = 0; i < n; i++)
         if (p[i].applied_epoch != epoch || p[i].pending > 0 || p[i].draining > 0 || p[i].backlog)

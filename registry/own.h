@@ -156,9 +156,13 @@ struct own_settle_peer {
  * can only begin after the last such moment, minus a session timeout (a
  * member may have died unseen for that long). */
 bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmembers,
-                 bool members_live);
+                 bool members_live, int64_t now_ms, int64_t last_break_ms, int session_ms);
 /* (members_live: every member of the snapshot is a live agent, in the
- * session the snapshot names, whose record says it applied `epoch`.) */
+ * session the snapshot names, whose record says it applied `epoch`.
+ * last_break_ms: when our connection last broke (0 never): a server restart
+ * gives every session, a dead one's too, a fresh timeout, so records look
+ * settled for up to a session timeout after it while their owner may be
+ * dead; such a view bounds nothing.) */
 
 /* own_dead_hi_ms: the highest fire label (in ms) a session that was seen to
  * vanish at gone_ms (our clock) may have started: it started nothing after

@@ -2100,7 +2100,7 @@ static void settle_check(struct world *w, struct sim_agent *a)
                                   a->peers[q].loaded &&
                                   a->peers[q].rec.applied_epoch == a->applied;
     }
-    if (own_settled(p, n, a->applied, a->snap.nmembers, live)) {
+    if (own_settled(p, n, a->applied, a->snap.nmembers, live, clk(w, a), a->gap_ms, T(w))) {
         a->settled_ms = clk(w, a);
         a->gap_first = 0;
     }
