@@ -1488,6 +1488,13 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
                 int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
                 for (int64_t l = x->next_label; l * 1000 <= clk(w, a) && n < 100; l += period, n++)
                     check_record(w, a->idx, j, i, l, false, why);
+            } else if (x->st == ST_PENDING && x->h.valid) {
+                /* held pending: its window so far is ours (as at a loss) */
+                int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
+                int64_t lo = pending_lo(w, x);
+                for (int64_t l = floor_div(floor_div(clk(w, a), 1000), period) * period;
+                     l * 1000 > lo && n < 100; l -= period, n++)
+                    check_record(w, a->idx, j, i, l, false, why);
             }
             sched_item_remove(w, a, j, i);
             a->it[j][i].st = ST_NONE;
