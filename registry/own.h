@@ -159,7 +159,8 @@ bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmem
                  bool members_live, int64_t now_ms, int64_t last_break_ms, int session_ms);
 /* (members_live: every member of the snapshot is a live agent, in the
  * session the snapshot names, whose record says it applied `epoch`.
- * last_break_ms: when our connection last broke (0 never): a server restart
+ * last_break_ms: when our connection last broke, or our session began,
+ * whichever is later (a restart before it went unseen): a server restart
  * gives every session, a dead one's too, a fresh timeout, so records look
  * settled for up to a session timeout after it while their owner may be
  * dead; such a view bounds nothing.) */

@@ -2107,7 +2107,9 @@ static void settle_check(struct world *w, struct sim_agent *a)
                                   a->peers[q].loaded &&
                                   a->peers[q].rec.applied_epoch == a->applied;
     }
-    if (own_settled(p, n, a->applied, a->snap.nmembers, live, clk(w, a), a->gap_ms, T(w))) {
+    /* our session's start counts as a break: a restart before it is unseen */
+    ms_t brk = a->gap_ms > a->view_ms ? a->gap_ms : a->view_ms;
+    if (own_settled(p, n, a->applied, a->snap.nmembers, live, clk(w, a), brk, T(w))) {
         a->settled_ms = clk(w, a);
         a->gap_first = 0;
     }
