@@ -82,6 +82,17 @@ bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmem
     return true;
 }
 
+int64_t own_server_gap_ms(int64_t first_break_ms, int64_t last_break_ms, int64_t view_ms,
+                          int session_ms)
+{
+    if (first_break_ms > 0)
+        return first_break_ms;
+    if (view_ms > 0 && (last_break_ms <= 0 || view_ms < last_break_ms ||
+                        last_break_ms < view_ms - 10LL * session_ms))
+        return view_ms;
+    return last_break_ms;
+}
+
 int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool evicted,
                        int session_ms)
 {

@@ -165,6 +165,15 @@ bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmem
  * settled for up to a session timeout after it while their owner may be
  * dead; such a view bounds nothing.) */
 
+/* own_server_gap_ms: the server_gap_ms input of own_takeover: the earliest
+ * moment since the cluster was last settled at which the server may have
+ * restarted (giving every session, a dead one's too, a fresh timeout): our
+ * first connection break since then (first_break_ms, 0 none), else the
+ * start of our session when it is recent (a restart before it went unseen),
+ * else our last break (last_break_ms). */
+int64_t own_server_gap_ms(int64_t first_break_ms, int64_t last_break_ms, int64_t view_ms,
+                          int session_ms);
+
 /* own_dead_hi_ms: the highest fire label (in ms) a session that was seen to
  * vanish at gone_ms (our clock) may have started: it started nothing after
  * its node vanished, by a clock at most max_skew off ZooKeeper's; an evicted

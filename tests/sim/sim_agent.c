@@ -1087,9 +1087,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     in->skew_ms = a->skew_meas;
     in->now_ms = clk(w, a);
     in->owner_running_fire = -1;
-    /* every break since the cluster was last settled may have restarted the
-     * server (and the session timers of the dead with it): the earliest */
-    in->server_gap_ms = a->gap_first ? a->gap_first : a->gap_ms;
+    in->server_gap_ms = own_server_gap_ms(a->gap_first, a->gap_ms, a->view_ms, T(w));
     in->failover = a->jobs[j].cfg.failover;
     safe_bound_in(w, a, in);
     if (x->h.unknown) {
