@@ -2150,7 +2150,7 @@ static void timer(struct world *w, struct sim_agent *a, int which)
     case TM_TICK:
         if (a->reg == REG_DONE && w->now - a->last_clock_check > 30000)
             a->node_dirty = true;
-        if (a->reg == REG_DONE && connected(a) &&
+        if (w->p.mutant != MUT_NO_EVICT && a->reg == REG_DONE && connected(a) &&
             own_apply_overdue(a->applied, a->snap.epoch, a->newer_seen, clk(w, a),
                               own_evict_bound_ms(T(w))))
             self_evict(w, a);
