@@ -42,6 +42,9 @@ struct live_run {
     int64_t fire;
     int64_t started_ms;
     char exec_id[EXEC_ID_LEN + 1];
+    /* a failover re-run or a retry of one: never listed in the record's
+     * running set, so nobody re-runs a re-run */
+    bool rerun;
 };
 
 struct agent {
@@ -409,6 +412,7 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         r->fire = ev->fire_time;
         r->started_ms = ev->started_ms;
         snprintf(r->exec_id, sizeof r->exec_id, "%s", ev->exec_id);
+        r->rerun = ev->origin == EXEC_TRIGGER_FAILOVER;
         if (a->wd && ev->pid > 0)
             watchdog_add(a->wd, ev->pid); /* the execution runs in its own group */
         LOGD("%s/%d started %s (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
@@ -463,7 +467,8 @@ static void guard_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* publish_cb: once a second, the runs older than a second go into the agent's
- * record, so a survivor can re-run them if this agent dies (never per fire). */
+ * record, so a survivor can re-run them if this agent dies (never per fire).
+ * Failover re-runs are left out: a fire is re-run once at most. */
 static void publish_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
@@ -474,7 +479,7 @@ static void publish_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = exec_now_real_ms();
     (void)fd, (void)what;
     for (int i = 0; i < a->nruns && n < 256; i++)
-        if (now - a->runs[i].started_ms >= 1000) {
+        if (!a->runs[i].rerun && now - a->runs[i].started_ms >= 1000) {
             jobs[n] = a->runs[i].job;
             items[n] = a->runs[i].item;
             fires[n] = a->runs[i].fire;

@@ -158,6 +158,23 @@ struct sync_ctx {
     int added, removed;
 };
 
+/* rerun: a failover re-run coordination decided on for this item, once the
+ * record claiming it is in ZooKeeper (coord_take_rerun): queued through the
+ * scheduler like any run (concurrency, capacity, retries). */
+static void rerun(struct items *it, const struct job *j, int item)
+{
+    int64_t fire, session;
+    if (!coord_take_rerun(it->c, j->name, item, &fire, &session))
+        return;
+    if (j->disabled || !j->failover || item >= j->shards)
+        return;
+    LOGN("job %s item %d: the run of fire %lld was cut off when session 0x%llx ended; our claim "
+         "to re-run it is recorded: re-running it once",
+         j->name, item, (long long)fire, (unsigned long long)session);
+    if (sched_trigger(it->s, j->name, item, EXEC_TRIGGER_FAILOVER, fire, NULL, NULL) < 0)
+        LOGW("job %s item %d: failover re-run could not be queued", j->name, item);
+}
+
 static void want(void *arg, const struct job *j, int item, enum coord_item_state st)
 {
     struct sync_ctx *sc = arg;
@@ -171,13 +188,16 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
      * accounted only by an item the scheduler did not have (a disabled job's
      * fires are not due, so its window is dropped). */
     bool taken = coord_take_handover(it->c, j->name, item, &t);
-    if (j->disabled || item >= j->shards)
+    if (j->disabled || item >= j->shards) {
+        rerun(it, j, item); /* dropped: a disabled job's cut-off run is not re-run later */
         return;
+    }
     key_of(key, sizeof key, j->name, item);
     struct item_rec *rec = strmap_get(&it->recs, key);
     int64_t version = coord_job_version(it->c, j->name);
     if (rec && rec->version == version) {
         rec->seen = true;
+        rerun(it, j, item);
         return;
     }
     /* Our schedule starts at the first fire the takeover made ours (decided
@@ -208,18 +228,11 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
             if (n > 0)
                 LOGN("job %s item %d: %d fires between owners accounted (%s)", j->name, item, n,
                      t.why);
-            if (t.rerun_fire >= 0 && j->failover) {
-                LOGN("job %s item %d: the run of fire %lld was cut off on the previous owner "
-                     "(%s): re-running it once",
-                     j->name, item, (long long)t.rerun_fire, t.why);
-                if (sched_trigger(it->s, j->name, item, EXEC_TRIGGER_FAILOVER, t.rerun_fire, NULL,
-                                  NULL) < 0)
-                    LOGW("job %s item %d: failover re-run could not be queued", j->name, item);
-            }
         }
     }
     rec->version = version;
     rec->seen = true;
+    rerun(it, j, item);
 }
 
 void items_sync(struct items *it)

@@ -60,6 +60,7 @@ struct sched_run {
     struct spec *spec;
     char exec_id[EXEC_ID_LEN + 1];
     enum exec_trigger trigger;
+    enum exec_trigger origin; /* the first attempt's trigger (a retry keeps it) */
     int attempt;
     int64_t fire_time;
     char fire_iso[40];
@@ -384,6 +385,7 @@ static void emit(struct sched *s, enum sched_ev_type type, const struct sched_ru
         .total = r->spec->c.total,
         .exec_id = r->exec_id,
         .trigger = r->trigger,
+        .origin = r->origin,
         .attempt = r->attempt,
         .fire_time = r->fire_time,
         .fire_time_iso = r->fire_iso,
@@ -434,6 +436,7 @@ static struct sched_run *run_new(struct sched *s, struct sched_item *it, enum ex
     it->spec->refs++;
     exec_new_id(r->exec_id);
     r->trigger = trig;
+    r->origin = trig;
     r->attempt = 1;
     r->fire_time = fire_time;
     format_fire(it, fire_time, r->fire_iso, sizeof r->fire_iso);
@@ -1095,6 +1098,12 @@ int sched_new(struct event_base *base, const struct sched_opts *opts, struct sch
         s->o.prearm_ms = 0;
     if (base && !(s->timer = evtimer_new(base, on_timer, s)))
         goto err;
+    /* The jump check's first reference: a jump before the first tick (which
+     * may come seconds later, or be forced by an item change right after
+     * the jump) is reported before the fires it skipped over are handled. */
+    s->have_last = true;
+    s->last_real = now_real(s);
+    s->last_mono = now_mono(s);
     *out = s;
     arm(s);
     return 0;

@@ -141,6 +141,8 @@ struct sched_event {
     int item, total;
     const char *exec_id; /* every event of a fire carries one (missed and skipped too) */
     enum exec_trigger trigger;
+    enum exec_trigger origin; /* the first attempt's trigger: a retry of a failover re-run
+                                 is EXEC_TRIGGER_RETRY with origin EXEC_TRIGGER_FAILOVER */
     int attempt;
     int64_t fire_time; /* scheduled epoch second */
     const char *fire_time_iso;

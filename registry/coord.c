@@ -32,12 +32,14 @@ struct cjob {
     char error[300];
     int64_t mzxid;
     int64_t ctime_ms; /* the node's creation (the server's clock) */
-    int loading;    /* reads in flight */
-    uint64_t inc;   /* incarnation: a job deleted and created again is a new one */
-    uint8_t *st;    /* enum coord_item_state per item */
-    int64_t *since; /* realtime ms an item became ACTIVE */
-    int64_t *first; /* per ACTIVE item, its first own fire label (own_takeover) */
-    int64_t *rerun; /* per ACTIVE item, the failover re-run it may start (-1 none) */
+    int loading;      /* reads in flight */
+    bool read_failed; /* the last read failed (connection loss): read again on reconnect */
+    uint64_t inc;     /* incarnation: a job deleted and created again is a new one */
+    uint8_t *st;      /* enum coord_item_state per item */
+    int64_t *since;   /* realtime ms an item became ACTIVE */
+    int64_t *first;   /* per ACTIVE item, its first own fire label (own_takeover) */
+    int64_t *rerun;   /* per ACTIVE item, the failover re-run it may start (-1 none): set
+                       * once our record's claim of it is acknowledged (coord_take_rerun) */
     int nst;
     int64_t stamp;    /* the epoch whose assignment last included the job */
     bool *draining;   /* per item, lost here but still running */
@@ -51,30 +53,73 @@ struct chg_entry {
     int64_t seen_ms; /* when this process first listed it */
 };
 
+/* A session seen to vanish, as far as it bounds the fires it may have
+ * started (own_dead_hi_ms): when, whether evicted, its session timeout. */
+struct vanish {
+    int64_t gone_ms; /* our clock; 0 = none */
+    bool evicted;
+    int session_ms;
+};
+
 struct cagent {
     char *id;
     bool alive, loaded;
+    /* the record may be out of date: our connection broke since it was read
+     * (a peer's record may change while we are away and its node then
+     * vanish: the reconnect reports only the deletion). Cleared by a read. */
+    bool suspect;
     int64_t node_session; /* the session owning its node, from the last read */
-    int loading; /* reads in flight */
+    int loading;          /* reads in flight */
     struct plan_agent_rec rec;
     /* when this agent saw it vanish (realtime ms, 0 = never), and what its
      * record said then (a returning agent's new record replaces rec) */
     int64_t gone_ms, gone_skew_ms;
     int gone_session_ms;
+    int64_t gone_session; /* the session that vanished */
+    /* the record held then was current (read since our connection last
+     * broke): only then is its running list trusted for a failover re-run */
+    bool gone_trusted;
+    /* the session was named evicted by a snapshot we held (when it vanished
+     * or later): it may have outlived its node by its lease */
+    bool gone_evicted;
+    /* of every vanishing of this id seen in this session, the one whose
+     * session may have started fires the latest */
+    struct vanish bound;
 };
 
 /* A gained item's handover: who owned it at the epoch this agent applied
  * before gaining it, and, once it is active, the window of fires no owner
  * ran (docs/coordination.md, "Fires between owners"). Keyed "job\x1fitem". */
 struct handover {
-    char from[130];       /* "" = our first epoch in this session: any live peer */
-    bool unowned_before;  /* from "": nobody owned it at the epoch we applied before */
-    int64_t from_session; /* its session in the snapshot we applied before */
+    bool none;             /* no previous owner known (a new job or item, or nobody owned it) */
+    char from[130];        /* "" = our first epoch in this session: any live peer */
+    bool unowned_before;   /* from "": nobody owned it at the epoch we applied before */
+    int64_t from_session;  /* its session in the snapshot we applied before */
+    int64_t rerun_session; /* t.rerun_fire >= 0: the dead session whose run is re-run */
     int64_t prev_epoch, prev_created_ms;
     bool resolved;
     bool died; /* the previous owner's session ended */
     struct own_takeover t;
 };
+
+/* A failover re-run decided here, waiting until the record write carrying
+ * its claim is acknowledged (coord_take_rerun). Keyed like handovers. */
+struct rerun_wait {
+    int64_t fire;
+    int64_t session; /* the dead session whose run it re-runs */
+    uint64_t claim;  /* reran_total after the claim: acknowledged once reran_acked reaches it */
+};
+
+/* A re-run decided in this process: taking the same item from the same dead
+ * session again (a stale epoch) never re-runs it again. */
+struct rerun_done {
+    int64_t session;
+    int item;
+    char job[JOB_NAME_MAX + 1];
+};
+
+#define RERUN_DONE_MAX 64
+#define GONE_CLAIMS_MAX 64
 
 enum reg_state { REG_NONE, REG_CREATING, REG_WAIT_STALE, REG_DONE };
 
@@ -125,6 +170,7 @@ struct coord {
     struct shard_assignment *assign;        /* the assignment of the applied epoch */
     struct plan_snapshot applied_snap;      /* its snapshot (members with sessions) */
     int64_t lost_ms;                        /* when this process last gave up a session */
+    int64_t gap_ms;                         /* when our connection last broke (0 never) */
     /* leader: members evicted since the last publication (own_evict) */
     char **evicting;
     int64_t *evicting_session;
@@ -134,8 +180,28 @@ struct coord {
     struct strmap quarantine;
     /* SHARDCRON_TEST_FAULT=stall_apply: apply the first epoch of a session,
      * then never another (a stuck agent, for the eviction fault test) */
-    bool fault_stall_apply;
-    struct strmap handovers;                /* struct handover of gained items */
+    bool fault_stall_apply, fault_applied;
+    /* own_apply_overdue: when we first saw an epoch newer than the applied
+     * one (0: none since the last apply); stalled: we evicted ourselves for
+     * it and report not ready until an apply succeeds */
+    int64_t newer_seen_ms;
+    bool stalled;
+
+    /* The takeover bound (own_takeover_in.peers_stop_s, dead_hi_ms,
+     * view_start_ms) and failover re-run claims. Per process unless said. */
+    int64_t max_started;   /* the highest fire label started here (record: stop_s) */
+    int64_t view_start_ms; /* this session's first complete listing of /agents (0: not yet) */
+    int64_t reran[PLAN_RERAN_MAX]; /* dead sessions whose re-runs we claimed (record: reran) */
+    int nreran;
+    uint64_t reran_total; /* claims added to reran */
+    uint64_t reran_acked; /* of them, the ones a record ZooKeeper acknowledged carries */
+    struct strmap reruns; /* struct rerun_wait of items active here, until taken */
+    struct rerun_done rerun_done[RERUN_DONE_MAX]; /* a ring */
+    int nrerun_done;
+    int64_t gone_claims[GONE_CLAIMS_MAX]; /* reran lists of records of agents seen to vanish */
+    int ngone_claims;
+    struct vanish past_bound; /* the latest-bounding vanish seen in earlier sessions */
+    struct strmap handovers;  /* struct handover of gained items */
 
     uint64_t gen;
     enum reg_state reg;
@@ -157,9 +223,10 @@ struct coord {
 };
 
 static void running_cb(evutil_socket_t fd, short what, void *arg);
+static void registration_lost(struct coord *c, const char *why);
 static void free_running(struct coord *c);
 static void chg_free(struct coord *c);
-static void mark_gone(struct cagent *a);
+static void mark_gone(struct coord *c, struct cagent *a);
 static void evicting_clear(struct coord *c);
 static void maybe_evict(struct coord *c);
 
@@ -190,6 +257,18 @@ static void changed(struct coord *c)
 {
     if (c->on_change)
         c->on_change(c->ctx);
+}
+
+/* vanish_keep: keep in *held whichever of it and v bounds its session's
+ * starts the later (own_dead_hi_ms; the skew terms are the same on both
+ * sides, so they are left out of the comparison). */
+static void vanish_keep(struct vanish *held, const struct vanish *v)
+{
+    if (v->gone_ms > 0 &&
+        (!held->gone_ms ||
+         own_dead_hi_ms(v->gone_ms, 0, 0, v->evicted, v->session_ms) >
+             own_dead_hi_ms(held->gone_ms, 0, 0, held->evicted, held->session_ms)))
+        *held = *v;
 }
 
 static void cjob_free(struct cjob *j)
@@ -224,8 +303,10 @@ static void clear_caches(struct coord *c)
     void *v;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);)
         cjob_free(v);
-    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);)
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        vanish_keep(&c->past_bound, &((struct cagent *)v)->bound);
         cagent_free(v);
+    }
     strmap_free(&c->jobs);
     strmap_free(&c->agents);
     strmap_init(&c->jobs);
@@ -260,6 +341,10 @@ static void drop_all(struct coord *c)
         if (j->draining)
             memset(j->draining, 0, (size_t)j->nst * sizeof *j->draining);
     }
+    for (size_t it = 0; strmap_next(&c->reruns, &it, &k, &v);)
+        free(v);
+    strmap_free(&c->reruns);
+    strmap_init(&c->reruns);
     c->applied = 0;
     c->states_gen++;
 }
@@ -272,6 +357,16 @@ static bool my_session_hex(const struct coord *c, char *buf, size_t len)
 }
 
 /* ---------------------------------------------------------------- agent record and clock check */
+
+/* not_ready_reason: why the record says not ready ("" when it is ready). */
+static const char *not_ready_reason(const struct coord *c)
+{
+    if (!c->skew_ok)
+        return c->reason;
+    if (c->stalled)
+        return "apply stalled";
+    return c->loaded ? "" : "loading job configs";
+}
 
 static char *record_json(struct coord *c)
 {
@@ -310,13 +405,18 @@ static char *record_json(struct coord *c)
     r.session_ms = zkreg_timeout_ms(c->z);
     /* Not ready until every job config is read: the leader adds an agent to
      * the members only once it can compute and apply an epoch at once. */
-    r.ready = c->skew_ok && c->loaded;
-    r.reason = !c->skew_ok ? c->reason : c->loaded ? "" : "loading job configs";
+    r.ready = c->skew_ok && c->loaded && !c->stalled;
+    r.reason = (char *)not_ready_reason(c);
     r.skew_ms = c->skew_ms;
     r.draining = dr;
     r.ndraining = ndr;
     r.running = c->running;
     r.nrunning = c->nrunning;
+    /* Rides along with every write (none is made for it): a record written
+     * at an apply names every label started before it. */
+    r.stop_s = c->max_started;
+    memcpy(r.reran, c->reran, sizeof r.reran);
+    r.nreran = c->nreran;
     char *s = plan_agent_json(&r);
     free(dr); /* entries point into the cache */
     return s;
@@ -357,6 +457,7 @@ struct write_ctx {
     struct coord *c;
     int64_t t0;
     uint64_t gen;
+    uint64_t reran; /* reran_total the written record carries */
 };
 
 static void write_record(struct coord *c);
@@ -372,8 +473,20 @@ static void record_written(struct zkreg *z, const struct zkreg_result *r, void *
             clock_check(c, w->t0, now_ms(), r->stat.mtime);
         else if (r->rc != ZOK)
             LOGW("writing agent record: %s", zerror(r->rc));
-        if (r->rc == ZNONODE)
-            c->reg = REG_NONE; /* someone removed it: register again on the next eval */
+        if (r->rc == ZOK && w->reran > c->reran_acked) {
+            /* Our re-run claims are in ZooKeeper: re-runs waiting for them
+             * may be queued (items_sync runs on the generation's change). */
+            c->reran_acked = w->reran;
+            if (strmap_len(&c->reruns) > 0) {
+                c->states_gen++;
+                changed(c);
+            }
+        }
+        if (r->rc == ZNONODE && c->reg == REG_DONE)
+            /* someone removed it (an eviction): as when the watch says so */
+            registration_lost(c, "our agent record is gone (evicted by the leader?)");
+        else if (r->rc == ZNONODE)
+            c->reg = REG_NONE; /* register again on the next eval */
         if (c->node_dirty)
             write_record(c);
     }
@@ -392,7 +505,7 @@ static void write_record(struct coord *c)
         free(data);
         return;
     }
-    *w = (struct write_ctx){c, now_ms(), c->gen};
+    *w = (struct write_ctx){c, now_ms(), c->gen, c->reran_total};
     snprintf(path, sizeof path, "/agents/%s", c->id);
     c->node_dirty = false;
     c->node_inflight = true;
@@ -527,6 +640,22 @@ static void register_agent(struct coord *c)
         zkreg_create(c->z, path, data, (int)strlen(data), ZOO_EPHEMERAL, registered, c) != ZOK)
         c->reg = REG_NONE;
     free(data);
+}
+
+/* registration_lost: our node is gone while our session lives (the leader
+ * evicted us, an operator removed it, or we deleted it ourselves): our items
+ * may be given to others now. Stop at once, as after a lost session — kill
+ * running executions, drop every item — and register again (the next eval). */
+static void registration_lost(struct coord *c, const char *why)
+{
+    LOGW("%s: killing running executions, dropping every item, registering again", why);
+    c->reg = REG_NONE;
+    c->lost_ms = now_ms();
+    drop_all(c);
+    if (c->on_lost)
+        c->on_lost(c->ctx);
+    changed(c);
+    schedule_eval(c);
 }
 
 /* ---------------------------------------------------------------- election */
@@ -689,6 +818,7 @@ static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
     if (j && j->inc == rc->inc && j->loading > 0) {
         if (--j->loading == 0)
             c->jobs_loading--;
+        j->read_failed = r->rc != ZOK && r->rc != ZNONODE;
         if (r->rc == ZOK) {
             struct job *cfg = NULL;
             struct sc_err err;
@@ -736,15 +866,27 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             struct plan_agent_rec rec;
             struct sc_err err;
             if (plan_agent_parse(r->data, r->len, &rec, &err) == 0) {
+                /* An earlier session of it went without our seeing it go
+                 * (its node was deleted and created again between our
+                 * reads): it vanished by now. */
+                if (a->alive && a->loaded && a->node_session &&
+                    a->node_session != r->stat.ephemeralOwner) {
+                    mark_gone(c, a);
+                    a->alive = true;
+                }
                 plan_agent_clear(&a->rec);
                 a->rec = rec;
                 a->loaded = true;
+                a->suspect = false;
                 a->node_session = r->stat.ephemeralOwner;
             } else {
                 LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
             }
         } else if (r->rc == ZNONODE) {
-            mark_gone(a);
+            mark_gone(c, a);
+            if (strcmp(a->id, c->id) == 0 && c->reg == REG_DONE)
+                /* its deletion's event came while no watch was set */
+                registration_lost(c, "our agent record is gone (evicted by the leader?)");
         }
         schedule_eval(c);
     }
@@ -823,7 +965,7 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
         struct cagent *a = v;
         if (a->alive && !listed(r, k)) {
             LOGI("agent %s left", a->id);
-            mark_gone(a); /* kept as a tombstone: its last record names what it ran */
+            mark_gone(c, a); /* kept as a tombstone: its last record names what it ran */
         }
     }
     for (int i = 0; i < r->nchildren; i++) {
@@ -844,15 +986,30 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
         }
         a->alive = true;
         a->loaded = false;
+        a->suspect = false;
         if (strcmp(a->id, c->id) != 0)
             LOGI("agent %s joined", a->id);
         read_agent(c, a);
     }
+    /* Every session that vanished before now and that we did not see go
+     * started nothing after now, by a clock within the skew of ours
+     * (own_takeover_in.view_start_ms). */
+    if (!c->view_start_ms)
+        c->view_start_ms = now_ms();
     c->agents_listed = true;
     schedule_eval(c);
 }
 
 static void snap_exists_cb(struct zkreg *z, const struct zkreg_result *r, void *arg);
+static void note_evicted(struct coord *c, const struct plan_snapshot *s);
+
+/* snap_seen: c->snap was just replaced (read, or published by us). */
+static void snap_seen(struct coord *c)
+{
+    if (c->snap.epoch > c->applied && !c->newer_seen_ms)
+        c->newer_seen_ms = now_ms(); /* own_apply_overdue counts from here */
+    note_evicted(c, &c->snap);
+}
 
 static void snap_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
@@ -872,6 +1029,7 @@ static void snap_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 plan_snapshot_clear(&c->snap);
                 c->snap = s;
                 c->snap_version = r->stat.version;
+                snap_seen(c);
             } else {
                 plan_snapshot_clear(&s);
             }
@@ -1170,33 +1328,51 @@ static int64_t member_session(const struct plan_snapshot *s, const char *id)
     return m ? m->session : 0;
 }
 
-/* handover_gain: (job, item) just became ours; `before` is the assignment of
- * the epoch we applied until now (NULL: none in this session, so there is no
- * previous owner we know of). */
-/* handover_any: a takeover from an owner we do not know (OWN_PREV_ANY):
- * whoever owned it last is a live peer that stopped it when it applied our
- * epoch, or is gone. */
-static void handover_any(struct coord *c, const char *job, int item, int64_t prev_created_ms,
-                         bool unowned_before)
+/* handover_put: note a gain's handover (the caller's calloc'ed h is taken). */
+static void handover_put(struct coord *c, const char *job, int item, struct handover *h)
 {
     char key[JOB_NAME_MAX + 16];
     int e;
-    struct handover *h = calloc(1, sizeof *h);
-    if (!h)
-        return;
-    h->prev_created_ms = prev_created_ms;
-    h->unowned_before = unowned_before;
     handover_key(key, sizeof key, job, item);
     strmap_put(&c->handovers, key, h, &e);
     if (e < 0)
         free(h);
 }
 
+/* handover_any: a takeover from an owner we do not know (OWN_PREV_ANY):
+ * whoever owned it last is a live peer that stopped it when it applied our
+ * epoch, or is gone. */
+static void handover_any(struct coord *c, const char *job, int item, int64_t prev_created_ms,
+                         bool unowned_before)
+{
+    struct handover *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->prev_created_ms = prev_created_ms;
+    h->unowned_before = unowned_before;
+    handover_put(c, job, item, h);
+}
+
+/* handover_none: no previous owner is known (OWN_PREV_NONE). The item still
+ * goes through own_takeover: whoever may have run it (an agent at an epoch
+ * we skipped, a clock ahead of ours) is within its bound. */
+static void handover_none(struct coord *c, const char *job, int item)
+{
+    struct handover *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->none = true;
+    h->prev_epoch = c->applied;
+    h->prev_created_ms = c->applied_created_ms;
+    handover_put(c, job, item, h);
+}
+
+/* handover_gain: (job, item) just became ours; `before` is the assignment of
+ * the epoch we applied until now (NULL: none in this session, so there is no
+ * previous owner we know of). */
 static void handover_gain(struct coord *c, const struct shard_assignment *before, const char *job,
                           int item)
 {
-    char key[JOB_NAME_MAX + 16];
-    int e;
     handover_forget(c, job, item);
     if (!before || !c->applied) {
         /* Our first epoch in this session (a new agent, a rebuilt session). */
@@ -1204,8 +1380,10 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
         return;
     }
     int ji = shard_job_find(before, job);
-    if (ji < 0 || item >= shard_job_items(before, ji))
-        return; /* a new job or item: it had no owner */
+    if (ji < 0 || item >= shard_job_items(before, ji)) {
+        handover_none(c, job, item); /* a new job or item: it had no owner */
+        return;
+    }
     int o = shard_owner(before, ji, item);
     if (o < 0) {
         /* Nobody owned it at our previous epoch. After a total outage (an
@@ -1216,15 +1394,19 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
         int64_t t = zkreg_timeout_ms(c->z);
         if (c->applied_snap.nmembers == 0 && c->lost_ms > 0 && now_ms() - c->lost_ms < 10 * t)
             handover_any(c, job, item, c->applied_created_ms, true);
+        else
+            handover_none(c, job, item);
         return;
     }
-    const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
+    const char *from = shard_agent_id(before, o);
     int64_t from_session = from ? member_session(&c->applied_snap, from) : 0;
     /* Ours already, unless it was our own earlier session's (members are
      * sessions: that one stopped when it was given up). */
     if (!from || (strcmp(from, c->id) == 0 &&
-                  own_member_self(c->id, zkreg_session_id(c->z), from, from_session)))
+                  own_member_self(c->id, zkreg_session_id(c->z), from, from_session))) {
+        handover_none(c, job, item);
         return;
+    }
     struct handover *h = calloc(1, sizeof *h);
     if (!h)
         return;
@@ -1232,10 +1414,7 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
     h->from_session = from_session;
     h->prev_epoch = c->applied;
     h->prev_created_ms = c->applied_created_ms;
-    handover_key(key, sizeof key, job, item);
-    strmap_put(&c->handovers, key, h, &e);
-    if (e < 0)
-        free(h);
+    handover_put(c, job, item, h);
 }
 
 /* evicted_in_snapshot: the leader evicted (id, session) for the epoch we apply. */
@@ -1248,13 +1427,135 @@ static bool evicted_in_snapshot(const struct plan_snapshot *s, const char *id, i
     return false;
 }
 
-/* handover_resolve: (job, item) is about to become active: fix its window
- * and first own fire from what we know of the previous owner now
- * (own_takeover), once. Returns the time before which it must not start
- * (our clock; 0 = now). */
-static int64_t handover_resolve(struct coord *c, struct cjob *j, int item)
+/* ---- the takeover bound */
+
+/* struct bound: own_takeover_in's bound every takeover respects, whoever owned
+ * the item before (the same for every item at one instant). */
+struct bound {
+    bool valid;
+    int64_t peers_stop_s, dead_hi_ms, view_start_ms;
+    bool recent_evictions;
+};
+
+/* takeover_bound: from live peers at our epoch (their records' stop_s: they
+ * stopped what they do not own at it and name every label started before),
+ * every session this process saw vanish (own_dead_hi_ms), and when this
+ * session first listed the agents (sessions that vanished before it). */
+static void takeover_bound(struct coord *c, struct bound *b)
+{
+    const char *k;
+    void *v;
+    struct vanish latest = c->past_bound; /* sessions seen to vanish in this process */
+    *b = (struct bound){.valid = true,
+                        .peers_stop_s = c->max_started,
+                        .view_start_ms = c->view_start_ms,
+                        .recent_evictions = c->snap.nevicted > 0};
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        const struct cagent *a = v;
+        if (a->alive && a->loaded && strcmp(a->id, c->id) != 0 &&
+            a->rec.applied_epoch == c->applied && a->rec.stop_s > b->peers_stop_s)
+            b->peers_stop_s = a->rec.stop_s;
+        vanish_keep(&latest, &a->bound);
+    }
+    if (latest.gone_ms > 0)
+        b->dead_hi_ms = own_dead_hi_ms(latest.gone_ms, c->skew_ms, c->max_skew_ms, latest.evicted,
+                                       latest.session_ms);
+}
+
+/* ---- failover re-run claims */
+
+static bool gone_claimed(const struct coord *c, int64_t session)
+{
+    int n = c->ngone_claims < GONE_CLAIMS_MAX ? c->ngone_claims : GONE_CLAIMS_MAX;
+    return plan_reran_has(c->gone_claims, n, session);
+}
+
+/* rerun_claimed: another agent published that it re-runs the cut-off runs of
+ * dead session d: a live peer's record, or the last record we held of an
+ * agent we saw vanish. */
+static bool rerun_claimed(struct coord *c, int64_t d)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        const struct cagent *a = v;
+        if (a->loaded && strcmp(a->id, c->id) != 0 &&
+            plan_reran_has(a->rec.reran, a->rec.nreran, d))
+            return true;
+    }
+    return gone_claimed(c, d);
+}
+
+static bool rerun_decided(const struct coord *c, int64_t d, const char *job, int item)
+{
+    int n = c->nrerun_done < RERUN_DONE_MAX ? c->nrerun_done : RERUN_DONE_MAX;
+    for (int i = 0; i < n; i++)
+        if (c->rerun_done[i].session == d && c->rerun_done[i].item == item &&
+            strcmp(c->rerun_done[i].job, job) == 0)
+            return true;
+    return false;
+}
+
+static void rerun_forget(struct coord *c, const char *job, int item)
 {
     char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->reruns) == 0)
+        return;
+    handover_key(key, sizeof key, job, item);
+    free(strmap_del(&c->reruns, key));
+}
+
+/* rerun_claim: (job, item) became active here with a failover re-run from
+ * its takeover (own_takeover: only the direct successor of the dead session).
+ * Unless another agent claimed that session's re-runs, or this process
+ * already decided this one, our record claims the session (reran) and the
+ * re-run waits until ZooKeeper has acknowledged a record carrying the claim
+ * (coord_take_rerun): an agent that takes the item from the same session
+ * later sees the claim and does not run the fire again. */
+static void rerun_claim(struct coord *c, struct cjob *j, int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    int e;
+    handover_key(key, sizeof key, j->name, item);
+    const struct handover *h = strmap_get(&c->handovers, key);
+    if (!h || !h->resolved || h->t.rerun_fire < 0)
+        return;
+    int64_t d = h->rerun_session;
+    if (rerun_claimed(c, d)) {
+        LOGN("job %s item %d: the cut-off runs of session 0x%llx (%s) are re-run by another "
+             "agent: fire %lld is not re-run here",
+             j->name, item, (unsigned long long)d, h->from, (long long)h->t.rerun_fire);
+        return;
+    }
+    if (rerun_decided(c, d, j->name, item))
+        return; /* taken from that session again (a stale epoch): re-run once */
+    struct rerun_done *done = &c->rerun_done[c->nrerun_done++ % RERUN_DONE_MAX];
+    done->session = d;
+    done->item = item;
+    snprintf(done->job, sizeof done->job, "%s", j->name);
+    if (plan_reran_add(c->reran, &c->nreran, d)) {
+        c->reran_total++;
+        c->node_dirty = true;
+    }
+    struct rerun_wait *w = malloc(sizeof *w);
+    if (!w)
+        return;
+    *w = (struct rerun_wait){h->t.rerun_fire, d, c->reran_total};
+    free(strmap_del(&c->reruns, key));
+    strmap_put(&c->reruns, key, w, &e);
+    if (e < 0)
+        free(w);
+}
+
+/* handover_resolve: (job, item) is about to become active: fix its window
+ * and first own fire from what we know of the previous owner now
+ * (own_takeover, with the bound b), once. Returns the time before which it
+ * must not start (our clock; 0 = now). */
+static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const struct bound *b)
+{
+    char key[JOB_NAME_MAX + 16];
+    /* A failover re-run is allowed only once its claim is acknowledged
+     * (coord_take_rerun). */
     j->first[item] = 0;
     j->rerun[item] = -1;
     if (strmap_len(&c->handovers) == 0)
@@ -1265,22 +1566,23 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item)
         return 0;
     if (h->resolved) {
         j->first[item] = h->t.first_s;
-        j->rerun[item] = h->t.rerun_fire;
         return h->t.not_before_ms;
     }
-    struct cagent *x = strmap_get(&c->agents, h->from);
-    bool self_old = strcmp(h->from, c->id) == 0, any = !h->from[0];
+    struct cagent *x = h->none ? NULL : strmap_get(&c->agents, h->from);
+    bool self_old = !h->none && strcmp(h->from, c->id) == 0, any = !h->none && !h->from[0];
     /* The session that owned the item ended: the agent is gone, its node
      * belongs to another session now, or it vanished after our previous
      * snapshot was published and came back. */
-    h->died = self_old || !x || !x->alive || x->gone_ms > h->prev_created_ms ||
-              (h->from_session && x->node_session && x->node_session != h->from_session);
+    h->died =
+        !h->none && (self_old || !x || !x->alive || x->gone_ms > h->prev_created_ms ||
+                     (h->from_session && x->node_session && x->node_session != h->from_session));
     struct own_takeover_in in = {
-        .prev = any       ? OWN_PREV_ANY
+        .prev = h->none    ? OWN_PREV_NONE
+                : any      ? OWN_PREV_ANY
                 : self_old ? OWN_PREV_SELF_OLD
                 : !x       ? OWN_PREV_UNKNOWN
-                : h->died ? OWN_PREV_DIED
-                          : OWN_PREV_ALIVE,
+                : h->died  ? OWN_PREV_DIED
+                           : OWN_PREV_ALIVE,
         .epoch = c->applied,
         .prev_epoch = h->prev_epoch,
         .prev_created_ms = h->prev_created_ms,
@@ -1294,6 +1596,11 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item)
         .self_lost_ms = c->lost_ms,
         .job_created_ms = j->ctime_ms,
         .unowned_before = h->unowned_before,
+        .peers_stop_s = b->peers_stop_s,
+        .dead_hi_ms = b->dead_hi_ms,
+        .view_start_ms = b->view_start_ms,
+        .recent_evictions = b->recent_evictions,
+        .server_gap_ms = c->gap_ms,
     };
     if (any) {
         const char *k;
@@ -1311,13 +1618,19 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item)
         in.gone_ms = x->gone_ms;
         in.owner_session_ms = x->gone_session_ms;
         in.owner_skew_ms = x->gone_skew_ms;
-        in.evicted = evicted_in_snapshot(&c->snap, h->from, h->from_session);
-        /* Only the record of the session that owned it, and only here: the
-         * direct successor re-runs a cut-off run once, nobody else ever. */
-        if (x->loaded && !x->alive && (!h->from_session || x->rec.session == h->from_session))
+        in.evicted = evicted_in_snapshot(&c->snap, h->from, h->from_session) ||
+                     (x->gone_evicted && (!h->from_session || x->gone_session == h->from_session));
+        /* Only the record of the session that owned it, only if it was
+         * current when the node went (not held across a broken connection),
+         * and only here: the direct successor re-runs a cut-off run once,
+         * nobody else ever. */
+        if (x->loaded && !x->alive && x->gone_trusted &&
+            (!h->from_session || x->rec.session == h->from_session)) {
+            h->rerun_session = h->from_session ? h->from_session : x->rec.session;
             for (int i = 0; i < x->rec.nrunning; i++)
                 if (x->rec.running[i].item == item && strcmp(x->rec.running[i].job, j->name) == 0)
                     in.owner_running_fire = x->rec.running[i].fire;
+        }
     } else if (x && x->loaded) {
         in.owner_epoch = x->rec.applied_epoch;
         in.owner_applied_ms = x->rec.applied_ms;
@@ -1329,17 +1642,20 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item)
     }
     own_takeover(&in, &h->t);
     j->first[item] = h->t.first_s;
-    j->rerun[item] = h->t.rerun_fire;
     h->resolved = true;
     LOGD("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
          "them, after %lld none; ours from %lld%s",
-         j->name, item, any ? "any live agent" : h->from,
-         any        ? "our first epoch"
+         j->name, item,
+         h->none ? "nobody"
+         : any   ? "any live agent"
+                 : h->from,
+         h->none    ? "no previous owner known"
+         : any      ? "our first epoch"
          : self_old ? "our own earlier session"
          : h->died  ? "its session ended"
                     : "moved",
          (long long)h->t.lo_ms, (long long)h->t.hi_ms, (long long)h->t.first_s,
-         h->t.rerun_fire >= 0 ? "; its cut-off run is re-run" : "");
+         h->t.rerun_fire >= 0 ? "; its cut-off run is to be re-run" : "");
     if (h->t.not_before_ms > 0)
         LOGW("job %s item %d: %s was evicted; starting after its lease has run out (in %lld ms)",
              j->name, item, h->from, (long long)(h->t.not_before_ms - now_ms()));
@@ -1360,16 +1676,53 @@ static void handover_sweep(struct coord *c)
         if (!j || item < 0 || item >= j->nst || j->st[item] == COORD_NONE)
             free(strmap_del(&c->handovers, k));
     }
+    for (size_t it = 0; strmap_next(&c->reruns, &it, &k, &v);) {
+        const char *sep = strchr(k, '\x1f');
+        int item = sep ? atoi(sep + 1) : -1;
+        snprintf(job, sizeof job, "%.*s", sep ? (int)(sep - k) : 0, k);
+        const struct cjob *j = strmap_get(&c->jobs, job);
+        if (!j || item < 0 || item >= j->nst || j->st[item] != COORD_ACTIVE)
+            free(strmap_del(&c->reruns, k));
+    }
 }
 
-static void mark_gone(struct cagent *a)
+/* mark_gone: we saw agent a's node vanish (or its session replaced). What we
+ * hold of it becomes a tombstone: its last record (re-run claims, running
+ * list if it was current), when it went, whether it was evicted. */
+static void mark_gone(struct coord *c, struct cagent *a)
 {
     if (a->alive) {
         a->gone_ms = now_ms();
         a->gone_skew_ms = a->rec.skew_ms;
         a->gone_session_ms = a->rec.session_ms;
+        a->gone_session = a->node_session ? a->node_session : a->rec.session;
+        a->gone_trusted = a->loaded && !a->suspect;
+        a->gone_evicted = evicted_in_snapshot(&c->snap, a->id, a->gone_session);
+        struct vanish v = {a->gone_ms, a->gone_evicted,
+                           a->gone_session_ms > 0 ? a->gone_session_ms : zkreg_timeout_ms(c->z)};
+        vanish_keep(&a->bound, &v);
+        /* Its claims outlive the record (a returning agent's replaces it). */
+        for (int i = 0; a->loaded && strcmp(a->id, c->id) != 0 && i < a->rec.nreran; i++)
+            if (!gone_claimed(c, a->rec.reran[i]))
+                c->gone_claims[c->ngone_claims++ % GONE_CLAIMS_MAX] = a->rec.reran[i];
     }
     a->alive = false;
+}
+
+/* note_evicted: snapshot s names members evicted; one we saw vanish may have
+ * outlived its node by its lease (the leader deletes the node first and names
+ * it in the next epoch). */
+static void note_evicted(struct coord *c, const struct plan_snapshot *s)
+{
+    for (int i = 0; i < s->nevicted; i++) {
+        struct cagent *a = strmap_get(&c->agents, s->evicted[i]);
+        if (!a || !a->gone_ms || a->gone_evicted || !evicted_in_snapshot(s, a->id, a->gone_session))
+            continue;
+        a->gone_evicted = true;
+        struct vanish v = {a->gone_ms, true,
+                           a->gone_session_ms > 0 ? a->gone_session_ms : zkreg_timeout_ms(c->z)};
+        vanish_keep(&a->bound, &v);
+    }
 }
 
 /* ---------------------------------------------------------------- apply */
@@ -1497,8 +1850,12 @@ static void apply_job(struct coord *c, const struct shard_assignment *a,
             if (j->st[i] == COORD_PENDING)
                 carry_pending(c, j->name, i);
             handover_forget(c, j->name, i);
-            if (j->st[i] == COORD_ACTIVE && c->is_running && c->is_running(c->ctx, j->name, i))
-                j->draining[i] = true;
+            rerun_forget(c, j->name, i);
+            /* Draining means a run of it is running here now (queued and
+             * retry-waiting runs are dropped with the item), whatever its
+             * state: one that came back pending while its old run still
+             * drains is still draining. A run's end clears it. */
+            j->draining[i] = c->is_running && c->is_running(c->ctx, j->name, i);
             j->st[i] = COORD_NONE;
             (*lost)++;
         }
@@ -1510,7 +1867,7 @@ static void maybe_apply(struct coord *c)
     int njobs = 0;
     if (!views_settled(c) || !c->snap_exists || c->snap.epoch <= c->applied)
         return;
-    if (c->fault_stall_apply && c->applied > 0)
+    if (c->fault_stall_apply && c->fault_applied)
         return;
     int64_t t_start = now_ms();
     double cpu_start = cpu_ms();
@@ -1585,6 +1942,12 @@ static void maybe_apply(struct coord *c)
          (long long)(now_ms() - c->snap.created_ms));
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
+    c->newer_seen_ms = 0;
+    c->fault_applied = true;
+    if (c->stalled) {
+        c->stalled = false;
+        LOGN("applied an epoch again: ready");
+    }
     c->node_dirty = true;
     write_record(c);
     changed(c);
@@ -1633,6 +1996,7 @@ static void gate_check(struct coord *c)
     const char *k;
     void *v;
     bool any = false, left = false;
+    struct bound b = {0};
     /* Every agent-record change lands here; scanning all items is paid only
      * while something is pending. */
     if (!c->maybe_pending || !coord_can_start(c) || !c->applied || !gate_open(c))
@@ -1647,12 +2011,15 @@ static void gate_check(struct coord *c)
                     left = true;
                     continue;
                 }
-                if (handover_resolve(c, j, i) > now_ms()) {
+                if (!b.valid)
+                    takeover_bound(c, &b); /* the gate is open: the same for every item now */
+                if (handover_resolve(c, j, i, &b) > now_ms()) {
                     left = true;
                     continue;
                 }
                 j->st[i] = COORD_ACTIVE;
                 j->since[i] = now_ms();
+                rerun_claim(c, j, i);
                 any = true;
             }
     }
@@ -1848,6 +2215,7 @@ static void published(struct zkreg *z, const struct zkreg_result *r, void *arg)
             memset(&p->snap, 0, sizeof p->snap);
             c->snap_version = c->snap_exists ? c->snap_version + 1 : 0;
             c->snap_exists = true;
+            snap_seen(c);
         } else if (r->nops > 0 && r->op_rc[0] == ZNONODE) {
             /* Fencing: our election node is gone, so we are no longer the leader. */
             LOGW("publish of epoch %lld rejected: this agent is no longer the leader",
@@ -2080,10 +2448,56 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
         write_record(c);
 }
 
+static void self_deleted(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    (void)z, (void)arg;
+    if (!r->stale && r->rc != ZOK && r->rc != ZNONODE)
+        LOGW("deleting our own agent record: %s", zerror(r->rc));
+}
+
+/* named_member: whether snapshot s names (id, session) as a member. */
+static bool named_member(const struct plan_snapshot *s, const char *id, int64_t session)
+{
+    const struct plan_member *m =
+        bsearch(id, s->members, (size_t)s->nmembers, sizeof *s->members, cmp_member_key);
+    return m && own_member_self(id, session, m->id, m->session);
+}
+
+/* apply_watchdog (every tick): an agent that has not applied a newer epoch
+ * within own_evict_bound_ms of seeing it stalls every handoff that waits on
+ * it (and, as leader, nobody evicts it): it evicts itself. It kills its runs
+ * and drops every item (registration_lost), then deletes its own node — so a
+ * successor that sees it go treats it as dead: it starts nothing after — and
+ * registers again on the next eval (the create follows the delete in order),
+ * not ready ("apply stalled") until an apply succeeds. Only while somebody waits on
+ * it: it applied an epoch in this session, or the newest snapshot names it;
+ * otherwise nobody does, and deleting the node again would only disturb. */
+static void apply_watchdog(struct coord *c)
+{
+    char path[300];
+    if (c->reg != REG_DONE || zkreg_state(c->z) != ZKREG_CONNECTED || !c->snap_exists)
+        return;
+    int64_t t = now_ms();
+    int bound = own_evict_bound_ms(zkreg_timeout_ms(c->z));
+    if (!own_apply_overdue(c->applied, c->snap.epoch, c->newer_seen_ms, t, bound))
+        return;
+    if (c->applied == 0 && !named_member(&c->snap, c->id, zkreg_session_id(c->z)))
+        return;
+    LOGE("epoch %lld not applied within %d ms of seeing it (applied: %lld): every handoff waits "
+         "on this agent; evicting itself",
+         (long long)c->snap.epoch, bound, (long long)c->applied);
+    c->stalled = true;
+    c->newer_seen_ms = 0;
+    registration_lost(c, "evicting ourselves (apply stalled)");
+    snprintf(path, sizeof path, "/agents/%s", c->id);
+    zkreg_delete(c->z, path, -1, self_deleted, NULL);
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct coord *c = arg;
     (void)fd, (void)what;
+    apply_watchdog(c);
     /* Re-measure the clock every 30 s (any record write does it). */
     if (c->reg == REG_DONE && (!c->skew_ok || now_ms() - c->last_clock_check_ms > 30000))
         c->node_dirty = true;
@@ -2115,26 +2529,14 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
                 register_agent(c);
                 return;
             }
-            if (c->reg == REG_DONE) {
-                /* The leader evicted us (or an operator removed the node):
-                 * our items may be given to others now. Stop at once, as
-                 * after a lost session, and come back as a new member. */
-                LOGW("our agent record was deleted (evicted by the leader?): killing running "
-                     "executions, dropping every item, registering again");
-                c->reg = REG_NONE;
-                c->lost_ms = now_ms();
-                drop_all(c);
-                if (c->on_lost)
-                    c->on_lost(c->ctx);
-                changed(c);
-                schedule_eval(c);
-            }
+            if (c->reg == REG_DONE)
+                registration_lost(c, "our agent record was deleted (evicted by the leader?)");
         }
         struct cagent *a = strmap_get(&c->agents, path + 8);
         if (a && type == ZOO_CHANGED_EVENT)
             read_agent(c, a);
         else if (a && type == ZOO_DELETED_EVENT)
-            mark_gone(a);
+            mark_gone(c, a);
         schedule_eval(c);
     } else if (strcmp(path, "/jobs") == 0) {
         zkreg_children(c->z, "/jobs", true, jobs_listed, c);
@@ -2147,9 +2549,48 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
     }
 }
 
+/* reconnected: the connection is back within the same session. Requests in
+ * flight when it broke failed, and a failed read set no watch; a peer's
+ * record may have changed meanwhile without our seeing it (the reconnect
+ * reports only a deletion). So: list the agents again and read every live
+ * peer's record (each one suspect until read), read the snapshot, list the
+ * jobs and the change log again, read jobs whose reads failed, and rewrite our
+ * record (a write that failed may carry re-run claims). */
+static void reconnected(struct coord *c)
+{
+    const char *k;
+    void *v;
+    if (c->reg == REG_NONE) {
+        register_agent(c); /* registration loads everything */
+        return;
+    }
+    if (c->reg == REG_DONE && !c->elect[0])
+        start_election(c);
+    if (c->reg != REG_DONE)
+        return;
+    zkreg_children(c->z, "/agents", true, agents_listed, c);
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        struct cagent *a = v;
+        if (a->alive)
+            read_agent(c, a);
+    }
+    zkreg_get(c->z, "/state/assignment", true, snap_read, c);
+    changes_list(c); /* the first listing also lists /jobs */
+    if (c->chg_listed)
+        zkreg_children(c->z, "/jobs", true, jobs_listed, c);
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        struct cjob *j = v;
+        if (j->read_failed && !j->loading)
+            read_job(c, j);
+    }
+    c->node_dirty = true;
+}
+
 static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
 {
     struct coord *c = ctx;
+    const char *k;
+    void *v;
     if (st == ZKREG_CONNECTED) {
         c->suspended = false;
         if (zkreg_generation(z) != c->gen) {
@@ -2164,17 +2605,26 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
             clear_caches(c);
             c->applied = 0;
             c->loaded = false;
+            c->view_start_ms = 0;
+            c->newer_seen_ms = 0;
+            c->fault_applied = false;
             register_agent(c);
         } else {
-            if (c->reg == REG_NONE)
-                register_agent(c);
-            if (c->reg == REG_DONE && !c->elect[0])
-                start_election(c);
+            reconnected(c);
         }
         changed(c);
         schedule_eval(c);
     } else if (st == ZKREG_SUSPENDED) {
-        c->suspended = true; /* stop starting new work; running work continues */
+        c->suspended = true;  /* stop starting new work; running work continues */
+        c->gap_ms = now_ms(); /* own_takeover_in.server_gap_ms */
+        /* What we hold of every peer is not known to be its last record
+         * until it is read again (reconnected): a peer that vanishes
+         * meanwhile is not trusted as to what it was running. */
+        for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+            struct cagent *a = v;
+            if (a->alive)
+                a->suspect = true;
+        }
         changed(c);
     } else if (st == ZKREG_LOST) {
         c->stats.sessions_lost++;
@@ -2229,6 +2679,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->jobs_gen = 1;
     c->chg_seen = -1;
     strmap_init(&c->handovers);
+    strmap_init(&c->reruns);
     strmap_init(&c->quarantine);
     const char *fault = getenv("SHARDCRON_TEST_FAULT");
     if (fault && strcmp(fault, "stall_apply") == 0) {
@@ -2272,6 +2723,9 @@ void coord_close(struct coord *c)
     for (size_t it = 0; strmap_next(&c->handovers, &it, &hk, &hv);)
         free(hv);
     strmap_free(&c->handovers);
+    for (size_t it = 0; strmap_next(&c->reruns, &it, &hk, &hv);)
+        free(hv);
+    strmap_free(&c->reruns);
     shard_assignment_free(c->assign);
     plan_snapshot_clear(&c->applied_snap);
     evicting_clear(c);
@@ -2300,7 +2754,8 @@ uint64_t coord_generation(const struct coord *c)
 
 bool coord_can_start(const struct coord *c)
 {
-    return !c->fatal && !c->suspended && c->reg == REG_DONE && c->skew_ok && zkreg_lease_ok(c->z);
+    return !c->fatal && !c->suspended && c->reg == REG_DONE && c->skew_ok && !c->stalled &&
+           zkreg_lease_ok(c->z);
 }
 
 bool coord_is_leader(const struct coord *c)
@@ -2352,24 +2807,53 @@ bool coord_take_handover(struct coord *c, const char *job, int item, struct coor
     out->lo_ms = h->t.lo_ms;
     out->hi_ms = h->t.hi_ms;
     out->first_s = h->t.first_s;
-    out->rerun_fire = h->t.rerun_fire;
-    snprintf(out->why, sizeof out->why, "taken over from %s, %s",
-             h->from[0] ? h->from : "another agent",
-             !h->from[0]                   ? "at this agent's first epoch"
-             : strcmp(h->from, c->id) == 0 ? "our own earlier session"
-             : h->died                     ? "whose session ended"
-                                           : "which handed it over");
+    if (h->none)
+        snprintf(out->why, sizeof out->why, "%s",
+                 "no previous owner known: up to the last fire another agent may have started");
+    else
+        snprintf(out->why, sizeof out->why, "taken over from %s, %s",
+                 h->from[0] ? h->from : "another agent",
+                 !h->from[0]                   ? "at this agent's first epoch"
+                 : strcmp(h->from, c->id) == 0 ? "our own earlier session"
+                 : h->died                     ? "whose session ended"
+                                               : "which handed it over");
     free(h);
     return true;
 }
 
-bool coord_may_start(const struct coord *c, const char *job, int item, int64_t fire,
+bool coord_take_rerun(struct coord *c, const char *job, int item, int64_t *fire, int64_t *session)
+{
+    char key[JOB_NAME_MAX + 16];
+    if (strmap_len(&c->reruns) == 0)
+        return false;
+    handover_key(key, sizeof key, job, item);
+    struct rerun_wait *w = strmap_get(&c->reruns, key);
+    if (!w || c->reran_acked < w->claim)
+        return false;
+    struct cjob *j = strmap_get(&c->jobs, job);
+    strmap_del(&c->reruns, key);
+    bool ok = j && item >= 0 && item < j->nst && j->st[item] == COORD_ACTIVE;
+    if (ok) {
+        j->rerun[item] = w->fire; /* coord_may_start allows it (and its retries) from now */
+        *fire = w->fire;
+        *session = w->session;
+    }
+    free(w);
+    return ok;
+}
+
+bool coord_may_start(struct coord *c, const char *job, int item, int64_t fire,
                      enum own_trigger trig)
 {
     const struct cjob *j = strmap_get(&c->jobs, job);
-    if (!coord_can_start(c) || !j || item < 0 || item >= j->nst)
+    if (!coord_can_start(c) || !j || item < 0 || item >= j->nst ||
+        !own_may_start(j->st[item] == COORD_ACTIVE, j->first[item], j->rerun[item], fire, trig))
         return false;
-    return own_may_start(j->st[item] == COORD_ACTIVE, j->first[item], j->rerun[item], fire, trig);
+    /* The caller starts it now: the highest label started goes out with our
+     * next record write (stop_s), never in a write of its own. */
+    if (fire > c->max_started)
+        c->max_started = fire;
+    return true;
 }
 
 enum coord_item_state coord_item_state(const struct coord *c, const char *job, int item)
@@ -2514,7 +2998,7 @@ void coord_status(const struct coord *cc, cJSON *o)
         add_items(owned, since, c, COORD_ACTIVE);
     add_items(cJSON_AddObjectToObject(o, "pending"), NULL, c, COORD_PENDING);
     cJSON_AddBoolToObject(o, "ready", coord_can_start(c));
-    cJSON_AddStringToObject(o, "reason", c->fatal ? "fatal" : c->reason);
+    cJSON_AddStringToObject(o, "reason", c->fatal ? "fatal" : not_ready_reason(c));
     cJSON_AddNumberToObject(o, "skew_ms", (double)c->skew_ms);
 }
 

@@ -80,18 +80,26 @@ struct coord_takeover {
     int64_t lo_ms, hi_ms; /* fires after lo had no owner unless the previous one ran them
                            * (up to hi, the previous owner's clock); after hi none */
     int64_t first_s;      /* the first fire label that is ours */
-    int64_t rerun_fire;   /* a run the previous owner's death cut off, to re-run once; -1 none */
     char why[200];        /* names the previous owner */
 };
-/* coord_take_handover: (job, item) became active here after another agent (or
- * an earlier session of ours) owned it. True once per takeover (consumed);
- * false when there is nothing to account (no previous owner, not active). */
+/* coord_take_handover: (job, item) became active here (after another agent,
+ * an earlier session of ours, or no known owner). True once per takeover
+ * (consumed); false when there is nothing to account (not active, or taken). */
 bool coord_take_handover(struct coord *c, const char *job, int item, struct coord_takeover *out);
+/* coord_take_rerun: (job, item) is active here after a takeover from a
+ * session that died with a run of it cut off, this agent's record claims
+ * that session's re-runs ("reran") and ZooKeeper has acknowledged a write of
+ * it: *fire is the run to re-run once (trigger failover), *session the dead
+ * session. True once per takeover; until then coord_may_start refuses the
+ * re-run. Call it on every change (on_change) for active items. */
+bool coord_take_rerun(struct coord *c, const char *job, int item, int64_t *fire, int64_t *session);
 /* coord_may_start: the one ownership check at the instant a run starts: the
  * session is provably alive, the item is active here, and the fire is ours
  * (own_may_start: at or after the item's first own fire; a failover re-run
- * only of the fire its takeover named). */
-bool coord_may_start(const struct coord *c, const char *job, int item, int64_t fire,
+ * only of the fire its takeover named). A yes is taken as a start: the fire
+ * label counts in the highest label this agent started (its record's stop_s,
+ * written with the next record write). */
+bool coord_may_start(struct coord *c, const char *job, int item, int64_t fire,
                      enum own_trigger trig);
 const struct job *coord_job(const struct coord *c, const char *name);
 /* coord_job_version: changes whenever the job's config is rewritten (its mzxid). */

@@ -418,6 +418,49 @@ static cJSON *items_json(const struct plan_item *v, int n, bool with_fire)
     return a;
 }
 
+bool plan_reran_has(const int64_t *list, int n, int64_t session)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i] == session)
+            return true;
+    return false;
+}
+
+bool plan_reran_add(int64_t *list, int *n, int64_t session)
+{
+    if (plan_reran_has(list, *n, session))
+        return false;
+    if (*n == PLAN_RERAN_MAX) {
+        memmove(list, list + 1, (PLAN_RERAN_MAX - 1) * sizeof *list);
+        (*n)--;
+    }
+    list[(*n)++] = session;
+    return true;
+}
+
+/* get_reran: ["<session hex>", ...]; a longer list than PLAN_RERAN_MAX keeps
+ * its newest (last) entries. */
+static int get_reran(const cJSON *o, struct plan_agent_rec *r, struct sc_err *err)
+{
+    const cJSON *arr = NULL, *it;
+    int rc = json_get_arr(o, "reran", JSON_OPTIONAL, &arr, err);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    cJSON_ArrayForEach(it, arr)
+    {
+        char *end = NULL;
+        if (!cJSON_IsString(it) || !*it->valuestring)
+            return sc_err_set(err, EINVAL, "reran", -1, "must hold session ids (hex strings)");
+        int64_t s = (int64_t)strtoull(it->valuestring, &end, 16);
+        if (*end)
+            return sc_err_set(err, EINVAL, "reran", -1, "must hold session ids (hex strings)");
+        plan_reran_add(r->reran, &r->nreran, s); /* a repeated entry counts once */
+    }
+    return 0;
+}
+
 int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, struct sc_err *err)
 {
     struct plan_agent_rec r = {0};
@@ -452,6 +495,7 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     INT("session_ms", r.session_ms, 0, INT32_MAX);
     INT("carry_ms", r.carry_ms, 0, INT64_MAX / 2);
     INT("skew_ms", r.skew_ms, -(INT64_MAX / 2), INT64_MAX / 2);
+    INT("stop_s", r.stop_s, 0, INT64_MAX / 2);
 #undef STR
 #undef INT
     s = "0";
@@ -467,7 +511,8 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     r.member = b;
     if ((rc = get_strv(root, "labels", &r.labels, &r.nlabels, err)) < 0 ||
         (rc = get_items(root, "draining", &r.draining, &r.ndraining, err)) < 0 ||
-        (rc = get_items(root, "running", &r.running, &r.nrunning, err)) < 0)
+        (rc = get_items(root, "running", &r.running, &r.nrunning, err)) < 0 ||
+        (rc = get_reran(root, &r, err)) < 0)
         goto out;
     *out = r;
     memset(&r, 0, sizeof r);
@@ -502,6 +547,14 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     cJSON_AddNumberToObject(o, "skew_ms", (double)r->skew_ms);
     cJSON_AddItemToObject(o, "draining", items_json(r->draining, r->ndraining, false));
     cJSON_AddItemToObject(o, "running", items_json(r->running, r->nrunning, true));
+    cJSON_AddNumberToObject(o, "stop_s", (double)r->stop_s);
+    if (r->nreran > 0) {
+        cJSON *a = cJSON_AddArrayToObject(o, "reran");
+        for (int i = 0; a && i < r->nreran; i++) {
+            snprintf(sess, sizeof sess, "%llx", (unsigned long long)r->reran[i]);
+            cJSON_AddItemToArray(a, cJSON_CreateString(sess));
+        }
+    }
     text = json_print(o);
     cJSON_Delete(o);
     return text;

@@ -79,6 +79,7 @@ int64_t plan_changes_pruned(const char *data, int len);
 void plan_digest(const struct shard_job *jobs, int njobs, char out[17]);
 
 /* One agent's record (/agents/<id>). */
+#define PLAN_RERAN_MAX 8 /* dead sessions a record's reran list keeps */
 struct plan_item {
     char *job;
     int item;
@@ -112,7 +113,24 @@ struct plan_agent_rec {
     int ndraining;
     struct plan_item *running; /* running for a while (for failover re-runs) */
     int nrunning;
+    /* the highest fire label this agent's process has started (any trigger;
+     * 0 none): with its applied epoch, it bounds every start of an item it
+     * no longer owns there (own_takeover_in.peers_stop_s). Records without
+     * the field: 0. */
+    int64_t stop_s;
+    /* dead sessions whose cut-off runs this agent took over to re-run, the
+     * newest last: nobody else re-runs them (docs/coordination.md,
+     * "Failover re-runs"). Records without the field: none. */
+    int64_t reran[PLAN_RERAN_MAX];
+    int nreran;
 };
+
+/* plan_reran_has: whether `session` is in a reran list of n entries. */
+bool plan_reran_has(const int64_t *list, int n, int64_t session);
+/* plan_reran_add: append `session` to a reran list (PLAN_RERAN_MAX entries;
+ * the oldest drops out when it is full). False when it is listed already
+ * (nothing changes). */
+bool plan_reran_add(int64_t *list, int *n, int64_t session);
 
 /* ---- fires between owners (docs/coordination.md) ---- */
 

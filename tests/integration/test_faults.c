@@ -12,7 +12,10 @@
  *   finished  kill -9 an owner right after a run ended: the survivor does not
  *             re-run it (a run's end reaches the record at once);
  *   stuck     an agent that never acknowledges an epoch is evicted within the
- *             bound, and its items run elsewhere;
+ *             bound (by the leader, or by itself: own_apply_overdue), and its
+ *             items run elsewhere;
+ *   stuck-leader  the same when the stuck agent leads: nobody can evict it,
+ *             it evicts itself and keeps leading, not ready;
  *   jump      an agent's wall clock jumps 30 s forward: it runs nothing under
  *             the jumped clock, and no fire runs twice.
  *
@@ -390,11 +393,59 @@ static void test_finished_run_not_rerun(void **state)
 
 /* ---------------------------------------------------------------- stuck agent */
 
+/* status_str: a string field of agent i's /status ("" when absent). */
+static void status_str(struct fx *f, int i, const char *key, char *buf, size_t len)
+{
+    cJSON *st = ta_status(&f->c, i);
+    const cJSON *v = st ? cJSON_GetObjectItem(st, key) : NULL;
+    snprintf(buf, len, "%s", cJSON_IsString(v) ? v->valuestring : "");
+    cJSON_Delete(st);
+}
+
+static bool status_leader(struct fx *f, int i)
+{
+    cJSON *st = ta_status(&f->c, i);
+    bool yes = st && cJSON_IsTrue(cJSON_GetObjectItem(st, "leader"));
+    cJSON_Delete(st);
+    return yes;
+}
+
+struct leads {
+    struct fx *f;
+    int agent;
+};
+
+static bool leads(void *arg)
+{
+    struct leads *w = arg;
+    return status_leader(w->f, w->agent);
+}
+
+/* ran_since: every item ran a fire labelled at or after `since`. */
+struct ran_since {
+    int items;
+    long long since;
+};
+
+static bool all_ran_since(const struct rl_run *r, int n, void *arg)
+{
+    struct ran_since *w = arg;
+    int seen = 0;
+    for (int i = 0; i < w->items; i++)
+        for (int k = 0; k < n; k++)
+            if (r[k].item == i && r[k].fire >= w->since) {
+                seen++;
+                break;
+            }
+    return seen == w->items;
+}
+
 static void test_stuck_agent_evicted(void **state)
 {
     (void)state;
     struct fx f;
     int items = 4;
+    char reason[200];
     fx_init(&f, "stuck");
     assert_true(ta_start(&f.c, "ok", NULL) >= 0);
     fx_job(&f, "sa", "* * * * * ?", items, "0.1", 0, NULL);
@@ -411,16 +462,65 @@ static void test_stuck_agent_evicted(void **state)
     long long end = tenv_now_ms() + 15000;
     while (owned(&lost) && tenv_now_ms() < end)
         pause_ms(100);
-    /* ... until the leader evicts it (bound 2 T + 5 s) and "ok" takes all
-     * back after the stuck agent's lease (T). */
+    /* ... until it is evicted — by the leader, 2 T + 5 s after the epoch's
+     * publication, or by itself, as long after it saw the epoch, whichever
+     * comes first — and "ok" takes all back (after the stuck agent's lease
+     * T when the leader evicted it; at once when it evicted itself: it
+     * killed its runs before its node went). */
     int bound = 2 * SESSION_MS + 5000;
     assert_true(wait_owned(&f, "sa", items, 0, items, bound + SESSION_MS + 15000));
-    fprintf(stderr, "   all items back on the healthy agent %lld ms after the stuck one joined\n",
-            tenv_now_ms() - t0);
-    /* It stays out (quarantined) and the items keep one owner each. */
+    long long back = time(NULL);
+    status_str(&f, s, "reason", reason, sizeof reason);
+    fprintf(stderr,
+            "   all items back on the healthy agent %lld ms after the stuck one joined (evicted "
+            "%s)\n",
+            tenv_now_ms() - t0,
+            strcmp(reason, "apply stalled") == 0 ? "by itself" : "by the leader");
+    /* It stays out (quarantined, or not ready: "apply stalled"), the items
+     * keep one owner each and every one of them runs again. */
     watch_for(&f, 4000);
     assert_true(wait_owned(&f, "sa", items, 0, items, 1000));
+    struct ran_since rs = {items, back};
+    assert_true(wait_log(&f, all_ran_since, &rs, 5000));
     fx_finish(&f, "a stuck agent");
+}
+
+static void test_stuck_leader_evicts_itself(void **state)
+{
+    (void)state;
+    struct fx f;
+    int items = 4;
+    char reason[200];
+    fx_init(&f, "stuckl");
+    /* The stuck agent starts first and leads: no leader evicts it. */
+    setenv("SHARDCRON_TEST_FAULT", "stall_apply", 1);
+    int s = ta_start(&f.c, "stuck", NULL);
+    unsetenv("SHARDCRON_TEST_FAULT");
+    assert_true(s >= 0);
+    struct leads lw = {&f, s};
+    assert_true(tenv_wait(leads, &lw, 20000, 100));
+    /* It applied its first epoch; the next one (the job's shapes, itself as a
+     * member) it publishes and never applies: nobody runs its items ... */
+    fx_job(&f, "sl", "* * * * * ?", items, "0.1", 0, NULL);
+    long long t0 = tenv_now_ms();
+    int ok = ta_start(&f.c, "ok", NULL);
+    assert_true(ok >= 0);
+    /* ... until it evicts itself (own_apply_overdue: 2 T + 5 s after it saw
+     * the epoch): not ready, left out of the next epoch, which gives "ok"
+     * every item. */
+    int bound = 2 * SESSION_MS + 5000;
+    assert_true(wait_owned(&f, "sl", items, ok, items, bound + SESSION_MS + 15000));
+    long long back = time(NULL);
+    fprintf(stderr, "   all items on the healthy agent %lld ms after the job was created\n",
+            tenv_now_ms() - t0);
+    status_str(&f, s, "reason", reason, sizeof reason);
+    assert_string_equal(reason, "apply stalled");
+    assert_true(status_leader(&f, s)); /* it still leads (publishes), owning nothing */
+    watch_for(&f, 4000);
+    assert_true(wait_owned(&f, "sl", items, ok, items, 1000));
+    struct ran_since rs = {items, back};
+    assert_true(wait_log(&f, all_ran_since, &rs, 5000));
+    fx_finish(&f, "a stuck leader");
 }
 
 /* ---------------------------------------------------------------- clock jump */
@@ -479,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_failover_from_stale_record),
         cmocka_unit_test(test_finished_run_not_rerun),
         cmocka_unit_test(test_stuck_agent_evicted),
+        cmocka_unit_test(test_stuck_leader_evicts_itself),
         cmocka_unit_test(test_clock_jump_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

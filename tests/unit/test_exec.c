@@ -719,7 +719,9 @@ struct evlog {
 static void on_sched_event(const struct sched_event *ev, void *arg)
 {
     struct evlog *l = arg;
-    if (l->n >= 64)
+    /* The rig moves its wall clock to stand for waiting: the scheduler sees
+     * jumps (test_sched.c covers those); they are not what these tests look at. */
+    if (l->n >= 64 || ev->type == SCHED_EV_CLOCK_JUMP)
         return;
     l->e[l->n].type = ev->type;
     l->e[l->n].status = ev->status;
@@ -984,8 +986,8 @@ static void test_sched_prearm_real(void **state)
     assert_true(run_until(one_held, g.er, DEADLINE_MS));
     assert_int_equal(sched_item_remove(g.s, "real", 1, true), 0);
     assert_true(run_until(none_held, g.er, DEADLINE_MS));
-    assert_int_equal(count(&g.log, SCHED_EV_STARTED), 1);  /* the test clock's hour jump aside, */
-    assert_int_equal(count(&g.log, SCHED_EV_FINISHED), 1); /* nothing more was reported */
+    assert_int_equal(count(&g.log, SCHED_EV_STARTED), 1);  /* nothing more was reported */
+    assert_int_equal(count(&g.log, SCHED_EV_FINISHED), 1);
     assert_int_equal(count(&g.log, SCHED_EV_SKIPPED) + count(&g.log, SCHED_EV_MISSED), 0);
     rig_free(&g);
     assert_true(no_children());

@@ -130,10 +130,95 @@ static void test_agent_record_roundtrip(void **state)
     assert_int_equal(back.draining[0].item, 3);
     assert_int_equal(back.nrunning, 1);
     assert_int_equal(back.running[0].fire, 1700000000);
+    assert_int_equal(back.stop_s, 0);
+    assert_int_equal(back.nreran, 0);
     free(json);
     plan_agent_clear(&back);
     assert_int_equal(plan_agent_parse("{\"draining\":[[1,2]]}", 20, &back, &err), -EINVAL);
     assert_int_equal(plan_agent_parse("nope", 4, &back, &err), -EINVAL);
+}
+
+/* stop_s and reran: written with the record, read back; a record without
+ * them (an older agent) reads as 0 and none. */
+static void test_agent_record_stop_and_reran(void **state)
+{
+    (void)state;
+    struct plan_agent_rec r = {0}, back = {0};
+    struct sc_err err;
+    r.host = "h1";
+    r.session = 0x1000014afeb0001LL;
+    r.stop_s = 1767225601;
+    r.reran[0] = 0x1000014afeb0002LL;
+    r.reran[1] = 0x7fffffffffffffffLL;
+    r.reran[2] = 1;
+    r.nreran = 3;
+    char *json = plan_agent_json(&r);
+    assert_non_null(strstr(json, "\"stop_s\":1767225601"));
+    assert_non_null(strstr(json, "\"reran\":[\"1000014afeb0002\",\"7fffffffffffffff\",\"1\"]"));
+    assert_int_equal(plan_agent_parse(json, (int)strlen(json), &back, &err), 0);
+    assert_int_equal(back.stop_s, 1767225601);
+    assert_int_equal(back.nreran, 3);
+    assert_int_equal(back.reran[0], 0x1000014afeb0002LL);
+    assert_int_equal(back.reran[1], 0x7fffffffffffffffLL);
+    assert_int_equal(back.reran[2], 1);
+    free(json);
+    plan_agent_clear(&back);
+
+    /* no reran field at all when the list is empty */
+    r.nreran = 0;
+    json = plan_agent_json(&r);
+    assert_null(strstr(json, "reran"));
+    free(json);
+
+    const char *old = "{\"host\":\"h\",\"session\":\"10\",\"applied_epoch\":3}";
+    assert_int_equal(plan_agent_parse(old, (int)strlen(old), &back, &err), 0);
+    assert_int_equal(back.stop_s, 0);
+    assert_int_equal(back.nreran, 0);
+    plan_agent_clear(&back);
+
+    /* a longer list keeps its newest (last) entries; a repeat counts once */
+    const char *many = "{\"reran\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\","
+                       "\"a\",\"a\"]}";
+    assert_int_equal(plan_agent_parse(many, (int)strlen(many), &back, &err), 0);
+    assert_int_equal(back.nreran, PLAN_RERAN_MAX);
+    assert_int_equal(back.reran[0], 3);
+    assert_int_equal(back.reran[PLAN_RERAN_MAX - 1], 10);
+    plan_agent_clear(&back);
+
+    const char *bad[] = {
+        "{\"reran\":[12]}",
+        "{\"reran\":[\"xyz\"]}",
+        "{\"reran\":[\"\"]}",
+        "{\"reran\":\"1\"}",
+        "{\"stop_s\":-1}",
+        "{\"stop_s\":\"1\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(plan_agent_parse(bad[i], (int)strlen(bad[i]), &back, &err), -EINVAL);
+        assert_int_equal(back.nreran, 0);
+    }
+}
+
+/* plan_reran_add / plan_reran_has: the last PLAN_RERAN_MAX sessions, each once. */
+static void test_reran_list(void **state)
+{
+    (void)state;
+    int64_t v[PLAN_RERAN_MAX] = {0};
+    int n = 0;
+    assert_false(plan_reran_has(v, n, 5));
+    assert_true(plan_reran_add(v, &n, 5));
+    assert_false(plan_reran_add(v, &n, 5)); /* listed already: unchanged */
+    assert_int_equal(n, 1);
+    assert_true(plan_reran_has(v, n, 5));
+    for (int64_t s = 100; s < 100 + PLAN_RERAN_MAX; s++)
+        assert_true(plan_reran_add(v, &n, s));
+    assert_int_equal(n, PLAN_RERAN_MAX);
+    assert_false(plan_reran_has(v, n, 5)); /* the oldest dropped out */
+    assert_int_equal(v[0], 100);
+    assert_int_equal(v[PLAN_RERAN_MAX - 1], 100 + PLAN_RERAN_MAX - 1);
+    assert_true(plan_reran_add(v, &n, 5)); /* and may come back, as the newest */
+    assert_int_equal(v[PLAN_RERAN_MAX - 1], 5);
+    assert_int_equal(v[0], 101);
 }
 
 static void test_digest(void **state)
@@ -330,6 +415,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_agent_record_roundtrip),
+        cmocka_unit_test(test_agent_record_stop_and_reran),
+        cmocka_unit_test(test_reran_list),
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_change_names),
         cmocka_unit_test(test_strmap),

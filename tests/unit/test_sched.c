@@ -41,7 +41,7 @@ struct ev {
     enum sched_ev_type type;
     char job[32];
     char exec_id[EXEC_ID_LEN + 1];
-    enum exec_trigger trigger;
+    enum exec_trigger trigger, origin;
     int attempt;
     int64_t fire_time;
     int64_t queued_ms, started_ms;
@@ -168,6 +168,7 @@ static void f_event(const struct sched_event *e, void *arg)
     snprintf(x->job, sizeof x->job, "%s", e->job);
     snprintf(x->exec_id, sizeof x->exec_id, "%s", e->exec_id);
     x->trigger = e->trigger;
+    x->origin = e->origin;
     x->attempt = e->attempt;
     x->fire_time = e->fire_time;
     x->queued_ms = e->queued_ms;
@@ -465,6 +466,32 @@ static void test_clock_jump_forward_and_back(void **state)
     sched_free(s);
 }
 
+/* A jump before the scheduler's first tick (an item put, then the clock
+ * jumps, then an item change forces a tick) is still reported first, so the
+ * agent refuses the fires the jump skipped over before they are handled. */
+static void test_clock_jump_before_first_tick(void **state)
+{
+    (void)state;
+    struct sched *s = mk(100);
+    struct sched_item_conf c = conf("f", 1);
+    c.misfire = SCHED_MISFIRE_ONCE;
+    put(s, c); /* next 1001 */
+    F.real += 30000;
+    F.mono += 100;
+    sched_tick(s);
+    const struct ev *j = last_ev(SCHED_EV_CLOCK_JUMP);
+    assert_non_null(j);
+    assert_int_equal(j->jump_ms, 29900);
+    /* reported before any fire of the jumped clock */
+    for (int i = 0; i < F.ne; i++) {
+        if (F.e[i].type == SCHED_EV_CLOCK_JUMP)
+            break;
+        assert_true(F.e[i].type != SCHED_EV_QUEUED && F.e[i].type != SCHED_EV_STARTED &&
+                    F.e[i].type != SCHED_EV_MISSED);
+    }
+    sched_free(s);
+}
+
 static void test_forbid(void **state)
 {
     (void)state;
@@ -594,6 +621,46 @@ static void test_triggers(void **state)
     assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_FAILOVER);
     assert_int_equal(F.l[1].fire_time, 990);
     assert_int_equal(sched_trigger(s, "nope", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), -ENOENT);
+    sched_free(s);
+}
+
+/* A retry keeps its first attempt's trigger as the event's origin: the agent
+ * never lists a failover re-run, nor its retries, as running in its record. */
+static void test_retry_origin(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("o", 3600);
+    c.retries = 1;
+    c.retry_backoff_s = 1;
+    put(s, c);
+    assert_int_equal(sched_trigger(s, "o", 0, EXEC_TRIGGER_FAILOVER, 990, NULL, NULL), 0);
+    assert_int_equal(F.nl, 1);
+    finish(&F.l[0], EXEC_FAILED);
+    advance(s, 1000);
+    assert_int_equal(F.nl, 2);
+    assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_RETRY);
+    assert_int_equal(F.l[1].fire_time, 990);
+    int started = 0;
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_STARTED) {
+            assert_int_equal(F.e[i].origin, EXEC_TRIGGER_FAILOVER);
+            assert_int_equal(F.e[i].trigger,
+                             started++ ? EXEC_TRIGGER_RETRY : EXEC_TRIGGER_FAILOVER);
+        }
+    assert_int_equal(started, 2);
+    /* an ordinary fire's origin is itself */
+    finish(&F.l[1], EXEC_SUCCEEDED);
+    F.ne = 0;
+    assert_int_equal(sched_trigger(s, "o", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    assert_int_equal(F.nl, 3);
+    started = 0;
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_STARTED) {
+            assert_int_equal(F.e[i].origin, EXEC_TRIGGER_MANUAL);
+            started++;
+        }
+    assert_int_equal(started, 1);
     sched_free(s);
 }
 
@@ -1168,11 +1235,13 @@ int main(void)
         cmocka_unit_test(test_misfire_once),
         cmocka_unit_test(test_misfire_all_bounded),
         cmocka_unit_test(test_clock_jump_forward_and_back),
+        cmocka_unit_test(test_clock_jump_before_first_tick),
         cmocka_unit_test(test_forbid),
         cmocka_unit_test(test_replace),
         cmocka_unit_test(test_capacity_fifo),
         cmocka_unit_test(test_retries_with_backoff),
         cmocka_unit_test(test_triggers),
+        cmocka_unit_test(test_retry_origin),
         cmocka_unit_test(test_update_and_remove),
         cmocka_unit_test(test_never_and_validation),
         cmocka_unit_test(test_pause_and_kill_all),
