@@ -31,6 +31,7 @@ struct cjob {
     struct job *cfg; /* NULL when the node holds an invalid config */
     char error[300];
     int64_t mzxid;
+    int64_t czxid;    /* the node's creation, in ZooKeeper's order */
     int64_t ctime_ms; /* the node's creation (the server's clock) */
     int loading;      /* reads in flight */
     bool read_failed; /* the last read failed (connection loss): read again on reconnect */
@@ -164,6 +165,7 @@ struct coord {
     int snap_version;
     bool snap_loaded, snap_exists;
     int64_t applied;
+    int64_t prev_applied; /* the epoch applied before `applied` in this session (0 none) */
     int64_t applied_ms, applied_created_ms; /* when we applied it; when it was published */
     int64_t carry_ms;                       /* own_carry of the applied epoch */
     bool member;                            /* we are a member of the applied epoch */
@@ -191,6 +193,7 @@ struct coord {
      * view_start_ms) and failover re-run claims. Per process unless said. */
     int64_t max_started;   /* the highest fire label started here (record: stop_s) */
     int64_t view_start_ms; /* this session's first complete listing of /agents (0: not yet) */
+    int64_t view_pzxid;    /* /agents' pzxid in that listing (INT64_MAX: unknown) */
     int64_t reran[PLAN_RERAN_MAX]; /* dead sessions whose re-runs we claimed (record: reran) */
     int nreran;
     uint64_t reran_total; /* claims added to reran */
@@ -346,6 +349,7 @@ static void drop_all(struct coord *c)
     strmap_free(&c->reruns);
     strmap_init(&c->reruns);
     c->applied = 0;
+    c->prev_applied = 0;
     c->states_gen++;
 }
 
@@ -399,6 +403,7 @@ static char *record_json(struct coord *c)
     r.started_at_ms = c->started_at_ms;
     r.session = zkreg_session_id(c->z);
     r.applied_epoch = c->applied;
+    r.prev_applied = c->applied ? c->prev_applied : 0;
     r.applied_ms = c->applied ? c->applied_ms : 0;
     r.carry_ms = c->applied ? c->carry_ms : 0;
     r.member = c->applied && c->member;
@@ -841,6 +846,7 @@ static void job_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             job_free(j->cfg);
             j->cfg = cfg;
             j->mzxid = r->stat.mzxid;
+            j->czxid = r->stat.czxid;
             j->ctime_ms = r->stat.ctime;
             c->jobs_gen++;
         } else if (r->rc == ZNONODE) {
@@ -994,8 +1000,13 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
     /* Every session that vanished before now and that we did not see go
      * started nothing after now, by a clock within the skew of ours
      * (own_takeover_in.view_start_ms). */
-    if (!c->view_start_ms)
+    if (!c->view_start_ms) {
         c->view_start_ms = now_ms();
+        /* every session that vanished before this listing had its node
+         * deleted at or before the listing's pzxid: a job created after it
+         * was never seen by any of them */
+        c->view_pzxid = r->has_stat ? r->stat.pzxid : INT64_MAX;
+    }
     c->agents_listed = true;
     schedule_eval(c);
 }
@@ -1452,8 +1463,11 @@ static void takeover_bound(struct coord *c, struct bound *b)
                         .recent_evictions = c->snap.nevicted > 0};
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         const struct cagent *a = v;
-        if (a->alive && a->loaded && strcmp(a->id, c->id) != 0 &&
-            a->rec.applied_epoch == c->applied && a->rec.stop_s > b->peers_stop_s)
+        /* every live peer: one at our epoch stopped what it lost at its
+         * apply; one that applied nothing in its session (it evicted itself,
+         * or built a new one) dropped everything before writing this record;
+         * one at another epoch keeps the gate shut */
+        if (a->alive && a->loaded && strcmp(a->id, c->id) != 0 && a->rec.stop_s > b->peers_stop_s)
             b->peers_stop_s = a->rec.stop_s;
         vanish_keep(&latest, &a->bound);
     }
@@ -1598,7 +1612,9 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         .unowned_before = h->unowned_before,
         .peers_stop_s = b->peers_stop_s,
         .dead_hi_ms = b->dead_hi_ms,
-        .view_start_ms = b->view_start_ms,
+        /* sessions that vanished before our first view never saw a job
+         * created after it (ZooKeeper's order, no clocks) */
+        .view_start_ms = j->czxid > c->view_pzxid ? 0 : b->view_start_ms,
         .recent_evictions = b->recent_evictions,
         .server_gap_ms = c->gap_ms,
     };
@@ -1624,6 +1640,11 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
          * current when the node went (not held across a broken connection),
          * and only here: the direct successor re-runs a cut-off run once,
          * nobody else ever. */
+        /* it held the item only if its last record shows it applied the
+         * epoch that gave it (own.c takeover_exact) */
+        if (x->loaded && !x->alive && x->gone_trusted &&
+            (!h->from_session || x->rec.session == h->from_session))
+            in.owner_epoch = x->rec.applied_epoch;
         if (x->loaded && !x->alive && x->gone_trusted &&
             (!h->from_session || x->rec.session == h->from_session)) {
             h->rerun_session = h->from_session ? h->from_session : x->rec.session;
@@ -1635,6 +1656,7 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         in.owner_epoch = x->rec.applied_epoch;
         in.owner_applied_ms = x->rec.applied_ms;
         in.owner_carry_ms = x->rec.carry_ms;
+        in.owner_prev_applied = x->rec.prev_applied;
         /* A clock out of bounds: it started nothing by it, and what it
          * declared is in its clock; judge it by ZooKeeper's. */
         if (llabs(x->rec.skew_ms) > c->max_skew_ms)
@@ -1940,6 +1962,7 @@ static void maybe_apply(struct coord *c)
          (long long)c->snap.epoch, c->snap.nmembers, (long long)gained, (long long)lost,
          (long long)(now_ms() - t_start), cpu_ms() - cpu_start,
          (long long)(now_ms() - c->snap.created_ms));
+    c->prev_applied = c->applied;
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
     c->newer_seen_ms = 0;

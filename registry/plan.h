@@ -118,6 +118,11 @@ struct plan_agent_rec {
      * no longer owns there (own_takeover_in.peers_stop_s). Records without
      * the field: 0. */
     int64_t stop_s;
+    /* the epoch it applied before applied_epoch in this session (0 none):
+     * it held an item it lost at applied_epoch only if it applied the epoch
+     * that gave it (own_takeover_in.owner_prev_applied). Records without
+     * the field: 0. */
+    int64_t prev_applied;
     /* dead sessions whose cut-off runs this agent took over to re-run, the
      * newest last: nobody else re-runs them (docs/coordination.md,
      * "Failover re-runs"). Records without the field: none. */

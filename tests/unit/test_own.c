@@ -65,6 +65,7 @@ static void test_takeover_live_handoff_under_skew(void **state)
      * are its own; ours start at 1012, whatever our clock says. */
     struct own_takeover_in in = base(OWN_PREV_ALIVE);
     in.owner_epoch = 11;
+    in.owner_prev_applied = 10; /* it applied the epoch that gave it the item */
     in.owner_applied_ms = 1011300;
     struct own_takeover t;
     own_takeover(&in, &t);
@@ -78,7 +79,7 @@ static void test_takeover_live_handoff_under_skew(void **state)
      * fires up to now (its clock at most max skew ahead), so ours start after. */
     in.owner_carry_ms = 990000;
     own_takeover(&in, &t);
-    assert_int_equal(t.lo_ms, 990000);
+    assert_true(t.lo_ms <= 990000);
     assert_int_equal(t.hi_ms, in.now_ms + in.max_skew_ms + 500);
     assert_int_equal(t.first_s, 1013);
 }
@@ -113,6 +114,70 @@ static void test_takeover_died_reruns_only_a_cut_off_run(void **state)
     assert_int_equal(t.rerun_fire, -1);
 }
 
+/* Whatever is known of the previous owner, ours start after every label a
+ * live peer declares (stop_s), after every session seen to vanish, and after
+ * this session's first view of the agents. */
+static void test_takeover_safe_bound(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_ALIVE);
+    in.owner_epoch = 11;
+    in.owner_prev_applied = 10;
+    in.owner_applied_ms = 1010100; /* a direct handoff: ours would start at 1011 */
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    assert_int_equal(t.first_s, 1011);
+    in.peers_stop_s = 1013; /* an earlier runner started 1013 (its first own fire) */
+    own_takeover(&in, &t);
+    assert_int_equal(t.first_s, 1014);
+    in.dead_hi_ms = own_dead_hi_ms(1014200, 0, 2000, false, 2000);
+    assert_int_equal(in.dead_hi_ms, 1014200 + 2000 + 500);
+    own_takeover(&in, &t);
+    assert_int_equal(t.first_s, 1017);
+    /* an evicted session may outlive its node by its lease */
+    assert_int_equal(own_dead_hi_ms(1014200, 0, 2000, true, 2000), 1014200 + 2000 + 500 + 2000);
+    in.view_start_ms = 1020000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.first_s, 1023); /* after 1020000 + 2000 + 500 */
+    in.recent_evictions = true;
+    own_takeover(&in, &t);
+    assert_int_equal(t.first_s, 1025);
+    /* the window below first_s is accounted, never run */
+    assert_true(t.hi_ms >= 1024000 && t.lo_ms <= t.hi_ms);
+}
+
+static void test_settled_and_overdue(void **state)
+{
+    (void)state;
+    struct own_settle_peer p[3] = {{7, true, 0, 0, false}, {7, true, 0, 0, false},
+                                   {7, true, 0, 0, false}};
+    assert_true(own_settled(p, 3, 7, 3, true, 100000, 0, 2000));
+    assert_false(own_settled(p, 3, 7, 3, false, 100000, 0, 2000)); /* a member not live at 7 */
+    assert_false(own_settled(p, 3, 7, 0, true, 100000, 0, 2000));  /* no members */
+    assert_false(own_settled(p, 3, 7, 3, true, 100000, 99000, 2000)); /* a break just now */
+    assert_true(own_settled(p, 3, 7, 3, true, 100000, 96000, 2000));
+    p[1].pending = 1;
+    assert_false(own_settled(p, 3, 7, 3, true, 100000, 0, 2000));
+    p[1].pending = 0;
+    p[2].backlog = true;
+    assert_false(own_settled(p, 3, 7, 3, true, 100000, 0, 2000));
+    p[2].backlog = false;
+    p[0].applied_epoch = 6;
+    assert_false(own_settled(p, 3, 7, 3, true, 100000, 0, 2000));
+
+    int bound = own_evict_bound_ms(2000);
+    assert_false(own_apply_overdue(5, 5, 0, 50000, bound));     /* nothing newer */
+    assert_false(own_apply_overdue(5, 6, 41000, 49000, bound)); /* 8 s: within 2T + 5 s */
+    assert_true(own_apply_overdue(5, 6, 41000, 50000 + bound, bound));
+    assert_true(own_apply_overdue(0, 6, 41000, 41000 + bound, bound)); /* never applied */
+
+    /* the earliest possible server restart since the cluster was settled */
+    assert_int_equal(own_server_gap_ms(5000, 9000, 1000, 2000), 5000);
+    assert_int_equal(own_server_gap_ms(0, 9000, 12000, 2000), 9000); /* a break just before */
+    assert_int_equal(own_server_gap_ms(0, 0, 12000, 2000), 12000);
+    assert_int_equal(own_server_gap_ms(0, 90000, 1000, 2000), 1000); /* the earlier of the two */
+}
+
 static void test_takeover_self_and_none(void **state)
 {
     (void)state;
@@ -140,7 +205,11 @@ static void test_takeover_self_and_none(void **state)
     assert_int_equal(t.lo_ms, 1009000 - in.max_skew_ms);
     in.owner_epoch = 0; /* no live peer has applied anything: nobody alive owned it */
     own_takeover(&in, &t);
-    assert_int_equal(t.lo_ms, t.hi_ms);
+    assert_int_equal(t.first_s, in.now_ms / 1000 + 1);
+    /* whoever owned it before (a session gone by now) is accounted for from
+     * four session timeouts before the previous publication, never before
+     * the job existed */
+    assert_int_equal(t.lo_ms, 1009000 - in.max_skew_ms);
     /* ... unless nobody owned it at our previous epoch (a total outage): its
      * gone owner may have run fires until the publication we apply. */
     in.unowned_before = true;
@@ -201,6 +270,8 @@ int main(void)
         cmocka_unit_test(test_takeover_live_handoff_under_skew),
         cmocka_unit_test(test_takeover_died_reruns_only_a_cut_off_run),
         cmocka_unit_test(test_takeover_self_and_none),
+        cmocka_unit_test(test_takeover_safe_bound),
+        cmocka_unit_test(test_settled_and_overdue),
         cmocka_unit_test(test_may_start),
         cmocka_unit_test(test_evict),
         cmocka_unit_test(test_carry),

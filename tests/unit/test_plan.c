@@ -148,6 +148,7 @@ static void test_agent_record_stop_and_reran(void **state)
     r.host = "h1";
     r.session = 0x1000014afeb0001LL;
     r.stop_s = 1767225601;
+    r.prev_applied = 41;
     r.reran[0] = 0x1000014afeb0002LL;
     r.reran[1] = 0x7fffffffffffffffLL;
     r.reran[2] = 1;
@@ -157,6 +158,7 @@ static void test_agent_record_stop_and_reran(void **state)
     assert_non_null(strstr(json, "\"reran\":[\"1000014afeb0002\",\"7fffffffffffffff\",\"1\"]"));
     assert_int_equal(plan_agent_parse(json, (int)strlen(json), &back, &err), 0);
     assert_int_equal(back.stop_s, 1767225601);
+    assert_int_equal(back.prev_applied, 41);
     assert_int_equal(back.nreran, 3);
     assert_int_equal(back.reran[0], 0x1000014afeb0002LL);
     assert_int_equal(back.reran[1], 0x7fffffffffffffffLL);
@@ -173,6 +175,7 @@ static void test_agent_record_stop_and_reran(void **state)
     const char *old = "{\"host\":\"h\",\"session\":\"10\",\"applied_epoch\":3}";
     assert_int_equal(plan_agent_parse(old, (int)strlen(old), &back, &err), 0);
     assert_int_equal(back.stop_s, 0);
+    assert_int_equal(back.prev_applied, 0);
     assert_int_equal(back.nreran, 0);
     plan_agent_clear(&back);
 
