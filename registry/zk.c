@@ -565,6 +565,57 @@ static void reap_orphans(struct zkreg *z)
 
 /* ---------------------------------------------------------------- open / close */
 
+/* ensure_chroot: a connect string's chroot ("host:2181/team/a") must exist
+ * before anything under it can be created, and a chrooted handle cannot
+ * create it. Like Curator's namespace and Kafka's chroot, create the missing
+ * path from a plain handle, once, before the session proper starts; bounded
+ * (a server that is not up yet is the normal path's to wait for). */
+static void ensure_chroot(struct zkreg *z)
+{
+    const char *slash = strchr(z->hosts, '/');
+    if (!slash || !slash[1])
+        return;
+    char hosts[1024], path[512];
+    snprintf(hosts, sizeof hosts, "%.*s", (int)(slash - z->hosts), z->hosts);
+    snprintf(path, sizeof path, "%s", slash);
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        path[--n] = '\0';
+    zhandle_t *zh = zookeeper_init(hosts, NULL, 10000, NULL, NULL, 0);
+    if (!zh)
+        return;
+    if (z->auth)
+        zoo_add_auth(zh, "digest", z->auth, (int)strlen(z->auth), NULL, NULL);
+    int64_t deadline = mono_ms() + 5000;
+    while (zoo_state(zh) != ZOO_CONNECTED_STATE && mono_ms() < deadline)
+        usleep(10000);
+    if (zoo_state(zh) != ZOO_CONNECTED_STATE) {
+        LOGW("ZooKeeper at %s not reachable yet: cannot check the chroot %s now", hosts, path);
+        zookeeper_close(zh);
+        return;
+    }
+    struct Stat st;
+    if (zoo_exists(zh, path, 0, &st) == ZNONODE) {
+        int rc = ZOK;
+        for (char *p = path + 1; rc == ZOK || rc == ZNODEEXISTS; p++) {
+            bool last = *p == '\0';
+            if (*p != '/' && !last)
+                continue;
+            char c = *p;
+            *p = '\0';
+            rc = zoo_create(zh, path, NULL, -1, z->acl, 0, NULL, 0);
+            *p = c;
+            if (last)
+                break;
+        }
+        if (rc == ZOK || rc == ZNODEEXISTS)
+            LOGW("created the ZooKeeper chroot %s (it did not exist)", path);
+        else
+            LOGE("cannot create the ZooKeeper chroot %s: %s", path, zerror(rc));
+    }
+    zookeeper_close(zh);
+}
+
 int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkreg **out,
                struct sc_err *err)
 {
@@ -610,6 +661,7 @@ int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkr
     if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || !z->ev_beat ||
         event_add(z->ev_notify, NULL) < 0)
         goto err;
+    ensure_chroot(z);
     if (connect_handle(z) < 0) {
         sc_err_set(err, EINVAL, "zk", -1, "cannot start a ZooKeeper client for \"%s\"", opt->hosts);
         zkreg_close(z);
