@@ -70,6 +70,7 @@ struct peer {
 };
 
 struct jobv {
+    int64_t czxid; /* its node's creation, in ZooKeeper's order */
     bool present, loaded, need_read;
     int reading;
     struct sim_job cfg;
@@ -176,6 +177,7 @@ struct sim_agent {
     int nrerun_done;
     ms_t quarantine[SIM_MAX_AGENTS]; /* leader: evicted ids kept out until (our clock) */
     ms_t view_ms;        /* when this session first listed the agents (our clock) */
+    int64_t view_zxid;   /* the server's zxid in that listing's answer */
     ms_t newer_seen;     /* when we first saw an epoch newer than the applied one */
     ms_t settled_ms;     /* the last time we saw the cluster settled (own_settled) */
     bool stalled;        /* evicted ourselves for not applying (own_apply_overdue) */
@@ -703,8 +705,10 @@ static void agents_listed(struct world *w, struct sim_agent *a, const struct msg
             read_peer(w, a, p);
         }
     }
-    if (!a->agents_listed && !a->view_ms)
+    if (!a->agents_listed && !a->view_ms) {
         a->view_ms = clk(w, a);
+        a->view_zxid = r->zxid; /* coord.c: the listing's pzxid, a tighter bound */
+    }
     a->agents_listed = true;
 }
 
@@ -774,6 +778,7 @@ static void job_read(struct world *w, struct sim_agent *a, int j, const struct m
         a->jobs_reading--;
     if (r->rc == ZR_OK) {
         x->cfg = r->data.u.job;
+        x->czxid = r->stat.czxid;
         x->loaded = true;
         x->need_read = false;
     } else if (r->rc == ZR_CONNLOSS && w->p.mutant != MUT_REREAD) {
@@ -1050,10 +1055,12 @@ static bool evicted_in(const struct sim_snap *s, const struct sim_member *m)
 /* safe_bound_in: own_takeover's bound from every agent, whoever owned the
  * item (coord.c takeover_bound): live peers at our epoch, every session we saw
  * vanish, and when this session first listed the agents. */
-static void safe_bound_in(struct world *w, struct sim_agent *a, struct own_takeover_in *in)
+static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct own_takeover_in *in)
 {
     in->peers_stop_s = a->max_started;
-    in->view_start_ms = a->view_ms;
+    /* sessions that vanished before our first view never saw a job created
+     * after it (ZooKeeper's order) */
+    in->view_start_ms = a->jobs[j].czxid > a->view_zxid ? 0 : a->view_ms;
     in->recent_evictions = a->snap.nevicted > 0;
     in->settled_ms = a->settled_ms;
     for (int p = 0; p < w->p.agents; p++) {
@@ -1089,7 +1096,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     in->owner_running_fire = -1;
     in->server_gap_ms = own_server_gap_ms(a->gap_first, a->gap_ms, a->view_ms, T(w));
     in->failover = a->jobs[j].cfg.failover;
-    safe_bound_in(w, a, in);
+    safe_bound_in(w, a, j, in);
     if (x->h.unknown) {
         in->prev = OWN_PREV_UNKNOWN;
         return "unknown (no epoch known before)";
