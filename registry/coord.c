@@ -39,6 +39,7 @@ struct cjob {
     uint8_t *st;      /* enum coord_item_state per item */
     int64_t *since;   /* realtime ms an item became ACTIVE */
     int64_t *first;   /* per ACTIVE item, its first own fire label (own_takeover) */
+    int64_t *last;    /* per item, the highest fire label started here (0 none) */
     int64_t *rerun;   /* per ACTIVE item, the failover re-run it may start (-1 none): set
                        * once our record's claim of it is acknowledged (coord_take_rerun) */
     int nst;
@@ -191,9 +192,10 @@ struct coord {
 
     /* The takeover bound (own_takeover_in.peers_stop_s, dead_hi_ms,
      * view_start_ms) and failover re-run claims. Per process unless said. */
-    int64_t max_started;   /* the highest fire label started here (record: stop_s) */
+    int64_t max_started;   /* the highest label started of an item no longer held here (stop_s) */
     int64_t view_start_ms; /* this session's first complete listing of /agents (0: not yet) */
     int64_t view_pzxid;    /* /agents' pzxid in that listing (INT64_MAX: unknown) */
+    int64_t agents_pzxid;  /* /agents' pzxid in our latest listing (0: none) */
     int64_t reran[PLAN_RERAN_MAX]; /* dead sessions whose re-runs we claimed (record: reran) */
     int nreran;
     uint64_t reran_total; /* claims added to reran */
@@ -281,6 +283,7 @@ static void cjob_free(struct cjob *j)
     free(j->name);
     job_free(j->cfg);
     free(j->st);
+    free(j->last);
     free(j->since);
     free(j->first);
     free(j->rerun);
@@ -333,12 +336,22 @@ static void clear_caches(struct coord *c)
 }
 
 /* drop_all: no item is ours any more (session lost). */
+/* stop_fold: (job, item) leaves this agent: the highest label it started
+ * here now bounds whoever takes it over (our record's stop_s). */
+static void stop_fold(struct coord *c, struct cjob *j, int i)
+{
+    if (j->last && j->last[i] > c->max_started)
+        c->max_started = j->last[i];
+}
+
 static void drop_all(struct coord *c)
 {
     const char *k;
     void *v;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         struct cjob *j = v;
+        for (int i = 0; i < j->nst; i++)
+            stop_fold(c, j, i);
         if (j->st)
             memset(j->st, 0, (size_t)j->nst);
         if (j->draining)
@@ -1000,6 +1013,8 @@ static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *a
     /* Every session that vanished before now and that we did not see go
      * started nothing after now, by a clock within the skew of ours
      * (own_takeover_in.view_start_ms). */
+    if (r->has_stat && r->stat.pzxid > c->agents_pzxid)
+        c->agents_pzxid = r->stat.pzxid;
     if (!c->view_start_ms) {
         c->view_start_ms = now_ms();
         /* every session that vanished before this listing had its node
@@ -1615,6 +1630,7 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         /* sessions that vanished before our first view never saw a job
          * created after it (ZooKeeper's order, no clocks) */
         .view_start_ms = j->czxid > c->view_pzxid ? 0 : b->view_start_ms,
+        .snap_gone_hi_ms = c->snap.agents_pzxid >= c->view_pzxid ? c->snap.gone_hi_ms : 0,
         .recent_evictions = b->recent_evictions,
         .server_gap_ms = c->gap_ms,
     };
@@ -1826,8 +1842,12 @@ static int ensure_items(struct cjob *j, int n)
     int64_t *rerun = realloc(j->rerun, (size_t)n * sizeof *rerun);
     if (rerun)
         j->rerun = rerun;
-    if (!st || !dr || !since || !first || !rerun)
+    int64_t *last = realloc(j->last, (size_t)n * sizeof *last);
+    if (last)
+        j->last = last;
+    if (!st || !dr || !since || !first || !rerun || !last)
         return -ENOMEM;
+    memset(j->last + j->nst, 0, (size_t)(n - j->nst) * sizeof *last);
     memset(j->st + j->nst, 0, (size_t)(n - j->nst));
     memset(j->since + j->nst, 0, (size_t)(n - j->nst) * sizeof *since);
     memset(j->first + j->nst, 0, (size_t)(n - j->nst) * sizeof *first);
@@ -1879,6 +1899,7 @@ static void apply_job(struct coord *c, const struct shard_assignment *a,
              * drains is still draining. A run's end clears it. */
             j->draining[i] = c->is_running && c->is_running(c->ctx, j->name, i);
             j->st[i] = COORD_NONE;
+            stop_fold(c, j, i);
             (*lost)++;
         }
     }
@@ -2424,6 +2445,17 @@ static void maybe_publish(struct coord *c)
                 p->snap.evicted_session[p->snap.nevicted++] = c->evicting_session[i];
     }
     p->snap.created_ms = now_ms();
+    /* Our bound on every session that had vanished by our latest listing of
+     * /agents (own_takeover_in.snap_gone_hi_ms): an agent that joins after
+     * it need not fear a session it never saw beyond this. */
+    if (c->agents_pzxid > 0 && c->view_start_ms > 0) {
+        struct bound b;
+        takeover_bound(c, &b);
+        int64_t v = c->view_start_ms - c->skew_ms + c->max_skew_ms + PLAN_CLOCK_ERR_MS +
+                    (p->snap.nevicted > 0 || c->snap.nevicted > 0 ? zkreg_timeout_ms(c->z) : 0);
+        p->snap.gone_hi_ms = b.dead_hi_ms > v ? b.dead_hi_ms : v;
+        p->snap.agents_pzxid = c->agents_pzxid;
+    }
     char *data = plan_snapshot_json(&p->snap);
     if (!data)
         goto out;
@@ -2868,14 +2900,15 @@ bool coord_take_rerun(struct coord *c, const char *job, int item, int64_t *fire,
 bool coord_may_start(struct coord *c, const char *job, int item, int64_t fire,
                      enum own_trigger trig)
 {
-    const struct cjob *j = strmap_get(&c->jobs, job);
+    struct cjob *j = strmap_get(&c->jobs, job);
     if (!coord_can_start(c) || !j || item < 0 || item >= j->nst ||
         !own_may_start(j->st[item] == COORD_ACTIVE, j->first[item], j->rerun[item], fire, trig))
         return false;
-    /* The caller starts it now: the highest label started goes out with our
-     * next record write (stop_s), never in a write of its own. */
-    if (fire > c->max_started)
-        c->max_started = fire;
+    /* The caller starts it now. Once the item leaves us, its highest label
+     * goes out with our next record write (stop_s), never in a write of its
+     * own: labels of items we still hold bound nobody's takeover. */
+    if (j->last && fire > j->last[item])
+        j->last[item] = fire;
     return true;
 }
 

@@ -117,6 +117,9 @@ static int64_t safe_hi(const struct own_takeover_in *in)
     if (in->view_start_ms > 0) {
         int64_t v = in->view_start_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS +
                     (in->recent_evictions ? in->session_ms : 0);
+        /* the leader saw every one of those sessions go and bounds them all */
+        if (in->snap_gone_hi_ms > 0 && in->snap_gone_hi_ms < v)
+            v = in->snap_gone_hi_ms;
         if (v > hi)
             hi = v;
     }

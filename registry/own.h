@@ -109,6 +109,11 @@ struct own_takeover_in {
     int64_t dead_hi_ms;
     int64_t view_start_ms;
     bool recent_evictions; /* the snapshot applied names evicted members */
+    /* The leader's bound (label ms) on every session that had vanished by a
+     * listing of /agents that reflects everything before our first view (its
+     * pzxid at least ours): a tighter bound than view_start for sessions that
+     * vanished before we looked; 0 none. */
+    int64_t snap_gone_hi_ms;
     /* The last time (our clock; 0 never) this process saw the cluster
      * settled (own_settled): every item active on a live member. */
     int64_t settled_ms;

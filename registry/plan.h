@@ -39,6 +39,10 @@ struct plan_snapshot {
     char **evicted;
     int64_t *evicted_session;
     int nevicted;
+    /* every session that had vanished by the leader's listing of /agents
+     * whose pzxid is agents_pzxid started no fire labelled after gone_hi_ms
+     * (own_takeover_in.snap_gone_hi_ms); 0: not stated (an older leader) */
+    int64_t gone_hi_ms, agents_pzxid;
 };
 
 /* plan_snapshot_parse: 0 or -EINVAL naming the field; *out is the caller's

@@ -89,6 +89,7 @@ struct item {
     bool draining;
     struct handover h;
     int64_t first_s, rerun;
+    int64_t last; /* the highest fire label started here */
     /* lost while active: we account its fires as they come due until its
      * new owner has applied the epoch that names it (coord.c handed_check) */
     bool handed;
@@ -166,7 +167,7 @@ struct sim_agent {
     struct assign seen;   /* from the first snapshot read, until something is applied */
     struct item it[SIM_MAX_JOBS][SIM_MAX_ITEMS];
     int64_t carry_ms;
-    int64_t max_started; /* the highest fire label this process started */
+    int64_t max_started; /* the highest label started of an item no longer held here */
     int64_t prev_applied; /* the epoch applied before `applied` in this session */
     int64_t backlog_s;    /* the oldest fire queued since the queue was last empty (0 none) */
     /* dead sessions whose cut-off runs we re-run (published in our record
@@ -921,6 +922,8 @@ static int64_t pending_lo(const struct world *w, const struct item *x)
 static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_t *carry)
 {
     struct item *x = &a->it[j][i];
+    if (x->last > a->max_started)
+        a->max_started = x->last; /* coord.c stop_fold */
     if (x->st == ST_PENDING && x->h.valid) {
         int64_t lo = pending_lo(w, x);
         *carry = own_carry(*carry, lo);
@@ -1487,6 +1490,8 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
     for (int j = 0; j < SIM_MAX_JOBS; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++) {
             struct item *x = &a->it[j][i];
+            if (x->last > a->max_started)
+                a->max_started = x->last; /* coord.c stop_fold */
             /* fires that came due while we could not handle them (paused,
              * cut off): ours, reported missed before the item goes */
             if (x->st == ST_ACTIVE && x->sched) {
@@ -1552,8 +1557,8 @@ static void start_run(struct world *w, struct sim_agent *a, struct run *r)
     }
     r->state = R_RUNNING;
     r->listed = false;
-    if (r->label > a->max_started)
-        a->max_started = r->label;
+    if (r->label > x->last)
+        x->last = r->label; /* folded into max_started when the item leaves */
     r->started_mono = w->now;
     r->fail = sim_chance(w, 0.15);
     r->ck = check_run_start(w, a->idx, a->session, r->job, r->item, r->label, r->trig, r->attempt,
