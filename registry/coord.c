@@ -1576,6 +1576,20 @@ static void rerun_claim(struct coord *c, struct cjob *j, int item)
         free(w);
 }
 
+/* snap_gone_hi: the leader's bound on the sessions that vanished before our
+ * first view, for job j, when its listing reflects everything up to that
+ * view (own_takeover_in.snap_gone_hi_ms; 0: none). A session that vanished
+ * before the leader's own first listing never saw a job created after it. */
+static int64_t snap_gone_hi(const struct coord *c, const struct cjob *j)
+{
+    const struct plan_snapshot *s = &c->snap;
+    if (s->agents_pzxid <= 0 || s->agents_pzxid < c->view_pzxid)
+        return 0;
+    int64_t v = j->czxid > s->view_pzxid ? 0 : s->view_hi_ms;
+    int64_t hi = s->dead_hi_ms > v ? s->dead_hi_ms : v;
+    return hi > 0 ? hi : 1; /* 1: stated, and nobody to fear */
+}
+
 /* handover_resolve: (job, item) is about to become active: fix its window
  * and first own fire from what we know of the previous owner now
  * (own_takeover, with the bound b), once. Returns the time before which it
@@ -1630,7 +1644,7 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         /* sessions that vanished before our first view never saw a job
          * created after it (ZooKeeper's order, no clocks) */
         .view_start_ms = j->czxid > c->view_pzxid ? 0 : b->view_start_ms,
-        .snap_gone_hi_ms = c->snap.agents_pzxid >= c->view_pzxid ? c->snap.gone_hi_ms : 0,
+        .snap_gone_hi_ms = snap_gone_hi(c, j),
         .recent_evictions = b->recent_evictions,
         .server_gap_ms = c->gap_ms,
     };
@@ -2448,12 +2462,14 @@ static void maybe_publish(struct coord *c)
     /* Our bound on every session that had vanished by our latest listing of
      * /agents (own_takeover_in.snap_gone_hi_ms): an agent that joins after
      * it need not fear a session it never saw beyond this. */
-    if (c->agents_pzxid > 0 && c->view_start_ms > 0) {
+    if (c->agents_pzxid > 0 && c->view_start_ms > 0 && c->view_pzxid < INT64_MAX) {
         struct bound b;
         takeover_bound(c, &b);
-        int64_t v = c->view_start_ms - c->skew_ms + c->max_skew_ms + PLAN_CLOCK_ERR_MS +
-                    (p->snap.nevicted > 0 || c->snap.nevicted > 0 ? zkreg_timeout_ms(c->z) : 0);
-        p->snap.gone_hi_ms = b.dead_hi_ms > v ? b.dead_hi_ms : v;
+        p->snap.dead_hi_ms = b.dead_hi_ms;
+        p->snap.view_hi_ms =
+            c->view_start_ms - c->skew_ms + c->max_skew_ms + PLAN_CLOCK_ERR_MS +
+            (p->snap.nevicted > 0 || c->snap.nevicted > 0 ? zkreg_timeout_ms(c->z) : 0);
+        p->snap.view_pzxid = c->view_pzxid;
         p->snap.agents_pzxid = c->agents_pzxid;
     }
     char *data = plan_snapshot_json(&p->snap);

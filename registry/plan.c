@@ -80,7 +80,8 @@ void plan_snapshot_clear(struct plan_snapshot *s)
 int plan_snapshot_copy(const struct plan_snapshot *s, struct plan_snapshot *out)
 {
     struct plan_snapshot c = {.epoch = s->epoch, .created_ms = s->created_ms,
-                              .gone_hi_ms = s->gone_hi_ms, .agents_pzxid = s->agents_pzxid};
+                              .dead_hi_ms = s->dead_hi_ms, .view_hi_ms = s->view_hi_ms,
+                              .view_pzxid = s->view_pzxid, .agents_pzxid = s->agents_pzxid};
     memcpy(c.digest, s->digest, sizeof c.digest);
     c.leader = strdup(s->leader ? s->leader : "");
     c.members = calloc((size_t)s->nmembers + 1, sizeof *c.members);
@@ -140,16 +141,21 @@ int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, st
         rc != -ENOENT)
         goto out;
     s.created_ms = v;
-    v = 0;
-    if ((rc = json_get_int(root, "gone_hi_ms", JSON_OPTIONAL, 0, INT64_MAX / 2, &v, err)) < 0 &&
-        rc != -ENOENT)
-        goto out;
-    s.gone_hi_ms = v;
-    v = 0;
-    if ((rc = json_get_int(root, "agents_pzxid", JSON_OPTIONAL, 0, INT64_MAX / 2, &v, err)) < 0 &&
-        rc != -ENOENT)
-        goto out;
-    s.agents_pzxid = v;
+    struct {
+        const char *name;
+        int64_t *to;
+    } bounds[] = {{"dead_hi_ms", &s.dead_hi_ms},
+                  {"view_hi_ms", &s.view_hi_ms},
+                  {"view_pzxid", &s.view_pzxid},
+                  {"agents_pzxid", &s.agents_pzxid}};
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        v = 0;
+        if ((rc = json_get_int(root, bounds[i].name, JSON_OPTIONAL, 0, INT64_MAX / 2, &v, err)) <
+                0 &&
+            rc != -ENOENT)
+            goto out;
+        *bounds[i].to = v;
+    }
     if ((rc = json_get_arr(root, "members", JSON_REQUIRED, &members, err)) < 0)
         goto out;
     s.leader = strdup(leader);
@@ -227,8 +233,10 @@ char *plan_snapshot_json(const struct plan_snapshot *s)
     cJSON_AddStringToObject(o, "leader", s->leader ? s->leader : "");
     cJSON_AddStringToObject(o, "digest", s->digest);
     cJSON_AddNumberToObject(o, "created_ms", (double)s->created_ms);
-    if (s->gone_hi_ms > 0) {
-        cJSON_AddNumberToObject(o, "gone_hi_ms", (double)s->gone_hi_ms);
+    if (s->agents_pzxid > 0) {
+        cJSON_AddNumberToObject(o, "dead_hi_ms", (double)s->dead_hi_ms);
+        cJSON_AddNumberToObject(o, "view_hi_ms", (double)s->view_hi_ms);
+        cJSON_AddNumberToObject(o, "view_pzxid", (double)s->view_pzxid);
         cJSON_AddNumberToObject(o, "agents_pzxid", (double)s->agents_pzxid);
     }
     arr = cJSON_AddArrayToObject(o, "members");

@@ -39,10 +39,13 @@ struct plan_snapshot {
     char **evicted;
     int64_t *evicted_session;
     int nevicted;
-    /* every session that had vanished by the leader's listing of /agents
-     * whose pzxid is agents_pzxid started no fire labelled after gone_hi_ms
-     * (own_takeover_in.snap_gone_hi_ms); 0: not stated (an older leader) */
-    int64_t gone_hi_ms, agents_pzxid;
+    /* The leader's bound on every session that had vanished by its listing
+     * of /agents whose pzxid is agents_pzxid (own_takeover_in.snap_gone_hi_ms):
+     * those it saw vanish started no fire labelled after dead_hi_ms; those
+     * that vanished before its own first listing (pzxid view_pzxid) none
+     * after view_hi_ms — and none of a job created after that listing.
+     * 0: not stated (an older leader). */
+    int64_t dead_hi_ms, view_hi_ms, view_pzxid, agents_pzxid;
 };
 
 /* plan_snapshot_parse: 0 or -EINVAL naming the field; *out is the caller's

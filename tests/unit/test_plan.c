@@ -34,6 +34,10 @@ static void test_snapshot_roundtrip(void **state)
     s.evicted = ev;
     s.evicted_session = evs;
     s.nevicted = 1;
+    s.dead_hi_ms = 1700000000500LL;
+    s.view_hi_ms = 1699999990000LL;
+    s.view_pzxid = 0x100000004LL;
+    s.agents_pzxid = 0x100000020LL;
     char *json = plan_snapshot_json(&s);
     assert_int_equal(plan_snapshot_parse(json, (int)strlen(json), &back, &err), 0);
     assert_int_equal(back.epoch, 42);
@@ -51,11 +55,17 @@ static void test_snapshot_roundtrip(void **state)
     assert_int_equal(back.nevicted, 1);
     assert_string_equal(back.evicted[0], "c3");
     assert_int_equal(back.evicted_session[0], 0x77);
+    /* the leader's bound on sessions that vanished before an agent looked */
+    assert_int_equal(back.dead_hi_ms, 1700000000500LL);
+    assert_int_equal(back.view_hi_ms, 1699999990000LL);
+    assert_int_equal(back.view_pzxid, 0x100000004LL);
+    assert_int_equal(back.agents_pzxid, 0x100000020LL);
     struct plan_snapshot copy;
     assert_int_equal(plan_snapshot_copy(&back, &copy), 0);
     assert_true(plan_snapshot_same(&back, &copy));
     assert_string_equal(copy.evicted[0], "c3");
     assert_int_equal(copy.members[1].session, 0x1234abcdLL);
+    assert_int_equal(copy.view_pzxid, 0x100000004LL);
     plan_snapshot_clear(&copy);
 
     /* Same members and digest -> same, whatever the epoch. */
