@@ -1253,21 +1253,44 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
                        const char *why)
 {
     struct sched_item *it = *item_slot(s, job, item);
-    int64_t due[SCHED_MISFIRE_MAX];
+    int64_t due[SCHED_MISFIRE_MAX], ring[SCHED_MISFIRE_MAX + 1];
     int n = 0, n_sure = 0;
     char msg[300];
     if (!it)
         return -ENOENT;
-    /* The window ends where the item's own schedule starts (its floor). */
-    int64_t t = it->next(it->ctx, sec_floor(lo_ms)), more_from = -1;
-    while (t >= 0 && t <= it->floor_after) {
-        if (n == SCHED_MISFIRE_MAX) {
-            more_from = t;
-            break;
+    /* The window ends where the item's own schedule starts (its floor). Of a
+     * window holding more than SCHED_MISFIRE_MAX fires the newest are
+     * accounted, the ones nearest our first own fire: a window that reaches
+     * far back is a conservative bound, and its oldest fires are the likeliest
+     * to have been accounted by an owner before. The window is walked from a
+     * start that moves back (by growing spans) until it holds one fire more
+     * than the cap or reaches lo, so a long window of a frequent rule costs no
+     * more than its newest fires. */
+    int64_t lo_s = sec_floor(lo_ms), span = 3600, cnt = 0, more_from = -1;
+    for (;;) {
+        int64_t start = it->floor_after - span > lo_s ? it->floor_after - span : lo_s;
+        int64_t t = it->next(it->ctx, start);
+        cnt = 0;
+        while (t >= 0 && t <= it->floor_after) {
+            ring[cnt++ % (SCHED_MISFIRE_MAX + 1)] = t;
+            int64_t nt = it->next(it->ctx, t);
+            t = nt > t ? nt : -1;
         }
-        due[n++] = t;
-        int64_t nt = it->next(it->ctx, t);
-        t = nt > t ? nt : -1;
+        if (cnt > SCHED_MISFIRE_MAX || start == lo_s)
+            break;
+        span = span > INT64_MAX / 16 ? INT64_MAX / 2 : span * 8;
+    }
+    n = cnt > SCHED_MISFIRE_MAX ? SCHED_MISFIRE_MAX : (int)cnt;
+    for (int i = 0; i < n; i++)
+        due[i] = ring[(cnt - n + i) % (SCHED_MISFIRE_MAX + 1)];
+    if (cnt > SCHED_MISFIRE_MAX)
+        more_from = ring[(cnt - n - 1) % (SCHED_MISFIRE_MAX + 1)];
+    if (more_from >= 0) {
+        snprintf(msg, sizeof msg,
+                 "failover window (%s): more than %d fires without an owner; this one and "
+                 "earlier ones not enumerated",
+                 why, SCHED_MISFIRE_MAX);
+        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, msg);
     }
     const struct sched_item_conf *c = &it->spec->c;
     /* Ours alone and not late past the threshold: an ordinary fire (a handoff
@@ -1299,13 +1322,6 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
                      c->misfire == SCHED_MISFIRE_SKIP ? " (misfire skip)"
                                                       : " (misfire once: one catch-up run)");
         report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, due[i], msg);
-    }
-    if (more_from >= 0) {
-        snprintf(msg, sizeof msg,
-                 "failover window (%s): more than %d fires without an owner; later ones not "
-                 "enumerated",
-                 why, SCHED_MISFIRE_MAX);
-        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, msg);
     }
     if (!s->in_tick) {
         pump(s);

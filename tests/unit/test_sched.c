@@ -1114,7 +1114,9 @@ static void test_takeover_accounting(void **state)
     assert_int_equal(F.l[0].fire_time, 1003);
     sched_free(s);
 
-    /* a window wider than SCHED_MISFIRE_MAX fires: bounded, the rest summarized */
+    /* a window wider than SCHED_MISFIRE_MAX fires: its newest are accounted
+     * (those nearest our first own fire), the older ones summarized by one
+     * report at the newest fire left out */
     s = mk(100);
     F.real = 2000500;
     struct sched_item_conf c = conf("w", 1);
@@ -1122,9 +1124,27 @@ static void test_takeover_accounting(void **state)
     put(s, c);
     assert_int_equal(sched_item_account(s, "w", 0, 1000000, 1000000, "taken over from a3"),
                      SCHED_MISFIRE_MAX + 1);
-    assert_int_equal(F.nl, 1); /* once: one catch-up */
-    assert_int_equal(count_ev(SCHED_EV_MISSED), SCHED_MISFIRE_MAX);
-    assert_non_null(strstr(last_ev(SCHED_EV_MISSED)->reason, "not enumerated"));
+    /* 1996..2000 are within the misfire threshold: ordinary fires; 1995 the
+     * one catch-up; 1901..1994 missed */
+    assert_int_equal(F.nl, 6);
+    assert_int_equal(F.l[0].fire_time, 1995);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_MISFIRE);
+    assert_int_equal(F.l[5].fire_time, 2000);
+    assert_int_equal(missed_between(1901, 1994), 94);
+    assert_int_equal(missed_between(1001, 1899), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 95);
+    assert_non_null(missed_ev(1900));
+    assert_non_null(strstr(missed_ev(1900)->reason, "not enumerated"));
+    sched_free(s);
+
+    /* a sparse rule far back: the walk reaches lo, nothing is left out */
+    s = mk(100);
+    F.real = 100000500;
+    put(s, conf("h", 3600));
+    assert_int_equal(sched_item_account(s, "h", 0, 0, 0, "taken over from a3"), 27);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 27); /* 3600 .. 97200 */
+    assert_non_null(missed_ev(3600));
+    assert_non_null(missed_ev(97200));
     assert_int_equal(sched_item_account(s, "nope", 0, 0, 0, "x"), -ENOENT);
     sched_free(s);
 }
