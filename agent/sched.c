@@ -492,6 +492,25 @@ static void report_unrun(struct sched *s, struct sched_item *it, enum sched_ev_t
     run_free(r);
 }
 
+/* report_due: the item's fires already due by our clock that the scheduler
+ * has not handled yet (its timer has not come round to them) are reported
+ * now, at most SCHED_MISFIRE_MAX: the item stops here at this instant, so
+ * nothing before the stop is left to anyone. Returns how many. */
+static int report_due(struct sched *s, struct sched_item *it, enum sched_ev_type type,
+                      const char *reason)
+{
+    int64_t now = now_real(s), t = it->next_fire;
+    int n = 0;
+    for (; t >= 0 && t * 1000 <= now && n < SCHED_MISFIRE_MAX; n++) {
+        report_unrun(s, it, type, EXEC_TRIGGER_CRON, t, reason);
+        it->last_fire = t;
+        int64_t nt = it->next(it->ctx, t);
+        t = nt > t ? nt : -1;
+    }
+    it->next_fire = t;
+    return n;
+}
+
 /* run_discard: free a run that did not start, cancelling its held process. */
 static void run_discard(struct sched *s, struct sched_run *r)
 {
@@ -1217,6 +1236,7 @@ int sched_item_remove(struct sched *s, const char *job, int item, bool kill)
     s->n_items--;
     heap_remove(s, it);
     disarm(s, it);
+    report_due(s, it, SCHED_EV_SKIPPED, "removed from this agent before its turn");
     for (struct sched_run *r = it->runs, *nx; r; r = nx) {
         nx = r->inext;
         if (r->state == RUN_RUNNING) {

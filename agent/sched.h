@@ -193,9 +193,12 @@ void sched_free(struct sched *s);
  * the previous configuration (if any) stays and conf->ctx is not taken. */
 int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct sc_err *err);
 
-/* sched_item_remove: stop firing; queued runs and pending retries are dropped
- * (SKIPPED, "removed"); a running execution is killed when `kill`, else left
- * to finish (its FINISHED event still comes). -ENOENT when unknown. */
+/* sched_item_remove: stop firing; fires already due by the clock that the
+ * scheduler has not handled yet are reported SKIPPED ("removed from this
+ * agent before its turn", at most SCHED_MISFIRE_MAX), queued runs and pending
+ * retries are dropped (SKIPPED, "removed"); a running execution is killed when
+ * `kill`, else left to finish (its FINISHED event still comes). -ENOENT when
+ * unknown. */
 int sched_item_remove(struct sched *s, const char *job, int item, bool kill);
 
 /* sched_trigger: a manual or failover run (or any trigger) of an owned item,

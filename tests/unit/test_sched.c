@@ -705,6 +705,45 @@ static void test_update_and_remove(void **state)
     sched_free(s);
 }
 
+/* An item removed with fires already due by the clock that the timer has
+ * not handled yet (the loop was busy): they are reported skipped at the
+ * removal, at most SCHED_MISFIRE_MAX; none of them runs, and none is reported
+ * twice. */
+static void test_remove_reports_due_fires(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    put(s, conf("r", 10)); /* next 1010 */
+    advance(s, 10000);     /* 1010 runs */
+    assert_int_equal(F.nl, 1);
+    F.real += 25500; /* 1035.5, no tick: 1020 and 1030 are due, unhandled */
+    F.mono += 25500;
+    assert_int_equal(sched_item_remove(s, "r", 0, false), 0);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 2);
+    const struct ev *e = last_ev(SCHED_EV_SKIPPED);
+    assert_int_equal(e->fire_time, 1030);
+    assert_string_equal(e->reason, "removed from this agent before its turn");
+    assert_int_equal(e->trigger, EXEC_TRIGGER_CRON);
+    assert_true(strlen(e->exec_id) > 0);
+    advance(s, 60000);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 2);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    sched_free(s);
+
+    /* nothing due: nothing reported; a long stall: bounded */
+    s = mk(4);
+    put(s, conf("q", 1));
+    assert_int_equal(sched_item_remove(s, "q", 0, false), 0);
+    assert_int_equal(F.ne, 0);
+    put(s, conf("q", 1));
+    F.real += 1000000;
+    F.mono += 1000000;
+    assert_int_equal(sched_item_remove(s, "q", 0, false), 0);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), SCHED_MISFIRE_MAX);
+    sched_free(s);
+}
+
 static void test_never_and_validation(void **state)
 {
     (void)state;
@@ -1263,6 +1302,7 @@ int main(void)
         cmocka_unit_test(test_triggers),
         cmocka_unit_test(test_retry_origin),
         cmocka_unit_test(test_update_and_remove),
+        cmocka_unit_test(test_remove_reports_due_fires),
         cmocka_unit_test(test_never_and_validation),
         cmocka_unit_test(test_pause_and_kill_all),
         cmocka_unit_test(test_start_failure),
