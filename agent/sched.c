@@ -98,6 +98,7 @@ struct sched {
     struct sched_run **batch; /* capacity slots: the runs one pump starts */
     struct sched_prearm_stats pstats;
     bool paused;
+    int64_t backlog_s; /* the oldest fire queued since the queue was last empty (0 none) */
     bool have_last;
     int64_t last_real, last_mono;
     bool in_tick;
@@ -664,6 +665,25 @@ static bool start_run(struct sched *s, struct sched_run *r)
     return true;
 }
 
+/* backlog_update: the oldest fire label waiting in the queue (due, not
+ * started; retries excluded: their fire has its run) since the queue was last
+ * empty. It changes only when a backlog starts, ends or gets an older entry
+ * (a misfire catch-up), and only then is on_backlog told: never once per
+ * fire. */
+static void backlog_update(struct sched *s)
+{
+    int64_t oldest = 0;
+    for (const struct sched_run *r = s->queue.head; r; r = r->qnext)
+        if (r->trigger != EXEC_TRIGGER_RETRY && (!oldest || r->fire_time < oldest))
+            oldest = r->fire_time;
+    if ((oldest && !s->backlog_s) || (!oldest && s->backlog_s) ||
+        (oldest && oldest < s->backlog_s)) {
+        s->backlog_s = oldest;
+        if (s->o.on_backlog)
+            s->o.on_backlog(s->o.backlog_ctx, oldest);
+    }
+}
+
 /* pump: start queued runs while there is capacity; runs left waiting that
  * were not reported yet (always the newest, at the tail) get their QUEUED.
  * The runs admitted together start in three passes so that the instant costs
@@ -698,6 +718,7 @@ static void pump(struct sched *s)
             r->reported_queued = true;
             emit(s, SCHED_EV_QUEUED, r, s->paused ? "paused" : "at capacity", NULL);
         }
+    backlog_update(s);
 }
 
 static void enqueue(struct sched *s, struct sched_run *r)
@@ -1248,6 +1269,7 @@ int sched_item_remove(struct sched *s, const char *job, int item, bool kill)
         }
     }
     item_free(it);
+    backlog_update(s);
     if (!s->in_tick)
         arm(s);
     return 0;
@@ -1371,7 +1393,9 @@ static int kill_item_runs(struct sched *s, struct sched_item *it, const char *re
 int sched_kill_item(struct sched *s, const char *job, int item, const char *reason)
 {
     struct sched_item *it = *item_slot(s, job, item);
-    return it ? kill_item_runs(s, it, reason) : -ENOENT;
+    int n = it ? kill_item_runs(s, it, reason) : -ENOENT;
+    backlog_update(s);
+    return n;
 }
 
 int sched_kill_all(struct sched *s, const char *reason)
@@ -1387,6 +1411,7 @@ int sched_kill_all(struct sched *s, const char *reason)
             kill_run(s, r, reason);
             n++;
         }
+    backlog_update(s);
     if (!s->in_tick)
         arm(s);
     return n;

@@ -175,6 +175,12 @@ struct sched_opts {
      * launch, its fence and its STARTED/FINISHED events. NULL = 0. */
     int64_t (*epoch)(void *ctx);
     void *epoch_ctx;
+    /* Optional: the oldest fire label queued for capacity (due, not started;
+     * retries excluded) since the queue was last empty, 0 when it empties.
+     * Called only when a backlog starts, ends or gets an older entry, never
+     * once per fire (the agent publishes it: plan_agent_rec.backlog_s). */
+    void (*on_backlog)(void *ctx, int64_t oldest_s);
+    void *backlog_ctx;
 };
 
 /* sched_new: `base` may be NULL (no timer: the caller drives sched_tick(),

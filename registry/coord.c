@@ -173,6 +173,15 @@ struct coord {
     struct plan_snapshot applied_snap;      /* its snapshot (members with sessions) */
     int64_t lost_ms;                        /* when this process last gave up a session */
     int64_t gap_ms;                         /* when our connection last broke (0 never) */
+    /* the first connection break since we last saw the cluster settled (0
+     * none): own_server_gap_ms */
+    int64_t gap_first_ms;
+    /* the last time (our clock, 0 never) own_settled held over the records
+     * we hold (settle_check): own_takeover_in.settled_ms. Per process. */
+    int64_t settled_ms;
+    /* the scheduler's backlog (coord_set_backlog): the oldest fire queued
+     * for capacity since its queue was last empty; 0 none (record: backlog_s) */
+    int64_t backlog_s;
     /* leader: members evicted since the last publication (own_evict) */
     char **evicting;
     int64_t *evicting_session;
@@ -372,6 +381,20 @@ static const char *not_ready_reason(const struct coord *c)
     return c->loaded ? "" : "loading job configs";
 }
 
+/* count_pending: items held pending here (gained, the gate not yet open). */
+static int count_pending(struct coord *c)
+{
+    const char *k;
+    void *v;
+    int n = 0;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        const struct cjob *j = v;
+        for (int i = 0; i < j->nst; i++)
+            n += j->st[i] == COORD_PENDING;
+    }
+    return n;
+}
+
 static char *record_json(struct coord *c)
 {
     struct plan_agent_rec r = {0};
@@ -420,6 +443,10 @@ static char *record_json(struct coord *c)
     /* Rides along with every write (none is made for it): a record written
      * at an apply names every label started before it. */
     r.stop_s = c->max_started;
+    /* Both change at an apply, an activation or a backlog's start or end,
+     * each of which writes the record anyway or marks it dirty once. */
+    r.npending = count_pending(c);
+    r.backlog_s = c->backlog_s;
     memcpy(r.reran, c->reran, sizeof r.reran);
     r.nreran = c->nreran;
     char *s = plan_agent_json(&r);
@@ -1616,7 +1643,9 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
          * created after it (ZooKeeper's order, no clocks) */
         .view_start_ms = j->czxid > c->view_pzxid ? 0 : b->view_start_ms,
         .recent_evictions = b->recent_evictions,
-        .server_gap_ms = c->gap_ms,
+        .settled_ms = c->settled_ms,
+        .server_gap_ms = own_server_gap_ms(c->gap_first_ms, c->gap_ms, c->view_start_ms,
+                                           zkreg_timeout_ms(c->z)),
     };
     if (any) {
         const char *k;
@@ -1642,9 +1671,13 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
          * nobody else ever. */
         /* it held the item only if its last record shows it applied the
          * epoch that gave it (own.c takeover_exact) */
+        /* its queued fires (due, not started) died with it unrecorded: from
+         * its last record, when that was current as it vanished */
         if (x->loaded && !x->alive && x->gone_trusted &&
-            (!h->from_session || x->rec.session == h->from_session))
+            (!h->from_session || x->rec.session == h->from_session)) {
             in.owner_epoch = x->rec.applied_epoch;
+            in.owner_backlog_s = x->rec.backlog_s;
+        }
         if (x->loaded && !x->alive && x->gone_trusted &&
             (!h->from_session || x->rec.session == h->from_session)) {
             h->rerun_session = h->from_session ? h->from_session : x->rec.session;
@@ -2047,8 +2080,12 @@ static void gate_check(struct coord *c)
             }
     }
     c->maybe_pending = left;
-    if (any)
+    if (any) {
         c->states_gen++;
+        /* npending changed (own_settled): at most one write per agent per
+         * epoch, coalesced with any other change */
+        c->node_dirty = true;
+    }
     if (any)
         changed(c);
 }
@@ -2451,6 +2488,70 @@ out:
 
 /* ---------------------------------------------------------------- evaluation, watches, session */
 
+/* settle_check: own_settled over the records we hold — every live agent
+ * that applied something is at our applied epoch (the snapshot's), none
+ * holds pending or draining items or a backlog, and every member of the
+ * snapshot is alive in the session it names and has applied it. Fires since
+ * such a moment are accounted by the item's active owner until it stops, so
+ * an accounting window need not reach back past it (own_takeover_in.
+ * settled_ms); the first connection break since is where a server restart
+ * may have begun (own_server_gap_ms). */
+static void settle_check(struct coord *c)
+{
+    const char *k;
+    void *v;
+    if (!c->applied || !c->agents_listed || c->agents_loading > 0 || !c->snap_exists ||
+        c->snap.epoch != c->applied)
+        return;
+    struct own_settle_peer *p = calloc(strmap_len(&c->agents) + 1, sizeof *p);
+    if (!p)
+        return;
+    int n = 0, pending = 0, draining = 0;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        const struct cjob *j = v;
+        for (int i = 0; i < j->nst; i++) {
+            pending += j->st[i] == COORD_PENDING;
+            draining += j->draining[i];
+        }
+    }
+    p[n++] = (struct own_settle_peer){c->applied, true, pending, draining, c->backlog_s != 0};
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        const struct cagent *a = v;
+        if (!a->alive || strcmp(a->id, c->id) == 0)
+            continue;
+        if (!a->loaded || a->suspect) {
+            free(p); /* a record not (re)read tells nothing */
+            return;
+        }
+        if (a->rec.applied_epoch == 0)
+            continue; /* nothing applied in its session: owns nothing */
+        p[n++] = (struct own_settle_peer){a->rec.applied_epoch, true, a->rec.npending,
+                                          a->rec.ndraining, a->rec.backlog_s != 0};
+    }
+    bool live = true;
+    int64_t mine = zkreg_session_id(c->z);
+    for (int i = 0; live && i < c->snap.nmembers; i++) {
+        const struct plan_member *m = &c->snap.members[i];
+        if (strcmp(m->id, c->id) == 0) {
+            live = own_member_self(c->id, mine, m->id, m->session);
+            continue;
+        }
+        /* a member that has not applied the epoch holds its items pending */
+        const struct cagent *a = strmap_get(&c->agents, m->id);
+        live = a && a->alive && a->loaded &&
+               own_member_self(m->id, a->node_session, m->id, m->session) &&
+               a->rec.applied_epoch == c->applied;
+    }
+    /* our session's first view counts as a break: a restart before it went unseen */
+    int64_t brk = c->gap_ms > c->view_start_ms ? c->gap_ms : c->view_start_ms;
+    int64_t t = now_ms();
+    if (own_settled(p, n, c->applied, c->snap.nmembers, live, t, brk, zkreg_timeout_ms(c->z))) {
+        c->settled_ms = t;
+        c->gap_first_ms = 0;
+    }
+    free(p);
+}
+
 static void eval_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct coord *c = arg;
@@ -2459,6 +2560,7 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (c->reg == REG_NONE)
         register_agent(c);
+    settle_check(c);
     if (!c->loaded && views_settled(c) && c->agents_listed && c->agents_loading == 0) {
         c->loaded = true;
         c->node_dirty = true;
@@ -2640,6 +2742,8 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
     } else if (st == ZKREG_SUSPENDED) {
         c->suspended = true;  /* stop starting new work; running work continues */
         c->gap_ms = now_ms(); /* own_takeover_in.server_gap_ms */
+        if (!c->gap_first_ms)
+            c->gap_first_ms = c->gap_ms;
         /* What we hold of every peer is not known to be its last record
          * until it is read again (reconnected): a peer that vanishes
          * meanwhile is not trusted as to what it was running. */
@@ -2953,6 +3057,15 @@ void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire)
             write_record(c);
             return;
         }
+}
+
+void coord_set_backlog(struct coord *c, int64_t oldest_s)
+{
+    if (oldest_s == c->backlog_s)
+        return;
+    c->backlog_s = oldest_s;
+    c->node_dirty = true;
+    schedule_eval(c);
 }
 
 void coord_clock_suspect(struct coord *c)

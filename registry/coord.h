@@ -125,6 +125,12 @@ void coord_set_running(struct coord *c, const char *const *jobs, const int *item
  * survivor of our death never re-runs a run that had finished. */
 void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire);
 
+/* coord_set_backlog: the scheduler's backlog changed: the oldest fire label
+ * queued for capacity since its queue was last empty (0: it emptied). Written
+ * with the record (backlog_s): a successor of our death accounts our queued
+ * fires from there, and the cluster is not settled while any agent has one. */
+void coord_set_backlog(struct coord *c, int64_t oldest_s);
+
 /* coord_clock_suspect: the wall clock jumped: refuse work until a fresh clock
  * check against ZooKeeper passes (started at once). */
 void coord_clock_suspect(struct coord *c);

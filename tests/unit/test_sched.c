@@ -64,7 +64,16 @@ static struct {
     int release_fail;       /* release() reports the held process lost */
     int64_t epoch;          /* what the epoch callback answers */
     int epoch_reads;
+    int64_t backlog; /* the last on_backlog value */
+    int backlog_calls;
 } F;
+
+static void f_backlog(void *ctx, int64_t oldest)
+{
+    (void)ctx;
+    F.backlog = oldest;
+    F.backlog_calls++;
+}
 
 static int64_t f_epoch(void *ctx)
 {
@@ -211,7 +220,8 @@ static struct sched *mk(int capacity)
                            .clock = &clk,
                            .runner = {f_start, f_kill, NULL},
                            .on_event = f_event,
-                           .epoch = f_epoch};
+                           .epoch = f_epoch,
+                           .on_backlog = f_backlog};
     struct sched *s = NULL;
     assert_int_equal(sched_new(NULL, &o, &s), 0);
     return s;
@@ -548,9 +558,13 @@ static void test_capacity_fifo(void **state)
     assert_int_equal(F.nl, 2);
     assert_int_equal(sched_queued(s), 3);
     assert_int_equal(count_ev(SCHED_EV_QUEUED), 3);
+    /* a backlog starts: told once, with its oldest fire */
+    assert_int_equal(F.backlog_calls, 1);
+    assert_int_equal(F.backlog, 1010);
     advance(s, 500);
     finish(&F.l[0], EXEC_SUCCEEDED);
     assert_int_equal(F.nl, 3);
+    assert_int_equal(F.backlog_calls, 1); /* still a backlog: nothing new to tell */
     const struct ev *st = last_ev(SCHED_EV_STARTED);
     assert_int_equal(st->started_ms - st->queued_ms, 500);
     finish(&F.l[1], EXEC_FAILED);
@@ -566,6 +580,9 @@ static void test_capacity_fifo(void **state)
     assert_string_equal(F.l[3].job, order[1]);
     assert_string_equal(F.l[4].job, order[2]);
     assert_int_equal(sched_running(s), 2);
+    /* the queue emptied: the backlog ended */
+    assert_int_equal(F.backlog_calls, 2);
+    assert_int_equal(F.backlog, 0);
     sched_free(s);
 }
 
