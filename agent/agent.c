@@ -317,6 +317,13 @@ static void on_backlog(void *ctx, int64_t oldest_s)
         coord_set_backlog(a->coord, oldest_s);
 }
 
+/* owes: whether a lost item's fires are still ours to report (coord_owes). */
+static bool owes(void *ctx, const char *job, int item)
+{
+    struct agent *a = ctx;
+    return a->coord && coord_owes(a->coord, job, item);
+}
+
 static int64_t run_epoch(void *ctx)
 {
     struct agent *a = ctx;
@@ -889,6 +896,8 @@ int agent_run(const struct cfg *c)
         .epoch_ctx = &a,
         .on_backlog = on_backlog,
         .backlog_ctx = &a,
+        .owes = owes,
+        .owes_ctx = &a,
     };
     if (sched_new(a.base, &so, &a.sched) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");

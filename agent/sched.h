@@ -181,6 +181,11 @@ struct sched_opts {
      * once per fire (the agent publishes it: plan_agent_rec.backlog_s). */
     void (*on_backlog)(void *ctx, int64_t oldest_s);
     void *backlog_ctx;
+    /* Optional: whether the fires of (job, item), an item this agent lost,
+     * are still this agent's to report (sched_item_hand, sched_owe): asked
+     * after each batch of its due fires is reported. NULL: nothing is owed. */
+    bool (*owes)(void *ctx, const char *job, int item);
+    void *owes_ctx;
 };
 
 /* sched_new: `base` may be NULL (no timer: the caller drives sched_tick(),
@@ -207,6 +212,28 @@ int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct s
  * unknown. */
 int sched_item_remove(struct sched *s, const char *job, int item, bool kill);
 
+/* sched_item_drop: as sched_item_remove (without kill), but the fires due and
+ * not handled yet are reported MISSED with `why` (the session was lost: they
+ * came due while this agent could not handle them). -ENOENT when unknown. */
+int sched_item_drop(struct sched *s, const char *job, int item, const char *why);
+/* sched_item_hand: (job, item) was lost to another agent: removed as by
+ * sched_item_remove (running executions left to finish), but its later fires
+ * are reported MISSED with `why` as they come due, for as long as opts.owes
+ * says so (its new owner is not there yet) or until it is put again.
+ * -ENOENT when unknown. */
+int sched_item_hand(struct sched *s, const char *job, int item, const char *why);
+/* sched_owe: an item this agent held without scheduling it (pending) is lost:
+ * its fires f with f*1000 > lo_ms up to now are reported MISSED with
+ * `window_why` (the newest SCHED_MISFIRE_MAX, one more report standing for
+ * older ones), then, when `why` is not NULL, its later fires as with
+ * sched_item_hand. conf->ctx is the scheduler's on success. Returns how many
+ * fires were reported, or -EINVAL with err for a bad conf. */
+int sched_owe(struct sched *s, const struct sched_item_conf *conf, int64_t lo_ms,
+              const char *window_why, const char *why, struct sc_err *err);
+/* sched_owed_clear: forget every owed item (the session was lost: nothing
+ * handed over from it is this agent's any more). sched_owed: how many. */
+void sched_owed_clear(struct sched *s);
+int sched_owed(const struct sched *s);
 /* sched_trigger: a manual or failover run (or any trigger) of an owned item,
  * through the same path as a cron fire (concurrency, capacity, retries).
  * fire_time 0 = now. job_param NULL = the item's. exec_id_out (may be NULL,

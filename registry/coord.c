@@ -119,6 +119,17 @@ struct rerun_done {
     char job[JOB_NAME_MAX + 1];
 };
 
+/* An item this agent lost, for the scheduler to account (coord_take_losses). */
+struct loss {
+    char job[JOB_NAME_MAX + 1]; /* "" = a drop marker: every item was dropped */
+    int item;
+    bool pending;
+    int64_t lo_ms;
+    char why[120]; /* dropped items: why */
+};
+
+#define LOSSES_MAX 200000 /* kept until taken; more are not recorded */
+
 #define RERUN_DONE_MAX 64
 #define GONE_CLAIMS_MAX 64
 
@@ -214,6 +225,8 @@ struct coord {
     int ngone_claims;
     struct vanish past_bound; /* the latest-bounding vanish seen in earlier sessions */
     struct strmap handovers;  /* struct handover of gained items */
+    struct loss *losses;      /* items lost since the last coord_take_losses */
+    int nlosses, caplosses;
 
     uint64_t gen;
     enum reg_state reg;
@@ -341,13 +354,45 @@ static void clear_caches(struct coord *c)
     c->snap_loaded = c->snap_exists = false;
 }
 
-/* drop_all: no item is ours any more (session lost). */
-static void drop_all(struct coord *c)
+/* loss_add: note a lost item (job NULL: the drop marker) for the scheduler. */
+static void loss_add(struct coord *c, const char *job, int item, bool pending, int64_t lo_ms,
+                     const char *why)
+{
+    if (c->nlosses == c->caplosses) {
+        int cap = c->caplosses ? c->caplosses * 2 : 64;
+        struct loss *n = cap <= LOSSES_MAX ? realloc(c->losses, (size_t)cap * sizeof *n) : NULL;
+        if (!n) {
+            LOGW("%s/%d lost here: not accounted (%d losses not taken yet)", job ? job : "-",
+                 item, c->nlosses);
+            return;
+        }
+        c->losses = n;
+        c->caplosses = cap;
+    }
+    struct loss *l = &c->losses[c->nlosses++];
+    snprintf(l->job, sizeof l->job, "%s", job ? job : "");
+    l->item = item;
+    l->pending = pending;
+    l->lo_ms = lo_ms;
+    snprintf(l->why, sizeof l->why, "%s", why ? why : "");
+}
+
+static int64_t pending_lo(struct coord *c, const char *job, int item);
+
+/* drop_all: every item goes (session lost, evicted): each is noted for the
+ * scheduler to account what came due while this agent could not handle it
+ * (`why`), after a marker that ends whatever was handed over before. */
+static void drop_all(struct coord *c, const char *why)
 {
     const char *k;
     void *v;
+    loss_add(c, NULL, 0, false, 0, why);
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         struct cjob *j = v;
+        for (int i = 0; j->st && i < j->nst; i++)
+            if (j->st[i] != COORD_NONE)
+                loss_add(c, j->name, i, j->st[i] == COORD_PENDING,
+                         j->st[i] == COORD_PENDING ? pending_lo(c, j->name, i) : 0, why);
         if (j->st)
             memset(j->st, 0, (size_t)j->nst);
         if (j->draining)
@@ -683,7 +728,8 @@ static void registration_lost(struct coord *c, const char *why)
     LOGW("%s: killing running executions, dropping every item, registering again", why);
     c->reg = REG_NONE;
     c->lost_ms = now_ms();
-    drop_all(c);
+    drop_all(c, "dropped: this agent's registration was lost (evicted) before it could handle "
+                "the fire");
     if (c->on_lost)
         c->on_lost(c->ctx);
     changed(c);
@@ -1877,12 +1923,19 @@ static int ensure_items(struct cjob *j, int n)
  * epoch as carry_ms). */
 static void carry_pending(struct coord *c, const char *job, int item)
 {
+    int64_t lo = pending_lo(c, job, item);
+    if (lo)
+        c->carry_ms = own_carry(c->carry_ms, lo);
+}
+
+/* pending_lo: the window start of an item held pending (own_pending_lo from
+ * the publication of the epoch applied before the gain); 0 unknown. */
+static int64_t pending_lo(struct coord *c, const char *job, int item)
+{
     char key[JOB_NAME_MAX + 16];
     handover_key(key, sizeof key, job, item);
     const struct handover *h = strmap_get(&c->handovers, key);
-    if (h)
-        c->carry_ms = own_carry(c->carry_ms, own_pending_lo(h->prev_created_ms,
-                                                            zkreg_timeout_ms(c->z), c->max_skew_ms));
+    return h ? own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms) : 0;
 }
 
 /* apply_job: the states of one job's items under assignment `a` (ji: the job's
@@ -1902,6 +1955,9 @@ static void apply_job(struct coord *c, const struct shard_assignment *a,
             handover_gain(c, before, j->name, i);
             (*gained)++;
         } else if (!mine && j->st[i] != COORD_NONE) {
+            /* ours to account until its next owner is there (coord_owes) */
+            loss_add(c, j->name, i, j->st[i] == COORD_PENDING,
+                     j->st[i] == COORD_PENDING ? pending_lo(c, j->name, i) : 0, NULL);
             if (j->st[i] == COORD_PENDING)
                 carry_pending(c, j->name, i);
             handover_forget(c, j->name, i);
@@ -2761,7 +2817,7 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
         if (c->leader)
             LOGW("leadership lost with the session");
         c->leader = false;
-        drop_all(c);
+        drop_all(c, "dropped: the session was lost before this agent could handle the fire");
         if (c->on_lost)
             c->on_lost(c->ctx);
         changed(c);
@@ -2850,6 +2906,7 @@ void coord_close(struct coord *c)
     for (size_t it = 0; strmap_next(&c->handovers, &it, &hk, &hv);)
         free(hv);
     strmap_free(&c->handovers);
+    free(c->losses);
     for (size_t it = 0; strmap_next(&c->reruns, &it, &hk, &hv);)
         free(hv);
     strmap_free(&c->reruns);
@@ -3057,6 +3114,44 @@ void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire)
             write_record(c);
             return;
         }
+}
+
+void coord_take_losses(struct coord *c, void (*fn)(void *arg, const struct coord_loss *l),
+                       void *arg)
+{
+    /* fn may not call back into coord's loss list: take it first */
+    struct loss *v = c->losses;
+    int n = c->nlosses;
+    c->losses = NULL;
+    c->nlosses = c->caplosses = 0;
+    for (int i = 0; i < n; i++) {
+        struct coord_loss l = {v[i].job[0] ? v[i].job : NULL, v[i].item, v[i].pending,
+                               v[i].lo_ms, v[i].why[0] ? v[i].why : NULL};
+        fn(arg, &l);
+    }
+    free(v);
+}
+
+bool coord_owes(const struct coord *c, const char *job, int item)
+{
+    if (!c->applied || !c->assign)
+        return false;
+    const struct cjob *j = strmap_get(&c->jobs, job);
+    if (j && item < j->nst && j->st[item] != COORD_NONE)
+        return false; /* ours again */
+    int ji = shard_job_find(c->assign, job);
+    if (ji < 0 || item >= shard_job_items(c->assign, ji))
+        return false; /* no longer in the assignment: nobody's */
+    int o = shard_owner(c->assign, ji, item);
+    const char *id = o >= 0 ? shard_agent_id(c->assign, o) : NULL;
+    if (!id || strcmp(id, c->id) == 0)
+        return true; /* no owner (or our id under another session): still ours */
+    const struct cagent *a = strmap_get(&c->agents, id);
+    int64_t ms = member_session(&c->applied_snap, id);
+    /* its new owner has applied our epoch in the session that names it: it
+     * holds the item pending or active and accounts it from there */
+    return !(a && a->alive && a->loaded && own_member_self(id, a->node_session, id, ms) &&
+             a->rec.applied_epoch >= c->applied);
 }
 
 void coord_set_backlog(struct coord *c, int64_t oldest_s)

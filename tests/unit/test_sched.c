@@ -66,7 +66,16 @@ static struct {
     int epoch_reads;
     int64_t backlog; /* the last on_backlog value */
     int backlog_calls;
+    int not_owed; /* owes() answers no */
+    int owes_asked;
 } F;
+
+static bool f_owes(void *ctx, const char *job, int item)
+{
+    (void)ctx, (void)job, (void)item;
+    F.owes_asked++;
+    return !F.not_owed;
+}
 
 static void f_backlog(void *ctx, int64_t oldest)
 {
@@ -221,7 +230,8 @@ static struct sched *mk(int capacity)
                            .runner = {f_start, f_kill, NULL},
                            .on_event = f_event,
                            .epoch = f_epoch,
-                           .on_backlog = f_backlog};
+                           .on_backlog = f_backlog,
+                           .owes = f_owes};
     struct sched *s = NULL;
     assert_int_equal(sched_new(NULL, &o, &s), 0);
     return s;
@@ -758,6 +768,101 @@ static void test_remove_reports_due_fires(void **state)
     F.mono += 1000000;
     assert_int_equal(sched_item_remove(s, "q", 0, false), 0);
     assert_int_equal(count_ev(SCHED_EV_SKIPPED), SCHED_MISFIRE_MAX);
+    sched_free(s);
+}
+
+/* Losers account what nobody holds: an item handed to another agent keeps
+ * its due fires reported (missed) as they come due, while owes() says so or
+ * until it is ours again; a pending item lost reports its window up to now;
+ * a dropped one (session lost) reports its due, unhandled fires missed. */
+static int missed_between(int64_t from, int64_t to);
+
+static void test_handed_and_owed(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    put(s, conf("h", 10)); /* next 1010 */
+    advance(s, 10000);     /* 1010 runs */
+    assert_int_equal(F.nl, 1);
+    F.real += 10500; /* 1020.5: 1020 due, unhandled */
+    F.mono += 10500;
+    assert_int_equal(sched_item_hand(s, "h", 0, "handed over, its new owner not there yet"), 0);
+    assert_int_equal(sched_items(s), 0);
+    assert_int_equal(sched_owed(s), 1);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 1); /* 1020: ours, before our turn */
+    assert_string_equal(last_ev(SCHED_EV_SKIPPED)->reason, "removed from this agent before its turn");
+    assert_int_equal(sched_item_running(s, "h", 0), -ENOENT);
+    advance(s, 10000); /* 1030.5 */
+    assert_int_equal(F.nl, 1); /* never run */
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 1);
+    assert_int_equal(last_ev(SCHED_EV_MISSED)->fire_time, 1030);
+    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason, "handed over, its new owner not there yet");
+    assert_true(sched_next_wake_ms(s) <= 1000);
+    F.not_owed = 1; /* its new owner is there: the fire due now is still reported, then no more */
+    advance(s, 10000);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    assert_int_equal(sched_owed(s), 0);
+    advance(s, 30000);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    finish(&F.l[0], EXEC_SUCCEEDED); /* its run drained */
+    sched_free(s);
+
+    /* ours again: put takes it back into the schedule, owed no more */
+    s = mk(4);
+    put(s, conf("g", 10));
+    assert_int_equal(sched_item_hand(s, "g", 0, "handed"), 0);
+    assert_int_equal(sched_owed(s), 1);
+    put(s, conf("g", 10));
+    assert_int_equal(sched_owed(s), 0);
+    assert_int_equal(sched_items(s), 1);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 0);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    assert_int_equal(sched_item_hand(s, "nope", 0, "x"), -ENOENT);
+    sched_free(s);
+
+    /* lost while pending: (lo, now] reported, then owed; cleared with the session */
+    s = mk(4);
+    F.real = 1000500;
+    assert_int_equal(sched_owe(s, &(struct sched_item_conf){.job = "p",
+                                                             .total = 1,
+                                                             .command = "true",
+                                                             .next = every,
+                                                             .ctx = secs(10),
+                                                             .ctx_free = free},
+                               975000, "lost while pending", "handed", NULL),
+                     3);
+    assert_int_equal(missed_between(980, 1000), 3);
+    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason, "lost while pending");
+    assert_int_equal(sched_owed(s), 1);
+    advance(s, 10000);
+    assert_int_equal(missed_between(1010, 1010), 1);
+    sched_owed_clear(s);
+    advance(s, 10000);
+    assert_int_equal(missed_between(1020, 1020), 0);
+    assert_int_equal(F.nl, 0);
+    /* a dropped pending item: its window only */
+    assert_int_equal(sched_owe(s, &(struct sched_item_conf){.job = "p",
+                                                             .total = 1,
+                                                             .command = "true",
+                                                             .next = every,
+                                                             .ctx = secs(10),
+                                                             .ctx_free = free},
+                               1015000, "session lost", NULL, NULL),
+                     1);
+    assert_int_equal(sched_owed(s), 0);
+    sched_free(s);
+
+    /* dropped with the session: due, unhandled fires are missed */
+    s = mk(4);
+    put(s, conf("d", 10));
+    F.real += 20500;
+    F.mono += 20500;
+    assert_int_equal(sched_item_drop(s, "d", 0, "session lost"), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason, "session lost");
+    assert_int_equal(sched_owed(s), 0);
     sched_free(s);
 }
 
@@ -1320,6 +1425,7 @@ int main(void)
         cmocka_unit_test(test_retry_origin),
         cmocka_unit_test(test_update_and_remove),
         cmocka_unit_test(test_remove_reports_due_fires),
+        cmocka_unit_test(test_handed_and_owed),
         cmocka_unit_test(test_never_and_validation),
         cmocka_unit_test(test_pause_and_kill_all),
         cmocka_unit_test(test_start_failure),
