@@ -2551,18 +2551,52 @@ out:
  * such a moment are accounted by the item's active owner until it stops, so
  * an accounting window need not reach back past it (own_takeover_in.
  * settled_ms); the first connection break since is where a server restart
- * may have begun (own_server_gap_ms). */
+ * may have begun (own_server_gap_ms). Our own items are counted only once
+ * every other record allows it (a scan of every item; while some may be
+ * pending, maybe_pending, we are not settled anyway). */
 static void settle_check(struct coord *c)
 {
     const char *k;
     void *v;
     if (!c->applied || !c->agents_listed || c->agents_loading > 0 || !c->snap_exists ||
-        c->snap.epoch != c->applied)
+        c->snap.epoch != c->applied || c->backlog_s || c->maybe_pending)
         return;
     struct own_settle_peer *p = calloc(strmap_len(&c->agents) + 1, sizeof *p);
     if (!p)
         return;
-    int n = 0, pending = 0, draining = 0;
+    int n = 1; /* p[0]: ours, filled in last */
+    bool others = true; /* every other record and member allows it */
+    for (size_t it = 0; others && strmap_next(&c->agents, &it, &k, &v);) {
+        const struct cagent *a = v;
+        if (!a->alive || strcmp(a->id, c->id) == 0)
+            continue;
+        /* a record not (re)read since our connection broke tells nothing */
+        others = a->loaded && !a->suspect;
+        if (!others || a->rec.applied_epoch == 0)
+            continue; /* nothing applied in its session: owns nothing */
+        p[n++] = (struct own_settle_peer){a->rec.applied_epoch, true, a->rec.npending,
+                                          a->rec.ndraining, a->rec.backlog_s != 0};
+        others = a->rec.applied_epoch == c->applied && !a->rec.npending && !a->rec.ndraining &&
+                 !a->rec.backlog_s;
+    }
+    int64_t mine = zkreg_session_id(c->z);
+    for (int i = 0; others && i < c->snap.nmembers; i++) {
+        const struct plan_member *m = &c->snap.members[i];
+        if (strcmp(m->id, c->id) == 0) {
+            others = own_member_self(c->id, mine, m->id, m->session);
+            continue;
+        }
+        /* a member that has not applied the epoch holds its items pending */
+        const struct cagent *a = strmap_get(&c->agents, m->id);
+        others = a && a->alive && a->loaded &&
+                 own_member_self(m->id, a->node_session, m->id, m->session) &&
+                 a->rec.applied_epoch == c->applied;
+    }
+    if (!others) {
+        free(p); /* not settled, whatever we hold: our items need no scan */
+        return;
+    }
+    int pending = 0, draining = 0;
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         const struct cjob *j = v;
         for (int i = 0; i < j->nst; i++) {
@@ -2570,38 +2604,11 @@ static void settle_check(struct coord *c)
             draining += j->draining[i];
         }
     }
-    p[n++] = (struct own_settle_peer){c->applied, true, pending, draining, c->backlog_s != 0};
-    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
-        const struct cagent *a = v;
-        if (!a->alive || strcmp(a->id, c->id) == 0)
-            continue;
-        if (!a->loaded || a->suspect) {
-            free(p); /* a record not (re)read tells nothing */
-            return;
-        }
-        if (a->rec.applied_epoch == 0)
-            continue; /* nothing applied in its session: owns nothing */
-        p[n++] = (struct own_settle_peer){a->rec.applied_epoch, true, a->rec.npending,
-                                          a->rec.ndraining, a->rec.backlog_s != 0};
-    }
-    bool live = true;
-    int64_t mine = zkreg_session_id(c->z);
-    for (int i = 0; live && i < c->snap.nmembers; i++) {
-        const struct plan_member *m = &c->snap.members[i];
-        if (strcmp(m->id, c->id) == 0) {
-            live = own_member_self(c->id, mine, m->id, m->session);
-            continue;
-        }
-        /* a member that has not applied the epoch holds its items pending */
-        const struct cagent *a = strmap_get(&c->agents, m->id);
-        live = a && a->alive && a->loaded &&
-               own_member_self(m->id, a->node_session, m->id, m->session) &&
-               a->rec.applied_epoch == c->applied;
-    }
+    p[0] = (struct own_settle_peer){c->applied, true, pending, draining, false};
     /* our session's first view counts as a break: a restart before it went unseen */
     int64_t brk = c->gap_ms > c->view_start_ms ? c->gap_ms : c->view_start_ms;
     int64_t t = now_ms();
-    if (own_settled(p, n, c->applied, c->snap.nmembers, live, t, brk, zkreg_timeout_ms(c->z))) {
+    if (own_settled(p, n, c->applied, c->snap.nmembers, true, t, brk, zkreg_timeout_ms(c->z))) {
         c->settled_ms = t;
         c->gap_first_ms = 0;
     }
