@@ -50,7 +50,7 @@ struct sched_item {
     struct sched_run *runs;
     int n_runs;
     struct sched_item *hnext; /* hash chain; the owed list for an owed item */
-    char *owed_why; /* an owed item (sched_item_hand, sched_owe): its fires' reason */
+    char *owed_why;           /* an owed item (sched_item_hand, sched_owe): its fires' reason */
 };
 
 enum run_state { RUN_NEW, RUN_ARMED, RUN_QUEUED, RUN_RUNNING, RUN_RETRY };
@@ -96,7 +96,7 @@ struct sched {
     struct sched_item **heap;
     int heap_n, heap_cap;
     struct run_list queue, running, retry, armed;
-    struct sched_item *owed; /* items lost here whose fires are still ours to report */
+    struct sched_item *owed;  /* items lost here whose fires are still ours to report */
     struct sched_run **batch; /* capacity slots: the runs one pump starts */
     struct sched_prearm_stats pstats;
     bool paused;
@@ -1358,8 +1358,7 @@ static void owed_tick(struct sched *s, int64_t now)
 {
     for (struct sched_item **p = &s->owed; *p;) {
         struct sched_item *it = *p;
-        for (int n = 0; it->next_fire >= 0 && it->next_fire * 1000 <= now &&
-                        n < SCHED_MISFIRE_MAX;
+        for (int n = 0; it->next_fire >= 0 && it->next_fire * 1000 <= now && n < SCHED_MISFIRE_MAX;
              n++) {
             report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, it->next_fire, it->owed_why);
             int64_t nt = it->next(it->ctx, it->next_fire);
@@ -1409,8 +1408,9 @@ int sched_owe(struct sched *s, const struct sched_item_conf *conf, int64_t lo_ms
     it->floor_after = sec_floor(now_real(s));
     int64_t more_from = window_walk(it, lo_ms, due, &n);
     if (more_from >= 0) {
-        snprintf(msg, sizeof msg, "%s; more than %d fires: this one and earlier ones not enumerated",
-                 window_why, SCHED_MISFIRE_MAX);
+        snprintf(msg, sizeof msg,
+                 "%s; more than %d fires: this one and earlier ones not enumerated", window_why,
+                 SCHED_MISFIRE_MAX);
         report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, msg);
     }
     for (int i = 0; i < n; i++)

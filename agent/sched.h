@@ -251,8 +251,9 @@ int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger 
  * under the item's misfire policy (skip: MISSED; once: the latest runs with
  * trigger misfire, the others MISSED; all: each runs), at most
  * SCHED_MISFIRE_MAX of them: the newest (nearest the floor); one more MISSED
- * report at the newest fire left out stands for the older ones. `why` goes into the reasons ("taken over from
- * a2"). Returns how many fires were accounted, -ENOENT when unknown. */
+ * report at the newest fire left out stands for the older ones. `why` goes
+ * into the reasons ("taken over from a2"). Returns how many fires were
+ * accounted, -ENOENT when unknown. */
 int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms, int64_t hi_ms,
                        const char *why);
 

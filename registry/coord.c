@@ -362,8 +362,8 @@ static void loss_add(struct coord *c, const char *job, int item, bool pending, i
         int cap = c->caplosses ? c->caplosses * 2 : 64;
         struct loss *n = cap <= LOSSES_MAX ? realloc(c->losses, (size_t)cap * sizeof *n) : NULL;
         if (!n) {
-            LOGW("%s/%d lost here: not accounted (%d losses not taken yet)", job ? job : "-",
-                 item, c->nlosses);
+            LOGW("%s/%d lost here: not accounted (%d losses not taken yet)", job ? job : "-", item,
+                 c->nlosses);
             return;
         }
         c->losses = n;
@@ -1690,8 +1690,8 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         .view_start_ms = j->czxid > c->view_pzxid ? 0 : b->view_start_ms,
         .recent_evictions = b->recent_evictions,
         .settled_ms = c->settled_ms,
-        .server_gap_ms = own_server_gap_ms(c->gap_first_ms, c->gap_ms, c->view_start_ms,
-                                           zkreg_timeout_ms(c->z)),
+        .server_gap_ms =
+            own_server_gap_ms(c->gap_first_ms, c->gap_ms, c->view_start_ms, zkreg_timeout_ms(c->z)),
     };
     if (any) {
         const char *k;
@@ -2564,7 +2564,7 @@ static void settle_check(struct coord *c)
     struct own_settle_peer *p = calloc(strmap_len(&c->agents) + 1, sizeof *p);
     if (!p)
         return;
-    int n = 1; /* p[0]: ours, filled in last */
+    int n = 1;          /* p[0]: ours, filled in last */
     bool others = true; /* every other record and member allows it */
     for (size_t it = 0; others && strmap_next(&c->agents, &it, &k, &v);) {
         const struct cagent *a = v;
@@ -3132,8 +3132,8 @@ void coord_take_losses(struct coord *c, void (*fn)(void *arg, const struct coord
     c->losses = NULL;
     c->nlosses = c->caplosses = 0;
     for (int i = 0; i < n; i++) {
-        struct coord_loss l = {v[i].job[0] ? v[i].job : NULL, v[i].item, v[i].pending,
-                               v[i].lo_ms, v[i].why[0] ? v[i].why : NULL};
+        struct coord_loss l = {v[i].job[0] ? v[i].job : NULL, v[i].item, v[i].pending, v[i].lo_ms,
+                               v[i].why[0] ? v[i].why : NULL};
         fn(arg, &l);
     }
     free(v);

@@ -130,7 +130,7 @@ struct coord_loss {
     const char *job; /* NULL: a marker: every item was dropped (what was handed
                       * over before is no longer ours to account) */
     int item;
-    bool pending; /* held pending (never scheduled here) */
+    bool pending;  /* held pending (never scheduled here) */
     int64_t lo_ms; /* pending: the window start of its fires (0 unknown) */
     /* NULL: lost to another agent (ours to account until it is there:
      * coord_owes); else every item was dropped (session lost, evicted): why */

@@ -790,13 +790,15 @@ static void test_handed_and_owed(void **state)
     assert_int_equal(sched_items(s), 0);
     assert_int_equal(sched_owed(s), 1);
     assert_int_equal(count_ev(SCHED_EV_SKIPPED), 1); /* 1020: ours, before our turn */
-    assert_string_equal(last_ev(SCHED_EV_SKIPPED)->reason, "removed from this agent before its turn");
+    assert_string_equal(last_ev(SCHED_EV_SKIPPED)->reason,
+                        "removed from this agent before its turn");
     assert_int_equal(sched_item_running(s, "h", 0), -ENOENT);
-    advance(s, 10000); /* 1030.5 */
+    advance(s, 10000);         /* 1030.5 */
     assert_int_equal(F.nl, 1); /* never run */
     assert_int_equal(count_ev(SCHED_EV_MISSED), 1);
     assert_int_equal(last_ev(SCHED_EV_MISSED)->fire_time, 1030);
-    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason, "handed over, its new owner not there yet");
+    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason,
+                        "handed over, its new owner not there yet");
     assert_true(sched_next_wake_ms(s) <= 1000);
     F.not_owed = 1; /* its new owner is there: the fire due now is still reported, then no more */
     advance(s, 10000);
@@ -825,12 +827,13 @@ static void test_handed_and_owed(void **state)
     /* lost while pending: (lo, now] reported, then owed; cleared with the session */
     s = mk(4);
     F.real = 1000500;
-    assert_int_equal(sched_owe(s, &(struct sched_item_conf){.job = "p",
-                                                             .total = 1,
-                                                             .command = "true",
-                                                             .next = every,
-                                                             .ctx = secs(10),
-                                                             .ctx_free = free},
+    assert_int_equal(sched_owe(s,
+                               &(struct sched_item_conf){.job = "p",
+                                                         .total = 1,
+                                                         .command = "true",
+                                                         .next = every,
+                                                         .ctx = secs(10),
+                                                         .ctx_free = free},
                                975000, "lost while pending", "handed", NULL),
                      3);
     assert_int_equal(missed_between(980, 1000), 3);
@@ -843,12 +846,13 @@ static void test_handed_and_owed(void **state)
     assert_int_equal(missed_between(1020, 1020), 0);
     assert_int_equal(F.nl, 0);
     /* a dropped pending item: its window only */
-    assert_int_equal(sched_owe(s, &(struct sched_item_conf){.job = "p",
-                                                             .total = 1,
-                                                             .command = "true",
-                                                             .next = every,
-                                                             .ctx = secs(10),
-                                                             .ctx_free = free},
+    assert_int_equal(sched_owe(s,
+                               &(struct sched_item_conf){.job = "p",
+                                                         .total = 1,
+                                                         .command = "true",
+                                                         .next = every,
+                                                         .ctx = secs(10),
+                                                         .ctx_free = free},
                                1015000, "session lost", NULL, NULL),
                      1);
     assert_int_equal(sched_owed(s), 0);
