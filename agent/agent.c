@@ -80,6 +80,7 @@ struct agent {
     int exit_code;
     bool stopping;
     uint64_t synced_gen; /* coord_generation() at the last items_sync */
+    int64_t backlog_s;   /* the scheduler's backlog (on_backlog), for coord's record */
 };
 
 /* ---------------------------------------------------------------- coordination callbacks */
@@ -306,6 +307,23 @@ static int guarded_release(void *ctx, void *handle, const struct sched_item_conf
  * the item is ours, newer than any its previous owner ran it under. A pre-armed
  * run keeps its prepare's epoch; its release is checked the same way, and an
  * item lost in between is removed from the scheduler, which cancels the run. */
+/* on_backlog: the scheduler's backlog started, ended or got an older entry:
+ * it rides on the agent record (coord_set_backlog). */
+static void on_backlog(void *ctx, int64_t oldest_s)
+{
+    struct agent *a = ctx;
+    a->backlog_s = oldest_s;
+    if (a->coord)
+        coord_set_backlog(a->coord, oldest_s);
+}
+
+/* owes: whether a lost item's fires are still ours to report (coord_owes). */
+static bool owes(void *ctx, const char *job, int item)
+{
+    struct agent *a = ctx;
+    return a->coord && coord_owes(a->coord, job, item);
+}
+
 static int64_t run_epoch(void *ctx)
 {
     struct agent *a = ctx;
@@ -876,6 +894,10 @@ int agent_run(const struct cfg *c)
         .prearm_ms = (int)prearm_ms,
         .epoch = run_epoch,
         .epoch_ctx = &a,
+        .on_backlog = on_backlog,
+        .backlog_ctx = &a,
+        .owes = owes,
+        .owes_ctx = &a,
     };
     if (sched_new(a.base, &so, &a.sched) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");
@@ -906,6 +928,8 @@ int agent_run(const struct cfg *c)
         rc = 2;
         goto out;
     }
+    if (a.backlog_s)
+        coord_set_backlog(a.coord, a.backlog_s);
     if (items_new(a.sched, a.coord, work, &a.items) < 0)
         goto out;
     if (a.maint && a.alert_ms > 0) {

@@ -105,9 +105,11 @@ static void key_of(char *buf, size_t len, const char *job, int item)
     snprintf(buf, len, "%s\x1f%d", job, item);
 }
 
-/* put: (re)configure one item in the scheduler from its job; its own
- * schedule starts at fire label first_s (0: after the current second). */
-static int put(struct items *it, const struct job *j, int item, int64_t first_s)
+/* conf_of: the scheduler's configuration of one item of job j; its own
+ * schedule starts at fire label first_s (0: after the current second). The
+ * rule (conf->ctx) is the caller's until the scheduler takes it. */
+static int conf_of(struct items *it, const struct job *j, int item, int64_t first_s,
+                   struct sched_item_conf *out)
 {
     struct sc_err err;
     char msg[400];
@@ -121,7 +123,7 @@ static int put(struct items *it, const struct job *j, int item, int64_t first_s)
         return -EINVAL;
     }
     r->z = z;
-    struct sched_item_conf conf = {
+    *out = (struct sched_item_conf){
         .job = j->name,
         .item = item,
         .total = j->shards,
@@ -145,8 +147,21 @@ static int put(struct items *it, const struct job *j, int item, int64_t first_s)
         .ctx_free = rule_free,
         .fire_after = first_s > 0 ? first_s - 1 : 0,
     };
+    return 0;
+}
+
+/* put: (re)configure one item in the scheduler from its job; its own
+ * schedule starts at fire label first_s (0: after the current second). */
+static int put(struct items *it, const struct job *j, int item, int64_t first_s)
+{
+    struct sc_err err;
+    char msg[400];
+    struct sched_item_conf conf;
+    if (conf_of(it, j, item, first_s, &conf) < 0)
+        return -EINVAL;
+    sc_err_clear(&err);
     if (sched_item_put(it->s, &conf, &err) < 0) {
-        rule_free(r);
+        rule_free(conf.ctx);
         LOGE("job %s item %d: %s", j->name, item, sc_err_format(&err, msg, sizeof msg));
         return -EINVAL;
     }
@@ -235,11 +250,60 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
     rerun(it, j, item);
 }
 
+#define HANDED_WHY "handed over, its new owner not there yet"
+
+/* lost: coordination took (job, item) from this agent. What nobody else holds
+ * stays ours to account (docs/coordination.md, "Fires between owners"): an
+ * active item's fires due and not handled yet are reported at once, its
+ * later ones as they come due until its next owner is there (coord_owes); a
+ * pending item's window so far (from where its accounting would have
+ * started) is reported missed, then the same. Dropped items (session lost,
+ * evicted) report what came due while they could not be handled, and owe
+ * nothing after. */
+static void lost(void *arg, const struct coord_loss *l)
+{
+    struct sync_ctx *sc = arg;
+    struct items *it = sc->it;
+    char key[JOB_NAME_MAX + 16];
+    if (!l->job) {
+        sched_owed_clear(it->s); /* nothing handed over before is ours any more */
+        return;
+    }
+    key_of(key, sizeof key, l->job, l->item);
+    struct item_rec *rec = strmap_get(&it->recs, key);
+    if (rec) {
+        /* scheduled here (active; a pending item never is) */
+        if (l->dropped)
+            sched_item_drop(it->s, l->job, l->item, l->dropped);
+        else
+            sched_item_hand(it->s, l->job, l->item, HANDED_WHY);
+        LOGD("job %s item %d: no longer scheduled here (%s)", l->job, l->item,
+             l->dropped ? "dropped" : "handed over");
+        sc->removed++;
+        free(strmap_del(&it->recs, key));
+        return;
+    }
+    const struct job *j = coord_job(it->c, l->job);
+    struct sched_item_conf conf;
+    struct sc_err err;
+    if (!l->pending || !l->lo_ms || !j || j->disabled || l->item >= j->shards ||
+        conf_of(it, j, l->item, 0, &conf) < 0)
+        return;
+    sc_err_clear(&err);
+    int n = sched_owe(it->s, &conf, l->lo_ms, l->dropped ? l->dropped : "lost while pending",
+                      l->dropped ? NULL : HANDED_WHY, &err);
+    if (n < 0)
+        rule_free(conf.ctx);
+    else if (n > 0)
+        LOGN("job %s item %d: lost while pending: %d fires accounted", l->job, l->item, n);
+}
+
 void items_sync(struct items *it)
 {
     const char *k;
     void *v;
     struct sync_ctx sc = {.it = it};
+    coord_take_losses(it->c, lost, &sc);
     for (size_t i = 0; strmap_next(&it->recs, &i, &k, &v);)
         ((struct item_rec *)v)->seen = false;
     it->invalid = 0;

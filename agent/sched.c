@@ -49,7 +49,8 @@ struct sched_item {
     int64_t arm_tried;           /* next_fire that arming was tried (or refused) for, -1 none */
     struct sched_run *runs;
     int n_runs;
-    struct sched_item *hnext;
+    struct sched_item *hnext; /* hash chain; the owed list for an owed item */
+    char *owed_why;           /* an owed item (sched_item_hand, sched_owe): its fires' reason */
 };
 
 enum run_state { RUN_NEW, RUN_ARMED, RUN_QUEUED, RUN_RUNNING, RUN_RETRY };
@@ -95,9 +96,11 @@ struct sched {
     struct sched_item **heap;
     int heap_n, heap_cap;
     struct run_list queue, running, retry, armed;
+    struct sched_item *owed;  /* items lost here whose fires are still ours to report */
     struct sched_run **batch; /* capacity slots: the runs one pump starts */
     struct sched_prearm_stats pstats;
     bool paused;
+    int64_t backlog_s; /* the oldest fire queued since the queue was last empty (0 none) */
     bool have_last;
     int64_t last_real, last_mono;
     bool in_tick;
@@ -492,6 +495,25 @@ static void report_unrun(struct sched *s, struct sched_item *it, enum sched_ev_t
     run_free(r);
 }
 
+/* report_due: the item's fires already due by our clock that the scheduler
+ * has not handled yet (its timer has not come round to them) are reported
+ * now, at most SCHED_MISFIRE_MAX: the item stops here at this instant, so
+ * nothing before the stop is left to anyone. Returns how many. */
+static int report_due(struct sched *s, struct sched_item *it, enum sched_ev_type type,
+                      const char *reason)
+{
+    int64_t now = now_real(s), t = it->next_fire;
+    int n = 0;
+    for (; t >= 0 && t * 1000 <= now && n < SCHED_MISFIRE_MAX; n++) {
+        report_unrun(s, it, type, EXEC_TRIGGER_CRON, t, reason);
+        it->last_fire = t;
+        int64_t nt = it->next(it->ctx, t);
+        t = nt > t ? nt : -1;
+    }
+    it->next_fire = t;
+    return n;
+}
+
 /* run_discard: free a run that did not start, cancelling its held process. */
 static void run_discard(struct sched *s, struct sched_run *r)
 {
@@ -645,6 +667,25 @@ static bool start_run(struct sched *s, struct sched_run *r)
     return true;
 }
 
+/* backlog_update: the oldest fire label waiting in the queue (due, not
+ * started; retries excluded: their fire has its run) since the queue was last
+ * empty. It changes only when a backlog starts, ends or gets an older entry
+ * (a misfire catch-up), and only then is on_backlog told: never once per
+ * fire. */
+static void backlog_update(struct sched *s)
+{
+    int64_t oldest = 0;
+    for (const struct sched_run *r = s->queue.head; r; r = r->qnext)
+        if (r->trigger != EXEC_TRIGGER_RETRY && (!oldest || r->fire_time < oldest))
+            oldest = r->fire_time;
+    if ((oldest && !s->backlog_s) || (!oldest && s->backlog_s) ||
+        (oldest && oldest < s->backlog_s)) {
+        s->backlog_s = oldest;
+        if (s->o.on_backlog)
+            s->o.on_backlog(s->o.backlog_ctx, oldest);
+    }
+}
+
 /* pump: start queued runs while there is capacity; runs left waiting that
  * were not reported yet (always the newest, at the tail) get their QUEUED.
  * The runs admitted together start in three passes so that the instant costs
@@ -679,6 +720,7 @@ static void pump(struct sched *s)
             r->reported_queued = true;
             emit(s, SCHED_EV_QUEUED, r, s->paused ? "paused" : "at capacity", NULL);
         }
+    backlog_update(s);
 }
 
 static void enqueue(struct sched *s, struct sched_run *r)
@@ -1010,6 +1052,9 @@ int64_t sched_next_wake_ms(struct sched *s)
     }
     if (s->retry.head && s->retry.head->retry_due - mono < d)
         d = s->retry.head->retry_due - mono;
+    for (const struct sched_item *it = s->owed; it; it = it->hnext)
+        if (it->next_fire >= 0 && it->next_fire * 1000 - real < d)
+            d = it->next_fire * 1000 - real;
     return d < 0 ? 0 : d;
 }
 
@@ -1021,6 +1066,9 @@ static void arm(struct sched *s)
     struct timeval tv = {(time_t)(d / 1000), (suseconds_t)(d % 1000) * 1000};
     evtimer_add(s->timer, &tv);
 }
+
+static void owed_tick(struct sched *s, int64_t now);
+static struct sched_item *owed_take(struct sched *s, const char *job, int item);
 
 void sched_tick(struct sched *s)
 {
@@ -1049,6 +1097,7 @@ void sched_tick(struct sched *s)
     *armed_tail = plain; /* armed ones first, then the others */
     for (struct sched_item *it = due; it; it = it->due_next)
         process_due(s, it, real);
+    owed_tick(s, real);
     while (due) {
         struct sched_item *it = due;
         due = it->due_next;
@@ -1114,9 +1163,12 @@ err:
 
 static void item_free(struct sched_item *it)
 {
+    if (!it)
+        return;
     if (it->ctx_free)
         it->ctx_free(it->ctx);
     spec_unref(it->spec);
+    free(it->owed_why);
     free(it);
 }
 
@@ -1143,6 +1195,7 @@ void sched_free(struct sched *s)
             s->buckets[i] = it->hnext;
             item_free(it);
         }
+    sched_owed_clear(s);
     if (s->timer)
         event_free(s->timer);
     free(s->buckets);
@@ -1159,6 +1212,9 @@ int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct s
     struct spec *sp = spec_new(conf);
     if (!sp)
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    /* Ours again: its fires go through the schedule (and the takeover's
+     * accounting), no longer reported as owed. */
+    item_free(owed_take(s, conf->job, conf->item));
     int64_t now_s = sec_floor(now_real(s));
     struct sched_item **slot = item_slot(s, conf->job, conf->item);
     struct sched_item *it = *slot;
@@ -1207,16 +1263,28 @@ int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct s
     return 0;
 }
 
-int sched_item_remove(struct sched *s, const char *job, int item, bool kill)
+/* ------------------------------------------------------------ removal and owed fires */
+
+static int64_t window_walk(const struct sched_item *it, int64_t lo_ms,
+                           int64_t due[SCHED_MISFIRE_MAX], int *n);
+
+/* detach: take `it` out of the table and the heap; its fires already due and
+ * not handled are reported (`type`, `why`), its queued and retry-waiting runs
+ * dropped, its running ones left to finish (killed when `kill`). The caller
+ * frees or keeps it. */
+static struct sched_item *detach(struct sched *s, const char *job, int item, bool kill,
+                                 enum sched_ev_type type, const char *why)
 {
     struct sched_item **slot = item_slot(s, job, item);
     struct sched_item *it = *slot;
     if (!it)
-        return -ENOENT;
+        return NULL;
     *slot = it->hnext;
+    it->hnext = NULL;
     s->n_items--;
     heap_remove(s, it);
     disarm(s, it);
+    report_due(s, it, type, why);
     for (struct sched_run *r = it->runs, *nx; r; r = nx) {
         nx = r->inext;
         if (r->state == RUN_RUNNING) {
@@ -1227,10 +1295,148 @@ int sched_item_remove(struct sched *s, const char *job, int item, bool kill)
             drop_waiting(s, r, "the item was removed from this agent");
         }
     }
-    item_free(it);
+    return it;
+}
+
+static void detached(struct sched *s)
+{
+    backlog_update(s);
     if (!s->in_tick)
         arm(s);
+}
+
+int sched_item_remove(struct sched *s, const char *job, int item, bool kill)
+{
+    struct sched_item *it =
+        detach(s, job, item, kill, SCHED_EV_SKIPPED, "removed from this agent before its turn");
+    if (!it)
+        return -ENOENT;
+    item_free(it);
+    detached(s);
     return 0;
+}
+
+int sched_item_drop(struct sched *s, const char *job, int item, const char *why)
+{
+    struct sched_item *it = detach(s, job, item, false, SCHED_EV_MISSED, why);
+    if (!it)
+        return -ENOENT;
+    item_free(it);
+    detached(s);
+    return 0;
+}
+
+/* owed_take: unlink the owed item (job, item), NULL when there is none. */
+static struct sched_item *owed_take(struct sched *s, const char *job, int item)
+{
+    for (struct sched_item **p = &s->owed; *p; p = &(*p)->hnext)
+        if ((*p)->spec->c.item == item && strcmp((*p)->spec->c.job, job) == 0) {
+            struct sched_item *it = *p;
+            *p = it->hnext;
+            it->hnext = NULL;
+            return it;
+        }
+    return NULL;
+}
+
+/* owe: keep `it` (out of the table) to report its fires as they come due,
+ * while opts.owes says so; freed when no one asks. */
+static void owe(struct sched *s, struct sched_item *it, const char *why)
+{
+    item_free(owed_take(s, it->spec->c.job, it->spec->c.item));
+    if (!s->o.owes || !why || !(it->owed_why = strdup(why))) {
+        item_free(it);
+        return;
+    }
+    it->hnext = s->owed;
+    s->owed = it;
+}
+
+/* owed_tick: every owed item's fires due by `now` are reported MISSED (at
+ * most SCHED_MISFIRE_MAX each time); an item no longer owed goes. */
+static void owed_tick(struct sched *s, int64_t now)
+{
+    for (struct sched_item **p = &s->owed; *p;) {
+        struct sched_item *it = *p;
+        for (int n = 0; it->next_fire >= 0 && it->next_fire * 1000 <= now && n < SCHED_MISFIRE_MAX;
+             n++) {
+            report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, it->next_fire, it->owed_why);
+            int64_t nt = it->next(it->ctx, it->next_fire);
+            it->next_fire = nt > it->next_fire ? nt : -1;
+        }
+        if (it->next_fire < 0 || !s->o.owes(s->o.owes_ctx, it->spec->c.job, it->spec->c.item)) {
+            *p = it->hnext;
+            item_free(it);
+        } else {
+            p = &it->hnext;
+        }
+    }
+}
+
+int sched_item_hand(struct sched *s, const char *job, int item, const char *why)
+{
+    struct sched_item *it =
+        detach(s, job, item, false, SCHED_EV_SKIPPED, "removed from this agent before its turn");
+    if (!it)
+        return -ENOENT;
+    owe(s, it, why);
+    detached(s);
+    return 0;
+}
+
+int sched_owe(struct sched *s, const struct sched_item_conf *conf, int64_t lo_ms,
+              const char *window_why, const char *why, struct sc_err *err)
+{
+    int64_t due[SCHED_MISFIRE_MAX];
+    int n = 0;
+    char msg[300];
+    int rc = conf_check(conf, err);
+    if (rc < 0)
+        return rc;
+    struct sched_item *it = calloc(1, sizeof *it);
+    if (!it || !(it->spec = spec_new(conf))) {
+        free(it);
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    }
+    it->heap_idx = -1;
+    it->last_fire = -1;
+    it->arm_tried = -1;
+    it->next = conf->next;
+    it->offset = conf->offset;
+    it->ctx = conf->ctx;
+    it->ctx_free = conf->ctx_free;
+    it->floor_after = sec_floor(now_real(s));
+    int64_t more_from = window_walk(it, lo_ms, due, &n);
+    if (more_from >= 0) {
+        snprintf(msg, sizeof msg,
+                 "%s; more than %d fires: this one and earlier ones not enumerated", window_why,
+                 SCHED_MISFIRE_MAX);
+        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, msg);
+    }
+    for (int i = 0; i < n; i++)
+        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, due[i], window_why);
+    it->next_fire = it->next(it->ctx, it->floor_after);
+    owe(s, it, why);
+    if (!s->in_tick)
+        arm(s);
+    return n + (more_from >= 0);
+}
+
+void sched_owed_clear(struct sched *s)
+{
+    while (s->owed) {
+        struct sched_item *it = s->owed;
+        s->owed = it->hnext;
+        item_free(it);
+    }
+}
+
+int sched_owed(const struct sched *s)
+{
+    int n = 0;
+    for (const struct sched_item *it = s->owed; it; it = it->hnext)
+        n++;
+    return n;
 }
 
 int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger trigger,
@@ -1249,6 +1455,39 @@ int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger 
     return 0;
 }
 
+/* window_walk: the fires f of `it` with f*1000 > lo_ms up to its floor, in
+ * due[] (n, ascending). The window ends where the item's own schedule starts
+ * (its floor). Of a window holding more than SCHED_MISFIRE_MAX fires the
+ * newest are taken, the ones nearest the floor: a window that reaches far
+ * back is a conservative bound, and its oldest fires are the likeliest to
+ * have been accounted by an owner before. Returns the newest fire left out
+ * (-1 none). The window is walked from a start that moves back (by growing
+ * spans) until it holds one fire more than the cap or reaches lo, so a long
+ * window of a frequent rule costs no more than its newest fires. */
+static int64_t window_walk(const struct sched_item *it, int64_t lo_ms,
+                           int64_t due[SCHED_MISFIRE_MAX], int *n)
+{
+    int64_t ring[SCHED_MISFIRE_MAX + 1];
+    int64_t lo_s = sec_floor(lo_ms), span = 3600, cnt = 0;
+    for (;;) {
+        int64_t start = it->floor_after - span > lo_s ? it->floor_after - span : lo_s;
+        int64_t t = it->next(it->ctx, start);
+        cnt = 0;
+        while (t >= 0 && t <= it->floor_after) {
+            ring[cnt++ % (SCHED_MISFIRE_MAX + 1)] = t;
+            int64_t nt = it->next(it->ctx, t);
+            t = nt > t ? nt : -1;
+        }
+        if (cnt > SCHED_MISFIRE_MAX || start == lo_s)
+            break;
+        span = span > INT64_MAX / 16 ? INT64_MAX / 2 : span * 8;
+    }
+    *n = cnt > SCHED_MISFIRE_MAX ? SCHED_MISFIRE_MAX : (int)cnt;
+    for (int i = 0; i < *n; i++)
+        due[i] = ring[(cnt - *n + i) % (SCHED_MISFIRE_MAX + 1)];
+    return cnt > SCHED_MISFIRE_MAX ? ring[(cnt - *n - 1) % (SCHED_MISFIRE_MAX + 1)] : -1;
+}
+
 int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms, int64_t hi_ms,
                        const char *why)
 {
@@ -1258,16 +1497,13 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
     char msg[300];
     if (!it)
         return -ENOENT;
-    /* The window ends where the item's own schedule starts (its floor). */
-    int64_t t = it->next(it->ctx, sec_floor(lo_ms)), more_from = -1;
-    while (t >= 0 && t <= it->floor_after) {
-        if (n == SCHED_MISFIRE_MAX) {
-            more_from = t;
-            break;
-        }
-        due[n++] = t;
-        int64_t nt = it->next(it->ctx, t);
-        t = nt > t ? nt : -1;
+    int64_t more_from = window_walk(it, lo_ms, due, &n);
+    if (more_from >= 0) {
+        snprintf(msg, sizeof msg,
+                 "failover window (%s): more than %d fires without an owner; this one and "
+                 "earlier ones not enumerated",
+                 why, SCHED_MISFIRE_MAX);
+        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, msg);
     }
     const struct sched_item_conf *c = &it->spec->c;
     /* Ours alone and not late past the threshold: an ordinary fire (a handoff
@@ -1300,13 +1536,6 @@ int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms
                                                       : " (misfire once: one catch-up run)");
         report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, due[i], msg);
     }
-    if (more_from >= 0) {
-        snprintf(msg, sizeof msg,
-                 "failover window (%s): more than %d fires without an owner; later ones not "
-                 "enumerated",
-                 why, SCHED_MISFIRE_MAX);
-        report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, more_from, msg);
-    }
     if (!s->in_tick) {
         pump(s);
         arm(s);
@@ -1335,7 +1564,9 @@ static int kill_item_runs(struct sched *s, struct sched_item *it, const char *re
 int sched_kill_item(struct sched *s, const char *job, int item, const char *reason)
 {
     struct sched_item *it = *item_slot(s, job, item);
-    return it ? kill_item_runs(s, it, reason) : -ENOENT;
+    int n = it ? kill_item_runs(s, it, reason) : -ENOENT;
+    backlog_update(s);
+    return n;
 }
 
 int sched_kill_all(struct sched *s, const char *reason)
@@ -1351,6 +1582,7 @@ int sched_kill_all(struct sched *s, const char *reason)
             kill_run(s, r, reason);
             n++;
         }
+    backlog_update(s);
     if (!s->in_tick)
         arm(s);
     return n;

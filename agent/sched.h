@@ -175,6 +175,17 @@ struct sched_opts {
      * launch, its fence and its STARTED/FINISHED events. NULL = 0. */
     int64_t (*epoch)(void *ctx);
     void *epoch_ctx;
+    /* Optional: the oldest fire label queued for capacity (due, not started;
+     * retries excluded) since the queue was last empty, 0 when it empties.
+     * Called only when a backlog starts, ends or gets an older entry, never
+     * once per fire (the agent publishes it: plan_agent_rec.backlog_s). */
+    void (*on_backlog)(void *ctx, int64_t oldest_s);
+    void *backlog_ctx;
+    /* Optional: whether the fires of (job, item), an item this agent lost,
+     * are still this agent's to report (sched_item_hand, sched_owe): asked
+     * after each batch of its due fires is reported. NULL: nothing is owed. */
+    bool (*owes)(void *ctx, const char *job, int item);
+    void *owes_ctx;
 };
 
 /* sched_new: `base` may be NULL (no timer: the caller drives sched_tick(),
@@ -193,11 +204,36 @@ void sched_free(struct sched *s);
  * the previous configuration (if any) stays and conf->ctx is not taken. */
 int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct sc_err *err);
 
-/* sched_item_remove: stop firing; queued runs and pending retries are dropped
- * (SKIPPED, "removed"); a running execution is killed when `kill`, else left
- * to finish (its FINISHED event still comes). -ENOENT when unknown. */
+/* sched_item_remove: stop firing; fires already due by the clock that the
+ * scheduler has not handled yet are reported SKIPPED ("removed from this
+ * agent before its turn", at most SCHED_MISFIRE_MAX), queued runs and pending
+ * retries are dropped (SKIPPED, "removed"); a running execution is killed when
+ * `kill`, else left to finish (its FINISHED event still comes). -ENOENT when
+ * unknown. */
 int sched_item_remove(struct sched *s, const char *job, int item, bool kill);
 
+/* sched_item_drop: as sched_item_remove (without kill), but the fires due and
+ * not handled yet are reported MISSED with `why` (the session was lost: they
+ * came due while this agent could not handle them). -ENOENT when unknown. */
+int sched_item_drop(struct sched *s, const char *job, int item, const char *why);
+/* sched_item_hand: (job, item) was lost to another agent: removed as by
+ * sched_item_remove (running executions left to finish), but its later fires
+ * are reported MISSED with `why` as they come due, for as long as opts.owes
+ * says so (its new owner is not there yet) or until it is put again.
+ * -ENOENT when unknown. */
+int sched_item_hand(struct sched *s, const char *job, int item, const char *why);
+/* sched_owe: an item this agent held without scheduling it (pending) is lost:
+ * its fires f with f*1000 > lo_ms up to now are reported MISSED with
+ * `window_why` (the newest SCHED_MISFIRE_MAX, one more report standing for
+ * older ones), then, when `why` is not NULL, its later fires as with
+ * sched_item_hand. conf->ctx is the scheduler's on success. Returns how many
+ * fires were reported, or -EINVAL with err for a bad conf. */
+int sched_owe(struct sched *s, const struct sched_item_conf *conf, int64_t lo_ms,
+              const char *window_why, const char *why, struct sc_err *err);
+/* sched_owed_clear: forget every owed item (the session was lost: nothing
+ * handed over from it is this agent's any more). sched_owed: how many. */
+void sched_owed_clear(struct sched *s);
+int sched_owed(const struct sched *s);
 /* sched_trigger: a manual or failover run (or any trigger) of an owned item,
  * through the same path as a cron fire (concurrency, capacity, retries).
  * fire_time 0 = now. job_param NULL = the item's. exec_id_out (may be NULL,
@@ -214,8 +250,10 @@ int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger 
  * owner's report of a run wins in the history); later ones are missed fires
  * under the item's misfire policy (skip: MISSED; once: the latest runs with
  * trigger misfire, the others MISSED; all: each runs), at most
- * SCHED_MISFIRE_MAX of them. `why` goes into the reasons ("taken over from
- * a2"). Returns how many fires were accounted, -ENOENT when unknown. */
+ * SCHED_MISFIRE_MAX of them: the newest (nearest the floor); one more MISSED
+ * report at the newest fire left out stands for the older ones. `why` goes
+ * into the reasons ("taken over from a2"). Returns how many fires were
+ * accounted, -ENOENT when unknown. */
 int sched_item_account(struct sched *s, const char *job, int item, int64_t lo_ms, int64_t hi_ms,
                        const char *why);
 

@@ -120,6 +120,17 @@ struct rerun_done {
     char job[JOB_NAME_MAX + 1];
 };
 
+/* An item this agent lost, for the scheduler to account (coord_take_losses). */
+struct loss {
+    char job[JOB_NAME_MAX + 1]; /* "" = a drop marker: every item was dropped */
+    int item;
+    bool pending;
+    int64_t lo_ms;
+    char why[120]; /* dropped items: why */
+};
+
+#define LOSSES_MAX 200000 /* kept until taken; more are not recorded */
+
 #define RERUN_DONE_MAX 64
 #define GONE_CLAIMS_MAX 64
 
@@ -174,6 +185,15 @@ struct coord {
     struct plan_snapshot applied_snap;      /* its snapshot (members with sessions) */
     int64_t lost_ms;                        /* when this process last gave up a session */
     int64_t gap_ms;                         /* when our connection last broke (0 never) */
+    /* the first connection break since we last saw the cluster settled (0
+     * none): own_server_gap_ms */
+    int64_t gap_first_ms;
+    /* the last time (our clock, 0 never) own_settled held over the records
+     * we hold (settle_check): own_takeover_in.settled_ms. Per process. */
+    int64_t settled_ms;
+    /* the scheduler's backlog (coord_set_backlog): the oldest fire queued
+     * for capacity since its queue was last empty; 0 none (record: backlog_s) */
+    int64_t backlog_s;
     /* leader: members evicted since the last publication (own_evict) */
     char **evicting;
     int64_t *evicting_session;
@@ -207,6 +227,8 @@ struct coord {
     int ngone_claims;
     struct vanish past_bound; /* the latest-bounding vanish seen in earlier sessions */
     struct strmap handovers;  /* struct handover of gained items */
+    struct loss *losses;      /* items lost since the last coord_take_losses */
+    int nlosses, caplosses;
 
     uint64_t gen;
     enum reg_state reg;
@@ -335,7 +357,6 @@ static void clear_caches(struct coord *c)
     c->snap_loaded = c->snap_exists = false;
 }
 
-/* drop_all: no item is ours any more (session lost). */
 /* stop_fold: (job, item) leaves this agent: the highest label it started
  * here now bounds whoever takes it over (our record's stop_s). */
 static void stop_fold(struct coord *c, struct cjob *j, int i)
@@ -344,14 +365,47 @@ static void stop_fold(struct coord *c, struct cjob *j, int i)
         c->max_started = j->last[i];
 }
 
-static void drop_all(struct coord *c)
+/* loss_add: note a lost item (job NULL: the drop marker) for the scheduler. */
+static void loss_add(struct coord *c, const char *job, int item, bool pending, int64_t lo_ms,
+                     const char *why)
+{
+    if (c->nlosses == c->caplosses) {
+        int cap = c->caplosses ? c->caplosses * 2 : 64;
+        struct loss *n = cap <= LOSSES_MAX ? realloc(c->losses, (size_t)cap * sizeof *n) : NULL;
+        if (!n) {
+            LOGW("%s/%d lost here: not accounted (%d losses not taken yet)", job ? job : "-", item,
+                 c->nlosses);
+            return;
+        }
+        c->losses = n;
+        c->caplosses = cap;
+    }
+    struct loss *l = &c->losses[c->nlosses++];
+    snprintf(l->job, sizeof l->job, "%s", job ? job : "");
+    l->item = item;
+    l->pending = pending;
+    l->lo_ms = lo_ms;
+    snprintf(l->why, sizeof l->why, "%s", why ? why : "");
+}
+
+static int64_t pending_lo(struct coord *c, const char *job, int item);
+
+/* drop_all: every item goes (session lost, evicted): each is noted for the
+ * scheduler to account what came due while this agent could not handle it
+ * (`why`), after a marker that ends whatever was handed over before. */
+static void drop_all(struct coord *c, const char *why)
 {
     const char *k;
     void *v;
+    loss_add(c, NULL, 0, false, 0, why);
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         struct cjob *j = v;
         for (int i = 0; i < j->nst; i++)
             stop_fold(c, j, i);
+        for (int i = 0; j->st && i < j->nst; i++)
+            if (j->st[i] != COORD_NONE)
+                loss_add(c, j->name, i, j->st[i] == COORD_PENDING,
+                         j->st[i] == COORD_PENDING ? pending_lo(c, j->name, i) : 0, why);
         if (j->st)
             memset(j->st, 0, (size_t)j->nst);
         if (j->draining)
@@ -383,6 +437,20 @@ static const char *not_ready_reason(const struct coord *c)
     if (c->stalled)
         return "apply stalled";
     return c->loaded ? "" : "loading job configs";
+}
+
+/* count_pending: items held pending here (gained, the gate not yet open). */
+static int count_pending(struct coord *c)
+{
+    const char *k;
+    void *v;
+    int n = 0;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        const struct cjob *j = v;
+        for (int i = 0; i < j->nst; i++)
+            n += j->st[i] == COORD_PENDING;
+    }
+    return n;
 }
 
 static char *record_json(struct coord *c)
@@ -433,6 +501,10 @@ static char *record_json(struct coord *c)
     /* Rides along with every write (none is made for it): a record written
      * at an apply names every label started before it. */
     r.stop_s = c->max_started;
+    /* Both change at an apply, an activation or a backlog's start or end,
+     * each of which writes the record anyway or marks it dirty once. */
+    r.npending = count_pending(c);
+    r.backlog_s = c->backlog_s;
     memcpy(r.reran, c->reran, sizeof r.reran);
     r.nreran = c->nreran;
     char *s = plan_agent_json(&r);
@@ -669,7 +741,8 @@ static void registration_lost(struct coord *c, const char *why)
     LOGW("%s: killing running executions, dropping every item, registering again", why);
     c->reg = REG_NONE;
     c->lost_ms = now_ms();
-    drop_all(c);
+    drop_all(c, "dropped: this agent's registration was lost (evicted) before it could handle "
+                "the fire");
     if (c->on_lost)
         c->on_lost(c->ctx);
     changed(c);
@@ -1646,7 +1719,9 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         .view_start_ms = j->czxid > c->view_pzxid ? 0 : b->view_start_ms,
         .snap_gone_hi_ms = snap_gone_hi(c, j),
         .recent_evictions = b->recent_evictions,
-        .server_gap_ms = c->gap_ms,
+        .settled_ms = c->settled_ms,
+        .server_gap_ms =
+            own_server_gap_ms(c->gap_first_ms, c->gap_ms, c->view_start_ms, zkreg_timeout_ms(c->z)),
     };
     if (any) {
         const char *k;
@@ -1672,9 +1747,13 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
          * nobody else ever. */
         /* it held the item only if its last record shows it applied the
          * epoch that gave it (own.c takeover_exact) */
+        /* its queued fires (due, not started) died with it unrecorded: from
+         * its last record, when that was current as it vanished */
         if (x->loaded && !x->alive && x->gone_trusted &&
-            (!h->from_session || x->rec.session == h->from_session))
+            (!h->from_session || x->rec.session == h->from_session)) {
             in.owner_epoch = x->rec.applied_epoch;
+            in.owner_backlog_s = x->rec.backlog_s;
+        }
         if (x->loaded && !x->alive && x->gone_trusted &&
             (!h->from_session || x->rec.session == h->from_session)) {
             h->rerun_session = h->from_session ? h->from_session : x->rec.session;
@@ -1878,12 +1957,19 @@ static int ensure_items(struct cjob *j, int n)
  * epoch as carry_ms). */
 static void carry_pending(struct coord *c, const char *job, int item)
 {
+    int64_t lo = pending_lo(c, job, item);
+    if (lo)
+        c->carry_ms = own_carry(c->carry_ms, lo);
+}
+
+/* pending_lo: the window start of an item held pending (own_pending_lo from
+ * the publication of the epoch applied before the gain); 0 unknown. */
+static int64_t pending_lo(struct coord *c, const char *job, int item)
+{
     char key[JOB_NAME_MAX + 16];
     handover_key(key, sizeof key, job, item);
     const struct handover *h = strmap_get(&c->handovers, key);
-    if (h)
-        c->carry_ms = own_carry(c->carry_ms, own_pending_lo(h->prev_created_ms,
-                                                            zkreg_timeout_ms(c->z), c->max_skew_ms));
+    return h ? own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms) : 0;
 }
 
 /* apply_job: the states of one job's items under assignment `a` (ji: the job's
@@ -1903,6 +1989,9 @@ static void apply_job(struct coord *c, const struct shard_assignment *a,
             handover_gain(c, before, j->name, i);
             (*gained)++;
         } else if (!mine && j->st[i] != COORD_NONE) {
+            /* ours to account until its next owner is there (coord_owes) */
+            loss_add(c, j->name, i, j->st[i] == COORD_PENDING,
+                     j->st[i] == COORD_PENDING ? pending_lo(c, j->name, i) : 0, NULL);
             if (j->st[i] == COORD_PENDING)
                 carry_pending(c, j->name, i);
             handover_forget(c, j->name, i);
@@ -2082,8 +2171,12 @@ static void gate_check(struct coord *c)
             }
     }
     c->maybe_pending = left;
-    if (any)
+    if (any) {
         c->states_gen++;
+        /* npending changed (own_settled): at most one write per agent per
+         * epoch, coalesced with any other change */
+        c->node_dirty = true;
+    }
     if (any)
         changed(c);
 }
@@ -2499,6 +2592,77 @@ out:
 
 /* ---------------------------------------------------------------- evaluation, watches, session */
 
+/* settle_check: own_settled over the records we hold — every live agent
+ * that applied something is at our applied epoch (the snapshot's), none
+ * holds pending or draining items or a backlog, and every member of the
+ * snapshot is alive in the session it names and has applied it. Fires since
+ * such a moment are accounted by the item's active owner until it stops, so
+ * an accounting window need not reach back past it (own_takeover_in.
+ * settled_ms); the first connection break since is where a server restart
+ * may have begun (own_server_gap_ms). Our own items are counted only once
+ * every other record allows it (a scan of every item; while some may be
+ * pending, maybe_pending, we are not settled anyway). */
+static void settle_check(struct coord *c)
+{
+    const char *k;
+    void *v;
+    if (!c->applied || !c->agents_listed || c->agents_loading > 0 || !c->snap_exists ||
+        c->snap.epoch != c->applied || c->backlog_s || c->maybe_pending)
+        return;
+    struct own_settle_peer *p = calloc(strmap_len(&c->agents) + 1, sizeof *p);
+    if (!p)
+        return;
+    int n = 1;          /* p[0]: ours, filled in last */
+    bool others = true; /* every other record and member allows it */
+    for (size_t it = 0; others && strmap_next(&c->agents, &it, &k, &v);) {
+        const struct cagent *a = v;
+        if (!a->alive || strcmp(a->id, c->id) == 0)
+            continue;
+        /* a record not (re)read since our connection broke tells nothing */
+        others = a->loaded && !a->suspect;
+        if (!others || a->rec.applied_epoch == 0)
+            continue; /* nothing applied in its session: owns nothing */
+        p[n++] = (struct own_settle_peer){a->rec.applied_epoch, true, a->rec.npending,
+                                          a->rec.ndraining, a->rec.backlog_s != 0};
+        others = a->rec.applied_epoch == c->applied && !a->rec.npending && !a->rec.ndraining &&
+                 !a->rec.backlog_s;
+    }
+    int64_t mine = zkreg_session_id(c->z);
+    for (int i = 0; others && i < c->snap.nmembers; i++) {
+        const struct plan_member *m = &c->snap.members[i];
+        if (strcmp(m->id, c->id) == 0) {
+            others = own_member_self(c->id, mine, m->id, m->session);
+            continue;
+        }
+        /* a member that has not applied the epoch holds its items pending */
+        const struct cagent *a = strmap_get(&c->agents, m->id);
+        others = a && a->alive && a->loaded &&
+                 own_member_self(m->id, a->node_session, m->id, m->session) &&
+                 a->rec.applied_epoch == c->applied;
+    }
+    if (!others) {
+        free(p); /* not settled, whatever we hold: our items need no scan */
+        return;
+    }
+    int pending = 0, draining = 0;
+    for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
+        const struct cjob *j = v;
+        for (int i = 0; i < j->nst; i++) {
+            pending += j->st[i] == COORD_PENDING;
+            draining += j->draining[i];
+        }
+    }
+    p[0] = (struct own_settle_peer){c->applied, true, pending, draining, false};
+    /* our session's first view counts as a break: a restart before it went unseen */
+    int64_t brk = c->gap_ms > c->view_start_ms ? c->gap_ms : c->view_start_ms;
+    int64_t t = now_ms();
+    if (own_settled(p, n, c->applied, c->snap.nmembers, true, t, brk, zkreg_timeout_ms(c->z))) {
+        c->settled_ms = t;
+        c->gap_first_ms = 0;
+    }
+    free(p);
+}
+
 static void eval_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct coord *c = arg;
@@ -2507,6 +2671,7 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (c->reg == REG_NONE)
         register_agent(c);
+    settle_check(c);
     if (!c->loaded && views_settled(c) && c->agents_listed && c->agents_loading == 0) {
         c->loaded = true;
         c->node_dirty = true;
@@ -2688,6 +2853,8 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
     } else if (st == ZKREG_SUSPENDED) {
         c->suspended = true;  /* stop starting new work; running work continues */
         c->gap_ms = now_ms(); /* own_takeover_in.server_gap_ms */
+        if (!c->gap_first_ms)
+            c->gap_first_ms = c->gap_ms;
         /* What we hold of every peer is not known to be its last record
          * until it is read again (reconnected): a peer that vanishes
          * meanwhile is not trusted as to what it was running. */
@@ -2705,7 +2872,7 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
         if (c->leader)
             LOGW("leadership lost with the session");
         c->leader = false;
-        drop_all(c);
+        drop_all(c, "dropped: the session was lost before this agent could handle the fire");
         if (c->on_lost)
             c->on_lost(c->ctx);
         changed(c);
@@ -2794,6 +2961,7 @@ void coord_close(struct coord *c)
     for (size_t it = 0; strmap_next(&c->handovers, &it, &hk, &hv);)
         free(hv);
     strmap_free(&c->handovers);
+    free(c->losses);
     for (size_t it = 0; strmap_next(&c->reruns, &it, &hk, &hv);)
         free(hv);
     strmap_free(&c->reruns);
@@ -3002,6 +3170,53 @@ void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire)
             write_record(c);
             return;
         }
+}
+
+void coord_take_losses(struct coord *c, void (*fn)(void *arg, const struct coord_loss *l),
+                       void *arg)
+{
+    /* fn may not call back into coord's loss list: take it first */
+    struct loss *v = c->losses;
+    int n = c->nlosses;
+    c->losses = NULL;
+    c->nlosses = c->caplosses = 0;
+    for (int i = 0; i < n; i++) {
+        struct coord_loss l = {v[i].job[0] ? v[i].job : NULL, v[i].item, v[i].pending, v[i].lo_ms,
+                               v[i].why[0] ? v[i].why : NULL};
+        fn(arg, &l);
+    }
+    free(v);
+}
+
+bool coord_owes(const struct coord *c, const char *job, int item)
+{
+    if (!c->applied || !c->assign)
+        return false;
+    const struct cjob *j = strmap_get(&c->jobs, job);
+    if (j && item < j->nst && j->st[item] != COORD_NONE)
+        return false; /* ours again */
+    int ji = shard_job_find(c->assign, job);
+    if (ji < 0 || item >= shard_job_items(c->assign, ji))
+        return false; /* no longer in the assignment: nobody's */
+    int o = shard_owner(c->assign, ji, item);
+    const char *id = o >= 0 ? shard_agent_id(c->assign, o) : NULL;
+    if (!id || strcmp(id, c->id) == 0)
+        return true; /* no owner (or our id under another session): still ours */
+    const struct cagent *a = strmap_get(&c->agents, id);
+    int64_t ms = member_session(&c->applied_snap, id);
+    /* its new owner has applied our epoch in the session that names it: it
+     * holds the item pending or active and accounts it from there */
+    return !(a && a->alive && a->loaded && own_member_self(id, a->node_session, id, ms) &&
+             a->rec.applied_epoch >= c->applied);
+}
+
+void coord_set_backlog(struct coord *c, int64_t oldest_s)
+{
+    if (oldest_s == c->backlog_s)
+        return;
+    c->backlog_s = oldest_s;
+    c->node_dirty = true;
+    schedule_eval(c);
 }
 
 void coord_clock_suspect(struct coord *c)

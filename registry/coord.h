@@ -125,6 +125,33 @@ void coord_set_running(struct coord *c, const char *const *jobs, const int *item
  * survivor of our death never re-runs a run that had finished. */
 void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire);
 
+/* An item this agent lost (docs/coordination.md, "Fires between owners"). */
+struct coord_loss {
+    const char *job; /* NULL: a marker: every item was dropped (what was handed
+                      * over before is no longer ours to account) */
+    int item;
+    bool pending;  /* held pending (never scheduled here) */
+    int64_t lo_ms; /* pending: the window start of its fires (0 unknown) */
+    /* NULL: lost to another agent (ours to account until it is there:
+     * coord_owes); else every item was dropped (session lost, evicted): why */
+    const char *dropped;
+};
+/* coord_take_losses: calls fn for every item lost since the last call, in
+ * order, and forgets them. Strings are valid during the call. */
+void coord_take_losses(struct coord *c, void (*fn)(void *arg, const struct coord_loss *l),
+                       void *arg);
+/* coord_owes: whether the fires of (job, item), an item this agent lost, are
+ * still its to account: until the owner in our applied assignment is an alive
+ * peer, in the session the snapshot names, whose record shows it applied our
+ * epoch (or a later one) — or the item is ours again or no longer assigned. */
+bool coord_owes(const struct coord *c, const char *job, int item);
+
+/* coord_set_backlog: the scheduler's backlog changed: the oldest fire label
+ * queued for capacity since its queue was last empty (0: it emptied). Written
+ * with the record (backlog_s): a successor of our death accounts our queued
+ * fires from there, and the cluster is not settled while any agent has one. */
+void coord_set_backlog(struct coord *c, int64_t oldest_s);
+
 /* coord_clock_suspect: the wall clock jumped: refuse work until a fresh clock
  * check against ZooKeeper passes (started at once). */
 void coord_clock_suspect(struct coord *c);

@@ -520,6 +520,8 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     INT("skew_ms", r.skew_ms, -(INT64_MAX / 2), INT64_MAX / 2);
     INT("stop_s", r.stop_s, 0, INT64_MAX / 2);
     INT("prev_applied", r.prev_applied, 0, INT64_MAX / 2);
+    INT("npending", r.npending, 0, INT32_MAX);
+    INT("backlog_s", r.backlog_s, 0, INT64_MAX / 2);
 #undef STR
 #undef INT
     s = "0";
@@ -573,6 +575,9 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     cJSON_AddItemToObject(o, "running", items_json(r->running, r->nrunning, true));
     cJSON_AddNumberToObject(o, "stop_s", (double)r->stop_s);
     cJSON_AddNumberToObject(o, "prev_applied", (double)r->prev_applied);
+    cJSON_AddNumberToObject(o, "npending", r->npending);
+    if (r->backlog_s > 0)
+        cJSON_AddNumberToObject(o, "backlog_s", (double)r->backlog_s);
     if (r->nreran > 0) {
         cJSON *a = cJSON_AddArrayToObject(o, "reran");
         for (int i = 0; a && i < r->nreran; i++) {

@@ -135,6 +135,16 @@ struct plan_agent_rec {
      * "Failover re-runs"). Records without the field: none. */
     int64_t reran[PLAN_RERAN_MAX];
     int nreran;
+    /* items this agent holds pending (gained, gate not yet open): the
+     * cluster is not settled while any agent holds one (own_settled).
+     * Records without the field: 0. */
+    int npending;
+    /* the oldest fire label queued for capacity (due, not started) since
+     * the run queue was last empty; 0 none. A dead agent's queued fires die
+     * unrecorded with it: its successor accounts from here
+     * (own_takeover_in.owner_backlog_s). Changes only when a backlog starts,
+     * ends or gets an older entry. Records without the field: 0. */
+    int64_t backlog_s;
 };
 
 /* plan_reran_has: whether `session` is in a reran list of n entries. */

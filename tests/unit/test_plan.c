@@ -159,6 +159,8 @@ static void test_agent_record_stop_and_reran(void **state)
     r.session = 0x1000014afeb0001LL;
     r.stop_s = 1767225601;
     r.prev_applied = 41;
+    r.npending = 3;
+    r.backlog_s = 1767225590;
     r.reran[0] = 0x1000014afeb0002LL;
     r.reran[1] = 0x7fffffffffffffffLL;
     r.reran[2] = 1;
@@ -169,6 +171,8 @@ static void test_agent_record_stop_and_reran(void **state)
     assert_int_equal(plan_agent_parse(json, (int)strlen(json), &back, &err), 0);
     assert_int_equal(back.stop_s, 1767225601);
     assert_int_equal(back.prev_applied, 41);
+    assert_int_equal(back.npending, 3);
+    assert_int_equal(back.backlog_s, 1767225590);
     assert_int_equal(back.nreran, 3);
     assert_int_equal(back.reran[0], 0x1000014afeb0002LL);
     assert_int_equal(back.reran[1], 0x7fffffffffffffffLL);
@@ -176,16 +180,20 @@ static void test_agent_record_stop_and_reran(void **state)
     free(json);
     plan_agent_clear(&back);
 
-    /* no reran field at all when the list is empty */
+    /* no reran field at all when the list is empty, no backlog_s when none */
     r.nreran = 0;
+    r.backlog_s = 0;
     json = plan_agent_json(&r);
     assert_null(strstr(json, "reran"));
+    assert_null(strstr(json, "backlog_s"));
     free(json);
 
     const char *old = "{\"host\":\"h\",\"session\":\"10\",\"applied_epoch\":3}";
     assert_int_equal(plan_agent_parse(old, (int)strlen(old), &back, &err), 0);
     assert_int_equal(back.stop_s, 0);
     assert_int_equal(back.prev_applied, 0);
+    assert_int_equal(back.npending, 0);
+    assert_int_equal(back.backlog_s, 0);
     assert_int_equal(back.nreran, 0);
     plan_agent_clear(&back);
 
@@ -205,6 +213,8 @@ static void test_agent_record_stop_and_reran(void **state)
         "{\"reran\":\"1\"}",
         "{\"stop_s\":-1}",
         "{\"stop_s\":\"1\"}",
+        "{\"npending\":-1}",
+        "{\"backlog_s\":-5}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(plan_agent_parse(bad[i], (int)strlen(bad[i]), &back, &err), -EINVAL);

@@ -64,7 +64,25 @@ static struct {
     int release_fail;       /* release() reports the held process lost */
     int64_t epoch;          /* what the epoch callback answers */
     int epoch_reads;
+    int64_t backlog; /* the last on_backlog value */
+    int backlog_calls;
+    int not_owed; /* owes() answers no */
+    int owes_asked;
 } F;
+
+static bool f_owes(void *ctx, const char *job, int item)
+{
+    (void)ctx, (void)job, (void)item;
+    F.owes_asked++;
+    return !F.not_owed;
+}
+
+static void f_backlog(void *ctx, int64_t oldest)
+{
+    (void)ctx;
+    F.backlog = oldest;
+    F.backlog_calls++;
+}
 
 static int64_t f_epoch(void *ctx)
 {
@@ -211,7 +229,9 @@ static struct sched *mk(int capacity)
                            .clock = &clk,
                            .runner = {f_start, f_kill, NULL},
                            .on_event = f_event,
-                           .epoch = f_epoch};
+                           .epoch = f_epoch,
+                           .on_backlog = f_backlog,
+                           .owes = f_owes};
     struct sched *s = NULL;
     assert_int_equal(sched_new(NULL, &o, &s), 0);
     return s;
@@ -548,9 +568,13 @@ static void test_capacity_fifo(void **state)
     assert_int_equal(F.nl, 2);
     assert_int_equal(sched_queued(s), 3);
     assert_int_equal(count_ev(SCHED_EV_QUEUED), 3);
+    /* a backlog starts: told once, with its oldest fire */
+    assert_int_equal(F.backlog_calls, 1);
+    assert_int_equal(F.backlog, 1010);
     advance(s, 500);
     finish(&F.l[0], EXEC_SUCCEEDED);
     assert_int_equal(F.nl, 3);
+    assert_int_equal(F.backlog_calls, 1); /* still a backlog: nothing new to tell */
     const struct ev *st = last_ev(SCHED_EV_STARTED);
     assert_int_equal(st->started_ms - st->queued_ms, 500);
     finish(&F.l[1], EXEC_FAILED);
@@ -566,6 +590,9 @@ static void test_capacity_fifo(void **state)
     assert_string_equal(F.l[3].job, order[1]);
     assert_string_equal(F.l[4].job, order[2]);
     assert_int_equal(sched_running(s), 2);
+    /* the queue emptied: the backlog ended */
+    assert_int_equal(F.backlog_calls, 2);
+    assert_int_equal(F.backlog, 0);
     sched_free(s);
 }
 
@@ -702,6 +729,144 @@ static void test_update_and_remove(void **state)
     finish(&F.l[0], EXEC_SUCCEEDED);
     assert_int_equal(sched_running(s2), 0);
     sched_free(s2);
+    sched_free(s);
+}
+
+/* An item removed with fires already due by the clock that the timer has
+ * not handled yet (the loop was busy): they are reported skipped at the
+ * removal, at most SCHED_MISFIRE_MAX; none of them runs, and none is reported
+ * twice. */
+static void test_remove_reports_due_fires(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    put(s, conf("r", 10)); /* next 1010 */
+    advance(s, 10000);     /* 1010 runs */
+    assert_int_equal(F.nl, 1);
+    F.real += 25500; /* 1035.5, no tick: 1020 and 1030 are due, unhandled */
+    F.mono += 25500;
+    assert_int_equal(sched_item_remove(s, "r", 0, false), 0);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 2);
+    const struct ev *e = last_ev(SCHED_EV_SKIPPED);
+    assert_int_equal(e->fire_time, 1030);
+    assert_string_equal(e->reason, "removed from this agent before its turn");
+    assert_int_equal(e->trigger, EXEC_TRIGGER_CRON);
+    assert_true(strlen(e->exec_id) > 0);
+    advance(s, 60000);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 2);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    sched_free(s);
+
+    /* nothing due: nothing reported; a long stall: bounded */
+    s = mk(4);
+    put(s, conf("q", 1));
+    assert_int_equal(sched_item_remove(s, "q", 0, false), 0);
+    assert_int_equal(F.ne, 0);
+    put(s, conf("q", 1));
+    F.real += 1000000;
+    F.mono += 1000000;
+    assert_int_equal(sched_item_remove(s, "q", 0, false), 0);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), SCHED_MISFIRE_MAX);
+    sched_free(s);
+}
+
+/* Losers account what nobody holds: an item handed to another agent keeps
+ * its due fires reported (missed) as they come due, while owes() says so or
+ * until it is ours again; a pending item lost reports its window up to now;
+ * a dropped one (session lost) reports its due, unhandled fires missed. */
+static int missed_between(int64_t from, int64_t to);
+
+static void test_handed_and_owed(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    put(s, conf("h", 10)); /* next 1010 */
+    advance(s, 10000);     /* 1010 runs */
+    assert_int_equal(F.nl, 1);
+    F.real += 10500; /* 1020.5: 1020 due, unhandled */
+    F.mono += 10500;
+    assert_int_equal(sched_item_hand(s, "h", 0, "handed over, its new owner not there yet"), 0);
+    assert_int_equal(sched_items(s), 0);
+    assert_int_equal(sched_owed(s), 1);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 1); /* 1020: ours, before our turn */
+    assert_string_equal(last_ev(SCHED_EV_SKIPPED)->reason,
+                        "removed from this agent before its turn");
+    assert_int_equal(sched_item_running(s, "h", 0), -ENOENT);
+    advance(s, 10000);         /* 1030.5 */
+    assert_int_equal(F.nl, 1); /* never run */
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 1);
+    assert_int_equal(last_ev(SCHED_EV_MISSED)->fire_time, 1030);
+    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason,
+                        "handed over, its new owner not there yet");
+    assert_true(sched_next_wake_ms(s) <= 1000);
+    F.not_owed = 1; /* its new owner is there: the fire due now is still reported, then no more */
+    advance(s, 10000);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    assert_int_equal(sched_owed(s), 0);
+    advance(s, 30000);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    finish(&F.l[0], EXEC_SUCCEEDED); /* its run drained */
+    sched_free(s);
+
+    /* ours again: put takes it back into the schedule, owed no more */
+    s = mk(4);
+    put(s, conf("g", 10));
+    assert_int_equal(sched_item_hand(s, "g", 0, "handed"), 0);
+    assert_int_equal(sched_owed(s), 1);
+    put(s, conf("g", 10));
+    assert_int_equal(sched_owed(s), 0);
+    assert_int_equal(sched_items(s), 1);
+    advance(s, 10000);
+    assert_int_equal(F.nl, 1);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 0);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    assert_int_equal(sched_item_hand(s, "nope", 0, "x"), -ENOENT);
+    sched_free(s);
+
+    /* lost while pending: (lo, now] reported, then owed; cleared with the session */
+    s = mk(4);
+    F.real = 1000500;
+    assert_int_equal(sched_owe(s,
+                               &(struct sched_item_conf){.job = "p",
+                                                         .total = 1,
+                                                         .command = "true",
+                                                         .next = every,
+                                                         .ctx = secs(10),
+                                                         .ctx_free = free},
+                               975000, "lost while pending", "handed", NULL),
+                     3);
+    assert_int_equal(missed_between(980, 1000), 3);
+    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason, "lost while pending");
+    assert_int_equal(sched_owed(s), 1);
+    advance(s, 10000);
+    assert_int_equal(missed_between(1010, 1010), 1);
+    sched_owed_clear(s);
+    advance(s, 10000);
+    assert_int_equal(missed_between(1020, 1020), 0);
+    assert_int_equal(F.nl, 0);
+    /* a dropped pending item: its window only */
+    assert_int_equal(sched_owe(s,
+                               &(struct sched_item_conf){.job = "p",
+                                                         .total = 1,
+                                                         .command = "true",
+                                                         .next = every,
+                                                         .ctx = secs(10),
+                                                         .ctx_free = free},
+                               1015000, "session lost", NULL, NULL),
+                     1);
+    assert_int_equal(sched_owed(s), 0);
+    sched_free(s);
+
+    /* dropped with the session: due, unhandled fires are missed */
+    s = mk(4);
+    put(s, conf("d", 10));
+    F.real += 20500;
+    F.mono += 20500;
+    assert_int_equal(sched_item_drop(s, "d", 0, "session lost"), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 2);
+    assert_string_equal(last_ev(SCHED_EV_MISSED)->reason, "session lost");
+    assert_int_equal(sched_owed(s), 0);
     sched_free(s);
 }
 
@@ -1114,7 +1279,9 @@ static void test_takeover_accounting(void **state)
     assert_int_equal(F.l[0].fire_time, 1003);
     sched_free(s);
 
-    /* a window wider than SCHED_MISFIRE_MAX fires: bounded, the rest summarized */
+    /* a window wider than SCHED_MISFIRE_MAX fires: its newest are accounted
+     * (those nearest our first own fire), the older ones summarized by one
+     * report at the newest fire left out */
     s = mk(100);
     F.real = 2000500;
     struct sched_item_conf c = conf("w", 1);
@@ -1122,9 +1289,27 @@ static void test_takeover_accounting(void **state)
     put(s, c);
     assert_int_equal(sched_item_account(s, "w", 0, 1000000, 1000000, "taken over from a3"),
                      SCHED_MISFIRE_MAX + 1);
-    assert_int_equal(F.nl, 1); /* once: one catch-up */
-    assert_int_equal(count_ev(SCHED_EV_MISSED), SCHED_MISFIRE_MAX);
-    assert_non_null(strstr(last_ev(SCHED_EV_MISSED)->reason, "not enumerated"));
+    /* 1996..2000 are within the misfire threshold: ordinary fires; 1995 the
+     * one catch-up; 1901..1994 missed */
+    assert_int_equal(F.nl, 6);
+    assert_int_equal(F.l[0].fire_time, 1995);
+    assert_int_equal(F.l[0].trigger, EXEC_TRIGGER_MISFIRE);
+    assert_int_equal(F.l[5].fire_time, 2000);
+    assert_int_equal(missed_between(1901, 1994), 94);
+    assert_int_equal(missed_between(1001, 1899), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 95);
+    assert_non_null(missed_ev(1900));
+    assert_non_null(strstr(missed_ev(1900)->reason, "not enumerated"));
+    sched_free(s);
+
+    /* a sparse rule far back: the walk reaches lo, nothing is left out */
+    s = mk(100);
+    F.real = 100000500;
+    put(s, conf("h", 3600));
+    assert_int_equal(sched_item_account(s, "h", 0, 0, 0, "taken over from a3"), 27);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 27); /* 3600 .. 97200 */
+    assert_non_null(missed_ev(3600));
+    assert_non_null(missed_ev(97200));
     assert_int_equal(sched_item_account(s, "nope", 0, 0, 0, "x"), -ENOENT);
     sched_free(s);
 }
@@ -1243,6 +1428,8 @@ int main(void)
         cmocka_unit_test(test_triggers),
         cmocka_unit_test(test_retry_origin),
         cmocka_unit_test(test_update_and_remove),
+        cmocka_unit_test(test_remove_reports_due_fires),
+        cmocka_unit_test(test_handed_and_owed),
         cmocka_unit_test(test_never_and_validation),
         cmocka_unit_test(test_pause_and_kill_all),
         cmocka_unit_test(test_start_failure),
