@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/strmap.h"
 
 #define DEFAULT_CAPACITY 16
 #define DEFAULT_JUMP_MS 1000
@@ -50,6 +51,7 @@ struct sched_item {
     struct sched_run *runs;
     int n_runs;
     struct sched_item *hnext; /* hash chain; the owed list for an owed item */
+    struct sched_item *oprev; /* the owed list, backwards (O(1) unlink) */
     char *owed_why;           /* an owed item (sched_item_hand, sched_owe): its fires' reason */
 };
 
@@ -97,6 +99,7 @@ struct sched {
     int heap_n, heap_cap;
     struct run_list queue, running, retry, armed;
     struct sched_item *owed;  /* items lost here whose fires are still ours to report */
+    struct strmap owed_by;    /* "job\x1fitem" -> its owed item: lookups without a walk */
     struct sched_run **batch; /* capacity slots: the runs one pump starts */
     struct sched_prearm_stats pstats;
     bool paused;
@@ -1326,17 +1329,36 @@ int sched_item_drop(struct sched *s, const char *job, int item, const char *why)
     return 0;
 }
 
-/* owed_take: unlink the owed item (job, item), NULL when there is none. */
+static void owed_key(char *buf, size_t len, const char *job, int item)
+{
+    snprintf(buf, len, "%s\x1f%d", job, item);
+}
+
+/* owed_unlink: take `it` out of the owed list and map. */
+static void owed_unlink(struct sched *s, struct sched_item *it)
+{
+    char key[300];
+    owed_key(key, sizeof key, it->spec->c.job, it->spec->c.item);
+    strmap_del(&s->owed_by, key);
+    if (it->oprev)
+        it->oprev->hnext = it->hnext;
+    else
+        s->owed = it->hnext;
+    if (it->hnext)
+        it->hnext->oprev = it->oprev;
+    it->hnext = it->oprev = NULL;
+}
+
+/* owed_take: unlink the owed item (job, item), NULL when there is none. A
+ * lookup, not a walk: a loss of 10,000 items at once is 10,000 of these. */
 static struct sched_item *owed_take(struct sched *s, const char *job, int item)
 {
-    for (struct sched_item **p = &s->owed; *p; p = &(*p)->hnext)
-        if ((*p)->spec->c.item == item && strcmp((*p)->spec->c.job, job) == 0) {
-            struct sched_item *it = *p;
-            *p = it->hnext;
-            it->hnext = NULL;
-            return it;
-        }
-    return NULL;
+    char key[300];
+    owed_key(key, sizeof key, job, item);
+    struct sched_item *it = strmap_get(&s->owed_by, key);
+    if (it)
+        owed_unlink(s, it);
+    return it;
 }
 
 /* owe: keep `it` (out of the table) to report its fires as they come due,
@@ -1348,7 +1370,18 @@ static void owe(struct sched *s, struct sched_item *it, const char *why)
         item_free(it);
         return;
     }
+    char key[300];
+    int e;
+    owed_key(key, sizeof key, it->spec->c.job, it->spec->c.item);
+    strmap_put(&s->owed_by, key, it, &e);
+    if (e < 0) {
+        item_free(it);
+        return;
+    }
+    it->oprev = NULL;
     it->hnext = s->owed;
+    if (s->owed)
+        s->owed->oprev = it;
     s->owed = it;
 }
 
@@ -1365,7 +1398,7 @@ static void owed_tick(struct sched *s, int64_t now)
             it->next_fire = nt > it->next_fire ? nt : -1;
         }
         if (it->next_fire < 0 || !s->o.owes(s->o.owes_ctx, it->spec->c.job, it->spec->c.item)) {
-            *p = it->hnext;
+            owed_unlink(s, it); /* *p now names the next one */
             item_free(it);
         } else {
             p = &it->hnext;
@@ -1429,6 +1462,8 @@ void sched_owed_clear(struct sched *s)
         s->owed = it->hnext;
         item_free(it);
     }
+    strmap_free(&s->owed_by);
+    strmap_init(&s->owed_by);
 }
 
 int sched_owed(const struct sched *s)
