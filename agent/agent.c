@@ -194,6 +194,7 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
     if (!a->sched)
         return;
     sched_set_paused(a->sched, !coord_can_start(a->coord));
+    sched_owed_recheck(a->sched); /* a lost item's next owner may be there now */
     /* Walking every owned item is skipped when coordination says nothing
      * about items or job configs changed (an epoch that moves nothing here). */
     uint64_t gen = coord_generation(a->coord);

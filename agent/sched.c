@@ -100,6 +100,7 @@ struct sched {
     struct run_list queue, running, retry, armed;
     struct sched_item *owed;  /* items lost here whose fires are still ours to report */
     struct strmap owed_by;    /* "job\x1fitem" -> its owed item: lookups without a walk */
+    bool owed_recheck;        /* coordination changed: ask owes() of every owed item */
     struct sched_run **batch; /* capacity slots: the runs one pump starts */
     struct sched_prearm_stats pstats;
     bool paused;
@@ -1391,19 +1392,31 @@ static void owed_tick(struct sched *s, int64_t now)
 {
     for (struct sched_item **p = &s->owed; *p;) {
         struct sched_item *it = *p;
+        bool due = it->next_fire >= 0 && it->next_fire * 1000 <= now;
         for (int n = 0; it->next_fire >= 0 && it->next_fire * 1000 <= now && n < SCHED_MISFIRE_MAX;
              n++) {
             report_unrun(s, it, SCHED_EV_MISSED, EXEC_TRIGGER_CRON, it->next_fire, it->owed_why);
             int64_t nt = it->next(it->ctx, it->next_fire);
             it->next_fire = nt > it->next_fire ? nt : -1;
         }
-        if (it->next_fire < 0 || !s->o.owes(s->o.owes_ctx, it->spec->c.job, it->spec->c.item)) {
+        /* owes() is asked after a due fire was reported and, after a change
+         * in coordination (sched_owed_recheck), of every owed item: not of
+         * 10,000 idle ones on every wake-up */
+        if (it->next_fire < 0 || ((due || s->owed_recheck) &&
+                                  !s->o.owes(s->o.owes_ctx, it->spec->c.job, it->spec->c.item))) {
             owed_unlink(s, it); /* *p now names the next one */
             item_free(it);
         } else {
             p = &it->hnext;
         }
     }
+    s->owed_recheck = false;
+}
+
+void sched_owed_recheck(struct sched *s)
+{
+    if (s->owed)
+        s->owed_recheck = true;
 }
 
 int sched_item_hand(struct sched *s, const char *job, int item, const char *why)

@@ -233,6 +233,9 @@ int sched_owe(struct sched *s, const struct sched_item_conf *conf, int64_t lo_ms
 /* sched_owed_clear: forget every owed item (the session was lost: nothing
  * handed over from it is this agent's any more). sched_owed: how many. */
 void sched_owed_clear(struct sched *s);
+/* sched_owed_recheck: coordination changed: the next tick asks owes() of
+ * every owed item (otherwise only of those whose fire is due). */
+void sched_owed_recheck(struct sched *s);
 int sched_owed(const struct sched *s);
 /* sched_trigger: a manual or failover run (or any trigger) of an owned item,
  * through the same path as a cron fire (concurrency, capacity, retries).
