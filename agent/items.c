@@ -100,11 +100,6 @@ void items_free(struct items *it)
     free(it);
 }
 
-static void key_of(char *buf, size_t len, const char *job, int item)
-{
-    snprintf(buf, len, "%s\x1f%d", job, item);
-}
-
 /* conf_of: the scheduler's configuration of one item of job j; its own
  * schedule starts at fire label first_s (0: after the current second). The
  * rule (conf->ctx) is the caller's until the scheduler takes it. */
@@ -207,7 +202,7 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
         rerun(it, j, item); /* dropped: a disabled job's cut-off run is not re-run later */
         return;
     }
-    key_of(key, sizeof key, j->name, item);
+    job_item_key(key, sizeof key, j->name, item);
     struct item_rec *rec = strmap_get(&it->recs, key);
     int64_t version = coord_job_version(it->c, j->name);
     if (rec && rec->version == version) {
@@ -269,7 +264,7 @@ static void lost(void *arg, const struct coord_loss *l)
         sched_owed_clear(it->s); /* nothing handed over before is ours any more */
         return;
     }
-    key_of(key, sizeof key, l->job, l->item);
+    job_item_key(key, sizeof key, l->job, l->item);
     struct item_rec *rec = strmap_get(&it->recs, key);
     if (rec) {
         /* scheduled here (active; a pending item never is) */

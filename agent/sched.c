@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/job.h"
 #include "core/log.h"
 #include "core/strmap.h"
 
@@ -1330,16 +1331,11 @@ int sched_item_drop(struct sched *s, const char *job, int item, const char *why)
     return 0;
 }
 
-static void owed_key(char *buf, size_t len, const char *job, int item)
-{
-    snprintf(buf, len, "%s\x1f%d", job, item);
-}
-
 /* owed_unlink: take `it` out of the owed list and map. */
 static void owed_unlink(struct sched *s, struct sched_item *it)
 {
-    char key[300];
-    owed_key(key, sizeof key, it->spec->c.job, it->spec->c.item);
+    char key[JOB_ITEM_KEY_MAX];
+    job_item_key(key, sizeof key, it->spec->c.job, it->spec->c.item);
     strmap_del(&s->owed_by, key);
     if (it->oprev)
         it->oprev->hnext = it->hnext;
@@ -1354,8 +1350,8 @@ static void owed_unlink(struct sched *s, struct sched_item *it)
  * lookup, not a walk: a loss of 10,000 items at once is 10,000 of these. */
 static struct sched_item *owed_take(struct sched *s, const char *job, int item)
 {
-    char key[300];
-    owed_key(key, sizeof key, job, item);
+    char key[JOB_ITEM_KEY_MAX];
+    job_item_key(key, sizeof key, job, item);
     struct sched_item *it = strmap_get(&s->owed_by, key);
     if (it)
         owed_unlink(s, it);
@@ -1371,9 +1367,9 @@ static void owe(struct sched *s, struct sched_item *it, const char *why)
         item_free(it);
         return;
     }
-    char key[300];
+    char key[JOB_ITEM_KEY_MAX];
     int e;
-    owed_key(key, sizeof key, it->spec->c.job, it->spec->c.item);
+    job_item_key(key, sizeof key, it->spec->c.job, it->spec->c.item);
     strmap_put(&s->owed_by, key, it, &e);
     if (e < 0) {
         item_free(it);

@@ -516,3 +516,8 @@ void job_free(struct job *j)
     free(j->alert.webhook);
     free(j);
 }
+
+void job_item_key(char *buf, size_t len, const char *job, int item)
+{
+    snprintf(buf, len, "%s\x1f%d", job, item);
+}

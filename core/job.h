@@ -72,6 +72,11 @@ char *job_to_json(const struct job *j);
 
 void job_free(struct job *j);
 
+/* job_item_key: "job\x1fitem", the key of one shard item in a map (the
+ * caller's buffer of at least JOB_ITEM_KEY_MAX bytes). */
+#define JOB_ITEM_KEY_MAX (JOB_NAME_MAX + 16)
+void job_item_key(char *buf, size_t len, const char *job, int item);
+
 /* job_name_valid: 1 when `name` is 1..JOB_NAME_MAX of [A-Za-z0-9._-], not "." or "..". */
 int job_name_valid(const char *name);
 

@@ -401,12 +401,12 @@ static void drop_all(struct coord *c, const char *why)
     loss_add(c, NULL, 0, false, 0, why);
     for (size_t it = 0; strmap_next(&c->jobs, &it, &k, &v);) {
         struct cjob *j = v;
-        for (int i = 0; i < j->nst; i++)
+        for (int i = 0; j->st && i < j->nst; i++) {
             stop_fold(c, j, i);
-        for (int i = 0; j->st && i < j->nst; i++)
             if (j->st[i] != COORD_NONE)
                 loss_add(c, j->name, i, j->st[i] == COORD_PENDING,
                          j->st[i] == COORD_PENDING ? pending_lo(c, j->name, i) : 0, why);
+        }
         if (j->st)
             memset(j->st, 0, (size_t)j->nst);
         if (j->draining)
@@ -1401,18 +1401,19 @@ static void load_all(struct coord *c)
  * hi certainly had none. The agent's scheduler takes the window
  * (coord_take_handover) when it adds the item. */
 
-static void handover_key(char *buf, size_t len, const char *job, int item)
+/* item_forget: free the value a per-item map holds for (job, item). */
+static void item_forget(struct strmap *m, const char *job, int item)
 {
-    snprintf(buf, len, "%s\x1f%d", job, item);
+    char key[JOB_ITEM_KEY_MAX];
+    if (strmap_len(m) == 0)
+        return;
+    job_item_key(key, sizeof key, job, item);
+    free(strmap_del(m, key));
 }
 
 static void handover_forget(struct coord *c, const char *job, int item)
 {
-    char key[JOB_NAME_MAX + 16];
-    if (strmap_len(&c->handovers) == 0)
-        return;
-    handover_key(key, sizeof key, job, item);
-    free(strmap_del(&c->handovers, key));
+    item_forget(&c->handovers, job, item);
 }
 
 static int cmp_member_key(const void *key, const void *m)
@@ -1433,7 +1434,7 @@ static void handover_put(struct coord *c, const char *job, int item, struct hand
 {
     char key[JOB_NAME_MAX + 16];
     int e;
-    handover_key(key, sizeof key, job, item);
+    job_item_key(key, sizeof key, job, item);
     strmap_put(&c->handovers, key, h, &e);
     if (e < 0)
         free(h);
@@ -1601,11 +1602,7 @@ static bool rerun_decided(const struct coord *c, int64_t d, const char *job, int
 
 static void rerun_forget(struct coord *c, const char *job, int item)
 {
-    char key[JOB_NAME_MAX + 16];
-    if (strmap_len(&c->reruns) == 0)
-        return;
-    handover_key(key, sizeof key, job, item);
-    free(strmap_del(&c->reruns, key));
+    item_forget(&c->reruns, job, item);
 }
 
 /* rerun_claim: (job, item) became active here with a failover re-run from
@@ -1619,7 +1616,7 @@ static void rerun_claim(struct coord *c, struct cjob *j, int item)
 {
     char key[JOB_NAME_MAX + 16];
     int e;
-    handover_key(key, sizeof key, j->name, item);
+    job_item_key(key, sizeof key, j->name, item);
     const struct handover *h = strmap_get(&c->handovers, key);
     if (!h || !h->resolved || h->t.rerun_fire < 0)
         return;
@@ -1677,7 +1674,7 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
     j->rerun[item] = -1;
     if (strmap_len(&c->handovers) == 0)
         return 0;
-    handover_key(key, sizeof key, j->name, item);
+    job_item_key(key, sizeof key, j->name, item);
     struct handover *h = strmap_get(&c->handovers, key);
     if (!h)
         return 0;
@@ -1968,7 +1965,7 @@ static void carry_pending(struct coord *c, const char *job, int item)
 static int64_t pending_lo(struct coord *c, const char *job, int item)
 {
     char key[JOB_NAME_MAX + 16];
-    handover_key(key, sizeof key, job, item);
+    job_item_key(key, sizeof key, job, item);
     const struct handover *h = strmap_get(&c->handovers, key);
     return h ? own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms) : 0;
 }
@@ -3044,7 +3041,7 @@ bool coord_take_handover(struct coord *c, const char *job, int item, struct coor
     char key[JOB_NAME_MAX + 16];
     if (strmap_len(&c->handovers) == 0)
         return false;
-    handover_key(key, sizeof key, job, item);
+    job_item_key(key, sizeof key, job, item);
     struct handover *h = strmap_get(&c->handovers, key);
     if (!h || !h->resolved)
         return false;
@@ -3071,7 +3068,7 @@ bool coord_take_rerun(struct coord *c, const char *job, int item, int64_t *fire,
     char key[JOB_NAME_MAX + 16];
     if (strmap_len(&c->reruns) == 0)
         return false;
-    handover_key(key, sizeof key, job, item);
+    job_item_key(key, sizeof key, job, item);
     struct rerun_wait *w = strmap_get(&c->reruns, key);
     if (!w || c->reran_acked < w->claim)
         return false;

@@ -919,6 +919,38 @@ static int64_t pending_lo(const struct world *w, const struct item *x)
     return x->h.inherited > 0 && x->h.inherited < lo ? x->h.inherited : lo;
 }
 
+/* period_of_job: the job's period in seconds as this agent knows it (>= 1). */
+static int period_of_job(const struct sim_agent *a, int j)
+{
+    return a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1;
+}
+
+/* account_back: report missed the item's fires in (lo_ms, now], newest first,
+ * at most 100 (coord.c pending windows, sched_owe); returns the newest label
+ * reported or that could have been (the current period's). */
+static int64_t account_back(struct world *w, struct sim_agent *a, int j, int i, int64_t lo_ms,
+                            const char *why)
+{
+    int period = period_of_job(a, j), n = 0;
+    int64_t top = floor_div(floor_div(clk(w, a), 1000), period) * period;
+    for (int64_t l = top; l * 1000 > lo_ms && n < 100; l -= period, n++)
+        check_record(w, a->idx, j, i, l, false, why);
+    return top;
+}
+
+/* account_due: report an active item's fires already due by our clock that
+ * the scheduler has not handled (sched.c detach), at most 100; returns the
+ * next label not reported. */
+static int64_t account_due(struct world *w, struct sim_agent *a, int j, int i, bool skipped,
+                           const char *why)
+{
+    int period = period_of_job(a, j), n = 0;
+    int64_t l = a->it[j][i].next_label;
+    for (; l * 1000 <= clk(w, a) && n < 100; l += period, n++)
+        check_record(w, a->idx, j, i, l, skipped, why);
+    return l;
+}
+
 static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_t *carry)
 {
     struct item *x = &a->it[j][i];
@@ -931,12 +963,9 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
          * (the next owner starts from the carry as well; both are "missed
          * unless run"), for an item removed meanwhile has no next owner
          * (coord.c account_pending_loss). */
-        int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
-        int64_t top = floor_div(floor_div(clk(w, a), 1000), period) * period;
-        for (int64_t l = top; l * 1000 > lo && n < 100; l -= period, n++)
-            check_record(w, a->idx, j, i, l, false, "lost while pending");
+        int64_t top = account_back(w, a, j, i, lo, "lost while pending");
         x->handed = true; /* and on, until its next owner is there */
-        x->handed_next = top + period;
+        x->handed_next = top + period_of_job(a, j);
     }
     bool running = false, any = false;
     for (int k = 0; k < SIM_MAX_RUNS; k++) {
@@ -946,19 +975,13 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
         any = true;
         running |= r->state == R_RUNNING || r->state == R_ENDED_UNSEEN;
     }
-    if (x->st == ST_ACTIVE && x->sched) {
-        x->handed = true;
-        x->handed_next = x->next_label;
-    }
     /* An active item stops here at this instant: fires already due that the
      * scheduler has not handled yet are ours, reported skipped now (sched.c
-     * sched_item_remove), so nothing before our stop is left to anyone. */
+     * sched_item_remove), so nothing before our stop is left to anyone; the
+     * later ones stay ours until its next owner is there (handed_check). */
     if (x->st == ST_ACTIVE && x->sched) {
-        int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
-        int64_t l = x->next_label;
-        for (; l * 1000 <= clk(w, a) && n < 100; l += period, n++)
-            check_record(w, a->idx, j, i, l, true, "removed from this agent before its turn");
-        x->handed_next = l;
+        x->handed = true;
+        x->handed_next = account_due(w, a, j, i, true, "removed from this agent before its turn");
     }
     /* draining means running here now (coord.c sched_has_running), whatever
      * the item's history: a flag that only a run's end clears would stick */
@@ -1494,18 +1517,10 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
                 a->max_started = x->last; /* coord.c stop_fold */
             /* fires that came due while we could not handle them (paused,
              * cut off): ours, reported missed before the item goes */
-            if (x->st == ST_ACTIVE && x->sched) {
-                int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
-                for (int64_t l = x->next_label; l * 1000 <= clk(w, a) && n < 100; l += period, n++)
-                    check_record(w, a->idx, j, i, l, false, why);
-            } else if (x->st == ST_PENDING && x->h.valid) {
-                /* held pending: its window so far is ours (as at a loss) */
-                int period = a->jobs[j].cfg.period_s > 0 ? a->jobs[j].cfg.period_s : 1, n = 0;
-                int64_t lo = pending_lo(w, x);
-                for (int64_t l = floor_div(floor_div(clk(w, a), 1000), period) * period;
-                     l * 1000 > lo && n < 100; l -= period, n++)
-                    check_record(w, a->idx, j, i, l, false, why);
-            }
+            if (x->st == ST_ACTIVE && x->sched)
+                account_due(w, a, j, i, false, why);
+            else if (x->st == ST_PENDING && x->h.valid)
+                account_back(w, a, j, i, pending_lo(w, x), why); /* as at a loss */
             sched_item_remove(w, a, j, i);
             a->it[j][i].st = ST_NONE;
             a->it[j][i].draining = false;
