@@ -93,6 +93,17 @@ int64_t own_server_gap_ms(int64_t first_break_ms, int64_t last_break_ms, int64_t
     return last_break_ms;
 }
 
+int64_t own_gap_merge(int64_t gap_ms, int64_t brk_zk_ms, int64_t skew_ms, int64_t now_ms,
+                      int session_ms)
+{
+    if (brk_zk_ms <= 0)
+        return gap_ms;
+    int64_t b = brk_zk_ms + skew_ms - PLAN_CLOCK_ERR_MS;
+    if (now_ms - b >= 10LL * session_ms)
+        return gap_ms;
+    return gap_ms <= 0 || b < gap_ms ? b : gap_ms;
+}
+
 int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool evicted,
                        int session_ms)
 {
@@ -147,6 +158,11 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
                                PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS
                          : in->prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)in->session_ms -
                                in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+        if (in->outage_from_ms > 0) {
+            int64_t o = own_pending_lo_any(in->outage_from_ms, in->session_ms, in->max_skew_ms);
+            if (o < lo)
+                lo = o;
+        }
         if (in->job_created_ms > 0 && lo < in->job_created_ms - in->max_skew_ms)
             lo = in->job_created_ms - in->max_skew_ms; /* nothing fired before the job */
         if (lo < out->lo_ms)
@@ -232,8 +248,8 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
          * apply gave the item to someone else meanwhile (see below). */
         out->lo_ms = out->hi_ms = in->self_lost_ms;
         if (!takeover_exact(in))
-            out->hi_ms = max64(out->hi_ms,
-                               in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
+            out->hi_ms =
+                max64(out->hi_ms, in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
         out->first_s = floor_s(out->hi_ms) + 1;
         return;
     }
@@ -265,7 +281,8 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
      * every agent that ran it has stopped (the gate is open), and its clock is
      * at most max_skew ahead of ZooKeeper's. */
     if (!takeover_exact(in))
-        out->hi_ms = max64(out->hi_ms, in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
+        out->hi_ms =
+            max64(out->hi_ms, in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
     /* Fires up to hi may have been started by the previous owner (its clock):
      * ours start strictly after. */
     out->first_s = floor_s(out->hi_ms) + 1;
@@ -275,7 +292,8 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
         if (out->hi_ms < out->lo_ms)
             out->hi_ms = out->lo_ms;
     }
-    if (in->prev == OWN_PREV_DIED && in->owner_backlog_s > 0 && in->owner_backlog_s * 1000 - 1 < out->lo_ms)
+    if (in->prev == OWN_PREV_DIED && in->owner_backlog_s > 0 &&
+        in->owner_backlog_s * 1000 - 1 < out->lo_ms)
         out->lo_ms = in->owner_backlog_s * 1000 - 1; /* its queue died with it */
     if (in->prev == OWN_PREV_DIED) {
         /* Only the direct successor re-runs: the dead session owned the item
@@ -305,6 +323,12 @@ int64_t own_pending_lo(int64_t prev_created_ms, int session_ms, int max_skew_ms)
      * may be max_skew behind), or it died (its lease ran out no earlier than
      * a session timeout before that publication). */
     return prev_created_ms - session_ms - max_skew_ms - PLAN_HANDOVER_LAG_MS;
+}
+
+int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew_ms)
+{
+    return prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)session_ms - max_skew_ms -
+           PLAN_HANDOVER_LAG_MS; /* takeover_window's OWN_PREV_ANY start */
 }
 
 /* ---------------------------------------------------------------- starting a fire */
