@@ -63,7 +63,10 @@ static bool takeover_exact(const struct own_takeover_in *in)
          * (it held it, and accounted its fires until it died) */
         return in->owner_carry_ms == 0 && in->owner_epoch >= in->prev_epoch;
     case OWN_PREV_SELF_OLD:
-        return true;
+        /* our old session applied the epoch that gave it the item (it held
+         * it, and reported every fire due until it was given up); one that
+         * never applied it held it only on paper */
+        return in->owner_epoch >= in->prev_epoch;
     default:
         return false;
     }
@@ -307,6 +310,13 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
             out->not_before_ms = in->gone_ms + t + PLAN_CLOCK_ERR_MS;
         }
     }
+}
+
+bool own_removed_owes(const struct own_takeover_in *in)
+{
+    if (in->prev == OWN_PREV_NONE)
+        return false;
+    return !(in->prev == OWN_PREV_ALIVE && takeover_exact(in));
 }
 
 int64_t own_carry(int64_t cur, int64_t pending_lo_ms)

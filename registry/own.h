@@ -97,7 +97,8 @@ struct own_takeover_in {
     /* OWN_PREV_DIED: the leader evicted it (its node was deleted while its
      * session may still have been alive: see own_evict) */
     bool evicted;
-    /* OWN_PREV_SELF_OLD: when our old session was given up (our clock) */
+    /* OWN_PREV_SELF_OLD: when our old session was given up (our clock);
+     * owner_epoch is then the last epoch that session applied */
     int64_t self_lost_ms;
     /* The bound every takeover respects, whatever is known of the previous
      * owner (own_takeover): the highest fire label started by any live peer
@@ -206,6 +207,13 @@ int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool e
 
 /* own_takeover: the window and the first own fire of a takeover. */
 void own_takeover(const struct own_takeover_in *in, struct own_takeover *out);
+
+/* own_removed_owes: whether the fires of an item removed from its job by a
+ * config write are left to account, by the agent that would have been its
+ * next owner (the owner of the job's item i mod n): yes unless its last owner
+ * held it and stopped at the epoch that removed it (a live, exact handoff:
+ * it accounted them itself) or it never had one. */
+bool own_removed_owes(const struct own_takeover_in *in);
 
 /* own_carry: an agent that loses an item it held only pending (gained, never
  * started) never accounted that item's fires since its previous owner

@@ -101,6 +101,11 @@ struct item {
     int st;
     bool draining;
     struct handover h;
+    /* removed from its job by a config write while another agent (or an
+     * earlier session) owned it: accounted here once the gate opens
+     * (settle_removed), from its owner's stop on */
+    bool removed;
+    struct handover hr;
     int64_t first_s, rerun;
     int64_t last; /* the highest fire label started here */
     /* lost while active: we account its fires as they come due until its
@@ -209,6 +214,7 @@ struct sim_agent {
     ms_t self_lost_ms, gap_ms; /* gap: our connection last broke (our clock) */
     ms_t gap_first;            /* the first break since we last saw the cluster settled */
     int64_t self_lost_session;
+    int64_t self_lost_applied; /* the last epoch that session applied */
     /* scheduler */
     struct run runs[SIM_MAX_RUNS];
     uint64_t run_order;
@@ -451,6 +457,7 @@ static void session_lost(struct world *w, struct sim_agent *a, const char *why)
     a->self_lost_valid = true;
     a->self_lost_ms = clk(w, a);
     a->self_lost_session = a->session;
+    a->self_lost_applied = a->applied;
     a->applied = 0;
     a->leader = false;
     if (connected(a) && zk_conn_open(w, a->conn)) {
@@ -1020,6 +1027,45 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
     x->h.valid = x->h.any = false;
 }
 
+/* note_handover: the item's previous owner as far as `before` (the
+ * assignment of the epoch applied until now; NULL: none in this process)
+ * tells, for own_takeover (coord.c handover_gain). */
+static void note_handover(struct world *w, struct sim_agent *a, const struct assign *before, int j,
+                          int i, struct handover *h)
+{
+    h->valid = h->any = false;
+    h->unknown = !before;
+    /* Nobody owned it at our previous epoch because that epoch
+     * followed a total outage (no members after an epoch with
+     * some, or our own session lost moments ago): its last owner was a session that is
+     * gone (coord.c handover_gain) */
+    if (before && i < before->items[j] && !before->owner[j][i].id[0] && before->nmembers == 0 &&
+        (before->outage_from > 0 ||
+         (a->self_lost_valid && clk(w, a) - a->self_lost_ms < 10LL * T(w)))) {
+        h->any = true;
+        h->prev_epoch = before->epoch;
+        /* its last owner was a member of the last epoch that
+         * had members: the window reaches back from there */
+        h->prev_created = before->outage_from > 0 ? before->outage_from : before->created;
+        h->inherited = 0;
+    }
+    if (before && i < before->items[j] && before->owner[j][i].id[0]) {
+        h->valid = true;
+        h->from = before->owner[j][i];
+        h->prev_epoch = before->epoch;
+        h->prev_created = before->created;
+        h->inherited = 0;
+        const struct sim_member *f = &before->owner[j][i];
+        const struct peer *px = &a->peers[peer_of(f->id)];
+        if (px->alive && px->session == f->session && px->loaded)
+            h->inherited = px->rec.carry_ms;
+        else
+            for (int k = 0; k < px->ntomb; k++)
+                if (px->tomb[k].session == f->session)
+                    h->inherited = px->tomb[k].rec.carry_ms;
+    }
+}
+
 static void maybe_apply(struct world *w, struct sim_agent *a)
 {
     if (a->stuck || !views_settled(w, a) || !a->snap_exists || a->snap.epoch <= a->applied)
@@ -1036,39 +1082,7 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
             bool mine = i < as.items[j] && is_me(w, a, &as.owner[j][i]);
             if (mine && x->st == ST_NONE) {
                 x->st = ST_PENDING;
-                x->h.valid = x->h.any = false;
-                x->h.unknown = !before;
-                /* Nobody owned it at our previous epoch because that epoch
-                 * followed a total outage (no members after an epoch with
-                 * some, or our own session lost moments ago): its last owner was a session that is
-                 * gone (coord.c handover_gain) */
-                if (before && i < before->items[j] && !before->owner[j][i].id[0] &&
-                    before->nmembers == 0 &&
-                    (before->outage_from > 0 ||
-                     (a->self_lost_valid && clk(w, a) - a->self_lost_ms < 10LL * T(w)))) {
-                    x->h.any = true;
-                    x->h.prev_epoch = before->epoch;
-                    /* its last owner was a member of the last epoch that
-                     * had members: the window reaches back from there */
-                    x->h.prev_created =
-                        before->outage_from > 0 ? before->outage_from : before->created;
-                    x->h.inherited = 0;
-                }
-                if (before && i < before->items[j] && before->owner[j][i].id[0]) {
-                    x->h.valid = true;
-                    x->h.from = before->owner[j][i];
-                    x->h.prev_epoch = before->epoch;
-                    x->h.prev_created = before->created;
-                    x->h.inherited = 0;
-                    const struct sim_member *f = &before->owner[j][i];
-                    const struct peer *px = &a->peers[peer_of(f->id)];
-                    if (px->alive && px->session == f->session && px->loaded)
-                        x->h.inherited = px->rec.carry_ms;
-                    else
-                        for (int k = 0; k < px->ntomb; k++)
-                            if (px->tomb[k].session == f->session)
-                                x->h.inherited = px->tomb[k].rec.carry_ms;
-                }
+                note_handover(w, a, before, j, i, &x->h);
                 gained++;
                 if (w->p.verbose)
                     sim_trace(w, "a%d: j%d/%d pending at epoch %lld (before: %s %llx)", a->idx, j,
@@ -1080,6 +1094,16 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
                               (long long)a->snap.epoch, x->st == ST_PENDING ? "pending" : "active");
                 lose_item(w, a, j, i, &carry);
                 lost++;
+            }
+            /* Removed by a config write: nobody will own it again, so whoever
+             * owned it accounts its fires up to its stop, and the owner of
+             * the job's item i mod n (n items now) those after, as a new
+             * owner would (coord.c removed_note). */
+            if (!mine && !x->removed && before && i >= as.items[j] && i < before->items[j] &&
+                as.items[j] > 0 && is_me(w, a, &as.owner[j][i % as.items[j]]) &&
+                !is_me(w, a, &before->owner[j][i])) {
+                x->removed = true;
+                note_handover(w, a, before, j, i, &x->hr);
             }
         }
     a->carry_ms = carry;
@@ -1152,9 +1176,8 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct ow
  * (coord.c handover_resolve): alive in the session that owned it, its
  * session ended (we saw it go), our own earlier session, or no record. */
 static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int i,
-                               struct own_takeover_in *in)
+                               const struct handover *h, struct own_takeover_in *in)
 {
-    struct item *x = &a->it[j][i];
     memset(in, 0, sizeof *in);
     in->epoch = a->applied;
     in->snap_created_ms = a->snap.created_ms;
@@ -1170,29 +1193,30 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
                                               a->skew_meas, in->now_ms, T(w));
     in->failover = a->jobs[j].cfg.failover;
     safe_bound_in(w, a, j, in);
-    if (x->h.unknown) {
+    if (h->unknown) {
         in->prev = OWN_PREV_UNKNOWN;
         return "unknown (no epoch known before)";
     }
-    if (x->h.any) {
+    if (h->any) {
         in->prev = OWN_PREV_ANY;
         in->unowned_before = true;
-        in->prev_epoch = x->h.prev_epoch;
-        in->prev_created_ms = x->h.prev_created;
+        in->prev_epoch = h->prev_epoch;
+        in->prev_created_ms = h->prev_created;
         return "any (after a total outage)";
     }
-    if (!x->h.valid) {
+    if (!h->valid) {
         in->prev = OWN_PREV_NONE;
         return "none";
     }
-    in->prev_epoch = x->h.prev_epoch;
-    in->prev_created_ms = x->h.prev_created;
-    const struct sim_member *f = &x->h.from;
+    in->prev_epoch = h->prev_epoch;
+    in->prev_created_ms = h->prev_created;
+    const struct sim_member *f = &h->from;
     int p = peer_of(f->id);
     if (strcmp(f->id, a->id) == 0 && a->self_lost_valid &&
         (f->session == a->self_lost_session || f->session == a->session)) {
         in->prev = OWN_PREV_SELF_OLD;
         in->self_lost_ms = a->self_lost_ms;
+        in->owner_epoch = f->session == a->session ? in->prev_epoch : a->self_lost_applied;
         return "self";
     }
     const struct peer *px = p >= 0 && p < SIM_MAX_AGENTS ? &a->peers[p] : NULL;
@@ -1258,7 +1282,7 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
     struct item *x = &a->it[j][i];
     struct own_takeover_in in;
     struct own_takeover out;
-    const char *kind = takeover_in(w, a, j, i, &in);
+    const char *kind = takeover_in(w, a, j, i, &x->h, &in);
     own_takeover(&in, &out);
     x->st = ST_ACTIVE;
     x->rerun_due = false;
@@ -1338,6 +1362,24 @@ static bool drained_elsewhere(const struct world *w, const struct sim_agent *a, 
     return false;
 }
 
+/* settle_removed: the fires of a removed item that its owner did not
+ * account (it died, or held it only pending, or skipped epochs) are reported
+ * missed here, from where a new owner's window would start. */
+static void settle_removed(struct world *w, struct sim_agent *a, int j, int i)
+{
+    struct item *x = &a->it[j][i];
+    struct own_takeover_in in;
+    struct own_takeover out;
+    const char *kind = takeover_in(w, a, j, i, &x->hr, &in);
+    x->removed = false;
+    if (!own_removed_owes(&in))
+        return;
+    own_takeover(&in, &out);
+    sim_trace(w, "a%d: j%d/%d removed (from %s %s): its fires since %lld are accounted here",
+              a->idx, j, i, x->hr.valid ? x->hr.from.id : "-", kind, (long long)out.lo_ms);
+    account_back(w, a, j, i, out.lo_ms, "removed while its owner was gone");
+}
+
 static void gate_check(struct world *w, struct sim_agent *a)
 {
     if (!can_start(w, a) || !a->applied || !a->agents_listed || a->agents_reading > 0)
@@ -1345,7 +1387,7 @@ static void gate_check(struct world *w, struct sim_agent *a)
     bool any = false;
     for (int j = 0; j < SIM_MAX_JOBS && !any; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++)
-            any |= a->it[j][i].st == ST_PENDING;
+            any |= a->it[j][i].st == ST_PENDING || a->it[j][i].removed;
     if (!any)
         return;
     struct own_peer peers[SIM_MAX_AGENTS];
@@ -1363,9 +1405,12 @@ static void gate_check(struct world *w, struct sim_agent *a)
     if (!own_gate_open(peers, n, a->id, a->applied))
         return;
     for (int j = 0; j < SIM_MAX_JOBS; j++)
-        for (int i = 0; i < SIM_MAX_ITEMS; i++)
+        for (int i = 0; i < SIM_MAX_ITEMS; i++) {
+            if (a->it[j][i].removed)
+                settle_removed(w, a, j, i);
             if (a->it[j][i].st == ST_PENDING && !drained_elsewhere(w, a, j, i))
                 activate(w, a, j, i);
+        }
 }
 
 /* ---------------------------------------------------------------- leader */
@@ -1589,6 +1634,7 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
             a->it[j][i].draining = false;
             a->it[j][i].h.valid = a->it[j][i].h.any = false;
             a->it[j][i].handed = false;
+            a->it[j][i].removed = false;
         }
     a->carry_ms = 0;
 }
@@ -2063,6 +2109,7 @@ static void evicted(struct world *w, struct sim_agent *a)
     a->self_lost_valid = true;
     a->self_lost_ms = clk(w, a);
     a->self_lost_session = a->session;
+    a->self_lost_applied = a->applied;
     a->applied = 0;
     a->reg = REG_NONE;
 }

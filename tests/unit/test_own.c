@@ -1,11 +1,12 @@
 /* tests/unit/test_own.c: the ownership and handoff decisions (registry/own.h),
  * case by case. The simulator (tests/sim/) drives the same functions through
  * random worlds; these pin each rule to a named case. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "registry/own.h"
 
@@ -182,10 +183,18 @@ static void test_takeover_self_and_none(void **state)
     (void)state;
     struct own_takeover_in in = base(OWN_PREV_SELF_OLD);
     in.self_lost_ms = 1005600;
+    in.owner_epoch = 10; /* our old session applied the epoch that gave it the item */
     struct own_takeover t;
     own_takeover(&in, &t);
     assert_int_equal(t.first_s, 1006);
     assert_int_equal(t.lo_ms, t.hi_ms);
+    /* It was given up before applying that epoch: it held the item only on
+     * paper, so the bound is not its loss but everything since the last
+     * owner that ran it (here: the previous publication) and up to now. */
+    in.owner_epoch = 9;
+    own_takeover(&in, &t);
+    assert_true(t.lo_ms < in.prev_created_ms);
+    assert_true(t.first_s > in.now_ms / 1000);
     in = base(OWN_PREV_NONE);
     own_takeover(&in, &t);
     assert_int_equal(t.first_s, 1011);
