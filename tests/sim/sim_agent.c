@@ -1096,12 +1096,12 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
                 lost++;
             }
             /* Removed by a config write: nobody will own it again, so whoever
-             * owned it accounts its fires up to its stop, and the owner of
-             * the job's item i mod n (n items now) those after, as a new
-             * owner would (coord.c removed_note). */
+             * owned it accounts its fires up to its stop, and every agent
+             * that sees the removal (an agent that skipped the epoch that
+             * removed it does not) those after, as a new owner would: the
+             * history keeps one row per fire (coord.c removed_note). */
             if (!mine && !x->removed && before && i >= as.items[j] && i < before->items[j] &&
-                as.items[j] > 0 && is_me(w, a, &as.owner[j][i % as.items[j]]) &&
-                !is_me(w, a, &before->owner[j][i])) {
+                as.items[j] > 0 && !is_me(w, a, &before->owner[j][i])) {
                 x->removed = true;
                 note_handover(w, a, before, j, i, &x->hr);
             }
