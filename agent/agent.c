@@ -42,6 +42,7 @@ struct live_run {
     int64_t fire;
     int64_t started_ms;
     char exec_id[EXEC_ID_LEN + 1];
+    int pid; /* its process group (a Java run: its worker JVM); 0 not known yet */
     /* a failover re-run or a retry of one: never listed in the record's
      * running set, so nobody re-runs a re-run */
     bool rerun;
@@ -59,6 +60,7 @@ struct agent {
     struct sched *sched;
     struct items *items;
     struct watchdog *wd;
+    bool wd_down; /* the watchdog died and could not be replaced: start nothing */
     struct hist_writer *hist;  /* NULL when no history store is configured */
     struct maint *maint;       /* the leader's retention and rollup */
     struct logsweep *logsweep; /* prunes old execution logs */
@@ -263,6 +265,12 @@ static int guarded_start(void *ctx, const struct sched_launch *l, void *token, v
                          struct sc_err *err)
 {
     struct agent *a = ctx;
+    if (a->wd_down) {
+        a->refused++;
+        return sc_err_set(err, EAGAIN, "", -1,
+                          "not started: no execution watchdog (it died and could not be "
+                          "replaced), so a run could outlive this agent's lease");
+    }
     if (!coord_may_start(a->coord, l->conf->job, l->conf->item, l->fire_time,
                          own_trigger_of(l->trigger))) {
         a->refused++;
@@ -286,7 +294,7 @@ static int guarded_prepare(void *ctx, const struct sched_launch *l, void *token,
                            struct sc_err *err)
 {
     struct agent *a = ctx;
-    if (!coord_can_start(a->coord))
+    if (a->wd_down || !coord_can_start(a->coord))
         return sc_err_set(err, EAGAIN, "", -1, "not pre-armed: the lease is not proven");
     return a->inner.prepare(a->inner.ctx, l, token, handle, err);
 }
@@ -295,7 +303,7 @@ static int guarded_release(void *ctx, void *handle, const struct sched_item_conf
                            int64_t fire_time)
 {
     struct agent *a = ctx;
-    if (!coord_may_start(a->coord, conf->job, conf->item, fire_time, OWN_CRON)) {
+    if (a->wd_down || !coord_may_start(a->coord, conf->job, conf->item, fire_time, OWN_CRON)) {
         a->inner.cancel(a->inner.ctx, handle, conf);
         return -EAGAIN;
     }
@@ -432,10 +440,9 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         r->started_ms = ev->started_ms;
         snprintf(r->exec_id, sizeof r->exec_id, "%s", ev->exec_id);
         r->rerun = ev->origin == EXEC_TRIGGER_FAILOVER;
-        if (a->wd && ev->pid > 0)
-            watchdog_add(a->wd, ev->pid); /* the execution runs in its own group */
-        LOGD("%s/%d started %s (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
-             ev->fire_time_iso, exec_trigger_name(ev->trigger), ev->attempt);
+        r->pid = ev->pid; /* the runners list its group with the watchdog as it starts */
+        LOGD("%s/%d started %s pid %d (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
+             ev->pid, ev->fire_time_iso, exec_trigger_name(ev->trigger), ev->attempt);
         break;
     case SCHED_EV_FINISHED:
         a->finished++;
@@ -443,10 +450,9 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
             a->failed++;
         runs_remove(a, ev->exec_id);
         coord_run_ended(a->coord, ev->job, ev->item, ev->fire_time);
-        if (a->wd && ev->pid > 0)
-            watchdog_del(a->wd, ev->pid);
-        LOGI("%s/%d %s: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item, ev->exec_id,
-             exec_status_name(ev->status), ev->exit_code, ev->signal, (long long)ev->duration_ms,
+        LOGI("%s/%d %s pid %d: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item,
+             ev->exec_id, ev->pid, exec_status_name(ev->status), ev->exit_code, ev->signal,
+             (long long)ev->duration_ms,
              ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
         /* A lost item that was still running has now stopped (also when it
          * came back here meanwhile: its new run waits for this one). */
@@ -472,11 +478,21 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
 
 /* guard_cb: keep the watchdog's deadline at the point where our lease runs
  * out; if this loop stops running (SIGSTOP, a hang), the deadline stays and
- * the watchdog kills the executions before ZooKeeper can hand them over. */
+ * the watchdog kills the executions before ZooKeeper can hand them over.
+ * It also checks the watchdog is alive (its stamp on the shared page): one
+ * that died or was stopped is replaced at once; while none can be had, the
+ * agent starts nothing (guarded_start) and kills what runs, since nothing
+ * would kill it when the lease ends. */
 static void guard_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
     (void)fd, (void)what;
+    bool was_down = a->wd_down;
+    a->wd_down = watchdog_check(a->wd, WATCHDOG_STALE_MS) < 0;
+    if (a->wd_down && !was_down)
+        sched_kill_all(a->sched, "no execution watchdog: it died and could not be replaced");
+    else if (was_down && !a->wd_down)
+        LOGN("execution watchdog back: starting work again");
     struct zkreg *z = coord_zk(a->coord);
     enum zkreg_state st = zkreg_state(z);
     if (st != ZKREG_CONNECTED && st != ZKREG_SUSPENDED)
@@ -509,6 +525,31 @@ static void publish_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- HTTP */
 
+/* runs_json: every run in flight with what identifies it on this host. */
+static void runs_json(struct agent *a, cJSON *o)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, "runs");
+    for (int i = 0; i < a->nruns; i++) {
+        const struct live_run *r = &a->runs[i];
+        int pid = r->pid;
+        if (!pid && a->javaw) /* a Java run whose worker was still starting */
+            pid = (int)javaw_pid_of(a->javaw, r->exec_id);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "job", r->job);
+        cJSON_AddNumberToObject(e, "item", r->item);
+        cJSON_AddNumberToObject(e, "fire", (double)r->fire);
+        cJSON_AddStringToObject(e, "execution_id", r->exec_id);
+        cJSON_AddNumberToObject(e, "pid", pid);
+        cJSON_AddNumberToObject(e, "started_ms", (double)r->started_ms);
+        cJSON_AddItemToArray(arr, e);
+    }
+    cJSON *w = cJSON_AddObjectToObject(o, "watchdog");
+    cJSON_AddNumberToObject(w, "pid", a->wd ? (double)watchdog_pid(a->wd) : 0);
+    cJSON_AddNumberToObject(w, "restarts", a->wd ? (double)watchdog_restarts(a->wd) : 0);
+    cJSON_AddNumberToObject(w, "kills", a->wd ? (double)watchdog_kills(a->wd) : 0);
+    cJSON_AddBoolToObject(w, "ok", a->wd && !a->wd_down);
+}
+
 static void status_cb(struct evhttp_request *req, void *arg)
 {
     struct agent *a = arg;
@@ -521,6 +562,7 @@ static void status_cb(struct evhttp_request *req, void *arg)
             arr = cJSON_AddArrayToObject(running, a->runs[i].job);
         cJSON_AddItemToArray(arr, cJSON_CreateNumber(a->runs[i].item));
     }
+    runs_json(a, o);
     http_reply_json(req, 200, o);
     cJSON_Delete(o);
 }
@@ -839,8 +881,14 @@ int agent_run(const struct cfg *c)
     }
     /* The watchdog is forked here; it only makes async-signal-safe calls, so the
      * history thread already running does not matter. */
-    if (watchdog_start(&a.wd) < 0)
-        LOGW("no execution watchdog: executions of a frozen agent would outlive its lease");
+    int wrc = watchdog_start(&a.wd);
+    if (wrc < 0) {
+        /* Without it, the runs of a frozen agent would outlive its lease. */
+        fprintf(stderr, "shardcron-agent: cannot start the execution watchdog: %s\n",
+                strerror(-wrc));
+        rc = 2;
+        goto out;
+    }
     /* Execution: shell processes, warm JVMs, the scheduler behind the lease check. */
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
@@ -861,7 +909,7 @@ int agent_run(const struct cfg *c)
         LOGW("starts are not pre-armed: shardcron-gate.so is not installed beside the agent");
         prearm_ms = 0;
     }
-    struct exec_runner_opts eo = {.gate_path = prearm_ms > 0 ? gate : NULL};
+    struct exec_runner_opts eo = {.gate_path = prearm_ms > 0 ? gate : NULL, .guard = a.wd};
     if (exec_runner_new(a.base, &eo, &a.exec) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the process runner\n");
         goto out;
@@ -871,7 +919,7 @@ int agent_run(const struct cfg *c)
     else
         default_jar(jar, sizeof jar);
     if (access(jar, R_OK) == 0) {
-        struct javaw_opts jo = {.jar = jar, .log_dir = logs};
+        struct javaw_opts jo = {.jar = jar, .log_dir = logs, .guard = a.wd};
         if (javaw_pool_new(a.base, a.exec, &jo, &a.javaw) < 0)
             LOGW("java jobs disabled: cannot set up the worker pool");
     } else {
@@ -939,7 +987,7 @@ int agent_run(const struct cfg *c)
         if (a.ev_noagent)
             event_add(a.ev_noagent, &iv);
     }
-    if (a.wd) {
+    {
         struct timeval tenth = {0, 100000};
         a.ev_guard = event_new(a.base, -1, EV_PERSIST, guard_cb, &a);
         event_add(a.ev_guard, &tenth);
