@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,8 @@ struct zkreg {
     int inflight;
     int efd;
     struct event *ev_notify, *ev_lost, *ev_rebuild, *ev_beat;
+    struct event *ev_lease; /* one-shot: the loss check at the lease's exact end */
+    int64_t connect_started_ms; /* monotonic ms this handle was created (a new session) */
     bool closing;
     int64_t lease_base_ms; /* monotonic send time of the last answered request */
     bool beat_inflight;
@@ -330,6 +334,7 @@ static int connect_handle(struct zkreg *z)
         return -ENOMEM;
     z->sess->z = z;
     z->sess->gen = z->gen;
+    z->connect_started_ms = mono_ms();
     z->zh =
         zookeeper_init2(z->hosts, global_watcher, z->session_timeout_ms, NULL, z->sess, 0, zk_log);
     if (!z->zh) {
@@ -371,6 +376,7 @@ static void go_lost(struct zkreg *z, const char *why)
          (unsigned long long)z->session_id, why);
     evtimer_del(z->ev_lost);
     event_del(z->ev_beat);
+    evtimer_del(z->ev_lease);
     z->lost_count++;
     set_state(z, ZKREG_LOST);
     evtimer_add(z->ev_rebuild, &now);
@@ -412,27 +418,41 @@ static int lease_margin_ms(const struct zkreg *z)
     return t / 10 > 100 ? t / 10 : 100;
 }
 
+/* beat_send: a heartbeat now, unless one is in flight; its answer proves the
+ * session was alive when it left. */
+static void beat_send(struct zkreg *z)
+{
+    if (z->state != ZKREG_CONNECTED || z->beat_inflight)
+        return;
+    struct beat *b = malloc(sizeof *b);
+    if (!b)
+        return;
+    *b = (struct beat){z, mono_ms(), z->gen};
+    z->beat_inflight = true;
+    if (zkreg_exists_internal(z, "/", beat_done, b) != ZOK) {
+        z->beat_inflight = false;
+        free(b);
+    }
+}
+
+/* beat_cb: every T/5, and once more at the instant the lease would end (so a
+ * loss is declared at T - margin, not up to T/5 after it). */
 static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct zkreg *z = arg;
     (void)fd, (void)what;
     if (z->state != ZKREG_CONNECTED && z->state != ZKREG_SUSPENDED)
         return;
-    if (mono_ms() - z->lease_base_ms > zkreg_timeout_ms(z) - lease_margin_ms(z)) {
+    int64_t left = zkreg_timeout_ms(z) - lease_margin_ms(z) - (mono_ms() - z->lease_base_ms);
+    if (left < 0) {
         go_lost(z, "no answer from ZooKeeper for longer than the session timeout allows");
         return;
     }
-    if (z->state == ZKREG_CONNECTED && !z->beat_inflight) {
-        struct beat *b = malloc(sizeof *b);
-        if (!b)
-            return;
-        *b = (struct beat){z, mono_ms(), z->gen};
-        z->beat_inflight = true;
-        if (zkreg_exists_internal(z, "/", beat_done, b) != ZOK) {
-            z->beat_inflight = false;
-            free(b);
-        }
+    if (left < zkreg_timeout_ms(z) / 5) {
+        struct timeval tv = {(left + 1) / 1000, ((left + 1) % 1000) * 1000};
+        evtimer_add(z->ev_lease, &tv);
     }
+    beat_send(z);
 }
 
 bool zkreg_lease_ok(const struct zkreg *z)
@@ -445,15 +465,37 @@ int64_t zkreg_lease_age_ms(const struct zkreg *z)
     return mono_ms() - z->lease_base_ms;
 }
 
+/* SHARDCRON_TEST_FAULT=stop_at_reconnect (fault tests only): the first time
+ * the loop handles CONNECTED for a session it already had, the process stops
+ * itself (SIGSTOP) as if frozen between the handshake and the loop's turn. */
+static void test_fault_connected(bool same)
+{
+    static bool done;
+    const char *f = getenv("SHARDCRON_TEST_FAULT");
+    if (done || !same || !f || strcmp(f, "stop_at_reconnect") != 0)
+        return;
+    done = true;
+    LOGW("SHARDCRON_TEST_FAULT=stop_at_reconnect: stopping before handling CONNECTED");
+    raise(SIGSTOP);
+}
+
 static void on_session(struct zkreg *z, int zstate)
 {
     if (zstate == ZOO_CONNECTED_STATE) {
         const clientid_t *cid = zoo_client_id(z->zh);
+        bool same = z->session_id && cid && cid->client_id == z->session_id;
+        test_fault_connected(same);
         evtimer_del(z->ev_lost);
         z->session_id = cid ? cid->client_id : 0;
         z->negotiated_ms = zoo_recv_timeout(z->zh);
-        /* Connected now: the server just answered our handshake. */
-        z->lease_base_ms = mono_ms();
+        /* The handshake's answer may have waited in our queue, or this process
+         * may have been frozen since (SIGSTOP, a VM pause): "now" proves
+         * nothing, and the server may have expired the session meanwhile. A
+         * new session cannot have been created before we asked for it; a
+         * session we had keeps its last proof. Either way the heartbeat sent
+         * below proves it afresh when answered (its send time). */
+        if (!same)
+            z->lease_base_ms = z->connect_started_ms;
         z->beat_inflight = false;
         if (!evtimer_pending(z->ev_beat, NULL)) {
             int ms = zkreg_timeout_ms(z) / 5;
@@ -461,6 +503,7 @@ static void on_session(struct zkreg *z, int zstate)
             event_add(z->ev_beat, &tv);
         }
         set_state(z, ZKREG_CONNECTED);
+        beat_send(z);
     } else if (zstate == ZOO_CONNECTING_STATE || zstate == ZOO_ASSOCIATING_STATE) {
         if (z->state == ZKREG_CONNECTED) {
             /* The heartbeat's lease decides when a suspended session counts as
@@ -658,7 +701,8 @@ int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkr
     z->ev_lost = evtimer_new(base, lost_cb, z);
     z->ev_rebuild = evtimer_new(base, rebuild_cb, z);
     z->ev_beat = event_new(base, -1, EV_PERSIST, beat_cb, z);
-    if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || !z->ev_beat ||
+    z->ev_lease = evtimer_new(base, beat_cb, z);
+    if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || !z->ev_beat || !z->ev_lease ||
         event_add(z->ev_notify, NULL) < 0)
         goto err;
     ensure_chroot(z);
@@ -689,6 +733,8 @@ void zkreg_close(struct zkreg *z)
         event_free(z->ev_rebuild);
     if (z->ev_beat)
         event_free(z->ev_beat);
+    if (z->ev_lease)
+        event_free(z->ev_lease);
     if (z->efd >= 0)
         close(z->efd);
     pthread_mutex_destroy(&z->lock);

@@ -13,7 +13,11 @@
  *             past the session timeout it stops by the lease deadline (the
  *             worker is killed) before the other agent runs the item;
  *   java-timeout  a Java run that ignores its cancel dies at its timeout
- *             plus the cancel grace (the worker is killed).
+ *             plus the cancel grace (the worker is killed);
+ *   reconnect an agent frozen between ZooKeeper's answer to its reconnect
+ *             (same session) and its loop handling CONNECTED, past the
+ *             session timeout: on resume it starts nothing (the lease is not
+ *             renewed by the late CONNECTED), and no fire runs twice.
  *
  * The heartbeat jobs append "MS PID EXEC_ID ITEM" every 100 ms (wall clock
  * ms, the process that runs the job). Waits poll with deadlines. */
@@ -33,6 +37,7 @@
 #include "registry/jobops.h"
 #include "registry/zkcli.h"
 #include "tests/lib/agents.h"
+#include "tests/lib/runlog.h"
 #include "tests/lib/testenv.h"
 
 #define SESSION_MS 2000
@@ -400,6 +405,124 @@ static void test_java_timeout(void **state)
     fx_finish(&f, "java timeout");
 }
 
+/* ---------------------------------------------------------------- reconnect */
+
+static bool zk_up(void *arg)
+{
+    (void)arg;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/scripts/zk start %s >/dev/null 2>&1", tenv("SC_ROOT"),
+             tenv("SC_TEST_ZK_DIR"));
+    return system(cmd) == 0;
+}
+
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+static bool stopped_itself(void *arg)
+{
+    pid_t pid = *(pid_t *)arg;
+    return proc_state(pid) == 'T';
+}
+
+struct all_on {
+    struct fx *f;
+    const char *job;
+    int items, agent;
+};
+
+static bool all_on(void *arg)
+{
+    struct all_on *w = arg;
+    ta_sample(&w->f->c);
+    for (int i = 0; i < w->items; i++) {
+        int o = -1;
+        if (ta_owners(&w->f->c, w->job, i, &o) != 1 || o != w->agent)
+            return false;
+    }
+    return true;
+}
+
+static bool victim_owns(void *arg)
+{
+    struct all_on *w = arg;
+    ta_sample(&w->f->c);
+    for (int i = 0; i < w->items; i++) {
+        int o = -1;
+        if (ta_owners(&w->f->c, w->job, i, &o) == 1 && o == 0)
+            return true;
+    }
+    return false;
+}
+
+#define MAX_RUNS 4096
+static struct rl_run runs[MAX_RUNS];
+
+static void test_frozen_at_reconnect(void **state)
+{
+    (void)state;
+    struct fx f;
+    char cmd[1024], job[2048], out[600];
+    fx_init(&f, "recon");
+    f.c.session_ms = 8000; /* a ZooKeeper restart fits well inside it */
+    f.c.own_group = false;
+    snprintf(out, sizeof out, "%s/%s.runs", tenv("SC_TEST_TMP"), f.c.ns);
+    setenv("SHARDCRON_TEST_FAULT", "stop_at_reconnect", 1);
+    int v = ta_start(&f.c, "victim", NULL);
+    unsetenv("SHARDCRON_TEST_FAULT");
+    assert_int_equal(v, 0);
+    assert_true(ta_start(&f.c, "other", NULL) == 1);
+    int items = 4;
+    rl_command(cmd, sizeof cmd, out, "0.1", 0);
+    snprintf(job, sizeof job,
+             "{\"name\":\"rc\",\"cron\":\"* * * * * ?\",\"shards\":%d,\"command\":\"%s\"}", items,
+             cmd);
+    put_job(&f, "rc", job);
+    struct all_on w = {&f, "rc", items, 1};
+    assert_true(tenv_wait(victim_owns, &w, 30000, 100));
+    /* A ZooKeeper crash and restart: both agents reconnect on their sessions;
+     * the victim freezes as its loop is about to handle CONNECTED. */
+    snprintf(cmd, sizeof cmd, "%s/scripts/zk stop %s --kill", tenv("SC_ROOT"),
+             tenv("SC_TEST_ZK_DIR"));
+    assert_int_equal(system(cmd), 0);
+    assert_true(tenv_wait(zk_up, NULL, 30000, 100));
+    pid_t vp = f.c.a[v].pid;
+    assert_true(tenv_wait(stopped_itself, &vp, 20000, 50));
+    f.c.a[v].stopped = true;
+    long long frozen = tenv_now_ms();
+    /* Its session expires (T after the handshake): the other agent takes all. */
+    assert_true(tenv_wait(all_on, &w, 8000 + 30000, 100));
+    fprintf(stderr, "   all items on the other agent %lld ms after the victim froze\n",
+            tenv_now_ms() - frozen);
+    pause_ms(1500);
+    ta_kill(&f.c, v, SIGCONT);
+    /* Resumed: it must start nothing under its dead session. */
+    long long end = tenv_now_ms() + 5000;
+    while (tenv_now_ms() < end) {
+        ta_sample(&f.c);
+        pause_ms(50);
+    }
+    int violations = f.c.violations;
+    char first[512];
+    snprintf(first, sizeof first, "%s", f.c.first_violation);
+    fx_finish(&f, "frozen at reconnect");
+    if (violations)
+        fail_msg("frozen at reconnect: %d double claims; first: %s", violations, first);
+    int n = rl_check(runs, rl_load(out, runs, MAX_RUNS), "frozen at reconnect");
+    fprintf(stderr, "   frozen at reconnect: %d runs, none twice, none overlapping\n", n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_watchdog_replaced),
         cmocka_unit_test(test_java_frozen),
         cmocka_unit_test(test_java_timeout),
+        cmocka_unit_test(test_frozen_at_reconnect),
     };
     const char *only = getenv("GUARD_TEST");
     if (only && *only)
