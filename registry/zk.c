@@ -90,7 +90,6 @@ struct zkreg {
     int inflight;
     int efd;
     struct event *ev_notify, *ev_lost, *ev_rebuild, *ev_beat;
-    struct event *ev_lease; /* one-shot: the loss check at the lease's exact end */
     int64_t connect_started_ms; /* monotonic ms this handle was created (a new session) */
     bool closing;
     int64_t lease_base_ms; /* monotonic send time of the last answered request */
@@ -376,7 +375,6 @@ static void go_lost(struct zkreg *z, const char *why)
          (unsigned long long)z->session_id, why);
     evtimer_del(z->ev_lost);
     event_del(z->ev_beat);
-    evtimer_del(z->ev_lease);
     z->lost_count++;
     set_state(z, ZKREG_LOST);
     evtimer_add(z->ev_rebuild, &now);
@@ -435,22 +433,21 @@ static void beat_send(struct zkreg *z)
     }
 }
 
-/* beat_cb: every T/5, and once more at the instant the lease would end (so a
- * loss is declared at T - margin, not up to T/5 after it). */
+/* beat_cb: every T/5. A loss is declared at the first tick after the proof
+ * is T - margin old, so between 0.9 T and 1.1 T: late, but nothing relies on
+ * it for safety — new work needs a proof younger than T/2 (zkreg_lease_ok,
+ * read at each start), and the agent's watchdog kills the running executions
+ * at exactly T - margin (the deadline is computed from the proof, not from
+ * this tick). Declaring it later only delays rebuilding the session. */
 static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct zkreg *z = arg;
     (void)fd, (void)what;
     if (z->state != ZKREG_CONNECTED && z->state != ZKREG_SUSPENDED)
         return;
-    int64_t left = zkreg_timeout_ms(z) - lease_margin_ms(z) - (mono_ms() - z->lease_base_ms);
-    if (left < 0) {
+    if (mono_ms() - z->lease_base_ms > zkreg_timeout_ms(z) - lease_margin_ms(z)) {
         go_lost(z, "no answer from ZooKeeper for longer than the session timeout allows");
         return;
-    }
-    if (left < zkreg_timeout_ms(z) / 5) {
-        struct timeval tv = {(left + 1) / 1000, ((left + 1) % 1000) * 1000};
-        evtimer_add(z->ev_lease, &tv);
     }
     beat_send(z);
 }
@@ -701,8 +698,7 @@ int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkr
     z->ev_lost = evtimer_new(base, lost_cb, z);
     z->ev_rebuild = evtimer_new(base, rebuild_cb, z);
     z->ev_beat = event_new(base, -1, EV_PERSIST, beat_cb, z);
-    z->ev_lease = evtimer_new(base, beat_cb, z);
-    if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || !z->ev_beat || !z->ev_lease ||
+    if (!z->ev_notify || !z->ev_lost || !z->ev_rebuild || !z->ev_beat ||
         event_add(z->ev_notify, NULL) < 0)
         goto err;
     ensure_chroot(z);
@@ -733,8 +729,6 @@ void zkreg_close(struct zkreg *z)
         event_free(z->ev_rebuild);
     if (z->ev_beat)
         event_free(z->ev_beat);
-    if (z->ev_lease)
-        event_free(z->ev_lease);
     if (z->efd >= 0)
         close(z->efd);
     pthread_mutex_destroy(&z->lock);
