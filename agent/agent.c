@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,15 +230,56 @@ static bool is_running(void *ctx, const char *job, int item)
     return a->sched && sched_item_running(a->sched, job, item) > 0;
 }
 
-static int on_trigger(void *ctx, const struct job *cfg, const char *param)
+static void report(struct agent *a, const struct sched_event *ev);
+
+/* on_trigger: coord claimed a manual trigger of (job, item) for this agent:
+ * the scheduler records what becomes of it (run, skipped by the concurrency
+ * policy, or missed when its start is refused, with the reason). */
+static int on_trigger(void *ctx, const struct job *cfg, int item, const char *param)
 {
     struct agent *a = ctx;
-    int n = 0;
-    for (int i = 0; i < cfg->shards; i++)
-        if (coord_item_state(a->coord, cfg->name, i) == COORD_ACTIVE &&
-            sched_trigger(a->sched, cfg->name, i, EXEC_TRIGGER_MANUAL, 0, param, NULL) == 0)
-            n++;
-    return n;
+    return sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+}
+
+/* on_trigger_unrun: a manual trigger of (job, item) will not run: one history
+ * row (status missed, trigger manual, the reason) so the operator sees it in
+ * /executions and the alert panel. Its id is derived from the trigger, so a
+ * second report (a new leader) is the same row. */
+static void on_trigger_unrun(void *ctx, const char *job, int item, const char *name,
+                             int64_t ctime_ms, const char *why)
+{
+    struct agent *a = ctx;
+    uint64_t h1 = 1469598103934665603ULL, h2 = 1099511628211ULL;
+    char key[400], id[40], iso[40];
+    snprintf(key, sizeof key, "%s/%s/%d", job, name, item);
+    for (const char *p = key; *p; p++) {
+        h1 = (h1 ^ (unsigned char)*p) * 1099511628211ULL;
+        h2 = (h2 ^ (unsigned char)*p) * 1469598103934665603ULL + 7;
+    }
+    snprintf(id, sizeof id, "%08llx-%04llx-%04llx-%04llx-%012llx",
+             (unsigned long long)(h1 >> 32), (unsigned long long)((h1 >> 16) & 0xffff),
+             (unsigned long long)(h1 & 0xffff), (unsigned long long)(h2 >> 48),
+             (unsigned long long)(h2 & 0xffffffffffffULL));
+    time_t t = (time_t)(ctime_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+    char reason[300];
+    snprintf(reason, sizeof reason, "%s (trigger %s)", why, name);
+    struct sched_event ev = {.type = SCHED_EV_MISSED,
+                             .job = job,
+                             .item = item,
+                             .exec_id = id,
+                             .trigger = EXEC_TRIGGER_MANUAL,
+                             .origin = EXEC_TRIGGER_MANUAL,
+                             .attempt = 1,
+                             .fire_time = ctime_ms / 1000,
+                             .fire_time_iso = iso,
+                             .reason = reason,
+                             .fence = ""};
+    a->missed++;
+    LOGW("%s/%d: %s", job, item, reason);
+    report(a, &ev);
 }
 
 /* ---------------------------------------------------------------- executions */
@@ -970,6 +1012,7 @@ int agent_run(const struct cfg *c)
         .on_fatal = on_fatal,
         .is_running = is_running,
         .on_trigger = on_trigger,
+        .on_trigger_unrun = on_trigger_unrun,
         .ctx = &a,
     };
     if (coord_open(a.base, &zo, &co, &a.coord, &err) < 0) {
