@@ -238,7 +238,14 @@ static void report(struct agent *a, const struct sched_event *ev);
 static int on_trigger(void *ctx, const struct job *cfg, int item, const char *param)
 {
     struct agent *a = ctx;
-    return sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+    int rc = sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+    if (rc == -ENOENT) {
+        /* Activated in coordination a moment ago, not yet in the scheduler
+         * (sync_cb runs on the next loop turn): sync now. */
+        sync_cb(-1, 0, a);
+        rc = sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+    }
+    return rc;
 }
 
 /* on_trigger_unrun: a manual trigger of (job, item) will not run: one history
