@@ -2196,6 +2196,7 @@ static void gate_check(struct coord *c)
  * is acknowledged and silently lost. */
 
 #define TRIG_CLAIM_PREFIX '~' /* not a character of agent ids in practice: acks are ids */
+#define TRIG_CLAIM_MARGIN_MS 30000
 
 struct trig_open {
     struct trig_open *next;
@@ -2306,10 +2307,21 @@ static void trig_sweep(struct coord *c)
     for (struct trig_open *t = c->trigs; t; t = next) {
         next = t->next;
         const struct cjob *j = strmap_get(&c->jobs, t->job);
+        if (j && j->cfg && j->cfg->shards > t->nitems) { /* the job grew meanwhile */
+            uint8_t *d = realloc(t->done, (size_t)j->cfg->shards);
+            if (d) {
+                memset(d + t->nitems, 0, (size_t)(j->cfg->shards - t->nitems));
+                t->done = d;
+                t->nitems = j->cfg->shards;
+            }
+        }
         bool all = true;
         for (int i = 0; i < t->nitems; i++)
             all &= t->done[i] == 2;
-        if (all || !j || j->inc != t->inc || now_ms() - t->ctime > TRIGGER_TTL_MS) {
+        /* Claims stop well before the leader reports what is unclaimed at the
+         * TTL (its clock and ours may differ by the skew limit). */
+        if (all || !j || j->inc != t->inc ||
+            now_ms() - t->ctime > TRIGGER_TTL_MS - TRIG_CLAIM_MARGIN_MS) {
             trig_drop(c, t);
             continue;
         }
