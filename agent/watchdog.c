@@ -71,7 +71,6 @@ static void run(struct shared *sh, pid_t parent)
 /* spawn: fork a watchdog process on w's page. 0 or -errno. */
 static int spawn(struct watchdog *w)
 {
-    atomic_store(&w->sh->beat_ms, mono_ms()); /* a fresh one gets time to start */
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
@@ -87,6 +86,7 @@ static int spawn(struct watchdog *w)
         signal(SIGHUP, SIG_IGN);
         run(w->sh, w->agent);
     }
+    atomic_store(&w->sh->beat_ms, mono_ms()); /* a fresh one gets time to start */
     w->pid = pid;
     w->pidfd = pidfd_open(pid, 0); /* -1 (old kernel): plain kill(2) below */
     return 0;
@@ -128,7 +128,7 @@ int watchdog_start(struct watchdog **out)
 int watchdog_check(struct watchdog *w, int64_t stale_ms)
 {
     int64_t age = mono_ms() - atomic_load(&w->sh->beat_ms);
-    if (age <= stale_ms)
+    if (w->pid > 0 && age <= stale_ms)
         return 0;
     /* Dead (killed, OOM) or stopped: either way nothing guards the runs now.
      * Its exit status goes to whoever reaps children (the process runner). */
