@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/exec.h"
@@ -61,7 +61,7 @@ struct agent {
     struct sched *sched;
     struct items *items;
     struct watchdog *wd;
-    bool wd_down; /* the watchdog died and could not be replaced: start nothing */
+    bool wd_down;              /* the watchdog died and could not be replaced: start nothing */
     struct hist_writer *hist;  /* NULL when no history store is configured */
     struct maint *maint;       /* the leader's retention and rollup */
     struct logsweep *logsweep; /* prunes old execution logs */
@@ -263,10 +263,9 @@ static void on_trigger_unrun(void *ctx, const char *job, int item, const char *n
         h1 = (h1 ^ (unsigned char)*p) * 1099511628211ULL;
         h2 = (h2 ^ (unsigned char)*p) * 1469598103934665603ULL + 7;
     }
-    snprintf(id, sizeof id, "%08llx-%04llx-%04llx-%04llx-%012llx",
-             (unsigned long long)(h1 >> 32), (unsigned long long)((h1 >> 16) & 0xffff),
-             (unsigned long long)(h1 & 0xffff), (unsigned long long)(h2 >> 48),
-             (unsigned long long)(h2 & 0xffffffffffffULL));
+    snprintf(id, sizeof id, "%08llx-%04llx-%04llx-%04llx-%012llx", (unsigned long long)(h1 >> 32),
+             (unsigned long long)((h1 >> 16) & 0xffff), (unsigned long long)(h1 & 0xffff),
+             (unsigned long long)(h2 >> 48), (unsigned long long)(h2 & 0xffffffffffffULL));
     time_t t = (time_t)(ctime_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
@@ -501,8 +500,8 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         coord_run_ended(a->coord, ev->job, ev->item, ev->fire_time);
         LOGI("%s/%d %s pid %d: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item,
              ev->exec_id, ev->pid, exec_status_name(ev->status), ev->exit_code, ev->signal,
-             (long long)ev->duration_ms,
-             ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
+             (long long)ev->duration_ms, ev->reason && *ev->reason ? ": " : "",
+             ev->reason ? ev->reason : "");
         /* A lost item that was still running has now stopped (also when it
          * came back here meanwhile: its new run waits for this one). */
         if (!runs_of(a, ev->job, ev->item))

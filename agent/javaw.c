@@ -43,7 +43,7 @@ struct worker {
     int64_t ping_sent; /* monotonic ms of the unanswered ping, 0 = none */
     unsigned ping_seq;
     int backoff_ms;
-    bool fatal; /* the class cannot be used: restart only on demand */
+    bool fatal;    /* the class cannot be used: restart only on demand */
     pid_t guarded; /* the group listed with the watchdog, 0 none */
     char down_reason[300];
     struct javaw_exec *execs;

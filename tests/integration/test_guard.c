@@ -526,10 +526,8 @@ static void test_frozen_at_reconnect(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_group_freeze),
-        cmocka_unit_test(test_watchdog_replaced),
-        cmocka_unit_test(test_java_frozen),
-        cmocka_unit_test(test_java_timeout),
+        cmocka_unit_test(test_group_freeze),        cmocka_unit_test(test_watchdog_replaced),
+        cmocka_unit_test(test_java_frozen),         cmocka_unit_test(test_java_timeout),
         cmocka_unit_test(test_frozen_at_reconnect),
     };
     const char *only = getenv("GUARD_TEST");

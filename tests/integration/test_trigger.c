@@ -113,7 +113,8 @@ static void test_trigger_during_handoff(void **state)
     assert_int_equal(ta_start(&c, "A", NULL), 0);
     /* A cron far away: it runs only when triggered. Item 1's run takes 4 s. */
     rl_command(cmd, sizeof cmd, out, "$((SHARDCRON_SHARD_ITEM * 4))", 0);
-    snprintf(job, sizeof job, "{\"name\":\"tr\",\"cron\":\"0 0 0 1 1 ? 2099\",\"shards\":2,\"command\":\"%s\"}",
+    snprintf(job, sizeof job,
+             "{\"name\":\"tr\",\"cron\":\"0 0 0 1 1 ? 2099\",\"shards\":2,\"command\":\"%s\"}",
              cmd);
     struct zkcli *k = zk(c.ns);
     assert_int_equal(zkcli_ensure(k, "/jobs"), ZOK);
