@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/watchdog.h"
 #include "core/log.h"
 
 extern char **environ;
@@ -504,6 +505,8 @@ void exec_runner_free(struct exec_runner *r)
             while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
                 ;
             exec_unwatch_child(r, p->pid);
+            if (r->opts.guard)
+                watchdog_del(r->opts.guard, p->pid);
         }
         r->procs = p->next;
         proc_free(p);
@@ -515,6 +518,8 @@ void exec_runner_free(struct exec_runner *r)
             while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
                 ;
             exec_unwatch_child(r, p->pid);
+            if (r->opts.guard)
+                watchdog_del(r->opts.guard, p->pid);
         }
         if (p->log_path)
             unlink(p->log_path);
@@ -758,6 +763,8 @@ static void on_reaped(pid_t pid, int st, void *arg)
 {
     struct exec_proc *p = arg;
     struct exec_runner *r = p->r;
+    if (r->opts.guard)
+        watchdog_del(r->opts.guard, pid);
     struct exec_result res = {.exit_code = -1, .pid = pid};
     if (p->held) {
         held_reaped(p, st);
@@ -1068,11 +1075,15 @@ static void on_spawned(evutil_socket_t fd, short what, void *arg)
             } else {
                 proc_fail(p, "out of memory");
             }
-        } else if (p->held) {
-            if (p->cancelled)
-                cancel_now(p);
-        } else if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
-            terminate(p); /* killed or timed out while it was being spawned */
+        } else {
+            if (r->opts.guard)
+                watchdog_add(r->opts.guard, pid);
+            if (p->held) {
+                if (p->cancelled)
+                    cancel_now(p);
+            } else if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
+                terminate(p); /* killed or timed out while it was being spawned */
+            }
         }
         q = next;
     }
@@ -1212,6 +1223,8 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
         proc_free(p);
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
     }
+    if (r->opts.guard)
+        watchdog_add(r->opts.guard, pid); /* its own group (spawn_posix, child_exec) */
 started:
     if (!held) {
         event_add(p->ev_out, NULL);

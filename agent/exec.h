@@ -45,6 +45,7 @@
 struct event_base;
 struct exec_runner;
 struct exec_proc;
+struct watchdog;
 
 #define EXEC_TAIL_MAX 4096
 #define EXEC_ID_LEN 36 /* UUIDv4 text, without the NUL */
@@ -81,6 +82,11 @@ struct exec_runner_opts {
      * exec_prepare() returns -ENOTSUP. Resolved to an absolute path by
      * exec_runner_new (which fails when it does not exist). */
     const char *gate_path;
+    /* When set, every execution's process group (held ones too) is listed
+     * with this watchdog the moment its pid is known, and removed when it is
+     * reaped: a run is guarded from its first instant, not from when the
+     * scheduler gets round to reporting it started. */
+    struct watchdog *guard;
 };
 
 /* The job environment of one execution (design.md). Strings are read during

@@ -114,7 +114,9 @@ static void cancel(void *ctx, void *handle, const struct sched_item_conf *conf)
 static int pid_of(void *ctx, void *handle, const struct sched_item_conf *conf)
 {
     (void)ctx;
-    return conf->type == SCHED_JOB_SHELL ? (int)exec_pid(handle) : 0;
+    /* A Java run is a thread of its worker JVM: the worker is what the
+     * watchdog kills, and what identifies the run's process. */
+    return conf->type == SCHED_JOB_JAVA ? (int)javaw_pid(handle) : (int)exec_pid(handle);
 }
 
 static int kill_run(void *ctx, void *handle, const struct sched_item_conf *conf, const char *reason)

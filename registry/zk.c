@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +90,7 @@ struct zkreg {
     int inflight;
     int efd;
     struct event *ev_notify, *ev_lost, *ev_rebuild, *ev_beat;
+    int64_t connect_started_ms; /* monotonic ms this handle was created (a new session) */
     bool closing;
     int64_t lease_base_ms; /* monotonic send time of the last answered request */
     bool beat_inflight;
@@ -330,6 +333,7 @@ static int connect_handle(struct zkreg *z)
         return -ENOMEM;
     z->sess->z = z;
     z->sess->gen = z->gen;
+    z->connect_started_ms = mono_ms();
     z->zh =
         zookeeper_init2(z->hosts, global_watcher, z->session_timeout_ms, NULL, z->sess, 0, zk_log);
     if (!z->zh) {
@@ -412,6 +416,29 @@ static int lease_margin_ms(const struct zkreg *z)
     return t / 10 > 100 ? t / 10 : 100;
 }
 
+/* beat_send: a heartbeat now, unless one is in flight; its answer proves the
+ * session was alive when it left. */
+static void beat_send(struct zkreg *z)
+{
+    if (z->state != ZKREG_CONNECTED || z->beat_inflight)
+        return;
+    struct beat *b = malloc(sizeof *b);
+    if (!b)
+        return;
+    *b = (struct beat){z, mono_ms(), z->gen};
+    z->beat_inflight = true;
+    if (zkreg_exists_internal(z, "/", beat_done, b) != ZOK) {
+        z->beat_inflight = false;
+        free(b);
+    }
+}
+
+/* beat_cb: every T/5. A loss is declared at the first tick after the proof
+ * is T - margin old, so between 0.9 T and 1.1 T: late, but nothing relies on
+ * it for safety — new work needs a proof younger than T/2 (zkreg_lease_ok,
+ * read at each start), and the agent's watchdog kills the running executions
+ * at exactly T - margin (the deadline is computed from the proof, not from
+ * this tick). Declaring it later only delays rebuilding the session. */
 static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct zkreg *z = arg;
@@ -422,17 +449,7 @@ static void beat_cb(evutil_socket_t fd, short what, void *arg)
         go_lost(z, "no answer from ZooKeeper for longer than the session timeout allows");
         return;
     }
-    if (z->state == ZKREG_CONNECTED && !z->beat_inflight) {
-        struct beat *b = malloc(sizeof *b);
-        if (!b)
-            return;
-        *b = (struct beat){z, mono_ms(), z->gen};
-        z->beat_inflight = true;
-        if (zkreg_exists_internal(z, "/", beat_done, b) != ZOK) {
-            z->beat_inflight = false;
-            free(b);
-        }
-    }
+    beat_send(z);
 }
 
 bool zkreg_lease_ok(const struct zkreg *z)
@@ -445,15 +462,37 @@ int64_t zkreg_lease_age_ms(const struct zkreg *z)
     return mono_ms() - z->lease_base_ms;
 }
 
+/* SHARDCRON_TEST_FAULT=stop_at_reconnect (fault tests only): the first time
+ * the loop handles CONNECTED for a session it already had, the process stops
+ * itself (SIGSTOP) as if frozen between the handshake and the loop's turn. */
+static void test_fault_connected(bool same)
+{
+    static bool done;
+    const char *f = getenv("SHARDCRON_TEST_FAULT");
+    if (done || !same || !f || strcmp(f, "stop_at_reconnect") != 0)
+        return;
+    done = true;
+    LOGW("SHARDCRON_TEST_FAULT=stop_at_reconnect: stopping before handling CONNECTED");
+    raise(SIGSTOP);
+}
+
 static void on_session(struct zkreg *z, int zstate)
 {
     if (zstate == ZOO_CONNECTED_STATE) {
         const clientid_t *cid = zoo_client_id(z->zh);
+        bool same = z->session_id && cid && cid->client_id == z->session_id;
+        test_fault_connected(same);
         evtimer_del(z->ev_lost);
         z->session_id = cid ? cid->client_id : 0;
         z->negotiated_ms = zoo_recv_timeout(z->zh);
-        /* Connected now: the server just answered our handshake. */
-        z->lease_base_ms = mono_ms();
+        /* The handshake's answer may have waited in our queue, or this process
+         * may have been frozen since (SIGSTOP, a VM pause): "now" proves
+         * nothing, and the server may have expired the session meanwhile. A
+         * new session cannot have been created before we asked for it; a
+         * session we had keeps its last proof. Either way the heartbeat sent
+         * below proves it afresh when answered (its send time). */
+        if (!same)
+            z->lease_base_ms = z->connect_started_ms;
         z->beat_inflight = false;
         if (!evtimer_pending(z->ev_beat, NULL)) {
             int ms = zkreg_timeout_ms(z) / 5;
@@ -461,6 +500,7 @@ static void on_session(struct zkreg *z, int zstate)
             event_add(z->ev_beat, &tv);
         }
         set_state(z, ZKREG_CONNECTED);
+        beat_send(z);
     } else if (zstate == ZOO_CONNECTING_STATE || zstate == ZOO_ASSOCIATING_STATE) {
         if (z->state == ZKREG_CONNECTED) {
             /* The heartbeat's lease decides when a suspended session counts as
