@@ -1,0 +1,531 @@
+/* tests/integration/test_reconnect.c: a connection to ZooKeeper that breaks
+ * and comes back on the same session, with real agents, a real ZooKeeper and
+ * a TCP proxy (tests/lib/tcp_proxy.py) between one agent and the server.
+ *
+ * ZooKeeper's client re-registers the watches it holds when it reconnects, so
+ * a break costs nothing while no read is in flight. What a break loses is a
+ * read in flight: a watch notification arrived, the agent asked for the new
+ * data, and the connection broke before the reply — the read fails with
+ * connection loss and sets no watch. So each test holds the agent's requests
+ * (the server's replies and notifications still reach it), makes the change,
+ * waits until the proxy holds the very read the change caused, and then resets
+ * the connection (RST on both sides). The agent reconnects through the proxy
+ * on the same session, within the session timeout.
+ *
+ *   reshard   three agents; a job goes from 6 to 9 shards while the proxied
+ *             agent's snapshot read is held: every agent applies the new epoch
+ *             and all 9 items run, each on one agent, no fire twice;
+ *   election  the proxied agent is third in the election; the second stops
+ *             while the proxied agent's listing of /election (which would put
+ *             its watch on the leader) is held; then the leader is killed -9:
+ *             the proxied agent must take over and apply a further job edit.
+ *
+ * Both failed against the agent from before the reconnect re-reads (the
+ * parent of 31bdfbd): the reshard one stayed on the old epoch for good, with
+ * the other agents' gained items pending; in the election one nobody led.
+ * Waits poll observable state (/status, the proxy's answers, ZooKeeper, the
+ * jobs' run log) with deadlines. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "registry/jobops.h"
+#include "registry/plan.h"
+#include "registry/zkcli.h"
+#include "tests/lib/agents.h"
+#include "tests/lib/proxy.h"
+#include "tests/lib/runlog.h"
+#include "tests/lib/testenv.h"
+
+#define SESSION_MS 2000
+#define MAX_RUNS 8192
+/* How long the proxied agent's requests may be held: its lease counts its
+ * session lost at T - T/10 without an answer; well inside that. */
+#define HOLD_MAX_MS (SESSION_MS * 3 / 5)
+
+static struct rl_run runs[MAX_RUNS];
+
+struct fx {
+    struct ta_cluster c;
+    struct tp_proxy p;
+    struct zkcli *k;
+    char out[512];
+    char plog[512];
+};
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void fx_init(struct fx *f, const char *tag)
+{
+    struct sc_err err;
+    memset(f, 0, sizeof *f);
+    snprintf(f->c.ns, sizeof f->c.ns, "it_reconn_%s_%d", tag, (int)getpid());
+    f->c.session_ms = SESSION_MS;
+    snprintf(f->out, sizeof f->out, "%s/%s.out", tenv("SC_TEST_TMP"), f->c.ns);
+    snprintf(f->plog, sizeof f->plog, "%s/%s.proxy.log", tenv("SC_TEST_TMP"), f->c.ns);
+    f->k = zkcli_open(tenv("SC_TEST_ZK"), f->c.ns, NULL, 5000, &err);
+    if (!f->k)
+        fail_msg("zk: %s", err.msg);
+    assert_int_equal(zkcli_ensure(f->k, "/jobs"), ZOK);
+    if (tp_start(&f->p, tenv("SC_TEST_ZK"), f->plog) < 0)
+        fail_msg("the TCP proxy (tests/lib/tcp_proxy.py) did not start");
+}
+
+/* fx_start: agent `id`, through the proxy when `proxied`; returns its index. */
+static int fx_start(struct fx *f, const char *id, bool proxied)
+{
+    const char *via[] = {"--zk", f->p.addr, "--log-level", "info", NULL};
+    int i = ta_start(&f->c, id, proxied ? via : NULL);
+    assert_true(i >= 0);
+    return i;
+}
+
+static void job_json(struct fx *f, char *buf, size_t len, const char *name, int shards)
+{
+    char cmd[2048];
+    rl_command(cmd, sizeof cmd, f->out, "0.2", 0);
+    snprintf(buf, len, "{\"name\":\"%s\",\"cron\":\"* * * * * ?\",\"shards\":%d,\"command\":\"%s\"}",
+             name, shards, cmd);
+}
+
+/* fx_job: create or rewrite job `name` through the writers' path (the job and
+ * its change-log entry in one multi-op). */
+static void fx_job(struct fx *f, const char *name, int shards, bool create)
+{
+    char job[4096];
+    job_json(f, job, sizeof job, name, shards);
+    int n = (int)strlen(job);
+    assert_int_equal(create ? zkcli_job_create(f->k, name, job, n)
+                            : zkcli_job_set(f->k, name, job, n, -1),
+                     ZOK);
+}
+
+/* published_epoch: the epoch of /state/assignment (0 when none). */
+static int64_t published_epoch(struct fx *f)
+{
+    char *data = NULL;
+    int len = 0;
+    int64_t e = 0;
+    struct sc_err err;
+    struct plan_snapshot s;
+    if (zkcli_get(f->k, "/state/assignment", &data, &len, NULL) == ZOK &&
+        plan_snapshot_parse(data, len, &s, &err) == 0) {
+        e = s.epoch;
+        plan_snapshot_clear(&s);
+    }
+    free(data);
+    return e;
+}
+
+/* session_of: the session owning agent i's registration node and the zxid
+ * that created it (0, 0 when it has none). */
+static void session_of(struct fx *f, int i, int64_t *owner, int64_t *czxid)
+{
+    char path[128];
+    struct Stat st;
+    snprintf(path, sizeof path, "/agents/%s", f->c.a[i].id);
+    *owner = *czxid = 0;
+    if (zkcli_exists(f->k, path, &st) == ZOK) {
+        *owner = st.ephemeralOwner;
+        *czxid = st.czxid;
+    }
+}
+
+static long long metric(struct fx *f, int i, const char *name)
+{
+    char *m = ta_get(&f->c, i, "/metrics");
+    char key[128];
+    long long v = -1;
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = m ? strstr(m, key) : NULL;
+    if (p)
+        v = atoll(p + strlen(key));
+    free(m);
+    return v;
+}
+
+static int status_int(struct fx *f, int i, const char *key)
+{
+    cJSON *st = ta_status(&f->c, i);
+    const cJSON *v = st ? cJSON_GetObjectItem(st, key) : NULL;
+    int r = cJSON_IsNumber(v) ? v->valueint : -1;
+    cJSON_Delete(st);
+    return r;
+}
+
+static bool status_leader(struct fx *f, int i)
+{
+    cJSON *st = ta_status(&f->c, i);
+    bool yes = st && cJSON_IsTrue(cJSON_GetObjectItem(st, "leader"));
+    cJSON_Delete(st);
+    return yes;
+}
+
+/* ---------------------------------------------------------------- waits */
+
+struct settled {
+    struct fx *f;
+    const char *job;
+    int items;
+    int64_t min_epoch; /* every live agent applied the published epoch, at least this */
+    long long ran_since; /* every item ran a fire labelled at or after this (0: not asked) */
+    char why[300];    /* what was still missing at the last look */
+};
+
+/* all_settled: one look at the cluster: the published epoch is at least
+ * min_epoch and applied by every live agent, every item of the job is owned
+ * by exactly one agent, and (ran_since) every item ran since. */
+static bool all_settled(void *arg)
+{
+    struct settled *w = arg;
+    struct fx *f = w->f;
+    int64_t e = published_epoch(f);
+    ta_sample(&f->c);
+    if (e < w->min_epoch) {
+        snprintf(w->why, sizeof w->why, "published epoch %" PRId64 " < %" PRId64, e, w->min_epoch);
+        return false;
+    }
+    for (int i = 0; i < f->c.n; i++) {
+        if (f->c.a[i].pid <= 0)
+            continue;
+        int applied = status_int(f, i, "applied_epoch");
+        if (applied != e) {
+            snprintf(w->why, sizeof w->why, "%s applied epoch %d, published %" PRId64,
+                     f->c.a[i].id, applied, e);
+            return false;
+        }
+    }
+    for (int it = 0; it < w->items; it++) {
+        int o = -1, n = ta_owners(&f->c, w->job, it, &o);
+        if (n != 1) {
+            snprintf(w->why, sizeof w->why, "item %d of %s owned by %d agents", it, w->job, n);
+            return false;
+        }
+    }
+    if (w->ran_since) {
+        int n = rl_load(f->out, runs, MAX_RUNS);
+        for (int it = 0; it < w->items; it++) {
+            bool ran = false;
+            for (int k = 0; k < n && !ran; k++)
+                ran = runs[k].item == it && runs[k].fire >= w->ran_since;
+            if (!ran) {
+                snprintf(w->why, sizeof w->why, "item %d ran no fire since %lld", it, w->ran_since);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void wait_settled(struct fx *f, const char *job, int items, int64_t min_epoch,
+                         long long ran_since, int deadline_ms, const char *what)
+{
+    struct settled w = {f, job, items, min_epoch, ran_since, ""};
+    long long t0 = tenv_now_ms();
+    if (!tenv_wait(all_settled, &w, deadline_ms, 100))
+        fail_msg("%s: not settled within %d ms: %s", what, deadline_ms, w.why);
+    fprintf(stderr, "   %s: settled in %lld ms\n", what, tenv_now_ms() - t0);
+}
+
+struct held {
+    struct fx *f;
+    char what[200];
+};
+
+static bool proxy_holds(void *arg)
+{
+    struct held *h = arg;
+    return tp_holds(&h->f->p, h->what);
+}
+
+/* hold_and_reset: with the proxied agent's requests held since `held_at`,
+ * wait until the proxy holds a request matching `what` (the read the change
+ * caused), then reset the connection. Fails the test when the read was not
+ * sent within HOLD_MAX_MS of the hold. */
+static void hold_until_then_reset(struct fx *f, const char *what, long long held_at)
+{
+    struct held h = {f, ""};
+    char ans[4096];
+    snprintf(h.what, sizeof h.what, "%s", what);
+    int left = HOLD_MAX_MS - (int)(tenv_now_ms() - held_at);
+    bool got = left > 0 && tenv_wait(proxy_holds, &h, left, 5);
+    tp_cmd(&f->p, "stats", ans, sizeof ans);
+    if (!got) {
+        tp_cmd(&f->p, "release", NULL, 0);
+        fail_msg("the proxied agent did not send %s within %d ms of the hold (%s)", what,
+                 HOLD_MAX_MS, ans);
+    }
+    fprintf(stderr, "   held %lld ms, reset with %s\n", tenv_now_ms() - held_at, ans);
+    assert_int_equal(tp_cmd(&f->p, "reset", ans, sizeof ans), 0);
+    assert_string_equal(ans, "ok reset 1");
+}
+
+/* reconnected: the agent's connection came back through the proxy (a second
+ * accepted connection) and its log shows suspended -> connected. */
+static bool reconnected(void *arg)
+{
+    struct fx *f = ((struct held *)arg)->f;
+    char ans[4096];
+    int conns = 0, accepted = 0;
+    return tp_cmd(&f->p, "stats", ans, sizeof ans) == 0 &&
+           sscanf(ans, "ok conns=%d accepted=%d", &conns, &accepted) == 2 && conns == 1 &&
+           accepted >= 2;
+}
+
+/* assert_kept: agent i still holds the registration node it had before the
+ * reset, on that session: it was neither evicted (a stuck agent's node is
+ * deleted and made again) nor did it build a new session. */
+static void assert_kept(struct fx *f, int i, int64_t owner, int64_t czxid)
+{
+    int64_t now_owner, now_czxid;
+    session_of(f, i, &now_owner, &now_czxid);
+    if (now_owner != owner || now_czxid != czxid)
+        fail_msg("%s: registration node owner 0x%" PRIx64 " czxid %" PRId64
+                 " at the reset, 0x%" PRIx64 " czxid %" PRId64 " now (evicted or a new session)",
+                 f->c.a[i].id, owner, czxid, now_owner, now_czxid);
+    assert_int_equal(metric(f, i, "shardcron_agent_sessions_lost_total"), 0);
+}
+
+/* same_session: agent i reconnected on the session it had (its registration
+ * node is the one created before the break, owned by the same session, and
+ * its log says so), and lost none. */
+static void assert_same_session(struct fx *f, int i, int64_t owner, int64_t czxid)
+{
+    struct held h = {f, ""};
+    char path[700], line[1024], want[64];
+    bool suspended = false, back = false;
+    if (!tenv_wait(reconnected, &h, 5000, 20))
+        fail_msg("%s did not connect again through the proxy within 5 s", f->c.a[i].id);
+    assert_kept(f, i, owner, czxid);
+    snprintf(want, sizeof want, "(session 0x%" PRIx64 ")", owner);
+    snprintf(path, sizeof path, "%s/agent.log", f->c.a[i].dir);
+    FILE *lf = fopen(path, "r");
+    assert_non_null(lf);
+    while (fgets(line, sizeof line, lf)) {
+        if (strstr(line, "zookeeper session connected -> suspended") && strstr(line, want))
+            suspended = true;
+        if (suspended && strstr(line, "zookeeper session suspended -> connected") &&
+            strstr(line, want))
+            back = true;
+    }
+    fclose(lf);
+    if (!back)
+        fail_msg("%s: its log shows no suspended -> connected on session 0x%" PRIx64,
+                 f->c.a[i].id, owner);
+    fprintf(stderr, "   %s reconnected on session 0x%" PRIx64 "\n", f->c.a[i].id, owner);
+}
+
+static void fx_finish(struct fx *f, const char *what)
+{
+    char san[900], first[512];
+    int v = f->c.violations;
+    snprintf(first, sizeof first, "%s", f->c.first_violation);
+    ta_stop_all(&f->c);
+    tp_stop(&f->p);
+    zkcli_close(f->k);
+    if (v)
+        fail_msg("%s: %d double claims; first: %s", what, v, first);
+    if (ta_sanitizer_reports(&f->c, san, sizeof san))
+        fail_msg("%s: sanitizer report in an agent: %s", what, san);
+    int n = rl_check(runs, rl_load(f->out, runs, MAX_RUNS), what);
+    fprintf(stderr, "   %s: %d runs, none twice, none overlapping\n", what, n);
+}
+
+/* watch_for: feed the double-claim checker for `ms`. */
+static void watch_for(struct fx *f, int ms)
+{
+    long long end = tenv_now_ms() + ms;
+    while (tenv_now_ms() < end) {
+        ta_sample(&f->c);
+        pause_ms(50);
+    }
+}
+
+/* ---------------------------------------------------------------- reshard */
+
+static void test_reshard_across_reset(void **state)
+{
+    (void)state;
+    struct fx f;
+    char needle[200];
+    int64_t owner, czxid;
+    fx_init(&f, "reshard");
+    fx_start(&f, "d1", false);
+    fx_start(&f, "d2", false);
+    int x = fx_start(&f, "px", true);
+    fx_job(&f, "rs", 6, true);
+    wait_settled(&f, "rs", 6, 1, 0, 30000, "6 shards on 3 agents");
+    session_of(&f, x, &owner, &czxid);
+    assert_true(owner != 0);
+    int64_t before = published_epoch(&f);
+
+    /* Its requests held, the job goes to 9 shards: the leader publishes an
+     * epoch, the notification reaches the proxied agent, and its read of the
+     * snapshot is held: the reset fails it. */
+    snprintf(needle, sizeof needle, "getData:/%s/state/assignment:w", f.c.ns);
+    assert_int_equal(tp_cmd(&f.p, "hold up", NULL, 0), 0);
+    long long held_at = tenv_now_ms();
+    fx_job(&f, "rs", 9, false);
+    hold_until_then_reset(&f, needle, held_at);
+    long long reset_at = tenv_now_ms(), edited = time(NULL);
+    assert_same_session(&f, x, owner, czxid);
+
+    /* Every agent applies the new epoch, the 9 items are owned once each and
+     * run; the agents' gained items do not stay pending. */
+    wait_settled(&f, "rs", 9, before + 1, edited + 1, 20000, "9 shards after the reset");
+    fprintf(stderr, "   all 9 items running %lld ms after the reset\n", tenv_now_ms() - reset_at);
+    watch_for(&f, 2000);
+    assert_kept(&f, x, owner, czxid);
+    fx_finish(&f, "reshard across a reset");
+}
+
+/* ---------------------------------------------------------------- election */
+
+struct elect_node {
+    long long seq;
+    char name[200];
+};
+
+static int by_seq(const void *a, const void *b)
+{
+    const struct elect_node *x = a, *y = b;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* election_order: agent indexes in election order into order[], or false
+ * when the election does not hold exactly `n` nodes of known agents. */
+static bool election_order(struct fx *f, int *order, int n)
+{
+    char **names = NULL;
+    int count = 0;
+    struct elect_node nodes[TA_MAX];
+    if (zkcli_children(f->k, "/election", &names, &count) != ZOK)
+        return false;
+    bool ok = count == n && n <= TA_MAX;
+    for (int j = 0; ok && j < count; j++) {
+        const char *u = strrchr(names[j], '_'); /* n_<session hex>_<sequence> */
+        nodes[j].seq = u ? atoll(u + 1) : -1;
+        snprintf(nodes[j].name, sizeof nodes[j].name, "%s", names[j]);
+    }
+    zkcli_free_children(names, count);
+    if (!ok)
+        return false;
+    qsort(nodes, (size_t)n, sizeof *nodes, by_seq);
+    for (int j = 0; ok && j < n; j++) {
+        char path[300], *data = NULL;
+        int len = 0;
+        snprintf(path, sizeof path, "/election/%s", nodes[j].name);
+        order[j] = -1;
+        if (zkcli_get(f->k, path, &data, &len, NULL) == ZOK)
+            for (int i = 0; i < f->c.n; i++)
+                if (strcmp(data, f->c.a[i].id) == 0)
+                    order[j] = i;
+        ok = order[j] >= 0;
+        free(data);
+    }
+    return ok;
+}
+
+struct in_election {
+    struct fx *f;
+    int n;
+};
+
+static bool n_in_election(void *arg)
+{
+    struct in_election *w = arg;
+    int order[TA_MAX];
+    return election_order(w->f, order, w->n);
+}
+
+struct leads {
+    struct fx *f;
+    int agent;
+};
+
+static bool leads(void *arg)
+{
+    struct leads *w = arg;
+    return status_leader(w->f, w->agent);
+}
+
+static void test_election_across_reset(void **state)
+{
+    (void)state;
+    struct fx f;
+    char needle[200];
+    int64_t owner, czxid;
+    int order[TA_MAX];
+    fx_init(&f, "elect");
+    /* One at a time, each in the election before the next starts: the
+     * election order is the start order. */
+    const char *ids[] = {"lead", "mid", "px", "last"};
+    for (int i = 0; i < 4; i++) {
+        fx_start(&f, ids[i], i == 2);
+        struct in_election w = {&f, i + 1};
+        assert_true(tenv_wait(n_in_election, &w, 20000, 50));
+    }
+    assert_true(election_order(&f, order, 4));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(order[i], i);
+    struct leads lw = {&f, 0};
+    assert_true(tenv_wait(leads, &lw, 20000, 50));
+    fx_job(&f, "el", 4, true);
+    wait_settled(&f, "el", 4, 1, 0, 30000, "4 shards on 4 agents");
+    int x = 2;
+    session_of(&f, x, &owner, &czxid);
+    assert_true(owner != 0);
+
+    /* "mid" stops (its session closes, its election node goes): the proxied
+     * agent is notified and lists /election to find its new predecessor, the
+     * leader. That listing is held, and the reset fails it. */
+    snprintf(needle, sizeof needle, "/%s/election:-", f.c.ns);
+    assert_int_equal(tp_cmd(&f.p, "hold up", NULL, 0), 0);
+    long long held_at = tenv_now_ms();
+    ta_kill(&f.c, 1, SIGTERM);
+    hold_until_then_reset(&f, needle, held_at);
+    assert_true(ta_wait_exit(&f.c, 1, 10000) >= 0);
+    assert_same_session(&f, x, owner, czxid);
+    wait_settled(&f, "el", 4, 1, 0, 20000, "3 agents after the reset");
+
+    /* The leader dies: the proxied agent, next in line, must take over. */
+    long long t0 = tenv_now_ms();
+    ta_kill(&f.c, 0, SIGKILL);
+    lw.agent = x;
+    if (!tenv_wait(leads, &lw, SESSION_MS + 15000, 50))
+        fail_msg("nobody took over from the killed leader within %d ms", SESSION_MS + 15000);
+    fprintf(stderr, "   %s leads %lld ms after the leader was killed\n", f.c.a[x].id,
+            tenv_now_ms() - t0);
+
+    /* And leads: a further edit is published and applied. */
+    int64_t before = published_epoch(&f);
+    fx_job(&f, "el", 6, false);
+    long long edited = time(NULL);
+    wait_settled(&f, "el", 6, before + 1, edited + 1, 20000, "6 shards under the new leader");
+    watch_for(&f, 2000);
+    assert_kept(&f, x, owner, czxid);
+    fx_finish(&f, "leader election across a reset");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reshard_across_reset),
+        cmocka_unit_test(test_election_across_reset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
