@@ -98,8 +98,9 @@ static void job_json(struct fx *f, char *buf, size_t len, const char *name, int 
 {
     char cmd[2048];
     rl_command(cmd, sizeof cmd, f->out, "0.2", 0);
-    snprintf(buf, len, "{\"name\":\"%s\",\"cron\":\"* * * * * ?\",\"shards\":%d,\"command\":\"%s\"}",
-             name, shards, cmd);
+    snprintf(buf, len,
+             "{\"name\":\"%s\",\"cron\":\"* * * * * ?\",\"shards\":%d,\"command\":\"%s\"}", name,
+             shards, cmd);
 }
 
 /* fx_job: create or rewrite job `name` through the writers' path (the job and
@@ -109,9 +110,8 @@ static void fx_job(struct fx *f, const char *name, int shards, bool create)
     char job[4096];
     job_json(f, job, sizeof job, name, shards);
     int n = (int)strlen(job);
-    assert_int_equal(create ? zkcli_job_create(f->k, name, job, n)
-                            : zkcli_job_set(f->k, name, job, n, -1),
-                     ZOK);
+    assert_int_equal(
+        create ? zkcli_job_create(f->k, name, job, n) : zkcli_job_set(f->k, name, job, n, -1), ZOK);
 }
 
 /* published_epoch: the epoch of /state/assignment (0 when none). */
@@ -181,9 +181,9 @@ struct settled {
     struct fx *f;
     const char *job;
     int items;
-    int64_t min_epoch; /* every live agent applied the published epoch, at least this */
+    int64_t min_epoch;   /* every live agent applied the published epoch, at least this */
     long long ran_since; /* every item ran a fire labelled at or after this (0: not asked) */
-    char why[300];    /* what was still missing at the last look */
+    char why[300];       /* what was still missing at the last look */
 };
 
 /* all_settled: one look at the cluster: the published epoch is at least
@@ -204,8 +204,8 @@ static bool all_settled(void *arg)
             continue;
         int applied = status_int(f, i, "applied_epoch");
         if (applied != e) {
-            snprintf(w->why, sizeof w->why, "%s applied epoch %d, published %" PRId64,
-                     f->c.a[i].id, applied, e);
+            snprintf(w->why, sizeof w->why, "%s applied epoch %d, published %" PRId64, f->c.a[i].id,
+                     applied, e);
             return false;
         }
     }
@@ -243,7 +243,7 @@ static void wait_settled(struct fx *f, const char *job, int items, int64_t min_e
 
 struct held {
     struct fx *f;
-    char what[200];
+    char what[200]; /* a held request or notification to wait for (proxy_holds) */
 };
 
 static bool proxy_holds(void *arg)
@@ -252,22 +252,21 @@ static bool proxy_holds(void *arg)
     return tp_holds(&h->f->p, h->what);
 }
 
-/* hold_and_reset: with the proxied agent's requests held since `held_at`,
- * wait until the proxy holds a request matching `what` (the read the change
- * caused), then reset the connection. Fails the test when the read was not
- * sent within HOLD_MAX_MS of the hold. */
-static void hold_until_then_reset(struct fx *f, const char *what, long long held_at)
+/* hold_then_reset: with the proxied agent's traffic held since `held_at`,
+ * wait until cond(h) (the change reached the server, or the read it caused is
+ * held), then reset the connection. Fails the test when that took more than
+ * HOLD_MAX_MS from the hold. */
+static void hold_then_reset(struct held *h, bool (*cond)(void *), const char *what,
+                            long long held_at)
 {
-    struct held h = {f, ""};
+    struct fx *f = h->f;
     char ans[4096];
-    snprintf(h.what, sizeof h.what, "%s", what);
     int left = HOLD_MAX_MS - (int)(tenv_now_ms() - held_at);
-    bool got = left > 0 && tenv_wait(proxy_holds, &h, left, 5);
+    bool got = left > 0 && tenv_wait(cond, h, left, 5);
     tp_cmd(&f->p, "stats", ans, sizeof ans);
     if (!got) {
         tp_cmd(&f->p, "release", NULL, 0);
-        fail_msg("the proxied agent did not send %s within %d ms of the hold (%s)", what,
-                 HOLD_MAX_MS, ans);
+        fail_msg("not seen within %d ms of the hold: %s (%s)", HOLD_MAX_MS, what, ans);
     }
     fprintf(stderr, "   held %lld ms, reset with %s\n", tenv_now_ms() - held_at, ans);
     assert_int_equal(tp_cmd(&f->p, "reset", ans, sizeof ans), 0);
@@ -324,8 +323,8 @@ static void assert_same_session(struct fx *f, int i, int64_t owner, int64_t czxi
     }
     fclose(lf);
     if (!back)
-        fail_msg("%s: its log shows no suspended -> connected on session 0x%" PRIx64,
-                 f->c.a[i].id, owner);
+        fail_msg("%s: its log shows no suspended -> connected on session 0x%" PRIx64, f->c.a[i].id,
+                 owner);
     fprintf(stderr, "   %s reconnected on session 0x%" PRIx64 "\n", f->c.a[i].id, owner);
 }
 
@@ -357,13 +356,16 @@ static void watch_for(struct fx *f, int ms)
 
 /* ---------------------------------------------------------------- reshard */
 
-static void test_reshard_across_reset(void **state)
+/* reshard: 3 agents, the job goes from 6 to 9 shards while the proxied
+ * agent's traffic is held (`mode`: "up", its requests only, reset once its
+ * read of the new snapshot is held; "both", reset once the notification of
+ * the new snapshot is held, nothing of it having reached the agent). */
+static void reshard(const char *tag, const char *mode)
 {
-    (void)state;
     struct fx f;
-    char needle[200];
+    char cmd[32], what[300];
     int64_t owner, czxid;
-    fx_init(&f, "reshard");
+    fx_init(&f, tag);
     fx_start(&f, "d1", false);
     fx_start(&f, "d2", false);
     int x = fx_start(&f, "px", true);
@@ -373,14 +375,17 @@ static void test_reshard_across_reset(void **state)
     assert_true(owner != 0);
     int64_t before = published_epoch(&f);
 
-    /* Its requests held, the job goes to 9 shards: the leader publishes an
-     * epoch, the notification reaches the proxied agent, and its read of the
-     * snapshot is held: the reset fails it. */
-    snprintf(needle, sizeof needle, "getData:/%s/state/assignment:w", f.c.ns);
-    assert_int_equal(tp_cmd(&f.p, "hold up", NULL, 0), 0);
+    struct held h = {&f, ""};
+    if (strcmp(mode, "up") == 0)
+        snprintf(h.what, sizeof h.what, "getData:/%s/state/assignment:w", f.c.ns);
+    else
+        snprintf(h.what, sizeof h.what, "dataChanged:/%s/state/assignment", f.c.ns);
+    snprintf(what, sizeof what, "%s held", h.what);
+    snprintf(cmd, sizeof cmd, "hold %s", mode);
+    assert_int_equal(tp_cmd(&f.p, cmd, NULL, 0), 0);
     long long held_at = tenv_now_ms();
     fx_job(&f, "rs", 9, false);
-    hold_until_then_reset(&f, needle, held_at);
+    hold_then_reset(&h, proxy_holds, what, held_at);
     long long reset_at = tenv_now_ms(), edited = time(NULL);
     assert_same_session(&f, x, owner, czxid);
 
@@ -391,6 +396,22 @@ static void test_reshard_across_reset(void **state)
     watch_for(&f, 2000);
     assert_kept(&f, x, owner, czxid);
     fx_finish(&f, "reshard across a reset");
+}
+
+/* The snapshot read the new epoch caused is in flight at the reset. */
+static void test_reshard_read_in_flight(void **state)
+{
+    (void)state;
+    reshard("reshard", "up");
+}
+
+/* Nothing in flight: the notifications are held and dropped with the
+ * connection; ZooKeeper's client re-registers its watches on reconnect and
+ * the server fires those whose node changed meanwhile. */
+static void test_reshard_notifications_held(void **state)
+{
+    (void)state;
+    reshard("reshard_both", "both");
 }
 
 /* ---------------------------------------------------------------- election */
@@ -463,46 +484,62 @@ static bool leads(void *arg)
     return status_leader(w->f, w->agent);
 }
 
-static void test_election_across_reset(void **state)
+/* election: "lead", ("mid",) the proxied "px" and "last" join in that
+ * order; px's connection is reset; then the leader is killed -9: px, next in
+ * line, must take over and publish a further job edit. With `in_flight`, the
+ * reset fails px's listing of /election after "mid" stopped (the listing that
+ * puts its watch on the leader); without, px already watches the leader and
+ * its traffic is held both ways and reset while idle. */
+static void election(const char *tag, bool in_flight)
 {
-    (void)state;
     struct fx f;
-    char needle[200];
     int64_t owner, czxid;
     int order[TA_MAX];
-    fx_init(&f, "elect");
+    fx_init(&f, tag);
     /* One at a time, each in the election before the next starts: the
      * election order is the start order. */
     const char *ids[] = {"lead", "mid", "px", "last"};
+    int n = 0, x = -1;
     for (int i = 0; i < 4; i++) {
+        if (i == 1 && !in_flight)
+            continue;
+        if (i == 2)
+            x = n;
         fx_start(&f, ids[i], i == 2);
-        struct in_election w = {&f, i + 1};
+        struct in_election w = {&f, ++n};
         assert_true(tenv_wait(n_in_election, &w, 20000, 50));
     }
-    assert_true(election_order(&f, order, 4));
-    for (int i = 0; i < 4; i++)
+    assert_true(election_order(&f, order, n));
+    for (int i = 0; i < n; i++)
         assert_int_equal(order[i], i);
     struct leads lw = {&f, 0};
     assert_true(tenv_wait(leads, &lw, 20000, 50));
     fx_job(&f, "el", 4, true);
-    wait_settled(&f, "el", 4, 1, 0, 30000, "4 shards on 4 agents");
-    int x = 2;
+    wait_settled(&f, "el", 4, 1, 0, 30000, "4 shards on every agent");
     session_of(&f, x, &owner, &czxid);
     assert_true(owner != 0);
 
-    /* "mid" stops (its session closes, its election node goes): the proxied
-     * agent is notified and lists /election to find its new predecessor, the
-     * leader. That listing is held, and the reset fails it. */
-    snprintf(needle, sizeof needle, "/%s/election:-", f.c.ns);
-    assert_int_equal(tp_cmd(&f.p, "hold up", NULL, 0), 0);
-    long long held_at = tenv_now_ms();
-    ta_kill(&f.c, 1, SIGTERM);
-    hold_until_then_reset(&f, needle, held_at);
-    assert_true(ta_wait_exit(&f.c, 1, 10000) >= 0);
+    struct held h = {&f, ""};
+    if (in_flight) {
+        /* "mid" stops (its session closes, its election node goes): px is
+         * notified and lists /election to find its new predecessor, the
+         * leader. That listing is held, and the reset fails it. */
+        snprintf(h.what, sizeof h.what, "getChildren2:/%s/election:-", f.c.ns);
+        assert_int_equal(tp_cmd(&f.p, "hold up", NULL, 0), 0);
+        long long held_at = tenv_now_ms();
+        ta_kill(&f.c, 1, SIGTERM);
+        hold_then_reset(&h, proxy_holds, h.what, held_at);
+        assert_true(ta_wait_exit(&f.c, 1, 10000) >= 0);
+    } else {
+        char ans[4096];
+        assert_int_equal(tp_cmd(&f.p, "hold both", NULL, 0), 0);
+        assert_int_equal(tp_cmd(&f.p, "reset", ans, sizeof ans), 0);
+        assert_string_equal(ans, "ok reset 1");
+    }
     assert_same_session(&f, x, owner, czxid);
-    wait_settled(&f, "el", 4, 1, 0, 20000, "3 agents after the reset");
+    wait_settled(&f, "el", 4, 1, 0, 20000, "every agent after the reset");
 
-    /* The leader dies: the proxied agent, next in line, must take over. */
+    /* The leader dies: px, next in line, must take over. */
     long long t0 = tenv_now_ms();
     ta_kill(&f.c, 0, SIGKILL);
     lw.agent = x;
@@ -521,11 +558,30 @@ static void test_election_across_reset(void **state)
     fx_finish(&f, "leader election across a reset");
 }
 
+/* The listing that finds the new predecessor (the leader) is in flight. */
+static void test_election_read_in_flight(void **state)
+{
+    (void)state;
+    election("elect", true);
+}
+
+/* The watch on the leader was set before: it survives the reset. */
+static void test_election_watch_set(void **state)
+{
+    (void)state;
+    election("elect_set", false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reshard_across_reset),
-        cmocka_unit_test(test_election_across_reset),
+        cmocka_unit_test(test_reshard_read_in_flight),
+        cmocka_unit_test(test_reshard_notifications_held),
+        cmocka_unit_test(test_election_read_in_flight),
+        cmocka_unit_test(test_election_watch_set),
     };
+    /* SC_TEST_CASE=name runs one of them (cmocka's filter pattern). */
+    if (getenv("SC_TEST_CASE"))
+        cmocka_set_test_filter(getenv("SC_TEST_CASE"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

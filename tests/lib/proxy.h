@@ -12,9 +12,9 @@
 
 struct tp_proxy {
     pid_t pid;
-    int to, from; /* the proxy's stdin and stdout */
-    int port;     /* where it listens (127.0.0.1) */
-    char addr[64]; /* "127.0.0.1:PORT", for an agent's --zk */
+    int to, from;   /* the proxy's stdin and stdout */
+    int port;       /* where it listens (127.0.0.1) */
+    char addr[64];  /* "127.0.0.1:PORT", for an agent's --zk */
     char buf[4096]; /* answer bytes read past the last line */
     size_t nbuf;
 };
@@ -28,8 +28,9 @@ int tp_start(struct tp_proxy *p, const char *target, const char *log);
  * (optional). Returns 0 when the proxy answered "ok", -1 otherwise. */
 int tp_cmd(struct tp_proxy *p, const char *cmd, char *answer, size_t len);
 
-/* tp_holds: whether a request whose description contains `what` (for example
- * "getData:/ns/state/assignment:w") is held in the proxy now. */
+/* tp_holds: whether a request or watch notification whose description
+ * contains `what` (for example "getData:/ns/state/assignment:w", a watched
+ * read, or "dataChanged:/ns/state/assignment") is held in the proxy now. */
 int tp_holds(struct tp_proxy *p, const char *what);
 
 /* tp_stop: close its stdin (it closes every connection and exits) and reap it. */

@@ -16,11 +16,13 @@ for the answer, never for a while), or "error ...":
   reset                close every connection open now with a TCP RST (SO_LINGER
                        0) on both sides, dropping held bytes, and forward again;
                        new connections are accepted as before.
-  stats                "ok conns=N accepted=N up=BYTES down=BYTES held=REQS",
-                       REQS the requests held from client to server (comma
-                       separated: op:path:w for a watched read, op:path:- else;
-                       "-" when none): the test waits until a given read is in
-                       flight before it resets.
+  stats                "ok conns=N accepted=N up=BYTES down=BYTES held=REQS
+                       notes=EVENTS": REQS the requests held from client to
+                       server (comma separated: op:path:w for a watched read,
+                       op:path:- else), EVENTS the watch notifications held from
+                       server to client (event:path); "-" when none. A test
+                       waits until a given read or notification is held before
+                       it resets.
 
 A connection opened while traffic is held is held too. On end of stdin (the
 test ended or died) the proxy closes everything and exits. With LOG_FILE, every
@@ -90,7 +92,9 @@ class Flow:
         self.out = bytearray()   # read, not yet written
         self.scan = bytearray()  # for framing
         self.first = True        # the first frame each way is the handshake
-        self.inflight = []       # (end offset in bytes read, description) of requests
+        # (end offset in bytes read, description) of frames not yet written:
+        # requests (client to server), watch notifications (server to client)
+        self.inflight = []
 
     def feed(self, data, total_before, log):
         self.scan += data
@@ -104,13 +108,15 @@ class Flow:
             if self.first:
                 self.first = False
                 continue
+            end = total_before + pos - (len(self.scan) - len(data))
             if self.upstream:
                 d = describe_request(frame)
-                self.inflight.append((total_before + pos - (len(self.scan) - len(data)), d))
+                self.inflight.append((end, d))
                 log("request " + d)
             else:
                 d = describe_reply(frame)
                 if d:
+                    self.inflight.append((end, d))
                     log("notify " + d)
         del self.scan[:pos]
 
@@ -123,8 +129,8 @@ class Conn:
         self.written_total = {True: 0, False: 0}
         self.proxy = proxy
 
-    def held_requests(self):
-        return [d for _, d in self.flow[True].inflight]
+    def held(self, upstream):
+        return [d for _, d in self.flow[upstream].inflight]
 
 
 class Proxy:
@@ -277,10 +283,11 @@ class Proxy:
             self.held = {True: False, False: False}
             self.answer("ok reset %d" % n)
         elif cmd == "stats":
-            held = [d for c in self.conns for d in c.held_requests()]
-            self.answer("ok conns=%d accepted=%d up=%d down=%d held=%s" %
+            reqs = [d for c in self.conns for d in c.held(True)]
+            notes = [d for c in self.conns for d in c.held(False)]
+            self.answer("ok conns=%d accepted=%d up=%d down=%d held=%s notes=%s" %
                         (len(self.conns), self.accepted, self.bytes[True], self.bytes[False],
-                         ",".join(held) if held else "-"))
+                         ",".join(reqs) or "-", ",".join(notes) or "-"))
         else:
             self.answer("error unknown command: %s" % line.strip())
 
