@@ -67,6 +67,10 @@ struct fx {
     char plog[512];
 };
 
+/* The test's fixture is static: a failed assertion leaves the test by
+ * longjmp, and fx_teardown still stops its agents and proxy and frees it. */
+static struct fx fx_g;
+
 static void pause_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -77,6 +81,7 @@ static void fx_init(struct fx *f, const char *tag)
 {
     struct sc_err err;
     memset(f, 0, sizeof *f);
+    f->p.to = f->p.from = -1;
     snprintf(f->c.ns, sizeof f->c.ns, "it_reconn_%s_%d", tag, (int)getpid());
     f->c.session_ms = SESSION_MS;
     snprintf(f->out, sizeof f->out, "%s/%s.out", tenv("SC_TEST_TMP"), f->c.ns);
@@ -332,14 +337,29 @@ static void assert_same_session(struct fx *f, int i, int64_t owner, int64_t czxi
     fprintf(stderr, "   %s reconnected on session 0x%" PRIx64 "\n", f->c.a[i].id, owner);
 }
 
+/* fx_release: stop and free what the fixture holds (again: a no-op). */
+static void fx_release(struct fx *f)
+{
+    ta_stop_all(&f->c);
+    tp_stop(&f->p);
+    if (f->k)
+        zkcli_close(f->k);
+    f->k = NULL;
+}
+
+static int fx_teardown(void **state)
+{
+    (void)state;
+    fx_release(&fx_g);
+    return 0;
+}
+
 static void fx_finish(struct fx *f, const char *what)
 {
     char san[900], first[512];
     int v = f->c.violations;
     snprintf(first, sizeof first, "%s", f->c.first_violation);
-    ta_stop_all(&f->c);
-    tp_stop(&f->p);
-    zkcli_close(f->k);
+    fx_release(f);
     if (v)
         fail_msg("%s: %d double claims; first: %s", what, v, first);
     if (ta_sanitizer_reports(&f->c, san, sizeof san))
@@ -366,41 +386,41 @@ static void watch_for(struct fx *f, int ms)
  * the new snapshot is held, nothing of it having reached the agent). */
 static void reshard(const char *tag, const char *mode)
 {
-    struct fx f;
+    struct fx *f = &fx_g;
     char cmd[32], what[300];
     int64_t owner, czxid;
-    fx_init(&f, tag);
-    fx_start(&f, "d1", false);
-    fx_start(&f, "d2", false);
-    int x = fx_start(&f, "px", true);
-    fx_job(&f, "rs", 6, true);
-    wait_settled(&f, "rs", 6, 1, 0, 30000, "6 shards on 3 agents");
-    session_of(&f, x, &owner, &czxid);
+    fx_init(f, tag);
+    fx_start(f, "d1", false);
+    fx_start(f, "d2", false);
+    int x = fx_start(f, "px", true);
+    fx_job(f, "rs", 6, true);
+    wait_settled(f, "rs", 6, 1, 0, 30000, "6 shards on 3 agents");
+    session_of(f, x, &owner, &czxid);
     assert_true(owner != 0);
-    int64_t before = published_epoch(&f);
+    int64_t before = published_epoch(f);
 
-    struct held h = {&f, ""};
+    struct held h = {f, ""};
     if (strcmp(mode, "up") == 0)
-        snprintf(h.what, sizeof h.what, "getData:/%s/state/assignment:w", f.c.ns);
+        snprintf(h.what, sizeof h.what, "getData:/%.63s/state/assignment:w", f->c.ns);
     else
-        snprintf(h.what, sizeof h.what, "dataChanged:/%s/state/assignment", f.c.ns);
+        snprintf(h.what, sizeof h.what, "dataChanged:/%.63s/state/assignment", f->c.ns);
     snprintf(what, sizeof what, "%s held", h.what);
     snprintf(cmd, sizeof cmd, "hold %s", mode);
-    assert_int_equal(tp_cmd(&f.p, cmd, NULL, 0), 0);
+    assert_int_equal(tp_cmd(&f->p, cmd, NULL, 0), 0);
     long long held_at = tenv_now_ms();
-    fx_job(&f, "rs", 9, false);
+    fx_job(f, "rs", 9, false);
     hold_then_reset(&h, proxy_holds, what, held_at);
     long long reset_at = tenv_now_ms(), edited = time(NULL);
-    assert_same_session(&f, x, owner, czxid);
+    assert_same_session(f, x, owner, czxid);
 
     /* Every agent applies the new epoch, the 9 items are owned once each and
      * run; the agents' gained items do not stay pending. */
-    wait_settled(&f, "rs", 9, before + 1, 0, SETTLE_MS, "9 shards after the reset");
-    wait_settled(&f, "rs", 9, before + 1, edited + 1, 20000, "9 shards running");
+    wait_settled(f, "rs", 9, before + 1, 0, SETTLE_MS, "9 shards after the reset");
+    wait_settled(f, "rs", 9, before + 1, edited + 1, 20000, "9 shards running");
     fprintf(stderr, "   all 9 items running %lld ms after the reset\n", tenv_now_ms() - reset_at);
-    watch_for(&f, 2000);
-    assert_kept(&f, x, owner, czxid);
-    fx_finish(&f, "reshard across a reset");
+    watch_for(f, 2000);
+    assert_kept(f, x, owner, czxid);
+    fx_finish(f, "reshard across a reset");
 }
 
 /* The snapshot read the new epoch caused is in flight at the reset. */
@@ -497,10 +517,10 @@ static bool leads(void *arg)
  * its traffic is held both ways and reset while idle. */
 static void election(const char *tag, bool in_flight)
 {
-    struct fx f;
+    struct fx *f = &fx_g;
     int64_t owner, czxid;
     int order[TA_MAX];
-    fx_init(&f, tag);
+    fx_init(f, tag);
     /* One at a time, each in the election before the next starts: the
      * election order is the start order. */
     const char *ids[] = {"lead", "mid", "px", "last"};
@@ -510,57 +530,57 @@ static void election(const char *tag, bool in_flight)
             continue;
         if (i == 2)
             x = n;
-        fx_start(&f, ids[i], i == 2);
-        struct in_election w = {&f, ++n};
+        fx_start(f, ids[i], i == 2);
+        struct in_election w = {f, ++n};
         assert_true(tenv_wait(n_in_election, &w, 20000, 50));
     }
-    assert_true(election_order(&f, order, n));
+    assert_true(election_order(f, order, n));
     for (int i = 0; i < n; i++)
         assert_int_equal(order[i], i);
-    struct leads lw = {&f, 0};
+    struct leads lw = {f, 0};
     assert_true(tenv_wait(leads, &lw, 20000, 50));
-    fx_job(&f, "el", 4, true);
-    wait_settled(&f, "el", 4, 1, 0, 30000, "4 shards on every agent");
-    session_of(&f, x, &owner, &czxid);
+    fx_job(f, "el", 4, true);
+    wait_settled(f, "el", 4, 1, 0, 30000, "4 shards on every agent");
+    session_of(f, x, &owner, &czxid);
     assert_true(owner != 0);
 
-    struct held h = {&f, ""};
+    struct held h = {f, ""};
     if (in_flight) {
         /* "mid" stops (its session closes, its election node goes): px is
          * notified and lists /election to find its new predecessor, the
          * leader. That listing is held, and the reset fails it. */
-        snprintf(h.what, sizeof h.what, "getChildren2:/%s/election:-", f.c.ns);
-        assert_int_equal(tp_cmd(&f.p, "hold up", NULL, 0), 0);
+        snprintf(h.what, sizeof h.what, "getChildren2:/%.63s/election:-", f->c.ns);
+        assert_int_equal(tp_cmd(&f->p, "hold up", NULL, 0), 0);
         long long held_at = tenv_now_ms();
-        ta_kill(&f.c, 1, SIGTERM);
+        ta_kill(&f->c, 1, SIGTERM);
         hold_then_reset(&h, proxy_holds, h.what, held_at);
-        assert_true(ta_wait_exit(&f.c, 1, 10000) >= 0);
+        assert_true(ta_wait_exit(&f->c, 1, 10000) >= 0);
     } else {
         char ans[4096];
-        assert_int_equal(tp_cmd(&f.p, "hold both", NULL, 0), 0);
-        assert_int_equal(tp_cmd(&f.p, "reset", ans, sizeof ans), 0);
+        assert_int_equal(tp_cmd(&f->p, "hold both", NULL, 0), 0);
+        assert_int_equal(tp_cmd(&f->p, "reset", ans, sizeof ans), 0);
         assert_string_equal(ans, "ok reset 1");
     }
-    assert_same_session(&f, x, owner, czxid);
-    wait_settled(&f, "el", 4, 1, 0, 20000, "every agent after the reset");
+    assert_same_session(f, x, owner, czxid);
+    wait_settled(f, "el", 4, 1, 0, 20000, "every agent after the reset");
 
     /* The leader dies: px, next in line, must take over. */
     long long t0 = tenv_now_ms();
-    ta_kill(&f.c, 0, SIGKILL);
+    ta_kill(&f->c, 0, SIGKILL);
     lw.agent = x;
     if (!tenv_wait(leads, &lw, SESSION_MS + 15000, 50))
         fail_msg("nobody took over from the killed leader within %d ms", SESSION_MS + 15000);
-    fprintf(stderr, "   %s leads %lld ms after the leader was killed\n", f.c.a[x].id,
+    fprintf(stderr, "   %s leads %lld ms after the leader was killed\n", f->c.a[x].id,
             tenv_now_ms() - t0);
 
     /* And leads: a further edit is published and applied. */
-    int64_t before = published_epoch(&f);
-    fx_job(&f, "el", 6, false);
+    int64_t before = published_epoch(f);
+    fx_job(f, "el", 6, false);
     long long edited = time(NULL);
-    wait_settled(&f, "el", 6, before + 1, edited + 1, 20000, "6 shards under the new leader");
-    watch_for(&f, 2000);
-    assert_kept(&f, x, owner, czxid);
-    fx_finish(&f, "leader election across a reset");
+    wait_settled(f, "el", 6, before + 1, edited + 1, 20000, "6 shards under the new leader");
+    watch_for(f, 2000);
+    assert_kept(f, x, owner, czxid);
+    fx_finish(f, "leader election across a reset");
 }
 
 /* The listing that finds the new predecessor (the leader) is in flight. */
@@ -580,10 +600,10 @@ static void test_election_watch_set(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reshard_read_in_flight),
-        cmocka_unit_test(test_reshard_notifications_held),
-        cmocka_unit_test(test_election_read_in_flight),
-        cmocka_unit_test(test_election_watch_set),
+        cmocka_unit_test_teardown(test_reshard_read_in_flight, fx_teardown),
+        cmocka_unit_test_teardown(test_reshard_notifications_held, fx_teardown),
+        cmocka_unit_test_teardown(test_election_read_in_flight, fx_teardown),
+        cmocka_unit_test_teardown(test_election_watch_set, fx_teardown),
     };
     /* SC_TEST_CASE=name runs one of them (cmocka's filter pattern). */
     if (getenv("SC_TEST_CASE"))
