@@ -2,27 +2,38 @@
  * and comes back on the same session, with real agents, a real ZooKeeper and
  * a TCP proxy (tests/lib/tcp_proxy.py) between one agent and the server.
  *
- * ZooKeeper's client re-registers the watches it holds when it reconnects, so
- * a break costs nothing while no read is in flight. What a break loses is a
- * read in flight: a watch notification arrived, the agent asked for the new
- * data, and the connection broke before the reply — the read fails with
- * connection loss and sets no watch. So each test holds the agent's requests
- * (the server's replies and notifications still reach it), makes the change,
- * waits until the proxy holds the very read the change caused, and then resets
- * the connection (RST on both sides). The agent reconnects through the proxy
- * on the same session, within the session timeout.
+ * ZooKeeper's client re-registers the watches it holds when it reconnects
+ * (and the server fires those whose node changed meanwhile), so a break costs
+ * nothing while no read is in flight. What a break loses is a read in flight:
+ * a watch notification arrived, the agent asked for the new data, and the
+ * connection broke before the reply — the read fails with connection loss and
+ * sets no watch. So the *_read_in_flight tests hold the agent's requests (the
+ * server's replies and notifications still reach it), make the change, wait
+ * until the proxy holds the very read the change caused, and then reset the
+ * connection (RST on both sides); the other two are controls with nothing in
+ * flight. The agent reconnects through the proxy on the same session.
  *
- *   reshard   three agents; a job goes from 6 to 9 shards while the proxied
- *             agent's snapshot read is held: every agent applies the new epoch
- *             and all 9 items run, each on one agent, no fire twice;
- *   election  the proxied agent is third in the election; the second stops
- *             while the proxied agent's listing of /election (which would put
- *             its watch on the leader) is held; then the leader is killed -9:
- *             the proxied agent must take over and apply a further job edit.
+ *   reshard_read_in_flight      three agents; a job goes from 6 to 9 shards
+ *                               and the proxied agent's read of the new
+ *                               snapshot is reset: every agent applies the new
+ *                               epoch, all 9 items run, each on one agent;
+ *   reshard_notifications_held  the same with both directions held: the
+ *                               notifications themselves are dropped;
+ *   election_read_in_flight     the proxied agent is third in the election;
+ *                               the second stops and the proxied agent's
+ *                               listing of /election (which would put its
+ *                               watch on the leader) is reset; then the leader
+ *                               is killed -9: the proxied agent must take over
+ *                               and apply a further job edit;
+ *   election_watch_set          it is second, already watching the leader;
+ *                               held both ways, reset, leader killed -9.
  *
- * Both failed against the agent from before the reconnect re-reads (the
- * parent of 31bdfbd): the reshard one stayed on the old epoch for good, with
- * the other agents' gained items pending; in the election one nobody led.
+ * Against the agent from before the reconnect re-reads (the parent of
+ * 31bdfbd) both *_read_in_flight tests fail: the reshard one stays on the old
+ * epoch until the leader evicts it, in the election one nobody leads. The
+ * election one still fails on an agent that does not list /election again on
+ * reconnect (docs/coordination.md, "Reconnects"). No fire may start twice or
+ * overlap (the jobs' own run log), and no two agents may claim one item.
  * Waits poll observable state (/status, the proxy's answers, ZooKeeper, the
  * jobs' run log) with deadlines. */
 #include <inttypes.h>
