@@ -3005,6 +3005,10 @@ static void reconnected(struct coord *c)
         start_election(c);
     if (c->reg != REG_DONE)
         return;
+    /* A listing of /election in flight failed: our predecessor (and the
+     * watch on it) is found again (test_reconnect election_read_in_flight). */
+    if (c->elect[0])
+        check_leader(c);
     zkreg_children(c->z, "/agents", true, agents_listed, c);
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         struct cagent *a = v;
