@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "sql/hist_query.h"
 
 static bool same(const struct hist_alert_notice *x, const char *kind, const char *job, int item)
 {
@@ -33,8 +34,7 @@ static int live_conditions(MYSQL *m, struct hist_alert_notice *live, size_t *nli
         " DATE_FORMAT(e.fire_time, '%%Y-%%m-%%d %%H:%%i:%%s.%%f') FROM job_execution e"
         " WHERE e.status IN ('failed','timeout','missed')"
         " AND e.fire_time >= UTC_TIMESTAMP(3) - INTERVAL 1 DAY"
-        " AND NOT EXISTS (SELECT 1 FROM job_execution s WHERE s.job = e.job AND s.item = e.item"
-        " AND s.status = 'succeeded' AND s.fire_time > e.fire_time)"
+        HIST_UNRESOLVED_SQL
         " ORDER BY e.fire_time DESC LIMIT %d",
         HIST_ALERT_MAX);
     if (mysql_query(m, "SET time_zone = '+00:00'") != 0 || mysql_query(m, q) != 0)
