@@ -487,7 +487,9 @@ static void alerts_done(void *arg)
         bool timeout = strcmp(h->status, "timeout") == 0;
         bool missed = strcmp(h->status, "missed") == 0;
         cJSON *e = alert_entry(c, &seen, timeout ? p2 : p1, h->job,
-                               timeout ? "timed out" : missed ? "missed" : "failed");
+                               timeout  ? "timed out"
+                               : missed ? "missed"
+                                        : "failed");
         if (!cJSON_GetObjectItemCaseSensitive(e, "fire_time")) {
             /* The newest open fire of this job and reason. fire_time is when it
              * was scheduled; fired says whether it ran at all. */
@@ -779,7 +781,8 @@ void api_import(struct creq *r)
      * the document says they exist, so they are kept, not deleted. */
     struct strmap keep;
     strmap_init(&keep);
-    const cJSON *inv = cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "invalid") : NULL;
+    const cJSON *inv =
+        cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "invalid") : NULL;
     if (!bad && inv && !cJSON_IsArray(inv)) {
         sc_err_set(&err, EINVAL, "invalid", -1, "must be an array of job names");
         bad = 1;

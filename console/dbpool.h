@@ -8,9 +8,9 @@
 #define SC_CONSOLE_DBPOOL_H
 
 #include <event2/event.h>
+#include <mysql.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <mysql.h>
 
 #include "core/err.h"
 #include "sql/db.h"

@@ -60,8 +60,7 @@ static void no_namespace(const struct cfg *c, const char *ns)
     fprintf(stderr,
             "shardcronctl: namespace \"%s\" does not exist in ZooKeeper at %s (%s%s); "
             "choose one with --namespace NS\n",
-            ns, cfg_str(c, "zk"), used ? "namespaces there: " : "no namespace there yet",
-            list);
+            ns, cfg_str(c, "zk"), used ? "namespaces there: " : "no namespace there yet", list);
 }
 
 /* connect_zk: for commands that read or change what a namespace holds: a
@@ -720,21 +719,26 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
     }
     /* The export lists the jobs whose config it could not read under
      * "invalid": they exist, so the import keeps them rather than deleting. */
-    const cJSON *inv = cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "invalid") : NULL;
+    const cJSON *inv =
+        cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "invalid") : NULL;
     int ninv = 0;
     const cJSON *iv;
     cJSON_ArrayForEach(iv, inv)
     {
         if (rc == CTL_OK && !cJSON_IsString(iv)) {
-            fprintf(stderr, "shardcronctl: %s: invalid[%d]: must be a job name (nothing was "
-                    "imported)\n", args[0], ninv);
+            fprintf(stderr,
+                    "shardcronctl: %s: invalid[%d]: must be a job name (nothing was "
+                    "imported)\n",
+                    args[0], ninv);
             rc = CTL_INVALID;
         }
         ninv++;
     }
     if (rc == CTL_OK && inv && !cJSON_IsArray(inv)) {
-        fprintf(stderr, "shardcronctl: %s: invalid: must be an array of job names (nothing was "
-                "imported)\n", args[0]);
+        fprintf(stderr,
+                "shardcronctl: %s: invalid: must be an array of job names (nothing was "
+                "imported)\n",
+                args[0]);
         rc = CTL_INVALID;
     }
     struct zkcli *k = rc == CTL_OK ? connect_zk_create(c) : NULL;

@@ -28,15 +28,13 @@ static int live_conditions(MYSQL *m, struct hist_alert_notice *live, size_t *nli
                            struct sc_err *err)
 {
     char q[1024];
-    snprintf(
-        q, sizeof q,
-        "SELECT e.job, e.item, e.status, e.execution_id,"
-        " DATE_FORMAT(e.fire_time, '%%Y-%%m-%%d %%H:%%i:%%s.%%f') FROM job_execution e"
-        " WHERE e.status IN ('failed','timeout','missed')"
-        " AND e.fire_time >= UTC_TIMESTAMP(3) - INTERVAL 1 DAY"
-        HIST_UNRESOLVED_SQL
-        " ORDER BY e.fire_time DESC LIMIT %d",
-        HIST_ALERT_MAX);
+    snprintf(q, sizeof q,
+             "SELECT e.job, e.item, e.status, e.execution_id,"
+             " DATE_FORMAT(e.fire_time, '%%Y-%%m-%%d %%H:%%i:%%s.%%f') FROM job_execution e"
+             " WHERE e.status IN ('failed','timeout','missed')"
+             " AND e.fire_time >= UTC_TIMESTAMP(3) - INTERVAL 1 DAY" HIST_UNRESOLVED_SQL
+             " ORDER BY e.fire_time DESC LIMIT %d",
+             HIST_ALERT_MAX);
     if (mysql_query(m, "SET time_zone = '+00:00'") != 0 || mysql_query(m, q) != 0)
         return fail(m, err);
     MYSQL_RES *res = mysql_store_result(m);

@@ -153,8 +153,8 @@ static void rowbind_finish(struct rowbind *rb, struct hist_row *r, enum rowx x)
 }
 
 /* Run a prepared row query and append every row to the page (growing it). */
-static int run_rows(MYSQL *m, const char *sql, struct params *p, enum rowx x,
-                    struct hist_page *out, size_t max_rows, struct sc_err *err)
+static int run_rows(MYSQL *m, const char *sql, struct params *p, enum rowx x, struct hist_page *out,
+                    size_t max_rows, struct sc_err *err)
 {
     MYSQL_STMT *st = db_stmt_prepare(m, sql, err);
     if (!st)
@@ -333,16 +333,15 @@ int hist_alert_open(MYSQL *m, int64_t since_ms, unsigned per_job, unsigned limit
      * thousands of failing items adds at most per_job rows and no other job is
      * crowded out. ix_status_time finds the candidates, uk_fire answers the
      * NOT EXISTS per candidate. */
-    const char *sql =
-        "SELECT " ROW_COLS ", e.n FROM ("
-        " SELECT u.*, ROW_NUMBER() OVER (PARTITION BY u.job, u.status"
-        "  ORDER BY u.fire_time DESC, u.id DESC) AS rk,"
-        "  COUNT(*) OVER (PARTITION BY u.job, u.status) AS n FROM ("
-        "  SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.job, e.item, e.status"
-        "   ORDER BY e.fire_time DESC, e.attempt DESC, e.id DESC) AS ri"
-        "  FROM job_execution e WHERE e.status IN ('failed','timeout','missed')"
-        "  AND e.fire_time >= ?" HIST_UNRESOLVED_SQL ") u WHERE u.ri = 1) e"
-        " WHERE e.rk <= ? ORDER BY e.fire_time DESC, e.id DESC LIMIT ?";
+    const char *sql = "SELECT " ROW_COLS ", e.n FROM ("
+                      " SELECT u.*, ROW_NUMBER() OVER (PARTITION BY u.job, u.status"
+                      "  ORDER BY u.fire_time DESC, u.id DESC) AS rk,"
+                      "  COUNT(*) OVER (PARTITION BY u.job, u.status) AS n FROM ("
+                      "  SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.job, e.item, e.status"
+                      "   ORDER BY e.fire_time DESC, e.attempt DESC, e.id DESC) AS ri"
+                      "  FROM job_execution e WHERE e.status IN ('failed','timeout','missed')"
+                      "  AND e.fire_time >= ?" HIST_UNRESOLVED_SQL ") u WHERE u.ri = 1) e"
+                      " WHERE e.rk <= ? ORDER BY e.fire_time DESC, e.id DESC LIMIT ?";
     p_time(&p, since_ms);
     p_int(&p, per_job);
     p_int(&p, (long long)limit + 1);

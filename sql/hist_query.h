@@ -72,8 +72,8 @@ int hist_query_executions(MYSQL *m, const struct hist_filter *f, struct hist_pag
  * leader's alert rows (sql/hist_alert.c) share it, so both call the same thing
  * open. */
 #define HIST_UNRESOLVED_SQL                                                                        \
-    " AND NOT EXISTS (SELECT 1 FROM job_execution s WHERE s.job = e.job AND s.item = e.item"      \
-    " AND s.status = 'succeeded' AND (s.fire_time > e.fire_time"                                 \
+    " AND NOT EXISTS (SELECT 1 FROM job_execution s WHERE s.job = e.job AND s.item = e.item"       \
+    " AND s.status = 'succeeded' AND (s.fire_time > e.fire_time"                                   \
     " OR (s.fire_time = e.fire_time AND s.attempt > e.attempt)))"
 
 /* hist_alert_open: the open conditions of alert panels 1 and 2 fired since

@@ -122,9 +122,9 @@ static void test_errors(void **state)
  * error it must give, or the value it must produce. */
 struct file_case {
     const char *what;
-    const char *text; /* the file; "@DIR" = pass a directory as --config */
-    size_t pad;       /* bytes of 'x' appended to the value of the first line */
-    const char *env;  /* NAME=VALUE set during the load, or NULL */
+    const char *text;        /* the file; "@DIR" = pass a directory as --config */
+    size_t pad;              /* bytes of 'x' appended to the value of the first line */
+    const char *env;         /* NAME=VALUE set during the load, or NULL */
     const char *field, *msg; /* expected error (field, substring of message), or NULL */
     const char *key, *value; /* else: expected setting */
 };
