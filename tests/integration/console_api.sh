@@ -324,7 +324,18 @@ dead_counted() {
 }
 wait_for 20 dead_counted || fail "dead webhook not counted by the leader agent"
 req GET /api/v1/health; expect 200
-for j in hooked deadhook; do req DELETE "/api/v1/jobs/$j" ''; expect 200; done
+
+# ---- panel 2 live: an item that ignores SIGTERM runs past its 1 s timeout until
+# the agent kills it 5 s later (the grace): one "running over" line with its
+# seconds over, its item and its agent, from the agent's own record
+req PUT /api/v1/jobs/stubborn '{"cron":"0/15 * * * * ?","command":"trap \"\" TERM; sleep 20","timeout_s":1,"labels":["batch"]}'
+expect 201
+running_over() {
+  req GET /api/v1/alerts
+  echo "$body" | jq -e '[.over_timeout[] | select(.job == "stubborn" and .reason == "running over")] | length == 1 and .[0].running == true and .[0].seconds_over >= 1 and .[0].timeout_s == 1 and .[0].items == [0] and (.[0].agents | length) == 1' >/dev/null
+}
+wait_for 45 running_over || fail "no running-over line for stubborn: $body"
+for j in hooked deadhook stubborn; do req DELETE "/api/v1/jobs/$j" ''; expect 200; done
 login viewer pw-viewer-12345
 
 # ---- audit log: every write with user, before and after
