@@ -160,7 +160,7 @@ async function pageDashboard() {
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Jobs disabled'), h('div', { class: 'big' }, jobs.states.disabled)),
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Jobs invalid'), h('div', { class: 'big ' + (jobs.states.invalid ? 'bad' : '') }, jobs.states.invalid)),
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Agents up / live'), h('div', { class: 'big' }, up + ' / ' + agents.agents.length)),
-      h('div', { class: 'card', title: alertsTitle }, h('div', { class: 'muted' }, 'Open alerts'), h('div', { class: 'big ' + (nalerts ? 'bad' : 'ok'), id: 'open-alerts' }, link('#/alerts', String(nalerts))), h('div', { class: 'muted', id: 'open-alerts-by-panel' }, alertsTitle)),
+      h('div', { class: 'card', title: alertsTitle }, h('div', { class: 'muted' }, 'Open alerts'), h('div', { class: 'big ' + (nalerts ? 'bad' : 'ok'), id: 'open-alerts' }, link('#/alerts', String(nalerts))), h('div', { class: 'muted sub', id: 'open-alerts-by-panel' }, alertsTitle)),
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Executions / failures (24 h)'),
         h('div', { class: 'big' }, stats ? stats.total + ' / ' + stats.failed : '—'))),
     panel('Executions and failures, last 24 h', box));
