@@ -323,7 +323,7 @@ function shardParamsParse(text) {
     try { return JSON.parse(t); } catch (e) { throw new Error('not valid JSON: ' + e.message); }
   }
   const o = {};
-  text.split('\n').forEach((line, i) => {
+  text.split('\n').map((l) => l.replace(/\r$/, '')).forEach((line, i) => {
     if (!line.trim()) return;
     const eq = line.indexOf('=');
     const k = eq < 0 ? '' : line.slice(0, eq).trim();
@@ -506,7 +506,7 @@ async function pageExecution(id) {
 
 /* ---------------------------------------------------------------- alerts */
 
-/* items: "item 0", "items 0, 3, 7", "items 590-599 shown (+590 more)": never a
+/* items: "item 0", "items 0, 3, 7", "items 599, 598, ... (+590 more)": never a
  * bare number that reads as a count. */
 function itemsText(r) {
   const it = r.items || [];
