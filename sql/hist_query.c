@@ -328,20 +328,24 @@ int hist_alert_open(MYSQL *m, int64_t since_ms, unsigned per_job, unsigned limit
     *truncated = false;
     if (per_job < 1 || limit < 1)
         return sc_err_set(err, EINVAL, "limit", -1, "per_job and limit must be >= 1");
-    /* Innermost: the newest unresolved execution of each (job, item, status);
-     * then rank those within their (job, status) and count them, so one job with
-     * thousands of failing items adds at most per_job rows and no other job is
-     * crowded out. ix_status_time finds the candidates, uk_fire answers the
-     * NOT EXISTS per candidate. */
-    const char *sql = "SELECT " ROW_COLS ", e.n FROM ("
-                      " SELECT u.*, ROW_NUMBER() OVER (PARTITION BY u.job, u.status"
-                      "  ORDER BY u.fire_time DESC, u.id DESC) AS rk,"
-                      "  COUNT(*) OVER (PARTITION BY u.job, u.status) AS n FROM ("
-                      "  SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.job, e.item, e.status"
-                      "   ORDER BY e.fire_time DESC, e.attempt DESC, e.id DESC) AS ri"
-                      "  FROM job_execution e WHERE e.status IN ('failed','timeout','missed')"
-                      "  AND e.fire_time >= ?" HIST_UNRESOLVED_SQL ") u WHERE u.ri = 1) e"
-                      " WHERE e.rk <= ? ORDER BY e.fire_time DESC, e.id DESC LIMIT ?";
+    /* Innermost: the newest execution of each (job, item, status) in the
+     * window (ix_status_time); then only those that no later success cleared —
+     * when the newest is cleared every older one is too, so the NOT EXISTS
+     * probe (uk_fire) runs once per (job, item, status), not once per failed
+     * run; then rank within (job, status) and count, so one job with thousands
+     * of failing items adds at most per_job rows and crowds out no other job. */
+    const char *sql =
+        "SELECT " ROW_COLS ", e.n FROM ("
+        " SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.job, e.status"
+        "  ORDER BY e.fire_time DESC, e.id DESC) AS rk,"
+        "  COUNT(*) OVER (PARTITION BY e.job, e.status) AS n FROM ("
+        "  SELECT f.id, f.execution_id, f.job, f.item, f.fire_time, f.trigger_type, f.attempt,"
+        "   f.agent, f.host, f.status, f.exit_code, f.exit_signal, f.queued_at, f.started_at,"
+        "   f.finished_at, f.error, f.fence, ROW_NUMBER() OVER (PARTITION BY f.job, f.item,"
+        "   f.status ORDER BY f.fire_time DESC, f.attempt DESC, f.id DESC) AS ri"
+        "  FROM job_execution f WHERE f.status IN ('failed','timeout','missed')"
+        "  AND f.fire_time >= ?) e WHERE e.ri = 1" HIST_UNRESOLVED_SQL ") e"
+        " WHERE e.rk <= ? ORDER BY e.fire_time DESC, e.id DESC LIMIT ?";
     p_time(&p, since_ms);
     p_int(&p, per_job);
     p_int(&p, (long long)limit + 1);
