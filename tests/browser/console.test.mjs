@@ -95,6 +95,7 @@ test('edit it: what the form does not show survives, an unchanged save writes no
   await page.waitForSelector('#jobform');
   await page.fill('#f-description', 'edited in the browser');
   await page.fill('#f-shard_params', '0=Beijing,Shanghai\n1=region=north');
+  await page.screenshot({ path: shots + '/edit.png', fullPage: true });
   await page.click('#tab-raw');
   const before = JSON.parse(await page.inputValue('#rawjson'));
   assert.equal(before.description, 'edited in the browser');
