@@ -147,7 +147,12 @@ static void api_health(struct creq *r)
     cJSON_AddStringToObject(o, "status", ready ? "ok" : "starting");
     cJSON_AddStringToObject(o, "zookeeper", zkreg_state_name(zkreg_state(c->z)));
     cJSON_AddBoolToObject(o, "view_loaded", ready);
-    cJSON_AddBoolToObject(o, "mysql", c->db != NULL);
+    /* The history store as it answers, not merely configured: a wrong
+     * password is "mysql": false with the server's reason. */
+    char why[256] = "not configured (no --mysql)";
+    cJSON_AddBoolToObject(o, "mysql", c->db && dbpool_health(c->db, why, sizeof why));
+    if (why[0])
+        cJSON_AddStringToObject(o, "mysql_error", why);
     cJSON_AddNumberToObject(o, "jobs", (double)strmap_len(&c->view.jobs));
     cJSON_AddNumberToObject(o, "agents", (double)strmap_len(&c->view.agents));
     cJSON_AddNumberToObject(o, "epoch", c->view.has_snap ? (double)c->view.snap.epoch : 0);
@@ -696,12 +701,16 @@ static void job_written(struct zkreg *z, const struct zkreg_result *res, void *a
     }
     c->zk_writes++;
     int version = res->has_stat ? res->stat.version : 0;
-    zkview_put_local(&c->view, w->name, w->canon, version);
+    /* A create in a multi returns no stat: the console's clock stands in for
+     * mtime until the watch brings the node's own. */
+    zkview_put_local(&c->view, w->name, w->canon, version,
+                     res->has_stat && res->stat.mtime ? res->stat.mtime : console_now_ms());
     audit(c, r->sess.user, w->action, "job", w->name, w->before, w->canon);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", w->name);
     cJSON_AddNumberToObject(o, "version", version);
     cJSON_AddBoolToObject(o, "created", w->created);
+    cJSON_AddBoolToObject(o, "changed", true);
     cJSON_AddItemToObject(o, "job", cJSON_Parse(w->canon));
     int code = w->created ? 201 : 200;
     jobwrite_free(w);
@@ -763,6 +772,15 @@ int console_job_from(struct console *c, cJSON *o, const char *name, struct job *
     return 0;
 }
 
+/* job_unchanged: canon (job_to_json) says what `cur` says. */
+static bool job_unchanged(const struct job *cur, const char *canon)
+{
+    char *c = job_to_json(cur);
+    bool same = c && strcmp(c, canon) == 0;
+    free(c);
+    return same;
+}
+
 static void api_job_put(struct creq *r, const char *name)
 {
     struct console *c = r->c;
@@ -809,6 +827,18 @@ static void api_job_put(struct creq *r, const char *name)
     int zrc;
     if (cur && version == -2)
         version = cur->version; /* the version this console shows */
+    if (cur && cur->job && version == cur->version && job_unchanged(cur->job, w->canon)) {
+        /* Saving what is stored writes nothing: no new version, no audit row. */
+        cJSON *res = cJSON_CreateObject();
+        cJSON_AddStringToObject(res, "name", name);
+        cJSON_AddNumberToObject(res, "version", cur->version);
+        cJSON_AddBoolToObject(res, "created", false);
+        cJSON_AddBoolToObject(res, "changed", false);
+        cJSON_AddItemToObject(res, "job", cJSON_Parse(w->canon));
+        jobwrite_free(w);
+        creq_json(r, 200, res);
+        return;
+    }
     if (version == -2) {
         w->created = true;
         w->action = "create";

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -34,7 +36,30 @@ struct dbpool {
     struct event *ev;
     pthread_t *threads;
     int nthreads;
+    /* health: what the last connect, query or ping said (under mu) */
+    int up; /* 1 answered, 0 did not, -1 not tried yet */
+    char why[256];
+    int64_t checked_ms;
+    bool probing; /* loop thread only */
 };
+
+#define DBPOOL_HEALTH_MS 5000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void note(struct dbpool *p, bool ok, const char *why)
+{
+    pthread_mutex_lock(&p->mu);
+    p->up = ok;
+    snprintf(p->why, sizeof p->why, "%s", ok ? "" : why);
+    p->checked_ms = mono_ms();
+    pthread_mutex_unlock(&p->mu);
+}
 
 static void *worker(void *arg)
 {
@@ -59,6 +84,7 @@ static void *worker(void *arg)
         if (!m) {
             struct sc_err err;
             m = db_connect(&p->url, p->password, 5, &err);
+            note(p, m != NULL, err.msg);
             if (!m && !warned)
                 LOGW("history store: %s", err.msg);
             else if (m && warned)
@@ -69,8 +95,11 @@ static void *worker(void *arg)
         if (m) {
             unsigned e = mysql_errno(m);
             if (e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR) {
+                note(p, false, mysql_error(m));
                 mysql_close(m);
                 m = NULL;
+            } else {
+                note(p, true, NULL);
             }
         }
         pthread_mutex_lock(&p->mu);
@@ -117,6 +146,18 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     run_done(arg);
 }
 
+static void probe_work(MYSQL *m, void *arg)
+{
+    (void)arg;
+    if (m)
+        mysql_ping(m); /* a dead connection sets a CR_ error: the worker notes it */
+}
+
+static void probe_done(void *arg)
+{
+    ((struct dbpool *)arg)->probing = false;
+}
+
 int dbpool_new(struct event_base *base, const struct db_url *url, const char *password,
                int nthreads, struct dbpool **out, struct sc_err *err)
 {
@@ -126,6 +167,7 @@ int dbpool_new(struct event_base *base, const struct db_url *url, const char *pa
     p->base = base;
     p->url = *url;
     p->password = strdup(password ? password : "");
+    p->up = -1;
     p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -138,6 +180,10 @@ int dbpool_new(struct event_base *base, const struct db_url *url, const char *pa
     for (; p->nthreads < nthreads; p->nthreads++)
         if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) != 0)
             goto err;
+    /* Know at once whether the store answers (a wrong password must not pass
+     * for healthy until the first page that needs history). */
+    if (dbpool_submit(p, probe_work, probe_done, p) == 0)
+        p->probing = true;
     *out = p;
     return 0;
 err:
@@ -163,6 +209,18 @@ int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, vo
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+bool dbpool_health(struct dbpool *p, char *why, size_t len)
+{
+    pthread_mutex_lock(&p->mu);
+    int up = p->up;
+    bool stale = up < 0 || mono_ms() - p->checked_ms > DBPOOL_HEALTH_MS;
+    snprintf(why, len, "%s", up < 0 ? "not checked yet" : p->why);
+    pthread_mutex_unlock(&p->mu);
+    if (stale && !p->probing && dbpool_submit(p, probe_work, probe_done, p) == 0)
+        p->probing = true;
+    return up == 1;
 }
 
 int dbpool_pending(const struct dbpool *p)

@@ -9,6 +9,8 @@
 
 #include <event2/event.h>
 #include <mysql.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "core/err.h"
 #include "sql/db.h"
@@ -30,6 +32,12 @@ int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, vo
 /* dbpool_free: finish every queued job, join the workers and run the remaining
  * done callbacks on the calling (loop) thread. NULL is fine. */
 void dbpool_free(struct dbpool *p);
+
+/* dbpool_health: true when the store answered at the last check (a connection
+ * made, a statement run, a ping); else false with the reason in why (e.g. the
+ * server's "Access denied ..."). A check older than a few seconds starts a ping
+ * in the background, so this never waits on MySQL. Loop thread. */
+bool dbpool_health(struct dbpool *p, char *why, size_t len);
 
 /* dbpool_pending: jobs queued or running (for /metrics). */
 int dbpool_pending(const struct dbpool *p);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,12 +302,31 @@ static void set_state(struct zkreg *z, enum zkreg_state st)
         z->on_state(z, st, z->ctx);
 }
 
+/* zk_log: the C client's own log lines (any of its threads). While a server
+ * is unreachable it writes one error per connection attempt, a dozen a second:
+ * the first of a burst is kept at info level with later ones counted, at most
+ * one a minute; our own state messages and errors say what matters (a command
+ * line tool prints one line, not a page of client internals). */
 static void zk_log(const char *message)
 {
-    if (strstr(message, "ZOO_ERROR"))
-        LOGW("zookeeper client: %s", message);
-    else
+    static _Atomic int64_t last_ms;
+    static _Atomic unsigned quiet;
+    if (!strstr(message, "ZOO_ERROR")) {
         LOGD("zookeeper client: %s", message);
+        return;
+    }
+    int64_t now = mono_ms(), prev = atomic_load(&last_ms);
+    if (prev && now - prev < 60000) {
+        atomic_fetch_add(&quiet, 1);
+        LOGD("zookeeper client: %s", message);
+        return;
+    }
+    atomic_store(&last_ms, now);
+    unsigned n = atomic_exchange(&quiet, 0);
+    if (n)
+        LOGI("zookeeper client: %s (%u more like it in the last minute)", message, n);
+    else
+        LOGI("zookeeper client: %s", message);
 }
 
 static void notify_cb(evutil_socket_t fd, short what, void *arg);
@@ -621,7 +641,7 @@ static void ensure_chroot(struct zkreg *z)
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
         path[--n] = '\0';
-    zhandle_t *zh = zookeeper_init(hosts, NULL, 10000, NULL, NULL, 0);
+    zhandle_t *zh = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, zk_log);
     if (!zh)
         return;
     if (z->auth)
@@ -630,7 +650,7 @@ static void ensure_chroot(struct zkreg *z)
     while (zoo_state(zh) != ZOO_CONNECTED_STATE && mono_ms() < deadline)
         usleep(10000);
     if (zoo_state(zh) != ZOO_CONNECTED_STATE) {
-        LOGW("ZooKeeper at %s not reachable yet: cannot check the chroot %s now", hosts, path);
+        LOGI("ZooKeeper at %s not reachable yet: cannot check the chroot %s now", hosts, path);
         zookeeper_close(zh);
         return;
     }

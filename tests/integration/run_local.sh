@@ -30,6 +30,10 @@ failed() { [ "$(count flaky-transfer failed)" -ge 1 ]; }
 sc_wait_until 60 failed || fail "flaky-transfer never failed"
 timedout() { [ "$(count slow-export timeout)" -ge 1 ]; }
 sc_wait_until 60 timedout || fail "slow-export never timed out"
+# The printed shardcronctl line works as printed: it lists the sample jobs.
+line=$(echo "$out" | grep -E '^  .*/shardcronctl --config .*/shardcronctl\.conf job list$') || fail "no shardcronctl line printed: $out"
+listed=$(eval "$line") || fail "the printed line failed: $line"
+echo "$listed" | grep -q '^city-report ' || fail "the printed line did not list the sample jobs: $listed"
 # Shard parameters reach the job: the city names are in the output.
 curl -fsS -b "$jar" "$url/api/v1/executions?job=city-report&limit=50" >/dev/null
 # Start again: everything is reused, nothing is started twice.
