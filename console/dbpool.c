@@ -30,6 +30,7 @@ struct dbpool {
     struct dbjob *done;             /* LIFO, reversed when drained */
     bool stopping;
     int pending;
+    int bound; /* 0: none */
     int efd;
     struct event *ev;
     pthread_t *threads;
@@ -147,6 +148,8 @@ err:
 
 int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg)
 {
+    if (p->bound > 0 && p->pending >= p->bound)
+        return -EBUSY;
     struct dbjob *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
@@ -163,6 +166,11 @@ int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, vo
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+void dbpool_set_bound(struct dbpool *p, int max)
+{
+    p->bound = max;
 }
 
 int dbpool_pending(const struct dbpool *p)
