@@ -616,6 +616,21 @@ static void ensure_chroot(struct zkreg *z)
     zookeeper_close(zh);
 }
 
+/* hosts_loopback: every server of a connect string ("h:p,h:p/chroot") is on
+ * this host; an open ACL there is reachable only from here. */
+static bool hosts_loopback(const char *hosts)
+{
+    for (const char *p = hosts; p && *p && *p != '/';) {
+        size_t n = strcspn(p, ",/");
+        bool lo = strncmp(p, "127.", 4) == 0 || strncmp(p, "localhost", 9) == 0 ||
+                  strncmp(p, "[::1]", 5) == 0 || strncmp(p, "::1", 3) == 0;
+        if (!lo)
+            return false;
+        p += n + (p[n] == ',');
+    }
+    return true;
+}
+
 int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkreg **out,
                struct sc_err *err)
 {
@@ -649,6 +664,11 @@ int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkr
         z->acl = &z->acl_auth_vec;
     } else {
         z->acl = &ZOO_OPEN_ACL_UNSAFE;
+        if (!hosts_loopback(opt->hosts))
+            LOGW("NO ZOOKEEPER ACL: %s is not on this host and no zk_auth_file is set, so the "
+                 "namespace is world-writable: anyone who reaches ZooKeeper can create a job, "
+                 "i.e. run commands on every agent. Set zk_auth_file (docs/operations.md).",
+                 opt->hosts);
     }
     zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
     z->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
