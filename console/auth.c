@@ -14,7 +14,8 @@
  * X-CSRF-Token on every write. A session holds the name as the database spells
  * it and the row's stamp (updated_at): a role change, a password change or a
  * delete ends every session of the user at once when made through the console,
- * and within a minute (the sweep) when made elsewhere (`shardcronctl user add`). */
+ * and within user_check_ms (a minute) when made elsewhere (`shardcronctl user
+ * add`, SQL): the check compares every session with app_user. */
 #define LOG_CAT "shardcron.console"
 #include <errno.h>
 #include <event2/keyvalq_struct.h>
@@ -88,6 +89,8 @@ static const char *in_header(struct evhttp_request *req, const char *name)
 
 /* ---------------------------------------------------------------- start, stop */
 
+static void users_check_cb(evutil_socket_t fd, short what, void *arg);
+
 static int add_host(struct console *c, const char *h, size_t n)
 {
     while (n && (*h == ' ' || *h == '\t'))
@@ -139,17 +142,27 @@ int auth_start(struct console *c, const struct cfg *cfg, const struct db_url *ur
     if (!c->nhosts)
         return sc_err_set(err, EINVAL, "allowed_hosts", -1, "names no host");
     c->secure_cookie = cfg_flag(cfg, "secure_cookies");
+    long long check_ms = 60000;
+    if (cfg_int(cfg, "user_check_ms", 100, 3600000, &check_ms, err) == -EINVAL)
+        return -EINVAL;
     if (url) {
         rc = dbpool_new(c->base, url, db_password, 1, &c->auth_db, err);
         if (rc < 0)
             return rc;
         dbpool_set_bound(c->auth_db, AUTH_QUEUE);
+        struct timeval tv = {check_ms / 1000, (check_ms % 1000) * 1000};
+        if (!(c->ev_users = event_new(c->base, -1, EV_PERSIST, users_check_cb, c)) ||
+            event_add(c->ev_users, &tv) < 0)
+            return sc_err_set(err, ENOMEM, "user_check_ms", -1, "cannot start the timer");
     }
     return 0;
 }
 
 void auth_stop(struct console *c)
 {
+    if (c->ev_users)
+        event_free(c->ev_users);
+    c->ev_users = NULL;
     dbpool_free(c->auth_db);
     c->auth_db = NULL;
     for (size_t i = 0; i < c->nhosts; i++)
@@ -427,13 +440,21 @@ void auth_sweep(struct console *c)
     for (size_t it = 0; strmap_next(&c->sessions, &it, &k, &v);)
         if (((struct console_session *)v)->expires_ms <= now)
             free(strmap_del(&c->sessions, k));
-    if (c->auth_db && strmap_len(&c->sessions) > 0) {
-        struct sweep *w = calloc(1, sizeof *w);
-        if (w) {
-            w->c = c;
-            if (dbpool_submit(c->auth_db, sweep_work, sweep_done, w) < 0)
-                free(w); /* busy: the next sweep checks */
-        }
+}
+
+/* users_check_cb: every user_check_ms, compare the sessions with app_user. */
+static void users_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct console *c = arg;
+    (void)fd;
+    (void)what;
+    if (!c->auth_db || strmap_len(&c->sessions) == 0)
+        return;
+    struct sweep *w = calloc(1, sizeof *w);
+    if (w) {
+        w->c = c;
+        if (dbpool_submit(c->auth_db, sweep_work, sweep_done, w) < 0)
+            free(w); /* busy: the next round checks */
     }
 }
 

@@ -42,6 +42,7 @@ struct console {
     char **hosts;           /* allowed Host names (allowed_hosts) */
     size_t nhosts;
     bool secure_cookie; /* secure_cookies: served over HTTPS through a proxy */
+    struct event *ev_users; /* user_check_ms: sessions against app_user (auth.c) */
     struct strmap sessions; /* id -> struct console_session */
     struct strmap zones;    /* name -> tz_zone (loaded once) */
     struct strmap throttle; /* "u:NAME" / "ip:ADDR" -> struct auth_throttle (failed logins) */
@@ -122,8 +123,9 @@ void auth_whoami(struct creq *r);
 void auth_users(struct creq *r, const char *name);
 /* auth_end_sessions: end every session of `user` (exact name); how many. */
 int auth_end_sessions(struct console *c, const char *user);
-/* auth_sweep: every minute: expired sessions and throttles go, and sessions
- * whose user was deleted, disabled or changed outside the console end. */
+/* auth_sweep: every minute: expired sessions and throttles go. (Sessions whose
+ * user was deleted, disabled or changed outside the console end on auth.c's own
+ * timer, every user_check_ms.) */
 void auth_sweep(struct console *c);
 /* auth_first_admin: at start-up (blocking, before the loop runs): when app_user
  * has no enabled admin, create user "admin" with this password (argon2id). */
