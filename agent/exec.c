@@ -880,9 +880,8 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
     const char *ft = e->fire_time ? e->fire_time : "";
     const char *id = e->execution_id ? e->execution_id : "";
     const char *fence = e->fence ? e->fence : "";
-    size_t text =
-        strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + strlen(fence) + 480 +
-        extra_text;
+    size_t text = strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + strlen(fence) +
+                  480 + extra_text;
     if (held)
         text += strlen(r->gate_path) + strlen(s->command) + 64;
     size_t slots = r->n_base_env + 11 + n_extra + 2 + 1;

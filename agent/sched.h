@@ -72,7 +72,7 @@ struct sched_item_conf {
     const char *java_classpath, *java_class, *jvm_opts; /* java */
     const struct job_env *env; /* the job's "env" (shell), nenv entries; copied */
     int nenv;
-    int timeout_s; /* 0 = none */
+    int timeout_s;       /* 0 = none */
     int retries;         /* extra attempts after a failure or timeout */
     int retry_backoff_s; /* first retry delay; doubles each attempt (capped at 1 h) */
     enum sched_misfire misfire;

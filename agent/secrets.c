@@ -3,8 +3,8 @@
 #include "agent/secrets.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +27,7 @@ int agent_secrets_check(const char *store, struct sc_err *err)
 {
     struct stat st;
     if (stat(store, &st) < 0)
-        return sc_err_set(err, errno, "secrets", -1, "cannot open %s: %s", store,
-                          strerror(errno));
+        return sc_err_set(err, errno, "secrets", -1, "cannot open %s: %s", store, strerror(errno));
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return sc_err_set(err, EINVAL, "secrets", -1,
                           "%s is neither a directory nor a regular file", store);
@@ -112,8 +111,7 @@ int agent_secret_read(const char *store, const char *name, char **out, struct sc
     if (rc < 0)
         return rc;
     if (stat(store, &st) < 0)
-        return sc_err_set(err, errno, "secrets", -1, "cannot open %s: %s", store,
-                          strerror(errno));
+        return sc_err_set(err, errno, "secrets", -1, "cannot open %s: %s", store, strerror(errno));
     bool dir = S_ISDIR(st.st_mode);
     if (dir)
         snprintf(path, sizeof path, "%s/%s", store, name);

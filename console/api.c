@@ -208,10 +208,10 @@ static void api_metrics(struct creq *r)
              (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
              (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
              (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
-             (unsigned long long)c->logins_busy,
-             strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
-             (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
-             strmap_len(&c->view.agents), c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
+             (unsigned long long)c->logins_busy, strmap_len(&c->sessions),
+             (unsigned long long)c->zk_writes, (unsigned long long)c->zk_write_errors,
+             strmap_len(&c->view.jobs), invalid, strmap_len(&c->view.agents),
+             c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
              zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), strmap_len(&c->conns),
              (unsigned long long)c->conns_refused, (unsigned long long)c->page_hits,
              (unsigned long long)c->page_misses);
@@ -1294,8 +1294,12 @@ static void rt_import(struct creq *r, const char *a)
  * A route with a role needs a session holding at least that role (401/403);
  * a write also needs the session's X-CSRF-Token (403). The role NONE routes
  * check what they need themselves (login, logout) or need nothing. */
-enum { R_GET = EVHTTP_REQ_GET, R_POST = EVHTTP_REQ_POST, R_PUT = EVHTTP_REQ_PUT,
-       R_DELETE = EVHTTP_REQ_DELETE };
+enum {
+    R_GET = EVHTTP_REQ_GET,
+    R_POST = EVHTTP_REQ_POST,
+    R_PUT = EVHTTP_REQ_PUT,
+    R_DELETE = EVHTTP_REQ_DELETE
+};
 
 struct api_route {
     int method;

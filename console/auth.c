@@ -206,8 +206,7 @@ bool auth_host_ok(struct console *c, struct evhttp_request *req)
         return true;
     char msg[400];
     snprintf(msg, sizeof msg,
-             "unknown Host \"%.200s\"; the console answers only to the names in allowed_hosts",
-             h);
+             "unknown Host \"%.200s\"; the console answers only to the names in allowed_hosts", h);
     c->replies_4xx++;
     http_reply_error(req, 421, "Host", msg);
     return false;
@@ -419,7 +418,9 @@ static void sweep_done(void *arg)
             if (!u || u->disabled || strcmp(u->stamp, s->stamp) != 0 ||
                 role_parse(u->role) != s->role) {
                 LOGN("session of user %s ended: the user was %s", s->user,
-                     !u ? "deleted" : u->disabled ? "disabled" : "changed");
+                     !u            ? "deleted"
+                     : u->disabled ? "disabled"
+                                   : "changed");
                 free(strmap_del(&c->sessions, k));
             }
         }
@@ -544,9 +545,8 @@ static void login_done(void *arg)
     c->logins_ok++;
     LOGN("user %s logged in (%s)", s->user, auth_role_name(s->role));
     char cookie[220];
-    snprintf(cookie, sizeof cookie,
-             COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", s->id,
-             CONSOLE_SESSION_S, over_https(c, r->req) ? "; Secure" : "");
+    snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
+             s->id, CONSOLE_SESSION_S, over_https(c, r->req) ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Set-Cookie", cookie);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "csrf", s->csrf);
@@ -874,8 +874,8 @@ static void user_done(void *arg)
     } else {
         char after[64];
         snprintf(after, sizeof after, "{\"role\":\"%s\"}", u->role);
-        audit(r->c, r->sess.user, u->kind == USER_PUT ? "user-put" : "user-delete", "user",
-              u->name, NULL, u->kind == USER_PUT ? after : NULL);
+        audit(r->c, r->sess.user, u->kind == USER_PUT ? "user-put" : "user-delete", "user", u->name,
+              NULL, u->kind == USER_PUT ? after : NULL);
         /* A changed role or password, or a delete: what the user's sessions
          * were granted no longer holds. */
         int ended = u->created ? 0 : auth_end_sessions(r->c, u->name);

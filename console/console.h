@@ -26,7 +26,7 @@ enum console_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
 struct console_session {
     char id[65];   /* 256 random bits, hex */
     char csrf[65]; /* 256 random bits, hex */
-    char user[65];  /* as the database spells it */
+    char user[65]; /* as the database spells it */
     char stamp[32]; /* the user row's updated_at at login (sql/users.h) */
     enum console_role role;
     int64_t expires_ms;
@@ -41,7 +41,7 @@ struct console {
     struct dbpool *auth_db; /* NULL without --mysql: logins, users (auth.c) */
     char **hosts;           /* allowed Host names (allowed_hosts) */
     size_t nhosts;
-    bool secure_cookie; /* secure_cookies: served over HTTPS through a proxy */
+    bool secure_cookie;     /* secure_cookies: served over HTTPS through a proxy */
     struct event *ev_users; /* user_check_ms: sessions against app_user (auth.c) */
     struct strmap sessions; /* id -> struct console_session */
     struct strmap zones;    /* name -> tz_zone (loaded once) */

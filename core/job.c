@@ -65,8 +65,7 @@ static bool env_name_ok(const char *s)
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
               *p == '_'))
             return false;
-    return strncmp(s, "SHARDCRON_", 10) != 0 && strncmp(s, "LD_", 3) != 0 &&
-           strcmp(s, "PATH") != 0;
+    return strncmp(s, "SHARDCRON_", 10) != 0 && strncmp(s, "LD_", 3) != 0 && strcmp(s, "PATH") != 0;
 }
 
 /* pick: index of `s` in `names` (n entries), or -1. */
@@ -345,8 +344,7 @@ static int parse_env(const cJSON *root, struct job *j, struct sc_err *err)
     if (j->type != JOB_SHELL)
         return sc_err_set(err, EINVAL, "env", -1, "is only allowed when type is shell");
     if (n > JOB_ENV_MAX)
-        return sc_err_set(err, EINVAL, "env", -1, "at most %d variables (got %d)", JOB_ENV_MAX,
-                          n);
+        return sc_err_set(err, EINVAL, "env", -1, "at most %d variables (got %d)", JOB_ENV_MAX, n);
     if (!(j->env = calloc((size_t)n, sizeof *j->env)))
         return sc_err_set(err, ENOMEM, "env", -1, "out of memory");
     cJSON_ArrayForEach(it, env)
@@ -370,11 +368,10 @@ static int parse_env(const cJSON *root, struct job *j, struct sc_err *err)
                 return sc_err_set(err, ENOMEM, field, -1, "out of memory");
             continue;
         }
-        const cJSON *sec = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "secret")
-                                              : NULL;
+        const cJSON *sec =
+            cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "secret") : NULL;
         if (!cJSON_IsString(sec) || cJSON_GetArraySize(it) != 1)
-            return sc_err_set(err, EINVAL, field, -1,
-                              "must be a string or {\"secret\": \"NAME\"}");
+            return sc_err_set(err, EINVAL, field, -1, "must be a string or {\"secret\": \"NAME\"}");
         if (!job_secret_name_valid(sec->valuestring))
             return sc_err_set(err, EINVAL, field, -1,
                               "secret: must be 1-%d characters of [A-Za-z0-9._-], not starting "

@@ -52,7 +52,8 @@ int ctl_user_add(const struct cfg *c, int nargs, char **args)
         goto out;
     }
     if (strlen(pw) < USERS_PASSWORD_MIN) {
-        fprintf(stderr, "shardcronctl: password_file: the password must be at least %d characters\n",
+        fprintf(stderr,
+                "shardcronctl: password_file: the password must be at least %d characters\n",
                 USERS_PASSWORD_MIN);
         rc = CTL_INVALID;
         goto out;

@@ -634,8 +634,7 @@ bool zkreg_hosts_local(const char *hosts)
         }
         bool lo = (h == 9 && strncmp(host, "localhost", 9) == 0) ||
                   (h == 3 && strncmp(host, "::1", 3) == 0) ||
-                  (h >= 7 && strncmp(host, "127.", 4) == 0 &&
-                   strspn(host, "0123456789.") >= h);
+                  (h >= 7 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= h);
         if (!lo)
             return false;
         p += n + (p[n] == ',');

@@ -138,7 +138,7 @@ static int fetch_rows(MYSQL_STMT *st, struct users_row **out, size_t *n, size_t 
         }
         /* MYSQL_DATA_TRUNCATED: a value longer than the rules allow; cut, and
          * a cut name matches no one exactly. */
-        size_t lim[6] = {sizeof r.name, sizeof r.hash, sizeof r.role,
+        size_t lim[6] = {sizeof r.name, sizeof r.hash,  sizeof r.role,
                          sizeof dis,    sizeof r.stamp, sizeof r.created};
         char *dst[6] = {r.name, r.hash, r.role, dis, r.stamp, r.created};
         for (int i = 0; i < 6; i++)

@@ -8,9 +8,9 @@
  * again when they are done. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
