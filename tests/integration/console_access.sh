@@ -185,26 +185,29 @@ req viewer GET /api/v1/session; expect 200 '.user == "viewer"'
 
 # ---- 40 parallel logins leave the history routes their workers
 # Every login is a distinct unknown name (no throttle, each a full password
-# check). Executions are asked for while they run and must answer well before
-# the logins would drain through three workers.
+# check). Executions are asked for back to back while the logins run. Queued
+# behind the logins (the old design: three shared workers), the first of them
+# waits nearly until the last login is done; here each answers in a small part
+# of that time, whatever this machine's speed and load.
+t0=$(date +%s.%N)
 seq 40 | xargs -P 40 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/json' \
   --data-binary '{"username":"flood{}","password":"wrong-password"}' "http://127.0.0.1:$port/api/v1/login" > "$tmp/flood" &
 flood=$!
-worst=0
-for i in 1 2 3 4 5; do
-  t=$(curl -s -o /dev/null -w '%{time_total}' -b "$tmp/jar.viewer" "http://127.0.0.1:$port/api/v1/executions?limit=5")
-  worst=$(awk -v a="$worst" -v b="$t" 'BEGIN { print (b > a) ? b : a }')
+: >"$tmp/during"
+while kill -0 $flood 2>/dev/null; do
+  curl -s -o /dev/null -w '%{time_total}\n' -b "$tmp/jar.viewer" "http://127.0.0.1:$port/api/v1/executions?limit=5" >>"$tmp/during"
 done
 wait $flood
+span=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 nbusy=$(grep -c '^503$' "$tmp/flood" || true); n401=$(grep -c '^401$' "$tmp/flood" || true)
 [ $((nbusy + n401)) = 40 ] || fail "40 logins: $(sort "$tmp/flood" | uniq -c)"
+nreq=$(grep -c . "$tmp/during")
+worst=$(sort -n "$tmp/during" | tail -1)
+[ "$nreq" -ge 3 ] || fail "only $nreq executions requests answered in the $span s of the logins"
+awk -v w="$worst" -v s="$span" 'BEGIN { exit !(w < s / 4) }' ||
+  fail "executions took up to $worst s while the logins took $span s: they waited behind them"
 [ "$nbusy" -ge 1 ] || fail "no login was refused as busy: the auth queue is unbounded"
-# Behind the logins (the old design) it would wait about 40 / 3 password checks;
-# the bound is a third of that, scaled by this machine's check time.
-limit=$(awk -v k="$known" 'BEGIN { l = 4 * k; print (l > 1.5) ? l : 1.5 }')
-awk -v w="$worst" -v l="$limit" 'BEGIN { exit !(w < l) }' ||
-  fail "executions took $worst s during 40 logins (bound $limit s)"
-echo "40 parallel logins: $n401 checked, $nbusy refused busy; executions worst $worst s"
+echo "40 parallel logins ($span s): $n401 checked, $nbusy refused busy; $nreq executions, worst $worst s"
 
 # ---- clean shutdown
 kill -TERM "$cpid"
