@@ -2,11 +2,12 @@
  * audit log.
  *
  * Users live in app_user through sql/users.h (the module `shardcronctl user`
- * uses too). Logins and user changes run on their own pool (c->auth_db: one
- * worker, its own connection, a bounded queue), never on the history workers:
- * argon2 takes 64 MiB and ~0.1-0.2 s of a core per check, and a burst of
- * logins must not stall the history routes. A burst beyond the bound gets 503
- * at once.
+ * uses too). A login is a lookup on the user-store pool (c->auth_db: one
+ * worker, its own connection, a bounded queue), then a password check on the
+ * hash pool (c->hash_db: one worker, no connection, a bounded queue); neither
+ * is a history worker. argon2 takes 64 MiB and ~0.1-0.2 s of a core per check:
+ * a burst of logins must not stall the history routes, nor hold a MySQL
+ * connection while hashing. A burst beyond a bound gets 503 at once.
  *
  * A session is a random 256-bit id in an HttpOnly, SameSite=Strict cookie
  * (Secure when served over HTTPS), kept in a table on the loop thread with an
@@ -42,7 +43,7 @@
 #define AUTH_USER_TRIES 5
 #define AUTH_ADDR_TRIES 20
 #define AUTH_WINDOW_MS (5 * 60 * 1000)
-/* Logins and user changes queued or running on the auth pool at once. */
+/* Jobs queued or running at once on each of the user-store and hash pools. */
 #define AUTH_QUEUE 32
 
 struct auth_throttle {
@@ -90,6 +91,8 @@ static const char *in_header(struct evhttp_request *req, const char *name)
 /* ---------------------------------------------------------------- start, stop */
 
 static void users_check_cb(evutil_socket_t fd, short what, void *arg);
+static void dummy_warm(MYSQL *m, void *arg);
+static void dummy_warmed(void *arg);
 
 static int add_host(struct console *c, const char *h, size_t n)
 {
@@ -150,6 +153,13 @@ int auth_start(struct console *c, const struct cfg *cfg, const struct db_url *ur
         if (rc < 0)
             return rc;
         dbpool_set_bound(c->auth_db, AUTH_QUEUE);
+        if ((rc = dbpool_new(c->base, NULL, NULL, 1, &c->hash_db, err)) < 0)
+            return rc;
+        dbpool_set_bound(c->hash_db, AUTH_QUEUE);
+        /* The dummy hash is made on first use: make it now, so the first
+         * unknown name costs what the others do. */
+        if (dbpool_submit(c->hash_db, dummy_warm, dummy_warmed, NULL) < 0)
+            return sc_err_set(err, ENOMEM, "mysql", -1, "out of memory");
         struct timeval tv = {check_ms / 1000, (check_ms % 1000) * 1000};
         if (!(c->ev_users = event_new(c->base, -1, EV_PERSIST, users_check_cb, c)) ||
             event_add(c->ev_users, &tv) < 0)
@@ -158,13 +168,29 @@ int auth_start(struct console *c, const struct cfg *cfg, const struct db_url *ur
     return 0;
 }
 
+static void dummy_warm(MYSQL *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    (void)users_verify(NULL, "");
+}
+
+static void dummy_warmed(void *arg)
+{
+    (void)arg;
+}
+
 void auth_stop(struct console *c)
 {
     if (c->ev_users)
         event_free(c->ev_users);
     c->ev_users = NULL;
+    /* The user store first: its logins go on to the hash pool, still there;
+     * a password hashed after it is gone gets 503. */
     dbpool_free(c->auth_db);
     c->auth_db = NULL;
+    dbpool_free(c->hash_db);
+    c->hash_db = NULL;
     for (size_t i = 0; i < c->nhosts; i++)
         free(c->hosts[i]);
     free(c->hosts);
@@ -466,25 +492,33 @@ struct login {
     char user[USERS_NAME_MAX + 1];
     char addr[64];
     char *password;
+    int found; /* users_get */
     bool ok;
     bool db_down;
     struct users_row row;
 };
 
-static void login_work(MYSQL *m, void *arg)
+/* login_lookup: the user's row, on the user-store pool. */
+static void login_lookup(MYSQL *m, void *arg)
 {
     struct login *l = arg;
     struct sc_err err;
-    int found = m ? users_get(m, l->user, &l->row, &err) : -EIO;
-    if (found < 0) {
+    l->found = m ? users_get(m, l->user, &l->row, &err) : -EIO;
+    if (l->found < 0) {
         if (m)
             LOGW("login: %s", err.msg);
         l->db_down = true;
-        return;
     }
-    /* Unknown and disabled users cost one argon2 check too: the time of the
-     * reply does not tell whether a name exists. */
-    bool usable = found == 1 && !l->row.disabled && strcmp(l->row.name, l->user) == 0;
+}
+
+/* login_check: the password, on the hash pool. Unknown and disabled users
+ * cost one argon2 check too: the time of the reply does not tell whether a
+ * name exists. */
+static void login_check(MYSQL *m, void *arg)
+{
+    struct login *l = arg;
+    (void)m;
+    bool usable = l->found == 1 && !l->row.disabled && strcmp(l->row.name, l->user) == 0;
     l->ok = users_verify(usable ? l->row.hash : NULL, l->password) && usable;
     sodium_memzero(l->row.hash, sizeof l->row.hash);
 }
@@ -498,17 +532,42 @@ static void login_free(struct login *l)
     free(l);
 }
 
+static void login_done(void *arg);
+
+static void reply_busy(struct creq *r)
+{
+    r->c->logins_busy++;
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+    creq_error(r, 503, "login", "too many logins in progress; retry in a second");
+}
+
+/* login_looked: the row is in (or the store is down): on to the check. */
+static void login_looked(void *arg)
+{
+    struct login *l = arg;
+    struct creq *r = l->r;
+    if (l->db_down) {
+        login_free(l);
+        creq_error(r, 503, "mysql", "the user store is unreachable");
+        return;
+    }
+    /* hash_db is NULL only while stopping (auth_stop). */
+    int rc = r->c->hash_db ? dbpool_submit(r->c->hash_db, login_check, login_done, l) : -EBUSY;
+    if (rc < 0) {
+        login_free(l);
+        if (rc == -EBUSY)
+            reply_busy(r);
+        else
+            creq_error(r, 500, NULL, "out of memory");
+    }
+}
+
 static void login_done(void *arg)
 {
     struct login *l = arg;
     struct creq *r = l->r;
     struct console *c = r->c;
     char key[140];
-    if (l->db_down) {
-        login_free(l);
-        creq_error(r, 503, "mysql", "the user store is unreachable");
-        return;
-    }
     enum console_role role = l->ok ? role_parse(l->row.role) : ROLE_NONE;
     if (role == ROLE_NONE) {
         c->logins_failed++;
@@ -620,16 +679,13 @@ void auth_login(struct creq *r)
     snprintf(l->user, sizeof l->user, "%s", user);
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     cJSON_Delete(o);
-    int rc = dbpool_submit(c->auth_db, login_work, login_done, l);
+    int rc = dbpool_submit(c->auth_db, login_lookup, login_looked, l);
     if (rc < 0) {
         login_free(l);
-        if (rc == -EBUSY) {
-            c->logins_busy++;
-            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-            creq_error(r, 503, "login", "too many logins in progress; retry in a second");
-        } else {
+        if (rc == -EBUSY)
+            reply_busy(r);
+        else
             creq_error(r, 500, NULL, "out of memory");
-        }
         return;
     }
     /* Counted now, before the check: parallel guesses are held to the limit. */
@@ -788,6 +844,7 @@ struct userop {
     char name[USERS_NAME_MAX + 1];
     char role[16];
     char *password; /* PUT only, may be NULL (a role change) */
+    char hash[USERS_HASH_MAX]; /* of password, made on the hash pool */
     bool down;
     int found;     /* put/delete: the user existed */
     bool created;  /* put: a new user */
@@ -799,7 +856,6 @@ static void user_work(MYSQL *m, void *arg)
 {
     struct userop *u = arg;
     struct sc_err err;
-    char hash[USERS_HASH_MAX];
     int rc = 0;
     if (!m) {
         u->down = true;
@@ -830,9 +886,9 @@ static void user_work(MYSQL *m, void *arg)
     case USER_PUT:
         if (!u->password) {
             rc = u->found = users_set_role(m, u->name, u->role, &err);
-        } else if (users_hash(u->password, hash) < 0) {
+        } else if (!u->hash[0]) {
             rc = sc_err_set(&err, ENOMEM, "password", -1, "cannot hash the password");
-        } else if ((rc = users_upsert(m, u->name, hash, u->role, &u->created, &err)) == 0) {
+        } else if ((rc = users_upsert(m, u->name, u->hash, u->role, &u->created, &err)) == 0) {
             u->found = 1;
         }
         break;
@@ -841,12 +897,39 @@ static void user_work(MYSQL *m, void *arg)
         snprintf(u->err, sizeof u->err, "%s", err.msg);
 }
 
+static void user_hash(MYSQL *m, void *arg)
+{
+    struct userop *u = arg;
+    (void)m;
+    if (users_hash(u->password, u->hash) < 0)
+        u->hash[0] = '\0';
+}
+
+static void userop_free(struct userop *u);
+static void user_done(void *arg);
+
+static void user_hashed(void *arg)
+{
+    struct userop *u = arg;
+    struct creq *r = u->r;
+    /* auth_db is NULL only while stopping (auth_stop frees it first). */
+    int rc = r->c->auth_db ? dbpool_submit(r->c->auth_db, user_work, user_done, u) : -EBUSY;
+    if (rc < 0) {
+        userop_free(u);
+        if (rc == -EBUSY)
+            reply_busy(r);
+        else
+            creq_error(r, 500, NULL, "out of memory");
+    }
+}
+
 static void userop_free(struct userop *u)
 {
     if (u->password) {
         sodium_memzero(u->password, strlen(u->password));
         free(u->password);
     }
+    sodium_memzero(u->hash, sizeof u->hash);
     cJSON_Delete(u->list);
     free(u);
 }
@@ -949,13 +1032,14 @@ void auth_users(struct creq *r, const char *name)
         }
         u->kind = USER_DELETE;
     }
-    int rc = dbpool_submit(r->c->auth_db, user_work, user_done, u);
+    /* A new password is hashed first, on the hash pool; then the user store. */
+    int rc = u->password ? dbpool_submit(r->c->hash_db, user_hash, user_hashed, u)
+                         : dbpool_submit(r->c->auth_db, user_work, user_done, u);
     if (rc < 0) {
         userop_free(u);
         if (rc == -EBUSY)
-            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
-        creq_error(r, rc == -EBUSY ? 503 : 500, rc == -EBUSY ? "login" : NULL, "%s",
-                   rc == -EBUSY ? "too many logins in progress; retry in a second"
-                                : "out of memory");
+            reply_busy(r);
+        else
+            creq_error(r, 500, NULL, "out of memory");
     }
 }

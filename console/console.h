@@ -38,7 +38,8 @@ struct console {
     struct zkreg *z;
     struct zkview view;
     struct dbpool *db;      /* NULL without --mysql: history routes, audit */
-    struct dbpool *auth_db; /* NULL without --mysql: logins, users (auth.c) */
+    struct dbpool *auth_db; /* NULL without --mysql: the user store (auth.c) */
+    struct dbpool *hash_db; /* NULL without --mysql: argon2, no connection (auth.c) */
     char **hosts;           /* allowed Host names (allowed_hosts) */
     size_t nhosts;
     bool secure_cookie;     /* secure_cookies: served over HTTPS through a proxy */

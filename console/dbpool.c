@@ -23,6 +23,7 @@ struct dbjob {
 struct dbpool {
     struct event_base *base;
     struct db_url url;
+    bool noconn; /* url was NULL: a pool of threads without MySQL */
     char *password;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -57,7 +58,7 @@ static void *worker(void *arg)
             p->todo_tail = NULL;
         pthread_mutex_unlock(&p->mu);
 
-        if (!m) {
+        if (!m && !p->noconn) {
             struct sc_err err;
             m = db_connect(&p->url, p->password, 5, &err);
             if (!m && !warned)
@@ -125,7 +126,9 @@ int dbpool_new(struct event_base *base, const struct db_url *url, const char *pa
     if (!p)
         return sc_err_set(err, ENOMEM, "mysql", -1, "out of memory");
     p->base = base;
-    p->url = *url;
+    if (url)
+        p->url = *url;
+    p->noconn = !url;
     p->password = strdup(password ? password : "");
     p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&p->mu, NULL);

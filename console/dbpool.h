@@ -5,9 +5,11 @@
  * worker; its `done` runs afterwards on the loop thread, handed back through an
  * eventfd (the pattern of registry/zk.c), so replies are always sent from the loop.
  *
- * The console runs two: the history pool (history routes, audit) and a bounded
- * one-worker pool for logins and user changes (console/auth.c), so argon2 and a
- * burst of logins never hold the workers the history routes need. */
+ * The console runs three: the history pool (history routes, audit), a bounded
+ * one-worker pool for the user store (logins' lookups, user changes), and a
+ * bounded one-worker pool without MySQL for argon2 (console/auth.c): a burst of
+ * logins never holds the workers the history routes need, and argon2 holds no
+ * MySQL connection. */
 #ifndef SC_CONSOLE_DBPOOL_H
 #define SC_CONSOLE_DBPOOL_H
 
@@ -24,7 +26,9 @@ struct dbpool;
 typedef void (*dbpool_work_fn)(MYSQL *m, void *arg);
 typedef void (*dbpool_done_fn)(void *arg);
 
-/* dbpool_new: start `nthreads` workers. url and password are copied. */
+/* dbpool_new: start `nthreads` workers. url and password are copied. url NULL:
+ * workers that never connect (every work gets m NULL), for CPU work that must
+ * stay off the loop and off the MySQL workers (password hashing). */
 int dbpool_new(struct event_base *base, const struct db_url *url, const char *password,
                int nthreads, struct dbpool **out, struct sc_err *err);
 

@@ -167,6 +167,37 @@ static void test_bound(void **state)
     event_base_free(base);
 }
 
+/* A pool without a URL never connects: its work gets NULL at once. */
+static bool noconn_saw_null;
+
+static void noconn_work(MYSQL *m, void *arg)
+{
+    (void)arg;
+    noconn_saw_null = m == NULL;
+}
+
+static void noconn_done(void *arg)
+{
+    event_base_loopbreak(arg);
+}
+
+static void test_no_connection(void **state)
+{
+    (void)state;
+    struct dbpool *p = NULL;
+    struct sc_err err;
+    struct event_base *base = event_base_new();
+    assert_int_equal(dbpool_new(base, NULL, NULL, 1, &p, &err), 0);
+    assert_int_equal(dbpool_submit(p, noconn_work, noconn_done, base), 0);
+    struct timeval limit = {60, 0};
+    event_base_loopexit(base, &limit);
+    event_base_dispatch(base);
+    assert_true(noconn_saw_null);
+    assert_int_equal(dbpool_pending(p), 0);
+    dbpool_free(p);
+    event_base_free(base);
+}
+
 int main(void)
 {
     evthread_use_pthreads();
@@ -175,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_three_workers),
         cmocka_unit_test(test_free_runs_pending),
         cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_no_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
