@@ -843,7 +843,7 @@ struct userop {
     enum userop_kind kind;
     char name[USERS_NAME_MAX + 1];
     char role[16];
-    char *password; /* PUT only, may be NULL (a role change) */
+    char *password;            /* PUT only, may be NULL (a role change) */
     char hash[USERS_HASH_MAX]; /* of password, made on the hash pool */
     bool down;
     int found;     /* put/delete: the user existed */

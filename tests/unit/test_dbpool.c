@@ -202,10 +202,8 @@ int main(void)
 {
     evthread_use_pthreads();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_worker_in_order),
-        cmocka_unit_test(test_three_workers),
-        cmocka_unit_test(test_free_runs_pending),
-        cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_one_worker_in_order), cmocka_unit_test(test_three_workers),
+        cmocka_unit_test(test_free_runs_pending),   cmocka_unit_test(test_bound),
         cmocka_unit_test(test_no_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
