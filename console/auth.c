@@ -144,6 +144,10 @@ int auth_start(struct console *c, const struct cfg *cfg, const struct db_url *ur
         return sc_err_set(err, ENOMEM, "allowed_hosts", -1, "out of memory");
     if (!c->nhosts)
         return sc_err_set(err, EINVAL, "allowed_hosts", -1, "names no host");
+    char names[512] = "";
+    for (size_t i = 0, o = 0; i < c->nhosts && o < sizeof names; i++)
+        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", c->hosts[i]);
+    LOGI("answering to Host %s (allowed_hosts)", names);
     c->secure_cookie = cfg_flag(cfg, "secure_cookies");
     long long check_ms = 60000;
     if (cfg_int(cfg, "user_check_ms", 100, 3600000, &check_ms, err) == -EINVAL)

@@ -12,7 +12,8 @@
 #     (through the console at once; through shardcronctl or SQL within
 #     user_check_ms);
 #   - login CSRF (JSON only, Origin checked), Secure cookies behind HTTPS,
-#     CSP base-uri/form-action, unknown Host refused (DNS rebinding);
+#     CSP base-uri/form-action, unknown Host refused (DNS rebinding), with the
+#     default names and with --allowed-hosts;
 #   - 40 parallel logins leave the history routes their workers: executions
 #     answer while the logins run, and the logins beyond the auth queue get 503
 #     with Retry-After at once.
@@ -93,6 +94,7 @@ sc_wait_until 20 health_ok || fail "health never ok: $code $body"
 for u in admin operator viewer; do login $u "pw-$u-12345"; done
 req admin PUT /api/v1/jobs/secretjob '{"cron":"0 0 3 * * ?","command":"echo run","job_param":"token=hunter2","alert":{"webhook":"http://127.0.0.1:9/hook?token=abc"},"env":{"DB_USER":"batch","DB_PASSWORD":{"secret":"db-password"}}}'
 expect 201
+sc_wait_until 20 health_ok || fail "health after the job put: $code $body"
 n=0
 while IFS=$'\t' read -r as m p want filter data; do
   case "$as" in ''|'#'*) continue ;; esac
@@ -208,6 +210,21 @@ awk -v w="$worst" -v s="$span" 'BEGIN { exit !(w < s / 4) }' ||
   fail "executions took up to $worst s while the logins took $span s: they waited behind them"
 [ "$nbusy" -ge 1 ] || fail "no login was refused as busy: the auth queue is unbounded"
 echo "40 parallel logins ($span s): $n401 checked, $nbusy refused busy; $nreq executions, worst $worst s"
+
+# ---- a configured allow-list replaces the default names
+SHARDCRON_CONSOLE_PORT_FILE=$tmp/port2 "$bin/shardcron-console" --zk "$SC_TEST_ZK" --namespace "$ns" \
+  --listen 127.0.0.1:0 --allowed-hosts 'ops.example.com, [::1]' >"$tmp/console2.log" 2>&1 &
+c2=$!
+sc_wait_until 20 test -s "$tmp/port2" || { kill $c2; fail "second console did not start"; }
+p2=$(cat "$tmp/port2")
+h2() { curl -s -o /dev/null -w '%{http_code}' -H "Host: $1" "http://127.0.0.1:$p2/api/v1/health"; }
+for h in ops.example.com OPS.example.com:8443 '[::1]:80'; do
+  [ "$(h2 "$h")" != 421 ] || { kill $c2; fail "Host $h refused by --allowed-hosts"; }
+done
+for h in localhost 127.0.0.1 ops.example.com.evil.example; do
+  [ "$(h2 "$h")" = 421 ] || { kill $c2; fail "Host $h answered despite --allowed-hosts"; }
+done
+kill -TERM $c2; wait $c2 || fail "second console exit status $?"
 
 # ---- clean shutdown
 kill -TERM "$cpid"
