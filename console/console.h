@@ -103,7 +103,7 @@ void static_serve(struct console *c, struct evhttp_request *req, const char *pat
 
 /* console/auth.c */
 /* auth_start: the Host allow-list (allowed_hosts, else the listen address and
- * this host's names), secure_cookies, and with url the auth pool. 0 or an error
+ * this host's names), secure_cookies, and with url the user-store and hash pools. 0 or an error
  * naming the setting. auth_stop frees them (first, with the other pool: its
  * done callbacks reply to requests). */
 int auth_start(struct console *c, const struct cfg *cfg, const struct db_url *url,
