@@ -26,6 +26,7 @@
 #include "agent/maint.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
+#include "agent/secrets.h"
 #include "agent/watchdog.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -836,6 +837,11 @@ int agent_run(const struct cfg *c)
         fprintf(stderr, "shardcron-agent: work_dir: cannot create %s: %s\n", work, strerror(errno));
         return 2;
     }
+    if (cfg_str(c, "secrets") && *cfg_str(c, "secrets") &&
+        agent_secrets_check(cfg_str(c, "secrets"), &err) < 0) {
+        fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
+        return 2;
+    }
     if (cfg_str(c, "zk_auth_file") && !(auth = cfg_read_secret(cfg_str(c, "zk_auth_file"), &err))) {
         fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
         return 2;
@@ -976,6 +982,8 @@ int agent_run(const struct cfg *c)
     a.ar.exec = a.exec;
     a.ar.javaw = a.javaw;
     snprintf(a.ar.log_dir, sizeof a.ar.log_dir, "%.500s", logs);
+    snprintf(a.ar.secrets, sizeof a.ar.secrets, "%.1000s",
+             cfg_str(c, "secrets") ? cfg_str(c, "secrets") : "");
     a.inner = agent_runner_ops(&a.ar);
     struct sched_opts so = {
         .capacity = (int)capacity,

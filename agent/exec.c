@@ -860,6 +860,17 @@ int exec_kill_all(struct exec_runner *r, const char *reason)
 
 /* ----------------------------------------------------------------- spawn */
 
+/* overridden: the base variable "K=V" is set again by one of extra ("K=..."):
+ * one definition each, the job's. */
+static bool overridden(const char *var, const char *const *extra)
+{
+    size_t n = strcspn(var, "=");
+    for (const char *const *x = extra; x && *x; x++)
+        if (strncmp(*x, var, n) == 0 && (*x)[n] == '=')
+            return true;
+    return false;
+}
+
 /* build_env: base + job environment + extra (+ for a held start, the gate's
  * LD_PRELOAD and command, which the gate removes before the shell's main);
  * one allocation holds the pointer array and the job variables' text. Caller
@@ -867,17 +878,17 @@ int exec_kill_all(struct exec_runner *r, const char *reason)
 static char **build_env(const struct exec_runner *r, const struct exec_spec *s, bool held)
 {
     const struct exec_job_env *e = &s->env;
-    size_t n_extra = 0;
-    for (const char *const *x = s->extra_env; x && *x; x++)
-        n_extra++;
+    size_t n_extra = 0, extra_text = 0;
+    for (const char *const *x = s->extra_env; x && *x; x++, n_extra++)
+        extra_text += strlen(*x) + 1;
     const char *sp = e->shard_param ? e->shard_param : "";
     const char *jp = e->job_param ? e->job_param : "";
     const char *job = e->job ? e->job : "";
     const char *ft = e->fire_time ? e->fire_time : "";
     const char *id = e->execution_id ? e->execution_id : "";
     const char *fence = e->fence ? e->fence : "";
-    size_t text =
-        strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + strlen(fence) + 480;
+    size_t text = strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + strlen(fence) +
+                  480 + extra_text;
     if (held)
         text += strlen(r->gate_path) + strlen(s->command) + 64;
     size_t slots = r->n_base_env + 11 + n_extra + 2 + 1;
@@ -886,8 +897,9 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
         return NULL;
     char *t = (char *)(env + slots), *end = t + text;
     size_t i = 0;
-    for (; i < r->n_base_env; i++)
-        env[i] = r->base_env[i];
+    for (size_t b = 0; b < r->n_base_env; b++)
+        if (!overridden(r->base_env[b], s->extra_env))
+            env[i++] = r->base_env[b];
 #define PUTF(...)                                                                                  \
     do {                                                                                           \
         env[i++] = t;                                                                              \
@@ -906,8 +918,9 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
         PUTF("SHARDCRON_FENCE=%s", fence);
         PUTF("SHARDCRON_EPOCH=%lld", (long long)e->epoch);
     }
+    /* Copied: the spawn happens later, on the spawner thread. */
     for (const char *const *x = s->extra_env; x && *x; x++)
-        env[i++] = (char *)*x;
+        PUTF("%s", *x);
     if (held) {
         PUTF("LD_PRELOAD=%s", r->gate_path);
         PUTF("SHARDCRON_GATE_COMMAND=%s", s->command);

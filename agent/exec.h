@@ -113,7 +113,7 @@ struct exec_spec {
     const char *log_path; /* NULL = output discarded (tail still kept) */
     int timeout_ms;       /* 0 = none */
     struct exec_job_env env;
-    const char *const *extra_env; /* NULL or NULL-terminated "K=V" list, added last */
+    const char *const *extra_env; /* NULL or NULL-terminated "K=V" list, added last (copied) */
 };
 
 struct exec_result {

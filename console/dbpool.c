@@ -25,6 +25,7 @@ struct dbjob {
 struct dbpool {
     struct event_base *base;
     struct db_url url;
+    bool noconn; /* url was NULL: a pool of threads without MySQL */
     char *password;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -32,6 +33,7 @@ struct dbpool {
     struct dbjob *done;             /* LIFO, reversed when drained */
     bool stopping;
     int pending;
+    int bound; /* 0: none */
     int efd;
     struct event *ev;
     pthread_t *threads;
@@ -81,7 +83,7 @@ static void *worker(void *arg)
             p->todo_tail = NULL;
         pthread_mutex_unlock(&p->mu);
 
-        if (!m) {
+        if (!m && !p->noconn) {
             struct sc_err err;
             m = db_connect(&p->url, p->password, 5, &err);
             note(p, m != NULL, err.msg);
@@ -165,7 +167,9 @@ int dbpool_new(struct event_base *base, const struct db_url *url, const char *pa
     if (!p)
         return sc_err_set(err, ENOMEM, "mysql", -1, "out of memory");
     p->base = base;
-    p->url = *url;
+    if (url)
+        p->url = *url;
+    p->noconn = !url;
     p->password = strdup(password ? password : "");
     p->up = -1;
     p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -193,6 +197,8 @@ err:
 
 int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg)
 {
+    if (p->bound > 0 && p->pending >= p->bound)
+        return -EBUSY;
     struct dbjob *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
@@ -221,6 +227,11 @@ bool dbpool_health(struct dbpool *p, char *why, size_t len)
     if (stale && !p->probing && dbpool_submit(p, probe_work, probe_done, p) == 0)
         p->probing = true;
     return up == 1;
+}
+
+void dbpool_set_bound(struct dbpool *p, int max)
+{
+    p->bound = max;
 }
 
 int dbpool_pending(const struct dbpool *p)

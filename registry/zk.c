@@ -676,6 +676,32 @@ static void ensure_chroot(struct zkreg *z)
     zookeeper_close(zh);
 }
 
+/* An open ACL on a ZooKeeper on this host is reachable only from here. */
+bool zkreg_hosts_local(const char *hosts)
+{
+    if (!hosts || !*hosts)
+        return false;
+    for (const char *p = hosts; *p && *p != '/';) {
+        size_t n = strcspn(p, ",/"), h = n;
+        const char *host = p;
+        if (*p == '[') {
+            const char *close = memchr(p, ']', n);
+            host = p + 1;
+            h = close ? (size_t)(close - host) : 0;
+        } else {
+            const char *colon = memrchr(p, ':', n);
+            h = colon ? (size_t)(colon - p) : n;
+        }
+        bool lo = (h == 9 && strncmp(host, "localhost", 9) == 0) ||
+                  (h == 3 && strncmp(host, "::1", 3) == 0) ||
+                  (h >= 7 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= h);
+        if (!lo)
+            return false;
+        p += n + (p[n] == ',');
+    }
+    return true;
+}
+
 int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkreg **out,
                struct sc_err *err)
 {
@@ -709,6 +735,11 @@ int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkr
         z->acl = &z->acl_auth_vec;
     } else {
         z->acl = &ZOO_OPEN_ACL_UNSAFE;
+        if (!zkreg_hosts_local(opt->hosts))
+            LOGW("NO ZOOKEEPER ACL: %s is not on this host and no zk_auth_file is set, so the "
+                 "namespace is world-writable: anyone who reaches ZooKeeper can create a job, "
+                 "i.e. run commands on every agent. Set zk_auth_file (docs/operations.md).",
+                 opt->hosts);
     }
     zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
     z->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -430,7 +430,7 @@ python3 - "$port" <<'PY' || fail "connection cap"
 import socket, sys
 port = int(sys.argv[1])
 def ask(s):
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     return s.recv(65536).split(b" ")[1]
 socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
 codes = [ask(s) for s in socks]
