@@ -120,6 +120,17 @@ const char *tz_format_civil(int64_t civil, char *buf, int len)
     return buf;
 }
 
+const char *tz_format_offset(int off, char *buf, int len)
+{
+    int a = off < 0 ? -off : off;
+    if (a % 60) /* a few zones kept second offsets into the 1970s (Africa/Monrovia) */
+        snprintf(buf, (size_t)len, "%c%02d:%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60,
+                 a % 60);
+    else
+        snprintf(buf, (size_t)len, "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+    return buf;
+}
+
 int tz_parse_civil(const char *s, int64_t *civil)
 {
     int y, mo, d, h, mi, se, n = 0;
