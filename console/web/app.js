@@ -219,7 +219,7 @@ async function previewInto(box, expr, tz, n) {
     const p = await api('GET', '/cron/preview?' + qs({ expr, tz, n: n || 10 }));
     if (box.dataset.seq !== mine) return; /* a newer expression is being previewed */
     box.replaceChildren(h('div', { class: 'ok' }, '✓ valid · zone ' + p.timezone),
-      h('ol', { class: 'nexttimes' }, p.next.map((t) => h('li', {}, t))));
+      h('ol', { class: 'nexttimes' }, p.next.map((t, i) => h('li', {}, t + ' ' + p.next_offset[i]))));
   } catch (e) {
     if (box.dataset.seq !== mine) return;
     const b = e.body || {};
