@@ -19,6 +19,7 @@ struct dbjob {
     dbpool_work_fn work;
     dbpool_done_fn done;
     void *arg;
+    bool probe; /* the pool's own health probe: outside the bound and the count */
     struct dbjob *next;
 };
 
@@ -132,7 +133,8 @@ static void run_done(struct dbpool *p)
     }
     while (rev) {
         struct dbjob *n = rev->next;
-        p->pending--;
+        if (!rev->probe)
+            p->pending--;
         rev->done(rev->arg);
         free(rev);
         rev = n;
@@ -147,6 +149,9 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     (void)r;
     run_done(arg);
 }
+
+static int enqueue(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg,
+                   bool probe);
 
 static void probe_work(MYSQL *m, void *arg)
 {
@@ -186,7 +191,7 @@ int dbpool_new(struct event_base *base, const struct db_url *url, const char *pa
             goto err;
     /* Know at once whether the store answers (a wrong password must not pass
      * for healthy until the first page that needs history). */
-    if (dbpool_submit(p, probe_work, probe_done, p) == 0)
+    if (!p->noconn && enqueue(p, probe_work, probe_done, p, true) == 0)
         p->probing = true;
     *out = p;
     return 0;
@@ -195,26 +200,34 @@ err:
     return sc_err_set(err, ENOMEM, "mysql", -1, "cannot start the MySQL workers");
 }
 
-int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg)
+static int enqueue(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg,
+                   bool probe)
 {
-    if (p->bound > 0 && p->pending >= p->bound)
-        return -EBUSY;
     struct dbjob *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
     j->work = work;
     j->done = done;
     j->arg = arg;
+    j->probe = probe;
     pthread_mutex_lock(&p->mu);
     if (p->todo_tail)
         p->todo_tail->next = j;
     else
         p->todo = j;
     p->todo_tail = j;
-    p->pending++;
+    if (!probe)
+        p->pending++;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg)
+{
+    if (p->bound > 0 && p->pending >= p->bound)
+        return -EBUSY;
+    return enqueue(p, work, done, arg, false);
 }
 
 bool dbpool_health(struct dbpool *p, char *why, size_t len)
@@ -224,7 +237,7 @@ bool dbpool_health(struct dbpool *p, char *why, size_t len)
     bool stale = up < 0 || mono_ms() - p->checked_ms > DBPOOL_HEALTH_MS;
     snprintf(why, len, "%s", up < 0 ? "not checked yet" : p->why);
     pthread_mutex_unlock(&p->mu);
-    if (stale && !p->probing && dbpool_submit(p, probe_work, probe_done, p) == 0)
+    if (stale && !p->probing && !p->noconn && enqueue(p, probe_work, probe_done, p, true) == 0)
         p->probing = true;
     return up == 1;
 }
