@@ -152,8 +152,11 @@ test('trigger it and see executions and an alert', async () => {
   await page.goto(url + '/#/alerts');
   // Item 5 (browserjob has two shards: nothing clears it), shown as an item,
   // under the time it was scheduled, with its exit status.
-  await page.waitForSelector('#panel-abnormal-jobs td:has-text("browserjob")');
-  const p1 = await page.locator('#panel-abnormal-jobs tr:has-text("browserjob")').textContent();
+  // (A loaded machine may also show a "missed" line for the job: a total
+  // ZooKeeper stall makes both agents rebuild their sessions, and the fires
+  // between owners are accounted. The panel keeps one line per reason.)
+  await page.waitForSelector('#panel-abnormal-jobs tr:has-text("browserjob"):has-text("failed")');
+  const p1 = await page.locator('#panel-abnormal-jobs tr:has-text("browserjob"):has-text("failed")').textContent();
   assert.match(p1, /item 5/);
   assert.match(p1, /failed \(exit 3\)/);
   assert.match(await page.locator('#panel-abnormal-jobs th').allTextContents().then((t) => t.join('|')), /Scheduled fire/);
@@ -196,7 +199,11 @@ test('admin adds a user from the users page', async () => {
 
 test('agents page marks the leader; logout ends the session', async () => {
   await page.goto(url + '/#/agents');
-  await page.waitForSelector('.leader:has-text("a1")');
+  // The leader is whichever agent the API names (a ZooKeeper stall on a
+  // loaded machine can move it from a1 to a2): the page marks that one.
+  const leader = await page.evaluate(async () => (await (await fetch('/api/v1/agents')).json()).leader);
+  assert.match(leader || '', /^a[12]$/);
+  await page.waitForSelector('.leader:has-text("' + leader + '")');
   await page.click('#logout');
   await page.waitForSelector('#username');
   const r = await page.evaluate(async () => (await fetch('/api/v1/jobs')).status);
