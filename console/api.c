@@ -773,6 +773,12 @@ int console_job_from(struct console *c, cJSON *o, const char *name, struct job *
         *out = NULL;
         return -EINVAL;
     }
+    /* Before any write: a request over ZooKeeper's limit would drop the session. */
+    if (job_check_size(*out, err) < 0) {
+        job_free(*out);
+        *out = NULL;
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -785,7 +791,8 @@ static void api_job_put(struct creq *r, const char *name)
         return;
     cJSON *o = json_parse(r->body, r->blen, &err);
     if (!o) {
-        creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+        creq_error(r, 400, err.field[0] ? err.field : "body", "invalid JSON at offset %d: %s",
+                   err.pos, err.msg);
         return;
     }
     if (!cJSON_IsObject(o)) {
@@ -802,7 +809,7 @@ static void api_job_put(struct creq *r, const char *name)
     struct job *j = NULL;
     if (console_job_from(c, o, name, &j, &err) < 0) {
         cJSON_Delete(o);
-        creq_error(r, 400, err.field, "%s", err.msg);
+        creq_error(r, 400, err.field[0] ? err.field : "body", "%s", err.msg);
         return;
     }
     cJSON_Delete(o);
@@ -951,7 +958,8 @@ static void api_job_trigger(struct creq *r, const char *name)
     if (r->blen > 0) {
         static const char *const fields[] = {"param", NULL};
         if (!(in = json_parse(r->body, r->blen, &err))) {
-            creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+            creq_error(r, 400, err.field[0] ? err.field : "body", "invalid JSON at offset %d: %s",
+                       err.pos, err.msg);
             return;
         }
         if (!cJSON_IsObject(in) || json_check_fields(in, fields, &err) < 0 ||

@@ -664,7 +664,8 @@ void api_import(struct creq *r)
     bool confirm = conf && (strcmp(conf, "1") == 0 || strcmp(conf, "true") == 0);
     cJSON *doc = json_parse(r->body, r->blen, &err);
     if (!doc) {
-        creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+        creq_error(r, 400, err.field[0] ? err.field : "body", "invalid JSON at offset %d: %s",
+                   err.pos, err.msg);
         return;
     }
     const cJSON *jobs = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "jobs");
