@@ -185,6 +185,13 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 build/fuzz/%: tests/fuzz/%.c $(filter core/%,$(ALL_MOD_SRCS))
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(filter core/%,$(ALL_MOD_SRCS)) $(LDLIBS)
+# tests/fuzz/fuzz_http.c drives HTTP requests into the console's router through
+# a real listener: it links every module, so it has its own rule (which wins over
+# the pattern rule above for this one target).
+FUZZ_HTTP_SRCS := $(ALL_MOD_SRCS)
+build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_SRCS) sql/schema.sql $(wildcard sql/migrations/*.sql)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -o $@ $< $(FUZZ_HTTP_SRCS) $(LDLIBS)
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 		n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \

@@ -27,6 +27,7 @@
 #include "core/cron.h"
 #include "core/cron_preview.h"
 #include "core/http.h"
+#include "core/http_head.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "registry/jobops.h"
@@ -1347,6 +1348,11 @@ void api_handle(struct evhttp_request *req, void *arg)
     }
     if (qs && evhttp_parse_query_str(qs, r->query) < 0) {
         creq_error(r, 400, "query", "malformed query string");
+        return;
+    }
+    struct sc_err qerr;
+    if (qs && http_query_check(qs, &qerr) < 0) {
+        creq_error(r, 400, qerr.field, "%s", qerr.msg);
         return;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);

@@ -84,6 +84,8 @@ struct http_server {
     struct event *ev_trim;   /* returns freed request memory to the system */
     int accept_backoff_ms;
     bool accept_paused;
+    bool pause_logged;       /* the pause was logged: log the recovery too */
+    int64_t pause_logged_ms; /* when a pause was last logged */
     bool dying; /* http_server_free was called; the last gconn_free frees it */
     void (*cb)(struct evhttp_request *, void *);
     void *cbarg;
@@ -532,8 +534,10 @@ static struct bufferevent *gate_bev(struct event_base *base, void *arg)
     if (s->accept_paused) {
         s->accept_paused = false;
         s->accept_backoff_ms = 0;
-        LOGN("accepting connections again (%llu accept failures while paused)",
-             (unsigned long long)s->st.accept_errors);
+        if (s->pause_logged)
+            LOGN("accepting connections again (%llu accept failures so far)",
+                 (unsigned long long)s->st.accept_errors);
+        s->pause_logged = false;
     }
     /* Admission needs the peer's address, known once evhttp has set the fd. */
     event_active(k->timer, EV_TIMEOUT, 0);
@@ -557,14 +561,32 @@ static void accept_again(evutil_socket_t fd, short what, void *arg)
 
 /* accept_error: out of descriptors (or memory), accept() fails at once on every
  * loop turn; stop accepting for a growing pause (100 ms to 1 s) instead of
- * spinning, and say so once until a connection is accepted again. */
+ * spinning, and say so at most once a minute (with the recovery). */
+/* The listener's error callback gets the listener's user data, which evhttp
+ * owns (its struct evhttp): find our server from that. A process has one or two
+ * servers, all used from its loop thread. */
+static struct http_server *servers[8];
+
 static void accept_error(struct evconnlistener *lev, void *arg)
 {
-    struct http_server *s = arg;
+    struct http_server *s = NULL;
+    for (size_t i = 0; i < sizeof servers / sizeof *servers; i++)
+        if (servers[i] && (void *)servers[i]->http == arg)
+            s = servers[i];
+    if (!s) {
+        evconnlistener_disable(lev); /* cannot happen; never spin */
+        return;
+    }
     int e = EVUTIL_SOCKET_ERROR();
     s->st.accept_errors++;
-    if (!s->accept_paused)
-        LOGE("accept: %s; pausing new connections until it passes (logged once)", strerror(e));
+    int64_t now = mono_ms();
+    if (!s->accept_paused && (!s->pause_logged_ms || now - s->pause_logged_ms >= 60000)) {
+        LOGE("accept: %s; pausing new connections until it passes (logged at most once a "
+             "minute; shardcron_console_http_accept_errors_total counts them)",
+             strerror(e));
+        s->pause_logged_ms = now;
+        s->pause_logged = true;
+    }
     s->accept_paused = true;
     s->accept_backoff_ms = s->accept_backoff_ms ? s->accept_backoff_ms * 2 : 100;
     if (s->accept_backoff_ms > 1000)
@@ -680,7 +702,12 @@ struct http_server *http_listen(struct event_base *base, const char *addr,
         return NULL;
     }
     s->lev = evhttp_bound_socket_get_listener(bs);
-    evconnlistener_set_error_cb(s->lev, accept_error);
+    for (size_t i = 0; i < sizeof servers / sizeof *servers; i++)
+        if (!servers[i]) {
+            servers[i] = s;
+            evconnlistener_set_error_cb(s->lev, accept_error);
+            break;
+        }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     int bound = (int)port;
@@ -719,6 +746,9 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
+    for (size_t i = 0; i < sizeof servers / sizeof *servers; i++)
+        if (servers[i] == s)
+            servers[i] = NULL;
     if (s->http)
         evhttp_free(s->http);
     if (s->ev_accept)

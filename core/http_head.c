@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -200,4 +201,116 @@ int http_head_check(const char *buf, size_t len, const struct http_head_limits *
         return refuse(h, 413, "body", "the request body is %lld bytes; the limit is %zu",
                       h->content_length, lim->max_body);
     return 1;
+}
+
+/* ---------------------------------------------------------------- query strings */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* decode: what evhttp_parse_query_str makes of s[0..n): %XX and '+'. */
+static size_t decode(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i] == '+' ? ' ' : s[i];
+        }
+    }
+    return o;
+}
+
+static int utf8_ok(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t k;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            k = 2;
+        else if (c >= 0xe0 && c <= 0xef) {
+            k = 3;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 4;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else
+            return 0;
+        if (n - i < k || p[i + 1] < lo || p[i + 1] > hi)
+            return 0;
+        for (size_t j = 2; j < k; j++)
+            if (p[i + j] < 0x80 || p[i + j] > 0xbf)
+                return 0;
+        i += k;
+    }
+    return 1;
+}
+
+int http_query_check(const char *qs, struct sc_err *err)
+{
+    size_t len = strlen(qs);
+    char *kbuf = malloc(len + 1), *vbuf = malloc(len + 1), *seen = malloc(len + 2);
+    size_t seen_n = 0;
+    int rc = 0;
+    if (!kbuf || !vbuf || !seen) {
+        rc = sc_err_set(err, ENOMEM, "query", -1, "out of memory");
+        goto out;
+    }
+    for (const char *p = qs; *p;) {
+        const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        size_t kn = decode(p, (size_t)((eq ? eq : end) - p), kbuf);
+        size_t vn = eq ? decode(eq + 1, (size_t)(end - eq - 1), vbuf) : 0;
+        kbuf[kn] = '\0';
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strnlen(kbuf, kn), kbuf);
+        if (memchr(kbuf, '\0', kn) || !utf8_ok((unsigned char *)kbuf, kn)) {
+            rc = sc_err_set(err, EINVAL, "query", -1,
+                            "a parameter name holds a NUL byte or is not UTF-8");
+            goto out;
+        }
+        if (memchr(vbuf, '\0', vn)) {
+            rc = sc_err_set(err, EINVAL, name, -1, "holds a NUL byte (%%00)");
+            goto out;
+        }
+        if (!utf8_ok((unsigned char *)vbuf, vn)) {
+            rc = sc_err_set(err, EINVAL, name, -1, "is not valid UTF-8");
+            goto out;
+        }
+        if (kn) {
+            /* seen: the names so far, each followed by NUL; a repeated one would be
+             * read as its first value only */
+            for (size_t at = 0; at < seen_n; at += strlen(seen + at) + 1)
+                if (strcmp(seen + at, kbuf) == 0) {
+                    rc = sc_err_set(err, EINVAL, name, -1, "is given more than once");
+                    goto out;
+                }
+            memcpy(seen + seen_n, kbuf, kn + 1);
+            seen_n += kn + 1;
+        }
+        p = amp ? amp + 1 : end;
+    }
+out:
+    free(kbuf);
+    free(vbuf);
+    free(seen);
+    return rc;
 }

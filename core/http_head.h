@@ -32,4 +32,10 @@ struct http_head {
 int http_head_check(const char *buf, size_t len, const struct http_head_limits *lim,
                     struct http_head *h);
 
+/* http_query_check: the raw query string of a request (without '?'), decoded as
+ * evhttp_parse_query_str does: -EINVAL with err->field the parameter when a
+ * value decodes to a NUL byte (%00 would silently cut it) or to bytes that are
+ * not UTF-8, or when a parameter is given twice (only the first would count). */
+int http_query_check(const char *qs, struct sc_err *err);
+
 #endif

@@ -107,10 +107,13 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
  * check, the caller's to free. */
 static int lint_string(struct lint *L, struct lint_key *key)
 {
-    const unsigned char *start = L->p++;
+    const unsigned char *start = L->p++, *q = L->p;
     char *d = NULL;
     size_t dn = 0;
-    if (key && !(d = malloc((size_t)(L->end - start) + 1)))
+    while (q < L->end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    /* decoding never lengthens: the raw text bounds the key's bytes */
+    if (key && !(d = malloc((size_t)(q - start) + 1)))
         return sc_err_set(L->err, ENOMEM, L->path, -1, "out of memory");
     while (L->p < L->end && *L->p != '"') {
         const unsigned char *at = L->p;

@@ -5,6 +5,8 @@
   httpraw.py cases PORT FILE [--login USER:PWFILE]   run a case file (tests/data/*_cases)
   httpraw.py slowloris PORT HEADER_S                 one header line every HEADER_S/3 s must be cut off
   httpraw.py pipeline PORT                           two requests in one write, both answered
+  httpraw.py slowbody PORT BODY_S                    a body that stops halfway must get 408 after BODY_S
+  httpraw.py caps PORT CLIENT_CONNS CLIENT_MB TOTAL_MB  the caps per address and in total
   httpraw.py hold PORT N CL SEND [--src 127.0.0.K]   N connections declare CL body bytes, send SEND
                                                      of them and hold; prints the statuses seen
 
@@ -17,13 +19,16 @@ blank lines, '#' starts a comment line.
   auth: admin                        send the session cookie and CSRF token of --login
   body: {...}                        the body, as written (Content-Length added)
   bodyb: \\xff...                     the body with Python byte escapes
-  bodyrep: N TEXT                    the body is TEXT repeated N times
+  bodyseq: N PRE|ITEM|POST            the body is PRE, N copies of ITEM joined by ","
+                                     ({i} in ITEM is the copy's number), POST
+  In body and bodyseq, @{C*N} stands for the character C repeated N times.
   => STATUS [FIELD]                  expected status, and "field" of the JSON error
 
 Every 4xx/5xx reply must be JSON with an "error" string. The exit status is the
 number of failed cases (0: all passed); the last line is "N passed, N failed".
 """
 import json
+import re
 import socket
 import sys
 import time
@@ -115,6 +120,10 @@ def login(port, spec):
     return cookie, json.loads(b)["csrf"]
 
 
+def expand(text):
+    return re.sub(r"@\{(.)\*(\d+)\}", lambda m: m.group(1) * int(m.group(2)), text)
+
+
 def parse_cases(path):
     cases, cur = [], None
     for no, line in enumerate(open(path, encoding="utf-8"), 1):
@@ -143,12 +152,14 @@ def parse_cases(path):
         elif key == "auth":
             cur["auth"] = val
         elif key == "body":
-            cur["body"] = val.encode("utf-8")
+            cur["body"] = expand(val).encode("utf-8")
         elif key == "bodyb":
             cur["body"] = unescape(val)
-        elif key == "bodyrep":
+        elif key == "bodyseq":
             n, _, t = val.partition(" ")
-            cur["body"] = t.encode("utf-8") * int(n)
+            pre, item, post = expand(t).split("|")
+            cur["body"] = (pre + ",".join(item.replace("{i}", str(i)) for i in range(int(n)))
+                           + post).encode("utf-8")
         else:
             sys.exit("%s:%d: unknown line %r" % (path, no, line))
     return cases
@@ -221,6 +232,101 @@ def slowloris(port, header_s):
     return 0 if ok else 1
 
 
+def slowbody(port, body_s):
+    s = connect(port)
+    s.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"user")
+    t0 = time.monotonic()
+    st, hdr, body = read_reply(s, 3 * body_s)
+    took = time.monotonic() - t0
+    print("slowbody: %d after %.1f s: %s" % (st, took, body[:200]))
+    return 0 if st == 408 and took < body_s + 3 and json.loads(body).get("field") == "body" else 1
+
+
+def declare(port, src, cl, send=100):
+    """A connection from src that declares a cl-byte body and sends `send` bytes."""
+    s = connect(port, src)
+    s.sendall(b"POST /api/v1/import HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % cl
+              + b" " * send)
+    return s
+
+
+def status_now(s, wait=1.0):
+    """The status of a reply that came within `wait` s, or 0 (still waiting)."""
+    s.settimeout(wait)
+    try:
+        d = s.recv(4096, socket.MSG_PEEK)
+    except socket.timeout:
+        return 0
+    except ConnectionResetError:
+        return -1
+    if not d:
+        return -1
+    return read_reply(s)[0]
+
+
+def metric(port, name):
+    st, _, body = request(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    for ln in body.decode().splitlines():
+        if ln.startswith(name + " "):
+            return float(ln.split()[1])
+    return None
+
+
+def wait_until(deadline_s, fn):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if fn():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def caps(port, client_conns, client_mb, total_mb):
+    fails = []
+    body = 4000000  # under the 4 MiB body cap
+    # connections per address, counted at accept: the one over the cap is refused
+    # at once, before it sends anything; another address is not affected
+    held = [connect(port, "127.0.0.2") for _ in range(client_conns)]
+    extra = connect(port, "127.0.0.2")
+    st = status_now(extra, 5)
+    if st != 503:
+        fails.append("connection %d from one address: %d, want 503" % (client_conns + 1, st))
+    other = request(port, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    "127.0.0.3")[0]
+    if other not in (200, 503) or other == 0:
+        fails.append("another address refused: %d" % other)
+    for s in held + [extra]:
+        s.close()
+    # bytes per address: reserved when the head ends, before the body is read
+    per = max(1, (client_mb << 20) // (body + 200))
+    a = [declare(port, "127.0.0.4", body) for _ in range(per + 1)]
+    sts = [status_now(s) for s in a]
+    if sts[:per] != [0] * per or sts[per] != 503:
+        fails.append("bytes per address: %s, want %d waiting then 503" % (sts, per))
+    # bytes in total: spread over addresses, each under its own cap
+    n_total = (total_mb << 20) // (body + 200)
+    b = [declare(port, "127.0.1.%d" % (i + 1), body) for i in range(n_total - per)]
+    last = declare(port, "127.0.2.1", body)
+    sts = [status_now(s) for s in b] + [status_now(last)]
+    if sts[:-1] != [0] * len(b) or sts[-1] != 503:
+        fails.append("bytes in total: %s, want %d waiting then 503" % (sts, len(b)))
+    for s in a + b + [last]:
+        s.close()
+    # everything is released when the connections close (what remains held is the
+    # head of the /metrics request asking)
+    if not wait_until(10, lambda: metric(port, "shardcron_console_http_buffered_bytes") < 1000):
+        fails.append("buffered bytes not released: %s"
+                     % metric(port, "shardcron_console_http_buffered_bytes"))
+    s = declare(port, "127.0.0.4", body)
+    if status_now(s) != 0:
+        fails.append("a new request after release was refused")
+    s.close()
+    for f in fails:
+        print("FAIL caps: " + f)
+    print("caps: %s" % ("ok" if not fails else "%d failed" % len(fails)))
+    return len(fails)
+
+
 def pipeline(port):
     s = connect(port)
     s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -272,6 +378,10 @@ def main(argv):
         return slowloris(port, float(argv[3]))
     if cmd == "pipeline":
         return pipeline(port)
+    if cmd == "slowbody":
+        return slowbody(port, float(argv[3]))
+    if cmd == "caps":
+        return caps(port, int(argv[3]), int(argv[4]), int(argv[5]))
     if cmd == "hold":
         src = argv[argv.index("--src") + 1] if "--src" in argv else None
         return hold(port, int(argv[3]), int(argv[4]), int(argv[5]), src)
