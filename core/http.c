@@ -517,7 +517,12 @@ static struct bufferevent *gate_bev(struct event_base *base, void *arg)
         goto err;
     k->s = s;
     k->under = under;
-    k->bev = bufferevent_filter_new(under, gate_in, gate_out, BEV_OPT_CLOSE_ON_FREE, gconn_free, k);
+    /* Deferred callbacks: evhttp may free the connection from the filter's write
+     * callback; run inline from the socket's drain, libevent's filter would then
+     * re-arm its write timeout on a bufferevent being finalized (a use after
+     * free the fuzz target found). Deferred, the callback holds a reference. */
+    k->bev = bufferevent_filter_new(under, gate_in, gate_out,
+                                    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS, gconn_free, k);
     if (!k->bev)
         goto err;
     k->filtcb = evbuffer_add_cb(bufferevent_get_output(k->bev), filt_added, k);
