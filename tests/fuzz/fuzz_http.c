@@ -6,9 +6,9 @@
  * The console here has no ZooKeeper server (its session stays "connecting") and
  * no MySQL, and one session, cookie sc_session=s, CSRF token "c", with the
  * viewer role: every read route runs, writes stop at the role check before any
- * ZooKeeper write. Checked: no crash, leak or undefined behaviour, every reply is
- * a well-formed HTTP/1.1 status line, and a head that http_head_check refuses
- * never reaches the router. Built by the Makefile's own rule (it links every
+ * ZooKeeper write. Checked: no crash, leak or undefined behaviour, every reply
+ * starts with an HTTP/1.x status line, every 4xx/5xx reply is JSON, and a head
+ * that http_head_check refuses never reaches the router. Built by the Makefile's own rule (it links every
  * module, not only core/). */
 #include <errno.h>
 #include <event2/event.h>
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS))
         abort();
     size_t off = 0;
-    char reply[64];
+    char reply[1024];
     size_t got = 0;
     bool eof = false, shut = false;
     /* Feed the bytes and run the loop until the console closes the connection or
@@ -120,6 +120,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     reply[got] = '\0';
     if (got && strncmp(reply, "HTTP/1.1 ", 9) != 0 && strncmp(reply, "HTTP/1.0 ", 9) != 0)
         abort();
+    /* every error is the API's JSON error, never evhttp's HTML page */
+    char *eoh = strstr(reply, "\r\n\r\n");
+    if (got >= 12 && reply[9] >= '4' && eoh) {
+        *eoh = '\0';
+        if (!strstr(reply, "Content-Type: application/json"))
+            abort();
+    }
     if (verdict < 0 && routed != before)
         abort(); /* a refused head reached the router */
     return 0;
