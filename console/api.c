@@ -223,8 +223,7 @@ static void api_metrics(struct creq *r)
              strmap_len(&c->view.agents), c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
              zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), hs.open, hs.refused_conns,
              hs.refused_bytes, hs.refused_heads, hs.timeouts, hs.buffered, hs.accept_errors,
-             (unsigned long long)c->page_hits,
-             (unsigned long long)c->page_misses);
+             (unsigned long long)c->page_hits, (unsigned long long)c->page_misses);
     http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
     creq_free(r);
 }

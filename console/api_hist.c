@@ -248,16 +248,16 @@ void api_executions(struct creq *r)
     }
     if ((s = creq_arg(r, "from")) && *s && parse_time(s, &q->f.from_ms) < 0) {
         free(q);
-        creq_error(r, 400, "from",
-                   "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC), 1970 to 9999 (got \"%.40s\")",
-                   s);
+        creq_error(
+            r, 400, "from",
+            "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC), 1970 to 9999 (got \"%.40s\")", s);
         return;
     }
     if ((s = creq_arg(r, "to")) && *s && parse_time(s, &q->f.to_ms) < 0) {
         free(q);
-        creq_error(r, 400, "to",
-                   "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC), 1970 to 9999 (got \"%.40s\")",
-                   s);
+        creq_error(
+            r, 400, "to",
+            "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC), 1970 to 9999 (got \"%.40s\")", s);
         return;
     }
     if ((s = creq_arg(r, "limit")) && *s) {

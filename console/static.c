@@ -50,12 +50,13 @@ static bool served(const char *path)
     const char *name = path + 1;
     if (strncmp(name, "vendor/", 7) == 0)
         name += 7;
-    if (!*name || *name == '.' || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                               "0123456789._-") != strlen(name))
+    if (!*name || *name == '.' ||
+        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789._-") != strlen(name))
         return false;
     const char *dot = strrchr(name, '.');
-    static const char *const exts[] = {".html", ".js", ".mjs", ".css", ".svg", ".png", ".ico", ".map",
-                                       NULL};
+    static const char *const exts[] = {".html", ".js",  ".mjs", ".css", ".svg",
+                                       ".png",  ".ico", ".map", NULL};
     for (const char *const *e = exts; dot && *e; e++)
         if (strcmp(dot, *e) == 0)
             return true;

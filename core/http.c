@@ -86,7 +86,7 @@ struct http_server {
     bool accept_paused;
     bool pause_logged;       /* the pause was logged: log the recovery too */
     int64_t pause_logged_ms; /* when a pause was last logged */
-    bool dying; /* http_server_free was called; the last gconn_free frees it */
+    bool dying;              /* http_server_free was called; the last gconn_free frees it */
     void (*cb)(struct evhttp_request *, void *);
     void *cbarg;
     struct strmap conns;   /* "%p" of the filter -> struct gconn */
@@ -215,9 +215,9 @@ static void gconn_refuse(struct gconn *k, int code, const char *field, const cha
     static const struct {
         int code;
         const char *reason;
-    } reasons[] = {{400, "Bad Request"},       {405, "Method Not Allowed"},
-                   {408, "Request Timeout"},   {411, "Length Required"},
-                   {413, "Content Too Large"}, {431, "Request Header Fields Too Large"},
+    } reasons[] = {{400, "Bad Request"},         {405, "Method Not Allowed"},
+                   {408, "Request Timeout"},     {411, "Length Required"},
+                   {413, "Content Too Large"},   {431, "Request Header Fields Too Large"},
                    {503, "Service Unavailable"}, {505, "HTTP Version Not Supported"}};
     const char *reason = "Error";
     for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
@@ -237,7 +237,8 @@ static void gconn_refuse(struct gconn *k, int code, const char *field, const cha
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %zu\r\nConnection: close\r\nCache-Control: no-store\r\n"
                         "X-Content-Type-Options: nosniff\r\n%s\r\n",
-                        code, reason, body ? strlen(body) : 2, code == 503 ? "Retry-After: 1\r\n" : "");
+                        code, reason, body ? strlen(body) : 2,
+                        code == 503 ? "Retry-After: 1\r\n" : "");
     evbuffer_add(out, body ? body : "{}", body ? strlen(body) : 2);
     free(body);
     if (code >= 500)
@@ -249,7 +250,8 @@ static void gconn_refuse(struct gconn *k, int code, const char *field, const cha
     k->close_at = mono_ms() + LINGER_MS + 5000;
     if (!k->outcb)
         k->outcb = evbuffer_add_cb(out, out_drained, k);
-    evbuffer_drain(bufferevent_get_input(k->under), evbuffer_get_length(bufferevent_get_input(k->under)));
+    evbuffer_drain(bufferevent_get_input(k->under),
+                   evbuffer_get_length(bufferevent_get_input(k->under)));
     arm(k, 5000 + LINGER_MS);
 }
 
@@ -455,10 +457,11 @@ static enum bufferevent_filter_result gate_in(struct evbuffer *src, struct evbuf
         char msg[200];
         if (s->buffered + need > s->lim.max_buffered) {
             s->st.refused_bytes++;
-            snprintf(msg, sizeof msg,
-                     "the server holds %zu bytes of requests; %zu more would pass its limit of %zu; "
-                     "retry later",
-                     s->buffered, need, s->lim.max_buffered);
+            snprintf(
+                msg, sizeof msg,
+                "the server holds %zu bytes of requests; %zu more would pass its limit of %zu; "
+                "retry later",
+                s->buffered, need, s->lim.max_buffered);
             gconn_refuse(k, 503, "body", msg);
             return BEV_NEED_MORE;
         }
@@ -620,7 +623,8 @@ static void on_complete(struct evhttp_request *req, void *arg)
     /* A pipelined request already read stays in the socket buffer; evhttp only
      * looks at the filter's, so run the filter once evhttp reads again. */
     if (evbuffer_get_length(bufferevent_get_input(k->under)))
-        bufferevent_trigger(k->under, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+        bufferevent_trigger(k->under, EV_READ,
+                            BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void gate_dispatch(struct evhttp_request *req, void *arg)
@@ -727,8 +731,7 @@ struct http_server *http_listen(struct event_base *base, const char *addr,
     return s;
 }
 
-void http_set_handler(struct http_server *s, void (*cb)(struct evhttp_request *, void *),
-                      void *arg)
+void http_set_handler(struct http_server *s, void (*cb)(struct evhttp_request *, void *), void *arg)
 {
     s->cb = cb;
     s->cbarg = arg;

@@ -23,12 +23,12 @@ struct http_limits {
 };
 
 struct http_stats {
-    unsigned long long conns;         /* accepted */
-    unsigned long long refused_conns; /* over a connection cap */
-    unsigned long long refused_bytes; /* over a byte budget */
-    unsigned long long refused_heads; /* a head refused by http_head_check */
-    unsigned long long timeouts;      /* idle, head or body deadline */
-    unsigned long long accept_errors; /* accept() failures (EMFILE...) */
+    unsigned long long conns;                    /* accepted */
+    unsigned long long refused_conns;            /* over a connection cap */
+    unsigned long long refused_bytes;            /* over a byte budget */
+    unsigned long long refused_heads;            /* a head refused by http_head_check */
+    unsigned long long timeouts;                 /* idle, head or body deadline */
+    unsigned long long accept_errors;            /* accept() failures (EMFILE...) */
     unsigned long long replies_4xx, replies_5xx; /* written by the gate itself */
     size_t open, buffered, buffered_peak;
 };

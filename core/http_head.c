@@ -131,7 +131,8 @@ static int check_field(struct http_head *h, const char *s, size_t n, int *seen_c
         long long len = 0;
         for (size_t k = 0; k < vn; k++) {
             if (v[k] < '0' || v[k] > '9')
-                return refuse(h, 400, "Content-Length", "must be decimal digits only (got \"%.*s\")",
+                return refuse(h, 400, "Content-Length",
+                              "must be decimal digits only (got \"%.*s\")",
                               (int)(vn > 24 ? 24 : vn), v);
             len = len * 10 + (v[k] - '0');
         }
@@ -160,8 +161,8 @@ int http_head_check(const char *buf, size_t len, const struct http_head_limits *
             i++;
         if (i >= len || (buf[i] == '\r' && i + 1 >= len)) {
             if (len > lim->max_head)
-                return refuse(h, 431, "headers",
-                              "the request line and headers are over %zu bytes", lim->max_head);
+                return refuse(h, 431, "headers", "the request line and headers are over %zu bytes",
+                              lim->max_head);
             return 0;
         }
         if (buf[i] == '\0')

@@ -8,17 +8,17 @@
 #include "core/err.h"
 
 struct http_head_limits {
-    size_t max_head;  /* request line + header lines + the empty line (431 beyond) */
-    size_t max_body;  /* Content-Length (413 beyond) */
-    int max_fields;   /* header lines (431 beyond) */
+    size_t max_head; /* request line + header lines + the empty line (431 beyond) */
+    size_t max_body; /* Content-Length (413 beyond) */
+    int max_fields;  /* header lines (431 beyond) */
 };
 
 struct http_head {
     size_t head_len;          /* bytes up to and including the empty line */
     long long content_length; /* 0 when absent */
     char method[8];
-    int status;         /* when refused: 400, 405, 411, 413, 431 or 505 */
-    struct sc_err err;  /* when refused: field ("Content-Length", "headers", ...) and why */
+    int status;        /* when refused: 400, 405, 411, 413, 431 or 505 */
+    struct sc_err err; /* when refused: field ("Content-Length", "headers", ...) and why */
 };
 
 /* http_head_check: look at the first `len` bytes of a request. Returns 1 when the

@@ -8,8 +8,8 @@
  * viewer role: every read route runs, writes stop at the role check before any
  * ZooKeeper write. Checked: no crash, leak or undefined behaviour, every reply
  * starts with an HTTP/1.x status line, every 4xx/5xx reply is JSON, and a head
- * that http_head_check refuses never reaches the router. Built by the Makefile's own rule (it links every
- * module, not only core/). */
+ * that http_head_check refuses never reaches the router. Built by the Makefile's own rule (it links
+ * every module, not only core/). */
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -47,8 +47,8 @@ static void setup(void)
     strmap_init(&c.zones);
     strmap_init(&c.throttle);
     c.base = event_base_new();
-    struct http_limits lim = {.max_body = 64 * 1024, .max_client_conns = 100000,
-                              .max_conns = 100000};
+    struct http_limits lim = {
+        .max_body = 64 * 1024, .max_client_conns = 100000, .max_conns = 100000};
     if (!c.base || !(c.http = http_listen(c.base, "127.0.0.1:0", &lim, &port, &err)))
         abort();
     http_set_handler(c.http, count_and_route, &c);
@@ -80,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned long before = routed;
 
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS))
         abort();

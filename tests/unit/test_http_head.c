@@ -26,18 +26,34 @@ static size_t unescape(const char *s, char *out)
         }
         s++;
         switch (*s) {
-        case 'r': out[n++] = '\r'; s++; break;
-        case 'n': out[n++] = '\n'; s++; break;
-        case 't': out[n++] = '\t'; s++; break;
-        case '0': out[n++] = '\0'; s++; break;
-        case '\\': out[n++] = '\\'; s++; break;
+        case 'r':
+            out[n++] = '\r';
+            s++;
+            break;
+        case 'n':
+            out[n++] = '\n';
+            s++;
+            break;
+        case 't':
+            out[n++] = '\t';
+            s++;
+            break;
+        case '0':
+            out[n++] = '\0';
+            s++;
+            break;
+        case '\\':
+            out[n++] = '\\';
+            s++;
+            break;
         case 'x': {
             char hex[3] = {s[1], s[2], 0};
             out[n++] = (char)strtol(hex, NULL, 16);
             s += 3;
             break;
         }
-        default: fail_msg("bad escape \\%c", *s);
+        default:
+            fail_msg("bad escape \\%c", *s);
         }
     }
     return n;
