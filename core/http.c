@@ -413,6 +413,28 @@ static void gconn_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* move_packed: move n bytes by copying them into dst's chains. Moving the
+ * socket's chains instead would keep each at half use (a read is at most 4 KiB
+ * into a chain of 8 KiB): twice the memory per buffered body. */
+static void move_packed(struct evbuffer *src, struct evbuffer *dst, size_t n)
+{
+    struct evbuffer_iovec v[16];
+    size_t left = n;
+    while (left) {
+        int nv = evbuffer_peek(src, (ev_ssize_t)left, NULL, v, 16);
+        size_t done = 0;
+        for (int i = 0; i < nv && i < 16 && done < left; i++) {
+            size_t take = v[i].iov_len < left - done ? v[i].iov_len : left - done;
+            evbuffer_add(dst, v[i].iov_base, take);
+            done += take;
+        }
+        evbuffer_drain(src, done);
+        left -= done;
+        if (!done)
+            break;
+    }
+}
+
 static enum bufferevent_filter_result gate_in(struct evbuffer *src, struct evbuffer *dst,
                                               ev_ssize_t lim, enum bufferevent_flush_mode mode,
                                               void *arg)
@@ -495,7 +517,7 @@ static enum bufferevent_filter_result gate_in(struct evbuffer *src, struct evbuf
     case G_BODY: {
         size_t m = n < k->body_left ? n : k->body_left;
         if (m) {
-            evbuffer_remove_buffer(src, dst, m);
+            move_packed(src, dst, m);
             moved = true;
             k->body_left -= m;
         }
@@ -530,10 +552,6 @@ static struct bufferevent *gate_bev(struct event_base *base, void *arg)
         goto err;
     k->filtcb = evbuffer_add_cb(bufferevent_get_output(k->bev), filt_added, k);
     bufferevent_setwatermark(under, EV_READ, 0, RAW_HIGH);
-    /* A read of 16 KiB lands in a 32 KiB evbuffer chain (its header pushes it to
-     * the next power of two); a little less fills 16 KiB chains: half the memory
-     * per buffered body. */
-    bufferevent_set_max_single_read(under, 16384 - 128);
     snprintf(k->key, sizeof k->key, "%p", (void *)k->bev);
     int perr = 0;
     strmap_put(&s->conns, k->key, k, &perr);
