@@ -5,6 +5,7 @@
 #                   ASan+UBSan and integration tests against real ZooKeeper and MariaDB
 #   make soak       the random-fault soak of real agents alone (SOAK_TRIALS, default 100)
 #   make fuzz       builds tests/fuzz/fuzz_*.c with libFuzzer and runs each for FUZZ_SECONDS
+#                   (FUZZ_RUNS=N: N runs from a fixed seed; what `make test` does)
 #   make bench      runs every bench/*/run and prints its table
 #   make fmt | lint | clean
 #
@@ -175,30 +176,51 @@ integration: all asan
 	tests/run-integration $(IT_BINS)
 
 # ---- fuzzing (clang + libFuzzer): each target runs FUZZ_SECONDS ----
+# tests/fuzz/fuzz_<name>.c is one target, seeded from tests/fuzz/corpus/fuzz_<name>/.
+# Targets link the libraries of FUZZ_MODULES built with coverage and sanitizers
+# (build/fuzz/lib): only the objects a target uses are pulled in, so a target may
+# call any parser in those modules without naming its file here.
 FUZZ_SECONDS ?= 60
 # FUZZ_RUNS set: a fixed number of runs from a fixed seed instead (deterministic,
 # what `make test` uses); unset: FUZZ_SECONDS of fuzzing from a random seed.
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
+FUZZ := build/fuzz
+# console: tests/fuzz/fuzz_http.c sends requests through a real listener to its router.
+FUZZ_MODULES := console sql registry sharding core
+FUZZ_SAN := address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -DSC_VERSION=\"$(VERSION)\" $(ZK_CFLAGS) \
-	$(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-build/fuzz/%: tests/fuzz/%.c $(filter core/%,$(ALL_MOD_SRCS))
+	$(PKG_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,$(FUZZ_SAN)
+FUZZ_LIBS := $(foreach m,$(FUZZ_MODULES),$(FUZZ)/lib/libsc_$(m).a)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
+# Inputs larger than the default 256 bytes, for formats whose valid records are.
+FUZZ_MAX_LEN_fuzz_job := 2048
+FUZZ_MAX_LEN_fuzz_plan_snapshot := 1024
+FUZZ_MAX_LEN_fuzz_plan_agent := 1024
+FUZZ_MAX_LEN_fuzz_spool := 1024
+FUZZ_MAX_LEN_fuzz_http := 1024
+$(FUZZ)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(filter core/%,$(ALL_MOD_SRCS)) $(LDLIBS)
-# tests/fuzz/fuzz_http.c drives HTTP requests into the console's router through
-# a real listener: it links every module, so it has its own rule (which wins over
-# the pattern rule above for this one target).
-FUZZ_HTTP_SRCS := $(ALL_MOD_SRCS)
-build/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_SRCS) sql/schema.sql $(wildcard sql/migrations/*.sql)
-	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -Wno-unused-command-line-argument -o $@ $< $(FUZZ_HTTP_SRCS) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -c $< -o $@
+$(FUZZ)/obj/sql/migrate.o: sql/schema.sql $(wildcard sql/migrations/*.sql)
+define fuzz_lib
+$(FUZZ)/lib/libsc_$(1).a: $$(patsubst %.c,$(FUZZ)/obj/%.o,$$(call mod_srcs,$(1)))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach m,$(FUZZ_MODULES),$(eval $(call fuzz_lib,$(m))))
+.PRECIOUS: $(FUZZ)/obj/%.o
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBS)
+	clang -g -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< $(FUZZ_LIBS) $(LDLIBS)
+# -close_fd_mask=2: the code's own stderr (the spool logs every torn segment it
+# cuts) is closed; libFuzzer's progress and the sanitizers' reports still show.
+fuzz_run = n=$(notdir $(1)); mkdir -p $(FUZZ)/corpus-$$n; \
+	seed=tests/fuzz/corpus/$$n; [ -d $$seed ] || seed=; \
+	echo "== $$n ($(FUZZ_LIMIT))"; \
+	$(1) $(FUZZ_LIMIT) -close_fd_mask=2 -artifact_prefix=$(FUZZ)/ -max_len=$(or $(FUZZ_MAX_LEN_$(notdir $(1))),256) \
+		$(FUZZ)/corpus-$$n $$seed || exit 1;
 fuzz: $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do \
-		n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
-		seed=tests/fuzz/corpus/$$n; [ -d $$seed ] || seed=; \
-		echo "== $$n ($(FUZZ_LIMIT))"; \
-		$$f $(FUZZ_LIMIT) -max_len=256 build/fuzz/corpus-$$n $$seed || exit 1; \
-	done
+	@$(foreach f,$(FUZZ_BINS),$(call fuzz_run,$(f)))
 
 # ---- benchmarks: every bench/<name>/run prints its table ----
 BENCH_BINS := $(patsubst bench/%.c,$(REL)/bench/%,$(BENCH_SRCS))

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/exec.h"
@@ -25,6 +26,7 @@
 #include "agent/maint.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
+#include "agent/secrets.h"
 #include "agent/watchdog.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -42,6 +44,7 @@ struct live_run {
     int64_t fire;
     int64_t started_ms;
     char exec_id[EXEC_ID_LEN + 1];
+    int pid; /* its process group (a Java run: its worker JVM); 0 not known yet */
     /* a failover re-run or a retry of one: never listed in the record's
      * running set, so nobody re-runs a re-run */
     bool rerun;
@@ -59,6 +62,7 @@ struct agent {
     struct sched *sched;
     struct items *items;
     struct watchdog *wd;
+    bool wd_down;              /* the watchdog died and could not be replaced: start nothing */
     struct hist_writer *hist;  /* NULL when no history store is configured */
     struct maint *maint;       /* the leader's retention and rollup */
     struct logsweep *logsweep; /* prunes old execution logs */
@@ -227,15 +231,62 @@ static bool is_running(void *ctx, const char *job, int item)
     return a->sched && sched_item_running(a->sched, job, item) > 0;
 }
 
-static int on_trigger(void *ctx, const struct job *cfg, const char *param)
+static void report(struct agent *a, const struct sched_event *ev);
+
+/* on_trigger: coord claimed a manual trigger of (job, item) for this agent:
+ * the scheduler records what becomes of it (run, skipped by the concurrency
+ * policy, or missed when its start is refused, with the reason). */
+static int on_trigger(void *ctx, const struct job *cfg, int item, const char *param)
 {
     struct agent *a = ctx;
-    int n = 0;
-    for (int i = 0; i < cfg->shards; i++)
-        if (coord_item_state(a->coord, cfg->name, i) == COORD_ACTIVE &&
-            sched_trigger(a->sched, cfg->name, i, EXEC_TRIGGER_MANUAL, 0, param, NULL) == 0)
-            n++;
-    return n;
+    int rc = sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+    if (rc == -ENOENT) {
+        /* Activated in coordination a moment ago, not yet in the scheduler
+         * (sync_cb runs on the next loop turn): sync now. */
+        sync_cb(-1, 0, a);
+        rc = sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+    }
+    return rc;
+}
+
+/* on_trigger_unrun: a manual trigger of (job, item) will not run: one history
+ * row (status missed, trigger manual, the reason) so the operator sees it in
+ * /executions and the alert panel. Its id is derived from the trigger, so a
+ * second report (a new leader) is the same row. */
+static void on_trigger_unrun(void *ctx, const char *job, int item, const char *name,
+                             int64_t ctime_ms, const char *why)
+{
+    struct agent *a = ctx;
+    uint64_t h1 = 1469598103934665603ULL, h2 = 1099511628211ULL;
+    char key[400], id[40], iso[40];
+    snprintf(key, sizeof key, "%s/%s/%d", job, name, item);
+    for (const char *p = key; *p; p++) {
+        h1 = (h1 ^ (unsigned char)*p) * 1099511628211ULL;
+        h2 = (h2 ^ (unsigned char)*p) * 1469598103934665603ULL + 7;
+    }
+    snprintf(id, sizeof id, "%08llx-%04llx-%04llx-%04llx-%012llx", (unsigned long long)(h1 >> 32),
+             (unsigned long long)((h1 >> 16) & 0xffff), (unsigned long long)(h1 & 0xffff),
+             (unsigned long long)(h2 >> 48), (unsigned long long)(h2 & 0xffffffffffffULL));
+    time_t t = (time_t)(ctime_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+    char reason[300];
+    snprintf(reason, sizeof reason, "%s (trigger %s)", why, name);
+    struct sched_event ev = {.type = SCHED_EV_MISSED,
+                             .job = job,
+                             .item = item,
+                             .exec_id = id,
+                             .trigger = EXEC_TRIGGER_MANUAL,
+                             .origin = EXEC_TRIGGER_MANUAL,
+                             .attempt = 1,
+                             .fire_time = ctime_ms / 1000,
+                             .fire_time_iso = iso,
+                             .reason = reason,
+                             .fence = ""};
+    a->missed++;
+    LOGW("%s/%d: %s", job, item, reason);
+    report(a, &ev);
 }
 
 /* ---------------------------------------------------------------- executions */
@@ -263,6 +314,12 @@ static int guarded_start(void *ctx, const struct sched_launch *l, void *token, v
                          struct sc_err *err)
 {
     struct agent *a = ctx;
+    if (a->wd_down) {
+        a->refused++;
+        return sc_err_set(err, EAGAIN, "", -1,
+                          "not started: no execution watchdog (it died and could not be "
+                          "replaced), so a run could outlive this agent's lease");
+    }
     if (!coord_may_start(a->coord, l->conf->job, l->conf->item, l->fire_time,
                          own_trigger_of(l->trigger))) {
         a->refused++;
@@ -286,7 +343,7 @@ static int guarded_prepare(void *ctx, const struct sched_launch *l, void *token,
                            struct sc_err *err)
 {
     struct agent *a = ctx;
-    if (!coord_can_start(a->coord))
+    if (a->wd_down || !coord_can_start(a->coord))
         return sc_err_set(err, EAGAIN, "", -1, "not pre-armed: the lease is not proven");
     return a->inner.prepare(a->inner.ctx, l, token, handle, err);
 }
@@ -295,7 +352,7 @@ static int guarded_release(void *ctx, void *handle, const struct sched_item_conf
                            int64_t fire_time)
 {
     struct agent *a = ctx;
-    if (!coord_may_start(a->coord, conf->job, conf->item, fire_time, OWN_CRON)) {
+    if (a->wd_down || !coord_may_start(a->coord, conf->job, conf->item, fire_time, OWN_CRON)) {
         a->inner.cancel(a->inner.ctx, handle, conf);
         return -EAGAIN;
     }
@@ -432,10 +489,9 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
         r->started_ms = ev->started_ms;
         snprintf(r->exec_id, sizeof r->exec_id, "%s", ev->exec_id);
         r->rerun = ev->origin == EXEC_TRIGGER_FAILOVER;
-        if (a->wd && ev->pid > 0)
-            watchdog_add(a->wd, ev->pid); /* the execution runs in its own group */
-        LOGD("%s/%d started %s (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
-             ev->fire_time_iso, exec_trigger_name(ev->trigger), ev->attempt);
+        r->pid = ev->pid; /* the runners list its group with the watchdog as it starts */
+        LOGD("%s/%d started %s pid %d (fire %s, %s, attempt %d)", ev->job, ev->item, ev->exec_id,
+             ev->pid, ev->fire_time_iso, exec_trigger_name(ev->trigger), ev->attempt);
         break;
     case SCHED_EV_FINISHED:
         a->finished++;
@@ -443,11 +499,10 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
             a->failed++;
         runs_remove(a, ev->exec_id);
         coord_run_ended(a->coord, ev->job, ev->item, ev->fire_time);
-        if (a->wd && ev->pid > 0)
-            watchdog_del(a->wd, ev->pid);
-        LOGI("%s/%d %s: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item, ev->exec_id,
-             exec_status_name(ev->status), ev->exit_code, ev->signal, (long long)ev->duration_ms,
-             ev->reason && *ev->reason ? ": " : "", ev->reason ? ev->reason : "");
+        LOGI("%s/%d %s pid %d: %s (exit %d, signal %d, %lld ms)%s%s", ev->job, ev->item,
+             ev->exec_id, ev->pid, exec_status_name(ev->status), ev->exit_code, ev->signal,
+             (long long)ev->duration_ms, ev->reason && *ev->reason ? ": " : "",
+             ev->reason ? ev->reason : "");
         /* A lost item that was still running has now stopped (also when it
          * came back here meanwhile: its new run waits for this one). */
         if (!runs_of(a, ev->job, ev->item))
@@ -472,11 +527,21 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
 
 /* guard_cb: keep the watchdog's deadline at the point where our lease runs
  * out; if this loop stops running (SIGSTOP, a hang), the deadline stays and
- * the watchdog kills the executions before ZooKeeper can hand them over. */
+ * the watchdog kills the executions before ZooKeeper can hand them over.
+ * It also checks the watchdog is alive (its stamp on the shared page): one
+ * that died or was stopped is replaced at once; while none can be had, the
+ * agent starts nothing (guarded_start) and kills what runs, since nothing
+ * would kill it when the lease ends. */
 static void guard_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
     (void)fd, (void)what;
+    bool was_down = a->wd_down;
+    a->wd_down = watchdog_check(a->wd, WATCHDOG_STALE_MS) < 0;
+    if (a->wd_down && !was_down)
+        sched_kill_all(a->sched, "no execution watchdog: it died and could not be replaced");
+    else if (was_down && !a->wd_down)
+        LOGN("execution watchdog back: starting work again");
     struct zkreg *z = coord_zk(a->coord);
     enum zkreg_state st = zkreg_state(z);
     if (st != ZKREG_CONNECTED && st != ZKREG_SUSPENDED)
@@ -509,6 +574,31 @@ static void publish_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---------------------------------------------------------------- HTTP */
 
+/* runs_json: every run in flight with what identifies it on this host. */
+static void runs_json(struct agent *a, cJSON *o)
+{
+    cJSON *arr = cJSON_AddArrayToObject(o, "runs");
+    for (int i = 0; i < a->nruns; i++) {
+        const struct live_run *r = &a->runs[i];
+        int pid = r->pid;
+        if (!pid && a->javaw) /* a Java run whose worker was still starting */
+            pid = (int)javaw_pid_of(a->javaw, r->exec_id);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "job", r->job);
+        cJSON_AddNumberToObject(e, "item", r->item);
+        cJSON_AddNumberToObject(e, "fire", (double)r->fire);
+        cJSON_AddStringToObject(e, "execution_id", r->exec_id);
+        cJSON_AddNumberToObject(e, "pid", pid);
+        cJSON_AddNumberToObject(e, "started_ms", (double)r->started_ms);
+        cJSON_AddItemToArray(arr, e);
+    }
+    cJSON *w = cJSON_AddObjectToObject(o, "watchdog");
+    cJSON_AddNumberToObject(w, "pid", a->wd ? (double)watchdog_pid(a->wd) : 0);
+    cJSON_AddNumberToObject(w, "restarts", a->wd ? (double)watchdog_restarts(a->wd) : 0);
+    cJSON_AddNumberToObject(w, "kills", a->wd ? (double)watchdog_kills(a->wd) : 0);
+    cJSON_AddBoolToObject(w, "ok", a->wd && !a->wd_down);
+}
+
 static void status_cb(struct evhttp_request *req, void *arg)
 {
     struct agent *a = arg;
@@ -521,6 +611,7 @@ static void status_cb(struct evhttp_request *req, void *arg)
             arr = cJSON_AddArrayToObject(running, a->runs[i].job);
         cJSON_AddItemToArray(arr, cJSON_CreateNumber(a->runs[i].item));
     }
+    runs_json(a, o);
     http_reply_json(req, 200, o);
     cJSON_Delete(o);
 }
@@ -751,6 +842,11 @@ int agent_run(const struct cfg *c)
         fprintf(stderr, "shardcron-agent: work_dir: cannot create %s: %s\n", work, strerror(errno));
         return 2;
     }
+    if (cfg_str(c, "secrets") && *cfg_str(c, "secrets") &&
+        agent_secrets_check(cfg_str(c, "secrets"), &err) < 0) {
+        fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
+        return 2;
+    }
     if (cfg_str(c, "zk_auth_file") && !(auth = cfg_read_secret(cfg_str(c, "zk_auth_file"), &err))) {
         fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
         return 2;
@@ -843,8 +939,14 @@ int agent_run(const struct cfg *c)
     }
     /* The watchdog is forked here; it only makes async-signal-safe calls, so the
      * history thread already running does not matter. */
-    if (watchdog_start(&a.wd) < 0)
-        LOGW("no execution watchdog: executions of a frozen agent would outlive its lease");
+    int wrc = watchdog_start(&a.wd);
+    if (wrc < 0) {
+        /* Without it, the runs of a frozen agent would outlive its lease. */
+        fprintf(stderr, "shardcron-agent: cannot start the execution watchdog: %s\n",
+                strerror(-wrc));
+        rc = 2;
+        goto out;
+    }
     /* Execution: shell processes, warm JVMs, the scheduler behind the lease check. */
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
@@ -865,7 +967,7 @@ int agent_run(const struct cfg *c)
         LOGW("starts are not pre-armed: shardcron-gate.so is not installed beside the agent");
         prearm_ms = 0;
     }
-    struct exec_runner_opts eo = {.gate_path = prearm_ms > 0 ? gate : NULL};
+    struct exec_runner_opts eo = {.gate_path = prearm_ms > 0 ? gate : NULL, .guard = a.wd};
     if (exec_runner_new(a.base, &eo, &a.exec) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the process runner\n");
         goto out;
@@ -875,7 +977,7 @@ int agent_run(const struct cfg *c)
     else
         default_jar(jar, sizeof jar);
     if (access(jar, R_OK) == 0) {
-        struct javaw_opts jo = {.jar = jar, .log_dir = logs};
+        struct javaw_opts jo = {.jar = jar, .log_dir = logs, .guard = a.wd};
         if (javaw_pool_new(a.base, a.exec, &jo, &a.javaw) < 0)
             LOGW("java jobs disabled: cannot set up the worker pool");
     } else {
@@ -884,6 +986,8 @@ int agent_run(const struct cfg *c)
     a.ar.exec = a.exec;
     a.ar.javaw = a.javaw;
     snprintf(a.ar.log_dir, sizeof a.ar.log_dir, "%.500s", logs);
+    snprintf(a.ar.secrets, sizeof a.ar.secrets, "%.1000s",
+             cfg_str(c, "secrets") ? cfg_str(c, "secrets") : "");
     a.inner = agent_runner_ops(&a.ar);
     struct sched_opts so = {
         .capacity = (int)capacity,
@@ -926,6 +1030,7 @@ int agent_run(const struct cfg *c)
         .on_fatal = on_fatal,
         .is_running = is_running,
         .on_trigger = on_trigger,
+        .on_trigger_unrun = on_trigger_unrun,
         .ctx = &a,
     };
     if (coord_open(a.base, &zo, &co, &a.coord, &err) < 0) {
@@ -943,7 +1048,7 @@ int agent_run(const struct cfg *c)
         if (a.ev_noagent)
             event_add(a.ev_noagent, &iv);
     }
-    if (a.wd) {
+    {
         struct timeval tenth = {0, 100000};
         a.ev_guard = event_new(a.base, -1, EV_PERSIST, guard_cb, &a);
         event_add(a.ev_guard, &tenth);

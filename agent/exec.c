@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/watchdog.h"
 #include "core/log.h"
 
 extern char **environ;
@@ -504,6 +505,8 @@ void exec_runner_free(struct exec_runner *r)
             while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
                 ;
             exec_unwatch_child(r, p->pid);
+            if (r->opts.guard)
+                watchdog_del(r->opts.guard, p->pid);
         }
         r->procs = p->next;
         proc_free(p);
@@ -515,6 +518,8 @@ void exec_runner_free(struct exec_runner *r)
             while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
                 ;
             exec_unwatch_child(r, p->pid);
+            if (r->opts.guard)
+                watchdog_del(r->opts.guard, p->pid);
         }
         if (p->log_path)
             unlink(p->log_path);
@@ -758,6 +763,8 @@ static void on_reaped(pid_t pid, int st, void *arg)
 {
     struct exec_proc *p = arg;
     struct exec_runner *r = p->r;
+    if (r->opts.guard)
+        watchdog_del(r->opts.guard, pid);
     struct exec_result res = {.exit_code = -1, .pid = pid};
     if (p->held) {
         held_reaped(p, st);
@@ -853,6 +860,17 @@ int exec_kill_all(struct exec_runner *r, const char *reason)
 
 /* ----------------------------------------------------------------- spawn */
 
+/* overridden: the base variable "K=V" is set again by one of extra ("K=..."):
+ * one definition each, the job's. */
+static bool overridden(const char *var, const char *const *extra)
+{
+    size_t n = strcspn(var, "=");
+    for (const char *const *x = extra; x && *x; x++)
+        if (strncmp(*x, var, n) == 0 && (*x)[n] == '=')
+            return true;
+    return false;
+}
+
 /* build_env: base + job environment + extra (+ for a held start, the gate's
  * LD_PRELOAD and command, which the gate removes before the shell's main);
  * one allocation holds the pointer array and the job variables' text. Caller
@@ -860,17 +878,17 @@ int exec_kill_all(struct exec_runner *r, const char *reason)
 static char **build_env(const struct exec_runner *r, const struct exec_spec *s, bool held)
 {
     const struct exec_job_env *e = &s->env;
-    size_t n_extra = 0;
-    for (const char *const *x = s->extra_env; x && *x; x++)
-        n_extra++;
+    size_t n_extra = 0, extra_text = 0;
+    for (const char *const *x = s->extra_env; x && *x; x++, n_extra++)
+        extra_text += strlen(*x) + 1;
     const char *sp = e->shard_param ? e->shard_param : "";
     const char *jp = e->job_param ? e->job_param : "";
     const char *job = e->job ? e->job : "";
     const char *ft = e->fire_time ? e->fire_time : "";
     const char *id = e->execution_id ? e->execution_id : "";
     const char *fence = e->fence ? e->fence : "";
-    size_t text =
-        strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + strlen(fence) + 480;
+    size_t text = strlen(sp) + strlen(jp) + strlen(job) + strlen(ft) + strlen(id) + strlen(fence) +
+                  480 + extra_text;
     if (held)
         text += strlen(r->gate_path) + strlen(s->command) + 64;
     size_t slots = r->n_base_env + 11 + n_extra + 2 + 1;
@@ -879,8 +897,9 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
         return NULL;
     char *t = (char *)(env + slots), *end = t + text;
     size_t i = 0;
-    for (; i < r->n_base_env; i++)
-        env[i] = r->base_env[i];
+    for (size_t b = 0; b < r->n_base_env; b++)
+        if (!overridden(r->base_env[b], s->extra_env))
+            env[i++] = r->base_env[b];
 #define PUTF(...)                                                                                  \
     do {                                                                                           \
         env[i++] = t;                                                                              \
@@ -899,8 +918,9 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
         PUTF("SHARDCRON_FENCE=%s", fence);
         PUTF("SHARDCRON_EPOCH=%lld", (long long)e->epoch);
     }
+    /* Copied: the spawn happens later, on the spawner thread. */
     for (const char *const *x = s->extra_env; x && *x; x++)
-        env[i++] = (char *)*x;
+        PUTF("%s", *x);
     if (held) {
         PUTF("LD_PRELOAD=%s", r->gate_path);
         PUTF("SHARDCRON_GATE_COMMAND=%s", s->command);
@@ -1068,11 +1088,15 @@ static void on_spawned(evutil_socket_t fd, short what, void *arg)
             } else {
                 proc_fail(p, "out of memory");
             }
-        } else if (p->held) {
-            if (p->cancelled)
-                cancel_now(p);
-        } else if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
-            terminate(p); /* killed or timed out while it was being spawned */
+        } else {
+            if (r->opts.guard)
+                watchdog_add(r->opts.guard, pid);
+            if (p->held) {
+                if (p->cancelled)
+                    cancel_now(p);
+            } else if (p->status == EXEC_TIMEOUT || p->status == EXEC_KILLED) {
+                terminate(p); /* killed or timed out while it was being spawned */
+            }
         }
         q = next;
     }
@@ -1212,6 +1236,8 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
         proc_free(p);
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
     }
+    if (r->opts.guard)
+        watchdog_add(r->opts.guard, pid); /* its own group (spawn_posix, child_exec) */
 started:
     if (!held) {
         event_add(p->ev_out, NULL);

@@ -45,6 +45,7 @@
 struct event_base;
 struct exec_runner;
 struct exec_proc;
+struct watchdog;
 
 #define EXEC_TAIL_MAX 4096
 #define EXEC_ID_LEN 36 /* UUIDv4 text, without the NUL */
@@ -81,6 +82,11 @@ struct exec_runner_opts {
      * exec_prepare() returns -ENOTSUP. Resolved to an absolute path by
      * exec_runner_new (which fails when it does not exist). */
     const char *gate_path;
+    /* When set, every execution's process group (held ones too) is listed
+     * with this watchdog the moment its pid is known, and removed when it is
+     * reaped: a run is guarded from its first instant, not from when the
+     * scheduler gets round to reporting it started. */
+    struct watchdog *guard;
 };
 
 /* The job environment of one execution (design.md). Strings are read during
@@ -107,7 +113,7 @@ struct exec_spec {
     const char *log_path; /* NULL = output discarded (tail still kept) */
     int timeout_ms;       /* 0 = none */
     struct exec_job_env env;
-    const char *const *extra_env; /* NULL or NULL-terminated "K=V" list, added last */
+    const char *const *extra_env; /* NULL or NULL-terminated "K=V" list, added last (copied) */
 };
 
 struct exec_result {

@@ -130,6 +130,8 @@ static int conf_of(struct items *it, const struct job *j, int item, int64_t firs
         .java_classpath = j->java.classpath,
         .java_class = j->java.cls,
         .jvm_opts = j->java.jvm_opts,
+        .env = j->env,
+        .nenv = j->nenv,
         .timeout_s = j->timeout_s,
         .retries = j->retries,
         .retry_backoff_s = j->retry_backoff_s,

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/watchdog.h"
 #include "core/json.h"
 #include "core/log.h"
 
@@ -42,7 +43,8 @@ struct worker {
     int64_t ping_sent; /* monotonic ms of the unanswered ping, 0 = none */
     unsigned ping_seq;
     int backoff_ms;
-    bool fatal; /* the class cannot be used: restart only on demand */
+    bool fatal;    /* the class cannot be used: restart only on demand */
+    pid_t guarded; /* the group listed with the watchdog, 0 none */
     char down_reason[300];
     struct javaw_exec *execs;
 };
@@ -74,6 +76,23 @@ struct javaw_pool {
 static void worker_spawn(struct worker *w);
 static void worker_kill(struct worker *w, const char *reason);
 
+/* guard_update: the worker's group is listed with the watchdog exactly while
+ * it is alive and holds an execution. */
+static void guard_update(struct worker *w)
+{
+    struct watchdog *g = w->p->o.guard;
+    if (!g)
+        return;
+    pid_t want = w->pid > 0 && w->execs ? w->pid : 0;
+    if (w->guarded == want)
+        return;
+    if (w->guarded)
+        watchdog_del(g, w->guarded);
+    if (want)
+        watchdog_add(g, want);
+    w->guarded = want;
+}
+
 /* -------------------------------------------------------------- helpers */
 
 static struct timeval ms_tv(int ms)
@@ -96,6 +115,7 @@ static void exec_complete(struct javaw_exec *e, enum exec_status st, int exit_co
         w->execs = e->next;
     if (e->next)
         e->next->prev = e->prev;
+    guard_update(w);
     if (e->forced != EXEC_RUNNING) {
         st = e->forced;
         reason = e->reason;
@@ -277,6 +297,7 @@ static void on_worker_exit(pid_t pid, int st, void *arg)
     worker_close(w);
     evbuffer_drain(w->rbuf, evbuffer_get_length(w->rbuf));
     w->pid = 0;
+    guard_update(w);
     w->down_reason[0] = '\0';
     w->p->restarts++;
     w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : w->p->o.restart_backoff_ms;
@@ -422,6 +443,7 @@ static void worker_spawn(struct worker *w)
     w->ev_out = event_new(p->base, w->out_fd, EV_READ | EV_PERSIST, on_readable, w);
     w->state = W_STARTING;
     w->ping_sent = 0;
+    guard_update(w);
     exec_watch_child(p->reaper, pid, on_worker_exit, w);
     event_add(w->ev_out, NULL);
     struct timeval st = ms_tv(p->o.start_timeout_ms), pi = ms_tv(p->o.ping_interval_ms);
@@ -534,6 +556,20 @@ static void on_exec_timeout(evutil_socket_t fd, short what, void *arg)
     stop_exec(e, EXEC_TIMEOUT, why);
 }
 
+pid_t javaw_pid(const struct javaw_exec *e)
+{
+    return e->w->pid;
+}
+
+pid_t javaw_pid_of(const struct javaw_pool *p, const char *exec_id)
+{
+    for (const struct worker *w = p ? p->workers : NULL; w; w = w->next)
+        for (const struct javaw_exec *e = w->execs; e; e = e->next)
+            if (!strcmp(e->id, exec_id))
+                return w->pid;
+    return 0;
+}
+
 int javaw_cancel(struct javaw_exec *e, const char *reason)
 {
     if (e->forced != EXEC_RUNNING)
@@ -609,6 +645,7 @@ int javaw_submit(struct javaw_pool *p, const struct javaw_run *run, exec_done_cb
     if (w->execs)
         w->execs->prev = e;
     w->execs = e;
+    guard_update(w);
     if (run->timeout_ms > 0) {
         struct timeval tv = ms_tv(run->timeout_ms);
         evtimer_add(e->ev_timeout, &tv);
@@ -670,6 +707,8 @@ void javaw_pool_free(struct javaw_pool *p)
         if (w->pid > 0) {
             killpg(w->pid, SIGKILL);
             exec_unwatch_child(p->reaper, w->pid);
+            if (w->guarded && p->o.guard)
+                watchdog_del(p->o.guard, w->guarded);
             while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
                 ;
         }

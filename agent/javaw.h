@@ -31,6 +31,12 @@ struct javaw_opts {
     int cancel_grace_ms;    /* 0 = 5000 */
     int restart_backoff_ms; /* first restart delay, doubles up to 60 s; 0 = 1000 */
     int start_timeout_ms;   /* a worker must say ready within this; 0 = 30000 */
+    /* When set, a worker's process group is listed with this watchdog while
+     * the worker holds an execution: a Java run dies with its agent's lease
+     * like a shell run (the whole worker goes: its threads cannot be killed
+     * one by one). An idle worker is not listed, so one (re)started while the
+     * lease is out is not killed for nothing. */
+    struct watchdog *guard;
 };
 
 struct javaw_run {
@@ -53,6 +59,12 @@ void javaw_pool_free(struct javaw_pool *p);
  * on the loop; the handle (may be NULL) is valid until then. */
 int javaw_submit(struct javaw_pool *p, const struct javaw_run *run, exec_done_cb cb, void *arg,
                  struct javaw_exec **out, struct sc_err *err);
+
+/* javaw_pid: the worker process (and process group) that runs the execution;
+ * 0 while its worker is not started yet. */
+pid_t javaw_pid(const struct javaw_exec *e);
+/* javaw_pid_of: the same, found by execution id; 0 when unknown. */
+pid_t javaw_pid_of(const struct javaw_pool *p, const char *exec_id);
 
 /* javaw_cancel: interrupt the execution's thread; status killed with reason. */
 int javaw_cancel(struct javaw_exec *e, const char *reason);

@@ -25,6 +25,9 @@ static const struct cfg_opt agent_opts[] = {
      "execution logs in WORK_DIR/logs older than this are deleted (0: never)"},
     {"max_clock_skew_ms", 0, CFG_INT, "2000", "refuse work beyond this skew against ZooKeeper"},
     {"java_jar", 0, CFG_STR, NULL, "shardcron-java.jar (default: next to the build)"},
+    {"secrets", 0, CFG_STR, NULL,
+     "secrets store for jobs' env {\"secret\": NAME}: a mode-700 directory of files or a "
+     "mode-600 file of name=value lines"},
     {"retention_days", 0, CFG_INT, "30", "history kept this long (the leader deletes older)"},
     {"alert_interval_ms", 0, CFG_INT, "5000",
      "the leader evaluates alert conditions this often (0: never; needs --mysql)"},

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/javaw.h"
+#include "agent/secrets.h"
 #include "core/log.h"
 
 void agent_runner_log_path(const struct agent_runner *ar, const char *job, int item,
@@ -60,15 +61,24 @@ static int shell(struct agent_runner *ar, const struct sched_launch *l, void *to
     const struct sched_item_conf *c = l->conf;
     char log_path[1024];
     agent_runner_log_path(ar, c->job, c->item, l->exec_id, log_path, sizeof log_path);
+    char **extra = NULL;
+    /* Secrets are read at each start: a rotated value reaches the next run. */
+    if (c->nenv > 0 && agent_env_build(ar->secrets, c->env, c->nenv, &extra, err) < 0) {
+        LOGW("%s/%d %s not started: %s: %s", c->job, c->item, l->exec_id, err->field, err->msg);
+        return -EINVAL;
+    }
     struct exec_spec spec = {
         .command = c->command,
         .cwd = c->cwd,
         .log_path = log_path[0] ? log_path : NULL,
         .timeout_ms = c->timeout_s * 1000,
         .env = env_of(l),
+        .extra_env = (const char *const *)extra,
     };
-    return (held ? exec_prepare : exec_start)(ar->exec, &spec, on_exec_done, token,
-                                              (struct exec_proc **)handle, err);
+    int rc = (held ? exec_prepare : exec_start)(ar->exec, &spec, on_exec_done, token,
+                                                (struct exec_proc **)handle, err);
+    agent_env_free(extra);
+    return rc;
 }
 
 static int start(void *ctx, const struct sched_launch *l, void *token, void **handle,
@@ -114,7 +124,9 @@ static void cancel(void *ctx, void *handle, const struct sched_item_conf *conf)
 static int pid_of(void *ctx, void *handle, const struct sched_item_conf *conf)
 {
     (void)ctx;
-    return conf->type == SCHED_JOB_SHELL ? (int)exec_pid(handle) : 0;
+    /* A Java run is a thread of its worker JVM: the worker is what the
+     * watchdog kills, and what identifies the run's process. */
+    return conf->type == SCHED_JOB_JAVA ? (int)javaw_pid(handle) : (int)exec_pid(handle);
 }
 
 static int kill_run(void *ctx, void *handle, const struct sched_item_conf *conf, const char *reason)

@@ -16,6 +16,7 @@ struct agent_runner {
     struct exec_runner *exec; /* required for shell items */
     struct javaw_pool *javaw; /* NULL: java items fail to start */
     char log_dir[512];        /* "" = execution output is not kept on disk */
+    char secrets[1024];       /* the secrets store (agent/secrets.h), "" = none */
 };
 
 /* agent_runner_ops: the sched_runner that dispatches on the item's type. */

@@ -202,6 +202,12 @@ static void spec_unref(struct spec *sp)
     free((char *)c->job_param);
     free((char *)c->command);
     free((char *)c->cwd);
+    for (int i = 0; i < c->nenv; i++) {
+        free(c->env[i].name);
+        free(c->env[i].value);
+        free(c->env[i].secret);
+    }
+    free((struct job_env *)c->env);
     free((char *)c->java_classpath);
     free((char *)c->java_class);
     free((char *)c->jvm_opts);
@@ -214,6 +220,23 @@ static int dup_str(const char **dst, const char *src)
     if (!src)
         return 0;
     return (*dst = strdup(src)) ? 0 : -ENOMEM;
+}
+
+/* dup_env: c->env becomes a copy of in->env (c->nenv counts what was copied,
+ * so spec_unref frees a partial copy). */
+static int dup_env(struct sched_item_conf *c, const struct sched_item_conf *in)
+{
+    struct job_env *e = in->nenv > 0 ? calloc((size_t)in->nenv, sizeof *e) : NULL;
+    c->env = e;
+    c->nenv = 0;
+    if (in->nenv > 0 && !e)
+        return -ENOMEM;
+    for (int i = 0; i < in->nenv; i++, c->nenv++)
+        if (dup_str((const char **)&e[i].name, in->env[i].name) ||
+            dup_str((const char **)&e[i].value, in->env[i].value) ||
+            dup_str((const char **)&e[i].secret, in->env[i].secret))
+            return -ENOMEM;
+    return 0;
 }
 
 static struct spec *spec_new(const struct sched_item_conf *in)
@@ -233,7 +256,8 @@ static struct spec *spec_new(const struct sched_item_conf *in)
     if (dup_str(&c->job, in->job) || dup_str(&c->shard_param, in->shard_param) ||
         dup_str(&c->job_param, in->job_param) || dup_str(&c->command, in->command) ||
         dup_str(&c->cwd, in->cwd) || dup_str(&c->java_classpath, in->java_classpath) ||
-        dup_str(&c->java_class, in->java_class) || dup_str(&c->jvm_opts, in->jvm_opts)) {
+        dup_str(&c->java_class, in->java_class) || dup_str(&c->jvm_opts, in->jvm_opts) ||
+        dup_env(c, in)) {
         spec_unref(sp);
         return NULL;
     }

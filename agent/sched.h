@@ -37,6 +37,8 @@
 #include "agent/fence.h"
 #include "core/err.h"
 
+struct job_env;
+
 struct event_base;
 struct sched;
 
@@ -68,7 +70,9 @@ struct sched_item_conf {
     const char *command; /* shell */
     const char *cwd;
     const char *java_classpath, *java_class, *jvm_opts; /* java */
-    int timeout_s;                                      /* 0 = none */
+    const struct job_env *env; /* the job's "env" (shell), nenv entries; copied */
+    int nenv;
+    int timeout_s;       /* 0 = none */
     int retries;         /* extra attempts after a failure or timeout */
     int retry_backoff_s; /* first retry delay; doubles each attempt (capped at 1 h) */
     enum sched_misfire misfire;

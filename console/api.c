@@ -34,6 +34,8 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+static void redact_job(cJSON *o, enum console_role role);
+
 int64_t console_now_ms(void)
 {
     struct timeval tv;
@@ -148,7 +150,12 @@ static void api_health(struct creq *r)
     cJSON_AddStringToObject(o, "status", ready ? "ok" : "starting");
     cJSON_AddStringToObject(o, "zookeeper", zkreg_state_name(zkreg_state(c->z)));
     cJSON_AddBoolToObject(o, "view_loaded", ready);
-    cJSON_AddBoolToObject(o, "mysql", c->db != NULL);
+    /* The history store as it answers, not merely configured: a wrong
+     * password is "mysql": false with the server's reason. */
+    char why[256] = "not configured (no --mysql)";
+    cJSON_AddBoolToObject(o, "mysql", c->db && dbpool_health(c->db, why, sizeof why));
+    if (why[0])
+        cJSON_AddStringToObject(o, "mysql_error", why);
     cJSON_AddNumberToObject(o, "jobs", (double)strmap_len(&c->view.jobs));
     cJSON_AddNumberToObject(o, "agents", (double)strmap_len(&c->view.agents));
     cJSON_AddNumberToObject(o, "epoch", c->view.has_snap ? (double)c->view.snap.epoch : 0);
@@ -182,6 +189,7 @@ static void api_metrics(struct creq *r)
              "# TYPE shardcron_console_logins_total counter\n"
              "shardcron_console_logins_total{result=\"ok\"} %llu\n"
              "shardcron_console_logins_total{result=\"refused\"} %llu\n"
+             "shardcron_console_logins_total{result=\"busy\"} %llu\n"
              "# TYPE shardcron_console_sessions gauge\n"
              "shardcron_console_sessions %zu\n"
              "# TYPE shardcron_console_zk_writes_total counter\n"
@@ -218,9 +226,10 @@ static void api_metrics(struct creq *r)
              (unsigned long long)c->requests, (unsigned long long)c->replies_4xx,
              (unsigned long long)c->replies_5xx, (unsigned long long)c->static_files,
              (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
-             strmap_len(&c->sessions), (unsigned long long)c->zk_writes,
-             (unsigned long long)c->zk_write_errors, strmap_len(&c->view.jobs), invalid,
-             strmap_len(&c->view.agents), c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
+             (unsigned long long)c->logins_busy, strmap_len(&c->sessions),
+             (unsigned long long)c->zk_writes, (unsigned long long)c->zk_write_errors,
+             strmap_len(&c->view.jobs), invalid, strmap_len(&c->view.agents),
+             c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
              zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), hs.open, hs.refused_conns,
              hs.refused_bytes, hs.refused_heads, hs.timeouts, hs.buffered, hs.accept_errors,
              (unsigned long long)c->page_hits, (unsigned long long)c->page_misses);
@@ -524,6 +533,7 @@ static void api_job_get(struct creq *r, const char *name)
         cJSON_AddItemToObject(o, "job", job_to_cjson(j->job));
     else
         cJSON_AddStringToObject(o, "raw", j->raw);
+    redact_job(o, r->sess.role);
     char etag[32];
     snprintf(etag, sizeof etag, "\"%d\"", j->version);
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "ETag", etag);
@@ -709,12 +719,16 @@ static void job_written(struct zkreg *z, const struct zkreg_result *res, void *a
     }
     c->zk_writes++;
     int version = res->has_stat ? res->stat.version : 0;
-    zkview_put_local(&c->view, w->name, w->canon, version);
+    /* A create in a multi returns no stat: the console's clock stands in for
+     * mtime until the watch brings the node's own. */
+    zkview_put_local(&c->view, w->name, w->canon, version,
+                     res->has_stat && res->stat.mtime ? res->stat.mtime : console_now_ms());
     audit(c, r->sess.user, w->action, "job", w->name, w->before, w->canon);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", w->name);
     cJSON_AddNumberToObject(o, "version", version);
     cJSON_AddBoolToObject(o, "created", w->created);
+    cJSON_AddBoolToObject(o, "changed", true);
     cJSON_AddItemToObject(o, "job", cJSON_Parse(w->canon));
     int code = w->created ? 201 : 200;
     jobwrite_free(w);
@@ -782,13 +796,20 @@ int console_job_from(struct console *c, cJSON *o, const char *name, struct job *
     return 0;
 }
 
+/* job_unchanged: canon (job_to_json) says what `cur` says. */
+static bool job_unchanged(const struct job *cur, const char *canon)
+{
+    char *c = job_to_json(cur);
+    bool same = c && strcmp(c, canon) == 0;
+    free(c);
+    return same;
+}
+
 static void api_job_put(struct creq *r, const char *name)
 {
     struct console *c = r->c;
     struct sc_err err;
     sc_err_clear(&err);
-    if (!auth_need(r, ROLE_ADMIN, true))
-        return;
     cJSON *o = json_parse(r->body, r->blen, &err);
     if (!o) {
         creq_error(r, 400, err.field[0] ? err.field : "body", "invalid JSON at offset %d: %s",
@@ -829,6 +850,18 @@ static void api_job_put(struct creq *r, const char *name)
     int zrc;
     if (cur && version == -2)
         version = cur->version; /* the version this console shows */
+    if (cur && cur->job && version == cur->version && job_unchanged(cur->job, w->canon)) {
+        /* Saving what is stored writes nothing: no new version, no audit row. */
+        cJSON *res = cJSON_CreateObject();
+        cJSON_AddStringToObject(res, "name", name);
+        cJSON_AddNumberToObject(res, "version", cur->version);
+        cJSON_AddBoolToObject(res, "created", false);
+        cJSON_AddBoolToObject(res, "changed", false);
+        cJSON_AddItemToObject(res, "job", cJSON_Parse(w->canon));
+        jobwrite_free(w);
+        creq_json(r, 200, res);
+        return;
+    }
     if (version == -2) {
         w->created = true;
         w->action = "create";
@@ -851,8 +884,6 @@ static void api_job_put(struct creq *r, const char *name)
 static void api_job_enable(struct creq *r, const char *name, bool disable)
 {
     struct console *c = r->c;
-    if (!auth_need(r, ROLE_OPERATOR, true))
-        return;
     const struct zkview_job *cur = zkview_job(&c->view, name);
     if (!cur) {
         creq_error(r, 404, "name", "no job named %s", name);
@@ -948,8 +979,6 @@ static void api_job_trigger(struct creq *r, const char *name)
     struct console *c = r->c;
     struct sc_err err;
     const char *param = NULL;
-    if (!auth_need(r, ROLE_OPERATOR, true))
-        return;
     if (!zkview_job(&c->view, name)) {
         creq_error(r, 404, "name", "no job named %s", name);
         return;
@@ -1140,8 +1169,6 @@ static void job_deleted(struct console *c, int rc, void *arg)
 static void api_job_delete(struct creq *r, const char *name)
 {
     struct console *c = r->c;
-    if (!auth_need(r, ROLE_ADMIN, true))
-        return;
     int version = expected_version(r, NULL);
     if (version == -3)
         return;
@@ -1171,119 +1198,260 @@ static void api_job_delete(struct creq *r, const char *name)
 
 /* ---------------------------------------------------------------- router */
 
-static bool method_is(struct creq *r, int allowed)
+/* Viewers see a job without what may hold a secret: the parameter passed to
+ * every run and the alert webhook (a URL with a token). Secrets a command
+ * needs belong in "env" as {"secret": NAME}, resolved on the agent. */
+static void redact_job(cJSON *o, enum console_role role)
 {
-    enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
-    if (m == EVHTTP_REQ_HEAD)
-        m = EVHTTP_REQ_GET;
-    if (m & allowed)
-        return true;
-    char allow[64] = "";
-    if (allowed & EVHTTP_REQ_GET)
-        strcat(allow, "GET, HEAD, ");
-    if (allowed & EVHTTP_REQ_POST)
-        strcat(allow, "POST, ");
-    if (allowed & EVHTTP_REQ_PUT)
-        strcat(allow, "PUT, ");
-    if (allowed & EVHTTP_REQ_DELETE)
-        strcat(allow, "DELETE, ");
-    if (*allow)
-        allow[strlen(allow) - 2] = '\0';
-    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
-    creq_error(r, 405, "method", "method not allowed here (allowed: %s)", allow);
-    return false;
+    if (role >= ROLE_OPERATOR)
+        return;
+    cJSON *job = cJSON_GetObjectItemCaseSensitive(o, "job");
+    cJSON *red = cJSON_CreateArray();
+    const cJSON *v;
+    if (job && (v = cJSON_GetObjectItemCaseSensitive(job, "job_param")) && cJSON_IsString(v) &&
+        *v->valuestring) {
+        cJSON_ReplaceItemInObjectCaseSensitive(job, "job_param", cJSON_CreateString("(redacted)"));
+        cJSON_AddItemToArray(red, cJSON_CreateString("job_param"));
+    }
+    cJSON *alert = job ? cJSON_GetObjectItemCaseSensitive(job, "alert") : NULL;
+    if (alert && (v = cJSON_GetObjectItemCaseSensitive(alert, "webhook")) && cJSON_IsString(v) &&
+        *v->valuestring) {
+        cJSON_ReplaceItemInObjectCaseSensitive(alert, "webhook", cJSON_CreateString("(redacted)"));
+        cJSON_AddItemToArray(red, cJSON_CreateString("alert.webhook"));
+    }
+    if (cJSON_GetObjectItemCaseSensitive(o, "raw")) {
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "raw");
+        cJSON_AddItemToArray(red, cJSON_CreateString("raw"));
+    }
+    if (cJSON_GetArraySize(red) > 0)
+        cJSON_AddItemToObject(o, "redacted", red);
+    else
+        cJSON_Delete(red);
+}
+
+/* Handlers of the table take the path's one parameter (or NULL). */
+static void rt_health(struct creq *r, const char *a)
+{
+    (void)a;
+    api_health(r);
+}
+static void rt_metrics(struct creq *r, const char *a)
+{
+    (void)a;
+    api_metrics(r);
+}
+static void rt_login(struct creq *r, const char *a)
+{
+    (void)a;
+    auth_login(r);
+}
+static void rt_logout(struct creq *r, const char *a)
+{
+    (void)a;
+    auth_logout(r);
+}
+static void rt_session(struct creq *r, const char *a)
+{
+    (void)a;
+    auth_whoami(r);
+}
+static void rt_jobs(struct creq *r, const char *a)
+{
+    (void)a;
+    api_jobs_list(r);
+}
+static void rt_job_get(struct creq *r, const char *name)
+{
+    api_job_get(r, name);
+}
+static void rt_job_put(struct creq *r, const char *name)
+{
+    api_job_put(r, name);
+}
+static void rt_job_delete(struct creq *r, const char *name)
+{
+    api_job_delete(r, name);
+}
+static void rt_job_trigger(struct creq *r, const char *name)
+{
+    api_job_trigger(r, name);
+}
+static void rt_job_enable(struct creq *r, const char *name)
+{
+    api_job_enable(r, name, false);
+}
+static void rt_job_disable(struct creq *r, const char *name)
+{
+    api_job_enable(r, name, true);
+}
+static void rt_job_shards(struct creq *r, const char *name)
+{
+    api_job_shards(r, name);
+}
+static void rt_users(struct creq *r, const char *name)
+{
+    auth_users(r, name);
+}
+static void rt_agents(struct creq *r, const char *a)
+{
+    (void)a;
+    api_agents(r);
+}
+static void rt_preview(struct creq *r, const char *a)
+{
+    (void)a;
+    api_cron_preview(r);
+}
+static void rt_executions(struct creq *r, const char *a)
+{
+    (void)a;
+    api_executions(r);
+}
+static void rt_execution(struct creq *r, const char *id)
+{
+    api_execution(r, id);
+}
+static void rt_alerts(struct creq *r, const char *a)
+{
+    (void)a;
+    api_alerts(r);
+}
+static void rt_latest(struct creq *r, const char *a)
+{
+    (void)a;
+    api_latest(r);
+}
+static void rt_stats(struct creq *r, const char *a)
+{
+    (void)a;
+    api_stats(r);
+}
+/* An export holds every job whole (parameters, webhooks): admins only, and it
+ * is written to the audit log. */
+static void rt_export(struct creq *r, const char *a)
+{
+    (void)a;
+    audit(r->c, r->sess.user, "export", "jobs", "*", NULL, NULL);
+    api_export(r);
+}
+static void rt_import(struct creq *r, const char *a)
+{
+    (void)a;
+    api_import(r);
+}
+
+/* The API: who may do what, in one place. A pattern's "{job}" segment must be a
+ * valid job name; "{name}" and "{id}" are any segment, checked by the handler.
+ * A route with a role needs a session holding at least that role (401/403);
+ * a write also needs the session's X-CSRF-Token (403). The role NONE routes
+ * check what they need themselves (login, logout) or need nothing. */
+enum {
+    R_GET = EVHTTP_REQ_GET,
+    R_POST = EVHTTP_REQ_POST,
+    R_PUT = EVHTTP_REQ_PUT,
+    R_DELETE = EVHTTP_REQ_DELETE
+};
+
+struct api_route {
+    int method;
+    const char *pattern;
+    enum console_role role;
+    bool write;
+    void (*fn)(struct creq *r, const char *arg);
+};
+
+static const struct api_route routes[] = {
+    {R_GET, "health", ROLE_NONE, false, rt_health},
+    {R_GET, "metrics", ROLE_NONE, false, rt_metrics},
+    {R_POST, "login", ROLE_NONE, false, rt_login},
+    {R_POST, "logout", ROLE_NONE, false, rt_logout},
+    {R_GET, "session", ROLE_VIEWER, false, rt_session},
+    {R_GET, "jobs", ROLE_VIEWER, false, rt_jobs},
+    {R_GET, "jobs/{job}", ROLE_VIEWER, false, rt_job_get},
+    {R_PUT, "jobs/{job}", ROLE_ADMIN, true, rt_job_put},
+    {R_DELETE, "jobs/{job}", ROLE_ADMIN, true, rt_job_delete},
+    {R_POST, "jobs/{job}/trigger", ROLE_OPERATOR, true, rt_job_trigger},
+    {R_POST, "jobs/{job}/enable", ROLE_OPERATOR, true, rt_job_enable},
+    {R_POST, "jobs/{job}/disable", ROLE_OPERATOR, true, rt_job_disable},
+    {R_GET, "jobs/{job}/shards", ROLE_VIEWER, false, rt_job_shards},
+    {R_GET, "users", ROLE_ADMIN, false, rt_users},
+    {R_PUT, "users/{name}", ROLE_ADMIN, true, rt_users},
+    {R_DELETE, "users/{name}", ROLE_ADMIN, true, rt_users},
+    {R_GET, "agents", ROLE_VIEWER, false, rt_agents},
+    {R_GET, "cron/preview", ROLE_VIEWER, false, rt_preview},
+    {R_GET, "executions", ROLE_VIEWER, false, rt_executions},
+    {R_GET, "executions/{id}", ROLE_VIEWER, false, rt_execution},
+    {R_GET, "alerts", ROLE_VIEWER, false, rt_alerts},
+    {R_GET, "latest", ROLE_VIEWER, false, rt_latest},
+    {R_GET, "stats", ROLE_VIEWER, false, rt_stats},
+    {R_GET, "export", ROLE_ADMIN, false, rt_export},
+    {R_POST, "import", ROLE_ADMIN, true, rt_import},
+};
+
+/* route_match: the path's segments fit the pattern; *arg is its parameter. */
+static bool route_match(const struct creq *r, const char *pattern, const char **arg)
+{
+    int i = 0;
+    *arg = NULL;
+    for (const char *p = pattern; *p; i++) {
+        size_t n = strcspn(p, "/");
+        if (i >= r->nseg)
+            return false;
+        if (p[0] == '{')
+            *arg = r->seg[i];
+        else if (strlen(r->seg[i]) != n || strncmp(r->seg[i], p, n) != 0)
+            return false;
+        p += n + (p[n] == '/');
+    }
+    return i == r->nseg;
 }
 
 static void route(struct creq *r)
 {
-    const char *s0 = r->nseg > 0 ? r->seg[0] : "";
-    const char *s1 = r->nseg > 1 ? r->seg[1] : NULL;
-    const char *s2 = r->nseg > 2 ? r->seg[2] : NULL;
-    const int G = EVHTTP_REQ_GET, P = EVHTTP_REQ_POST;
-    if (r->nseg == 1 && strcmp(s0, "health") == 0) {
-        if (method_is(r, G))
-            api_health(r);
-    } else if (r->nseg == 1 && strcmp(s0, "metrics") == 0) {
-        if (method_is(r, G))
-            api_metrics(r);
-    } else if (r->nseg == 1 && strcmp(s0, "login") == 0) {
-        if (method_is(r, P))
-            auth_login(r);
-    } else if (r->nseg == 1 && strcmp(s0, "logout") == 0) {
-        if (method_is(r, P))
-            auth_logout(r);
-    } else if (r->nseg == 1 && strcmp(s0, "session") == 0) {
-        if (method_is(r, G))
-            auth_whoami(r);
-    } else if (strcmp(s0, "jobs") == 0 && r->nseg <= 3) {
-        if (r->nseg == 1) {
-            if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-                api_jobs_list(r);
-            return;
+    enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
+    if (m == EVHTTP_REQ_HEAD)
+        m = EVHTTP_REQ_GET;
+    const struct api_route *hit = NULL;
+    const char *arg = NULL;
+    int allowed = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        const char *a;
+        if (!route_match(r, routes[i].pattern, &a))
+            continue;
+        allowed |= routes[i].method;
+        if (routes[i].method == (int)m && !hit) {
+            hit = &routes[i];
+            arg = a;
         }
-        if (!job_name_valid(s1)) {
-            creq_error(
-                r, r->nseg == 2 && evhttp_request_get_command(r->req) == EVHTTP_REQ_PUT ? 400 : 404,
-                "name", "\"%.140s\" is not a valid job name (1-%d of A-Z a-z 0-9 . _ -)", s1,
-                JOB_NAME_MAX);
-            return;
-        }
-        if (r->nseg == 2) {
-            if (!method_is(r, G | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE))
-                return;
-            enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
-            if (m == EVHTTP_REQ_PUT)
-                api_job_put(r, s1);
-            else if (m == EVHTTP_REQ_DELETE)
-                api_job_delete(r, s1);
-            else if (auth_need(r, ROLE_VIEWER, false))
-                api_job_get(r, s1);
-        } else if (strcmp(s2, "trigger") == 0) {
-            if (method_is(r, P))
-                api_job_trigger(r, s1);
-        } else if (strcmp(s2, "enable") == 0 || strcmp(s2, "disable") == 0) {
-            if (method_is(r, P))
-                api_job_enable(r, s1, s2[0] == 'd');
-        } else if (strcmp(s2, "shards") == 0) {
-            if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-                api_job_shards(r, s1);
-        } else {
-            creq_error(r, 404, "path", "no such route");
-        }
-    } else if (strcmp(s0, "users") == 0 && r->nseg <= 2) {
-        if (r->nseg == 1 ? method_is(r, G) : method_is(r, EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE))
-            auth_users(r, s1);
-    } else if (r->nseg == 1 && strcmp(s0, "agents") == 0) {
-        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-            api_agents(r);
-    } else if (r->nseg == 2 && strcmp(s0, "cron") == 0 && strcmp(s1, "preview") == 0) {
-        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-            api_cron_preview(r);
-    } else if (strcmp(s0, "executions") == 0 && r->nseg <= 2) {
-        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false)) {
-            if (r->nseg == 1)
-                api_executions(r);
-            else
-                api_execution(r, s1);
-        }
-    } else if (r->nseg == 1 && strcmp(s0, "alerts") == 0) {
-        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-            api_alerts(r);
-    } else if (r->nseg == 1 && strcmp(s0, "latest") == 0) {
-        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-            api_latest(r);
-    } else if (r->nseg == 1 && strcmp(s0, "stats") == 0) {
-        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-            api_stats(r);
-    } else if (r->nseg == 1 && strcmp(s0, "export") == 0) {
-        if (method_is(r, G) && auth_need(r, ROLE_VIEWER, false))
-            api_export(r);
-    } else if (r->nseg == 1 && strcmp(s0, "import") == 0) {
-        if (method_is(r, P) && auth_need(r, ROLE_ADMIN, true))
-            api_import(r);
-    } else {
-        creq_error(r, 404, "path", "no such route");
     }
+    if (!allowed) {
+        creq_error(r, 404, "path", "no such route");
+        return;
+    }
+    if (!hit) {
+        char allow[64] = "";
+        if (allowed & R_GET)
+            strcat(allow, "GET, HEAD, ");
+        if (allowed & R_POST)
+            strcat(allow, "POST, ");
+        if (allowed & R_PUT)
+            strcat(allow, "PUT, ");
+        if (allowed & R_DELETE)
+            strcat(allow, "DELETE, ");
+        allow[strlen(allow) - 2] = '\0';
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+        creq_error(r, 405, "method", "method not allowed here (allowed: %s)", allow);
+        return;
+    }
+    if (hit->role != ROLE_NONE && !auth_need(r, hit->role, hit->write))
+        return;
+    if (strstr(hit->pattern, "{job}") && !job_name_valid(arg)) {
+        creq_error(r, m == EVHTTP_REQ_PUT ? 400 : 404, "name",
+                   "\"%.140s\" is not a valid job name (1-%d of A-Z a-z 0-9 . _ -)", arg,
+                   JOB_NAME_MAX);
+        return;
+    }
+    hit->fn(r, arg);
 }
 
 /* split: decode the path after /api/v1/ into segments; false when malformed. */
@@ -1318,6 +1486,8 @@ void api_handle(struct evhttp_request *req, void *arg)
     if (!path || !*path)
         path = "/";
     evhttp_add_header(evhttp_request_get_output_headers(req), "X-Frame-Options", "DENY");
+    if (!auth_host_ok(c, req))
+        return;
     if (strcmp(path, "/metrics") == 0)
         path = "/api/v1/metrics";
     if (strncmp(path, "/api/", 5) != 0) {

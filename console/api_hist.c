@@ -20,6 +20,8 @@
 
 #define ALERT_WINDOW_MS (24LL * 3600 * 1000)
 #define ALERT_SKEW_MS 2000
+#define ALERT_PER_JOB 10    /* items listed per job and reason; the rest are counted */
+#define ALERT_ROWS_MAX 1000 /* history rows read per request (a few MB at most) */
 
 static void iso_ms(cJSON *o, const char *key, int64_t ms)
 {
@@ -127,6 +129,7 @@ struct histq {
     int rc;
     bool down;
     int64_t since_ms;
+    bool truncated;
     /* stats */
     int64_t hours_total[24], hours_failed[24];
 };
@@ -407,7 +410,8 @@ static void alert_work(MYSQL *m, void *arg)
         q->down = true;
         return;
     }
-    q->rc = hist_alert_inputs(m, q->since_ms, 0, HIST_PAGE_MAX, NULL, &q->page, &q->err);
+    q->rc = hist_alert_open(m, q->since_ms, ALERT_PER_JOB, ALERT_ROWS_MAX, &q->page, &q->truncated,
+                            &q->err);
 }
 
 static void add_job_ids(struct console *c, cJSON *o, const struct job *j)
@@ -424,6 +428,55 @@ static void add_job_ids(struct console *c, cJSON *o, const struct job *j)
         cJSON_AddNullToObject(o, "job_level");
 }
 
+/* alert_entry: the panel row of (panel, job, reason), made on first use; rows
+ * of one job and reason are one entry, so a noisy job is one line. */
+static cJSON *alert_entry(struct console *c, struct strmap *seen, cJSON *panel, const char *job,
+                          const char *reason)
+{
+    char key[JOB_NAME_MAX * 4 + 64];
+    snprintf(key, sizeof key, "%p\n%s\n%s", (void *)panel, reason, job);
+    cJSON *e = strmap_get(seen, key);
+    if (e)
+        return e;
+    const struct zkview_job *zj = zkview_job(&c->view, job);
+    e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "job", job);
+    add_job_ids(c, e, zj ? zj->job : NULL);
+    cJSON_AddStringToObject(e, "reason", reason);
+    cJSON_AddArrayToObject(e, "items");
+    cJSON_AddNumberToObject(e, "items_open", 0);
+    cJSON_AddItemToArray(panel, e);
+    int perr = 0;
+    strmap_put(seen, key, e, &perr);
+    return e;
+}
+
+static void alert_add_item(cJSON *e, int item, unsigned open)
+{
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(e, "items");
+    cJSON *it;
+    cJSON_ArrayForEach(it, items) if (it->valueint == item) return;
+    if (cJSON_GetArraySize(items) < ALERT_PER_JOB)
+        cJSON_AddItemToArray(items, cJSON_CreateNumber(item));
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "items_open");
+    double v = open ? (double)open : n->valuedouble + 1;
+    if (v < cJSON_GetArraySize(items))
+        v = cJSON_GetArraySize(items);
+    cJSON_SetNumberValue(n, v);
+}
+
+static int panel_open(const cJSON *panel)
+{
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, panel)
+    {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "items_open");
+        n += cJSON_IsNumber(k) && k->valueint > 0 ? k->valueint : 1;
+    }
+    return n;
+}
+
 static void alerts_done(void *arg)
 {
     struct histq *q = arg;
@@ -438,51 +491,45 @@ static void alerts_done(void *arg)
     cJSON *p2 = cJSON_AddArrayToObject(o, "over_timeout");
     cJSON *p3 = cJSON_AddArrayToObject(o, "no_failover");
     cJSON *p4 = cJSON_AddArrayToObject(o, "abnormal_agents");
+    struct strmap seen;
+    strmap_init(&seen);
     int64_t now = console_now_ms();
-    /* 1 and 2 from history: failed/missed executions and timeouts of the window. */
+    /* 1 and 2 from history: the open (uncleared) failures, misses and timeouts
+     * of the window, newest first, one entry per job and reason. */
     for (size_t i = 0; i < q->page.n; i++) {
         const struct hist_row *h = &q->page.rows[i];
-        const struct zkview_job *zj = zkview_job(&c->view, h->job);
-        const struct job *j = zj ? zj->job : NULL;
-        if (strcmp(h->status, "timeout") == 0) {
-            cJSON *e = NULL;
-            cJSON *it;
-            cJSON_ArrayForEach(it, p2)
-            {
-                const cJSON *jn = cJSON_GetObjectItemCaseSensitive(it, "job");
-                if (cJSON_IsString(jn) && strcmp(jn->valuestring, h->job) == 0)
-                    e = it;
-            }
-            int64_t over = 0;
-            if (h->started_ms && h->finished_ms && j && j->timeout_s > 0)
-                over = (h->finished_ms - h->started_ms) / 1000 - j->timeout_s;
-            if (!e) {
-                e = cJSON_CreateObject();
-                cJSON_AddStringToObject(e, "job", h->job);
-                add_job_ids(c, e, j);
-                cJSON_AddNumberToObject(e, "seconds_over", (double)(over > 0 ? over : 0));
-                cJSON_AddArrayToObject(e, "items");
-                iso_ms(e, "fire_time", h->fire_ms);
+        bool timeout = strcmp(h->status, "timeout") == 0;
+        bool missed = strcmp(h->status, "missed") == 0;
+        cJSON *e = alert_entry(c, &seen, timeout ? p2 : p1, h->job,
+                               timeout  ? "timed out"
+                               : missed ? "missed"
+                                        : "failed");
+        if (!cJSON_GetObjectItemCaseSensitive(e, "fire_time")) {
+            /* The newest open fire of this job and reason. fire_time is when it
+             * was scheduled; fired says whether it ran at all. */
+            iso_ms(e, "fire_time", h->fire_ms);
+            cJSON_AddBoolToObject(e, "fired", !missed);
+            cJSON_AddStringToObject(e, "execution_id", h->execution_id);
+            cJSON_AddStringToObject(e, "agent", h->agent);
+            if (timeout) {
+                const struct zkview_job *zj = zkview_job(&c->view, h->job);
+                if (zj && zj->job)
+                    cJSON_AddNumberToObject(e, "timeout_s", zj->job->timeout_s);
+                else
+                    cJSON_AddNullToObject(e, "timeout_s");
+                /* Killed at its timeout: how long it ran, not "seconds over" (0). */
+                if (h->started_ms && h->finished_ms)
+                    cJSON_AddNumberToObject(e, "ran_s",
+                                            (double)((h->finished_ms - h->started_ms) / 1000));
+                else
+                    cJSON_AddNullToObject(e, "ran_s");
+                cJSON_AddNullToObject(e, "seconds_over");
                 cJSON_AddBoolToObject(e, "running", false);
-                cJSON_AddItemToArray(p2, e);
+            } else if (h->has_exit_code) {
+                cJSON_AddNumberToObject(e, "exit_code", h->exit_code);
             }
-            cJSON *items = cJSON_GetObjectItemCaseSensitive(e, "items");
-            bool have = false;
-            cJSON_ArrayForEach(it, items) have = have || it->valueint == h->item;
-            if (!have)
-                cJSON_AddItemToArray(items, cJSON_CreateNumber(h->item));
-            continue;
         }
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "job", h->job);
-        add_job_ids(c, e, j);
-        iso_ms(e, "fire_time", h->fire_ms);
-        cJSON_AddNumberToObject(e, "item", h->item);
-        cJSON_AddStringToObject(e, "reason",
-                                strcmp(h->status, "missed") == 0 ? "missed" : "failed");
-        cJSON_AddStringToObject(e, "execution_id", h->execution_id);
-        cJSON_AddStringToObject(e, "agent", h->agent);
-        cJSON_AddItemToArray(p1, e);
+        alert_add_item(e, h->item, h->open_n);
     }
     /* From the cache: items running past their timeout now, jobs without an
      * eligible agent or a second one, abnormal agents. */
@@ -497,16 +544,26 @@ static void alerts_done(void *arg)
             int64_t over = now / 1000 - ag->rec.running[x].fire - zj->job->timeout_s;
             if (over <= 0)
                 continue;
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "job", zj->name);
-            add_job_ids(c, e, zj->job);
-            cJSON_AddNumberToObject(e, "seconds_over", (double)over);
-            cJSON *items = cJSON_AddArrayToObject(e, "items");
-            cJSON_AddItemToArray(items, cJSON_CreateNumber(ag->rec.running[x].item));
-            iso_ms(e, "fire_time", ag->rec.running[x].fire * 1000);
-            cJSON_AddBoolToObject(e, "running", true);
-            cJSON_AddStringToObject(e, "agent", ag->id);
-            cJSON_AddItemToArray(p2, e);
+            cJSON *e = alert_entry(c, &seen, p2, zj->name, "running over");
+            cJSON *so = cJSON_GetObjectItemCaseSensitive(e, "seconds_over");
+            if (!so) {
+                cJSON_AddNumberToObject(e, "timeout_s", zj->job->timeout_s);
+                cJSON_AddNumberToObject(e, "seconds_over", (double)over);
+                iso_ms(e, "fire_time", ag->rec.running[x].fire * 1000);
+                cJSON_AddBoolToObject(e, "running", true);
+                cJSON_AddArrayToObject(e, "agents");
+            } else if (so->valuedouble < (double)over) {
+                cJSON_SetNumberValue(so, (double)over); /* the longest overrun */
+                cJSON_DeleteItemFromObjectCaseSensitive(e, "fire_time");
+                iso_ms(e, "fire_time", ag->rec.running[x].fire * 1000);
+            }
+            cJSON *agl = cJSON_GetObjectItemCaseSensitive(e, "agents");
+            bool have = false;
+            const cJSON *a;
+            cJSON_ArrayForEach(a, agl) have = have || strcmp(a->valuestring, ag->id) == 0;
+            if (!have)
+                cJSON_AddItemToArray(agl, cJSON_CreateString(ag->id));
+            alert_add_item(e, ag->rec.running[x].item, 0);
         }
         cJSON *reasons = cJSON_CreateArray();
         if (!ag->valid) {
@@ -545,12 +602,11 @@ static void alerts_done(void *arg)
         int ji = a ? shard_job_find(a, j->name) : -1;
         int eligible = ji >= 0 ? shard_job_eligible(a, ji) : 0;
         if (eligible == 0 && c->view.has_snap) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "job", j->name);
-            add_job_ids(c, e, j);
+            cJSON *e = alert_entry(c, &seen, p1, j->name, "no eligible agent");
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "items");
+            cJSON_DeleteItemFromObjectCaseSensitive(e, "items_open");
             cJSON_AddNullToObject(e, "fire_time");
-            cJSON_AddStringToObject(e, "reason", "no eligible agent");
-            cJSON_AddItemToArray(p1, e);
+            cJSON_AddBoolToObject(e, "fired", false);
         }
         if (!j->failover || eligible < 2) {
             cJSON *e = cJSON_CreateObject();
@@ -562,7 +618,19 @@ static void alerts_done(void *arg)
             cJSON_AddItemToArray(p3, e);
         }
     }
+    strmap_free(&seen);
     iso_ms(o, "since", q->since_ms);
+    cJSON_AddNumberToObject(o, "per_job", ALERT_PER_JOB);
+    cJSON_AddBoolToObject(o, "truncated", q->truncated);
+    /* What the dashboard counts: open conditions (an item of a job, a job, an
+     * agent), not panel lines and not cleared failures. */
+    cJSON *open = cJSON_AddObjectToObject(o, "open");
+    int n1 = panel_open(p1), n2 = panel_open(p2), n3 = panel_open(p3), n4 = panel_open(p4);
+    cJSON_AddNumberToObject(open, "abnormal_jobs", n1);
+    cJSON_AddNumberToObject(open, "over_timeout", n2);
+    cJSON_AddNumberToObject(open, "no_failover", n3);
+    cJSON_AddNumberToObject(open, "abnormal_agents", n4);
+    cJSON_AddNumberToObject(open, "total", n1 + n2 + n3 + n4);
     histq_free(q);
     creq_json(r, 200, o);
 }
@@ -640,7 +708,7 @@ static void import_op_done(struct import_op *op, int rc, int version)
     } else {
         c->zk_writes++;
         if (op->data)
-            zkview_put_local(&c->view, op->name, op->data, version);
+            zkview_put_local(&c->view, op->name, op->data, version, console_now_ms());
         else
             zkview_del_local(&c->view, op->name);
         audit(c, im->r->sess.user, op->action, "job", op->name, op->before, op->data);
@@ -724,8 +792,35 @@ void api_import(struct creq *r)
         strmap_put(&seen, parsed[i]->name, parsed[i], &perr);
         i++;
     }
+    /* The export names the jobs whose config it could not read ("invalid"):
+     * the document says they exist, so they are kept, not deleted. */
+    struct strmap keep;
+    strmap_init(&keep);
+    const cJSON *inv =
+        cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "invalid") : NULL;
+    if (!bad && inv && !cJSON_IsArray(inv)) {
+        sc_err_set(&err, EINVAL, "invalid", -1, "must be an array of job names");
+        bad = 1;
+    }
+    int ix = 0;
+    cJSON_ArrayForEach(it, inv)
+    {
+        if (bad)
+            break;
+        if (!cJSON_IsString(it)) {
+            char pre[32];
+            snprintf(pre, sizeof pre, "invalid[%d]", ix);
+            sc_err_set(&err, EINVAL, pre, -1, "must be a job name");
+            bad = 1;
+            break;
+        }
+        int perr = 0;
+        strmap_put(&keep, it->valuestring, (void *)1, &perr);
+        ix++;
+    }
     cJSON_Delete(doc);
     if (bad) {
+        strmap_free(&keep);
         for (int x = 0; x < n; x++)
             job_free(parsed[x]);
         free(parsed);
@@ -740,6 +835,7 @@ void api_import(struct creq *r)
     cJSON_AddArrayToObject(out, "updated");
     cJSON_AddArrayToObject(out, "deleted");
     cJSON_AddArrayToObject(out, "unchanged");
+    cJSON_AddArrayToObject(out, "kept_invalid");
     im->failed = cJSON_AddArrayToObject(out, "failed");
     im->out = out;
     im->r = r;
@@ -776,6 +872,10 @@ void api_import(struct creq *r)
     size_t ngone = 0;
     for (size_t x = 0; gone && x < nall; x++)
         if (!strmap_get(&seen, all[x]->name)) {
+            if (strmap_get(&keep, all[x]->name)) {
+                add_name(out, "kept_invalid", all[x]->name);
+                continue;
+            }
             add_name(out, "deleted", all[x]->name);
             gone[ngone++] = strdup(all[x]->name);
         }
@@ -797,6 +897,7 @@ void api_import(struct creq *r)
         job_free(parsed[x]);
     free(parsed);
     strmap_free(&seen);
+    strmap_free(&keep);
     if (confirm)
         LOGN("import by %s: %d jobs in the document", r->sess.user, n);
     im->started = true;

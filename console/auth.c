@@ -1,10 +1,22 @@
-/* console/auth.c: logins, sessions, roles, CSRF and the audit log.
+/* console/auth.c: logins, sessions, roles, CSRF, the Host allow-list and the
+ * audit log.
  *
- * Passwords are checked against app_user's argon2id hashes (libsodium's
- * crypto_pwhash_str_verify) on a MySQL worker, never on the loop. A session is a
- * random 256-bit id in an HttpOnly, SameSite=Strict cookie, kept in a table on
- * the loop thread with an absolute expiry; its CSRF token (another 256 random
- * bits) must come back in X-CSRF-Token on every write. */
+ * Users live in app_user through sql/users.h (the module `shardcronctl user`
+ * uses too). A login is a lookup on the user-store pool (c->auth_db: one
+ * worker, its own connection, a bounded queue), then a password check on the
+ * hash pool (c->hash_db: one worker, no connection, a bounded queue); neither
+ * is a history worker. argon2 takes 64 MiB and ~0.1-0.2 s of a core per check:
+ * a burst of logins must not stall the history routes, nor hold a MySQL
+ * connection while hashing. A burst beyond a bound gets 503 at once.
+ *
+ * A session is a random 256-bit id in an HttpOnly, SameSite=Strict cookie
+ * (Secure when served over HTTPS), kept in a table on the loop thread with an
+ * absolute expiry; its CSRF token (another 256 random bits) must come back in
+ * X-CSRF-Token on every write. A session holds the name as the database spells
+ * it and the row's stamp (updated_at): a role change, a password change or a
+ * delete ends every session of the user at once when made through the console,
+ * and within user_check_ms (a minute) when made elsewhere (`shardcronctl user
+ * add`, SQL): the check compares every session with app_user. */
 #define LOG_CAT "shardcron.console"
 #include <errno.h>
 #include <event2/keyvalq_struct.h>
@@ -12,22 +24,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "console/console.h"
+#include "core/http.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "sql/users.h"
 
 #define COOKIE "sc_session"
 
-/* Failed logins: a user name gets AUTH_USER_FAILS, an address AUTH_ADDR_FAILS
+/* Login attempts: a user name gets AUTH_USER_TRIES, an address AUTH_ADDR_TRIES
  * within AUTH_WINDOW_MS; beyond that, logins are refused with 429 until the
- * window ends. A successful login clears its user name's count. */
-#define AUTH_USER_FAILS 5
-#define AUTH_ADDR_FAILS 20
+ * window ends. An attempt counts when it arrives, before its password is
+ * checked, so parallel guesses cannot all reach argon2. A successful login
+ * clears its user name's count and gives its address's attempt back. */
+#define AUTH_USER_TRIES 5
+#define AUTH_ADDR_TRIES 20
 #define AUTH_WINDOW_MS (5 * 60 * 1000)
+/* Jobs queued or running at once on each of the user-store and hash pools. */
+#define AUTH_QUEUE 32
 
 struct auth_throttle {
-    int fails;
+    int tries;
     int64_t since_ms;
 };
 
@@ -63,10 +83,203 @@ static void random_hex(char out[65])
     sodium_bin2hex(out, 65, b, sizeof b);
 }
 
+static const char *in_header(struct evhttp_request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+/* ---------------------------------------------------------------- start, stop */
+
+static void users_check_cb(evutil_socket_t fd, short what, void *arg);
+static void dummy_warm(MYSQL *m, void *arg);
+static void dummy_warmed(void *arg);
+
+static int add_host(struct console *c, const char *h, size_t n)
+{
+    while (n && (*h == ' ' || *h == '\t'))
+        h++, n--;
+    while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+        h++, n -= 2;
+    if (!n)
+        return 0;
+    char **g = realloc(c->hosts, (c->nhosts + 1) * sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    c->hosts = g;
+    if (!(c->hosts[c->nhosts] = strndup(h, n)))
+        return -ENOMEM;
+    c->nhosts++;
+    return 0;
+}
+
+int auth_start(struct console *c, const struct cfg *cfg, const struct db_url *url,
+               const char *db_password, struct sc_err *err)
+{
+    const char *list = cfg_str(cfg, "allowed_hosts");
+    int rc = 0;
+    if (list && *list) {
+        for (const char *p = list; *p;) {
+            size_t n = strcspn(p, ",");
+            rc |= add_host(c, p, n);
+            p += n + (p[n] == ',');
+        }
+    } else {
+        /* The names a browser on this host or on the listen address uses. */
+        const char *l = cfg_str(cfg, "listen");
+        const char *colon = l ? strrchr(l, ':') : NULL;
+        char host[256];
+        rc |= add_host(c, "localhost", 9);
+        rc |= add_host(c, "127.0.0.1", 9);
+        rc |= add_host(c, "::1", 3);
+        if (colon && colon > l)
+            rc |= add_host(c, l, (size_t)(colon - l));
+        if (gethostname(host, sizeof host) == 0) {
+            host[sizeof host - 1] = '\0';
+            rc |= add_host(c, host, strlen(host));
+        }
+    }
+    if (rc < 0)
+        return sc_err_set(err, ENOMEM, "allowed_hosts", -1, "out of memory");
+    if (!c->nhosts)
+        return sc_err_set(err, EINVAL, "allowed_hosts", -1, "names no host");
+    char names[512] = "";
+    for (size_t i = 0, o = 0; i < c->nhosts && o < sizeof names; i++)
+        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", c->hosts[i]);
+    LOGI("answering to Host %s (allowed_hosts)", names);
+    c->secure_cookie = cfg_flag(cfg, "secure_cookies");
+    long long check_ms = 60000;
+    if (cfg_int(cfg, "user_check_ms", 100, 3600000, &check_ms, err) == -EINVAL)
+        return -EINVAL;
+    if (url) {
+        rc = dbpool_new(c->base, url, db_password, 1, &c->auth_db, err);
+        if (rc < 0)
+            return rc;
+        dbpool_set_bound(c->auth_db, AUTH_QUEUE);
+        if ((rc = dbpool_new(c->base, NULL, NULL, 1, &c->hash_db, err)) < 0)
+            return rc;
+        dbpool_set_bound(c->hash_db, AUTH_QUEUE);
+        /* The dummy hash is made on first use: make it now, so the first
+         * unknown name costs what the others do. */
+        if (dbpool_submit(c->hash_db, dummy_warm, dummy_warmed, NULL) < 0)
+            return sc_err_set(err, ENOMEM, "mysql", -1, "out of memory");
+        struct timeval tv = {check_ms / 1000, (check_ms % 1000) * 1000};
+        if (!(c->ev_users = event_new(c->base, -1, EV_PERSIST, users_check_cb, c)) ||
+            event_add(c->ev_users, &tv) < 0)
+            return sc_err_set(err, ENOMEM, "user_check_ms", -1, "cannot start the timer");
+    }
+    return 0;
+}
+
+static void dummy_warm(MYSQL *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    (void)users_verify(NULL, "");
+}
+
+static void dummy_warmed(void *arg)
+{
+    (void)arg;
+}
+
+void auth_stop(struct console *c)
+{
+    if (c->ev_users)
+        event_free(c->ev_users);
+    c->ev_users = NULL;
+    /* The user store first: its logins go on to the hash pool, still there;
+     * a password hashed after it is gone gets 503. */
+    dbpool_free(c->auth_db);
+    c->auth_db = NULL;
+    dbpool_free(c->hash_db);
+    c->hash_db = NULL;
+    for (size_t i = 0; i < c->nhosts; i++)
+        free(c->hosts[i]);
+    free(c->hosts);
+    c->hosts = NULL;
+    c->nhosts = 0;
+}
+
+/* ---------------------------------------------------------------- Host, Origin */
+
+/* host_allowed: the host part of a Host header value ("name", "name:port",
+ * "[v6]:port") is on the allow-list. "*" on the list allows any. */
+static bool host_allowed(const struct console *c, const char *v)
+{
+    const char *h = v, *end;
+    if (*h == '[') {
+        h++;
+        end = strchr(h, ']');
+        if (!end || (end[1] && end[1] != ':'))
+            return false;
+    } else {
+        end = strchr(h, ':');
+        if (!end)
+            end = h + strlen(h);
+    }
+    size_t n = (size_t)(end - h);
+    for (size_t i = 0; i < c->nhosts; i++)
+        if (strcmp(c->hosts[i], "*") == 0 ||
+            (strlen(c->hosts[i]) == n && strncasecmp(c->hosts[i], h, n) == 0))
+            return true;
+    return false;
+}
+
+bool auth_host_ok(struct console *c, struct evhttp_request *req)
+{
+    const char *h = in_header(req, "Host");
+    /* HTTP/1.0 clients may send none; a browser always does, and only a
+     * browser can be steered by DNS rebinding. */
+    if (!h || host_allowed(c, h))
+        return true;
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "unknown Host \"%.200s\"; the console answers only to the names in allowed_hosts", h);
+    c->replies_4xx++;
+    http_reply_error(req, 421, "Host", msg);
+    return false;
+}
+
+/* origin_ok: a browser's Origin must name this console: its scheme-less
+ * authority equals the Host header. No Origin (curl, scripts) is fine: login
+ * CSRF needs a browser, and browsers send Origin on every POST. */
+static bool origin_ok(struct evhttp_request *req)
+{
+    const char *o = in_header(req, "Origin"), *h = in_header(req, "Host");
+    if (!o)
+        return true;
+    const char *a = strstr(o, "://");
+    if (!a || !h)
+        return false;
+    a += 3;
+    return strcasecmp(a, h) == 0;
+}
+
+static bool json_body(struct evhttp_request *req)
+{
+    const char *t = in_header(req, "Content-Type");
+    if (!t || strncasecmp(t, "application/json", 16) != 0)
+        return false;
+    return t[16] == '\0' || t[16] == ';' || t[16] == ' ';
+}
+
+/* over_https: the reply reaches the browser over HTTPS: the secure_cookies
+ * setting (a TLS proxy in front), or the proxy says so. A forged header can
+ * only make a client's own cookie stricter. */
+static bool over_https(struct console *c, struct evhttp_request *req)
+{
+    const char *p = in_header(req, "X-Forwarded-Proto");
+    return c->secure_cookie || (p && strcasecmp(p, "https") == 0);
+}
+
+/* ---------------------------------------------------------------- sessions */
+
 /* cookie_session: the session id from the Cookie header, into id (65 bytes). */
 static bool cookie_session(struct evhttp_request *req, char id[65])
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
+    const char *h = in_header(req, "Cookie");
     while (h && *h) {
         while (*h == ' ' || *h == ';')
             h++;
@@ -97,6 +310,27 @@ static struct console_session *find_session(struct console *c, struct evhttp_req
     return s;
 }
 
+int auth_end_sessions(struct console *c, const char *user)
+{
+    const char *k;
+    void *v;
+    int n = 0;
+    for (size_t it = 0; strmap_next(&c->sessions, &it, &k, &v);)
+        if (strcmp(((struct console_session *)v)->user, user) == 0) {
+            free(strmap_del(&c->sessions, k));
+            n++;
+        }
+    if (n)
+        LOGN("ended %d session(s) of user %s", n, user);
+    return n;
+}
+
+static bool csrf_ok(struct evhttp_request *req, const struct console_session *s)
+{
+    const char *t = in_header(req, "X-CSRF-Token");
+    return t && strlen(t) == 64 && sodium_memcmp(t, s->csrf, 64) == 0;
+}
+
 bool auth_need(struct creq *r, enum console_role role, bool write)
 {
     struct console_session *s = find_session(r->c, r->req);
@@ -104,13 +338,9 @@ bool auth_need(struct creq *r, enum console_role role, bool write)
         creq_error(r, 401, "session", "log in first (POST /api/v1/login)");
         return false;
     }
-    if (write) {
-        const char *t =
-            evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-CSRF-Token");
-        if (!t || strlen(t) != 64 || sodium_memcmp(t, s->csrf, 64) != 0) {
-            creq_error(r, 403, "X-CSRF-Token", "missing or wrong CSRF token");
-            return false;
-        }
+    if (write && !csrf_ok(r->req, s)) {
+        creq_error(r, 403, "X-CSRF-Token", "missing or wrong CSRF token");
+        return false;
     }
     if (s->role < role) {
         creq_error(r, 403, "role", "needs the %s role (you are %s)", auth_role_name(role),
@@ -121,40 +351,48 @@ bool auth_need(struct creq *r, enum console_role role, bool write)
     return true;
 }
 
+/* ---------------------------------------------------------------- throttle */
+
 static void throttle_key(char *out, size_t len, const char *kind, const char *what)
 {
     snprintf(out, len, "%s:%s", kind, what);
 }
 
-/* throttled: seconds until `key` may try again, or 0. */
-static int throttled(struct console *c, const char *key, int limit)
-{
-    struct auth_throttle *t = strmap_get(&c->throttle, key);
-    int64_t now = console_now_ms();
-    if (!t || now - t->since_ms >= AUTH_WINDOW_MS || t->fails < limit)
-        return 0;
-    return (int)((t->since_ms + AUTH_WINDOW_MS - now) / 1000) + 1;
-}
-
-static void throttle_fail(struct console *c, const char *key)
+static struct auth_throttle *throttle_get(struct console *c, const char *key, bool create)
 {
     struct auth_throttle *t = strmap_get(&c->throttle, key);
     int64_t now = console_now_ms();
     int perr = 0;
-    if (!t) {
+    if (!t && create) {
         if (!(t = calloc(1, sizeof *t)))
-            return;
+            return NULL;
         strmap_put(&c->throttle, key, t, &perr);
         if (perr < 0) {
             free(t);
-            return;
+            return NULL;
         }
     }
-    if (now - t->since_ms >= AUTH_WINDOW_MS) {
-        t->fails = 0;
+    if (t && now - t->since_ms >= AUTH_WINDOW_MS) {
+        t->tries = 0;
         t->since_ms = now;
     }
-    t->fails++;
+    return t;
+}
+
+/* throttled: seconds until `key` may try again, or 0. */
+static int throttled(struct console *c, const char *key, int limit)
+{
+    struct auth_throttle *t = throttle_get(c, key, false);
+    if (!t || t->tries < limit)
+        return 0;
+    return (int)((t->since_ms + AUTH_WINDOW_MS - console_now_ms()) / 1000) + 1;
+}
+
+static void throttle_add(struct console *c, const char *key, int delta)
+{
+    struct auth_throttle *t = throttle_get(c, key, delta > 0);
+    if (t && (t->tries += delta) < 0)
+        t->tries = 0;
 }
 
 /* loopback: a reverse proxy on the host makes every user 127.0.0.1, so the
@@ -174,6 +412,54 @@ static const char *peer(struct evhttp_request *req)
     return addr ? addr : "?";
 }
 
+/* ---------------------------------------------------------------- sweep */
+
+struct sweep {
+    struct console *c;
+    struct users_row *rows;
+    size_t n;
+    bool failed;
+};
+
+static void sweep_work(MYSQL *m, void *arg)
+{
+    struct sweep *w = arg;
+    struct sc_err err;
+    w->failed = !m || users_list(m, &w->rows, &w->n, &err) < 0;
+}
+
+/* sweep_done: end the sessions whose user is gone, disabled, or changed since
+ * the login (a stamp or role that differs). */
+static void sweep_done(void *arg)
+{
+    struct sweep *w = arg;
+    struct console *c = w->c;
+    struct strmap byname;
+    const char *k;
+    void *v;
+    int perr = 0;
+    strmap_init(&byname);
+    if (!w->failed) {
+        for (size_t i = 0; i < w->n; i++)
+            strmap_put(&byname, w->rows[i].name, &w->rows[i], &perr);
+        for (size_t it = 0; perr == 0 && strmap_next(&c->sessions, &it, &k, &v);) {
+            struct console_session *s = v;
+            const struct users_row *u = strmap_get(&byname, s->user);
+            if (!u || u->disabled || strcmp(u->stamp, s->stamp) != 0 ||
+                role_parse(u->role) != s->role) {
+                LOGN("session of user %s ended: the user was %s", s->user,
+                     !u            ? "deleted"
+                     : u->disabled ? "disabled"
+                                   : "changed");
+                free(strmap_del(&c->sessions, k));
+            }
+        }
+    }
+    strmap_free(&byname);
+    free(w->rows);
+    free(w);
+}
+
 void auth_sweep(struct console *c)
 {
     const char *k;
@@ -187,43 +473,97 @@ void auth_sweep(struct console *c)
             free(strmap_del(&c->sessions, k));
 }
 
+/* users_check_cb: every user_check_ms, compare the sessions with app_user. */
+static void users_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct console *c = arg;
+    (void)fd;
+    (void)what;
+    if (!c->auth_db || strmap_len(&c->sessions) == 0)
+        return;
+    struct sweep *w = calloc(1, sizeof *w);
+    if (w) {
+        w->c = c;
+        if (dbpool_submit(c->auth_db, sweep_work, sweep_done, w) < 0)
+            free(w); /* busy: the next round checks */
+    }
+}
+
 /* ---------------------------------------------------------------- login */
 
 struct login {
     struct creq *r;
-    char user[65];
+    char user[USERS_NAME_MAX + 1];
     char addr[64];
     char *password;
+    int found; /* users_get */
     bool ok;
     bool db_down;
-    enum console_role role;
+    struct users_row row;
 };
 
-static void login_work(MYSQL *m, void *arg)
+/* login_lookup: the user's row, on the user-store pool. */
+static void login_lookup(MYSQL *m, void *arg)
 {
     struct login *l = arg;
-    char esc[140], q[300];
-    if (!m) {
+    struct sc_err err;
+    l->found = m ? users_get(m, l->user, &l->row, &err) : -EIO;
+    if (l->found < 0) {
+        if (m)
+            LOGW("login: %s", err.msg);
         l->db_down = true;
+    }
+}
+
+/* login_check: the password, on the hash pool. Unknown and disabled users
+ * cost one argon2 check too: the time of the reply does not tell whether a
+ * name exists. */
+static void login_check(MYSQL *m, void *arg)
+{
+    struct login *l = arg;
+    (void)m;
+    bool usable = l->found == 1 && !l->row.disabled && strcmp(l->row.name, l->user) == 0;
+    l->ok = users_verify(usable ? l->row.hash : NULL, l->password) && usable;
+    sodium_memzero(l->row.hash, sizeof l->row.hash);
+}
+
+static void login_free(struct login *l)
+{
+    if (l->password) {
+        sodium_memzero(l->password, strlen(l->password));
+        free(l->password);
+    }
+    free(l);
+}
+
+static void login_done(void *arg);
+
+static void reply_busy(struct creq *r)
+{
+    r->c->logins_busy++;
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "1");
+    creq_error(r, 503, "login", "too many logins in progress; retry in a second");
+}
+
+/* login_looked: the row is in (or the store is down): on to the check. */
+static void login_looked(void *arg)
+{
+    struct login *l = arg;
+    struct creq *r = l->r;
+    if (l->db_down) {
+        login_free(l);
+        creq_error(r, 503, "mysql", "the user store is unreachable");
         return;
     }
-    mysql_real_escape_string(m, esc, l->user, strlen(l->user));
-    snprintf(q, sizeof q, "SELECT pw_hash, role, disabled FROM app_user WHERE username = '%s'",
-             esc);
-    if (mysql_query(m, q) != 0) {
-        LOGW("login: %s", mysql_error(m));
-        l->db_down = true;
-        return;
+    /* hash_db is NULL only while stopping (auth_stop). */
+    int rc = r->c->hash_db ? dbpool_submit(r->c->hash_db, login_check, login_done, l) : -EBUSY;
+    if (rc < 0) {
+        login_free(l);
+        if (rc == -EBUSY)
+            reply_busy(r);
+        else
+            creq_error(r, 500, NULL, "out of memory");
     }
-    MYSQL_RES *res = mysql_store_result(m);
-    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-    if (row && row[0] && row[1] && row[2] && strcmp(row[2], "0") == 0 &&
-        crypto_pwhash_str_verify(row[0], l->password, strlen(l->password)) == 0) {
-        l->ok = true;
-        l->role = role_parse(row[1]);
-    }
-    if (res)
-        mysql_free_result(res);
 }
 
 static void login_done(void *arg)
@@ -231,57 +571,51 @@ static void login_done(void *arg)
     struct login *l = arg;
     struct creq *r = l->r;
     struct console *c = r->c;
-    sodium_memzero(l->password, strlen(l->password));
-    free(l->password);
-    if (l->db_down) {
-        free(l);
-        creq_error(r, 503, "mysql", "the user store is unreachable");
-        return;
-    }
     char key[140];
-    if (!l->ok || l->role == ROLE_NONE) {
+    enum console_role role = l->ok ? role_parse(l->row.role) : ROLE_NONE;
+    if (role == ROLE_NONE) {
         c->logins_failed++;
         LOGN("login refused for \"%s\" from %s", l->user, l->addr);
-        throttle_key(key, sizeof key, "u", l->user);
-        throttle_fail(c, key);
-        throttle_key(key, sizeof key, "ip", l->addr);
-        throttle_fail(c, key);
-        free(l);
+        login_free(l);
         creq_error(r, 401, "password", "wrong username or password");
         return;
     }
     struct console_session *s = calloc(1, sizeof *s);
     int perr = 0;
     if (!s) {
-        free(l);
+        login_free(l);
         creq_error(r, 500, NULL, "out of memory");
         return;
     }
     random_hex(s->id);
     random_hex(s->csrf);
-    snprintf(s->user, sizeof s->user, "%s", l->user);
-    s->role = l->role;
+    /* The name as stored, not as typed. */
+    snprintf(s->user, sizeof s->user, "%s", l->row.name);
+    snprintf(s->stamp, sizeof s->stamp, "%s", l->row.stamp);
+    s->role = role;
     s->expires_ms = console_now_ms() + (int64_t)CONSOLE_SESSION_S * 1000;
     strmap_put(&c->sessions, s->id, s, &perr);
     if (perr < 0) {
         free(s);
-        free(l);
+        login_free(l);
         creq_error(r, 500, NULL, "out of memory");
         return;
     }
-    throttle_key(key, sizeof key, "u", l->user);
+    throttle_key(key, sizeof key, "u", s->user);
     free(strmap_del(&c->throttle, key));
+    throttle_key(key, sizeof key, "ip", l->addr);
+    throttle_add(c, key, -1);
     c->logins_ok++;
     LOGN("user %s logged in (%s)", s->user, auth_role_name(s->role));
-    char cookie[200];
-    snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d",
-             s->id, CONSOLE_SESSION_S);
+    char cookie[220];
+    snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s",
+             s->id, CONSOLE_SESSION_S, over_https(c, r->req) ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Set-Cookie", cookie);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "csrf", s->csrf);
     cJSON_AddStringToObject(o, "user", s->user);
     cJSON_AddStringToObject(o, "role", auth_role_name(s->role));
-    free(l);
+    login_free(l);
     creq_json(r, 200, o);
 }
 
@@ -290,7 +624,19 @@ void auth_login(struct creq *r)
     struct sc_err err;
     const char *user = NULL, *pw = NULL;
     static const char *const fields[] = {"username", "password", NULL};
-    if (!r->c->db) {
+    struct console *c = r->c;
+    /* Login CSRF: a cross-site form can post text/plain but not JSON without a
+     * preflight, and its Origin names another site. */
+    if (!json_body(r->req)) {
+        creq_error(r, 415, "Content-Type", "must be application/json");
+        return;
+    }
+    if (!origin_ok(r->req)) {
+        creq_error(r, 403, "Origin", "the login comes from another site (Origin \"%.200s\")",
+                   in_header(r->req, "Origin"));
+        return;
+    }
+    if (!c->auth_db) {
         creq_error(r, 503, "mysql", "the console runs without --mysql: no users to log in");
         return;
     }
@@ -306,24 +652,24 @@ void auth_login(struct creq *r)
         creq_error(r, 400, err.field, "%s", err.msg);
         return;
     }
-    if (!*user || strlen(user) > 64) {
+    if (!users_name_ok(user)) {
         cJSON_Delete(o);
-        creq_error(r, 400, "username", "must be 1 to 64 characters");
+        creq_error(r, 400, "username", "must be " USERS_NAME_RULE);
         return;
     }
-    char key[140];
-    int wait_u, wait_a;
-    throttle_key(key, sizeof key, "u", user);
-    wait_u = throttled(r->c, key, AUTH_USER_FAILS);
-    throttle_key(key, sizeof key, "ip", peer(r->req));
-    wait_a = loopback(peer(r->req)) ? 0 : throttled(r->c, key, AUTH_ADDR_FAILS);
+    char ukey[140], akey[140];
+    const char *addr = peer(r->req);
+    throttle_key(ukey, sizeof ukey, "u", user);
+    throttle_key(akey, sizeof akey, "ip", addr);
+    int wait_u = throttled(c, ukey, AUTH_USER_TRIES);
+    int wait_a = loopback(addr) ? 0 : throttled(c, akey, AUTH_ADDR_TRIES);
     if (wait_u || wait_a) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", wait_u > wait_a ? wait_u : wait_a);
         evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", ra);
         cJSON_Delete(o);
         creq_error(r, 429, wait_u ? "username" : "address",
-                   "too many failed logins; try again in %s s", ra);
+                   "too many login attempts; try again in %s s", ra);
         return;
     }
     struct login *l = calloc(1, sizeof *l);
@@ -335,22 +681,27 @@ void auth_login(struct creq *r)
     }
     l->r = r;
     snprintf(l->user, sizeof l->user, "%s", user);
-    snprintf(l->addr, sizeof l->addr, "%s", peer(r->req));
+    snprintf(l->addr, sizeof l->addr, "%s", addr);
     cJSON_Delete(o);
-    if (dbpool_submit(r->c->db, login_work, login_done, l) < 0) {
-        free(l->password);
-        free(l);
-        creq_error(r, 500, NULL, "out of memory");
+    int rc = dbpool_submit(c->auth_db, login_lookup, login_looked, l);
+    if (rc < 0) {
+        login_free(l);
+        if (rc == -EBUSY)
+            reply_busy(r);
+        else
+            creq_error(r, 500, NULL, "out of memory");
+        return;
     }
+    /* Counted now, before the check: parallel guesses are held to the limit. */
+    throttle_add(c, ukey, 1);
+    throttle_add(c, akey, 1);
 }
 
 void auth_logout(struct creq *r)
 {
     struct console_session *s = find_session(r->c, r->req);
     if (s) {
-        const char *t =
-            evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-CSRF-Token");
-        if (!t || strlen(t) != 64 || sodium_memcmp(t, s->csrf, 64) != 0) {
+        if (!csrf_ok(r->req, s)) {
             creq_error(r, 403, "X-CSRF-Token", "missing or wrong CSRF token");
             return;
         }
@@ -366,8 +717,6 @@ void auth_logout(struct creq *r)
 
 void auth_whoami(struct creq *r)
 {
-    if (!auth_need(r, ROLE_VIEWER, false))
-        return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "user", r->sess.user);
     cJSON_AddStringToObject(o, "role", auth_role_name(r->sess.role));
@@ -467,197 +816,174 @@ void audit(struct console *c, const char *user, const char *action, const char *
 int auth_first_admin(const struct db_url *url, const char *db_password, const char *admin_pw,
                      struct sc_err *err)
 {
-    char hash[crypto_pwhash_STRBYTES], eh[sizeof hash * 2 + 1], q[1024];
-    if (strlen(admin_pw) < 8)
+    char hash[USERS_HASH_MAX];
+    long long admins = 0;
+    if (strlen(admin_pw) < USERS_PASSWORD_MIN)
         return sc_err_set(err, EINVAL, "admin_password_file", -1,
-                          "the password must be at least 8 characters");
+                          "the password must be at least %d characters", USERS_PASSWORD_MIN);
     MYSQL *m = db_connect(url, db_password ? db_password : "", 10, err);
     if (!m)
         return -EIO;
-    int rc = 0;
-    MYSQL_RES *res = NULL;
-    MYSQL_ROW row;
-    if (mysql_query(m, "SELECT COUNT(*) FROM app_user WHERE role = 'admin' AND disabled = 0") !=
-            0 ||
-        !(res = mysql_store_result(m)) || !(row = mysql_fetch_row(res))) {
-        rc = sc_err_set(err, EIO, "mysql", -1, "app_user: %s", mysql_error(m));
-    } else if (strcmp(row[0], "0") != 0) {
+    int rc = users_count_admins(m, &admins, err);
+    if (rc < 0) {
+        rc = -EIO;
+    } else if (admins > 0) {
         LOGI("an admin exists; --admin-password-file is not needed any more");
-    } else if (crypto_pwhash_str_alg(
-                   hash, admin_pw, strlen(admin_pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                   crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    } else if (users_hash(admin_pw, hash) < 0) {
         rc = sc_err_set(err, ENOMEM, "admin_password_file", -1, "cannot hash the password");
-    } else {
-        mysql_real_escape_string(m, eh, hash, strlen(hash));
-        snprintf(q, sizeof q,
-                 "INSERT INTO app_user (username, pw_hash, role) VALUES ('admin', '%s', 'admin') "
-                 "ON DUPLICATE KEY UPDATE pw_hash = VALUES(pw_hash), role = 'admin', disabled = 0",
-                 eh);
-        if (mysql_query(m, q) != 0)
-            rc = sc_err_set(err, EIO, "mysql", -1, "app_user: %s", mysql_error(m));
-        else
-            LOGN("first start: user admin created from the admin password file");
+    } else if ((rc = users_upsert(m, "admin", hash, "admin", NULL, err)) == 0) {
+        LOGN("first start: user admin created from the admin password file");
     }
-    if (res)
-        mysql_free_result(res);
     mysql_close(m);
     return rc;
 }
 
 /* ---------------------------------------------------------------- users (admin) */
 
+enum userop_kind { USER_LIST, USER_PUT, USER_DELETE };
+
 struct userop {
     struct creq *r;
-    char name[65];
+    enum userop_kind kind;
+    char name[USERS_NAME_MAX + 1];
     char role[16];
-    char *password; /* PUT only */
-    int kind;       /* 0 list, 1 put, 2 delete */
+    char *password;            /* PUT only, may be NULL (a role change) */
+    char hash[USERS_HASH_MAX]; /* of password, made on the hash pool */
     bool down;
-    bool found;    /* delete: a row went; put: the user existed */
+    int found;     /* put/delete: the user existed */
+    bool created;  /* put: a new user */
     char err[256]; /* MySQL error */
     cJSON *list;   /* list: built on the worker (cJSON is thread-agnostic) */
 };
 
-static bool user_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-' || *s == '@'))
-            return false;
-    return true;
-}
-
 static void user_work(MYSQL *m, void *arg)
 {
     struct userop *u = arg;
-    char q[1024], en[140];
+    struct sc_err err;
+    int rc = 0;
     if (!m) {
         u->down = true;
         return;
     }
-    mysql_real_escape_string(m, en, u->name, strlen(u->name));
-    if (u->kind == 0) {
-        MYSQL_RES *res;
-        MYSQL_ROW row;
-        if (mysql_query(m, "SELECT username, role, disabled, DATE_FORMAT(created_at, "
-                           "'%Y-%m-%dT%H:%i:%sZ') FROM app_user ORDER BY username") != 0 ||
-            !(res = mysql_store_result(m))) {
-            snprintf(u->err, sizeof u->err, "%s", mysql_error(m));
-            return;
-        }
+    sc_err_clear(&err);
+    switch (u->kind) {
+    case USER_LIST: {
+        struct users_row *rows;
+        size_t n;
+        if ((rc = users_list(m, &rows, &n, &err)) < 0)
+            break;
         u->list = cJSON_CreateArray();
-        while ((row = mysql_fetch_row(res))) {
+        for (size_t i = 0; i < n; i++) {
             cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "username", row[0]);
-            cJSON_AddStringToObject(e, "role", row[1]);
-            cJSON_AddBoolToObject(e, "disabled", row[2] && strcmp(row[2], "0") != 0);
-            cJSON_AddStringToObject(e, "created_at", row[3] ? row[3] : "");
+            cJSON_AddStringToObject(e, "username", rows[i].name);
+            cJSON_AddStringToObject(e, "role", rows[i].role);
+            cJSON_AddBoolToObject(e, "disabled", rows[i].disabled);
+            cJSON_AddStringToObject(e, "created_at", rows[i].created);
             cJSON_AddItemToArray(u->list, e);
         }
-        mysql_free_result(res);
-        return;
+        free(rows);
+        break;
     }
-    if (u->kind == 2) {
-        snprintf(q, sizeof q, "DELETE FROM app_user WHERE username = '%s'", en);
-        if (mysql_query(m, q) != 0)
-            snprintf(u->err, sizeof u->err, "%s", mysql_error(m));
-        else
-            u->found = mysql_affected_rows(m) > 0;
-        return;
-    }
-    char hash[crypto_pwhash_STRBYTES], eh[sizeof hash * 2 + 1];
-    if (u->password) {
-        if (crypto_pwhash_str_alg(
-                hash, u->password, strlen(u->password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0) {
-            snprintf(u->err, sizeof u->err, "cannot hash the password");
-            return;
+    case USER_DELETE:
+        rc = u->found = users_delete(m, u->name, &err);
+        break;
+    case USER_PUT:
+        if (!u->password) {
+            rc = u->found = users_set_role(m, u->name, u->role, &err);
+        } else if (!u->hash[0]) {
+            rc = sc_err_set(&err, ENOMEM, "password", -1, "cannot hash the password");
+        } else if ((rc = users_upsert(m, u->name, u->hash, u->role, &u->created, &err)) == 0) {
+            u->found = 1;
         }
-        mysql_real_escape_string(m, eh, hash, strlen(hash));
-        snprintf(q, sizeof q,
-                 "INSERT INTO app_user (username, pw_hash, role) VALUES ('%s', '%s', '%s') "
-                 "ON DUPLICATE KEY UPDATE pw_hash = VALUES(pw_hash), role = VALUES(role), "
-                 "disabled = 0",
-                 en, eh, u->role);
-    } else {
-        snprintf(q, sizeof q, "UPDATE app_user SET role = '%s' WHERE username = '%s'", u->role, en);
+        break;
     }
-    if (mysql_query(m, q) != 0) {
-        snprintf(u->err, sizeof u->err, "%s", mysql_error(m));
-    } else if (u->password) {
-        u->found = true;
-    } else {
-        /* A role change: "Rows matched: N" says whether the user exists (affected
-         * rows are 0 when the role was already that). */
-        const char *info = mysql_info(m);
-        u->found = info && strncmp(info, "Rows matched: ", 14) == 0 && atoi(info + 14) > 0;
+    if (rc < 0)
+        snprintf(u->err, sizeof u->err, "%s", err.msg);
+}
+
+static void user_hash(MYSQL *m, void *arg)
+{
+    struct userop *u = arg;
+    (void)m;
+    if (users_hash(u->password, u->hash) < 0)
+        u->hash[0] = '\0';
+}
+
+static void userop_free(struct userop *u);
+static void user_done(void *arg);
+
+static void user_hashed(void *arg)
+{
+    struct userop *u = arg;
+    struct creq *r = u->r;
+    /* auth_db is NULL only while stopping (auth_stop frees it first). */
+    int rc = r->c->auth_db ? dbpool_submit(r->c->auth_db, user_work, user_done, u) : -EBUSY;
+    if (rc < 0) {
+        userop_free(u);
+        if (rc == -EBUSY)
+            reply_busy(r);
+        else
+            creq_error(r, 500, NULL, "out of memory");
     }
+}
+
+static void userop_free(struct userop *u)
+{
+    if (u->password) {
+        sodium_memzero(u->password, strlen(u->password));
+        free(u->password);
+    }
+    sodium_memzero(u->hash, sizeof u->hash);
+    cJSON_Delete(u->list);
+    free(u);
 }
 
 static void user_done(void *arg)
 {
     struct userop *u = arg;
     struct creq *r = u->r;
-    if (u->password) {
-        sodium_memzero(u->password, strlen(u->password));
-        free(u->password);
-    }
-    if (u->down) {
-        cJSON_Delete(u->list);
-        free(u);
-        creq_error(r, 503, "mysql", "the user store is unreachable");
-        return;
-    }
-    if (u->err[0]) {
+    if (u->down || u->err[0]) {
         char msg[256];
-        snprintf(msg, sizeof msg, "%s", u->err);
-        cJSON_Delete(u->list);
-        free(u);
+        snprintf(msg, sizeof msg, "%s", u->down ? "the user store is unreachable" : u->err);
+        userop_free(u);
         creq_error(r, 503, "mysql", "%s", msg);
         return;
     }
     cJSON *o = cJSON_CreateObject();
-    if (u->kind == 0) {
+    if (u->kind == USER_LIST) {
         cJSON_AddItemToObject(o, "users", u->list);
+        u->list = NULL;
     } else if (!u->found) {
         cJSON_Delete(o);
-        free(u);
+        userop_free(u);
         creq_error(r, 404, "name", "no such user");
         return;
     } else {
         char after[64];
         snprintf(after, sizeof after, "{\"role\":\"%s\"}", u->role);
-        audit(r->c, r->sess.user, u->kind == 1 ? "user-put" : "user-delete", "user", u->name, NULL,
-              u->kind == 1 ? after : NULL);
-        if (u->kind == 2) {
-            /* Their sessions end now. */
-            const char *k;
-            void *v;
-            for (size_t it = 0; strmap_next(&r->c->sessions, &it, &k, &v);)
-                if (strcmp(((struct console_session *)v)->user, u->name) == 0)
-                    free(strmap_del(&r->c->sessions, k));
-        }
+        audit(r->c, r->sess.user, u->kind == USER_PUT ? "user-put" : "user-delete", "user", u->name,
+              NULL, u->kind == USER_PUT ? after : NULL);
+        /* A changed role or password, or a delete: what the user's sessions
+         * were granted no longer holds. */
+        int ended = u->created ? 0 : auth_end_sessions(r->c, u->name);
         cJSON_AddStringToObject(o, "username", u->name);
-        if (u->kind == 1)
+        if (u->kind == USER_PUT)
             cJSON_AddStringToObject(o, "role", u->role);
         else
             cJSON_AddBoolToObject(o, "deleted", 1);
+        cJSON_AddNumberToObject(o, "sessions_ended", ended);
     }
-    free(u);
+    userop_free(u);
     creq_json(r, 200, o);
 }
 
+/* auth_users: the route table has checked the role (admin) and, for writes,
+ * the CSRF token. */
 void auth_users(struct creq *r, const char *name)
 {
     enum evhttp_cmd_type m = evhttp_request_get_command(r->req);
-    bool write = m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD;
     struct sc_err err;
-    if (!auth_need(r, ROLE_ADMIN, write))
-        return;
-    if (!r->c->db) {
+    if (!r->c->auth_db) {
         creq_error(r, 503, "mysql", "the console runs without --mysql: no users");
         return;
     }
@@ -667,10 +993,11 @@ void auth_users(struct creq *r, const char *name)
         return;
     }
     u->r = r;
+    u->kind = USER_LIST;
     if (name) {
-        if (!user_name_ok(name)) {
+        if (!users_name_ok(name)) {
             free(u);
-            creq_error(r, 400, "name", "1-64 of A-Z a-z 0-9 . _ - @");
+            creq_error(r, 400, "name", USERS_NAME_RULE);
             return;
         }
         snprintf(u->name, sizeof u->name, "%s", name);
@@ -687,10 +1014,11 @@ void auth_users(struct creq *r, const char *name)
         if (json_check_fields(o, fields, &err) < 0 ||
             json_get_str(o, "role", JSON_REQUIRED, &role, &err) < 0 ||
             json_get_str(o, "password", JSON_OPTIONAL, &pw, &err) == -EINVAL ||
-            (role_parse(role) == ROLE_NONE &&
+            (!users_role_ok(role) &&
              sc_err_set(&err, EINVAL, "role", -1, "must be viewer, operator or admin") < 0) ||
-            (pw && strlen(pw) < 8 &&
-             sc_err_set(&err, EINVAL, "password", -1, "must be at least 8 characters") < 0)) {
+            (pw && strlen(pw) < USERS_PASSWORD_MIN &&
+             sc_err_set(&err, EINVAL, "password", -1, "must be at least %d characters",
+                        USERS_PASSWORD_MIN) < 0)) {
             cJSON_Delete(o);
             free(u);
             creq_error(r, 400, err.field, "%s", err.msg);
@@ -698,7 +1026,7 @@ void auth_users(struct creq *r, const char *name)
         }
         snprintf(u->role, sizeof u->role, "%s", role);
         u->password = pw ? strdup(pw) : NULL;
-        u->kind = 1;
+        u->kind = USER_PUT;
         cJSON_Delete(o);
     } else if (m == EVHTTP_REQ_DELETE) {
         if (strcmp(u->name, r->sess.user) == 0) {
@@ -706,11 +1034,16 @@ void auth_users(struct creq *r, const char *name)
             creq_error(r, 400, "name", "you cannot delete yourself");
             return;
         }
-        u->kind = 2;
+        u->kind = USER_DELETE;
     }
-    if (dbpool_submit(r->c->db, user_work, user_done, u) < 0) {
-        free(u->password);
-        free(u);
-        creq_error(r, 500, NULL, "out of memory");
+    /* A new password is hashed first, on the hash pool; then the user store. */
+    int rc = u->password ? dbpool_submit(r->c->hash_db, user_hash, user_hashed, u)
+                         : dbpool_submit(r->c->auth_db, user_work, user_done, u);
+    if (rc < 0) {
+        userop_free(u);
+        if (rc == -EBUSY)
+            reply_busy(r);
+        else
+            creq_error(r, 500, NULL, "out of memory");
     }
 }

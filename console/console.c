@@ -175,6 +175,11 @@ int console_run(const struct cfg *cfg)
         LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         goto out;
     }
+    if (auth_start(&c, cfg, mysql && *mysql ? &url : NULL, pw, &err) < 0) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        rc = 2;
+        goto out;
+    }
     struct zkreg_opts zo = {
         .hosts = cfg_str(cfg, "zk"),
         .ns = cfg_str(cfg, "namespace"),
@@ -218,6 +223,7 @@ int console_run(const struct cfg *cfg)
 out:
     /* Workers first: their done callbacks reply to requests evhttp still owns. */
     dbpool_free(c.db);
+    auth_stop(&c);
     http_server_free(c.http);
     if (c.z)
         zkreg_close(c.z);

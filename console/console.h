@@ -27,7 +27,8 @@ enum console_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
 struct console_session {
     char id[65];   /* 256 random bits, hex */
     char csrf[65]; /* 256 random bits, hex */
-    char user[65];
+    char user[65]; /* as the database spells it */
+    char stamp[32]; /* the user row's updated_at at login (sql/users.h) */
     enum console_role role;
     int64_t expires_ms;
 };
@@ -37,7 +38,13 @@ struct console {
     struct http_server *http;
     struct zkreg *z;
     struct zkview view;
-    struct dbpool *db;      /* NULL without --mysql */
+    struct dbpool *db;      /* NULL without --mysql: history routes, audit */
+    struct dbpool *auth_db; /* NULL without --mysql: the user store (auth.c) */
+    struct dbpool *hash_db; /* NULL without --mysql: argon2, no connection (auth.c) */
+    char **hosts;           /* allowed Host names (allowed_hosts) */
+    size_t nhosts;
+    bool secure_cookie;     /* secure_cookies: served over HTTPS through a proxy */
+    struct event *ev_users; /* user_check_ms: sessions against app_user (auth.c) */
     struct strmap sessions; /* id -> struct console_session */
     struct strmap zones;    /* name -> tz_zone (loaded once) */
     struct strmap throttle; /* "u:NAME" / "ip:ADDR" -> struct auth_throttle (failed logins) */
@@ -69,7 +76,7 @@ struct console {
     uint64_t page_clock, page_hits, page_misses;
     /* metrics */
     uint64_t requests, replies_4xx, replies_5xx, logins_ok, logins_failed, zk_writes,
-        zk_write_errors, static_files;
+        zk_write_errors, static_files, logins_busy;
 };
 
 /* Per-request context of an API call (the caller's; freed by api_done). */
@@ -94,15 +101,31 @@ void api_handle(struct evhttp_request *req, void *arg);
 void static_serve(struct console *c, struct evhttp_request *req, const char *path);
 
 /* console/auth.c */
+/* auth_start: the Host allow-list (allowed_hosts, else the listen address and
+ * this host's names), secure_cookies, and with url the user-store and hash pools. 0 or an error
+ * naming the setting. auth_stop frees them (first, with the other pool: its
+ * done callbacks reply to requests). */
+int auth_start(struct console *c, const struct cfg *cfg, const struct db_url *url,
+               const char *db_password, struct sc_err *err);
+void auth_stop(struct console *c);
+/* auth_host_ok: the request's Host is allowed; else replies 421 and returns
+ * false (DNS rebinding: a page of another site reaching us by a name of its own). */
+bool auth_host_ok(struct console *c, struct evhttp_request *req);
 /* auth_need: the request's session must exist (else 401) and have `role` (else
  * 403); for writes, X-CSRF-Token must match (else 403). Replies itself and
- * returns false when refused; fills r->sess when allowed. */
+ * returns false when refused; fills r->sess when allowed. Called by the
+ * router's table (api.c), not by handlers. */
 bool auth_need(struct creq *r, enum console_role role, bool write);
 void auth_login(struct creq *r);
 void auth_logout(struct creq *r);
 void auth_whoami(struct creq *r);
-/* auth_users: GET /users (list), PUT|DELETE /users/{name} — admin only. */
+/* auth_users: GET /users (list), PUT|DELETE /users/{name}. */
 void auth_users(struct creq *r, const char *name);
+/* auth_end_sessions: end every session of `user` (exact name); how many. */
+int auth_end_sessions(struct console *c, const char *user);
+/* auth_sweep: every minute: expired sessions and throttles go. (Sessions whose
+ * user was deleted, disabled or changed outside the console end on auth.c's own
+ * timer, every user_check_ms.) */
 void auth_sweep(struct console *c);
 /* auth_first_admin: at start-up (blocking, before the loop runs): when app_user
  * has no enabled admin, create user "admin" with this password (argon2id). */

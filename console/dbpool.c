@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -17,12 +19,14 @@ struct dbjob {
     dbpool_work_fn work;
     dbpool_done_fn done;
     void *arg;
+    bool probe; /* the pool's own health probe: outside the bound and the count */
     struct dbjob *next;
 };
 
 struct dbpool {
     struct event_base *base;
     struct db_url url;
+    bool noconn; /* url was NULL: a pool of threads without MySQL */
     char *password;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -30,11 +34,35 @@ struct dbpool {
     struct dbjob *done;             /* LIFO, reversed when drained */
     bool stopping;
     int pending;
+    int bound; /* 0: none */
     int efd;
     struct event *ev;
     pthread_t *threads;
     int nthreads;
+    /* health: what the last connect, query or ping said (under mu) */
+    int up; /* 1 answered, 0 did not, -1 not tried yet */
+    char why[256];
+    int64_t checked_ms;
+    bool probing; /* loop thread only */
 };
+
+#define DBPOOL_HEALTH_MS 5000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void note(struct dbpool *p, bool ok, const char *why)
+{
+    pthread_mutex_lock(&p->mu);
+    p->up = ok;
+    snprintf(p->why, sizeof p->why, "%s", ok ? "" : why);
+    p->checked_ms = mono_ms();
+    pthread_mutex_unlock(&p->mu);
+}
 
 static void *worker(void *arg)
 {
@@ -56,9 +84,10 @@ static void *worker(void *arg)
             p->todo_tail = NULL;
         pthread_mutex_unlock(&p->mu);
 
-        if (!m) {
+        if (!m && !p->noconn) {
             struct sc_err err;
             m = db_connect(&p->url, p->password, 5, &err);
+            note(p, m != NULL, err.msg);
             if (!m && !warned)
                 LOGW("history store: %s", err.msg);
             else if (m && warned)
@@ -69,8 +98,11 @@ static void *worker(void *arg)
         if (m) {
             unsigned e = mysql_errno(m);
             if (e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR) {
+                note(p, false, mysql_error(m));
                 mysql_close(m);
                 m = NULL;
+            } else {
+                note(p, true, NULL);
             }
         }
         pthread_mutex_lock(&p->mu);
@@ -101,7 +133,8 @@ static void run_done(struct dbpool *p)
     }
     while (rev) {
         struct dbjob *n = rev->next;
-        p->pending--;
+        if (!rev->probe)
+            p->pending--;
         rev->done(rev->arg);
         free(rev);
         rev = n;
@@ -117,6 +150,21 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     run_done(arg);
 }
 
+static int enqueue(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg,
+                   bool probe);
+
+static void probe_work(MYSQL *m, void *arg)
+{
+    (void)arg;
+    if (m)
+        mysql_ping(m); /* a dead connection sets a CR_ error: the worker notes it */
+}
+
+static void probe_done(void *arg)
+{
+    ((struct dbpool *)arg)->probing = false;
+}
+
 int dbpool_new(struct event_base *base, const struct db_url *url, const char *password,
                int nthreads, struct dbpool **out, struct sc_err *err)
 {
@@ -124,8 +172,11 @@ int dbpool_new(struct event_base *base, const struct db_url *url, const char *pa
     if (!p)
         return sc_err_set(err, ENOMEM, "mysql", -1, "out of memory");
     p->base = base;
-    p->url = *url;
+    if (url)
+        p->url = *url;
+    p->noconn = !url;
     p->password = strdup(password ? password : "");
+    p->up = -1;
     p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -138,6 +189,10 @@ int dbpool_new(struct event_base *base, const struct db_url *url, const char *pa
     for (; p->nthreads < nthreads; p->nthreads++)
         if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) != 0)
             goto err;
+    /* Know at once whether the store answers (a wrong password must not pass
+     * for healthy until the first page that needs history). */
+    if (!p->noconn && enqueue(p, probe_work, probe_done, p, true) == 0)
+        p->probing = true;
     *out = p;
     return 0;
 err:
@@ -145,7 +200,8 @@ err:
     return sc_err_set(err, ENOMEM, "mysql", -1, "cannot start the MySQL workers");
 }
 
-int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg)
+static int enqueue(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg,
+                   bool probe)
 {
     struct dbjob *j = calloc(1, sizeof *j);
     if (!j)
@@ -153,16 +209,42 @@ int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, vo
     j->work = work;
     j->done = done;
     j->arg = arg;
+    j->probe = probe;
     pthread_mutex_lock(&p->mu);
     if (p->todo_tail)
         p->todo_tail->next = j;
     else
         p->todo = j;
     p->todo_tail = j;
-    p->pending++;
+    if (!probe)
+        p->pending++;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return 0;
+}
+
+int dbpool_submit(struct dbpool *p, dbpool_work_fn work, dbpool_done_fn done, void *arg)
+{
+    if (p->bound > 0 && p->pending >= p->bound)
+        return -EBUSY;
+    return enqueue(p, work, done, arg, false);
+}
+
+bool dbpool_health(struct dbpool *p, char *why, size_t len)
+{
+    pthread_mutex_lock(&p->mu);
+    int up = p->up;
+    bool stale = up < 0 || mono_ms() - p->checked_ms > DBPOOL_HEALTH_MS;
+    snprintf(why, len, "%s", up < 0 ? "not checked yet" : p->why);
+    pthread_mutex_unlock(&p->mu);
+    if (stale && !p->probing && !p->noconn && enqueue(p, probe_work, probe_done, p, true) == 0)
+        p->probing = true;
+    return up == 1;
+}
+
+void dbpool_set_bound(struct dbpool *p, int max)
+{
+    p->bound = max;
 }
 
 int dbpool_pending(const struct dbpool *p)

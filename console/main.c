@@ -21,6 +21,14 @@ static const struct cfg_opt console_opts[] = {
      "seconds from a request's first byte to its last header"},
     {"body_timeout_s", 0, CFG_INT, "60", "seconds from the headers to the last byte of the body"},
     {"web", 0, CFG_STR, NULL, "directory of the web pages (default: console/web of the tree)"},
+    {"allowed_hosts", 0, CFG_STR, NULL,
+     "Host names the console answers to, comma-separated, \"*\" for any (default: localhost, "
+     "127.0.0.1, ::1, the listen address and this host's name)"},
+    {"user_check_ms", 0, CFG_INT, "60000",
+     "how often sessions are compared with app_user: a user changed or deleted outside the "
+     "console (shardcronctl user add) loses its sessions within this"},
+    {"secure_cookies", 0, CFG_FLAG, NULL,
+     "browsers reach the console over HTTPS (a TLS proxy): session cookies get Secure"},
     {NULL, 0, 0, NULL, NULL},
 };
 

@@ -130,7 +130,7 @@ void static_serve(struct console *c, struct evhttp_request *req, const char *pat
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(h, "Content-Security-Policy",
                       "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                      "frame-ancestors 'none'");
+                      "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     evhttp_add_header(h, "Referrer-Policy", "no-referrer");
     struct evbuffer *b = evbuffer_new();
     if (!b || evbuffer_add_file(b, fd, 0, st.st_size) < 0) {

@@ -66,8 +66,11 @@ static void set_job(struct zkview *v, const char *name, const char *raw, int len
     if (old && old->version > version)
         return;
     if (old && old->version == version && old->raw && (int)strlen(old->raw) == len &&
-        memcmp(old->raw, raw, (size_t)len) == 0)
+        memcmp(old->raw, raw, (size_t)len) == 0) {
+        if (mtime_ms)
+            old->mtime_ms = mtime_ms; /* the node's own, after a local stand-in */
         return;
+    }
     struct zkview_job *j = calloc(1, sizeof *j);
     if (!j)
         return;
@@ -113,9 +116,10 @@ static void set_job(struct zkview *v, const char *name, const char *raw, int len
     jobs_changed(v);
 }
 
-void zkview_put_local(struct zkview *v, const char *name, const char *raw, int version)
+void zkview_put_local(struct zkview *v, const char *name, const char *raw, int version,
+                      int64_t mtime_ms)
 {
-    set_job(v, name, raw, (int)strlen(raw), version, 0);
+    set_job(v, name, raw, (int)strlen(raw), version, mtime_ms);
 }
 
 void zkview_del_local(struct zkview *v, const char *name)

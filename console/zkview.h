@@ -96,8 +96,10 @@ const struct shard_assignment *zkview_assignment(struct zkview *v);
 bool zkview_digest_matches(struct zkview *v);
 
 /* zkview_put_local: record the data we just wrote (version known), so a reply
- * and the next read agree before the watch arrives. */
-void zkview_put_local(struct zkview *v, const char *name, const char *raw, int version);
+ * and the next read agree before the watch arrives. mtime_ms: the node's when
+ * the write returned it, else the writer's clock (the watch's read replaces it). */
+void zkview_put_local(struct zkview *v, const char *name, const char *raw, int version,
+                      int64_t mtime_ms);
 void zkview_del_local(struct zkview *v, const char *name);
 
 #endif

@@ -49,16 +49,44 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_file(struct cfg *c, const char *path, struct sc_err *err)
+/* open_regular: fopen for reading a file that must be a regular file (a
+ * directory opens fine and reads as empty: that must not pass for "nothing
+ * set" or "empty password"). `what` names the setting in the error. */
+static FILE *open_regular(const char *path, const char *what, struct stat *st, struct sc_err *err)
 {
     FILE *f = fopen(path, "r");
-    char line[4096], key[128], where[512];
-    int lineno = 0, rc = 0;
+    if (!f) {
+        sc_err_set(err, errno, what, -1, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), st) != 0 || !S_ISREG(st->st_mode)) {
+        sc_err_set(err, EINVAL, what, -1, "%s is %s, not a file", path,
+                   S_ISDIR(st->st_mode) ? "a directory" : "not a regular file");
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
 
+static int load_file(struct cfg *c, const char *path, struct sc_err *err)
+{
+    struct stat st;
+    char *line = NULL, key[128], where[512];
+    size_t cap = 0;
+    int lineno = 0, rc = 0;
+    FILE *f = open_regular(path, "config", &st, err);
     if (!f)
-        return sc_err_set(err, errno, "config", -1, "cannot open %s: %s", path, strerror(errno));
-    while (fgets(line, sizeof line, f)) {
+        return -EINVAL;
+    /* getline: a line of any length is one line (a fixed buffer would split a
+     * long one and read its tail as a setting). */
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (strlen(line) != (size_t)len) {
+            rc = sc_err_set(err, EINVAL, "config", -1, "%s: NUL byte in the line", where);
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash)
             *hash = '\0';
@@ -66,13 +94,17 @@ static int load_file(struct cfg *c, const char *path, struct sc_err *err)
         if (!*s)
             continue;
         char *eq = strchr(s, '=');
-        snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!eq) {
             rc = sc_err_set(err, EINVAL, "config", -1, "%s: expected key = value", where);
             break;
         }
         *eq = '\0';
         char *k = trim(s), *v = trim(eq + 1);
+        if (strlen(k) >= sizeof key) {
+            rc = sc_err_set(err, EINVAL, "config", -1, "%s: key of %zu bytes: unknown setting",
+                            where, strlen(k));
+            break;
+        }
         norm_key(k, strlen(k), key, sizeof key);
         int i = find_opt(c, key);
         if (i < 0) {
@@ -81,13 +113,31 @@ static int load_file(struct cfg *c, const char *path, struct sc_err *err)
         }
         set_val(c, i, c->opts[i].type == CFG_FLAG && !*v ? "1" : v);
     }
+    if (rc == 0 && ferror(f))
+        rc = sc_err_set(err, EIO, "config", -1, "cannot read %s: %s", path, strerror(errno));
+    free(line);
     fclose(f);
     return rc;
 }
 
-static void load_env(struct cfg *c)
+/* load_env: SHARDCRON_<NAME> for every option. A secret in a variable is
+ * refused as it is on the command line (environments leak into /proc and job
+ * processes): SHARDCRON_*PASSWORD* other than *_FILE is an error, not ignored. */
+static int load_env(struct cfg *c, struct sc_err *err)
 {
+    extern char **environ;
     char name[160];
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "SHARDCRON_", 10) != 0)
+            continue;
+        size_t n = strcspn(*e, "=");
+        snprintf(name, sizeof name, "%.*s", (int)n, *e);
+        if (strstr(name, "PASSWORD") && !strstr(name, "PASSWORD_FILE"))
+            return sc_err_set(err, EINVAL, name, -1,
+                              "environment: secrets are only read from files; set %s_FILE to a "
+                              "file holding it",
+                              name);
+    }
     for (int i = 0; i < c->nopts; i++) {
         size_t j = 0;
         j += (size_t)snprintf(name, sizeof name, "SHARDCRON_");
@@ -98,6 +148,7 @@ static void load_env(struct cfg *c)
         if (v)
             set_val(c, i, v);
     }
+    return 0;
 }
 
 int cfg_load(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, struct sc_err *err)
@@ -129,7 +180,8 @@ int cfg_load(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, s
     }
     if (file && (rc = load_file(c, file, err)) < 0)
         return rc;
-    load_env(c);
+    if ((rc = load_env(c, err)) < 0)
+        return rc;
 
     for (int a = 1; a < argc; a++) {
         const char *arg = argv[a];
@@ -220,23 +272,34 @@ int cfg_int(const struct cfg *c, const char *name, long long min, long long max,
 char *cfg_read_secret(const char *path, struct sc_err *err)
 {
     struct stat st;
-    char buf[1024];
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        sc_err_set(err, errno, "password_file", -1, "cannot open %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    FILE *f = open_regular(path, "password_file", &st, err);
+    if (!f)
         return NULL;
-    }
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+    if (st.st_mode & 077) {
         fclose(f);
         sc_err_set(err, EPERM, "password_file", -1,
                    "%s is readable by group or others; chmod 600 it", path);
         return NULL;
     }
-    if (!fgets(buf, sizeof buf, f))
-        buf[0] = '\0';
+    ssize_t n = getline(&line, &cap, f);
     fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return strdup(buf);
+    if (n < 0) {
+        free(line);
+        line = NULL;
+    } else {
+        line[strcspn(line, "\r\n")] = '\0';
+    }
+    /* An empty secret is a mistake (a file truncated, the wrong file), never a
+     * password: say so instead of trying to log in with "". */
+    if (!line || !line[0]) {
+        free(line);
+        sc_err_set(err, EINVAL, "password_file", -1, "%s is empty (the secret is its first line)",
+                   path);
+        return NULL;
+    }
+    return line;
 }
 
 void cfg_usage(FILE *out, const struct cfg_opt *opts)

@@ -51,7 +51,7 @@ cJSON *cron_preview_json(const char *expr, const tz_zone *z, int64_t from, int n
 {
     struct sc_err err;
     cron_expr *e = NULL;
-    cJSON *o = NULL, *next, *epochs;
+    cJSON *o = NULL, *next, *epochs, *offsets;
 
     sc_err_clear(&err);
     *valid = 0;
@@ -65,23 +65,29 @@ cJSON *cron_preview_json(const char *expr, const tz_zone *z, int64_t from, int n
         !cJSON_AddStringToObject(o, "expression", expr) ||
         !cJSON_AddStringToObject(o, "timezone", tz_name(z)) ||
         !(next = cJSON_AddArrayToObject(o, "next")) ||
-        !(epochs = cJSON_AddArrayToObject(o, "next_epoch")))
+        !(epochs = cJSON_AddArrayToObject(o, "next_epoch")) ||
+        !(offsets = cJSON_AddArrayToObject(o, "next_offset")))
         goto err;
     int64_t t = from;
     for (int i = 0; i < n; i++) {
-        char buf[40];
+        char buf[40], ob[16];
         t = cron_next(e, t, z);
         if (t < 0)
             break;
-        tz_format_civil(t + tz_offset(z, t), buf, sizeof buf);
-        cJSON *s = cJSON_CreateString(buf), *num = cJSON_CreateNumber((double)t);
-        if (!s || !num) {
+        int off = tz_offset(z, t);
+        tz_format_civil(t + off, buf, sizeof buf);
+        tz_format_offset(off, ob, sizeof ob);
+        cJSON *s = cJSON_CreateString(buf), *num = cJSON_CreateNumber((double)t),
+              *os = cJSON_CreateString(ob);
+        if (!s || !num || !os) {
             cJSON_Delete(s);
             cJSON_Delete(num);
+            cJSON_Delete(os);
             goto err;
         }
         cJSON_AddItemToArray(next, s);
         cJSON_AddItemToArray(epochs, num);
+        cJSON_AddItemToArray(offsets, os);
     }
     cron_free(e);
     *valid = 1;

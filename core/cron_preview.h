@@ -3,7 +3,10 @@
  *
  * One place builds the JSON so the two cannot drift apart:
  *   valid:   {"valid":true,"expression":E,"timezone":Z,"next":["YYYY-MM-DD HH:MM:SS",...],
- *             "next_epoch":[...]}        (wall times in Z; fewer than n past 2199)
+ *             "next_epoch":[...],"next_offset":["+08:00",...]}
+ *            (wall times in Z, the same instants as epoch seconds, and Z's offset at
+ *            each: a repeated hour's two passes show the same wall time with two
+ *            offsets; fewer than n past 2199)
  *   invalid: {"valid":false,"error":MSG,"field":F,"position":N}   ("position" only when
  *             the fault has one)
  * Loading the zone and reading the clock stay with the caller. */

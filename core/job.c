@@ -50,6 +50,24 @@ int job_name_valid(const char *name)
     return name_chars_ok(name, JOB_NAME_MAX);
 }
 
+int job_secret_name_valid(const char *name)
+{
+    return name[0] != '.' && name_chars_ok(name, JOB_SECRET_NAME_MAX);
+}
+
+/* env_name_ok: a shell variable name, not one of ours (SHARDCRON_*) and not
+ * one that changes how the process is loaded or found. */
+static bool env_name_ok(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_') || strlen(s) > 128)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return false;
+    return strncmp(s, "SHARDCRON_", 10) != 0 && strncmp(s, "LD_", 3) != 0 && strcmp(s, "PATH") != 0;
+}
+
 /* pick: index of `s` in `names` (n entries), or -1. */
 static int pick(const char *s, const char *const *names, int n)
 {
@@ -84,6 +102,7 @@ static const char *const job_fields[] = {"name",
                                          "retry_backoff_s",
                                          "disabled",
                                          "alert",
+                                         "env",
                                          NULL};
 static const char *const java_fields[] = {"classpath", "class", "jvm_opts", NULL};
 static const char *const alert_fields[] = {"webhook", "on", "silence_s", NULL};
@@ -308,6 +327,62 @@ static int parse_alert(const cJSON *root, struct job *j, struct sc_err *err)
     return 0;
 }
 
+/* parse_env: {"NAME": "value" | {"secret": "name"}, ...}, shell jobs only (a
+ * Java worker is shared by many executions and cannot take per-job variables). */
+static int parse_env(const cJSON *root, struct job *j, struct sc_err *err)
+{
+    const cJSON *env, *it;
+    char field[160];
+    int rc = json_get_obj(root, "env", JSON_OPTIONAL, &env, err);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    int n = cJSON_GetArraySize(env);
+    if (n == 0)
+        return 0;
+    if (j->type != JOB_SHELL)
+        return sc_err_set(err, EINVAL, "env", -1, "is only allowed when type is shell");
+    if (n > JOB_ENV_MAX)
+        return sc_err_set(err, EINVAL, "env", -1, "at most %d variables (got %d)", JOB_ENV_MAX, n);
+    if (!(j->env = calloc((size_t)n, sizeof *j->env)))
+        return sc_err_set(err, ENOMEM, "env", -1, "out of memory");
+    cJSON_ArrayForEach(it, env)
+    {
+        struct job_env *e = &j->env[j->nenv];
+        snprintf(field, sizeof field, "env.%.140s", it->string);
+        if (!env_name_ok(it->string))
+            return sc_err_set(err, EINVAL, field, -1,
+                              "must be a variable name of [A-Za-z0-9_] (not SHARDCRON_*, LD_* "
+                              "or PATH)");
+        for (int k = 0; k < j->nenv; k++)
+            if (strcmp(j->env[k].name, it->string) == 0)
+                return sc_err_set(err, EINVAL, field, -1, "is given twice");
+        if (!(e->name = strdup(it->string)))
+            return sc_err_set(err, ENOMEM, field, -1, "out of memory");
+        j->nenv++;
+        if (cJSON_IsString(it)) {
+            if (strlen(it->valuestring) > 4096)
+                return sc_err_set(err, EINVAL, field, -1, "must be at most 4096 bytes");
+            if (!(e->value = strdup(it->valuestring)))
+                return sc_err_set(err, ENOMEM, field, -1, "out of memory");
+            continue;
+        }
+        const cJSON *sec =
+            cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "secret") : NULL;
+        if (!cJSON_IsString(sec) || cJSON_GetArraySize(it) != 1)
+            return sc_err_set(err, EINVAL, field, -1, "must be a string or {\"secret\": \"NAME\"}");
+        if (!job_secret_name_valid(sec->valuestring))
+            return sc_err_set(err, EINVAL, field, -1,
+                              "secret: must be 1-%d characters of [A-Za-z0-9._-], not starting "
+                              "with '.'",
+                              JOB_SECRET_NAME_MAX);
+        if (!(e->secret = strdup(sec->valuestring)))
+            return sc_err_set(err, ENOMEM, field, -1, "out of memory");
+    }
+    return 0;
+}
+
 /* validate_schedule: the cron expression (core/cron's dialect) and the shape of
  * the time zone name. Whether the zone exists in this host's zoneinfo is
  * checked where jobs are written (console, shardcronctl) and where they run,
@@ -409,7 +484,7 @@ int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err)
         (rc = opt_int(root, "retries", 0, 10, 0, &j->retries, err)) < 0 ||
         (rc = opt_int(root, "retry_backoff_s", 0, 3600, 10, &j->retry_backoff_s, err)) < 0 ||
         (rc = opt_bool(root, "disabled", false, &j->disabled, err)) < 0 ||
-        (rc = parse_alert(root, j, err)) < 0)
+        (rc = parse_alert(root, j, err)) < 0 || (rc = parse_env(root, j, err)) < 0)
         goto err;
     *out = j;
     return 0;
@@ -479,6 +554,16 @@ cJSON *job_to_cjson(const struct job *j)
         if (j->alert.on & (1u << k))
             cJSON_AddItemToArray(on, cJSON_CreateString(alert_on_names[k]));
     cJSON_AddNumberToObject(alert, "silence_s", j->alert.silence_s);
+    /* Only when set: agents of a release without "env" refuse the field. */
+    cJSON *env = j->nenv ? cJSON_AddObjectToObject(o, "env") : NULL;
+    for (int i = 0; env && i < j->nenv; i++) {
+        if (j->env[i].secret) {
+            cJSON *ref = cJSON_AddObjectToObject(env, j->env[i].name);
+            cJSON_AddStringToObject(ref, "secret", j->env[i].secret);
+        } else {
+            cJSON_AddStringToObject(env, j->env[i].name, j->env[i].value);
+        }
+    }
     return o;
 }
 
@@ -529,6 +614,12 @@ void job_free(struct job *j)
             free(j->labels[i]);
     free(j->labels);
     free(j->alert.webhook);
+    for (int i = 0; i < j->nenv; i++) {
+        free(j->env[i].name);
+        free(j->env[i].value);
+        free(j->env[i].secret);
+    }
+    free(j->env);
     free(j);
 }
 

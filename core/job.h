@@ -23,6 +23,17 @@
  * the session of) a request over jute.maxbuffer, 1 MiB - 1 by default; the
  * request also carries the path and the change-log entry. */
 #define JOB_STORED_MAX 1000000
+#define JOB_ENV_MAX 64
+#define JOB_SECRET_NAME_MAX 128
+
+/* One variable of a job's "env": a value written in the job, or the name of a
+ * secret the agent reads from its own secrets store (agent/secrets.h), so the
+ * value never sits in ZooKeeper, the console or an export. */
+struct job_env {
+    char *name;
+    char *value;  /* NULL for a secret */
+    char *secret; /* NULL for a value */
+};
 
 enum job_type { JOB_SHELL, JOB_JAVA };
 enum job_misfire { JOB_MISFIRE_SKIP, JOB_MISFIRE_ONCE, JOB_MISFIRE_ALL };
@@ -55,6 +66,8 @@ struct job {
     int retries;
     int retry_backoff_s;
     bool disabled;
+    struct job_env *env; /* shell jobs only; nenv entries */
+    int nenv;
     struct {
         char *webhook; /* "" when absent */
         unsigned on;   /* JOB_ALERT_* bits */
@@ -87,6 +100,9 @@ void job_item_key(char *buf, size_t len, const char *job, int item);
 
 /* job_name_valid: 1 when `name` is 1..JOB_NAME_MAX of [A-Za-z0-9._-], not "." or "..". */
 int job_name_valid(const char *name);
+/* job_secret_name_valid: 1-128 of [A-Za-z0-9._-], not starting with '.': a
+ * file name in a secrets directory, a key in a secrets file. */
+int job_secret_name_valid(const char *name);
 
 const char *job_misfire_name(enum job_misfire m);
 const char *job_concurrency_name(enum job_concurrency c);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/err.h"
 
@@ -117,6 +118,17 @@ const char *tz_format_civil(int64_t civil, char *buf, int len)
     tz_civil_from_days(days, &y, &m, &d);
     snprintf(buf, (size_t)len, "%04lld-%02d-%02d %02d:%02d:%02d", (long long)y, m, d, sod / 3600,
              sod / 60 % 60, sod % 60);
+    return buf;
+}
+
+const char *tz_format_offset(int off, char *buf, int len)
+{
+    int a = off < 0 ? -off : off;
+    if (a % 60) /* a few zones kept second offsets into the 1970s (Africa/Monrovia) */
+        snprintf(buf, (size_t)len, "%c%02d:%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60,
+                 a % 60);
+    else
+        snprintf(buf, (size_t)len, "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
     return buf;
 }
 
@@ -491,13 +503,19 @@ tz_zone *tz_load(const char *name, struct sc_err *err)
         sc_err_set(err, ENOENT, "timezone", -1, "unknown time zone \"%s\"", name);
         goto err;
     }
-    buf = malloc(TZ_MAX_FILE);
+    /* Sized by the file, not TZ_MAX_FILE: a megabyte per load was most of its cost. */
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size >= TZ_MAX_FILE) {
+        sc_err_set(err, EINVAL, "timezone", -1, "%s is not a valid TZif file", path);
+        goto err;
+    }
+    buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
         sc_err_set(err, ENOMEM, "timezone", -1, "out of memory");
         goto err;
     }
-    len = fread(buf, 1, TZ_MAX_FILE, f);
-    if (len == TZ_MAX_FILE || parse_tzif(z, buf, len) < 0) {
+    len = fread(buf, 1, (size_t)st.st_size + 1, f);
+    if (len != (size_t)st.st_size || parse_tzif(z, buf, len) < 0) {
         sc_err_set(err, EINVAL, "timezone", -1, "%s is not a valid TZif file", path);
         goto err;
     }

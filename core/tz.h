@@ -69,6 +69,9 @@ int tz_month_days(int64_t y, int m);
 
 /* tz_format_civil: "YYYY-MM-DD HH:MM:SS" of a civil time into buf (>= 32 bytes). */
 const char *tz_format_civil(int64_t civil, char *buf, int len);
+/* tz_format_offset: "+08:00", "-04:00", "+10:30" (seconds only when not whole
+ * minutes: "-00:44:30") of an offset in seconds east of UTC, into buf (>= 16 bytes). */
+const char *tz_format_offset(int off, char *buf, int len);
 /* tz_parse_civil: "YYYY-MM-DD HH:MM:SS" (also 'T' as separator) -> civil seconds;
  * 0 or -EINVAL when malformed or a field is out of range. */
 int tz_parse_civil(const char *s, int64_t *civil);

@@ -2,8 +2,8 @@
  *
  * Thin layer over core/cron, core/tz and core/cron_preview (which builds the JSON the
  * console serves too): text for people, or with --format json the object design.md
- * fixes ({"valid":true,"expression","timezone","next","next_epoch"}; invalid input:
- * exit 2 and {"valid":false,"error","position"}). */
+ * fixes ({"valid":true,"expression","timezone","next","next_epoch"}, plus "next_offset";
+ * invalid input: exit 2 and {"valid":false,"error","position"}). */
 #define LOG_CAT "shardcron.ctl"
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -84,13 +84,13 @@ static void print_text(const cron_expr *e, const char *expr, const tz_zone *z, i
 {
     printf("OK: %s\ntime zone: %s\n", expr, tz_name(z));
     for (int i = 0; i < n; i++) {
-        char buf[40];
+        char buf[40], ob[16];
         t = cron_next(e, t, z);
         if (t < 0)
             break;
-        int off = tz_offset(z, t), a = off < 0 ? -off : off;
-        tz_format_civil(t + off, buf, sizeof buf);
-        printf("%s %c%02d:%02d\n", buf, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+        int off = tz_offset(z, t);
+        printf("%s %s\n", tz_format_civil(t + off, buf, sizeof buf),
+               tz_format_offset(off, ob, sizeof ob));
     }
 }
 

@@ -22,7 +22,8 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static struct zkcli *connect_zk(const struct cfg *c)
+/* open_zk: connect to ZooKeeper in the configured namespace; prints the error. */
+static struct zkcli *open_zk(const struct cfg *c, const char *ns)
 {
     struct sc_err err;
     char msg[512], *auth = NULL;
@@ -31,11 +32,61 @@ static struct zkcli *connect_zk(const struct cfg *c)
         fprintf(stderr, "shardcronctl: %s\n", sc_err_format(&err, msg, sizeof msg));
         return NULL;
     }
-    struct zkcli *k = zkcli_open(cfg_str(c, "zk"), cfg_str(c, "namespace"), auth, 5000, &err);
+    struct zkcli *k = zkcli_open(cfg_str(c, "zk"), ns, auth, 5000, &err);
     free(auth);
     if (!k)
         fprintf(stderr, "shardcronctl: %s\n", sc_err_format(&err, msg, sizeof msg));
     return k;
+}
+
+/* no_namespace: the error for a namespace that is not there, naming the ones
+ * that are (children of the chroot's root, ZooKeeper's own left out). */
+static void no_namespace(const struct cfg *c, const char *ns)
+{
+    char list[1024] = "";
+    size_t used = 0;
+    struct zkcli *root = open_zk(c, "");
+    char **names = NULL;
+    int n = 0;
+    if (root && zkcli_children(root, "/", &names, &n) == ZOK)
+        for (int i = 0; i < n; i++) {
+            if (strcmp(names[i], "zookeeper") == 0 || used + strlen(names[i]) + 3 >= sizeof list)
+                continue;
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                                     names[i]);
+        }
+    zkcli_free_children(names, n);
+    zkcli_close(root);
+    fprintf(stderr,
+            "shardcronctl: namespace \"%s\" does not exist in ZooKeeper at %s (%s%s); "
+            "choose one with --namespace NS\n",
+            ns, cfg_str(c, "zk"), used ? "namespaces there: " : "no namespace there yet", list);
+}
+
+/* connect_zk: for commands that read or change what a namespace holds: a
+ * namespace that does not exist is an error, never an empty answer (a typo'd
+ * --namespace would list nothing, export nothing). */
+static struct zkcli *connect_zk(const struct cfg *c)
+{
+    const char *ns = cfg_str(c, "namespace");
+    struct zkcli *k = open_zk(c, ns);
+    if (!k || !ns || !*ns)
+        return k;
+    int zrc = zkcli_exists(k, "/", NULL);
+    if (zrc == ZOK)
+        return k;
+    zkcli_close(k);
+    if (zrc == ZNONODE)
+        no_namespace(c, ns);
+    else
+        fprintf(stderr, "shardcronctl: namespace \"%s\": %s\n", ns, zerror(zrc));
+    return NULL;
+}
+
+/* connect_zk_create: for job put and import, which make the namespace. */
+static struct zkcli *connect_zk_create(const struct cfg *c)
+{
+    return open_zk(c, cfg_str(c, "namespace"));
 }
 
 static bool json_out(const struct cfg *c)
@@ -122,7 +173,7 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
         return CTL_INVALID;
     }
     tz_free(zone);
-    struct zkcli *k = connect_zk(c);
+    struct zkcli *k = connect_zk_create(c);
     char *canon = job_to_json(j);
     if (!k || !canon) {
         rc = CTL_ERR;
@@ -599,12 +650,13 @@ int ctl_export(const struct cfg *c, int nargs, char **args)
     char *s = cJSON_Print(o);
     printf("%s\n", s);
     free(s);
+    int nbad = cJSON_GetArraySize(bad); /* bad is part of o */
     cJSON_Delete(o);
-    if (cJSON_GetArraySize(bad) > 0)
+    if (nbad > 0)
         fprintf(stderr,
                 "shardcronctl: %d job node(s) hold invalid configs and are listed under "
                 "\"invalid\" only\n",
-                cJSON_GetArraySize(bad));
+                nbad);
     free_jobs(names, jobs, n);
     return CTL_OK;
 }
@@ -666,8 +718,31 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
         if (rc != CTL_OK)
             break;
     }
-    cJSON_Delete(doc);
-    struct zkcli *k = rc == CTL_OK ? connect_zk(c) : NULL;
+    /* The export lists the jobs whose config it could not read under
+     * "invalid": they exist, so the import keeps them rather than deleting. */
+    const cJSON *inv =
+        cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "invalid") : NULL;
+    int ninv = 0;
+    const cJSON *iv;
+    cJSON_ArrayForEach(iv, inv)
+    {
+        if (rc == CTL_OK && !cJSON_IsString(iv)) {
+            fprintf(stderr,
+                    "shardcronctl: %s: invalid[%d]: must be a job name (nothing was "
+                    "imported)\n",
+                    args[0], ninv);
+            rc = CTL_INVALID;
+        }
+        ninv++;
+    }
+    if (rc == CTL_OK && inv && !cJSON_IsArray(inv)) {
+        fprintf(stderr,
+                "shardcronctl: %s: invalid: must be an array of job names (nothing was "
+                "imported)\n",
+                args[0]);
+        rc = CTL_INVALID;
+    }
+    struct zkcli *k = rc == CTL_OK ? connect_zk_create(c) : NULL;
     if (rc == CTL_OK && !k)
         rc = CTL_ERR;
     char **names = NULL;
@@ -684,6 +759,7 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
           *updated = cJSON_AddArrayToObject(rep, "updated"),
           *deleted = cJSON_AddArrayToObject(rep, "deleted"),
           *unchanged = cJSON_AddArrayToObject(rep, "unchanged"),
+          *kept = cJSON_AddArrayToObject(rep, "kept_invalid"),
           *failed = cJSON_AddArrayToObject(rep, "failed");
     zkcli_ensure(k, "/jobs");
     for (int x = 0; x < n; x++) {
@@ -711,6 +787,11 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
             keep = strcmp(names[x], in[y]->name) == 0;
         if (keep)
             continue;
+        cJSON_ArrayForEach(iv, inv) keep = keep || strcmp(iv->valuestring, names[x]) == 0;
+        if (keep) {
+            cJSON_AddItemToArray(kept, cJSON_CreateString(names[x]));
+            continue;
+        }
         char path[300];
         snprintf(path, sizeof path, "/jobs/%s", names[x]);
         cJSON_AddItemToArray(deleted, cJSON_CreateString(names[x]));
@@ -726,6 +807,7 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
         fprintf(stderr, "shardcronctl: dry run; add --confirm to apply\n");
     cJSON_Delete(rep);
 out:
+    cJSON_Delete(doc);
     for (int x = 0; x < n; x++)
         job_free(in[x]);
     free(in);

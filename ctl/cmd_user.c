@@ -1,7 +1,8 @@
 /* ctl/cmd_user.c: `shardcronctl user add NAME --role ROLE --password-file FILE`,
- * the console's users (app_user). The password is hashed here with libsodium's
- * argon2id (crypto_pwhash_str, the moderate limits) and never leaves this process
- * in clear; adding an existing name replaces its role and password. */
+ * the console's users (app_user, through sql/users.h as the console does). The
+ * password is hashed here (argon2id, sql/users.h's limits) and never leaves this
+ * process in clear; adding an existing name replaces its role and password, which
+ * ends that user's console sessions within a minute (console/auth.c). */
 #define LOG_CAT "shardcron.ctl"
 #include <sodium.h>
 #include <stdio.h>
@@ -11,24 +12,13 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "sql/db.h"
-
-static bool user_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '.' || *s == '_' || *s == '-' || *s == '@'))
-            return false;
-    return true;
-}
+#include "sql/users.h"
 
 int ctl_user_add(const struct cfg *c, int nargs, char **args)
 {
     struct sc_err err;
     struct db_url url;
-    char msg[512], hash[crypto_pwhash_STRBYTES];
+    char msg[512], hash[USERS_HASH_MAX];
     char *pw = NULL, *dbpw = NULL;
     int rc = CTL_ERR;
     const char *role = cfg_str(c, "role");
@@ -37,11 +27,11 @@ int ctl_user_add(const struct cfg *c, int nargs, char **args)
         fprintf(stderr, "shardcronctl: usage: user add NAME --role ROLE --password-file FILE\n");
         return CTL_INVALID;
     }
-    if (!user_name_ok(args[0])) {
-        fprintf(stderr, "shardcronctl: name: 1-64 of A-Z a-z 0-9 . _ - @ (got \"%s\")\n", args[0]);
+    if (!users_name_ok(args[0])) {
+        fprintf(stderr, "shardcronctl: name: " USERS_NAME_RULE " (got \"%s\")\n", args[0]);
         return CTL_INVALID;
     }
-    if (!role || (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin"))) {
+    if (!users_role_ok(role)) {
         fprintf(stderr, "shardcronctl: role: must be viewer, operator or admin\n");
         return CTL_INVALID;
     }
@@ -61,16 +51,14 @@ int ctl_user_add(const struct cfg *c, int nargs, char **args)
         rc = CTL_INVALID;
         goto out;
     }
-    if (strlen(pw) < 8) {
+    if (strlen(pw) < USERS_PASSWORD_MIN) {
         fprintf(stderr,
-                "shardcronctl: password_file: the password must be at least 8 characters\n");
+                "shardcronctl: password_file: the password must be at least %d characters\n",
+                USERS_PASSWORD_MIN);
         rc = CTL_INVALID;
         goto out;
     }
-    if (sodium_init() < 0 ||
-        crypto_pwhash_str_alg(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE,
-                              crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    if (sodium_init() < 0 || users_hash(pw, hash) < 0) {
         fprintf(stderr, "shardcronctl: cannot hash the password (out of memory?)\n");
         goto out;
     }
@@ -79,18 +67,11 @@ int ctl_user_add(const struct cfg *c, int nargs, char **args)
         fprintf(stderr, "shardcronctl: %s\n", sc_err_format(&err, msg, sizeof msg));
         goto out;
     }
-    char en[140], eh[sizeof hash * 2 + 1], q[1024];
-    mysql_real_escape_string(m, en, args[0], strlen(args[0]));
-    mysql_real_escape_string(m, eh, hash, strlen(hash));
-    snprintf(q, sizeof q,
-             "INSERT INTO app_user (username, pw_hash, role) VALUES ('%s', '%s', '%s') "
-             "ON DUPLICATE KEY UPDATE pw_hash = VALUES(pw_hash), role = VALUES(role), disabled = 0",
-             en, eh, role);
-    if (mysql_query(m, q) != 0) {
-        fprintf(stderr, "shardcronctl: user add: %s\n", mysql_error(m));
+    bool created = false;
+    if (users_upsert(m, args[0], hash, role, &created, &err) < 0) {
+        fprintf(stderr, "shardcronctl: user add: %s\n", sc_err_format(&err, msg, sizeof msg));
     } else {
-        printf("user %s (%s) %s\n", args[0], role,
-               mysql_affected_rows(m) == 1 ? "added" : "updated");
+        printf("user %s (%s) %s\n", args[0], role, created ? "added" : "updated");
         rc = CTL_OK;
     }
     mysql_close(m);

@@ -147,7 +147,10 @@ struct coord {
     void (*on_lost)(void *);
     void (*on_fatal)(void *, const char *);
     bool (*is_running)(void *, const char *, int);
-    int (*on_trigger)(void *, const struct job *, const char *);
+    int (*on_trigger)(void *, const struct job *, int, const char *);
+    void (*on_trigger_unrun)(void *, const char *, int, const char *, int64_t, const char *);
+    struct trig_open *trigs; /* triggers seen and not finished here (manual triggers) */
+    uint64_t trig_seq;       /* ids of trig_open entries */
     void *ctx;
     struct plan_item *running; /* published in the record */
     int nrunning;
@@ -2181,6 +2184,42 @@ static void gate_check(struct coord *c)
 
 /* ---------------------------------------------------------------- manual triggers */
 
+/* A trigger runs each item of its job exactly once, on whichever agent holds
+ * the item ACTIVE first: that agent creates the item's claim
+ * (/jobs/J/triggers/t-N/~<item>, data: its id) and starts the run only when
+ * the create succeeds. An agent that cannot start work, or does not hold an
+ * item active (pending in a handoff, or gone), claims nothing and looks again
+ * every tick while the trigger lives, so a trigger seen mid-handoff runs on
+ * the new owner once it activates. The leader removes a trigger once every
+ * live agent has seen it and every item is claimed, or after the TTL — then
+ * reporting each unclaimed item as not run (on_trigger_unrun), so no trigger
+ * is acknowledged and silently lost. */
+
+#define TRIG_CLAIM_PREFIX '~' /* not a character of agent ids in practice: acks are ids */
+#define TRIG_CLAIM_MARGIN_MS 30000
+
+struct trig_open {
+    struct trig_open *next;
+    uint64_t id; /* c->trig_seq: found again by a claim's answer, never by pointer */
+    char job[JOB_NAME_MAX + 1];
+    char name[64];
+    char *param;
+    bool has_param;
+    int64_t ctime; /* the trigger's creation (server clock) */
+    uint64_t inc;  /* the job's incarnation it was for */
+    int nitems;
+    uint8_t *done; /* per item: 0 open, 1 claim in flight, 2 claimed (by anybody) */
+};
+
+struct trig_claim {
+    struct coord *c;
+    uint64_t id; /* the trig_open's */
+    int item;
+    int64_t ctime;
+    char job[JOB_NAME_MAX + 1];
+    char name[64];
+};
+
 struct trig_ctx {
     struct coord *c;
     char job[JOB_NAME_MAX + 1];
@@ -2196,19 +2235,157 @@ static void trig_ctx_free(struct trig_ctx *t)
     free(t);
 }
 
+static void trig_open_free(struct trig_open *t)
+{
+    free(t->param);
+    free(t->done);
+    free(t);
+}
+
+static void trig_sweep(struct coord *c);
+
+/* trig_drop: forget trigger t here (finished, expired, removed, job gone). */
+static void trig_drop(struct coord *c, struct trig_open *t)
+{
+    for (struct trig_open **pp = &c->trigs; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    trig_open_free(t);
+}
+
+static void trig_claimed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct trig_claim *cl = arg;
+    (void)z;
+    if (r->stale) {
+        free(cl);
+        return;
+    }
+    struct coord *c = cl->c;
+    struct trig_open *t = c->trigs;
+    while (t && t->id != cl->id)
+        t = t->next;
+    int i = cl->item;
+    if (r->rc == ZOK) {
+        /* Ours to run: nobody else will. */
+        const struct cjob *j = strmap_get(&c->jobs, cl->job);
+        int rc = t && j && j->cfg && j->inc == t->inc && c->on_trigger
+                     ? c->on_trigger(c->ctx, j->cfg, i, t->has_param ? t->param : NULL)
+                     : -ENOENT;
+        if (rc < 0) {
+            LOGW("job %s item %d: trigger %s claimed here but not started (%s)", cl->job, i,
+                 cl->name, strerror(-rc));
+            if (c->on_trigger_unrun)
+                c->on_trigger_unrun(c->ctx, cl->job, i, cl->name, cl->ctime,
+                                    "manual trigger not run: the agent that claimed it no longer "
+                                    "held the item (or the job changed)");
+        } else {
+            LOGI("job %s item %d: trigger %s runs here", cl->job, i, cl->name);
+        }
+        if (t)
+            t->done[i] = 2;
+    } else if (!t) {
+        /* dropped meanwhile: nothing to update */
+    } else if (r->rc == ZNODEEXISTS) {
+        t->done[i] = 2; /* another agent (or this one, before a restart) ran it */
+    } else if (r->rc == ZNONODE) {
+        trig_drop(c, t); /* the trigger was removed (expired, job deleted) */
+    } else {
+        t->done[i] = 0; /* connection trouble: the next sweep tries again */
+    }
+    free(cl);
+}
+
+/* trig_sweep (every tick, and when a trigger is seen): claim and run the
+ * items of open triggers that this agent holds active. */
+static void trig_sweep(struct coord *c)
+{
+    char path[400];
+    struct trig_open *next;
+    for (struct trig_open *t = c->trigs; t; t = next) {
+        next = t->next;
+        const struct cjob *j = strmap_get(&c->jobs, t->job);
+        if (j && j->cfg && j->cfg->shards > t->nitems) { /* the job grew meanwhile */
+            uint8_t *d = realloc(t->done, (size_t)j->cfg->shards);
+            if (d) {
+                memset(d + t->nitems, 0, (size_t)(j->cfg->shards - t->nitems));
+                t->done = d;
+                t->nitems = j->cfg->shards;
+            }
+        }
+        bool all = true;
+        for (int i = 0; i < t->nitems; i++)
+            all &= t->done[i] == 2;
+        /* Claims stop well before the leader reports what is unclaimed at the
+         * TTL (its clock and ours may differ by the skew limit). */
+        if (all || !j || j->inc != t->inc ||
+            now_ms() - t->ctime > TRIGGER_TTL_MS - TRIG_CLAIM_MARGIN_MS) {
+            trig_drop(c, t);
+            continue;
+        }
+        if (!coord_can_start(c))
+            continue;
+        for (int i = 0; i < t->nitems; i++) {
+            if (t->done[i] || coord_item_state(c, t->job, i) != COORD_ACTIVE)
+                continue;
+            struct trig_claim *cl = malloc(sizeof *cl);
+            if (!cl)
+                break;
+            *cl = (struct trig_claim){.c = c, .id = t->id, .item = i, .ctime = t->ctime};
+            snprintf(cl->job, sizeof cl->job, "%s", t->job);
+            snprintf(cl->name, sizeof cl->name, "%s", t->name);
+            snprintf(path, sizeof path, "/jobs/%s/triggers/%s/%c%d", t->job, t->name,
+                     TRIG_CLAIM_PREFIX, i);
+            t->done[i] = 1;
+            if (zkreg_create(c->z, path, c->id, (int)strlen(c->id), 0, trig_claimed, cl) != ZOK) {
+                t->done[i] = 0;
+                free(cl);
+            }
+        }
+    }
+}
+
+/* trig_open_add: a trigger this agent has seen (its acknowledgement is
+ * written); its items are claimed by trig_sweep. */
+static void trig_open_add(struct coord *c, const struct trig_ctx *x)
+{
+    const struct cjob *j = strmap_get(&c->jobs, x->job);
+    if (!j || !j->cfg || j->cfg->shards <= 0)
+        return;
+    for (struct trig_open *t = c->trigs; t; t = t->next)
+        if (!strcmp(t->job, x->job) && !strcmp(t->name, x->name))
+            return;
+    struct trig_open *t = calloc(1, sizeof *t);
+    if (!t || !(t->done = calloc((size_t)j->cfg->shards, 1)) ||
+        (x->has_param && !(t->param = strdup(x->param)))) {
+        if (t)
+            trig_open_free(t);
+        LOGE("job %s: trigger %s not handled here: out of memory", x->job, x->name);
+        return;
+    }
+    t->id = ++c->trig_seq;
+    snprintf(t->job, sizeof t->job, "%s", x->job);
+    snprintf(t->name, sizeof t->name, "%s", x->name);
+    t->has_param = x->has_param;
+    t->ctime = x->ctime;
+    t->inc = j->inc;
+    t->nitems = j->cfg->shards;
+    t->next = c->trigs;
+    c->trigs = t;
+    trig_sweep(c);
+}
+
 static void trigger_acked(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct trig_ctx *t = arg;
     struct coord *c = t->c;
     (void)z;
-    if (!r->stale && r->rc == ZOK) {
-        const struct cjob *j = strmap_get(&c->jobs, t->job);
-        if (j && j->cfg && c->on_trigger && coord_can_start(c)) {
-            int n = c->on_trigger(c->ctx, j->cfg, t->has_param ? t->param : NULL);
-            LOGI("job %s: trigger %s ran %d items here", t->job, t->name, n);
-        }
-    }
-    /* ZNODEEXISTS: this agent handled the trigger before (e.g. before a restart). */
+    /* ZNODEEXISTS: this agent saw it before (e.g. before a restart); the
+     * items' claims say what ran. */
+    if (!r->stale && (r->rc == ZOK || r->rc == ZNODEEXISTS))
+        trig_open_add(c, t);
     trig_ctx_free(t);
 }
 
@@ -2229,11 +2406,12 @@ static void trigger_read(struct zkreg *z, const struct zkreg_result *r, void *ar
         t->has_param = t->param != NULL;
     }
     cJSON_Delete(o);
+    t->ctime = r->stat.ctime;
     if (now_ms() - r->stat.ctime > TRIGGER_TTL_MS) {
         trig_ctx_free(t); /* too old to act on; the leader removes it */
         return;
     }
-    /* The acknowledgement goes first: if it exists, this agent already ran it. */
+    /* The acknowledgement says "seen"; what runs is decided per item. */
     snprintf(path, sizeof path, "/jobs/%s/triggers/%s/%s", t->job, t->name, c->id);
     if (zkreg_create(c->z, path, NULL, 0, 0, trigger_acked, t) != ZOK)
         trig_ctx_free(t);
@@ -2256,7 +2434,26 @@ static void trigger_acks_listed(struct zkreg *z, const struct zkreg_result *r, v
             if (a->alive && !listed(r, a->id))
                 all = false;
         }
-        if (all || now_ms() - r->stat.ctime > TRIGGER_TTL_MS) {
+        /* ... and every item claimed (run, or reported, by its owner). */
+        const struct cjob *j = strmap_get(&c->jobs, t->job);
+        int shards = j && j->cfg ? j->cfg->shards : 0;
+        bool expired = now_ms() - r->stat.ctime > TRIGGER_TTL_MS;
+        for (int i = 0; i < shards && (all || expired); i++) {
+            char claim[32];
+            snprintf(claim, sizeof claim, "%c%d", TRIG_CLAIM_PREFIX, i);
+            if (listed(r, claim))
+                continue;
+            all = false;
+            if (expired && c->on_trigger_unrun) {
+                LOGW("job %s item %d: trigger %s expired unrun (no agent held the item active "
+                     "and could start it within %d s)",
+                     t->job, i, t->name, TRIGGER_TTL_MS / 1000);
+                c->on_trigger_unrun(c->ctx, t->job, i, t->name, r->stat.ctime,
+                                    "manual trigger not run: no agent held the item active and "
+                                    "could start it before the trigger expired");
+            }
+        }
+        if (all || expired) {
             for (int i = 0; i < r->nchildren; i++) {
                 snprintf(path, sizeof path, "/jobs/%s/triggers/%s/%s", t->job, t->name,
                          r->children[i]);
@@ -2744,6 +2941,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         c->chg_retry = false;
         changes_list(c);
     }
+    trig_sweep(c);
     if (views_settled(c)) {
         scan_triggers(c);
         prune_changes(c);
@@ -2807,6 +3005,10 @@ static void reconnected(struct coord *c)
         start_election(c);
     if (c->reg != REG_DONE)
         return;
+    /* A listing of /election in flight failed: our predecessor (and the
+     * watch on it) is found again (test_reconnect election_read_in_flight). */
+    if (c->elect[0])
+        check_leader(c);
     zkreg_children(c->z, "/agents", true, agents_listed, c);
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         struct cagent *a = v;
@@ -2911,6 +3113,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     c->on_fatal = o->on_fatal;
     c->is_running = o->is_running;
     c->on_trigger = o->on_trigger;
+    c->on_trigger_unrun = o->on_trigger_unrun;
     c->ctx = o->ctx;
     c->skew_ok = true;
     strmap_init(&c->jobs);
@@ -2959,6 +3162,11 @@ void coord_close(struct coord *c)
     strmap_free(&c->agents);
     strmap_free(&c->trig_wait);
     strmap_free(&c->trig_open);
+    while (c->trigs) {
+        struct trig_open *t = c->trigs;
+        c->trigs = t->next;
+        trig_open_free(t);
+    }
     const char *hk;
     void *hv;
     for (size_t it = 0; strmap_next(&c->handovers, &it, &hk, &hv);)

@@ -43,9 +43,14 @@ struct coord_opts {
     void (*on_fatal)(void *ctx, const char *why);
     /* is_running: whether an execution of (job, item) is running right now. */
     bool (*is_running)(void *ctx, const char *job, int item);
-    /* on_trigger: a manual trigger of `cfg` (param NULL = the job's own); run every
-     * active item of the job once. Returns how many items were started. */
-    int (*on_trigger)(void *ctx, const struct job *cfg, const char *param);
+    /* on_trigger: a manual trigger of `cfg` (param NULL = the job's own) claimed
+     * by this agent for `item` (ACTIVE here): queue its run now. 0, or a
+     * negative errno when it could not be queued (then on_trigger_unrun). */
+    int (*on_trigger)(void *ctx, const struct job *cfg, int item, const char *param);
+    /* on_trigger_unrun: trigger `name` (created at ctime_ms, server clock) of
+     * (job, item) will not run: record why, for the operator. Optional. */
+    void (*on_trigger_unrun)(void *ctx, const char *job, int item, const char *name,
+                             int64_t ctime_ms, const char *why);
     void *ctx;
 };
 

@@ -63,7 +63,10 @@ static bool takeover_exact(const struct own_takeover_in *in)
          * (it held it, and accounted its fires until it died) */
         return in->owner_carry_ms == 0 && in->owner_epoch >= in->prev_epoch;
     case OWN_PREV_SELF_OLD:
-        return true;
+        /* our old session applied the epoch that gave it the item (it held
+         * it, and reported every fire due until it was given up); one that
+         * never applied it held it only on paper */
+        return in->owner_epoch >= in->prev_epoch;
     default:
         return false;
     }
@@ -91,6 +94,17 @@ int64_t own_server_gap_ms(int64_t first_break_ms, int64_t last_break_ms, int64_t
                         last_break_ms < view_ms - 10LL * session_ms))
         return view_ms;
     return last_break_ms;
+}
+
+int64_t own_gap_merge(int64_t gap_ms, int64_t brk_zk_ms, int64_t skew_ms, int64_t now_ms,
+                      int session_ms)
+{
+    if (brk_zk_ms <= 0)
+        return gap_ms;
+    int64_t b = brk_zk_ms + skew_ms - PLAN_CLOCK_ERR_MS;
+    if (now_ms - b >= 10LL * session_ms)
+        return gap_ms;
+    return gap_ms <= 0 || b < gap_ms ? b : gap_ms;
 }
 
 int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool evicted,
@@ -147,6 +161,11 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
                                PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS
                          : in->prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)in->session_ms -
                                in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+        if (in->outage_from_ms > 0) {
+            int64_t o = own_pending_lo_any(in->outage_from_ms, in->session_ms, in->max_skew_ms);
+            if (o < lo)
+                lo = o;
+        }
         if (in->job_created_ms > 0 && lo < in->job_created_ms - in->max_skew_ms)
             lo = in->job_created_ms - in->max_skew_ms; /* nothing fired before the job */
         if (lo < out->lo_ms)
@@ -232,8 +251,8 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
          * apply gave the item to someone else meanwhile (see below). */
         out->lo_ms = out->hi_ms = in->self_lost_ms;
         if (!takeover_exact(in))
-            out->hi_ms = max64(out->hi_ms,
-                               in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
+            out->hi_ms =
+                max64(out->hi_ms, in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
         out->first_s = floor_s(out->hi_ms) + 1;
         return;
     }
@@ -265,7 +284,8 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
      * every agent that ran it has stopped (the gate is open), and its clock is
      * at most max_skew ahead of ZooKeeper's. */
     if (!takeover_exact(in))
-        out->hi_ms = max64(out->hi_ms, in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
+        out->hi_ms =
+            max64(out->hi_ms, in->now_ms - in->skew_ms + in->max_skew_ms + PLAN_CLOCK_ERR_MS);
     /* Fires up to hi may have been started by the previous owner (its clock):
      * ours start strictly after. */
     out->first_s = floor_s(out->hi_ms) + 1;
@@ -275,7 +295,8 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
         if (out->hi_ms < out->lo_ms)
             out->hi_ms = out->lo_ms;
     }
-    if (in->prev == OWN_PREV_DIED && in->owner_backlog_s > 0 && in->owner_backlog_s * 1000 - 1 < out->lo_ms)
+    if (in->prev == OWN_PREV_DIED && in->owner_backlog_s > 0 &&
+        in->owner_backlog_s * 1000 - 1 < out->lo_ms)
         out->lo_ms = in->owner_backlog_s * 1000 - 1; /* its queue died with it */
     if (in->prev == OWN_PREV_DIED) {
         /* Only the direct successor re-runs: the dead session owned the item
@@ -289,6 +310,13 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
             out->not_before_ms = in->gone_ms + t + PLAN_CLOCK_ERR_MS;
         }
     }
+}
+
+bool own_removed_owes(const struct own_takeover_in *in)
+{
+    if (in->prev == OWN_PREV_NONE)
+        return false;
+    return !(in->prev == OWN_PREV_ALIVE && takeover_exact(in));
 }
 
 int64_t own_carry(int64_t cur, int64_t pending_lo_ms)
@@ -305,6 +333,12 @@ int64_t own_pending_lo(int64_t prev_created_ms, int session_ms, int max_skew_ms)
      * may be max_skew behind), or it died (its lease ran out no earlier than
      * a session timeout before that publication). */
     return prev_created_ms - session_ms - max_skew_ms - PLAN_HANDOVER_LAG_MS;
+}
+
+int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew_ms)
+{
+    return prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)session_ms - max_skew_ms -
+           PLAN_HANDOVER_LAG_MS; /* takeover_window's OWN_PREV_ANY start */
 }
 
 /* ---------------------------------------------------------------- starting a fire */

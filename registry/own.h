@@ -66,8 +66,8 @@ struct own_takeover_in {
     int64_t snap_created_ms; /* publication of the epoch applied now */
     int session_ms;          /* our session timeout */
     int max_skew_ms;
-    int64_t skew_ms; /* ours against ZooKeeper */
-    int64_t now_ms;  /* our clock, at activation */
+    int64_t skew_ms;        /* ours against ZooKeeper */
+    int64_t now_ms;         /* our clock, at activation */
     int64_t job_created_ms; /* when the job's node was created (0 unknown): no fire before it */
     /* OWN_PREV_ALIVE: from its record; OWN_PREV_ANY: the latest applied_ms of
      * the live peers at our epoch (owner_epoch = ours; 0: none has applied);
@@ -97,7 +97,8 @@ struct own_takeover_in {
     /* OWN_PREV_DIED: the leader evicted it (its node was deleted while its
      * session may still have been alive: see own_evict) */
     bool evicted;
-    /* OWN_PREV_SELF_OLD: when our old session was given up (our clock) */
+    /* OWN_PREV_SELF_OLD: when our old session was given up (our clock);
+     * owner_epoch is then the last epoch that session applied */
     int64_t self_lost_ms;
     /* The bound every takeover respects, whatever is known of the previous
      * owner (own_takeover): the highest fire label started by any live peer
@@ -117,6 +118,12 @@ struct own_takeover_in {
     /* The last time (our clock; 0 never) this process saw the cluster
      * settled (own_settled): every item active on a live member. */
     int64_t settled_ms;
+    /* The publication (the leader's clock) of the last epoch with members
+     * before a total outage this process learnt of (a snapshot's
+     * outage_from) since it last saw the cluster settled; 0 none. An owner
+     * that held an item only on paper since then (stuck, or dead before it
+     * applied) leaves its fires since that outage to us. */
+    int64_t outage_from_ms;
     /* OWN_PREV_DIED, OWN_PREV_UNKNOWN: when our own connection to ZooKeeper
      * last broke (our clock; 0 = never). A server restart gives every session
      * a fresh timeout, so "the server heard from it T before the expiry" only
@@ -179,6 +186,15 @@ bool own_settled(const struct own_settle_peer *p, int n, int64_t epoch, int nmem
 int64_t own_server_gap_ms(int64_t first_break_ms, int64_t last_break_ms, int64_t view_ms,
                           int session_ms);
 
+/* own_gap_merge: a peer's record names its own last connection break
+ * (brk_zk_ms, by ZooKeeper's clock as that peer measured it; 0 none). A server
+ * restart this process did not see (it started later, or was frozen) may
+ * still be one a peer saw: the earlier of the two, on our clock (skew_ms: ours
+ * against ZooKeeper), counts for own_takeover_in.server_gap_ms when it is
+ * recent (within ten session timeouts of now). Returns the merged gap. */
+int64_t own_gap_merge(int64_t gap_ms, int64_t brk_zk_ms, int64_t skew_ms, int64_t now_ms,
+                      int session_ms);
+
 /* own_dead_hi_ms: the highest fire label (in ms) a session that was seen to
  * vanish at gone_ms (our clock) may have started: it started nothing after
  * its node vanished, by a clock at most max_skew off ZooKeeper's; an evicted
@@ -191,6 +207,13 @@ int64_t own_dead_hi_ms(int64_t gone_ms, int64_t skew_ms, int max_skew_ms, bool e
 
 /* own_takeover: the window and the first own fire of a takeover. */
 void own_takeover(const struct own_takeover_in *in, struct own_takeover *out);
+
+/* own_removed_owes: whether the fires of an item removed from its job by a
+ * config write are left to account, by the agent that would have been its
+ * next owner (the owner of the job's item i mod n): yes unless its last owner
+ * held it and stopped at the epoch that removed it (a live, exact handoff:
+ * it accounted them itself) or it never had one. */
+bool own_removed_owes(const struct own_takeover_in *in);
 
 /* own_carry: an agent that loses an item it held only pending (gained, never
  * started) never accounted that item's fires since its previous owner
@@ -206,15 +229,20 @@ int64_t own_carry(int64_t cur, int64_t pending_lo_ms);
  * of the epoch applied before the gain. */
 int64_t own_pending_lo(int64_t prev_created_ms, int session_ms, int max_skew_ms);
 
+/* own_pending_lo_any: the same for an item gained after a total outage (an
+ * OWN_PREV_ANY takeover with unowned_before): its window reaches back
+ * OWN_ANY_LOOKBACK session timeouts, and so does the carry of its loss. */
+int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew_ms);
+
 /* ---------------------------------------------------------------- starting a fire */
 
 enum own_trigger { OWN_CRON, OWN_MISFIRE, OWN_MANUAL, OWN_FAILOVER, OWN_RETRY };
 
 /* own_may_start: whether this agent may start a fire labelled `fire` of an
  * item it holds in state active (`active`), whose first own fire is first_s.
- * Cron and misfire runs need fire >= first_s (a retry too, or the re-run fire); a manual trigger needs
- * only the item active; a failover re-run is allowed for exactly the fire the
- * takeover named (rerun_fire). The lease is checked by the caller. */
+ * Cron and misfire runs need fire >= first_s (a retry too, or the re-run fire); a manual trigger
+ * needs only the item active; a failover re-run is allowed for exactly the fire the takeover named
+ * (rerun_fire). The lease is checked by the caller. */
 bool own_may_start(bool active, int64_t first_s, int64_t rerun_fire, int64_t fire,
                    enum own_trigger trig);
 

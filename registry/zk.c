@@ -7,6 +7,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +91,7 @@ struct zkreg {
     int inflight;
     int efd;
     struct event *ev_notify, *ev_lost, *ev_rebuild, *ev_beat;
+    int64_t connect_started_ms; /* monotonic ms this handle was created (a new session) */
     bool closing;
     int64_t lease_base_ms; /* monotonic send time of the last answered request */
     bool beat_inflight;
@@ -298,12 +302,31 @@ static void set_state(struct zkreg *z, enum zkreg_state st)
         z->on_state(z, st, z->ctx);
 }
 
+/* zk_log: the C client's own log lines (any of its threads). While a server
+ * is unreachable it writes one error per connection attempt, a dozen a second:
+ * the first of a burst is kept at info level with later ones counted, at most
+ * one a minute; our own state messages and errors say what matters (a command
+ * line tool prints one line, not a page of client internals). */
 static void zk_log(const char *message)
 {
-    if (strstr(message, "ZOO_ERROR"))
-        LOGW("zookeeper client: %s", message);
-    else
+    static _Atomic int64_t last_ms;
+    static _Atomic unsigned quiet;
+    if (!strstr(message, "ZOO_ERROR")) {
         LOGD("zookeeper client: %s", message);
+        return;
+    }
+    int64_t now = mono_ms(), prev = atomic_load(&last_ms);
+    if (prev && now - prev < 60000) {
+        atomic_fetch_add(&quiet, 1);
+        LOGD("zookeeper client: %s", message);
+        return;
+    }
+    atomic_store(&last_ms, now);
+    unsigned n = atomic_exchange(&quiet, 0);
+    if (n)
+        LOGI("zookeeper client: %s (%u more like it in the last minute)", message, n);
+    else
+        LOGI("zookeeper client: %s", message);
 }
 
 static void notify_cb(evutil_socket_t fd, short what, void *arg);
@@ -330,6 +353,7 @@ static int connect_handle(struct zkreg *z)
         return -ENOMEM;
     z->sess->z = z;
     z->sess->gen = z->gen;
+    z->connect_started_ms = mono_ms();
     z->zh =
         zookeeper_init2(z->hosts, global_watcher, z->session_timeout_ms, NULL, z->sess, 0, zk_log);
     if (!z->zh) {
@@ -412,6 +436,29 @@ static int lease_margin_ms(const struct zkreg *z)
     return t / 10 > 100 ? t / 10 : 100;
 }
 
+/* beat_send: a heartbeat now, unless one is in flight; its answer proves the
+ * session was alive when it left. */
+static void beat_send(struct zkreg *z)
+{
+    if (z->state != ZKREG_CONNECTED || z->beat_inflight)
+        return;
+    struct beat *b = malloc(sizeof *b);
+    if (!b)
+        return;
+    *b = (struct beat){z, mono_ms(), z->gen};
+    z->beat_inflight = true;
+    if (zkreg_exists_internal(z, "/", beat_done, b) != ZOK) {
+        z->beat_inflight = false;
+        free(b);
+    }
+}
+
+/* beat_cb: every T/5. A loss is declared at the first tick after the proof
+ * is T - margin old, so between 0.9 T and 1.1 T: late, but nothing relies on
+ * it for safety — new work needs a proof younger than T/2 (zkreg_lease_ok,
+ * read at each start), and the agent's watchdog kills the running executions
+ * at exactly T - margin (the deadline is computed from the proof, not from
+ * this tick). Declaring it later only delays rebuilding the session. */
 static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct zkreg *z = arg;
@@ -422,17 +469,7 @@ static void beat_cb(evutil_socket_t fd, short what, void *arg)
         go_lost(z, "no answer from ZooKeeper for longer than the session timeout allows");
         return;
     }
-    if (z->state == ZKREG_CONNECTED && !z->beat_inflight) {
-        struct beat *b = malloc(sizeof *b);
-        if (!b)
-            return;
-        *b = (struct beat){z, mono_ms(), z->gen};
-        z->beat_inflight = true;
-        if (zkreg_exists_internal(z, "/", beat_done, b) != ZOK) {
-            z->beat_inflight = false;
-            free(b);
-        }
-    }
+    beat_send(z);
 }
 
 bool zkreg_lease_ok(const struct zkreg *z)
@@ -445,15 +482,37 @@ int64_t zkreg_lease_age_ms(const struct zkreg *z)
     return mono_ms() - z->lease_base_ms;
 }
 
+/* SHARDCRON_TEST_FAULT=stop_at_reconnect (fault tests only): the first time
+ * the loop handles CONNECTED for a session it already had, the process stops
+ * itself (SIGSTOP) as if frozen between the handshake and the loop's turn. */
+static void test_fault_connected(bool same)
+{
+    static bool done;
+    const char *f = getenv("SHARDCRON_TEST_FAULT");
+    if (done || !same || !f || strcmp(f, "stop_at_reconnect") != 0)
+        return;
+    done = true;
+    LOGW("SHARDCRON_TEST_FAULT=stop_at_reconnect: stopping before handling CONNECTED");
+    raise(SIGSTOP);
+}
+
 static void on_session(struct zkreg *z, int zstate)
 {
     if (zstate == ZOO_CONNECTED_STATE) {
         const clientid_t *cid = zoo_client_id(z->zh);
+        bool same = z->session_id && cid && cid->client_id == z->session_id;
+        test_fault_connected(same);
         evtimer_del(z->ev_lost);
         z->session_id = cid ? cid->client_id : 0;
         z->negotiated_ms = zoo_recv_timeout(z->zh);
-        /* Connected now: the server just answered our handshake. */
-        z->lease_base_ms = mono_ms();
+        /* The handshake's answer may have waited in our queue, or this process
+         * may have been frozen since (SIGSTOP, a VM pause): "now" proves
+         * nothing, and the server may have expired the session meanwhile. A
+         * new session cannot have been created before we asked for it; a
+         * session we had keeps its last proof. Either way the heartbeat sent
+         * below proves it afresh when answered (its send time). */
+        if (!same)
+            z->lease_base_ms = z->connect_started_ms;
         z->beat_inflight = false;
         if (!evtimer_pending(z->ev_beat, NULL)) {
             int ms = zkreg_timeout_ms(z) / 5;
@@ -461,6 +520,7 @@ static void on_session(struct zkreg *z, int zstate)
             event_add(z->ev_beat, &tv);
         }
         set_state(z, ZKREG_CONNECTED);
+        beat_send(z);
     } else if (zstate == ZOO_CONNECTING_STATE || zstate == ZOO_ASSOCIATING_STATE) {
         if (z->state == ZKREG_CONNECTED) {
             /* The heartbeat's lease decides when a suspended session counts as
@@ -581,7 +641,7 @@ static void ensure_chroot(struct zkreg *z)
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
         path[--n] = '\0';
-    zhandle_t *zh = zookeeper_init(hosts, NULL, 10000, NULL, NULL, 0);
+    zhandle_t *zh = zookeeper_init2(hosts, NULL, 10000, NULL, NULL, 0, zk_log);
     if (!zh)
         return;
     if (z->auth)
@@ -590,7 +650,7 @@ static void ensure_chroot(struct zkreg *z)
     while (zoo_state(zh) != ZOO_CONNECTED_STATE && mono_ms() < deadline)
         usleep(10000);
     if (zoo_state(zh) != ZOO_CONNECTED_STATE) {
-        LOGW("ZooKeeper at %s not reachable yet: cannot check the chroot %s now", hosts, path);
+        LOGI("ZooKeeper at %s not reachable yet: cannot check the chroot %s now", hosts, path);
         zookeeper_close(zh);
         return;
     }
@@ -614,6 +674,32 @@ static void ensure_chroot(struct zkreg *z)
             LOGE("cannot create the ZooKeeper chroot %s: %s", path, zerror(rc));
     }
     zookeeper_close(zh);
+}
+
+/* An open ACL on a ZooKeeper on this host is reachable only from here. */
+bool zkreg_hosts_local(const char *hosts)
+{
+    if (!hosts || !*hosts)
+        return false;
+    for (const char *p = hosts; *p && *p != '/';) {
+        size_t n = strcspn(p, ",/"), h = n;
+        const char *host = p;
+        if (*p == '[') {
+            const char *close = memchr(p, ']', n);
+            host = p + 1;
+            h = close ? (size_t)(close - host) : 0;
+        } else {
+            const char *colon = memrchr(p, ':', n);
+            h = colon ? (size_t)(colon - p) : n;
+        }
+        bool lo = (h == 9 && strncmp(host, "localhost", 9) == 0) ||
+                  (h == 3 && strncmp(host, "::1", 3) == 0) ||
+                  (h >= 7 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") >= h);
+        if (!lo)
+            return false;
+        p += n + (p[n] == ',');
+    }
+    return true;
 }
 
 int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkreg **out,
@@ -649,6 +735,11 @@ int zkreg_open(struct event_base *base, const struct zkreg_opts *opt, struct zkr
         z->acl = &z->acl_auth_vec;
     } else {
         z->acl = &ZOO_OPEN_ACL_UNSAFE;
+        if (!zkreg_hosts_local(opt->hosts))
+            LOGW("NO ZOOKEEPER ACL: %s is not on this host and no zk_auth_file is set, so the "
+                 "namespace is world-writable: anyone who reaches ZooKeeper can create a job, "
+                 "i.e. run commands on every agent. Set zk_auth_file (docs/operations.md).",
+                 opt->hosts);
     }
     zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
     z->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

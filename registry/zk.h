@@ -65,6 +65,10 @@ struct zkreg_opts {
     void *ctx;
 };
 
+/* zkreg_hosts_local: every server of a connect string ("h:p,h:p/chroot") is a
+ * loopback address or localhost; without zk_auth_file zkreg_open warns when not. */
+bool zkreg_hosts_local(const char *hosts);
+
 /* zkreg_open: start connecting; returns 0 or -errno with err set. The handle is
  * the caller's; close it with zkreg_close() from the loop thread. */
 int zkreg_open(struct event_base *base, const struct zkreg_opts *o, struct zkreg **out,

@@ -35,7 +35,7 @@
 #include "sql/db.h"
 
 /* Schema version this binary is built for (sql/migrations/NNNN_*.sql, highest N). */
-#define HIST_SCHEMA_VERSION 3
+#define HIST_SCHEMA_VERSION 4
 
 /* Column sizes (sql/schema.sql). Longer text is cut by the writer, except the
  * identity fields (execution id, job), which are rejected: cutting them would merge

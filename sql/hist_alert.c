@@ -10,6 +10,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "sql/hist_query.h"
 
 static bool same(const struct hist_alert_notice *x, const char *kind, const char *job, int item)
 {
@@ -27,16 +28,20 @@ static int live_conditions(MYSQL *m, struct hist_alert_notice *live, size_t *nli
                            struct sc_err *err)
 {
     char q[1024];
-    snprintf(
-        q, sizeof q,
-        "SELECT e.job, e.item, e.status, e.execution_id,"
-        " DATE_FORMAT(e.fire_time, '%%Y-%%m-%%d %%H:%%i:%%s.%%f') FROM job_execution e"
-        " WHERE e.status IN ('failed','timeout','missed')"
-        " AND e.fire_time >= UTC_TIMESTAMP(3) - INTERVAL 1 DAY"
-        " AND NOT EXISTS (SELECT 1 FROM job_execution s WHERE s.job = e.job AND s.item = e.item"
-        " AND s.status = 'succeeded' AND s.fire_time > e.fire_time)"
-        " ORDER BY e.fire_time DESC LIMIT %d",
-        HIST_ALERT_MAX);
+    /* The newest of each (job, item, kind) first, then the NOT EXISTS probe on
+     * those only (sql/hist_query.c, hist_alert_open: a cleared newest means
+     * cleared older ones); a (job, item) failing every second no longer uses
+     * up the row limit either. */
+    snprintf(q, sizeof q,
+             "SELECT e.job, e.item, e.status, e.execution_id,"
+             " DATE_FORMAT(e.fire_time, '%%Y-%%m-%%d %%H:%%i:%%s.%%f') FROM ("
+             " SELECT f.job, f.item, f.status, f.execution_id, f.fire_time, f.attempt,"
+             "  ROW_NUMBER() OVER (PARTITION BY f.job, f.item, f.status"
+             "  ORDER BY f.fire_time DESC, f.attempt DESC, f.id DESC) AS ri"
+             " FROM job_execution f WHERE f.status IN ('failed','timeout','missed')"
+             " AND f.fire_time >= UTC_TIMESTAMP(3) - INTERVAL 1 DAY) e"
+             " WHERE e.ri = 1" HIST_UNRESOLVED_SQL " ORDER BY e.fire_time DESC LIMIT %d",
+             HIST_ALERT_MAX);
     if (mysql_query(m, "SET time_zone = '+00:00'") != 0 || mysql_query(m, q) != 0)
         return fail(m, err);
     MYSQL_RES *res = mysql_store_result(m);

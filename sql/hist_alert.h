@@ -11,7 +11,8 @@
  *
  * Conditions (the ones of alert panels 1 and 2 that have a clear end):
  *   failed | timeout | missed  the newest such execution of a (job, item) in the
- *                              last 24 h with no later succeeded execution;
+ *                              last 24 h that no later success cleared
+ *                              (HIST_UNRESOLVED_SQL: a later fire, or a retry);
  *   no_agent                   a job named in the caller's list (the leader's
  *                              enabled, valid jobs with no eligible live agent
  *                              in its applied assignment); item NULL.

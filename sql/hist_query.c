@@ -69,7 +69,11 @@ struct rowbind {
     my_bool null[NROW_COLS + 1];
     MYSQL_TIME t[4];
     long long id;
+    long long extra; /* the ROWX_COUNT column */
 };
+
+/* What a row query selects after ROW_COLS. */
+enum rowx { ROWX_NONE, ROWX_OUTPUT, ROWX_COUNT };
 
 static void r_bind(MYSQL_BIND *b, enum enum_field_types type, void *buf, unsigned long cap,
                    unsigned long *len, my_bool *null)
@@ -82,7 +86,7 @@ static void r_bind(MYSQL_BIND *b, enum enum_field_types type, void *buf, unsigne
     b->is_null = null;
 }
 
-static void rowbind_setup(struct rowbind *rb, struct hist_row *r, bool with_output)
+static void rowbind_setup(struct rowbind *rb, struct hist_row *r, enum rowx x)
 {
     int i = 0;
 #define STR(field)                                                                                 \
@@ -108,15 +112,17 @@ static void rowbind_setup(struct rowbind *rb, struct hist_row *r, bool with_outp
     TIME(3);
     STR(error);
     STR(fence);
-    if (with_output)
+    if (x == ROWX_OUTPUT)
         r_bind(&rb->b[i], MYSQL_TYPE_BLOB, r->output, sizeof r->output, &rb->len[i], &rb->null[i]);
+    else if (x == ROWX_COUNT)
+        r_bind(&rb->b[i], MYSQL_TYPE_LONGLONG, &rb->extra, 0, &rb->len[i], &rb->null[i]);
 #undef STR
 #undef INT
 #undef TIME
 }
 
 /* After a fetch: terminate strings, convert times and NULLs. */
-static void rowbind_finish(struct rowbind *rb, struct hist_row *r, bool with_output)
+static void rowbind_finish(struct rowbind *rb, struct hist_row *r, enum rowx x)
 {
     char *strs[] = {NULL,     r->execution_id, r->job,    NULL, NULL, r->trigger, NULL,
                     r->agent, r->host,         r->status, NULL, NULL, NULL,       NULL,
@@ -140,14 +146,15 @@ static void rowbind_finish(struct rowbind *rb, struct hist_row *r, bool with_out
     r->started_ms = rb->null[13] ? 0 : db_time_to_ms(&rb->t[2]);
     r->finished_ms = rb->null[14] ? 0 : db_time_to_ms(&rb->t[3]);
     r->output_len = 0;
-    if (with_output && !rb->null[NROW_COLS])
+    r->open_n = x == ROWX_COUNT && !rb->null[NROW_COLS] ? (unsigned)rb->extra : 0;
+    if (x == ROWX_OUTPUT && !rb->null[NROW_COLS])
         r->output_len =
             rb->len[NROW_COLS] < sizeof r->output ? rb->len[NROW_COLS] : sizeof r->output;
 }
 
 /* Run a prepared row query and append every row to the page (growing it). */
-static int run_rows(MYSQL *m, const char *sql, struct params *p, bool with_output,
-                    struct hist_page *out, size_t max_rows, struct sc_err *err)
+static int run_rows(MYSQL *m, const char *sql, struct params *p, enum rowx x, struct hist_page *out,
+                    size_t max_rows, struct sc_err *err)
 {
     MYSQL_STMT *st = db_stmt_prepare(m, sql, err);
     if (!st)
@@ -164,7 +171,7 @@ static int run_rows(MYSQL *m, const char *sql, struct params *p, bool with_outpu
                         mysql_stmt_error(st));
         goto out;
     }
-    rowbind_setup(rb, tmp, with_output);
+    rowbind_setup(rb, tmp, x);
     if (mysql_stmt_bind_result(st, rb->b)) {
         rc = sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(st),
                         mysql_stmt_error(st));
@@ -180,7 +187,7 @@ static int run_rows(MYSQL *m, const char *sql, struct params *p, bool with_outpu
                             mysql_stmt_error(st));
             goto out;
         }
-        rowbind_finish(rb, tmp, with_output);
+        rowbind_finish(rb, tmp, x);
         if (out->n >= max_rows)
             continue;
         if (out->n == cap) {
@@ -301,7 +308,7 @@ int hist_query_executions(MYSQL *m, const struct hist_filter *f, struct hist_pag
     }
     strcat(sql, " ORDER BY e.fire_time DESC, e.id DESC LIMIT ?");
     p_int(&p, limit + 1);
-    int rc = run_rows(m, sql, &p, false, out, limit + 1, err);
+    int rc = run_rows(m, sql, &p, ROWX_NONE, out, limit + 1, err);
     if (rc < 0) {
         hist_page_free(out);
         return rc;
@@ -313,18 +320,45 @@ int hist_query_executions(MYSQL *m, const struct hist_filter *f, struct hist_pag
     return 0;
 }
 
-int hist_alert_inputs(MYSQL *m, int64_t since_ms, int64_t until_ms, unsigned limit,
-                      const char *cursor, struct hist_page *out, struct sc_err *err)
+int hist_alert_open(MYSQL *m, int64_t since_ms, unsigned per_job, unsigned limit,
+                    struct hist_page *out, bool *truncated, struct sc_err *err)
 {
-    struct hist_filter f = {
-        .item = -1,
-        .status_mask = 1u << HIST_FAILED | 1u << HIST_TIMEOUT | 1u << HIST_MISSED,
-        .from_ms = since_ms,
-        .to_ms = until_ms,
-        .limit = limit,
-        .cursor = cursor,
-    };
-    return hist_query_executions(m, &f, out, err);
+    struct params p = {.n = 0};
+    memset(out, 0, sizeof *out);
+    *truncated = false;
+    if (per_job < 1 || limit < 1)
+        return sc_err_set(err, EINVAL, "limit", -1, "per_job and limit must be >= 1");
+    /* Innermost: the newest execution of each (job, item, status) in the
+     * window (ix_status_time); then only those that no later success cleared —
+     * when the newest is cleared every older one is too, so the NOT EXISTS
+     * probe (uk_fire) runs once per (job, item, status), not once per failed
+     * run; then rank within (job, status) and count, so one job with thousands
+     * of failing items adds at most per_job rows and crowds out no other job. */
+    const char *sql =
+        "SELECT " ROW_COLS ", e.n FROM ("
+        " SELECT e.*, ROW_NUMBER() OVER (PARTITION BY e.job, e.status"
+        "  ORDER BY e.fire_time DESC, e.id DESC) AS rk,"
+        "  COUNT(*) OVER (PARTITION BY e.job, e.status) AS n FROM ("
+        "  SELECT f.id, f.execution_id, f.job, f.item, f.fire_time, f.trigger_type, f.attempt,"
+        "   f.agent, f.host, f.status, f.exit_code, f.exit_signal, f.queued_at, f.started_at,"
+        "   f.finished_at, f.error, f.fence, ROW_NUMBER() OVER (PARTITION BY f.job, f.item,"
+        "   f.status ORDER BY f.fire_time DESC, f.attempt DESC, f.id DESC) AS ri"
+        "  FROM job_execution f WHERE f.status IN ('failed','timeout','missed')"
+        "  AND f.fire_time >= ?) e WHERE e.ri = 1" HIST_UNRESOLVED_SQL ") e"
+        " WHERE e.rk <= ? ORDER BY e.fire_time DESC, e.id DESC LIMIT ?";
+    p_time(&p, since_ms);
+    p_int(&p, per_job);
+    p_int(&p, (long long)limit + 1);
+    int rc = run_rows(m, sql, &p, ROWX_COUNT, out, limit + 1, err);
+    if (rc < 0) {
+        hist_page_free(out);
+        return rc;
+    }
+    if (out->n > limit) {
+        out->n = limit;
+        *truncated = true;
+    }
+    return 0;
 }
 
 int hist_latest_per_job(MYSQL *m, const char *job, struct hist_page *out, struct sc_err *err)
@@ -344,7 +378,7 @@ int hist_latest_per_job(MYSQL *m, const char *job, struct hist_page *out, struct
               " GROUP BY job) l JOIN job_execution e ON e.job = l.job AND e.fire_time = l.ft"
               " ORDER BY e.job, e.item, e.id";
     }
-    int rc = run_rows(m, sql, &p, false, out, SIZE_MAX, err);
+    int rc = run_rows(m, sql, &p, ROWX_NONE, out, SIZE_MAX, err);
     if (rc < 0)
         hist_page_free(out);
     return rc;
@@ -443,7 +477,7 @@ int hist_story_get(MYSQL *m, const char *execution_id, struct hist_story *out, s
     int rc = run_rows(m,
                       "SELECT " ROW_COLS ", e.output_tail FROM job_execution e"
                       " WHERE e.execution_id = ?",
-                      &p, true, &one, 1, err);
+                      &p, ROWX_OUTPUT, &one, 1, err);
     if (rc < 0)
         return rc;
     if (one.n == 0) {
@@ -461,7 +495,7 @@ int hist_story_get(MYSQL *m, const char *execution_id, struct hist_story *out, s
     rc = run_rows(m,
                   "SELECT " ROW_COLS " FROM job_execution e WHERE e.job = ? AND e.item = ?"
                   " AND e.fire_time = ? ORDER BY e.attempt, e.id",
-                  &p, false, &out->attempts, HIST_PAGE_MAX, err);
+                  &p, ROWX_NONE, &out->attempts, HIST_PAGE_MAX, err);
     if (rc < 0)
         goto fail;
 

@@ -39,6 +39,7 @@ struct hist_row {
     char fence[HIST_FENCE_MAX + 1];        /* "" when NULL (a fire not run, an older row) */
     unsigned char output[HIST_OUTPUT_MAX]; /* filled by hist_story_get only */
     size_t output_len;
+    unsigned open_n; /* filled by hist_alert_open only */
 };
 
 struct hist_page {
@@ -65,10 +66,24 @@ struct hist_filter {
 int hist_query_executions(MYSQL *m, const struct hist_filter *f, struct hist_page *out,
                           struct sc_err *err);
 
-/* hist_alert_inputs: failed, timed-out and missed executions fired in [since, until)
- * (until 0 = open), newest first, paginated like hist_query_executions. */
-int hist_alert_inputs(MYSQL *m, int64_t since_ms, int64_t until_ms, unsigned limit,
-                      const char *cursor, struct hist_page *out, struct sc_err *err);
+/* HIST_UNRESOLVED_SQL: the condition, on a job_execution row aliased `e`, that
+ * no later success of the same (job, item) cleared it: a success of a later
+ * fire, or a later attempt (a retry) of the same fire. The alert panels and the
+ * leader's alert rows (sql/hist_alert.c) share it, so both call the same thing
+ * open. */
+#define HIST_UNRESOLVED_SQL                                                                        \
+    " AND NOT EXISTS (SELECT 1 FROM job_execution s WHERE s.job = e.job AND s.item = e.item"       \
+    " AND s.status = 'succeeded' AND (s.fire_time > e.fire_time"                                   \
+    " OR (s.fire_time = e.fire_time AND s.attempt > e.attempt)))"
+
+/* hist_alert_open: the open conditions of alert panels 1 and 2 fired since
+ * since_ms: for each (job, item, status) with status failed, timeout or missed,
+ * its newest execution that no later success cleared (HIST_UNRESOLVED_SQL).
+ * At most per_job rows per (job, status), the newest; each row's open_n is how
+ * many items that (job, status) has open in all. Newest fire first; at most
+ * limit rows in all, *truncated set when more existed. */
+int hist_alert_open(MYSQL *m, int64_t since_ms, unsigned per_job, unsigned limit,
+                    struct hist_page *out, bool *truncated, struct sc_err *err);
 
 /* hist_latest_per_job: for each job (or only `job` when not NULL), the executions of
  * its most recent fire time (one row per item that ran then), ordered by job, item. */

@@ -103,8 +103,9 @@ CREATE TABLE IF NOT EXISTS audit_log (
   KEY ix_at (at)
 ) ENGINE=InnoDB;
 
+-- username is binary: compared byte for byte, no PAD SPACE (migration 0004).
 CREATE TABLE IF NOT EXISTS app_user (
-  username    VARCHAR(64) NOT NULL,
+  username    VARBINARY(64) NOT NULL,
   pw_hash     VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   role        ENUM('viewer','operator','admin') NOT NULL,
   disabled    TINYINT(1) NOT NULL DEFAULT 0,
@@ -113,4 +114,4 @@ CREATE TABLE IF NOT EXISTS app_user (
   PRIMARY KEY (username)
 ) ENGINE=InnoDB;
 
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4);

@@ -117,8 +117,9 @@ int main(int argc, char **argv)
         TIMED("20th page of a job via cursor (50)", (g.cursor = cursor),
               hist_query_executions(m, &g, &pg, &err));
     }
-    TIMED("alert inputs, last hour (failed/timeout/missed)", (void)0,
-          hist_alert_inputs(m, now - 3600000, 0, 200, NULL, &pg, &err));
+    bool trunc;
+    TIMED("open alert conditions, 24 h (the console's panels: 10 per job, 1000)", (void)0,
+          hist_alert_open(m, now - 86400000, 10, 1000, &pg, &trunc, &err));
     TIMED("latest status of one job", (snprintf(job, sizeof job, "job-%d", rand() % 2000)),
           hist_latest_per_job(m, job, &pg, &err));
     {

@@ -148,8 +148,11 @@ async function pageDashboard() {
     api('GET', '/alerts').catch(() => null)]);
   const stats = await api('GET', '/stats').catch(() => null);
   const up = agents.agents.filter((a) => a.ready).length;
-  const nalerts = alerts ? ['abnormal_jobs', 'over_timeout', 'no_failover', 'abnormal_agents']
-    .reduce((n, k) => n + alerts[k].length, 0) : '—';
+  /* Open conditions as the server counts them (an item of a job, a job, an
+   * agent): cleared failures and panel lines are not alerts. */
+  const nalerts = alerts ? alerts.open.total : '—';
+  const alertsTitle = alerts ? 'failed or missed ' + alerts.open.abnormal_jobs + ' · over timeout ' + alerts.open.over_timeout +
+    ' · no failover ' + alerts.open.no_failover + ' · agents ' + alerts.open.abnormal_agents : '';
   const box = h('div', { id: 'chart24' });
   render(h('h1', {}, 'Dashboard'),
     h('div', { class: 'cards' },
@@ -157,7 +160,7 @@ async function pageDashboard() {
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Jobs disabled'), h('div', { class: 'big' }, jobs.states.disabled)),
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Jobs invalid'), h('div', { class: 'big ' + (jobs.states.invalid ? 'bad' : '') }, jobs.states.invalid)),
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Agents up / live'), h('div', { class: 'big' }, up + ' / ' + agents.agents.length)),
-      h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Open alerts'), h('div', { class: 'big ' + (nalerts ? 'bad' : 'ok') }, link('#/alerts', String(nalerts)))),
+      h('div', { class: 'card', title: alertsTitle }, h('div', { class: 'muted' }, 'Open alerts'), h('div', { class: 'big ' + (nalerts ? 'bad' : 'ok'), id: 'open-alerts' }, link('#/alerts', String(nalerts))), h('div', { class: 'muted sub', id: 'open-alerts-by-panel' }, alertsTitle)),
       h('div', { class: 'card' }, h('div', { class: 'muted' }, 'Executions / failures (24 h)'),
         h('div', { class: 'big' }, stats ? stats.total + ' / ' + stats.failed : '—'))),
     panel('Executions and failures, last 24 h', box));
@@ -216,7 +219,7 @@ async function previewInto(box, expr, tz, n) {
     const p = await api('GET', '/cron/preview?' + qs({ expr, tz, n: n || 10 }));
     if (box.dataset.seq !== mine) return; /* a newer expression is being previewed */
     box.replaceChildren(h('div', { class: 'ok' }, '✓ valid · zone ' + p.timezone),
-      h('ol', { class: 'nexttimes' }, p.next.map((t) => h('li', {}, t))));
+      h('ol', { class: 'nexttimes' }, p.next.map((t, i) => h('li', {}, t + ' ' + p.next_offset[i]))));
   } catch (e) {
     if (box.dataset.seq !== mine) return;
     const b = e.body || {};
@@ -260,7 +263,7 @@ async function pageJob(name) {
     j.error ? panel('Invalid config', h('pre', {}, j.error + '\n\n' + (j.raw || ''))) : null,
     h('div', { class: 'two' },
       panel('Summary', j.job ? h('table', {}, h('tbody', {},
-        [['Cron', j.job.cron], ['Time zone', j.job.timezone], ['Next fire', j.next_fire || '—'], ['Type', j.job.type],
+        [['Description', j.job.description || '—'], ['Cron', j.job.cron], ['Time zone', j.job.timezone], ['Next fire', j.next_fire || '—'], ['Type', j.job.type],
           ['Command', j.job.type === 'java' ? j.job.java.class : j.job.command], ['Shards', j.job.shards],
           ['Strategy', j.job.strategy], ['Labels', j.job.labels.join(', ') || '—'], ['Failover', j.job.failover ? 'on' : 'off'],
           ['Owners / eligible agents', j.owners + ' / ' + j.eligible_agents], ['Version', j.version], ['Modified', when(j.modified)]]
@@ -304,11 +307,40 @@ function setPath(o, p, v) {
   if (v === undefined) delete a[ks[ks.length - 1]]; else a[ks[ks.length - 1]] = v;
 }
 
-async function pageEdit(name) {
+/* shard_params in the form: one "item=param" a line (a param may hold commas
+ * and '='; the first '=' splits), or a JSON object when a param holds a line
+ * break. Parsed back to the object the API takes; a bad line throws naming it. */
+function shardParamsText(v) {
+  if (!v || typeof v !== 'object') return v || '';
+  const vals = Object.values(v);
+  if (vals.some((x) => /[\r\n]/.test(String(x)))) return JSON.stringify(v);
+  return Object.entries(v).map(([k, x]) => k + '=' + x).join('\n');
+}
+function shardParamsParse(text) {
+  const t = text.trim();
+  if (!t) return undefined;
+  if (t.startsWith('{')) {
+    try { return JSON.parse(t); } catch (e) { throw new Error('not valid JSON: ' + e.message); }
+  }
+  const o = {};
+  text.split('\n').map((l) => l.replace(/\r$/, '')).forEach((line, i) => {
+    if (!line.trim()) return;
+    const eq = line.indexOf('=');
+    const k = eq < 0 ? '' : line.slice(0, eq).trim();
+    if (!/^\d+$/.test(k)) throw new Error('line ' + (i + 1) + ': expected ITEM=PARAM (got "' + line.slice(0, 40) + '")');
+    o[k] = line.slice(eq + 1);
+  });
+  return o;
+}
+
+/* pageEdit: the form for job `name` (null: a new job). draft: {job, version}
+ * to show instead of the stored job (back from the raw JSON view, edits kept). */
+async function pageEdit(name, draft) {
   const render = guard();
   let job = { cron: '0 * * * * ?', timezone: 'UTC', shards: 1, type: 'shell', command: '', strategy: 'average', failover: true, misfire: 'once', concurrency: 'forbid' };
   let version = null;
-  if (name) {
+  if (draft) ({ job, version } = draft);
+  else if (name) {
     const j = await api('GET', '/jobs/' + encodeURIComponent(name));
     version = j.version;
     if (j.job) job = j.job;
@@ -322,28 +354,34 @@ async function pageEdit(name) {
   for (const [f, kind] of FIELDS) {
     let v = getPath(job, f);
     if (f === 'labels' && Array.isArray(v)) v = v.join(',');
-    if (f === 'shard_params' && v && typeof v === 'object') v = Object.entries(v).map(([k, x]) => k + '=' + x).join(',');
+    if (f === 'shard_params') v = shardParamsText(v);
     let el;
-    if (Array.isArray(kind)) el = h('select', { name: f, id: 'f-' + f.replace('.', '-') }, kind.map((o) => h('option', { value: o, selected: v === o }, o)));
+    if (f === 'shard_params') el = h('textarea', { name: f, id: 'f-' + f, rows: 3, cols: 50, placeholder: 'one ITEM=PARAM a line, e.g. 0=Beijing' }, v);
+    else if (Array.isArray(kind)) el = h('select', { name: f, id: 'f-' + f.replace('.', '-') }, kind.map((o) => h('option', { value: o, selected: v === o }, o)));
     else if (kind === 'bool') el = h('input', { type: 'checkbox', name: f, id: 'f-' + f, checked: f === 'failover' ? v !== false : !!v });
     else el = h('input', { type: kind, name: f, id: 'f-' + f.replace('.', '-'), value: v ?? '', size: 50, readonly: f === 'name' && name ? true : undefined });
     inputs[f] = el;
     errs[f] = h('div', { class: 'fielderr', id: 'err-' + f.replace('.', '-') });
     rows.push(h('label', { for: el.id }, f), h('div', {}, el, errs[f], f === 'cron' ? prev : null));
   }
+  /* collect: the loaded job with the form's fields laid over it, so every field
+   * the form does not show (misfire_threshold_s, alert, anything newer) is sent
+   * back as it was. Throws {field, message} for a field it cannot read. */
   const collect = () => {
-    const o = {};
+    const o = structuredClone(job);
     for (const [f, kind] of FIELDS) {
       const el = inputs[f];
       let v = kind === 'bool' ? el.checked : el.value;
       if (kind === 'number') v = el.value === '' ? undefined : Number(el.value);
       if (f === 'labels') v = el.value.trim() ? el.value.split(',').map((s) => s.trim()).filter(Boolean) : [];
+      if (f === 'shard_params') {
+        try { v = shardParamsParse(el.value); } catch (e) { throw { body: { field: f }, message: e.message }; }
+      }
       if (typeof v === 'string' && v === '' && f !== 'command') v = undefined;
-      if (f.startsWith('java.') && (o.type || inputs.type.value) !== 'java') continue;
+      if (f.startsWith('java.') && inputs.type.value !== 'java') continue;
       setPath(o, f, v);
     }
-    if (o.type === 'java') delete o.command;
-    if (o.alert === undefined && job.alert) o.alert = job.alert;
+    if (o.type === 'java') delete o.command; else delete o.java;
     return o;
   };
   const raw = h('textarea', { class: 'raw', id: 'rawjson' }, JSON.stringify(job, null, 2));
@@ -352,10 +390,14 @@ async function pageEdit(name) {
   const rawBox = h('div', { style: 'display:none' }, raw);
   const tabs = h('div', { class: 'toolbar' },
     h('button', { class: 'plain', id: 'tab-form', onclick: () => {
-      try { const o = JSON.parse(raw.value); mode = 'form'; job = o; route(); } catch (e) { general.textContent = 'raw JSON: ' + e.message; }
+      if (mode === 'form') return; /* already there; raw.value is not current */
+      let o;
+      try { o = JSON.parse(raw.value); } catch (e) { general.textContent = 'raw JSON: ' + e.message; return; }
+      pageEdit(name, { job: o, version });
     } }, 'Form'),
     h('button', { class: 'plain', id: 'tab-raw', onclick: () => {
-      raw.value = JSON.stringify(collect(), null, 2); mode = 'raw'; formBox.style.display = 'none'; rawBox.style.display = '';
+      try { raw.value = JSON.stringify(collect(), null, 2); } catch (e) { showErr(e); return; }
+      mode = 'raw'; formBox.style.display = 'none'; rawBox.style.display = '';
     } }, 'Raw JSON'));
   const showErr = (e) => {
     for (const k of Object.keys(errs)) { errs[k].textContent = ''; inputs[k].classList.remove('haserr'); }
@@ -369,13 +411,16 @@ async function pageEdit(name) {
     let body;
     if (mode === 'raw') {
       try { body = JSON.parse(raw.value); } catch (e) { general.textContent = 'raw JSON: ' + e.message; return; }
-    } else body = collect();
+    } else {
+      try { body = collect(); } catch (e) { showErr(e); return; }
+    }
     const nm = name || body.name;
     if (!nm) { showErr({ body: { field: 'name' }, message: 'is required' }); return; }
     if (!name && body.name === undefined) body.name = nm;
     try {
       const r = await api('PUT', '/jobs/' + encodeURIComponent(nm), body, version !== null ? { 'If-Match': String(version) } : {});
-      flash((r.created ? 'Created ' : 'Saved ') + nm + ' (version ' + r.version + ')');
+      flash(r.changed === false ? 'No change to save in ' + nm + ' (version ' + r.version + ')'
+        : (r.created ? 'Created ' : 'Saved ') + nm + ' (version ' + r.version + ')');
       location.hash = '#/jobs/' + encodeURIComponent(nm);
     } catch (e) {
       if (e.status === 409) general.textContent = e.message;
@@ -461,16 +506,42 @@ async function pageExecution(id) {
 
 /* ---------------------------------------------------------------- alerts */
 
+/* items: "item 0", "items 0, 3, 7", "items 599, 598, ... (+590 more)": never a
+ * bare number that reads as a count. */
+function itemsText(r) {
+  const it = r.items || [];
+  if (!it.length) return '—';
+  const more = (r.items_open || it.length) - it.length;
+  return (it.length === 1 && !more ? 'item ' : 'items ') + it.join(', ') + (more > 0 ? ' (+' + more + ' more)' : '');
+}
+
+function overText(r) {
+  if (r.running) return r.seconds_over + ' s over its ' + r.timeout_s + ' s timeout, still running';
+  const t = r.timeout_s !== null && r.timeout_s !== undefined ? r.timeout_s + ' s ' : '';
+  return 'killed at its ' + t + 'timeout' + (r.ran_s !== null && r.ran_s !== undefined ? ' after ' + r.ran_s + ' s' : '');
+}
+
+function reasonText(r) {
+  if (r.reason === 'missed') return 'missed: never ran';
+  if (r.reason === 'failed') return 'failed' + (r.exit_code !== undefined ? ' (exit ' + r.exit_code + ')' : '');
+  return r.reason;
+}
+
 async function pageAlerts() {
   const render = guard();
   const a = await api('GET', '/alerts');
   const lv = (r) => (r.domain || '—') + ' / ' + (r.domain_level ?? '—') + ' / ' + (r.job_level ?? '—');
-  render(h('h1', {}, 'Alerts'), h('p', { class: 'muted' }, 'Executions since ' + when(a.since) + ', live state now.'),
-    h('div', { id: 'panel-abnormal-jobs' }, panel('Abnormal jobs', nodata(a.abnormal_jobs, table([['Job', (r) => link('#/jobs/' + encodeURIComponent(r.job), r.job)],
-      ['Domain / level / job level', lv], ['Should have fired', (r) => when(r.fire_time)], ['Item', (r) => r.item ?? '—'], ['Reason', (r) => badge(r.reason)]], a.abnormal_jobs)))),
-    h('div', { id: 'panel-over-timeout' }, panel('Shards over their timeout', nodata(a.over_timeout, table([['Job', (r) => r.job], ['Domain / level / job level', lv],
-      ['Seconds over', (r) => r.seconds_over], ['Items', (r) => r.items.join(', ')], ['Still running', (r) => r.running ? 'yes' : 'no']], a.over_timeout)))),
-    h('div', { id: 'panel-no-failover' }, panel('Jobs that cannot fail over', nodata(a.no_failover, table([['Job', (r) => r.job], ['Domain / level / job level', lv],
+  const jobLink = (r) => link('#/jobs/' + encodeURIComponent(r.job), r.job);
+  render(h('h1', {}, 'Alerts'),
+    h('p', { class: 'muted' }, 'Open conditions: failures, misses and timeouts since ' + when(a.since) +
+      ' that no later success of the same item cleared, and live state now. One line per job and reason, at most ' +
+      a.per_job + ' items listed on it.' + (a.truncated ? ' Only the newest conditions are shown: there are more.' : '')),
+    h('div', { id: 'panel-abnormal-jobs' }, panel('Abnormal jobs', nodata(a.abnormal_jobs, table([['Job', jobLink],
+      ['Domain / level / job level', lv], ['Scheduled fire (newest)', (r) => when(r.fire_time)], ['Items', itemsText],
+      ['Reason', (r) => h('span', { class: 'badge ' + r.reason.replace(/\s/g, '-') }, reasonText(r))]], a.abnormal_jobs)))),
+    h('div', { id: 'panel-over-timeout' }, panel('Shards over their timeout', nodata(a.over_timeout, table([['Job', jobLink], ['Domain / level / job level', lv],
+      ['Scheduled fire', (r) => when(r.fire_time)], ['Items', itemsText], ['Over', overText]], a.over_timeout)))),
+    h('div', { id: 'panel-no-failover' }, panel('Jobs that cannot fail over', nodata(a.no_failover, table([['Job', jobLink], ['Domain / level / job level', lv],
       ['Eligible agents', (r) => r.eligible_agents], ['Reason', (r) => r.reason]], a.no_failover)))),
     h('div', { id: 'panel-abnormal-agents' }, panel('Abnormal agents', nodata(a.abnormal_agents, table([['Agent', (r) => r.agent], ['Host', (r) => r.host],
       ['Reasons', (r) => r.reasons.join(', ')]], a.abnormal_agents)))));

@@ -64,20 +64,59 @@ test('create a job through the form, with inline validation', async () => {
   await page.waitForSelector('#jobpreview .ok:has-text("Asia/Tokyo")');
   assert.equal(await page.locator('#jobpreview li').count(), 10);
   const first = await page.locator('#jobpreview li').first().textContent();
-  assert.match(first, /^\d{4}-\d\d-\d\d \d\d:\d\d:[0-5]0$/);
+  assert.match(first, /^\d{4}-\d\d-\d\d \d\d:\d\d:[0-5]0 \+09:00$/);
+  // Written through the console, it still says when.
+  assert.match(await page.textContent('tr:has(th:text-is("Modified")) td'), /^\d{4}-\d\d-\d\d /);
   await page.screenshot({ path: shots + '/job.png', fullPage: true });
 });
 
-test('edit it (versioned save) and see the raw JSON view', async () => {
+test('edit it: what the form does not show survives, an unchanged save writes nothing', async () => {
+  // Fields the form has no input for, set through the raw JSON view.
+  await page.click('#edit');
+  await page.waitForSelector('#jobform');
+  await page.click('#tab-raw');
+  const raw = JSON.parse(await page.inputValue('#rawjson'));
+  assert.equal(raw.misfire_threshold_s, 5);
+  raw.misfire_threshold_s = 60;
+  raw.alert.silence_s = 900;
+  await page.fill('#rawjson', JSON.stringify(raw, null, 2));
+  await page.click('#save');
+  await page.waitForSelector('#flash:has-text("Saved browserjob (version 1)")');
+  // Saving the form unchanged: no new version, nothing reset.
+  await page.click('#edit');
+  await page.waitForSelector('#jobform');
+  await page.click('#save');
+  await page.waitForSelector('#flash:has-text("No change to save in browserjob (version 1)")');
+  let shown = JSON.parse(await page.textContent('#jobjson'));
+  assert.equal(shown.misfire_threshold_s, 60);
+  assert.equal(shown.alert.silence_s, 900);
+  // A real edit: a description and shard parameters holding ',' and '='.
   await page.click('#edit');
   await page.waitForSelector('#jobform');
   await page.fill('#f-description', 'edited in the browser');
+  await page.fill('#f-shard_params', '0=Beijing,Shanghai\n1=region=north');
+  await page.screenshot({ path: shots + '/edit.png', fullPage: true });
   await page.click('#tab-raw');
-  const raw = JSON.parse(await page.inputValue('#rawjson'));
-  assert.equal(raw.description, 'edited in the browser');
+  const before = JSON.parse(await page.inputValue('#rawjson'));
+  assert.equal(before.description, 'edited in the browser');
+  await page.click('#tab-form');
+  await page.waitForSelector('#jobform');
   await page.click('#save');
-  await page.waitForSelector('#flash:has-text("Saved browserjob (version 1)")');
-  assert.match(await page.textContent('#jobjson'), /edited in the browser/);
+  await page.waitForSelector('#flash:has-text("Saved browserjob (version 2)")');
+  shown = JSON.parse(await page.textContent('#jobjson'));
+  assert.deepEqual(shown.shard_params, { 0: 'Beijing,Shanghai', 1: 'region=north' });
+  assert.equal(shown.misfire_threshold_s, 60);
+  assert.equal(shown.alert.silence_s, 900);
+  assert.equal(await page.textContent('tr:has(th:text-is("Description")) td'), 'edited in the browser');
+  // The form shows them back as it took them, and a bad line names itself.
+  await page.click('#edit');
+  await page.waitForSelector('#jobform');
+  assert.equal(await page.inputValue('#f-shard_params'), '0=Beijing,Shanghai\n1=region=north');
+  await page.fill('#f-shard_params', 'Beijing');
+  await page.click('#save');
+  await page.waitForSelector('#err-shard_params:has-text("line 1")');
+  await page.goto(url + '/#/jobs/browserjob');
+  await page.waitForSelector('#jobjson');
 });
 
 test('trigger it and see executions and an alert', async () => {
@@ -102,7 +141,7 @@ test('trigger it and see executions and an alert', async () => {
   // write (one success, one failure) go in through SQL.
   sql("SET time_zone='+00:00'; INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, agent, host, status, exit_code, started_at, finished_at, output_tail, error) VALUES " +
       "('br-ok', 'browserjob', 0, UTC_TIMESTAMP(3) - INTERVAL 20 SECOND, 'manual', 'a1', 'h1', 'succeeded', 0, UTC_TIMESTAMP(3) - INTERVAL 20 SECOND, UTC_TIMESTAMP(3) - INTERVAL 19 SECOND, 'all good', NULL)," +
-      "('br-bad', 'browserjob', 1, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, 'cron', 'a1', 'h1', 'failed', 3, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, UTC_TIMESTAMP(3) - INTERVAL 9 SECOND, 'boom at line 3', 'exit status 3')");
+      "('br-bad', 'browserjob', 5, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, 'cron', 'a1', 'h1', 'failed', 3, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, UTC_TIMESTAMP(3) - INTERVAL 9 SECOND, 'boom at line 3', 'exit status 3')");
   await page.goto(url + '/#/history');
   await page.fill('#h-job', 'browserjob');
   await page.press('#h-job', 'Enter');
@@ -111,9 +150,21 @@ test('trigger it and see executions and an alert', async () => {
   await page.waitForSelector('#output:has-text("boom at line 3")');
   await page.screenshot({ path: shots + '/execution.png', fullPage: true });
   await page.goto(url + '/#/alerts');
+  // Item 5 (browserjob has two shards: nothing clears it), shown as an item,
+  // under the time it was scheduled, with its exit status.
   await page.waitForSelector('#panel-abnormal-jobs td:has-text("browserjob")');
-  assert.match(await page.locator('#panel-abnormal-jobs').textContent(), /failed/);
+  const p1 = await page.locator('#panel-abnormal-jobs tr:has-text("browserjob")').textContent();
+  assert.match(p1, /item 5/);
+  assert.match(p1, /failed \(exit 3\)/);
+  assert.match(await page.locator('#panel-abnormal-jobs th').allTextContents().then((t) => t.join('|')), /Scheduled fire/);
   await page.screenshot({ path: shots + '/alerts.png', fullPage: true });
+  // The dashboard counts open conditions, as the server does.
+  const openNow = () => page.evaluate(async () => (await (await fetch('/api/v1/alerts')).json()).open.total);
+  const before = await openNow();
+  await page.goto(url + '/#/');
+  await page.waitForSelector('#open-alerts');
+  const shown = Number(await page.textContent('#open-alerts'));
+  assert.ok(shown === before || shown === await openNow(), 'dashboard shows ' + shown + ', the server counts ' + before);
 });
 
 test('jobs list shows the last result', async () => {

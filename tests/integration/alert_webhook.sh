@@ -97,8 +97,10 @@ sc_wait_until 30 settled || fail "evaluations stopped"
 [ "$(notices open)" = 1 ] && [ "$(notices resolve)" = 1 ] \
   || fail "want exactly one open and one resolve notice: $(cat "$dir/good.log")"
 [ "$(grep -c . "$dir/good.log")" = 2 ] || fail "extra notices: $(cat "$dir/good.log")"
-n=$(sql "SELECT COUNT(*) FROM alert_event WHERE job='flaky' AND resolved_at IS NOT NULL")
-[ "$n" = 1 ] || fail "resolved alert_event rows for flaky: $n"
+# (kind failed: a fire due at the instant two agents hand flaky over at start is
+# recorded missed and gets its own row, resolved by the next success)
+n=$(sql "SELECT COUNT(*) FROM alert_event WHERE job='flaky' AND kind='failed' AND resolved_at IS NOT NULL")
+[ "$n" = 1 ] || fail "resolved alert_event rows for flaky: $n: $(sql "SELECT id, kind, item, execution_id, raised_at, resolved_at FROM alert_event WHERE job='flaky'")"
 [ "$(cat "$dir/stuck.count")" = 1 ] || fail "the stuck receiver got $(cat "$dir/stuck.count") connections, want 1"
 
 it_stop_agents

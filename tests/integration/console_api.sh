@@ -93,7 +93,8 @@ health_ok() { req GET /api/v1/health; [ "$code" = 200 ]; }
 client "$db" -N -e "SELECT pw_hash FROM app_user WHERE username='admin' AND role='admin'" | grep -q '^\$argon2id\$' \
   || fail "first start did not create the admin"
 wait_for 20 health_ok || fail "health never ok: $code $body"
-expect 200 '.zookeeper == "connected" and .mysql == true'
+mysql_ok() { req GET /api/v1/health; echo "$body" | jq -e '.zookeeper == "connected" and .mysql == true and .mysql_error == null' >/dev/null; }
+wait_for 10 mysql_ok || fail "health never saw MySQL answer: $body"
 
 # ---- unauthenticated
 req GET /api/v1/jobs; expect 401 '.field == "session"'
@@ -146,6 +147,12 @@ expect 409 '.field == "version"'
 req PUT /api/v1/jobs/report '{"cron":"0 0 3 * * ?","command":"true","shards":2,"failover":false,"version":0}'
 expect 409
 req GET /api/v1/jobs/report; expect 200 '.version == 1 and .job.cron == "0 0 2 * * ?"'
+# saving what is stored writes nothing: same version, "changed": false; and a
+# job written through the console knows when
+req PUT /api/v1/jobs/report '{"cron":"0 0 2 * * ?","command":"true","shards":2,"failover":false}' -H 'If-Match: 1'
+expect 200 '.version == 1 and .changed == false and .created == false'
+req GET /api/v1/jobs/report; expect 200 '.version == 1 and (.modified | test("^20[0-9][0-9]-"))'
+req GET /api/v1/jobs/nowhere; expect 200 '.version == 0 and (.modified | test("^20[0-9][0-9]-"))'
 req DELETE /api/v1/jobs/report '' -H 'If-Match: 0'; expect 409
 
 # ---- list: search, sort, paging
@@ -253,20 +260,45 @@ req GET '/api/v1/latest?jobs=settle,report,nowhere'
 expect 200 '.latest.settle.status != null and .latest.report.status == "missed" and (.latest.nowhere == null)'
 req GET '/api/v1/latest?jobs=bad%20name'; expect 400 '.field == "jobs"'
 
+# ---- rows behind the alert panels: a failure of an item the agents no longer run
+# (settle has 4 shards: item 7 stays open), a failure cleared by a later success
+# (report item 1), a run killed at its timeout (nowhere item 0, 30 s): panel 2
+# says "killed after 30 s", not "0 seconds over", and lists item 0 as item 0
+ins e-fail7 settle 7 failed $((now - 50)) h-a1
+ins e-rfail report 1 failed $((now - 100)) h-a1
+ins e-rok report 1 succeeded $((now - 90)) h-a1
+client "$db" -e "SET time_zone = '+00:00'; INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, agent, host, status, started_at, finished_at, error)
+  VALUES ('e-slow', 'nowhere', 0, FROM_UNIXTIME($((now - 200))), 'cron', 'h-a1', 'h1', 'timeout', FROM_UNIXTIME($((now - 200))), FROM_UNIXTIME($((now - 170))), 'timed out')"
+
 # ---- a business domain's level (/domains/<name>) reaches the panels through a watch
 /usr/share/zookeeper/bin/zkCli.sh -server "$SC_TEST_ZK" create "/$ns/domains/finance" 3 >/dev/null 2>&1 \
   || fail "cannot create /$ns/domains/finance"
 level_seen() { req GET /api/v1/alerts; echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle")][0].domain_level == 3' >/dev/null; }
 wait_for 20 level_seen || fail "domain level never shown: $body"
 
-# ---- alerts: failed + missed, no eligible agent, no failover, each panel present
+# ---- alerts: failed + missed, no eligible agent, no failover, each panel present;
+# one line per job and reason; e-fail (settle item 1) is cleared by the agents'
+# own later successes of item 1, so only item 7 stays open
+settle_open() {
+  req GET /api/v1/alerts
+  echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle" and .reason == "failed")] | length == 1 and .[0].items == [7] and .[0].items_open == 1 and .[0].fired == true' >/dev/null
+}
+wait_for 30 settle_open || fail "settle: item 1 not cleared by later runs, or item 7 not open: $body"
 req GET /api/v1/alerts; expect 200
-echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle" and .reason == "failed")] | length == 1' >/dev/null || fail "failed not in panel 1: $body"
-echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "report" and .reason == "missed")] | length == 1' >/dev/null || fail "missed not in panel 1: $body"
+echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "report" and .reason == "missed")] | length == 1 and .[0].fired == false and .[0].items == [0]' >/dev/null || fail "missed not in panel 1: $body"
+echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "report" and .reason == "failed")] | length == 0' >/dev/null || fail "a failure cleared by a later success is still shown: $body"
 echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "nowhere" and .reason == "no eligible agent")] | length == 1' >/dev/null || fail "no eligible agent not in panel 1: $body"
 echo "$body" | jq -e '[.abnormal_jobs[] | select(.job == "settle")][0].domain == "finance"' >/dev/null || fail "domain missing: $body"
 echo "$body" | jq -e '[.no_failover[].job] | sort == ["nowhere","report"]' >/dev/null || fail "panel 3: $body"
-echo "$body" | jq -e '.over_timeout == [] and .abnormal_agents == []' >/dev/null || fail "panels 2/4 not empty: $body"
+echo "$body" | jq -e '.over_timeout | length == 1 and .[0].job == "nowhere" and .[0].reason == "timed out" and .[0].items == [0] and .[0].ran_s == 30 and .[0].seconds_over == null and .[0].running == false' >/dev/null || fail "panel 2: $body"
+echo "$body" | jq -e '.abnormal_agents == []' >/dev/null || fail "panel 4 not empty: $body"
+# the dashboard's count: items of panels 1-2 (a line without items counts one),
+# jobs of panel 3, agents of panel 4 — at least settle 7, report 0 missed,
+# nowhere's agent, nowhere's timeout, 2 without failover (the agents' own runs
+# may add a miss recorded at a handoff until the item's next success)
+echo "$body" | jq -e '.open.abnormal_jobs == ([.abnormal_jobs[] | .items_open // 1] | add) and .open.abnormal_jobs >= 3
+  and .open.over_timeout == 1 and .open.no_failover == 2 and .open.abnormal_agents == 0
+  and .open.total == .open.abnormal_jobs + 3 and .truncated == false' >/dev/null || fail "open counts: $body"
 
 # ---- alert notifications (sent by the leader agent): a webhook receiver gets
 # "open" for a failure and "resolve" once a later fire of the item succeeded; a
@@ -300,7 +332,18 @@ dead_counted() {
 }
 wait_for 20 dead_counted || fail "dead webhook not counted by the leader agent"
 req GET /api/v1/health; expect 200
-for j in hooked deadhook; do req DELETE "/api/v1/jobs/$j" ''; expect 200; done
+
+# ---- panel 2 live: an item that ignores SIGTERM runs past its 1 s timeout until
+# the agent kills it 5 s later (the grace): one "running over" line with its
+# seconds over, its item and its agent, from the agent's own record
+req PUT /api/v1/jobs/stubborn '{"cron":"0/15 * * * * ?","command":"trap \"\" TERM; sleep 20","timeout_s":1,"labels":["batch"]}'
+expect 201
+running_over() {
+  req GET /api/v1/alerts
+  echo "$body" | jq -e '[.over_timeout[] | select(.job == "stubborn" and .reason == "running over")] | length == 1 and .[0].running == true and .[0].seconds_over >= 1 and .[0].timeout_s == 1 and .[0].items == [0] and (.[0].agents | length) == 1' >/dev/null
+}
+wait_for 45 running_over || fail "no running-over line for stubborn: $body"
+for j in hooked deadhook stubborn; do req DELETE "/api/v1/jobs/$j" ''; expect 200; done
 login viewer pw-viewer-12345
 
 # ---- audit log: every write with user, before and after
@@ -350,6 +393,16 @@ req POST /api/v1/import '{"jobs":[{"name":"x","cron":"bad","command":"true"}]}';
 req POST '/api/v1/import?confirm=1' "$(jq -c '{jobs: [.jobs[] | select(.name != "nowhere") | if .name == "report" then .retries = 3 else . end]}' "$tmp/export.json")"
 expect 200 '.deleted == ["nowhere"] and .updated == ["report"] and .unchanged == ["settle"]'
 req GET /api/v1/jobs/report; expect 200 '.job.retries == 3'
+# an export names the jobs whose config it could not read ("invalid"); a dry run
+# of that export, unchanged, deletes nothing and keeps them
+/usr/share/zookeeper/bin/zkCli.sh -server "$SC_TEST_ZK" create "/$ns/jobs/broken" '{"name":"broken","cron":"nope"}' >/dev/null 2>&1 \
+  || fail "cannot create /$ns/jobs/broken"
+broken_seen() { req GET /api/v1/export; echo "$body" | jq -e '.invalid == ["broken"]' >/dev/null; }
+wait_for 20 broken_seen || fail "the invalid job never reached the export: $body"
+echo "$body" > "$tmp/export2.json"
+req POST /api/v1/import "$(cat "$tmp/export2.json")"
+expect 200 '.dry_run and .deleted == [] and .kept_invalid == ["broken"] and .created == [] and .updated == [] and (.unchanged | length) == 2'
+req POST /api/v1/import '{"jobs":[],"invalid":[3]}'; expect 400 '.field == "invalid[0]"'
 
 # ---- static files
 req GET /; expect 200
@@ -384,7 +437,7 @@ python3 - "$port" <<'PY' || fail "connection cap"
 import socket, sys
 port = int(sys.argv[1])
 def ask(s):
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     return s.recv(65536).split(b" ")[1]
 socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
 codes = [ask(s) for s in socks]

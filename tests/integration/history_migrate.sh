@@ -2,7 +2,8 @@
 # tests/integration/history_migrate.sh: `shardcronctl db migrate` end to end.
 # The database scripts/mysql prepared (schema.sql applied) needs nothing; a fresh
 # database is brought to the current version; a newer database is refused with
-# exit status 1; a bad URL is invalid input (2).
+# exit status 1; a bad URL is invalid input (2); after migration 0004 a user
+# name with trailing spaces no longer equals the name.
 set -euo pipefail
 ctl="$SC_BIN/shardcronctl"
 pwf="$SC_TEST_MYSQL_PASSWORD_FILE"
@@ -21,6 +22,13 @@ out=$("$ctl" --mysql "$base/$db" --mysql-password-file "$pwf" db migrate)
 echo "$out" | grep -q "migrated from version 0 to" || fail "fresh migrate: $out"
 out=$("$ctl" --mysql "$base/$db" --mysql-password-file "$pwf" db migrate)
 echo "$out" | grep -q "nothing to do" || fail "re-run: $out"
+
+# Version 4: user names compare byte for byte (no PAD SPACE): "admin  " is not admin.
+client "$db" -e "INSERT INTO app_user (username, pw_hash, role) VALUES ('admin', 'x', 'admin')"
+n=$(client "$db" -N -e "SELECT COUNT(*) FROM app_user WHERE username = 'admin  '")
+[ "$n" = 0 ] || fail "a padded name matches admin after migrate ($n rows)"
+n=$(client "$db" -N -e "SELECT COUNT(*) FROM app_user WHERE username = 'admin'")
+[ "$n" = 1 ] || fail "the exact name does not match ($n rows)"
 
 client "$db" -e "INSERT INTO schema_version (version) VALUES (1000)"
 set +e

@@ -30,8 +30,22 @@ failed() { [ "$(count flaky-transfer failed)" -ge 1 ]; }
 sc_wait_until 60 failed || fail "flaky-transfer never failed"
 timedout() { [ "$(count slow-export timeout)" -ge 1 ]; }
 sc_wait_until 60 timedout || fail "slow-export never timed out"
+# The printed shardcronctl line works as printed: it lists the sample jobs.
+line=$(echo "$out" | grep -E '^  .*/shardcronctl --config .*/shardcronctl\.conf job list$') || fail "no shardcronctl line printed: $out"
+listed=$(eval "$line") || fail "the printed line failed: $line"
+echo "$listed" | grep -q '^city-report ' || fail "the printed line did not list the sample jobs: $listed"
 # Shard parameters reach the job: the city names are in the output.
 curl -fsS -b "$jar" "$url/api/v1/executions?job=city-report&limit=50" >/dev/null
+# The namespace has a digest ACL: without the credentials a job cannot be written.
+[ "$(stat -c %a "$dir/zk.auth")" = 600 ] || fail "zk.auth is not mode 600"
+zkc=$(echo "$out" | sed -n 's/^ZooKeeper: \([^ ]*\) .*/\1/p')
+[ -n "$zkc" ] || fail "no ZooKeeper address printed: $out"
+job='{"name":"intruder","cron":"0 0 1 * * ?","command":"true"}'
+if echo "$job" | "$SC_ROOT/build/bin/shardcronctl" --zk "$zkc" --namespace local job put - >/dev/null 2>&1; then
+  fail "a job was written without the ZooKeeper credentials"
+fi
+echo "$job" | "$SC_ROOT/build/bin/shardcronctl" --zk "$zkc" --namespace local \
+  --zk-auth-file "$dir/zk.auth" job put - >/dev/null || fail "job put with the credentials"
 # Start again: everything is reused, nothing is started twice.
 out2=$("$SC_ROOT/scripts/run-local" start) || fail "second start: $out2"
 echo "$out2" | grep -q "agent a1: running" || fail "second start did not reuse agent a1: $out2"

@@ -86,11 +86,14 @@ static int launch(struct ta_cluster *c, int slot, const char *id, const char *co
     snprintf(port_file, sizeof port_file, "%s/http.port", a->dir);
     unlink(port_file);
     snprintf(timeout, sizeof timeout, "%d", c->session_ms);
+    bool own_group = c->own_group;
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
         char bin[600], log[600];
+        if (own_group)
+            setpgid(0, 0);
         const char *argv[48];
         int k = 0;
         snprintf(bin, sizeof bin, "%s/shardcron-agent", tenv("SC_BIN"));
@@ -159,6 +162,18 @@ int ta_restart(struct ta_cluster *c, int i, const char *const *extra)
     char id[64];
     snprintf(id, sizeof id, "%s", c->a[i].id);
     return launch(c, i, id, extra);
+}
+
+void ta_kill_group(struct ta_cluster *c, int i, int sig)
+{
+    struct ta_agent *a = &c->a[i];
+    if (a->pid <= 0 || getpgid(a->pid) != a->pid)
+        return; /* not a group leader: never signal the test's own group */
+    kill(-a->pid, sig);
+    if (sig == SIGSTOP)
+        a->stopped = true;
+    else if (sig == SIGCONT)
+        a->stopped = false;
 }
 
 void ta_kill(struct ta_cluster *c, int i, int sig)
@@ -336,8 +351,11 @@ void ta_stop_all(struct ta_cluster *c)
         struct ta_agent *a = &c->a[i];
         if (a->pid <= 0)
             continue;
-        if (a->stopped)
+        if (a->stopped) {
             kill(a->pid, SIGCONT);
+            if (getpgid(a->pid) == a->pid)
+                kill(-a->pid, SIGCONT); /* whatever a group stop froze with it */
+        }
         kill(a->pid, SIGTERM);
         if (ta_wait_exit(c, i, 10000) < 0) {
             kill(a->pid, SIGKILL);

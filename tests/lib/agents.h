@@ -30,6 +30,9 @@ struct ta_cluster {
     struct ta_agent a[TA_MAX];
     int n;
     const char *const *wrapper; /* optional command prefix (e.g. faketime -f +10s) */
+    /* agents started from now on lead a process group of their own, so a test
+     * can signal the group (ta_kill_group) without signalling itself */
+    bool own_group;
     int violations;
     char first_violation[512];
     /* ownership intervals seen: per (job, item, agent) the latest proven one */
@@ -48,6 +51,8 @@ int ta_start(struct ta_cluster *c, const char *id, const char *const *extra);
 /* ta_restart: start dead agent i again with the same id and directory. */
 int ta_restart(struct ta_cluster *c, int i, const char *const *extra);
 void ta_kill(struct ta_cluster *c, int i, int sig);
+/* ta_kill_group: sig to agent i's whole process group (started with own_group). */
+void ta_kill_group(struct ta_cluster *c, int i, int sig);
 /* ta_wait_exit: wait for the process to exit; returns its exit status or -1. */
 int ta_wait_exit(struct ta_cluster *c, int i, int deadline_ms);
 /* ta_status: GET /status of agent i; NULL when it does not answer (stopped, dead). */

@@ -33,7 +33,7 @@
 #define SIM_ID 16
 #define SIM_MAX_PENDING 96
 #define SIM_MAX_RUNS 64 /* runs of one agent at once (running, queued, retrying) */
-#define SIM_RERAN 8 /* sessions in a record's reran list */
+#define SIM_RERAN 8     /* sessions in a record's reran list */
 #define SIM_LIST 48     /* running / draining entries in a record */
 #define SIM_TRACE 160   /* events kept for a violation's trace */
 
@@ -43,28 +43,28 @@ typedef int64_t ms_t;
 
 struct sim_params {
     int agents, jobs;
-    int session_ms;      /* T */
-    int max_skew_ms;     /* max_clock_skew_ms */
-    int misfire_ms;      /* misfire threshold */
-    int capacity;        /* runs at once per agent */
-    int mutant;          /* 0 = the protocol as designed */
+    int session_ms;  /* T */
+    int max_skew_ms; /* max_clock_skew_ms */
+    int misfire_ms;  /* misfire threshold */
+    int capacity;    /* runs at once per agent */
+    int mutant;      /* 0 = the protocol as designed */
     bool verbose;
-    int64_t steps;       /* steps with faults; the quiet phase follows */
-    ms_t quiet_ms;       /* the quiet phase: faults stopped */
-    ms_t horizon_ms;     /* invariant 3: fires older than this must have a record */
-    ms_t live_bound_ms;  /* invariant 4: settled within this after faults stop */
+    int64_t steps;      /* steps with faults; the quiet phase follows */
+    ms_t quiet_ms;      /* the quiet phase: faults stopped */
+    ms_t horizon_ms;    /* invariant 3: fires older than this must have a record */
+    ms_t live_bound_ms; /* invariant 4: settled within this after faults stop */
 };
 
 enum sim_mutant {
     MUT_NONE = 0,
-    MUT_REREAD = 1,     /* a read lost to CONNECTIONLOSS is not re-read on reconnect */
-    MUT_DRAIN_QUEUED,   /* draining set for queued/retry-waiting runs, cleared only by a finish */
-    MUT_FAILOVER_ANY,   /* failover re-runs from any dead agent's last record, every activation */
-    MUT_FIRST_NOW,      /* the new owner's first fire is the first after its own now */
-    MUT_JUMP_FUTURE,    /* a forward jump's misfire-once catch-up is labelled in the future */
-    MUT_RUNNING_LAZY,   /* the running list written at most once a second and trusted */
-    MUT_MEMBER_ID,      /* members compared by id only */
-    MUT_NO_EVICT,       /* the leader never evicts */
+    MUT_REREAD = 1,   /* a read lost to CONNECTIONLOSS is not re-read on reconnect */
+    MUT_DRAIN_QUEUED, /* draining set for queued/retry-waiting runs, cleared only by a finish */
+    MUT_FAILOVER_ANY, /* failover re-runs from any dead agent's last record, every activation */
+    MUT_FIRST_NOW,    /* the new owner's first fire is the first after its own now */
+    MUT_JUMP_FUTURE,  /* a forward jump's misfire-once catch-up is labelled in the future */
+    MUT_RUNNING_LAZY, /* the running list written at most once a second and trusted */
+    MUT_MEMBER_ID,    /* members compared by id only */
+    MUT_NO_EVICT,     /* the leader never evicts */
     MUT_COUNT
 };
 
@@ -85,10 +85,17 @@ struct sim_rec {
     int64_t stop_s; /* the highest fire label it started (own_takeover_in.peers_stop_s) */
     int nreran;
     int64_t reran[SIM_RERAN];
-    int npending; /* items held pending (own_settled) */
+    int npending;         /* items held pending (own_settled) */
     int64_t prev_applied; /* the epoch applied before applied_epoch in this session */
-    int64_t backlog_s;    /* the oldest fire queued (due, not started) since the queue last emptied */ /* dead sessions whose cut-off runs it took over to re-run */
+    int64_t backlog_s;
+        /* the oldest fire queued (due, not started) since the queue last emptied */ /* dead
+                                                                                        sessions
+                                                                                        whose
+                                                                                        cut-off runs
+                                                                                        it took over
+                                                                                        to re-run */
     int session_ms;
+    int64_t brk_ms; /* its process's last connection break, ZooKeeper's clock (own_gap_merge) */
     bool ready;
     int ndrain, nrun;
     struct sim_item_ref drain[SIM_LIST], run[SIM_LIST];
@@ -105,6 +112,10 @@ struct sim_snap {
     char leader[SIM_ID];
     char digest[17];
     int nmembers, nevicted;
+    /* no members, after an epoch that had some (or another such): every
+     * session was lost; the publication of the last epoch that had members
+     * (coord.c: the snapshot's "outage_from"); 0 otherwise */
+    int64_t outage_from;
     struct sim_member m[SIM_MAX_AGENTS], ev[SIM_MAX_AGENTS];
 };
 
@@ -130,11 +141,27 @@ struct zdata {
 /* ---------------------------------------------------------------- ZooKeeper messages */
 
 enum zop {
-    ZO_PING, ZO_CREATE, ZO_DELETE, ZO_SET, ZO_GET, ZO_EXISTS, ZO_CHILDREN, ZO_MULTI, ZO_CLOSE,
+    ZO_PING,
+    ZO_CREATE,
+    ZO_DELETE,
+    ZO_SET,
+    ZO_GET,
+    ZO_EXISTS,
+    ZO_CHILDREN,
+    ZO_MULTI,
+    ZO_CLOSE,
     ZO_CHECK, /* inside a multi only */
 };
 
-enum zrc { ZR_OK = 0, ZR_NONODE, ZR_NODEEXISTS, ZR_BADVERSION, ZR_CONNLOSS, ZR_EXPIRED, ZR_NOTEMPTY };
+enum zrc {
+    ZR_OK = 0,
+    ZR_NONODE,
+    ZR_NODEEXISTS,
+    ZR_BADVERSION,
+    ZR_CONNLOSS,
+    ZR_EXPIRED,
+    ZR_NOTEMPTY
+};
 
 enum zwatch_type { ZW_DATA, ZW_EXIST, ZW_CHILD };
 enum zevent { ZE_CREATED, ZE_DELETED, ZE_CHANGED, ZE_CHILD };
@@ -191,16 +218,16 @@ struct msg {
 /* ---------------------------------------------------------------- events */
 
 enum ev_type {
-    EV_C2S,        /* a message reaches the server */
-    EV_S2C,        /* a message reaches an agent's process */
-    EV_TIMER,      /* an agent's timer (b: which) */
-    EV_RUN_END,    /* a job process exits (x: run id) */
-    EV_WATCHDOG,   /* an agent's watchdog deadline (x: incarnation) */
+    EV_C2S,      /* a message reaches the server */
+    EV_S2C,      /* a message reaches an agent's process */
+    EV_TIMER,    /* an agent's timer (b: which) */
+    EV_RUN_END,  /* a job process exits (x: run id) */
+    EV_WATCHDOG, /* an agent's watchdog deadline (x: incarnation) */
     EV_SERVER_TICK,
     EV_SERVER_UP,
-    EV_FAULT,      /* the next fault */
-    EV_HEAL,       /* a fault ends (b: kind) */
-    EV_QUIET,      /* faults stop */
+    EV_FAULT, /* the next fault */
+    EV_HEAL,  /* a fault ends (b: kind) */
+    EV_QUIET, /* faults stop */
     EV_END,
 };
 
@@ -276,9 +303,9 @@ bool zk_session_alive(const struct world *w, int64_t session);
 /* sim_agent.c */
 struct sim_agent *agent_new(struct world *w, int idx);
 void agent_free(struct sim_agent *a);
-void agent_start(struct world *w, int idx);   /* a new process with this id */
-void agent_kill(struct world *w, int idx);    /* kill -9 */
-void agent_stop(struct world *w, int idx);    /* clean stop (SIGTERM) */
+void agent_start(struct world *w, int idx); /* a new process with this id */
+void agent_kill(struct world *w, int idx);  /* kill -9 */
+void agent_stop(struct world *w, int idx);  /* clean stop (SIGTERM) */
 void agent_freeze(struct world *w, int idx, bool on);
 void agent_set_stuck(struct world *w, int idx, bool on);
 void agent_conn_loss(struct world *w, int idx);

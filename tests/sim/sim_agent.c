@@ -37,9 +37,21 @@ enum { R_FREE, R_QUEUED, R_RUNNING, R_RETRY, R_ENDED_UNSEEN };
 
 /* what a request's answer goes to */
 enum {
-    CK_PING, CK_REGISTER, CK_REG_GET, CK_STALE, CK_WRITE, CK_ELECT_CREATE, CK_ELECT_LIST,
-    CK_AGENTS_LIST, CK_AGENT_GET, CK_SNAP_GET, CK_SNAP_EXISTS, CK_JOBS_LIST, CK_JOB_GET,
-    CK_PUBLISH, CK_CLOSE
+    CK_PING,
+    CK_REGISTER,
+    CK_REG_GET,
+    CK_STALE,
+    CK_WRITE,
+    CK_ELECT_CREATE,
+    CK_ELECT_LIST,
+    CK_AGENTS_LIST,
+    CK_AGENT_GET,
+    CK_SNAP_GET,
+    CK_SNAP_EXISTS,
+    CK_JOBS_LIST,
+    CK_JOB_GET,
+    CK_PUBLISH,
+    CK_CLOSE
 };
 
 struct preq {
@@ -53,9 +65,9 @@ struct preq {
 
 struct tomb { /* an ended session of a peer, as this agent saw it go */
     int64_t session;
-    ms_t gone_ms;      /* this agent's clock */
-    bool trusted;      /* the record was current when the node went */
-    bool evicted;      /* the snapshot we had named it evicted: it may outlive its node */
+    ms_t gone_ms; /* this agent's clock */
+    bool trusted; /* the record was current when the node went */
+    bool evicted; /* the snapshot we had named it evicted: it may outlive its node */
     struct sim_rec rec;
     bool consumed[SIM_LIST]; /* mutant 3: running entries already re-run here */
 };
@@ -76,8 +88,9 @@ struct jobv {
     struct sim_job cfg;
 };
 
-struct handover { /* noted at the gain: the owner at the epoch applied before */
+struct handover {        /* noted at the gain: the owner at the epoch applied before */
     bool valid, unknown; /* unknown: this process knows no epoch before */
+    bool any;            /* unowned after a total outage (OWN_PREV_ANY, unowned_before) */
     int64_t inherited;   /* the carry of the owner it came from (0 none) */
     struct sim_member from;
     int64_t prev_epoch;
@@ -88,6 +101,11 @@ struct item {
     int st;
     bool draining;
     struct handover h;
+    /* removed from its job by a config write while another agent (or an
+     * earlier session) owned it: accounted here once the gate opens
+     * (settle_removed), from its owner's stop on */
+    bool removed;
+    struct handover hr;
     int64_t first_s, rerun;
     int64_t last; /* the highest fire label started here */
     /* lost while active: we account its fires as they come due until its
@@ -103,6 +121,8 @@ struct item {
 
 struct assign { /* owners of one epoch, by member (id and session) */
     bool valid;
+    int nmembers;
+    int64_t outage_from;
     int64_t epoch;
     ms_t created;
     int items[SIM_MAX_JOBS];
@@ -114,7 +134,7 @@ struct run {
     int job, item, attempt, trig, ck, prev_ck;
     int64_t label, inc, tag;
     bool fail, listed, force;
-    bool rerun; /* a failover re-run (or its retry): never re-run again */
+    bool rerun;           /* a failover re-run (or its retry): never re-run again */
     bool reported_queued; /* its "queued: at capacity" row was written (sched.c) */
     ms_t retry_due, started_mono;
     uint64_t order;
@@ -167,21 +187,25 @@ struct sim_agent {
     struct assign seen;   /* from the first snapshot read, until something is applied */
     struct item it[SIM_MAX_JOBS][SIM_MAX_ITEMS];
     int64_t carry_ms;
-    int64_t max_started; /* the highest label started of an item no longer held here */
+    int64_t max_started;  /* the highest label started of an item no longer held here */
     int64_t prev_applied; /* the epoch applied before `applied` in this session */
     int64_t backlog_s;    /* the oldest fire queued since the queue was last empty (0 none) */
     /* dead sessions whose cut-off runs we re-run (published in our record
      * before any re-run starts: nobody else re-runs them) */
     int64_t reran[SIM_RERAN];
     int64_t reran_total, reran_inflight, reran_acked;
-    struct { int64_t session; int job, item; } rerun_done[64]; /* re-runs decided here */
+    struct {
+        int64_t session;
+        int job, item;
+    } rerun_done[64]; /* re-runs decided here */
     int nrerun_done;
     ms_t quarantine[SIM_MAX_AGENTS]; /* leader: evicted ids kept out until (our clock) */
-    ms_t view_ms;        /* when this session first listed the agents (our clock) */
-    int64_t view_zxid;   /* the server's zxid in that listing's answer */
-    ms_t newer_seen;     /* when we first saw an epoch newer than the applied one */
-    ms_t settled_ms;     /* the last time we saw the cluster settled (own_settled) */
-    bool stalled;        /* evicted ourselves for not applying (own_apply_overdue) */
+    ms_t view_ms;                    /* when this session first listed the agents (our clock) */
+    int64_t view_zxid;               /* the server's zxid in that listing's answer */
+    ms_t newer_seen;                 /* when we first saw an epoch newer than the applied one */
+    ms_t settled_ms;                 /* the last time we saw the cluster settled (own_settled) */
+    int64_t outage_from;             /* own_takeover_in.outage_from_ms */
+    bool stalled;                    /* evicted ourselves for not applying (own_apply_overdue) */
     bool node_dirty, node_inflight;
     ms_t node_t0, skew_meas, last_clock_check;
     bool skew_ok, publish_inflight;
@@ -190,6 +214,7 @@ struct sim_agent {
     ms_t self_lost_ms, gap_ms; /* gap: our connection last broke (our clock) */
     ms_t gap_first;            /* the first break since we last saw the cluster settled */
     int64_t self_lost_session;
+    int64_t self_lost_applied; /* the last epoch that session applied */
     /* scheduler */
     struct run runs[SIM_MAX_RUNS];
     uint64_t run_order;
@@ -280,8 +305,8 @@ static void answer(struct world *w, struct sim_agent *a, struct msg *r, const st
 /* req: send a request; when not connected it fails at once with CONNLOSS. */
 static void req(struct world *w, struct sim_agent *a, struct msg *m, int ck, int c1)
 {
-    struct preq q = {.xid = ++a->xid, .ck = ck, .c1 = c1, .sent = w->now, .watch = m->watch,
-                     .op = m->op};
+    struct preq q = {
+        .xid = ++a->xid, .ck = ck, .c1 = c1, .sent = w->now, .watch = m->watch, .op = m->op};
     snprintf(q.path, sizeof q.path, "%s", m->path);
     m->kind = MK_REQ;
     m->xid = q.xid;
@@ -432,6 +457,7 @@ static void session_lost(struct world *w, struct sim_agent *a, const char *why)
     a->self_lost_valid = true;
     a->self_lost_ms = clk(w, a);
     a->self_lost_session = a->session;
+    a->self_lost_applied = a->applied;
     a->applied = 0;
     a->leader = false;
     if (connected(a) && zk_conn_open(w, a->conn)) {
@@ -495,10 +521,13 @@ static void write_record(struct world *w, struct sim_agent *a)
     r->carry_ms = a->carry_ms;
     for (int j = 0; j < SIM_MAX_JOBS; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++)
-            if (a->it[j][i].st == ST_PENDING && a->it[j][i].h.valid)
+            if (a->it[j][i].st == ST_PENDING && (a->it[j][i].h.valid || a->it[j][i].h.any))
                 r->carry_ms = own_carry(r->carry_ms, pending_lo(w, &a->it[j][i]));
     r->skew_ms = a->skew_meas;
     r->session_ms = T(w);
+    r->brk_ms = a->gap_first ? a->gap_first - a->skew_meas
+                : a->gap_ms  ? a->gap_ms - a->skew_meas
+                             : 0; /* the earliest unsettled break */
     r->ready = a->skew_ok && a->loaded && !a->stalled;
     for (int j = 0; j < SIM_MAX_JOBS; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++)
@@ -508,13 +537,13 @@ static void write_record(struct world *w, struct sim_agent *a)
         struct run *x = &a->runs[k];
         if (x->state == R_RUNNING && x->inc == a->inc && x->listed && !x->rerun &&
             r->nrun < SIM_LIST)
-            r->run[r->nrun++] = (struct sim_item_ref){(int8_t)x->job, (int8_t)x->item, x->label,
-                                                      x->ck};
+            r->run[r->nrun++] =
+                (struct sim_item_ref){(int8_t)x->job, (int8_t)x->item, x->label, x->ck};
     }
     for (int k = 0; k < a->nghost && r->nrun < SIM_LIST; k++)
-        r->run[r->nrun++] = (struct sim_item_ref){(int8_t)a->ghosts[k].job,
-                                                  (int8_t)a->ghosts[k].item, a->ghosts[k].label,
-                                                  a->ghosts[k].ck};
+        r->run[r->nrun++] =
+            (struct sim_item_ref){(int8_t)a->ghosts[k].job, (int8_t)a->ghosts[k].item,
+                                  a->ghosts[k].label, a->ghosts[k].ck};
     a->node_dirty = false;
     a->node_inflight = true;
     a->node_t0 = clk(w, a);
@@ -727,9 +756,8 @@ static void peer_read(struct world *w, struct sim_agent *a, int p, const struct 
         x->loaded = true;
         x->stale = false;
         if (w->p.verbose)
-            sim_trace(w, "a%d: read a%d's record (session %llx, epoch %lld, %d running)", a->idx,
-                      p, (unsigned long long)x->session, (long long)x->rec.applied_epoch,
-                      x->rec.nrun);
+            sim_trace(w, "a%d: read a%d's record (session %llx, epoch %lld, %d running)", a->idx, p,
+                      (unsigned long long)x->session, (long long)x->rec.applied_epoch, x->rec.nrun);
     } else if (r->rc == ZR_NONODE) {
         mark_gone(w, a, p);
         if (p == a->idx && a->reg == REG_DONE)
@@ -745,6 +773,8 @@ static void snap_read(struct world *w, struct sim_agent *a, const struct msg *r)
         if (!a->snap_exists || r->data.u.snap.epoch >= a->snap.epoch) {
             a->snap = r->data.u.snap;
             a->snap_version = r->stat.version;
+            if (a->snap.outage_from > 0)
+                a->outage_from = a->snap.outage_from;
         }
         if (a->snap.epoch > a->applied && !a->newer_seen)
             a->newer_seen = clk(w, a);
@@ -882,6 +912,8 @@ static int compute(const struct world *w, const struct sim_agent *a, const struc
     out->valid = true;
     out->epoch = s->epoch;
     out->created = s->created_ms;
+    out->nmembers = s->nmembers;
+    out->outage_from = s->outage_from;
     for (int k = 0; k < in.n; k++) {
         int j = in.jidx[k], ji = shard_job_find(as, in.names[k]);
         out->items[j] = in.jobs[k].items;
@@ -915,7 +947,8 @@ static void sched_item_remove(struct world *w, struct sim_agent *a, int j, int i
  * held the item only pending) */
 static int64_t pending_lo(const struct world *w, const struct item *x)
 {
-    int64_t lo = own_pending_lo(x->h.prev_created, T(w), w->p.max_skew_ms);
+    int64_t lo = x->h.any ? own_pending_lo_any(x->h.prev_created, T(w), w->p.max_skew_ms)
+                          : own_pending_lo(x->h.prev_created, T(w), w->p.max_skew_ms);
     return x->h.inherited > 0 && x->h.inherited < lo ? x->h.inherited : lo;
 }
 
@@ -956,7 +989,7 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
     struct item *x = &a->it[j][i];
     if (x->last > a->max_started)
         a->max_started = x->last; /* coord.c stop_fold */
-    if (x->st == ST_PENDING && x->h.valid) {
+    if (x->st == ST_PENDING && (x->h.valid || x->h.any)) {
         int64_t lo = pending_lo(w, x);
         *carry = own_carry(*carry, lo);
         /* Its fires since then were nobody's to run: account them here too
@@ -991,7 +1024,46 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
         x->draining = running;
     sched_item_remove(w, a, j, i);
     x->st = ST_NONE;
-    x->h.valid = false;
+    x->h.valid = x->h.any = false;
+}
+
+/* note_handover: the item's previous owner as far as `before` (the
+ * assignment of the epoch applied until now; NULL: none in this process)
+ * tells, for own_takeover (coord.c handover_gain). */
+static void note_handover(struct world *w, struct sim_agent *a, const struct assign *before, int j,
+                          int i, struct handover *h)
+{
+    h->valid = h->any = false;
+    h->unknown = !before;
+    /* Nobody owned it at our previous epoch because that epoch
+     * followed a total outage (no members after an epoch with
+     * some, or our own session lost moments ago): its last owner was a session that is
+     * gone (coord.c handover_gain) */
+    if (before && i < before->items[j] && !before->owner[j][i].id[0] && before->nmembers == 0 &&
+        (before->outage_from > 0 ||
+         (a->self_lost_valid && clk(w, a) - a->self_lost_ms < 10LL * T(w)))) {
+        h->any = true;
+        h->prev_epoch = before->epoch;
+        /* its last owner was a member of the last epoch that
+         * had members: the window reaches back from there */
+        h->prev_created = before->outage_from > 0 ? before->outage_from : before->created;
+        h->inherited = 0;
+    }
+    if (before && i < before->items[j] && before->owner[j][i].id[0]) {
+        h->valid = true;
+        h->from = before->owner[j][i];
+        h->prev_epoch = before->epoch;
+        h->prev_created = before->created;
+        h->inherited = 0;
+        const struct sim_member *f = &before->owner[j][i];
+        const struct peer *px = &a->peers[peer_of(f->id)];
+        if (px->alive && px->session == f->session && px->loaded)
+            h->inherited = px->rec.carry_ms;
+        else
+            for (int k = 0; k < px->ntomb; k++)
+                if (px->tomb[k].session == f->session)
+                    h->inherited = px->tomb[k].rec.carry_ms;
+    }
 }
 
 static void maybe_apply(struct world *w, struct sim_agent *a)
@@ -1010,23 +1082,7 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
             bool mine = i < as.items[j] && is_me(w, a, &as.owner[j][i]);
             if (mine && x->st == ST_NONE) {
                 x->st = ST_PENDING;
-                x->h.valid = false;
-                x->h.unknown = !before;
-                if (before && i < before->items[j] && before->owner[j][i].id[0]) {
-                    x->h.valid = true;
-                    x->h.from = before->owner[j][i];
-                    x->h.prev_epoch = before->epoch;
-                    x->h.prev_created = before->created;
-                    x->h.inherited = 0;
-                    const struct sim_member *f = &before->owner[j][i];
-                    const struct peer *px = &a->peers[peer_of(f->id)];
-                    if (px->alive && px->session == f->session && px->loaded)
-                        x->h.inherited = px->rec.carry_ms;
-                    else
-                        for (int k = 0; k < px->ntomb; k++)
-                            if (px->tomb[k].session == f->session)
-                                x->h.inherited = px->tomb[k].rec.carry_ms;
-                }
+                note_handover(w, a, before, j, i, &x->h);
                 gained++;
                 if (w->p.verbose)
                     sim_trace(w, "a%d: j%d/%d pending at epoch %lld (before: %s %llx)", a->idx, j,
@@ -1038,6 +1094,16 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
                               (long long)a->snap.epoch, x->st == ST_PENDING ? "pending" : "active");
                 lose_item(w, a, j, i, &carry);
                 lost++;
+            }
+            /* Removed by a config write: nobody will own it again, so whoever
+             * owned it accounts its fires up to its stop, and every agent
+             * that sees the removal (an agent that skipped the epoch that
+             * removed it does not) those after, as a new owner would: the
+             * history keeps one row per fire (coord.c removed_note). */
+            if (!mine && !x->removed && before && i >= as.items[j] && i < before->items[j] &&
+                as.items[j] > 0 && !is_me(w, a, &before->owner[j][i])) {
+                x->removed = true;
+                note_handover(w, a, before, j, i, &x->hr);
             }
         }
     a->carry_ms = carry;
@@ -1089,6 +1155,7 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct ow
     in->view_start_ms = a->jobs[j].czxid > a->view_zxid ? 0 : a->view_ms;
     in->recent_evictions = a->snap.nevicted > 0;
     in->settled_ms = a->settled_ms;
+    in->outage_from_ms = a->outage_from;
     for (int p = 0; p < w->p.agents; p++) {
         const struct peer *x = &a->peers[p];
         /* every live peer: one at our epoch stopped what it lost at its apply;
@@ -1109,9 +1176,8 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct ow
  * (coord.c handover_resolve): alive in the session that owned it, its
  * session ended (we saw it go), our own earlier session, or no record. */
 static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int i,
-                               struct own_takeover_in *in)
+                               const struct handover *h, struct own_takeover_in *in)
 {
-    struct item *x = &a->it[j][i];
     memset(in, 0, sizeof *in);
     in->epoch = a->applied;
     in->snap_created_ms = a->snap.created_ms;
@@ -1121,24 +1187,36 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     in->now_ms = clk(w, a);
     in->owner_running_fire = -1;
     in->server_gap_ms = own_server_gap_ms(a->gap_first, a->gap_ms, a->view_ms, T(w));
+    for (int p = 0; p < w->p.agents; p++)
+        if (p != a->idx && a->peers[p].alive && a->peers[p].loaded)
+            in->server_gap_ms = own_gap_merge(in->server_gap_ms, a->peers[p].rec.brk_ms,
+                                              a->skew_meas, in->now_ms, T(w));
     in->failover = a->jobs[j].cfg.failover;
     safe_bound_in(w, a, j, in);
-    if (x->h.unknown) {
+    if (h->unknown) {
         in->prev = OWN_PREV_UNKNOWN;
         return "unknown (no epoch known before)";
     }
-    if (!x->h.valid) {
+    if (h->any) {
+        in->prev = OWN_PREV_ANY;
+        in->unowned_before = true;
+        in->prev_epoch = h->prev_epoch;
+        in->prev_created_ms = h->prev_created;
+        return "any (after a total outage)";
+    }
+    if (!h->valid) {
         in->prev = OWN_PREV_NONE;
         return "none";
     }
-    in->prev_epoch = x->h.prev_epoch;
-    in->prev_created_ms = x->h.prev_created;
-    const struct sim_member *f = &x->h.from;
+    in->prev_epoch = h->prev_epoch;
+    in->prev_created_ms = h->prev_created;
+    const struct sim_member *f = &h->from;
     int p = peer_of(f->id);
     if (strcmp(f->id, a->id) == 0 && a->self_lost_valid &&
         (f->session == a->self_lost_session || f->session == a->session)) {
         in->prev = OWN_PREV_SELF_OLD;
         in->self_lost_ms = a->self_lost_ms;
+        in->owner_epoch = f->session == a->session ? in->prev_epoch : a->self_lost_applied;
         return "self";
     }
     const struct peer *px = p >= 0 && p < SIM_MAX_AGENTS ? &a->peers[p] : NULL;
@@ -1204,7 +1282,7 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
     struct item *x = &a->it[j][i];
     struct own_takeover_in in;
     struct own_takeover out;
-    const char *kind = takeover_in(w, a, j, i, &in);
+    const char *kind = takeover_in(w, a, j, i, &x->h, &in);
     own_takeover(&in, &out);
     x->st = ST_ACTIVE;
     x->rerun_due = false;
@@ -1221,6 +1299,13 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
               (long long)out.hi_ms, (long long)x->first_s, (long long)x->rerun,
               (long long)x->not_before, (long long)in.epoch, (long long)in.prev_epoch,
               (long long)in.settled_ms);
+    sim_trace(w,
+              "a%d:   takeover inputs: gone %lld, break %lld, snapshot %lld, previous %lld, "
+              "owner epoch %lld, skew %lld, owner skew %lld, view %lld, outage %lld",
+              a->idx, (long long)in.gone_ms, (long long)in.server_gap_ms,
+              (long long)in.snap_created_ms, (long long)in.prev_created_ms,
+              (long long)in.owner_epoch, (long long)in.skew_ms, (long long)in.owner_skew_ms,
+              (long long)a->view_ms, (long long)in.outage_from_ms);
     sched_item_add(w, a, j, i, out.lo_ms);
     arm(w, a, TM_SCHED, 1); /* items.c adds it at once; its due fires are handled then */
     /* the window's start: what the previous owner could not have run is
@@ -1239,8 +1324,8 @@ static void activate(struct world *w, struct sim_agent *a, int j, int i)
                     }
             }
     } else if (x->rerun >= 0 && rerun_claimed(w, a, x->h.from.session)) {
-        sim_trace(w, "a%d: j%d/%d: session %llx's cut-off runs are re-run by another agent",
-                  a->idx, j, i, (unsigned long long)x->h.from.session);
+        sim_trace(w, "a%d: j%d/%d: session %llx's cut-off runs are re-run by another agent", a->idx,
+                  j, i, (unsigned long long)x->h.from.session);
         x->rerun = -1;
     } else if (x->rerun >= 0 && rerun_done(a, x->h.from.session, j, i)) {
         x->rerun = -1; /* taken from that session again (a stale epoch): re-run once */
@@ -1277,6 +1362,24 @@ static bool drained_elsewhere(const struct world *w, const struct sim_agent *a, 
     return false;
 }
 
+/* settle_removed: the fires of a removed item that its owner did not
+ * account (it died, or held it only pending, or skipped epochs) are reported
+ * missed here, from where a new owner's window would start. */
+static void settle_removed(struct world *w, struct sim_agent *a, int j, int i)
+{
+    struct item *x = &a->it[j][i];
+    struct own_takeover_in in;
+    struct own_takeover out;
+    const char *kind = takeover_in(w, a, j, i, &x->hr, &in);
+    x->removed = false;
+    if (!own_removed_owes(&in))
+        return;
+    own_takeover(&in, &out);
+    sim_trace(w, "a%d: j%d/%d removed (from %s %s): its fires since %lld are accounted here",
+              a->idx, j, i, x->hr.valid ? x->hr.from.id : "-", kind, (long long)out.lo_ms);
+    account_back(w, a, j, i, out.lo_ms, "removed while its owner was gone");
+}
+
 static void gate_check(struct world *w, struct sim_agent *a)
 {
     if (!can_start(w, a) || !a->applied || !a->agents_listed || a->agents_reading > 0)
@@ -1284,7 +1387,7 @@ static void gate_check(struct world *w, struct sim_agent *a)
     bool any = false;
     for (int j = 0; j < SIM_MAX_JOBS && !any; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++)
-            any |= a->it[j][i].st == ST_PENDING;
+            any |= a->it[j][i].st == ST_PENDING || a->it[j][i].removed;
     if (!any)
         return;
     struct own_peer peers[SIM_MAX_AGENTS];
@@ -1295,16 +1398,19 @@ static void gate_check(struct world *w, struct sim_agent *a)
         snprintf(ids[n], SIM_ID, "a%d", p);
         /* The model's records carry no member flag: every peer counts as a
          * member of its epoch (the stricter gate). */
-        peers[n] = (struct own_peer){ids[n], x->session, x->alive, x->loaded,
-                                     x->loaded ? x->rec.applied_epoch : 0, true};
+        peers[n] = (struct own_peer){
+            ids[n], x->session, x->alive, x->loaded, x->loaded ? x->rec.applied_epoch : 0, true};
         n++;
     }
     if (!own_gate_open(peers, n, a->id, a->applied))
         return;
     for (int j = 0; j < SIM_MAX_JOBS; j++)
-        for (int i = 0; i < SIM_MAX_ITEMS; i++)
+        for (int i = 0; i < SIM_MAX_ITEMS; i++) {
+            if (a->it[j][i].removed)
+                settle_removed(w, a, j, i);
             if (a->it[j][i].st == ST_PENDING && !drained_elsewhere(w, a, j, i))
                 activate(w, a, j, i);
+        }
 }
 
 /* ---------------------------------------------------------------- leader */
@@ -1333,8 +1439,8 @@ static void publish(struct world *w, struct sim_agent *a, struct sim_snap *s, in
     m->ops[n] = (struct zsubop){.op = ZO_CHECK, .version = -1};
     snprintf(m->ops[n++].path, SIM_PATH, "%s", a->elect);
     if (evict >= 0) {
-        m->ops[n] = (struct zsubop){.op = ZO_DELETE, .version = -1,
-                                    .owner = a->snap.m[evict].session};
+        m->ops[n] =
+            (struct zsubop){.op = ZO_DELETE, .version = -1, .owner = a->snap.m[evict].session};
         snprintf(m->ops[n++].path, SIM_PATH, "/agents/%s", a->snap.m[evict].id);
     }
     m->ops[n] = (struct zsubop){.op = a->snap_exists ? ZO_SET : ZO_CREATE,
@@ -1346,8 +1452,7 @@ static void publish(struct world *w, struct sim_agent *a, struct sim_snap *s, in
     a->pub = *s; /* what the answer confirms */
     a->publish_inflight = true;
     sim_trace(w, "a%d: publishes epoch %lld (%d members%s%s)", a->idx, (long long)s->epoch,
-              s->nmembers, evict >= 0 ? ", evicting " : "",
-              evict >= 0 ? a->snap.m[evict].id : "");
+              s->nmembers, evict >= 0 ? ", evicting " : "", evict >= 0 ? a->snap.m[evict].id : "");
     req(w, a, m, CK_PUBLISH, evict);
 }
 
@@ -1380,6 +1485,8 @@ static void build_snap(struct world *w, struct sim_agent *a, struct sim_snap *s,
             continue;
         s->m[s->nmembers++] = m;
     }
+    if (s->nmembers == 0 && a->snap_exists)
+        s->outage_from = a->snap.nmembers > 0 ? a->snap.created_ms : a->snap.outage_from;
 }
 
 static void maybe_publish(struct world *w, struct sim_agent *a)
@@ -1402,8 +1509,7 @@ static void maybe_evict(struct world *w, struct sim_agent *a)
     struct own_ack acks[SIM_MAX_AGENTS];
     for (int k = 0; k < a->snap.nmembers; k++) {
         const struct peer *x = &a->peers[peer_of(a->snap.m[k].id)];
-        acks[k] = (struct own_ack){a->snap.m[k].id, a->snap.m[k].session,
-                                   x->alive ? x->session : 0,
+        acks[k] = (struct own_ack){a->snap.m[k].id, a->snap.m[k].session, x->alive ? x->session : 0,
                                    x->loaded ? x->rec.applied_epoch : 0};
     }
     /* Two steps, so that nobody mistakes the evicted agent for a dead one:
@@ -1449,6 +1555,8 @@ static void published(struct world *w, struct sim_agent *a, const struct msg *r)
     a->publish_inflight = false;
     if (r->rc == ZR_OK) {
         a->snap = a->pub;
+        if (a->snap.outage_from > 0)
+            a->outage_from = a->snap.outage_from;
         a->snap_version = a->snap_exists ? a->snap_version + 1 : 0;
         a->snap_exists = true;
         if (a->snap.epoch > a->applied && !a->newer_seen)
@@ -1519,13 +1627,14 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
              * cut off): ours, reported missed before the item goes */
             if (x->st == ST_ACTIVE && x->sched)
                 account_due(w, a, j, i, false, why);
-            else if (x->st == ST_PENDING && x->h.valid)
+            else if (x->st == ST_PENDING && (x->h.valid || x->h.any))
                 account_back(w, a, j, i, pending_lo(w, x), why); /* as at a loss */
             sched_item_remove(w, a, j, i);
             a->it[j][i].st = ST_NONE;
             a->it[j][i].draining = false;
-            a->it[j][i].h.valid = false;
+            a->it[j][i].h.valid = a->it[j][i].h.any = false;
             a->it[j][i].handed = false;
+            a->it[j][i].removed = false;
         }
     a->carry_ms = 0;
 }
@@ -1610,8 +1719,8 @@ static void pump(struct world *w, struct sim_agent *a)
      * backlog starts and when it ends, never per fire. */
     int64_t oldest = 0;
     for (int k = 0; k < SIM_MAX_RUNS; k++)
-        if (a->runs[k].state == R_QUEUED && a->runs[k].inc == a->inc && a->runs[k].trig != OWN_RETRY &&
-            (!oldest || a->runs[k].label < oldest))
+        if (a->runs[k].state == R_QUEUED && a->runs[k].inc == a->inc &&
+            a->runs[k].trig != OWN_RETRY && (!oldest || a->runs[k].label < oldest))
             oldest = a->runs[k].label;
     if (oldest && !a->backlog_s) {
         a->backlog_s = oldest;
@@ -1645,9 +1754,18 @@ static void fire(struct world *w, struct sim_agent *a, int j, int i, int64_t lab
         check_record(w, a->idx, j, i, label, true, "no run slot");
         return;
     }
-    *r = (struct run){.state = R_QUEUED, .job = j, .item = i, .attempt = 1, .trig = trig,
-                      .ck = -1, .prev_ck = -1, .label = label, .inc = a->inc, .force = force,
-                      .order = ++a->run_order, .rerun = trig == OWN_FAILOVER};
+    *r = (struct run){.state = R_QUEUED,
+                      .job = j,
+                      .item = i,
+                      .attempt = 1,
+                      .trig = trig,
+                      .ck = -1,
+                      .prev_ck = -1,
+                      .label = label,
+                      .inc = a->inc,
+                      .force = force,
+                      .order = ++a->run_order,
+                      .rerun = trig == OWN_FAILOVER};
     pump(w, a);
 }
 
@@ -1991,6 +2109,7 @@ static void evicted(struct world *w, struct sim_agent *a)
     a->self_lost_valid = true;
     a->self_lost_ms = clk(w, a);
     a->self_lost_session = a->session;
+    a->self_lost_applied = a->applied;
     a->applied = 0;
     a->reg = REG_NONE;
 }
@@ -2064,8 +2183,7 @@ static void handle_msg(struct world *w, struct sim_agent *a, struct msg *m)
         arm(w, a, TM_PING, T(w) / 3);
         if (m->session == a->session) {
             a->zstate = ZS_CONNECTED;
-            sim_trace(w, "a%d: reconnected (session %llx)", a->idx,
-                      (unsigned long long)a->session);
+            sim_trace(w, "a%d: reconnected (session %llx)", a->idx, (unsigned long long)a->session);
             reread(w, a);
         } else {
             a->session = m->session;
@@ -2129,14 +2247,14 @@ static void settle_check(struct world *w, struct sim_agent *a)
         /* a member that has not applied the epoch holds its items pending */
         live &= q == a->idx ? m->session == a->session
                             : a->peers[q].alive && a->peers[q].session == m->session &&
-                                  a->peers[q].loaded &&
-                                  a->peers[q].rec.applied_epoch == a->applied;
+                                  a->peers[q].loaded && a->peers[q].rec.applied_epoch == a->applied;
     }
     /* our session's start counts as a break: a restart before it is unseen */
     ms_t brk = a->gap_ms > a->view_ms ? a->gap_ms : a->view_ms;
     if (own_settled(p, n, a->applied, a->snap.nmembers, live, clk(w, a), brk, T(w))) {
         a->settled_ms = clk(w, a);
         a->gap_first = 0;
+        a->outage_from = 0;
     }
 }
 

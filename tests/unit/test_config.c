@@ -118,6 +118,88 @@ static void test_errors(void **state)
     cfg_free(&c);
 }
 
+/* ---- careless input: each case is a config file (or an environment) and the
+ * error it must give, or the value it must produce. */
+struct file_case {
+    const char *what;
+    const char *text;        /* the file; "@DIR" = pass a directory as --config */
+    size_t pad;              /* bytes of 'x' appended to the value of the first line */
+    const char *env;         /* NAME=VALUE set during the load, or NULL */
+    const char *field, *msg; /* expected error (field, substring of message), or NULL */
+    const char *key, *value; /* else: expected setting */
+};
+
+static void test_file_cases(void **state)
+{
+    (void)state;
+    char dir[96];
+    snprintf(dir, sizeof dir, "%s.d", cfg_path);
+    mkdir(dir, 0700);
+    static const struct file_case cases[] = {
+        {"a line over 4095 bytes is one line, its tail no setting", "namespace = ", 5000, NULL,
+         NULL, NULL, "namespace", NULL},
+        {"an unknown key names its line", "job_param_unused = 1\n", 0, NULL, "job_param_unused",
+         ":1: unknown setting", NULL, NULL},
+        {"a directory as --config", "@DIR", 0, NULL, "config", "is a directory", NULL, NULL},
+        {"a secret in the environment is refused, not ignored", "zk = z:1\n", 0,
+         "SHARDCRON_MYSQL_PASSWORD=hunter2", "SHARDCRON_MYSQL_PASSWORD", "only read from files",
+         NULL, NULL},
+        {"the file form of it is fine", "zk = z:1\n", 0,
+         "SHARDCRON_MYSQL_PASSWORD_FILE=/nonexistent", NULL, NULL, "mysql_password_file",
+         "/nonexistent"},
+        {"a NUL in a line", "zk = a\0b\n", 0, NULL, "config", "NUL byte", NULL, NULL},
+        {"key = value with no key", "= 3\n", 0, NULL, "", "unknown setting", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct file_case *k = &cases[i];
+        struct cfg c;
+        struct sc_err err;
+        sc_err_clear(&err);
+        const char *path = cfg_path;
+        if (strcmp(k->text, "@DIR") == 0) {
+            path = dir;
+        } else {
+            FILE *f = fopen(cfg_path, "w");
+            assert_non_null(f);
+            /* the NUL case: write the bytes as given (strlen would stop at it) */
+            size_t len = strcmp(k->what, "a NUL in a line") == 0 ? 10 : strlen(k->text);
+            fwrite(k->text, 1, len, f);
+            for (size_t x = 0; x < k->pad; x++)
+                fputc('x', f);
+            if (k->pad)
+                fputs("\ncapacity = 7\n", f);
+            fclose(f);
+        }
+        char name[64] = "";
+        if (k->env) {
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(k->env, "="), k->env);
+            setenv(name, strchr(k->env, '=') + 1, 1);
+        }
+        char *argv[] = {"prog", "--config", (char *)path, NULL};
+        int rc = cfg_load(&c, opts, 3, argv, &err);
+        if (name[0])
+            unsetenv(name);
+        if (k->msg) {
+            if (rc != -EINVAL || strcmp(err.field, k->field) != 0 || !strstr(err.msg, k->msg))
+                fail_msg("%s: rc %d, field \"%s\", msg \"%s\"", k->what, rc, err.field, err.msg);
+        } else {
+            if (rc != 0)
+                fail_msg("%s: rc %d: %s", k->what, rc, err.msg);
+            const char *v = cfg_str(&c, k->key);
+            if (k->pad) {
+                /* the whole value, and the line after it read as its own line */
+                assert_non_null(v);
+                assert_int_equal(strlen(v), k->pad);
+                assert_string_equal(cfg_str(&c, "capacity"), "7");
+            } else {
+                assert_string_equal(v, k->value);
+            }
+        }
+        cfg_free(&c);
+    }
+    rmdir(dir);
+}
+
 static void test_secret_file(void **state)
 {
     (void)state;
@@ -134,8 +216,22 @@ static void test_secret_file(void **state)
     char *s = cfg_read_secret(path, &err);
     assert_string_equal(s, "s3cret");
     free(s);
+    /* Empty, only a newline, a directory: errors naming the path, never "". */
+    const char *bad[] = {"", "\n", "\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        f = fopen(path, "w");
+        fputs(bad[i], f);
+        fclose(f);
+        assert_null(cfg_read_secret(path, &err));
+        assert_non_null(strstr(err.msg, "is empty"));
+        assert_non_null(strstr(err.msg, path));
+    }
     unlink(path);
     assert_null(cfg_read_secret(path, &err));
+    mkdir(path, 0700);
+    assert_null(cfg_read_secret(path, &err));
+    assert_non_null(strstr(err.msg, "is a directory"));
+    rmdir(path);
 }
 
 static void test_json_helpers(void **state)
@@ -181,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_cases, setup, teardown),
         cmocka_unit_test(test_json_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

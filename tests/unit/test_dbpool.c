@@ -3,10 +3,14 @@
  * closed port, so every job's `work` sees a NULL connection (what a job must
  * report as "store unreachable"). Checks: work never runs on the loop thread,
  * every done runs exactly once on the loop thread, in submission order for one
- * worker, and dbpool_free runs the done callbacks still pending. */
+ * worker, and dbpool_free runs the done callbacks still pending; a bounded pool
+ * refuses with -EBUSY once `bound` jobs are queued or running, and takes work
+ * again when they are done. */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -111,13 +115,96 @@ static void test_free_runs_pending(void **state)
     run(2, false);
 }
 
+/* ---- the bound: jobs held in `work` by a gate until the test opens it */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static int held_done;
+
+static void held_work(MYSQL *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_open)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void held_finished(void *arg)
+{
+    struct event_base *base = arg;
+    if (++held_done == 4)
+        event_base_loopbreak(base);
+}
+
+static void test_bound(void **state)
+{
+    (void)state;
+    struct db_url u = {.user = "nobody", .host = "127.0.0.1", .port = 1, .db = "none"};
+    struct dbpool *p = NULL;
+    struct sc_err err;
+    struct event_base *base = event_base_new();
+    assert_int_equal(dbpool_new(base, &u, "pw", 1, &p, &err), 0);
+    dbpool_set_bound(p, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(dbpool_submit(p, held_work, held_finished, base), 0);
+    assert_int_equal(dbpool_submit(p, held_work, held_finished, base), -EBUSY);
+    assert_int_equal(dbpool_pending(p), 4);
+    pthread_mutex_lock(&gate_mu);
+    gate_open = true;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    struct timeval limit = {60, 0};
+    event_base_loopexit(base, &limit);
+    event_base_dispatch(base);
+    assert_int_equal(held_done, 4);
+    assert_int_equal(dbpool_pending(p), 0);
+    assert_int_equal(dbpool_submit(p, held_work, held_finished, base), 0);
+    dbpool_free(p);
+    assert_int_equal(held_done, 5);
+    event_base_free(base);
+}
+
+/* A pool without a URL never connects: its work gets NULL at once. */
+static bool noconn_saw_null;
+
+static void noconn_work(MYSQL *m, void *arg)
+{
+    (void)arg;
+    noconn_saw_null = m == NULL;
+}
+
+static void noconn_done(void *arg)
+{
+    event_base_loopbreak(arg);
+}
+
+static void test_no_connection(void **state)
+{
+    (void)state;
+    struct dbpool *p = NULL;
+    struct sc_err err;
+    struct event_base *base = event_base_new();
+    assert_int_equal(dbpool_new(base, NULL, NULL, 1, &p, &err), 0);
+    assert_int_equal(dbpool_submit(p, noconn_work, noconn_done, base), 0);
+    struct timeval limit = {60, 0};
+    event_base_loopexit(base, &limit);
+    event_base_dispatch(base);
+    assert_true(noconn_saw_null);
+    assert_int_equal(dbpool_pending(p), 0);
+    dbpool_free(p);
+    event_base_free(base);
+}
+
 int main(void)
 {
     evthread_use_pthreads();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_worker_in_order),
-        cmocka_unit_test(test_three_workers),
-        cmocka_unit_test(test_free_runs_pending),
+        cmocka_unit_test(test_one_worker_in_order), cmocka_unit_test(test_three_workers),
+        cmocka_unit_test(test_free_runs_pending),   cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_no_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

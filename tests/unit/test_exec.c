@@ -30,6 +30,7 @@
 #include "agent/exec.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
+#include "agent/watchdog.h"
 #include "tests/lib/testenv.h"
 
 #define DEADLINE_MS 20000
@@ -286,6 +287,52 @@ static void test_timeout_kills_the_group(void **state)
     assert_int_equal(d.r.status, EXEC_TIMEOUT);
     assert_int_equal(d.r.signal, SIGKILL);
     exec_runner_free(r);
+    assert_true(run_until(no_children_cond, NULL, DEADLINE_MS));
+}
+
+/* proc_state: the state letter of /proc/PID/stat ('Z' zombie), 0 if gone. */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* An execution is guarded from the moment its process exists: with the
+ * watchdog's deadline passed and the loop never turned (so nobody has been
+ * told it started), the watchdog kills its group. */
+static void test_guarded_from_spawn(void **state)
+{
+    (void)state;
+    struct watchdog *wd = NULL;
+    assert_int_equal(watchdog_start(&wd), 0);
+    struct exec_runner_opts o = {.guard = wd};
+    struct exec_runner *r = NULL;
+    assert_int_equal(exec_runner_new(base, &o, &r), 0);
+    struct exec_spec s = {.command = "sleep 300", .cwd = tmpdir, .env = {.execution_id = "g-1"}};
+    struct done d = {0};
+    struct exec_proc *p = NULL;
+    struct sc_err err;
+    assert_int_equal(exec_start(r, &s, on_done, &d, &p, &err), 0);
+    pid_t pid = exec_pid(p);
+    assert_true(pid > 0);
+    watchdog_deadline(wd, exec_now_mono_ms() - 1);
+    long long end = tenv_now_ms() + DEADLINE_MS;
+    while (proc_state(pid) != 'Z' && tenv_now_ms() < end)
+        usleep(10000);
+    assert_int_equal(proc_state(pid), 'Z');
+    assert_int_equal(watchdog_kills(wd), 1);
+    assert_true(run_until(is_done, &d, DEADLINE_MS));
+    assert_int_equal(d.r.signal, SIGKILL);
+    exec_runner_free(r);
+    watchdog_stop(wd);
     assert_true(run_until(no_children_cond, NULL, DEADLINE_MS));
 }
 
@@ -1007,6 +1054,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_fd_leaks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_status_and_signal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_the_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guarded_from_spawn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_no_zombies, setup, teardown),

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "registry/own.h"
@@ -22,8 +23,7 @@ static void test_gate(void **state)
 {
     (void)state;
     struct own_peer p[] = {
-        {"me", 1, true, true, 7, true},
-        {"b", 2, true, true, 7, true},
+        {"me", 1, true, true, 7, true}, {"b", 2, true, true, 7, true},
         {"c", 3, true, true, 0, true},  /* applied nothing in its session: owns nothing */
         {"d", 4, false, true, 5, true}, /* gone */
         {"e", 5, true, true, 3, false}, /* stuck on an epoch it is not a member of */
@@ -149,11 +149,11 @@ static void test_takeover_safe_bound(void **state)
 static void test_settled_and_overdue(void **state)
 {
     (void)state;
-    struct own_settle_peer p[3] = {{7, true, 0, 0, false}, {7, true, 0, 0, false},
-                                   {7, true, 0, 0, false}};
+    struct own_settle_peer p[3] = {
+        {7, true, 0, 0, false}, {7, true, 0, 0, false}, {7, true, 0, 0, false}};
     assert_true(own_settled(p, 3, 7, 3, true, 100000, 0, 2000));
-    assert_false(own_settled(p, 3, 7, 3, false, 100000, 0, 2000)); /* a member not live at 7 */
-    assert_false(own_settled(p, 3, 7, 0, true, 100000, 0, 2000));  /* no members */
+    assert_false(own_settled(p, 3, 7, 3, false, 100000, 0, 2000));    /* a member not live at 7 */
+    assert_false(own_settled(p, 3, 7, 0, true, 100000, 0, 2000));     /* no members */
     assert_false(own_settled(p, 3, 7, 3, true, 100000, 99000, 2000)); /* a break just now */
     assert_true(own_settled(p, 3, 7, 3, true, 100000, 96000, 2000));
     p[1].pending = 1;
@@ -183,10 +183,18 @@ static void test_takeover_self_and_none(void **state)
     (void)state;
     struct own_takeover_in in = base(OWN_PREV_SELF_OLD);
     in.self_lost_ms = 1005600;
+    in.owner_epoch = 10; /* our old session applied the epoch that gave it the item */
     struct own_takeover t;
     own_takeover(&in, &t);
     assert_int_equal(t.first_s, 1006);
     assert_int_equal(t.lo_ms, t.hi_ms);
+    /* It was given up before applying that epoch: it held the item only on
+     * paper, so the bound is not its loss but everything since the last
+     * owner that ran it (here: the previous publication) and up to now. */
+    in.owner_epoch = 9;
+    own_takeover(&in, &t);
+    assert_true(t.lo_ms < in.prev_created_ms);
+    assert_true(t.first_s > in.now_ms / 1000);
     in = base(OWN_PREV_NONE);
     own_takeover(&in, &t);
     assert_int_equal(t.first_s, 1011);
@@ -262,6 +270,50 @@ static void test_carry(void **state)
     assert_true(own_pending_lo(100000, 2000, 2000) < 100000 - 4000);
 }
 
+/* A server restart this agent did not see (it started after it) is one a
+ * peer saw: its record's break counts, on our clock, when recent. */
+static void test_gap_merge(void **state)
+{
+    (void)state;
+    int64_t now = 1000000;
+    /* the peer broke at 990.0 s by ZooKeeper's clock; our clock is 500 ms ahead */
+    int64_t g = own_gap_merge(998000, 990000, 500, now, 2000);
+    assert_true(g <= 990500 && g > 990500 - 1000);
+    assert_int_equal(own_gap_merge(980000, 990000, 500, now, 2000), 980000); /* ours is earlier */
+    assert_int_equal(own_gap_merge(0, 990000, 0, now, 2000) <= 990000, 1);
+    assert_int_equal(own_gap_merge(998000, 0, 0, now, 2000), 998000);      /* none */
+    assert_int_equal(own_gap_merge(998000, 970000, 0, now, 2000), 998000); /* 15 T ago */
+}
+
+/* After a total outage, an owner that held an item only on paper (stuck in
+ * apply, or dead before applying) leaves its fires since the outage to the
+ * next owner: a non-exact takeover reaches back to the last epoch that had
+ * members, OWN_ANY_LOOKBACK session timeouts more; so does the carry of an
+ * item gained after the outage and lost while pending. */
+static void test_takeover_after_total_outage(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_ALIVE);
+    in.owner_epoch = 11;
+    in.owner_prev_applied = 0; /* it applied nothing before: it never held the item */
+    in.owner_applied_ms = 1010100;
+    in.prev_created_ms = 1005000;
+    in.settled_ms = 0;
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    int64_t without = t.lo_ms;
+    in.outage_from_ms = 960000;
+    own_takeover(&in, &t);
+    assert_true(t.lo_ms < without);
+    assert_true(t.lo_ms <= 960000 - OWN_ANY_LOOKBACK * 2000);
+    assert_int_equal(t.lo_ms, own_pending_lo_any(960000, 2000, 2000));
+    /* an exact live handoff is unaffected: the owner ran it and stopped at its apply */
+    in.owner_prev_applied = 10;
+    own_takeover(&in, &t);
+    assert_true(t.lo_ms > 1000000);
+    assert_true(own_pending_lo_any(100000, 2000, 2000) < own_pending_lo(100000, 2000, 2000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +327,8 @@ int main(void)
         cmocka_unit_test(test_may_start),
         cmocka_unit_test(test_evict),
         cmocka_unit_test(test_carry),
+        cmocka_unit_test(test_gap_merge),
+        cmocka_unit_test(test_takeover_after_total_outage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,10 @@
  *   "throw"      fail with an exception
  *   "sleep:MS"   sleep (interruptible), then succeed
  *   "hang"       never finish, ignoring interrupts (the worker must be killed)
- *   "exit:N"     System.exit(N): the worker process dies */
+ *   "exit:N"     System.exit(N): the worker process dies
+ *   "beat:FILE"  never finish, ignoring interrupts, appending "MS PID ID ITEM"
+ *                to FILE every 100 ms (wall clock ms, the worker's pid, the
+ *                execution id): a test sees from it when the run really stopped */
 package io.shardcron.examples;
 
 import io.shardcron.ShardContext;
@@ -24,6 +27,22 @@ public class Example implements ShardJob {
                     Thread.sleep(1000);
                 } catch (InterruptedException e) {
                     System.err.println("example: interrupted, ignoring it");
+                }
+            }
+        }
+        if (p.startsWith("beat:")) {
+            java.nio.file.Path f = java.nio.file.Paths.get(p.substring(5));
+            long pid = ProcessHandle.current().pid();
+            for (;;) {
+                String line = System.currentTimeMillis() + " " + pid + " " + ctx.getExecutionId()
+                        + " " + ctx.getShardItem() + "\n";
+                java.nio.file.Files.write(f, line.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                        java.nio.file.StandardOpenOption.CREATE,
+                        java.nio.file.StandardOpenOption.APPEND);
+                try {
+                    Thread.sleep(100);
+                } catch (InterruptedException e) {
+                    // a run that ignores its cancel: only killing the worker stops it
                 }
             }
         }
