@@ -109,7 +109,7 @@ end = time.monotonic() + 20
 while time.monotonic() < end:  # then serves again
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=2)
-        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         if s.recv(100).startswith(b"HTTP/1.1 "):
             sys.exit(0)
     except OSError:

@@ -206,7 +206,7 @@ def slowloris(port, header_s):
     """Send a header line every header_s/3 seconds; the gate must answer 408 and
     close within header_s (+ slack), not after the client stops."""
     s = connect(port)
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     t0 = time.monotonic()
     step = header_s / 3.0
     n = 0
@@ -234,7 +234,7 @@ def slowloris(port, header_s):
 
 def slowbody(port, body_s):
     s = connect(port)
-    s.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"user")
+    s.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"user")
     t0 = time.monotonic()
     st, hdr, body = read_reply(s, 3 * body_s)
     took = time.monotonic() - t0
@@ -245,7 +245,7 @@ def slowbody(port, body_s):
 def declare(port, src, cl, send=100):
     """A connection from src that declares a cl-byte body and sends `send` bytes."""
     s = connect(port, src)
-    s.sendall(b"POST /api/v1/import HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % cl
+    s.sendall(b"POST /api/v1/import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % cl
               + b" " * send)
     return s
 
@@ -265,7 +265,7 @@ def status_now(s, wait=1.0):
 
 
 def metric(port, name):
-    st, _, body = request(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    st, _, body = request(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     for ln in body.decode().splitlines():
         if ln.startswith(name + " "):
             return float(ln.split()[1])
@@ -291,7 +291,7 @@ def caps(port, client_conns, client_mb, total_mb):
     st = status_now(extra, 5)
     if st != 503:
         fails.append("connection %d from one address: %d, want 503" % (client_conns + 1, st))
-    other = request(port, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    other = request(port, b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                     "127.0.0.3")[0]
     if other not in (200, 503) or other == 0:
         fails.append("another address refused: %d" % other)
@@ -329,8 +329,8 @@ def caps(port, client_conns, client_mb, total_mb):
 
 def pipeline(port):
     s = connect(port)
-    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
-              b"GET /api/v1/nosuch HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+              b"GET /api/v1/nosuch HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     a = read_reply(s)
     b = read_reply(s)
     print("pipeline: %d then %d" % (a[0], b[0]))
@@ -344,7 +344,7 @@ def hold(port, n, cl, send, src):
     conns, out = [], []
     for i in range(n):
         s = connect(port, src)
-        s.sendall(b"POST /api/v1/import HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        s.sendall(b"POST /api/v1/import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                   b"Content-Length: %d\r\n\r\n" % cl)
         try:
             s.sendall(b"[" + b" " * (send - 1))
