@@ -68,6 +68,9 @@ static int check_request_line(struct http_head *h, const char *s, size_t n)
     }
     if (i == t || s[t] != '/')
         return refuse(h, 400, "path", "the request target must be a path starting with /");
+    /* evhttp reads "//x/y" as an authority (host x) and answers its own HTML 400 */
+    if (i > t + 1 && s[t + 1] == '/')
+        return refuse(h, 400, "path", "the request target must not start with //");
     if (i >= n)
         return refuse(h, 400, "version", "the request line has no HTTP version");
     const char *v = s + i + 1;

@@ -170,6 +170,11 @@ static int lint_string(struct lint *L, struct lint_key *key)
             free(d);
             return lint_fail(L, at, "holds a malformed \\u escape");
         }
+        if (*L->p < 0x20) {
+            /* cJSON copies a raw NUL (and ends the C string there) or control byte */
+            free(d);
+            return lint_fail(L, at, "holds a raw control byte (0x%02x); escape it", *L->p);
+        }
         size_t n = utf8_len(L->p, L->end);
         if (n == 0) {
             free(d);
@@ -234,15 +239,21 @@ static int lint_object(struct lint *L, int depth)
             }
             keys = k2;
         }
-        size_t at = lint_enter(L, "?", 1, 0); /* a faulty key names its object */
-        L->path[at] = '\0';
-        if ((rc = lint_string(L, &keys[nk])) < 0)
+        if (*L->p != '"') {
+            rc = lint_fail(L, L->p, "holds a byte (0x%02x) JSON does not allow here", *L->p);
+            goto out;
+        }
+        if ((rc = lint_string(L, &keys[nk])) < 0) /* a faulty key names its object */
             goto out;
         struct lint_key *k = &keys[nk++];
         lint_ws(L);
-        L->p++; /* ':' */
+        if (L->p >= L->end || *L->p != ':') {
+            rc = lint_fail(L, L->p, "holds a byte JSON does not allow here");
+            goto out;
+        }
+        L->p++;
         lint_ws(L);
-        at = lint_enter(L, k->s, k->n, 0);
+        size_t at = lint_enter(L, k->s, k->n, 0);
         rc = lint_value(L, depth + 1);
         if (rc < 0)
             goto out;
@@ -251,6 +262,9 @@ static int lint_object(struct lint *L, int depth)
         if (L->p < L->end && *L->p == ',') {
             L->p++;
             lint_ws(L);
+        } else if (L->p < L->end && *L->p != '}') {
+            rc = lint_fail(L, L->p, "holds a byte (0x%02x) JSON does not allow here", *L->p);
+            goto out;
         }
     }
     L->p++; /* '}' */
@@ -296,12 +310,17 @@ static int lint_value(struct lint *L, int depth)
             if (L->p < L->end && *L->p == ',') {
                 L->p++;
                 lint_ws(L);
+            } else if (L->p < L->end && *L->p != ']') {
+                return lint_fail(L, L->p, "holds a byte (0x%02x) JSON does not allow here", *L->p);
             }
         }
         L->p++;
         return 0;
     }
-    while (L->p < L->end && !strchr(",]} \t\r\n", *L->p))
+    /* cJSON takes any byte up to 0x20 (NUL too) as white space; JSON does not */
+    if (*L->p < 0x20)
+        return lint_fail(L, L->p, "holds a control byte (0x%02x) outside a string", *L->p);
+    while (L->p<L->end && * L->p> 0x20 && !strchr(",]}", *L->p))
         L->p++;
     return 0;
 }

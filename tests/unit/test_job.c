@@ -166,6 +166,35 @@ static void test_java_and_alert(void **state)
     job_free(j);
 }
 
+/* Raw bytes cJSON takes silently: a NUL or control byte inside a string (the C
+ * string would end there), and NUL as white space between tokens. */
+static void test_raw_bytes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *field;
+    } cases[] = {
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"echo a\0; rm -rf /\"}", 58, "command"},
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"a\tb\"}", 44, "command"},
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"true\",\0\"disabled\":true}", 62, ""},
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"true\",\"labels\":[\0\0\0]}", 60,
+         "labels[0]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct job *j = NULL;
+        struct sc_err err;
+        sc_err_clear(&err);
+        if (job_parse(cases[i].text, cases[i].len, &j, &err) == 0)
+            fail_msg("case %zu: accepted", i);
+        if (strcmp(err.field, cases[i].field) != 0)
+            fail_msg("case %zu: field \"%s\" (%s), want \"%s\"", i, err.field, err.msg,
+                     cases[i].field);
+        assert_null(j);
+    }
+}
+
 /* A job whose stored form is over one ZooKeeper node is refused naming its size;
  * one just under is accepted. */
 static void test_stored_size(void **state)
@@ -205,6 +234,7 @@ int main(void)
         cmocka_unit_test(test_elasticjob_shard_params),
         cmocka_unit_test(test_java_and_alert),
         cmocka_unit_test(test_stored_size),
+        cmocka_unit_test(test_raw_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
