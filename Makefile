@@ -185,7 +185,8 @@ FUZZ_SECONDS ?= 60
 # what `make test` uses); unset: FUZZ_SECONDS of fuzzing from a random seed.
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
 FUZZ := build/fuzz
-FUZZ_MODULES := sql registry sharding core
+# console: tests/fuzz/fuzz_http.c sends requests through a real listener to its router.
+FUZZ_MODULES := console sql registry sharding core
 FUZZ_SAN := address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -DSC_VERSION=\"$(VERSION)\" $(ZK_CFLAGS) \
 	$(PKG_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,$(FUZZ_SAN)
@@ -196,6 +197,7 @@ FUZZ_MAX_LEN_fuzz_job := 2048
 FUZZ_MAX_LEN_fuzz_plan_snapshot := 1024
 FUZZ_MAX_LEN_fuzz_plan_agent := 1024
 FUZZ_MAX_LEN_fuzz_spool := 1024
+FUZZ_MAX_LEN_fuzz_http := 1024
 $(FUZZ)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -c $< -o $@

@@ -53,7 +53,7 @@ struct live_run {
 struct agent {
     struct event_base *base;
     struct coord *coord;
-    struct evhttp *http;
+    struct http_server *http;
     struct event *ev_term, *ev_int, *ev_sync, *ev_publish;
     struct exec_runner *exec;
     struct javaw_pool *javaw;
@@ -724,10 +724,15 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     http_reply_text(req, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 
-static void notfound_cb(struct evhttp_request *req, void *arg)
+static void http_cb(struct evhttp_request *req, void *arg)
 {
-    (void)arg;
-    http_reply_error(req, 404, "", "no such endpoint (try /status or /metrics)");
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (path && strcmp(path, "/status") == 0)
+        status_cb(req, arg);
+    else if (path && strcmp(path, "/metrics") == 0)
+        metrics_cb(req, arg);
+    else
+        http_reply_error(req, 404, "", "no such endpoint (try /status or /metrics)");
 }
 
 /* ---------------------------------------------------------------- start-up and shutdown */
@@ -859,15 +864,14 @@ int agent_run(const struct cfg *c)
         event_config_free(ecfg);
     if (!a.base || !labels)
         goto out;
-    a.http = http_listen(a.base, cfg_str(c, "http"), 64 * 1024, &port, &err);
+    a.http = http_listen(a.base, cfg_str(c, "http"), &(struct http_limits){.max_body = 64 * 1024},
+                         &port, &err);
     if (!a.http) {
         fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
         rc = 2;
         goto out;
     }
-    evhttp_set_cb(a.http, "/status", status_cb, &a);
-    evhttp_set_cb(a.http, "/metrics", metrics_cb, &a);
-    evhttp_set_gencb(a.http, notfound_cb, &a);
+    http_set_handler(a.http, http_cb, &a);
     {
         char path[4200];
         snprintf(path, sizeof path, "%s/http.port", work);
@@ -1084,8 +1088,7 @@ out:
     if (a.ev_noagent)
         event_free(a.ev_noagent);
     na_clear(&a);
-    if (a.http)
-        evhttp_free(a.http);
+    http_server_free(a.http);
     if (a.ev_term)
         event_free(a.ev_term);
     if (a.ev_int)

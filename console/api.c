@@ -27,6 +27,7 @@
 #include "core/cron.h"
 #include "core/cron_preview.h"
 #include "core/http.h"
+#include "core/http_head.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "registry/jobops.h"
@@ -172,6 +173,9 @@ static void api_metrics(struct creq *r)
     void *v;
     for (size_t it = 0; strmap_next(&c->view.jobs, &it, &k, &v);)
         invalid += ((struct zkview_job *)v)->job == NULL;
+    struct http_stats hs = {0};
+    if (c->http)
+        http_server_stats(c->http, &hs);
     snprintf(buf, sizeof buf,
              "# HELP shardcron_console_requests_total HTTP requests received.\n"
              "# TYPE shardcron_console_requests_total counter\n"
@@ -207,6 +211,15 @@ static void api_metrics(struct creq *r)
              "shardcron_console_connections %zu\n"
              "# TYPE shardcron_console_connections_refused_total counter\n"
              "shardcron_console_connections_refused_total %llu\n"
+             "# HELP shardcron_console_http_refused_total Requests refused before routing.\n"
+             "# TYPE shardcron_console_http_refused_total counter\n"
+             "shardcron_console_http_refused_total{reason=\"bytes\"} %llu\n"
+             "shardcron_console_http_refused_total{reason=\"head\"} %llu\n"
+             "shardcron_console_http_refused_total{reason=\"timeout\"} %llu\n"
+             "# TYPE shardcron_console_http_buffered_bytes gauge\n"
+             "shardcron_console_http_buffered_bytes %zu\n"
+             "# TYPE shardcron_console_http_accept_errors_total counter\n"
+             "shardcron_console_http_accept_errors_total %llu\n"
              "# TYPE shardcron_console_job_pages_total counter\n"
              "shardcron_console_job_pages_total{result=\"cached\"} %llu\n"
              "shardcron_console_job_pages_total{result=\"built\"} %llu\n",
@@ -217,9 +230,9 @@ static void api_metrics(struct creq *r)
              (unsigned long long)c->zk_writes, (unsigned long long)c->zk_write_errors,
              strmap_len(&c->view.jobs), invalid, strmap_len(&c->view.agents),
              c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
-             zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), strmap_len(&c->conns),
-             (unsigned long long)c->conns_refused, (unsigned long long)c->page_hits,
-             (unsigned long long)c->page_misses);
+             zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), hs.open, hs.refused_conns,
+             hs.refused_bytes, hs.refused_heads, hs.timeouts, hs.buffered, hs.accept_errors,
+             (unsigned long long)c->page_hits, (unsigned long long)c->page_misses);
     http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
     creq_free(r);
 }
@@ -774,6 +787,12 @@ int console_job_from(struct console *c, cJSON *o, const char *name, struct job *
         *out = NULL;
         return -EINVAL;
     }
+    /* Before any write: a request over ZooKeeper's limit would drop the session. */
+    if (job_check_size(*out, err) < 0) {
+        job_free(*out);
+        *out = NULL;
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -793,7 +812,8 @@ static void api_job_put(struct creq *r, const char *name)
     sc_err_clear(&err);
     cJSON *o = json_parse(r->body, r->blen, &err);
     if (!o) {
-        creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+        creq_error(r, 400, err.field[0] ? err.field : "body", "invalid JSON at offset %d: %s",
+                   err.pos, err.msg);
         return;
     }
     if (!cJSON_IsObject(o)) {
@@ -810,7 +830,7 @@ static void api_job_put(struct creq *r, const char *name)
     struct job *j = NULL;
     if (console_job_from(c, o, name, &j, &err) < 0) {
         cJSON_Delete(o);
-        creq_error(r, 400, err.field, "%s", err.msg);
+        creq_error(r, 400, err.field[0] ? err.field : "body", "%s", err.msg);
         return;
     }
     cJSON_Delete(o);
@@ -967,7 +987,8 @@ static void api_job_trigger(struct creq *r, const char *name)
     if (r->blen > 0) {
         static const char *const fields[] = {"param", NULL};
         if (!(in = json_parse(r->body, r->blen, &err))) {
-            creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+            creq_error(r, 400, err.field[0] ? err.field : "body", "invalid JSON at offset %d: %s",
+                       err.pos, err.msg);
             return;
         }
         if (!cJSON_IsObject(in) || json_check_fields(in, fields, &err) < 0 ||
@@ -1456,55 +1477,10 @@ static bool split(struct creq *r, const char *rest)
     return true;
 }
 
-/* ---- the connection cap: connections are counted from their first request
- * until they close; beyond the cap a request gets 503 and its connection closes.
- * (libevent 2.1 has no accept-time cap; idle connections time out after 30 s.) */
-
-static void conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-    struct console *c = arg;
-    char key[32];
-    snprintf(key, sizeof key, "%p", (void *)evcon);
-    strmap_del(&c->conns, key);
-}
-
-static bool conn_admit(struct console *c, struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    char key[32];
-    int perr = 0;
-    if (!evcon)
-        return true;
-    snprintf(key, sizeof key, "%p", (void *)evcon);
-    if (strmap_get(&c->conns, key))
-        return true;
-    if ((long long)strmap_len(&c->conns) >= c->max_conns) {
-        c->conns_refused++;
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        c->replies_5xx++;
-        http_reply_error(req, 503, "connections", "too many connections; retry later");
-        return false;
-    }
-    strmap_put(&c->conns, key, c, &perr);
-    if (perr == 0)
-        evhttp_connection_set_closecb(evcon, conn_closed, c);
-    /* evhttp may write a reply in two writes; with Nagle the second waits for the
-     * client's delayed ACK (40 ms on Linux) whenever the reply is sent later than
-     * the request arrived — every MySQL-backed route on a kept-alive connection. */
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-    int one = 1;
-    if (bev && bufferevent_getfd(bev) >= 0 &&
-        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
-        LOGD("TCP_NODELAY: %s", strerror(errno));
-    return true;
-}
-
 void api_handle(struct evhttp_request *req, void *arg)
 {
     struct console *c = arg;
     c->requests++;
-    if (!conn_admit(c, req))
-        return;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path || !*path)
@@ -1541,6 +1517,11 @@ void api_handle(struct evhttp_request *req, void *arg)
     }
     if (qs && evhttp_parse_query_str(qs, r->query) < 0) {
         creq_error(r, 400, "query", "malformed query string");
+        return;
+    }
+    struct sc_err qerr;
+    if (qs && http_query_check(qs, &qerr) < 0) {
+        creq_error(r, 400, qerr.field, "%s", qerr.msg);
         return;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(req);

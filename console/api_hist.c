@@ -86,12 +86,20 @@ static cJSON *row_json(const struct hist_row *h, bool output)
     return o;
 }
 
-/* parse_time: epoch seconds, or "YYYY-MM-DD HH:MM:SS" / "...T..." in UTC -> ms. */
+/* The last second of year 9999: later times print with five-digit years, which
+ * MySQL's DATETIME cannot hold, and a filter past them inverts. */
+#define TIME_MAX_S 253402300799LL
+
+/* parse_time: epoch seconds, or "YYYY-MM-DD HH:MM:SS" / "...T..." in UTC -> ms,
+ * from 1970 to 9999. */
 static int parse_time(const char *s, int64_t *ms)
 {
     char *end;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*s && !*end && v >= 0) {
+    if (*s && !*end) {
+        if (v < 0 || v > TIME_MAX_S || errno == ERANGE)
+            return -ERANGE;
         *ms = v * 1000;
         return 0;
     }
@@ -103,6 +111,8 @@ static int parse_time(const char *s, int64_t *ms)
         buf[n - 1] = '\0';
     if (tz_parse_civil(buf, &civil) < 0)
         return -EINVAL;
+    if (civil < 0 || civil > TIME_MAX_S)
+        return -ERANGE;
     *ms = civil * 1000;
     return 0;
 }
@@ -241,12 +251,16 @@ void api_executions(struct creq *r)
     }
     if ((s = creq_arg(r, "from")) && *s && parse_time(s, &q->f.from_ms) < 0) {
         free(q);
-        creq_error(r, 400, "from", "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC)");
+        creq_error(
+            r, 400, "from",
+            "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC), 1970 to 9999 (got \"%.40s\")", s);
         return;
     }
     if ((s = creq_arg(r, "to")) && *s && parse_time(s, &q->f.to_ms) < 0) {
         free(q);
-        creq_error(r, 400, "to", "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC)");
+        creq_error(
+            r, 400, "to",
+            "must be epoch seconds or YYYY-MM-DD HH:MM:SS (UTC), 1970 to 9999 (got \"%.40s\")", s);
         return;
     }
     if ((s = creq_arg(r, "limit")) && *s) {
@@ -732,7 +746,8 @@ void api_import(struct creq *r)
     bool confirm = conf && (strcmp(conf, "1") == 0 || strcmp(conf, "true") == 0);
     cJSON *doc = json_parse(r->body, r->blen, &err);
     if (!doc) {
-        creq_error(r, 400, "body", "invalid JSON at offset %d: %s", err.pos, err.msg);
+        creq_error(r, 400, err.field[0] ? err.field : "body", "invalid JSON at offset %d: %s",
+                   err.pos, err.msg);
         return;
     }
     const cJSON *jobs = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "jobs");

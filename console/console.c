@@ -1,7 +1,7 @@
 /* console/console.c: shardcron-console's start-up, loop and shutdown.
  *
  *   main() ─► console_run: settings, sodium_init, the loop
- *               ├─ http_listen (body cap, timeouts, connection cap) ─► api_handle
+ *               ├─ http_listen (core/http: the gate: caps, deadlines, strict heads) ─► api_handle
  *               ├─ zkreg_open ─► zkview (the cache, kept by watches)
  *               ├─ dbpool (MySQL workers: logins, audit, history)
  *               └─ SIGTERM/SIGINT ─► stop: workers finish, replies go out, loop ends */
@@ -86,12 +86,26 @@ int console_run(const struct cfg *cfg)
     sc_err_clear(&err);
     strmap_init(&c.sessions);
     strmap_init(&c.zones);
-    strmap_init(&c.conns);
     strmap_init(&c.throttle);
     c.started_ms = console_now_ms();
-    if (cfg_int(cfg, "max_connections", 1, 1000000, &c.max_conns, &err) < 0) {
-        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
-        return 2;
+    struct http_limits lim = {.max_body = CONSOLE_MAX_BODY};
+    {
+        long long conns, cconns, mb, cmb, hs, bs;
+        if (cfg_int(cfg, "max_connections", 1, 1000000, &conns, &err) < 0 ||
+            cfg_int(cfg, "max_client_connections", 1, 1000000, &cconns, &err) < 0 ||
+            cfg_int(cfg, "max_buffered_mb", 5, 65536, &mb, &err) < 0 ||
+            cfg_int(cfg, "max_client_buffered_mb", 5, 65536, &cmb, &err) < 0 ||
+            cfg_int(cfg, "header_timeout_s", 1, 3600, &hs, &err) < 0 ||
+            cfg_int(cfg, "body_timeout_s", 1, 3600, &bs, &err) < 0) {
+            LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+            return 2;
+        }
+        lim.max_conns = (int)conns;
+        lim.max_client_conns = (int)cconns;
+        lim.max_buffered = (size_t)mb << 20;
+        lim.max_client_buffered = (size_t)cmb << 20;
+        lim.header_s = (int)hs;
+        lim.body_s = (int)bs;
     }
     if (sodium_init() < 0) {
         fprintf(stderr, "shardcron-console: libsodium failed to initialise\n");
@@ -150,13 +164,13 @@ int console_run(const struct cfg *cfg)
     c.base = event_base_new();
     if (!c.base)
         goto out;
-    c.http = http_listen(c.base, cfg_str(cfg, "listen"), CONSOLE_MAX_BODY, &c.port, &err);
+    c.http = http_listen(c.base, cfg_str(cfg, "listen"), &lim, &c.port, &err);
     if (!c.http) {
         LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         rc = 2;
         goto out;
     }
-    evhttp_set_gencb(c.http, api_handle, &c);
+    http_set_handler(c.http, api_handle, &c);
     if (mysql && *mysql && dbpool_new(c.base, &url, pw, 3, &c.db, &err) < 0) {
         LOGE("%s", sc_err_format(&err, msg, sizeof msg));
         goto out;
@@ -210,8 +224,7 @@ out:
     /* Workers first: their done callbacks reply to requests evhttp still owns. */
     dbpool_free(c.db);
     auth_stop(&c);
-    if (c.http)
-        evhttp_free(c.http);
+    http_server_free(c.http);
     if (c.z)
         zkreg_close(c.z);
     zkview_clear(&c.view);
@@ -226,7 +239,6 @@ out:
     for (size_t it = 0; strmap_next(&c.zones, &it, &k, &v);)
         tz_free(v);
     strmap_free(&c.zones);
-    strmap_free(&c.conns);
     for (size_t it = 0; strmap_next(&c.throttle, &it, &k, &v);)
         free(v);
     strmap_free(&c.throttle);

@@ -14,6 +14,7 @@
 #include "console/dbpool.h"
 #include "console/zkview.h"
 #include "core/config.h"
+#include "core/http.h"
 #include "core/strmap.h"
 #include "core/tz.h"
 
@@ -34,7 +35,7 @@ struct console_session {
 
 struct console {
     struct event_base *base;
-    struct evhttp *http;
+    struct http_server *http;
     struct zkreg *z;
     struct zkview view;
     struct dbpool *db;      /* NULL without --mysql: history routes, audit */
@@ -50,8 +51,6 @@ struct console {
     char web[4096];         /* realpath of the web directory, "" when none */
     int port;
     int64_t started_ms;
-    struct strmap conns; /* "%p" of each connection that sent a request (the cap) */
-    long long max_conns;
     struct event *ev_term, *ev_int, *ev_sweep;
     /* the last job list query (search + sort), reused while nothing changed, so
      * paging through one result costs one filter and one sort */
@@ -77,7 +76,7 @@ struct console {
     uint64_t page_clock, page_hits, page_misses;
     /* metrics */
     uint64_t requests, replies_4xx, replies_5xx, logins_ok, logins_failed, zk_writes,
-        zk_write_errors, static_files, conns_refused, logins_busy;
+        zk_write_errors, static_files, logins_busy;
 };
 
 /* Per-request context of an API call (the caller's; freed by api_done). */

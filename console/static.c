@@ -1,10 +1,16 @@
 /* console/static.c: the web pages — files served only from the web directory.
  *
- * A request path with "..", a backslash or a NUL never reaches the file system
- * (404); a path whose real path leaves the web directory (a symlink out) is
- * refused (403). Only regular files are served, with their content type and
- * cache headers: vendor/ (pinned library versions) may be cached for a day,
- * everything else is revalidated (no-cache) so a new build shows at once. */
+ * Only what the pages use is served: "/" (index.html), a file of the top level
+ * or of vendor/ named [A-Za-z0-9._-] (not starting with a dot) with a page
+ * extension (.html .js .mjs .css .svg .png .ico .map). Everything else in the
+ * directory — node_modules/ (playwright-core and the pinned packages that
+ * scripts/setup copies into vendor/), package.json, package-lock.json, dot
+ * files — is 404 without touching the file system, as is a path with "..", a
+ * backslash or a NUL. A path whose real path leaves the web directory (a
+ * symlink out) is refused (403). Only regular files are served, with their
+ * content type and cache headers: vendor/ (pinned library versions) may be
+ * cached for a day, everything else is revalidated (no-cache) so a new build
+ * shows at once. */
 #define LOG_CAT "shardcron.console"
 #include <errno.h>
 #include <event2/buffer.h>
@@ -12,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +36,32 @@ static const struct {
     {".js", "text/javascript; charset=utf-8"},
     {".mjs", "text/javascript; charset=utf-8"},
     {".css", "text/css; charset=utf-8"},
-    {".json", "application/json"},
     {".svg", "image/svg+xml"},
     {".png", "image/png"},
     {".ico", "image/x-icon"},
-    {".txt", "text/plain; charset=utf-8"},
     {".map", "application/json"},
 };
+
+/* served: the allow-list above; `path` is decoded and starts with '/'. */
+static bool served(const char *path)
+{
+    if (strcmp(path, "/") == 0)
+        return true;
+    const char *name = path + 1;
+    if (strncmp(name, "vendor/", 7) == 0)
+        name += 7;
+    if (!*name || *name == '.' ||
+        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789._-") != strlen(name))
+        return false;
+    const char *dot = strrchr(name, '.');
+    static const char *const exts[] = {".html", ".js",  ".mjs", ".css", ".svg",
+                                       ".png",  ".ico", ".map", NULL};
+    for (const char *const *e = exts; dot && *e; e++)
+        if (strcmp(dot, *e) == 0)
+            return true;
+    return false;
+}
 
 static const char *content_type(const char *path)
 {
@@ -68,7 +94,7 @@ void static_serve(struct console *c, struct evhttp_request *req, const char *pat
     size_t n;
     char *dec = evhttp_uridecode(path, 0, &n);
     if (!dec || strlen(dec) != n || dec[0] != '/' || strstr(dec, "..") || strchr(dec, '\\') ||
-        strstr(dec, "//")) {
+        strstr(dec, "//") || !served(dec)) {
         free(dec);
         not_found(c, req, 404, "no such page");
         return;

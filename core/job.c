@@ -575,6 +575,21 @@ char *job_to_json(const struct job *j)
     return s;
 }
 
+int job_check_size(const struct job *j, struct sc_err *err)
+{
+    char *s = job_to_json(j);
+    if (!s)
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    size_t n = strlen(s);
+    free(s);
+    if (n > JOB_STORED_MAX)
+        return sc_err_set(err, EINVAL, "", -1,
+                          "the job is %zu bytes as stored, over the %d bytes a ZooKeeper node "
+                          "takes (jute.maxbuffer); shorten shard_params or other long fields",
+                          n, JOB_STORED_MAX);
+    return 0;
+}
+
 void job_free(struct job *j)
 {
     if (!j)

@@ -19,6 +19,10 @@
 #define JOB_NAME_MAX 128
 #define JOB_SHARDS_MAX 10000
 #define JOB_LABELS_MAX 32
+/* The stored form of a job is one ZooKeeper node. ZooKeeper refuses (and drops
+ * the session of) a request over jute.maxbuffer, 1 MiB - 1 by default; the
+ * request also carries the path and the change-log entry. */
+#define JOB_STORED_MAX 1000000
 #define JOB_ENV_MAX 64
 #define JOB_SECRET_NAME_MAX 128
 
@@ -82,6 +86,10 @@ int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err);
  * (cJSON_Delete / free). NULL only on OOM. */
 cJSON *job_to_cjson(const struct job *j);
 char *job_to_json(const struct job *j);
+/* job_check_size: 0 when the stored form of j fits JOB_STORED_MAX, else -EINVAL
+ * with err naming the size (err->field ""; callers say where the job came
+ * from). -ENOMEM when it could not be printed. */
+int job_check_size(const struct job *j, struct sc_err *err);
 
 void job_free(struct job *j);
 

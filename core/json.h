@@ -15,8 +15,15 @@
 enum { JSON_OPTIONAL = 0, JSON_REQUIRED = 1 };
 
 /* json_parse: parse exactly `len` bytes (no trailing garbage). NULL on error,
- * with err->pos at the fault. The result is the caller's (cJSON_Delete). */
+ * with err->pos at the fault. Besides syntax (err->field ""), refuses what
+ * cJSON would take silently (json_lint), with err->field naming the member.
+ * The result is the caller's (cJSON_Delete). */
 cJSON *json_parse(const char *buf, size_t len, struct sc_err *err);
+/* json_lint: check JSON text that cJSON accepted: -EINVAL when a string holds
+ * \u0000 or an unpaired surrogate, bytes that are not UTF-8, or an object has
+ * two equal keys; err->field is the member's path ("alert.webhook",
+ * "labels[2]", "jobs[3].command"; "" for the top value), err->pos the offset. */
+int json_lint(const char *buf, size_t len, struct sc_err *err);
 
 /* Getters return 0 when found, -ENOENT when absent and optional (out untouched),
  * -EINVAL on a wrong type/range or a missing required field (err filled).

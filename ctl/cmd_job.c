@@ -158,8 +158,9 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
         return CTL_INVALID;
     }
     sc_err_clear(&err);
-    if (job_parse(text, len, &j, &err) < 0) {
+    if (job_parse(text, len, &j, &err) < 0 || job_check_size(j, &err) < 0) {
         fprintf(stderr, "shardcronctl: invalid job: %s\n", sc_err_format(&err, msg, sizeof msg));
+        job_free(j);
         free(text);
         return CTL_INVALID;
     }
@@ -698,7 +699,7 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
     {
         char pre[32];
         snprintf(pre, sizeof pre, "jobs[%d]", i);
-        if (job_from_cjson(it, &in[i], &err) < 0) {
+        if (job_from_cjson(it, &in[i], &err) < 0 || job_check_size(in[i], &err) < 0) {
             json_err_prefix(&err, pre);
             fprintf(stderr, "shardcronctl: %s: %s (nothing was imported)\n", args[0],
                     sc_err_format(&err, msg, sizeof msg));

@@ -70,10 +70,13 @@ set +e; "$bin/shardcronctl" user add x --role root --password-file "$tmp/admin.p
 [ $rc = 2 ] || fail "user add with a bad role: exit $rc, want 2"
 
 # ---- web directory with a symlink pointing out of it
-mkdir -p "$tmp/web/sub"
-cp "$SC_ROOT"/console/web/{index.html,app.js,app.css} "$tmp/web/"
+mkdir -p "$tmp/web/sub" "$tmp/web/vendor" "$tmp/web/node_modules/x"
+cp "$SC_ROOT"/console/web/{index.html,app.js,app.css,package.json} "$tmp/web/"
+echo 'console.log(1)' > "$tmp/web/vendor/a.js"
 echo 'console.log(1)' > "$tmp/web/sub/a.js"
-ln -s /etc/passwd "$tmp/web/leak.txt"
+echo 'console.log(1)' > "$tmp/web/node_modules/x/index.js"
+echo 'secret' > "$tmp/web/.env.js"
+ln -s /etc/passwd "$tmp/web/leak.js"
 
 # ---- one agent and the console
 "$bin/shardcron-agent" --zk "$SC_TEST_ZK" --namespace "$ns" --id a1 --work-dir "$tmp/a1" \
@@ -403,9 +406,13 @@ req POST /api/v1/import '{"jobs":[],"invalid":[3]}'; expect 400 '.field == "inva
 
 # ---- static files
 req GET /; expect 200
-curl -s -D - -o /dev/null "http://127.0.0.1:$port/sub/a.js" | grep -qi '^content-type: text/javascript' || fail "content type of .js"
+curl -s -D - -o /dev/null "http://127.0.0.1:$port/vendor/a.js" | grep -qi '^content-type: text/javascript' || fail "content type of .js"
 curl -s -D - -o /dev/null "http://127.0.0.1:$port/" | grep -qi '^cache-control: no-cache' || fail "cache header of /"
-req GET /leak.txt; expect 403
+req GET /leak.js; expect 403
+# only what the pages use: not node_modules, package files, dot files or other folders
+for p in /package.json /node_modules/x/index.js /.env.js /sub/a.js /vendor/ /index.html.bak; do
+  req GET "$p"; expect 404 '.field == "path"'
+done
 code=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "http://127.0.0.1:$port/../../etc/passwd"); [ "$code" = 404 ] || fail "traversal: $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "http://127.0.0.1:$port/sub/%2e%2e/%2e%2e/etc/passwd"); [ "$code" = 404 ] || fail "encoded traversal: $code"
 req GET /sub; expect 404
@@ -414,7 +421,7 @@ req POST /index.html ''; expect 405
 # ---- the web pages in headless Chromium (scripts/setup installs chromium and playwright-core)
 pw=$SC_ROOT/console/web/node_modules/playwright-core
 if [ -x /usr/bin/chromium ] && [ -d "$pw" ] && [ -f "$SC_ROOT/console/web/vendor/uPlot.iife.min.js" ]; then
-  cp -r "$SC_ROOT/console/web/vendor" "$tmp/web/"
+  cp -r "$SC_ROOT/console/web/vendor/." "$tmp/web/vendor/"
   art=$SC_ROOT/build/test-artifacts/console
   mkdir -p "$art"
   CONSOLE_URL=http://127.0.0.1:$port ADMIN_PASSWORD=pw-admin-12345 PLAYWRIGHT_CORE=$pw ARTIFACTS=$art \

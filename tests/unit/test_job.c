@@ -1,5 +1,6 @@
 /* tests/unit/test_job.c: the job model against tests/data/job_cases.txt, plus
  * defaults, the ElasticJob shard_params form and canonical round trips. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -165,6 +166,66 @@ static void test_java_and_alert(void **state)
     job_free(j);
 }
 
+/* Raw bytes cJSON takes silently: a NUL or control byte inside a string (the C
+ * string would end there), and NUL as white space between tokens. */
+static void test_raw_bytes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *field;
+    } cases[] = {
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"echo a\0; rm -rf /\"}", 58, "command"},
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"a\tb\"}", 44, "command"},
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"true\",\0\"disabled\":true}", 62, ""},
+        {"{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"true\",\"labels\":[\0\0\0]}", 60,
+         "labels[0]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct job *j = NULL;
+        struct sc_err err;
+        sc_err_clear(&err);
+        if (job_parse(cases[i].text, cases[i].len, &j, &err) == 0)
+            fail_msg("case %zu: accepted", i);
+        if (strcmp(err.field, cases[i].field) != 0)
+            fail_msg("case %zu: field \"%s\" (%s), want \"%s\"", i, err.field, err.msg,
+                     cases[i].field);
+        assert_null(j);
+    }
+}
+
+/* A job whose stored form is over one ZooKeeper node is refused naming its size;
+ * one just under is accepted. */
+static void test_stored_size(void **state)
+{
+    (void)state;
+    size_t cap = 4 << 20;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    for (int per = 90; per <= 200; per += 110) { /* 10,000 params of ~90 and ~200 bytes */
+        size_t n = (size_t)snprintf(big, cap,
+                                    "{\"name\":\"j\",\"cron\":\"@daily\",\"command\":\"true\","
+                                    "\"shards\":10000,\"shard_params\":{");
+        for (int i = 0; i < 10000; i++)
+            n += (size_t)snprintf(big + n, cap - n, "%s\"%d\":\"%0*d\"", i ? "," : "", i, per, i);
+        n += (size_t)snprintf(big + n, cap - n, "}}");
+        struct job *j = NULL;
+        struct sc_err err;
+        assert_int_equal(job_parse(big, n, &j, &err), 0);
+        int rc = job_check_size(j, &err);
+        if (per < 100) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -EINVAL);
+            assert_non_null(strstr(err.msg, "bytes as stored"));
+            assert_non_null(strstr(err.msg, "1000000"));
+        }
+        job_free(j);
+    }
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +233,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_elasticjob_shard_params),
         cmocka_unit_test(test_java_and_alert),
+        cmocka_unit_test(test_stored_size),
+        cmocka_unit_test(test_raw_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
