@@ -369,8 +369,8 @@ int64_t plan_changes_pruned(const char *data, int len)
     int64_t v = -1;
     cJSON *o = data && len > 0 ? cJSON_ParseWithLength(data, (size_t)len) : NULL;
     const cJSON *p = o ? cJSON_GetObjectItemCaseSensitive(o, "pruned_through") : NULL;
-    if (cJSON_IsNumber(p) && p->valuedouble >= 0)
-        v = (int64_t)p->valuedouble;
+    if (cJSON_IsNumber(p) && p->valuedouble >= 0 && p->valuedouble <= (double)(INT64_MAX / 2))
+        v = (int64_t)p->valuedouble; /* in range first: the cast is undefined past it */
     cJSON_Delete(o);
     return v;
 }
@@ -414,12 +414,19 @@ static int get_items(const cJSON *o, const char *key, struct plan_item **out, in
     {
         const cJSON *j = cJSON_GetArrayItem(it, 0), *k = cJSON_GetArrayItem(it, 1),
                     *f = cJSON_GetArrayItem(it, 2);
-        if (!cJSON_IsString(j) || !cJSON_IsNumber(k) || !(v[*n].job = strdup(j->valuestring))) {
+        /* Ranges before the casts: a double past int64_t's range is undefined
+         * behaviour to convert, and these records are anyone's to write. */
+        bool fire_ok = !cJSON_IsNumber(f) ||
+                       (f->valuedouble >= 0 && f->valuedouble <= (double)(INT64_MAX / 2));
+        if (!cJSON_IsString(j) || !cJSON_IsNumber(k) || !(k->valuedouble >= 0) ||
+            k->valuedouble > INT32_MAX || !fire_ok || !(v[*n].job = strdup(j->valuestring))) {
             free_items(v, *n);
             *n = 0;
-            return sc_err_set(err, EINVAL, key, -1, "entries must be [job, item, fire]");
+            return sc_err_set(err, EINVAL, key, -1,
+                              "entries must be [job, item, fire] with item 0..%d and fire >= 0",
+                              INT32_MAX);
         }
-        v[*n].item = k->valueint;
+        v[*n].item = (int)k->valuedouble;
         v[*n].fire = cJSON_IsNumber(f) ? (int64_t)f->valuedouble : 0;
         (*n)++;
     }

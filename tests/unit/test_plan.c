@@ -309,6 +309,40 @@ static void test_change_names(void **state)
     assert_int_equal(plan_changes_pruned("{\"pruned_through\":17}", 21), 17);
     assert_int_equal(plan_changes_pruned("{\"pruned_through\":0}", 20), 0);
     assert_int_equal(plan_changes_pruned("garbage", 7), -1);
+    /* found by fuzz_plan_agent: a number past int64_t's range was cast anyway (UBSan) */
+    assert_int_equal(plan_changes_pruned("{\"pruned_through\":1e300}", 24), -1);
+    assert_int_equal(plan_changes_pruned("{\"pruned_through\":9223372036854775808}", 38), -1);
+}
+
+/* Found by fuzz_plan_agent: the fire (and item) of a draining or running entry were
+ * cast from any JSON number; past int64_t's range that is undefined behaviour (UBSan
+ * aborts). Such a record is refused, naming the list. */
+static void test_agent_record_item_ranges(void **state)
+{
+    (void)state;
+    static const char *const bad[][2] = {
+        {"{\"running\":[[\"settle\",1,1.7e107]]}", "running"},
+        {"{\"running\":[[\"settle\",1,-1e300]]}", "running"},
+        {"{\"draining\":[[\"settle\",1,1e19]]}", "draining"},
+        {"{\"draining\":[[\"settle\",-1]]}", "draining"},
+        {"{\"running\":[[\"settle\",1e10,5]]}", "running"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct plan_agent_rec r;
+        struct sc_err err;
+        sc_err_clear(&err);
+        assert_int_equal(plan_agent_parse(bad[i][0], (int)strlen(bad[i][0]), &r, &err), -EINVAL);
+        assert_string_equal(err.field, bad[i][1]);
+    }
+    struct plan_agent_rec r;
+    struct sc_err err;
+    const char *ok = "{\"running\":[[\"settle\",7,1700000000]],\"draining\":[[\"settle\",0]]}";
+    assert_int_equal(plan_agent_parse(ok, (int)strlen(ok), &r, &err), 0);
+    assert_int_equal(r.nrunning, 1);
+    assert_int_equal(r.running[0].item, 7);
+    assert_int_equal(r.running[0].fire, 1700000000);
+    assert_int_equal(r.ndraining, 1);
+    plan_agent_clear(&r);
 }
 
 static void test_strmap(void **state)
@@ -439,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_agent_record_roundtrip),
         cmocka_unit_test(test_agent_record_stop_and_reran),
+        cmocka_unit_test(test_agent_record_item_ranges),
         cmocka_unit_test(test_reran_list),
         cmocka_unit_test(test_digest),
         cmocka_unit_test(test_change_names),
