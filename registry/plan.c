@@ -81,7 +81,8 @@ int plan_snapshot_copy(const struct plan_snapshot *s, struct plan_snapshot *out)
 {
     struct plan_snapshot c = {.epoch = s->epoch, .created_ms = s->created_ms,
                               .dead_hi_ms = s->dead_hi_ms, .view_hi_ms = s->view_hi_ms,
-                              .view_pzxid = s->view_pzxid, .agents_pzxid = s->agents_pzxid};
+                              .view_pzxid = s->view_pzxid, .agents_pzxid = s->agents_pzxid,
+                              .outage_from_ms = s->outage_from_ms};
     memcpy(c.digest, s->digest, sizeof c.digest);
     c.leader = strdup(s->leader ? s->leader : "");
     c.members = calloc((size_t)s->nmembers + 1, sizeof *c.members);
@@ -147,7 +148,8 @@ int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, st
     } bounds[] = {{"dead_hi_ms", &s.dead_hi_ms},
                   {"view_hi_ms", &s.view_hi_ms},
                   {"view_pzxid", &s.view_pzxid},
-                  {"agents_pzxid", &s.agents_pzxid}};
+                  {"agents_pzxid", &s.agents_pzxid},
+                  {"outage_from_ms", &s.outage_from_ms}};
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
         v = 0;
         if ((rc = json_get_int(root, bounds[i].name, JSON_OPTIONAL, 0, INT64_MAX / 2, &v, err)) <
@@ -239,6 +241,8 @@ char *plan_snapshot_json(const struct plan_snapshot *s)
         cJSON_AddNumberToObject(o, "view_pzxid", (double)s->view_pzxid);
         cJSON_AddNumberToObject(o, "agents_pzxid", (double)s->agents_pzxid);
     }
+    if (s->outage_from_ms > 0)
+        cJSON_AddNumberToObject(o, "outage_from_ms", (double)s->outage_from_ms);
     arr = cJSON_AddArrayToObject(o, "members");
     for (int i = 0; i < s->nmembers; i++) {
         cJSON *m = cJSON_CreateObject();
@@ -529,6 +533,7 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     INT("prev_applied", r.prev_applied, 0, INT64_MAX / 2);
     INT("npending", r.npending, 0, INT32_MAX);
     INT("backlog_s", r.backlog_s, 0, INT64_MAX / 2);
+    INT("brk_ms", r.brk_ms, 0, INT64_MAX / 2);
 #undef STR
 #undef INT
     s = "0";
@@ -585,6 +590,8 @@ char *plan_agent_json(const struct plan_agent_rec *r)
     cJSON_AddNumberToObject(o, "npending", r->npending);
     if (r->backlog_s > 0)
         cJSON_AddNumberToObject(o, "backlog_s", (double)r->backlog_s);
+    if (r->brk_ms > 0)
+        cJSON_AddNumberToObject(o, "brk_ms", (double)r->brk_ms);
     if (r->nreran > 0) {
         cJSON *a = cJSON_AddArrayToObject(o, "reran");
         for (int i = 0; a && i < r->nreran; i++) {

@@ -46,6 +46,12 @@ struct plan_snapshot {
      * after view_hi_ms — and none of a job created after that listing.
      * 0: not stated (an older leader). */
     int64_t dead_hi_ms, view_hi_ms, view_pzxid, agents_pzxid;
+    /* An epoch with no members after one that had some (or after another
+     * such): every session was lost. The publication of the last epoch that
+     * had members (the leader's clock); 0 otherwise. Its items' last owners
+     * are sessions that are gone: a takeover from it reaches back from here
+     * (docs/coordination.md, "Total outages"). */
+    int64_t outage_from_ms;
 };
 
 /* plan_snapshot_parse: 0 or -EINVAL naming the field; *out is the caller's
@@ -145,6 +151,12 @@ struct plan_agent_rec {
      * (own_takeover_in.owner_backlog_s). Changes only when a backlog starts,
      * ends or gets an older entry. Records without the field: 0. */
     int64_t backlog_s;
+    /* the earliest connection break of its process since it last saw the
+     * cluster settled (else its last one), on ZooKeeper's clock as it
+     * measured it; 0 none. A server restart that another agent did not see
+     * (it started later) is one this agent saw: own_gap_merge. Records
+     * without the field: 0. */
+    int64_t brk_ms;
 };
 
 /* plan_reran_has: whether `session` is in a reran list of n entries. */

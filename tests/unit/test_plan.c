@@ -38,6 +38,7 @@ static void test_snapshot_roundtrip(void **state)
     s.view_hi_ms = 1699999990000LL;
     s.view_pzxid = 0x100000004LL;
     s.agents_pzxid = 0x100000020LL;
+    s.outage_from_ms = 1699999980000LL;
     char *json = plan_snapshot_json(&s);
     assert_int_equal(plan_snapshot_parse(json, (int)strlen(json), &back, &err), 0);
     assert_int_equal(back.epoch, 42);
@@ -66,6 +67,9 @@ static void test_snapshot_roundtrip(void **state)
     assert_string_equal(copy.evicted[0], "c3");
     assert_int_equal(copy.members[1].session, 0x1234abcdLL);
     assert_int_equal(copy.view_pzxid, 0x100000004LL);
+    /* a total outage rides along (docs/coordination.md, "Total outages") */
+    assert_int_equal(back.outage_from_ms, 1699999980000LL);
+    assert_int_equal(copy.outage_from_ms, 1699999980000LL);
     plan_snapshot_clear(&copy);
 
     /* Same members and digest -> same, whatever the epoch. */
@@ -161,6 +165,7 @@ static void test_agent_record_stop_and_reran(void **state)
     r.prev_applied = 41;
     r.npending = 3;
     r.backlog_s = 1767225590;
+    r.brk_ms = 1767225580123LL;
     r.reran[0] = 0x1000014afeb0002LL;
     r.reran[1] = 0x7fffffffffffffffLL;
     r.reran[2] = 1;
@@ -173,6 +178,7 @@ static void test_agent_record_stop_and_reran(void **state)
     assert_int_equal(back.prev_applied, 41);
     assert_int_equal(back.npending, 3);
     assert_int_equal(back.backlog_s, 1767225590);
+    assert_int_equal(back.brk_ms, 1767225580123LL);
     assert_int_equal(back.nreran, 3);
     assert_int_equal(back.reran[0], 0x1000014afeb0002LL);
     assert_int_equal(back.reran[1], 0x7fffffffffffffffLL);
@@ -183,9 +189,11 @@ static void test_agent_record_stop_and_reran(void **state)
     /* no reran field at all when the list is empty, no backlog_s when none */
     r.nreran = 0;
     r.backlog_s = 0;
+    r.brk_ms = 0;
     json = plan_agent_json(&r);
     assert_null(strstr(json, "reran"));
     assert_null(strstr(json, "backlog_s"));
+    assert_null(strstr(json, "brk_ms"));
     free(json);
 
     const char *old = "{\"host\":\"h\",\"session\":\"10\",\"applied_epoch\":3}";
