@@ -187,6 +187,10 @@ struct coord {
     struct shard_assignment *assign;        /* the assignment of the applied epoch */
     struct plan_snapshot applied_snap;      /* its snapshot (members with sessions) */
     int64_t lost_ms;                        /* when this process last gave up a session */
+    int64_t lost_applied; /* the last epoch that session applied (own_takeover_in.owner_epoch) */
+    /* the outage_from_ms of the last total outage a snapshot told us of,
+     * until we next see the cluster settled (own_takeover_in.outage_from_ms) */
+    int64_t outage_from_ms;
     int64_t gap_ms;                         /* when our connection last broke (0 never) */
     /* the first connection break since we last saw the cluster settled (0
      * none): own_server_gap_ms */
@@ -419,6 +423,7 @@ static void drop_all(struct coord *c, const char *why)
         free(v);
     strmap_free(&c->reruns);
     strmap_init(&c->reruns);
+    c->lost_applied = c->applied;
     c->applied = 0;
     c->prev_applied = 0;
     c->states_gen++;
@@ -509,6 +514,9 @@ static char *record_json(struct coord *c)
      * each of which writes the record anyway or marks it dirty once. */
     r.npending = count_pending(c);
     r.backlog_s = c->backlog_s;
+    /* a server restart an agent that started later did not see: own_gap_merge */
+    int64_t brk = c->gap_first_ms ? c->gap_first_ms : c->gap_ms;
+    r.brk_ms = brk > 0 ? brk - c->skew_ms : 0;
     memcpy(r.reran, c->reran, sizeof r.reran);
     r.nreran = c->nreran;
     char *s = plan_agent_json(&r);
@@ -1111,6 +1119,8 @@ static void snap_seen(struct coord *c)
 {
     if (c->snap.epoch > c->applied && !c->newer_seen_ms)
         c->newer_seen_ms = now_ms(); /* own_apply_overdue counts from here */
+    if (c->snap.outage_from_ms > 0)
+        c->outage_from_ms = c->snap.outage_from_ms;
     note_evicted(c, &c->snap);
 }
 
@@ -1496,7 +1506,9 @@ static void handover_gain(struct coord *c, const struct shard_assignment *before
          * accounted here. Otherwise (a cluster starting, or no eligible
          * agent) nobody ran it and the leader's no_agent alert says so. */
         int64_t t = zkreg_timeout_ms(c->z);
-        if (c->applied_snap.nmembers == 0 && c->lost_ms > 0 && now_ms() - c->lost_ms < 10 * t)
+        if (c->applied_snap.nmembers == 0 && c->applied_snap.outage_from_ms > 0)
+            handover_any(c, job, item, c->applied_snap.outage_from_ms, true);
+        else if (c->applied_snap.nmembers == 0 && c->lost_ms > 0 && now_ms() - c->lost_ms < 10 * t)
             handover_any(c, job, item, c->applied_created_ms, true);
         else
             handover_none(c, job, item);
@@ -1711,6 +1723,7 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         .owner_running_fire = -1,
         .failover = j->cfg && j->cfg->failover,
         .self_lost_ms = c->lost_ms,
+        .outage_from_ms = c->outage_from_ms,
         .job_created_ms = j->ctime_ms,
         .unowned_before = h->unowned_before,
         .peers_stop_s = b->peers_stop_s,
@@ -1724,6 +1737,24 @@ static int64_t handover_resolve(struct coord *c, struct cjob *j, int item, const
         .server_gap_ms =
             own_server_gap_ms(c->gap_first_ms, c->gap_ms, c->view_start_ms, zkreg_timeout_ms(c->z)),
     };
+    {
+        /* a server restart we did not see (we started later) may be one a
+         * live peer saw */
+        const char *k;
+        void *v;
+        for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+            const struct cagent *a = v;
+            if (a->alive && a->loaded && strcmp(a->id, c->id) != 0)
+                in.server_gap_ms = own_gap_merge(in.server_gap_ms, a->rec.brk_ms, c->skew_ms,
+                                                 in.now_ms, zkreg_timeout_ms(c->z));
+        }
+    }
+    if (self_old) {
+        /* our old session held the item only if it applied the epoch that
+         * gave it; we know that of the session we gave up last */
+        in.owner_epoch =
+            !h->from_session || h->from_session == c->own_session_prev ? c->lost_applied : 0;
+    }
     if (any) {
         const char *k;
         void *v;
@@ -1970,7 +2001,12 @@ static int64_t pending_lo(struct coord *c, const char *job, int item)
     char key[JOB_NAME_MAX + 16];
     job_item_key(key, sizeof key, job, item);
     const struct handover *h = strmap_get(&c->handovers, key);
-    return h ? own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms) : 0;
+    if (!h)
+        return 0;
+    /* gained after a total outage: the window reaches back as an OWN_PREV_ANY one does */
+    return h->unowned_before
+               ? own_pending_lo_any(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms)
+               : own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
 }
 
 /* apply_job: the states of one job's items under assignment `a` (ji: the job's
@@ -2747,6 +2783,10 @@ static void maybe_publish(struct coord *c)
                 p->snap.evicted_session[p->snap.nevicted++] = c->evicting_session[i];
     }
     p->snap.created_ms = now_ms();
+    /* Every session lost (no members after an epoch that had some): say
+     * since when, so that a takeover from this epoch reaches back there. */
+    if (p->snap.nmembers == 0 && c->snap_exists)
+        p->snap.outage_from_ms = c->snap.nmembers > 0 ? c->snap.created_ms : c->snap.outage_from_ms;
     /* Our bound on every session that had vanished by our latest listing of
      * /agents (own_takeover_in.snap_gone_hi_ms): an agent that joins after
      * it need not fear a session it never saw beyond this. */
@@ -2859,6 +2899,7 @@ static void settle_check(struct coord *c)
     if (own_settled(p, n, c->applied, c->snap.nmembers, true, t, brk, zkreg_timeout_ms(c->z))) {
         c->settled_ms = t;
         c->gap_first_ms = 0;
+        c->outage_from_ms = 0;
     }
     free(p);
 }
