@@ -191,7 +191,7 @@ struct coord {
     /* the outage_from_ms of the last total outage a snapshot told us of,
      * until we next see the cluster settled (own_takeover_in.outage_from_ms) */
     int64_t outage_from_ms;
-    int64_t gap_ms;                         /* when our connection last broke (0 never) */
+    int64_t gap_ms; /* when our connection last broke (0 never) */
     /* the first connection break since we last saw the cluster settled (0
      * none): own_server_gap_ms */
     int64_t gap_first_ms;
@@ -537,7 +537,8 @@ static void clock_check(struct coord *c, int64_t t0, int64_t t1, int64_t mtime_m
     c->skew_ms = skew;
     c->last_clock_check_ms = t1;
     if (!ok)
-        snprintf(c->reason, sizeof c->reason, "clock skew %lld ms against ZooKeeper over max_clock_skew_ms (%d ms)",
+        snprintf(c->reason, sizeof c->reason,
+                 "clock skew %lld ms against ZooKeeper over max_clock_skew_ms (%d ms)",
                  (long long)skew, c->max_skew_ms);
     if (ok != c->skew_ok) {
         if (ok)
@@ -2152,8 +2153,8 @@ static bool gate_open(struct coord *c)
         return false;
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         const struct cagent *a = v;
-        p[n++] = (struct own_peer){a->id, a->node_session, a->alive, a->loaded,
-                                   a->rec.applied_epoch, a->rec.member};
+        p[n++] = (struct own_peer){a->id,     a->node_session,      a->alive,
+                                   a->loaded, a->rec.applied_epoch, a->rec.member};
     }
     bool open = own_gate_open(p, (int)n, c->id, c->applied);
     free(p);
@@ -2674,8 +2675,7 @@ static void evicted_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 if (e < 0)
                     free(until);
             }
-            LOGW("evicted agent %s: kept out of the members for %d s", x->id,
-                 QUARANTINE_MS / 1000);
+            LOGW("evicted agent %s: kept out of the members for %d s", x->id, QUARANTINE_MS / 1000);
             c->stats.evictions++;
             schedule_eval(c);
         } else {
@@ -2693,8 +2693,8 @@ static void evicted_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
  * that (own_takeover's not_before_ms). */
 static void maybe_evict(struct coord *c)
 {
-    if (!c->leader || !c->elect[0] || !c->snap_exists || c->publish_inflight ||
-        !c->agents_listed || c->agents_loading > 0 || strcmp(c->snap.leader, c->id) != 0)
+    if (!c->leader || !c->elect[0] || !c->snap_exists || c->publish_inflight || !c->agents_listed ||
+        c->agents_loading > 0 || strcmp(c->snap.leader, c->id) != 0)
         return;
     struct own_ack *m = calloc((size_t)c->snap.nmembers + 1, sizeof *m);
     if (!m)
@@ -3476,7 +3476,8 @@ void coord_clock_suspect(struct coord *c)
     if (c->skew_ok) {
         LOGW("wall clock jumped: refusing work until the clock is checked against ZooKeeper");
         c->skew_ok = false;
-        snprintf(c->reason, sizeof c->reason, "%s", "wall clock jumped: re-checking against ZooKeeper");
+        snprintf(c->reason, sizeof c->reason, "%s",
+                 "wall clock jumped: re-checking against ZooKeeper");
         changed(c);
     }
     c->node_dirty = true;
