@@ -36,6 +36,22 @@ bool own_gate_open(const struct own_peer *peers, int n, const char *me, int64_t 
 
 /* ---------------------------------------------------------------- takeover */
 
+enum own_prev own_prev_kind(const struct own_prev_seen *p, bool *ended)
+{
+    *ended = !p->none && !p->any &&
+             (p->self || !p->known || !p->alive || p->gone_ms > p->prev_created_ms ||
+              (p->from_session && p->node_session && p->node_session != p->from_session));
+    if (p->none)
+        return OWN_PREV_NONE;
+    if (p->any)
+        return OWN_PREV_ANY;
+    if (p->self)
+        return OWN_PREV_SELF_OLD;
+    if (!p->known)
+        return OWN_PREV_UNKNOWN;
+    return *ended ? OWN_PREV_DIED : OWN_PREV_ALIVE;
+}
+
 static int64_t floor_s(int64_t ms)
 {
     return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);

@@ -57,6 +57,28 @@ enum own_prev {
                         * we applied before: any live peer may have owned it */
 };
 
+/* What the new owner has seen of an item's previous owner: the owner at the
+ * epoch it applied before gaining the item (docs/coordination.md, "Fires
+ * between owners"). */
+struct own_prev_seen {
+    bool none;               /* no previous owner (a new job or item, or nobody owned it) */
+    bool any;                /* our first epoch in this session: any live peer may have */
+    bool self;               /* it was this agent's id (so an earlier session of ours) */
+    bool known;              /* we hold a record (or a tombstone) of that agent */
+    bool alive;              /* its node exists */
+    int64_t gone_ms;         /* when we last saw its node vanish (0 never) */
+    int64_t prev_created_ms; /* publication of the epoch we applied before the gain */
+    int64_t from_session;    /* its session in that epoch's snapshot (0 unknown) */
+    int64_t node_session;    /* the session owning its node when last read (0 unknown) */
+};
+
+/* own_prev_kind: which previous owner a takeover is from. *ended: the
+ * session that owned the item ended — the agent is gone, its node belongs to
+ * another session now, or it vanished after the previous epoch was published
+ * and came back (also true for our own earlier session and an agent we hold
+ * no record of; false for NONE and ANY). */
+enum own_prev own_prev_kind(const struct own_prev_seen *p, bool *ended);
+
 /* What the new owner knows when a gained item becomes active. */
 struct own_takeover_in {
     enum own_prev prev;

@@ -78,6 +78,7 @@ void plan_members_to_shard(const struct plan_snapshot *s, struct shard_agent *ou
  * agent that has not seen every entry up to it re-reads all jobs. Creates and
  * deletes of /jobs/<name> are seen through the /jobs children watch. */
 #define PLAN_CHANGES "/state/changes"
+#define PLAN_TRIGGER_TTL_MS (10 * 60 * 1000) /* a manual trigger is acted on this long */
 enum plan_change_kind { PLAN_CHANGE_CONFIG = 'c', PLAN_CHANGE_TRIGGER = 't' };
 /* plan_change_prefix: the path to create (ZOO_SEQUENCE) for a change of `job`. */
 void plan_change_prefix(char *buf, size_t len, enum plan_change_kind kind, const char *job);

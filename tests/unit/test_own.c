@@ -57,6 +57,42 @@ static struct own_takeover_in base(enum own_prev prev)
     };
 }
 
+/* own_prev_kind: which previous owner a takeover is from, and whether its
+ * session ended (the table is the decision coord_takeover.c takes). */
+static void test_prev_kind(void **state)
+{
+    (void)state;
+    static const struct {
+        struct own_prev_seen in;
+        enum own_prev kind;
+        bool ended;
+    } cases[] = {
+        {{.none = true}, OWN_PREV_NONE, false},
+        {{.any = true}, OWN_PREV_ANY, false},
+        {{.self = true, .known = true, .alive = true}, OWN_PREV_SELF_OLD, true},
+        {{.known = false}, OWN_PREV_UNKNOWN, true},
+        {{.known = true, .alive = true, .from_session = 7, .node_session = 7}, OWN_PREV_ALIVE,
+         false},
+        /* session unknown on one side: the id's liveness decides */
+        {{.known = true, .alive = true, .node_session = 9}, OWN_PREV_ALIVE, false},
+        {{.known = true, .from_session = 7, .node_session = 7}, OWN_PREV_DIED, true},
+        /* its node belongs to another session now */
+        {{.known = true, .alive = true, .from_session = 7, .node_session = 8}, OWN_PREV_DIED,
+         true},
+        /* it vanished after the previous epoch was published and came back */
+        {{.known = true, .alive = true, .gone_ms = 2000, .prev_created_ms = 1000}, OWN_PREV_DIED,
+         true},
+        /* a vanishing before that epoch was of an earlier session */
+        {{.known = true, .alive = true, .gone_ms = 500, .prev_created_ms = 1000}, OWN_PREV_ALIVE,
+         false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bool ended = !cases[i].ended;
+        assert_int_equal(own_prev_kind(&cases[i].in, &ended), cases[i].kind);
+        assert_int_equal(ended, cases[i].ended);
+    }
+}
+
 static void test_takeover_live_handoff_under_skew(void **state)
 {
     (void)state;
@@ -319,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_member_self_is_a_session),
         cmocka_unit_test(test_gate),
+        cmocka_unit_test(test_prev_kind),
         cmocka_unit_test(test_takeover_live_handoff_under_skew),
         cmocka_unit_test(test_takeover_died_reruns_only_a_cut_off_run),
         cmocka_unit_test(test_takeover_self_and_none),
