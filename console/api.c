@@ -156,7 +156,7 @@ static void api_health(struct creq *r)
     cJSON_AddBoolToObject(o, "mysql", c->db && dbpool_health(c->db, why, sizeof why));
     if (why[0])
         cJSON_AddStringToObject(o, "mysql_error", why);
-    cJSON_AddNumberToObject(o, "jobs", (double)strmap_len(&c->view.jobs));
+    cJSON_AddNumberToObject(o, "jobs", (double)strmap_len(&c->view.jobs.map));
     cJSON_AddNumberToObject(o, "agents", (double)strmap_len(&c->view.agents));
     cJSON_AddNumberToObject(o, "epoch", c->view.has_snap ? (double)c->view.snap.epoch : 0);
     cJSON_AddStringToObject(o, "leader", c->view.leader);
@@ -171,8 +171,8 @@ static void api_metrics(struct creq *r)
     size_t invalid = 0;
     const char *k;
     void *v;
-    for (size_t it = 0; strmap_next(&c->view.jobs, &it, &k, &v);)
-        invalid += ((struct zkview_job *)v)->job == NULL;
+    for (size_t it = 0; strmap_next(&c->view.jobs.map, &it, &k, &v);)
+        invalid += ((struct zkview_job *)v)->jc.cfg == NULL;
     struct http_stats hs = {0};
     if (c->http)
         http_server_stats(c->http, &hs);
@@ -228,7 +228,7 @@ static void api_metrics(struct creq *r)
              (unsigned long long)c->logins_ok, (unsigned long long)c->logins_failed,
              (unsigned long long)c->logins_busy, strmap_len(&c->sessions),
              (unsigned long long)c->zk_writes, (unsigned long long)c->zk_write_errors,
-             strmap_len(&c->view.jobs), invalid, strmap_len(&c->view.agents),
+             strmap_len(&c->view.jobs.map), invalid, strmap_len(&c->view.agents),
              c->view.has_snap ? (long long)c->view.snap.epoch : 0LL,
              zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), hs.open, hs.refused_conns,
              hs.refused_bytes, hs.refused_heads, hs.timeouts, hs.buffered, hs.accept_errors,
@@ -278,7 +278,7 @@ static void api_cron_preview(struct creq *r)
 static int64_t next_fire(struct console *c, const struct zkview_job *zj, int64_t now)
 {
     struct sc_err err;
-    const tz_zone *z = zj->job && zj->expr ? console_zone(c, zj->job->timezone, &err) : NULL;
+    const tz_zone *z = zj->jc.cfg && zj->expr ? console_zone(c, zj->jc.cfg->timezone, &err) : NULL;
     return z ? cron_next(zj->expr, now, z) : -1;
 }
 
@@ -318,21 +318,21 @@ static int owners(struct console *c, const char *name, int *eligible)
 
 static const char *job_state(const struct zkview_job *j)
 {
-    return !j->job ? "invalid" : j->job->disabled ? "disabled" : "enabled";
+    return !j->jc.cfg ? "invalid" : j->jc.cfg->disabled ? "disabled" : "enabled";
 }
 
 static cJSON *job_summary(struct console *c, const struct zkview_job *j, int64_t now)
 {
     cJSON *o = cJSON_CreateObject();
     int eligible;
-    cJSON_AddStringToObject(o, "name", j->name);
-    cJSON_AddNumberToObject(o, "version", j->version);
+    cJSON_AddStringToObject(o, "name", j->jc.name);
+    cJSON_AddNumberToObject(o, "version", j->jc.version);
     cJSON_AddStringToObject(o, "state", job_state(j));
-    if (!j->job) {
-        cJSON_AddStringToObject(o, "error", j->error);
+    if (!j->jc.cfg) {
+        cJSON_AddStringToObject(o, "error", j->jc.error);
         return o;
     }
-    const struct job *jb = j->job;
+    const struct job *jb = j->jc.cfg;
     cJSON_AddStringToObject(o, "description", jb->description);
     cJSON_AddStringToObject(o, "domain", jb->domain);
     cJSON_AddNumberToObject(o, "level", jb->level);
@@ -343,7 +343,7 @@ static cJSON *job_summary(struct console *c, const struct zkview_job *j, int64_t
     cJSON_AddStringToObject(o, "strategy", jb->strategy);
     cJSON_AddBoolToObject(o, "failover", jb->failover);
     add_fire(o, c, jb, jb->disabled ? -1 : next_fire(c, j, now));
-    int own = owners(c, j->name, &eligible);
+    int own = owners(c, j->jc.name, &eligible);
     cJSON_AddNumberToObject(o, "owners", own);
     cJSON_AddNumberToObject(o, "eligible_agents", eligible);
     return o;
@@ -359,13 +359,13 @@ static int cmp_jobs(const void *pa, const void *pb)
     int c = 0;
     switch (sort_key) {
     case 1:
-        c = strcmp(a->job ? a->job->domain : "", b->job ? b->job->domain : "");
+        c = strcmp(a->jc.cfg ? a->jc.cfg->domain : "", b->jc.cfg ? b->jc.cfg->domain : "");
         break;
     case 2:
-        c = (a->job ? a->job->level : 0) - (b->job ? b->job->level : 0);
+        c = (a->jc.cfg ? a->jc.cfg->level : 0) - (b->jc.cfg ? b->jc.cfg->level : 0);
         break;
     case 3:
-        c = (a->job ? a->job->shards : 0) - (b->job ? b->job->shards : 0);
+        c = (a->jc.cfg ? a->jc.cfg->shards : 0) - (b->jc.cfg ? b->jc.cfg->shards : 0);
         break;
     case 4:
         c = strcmp(job_state(a), job_state(b));
@@ -373,7 +373,7 @@ static int cmp_jobs(const void *pa, const void *pb)
     default:
         break;
     }
-    return c ? c : strcmp(a->name, b->name);
+    return c ? c : strcmp(a->jc.name, b->jc.name);
 }
 
 /* list_hits: the jobs matching q (lower-cased substring of name, description,
@@ -528,14 +528,14 @@ static void api_job_get(struct creq *r, const char *name)
         return;
     }
     cJSON *o = job_summary(r->c, j, console_now_ms() / 1000);
-    add_epoch_time(o, "modified", j->mtime_ms);
-    if (j->job)
-        cJSON_AddItemToObject(o, "job", job_to_cjson(j->job));
+    add_epoch_time(o, "modified", j->jc.mtime_ms);
+    if (j->jc.cfg)
+        cJSON_AddItemToObject(o, "job", job_to_cjson(j->jc.cfg));
     else
         cJSON_AddStringToObject(o, "raw", j->raw);
     redact_job(o, r->sess.role);
     char etag[32];
-    snprintf(etag, sizeof etag, "\"%d\"", j->version);
+    snprintf(etag, sizeof etag, "\"%d\"", j->jc.version);
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "ETag", etag);
     creq_json(r, 200, o);
 }
@@ -548,8 +548,9 @@ static void api_job_shards(struct creq *r, const char *name)
         creq_error(r, 404, "name", "no job named %s", name);
         return;
     }
-    if (!j->job) {
-        creq_error(r, 409, "job", "the job's config is invalid (%s): it has no shards", j->error);
+    if (!j->jc.cfg) {
+        creq_error(r, 409, "job", "the job's config is invalid (%s): it has no shards",
+                   j->jc.error);
         return;
     }
     const struct shard_assignment *a = zkview_assignment(&c->view);
@@ -560,12 +561,13 @@ static void api_job_shards(struct creq *r, const char *name)
     cJSON_AddBoolToObject(o, "current", zkview_digest_matches(&c->view));
     int ji = a ? shard_job_find(a, name) : -1;
     cJSON_AddNumberToObject(o, "eligible_agents", ji >= 0 ? shard_job_eligible(a, ji) : 0);
-    for (int i = 0; i < j->job->shards; i++) {
+    for (int i = 0; i < j->jc.cfg->shards; i++) {
         cJSON *it = cJSON_CreateObject();
         cJSON_AddNumberToObject(it, "item", i);
-        cJSON_AddStringToObject(
-            it, "param",
-            j->job->shard_params && j->job->shard_params[i] ? j->job->shard_params[i] : "");
+        cJSON_AddStringToObject(it, "param",
+                                j->jc.cfg->shard_params && j->jc.cfg->shard_params[i]
+                                    ? j->jc.cfg->shard_params[i]
+                                    : "");
         int ai = ji >= 0 ? shard_owner(a, ji, i) : -1;
         const char *id = ai >= 0 ? shard_agent_id(a, ai) : NULL;
         const struct zkview_agent *ag = id ? strmap_get(&c->view.agents, id) : NULL;
@@ -849,12 +851,12 @@ static void api_job_put(struct creq *r, const char *name)
     snprintf(path, sizeof path, "/jobs/%s", name);
     int zrc;
     if (cur && version == -2)
-        version = cur->version; /* the version this console shows */
-    if (cur && cur->job && version == cur->version && job_unchanged(cur->job, w->canon)) {
+        version = cur->jc.version; /* the version this console shows */
+    if (cur && cur->jc.cfg && version == cur->jc.version && job_unchanged(cur->jc.cfg, w->canon)) {
         /* Saving what is stored writes nothing: no new version, no audit row. */
         cJSON *res = cJSON_CreateObject();
         cJSON_AddStringToObject(res, "name", name);
-        cJSON_AddNumberToObject(res, "version", cur->version);
+        cJSON_AddNumberToObject(res, "version", cur->jc.version);
         cJSON_AddBoolToObject(res, "created", false);
         cJSON_AddBoolToObject(res, "changed", false);
         cJSON_AddItemToObject(res, "job", cJSON_Parse(w->canon));
@@ -889,8 +891,8 @@ static void api_job_enable(struct creq *r, const char *name, bool disable)
         creq_error(r, 404, "name", "no job named %s", name);
         return;
     }
-    if (!cur->job) {
-        creq_error(r, 409, "job", "the job's config is invalid (%s); fix it first", cur->error);
+    if (!cur->jc.cfg) {
+        creq_error(r, 409, "job", "the job's config is invalid (%s); fix it first", cur->jc.error);
         return;
     }
     struct sc_err e;
@@ -914,7 +916,7 @@ static void api_job_enable(struct creq *r, const char *name, bool disable)
     w->action = disable ? "disable" : "enable";
     snprintf(w->name, sizeof w->name, "%s", name);
     struct jobops o = {0};
-    jobops_set(&o, name, canon, (int)strlen(canon), cur->version);
+    jobops_set(&o, name, canon, (int)strlen(canon), cur->jc.version);
     int zrc = zkreg_multi(c->z, o.ops, 2, job_written, w);
     if (zrc != ZOK) {
         jobwrite_free(w);
@@ -1177,9 +1179,9 @@ static void api_job_delete(struct creq *r, const char *name)
         creq_error(r, 404, "name", "no job named %s", name);
         return;
     }
-    if (version >= 0 && version != cur->version) {
+    if (version >= 0 && version != cur->jc.version) {
         creq_error(r, 409, "version", "the job is at version %d, not %d; reload and retry",
-                   cur->version, version);
+                   cur->jc.version, version);
         return;
     }
     struct jobwrite *w = calloc(1, sizeof *w);

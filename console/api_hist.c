@@ -441,7 +441,7 @@ static cJSON *alert_entry(struct console *c, struct strmap *seen, cJSON *panel, 
     const struct zkview_job *zj = zkview_job(&c->view, job);
     e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "job", job);
-    add_job_ids(c, e, zj ? zj->job : NULL);
+    add_job_ids(c, e, zj ? zj->jc.cfg : NULL);
     cJSON_AddStringToObject(e, "reason", reason);
     cJSON_AddArrayToObject(e, "items");
     cJSON_AddNumberToObject(e, "items_open", 0);
@@ -513,8 +513,8 @@ static void alerts_done(void *arg)
             cJSON_AddStringToObject(e, "agent", h->agent);
             if (timeout) {
                 const struct zkview_job *zj = zkview_job(&c->view, h->job);
-                if (zj && zj->job)
-                    cJSON_AddNumberToObject(e, "timeout_s", zj->job->timeout_s);
+                if (zj && zj->jc.cfg)
+                    cJSON_AddNumberToObject(e, "timeout_s", zj->jc.cfg->timeout_s);
                 else
                     cJSON_AddNullToObject(e, "timeout_s");
                 /* Killed at its timeout: how long it ran, not "seconds over" (0). */
@@ -539,15 +539,15 @@ static void alerts_done(void *arg)
         const struct zkview_agent *ag = v;
         for (int x = 0; ag->valid && x < ag->rec.nrunning; x++) {
             const struct zkview_job *zj = zkview_job(&c->view, ag->rec.running[x].job);
-            if (!zj || !zj->job || zj->job->timeout_s <= 0 || ag->rec.running[x].fire <= 0)
+            if (!zj || !zj->jc.cfg || zj->jc.cfg->timeout_s <= 0 || ag->rec.running[x].fire <= 0)
                 continue;
-            int64_t over = now / 1000 - ag->rec.running[x].fire - zj->job->timeout_s;
+            int64_t over = now / 1000 - ag->rec.running[x].fire - zj->jc.cfg->timeout_s;
             if (over <= 0)
                 continue;
-            cJSON *e = alert_entry(c, &seen, p2, zj->name, "running over");
+            cJSON *e = alert_entry(c, &seen, p2, zj->jc.name, "running over");
             cJSON *so = cJSON_GetObjectItemCaseSensitive(e, "seconds_over");
             if (!so) {
-                cJSON_AddNumberToObject(e, "timeout_s", zj->job->timeout_s);
+                cJSON_AddNumberToObject(e, "timeout_s", zj->jc.cfg->timeout_s);
                 cJSON_AddNumberToObject(e, "seconds_over", (double)over);
                 iso_ms(e, "fire_time", ag->rec.running[x].fire * 1000);
                 cJSON_AddBoolToObject(e, "running", true);
@@ -596,7 +596,7 @@ static void alerts_done(void *arg)
     size_t n;
     struct zkview_job *const *all = zkview_jobs_sorted(&c->view, &n);
     for (size_t i = 0; i < n; i++) {
-        const struct job *j = all[i]->job;
+        const struct job *j = all[i]->jc.cfg;
         if (!j || j->disabled)
             continue;
         int ji = a ? shard_job_find(a, j->name) : -1;
@@ -658,10 +658,10 @@ void api_export(struct creq *r)
     iso_ms(o, "exported_at", console_now_ms());
     cJSON *jobs = cJSON_AddArrayToObject(o, "jobs"), *bad = cJSON_AddArrayToObject(o, "invalid");
     for (size_t i = 0; i < n; i++) {
-        if (all[i]->job)
-            cJSON_AddItemToArray(jobs, job_to_cjson(all[i]->job));
+        if (all[i]->jc.cfg)
+            cJSON_AddItemToArray(jobs, job_to_cjson(all[i]->jc.cfg));
         else
-            cJSON_AddItemToArray(bad, cJSON_CreateString(all[i]->name));
+            cJSON_AddItemToArray(bad, cJSON_CreateString(all[i]->jc.name));
     }
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition",
                       "attachment; filename=\"shardcron-export.json\"");
@@ -860,7 +860,7 @@ void api_import(struct creq *r)
         snprintf(path, sizeof path, "/jobs/%s", op->name);
         im->pending++;
         struct jobops o = {0};
-        jobops_set(&o, op->name, canon, (int)strlen(canon), cur ? cur->version : -1);
+        jobops_set(&o, op->name, canon, (int)strlen(canon), cur ? cur->jc.version : -1);
         int zrc = cur ? zkreg_multi(c->z, o.ops, 2, import_written, op)
                       : zkreg_create(c->z, path, canon, (int)strlen(canon), 0, import_written, op);
         if (zrc != ZOK)
@@ -871,13 +871,13 @@ void api_import(struct creq *r)
     char **gone = calloc(nall + 1, sizeof *gone);
     size_t ngone = 0;
     for (size_t x = 0; gone && x < nall; x++)
-        if (!strmap_get(&seen, all[x]->name)) {
-            if (strmap_get(&keep, all[x]->name)) {
-                add_name(out, "kept_invalid", all[x]->name);
+        if (!strmap_get(&seen, all[x]->jc.name)) {
+            if (strmap_get(&keep, all[x]->jc.name)) {
+                add_name(out, "kept_invalid", all[x]->jc.name);
                 continue;
             }
-            add_name(out, "deleted", all[x]->name);
-            gone[ngone++] = strdup(all[x]->name);
+            add_name(out, "deleted", all[x]->jc.name);
+            gone[ngone++] = strdup(all[x]->jc.name);
         }
     for (size_t x = 0; confirm && x < ngone; x++) {
         const struct zkview_job *cur = zkview_job(&c->view, gone[x]);
@@ -887,7 +887,7 @@ void api_import(struct creq *r)
         op->action = "import-delete";
         op->before = cur ? strdup(cur->raw) : NULL;
         im->pending++;
-        if (console_delete_job(c, op->name, cur ? cur->version : -1, import_deleted, op) < 0)
+        if (console_delete_job(c, op->name, cur ? cur->jc.version : -1, import_deleted, op) < 0)
             import_op_done(op, ZSYSTEMERROR, 0);
     }
     for (size_t x = 0; x < ngone; x++)

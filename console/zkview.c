@@ -12,21 +12,7 @@
 #include "core/cron.h"
 #include "core/log.h"
 
-static void load_all(struct zkview *v);
-
 /* ---------------------------------------------------------------- entries */
-
-static void job_entry_free(struct zkview_job *j)
-{
-    if (!j)
-        return;
-    job_free(j->job);
-    cron_free(j->expr);
-    free(j->hay);
-    free(j->raw);
-    free(j->name);
-    free(j);
-}
 
 static void agent_entry_free(struct zkview_agent *a)
 {
@@ -57,78 +43,64 @@ static void snap_changed(struct zkview *v)
     v->snap_changes++;
 }
 
-/* set_job: replace the cached job `name` with `raw` at `version` unless the cache
- * already holds a newer version. */
-static void set_job(struct zkview *v, const char *name, const char *raw, int len, int version,
-                    int64_t mtime_ms)
+/* ---- the job cache's hooks (registry/jobcache.h) */
+
+/* job_read: the cache has the node's new data: keep it raw, and what the
+ * pages derive from it (the parsed cron, the search text). */
+static void job_read(void *ctx, struct jobcache_job *jc, const char *data, int len)
 {
-    struct zkview_job *old = strmap_get(&v->jobs, name);
-    if (old && old->version > version)
-        return;
-    if (old && old->version == version && old->raw && (int)strlen(old->raw) == len &&
-        memcmp(old->raw, raw, (size_t)len) == 0) {
-        if (mtime_ms)
-            old->mtime_ms = mtime_ms; /* the node's own, after a local stand-in */
-        return;
-    }
-    struct zkview_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return;
-    j->name = strdup(name);
-    j->raw = malloc((size_t)len + 1);
-    if (!j->name || !j->raw) {
-        job_entry_free(j);
-        return;
-    }
-    memcpy(j->raw, raw, (size_t)len);
-    j->raw[len] = '\0';
-    j->version = version;
-    j->mtime_ms = mtime_ms;
+    struct zkview *v = ctx;
+    struct zkview_job *j = (struct zkview_job *)jc;
+    const struct job *jb = jc->cfg;
     struct sc_err err;
-    sc_err_clear(&err);
-    if (job_parse(j->raw, (size_t)len, &j->job, &err) < 0) {
-        j->job = NULL;
-        sc_err_format(&err, j->error, sizeof j->error);
-    } else if (strcmp(j->job->name, name) != 0) {
-        snprintf(j->error, sizeof j->error, "name: \"%s\" differs from the node name",
-                 j->job->name);
-        job_free(j->job);
-        j->job = NULL;
+    char *raw = malloc((size_t)len + 1);
+    if (raw) {
+        memcpy(raw, data, (size_t)len);
+        raw[len] = '\0';
     }
-    const struct job *jb = j->job;
+    free(j->raw);
+    j->raw = raw;
+    cron_free(j->expr);
+    j->expr = NULL;
     if (jb && cron_parse(jb->cron, &j->expr, &err) < 0)
         j->expr = NULL;
-    size_t hl = strlen(name) + 4 +
+    free(j->hay);
+    size_t hl = strlen(jc->name) + 4 +
                 (jb ? strlen(jb->description) + strlen(jb->domain) + strlen(jb->cron) : 0);
     if ((j->hay = malloc(hl))) {
-        snprintf(j->hay, hl, "%s\n%s\n%s\n%s", name, jb ? jb->description : "",
+        snprintf(j->hay, hl, "%s\n%s\n%s\n%s", jc->name, jb ? jb->description : "",
                  jb ? jb->domain : "", jb ? jb->cron : "");
         for (char *p = j->hay; *p; p++)
             *p = (char)tolower((unsigned char)*p);
     }
-    int perr = 0;
-    old = strmap_put(&v->jobs, name, j, &perr);
-    if (perr < 0) {
-        job_entry_free(j);
-        return;
-    }
-    job_entry_free(old);
     jobs_changed(v);
+}
+
+/* job_gone: the job leaves the cache (deleted, or the view is cleared). */
+static void job_gone(void *ctx, struct jobcache_job *jc)
+{
+    struct zkview_job *j = (struct zkview_job *)jc;
+    cron_free(j->expr);
+    free(j->hay);
+    free(j->raw);
+    jobs_changed(ctx);
+}
+
+static void jobs_updated(void *ctx, bool jobs)
+{
+    (void)jobs;
+    changed(ctx);
 }
 
 void zkview_put_local(struct zkview *v, const char *name, const char *raw, int version,
                       int64_t mtime_ms)
 {
-    set_job(v, name, raw, (int)strlen(raw), version, mtime_ms);
+    jobcache_put_local(&v->jobs, name, raw, (int)strlen(raw), version, mtime_ms);
 }
 
 void zkview_del_local(struct zkview *v, const char *name)
 {
-    struct zkview_job *j = strmap_del(&v->jobs, name);
-    if (j) {
-        job_entry_free(j);
-        jobs_changed(v);
-    }
+    jobcache_del_local(&v->jobs, name);
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -155,34 +127,6 @@ static struct getarg *getarg_new(struct zkview *v, const char *name)
         memcpy(g->name, name, n);
     }
     return g;
-}
-
-static void job_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
-{
-    struct getarg *g = arg;
-    struct zkview *v = g->v;
-    (void)z;
-    done_one(v);
-    if (r->rc == ZOK && !r->stale)
-        set_job(v, g->name, r->data ? r->data : "", r->data ? r->len : 0, r->stat.version,
-                r->stat.mtime);
-    else if (r->rc == ZNONODE)
-        zkview_del_local(v, g->name);
-    free(g);
-}
-
-static void get_job(struct zkview *v, const char *name)
-{
-    char path[300];
-    struct getarg *g = getarg_new(v, name);
-    if (!g)
-        return;
-    snprintf(path, sizeof path, "/jobs/%s", name);
-    v->loading++;
-    if (zkreg_get(v->z, path, true, job_got, g) != ZOK) {
-        v->loading--;
-        free(g);
-    }
 }
 
 static void agent_got(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -250,29 +194,6 @@ static bool in_list(char **names, int n, const char *name)
             hi = mid - 1;
     }
     return false;
-}
-
-/* sync_children: drop cached entries no longer listed; fetch the new ones (and all
- * of them on a full reload, when `all`). */
-static void jobs_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
-{
-    struct zkview *v = arg;
-    (void)z;
-    done_one(v);
-    if (r->rc != ZOK)
-        return;
-    const char *k;
-    void *val;
-    for (size_t it = 0; strmap_next(&v->jobs, &it, &k, &val);) {
-        if (!in_list(r->children, r->nchildren, k)) {
-            job_entry_free(strmap_del(&v->jobs, k));
-            jobs_changed(v);
-        }
-    }
-    for (int i = 0; i < r->nchildren; i++)
-        if (!strmap_get(&v->jobs, r->children[i]))
-            get_job(v, r->children[i]);
-    v->listed = true;
 }
 
 static void agents_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -464,23 +385,15 @@ static void ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
     done_one(v);
 }
 
-static void load_all(struct zkview *v)
+/* load_rest: everything but the jobs, each entry read again (with its watch):
+ * a new session has no watches, and a request that failed with the
+ * connection set none. */
+static void load_rest(struct zkview *v)
 {
-    static const char *const roots[] = {"/jobs",  "/agents",        "/election",
-                                        "/state", "/state/changes", "/domains"};
-    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
-        v->loading++;
-        if (zkreg_ensure(v->z, roots[i], ensured, v) != ZOK)
-            v->loading--;
-    }
-    /* A new session has no watches: fetch every entry again, not only new ones. */
     const char *k;
     void *val;
-    for (size_t it = 0; strmap_next(&v->jobs, &it, &k, &val);)
-        get_job(v, k);
     for (size_t it = 0; strmap_next(&v->agents, &it, &k, &val);)
         get_agent(v, k);
-    list(v, "/jobs", jobs_listed);
     list(v, "/agents", agents_listed);
     list(v, "/election", election_listed);
     for (size_t it = 0; strmap_next(&v->domains, &it, &k, &val);)
@@ -493,9 +406,14 @@ static void load_all(struct zkview *v)
 
 void zkview_init(struct zkview *v, struct zkreg *z)
 {
+    struct jobcache_opts jo = {.entry_size = sizeof(struct zkview_job),
+                               .on_read = job_read,
+                               .on_free = job_gone,
+                               .on_update = jobs_updated,
+                               .ctx = v};
     memset(v, 0, sizeof *v);
     v->z = z;
-    strmap_init(&v->jobs);
+    jobcache_init(&v->jobs, z, &jo);
     strmap_init(&v->agents);
     strmap_init(&v->domains);
 }
@@ -504,11 +422,9 @@ void zkview_clear(struct zkview *v)
 {
     const char *k;
     void *val;
-    for (size_t it = 0; strmap_next(&v->jobs, &it, &k, &val);)
-        job_entry_free(val);
+    jobcache_free(&v->jobs);
     for (size_t it = 0; strmap_next(&v->agents, &it, &k, &val);)
         agent_entry_free(val);
-    strmap_free(&v->jobs);
     strmap_free(&v->agents);
     strmap_free(&v->domains);
     if (v->has_snap)
@@ -520,26 +436,38 @@ void zkview_clear(struct zkview *v)
 
 void zkview_on_state(struct zkview *v, enum zkreg_state st)
 {
+    static const char *const roots[] = {"/jobs",  "/agents",        "/election",
+                                        "/state", "/state/changes", "/domains"};
     if (st != ZKREG_CONNECTED)
         return;
-    if (v->generation == zkreg_generation(v->z) && v->listed)
-        return; /* reconnected within the session: the watches are still set */
+    v->jobs.z = v->z; /* console.c sets v->z after zkreg_open */
+    if (v->generation == zkreg_generation(v->z)) {
+        /* Reconnected within the session: requests that failed with the
+         * connection set no watch; read again what they may have missed. */
+        jobcache_reconnected(&v->jobs);
+        load_rest(v);
+        return;
+    }
     v->generation = zkreg_generation(v->z);
     LOGI("loading the namespace view (session generation %llu)", (unsigned long long)v->generation);
-    load_all(v);
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        v->loading++;
+        if (zkreg_ensure(v->z, roots[i], ensured, v) != ZOK)
+            v->loading--;
+    }
+    /* The jobs as the agents follow them: the change log, then /jobs; the
+     * cached entries are served meanwhile and read again. */
+    jobcache_reload(&v->jobs);
+    load_rest(v);
 }
 
 void zkview_on_watch(struct zkview *v, int type, const char *path)
 {
     if (!path)
         return;
-    if (strcmp(path, "/jobs") == 0) {
-        list(v, "/jobs", jobs_listed);
-    } else if (strncmp(path, "/jobs/", 6) == 0 && !strchr(path + 6, '/')) {
-        if (type == ZOO_DELETED_EVENT)
-            zkview_del_local(v, path + 6);
-        else
-            get_job(v, path + 6);
+    v->jobs.z = v->z;
+    if (jobcache_on_watch(&v->jobs, path)) {
+        /* /jobs or the change log */
     } else if (strcmp(path, "/agents") == 0) {
         list(v, "/agents", agents_listed);
     } else if (strncmp(path, "/agents/", 8) == 0 && !strchr(path + 8, '/')) {
@@ -562,25 +490,26 @@ void zkview_on_watch(struct zkview *v, int type, const char *path)
 
 bool zkview_ready(const struct zkview *v)
 {
-    return v->listed && v->loading == 0 && zkreg_state(v->z) == ZKREG_CONNECTED;
+    return jobcache_settled(&v->jobs) && v->loading == 0 && zkreg_state(v->z) == ZKREG_CONNECTED;
 }
 
 /* ---------------------------------------------------------------- derived */
 
 const struct zkview_job *zkview_job(const struct zkview *v, const char *name)
 {
-    return strmap_get(&v->jobs, name);
+    return (const struct zkview_job *)jobcache_get(&v->jobs, name);
 }
 
 static int by_name(const void *a, const void *b)
 {
-    return strcmp((*(struct zkview_job *const *)a)->name, (*(struct zkview_job *const *)b)->name);
+    return strcmp((*(struct zkview_job *const *)a)->jc.name,
+                  (*(struct zkview_job *const *)b)->jc.name);
 }
 
 struct zkview_job *const *zkview_jobs_sorted(struct zkview *v, size_t *n)
 {
     if (!v->sorted || v->sorted_at != v->job_changes) {
-        size_t len = strmap_len(&v->jobs);
+        size_t len = strmap_len(&v->jobs.map);
         struct zkview_job **arr = malloc((len + 1) * sizeof *arr);
         if (!arr) {
             *n = 0;
@@ -589,14 +518,14 @@ struct zkview_job *const *zkview_jobs_sorted(struct zkview *v, size_t *n)
         size_t i = 0;
         const char *k;
         void *val;
-        for (size_t it = 0; strmap_next(&v->jobs, &it, &k, &val);)
+        for (size_t it = 0; strmap_next(&v->jobs.map, &it, &k, &val);)
             arr[i++] = val;
         qsort(arr, i, sizeof *arr, by_name);
         v->nenabled = v->ndisabled = v->ninvalid = 0;
         for (size_t k = 0; k < i; k++) {
-            if (!arr[k]->job)
+            if (!arr[k]->jc.cfg)
                 v->ninvalid++;
-            else if (arr[k]->job->disabled)
+            else if (arr[k]->jc.cfg->disabled)
                 v->ndisabled++;
             else
                 v->nenabled++;
@@ -621,7 +550,7 @@ static struct shard_job *shapes(struct zkview *v, int *n)
     if (!out)
         return NULL;
     for (size_t i = 0; i < len; i++) {
-        const struct job *j = all[i]->job;
+        const struct job *j = all[i]->jc.cfg;
         enum shard_strategy st;
         if (!j || shard_strategy_parse(j->strategy, &st) < 0)
             continue;

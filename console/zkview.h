@@ -2,10 +2,14 @@
  *
  * Holds /jobs (raw data, version and the parsed job, or why it does not parse),
  * /agents (records), /state/assignment (the leader's snapshot) and /election
- * (who leads) and /domains (business domains and their levels), kept current by watches through
- * registry/zk. Requests read the cache and never wait for a ZooKeeper round trip per job.
- * Everything here runs on the console's loop thread. After a new session (expiry) every watch is
- * gone, so the whole view is loaded again.
+ * (who leads) and /domains (business domains and their levels). The jobs are
+ * the agents' own job cache (registry/jobcache.c): followed through the job
+ * change log, two watches however many jobs there are; the rest is kept
+ * current by watches through registry/zk. Requests read the cache and never
+ * wait for a ZooKeeper round trip per job. Everything here runs on the
+ * console's loop thread. After a new session (expiry) every watch is gone, so
+ * the whole view is loaded again; after a reconnect within the session, what
+ * a failed request may have missed is read again.
  *
  * The shard map is derived: shard_assign over the snapshot's members and the
  * shapes of every valid job (what every agent computes), rebuilt lazily when
@@ -18,17 +22,16 @@
 
 #include "core/job.h"
 #include "core/strmap.h"
+#include "registry/jobcache.h"
 #include "registry/plan.h"
 #include "registry/zk.h"
 #include "sharding/shard.h"
 
+/* A job: the cache's entry (name, cfg: the parsed job or NULL when the data
+ * does not parse, error: why, version, mtime_ms) and what the pages need. */
 struct zkview_job {
-    char *name;
-    char *raw; /* the node's data, NUL-terminated */
-    int version;
-    int64_t mtime_ms;
-    struct job *job;        /* NULL when the data does not parse */
-    char error[400];        /* why it does not parse */
+    struct jobcache_job jc; /* first: the job cache allocates zkview_jobs */
+    char *raw;              /* the node's data, NUL-terminated */
     struct cron_expr *expr; /* the parsed cron of a valid job (for next fire times) */
     char *hay;              /* lower-case "name\ndescription\ndomain\ncron" for searches */
 };
@@ -44,7 +47,7 @@ struct zkview_agent {
 
 struct zkview {
     struct zkreg *z;
-    struct strmap jobs;    /* name -> struct zkview_job */
+    struct jobcache jobs;  /* name -> struct zkview_job (jobs.map) */
     struct strmap agents;  /* id -> struct zkview_agent */
     struct strmap domains; /* name -> level + 1 (as a pointer-sized integer) */
     struct plan_snapshot snap;
@@ -52,8 +55,7 @@ struct zkview {
     char leader[160];
     int64_t leader_seq;
     uint64_t generation;   /* session generation the view was loaded under */
-    int loading;           /* outstanding load requests */
-    bool listed;           /* first listings of /jobs and /agents done */
+    int loading;           /* outstanding load requests (the jobs' are the cache's) */
     uint64_t changes;      /* bumps on any change */
     uint64_t job_changes;  /* bumps when a job is added, changed or removed */
     uint64_t snap_changes; /* bumps with every new snapshot */

@@ -531,14 +531,17 @@ struct jobcache_job *jobcache_get(const struct jobcache *jc, const char *name)
 }
 
 void jobcache_put_local(struct jobcache *jc, const char *name, const char *data, int len,
-                        int version)
+                        int version, int64_t mtime_ms)
 {
     struct jobcache_job *j = strmap_get(&jc->map, name);
     if (!j && !(j = entry_new(jc, name)))
         return;
     /* mzxid and the creation are unknown here: the log's entry reads it again */
-    struct Stat st = {
-        .version = version, .mzxid = j->mzxid, .czxid = j->czxid, .ctime = j->ctime_ms, .mtime = 0};
+    struct Stat st = {.version = version,
+                      .mzxid = j->mzxid,
+                      .czxid = j->czxid,
+                      .ctime = j->ctime_ms,
+                      .mtime = mtime_ms};
     set_data(jc, j, data, len, &st);
 }
 

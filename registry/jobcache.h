@@ -113,11 +113,13 @@ struct jobcache_job *jobcache_get(const struct jobcache *jc, const char *name);
 void jobcache_read(struct jobcache *jc, struct jobcache_job *j);
 
 /* jobcache_put_local: the data this process just wrote to /jobs/<name> at
- * `version`, so that its next reply and the cache agree before the log's
- * event arrives (its own reads, on the same session, come back in order and
- * never older than a write that has completed). */
+ * `version` (mtime_ms: the node's when the write returned it, else the
+ * writer's clock), so that its next reply and the cache agree before the
+ * log's event arrives (its own reads, on the same session, come back in
+ * order and never older than a write that has completed; the read the log's
+ * entry causes replaces what is guessed here). */
 void jobcache_put_local(struct jobcache *jc, const char *name, const char *data, int len,
-                        int version);
+                        int version, int64_t mtime_ms);
 /* jobcache_del_local: this process just deleted /jobs/<name>. */
 void jobcache_del_local(struct jobcache *jc, const char *name);
 
