@@ -153,8 +153,8 @@ const char *coord_jobs_digest(struct coord *c)
 
 bool coord_views_settled(const struct coord *c)
 {
-    return c->reg == REG_DONE && c->jobs.chg_listed && c->jobs.listed && c->jobs.loading == 0 &&
-           c->snap_loaded && zkreg_state(c->z) == ZKREG_CONNECTED;
+    return c->reg == REG_DONE && jobcache_settled(&c->jobs) && c->snap_loaded &&
+           zkreg_state(c->z) == ZKREG_CONNECTED;
 }
 
 static int ensure_items(struct cjob *j, int n)
@@ -532,11 +532,15 @@ bool coord_owes(const struct coord *c, const char *job, int item)
     if (!id || strcmp(id, c->id) == 0)
         return true; /* no owner (or our id under another session): still ours */
     const struct cagent *a = strmap_get(&c->agents, id);
-    int64_t ms = coord_member_session(&c->applied_snap, id);
-    /* its new owner has applied our epoch in the session that names it: it
-     * holds the item pending or active and accounts it from there */
-    return !(a && a->alive && a->loaded && own_member_self(id, a->node_session, id, ms) &&
-             a->rec.applied_epoch >= c->applied);
+    if (!a)
+        return true;
+    struct own_peer p = {.id = id,
+                         .session = a->node_session,
+                         .alive = a->alive,
+                         .loaded = a->loaded,
+                         .applied_epoch = a->rec.applied_epoch,
+                         .member = a->rec.member};
+    return !own_handed(&p, coord_member_session(&c->applied_snap, id), c->applied);
 }
 
 void coord_set_draining(struct coord *c, const char *job, int item, bool draining)

@@ -34,6 +34,12 @@ bool own_gate_open(const struct own_peer *peers, int n, const char *me, int64_t 
     return true;
 }
 
+bool own_handed(const struct own_peer *p, int64_t msession, int64_t applied)
+{
+    return p->alive && p->loaded && own_member_self(p->id, p->session, p->id, msession) &&
+           p->applied_epoch >= applied;
+}
+
 /* ---------------------------------------------------------------- takeover */
 
 enum own_prev own_prev_kind(const struct own_prev_seen *p, bool *ended)

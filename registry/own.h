@@ -45,6 +45,13 @@ struct own_peer {
  * draining list). `me` is skipped. */
 bool own_gate_open(const struct own_peer *peers, int n, const char *me, int64_t applied);
 
+/* own_handed: whether the new owner `p` of an item this agent lost at epoch
+ * `applied` holds it now (so its fires are no longer ours to account,
+ * coord_owes): it is alive, its record is read, it is the session the
+ * snapshot names (msession) and it has applied our epoch or a later one (it
+ * holds the item pending or active and accounts it from there). */
+bool own_handed(const struct own_peer *p, int64_t msession, int64_t applied);
+
 /* ---------------------------------------------------------------- takeover */
 
 enum own_prev {

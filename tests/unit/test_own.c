@@ -57,6 +57,23 @@ static struct own_takeover_in base(enum own_prev prev)
     };
 }
 
+/* own_handed: a lost item is the new owner's to account once it holds it. */
+static void test_handed(void **state)
+{
+    (void)state;
+    struct own_peer p = {"b", 0x20, true, true, 7, true};
+    assert_true(own_handed(&p, 0x20, 7));
+    assert_true(own_handed(&p, 0x20, 6)); /* it applied a later epoch than ours */
+    assert_true(own_handed(&p, 0, 7));    /* a snapshot without sessions */
+    assert_false(own_handed(&p, 0x21, 7)); /* the snapshot names another session of b */
+    assert_false(own_handed(&p, 0x20, 8)); /* not at our epoch yet: ours to account */
+    p.loaded = false;
+    assert_false(own_handed(&p, 0x20, 7)); /* record not read since it (re)appeared */
+    p.loaded = true;
+    p.alive = false;
+    assert_false(own_handed(&p, 0x20, 7)); /* gone */
+}
+
 /* own_prev_kind: which previous owner a takeover is from, and whether its
  * session ended (the table is the decision coord_takeover.c takes). */
 static void test_prev_kind(void **state)
@@ -356,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_member_self_is_a_session),
         cmocka_unit_test(test_gate),
         cmocka_unit_test(test_prev_kind),
+        cmocka_unit_test(test_handed),
         cmocka_unit_test(test_takeover_live_handoff_under_skew),
         cmocka_unit_test(test_takeover_died_reruns_only_a_cut_off_run),
         cmocka_unit_test(test_takeover_self_and_none),
