@@ -449,6 +449,7 @@ void zkview_on_state(struct zkview *v, enum zkreg_state st)
         return;
     }
     v->generation = zkreg_generation(v->z);
+    v->loaded = false;
     LOGI("loading the namespace view (session generation %llu)", (unsigned long long)v->generation);
     for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
         v->loading++;
@@ -488,9 +489,13 @@ void zkview_on_watch(struct zkview *v, int type, const char *path)
     }
 }
 
-bool zkview_ready(const struct zkview *v)
+bool zkview_ready(struct zkview *v)
 {
-    return jobcache_settled(&v->jobs) && v->loading == 0 && zkreg_state(v->z) == ZKREG_CONNECTED;
+    /* Once loaded, the re-read a change-log entry causes is not "starting":
+     * the view stays ready for the session (every write announces one). */
+    if (!v->loaded && jobcache_settled(&v->jobs) && v->loading == 0)
+        v->loaded = true;
+    return v->loaded && zkreg_state(v->z) == ZKREG_CONNECTED;
 }
 
 /* ---------------------------------------------------------------- derived */

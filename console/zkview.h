@@ -56,6 +56,7 @@ struct zkview {
     int64_t leader_seq;
     uint64_t generation;   /* session generation the view was loaded under */
     int loading;           /* outstanding load requests (the jobs' are the cache's) */
+    bool loaded;           /* this session's first full load is done (zkview_ready) */
     uint64_t changes;      /* bumps on any change */
     uint64_t job_changes;  /* bumps when a job is added, changed or removed */
     uint64_t snap_changes; /* bumps with every new snapshot */
@@ -78,7 +79,7 @@ void zkview_on_state(struct zkview *v, enum zkreg_state st);
 void zkview_on_watch(struct zkview *v, int type, const char *path);
 
 /* zkview_ready: the first full load is done and the session is connected. */
-bool zkview_ready(const struct zkview *v);
+bool zkview_ready(struct zkview *v);
 
 const struct zkview_job *zkview_job(const struct zkview *v, const char *name);
 
