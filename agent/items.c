@@ -300,6 +300,7 @@ void items_sync(struct items *it)
     const char *k;
     void *v;
     struct sync_ctx sc = {.it = it};
+    sched_batch_begin(it->s);
     coord_take_losses(it->c, lost, &sc);
     for (size_t i = 0; strmap_next(&it->recs, &i, &k, &v);)
         ((struct item_rec *)v)->seen = false;
@@ -317,6 +318,7 @@ void items_sync(struct items *it)
         strmap_del(&it->recs, k);
         free(rec);
     }
+    sched_batch_end(it->s);
     if (sc.added || sc.removed)
         LOGI("scheduler: %d items added, %d removed (%zu scheduled here)", sc.added, sc.removed,
              strmap_len(&it->recs));

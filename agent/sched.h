@@ -220,6 +220,13 @@ int sched_item_remove(struct sched *s, const char *job, int item, bool kill);
  * not handled yet are reported MISSED with `why` (the session was lost: they
  * came due while this agent could not handle them). -ENOENT when unknown. */
 int sched_item_drop(struct sched *s, const char *job, int item, const char *why);
+/* sched_batch_begin/sched_batch_end: removals between them (sched_item_remove,
+ * sched_item_drop, sched_item_hand) re-check the backlog and re-arm the
+ * timer once, at the end, instead of once each: losing 40,000 items at an
+ * apply is one pass, not 40,000. */
+void sched_batch_begin(struct sched *s);
+void sched_batch_end(struct sched *s);
+
 /* sched_item_hand: (job, item) was lost to another agent: removed as by
  * sched_item_remove (running executions left to finish), but its later fires
  * are reported MISSED with `why` as they come due, for as long as opts.owes

@@ -858,6 +858,30 @@ static void test_handed_and_owed(void **state)
     assert_int_equal(sched_owed(s), 0);
     sched_free(s);
 
+    /* 1,000 items handed in one batch (an apply that loses them all): the
+     * timer is re-armed once, to the nearest owed fire, and stays right as
+     * the owed fires come due (a bound kept by owed_tick, not a walk of the
+     * owed list at every re-arm) */
+    s = mk(4);
+    static char names[1000][16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(names[i], sizeof names[i], "b%d", i);
+        put(s, conf(names[i], 10));
+    }
+    int64_t wake = sched_next_wake_ms(s);
+    sched_batch_begin(s);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(sched_item_hand(s, names[i], 0, "handed"), 0);
+    sched_batch_end(s);
+    assert_int_equal(sched_owed(s), 1000);
+    assert_int_equal(sched_items(s), 0);
+    assert_int_equal(sched_next_wake_ms(s), wake);
+    int before = count_ev(SCHED_EV_MISSED);
+    advance(s, 10000);
+    assert_int_equal(count_ev(SCHED_EV_MISSED) - before, 1000);
+    assert_true(sched_next_wake_ms(s) > 0 && sched_next_wake_ms(s) <= 10000);
+    sched_free(s);
+
     /* dropped with the session: due, unhandled fires are missed */
     s = mk(4);
     put(s, conf("d", 10));
