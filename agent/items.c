@@ -122,7 +122,9 @@ static int conf_of(struct items *it, const struct job *j, int item, int64_t firs
         .job = j->name,
         .item = item,
         .total = j->shards,
-        .shard_param = j->shard_params[item] ? j->shard_params[item] : "",
+        .shard_param = item < j->shards && j->shard_params && j->shard_params[item]
+                           ? j->shard_params[item]
+                           : "",
         .job_param = j->job_param,
         .type = j->type == JOB_JAVA ? SCHED_JOB_JAVA : SCHED_JOB_SHELL,
         .command = j->command,
@@ -283,9 +285,12 @@ static void lost(void *arg, const struct coord_loss *l)
     const struct job *j = coord_job(it->c, l->job);
     struct sched_item_conf conf;
     struct sc_err err;
-    if (!l->pending || !l->lo_ms || !j || j->disabled || l->item >= j->shards ||
-        conf_of(it, j, l->item, 0, &conf) < 0)
+    /* an item past the job's shards: removed from it while its owner was
+     * gone (coord.c removed_settle), its window accounted all the same */
+    if (!l->pending || !l->lo_ms || !j || j->disabled || conf_of(it, j, l->item, 0, &conf) < 0)
         return;
+    if (conf.total <= l->item)
+        conf.total = l->item + 1;
     sc_err_clear(&err);
     int n = sched_owe(it->s, &conf, l->lo_ms, l->dropped ? l->dropped : "lost while pending",
                       l->dropped ? NULL : HANDED_WHY, &err);

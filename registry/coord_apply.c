@@ -203,6 +203,60 @@ static void carry_pending(struct coord *c, const char *job, int item)
         c->carry_ms = own_carry(c->carry_ms, lo);
 }
 
+/* removed_note: (job, item) leaves the job at this epoch (a shard-count cut)
+ * and was not ours: nobody will own it again, so its owner at `before`
+ * accounted its fires up to its stop only if it was alive to apply this
+ * epoch; the rest is accounted here (every agent that sees the removal does;
+ * the history keeps one row per fire). Nothing to do for an item that was
+ * ours (lost above) or that `before` did not have. */
+static void removed_note(struct coord *c, const struct shard_assignment *before, const char *job,
+                         int item)
+{
+    int bji = shard_job_find(before, job);
+    if (bji < 0 || item >= shard_job_items(before, bji))
+        return;
+    int o = shard_owner(before, bji, item);
+    const char *from = o >= 0 ? shard_agent_id(before, o) : NULL;
+    if (from && strcmp(from, c->id) == 0 &&
+        own_member_self(c->id, zkreg_session_id(c->z), from,
+                        coord_member_session(&c->applied_snap, from)))
+        return;
+    coord_handover_removed(c, before, job, item);
+    c->maybe_pending = true;
+}
+
+/* removed_settle: the gate is open (every live agent applied our epoch,
+ * so a live previous owner has stopped and accounted what it ran): each
+ * removed item's window is resolved as a takeover's and, unless its owner
+ * handed it over directly (own_removed_owes), reported missed from its start
+ * to now. */
+static void removed_settle(struct coord *c, const struct bound *b)
+{
+    const char *k;
+    void *v;
+    char job[JOB_NAME_MAX + 1];
+    for (size_t it = 0; strmap_next(&c->handovers, &it, &k, &v);) {
+        struct handover *h = v;
+        if (!h->removed)
+            continue;
+        const char *sep = strchr(k, '\x1f');
+        int item = sep ? atoi(sep + 1) : -1;
+        snprintf(job, sizeof job, "%.*s", sep ? (int)(sep - k) : 0, k);
+        struct cjob *j = strmap_get(&c->jobs.map, job);
+        if (j && item >= 0 && item < j->nst) {
+            coord_handover_resolve(c, j, item, b);
+            if (h->removed_owes && h->t.lo_ms > 0) {
+                LOGN("job %s item %d: removed from the job while its owner was gone; its fires "
+                     "since %lld ms are accounted here",
+                     job, item, (long long)h->t.lo_ms);
+                loss_add(c, job, item, true, h->t.lo_ms,
+                         "removed from its job while its owner was gone: missed unless it ran");
+            }
+        }
+        free(strmap_del(&c->handovers, k));
+    }
+}
+
 /* apply_job: the states of one job's items under assignment `a` (ji: the job's
  * index there, -1 when it was left out). */
 static void apply_job(struct coord *c, const struct shard_assignment *a,
@@ -235,6 +289,8 @@ static void apply_job(struct coord *c, const struct shard_assignment *a,
             j->st[i] = COORD_NONE;
             stop_fold(c, j, i);
             (*lost)++;
+        } else if (!mine && i >= n && n > 0 && j->st[i] == COORD_NONE && before) {
+            removed_note(c, before, j->jc.name, i);
         }
     }
 }
@@ -387,6 +443,10 @@ void coord_gate_check(struct coord *c)
      * while something is pending. */
     if (!c->maybe_pending || !coord_can_start(c) || !c->applied || !gate_open(c))
         return;
+    if (strmap_len(&c->handovers) > 0) {
+        coord_takeover_bound(c, &b);
+        removed_settle(c, &b);
+    }
     for (size_t it = 0; strmap_next(&c->jobs.map, &it, &k, &v);) {
         struct cjob *j = v;
         for (int i = 0; i < j->nst; i++)

@@ -97,6 +97,12 @@ struct handover {
     int64_t prev_epoch, prev_created_ms;
     bool resolved;
     bool died; /* the previous owner's session ended */
+    /* not gained: removed from its job by a config write while another
+     * agent (or an earlier session of ours) owned it; its fires since that
+     * owner stopped are accounted here once the gate opens
+     * (coord_removed_settle), as a new owner's window would be */
+    bool removed;
+    bool removed_owes; /* own_removed_owes, set when resolved */
     struct own_takeover t;
 };
 
@@ -318,6 +324,10 @@ void coord_handover_gain(struct coord *c, const struct shard_assignment *before,
                          int item);
 void coord_handover_forget(struct coord *c, const char *job, int item);
 void coord_handover_sweep(struct coord *c);
+/* coord_handover_removed: note (job, item), removed from the job at the epoch
+ * being applied while `before` gave it to another owner. */
+void coord_handover_removed(struct coord *c, const struct shard_assignment *before, const char *job,
+                            int item);
 void coord_takeover_bound(struct coord *c, struct bound *b);
 int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const struct bound *b);
 void coord_rerun_claim(struct coord *c, struct cjob *j, int item);

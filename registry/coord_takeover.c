@@ -134,6 +134,17 @@ void coord_handover_gain(struct coord *c, const struct shard_assignment *before,
     handover_put(c, job, item, h);
 }
 
+void coord_handover_removed(struct coord *c, const struct shard_assignment *before, const char *job,
+                            int item)
+{
+    char key[JOB_NAME_MAX + 16];
+    coord_handover_gain(c, before, job, item);
+    job_item_key(key, sizeof key, job, item);
+    struct handover *h = strmap_get(&c->handovers, key);
+    if (h)
+        h->removed = true;
+}
+
 /* ---------------------------------------------------------------- the takeover bound */
 
 /* coord_takeover_bound: from live peers at our epoch (their records' stop_s: they
@@ -382,6 +393,7 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
             in.owner_applied_ms -= x->rec.skew_ms;
     }
     own_takeover(&in, &h->t);
+    h->removed_owes = own_removed_owes(&in);
     j->first[item] = h->t.first_s;
     h->resolved = true;
     LOGD("job %s item %d: taken over from %s (%s); fires after %lld had no owner unless it ran "
@@ -414,7 +426,8 @@ void coord_handover_sweep(struct coord *c)
         int item = sep ? atoi(sep + 1) : -1;
         snprintf(job, sizeof job, "%.*s", sep ? (int)(sep - k) : 0, k);
         const struct cjob *j = strmap_get(&c->jobs.map, job);
-        if (!j || item < 0 || item >= j->nst || j->st[item] == COORD_NONE)
+        bool removed = ((const struct handover *)v)->removed;
+        if (!j || item < 0 || item >= j->nst || (j->st[item] == COORD_NONE && !removed))
             free(strmap_del(&c->handovers, k));
     }
     for (size_t it = 0; strmap_next(&c->reruns, &it, &k, &v);) {
