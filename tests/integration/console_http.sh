@@ -96,14 +96,21 @@ c2pid=$!
 sc_wait_until 20 test -s "$tmp/port2" || fail "second console did not start"
 port2=$(cat "$tmp/port2")
 raw slowbody "$port2" 2 || fail "a body that stopped was not cut off at 2 s"
-python3 - "$port2" <<'PY' || fail "accept out of descriptors"
+python3 - "$port2" "$clog2" <<'PY' || fail "accept out of descriptors"
 import socket, sys, time
-port = int(sys.argv[1])
+port, log = int(sys.argv[1]), sys.argv[2]
 socks = []
 for _ in range(120):  # past the console's 64 descriptors
     s = socket.socket(); s.settimeout(5)
     s.connect(("127.0.0.1", port)); socks.append(s)
-time.sleep(1.5)      # the console meets EMFILE and pauses
+end = time.monotonic() + 20
+while time.monotonic() < end:  # the console meets EMFILE and says it pauses
+    with open(log, errors="replace") as f:
+        if "pausing new connections" in f.read():
+            break
+    time.sleep(0.1)
+else:
+    sys.exit(2)
 for s in socks: s.close()
 end = time.monotonic() + 20
 while time.monotonic() < end:  # then serves again
