@@ -988,7 +988,7 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
 {
     struct item *x = &a->it[j][i];
     if (x->last > a->max_started)
-        a->max_started = x->last; /* coord.c stop_fold */
+        a->max_started = x->last; /* coord_apply.c stop_fold */
     if (x->st == ST_PENDING && (x->h.valid || x->h.any)) {
         int64_t lo = pending_lo(w, x);
         *carry = own_carry(*carry, lo);
@@ -1029,7 +1029,7 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
 
 /* note_handover: the item's previous owner as far as `before` (the
  * assignment of the epoch applied until now; NULL: none in this process)
- * tells, for own_takeover (coord.c handover_gain). */
+ * tells, for own_takeover (coord_takeover.c coord_handover_gain). */
 static void note_handover(struct world *w, struct sim_agent *a, const struct assign *before, int j,
                           int i, struct handover *h)
 {
@@ -1038,7 +1038,7 @@ static void note_handover(struct world *w, struct sim_agent *a, const struct ass
     /* Nobody owned it at our previous epoch because that epoch
      * followed a total outage (no members after an epoch with
      * some, or our own session lost moments ago): its last owner was a session that is
-     * gone (coord.c handover_gain) */
+     * gone (coord_takeover.c coord_handover_gain) */
     if (before && i < before->items[j] && !before->owner[j][i].id[0] && before->nmembers == 0 &&
         (before->outage_from > 0 ||
          (a->self_lost_valid && clk(w, a) - a->self_lost_ms < 10LL * T(w)))) {
@@ -1099,7 +1099,7 @@ static void maybe_apply(struct world *w, struct sim_agent *a)
              * owned it accounts its fires up to its stop, and every agent
              * that sees the removal (an agent that skipped the epoch that
              * removed it does not) those after, as a new owner would: the
-             * history keeps one row per fire (coord.c removed_note). */
+             * history keeps one row per fire (coord_apply.c removed_note). */
             if (!mine && !x->removed && before && i >= as.items[j] && i < before->items[j] &&
                 as.items[j] > 0 && !is_me(w, a, &before->owner[j][i])) {
                 x->removed = true;
@@ -1145,7 +1145,7 @@ static bool evicted_in(const struct sim_snap *s, const struct sim_member *m)
 }
 
 /* safe_bound_in: own_takeover's bound from every agent, whoever owned the
- * item (coord.c takeover_bound): live peers at our epoch, every session we saw
+ * item (coord_takeover.c coord_takeover_bound): live peers at our epoch, every session we saw
  * vanish, and when this session first listed the agents. */
 static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct own_takeover_in *in)
 {
@@ -1173,7 +1173,7 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct ow
 }
 
 /* takeover_in: what this agent knows of the item's previous owner now
- * (coord.c handover_resolve): alive in the session that owned it, its
+ * (coord_takeover.c coord_handover_resolve): alive in the session that owned it, its
  * session ended (we saw it go), our own earlier session, or no record. */
 static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int i,
                                const struct handover *h, struct own_takeover_in *in)
@@ -1249,7 +1249,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
 }
 
 /* rerun_claimed: whether another agent published that it re-runs the
- * cut-off runs of dead session `d` (coord.c rerun_claimed): a live peer's
+ * cut-off runs of dead session `d` (coord_takeover.c rerun_claimed): a live peer's
  * record, or the last record of a session we saw go. */
 static bool rerun_claimed(const struct world *w, const struct sim_agent *a, int64_t d)
 {
@@ -1472,7 +1472,7 @@ static void build_snap(struct world *w, struct sim_agent *a, struct sim_snap *s,
     }
     if (evict >= 0) {
         s->ev[s->nevicted++] = a->snap.m[evict];
-        /* coord.c quarantined(): kept out of the members for five minutes */
+        /* coord_leader.c quarantined(): kept out of the members for five minutes */
         a->quarantine[peer_of(a->snap.m[evict].id)] = clk(w, a) + 300000;
     }
     for (int p = 0; p < w->p.agents; p++) {
@@ -1622,7 +1622,7 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
         for (int i = 0; i < SIM_MAX_ITEMS; i++) {
             struct item *x = &a->it[j][i];
             if (x->last > a->max_started)
-                a->max_started = x->last; /* coord.c stop_fold */
+                a->max_started = x->last; /* coord_apply.c stop_fold */
             /* fires that came due while we could not handle them (paused,
              * cut off): ours, reported missed before the item goes */
             if (x->st == ST_ACTIVE && x->sched)
@@ -2114,7 +2114,7 @@ static void evicted(struct world *w, struct sim_agent *a)
     a->reg = REG_NONE;
 }
 
-/* self_evict: own_apply_overdue (coord.c apply_watchdog): stop everything,
+/* self_evict: own_apply_overdue (coord_record.c coord_apply_watchdog): stop everything,
  * then delete our node (a successor that sees it go treats us as dead: we
  * started nothing after) and register again, not ready until we apply. */
 static void self_evict(struct world *w, struct sim_agent *a)
@@ -2216,7 +2216,7 @@ static void handle_msg(struct world *w, struct sim_agent *a, struct msg *m)
     eval(w, a);
 }
 
-/* settle_check: own_settled over the records we hold (coord.c settle_check) */
+/* settle_check: own_settled over the records we hold (coord_apply.c coord_settle_check) */
 static void settle_check(struct world *w, struct sim_agent *a)
 {
     if (!a->applied || !a->agents_listed || a->agents_reading > 0 || !a->snap_exists ||
