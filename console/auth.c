@@ -545,6 +545,15 @@ static void reply_busy(struct creq *r)
     creq_error(r, 503, "login", "too many logins in progress; retry in a second");
 }
 
+/* reply_refused: a pool would not take the work (rc from dbpool_submit). */
+static void reply_refused(struct creq *r, int rc)
+{
+    if (rc == -EBUSY)
+        reply_busy(r);
+    else
+        creq_error(r, 500, NULL, "out of memory");
+}
+
 /* login_looked: the row is in (or the store is down): on to the check. */
 static void login_looked(void *arg)
 {
@@ -559,10 +568,7 @@ static void login_looked(void *arg)
     int rc = r->c->hash_db ? dbpool_submit(r->c->hash_db, login_check, login_done, l) : -EBUSY;
     if (rc < 0) {
         login_free(l);
-        if (rc == -EBUSY)
-            reply_busy(r);
-        else
-            creq_error(r, 500, NULL, "out of memory");
+        reply_refused(r, rc);
     }
 }
 
@@ -686,10 +692,7 @@ void auth_login(struct creq *r)
     int rc = dbpool_submit(c->auth_db, login_lookup, login_looked, l);
     if (rc < 0) {
         login_free(l);
-        if (rc == -EBUSY)
-            reply_busy(r);
-        else
-            creq_error(r, 500, NULL, "out of memory");
+        reply_refused(r, rc);
         return;
     }
     /* Counted now, before the check: parallel guesses are held to the limit. */
@@ -920,10 +923,7 @@ static void user_hashed(void *arg)
     int rc = r->c->auth_db ? dbpool_submit(r->c->auth_db, user_work, user_done, u) : -EBUSY;
     if (rc < 0) {
         userop_free(u);
-        if (rc == -EBUSY)
-            reply_busy(r);
-        else
-            creq_error(r, 500, NULL, "out of memory");
+        reply_refused(r, rc);
     }
 }
 
@@ -1041,9 +1041,6 @@ void auth_users(struct creq *r, const char *name)
                          : dbpool_submit(r->c->auth_db, user_work, user_done, u);
     if (rc < 0) {
         userop_free(u);
-        if (rc == -EBUSY)
-            reply_busy(r);
-        else
-            creq_error(r, 500, NULL, "out of memory");
+        reply_refused(r, rc);
     }
 }
