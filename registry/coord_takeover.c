@@ -68,17 +68,27 @@ static void handover_any(struct coord *c, const char *job, int item, int64_t pre
     handover_put(c, job, item, h);
 }
 
+/* handover_at_applied: a new handover whose previous epoch is the one we
+ * applied until now (the caller's to put or free); NULL out of memory. */
+static struct handover *handover_at_applied(struct coord *c)
+{
+    struct handover *h = calloc(1, sizeof *h);
+    if (h) {
+        h->prev_epoch = c->applied;
+        h->prev_created_ms = c->applied_created_ms;
+    }
+    return h;
+}
+
 /* handover_none: no previous owner is known (OWN_PREV_NONE). The item still
  * goes through own_takeover: whoever may have run it (an agent at an epoch
  * we skipped, a clock ahead of ours) is within its bound. */
 static void handover_none(struct coord *c, const char *job, int item)
 {
-    struct handover *h = calloc(1, sizeof *h);
+    struct handover *h = handover_at_applied(c);
     if (!h)
         return;
     h->none = true;
-    h->prev_epoch = c->applied;
-    h->prev_created_ms = c->applied_created_ms;
     handover_put(c, job, item, h);
 }
 
@@ -124,13 +134,11 @@ void coord_handover_gain(struct coord *c, const struct shard_assignment *before,
         handover_none(c, job, item);
         return;
     }
-    struct handover *h = calloc(1, sizeof *h);
+    struct handover *h = handover_at_applied(c);
     if (!h)
         return;
     snprintf(h->from, sizeof h->from, "%s", from);
     h->from_session = from_session;
-    h->prev_epoch = c->applied;
-    h->prev_created_ms = c->applied_created_ms;
     handover_put(c, job, item, h);
 }
 
