@@ -1,0 +1,90 @@
+/* workflow/wfzk.h: where workflows live in ZooKeeper and how clients ask the
+ * driver to act (docs/workflows.md, "Storage and the driver").
+ *
+ *   /workflows/<name>              the definition (wf_to_json), written with a
+ *                                  change-log entry kind 'w' (registry/plan.h)
+ *   /wfstate/<name>                the driver's schedule state of a workflow:
+ *                                  {"last_ms":N,"backfill":[...]} (driver only)
+ *   /wfruns/<run_id>               a run: {"workflow","logical_ms","trigger",
+ *                                  "state","params",...}; run_id is
+ *                                  wfzk_run_id(workflow, logical_ms), so one
+ *                                  logical time has one run (a create fails)
+ *   /wfruns/<run_id>/def           the definition the run was created with
+ *   /wfruns/<run_id>/t/<task>      a task's state once it left "waiting":
+ *                                  {"state","attempt","started_ms","ended_ms",
+ *                                   "reason","trig":"/jobs/J/triggers/t-N",...}
+ *   /wfruns/<run_id>/d/<task>~<attempt>~<item>
+ *                                  an item's result, created by the agent
+ *                                  that ran it (wfzk_done_path)
+ *   /wfreq/r-<seq>                 a client's request to the driver
+ *
+ * Only the leader's driver writes /wfstate, /wfruns/<id> and its t/ children,
+ * every write fenced by its election node. Clients (shardcronctl, console)
+ * write /workflows and /wfreq only.
+ *
+ * Requests: a client creates /wfreq/r- (ZOO_SEQUENCE) with JSON
+ *   {"op":"trigger","workflow":W,"params":{..},"logical_ms":N (optional)}
+ *   {"op":"clear","run_id":R,"task":T,"downstream":bool}
+ *   {"op":"mark","run_id":R,"task":T,"state":"succeeded|failed|skipped"}
+ *   {"op":"cancel","run_id":R}
+ *   {"op":"backfill","workflow":W,"from_ms":N,"to_ms":N,
+ *    "reprocess":"none|failed|all","dry_run":bool}
+ * plus "user" (who asked, for the audit). The driver answers by setting the
+ * node's data to {"ok":true,"result":{...}} or {"ok":false,"error":"...",
+ * "field":"...","status":400|404|409} and deletes answered requests after
+ * WFZK_REQ_KEEP_MS. The client waits for the answer (wfzk_request). */
+#ifndef SC_WORKFLOW_WFZK_H
+#define SC_WORKFLOW_WFZK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/err.h"
+#include "registry/zkcli.h"
+
+#define WFZK_DEFS "/workflows"
+#define WFZK_STATE "/wfstate"
+#define WFZK_RUNS "/wfruns"
+#define WFZK_REQS "/wfreq"
+#define WFZK_REQ_KEEP_MS 60000
+#define WFZK_REQ_WAIT_MS 15000 /* how long a client waits for the driver */
+#define WFZK_RUN_ID_MAX 80
+/* The job a command, sensor or branch task runs as (created by the driver,
+ * no cron): "wf.<workflow>.<task>". */
+#define WFZK_TASK_JOB_PREFIX "wf."
+
+/* wfzk_run_id: "<workflow>@<YYYYMMDDTHHMMSS>Z" (UTC, to the second; a
+ * logical time is whole seconds). */
+void wfzk_run_id(char *buf, size_t len, const char *workflow, int64_t logical_ms);
+/* wfzk_run_id_parse: the workflow and logical time of a run id; -EINVAL when
+ * it is not one. */
+int wfzk_run_id_parse(const char *run_id, char *workflow, size_t wlen, int64_t *logical_ms);
+/* wfzk_task_job: the job name of a command/sensor/branch task. */
+void wfzk_task_job(char *buf, size_t len, const char *workflow, const char *task);
+/* wfzk_done_path: /wfruns/<run>/d/<task>~<attempt>~<item> */
+void wfzk_done_path(char *buf, size_t len, const char *run_id, const char *task, int attempt,
+                    int item);
+int wfzk_done_parse(const char *name, char *task, size_t tlen, int *attempt, int *item);
+
+/* wfzk_put: validate (wf_parse + every job exists) and write /workflows/<name>
+ * with its change-log entry; version -1 = create or overwrite, else the
+ * version the caller read (-EAGAIN on a conflict: 409). 0 or negative errno
+ * with err naming what is wrong. */
+int wfzk_put(struct zkcli *k, const char *json, size_t len, int version, struct sc_err *err);
+
+/* wfzk_request: submit `req` (an object as above; "op" required) and wait up
+ * to wait_ms for the driver's answer. 0 with *result (the answer's "result",
+ * the caller's to free) when ok; -EREMOTEIO with err filled from the answer
+ * (status in *status) when refused; -ETIMEDOUT when no driver answered (no
+ * leader, or the request stays queued; the request is withdrawn). */
+int wfzk_request(struct zkcli *k, const cJSON *req, int wait_ms, cJSON **result, int *status,
+                 struct sc_err *err);
+
+/* wfzk_read_run: the run as the contract's JSON ({"run_id","workflow","state",
+ * "logical_time","tasks":{...}}) from ZooKeeper; -ENOENT when ZooKeeper no
+ * longer holds it (then look in history). */
+int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err);
+
+#endif
