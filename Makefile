@@ -36,7 +36,7 @@ ASAN_CFLAGS = $(BASE_CFLAGS) -O1 $(ASAN_FLAGS)
 LDLIBS = $(ZK_LIBS) $(PKG_LIBS) -lpthread -lm
 
 # Link order: a module before the modules it uses.
-MODULES := console agent ctl sql registry sharding core
+MODULES := console agent ctl workflow sql registry sharding core
 BINS := shardcron-agent shardcron-console shardcronctl
 bin_main_shardcron-agent := agent/main.c
 bin_main_shardcron-console := console/main.c
