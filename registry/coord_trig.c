@@ -35,7 +35,7 @@ struct trig_open {
     struct trig_open *next;
     uint64_t id; /* c->trig_seq: found again by a claim's answer, never by pointer */
     char job[JOB_NAME_MAX + 1];
-    char name[64];
+    char name[200];
     char *param;
     bool has_param;
     char *wf;      /* a workflow trigger's context (JSON text), else NULL */
@@ -51,13 +51,13 @@ struct trig_claim {
     int item;
     int64_t ctime;
     char job[JOB_NAME_MAX + 1];
-    char name[64];
+    char name[200];
 };
 
 struct trig_ctx {
     struct coord *c;
     char job[JOB_NAME_MAX + 1];
-    char name[64];
+    char name[200];
     char *param;
     bool has_param;
     char *wf;
@@ -261,7 +261,12 @@ static void trigger_read(struct zkreg *z, const struct zkreg_result *r, void *ar
         t->param = strdup(p->valuestring);
         t->has_param = t->param != NULL;
     }
-    const cJSON *wf = is_wf(t->name) ? cJSON_GetObjectItemCaseSensitive(o, "wf") : NULL;
+    cJSON *wf = is_wf(t->name) ? cJSON_GetObjectItemCaseSensitive(o, "wf") : NULL;
+    snprintf(path, sizeof path, "/jobs/%s/triggers/%s", t->job, t->name);
+    if (cJSON_IsObject(wf)) /* where the item side watches for a cancel */
+        cJSON_ReplaceItemInObjectCaseSensitive(wf, "trigger", cJSON_CreateString(path));
+    if (cJSON_IsObject(wf) && !cJSON_HasObjectItem(wf, "trigger"))
+        cJSON_AddStringToObject(wf, "trigger", path);
     if (is_wf(t->name) && (!cJSON_IsObject(wf) || !(t->wf = cJSON_PrintUnformatted(wf)))) {
         LOGW("job %s: workflow trigger %s has no readable context: ignored", t->job, t->name);
         cJSON_Delete(o);
