@@ -88,7 +88,7 @@ static void wb_add(struct wb *b, enum zkreg_op_type type, const char *path, cons
 struct wb_ctx {
     struct wfd *w;
     uint64_t gen;
-    char run[WFZK_RUN_ID_MAX + 1];
+    char run[JOB_NAME_MAX + 1]; /* a run id (or, for ensured(), a job name) */
 };
 
 static void deactivate(struct wfd *w, const char *why);
