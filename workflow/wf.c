@@ -341,8 +341,8 @@ static int parse_task(const cJSON *o, struct wf_task *t, struct sc_err *err)
     t->kind = (enum wf_kind)kind;
     for (int f = 0; f < 5; f++)
         if (!(kind_takes[kind] & (1u << f)) && present(o, opt_fields[f]))
-            return sc_err_set(err, EINVAL, opt_fields[f], -1, "is not allowed for a %s task%s",
-                              kind_names[kind],
+            return sc_err_set(err, EINVAL, opt_fields[f], -1, "is not allowed for a%s %s task%s",
+                              kind == WF_EXTERNAL ? "n" : "", kind_names[kind],
                               kind == WF_JOB ? " (the job's own settings apply)" : "");
     switch (t->kind) {
     case WF_JOB:
