@@ -27,18 +27,12 @@
 /* ---------------------------------------------------------------- names and enums */
 
 static const char *const kind_names[] = {"job", "command", "sensor", "branch", "external"};
-static const char *const rule_names[WF_RULE_COUNT] = {"all_success",
-                                                      "all_failed",
-                                                      "all_done",
-                                                      "all_done_min_one_success",
-                                                      "all_skipped",
-                                                      "one_success",
-                                                      "one_failed",
-                                                      "one_done",
-                                                      "none_failed",
-                                                      "none_failed_min_one_success",
-                                                      "none_skipped",
-                                                      "always"};
+static const char *const rule_names[WF_RULE_COUNT] = {"all_success",  "all_failed",
+                                                      "all_done",     "all_done_min_one_success",
+                                                      "all_skipped",  "one_success",
+                                                      "one_failed",   "one_done",
+                                                      "none_failed",  "none_failed_min_one_success",
+                                                      "none_skipped", "always"};
 static const char *const tstate_names[WF_T_COUNT] = {
     "waiting",   "queued", "running",         "sensing", "retrying",
     "succeeded", "failed", "upstream_failed", "skipped", "cancelled"};
@@ -231,10 +225,9 @@ const char *wf_offset_format(int64_t v, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- a task */
 
-static const char *const task_fields[] = {"job",      "command",      "sensor", "branch",
-                                          "external", "upstream",     "trigger_rule",
-                                          "shards",   "timeout_s",    "retries",
-                                          "interval_s", "labels",     NULL};
+static const char *const task_fields[] = {
+    "job",    "command",   "sensor",  "branch",     "external", "upstream", "trigger_rule",
+    "shards", "timeout_s", "retries", "interval_s", "labels",   NULL};
 static const char *const external_fields[] = {"workflow", "task", "offset", NULL};
 
 /* The optional fields each kind takes; the others are refused by name, so a
@@ -292,9 +285,9 @@ static int parse_external(const cJSON *o, struct wf_task *t, struct sc_err *err)
         (rc = json_get_str(x, "workflow", JSON_REQUIRED, &wf, err)) < 0)
         goto err;
     if (!wf_name_valid(wf)) {
-        rc = sc_err_set(err, EINVAL, "workflow", -1,
-                        "must be a workflow name of 1-%d characters of [A-Za-z0-9._-]",
-                        WF_NAME_MAX);
+        rc =
+            sc_err_set(err, EINVAL, "workflow", -1,
+                       "must be a workflow name of 1-%d characters of [A-Za-z0-9._-]", WF_NAME_MAX);
         goto err;
     }
     if ((rc = json_get_str(x, "task", JSON_REQUIRED, &task, err)) < 0)
@@ -479,8 +472,7 @@ static int task_err_prefix(struct sc_err *err, const char *id, int rc)
 
 /* link_upstream: resolve every task's "upstream" names to indexes. `stamp`
  * (ntasks ints, zeroed) finds a name given twice without a quadratic scan. */
-static int link_upstream(struct wf_def *d, const cJSON *const *src, int *stamp,
-                         struct sc_err *err)
+static int link_upstream(struct wf_def *d, const cJSON *const *src, int *stamp, struct sc_err *err)
 {
     for (int i = 0; i < d->ntasks; i++) {
         struct wf_task *t = &d->tasks[i];
@@ -653,8 +645,8 @@ static int order(struct wf_def *d, int *scratch, struct sc_err *err)
 
 /* ---------------------------------------------------------------- wf_parse */
 
-static const char *const wf_fields[] = {"name",    "description",     "cron",     "timezone",
-                                        "enabled", "max_active_runs", "catchup",  "timeout_s",
+static const char *const wf_fields[] = {"name",    "description",     "cron",    "timezone",
+                                        "enabled", "max_active_runs", "catchup", "timeout_s",
                                         "params",  "tasks",           NULL};
 
 static int parse_tasks(const cJSON *root, struct wf_def *d, struct sc_err *err)
@@ -670,7 +662,7 @@ static int parse_tasks(const cJSON *root, struct wf_def *d, struct sc_err *err)
     if (n > WF_TASKS_MAX)
         return sc_err_set(err, EINVAL, "tasks", -1, "at most %d tasks (got %d)", WF_TASKS_MAX, n);
     d->tasks = calloc((size_t)n, sizeof *d->tasks);
-    d->ids = malloc(sizeof *d->ids);
+    d->ids = calloc(1, sizeof *d->ids); /* zeroed is strmap_init's empty map */
     src = malloc((size_t)n * sizeof *src);
     scratch = calloc((size_t)n, sizeof *scratch);
     if (!d->tasks || !d->ids || !src || !scratch) {
@@ -751,7 +743,8 @@ static int wf_from_cjson(const cJSON *root, struct wf_def **out, struct sc_err *
         const struct wf_task *t = &d->tasks[i];
         /* the same run: that is what "upstream" is for, and waiting on a task
          * downstream of this one (or on itself) would never end */
-        if (t->kind == WF_EXTERNAL && t->ext.offset_s == 0 && strcmp(t->ext.workflow, d->name) == 0) {
+        if (t->kind == WF_EXTERNAL && t->ext.offset_s == 0 &&
+            strcmp(t->ext.workflow, d->name) == 0) {
             rc = sc_err_set(err, EINVAL, "external", -1,
                             "names this workflow's own run (offset 0): use \"upstream\"");
             task_err_prefix(err, t->id, rc);

@@ -61,8 +61,9 @@ static char *make(enum shape sh, int n, long *edges)
 {
     struct buf b = {malloc(1024), 0, 1024};
     *edges = 0;
-    put(&b, "{\"name\":\"bench-%d\",\"cron\":\"0 0 1 * * ?\",\"timezone\":\"Asia/Shanghai\","
-            "\"tasks\":{",
+    put(&b,
+        "{\"name\":\"bench-%d\",\"cron\":\"0 0 1 * * ?\",\"timezone\":\"Asia/Shanghai\","
+        "\"tasks\":{",
         sh);
     for (int i = 0; i < n; i++) {
         put(&b, "%s\"task-%05d\":{\"command\":\"/opt/etl/step.sh %d\",\"upstream\":[", i ? "," : "",
@@ -98,8 +99,7 @@ int main(void)
     static const struct {
         enum shape sh;
         const char *name;
-    } cases[] = {
-        {CHAIN, "chain"}, {FAN, "fan-out 1->4998->1"}, {LAYERS, "50 layers x 100, 3 up"}};
+    } cases[] = {{CHAIN, "chain"}, {FAN, "fan-out 1->4998->1"}, {LAYERS, "50 layers x 100, 3 up"}};
     printf("wf_parse of %d-task definitions, %d runs each (CPU ms of one thread; wall median)\n",
            WF_TASKS_MAX, RUNS);
     printf("%-22s %7s %8s %9s %9s %9s %10s\n", "shape", "edges", "bytes", "median_ms", "max_ms",

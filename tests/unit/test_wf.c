@@ -138,8 +138,8 @@ static void test_defaults(void **state)
     assert_int_equal(cJSON_GetArraySize(d->params), 0);
     assert_int_equal(d->ntasks, 5);
 
-    const struct wf_task *c = &d->tasks[0], *s = &d->tasks[1], *j = &d->tasks[2],
-                         *b = &d->tasks[3], *e = &d->tasks[4];
+    const struct wf_task *c = &d->tasks[0], *s = &d->tasks[1], *j = &d->tasks[2], *b = &d->tasks[3],
+                         *e = &d->tasks[4];
     assert_int_equal(c->kind, WF_COMMAND);
     assert_string_equal(c->command, "true");
     assert_int_equal(c->shards, 1);
@@ -468,7 +468,8 @@ static const struct {
 /* R run, W wait, K skip, U upstream_failed; one character per combination,
  * in the order above. */
 static const char *const truth[WF_RULE_COUNT] = {
-    /*                                 none SS FF KK UU SF SK FK Sr Fr Kr Ur rr CS US SSr SFK */
+    /* columns: none, S S, F F, K K, U U, S F, S K, F K, S run, F run, K run, U run,
+     * run run, C S, U S, S S run, S F K */
     [WF_ALL_SUCCESS] /*              */ "RRUKUUKUWUKUWUUWU",
     [WF_ALL_FAILED] /*               */ "RKRKRKKKKWKWWKKKK",
     [WF_ALL_DONE] /*                 */ "RRRRRRRRWWWWWRRWR",
@@ -531,14 +532,14 @@ static void test_truth_table(void **state)
 static void test_skip_propagation(void **state)
 {
     (void)state;
-    struct wf_def *d = parse_ok(
-        "{\"name\":\"w\",\"tasks\":{\"route\":{\"branch\":\"echo a\"},"
-        "\"a\":{\"command\":\"x\",\"upstream\":[\"route\"]},"
-        "\"b\":{\"command\":\"x\",\"upstream\":[\"route\"]},"
-        "\"b2\":{\"command\":\"x\",\"upstream\":[\"b\"]},"
-        "\"join\":{\"command\":\"x\",\"upstream\":[\"a\",\"b2\"],\"trigger_rule\":"
-        "\"none_failed_min_one_success\"},"
-        "\"strict\":{\"command\":\"x\",\"upstream\":[\"a\",\"b2\"]}}}");
+    struct wf_def *d =
+        parse_ok("{\"name\":\"w\",\"tasks\":{\"route\":{\"branch\":\"echo a\"},"
+                 "\"a\":{\"command\":\"x\",\"upstream\":[\"route\"]},"
+                 "\"b\":{\"command\":\"x\",\"upstream\":[\"route\"]},"
+                 "\"b2\":{\"command\":\"x\",\"upstream\":[\"b\"]},"
+                 "\"join\":{\"command\":\"x\",\"upstream\":[\"a\",\"b2\"],\"trigger_rule\":"
+                 "\"none_failed_min_one_success\"},"
+                 "\"strict\":{\"command\":\"x\",\"upstream\":[\"a\",\"b2\"]}}}");
     enum wf_tstate st[6];
     for (int i = 0; i < 6; i++)
         st[i] = WF_T_WAITING;
@@ -653,7 +654,7 @@ static void test_offsets(void **state)
         {"+25h", 90000, "+25h"}, {"60s", 60, "+1m"},      {"-3650d", -3650LL * 86400, "-3650d"},
         {"007m", 420, "+7m"},    {"+48h", 172800, "+2d"},
     };
-    static const char *const bad[] = {"",    "1",  "d",    "-",    "1x",       "1dd",  "+-1d",
+    static const char *const bad[] = {"",    "1",   "d",    "-",      "1x",          "1dd", "+-1d",
                                       " 1d", "1d ", "1.5h", "+3651d", "1234567890s", "1D"};
     struct sc_err err;
     char buf[32];
@@ -679,18 +680,12 @@ static void test_offsets(void **state)
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const rules[] = {"all_success",
-                                        "all_failed",
-                                        "all_done",
-                                        "all_done_min_one_success",
-                                        "all_skipped",
-                                        "one_success",
-                                        "one_failed",
-                                        "one_done",
-                                        "none_failed",
-                                        "none_failed_min_one_success",
-                                        "none_skipped",
-                                        "always"};
+    static const char *const rules[] = {"all_success",  "all_failed",
+                                        "all_done",     "all_done_min_one_success",
+                                        "all_skipped",  "one_success",
+                                        "one_failed",   "one_done",
+                                        "none_failed",  "none_failed_min_one_success",
+                                        "none_skipped", "always"};
     assert_int_equal(sizeof rules / sizeof rules[0], WF_RULE_COUNT);
     for (int r = 0; r < WF_RULE_COUNT; r++) {
         enum wf_rule got;
@@ -702,9 +697,9 @@ static void test_names(void **state)
     assert_int_equal(wf_rule_parse("ALL_SUCCESS", &rr), -EINVAL);
     assert_int_equal(wf_rule_parse("", &rr), -EINVAL);
 
-    static const char *const ts[] = {"waiting",   "queued", "running",         "sensing",
-                                     "retrying",  "succeeded", "failed", "upstream_failed",
-                                     "skipped",   "cancelled"};
+    static const char *const ts[] = {"waiting",  "queued",    "running", "sensing",
+                                     "retrying", "succeeded", "failed",  "upstream_failed",
+                                     "skipped",  "cancelled"};
     assert_int_equal(sizeof ts / sizeof ts[0], WF_T_COUNT);
     for (int s = 0; s < WF_T_COUNT; s++) {
         enum wf_tstate got;
@@ -750,9 +745,10 @@ static bool job_in(void *arg, const char *job)
 static void test_check_jobs_and_index(void **state)
 {
     (void)state;
-    struct wf_def *d = parse_ok("{\"name\":\"w\",\"tasks\":{\"extract\":{\"job\":\"extract-orders\"},"
-                                "\"t\":{\"command\":\"x\"},\"load\":{\"job\":\"load\","
-                                "\"upstream\":[\"extract\",\"t\"]}}}");
+    struct wf_def *d =
+        parse_ok("{\"name\":\"w\",\"tasks\":{\"extract\":{\"job\":\"extract-orders\"},"
+                 "\"t\":{\"command\":\"x\"},\"load\":{\"job\":\"load\","
+                 "\"upstream\":[\"extract\",\"t\"]}}}");
     static const char *const both[] = {"extract-orders", "load", NULL};
     static const char *const one[] = {"extract-orders", "other", NULL};
     struct sc_err err;
