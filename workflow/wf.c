@@ -1035,3 +1035,50 @@ void wf_downstream_closure(const struct wf_def *d, int i, unsigned char *mark)
             }
     }
 }
+
+/* Airflow's branch operators refuse a task id that is not directly downstream
+ * (the choice would otherwise be silently lost); so does this. The lookup of
+ * a line is a binary search of the ascending downstream list. */
+int wf_branch_follow(const struct wf_def *d, int i, const char *out, size_t len,
+                     unsigned char *follow, struct sc_err *err)
+{
+    const struct wf_task *t = &d->tasks[i];
+    const char *p = out, *end = out + len;
+    char id[WF_TASK_ID_MAX + 1];
+    for (int line = 1; p < end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end;
+        const char *a = p;
+        p = nl ? nl + 1 : end;
+        while (a < e && (*a == ' ' || *a == '\t'))
+            a++;
+        while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+            e--;
+        if (a == e)
+            continue;
+        size_t n = (size_t)(e - a);
+        int k = -1;
+        if (n <= WF_TASK_ID_MAX && !memchr(a, '\0', n)) {
+            memcpy(id, a, n);
+            id[n] = '\0';
+            int j = wf_task_index(d, id), lo = 0, hi = t->ndown - 1;
+            while (j >= 0 && lo <= hi) {
+                int mid = (lo + hi) / 2;
+                if (t->down[mid] == j) {
+                    k = mid;
+                    break;
+                }
+                if (t->down[mid] < j)
+                    lo = mid + 1;
+                else
+                    hi = mid - 1;
+            }
+        }
+        if (k < 0)
+            return sc_err_set(err, EINVAL, "", -1,
+                              "branch output line %d: \"%.*s\" is not a task directly downstream "
+                              "of %s",
+                              line, (int)(n > 64 ? 64 : n), a, t->id);
+        follow[k] = 1;
+    }
+    return 0;
+}

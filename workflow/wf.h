@@ -148,6 +148,15 @@ enum wf_decision wf_rule_decide(enum wf_rule r, const enum wf_tstate *up, int nu
  * names upstream) is failed or upstream_failed (or cancelled), else succeeded. */
 enum wf_rstate wf_run_state(const struct wf_def *d, const enum wf_tstate *st);
 
+/* wf_branch_follow: which direct downstream tasks of branch task i its
+ * stdout (`out`, `len` bytes) names, one task id a line (surrounding blanks
+ * and empty lines ignored, a name repeated counts once): follow[k] = 1 for
+ * the k-th entry of d->tasks[i].down (ndown bytes, zeroed by the caller);
+ * the others are to be skipped. -EINVAL naming the first line that is not a
+ * direct downstream task (the branch task then fails, as in Airflow). */
+int wf_branch_follow(const struct wf_def *d, int i, const char *out, size_t len,
+                     unsigned char *follow, struct sc_err *err);
+
 /* wf_downstream_closure: marks in `mark` (ntasks bytes, zeroed by the caller)
  * task i and every task downstream of it (for "clear --downstream"). */
 void wf_downstream_closure(const struct wf_def *d, int i, unsigned char *mark);

@@ -39,6 +39,19 @@ static void check_model(const struct wf_def *d)
     wf_downstream_closure(d, d->topo[0], seen);
     if (!seen[d->topo[0]])
         abort();
+    /* a branch's output naming its first downstream task follows exactly that one */
+    const struct wf_task *t0 = &d->tasks[d->topo[0]];
+    if (t0->ndown > 0) {
+        unsigned char *follow = calloc((size_t)t0->ndown, 1);
+        const char *id = d->tasks[t0->down[0]].id;
+        if (!follow || wf_branch_follow(d, d->topo[0], id, strlen(id), follow, NULL) != 0 ||
+            !follow[0])
+            abort();
+        for (int k = 1; k < t0->ndown; k++)
+            if (follow[k])
+                abort();
+        free(follow);
+    }
     free(seen);
 }
 

@@ -639,6 +639,51 @@ static void test_downstream_closure(void **state)
     wf_free(d);
 }
 
+static void test_branch_follow(void **state)
+{
+    (void)state;
+    struct wf_def *d = parse_ok(
+        "{\"name\":\"w\",\"tasks\":{\"t\":{\"command\":\"x\"},\"route\":{\"branch\":\"r\","
+        "\"upstream\":[\"t\"]},\"full\":{\"job\":\"f\",\"upstream\":[\"route\"]},"
+        "\"other\":{\"command\":\"x\"},\"delta\":{\"job\":\"g\",\"upstream\":[\"route\"]}}}");
+    int r = wf_task_index(d, "route");
+    assert_int_equal(d->tasks[r].ndown, 2); /* full (2), delta (4) */
+    static const struct {
+        const char *out;
+        const char *want; /* follow[] as characters, or the error's fragment */
+    } cases[] = {
+        {"full\n", "10"},
+        {"delta", "01"},
+        {"  delta \r\n\n\tfull\nfull\n", "11"},
+        {"", "00"},
+        {"\n \n", "00"},
+        {"report\n", "line 1: \"report\" is not a task directly downstream of route"},
+        {"full\nother\n", "line 2: \"other\" is not"},
+        {"t", "line 1: \"t\" is not"},
+        {"ful l", "line 1: \"ful l\" is not"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        unsigned char follow[2] = {0};
+        struct sc_err err;
+        sc_err_clear(&err);
+        int rc = wf_branch_follow(d, r, cases[c].out, strlen(cases[c].out), follow, &err);
+        if (cases[c].want[0] == '0' || cases[c].want[0] == '1') {
+            if (rc != 0)
+                fail_msg("\"%s\": %s", cases[c].out, err.msg);
+            char got[3] = {(char)('0' + follow[0]), (char)('0' + follow[1]), 0};
+            assert_string_equal(got, cases[c].want);
+        } else {
+            assert_int_equal(rc, -EINVAL);
+            if (!strstr(err.msg, cases[c].want))
+                fail_msg("\"%s\": got \"%s\"", cases[c].out, err.msg);
+        }
+    }
+    /* a NUL inside the output is no task id */
+    unsigned char follow[2] = {0};
+    assert_int_equal(wf_branch_follow(d, r, "full\0x\n", 7, follow, NULL), -EINVAL);
+    wf_free(d);
+}
+
 /* ---------------------------------------------------------------- offsets, names, jobs */
 
 static void test_offsets(void **state)
@@ -813,21 +858,14 @@ static void test_stored_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_design_example),
-        cmocka_unit_test(test_topo),
-        cmocka_unit_test(test_cycles),
-        cmocka_unit_test(test_big),
-        cmocka_unit_test(test_truth_table),
-        cmocka_unit_test(test_skip_propagation),
-        cmocka_unit_test(test_run_state),
-        cmocka_unit_test(test_downstream_closure),
-        cmocka_unit_test(test_offsets),
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_check_jobs_and_index),
-        cmocka_unit_test(test_raw_bytes),
-        cmocka_unit_test(test_stored_size),
+        cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_design_example), cmocka_unit_test(test_topo),
+        cmocka_unit_test(test_cycles),         cmocka_unit_test(test_big),
+        cmocka_unit_test(test_truth_table),    cmocka_unit_test(test_skip_propagation),
+        cmocka_unit_test(test_run_state),      cmocka_unit_test(test_downstream_closure),
+        cmocka_unit_test(test_branch_follow),  cmocka_unit_test(test_offsets),
+        cmocka_unit_test(test_names),          cmocka_unit_test(test_check_jobs_and_index),
+        cmocka_unit_test(test_raw_bytes),      cmocka_unit_test(test_stored_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
