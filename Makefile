@@ -233,7 +233,7 @@ bench: bench-bin
 	@for r in bench/*/run; do [ -x $$r ] || continue; echo "== $$r"; $$r || exit 1; done
 
 # ---- hygiene ----
-C_FILES = $(shell find core registry sharding agent console ctl sql tests bench -name '*.[ch]' 2>/dev/null)
+C_FILES = $(shell find core registry sharding agent console ctl workflow sql tests bench -name '*.[ch]' 2>/dev/null)
 fmt:
 	clang-format -i $(C_FILES)
 

@@ -47,10 +47,12 @@ static void put(struct buf *b, const char *fmt, ...)
             return;
         }
         b->cap = b->cap * 2 + (size_t)n + 64;
-        if (!(b->s = realloc(b->s, b->cap))) {
+        char *grown = realloc(b->s, b->cap);
+        if (!grown) {
             perror("realloc");
             exit(1);
         }
+        b->s = grown;
     }
 }
 
