@@ -630,39 +630,24 @@ static void task_ended(struct wfd *w, struct wrun *r, int i, const char *stdout_
             return; /* sensing: no capacity held until the next poke */
         }
     } else if (k->kind == WF_BRANCH && ok) {
+        const char *out = stdout_text ? stdout_text : "";
+        unsigned char *follow = calloc((size_t)(k->ndown ? k->ndown : 1), 1);
+        struct sc_err err = {0};
         task_clear_follow(t);
-        char *dup = strdup(stdout_text ? stdout_text : ""), *save = NULL;
-        char bad[200] = "";
-        for (char *line = dup ? strtok_r(dup, "\n", &save) : NULL; line;
-             line = strtok_r(NULL, "\n", &save)) {
-            while (*line == ' ' || *line == '\t' || *line == '\r')
-                line++;
-            size_t l = strlen(line);
-            while (l && (line[l - 1] == ' ' || line[l - 1] == '\t' || line[l - 1] == '\r'))
-                line[--l] = '\0';
-            if (!l)
-                continue;
-            bool direct = false;
-            for (int d = 0; d < k->ndown; d++)
-                direct |= strcmp(r->d->tasks[k->down[d]].id, line) == 0;
-            if (!direct) {
-                snprintf(bad, sizeof bad, "the branch named \"%.60s\", not a direct downstream task",
-                         line);
-                break;
-            }
-            char **nf = realloc(t->follow, (size_t)(t->nfollow + 1) * sizeof *nf);
-            if (nf && (nf[t->nfollow] = strdup(line))) {
-                t->follow = nf;
-                t->nfollow++;
-            } else if (nf) {
-                t->follow = nf;
-            }
+        if (!follow || wf_branch_follow(r->d, i, out, strlen(out), follow, &err) < 0) {
+            char why[300];
+            snprintf(why, sizeof why, "%s", follow ? err.msg : "out of memory");
+            free(follow);
+            set_state(w, r, i, WF_T_FAILED, why);
+            evaluate(w, r);
+            return;
         }
-        free(dup);
-        if (bad[0])
-            set_state(w, r, i, WF_T_FAILED, bad);
-        else
-            set_state(w, r, i, WF_T_SUCCEEDED, "");
+        t->follow = calloc((size_t)(k->ndown ? k->ndown : 1), sizeof *t->follow);
+        for (int d = 0; t->follow && d < k->ndown; d++)
+            if (follow[d] && (t->follow[t->nfollow] = strdup(r->d->tasks[k->down[d]].id)))
+                t->nfollow++;
+        free(follow);
+        set_state(w, r, i, WF_T_SUCCEEDED, "");
     } else {
         char why[300] = "";
         for (int n = 0; !ok && n < t->nitems && !why[0]; n++)
@@ -1382,6 +1367,8 @@ static void def_node_read(struct zkreg *z, const struct zkreg_result *r, void *a
         if (cron_parse(d->cron, &ce, &err) == 0)
             def->cron = ce;
         def->zone = tz_load(d->timezone, &err);
+        if (!def->cron || !def->zone)
+            LOGE("workflow %s: not scheduled: %s: %s", x->name, err.field, err.msg);
     }
     if (fresh) {
         def->state_version = -1;
