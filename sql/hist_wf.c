@@ -26,6 +26,7 @@ struct q {
     MYSQL_BIND r[MAXC];
     unsigned long len[MAXC];
     my_bool null[MAXC];
+    my_bool trunc[MAXC];
     long long ll[MAXC];
     char *buf[MAXC];
     int n;
@@ -54,6 +55,7 @@ static int q_open(struct q *q, MYSQL *m, const char *sql, MYSQL_BIND *p, int np,
         MYSQL_BIND *b = &q->r[i];
         b->length = &q->len[i];
         b->is_null = &q->null[i];
+        b->error = &q->trunc[i];
         if (cols[i] == 'i') {
             b->buffer_type = MYSQL_TYPE_LONGLONG;
             b->buffer = &q->ll[i];
@@ -85,8 +87,14 @@ static int q_fetch(struct q *q, struct sc_err *err)
     int f = mysql_stmt_fetch(q->st);
     if (f == MYSQL_NO_DATA)
         return 0;
-    if (f == MYSQL_DATA_TRUNCATED)
-        return sc_err_set(err, EIO, "query", -1, "a stored value is larger than its column allows");
+    if (f == MYSQL_DATA_TRUNCATED) {
+        int i = 0;
+        while (i < q->n - 1 && !q->trunc[i])
+            i++;
+        return sc_err_set(err, EIO, "query", -1,
+                          "column %d: a stored value of %lu bytes is larger than it may be", i + 1,
+                          q->len[i]);
+    }
     if (f != 0)
         return sc_err_set(err, EIO, "query", -1, "error %u: %s", mysql_stmt_errno(q->st),
                           mysql_stmt_error(q->st));
@@ -157,9 +165,10 @@ static cJSON *stored_json(const char *s, size_t len)
 
 #define RUN_COLS_SQL                                                                               \
     "run_id, workflow, state, logical_ms, run_trigger, params, created_ms, started_ms, ended_ms"
-static const char run_cols[] = "sssisiiii";
+static const char run_cols[] = "sssissiii";
 static const unsigned long run_caps[] = {HIST_RUN_ID_MAX, HIST_WF_NAME_MAX, 16, 0, 16,
                                          HIST_PARAMS_MAX, 0, 0, 0};
+_Static_assert(sizeof run_cols - 1 == sizeof run_caps / sizeof *run_caps, "one cap per column");
 
 /* The current row of a RUN_COLS_SQL query as an object. */
 static cJSON *run_json(const struct q *q)
