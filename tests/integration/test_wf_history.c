@@ -372,6 +372,21 @@ static void test_wf_xcom_64k(void **state)
     free(want_printed);
     cJSON_Delete(want);
     cJSON_Delete(run);
+
+    /* 300 outputs of 64 KiB in one flush (19 MiB, past the server's 16 MiB
+     * max_allowed_packet for one statement): written in statements that fit. */
+    enum { MANY = 300 };
+    w = writer_open(&c, 500);
+    for (int i = 0; i < MANY; i++) {
+        struct hist_wf_xcom_event x = {.run_id = "big-2", .task = "fan", .item = i, .attempt = 1,
+                                       .output = big, .output_len = HIST_XCOM_MAX, .seq = 1};
+        assert_int_equal(hist_writer_submit_wf_xcom(w, &x), 0);
+    }
+    wait_drained(w, MANY, 60000);
+    hist_writer_close(w, 5000);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM task_xcom WHERE run_id = 'big-2' AND"
+                                  " LENGTH(output) = 65536"),
+                     MANY);
     free(big);
     free(over);
     ctx_close(&c);
