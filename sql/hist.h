@@ -120,12 +120,12 @@ struct hist_event {
 
 /* Column sizes of the workflow tables (migration 0005). Identity fields are
  * refused when they do not fit, never cut. */
-#define HIST_RUN_ID_MAX 80      /* workflow_run.run_id: printable ASCII, no space */
-#define HIST_WF_NAME_MAX 48     /* workflow name: printable ASCII, no space */
-#define HIST_TASK_MAX 64        /* task id: printable ASCII, no space */
-#define HIST_REASON_MAX 400     /* task_instance.reason: characters; the first ones are kept */
-#define HIST_PARAMS_MAX 65535   /* workflow_run.params: bytes of a JSON object (TEXT) */
-#define HIST_XCOM_MAX 65536     /* task_xcom.output: bytes of JSON (workflow/wf.h WF_XCOM_MAX) */
+#define HIST_RUN_ID_MAX 80    /* workflow_run.run_id: printable ASCII, no space */
+#define HIST_WF_NAME_MAX 48   /* workflow name: printable ASCII, no space */
+#define HIST_TASK_MAX 64      /* task id: printable ASCII, no space */
+#define HIST_REASON_MAX 400   /* task_instance.reason: characters; the first ones are kept */
+#define HIST_PARAMS_MAX 65535 /* workflow_run.params: bytes of a JSON object (TEXT) */
+#define HIST_XCOM_MAX 65536   /* task_xcom.output: bytes of JSON (workflow/wf.h WF_XCOM_MAX) */
 
 /* A run's state at version seq. Strings are borrowed (copied by submit). */
 struct hist_wf_run_event {

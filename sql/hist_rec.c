@@ -253,9 +253,9 @@ struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err)
 
 /* Same order as the ENUMs of workflow_run and task_instance (migration 0005). */
 static const char *const run_states[] = {"queued", "running", "succeeded", "failed", "cancelled"};
-static const char *const task_states[] = {"waiting",   "queued", "running",         "sensing",
-                                          "retrying",  "succeeded", "failed", "upstream_failed",
-                                          "skipped",   "cancelled"};
+static const char *const task_states[] = {"waiting",  "queued",    "running", "sensing",
+                                          "retrying", "succeeded", "failed",  "upstream_failed",
+                                          "skipped",  "cancelled"};
 static const char *const run_triggers[] = {"schedule", "manual", "backfill"};
 #define NELEM(a) ((int)(sizeof(a) / sizeof *(a)))
 
@@ -421,7 +421,7 @@ struct hist_rec *hist_rec_new_wf_xcom(const struct hist_wf_xcom_event *ev, struc
         return NULL;
     if (ev->item < 0 || ev->attempt < 0 || ev->attempt > 65535 || ev->seq < 0) {
         sc_err_set(err, EINVAL,
-                   ev->item < 0 ? "item"
+                   ev->item < 0  ? "item"
                    : ev->seq < 0 ? "seq"
                                  : "attempt",
                    -1, "out of range");

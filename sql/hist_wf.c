@@ -166,8 +166,8 @@ static cJSON *stored_json(const char *s, size_t len)
 #define RUN_COLS_SQL                                                                               \
     "run_id, workflow, state, logical_ms, run_trigger, params, created_ms, started_ms, ended_ms"
 static const char run_cols[] = "sssissiii";
-static const unsigned long run_caps[] = {HIST_RUN_ID_MAX, HIST_WF_NAME_MAX, 16, 0, 16,
-                                         HIST_PARAMS_MAX, 0, 0, 0};
+static const unsigned long run_caps[] = {
+    HIST_RUN_ID_MAX, HIST_WF_NAME_MAX, 16, 0, 16, HIST_PARAMS_MAX, 0, 0, 0};
 _Static_assert(sizeof run_cols - 1 == sizeof run_caps / sizeof *run_caps, "one cap per column");
 
 /* The current row of a RUN_COLS_SQL query as an object. */

@@ -155,17 +155,17 @@ static const char run_head[] =
     "INSERT INTO workflow_run (run_id, workflow, logical_ms, run_trigger, state, params,"
     " created_ms, started_ms, ended_ms, seq) VALUES ";
 static const char run_row[] = "(?,?,?,?,?,?,?,?,?,?)";
-static const char run_tail[] = " ON DUPLICATE KEY UPDATE" TAKE("run_trigger", RUN_NEWER)
-    TAKE("state", RUN_NEWER) TAKE("params", RUN_NEWER) TAKE("created_ms", RUN_NEWER)
-        TAKE("started_ms", RUN_NEWER) TAKE("ended_ms", RUN_NEWER) " seq = IF(" RUN_NEWER
-                                                                  ", VALUES(seq), seq)";
+static const char run_tail[] =
+    " ON DUPLICATE KEY UPDATE" TAKE("run_trigger", RUN_NEWER) TAKE("state", RUN_NEWER)
+        TAKE("params", RUN_NEWER) TAKE("created_ms", RUN_NEWER) TAKE("started_ms", RUN_NEWER)
+            TAKE("ended_ms", RUN_NEWER) " seq = IF(" RUN_NEWER ", VALUES(seq), seq)";
 static const char task_head[] = "INSERT INTO task_instance (run_id, task, state, attempt, items,"
                                 " started_ms, ended_ms, reason, seq) VALUES ";
 static const char task_row[] = "(?,?,?,?,?,?,?,?,?)";
-static const char task_tail[] = " ON DUPLICATE KEY UPDATE" TAKE("state", ROW_NEWER)
-    TAKE("attempt", ROW_NEWER) TAKE("items", ROW_NEWER) TAKE("started_ms", ROW_NEWER)
-        TAKE("ended_ms", ROW_NEWER) TAKE("reason", ROW_NEWER) " seq = IF(" ROW_NEWER
-                                                              ", VALUES(seq), seq)";
+static const char task_tail[] =
+    " ON DUPLICATE KEY UPDATE" TAKE("state", ROW_NEWER) TAKE("attempt", ROW_NEWER)
+        TAKE("items", ROW_NEWER) TAKE("started_ms", ROW_NEWER) TAKE("ended_ms", ROW_NEWER)
+            TAKE("reason", ROW_NEWER) " seq = IF(" ROW_NEWER ", VALUES(seq), seq)";
 static const char xcom_head[] =
     "INSERT INTO task_xcom (run_id, task, item, attempt, output, seq) VALUES ";
 static const char xcom_row[] = "(?,?,?,?,?,?)";
@@ -191,8 +191,7 @@ static char *build_sql(const char *head, const char *row, const char *tail, unsi
 
 static void close_db(struct hist_writer *w)
 {
-    struct stmt_cache *caches[] = {&w->exec_st, &w->trace_st, &w->run_st, &w->task_st,
-                                   &w->xcom_st};
+    struct stmt_cache *caches[] = {&w->exec_st, &w->trace_st, &w->run_st, &w->task_st, &w->xcom_st};
     for (size_t c = 0; c < sizeof caches / sizeof *caches; c++)
         for (int i = 0; i < NSIZES; i++) {
             if (caches[c]->st[i])
@@ -862,8 +861,7 @@ int hist_writer_open(const struct hist_writer_opts *o, struct hist_writer **out,
         sc_err_set(err, ENOMEM, "history", -1, "out of memory");
         goto err;
     }
-    struct stmt_cache *caches[] = {&w->exec_st, &w->trace_st, &w->run_st, &w->task_st,
-                                   &w->xcom_st};
+    struct stmt_cache *caches[] = {&w->exec_st, &w->trace_st, &w->run_st, &w->task_st, &w->xcom_st};
     const char *const sqls[][3] = {{exec_head, exec_row, exec_tail},
                                    {trace_head, trace_row, trace_tail},
                                    {run_head, run_row, run_tail},

@@ -238,8 +238,7 @@ static void test_wf_seq_order(void **state)
             for (int k = 0; k < 2; k++) {
                 bool newer = (k == 0) == (newer_first == 1);
                 run_ev(w, run, "order", logical, newer ? "failed" : "running", newer ? 7 : 3);
-                task_ev(w, run, "load", newer ? "failed" : "running", newer ? 2 : 1,
-                        newer ? 7 : 3);
+                task_ev(w, run, "load", newer ? "failed" : "running", newer ? 2 : 1, newer ? 7 : 3);
                 xcom_ev(w, run, "load", 0, newer ? "{\"v\":\"new\"}" : "{\"v\":\"old\"}",
                         newer ? 7 : 3);
                 sent += 3;
@@ -335,8 +334,13 @@ static void test_wf_xcom_64k(void **state)
     run_ev(w, "big-1", "big", T0, "running", 1);
     task_ev(w, "big-1", "t", "succeeded", 1, 2);
     xcom_ev(w, "big-1", "t", 0, big, 2);
-    struct hist_wf_xcom_event e = {.run_id = "big-1", .task = "t", .item = 1, .attempt = 1,
-                                   .output = over, .output_len = strlen(over), .seq = 2};
+    struct hist_wf_xcom_event e = {.run_id = "big-1",
+                                   .task = "t",
+                                   .item = 1,
+                                   .attempt = 1,
+                                   .output = over,
+                                   .output_len = strlen(over),
+                                   .seq = 2};
     assert_int_equal(hist_writer_submit_wf_xcom(w, &e), -EINVAL);
     wait_drained(w, 3, 30000);
     hist_writer_close(w, 5000);
@@ -378,8 +382,13 @@ static void test_wf_xcom_64k(void **state)
     enum { MANY = 300 };
     w = writer_open(&c, 500);
     for (int i = 0; i < MANY; i++) {
-        struct hist_wf_xcom_event x = {.run_id = "big-2", .task = "fan", .item = i, .attempt = 1,
-                                       .output = big, .output_len = HIST_XCOM_MAX, .seq = 1};
+        struct hist_wf_xcom_event x = {.run_id = "big-2",
+                                       .task = "fan",
+                                       .item = i,
+                                       .attempt = 1,
+                                       .output = big,
+                                       .output_len = HIST_XCOM_MAX,
+                                       .seq = 1};
         assert_int_equal(hist_writer_submit_wf_xcom(w, &x), 0);
     }
     wait_drained(w, MANY, 60000);
@@ -401,8 +410,12 @@ static void test_wf_bad_input(void **state)
     struct hist_writer_stats st;
     ctx_open(&c, "wfbad");
     struct hist_writer *w = writer_open(&c, 100);
-    struct hist_wf_run_event r = {.run_id = "r1", .workflow = "wf", .logical_ms = T0,
-                                  .trigger = "schedule", .state = "running", .created_ms = T0,
+    struct hist_wf_run_event r = {.run_id = "r1",
+                                  .workflow = "wf",
+                                  .logical_ms = T0,
+                                  .trigger = "schedule",
+                                  .state = "running",
+                                  .created_ms = T0,
                                   .seq = 1};
     r.state = "runing";
     assert_int_equal(hist_writer_submit_wf_run(w, &r), -EINVAL);
@@ -436,8 +449,8 @@ static void test_wf_bad_input(void **state)
     t.task = "t", t.reason = reason; /* long, invalid UTF-8: cut and cleaned, not refused */
     assert_int_equal(hist_writer_submit_wf_task(w, &t), 0);
 
-    struct hist_wf_xcom_event x = {.run_id = "r1", .task = "t", .output = "{not json}",
-                                   .output_len = 10, .seq = 1};
+    struct hist_wf_xcom_event x = {
+        .run_id = "r1", .task = "t", .output = "{not json}", .output_len = 10, .seq = 1};
     assert_int_equal(hist_writer_submit_wf_xcom(w, &x), -EINVAL);
     x.output = "{\"a\":1} x", x.output_len = 9;
     assert_int_equal(hist_writer_submit_wf_xcom(w, &x), -EINVAL);
@@ -602,11 +615,15 @@ static void test_wf_retention(void **state)
     for (int r = 0; r < 7; r++) {
         char run[32];
         snprintf(run, sizeof run, "old-%d", r);
-        struct hist_wf_run_event e = {.run_id = run, .workflow = "ret",
+        struct hist_wf_run_event e = {.run_id = run,
+                                      .workflow = "ret",
                                       .logical_ms = now - 41 * day + r * 1000,
-                                      .trigger = "backfill", .state = r % 2 ? "failed" : "succeeded",
-                                      .created_ms = now - 41 * day, .started_ms = now - 41 * day,
-                                      .ended_ms = now - 40 * day, .seq = 9};
+                                      .trigger = "backfill",
+                                      .state = r % 2 ? "failed" : "succeeded",
+                                      .created_ms = now - 41 * day,
+                                      .started_ms = now - 41 * day,
+                                      .ended_ms = now - 40 * day,
+                                      .seq = 9};
         assert_int_equal(hist_writer_submit_wf_run(w, &e), 0), sent++;
         for (int t = 0; t < 3; t++) {
             char task[16];
@@ -617,16 +634,23 @@ static void test_wf_retention(void **state)
         }
     }
     /* Cancelled before it started, 40 days ago: no end time, deleted by creation. */
-    struct hist_wf_run_event cancelled = {.run_id = "cancelled-old", .workflow = "ret",
-                                          .logical_ms = now - 40 * day, .trigger = "manual",
-                                          .state = "cancelled", .created_ms = now - 40 * day,
+    struct hist_wf_run_event cancelled = {.run_id = "cancelled-old",
+                                          .workflow = "ret",
+                                          .logical_ms = now - 40 * day,
+                                          .trigger = "manual",
+                                          .state = "cancelled",
+                                          .created_ms = now - 40 * day,
                                           .seq = 2};
     assert_int_equal(hist_writer_submit_wf_run(w, &cancelled), 0), sent++;
     /* Still running after 50 days (and one queued as long): kept with its tasks. */
-    struct hist_wf_run_event running = {.run_id = "running-old", .workflow = "ret",
-                                        .logical_ms = now - 50 * day, .trigger = "schedule",
-                                        .state = "running", .created_ms = now - 50 * day,
-                                        .started_ms = now - 50 * day, .seq = 3};
+    struct hist_wf_run_event running = {.run_id = "running-old",
+                                        .workflow = "ret",
+                                        .logical_ms = now - 50 * day,
+                                        .trigger = "schedule",
+                                        .state = "running",
+                                        .created_ms = now - 50 * day,
+                                        .started_ms = now - 50 * day,
+                                        .seq = 3};
     assert_int_equal(hist_writer_submit_wf_run(w, &running), 0), sent++;
     task_ev(w, "running-old", "t0", "succeeded", 1, 2), sent++;
     xcom_ev(w, "running-old", "t0", 0, "{\"keep\":true}", 2), sent++;
@@ -634,10 +658,14 @@ static void test_wf_retention(void **state)
     running.logical_ms--;
     assert_int_equal(hist_writer_submit_wf_run(w, &running), 0), sent++;
     /* Ended yesterday: kept. */
-    struct hist_wf_run_event recent = {.run_id = "recent", .workflow = "ret",
-                                       .logical_ms = now - 2 * day, .trigger = "schedule",
-                                       .state = "succeeded", .created_ms = now - 2 * day,
-                                       .started_ms = now - 2 * day, .ended_ms = now - day,
+    struct hist_wf_run_event recent = {.run_id = "recent",
+                                       .workflow = "ret",
+                                       .logical_ms = now - 2 * day,
+                                       .trigger = "schedule",
+                                       .state = "succeeded",
+                                       .created_ms = now - 2 * day,
+                                       .started_ms = now - 2 * day,
+                                       .ended_ms = now - day,
                                        .seq = 4};
     assert_int_equal(hist_writer_submit_wf_run(w, &recent), 0), sent++;
     task_ev(w, "recent", "t0", "succeeded", 1, 2), sent++;
@@ -715,9 +743,9 @@ static void test_wf_json(void **state)
     cJSON *run = NULL;
     if (hist_wf_run_get(c.m, "etl-2", &run, &err) != 0)
         fail_msg("run_get: %s: %s", err.field, err.msg);
-    static const char *const run_keys[] = {
-        "run_id",     "workflow",   "state",      "logical_time", "logical_ms", "trigger",
-        "params",     "created_ms", "started_ms", "ended_ms",     "tasks",      NULL};
+    static const char *const run_keys[] = {"run_id",     "workflow", "state",  "logical_time",
+                                           "logical_ms", "trigger",  "params", "created_ms",
+                                           "started_ms", "ended_ms", "tasks",  NULL};
     assert_keys(run, run_keys);
     assert_string_equal(get(run, "run_id")->valuestring, "etl-2");
     assert_string_equal(get(run, "workflow")->valuestring, "etl");
@@ -767,9 +795,9 @@ static void test_wf_json(void **state)
     cJSON *arr = NULL;
     assert_int_equal(hist_wf_runs_list(c.m, "etl", 0, &arr, &err), 0);
     assert_int_equal(cJSON_GetArraySize(arr), 3);
-    static const char *const list_keys[] = {
-        "run_id",     "workflow",   "state",      "logical_time", "logical_ms", "trigger",
-        "params",     "created_ms", "started_ms", "ended_ms",     NULL};
+    static const char *const list_keys[] = {"run_id",     "workflow", "state",  "logical_time",
+                                            "logical_ms", "trigger",  "params", "created_ms",
+                                            "started_ms", "ended_ms", NULL};
     const char *order[] = {"etl-3", "etl-2", "etl-1"};
     for (int i = 0; i < 3; i++) {
         const cJSON *r = cJSON_GetArrayItem(arr, i);

@@ -592,22 +592,37 @@ static struct hist_rec *make_wf_rec(int i, const char *big)
         snprintf(reason, sizeof reason, "item %d failed \xE6\x97\xA5", i);
     snprintf(out, sizeof out, "{\"n\":%d,\"s\":\"x\"}", i);
     if (i % 3 == 0) {
-        struct hist_wf_run_event e = {.run_id = run, .workflow = "nightly", .logical_ms = 1700000000000LL + i,
-                                      .trigger = "backfill", .state = i % 2 ? "running" : "failed",
+        struct hist_wf_run_event e = {.run_id = run,
+                                      .workflow = "nightly",
+                                      .logical_ms = 1700000000000LL + i,
+                                      .trigger = "backfill",
+                                      .state = i % 2 ? "running" : "failed",
                                       .params = i % 2 ? "{\"region\":\"cn\"}" : NULL,
-                                      .created_ms = 1700000000001LL, .started_ms = i % 2 ? 1700000000002LL : 0,
-                                      .ended_ms = 0, .seq = i};
+                                      .created_ms = 1700000000001LL,
+                                      .started_ms = i % 2 ? 1700000000002LL : 0,
+                                      .ended_ms = 0,
+                                      .seq = i};
         r = hist_rec_new_wf_run(&e, &err);
     } else if (i % 3 == 1) {
-        struct hist_wf_task_event e = {.run_id = run, .task = task, .state = "upstream_failed",
-                                       .attempt = i % 4, .items = 8, .started_ms = 1700000000003LL,
-                                       .ended_ms = 1700000000004LL, .reason = reason, .seq = i};
+        struct hist_wf_task_event e = {.run_id = run,
+                                       .task = task,
+                                       .state = "upstream_failed",
+                                       .attempt = i % 4,
+                                       .items = 8,
+                                       .started_ms = 1700000000003LL,
+                                       .ended_ms = 1700000000004LL,
+                                       .reason = reason,
+                                       .seq = i};
         r = hist_rec_new_wf_task(&e, &err);
     } else {
         const char *o = i == 2 ? big : out;
-        struct hist_wf_xcom_event e = {.run_id = run, .task = task, .item = i, .attempt = 1,
+        struct hist_wf_xcom_event e = {.run_id = run,
+                                       .task = task,
+                                       .item = i,
+                                       .attempt = 1,
                                        .output = i % 5 == 0 ? NULL : o,
-                                       .output_len = i % 5 == 0 ? 0 : strlen(o), .seq = i};
+                                       .output_len = i % 5 == 0 ? 0 : strlen(o),
+                                       .seq = i};
         r = hist_rec_new_wf_xcom(&e, &err);
     }
     if (!r)
@@ -672,7 +687,7 @@ static void test_wf_encode_roundtrip(void **state)
         assert_non_null(d);
         assert_same_any(r, d);
         /* Every shorter prefix is malformed, never misread. */
-        for (size_t cut = 0; cut < n; cut += n > 1000 ? 997 : 3)
+        for (size_t cut = 0; cut<n; cut += n> 1000 ? 997 : 3)
             assert_null(hist_rec_decode(buf, cut));
         assert_null(hist_rec_decode(buf, n - 1));
         /* A capacity one byte short is refused, not overrun. */
@@ -698,8 +713,8 @@ static void test_wf_validation(void **state)
     (void)state;
     struct sc_err err;
     char *big = json_of(HIST_XCOM_MAX + 1);
-    struct hist_wf_xcom_event x = {.run_id = "r", .task = "t", .output = big,
-                                   .output_len = HIST_XCOM_MAX + 1, .seq = 1};
+    struct hist_wf_xcom_event x = {
+        .run_id = "r", .task = "t", .output = big, .output_len = HIST_XCOM_MAX + 1, .seq = 1};
     sc_err_clear(&err);
     assert_null(hist_rec_new_wf_xcom(&x, &err));
     assert_string_equal(err.field, "output");
@@ -708,8 +723,13 @@ static void test_wf_validation(void **state)
     assert_null(hist_rec_new_wf_xcom(&x, &err));
     assert_string_equal(err.field, "output");
     free(big);
-    struct hist_wf_run_event r = {.run_id = "r", .workflow = "w", .logical_ms = 1, .trigger = "manual",
-                                  .state = "queued", .created_ms = 1, .params = "{\"a\":\"b\"}"};
+    struct hist_wf_run_event r = {.run_id = "r",
+                                  .workflow = "w",
+                                  .logical_ms = 1,
+                                  .trigger = "manual",
+                                  .state = "queued",
+                                  .created_ms = 1,
+                                  .params = "{\"a\":\"b\"}"};
     struct hist_rec *rec = hist_rec_new_wf_run(&r, &err);
     assert_non_null(rec);
     assert_string_equal(rec->run.params, "{\"a\":\"b\"}");
