@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "sql/hist.h"
 #include "sql/hist_spool.h"
+#include "workflow/wf.h" /* the state enums only: nothing of workflow/ is linked */
 
 /* ============================== names ============================== */
 
@@ -258,6 +259,9 @@ static const char *const task_states[] = {"waiting",  "queued",    "running", "s
                                           "skipped",  "cancelled"};
 static const char *const run_triggers[] = {"schedule", "manual", "backfill"};
 #define NELEM(a) ((int)(sizeof(a) / sizeof *(a)))
+/* A state added to the model needs a migration of the ENUM: fail the build here. */
+_Static_assert(NELEM(run_states) == WF_R_COUNT, "workflow_run.state lists every run state");
+_Static_assert(NELEM(task_states) == WF_T_COUNT, "task_instance.state lists every task state");
 
 static int name_index(const char *const *names, int n, const char *name)
 {
