@@ -161,12 +161,20 @@ static int start(void *ctx, const struct sched_launch *l, void *token, void **ha
     if (c->type == SCHED_JOB_JAVA) {
         if (!ar->javaw)
             return sc_err_set(err, ENOTSUP, "type", -1, "java jobs are not enabled on this agent");
+        struct wf_store wst;
+        if (l->wf && wf_build(ar, l, &wst, err) < 0)
+            return -EINVAL;
         struct javaw_run jr = {.classpath = c->java_classpath,
                                .class_name = c->java_class,
                                .jvm_opts = c->jvm_opts,
                                .timeout_ms = c->timeout_s * 1000,
-                               .env = env_of(l)};
-        return javaw_submit(ar->javaw, &jr, on_exec_done, token, (struct javaw_exec **)handle, err);
+                               .env = env_of(l),
+                               .wf = l->wf ? &wst.wf : NULL};
+        int rc =
+            javaw_submit(ar->javaw, &jr, on_exec_done, token, (struct javaw_exec **)handle, err);
+        if (l->wf)
+            wf_release(&wst);
+        return rc;
     }
     return shell(ar, l, token, handle, false, err);
 }
