@@ -1240,6 +1240,71 @@ static void test_wf_capture(void **state)
     assert_true(no_children());
 }
 
+struct wf_done {
+    int n;
+    enum exec_status status;
+    char captured[64], xcom[64], tail[256];
+    bool has_captured;
+};
+
+static void on_wf_done(const struct exec_result *r, void *arg)
+{
+    struct wf_done *d = arg;
+    d->n++;
+    d->status = r->status;
+    d->has_captured = r->captured != NULL;
+    snprintf(d->captured, sizeof d->captured, "%s", r->captured ? r->captured : "");
+    snprintf(d->xcom, sizeof d->xcom, "%s", r->xcom ? r->xcom : "");
+    snprintf(d->tail, sizeof d->tail, "%s", r->output_tail);
+}
+
+static bool wf_is_done(void *arg)
+{
+    return ((struct wf_done *)arg)->n > 0;
+}
+
+/* Every spawn path (posix_spawn on the loop, fork, spawner threads) keeps
+ * stdout apart for a captured run and writes and removes the XCom files. */
+static void test_wf_spawn_paths(void **state)
+{
+    (void)state;
+    const char *names[] = {"region"}, *values[] = {"cn"};
+    struct exec_wf wf = {.workflow = "w",
+                         .run_id = "r",
+                         .task = "t",
+                         .logical_time = "2030-01-01T08:00:00+08:00",
+                         .param_names = names,
+                         .param_values = values,
+                         .nparams = 1,
+                         .xcom_in = "[7]",
+                         .work_dir = tmpdir,
+                         .capture = true};
+    for (int m = 0; m < 3; m++) {
+        struct exec_runner_opts o = {.spawn = m == 1 ? EXEC_SPAWN_FORK : EXEC_SPAWN_POSIX,
+                                     .spawn_threads = m == 2 ? 2 : 0};
+        struct exec_runner *r = NULL;
+        assert_int_equal(exec_runner_new(base, &o, &r), 0);
+        struct exec_spec spec = {
+            .command = "echo $SHARDCRON_PARAM_region; echo err >&2; cat $SHARDCRON_XCOM_IN > "
+                       "$SHARDCRON_XCOM_OUT",
+            .cwd = tmpdir,
+            .env = {.job = "j", .execution_id = "wf-id-1", .attempt = 1},
+            .wf = &wf};
+        struct wf_done d = {0};
+        struct sc_err err;
+        assert_int_equal(exec_start(r, &spec, on_wf_done, &d, NULL, &err), 0);
+        assert_true(run_until(wf_is_done, &d, DEADLINE_MS));
+        assert_int_equal(d.status, EXEC_SUCCEEDED);
+        assert_true(d.has_captured);
+        assert_string_equal(d.captured, "cn\n");
+        assert_string_equal(d.xcom, "[7]");
+        assert_non_null(strstr(d.tail, "err\n"));
+        assert_false(dir_has_xcom());
+        exec_runner_free(r);
+    }
+    assert_true(no_children());
+}
+
 /* Retries keep the context; final is false until the last attempt. */
 static void test_wf_retries(void **state)
 {
@@ -1364,6 +1429,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wf_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wf_xcom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wf_capture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wf_spawn_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wf_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wf_kill, setup, teardown),
     };
