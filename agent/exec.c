@@ -244,7 +244,8 @@ int exec_env_secret(const char *name, size_t len)
 
 bool exec_env_name_valid(const char *name)
 {
-    if (!name || !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
+    if (!name ||
+        !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
         return false;
     for (const char *c = name; *c; c++)
         if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
@@ -357,7 +358,8 @@ int exec_xcom_collect(const struct exec_xcom *x, char **json, char *why, size_t 
     if (!v) {
         char m[300];
         free(buf);
-        snprintf(why, why_len, "XCom output is not valid JSON: %s", sc_err_format(&err, m, sizeof m));
+        snprintf(why, why_len, "XCom output is not valid JSON: %s",
+                 sc_err_format(&err, m, sizeof m));
         return -EINVAL;
     }
     cJSON_Delete(v);
@@ -1187,8 +1189,7 @@ static void child_exec(int out_w, int cap_w, const char *cwd, char *const argv[]
     sigprocmask(SIG_SETMASK, &none, NULL);
     setpgid(0, 0);
     int in = open("/dev/null", O_RDONLY);
-    if (in < 0 || dup2(in, 0) < 0 || dup2(cap_w >= 0 ? cap_w : out_w, 1) < 0 ||
-        dup2(out_w, 2) < 0)
+    if (in < 0 || dup2(in, 0) < 0 || dup2(cap_w >= 0 ? cap_w : out_w, 1) < 0 || dup2(out_w, 2) < 0)
         _exit(126);
     if (chdir(cwd) < 0) {
         static const char msg[] = "shardcron: cannot enter the working directory\n";

@@ -124,7 +124,7 @@ struct exec_wf {
     int nparams;
     const char *xcom_in;  /* JSON text, NULL = "{}" */
     const char *work_dir; /* where the two files go: <work_dir>/<execution id>.xcom-{in,out}.json */
-    bool capture;         /* keep stdout apart (at most EXEC_XCOM_MAX bytes): exec_result.captured */
+    bool capture; /* keep stdout apart (at most EXEC_XCOM_MAX bytes): exec_result.captured */
 };
 
 /* The XCom files of one workflow run (exec_xcom_open .. exec_xcom_close);

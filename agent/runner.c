@@ -94,10 +94,10 @@ static int wf_build(const struct agent_runner *ar, const struct sched_launch *l,
         st->names[k] = p->string;
         st->values[k] = p->valuestring;
     }
-    const char *dir = ar->work_dir[0]  ? ar->work_dir
-                      : ar->log_dir[0] ? ar->log_dir
+    const char *dir = ar->work_dir[0]                         ? ar->work_dir
+                      : ar->log_dir[0]                        ? ar->log_dir
                       : getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
-                                                               : "/tmp";
+                                                              : "/tmp";
     st->wf = (struct exec_wf){.workflow = c->workflow,
                               .run_id = c->run_id,
                               .task = c->task,

@@ -69,9 +69,9 @@ struct sched_run {
     int attempt;
     int64_t fire_time;
     char fire_iso[40];
-    char *job_param; /* manual override, owned; NULL = spec's */
+    char *job_param;  /* manual override, owned; NULL = spec's */
     struct wfctx *wf; /* a workflow task's run (sched_trigger_wf), owned; else NULL */
-    int64_t epoch;   /* set by stamp() when the process is created */
+    int64_t epoch;    /* set by stamp() when the process is created */
     char fence[AGENT_FENCE_LEN + 1];
     enum run_state state;
     int64_t queued_ms, started_ms, retry_due;
@@ -102,9 +102,9 @@ struct sched {
     struct sched_item **heap;
     int heap_n, heap_cap;
     struct run_list queue, running, retry, armed;
-    struct sched_item *owed;  /* items lost here whose fires are still ours to report */
-    struct strmap owed_by;    /* "job\x1fitem" -> its owed item: lookups without a walk */
-    bool owed_recheck;        /* coordination changed: ask owes() of every owed item */
+    struct sched_item *owed; /* items lost here whose fires are still ours to report */
+    struct strmap owed_by;   /* "job\x1fitem" -> its owed item: lookups without a walk */
+    bool owed_recheck;       /* coordination changed: ask owes() of every owed item */
     /* no owed item's next fire is before this (INT64_MAX: none); a lower
      * bound, exact after each owed_tick: a wake-up never walks the owed
      * list (handing 40,000 items walked it 40,000 times) */
@@ -1582,7 +1582,8 @@ int sched_trigger_wf(struct sched *s, const char *job, int item, const char *job
     sc_err_clear(&err);
     int rc = wfctx_parse(wf_json ? wf_json : "", &wf, &err);
     if (rc < 0) {
-        LOGW("%s/%d: workflow trigger refused: %s", job, item, sc_err_format(&err, why, sizeof why));
+        LOGW("%s/%d: workflow trigger refused: %s", job, item,
+             sc_err_format(&err, why, sizeof why));
         return rc;
     }
     int64_t t = sec_floor(now_real(s));

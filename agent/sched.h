@@ -121,8 +121,7 @@ struct sched_runner {
      * will not be released; sched_run_done is never called for it. */
     int (*prepare)(void *ctx, const struct sched_launch *l, void *token, void **handle,
                    struct sc_err *err);
-    int (*release)(void *ctx, void *handle, const struct sched_item_conf *conf,
-                   int64_t fire_time);
+    int (*release)(void *ctx, void *handle, const struct sched_item_conf *conf, int64_t fire_time);
     void (*cancel)(void *ctx, void *handle, const struct sched_item_conf *conf);
     /* Optional: the process group of a started run (0 = none or not known
      * yet), given as STARTED's pid (the agent's watchdog guards it). */

@@ -7,8 +7,8 @@
 
 #include "core/json.h"
 
-static const char *const fields[] = {"workflow", "run_id",  "task",    "attempt", "logical_ms",
-                                     "timezone", "params",  "xcom_in", "capture", NULL};
+static const char *const fields[] = {"workflow", "run_id", "task",    "attempt", "logical_ms",
+                                     "timezone", "params", "xcom_in", "capture", NULL};
 
 int wfctx_parse(const char *text, struct wfctx **out, struct sc_err *err)
 {
@@ -35,7 +35,8 @@ int wfctx_parse(const char *text, struct wfctx **out, struct sc_err *err)
         (rc = json_get_str(c->root, "run_id", JSON_REQUIRED, &c->run_id, err)) < 0 ||
         (rc = json_get_str(c->root, "task", JSON_REQUIRED, &c->task, err)) < 0)
         goto err;
-    if ((rc = json_get_str(c->root, "timezone", JSON_OPTIONAL, &c->timezone, err)) < 0 && rc != -ENOENT)
+    if ((rc = json_get_str(c->root, "timezone", JSON_OPTIONAL, &c->timezone, err)) < 0 &&
+        rc != -ENOENT)
         goto err;
     if ((rc = json_get_int(c->root, "attempt", JSON_OPTIONAL, 1, 1000000, &v, err)) == 0)
         c->attempt = (int)v;
@@ -45,9 +46,11 @@ int wfctx_parse(const char *text, struct wfctx **out, struct sc_err *err)
         c->logical_ms = v;
     else if (rc != -ENOENT)
         goto err;
-    if ((rc = json_get_bool(c->root, "capture", JSON_OPTIONAL, &c->capture, err)) < 0 && rc != -ENOENT)
+    if ((rc = json_get_bool(c->root, "capture", JSON_OPTIONAL, &c->capture, err)) < 0 &&
+        rc != -ENOENT)
         goto err;
-    if ((rc = json_get_obj(c->root, "xcom_in", JSON_OPTIONAL, &c->xcom_in, err)) < 0 && rc != -ENOENT)
+    if ((rc = json_get_obj(c->root, "xcom_in", JSON_OPTIONAL, &c->xcom_in, err)) < 0 &&
+        rc != -ENOENT)
         goto err;
     rc = json_get_obj(c->root, "params", JSON_OPTIONAL, &c->params, err);
     if (rc == -ENOENT) {

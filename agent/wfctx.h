@@ -22,8 +22,8 @@ struct wfctx {
     char *text; /* the context as given */
     cJSON *root;
     const char *workflow, *run_id, *task, *timezone; /* point into root */
-    int attempt;          /* the task's attempt (the workflow's count) */
-    int64_t logical_ms;   /* the run's logical (scheduled) time */
+    int attempt;                                     /* the task's attempt (the workflow's count) */
+    int64_t logical_ms;                              /* the run's logical (scheduled) time */
     const cJSON *params;  /* object of strings, never NULL ({} when absent) */
     const cJSON *xcom_in; /* object, NULL when absent */
     bool capture;         /* keep the run's stdout (a branch task) */

@@ -1046,14 +1046,13 @@ static void test_sched_prearm_real(void **state)
     assert_true(run_until(one_held, g.er, DEADLINE_MS));
     assert_int_equal(sched_item_remove(g.s, "real", 1, true), 0);
     assert_true(run_until(none_held, g.er, DEADLINE_MS));
-    assert_int_equal(count(&g.log, SCHED_EV_STARTED), 1);  /* nothing more was reported */
+    assert_int_equal(count(&g.log, SCHED_EV_STARTED), 1); /* nothing more was reported */
     assert_int_equal(count(&g.log, SCHED_EV_FINISHED), 1);
     assert_int_equal(count(&g.log, SCHED_EV_SKIPPED) + count(&g.log, SCHED_EV_MISSED), 0);
     rig_free(&g);
     assert_true(no_children());
     assert_int_equal(fd_count(), fds0);
 }
-
 
 /* ------------------------------------------------------ workflow runs */
 
@@ -1105,13 +1104,15 @@ static void test_wf_environment(void **state)
     rig_new(&g, NULL);
     char cmd[2000], out[400];
     snprintf(out, sizeof out, "%s/wf-env.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "env > %s; cat \"$SHARDCRON_XCOM_IN\" >> %s; echo >> %s; "
-                              "test -e \"$SHARDCRON_XCOM_OUT\" && echo OUT-EXISTS >> %s; exit 0",
+    snprintf(cmd, sizeof cmd,
+             "env > %s; cat \"$SHARDCRON_XCOM_IN\" >> %s; echo >> %s; "
+             "test -e \"$SHARDCRON_XCOM_OUT\" && echo OUT-EXISTS >> %s; exit 0",
              out, out, out, out);
-    int i = wf_run(&g, cmd,
-                   "{\"workflow\":\"nightly\",\"run_id\":\"r-17\",\"task\":\"load\",\"attempt\":3,"
-                   CTX_TAIL ",\"params\":{\"region\":\"cn\",\"Batch_2\":\"a b\"},"
-                   "\"xcom_in\":{\"extract\":{\"0\":{\"rows\":5}}},\"capture\":false}");
+    int i = wf_run(
+        &g, cmd,
+        "{\"workflow\":\"nightly\",\"run_id\":\"r-17\",\"task\":\"load\",\"attempt\":3," CTX_TAIL
+        ",\"params\":{\"region\":\"cn\",\"Batch_2\":\"a b\"},"
+        "\"xcom_in\":{\"extract\":{\"0\":{\"rows\":5}}},\"capture\":false}");
     assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
     assert_true(g.log.e[i].final);
     assert_null(g.log.e[i].xcom);
@@ -1136,7 +1137,7 @@ static void test_wf_environment(void **state)
     snprintf(xin, sizeof xin, "SHARDCRON_XCOM_OUT=%s/%s.xcom-out.json\n", tmpdir, g.log.e[i].id);
     assert_non_null(strstr(env, xin));
     assert_null(strstr(env, "OUT-EXISTS")); /* a path, not created */
-    assert_false(dir_has_xcom()); /* the work files are gone */
+    assert_false(dir_has_xcom());           /* the work files are gone */
 
     /* No xcom_in: the file holds {}. A plain run has none of the variables. */
     i = wf_run(&g, "cat \"$SHARDCRON_XCOM_IN\"",
@@ -1152,8 +1153,9 @@ static void test_wf_environment(void **state)
     assert_string_equal(g.log.e[i].tail, "0\n");
 
     /* A param name that cannot be an environment variable fails the run, saying so. */
-    i = wf_run(&g, "exit 0",
-               "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\",\"params\":{\"bad-name\":\"x\"}}");
+    i = wf_run(
+        &g, "exit 0",
+        "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\",\"params\":{\"bad-name\":\"x\"}}");
     assert_int_equal(g.log.e[i].status, EXEC_FAILED);
     assert_non_null(strstr(g.log.e[i].reason, "\"bad-name\" is not a valid environment variable"));
     /* A context that is not one is refused at the trigger. */
@@ -1314,9 +1316,9 @@ static void test_wf_retries(void **state)
     put_item(&g, "echo $SHARDCRON_RUN_ID $SHARDCRON_ATTEMPT $SHARDCRON_PARAM_k; exit 1", 0, 2, 1);
     char id[EXEC_ID_LEN + 1];
     assert_int_equal(
-        sched_trigger_wf(g.s, "real", 1, NULL,
-                         "{\"workflow\":\"w\",\"run_id\":\"r-9\",\"task\":\"t\",\"params\":{\"k\":\"v\"}}",
-                         id),
+        sched_trigger_wf(
+            g.s, "real", 1, NULL,
+            "{\"workflow\":\"w\",\"run_id\":\"r-9\",\"task\":\"t\",\"params\":{\"k\":\"v\"}}", id),
         0);
     struct want w = {&g.log, SCHED_EV_FINISHED, 3};
     assert_true(run_until(have, &w, DEADLINE_MS));
@@ -1348,10 +1350,11 @@ static void test_wf_kill(void **state)
     struct rig g;
     rig_new(&g, NULL); /* no timer: a failed run waits for its retry until a tick */
     char cmd[400];
-    snprintf(cmd, sizeof cmd,
-             "[ $SHARDCRON_RUN_ID = C ] && exit 1; trap '' TERM; echo up > %s/wf-kill-$SHARDCRON_RUN_ID;"
-             " sleep 300",
-             tmpdir);
+    snprintf(
+        cmd, sizeof cmd,
+        "[ $SHARDCRON_RUN_ID = C ] && exit 1; trap '' TERM; echo up > %s/wf-kill-$SHARDCRON_RUN_ID;"
+        " sleep 300",
+        tmpdir);
     put_item(&g, cmd, SCHED_CONC_ALLOW, 3, 1);
     assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL,
                                       "{\"workflow\":\"w\",\"run_id\":\"C\",\"task\":\"t\"}", NULL),
@@ -1389,7 +1392,7 @@ static void test_wf_kill(void **state)
     assert_int_equal(g.log.e[i].status, EXEC_KILLED);
     assert_int_equal(g.log.e[i].signal, SIGKILL);
     assert_string_equal(g.log.e[i].reason, "cancelled by the workflow");
-    assert_true(g.log.e[i].final); /* retries left, but none follows */
+    assert_true(g.log.e[i].final);           /* retries left, but none follows */
     assert_int_equal(sched_running(g.s), 1); /* run B goes on */
     assert_int_equal(sched_kill_wf(g.s, "real", 1, "B"), 1);
     w.n = 3;

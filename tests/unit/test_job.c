@@ -140,7 +140,8 @@ static void test_no_cron(void **state)
     assert_non_null(strstr(s, "\"cron\":\"\""));
     free(s);
     job_free(j);
-    j = parse_ok("{\"name\":\"t\",\"cron\":\"\",\"command\":\"true\",\"timezone\":\"Asia/Shanghai\"}");
+    j = parse_ok(
+        "{\"name\":\"t\",\"cron\":\"\",\"command\":\"true\",\"timezone\":\"Asia/Shanghai\"}");
     assert_string_equal(j->cron, "");
     assert_string_equal(j->timezone, "Asia/Shanghai");
     job_free(j);
@@ -252,12 +253,9 @@ static void test_stored_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_no_cron),
-        cmocka_unit_test(test_elasticjob_shard_params),
-        cmocka_unit_test(test_java_and_alert),
-        cmocka_unit_test(test_stored_size),
+        cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_no_cron),        cmocka_unit_test(test_elasticjob_shard_params),
+        cmocka_unit_test(test_java_and_alert), cmocka_unit_test(test_stored_size),
         cmocka_unit_test(test_raw_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1445,7 +1445,6 @@ static void test_prearm_fence(void **state)
     sched_free(s);
 }
 
-
 /* ------------------------------------------------ triggered-only items */
 
 static int shanghai(void *ctx, int64_t t)
@@ -1588,7 +1587,9 @@ static void test_wf_skipped_refused_final(void **state)
     /* a context that is not one: refused, nothing reported */
     int ne = F.ne;
     assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, "{\"run_id\":\"r\"}", NULL), -EINVAL);
-    assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, "{\"workflow\":\"w\",\"run_id\":\"\",\"task\":\"t\"}", NULL), -EINVAL);
+    assert_int_equal(sched_trigger_wf(s, "f", 0, NULL,
+                                      "{\"workflow\":\"w\",\"run_id\":\"\",\"task\":\"t\"}", NULL),
+                     -EINVAL);
     assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, "[]", NULL), -EINVAL);
     assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, NULL, NULL), -EINVAL);
     assert_int_equal(F.ne, ne);
