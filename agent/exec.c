@@ -5,7 +5,8 @@
  * its log file and its in-memory tails; and, when configured, the spawner
  * threads with their two queues (requests in, spawned pids out through an
  * eventfd); and the held executions of pre-armed starts (their own list, each
- * with the write end of its gate socket). Spawner threads only ever read a
+ * with the write end of its gate socket); for a workflow run, its XCom files
+ * and its captured stdout. Spawner threads only ever read a
  * struct spawn_req; every exec_proc is touched by the loop thread alone. See
  * exec.h for the contract. */
 #define LOG_CAT "shardcron.exec"

@@ -6,7 +6,9 @@
  * environment, stdin from /dev/null. stdout and stderr share one pipe read on
  * the loop into a per-execution log file with a size cap (head and tail kept,
  * a marker line says how many bytes were cut); the last EXEC_TAIL_MAX bytes
- * stay in memory for the history record. Children are reaped on the loop
+ * stay in memory for the history record (a workflow run with capture gets a
+ * second pipe for stdout alone, kept apart as well: struct exec_wf). Children
+ * are reaped on the loop
  * through SIGCHLD (evsignal + waitpid(-1, WNOHANG)), so the runner reaps every
  * child of the process: other code that forks (agent/javaw.c) registers its
  * pids with exec_watch_child() instead of calling waitpid itself.
