@@ -58,9 +58,9 @@ static struct exec_job_env env_of(const struct sched_launch *l)
     };
 }
 
-/* wf_build: the exec_wf of a workflow run (l->wf) into *out; names/values
- * and time are storage it points into, freed by wf_release. 0 or -errno with
- * err filled (an unknown time zone). */
+/* wf_store: the exec_wf of a workflow run (l->wf) and the storage it points
+ * into (filled by wf_build, freed by wf_release). wf_build: 0 or -errno with
+ * err filled (the context's time zone is unknown here). */
 struct wf_store {
     struct exec_wf wf;
     const char **names, **values;
