@@ -1158,6 +1158,12 @@ static void test_wf_environment(void **state)
         "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\",\"params\":{\"bad-name\":\"x\"}}");
     assert_int_equal(g.log.e[i].status, EXEC_FAILED);
     assert_non_null(strstr(g.log.e[i].reason, "\"bad-name\" is not a valid environment variable"));
+    /* A time zone this host does not know fails the run, naming it. */
+    i = wf_run(
+        &g, "exit 0",
+        "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\",\"timezone\":\"Mars/Olympus\"}");
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_non_null(strstr(g.log.e[i].reason, "could not start: timezone"));
     /* A context that is not one is refused at the trigger. */
     assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL, "{\"workflow\":\"w\"}", NULL), -EINVAL);
     assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL, "not json", NULL), -EINVAL);
