@@ -7,9 +7,6 @@
 
 #include "core/json.h"
 
-static const char *const fields[] = {"workflow", "run_id", "task",    "attempt", "logical_ms",
-                                     "timezone", "params", "xcom_in", "capture", NULL};
-
 int wfctx_parse(const char *text, struct wfctx **out, struct sc_err *err)
 {
     struct wfctx *c = calloc(1, sizeof *c);
@@ -30,8 +27,10 @@ int wfctx_parse(const char *text, struct wfctx **out, struct sc_err *err)
     }
     c->timezone = "UTC";
     c->attempt = 1;
-    if ((rc = json_check_fields(c->root, fields, err)) < 0 ||
-        (rc = json_get_str(c->root, "workflow", JSON_REQUIRED, &c->workflow, err)) < 0 ||
+    /* Members other than those read here are left alone: the context is
+     * passed along by the coordination layer, which adds its own (the
+     * trigger node's path). */
+    if ((rc = json_get_str(c->root, "workflow", JSON_REQUIRED, &c->workflow, err)) < 0 ||
         (rc = json_get_str(c->root, "run_id", JSON_REQUIRED, &c->run_id, err)) < 0 ||
         (rc = json_get_str(c->root, "task", JSON_REQUIRED, &c->task, err)) < 0)
         goto err;

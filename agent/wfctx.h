@@ -31,7 +31,8 @@ struct wfctx {
 
 /* wfctx_parse: -EINVAL with err naming the field for a context that is not
  * an object of the shape above (workflow, run_id and task required; params
- * of strings; timezone default "UTC"). *out is the caller's (wfctx_free). */
+ * of strings; timezone default "UTC"); other members are ignored (the
+ * coordination layer adds "trigger"). *out is the caller's (wfctx_free). */
 int wfctx_parse(const char *text, struct wfctx **out, struct sc_err *err);
 void wfctx_free(struct wfctx *c);
 

@@ -1508,7 +1508,8 @@ static void test_cronless_never_fires(void **state)
 /* --------------------------------------------------------- workflow runs */
 
 #define WF1 "{\"workflow\":\"etl\",\"run_id\":\"r1\",\"task\":\"load\",\"attempt\":1}"
-#define WF2 "{\"workflow\":\"etl\",\"run_id\":\"r2\",\"task\":\"load\"}"
+/* with a member the coordination layer adds: ignored */
+#define WF2 "{\"workflow\":\"etl\",\"run_id\":\"r2\",\"task\":\"load\",\"trigger\":\"/wftrig/x\"}"
 
 /* The context stays with the run through the capacity queue and retries,
  * reaches the runner, and is on every event; final marks the last event. */
