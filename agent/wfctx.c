@@ -37,7 +37,7 @@ int wfctx_parse(const char *text, struct wfctx **out, struct sc_err *err)
     if ((rc = json_get_str(c->root, "timezone", JSON_OPTIONAL, &c->timezone, err)) < 0 &&
         rc != -ENOENT)
         goto err;
-    if ((rc = json_get_int(c->root, "attempt", JSON_OPTIONAL, 1, 1000000, &v, err)) == 0)
+    if ((rc = json_get_int(c->root, "attempt", JSON_OPTIONAL, 0, 1000000, &v, err)) == 0)
         c->attempt = (int)v;
     else if (rc != -ENOENT)
         goto err;
