@@ -159,7 +159,9 @@ static int do_work(struct wfwork *x, struct zkcli *k)
             o = with_version(x->object, o, version);
         break;
     case OP_PUT:
-        return do_put(x, k);
+        if ((rc = do_put(x, k)) < 0)
+            x->code = status_of(rc, x, 0);
+        return rc;
     case OP_DELETE:
         if (wfzk_get(k, x->object, &o, &version, &x->err) == 0)
             x->before = json_print(o);
@@ -233,7 +235,7 @@ static void wfwork_free(struct wfwork *x)
 
 /* redact: viewers see no parameter values (as no job_param): they may hold
  * what a task needs and a viewer should not read. */
-static void redact(cJSON *o, enum console_role role)
+static void redact(cJSON *reply, cJSON *o, enum console_role role)
 {
     cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "params");
     if (role >= ROLE_OPERATOR || !cJSON_IsObject(p) || cJSON_GetArraySize(p) == 0)
@@ -241,7 +243,7 @@ static void redact(cJSON *o, enum console_role role)
     for (cJSON *v = p->child; v; v = v->next)
         if (cJSON_IsString(v))
             cJSON_SetValuestring(v, "(redacted)");
-    cJSON *red = cJSON_AddArrayToObject(o, "redacted");
+    cJSON *red = cJSON_AddArrayToObject(reply, "redacted");
     cJSON_AddItemToArray(red, cJSON_CreateString("params"));
 }
 
@@ -256,11 +258,12 @@ static void wf_done(void *arg)
         if (x->code == 503 && x->action)
             c->zk_write_errors++;
         int code = x->code >= 400 ? x->code : 500;
-        const char *field = x->err.field[0] ? x->err.field : (code == 503 ? "zookeeper" : NULL);
-        char msg[sizeof x->err.msg];
+        char field[sizeof x->err.field], msg[sizeof x->err.msg];
+        snprintf(field, sizeof field, "%s",
+                 x->err.field[0] ? x->err.field : (code == 503 ? "zookeeper" : ""));
         snprintf(msg, sizeof msg, "%s", x->err.msg[0] ? x->err.msg : "failed");
         wfwork_free(x);
-        creq_error(r, code, field, "%s", msg);
+        creq_error(r, code, field[0] ? field : NULL, "%s", msg);
         return;
     }
     if (x->action) {
@@ -271,7 +274,7 @@ static void wf_done(void *arg)
     cJSON *reply = x->reply;
     x->reply = NULL;
     cJSON *def = cJSON_GetObjectItemCaseSensitive(reply, "workflow");
-    redact(cJSON_IsObject(def) ? def : reply, r->sess.role);
+    redact(reply, cJSON_IsObject(def) ? def : reply, r->sess.role);
     if (x->op == OP_GET || x->op == OP_PUT) {
         char etag[32];
         snprintf(etag, sizeof etag, "\"%d\"",

@@ -11,7 +11,8 @@
  *   read_run   a run written in the documented node shapes read back as the
  *              contract's JSON: waiting tasks, current-attempt outputs only
  *
- * `it_test_wfzk --fake-driver NS` runs only the fake driver, until SIGTERM:
+ * `it_test_wfzk --wait-request NS` exits 0 once a request is pending in NS
+ * (1 after 10 s). `it_test_wfzk --fake-driver NS` runs only the fake driver, until SIGTERM:
  * tests/integration/workflow_cli.sh uses it to stand in for the leader's
  * driver behind shardcronctl and the console. It is a stand-in for the
  * driver (agent/wfdrive.c), not a ZooKeeper mock: every node is real. */
@@ -485,8 +486,19 @@ static void test_read_run(void **state)
     zkcli_close(k);
 }
 
+static bool some_request(void *arg)
+{
+    return !no_requests(arg);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--wait-request") == 0) {
+        struct zkcli *k = zk(argv[2]);
+        bool seen = tenv_wait(some_request, k, 10000, 20);
+        zkcli_close(k);
+        return seen ? 0 : 1;
+    }
     if (argc == 3 && strcmp(argv[1], "--fake-driver") == 0) {
         signal(SIGTERM, on_term);
         signal(SIGINT, on_term);
