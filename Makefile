@@ -186,7 +186,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS) -seed=1,-max_total_time=$(FUZZ_SECONDS))
 FUZZ := build/fuzz
 # console: tests/fuzz/fuzz_http.c sends requests through a real listener to its router.
-FUZZ_MODULES := console sql registry sharding core
+FUZZ_MODULES := console workflow sql registry sharding core
 FUZZ_SAN := address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -DSC_VERSION=\"$(VERSION)\" $(ZK_CFLAGS) \
 	$(PKG_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link,$(FUZZ_SAN)
@@ -194,6 +194,7 @@ FUZZ_LIBS := $(foreach m,$(FUZZ_MODULES),$(FUZZ)/lib/libsc_$(m).a)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
 # Inputs larger than the default 256 bytes, for formats whose valid records are.
 FUZZ_MAX_LEN_fuzz_job := 2048
+FUZZ_MAX_LEN_fuzz_wf := 2048
 FUZZ_MAX_LEN_fuzz_plan_snapshot := 1024
 FUZZ_MAX_LEN_fuzz_plan_agent := 1024
 FUZZ_MAX_LEN_fuzz_spool := 1024
@@ -232,7 +233,7 @@ bench: bench-bin
 	@for r in bench/*/run; do [ -x $$r ] || continue; echo "== $$r"; $$r || exit 1; done
 
 # ---- hygiene ----
-C_FILES = $(shell find core registry sharding agent console ctl sql tests bench -name '*.[ch]' 2>/dev/null)
+C_FILES = $(shell find core registry sharding agent console ctl workflow sql tests bench -name '*.[ch]' 2>/dev/null)
 fmt:
 	clang-format -i $(C_FILES)
 

@@ -236,9 +236,11 @@ static void report(struct agent *a, const struct sched_event *ev);
 /* on_trigger: coord claimed a manual trigger of (job, item) for this agent:
  * the scheduler records what becomes of it (run, skipped by the concurrency
  * policy, or missed when its start is refused, with the reason). */
-static int on_trigger(void *ctx, const struct job *cfg, int item, const char *param)
+static int on_trigger(void *ctx, const struct job *cfg, int item, const char *param,
+                      const char *wf)
 {
     struct agent *a = ctx;
+    (void)wf; /* the executor takes workflow contexts next */
     int rc = sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
     if (rc == -ENOENT) {
         /* Activated in coordination a moment ago, not yet in the scheduler
@@ -254,9 +256,10 @@ static int on_trigger(void *ctx, const struct job *cfg, int item, const char *pa
  * /executions and the alert panel. Its id is derived from the trigger, so a
  * second report (a new leader) is the same row. */
 static void on_trigger_unrun(void *ctx, const char *job, int item, const char *name,
-                             int64_t ctime_ms, const char *why)
+                             int64_t ctime_ms, const char *why, const char *wf)
 {
     struct agent *a = ctx;
+    (void)wf;
     uint64_t h1 = 1469598103934665603ULL, h2 = 1099511628211ULL;
     char key[400], id[40], iso[40];
     snprintf(key, sizeof key, "%s/%s/%d", job, name, item);

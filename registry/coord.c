@@ -28,6 +28,49 @@ void coord_changed(struct coord *c)
 {
     if (c->on_change)
         c->on_change(c->ctx);
+    if (c->ext.on_change)
+        c->ext.on_change(c->ext.ctx);
+}
+
+static void change_entry(void *ctx, char kind, const char *name)
+{
+    struct coord *c = ctx;
+    if (c->ext.on_entry)
+        c->ext.on_entry(c->ext.ctx, kind, name);
+}
+
+void coord_set_ext(struct coord *c, const struct coord_ext *e)
+{
+    c->ext = e ? *e : (struct coord_ext){0};
+}
+
+const char *coord_elect_path(const struct coord *c)
+{
+    return c->elect;
+}
+
+bool coord_session_alive(const struct coord *c, const char *id, int64_t session)
+{
+    const struct cagent *a = strmap_get(&c->agents, id);
+    if (strcmp(id, c->id) == 0)
+        return zkreg_session_id(c->z) == session && zkreg_state(c->z) != ZKREG_LOST;
+    return a && a->alive && a->loaded && a->node_session == session;
+}
+
+int coord_claim_owner(const char *data, int len, char *id, size_t idlen, int64_t *session)
+{
+    char buf[300];
+    if (!data || len <= 0 || (size_t)len >= sizeof buf)
+        return -EINVAL;
+    memcpy(buf, data, (size_t)len);
+    buf[len] = '\0';
+    char *sp = strchr(buf, ' ');
+    if (!sp || (size_t)(sp - buf) >= idlen)
+        return -EINVAL;
+    *sp = '\0';
+    snprintf(id, idlen, "%s", buf);
+    *session = (int64_t)strtoull(sp + 1, NULL, 16);
+    return *session ? 0 : -EINVAL;
 }
 
 /* ---------------------------------------------------------------- the job cache's hooks */
@@ -134,6 +177,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         coord_prune_changes(c);
         coord_maybe_evict(c);
     }
+    if (c->ext.on_tick)
+        c->ext.on_tick(c->ext.ctx);
     coord_schedule_eval(c);
 }
 
@@ -168,6 +213,8 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         zkreg_get(c->z, "/state/assignment", true, coord_snap_read, c);
     } else if (strncmp(path, "/election/", 10) == 0) {
         coord_elect_check(c);
+    } else if (c->ext.on_watch) {
+        c->ext.on_watch(c->ext.ctx, type, path);
     }
 }
 
@@ -298,6 +345,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
                                .on_free = cjob_release,
                                .on_trigger = job_triggered,
                                .on_update = jobs_updated,
+                               .on_entry = change_entry,
                                .ctx = c};
     jobcache_init(&c->jobs, NULL, &jo); /* reads through c->z, set below */
     strmap_init(&c->agents);

@@ -44,15 +44,49 @@ struct coord_opts {
     /* is_running: whether an execution of (job, item) is running right now. */
     bool (*is_running)(void *ctx, const char *job, int item);
     /* on_trigger: a manual trigger of `cfg` (param NULL = the job's own) claimed
-     * by this agent for `item` (ACTIVE here): queue its run now. 0, or a
-     * negative errno when it could not be queued (then on_trigger_unrun). */
-    int (*on_trigger)(void *ctx, const struct job *cfg, int item, const char *param);
+     * by this agent for `item` (ACTIVE here): queue its run now. wf: NULL, or
+     * the workflow context of a task's trigger (JSON text, docs/workflows.md).
+     * 0, or a negative errno when it could not be queued (then
+     * on_trigger_unrun, with the wf context of a workflow trigger). */
+    int (*on_trigger)(void *ctx, const struct job *cfg, int item, const char *param,
+                      const char *wf);
     /* on_trigger_unrun: trigger `name` (created at ctime_ms, server clock) of
      * (job, item) will not run: record why, for the operator. Optional. */
     void (*on_trigger_unrun)(void *ctx, const char *job, int item, const char *name,
-                             int64_t ctime_ms, const char *why);
+                             int64_t ctime_ms, const char *why, const char *wf);
     void *ctx;
 };
+
+/* An extension on coord's session and loop (the workflow driver and the
+ * reporting of workflow items, agent/wfdrive.c): it issues its own requests
+ * through coord_zk() and gets the watch events of paths it owns. */
+struct coord_ext {
+    /* on_watch: a watch fired on `path`; true when the path is the ext's. */
+    bool (*on_watch)(void *ctx, int type, const char *path);
+    /* on_change: the session, the leadership or the agents may have changed
+     * (coord_is_leader, coord_can_start, coord_session_alive). */
+    void (*on_change)(void *ctx);
+    void (*on_tick)(void *ctx); /* every second */
+    /* on_entry: a change-log entry of a kind coord does not follow (e.g. 'w'
+     * for a workflow) was listed: kind, and the name it names. */
+    void (*on_entry)(void *ctx, char kind, const char *name);
+    void *ctx;
+};
+void coord_set_ext(struct coord *c, const struct coord_ext *e);
+/* coord_elect_path: this agent's election node ("" when none): the node every
+ * leader write is conditioned on (a ZKOP_CHECK at version -1). */
+const char *coord_elect_path(const struct coord *c);
+/* coord_session_alive: agent `id` is live in this agent's view with session
+ * `session` (the session a claim names: coord_claim_owner). */
+bool coord_session_alive(const struct coord *c, const char *id, int64_t session);
+/* coord_claim_owner: the agent and session of a trigger claim's data. */
+int coord_claim_owner(const char *data, int len, char *id, size_t idlen, int64_t *session);
+/* Workflow triggers are named "w-<seq>" (manual ones "t-<seq>"): coord claims
+ * and runs their items like manual triggers, but leaves their removal and
+ * the reporting of what nobody ran to the workflow driver. Their data is
+ * {"wf":{...},"items":[...]}: the context given to on_trigger, and the items
+ * to run (all when absent). */
+#define COORD_WF_TRIGGER_PREFIX "w-"
 
 /* coord_open: connects (zk settings in `zo`; its callbacks are coord's own) and
  * registers. The handle is the caller's (coord_close). */

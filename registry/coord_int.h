@@ -150,8 +150,10 @@ struct coord {
     void (*on_lost)(void *);
     void (*on_fatal)(void *, const char *);
     bool (*is_running)(void *, const char *, int);
-    int (*on_trigger)(void *, const struct job *, int, const char *);
-    void (*on_trigger_unrun)(void *, const char *, int, const char *, int64_t, const char *);
+    int (*on_trigger)(void *, const struct job *, int, const char *, const char *);
+    void (*on_trigger_unrun)(void *, const char *, int, const char *, int64_t, const char *,
+                             const char *);
+    struct coord_ext ext; /* .ctx NULL: none */
     struct trig_open *trigs; /* triggers seen and not finished here (manual triggers) */
     uint64_t trig_seq;       /* ids of trig_open entries */
     void *ctx;

@@ -35,9 +35,10 @@ struct trig_open {
     struct trig_open *next;
     uint64_t id; /* c->trig_seq: found again by a claim's answer, never by pointer */
     char job[JOB_NAME_MAX + 1];
-    char name[64];
+    char name[200];
     char *param;
     bool has_param;
+    char *wf;      /* a workflow trigger's context (JSON text), else NULL */
     int64_t ctime; /* the trigger's creation (server clock) */
     uint64_t inc;  /* the job's incarnation it was for */
     int nitems;
@@ -50,29 +51,40 @@ struct trig_claim {
     int item;
     int64_t ctime;
     char job[JOB_NAME_MAX + 1];
-    char name[64];
+    char name[200];
 };
 
 struct trig_ctx {
     struct coord *c;
     char job[JOB_NAME_MAX + 1];
-    char name[64];
+    char name[200];
     char *param;
     bool has_param;
+    char *wf;
+    cJSON *items; /* a workflow trigger's items (NULL: all) */
     int64_t ctime;
 };
 
 static void trig_ctx_free(struct trig_ctx *t)
 {
     free(t->param);
+    free(t->wf);
+    cJSON_Delete(t->items);
     free(t);
 }
 
 static void trig_open_free(struct trig_open *t)
 {
     free(t->param);
+    free(t->wf);
     free(t->done);
     free(t);
+}
+
+/* is_wf: a workflow trigger (COORD_WF_TRIGGER_PREFIX): the driver removes it. */
+static bool is_wf(const char *name)
+{
+    return strncmp(name, COORD_WF_TRIGGER_PREFIX, sizeof COORD_WF_TRIGGER_PREFIX - 1) == 0;
 }
 
 /* trig_drop: forget trigger t here (finished, expired, removed, job gone). */
@@ -103,7 +115,7 @@ static void trig_claimed(struct zkreg *z, const struct zkreg_result *r, void *ar
         /* Ours to run: nobody else will. */
         const struct cjob *j = strmap_get(&c->jobs.map, cl->job);
         int rc = t && j && j->jc.cfg && j->jc.inc == t->inc && c->on_trigger
-                     ? c->on_trigger(c->ctx, j->jc.cfg, i, t->has_param ? t->param : NULL)
+                     ? c->on_trigger(c->ctx, j->jc.cfg, i, t->has_param ? t->param : NULL, t->wf)
                      : -ENOENT;
         if (rc < 0) {
             LOGW("job %s item %d: trigger %s claimed here but not started (%s)", cl->job, i,
@@ -111,7 +123,8 @@ static void trig_claimed(struct zkreg *z, const struct zkreg_result *r, void *ar
             if (c->on_trigger_unrun)
                 c->on_trigger_unrun(c->ctx, cl->job, i, cl->name, cl->ctime,
                                     "manual trigger not run: the agent that claimed it no longer "
-                                    "held the item (or the job changed)");
+                                    "held the item (or the job changed)",
+                                    t ? t->wf : NULL);
         } else {
             LOGI("job %s item %d: trigger %s runs here", cl->job, i, cl->name);
         }
@@ -170,7 +183,12 @@ void coord_trig_sweep(struct coord *c)
             snprintf(path, sizeof path, "/jobs/%s/triggers/%s/%c%d", t->job, t->name,
                      TRIG_CLAIM_PREFIX, i);
             t->done[i] = 1;
-            if (zkreg_create(c->z, path, c->id, (int)strlen(c->id), 0, trig_claimed, cl) != ZOK) {
+            /* "<id> <session>": the workflow driver tells a claim whose
+             * session died (its item never reports) from a live one. */
+            char owner[300];
+            int n = snprintf(owner, sizeof owner, "%s %llx", c->id,
+                             (unsigned long long)zkreg_session_id(c->z));
+            if (zkreg_create(c->z, path, owner, n, 0, trig_claimed, cl) != ZOK) {
                 t->done[i] = 0;
                 free(cl);
             }
@@ -190,7 +208,7 @@ static void trig_open_add(struct coord *c, const struct trig_ctx *x)
             return;
     struct trig_open *t = calloc(1, sizeof *t);
     if (!t || !(t->done = calloc((size_t)j->jc.cfg->shards, 1)) ||
-        (x->has_param && !(t->param = strdup(x->param)))) {
+        (x->has_param && !(t->param = strdup(x->param))) || (x->wf && !(t->wf = strdup(x->wf)))) {
         if (t)
             trig_open_free(t);
         LOGE("job %s: trigger %s not handled here: out of memory", x->job, x->name);
@@ -203,6 +221,13 @@ static void trig_open_add(struct coord *c, const struct trig_ctx *x)
     t->ctime = x->ctime;
     t->inc = j->jc.inc;
     t->nitems = j->jc.cfg->shards;
+    if (x->items) {
+        /* Only these items: the others count as claimed. */
+        memset(t->done, 2, (size_t)t->nitems);
+        const cJSON *e;
+        cJSON_ArrayForEach(e, x->items) if (cJSON_IsNumber(e) && e->valueint >= 0 &&
+                                            e->valueint < t->nitems) t->done[e->valueint] = 0;
+    }
     t->next = c->trigs;
     c->trigs = t;
     coord_trig_sweep(c);
@@ -236,6 +261,23 @@ static void trigger_read(struct zkreg *z, const struct zkreg_result *r, void *ar
         t->param = strdup(p->valuestring);
         t->has_param = t->param != NULL;
     }
+    cJSON *wf = is_wf(t->name) ? cJSON_GetObjectItemCaseSensitive(o, "wf") : NULL;
+    snprintf(path, sizeof path, "/jobs/%s/triggers/%s", t->job, t->name);
+    if (cJSON_IsObject(wf)) /* where the item side watches for a cancel */
+        cJSON_ReplaceItemInObjectCaseSensitive(wf, "trigger", cJSON_CreateString(path));
+    if (cJSON_IsObject(wf) && !cJSON_HasObjectItem(wf, "trigger"))
+        cJSON_AddStringToObject(wf, "trigger", path);
+    if (is_wf(t->name) && (!cJSON_IsObject(wf) || !(t->wf = cJSON_PrintUnformatted(wf)))) {
+        LOGW("job %s: workflow trigger %s has no readable context: ignored", t->job, t->name);
+        cJSON_Delete(o);
+        trig_ctx_free(t);
+        return;
+    }
+    cJSON *items = o ? cJSON_DetachItemFromObjectCaseSensitive(o, "items") : NULL;
+    if (cJSON_IsArray(items))
+        t->items = items;
+    else
+        cJSON_Delete(items);
     cJSON_Delete(o);
     t->ctime = r->stat.ctime;
     if (now_ms() - r->stat.ctime > PLAN_TRIGGER_TTL_MS) {
@@ -286,7 +328,8 @@ static void trigger_acks_listed(struct zkreg *z, const struct zkreg_result *r, v
                      t->job, i, t->name, PLAN_TRIGGER_TTL_MS / 1000);
                 c->on_trigger_unrun(c->ctx, t->job, i, t->name, r->stat.ctime,
                                     "manual trigger not run: no agent held the item active and "
-                                    "could start it before the trigger expired");
+                                    "could start it before the trigger expired",
+                                    NULL);
             }
         }
         if (all || expired) {
@@ -322,9 +365,21 @@ static void triggers_listed(struct zkreg *z, const struct zkreg_result *r, void 
         strmap_del(&c->trig_open, rc->name); /* all removed */
     else if (j && r->rc == ZOK)
         strmap_put(&c->trig_open, j->jc.name, (void *)1, &e);
+    if (j && r->rc == ZOK) {
+        /* Forget handled triggers that are gone: the list stays as long as
+         * the triggers that exist (a sensor poked every second for hours). */
+        int keep = 0;
+        for (int i = 0; i < j->ntrig_done; i++) {
+            if (coord_listed(r, j->trig_done[i]))
+                j->trig_done[keep++] = j->trig_done[i];
+            else
+                free(j->trig_done[i]);
+        }
+        j->ntrig_done = keep;
+    }
     for (int i = 0; j && r->rc == ZOK && i < r->nchildren; i++) {
         const char *name = r->children[i];
-        if (c->leader) {
+        if (c->leader && !is_wf(name)) {
             struct trig_ctx *t = calloc(1, sizeof *t);
             if (t) {
                 *t = (struct trig_ctx){.c = c};

@@ -307,7 +307,11 @@ static void changes_data(struct zkreg *z, const struct zkreg_result *r, void *ar
             continue;
         if (plan_change_parse(v[i].name, &kind, job, sizeof job, &seq) < 0)
             continue;
-        if (kind == PLAN_CHANGE_TRIGGER) {
+        if (kind != PLAN_CHANGE_TRIGGER && kind != PLAN_CHANGE_CONFIG) {
+            /* Not a job's (a workflow's): its follower reads it. */
+            if (jc->o.on_entry)
+                jc->o.on_entry(jc->o.ctx, (char)kind, job);
+        } else if (kind == PLAN_CHANGE_TRIGGER) {
             note_trigger(jc, job);
         } else if (kind == PLAN_CHANGE_CONFIG && !first) {
             /* On the first listing the jobs are read after it anyway. A

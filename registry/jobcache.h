@@ -56,6 +56,9 @@ struct jobcache_opts {
     /* on_trigger: a change-log entry announced a manual trigger of a cached
      * job (NULL: triggers are not followed). */
     void (*on_trigger)(void *ctx, const char *job);
+    /* on_entry: a change-log entry of another kind than a job's ('c', 't'):
+     * a workflow's ('w'), named `name`. Optional. */
+    void (*on_entry)(void *ctx, char kind, const char *name);
     /* on_update: the cache moved on. jobs: a job appeared, went, or a read
      * of one answered (ok or not); false: only the log was listed. */
     void (*on_update)(void *ctx, bool jobs);

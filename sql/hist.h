@@ -23,7 +23,14 @@
  * exception: a row that says the fire was not run (missed, skipped) gives way
  * to another report for the same fire saying it was started (running or a
  * finished status), whose execution id and error it then takes: a not-run
- * report speaks only for the agent that made it (docs/history.md). */
+ * report speaks only for the agent that made it (docs/history.md).
+ *
+ * Workflow history (design.md "Workflows") goes through the same writer, queue,
+ * transactions and spool: the driver submits the state of a run, of a task
+ * instance, or of one item's output (hist_writer_submit_wf_run / _wf_task /
+ * _wf_xcom). Each report is the whole state of its row at the driver's version
+ * `seq`; a row takes a report only when its seq is >= the row's, so a late,
+ * duplicated or replayed report never moves a row back. Reads: sql/hist_wf.h. */
 #ifndef SC_HIST_H
 #define SC_HIST_H
 
@@ -35,7 +42,7 @@
 #include "sql/db.h"
 
 /* Schema version this binary is built for (sql/migrations/NNNN_*.sql, highest N). */
-#define HIST_SCHEMA_VERSION 4
+#define HIST_SCHEMA_VERSION 5
 
 /* Column sizes (sql/schema.sql). Longer text is cut by the writer, except the
  * identity fields (execution id, job), which are rejected: cutting them would merge
@@ -109,6 +116,57 @@ struct hist_event {
                             would no longer order */
 };
 
+/* ---- workflow events ------------------------------------------------------ */
+
+/* Column sizes of the workflow tables (migration 0005). Identity fields are
+ * refused when they do not fit, never cut. */
+#define HIST_RUN_ID_MAX 80    /* workflow_run.run_id: printable ASCII, no space */
+#define HIST_WF_NAME_MAX 48   /* workflow name: printable ASCII, no space */
+#define HIST_TASK_MAX 64      /* task id: printable ASCII, no space */
+#define HIST_REASON_MAX 400   /* task_instance.reason: characters; the first ones are kept */
+#define HIST_PARAMS_MAX 65535 /* workflow_run.params: bytes of a JSON object (TEXT) */
+#define HIST_XCOM_MAX 65536   /* task_xcom.output: bytes of JSON (workflow/wf.h WF_XCOM_MAX) */
+
+/* A run's state at version seq. Strings are borrowed (copied by submit). */
+struct hist_wf_run_event {
+    const char *run_id;   /* required */
+    const char *workflow; /* required */
+    int64_t logical_ms;   /* the run's logical (scheduled) time, ms since the epoch; required > 0 */
+    const char *trigger;  /* "schedule", "manual" or "backfill" */
+    const char *state;    /* "queued", "running", "succeeded", "failed" or "cancelled" */
+    const char *params;   /* JSON object text; NULL or "" = {} */
+    int64_t created_ms;   /* required > 0 */
+    int64_t started_ms;   /* 0 = not started (stored NULL) */
+    int64_t ended_ms;     /* 0 = not ended (stored NULL) */
+    int64_t seq;          /* the driver's monotonic version of this run's state, >= 0 */
+};
+
+/* A task instance's state at version seq. */
+struct hist_wf_task_event {
+    const char *run_id; /* required */
+    const char *task;   /* required */
+    const char *state;  /* waiting queued running sensing retrying succeeded failed
+                           upstream_failed skipped cancelled (wf_tstate_name) */
+    int attempt;        /* 0..65535 (0 = not run yet) */
+    int items;          /* shard items of the task, >= 0 */
+    int64_t started_ms; /* 0 = NULL */
+    int64_t ended_ms;   /* 0 = NULL */
+    const char *reason; /* why it ended as it did, for people; NULL or "" = none */
+    int64_t seq;        /* >= 0 */
+};
+
+/* One item's output (SHARDCRON_XCOM_OUT) at version seq. output NULL or
+ * output_len 0 clears a stored output (a cleared task's old item). */
+struct hist_wf_xcom_event {
+    const char *run_id; /* required */
+    const char *task;   /* required */
+    int item;           /* >= 0 */
+    int attempt;        /* 0..65535: the attempt that wrote it */
+    const char *output; /* JSON text, at most HIST_XCOM_MAX bytes, not NUL-terminated */
+    size_t output_len;
+    int64_t seq; /* >= 0 */
+};
+
 /* ---- writer -------------------------------------------------------------- */
 
 struct hist_writer_opts {
@@ -154,6 +212,16 @@ int hist_writer_open(const struct hist_writer_opts *opts, struct hist_writer **o
  * bad status or trigger): counted in stats.rejected and logged. */
 int hist_writer_submit(struct hist_writer *w, const struct hist_event *ev);
 
+/* hist_writer_submit_wf_run / _wf_task / _wf_xcom: the same as hist_writer_submit
+ * for the workflow tables: validate, copy, queue behind the events already
+ * submitted; written in the same transactions, spooled in the same spool.
+ * -EINVAL (stats.rejected, logged naming the field) when an identity field is
+ * missing or too long, a state or trigger is unknown, params is not a JSON
+ * object, or an output is over HIST_XCOM_MAX bytes or not JSON. */
+int hist_writer_submit_wf_run(struct hist_writer *w, const struct hist_wf_run_event *ev);
+int hist_writer_submit_wf_task(struct hist_writer *w, const struct hist_wf_task_event *ev);
+int hist_writer_submit_wf_xcom(struct hist_writer *w, const struct hist_wf_xcom_event *ev);
+
 /* hist_writer_stats: a consistent-enough snapshot (counters are read atomically). */
 void hist_writer_stats(struct hist_writer *w, struct hist_writer_stats *out);
 
@@ -187,6 +255,9 @@ const char *hist_schema_sql(void);
  * older than now_ms - retention_days, at most `chunk` rows per statement and at
  * most `max_chunks` statements per call (so one call is bounded; call again while
  * *deleted > 0). Alert events go with the same cutoff; stats, audit and users stay.
+ * Workflow runs that ended (succeeded, failed, cancelled) before the cutoff go
+ * with their task instances and outputs (by ended_ms, created_ms when a run
+ * ended without a time); runs not ended are kept whatever their age.
  * retention_days 0 means 30. Returns 0 or a negative errno with err set. */
 int hist_retention_run(MYSQL *m, unsigned retention_days, int64_t now_ms, unsigned chunk,
                        unsigned max_chunks, uint64_t *deleted, struct sc_err *err);

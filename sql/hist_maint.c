@@ -7,10 +7,17 @@
  * reports idempotent. Adding fire_time to uk_execution would let a replay with a
  * different fire time create a second row. Deleting by the fire_time index in
  * chunks of a few thousand rows keeps each transaction short (docs/history.md
- * has the measured rate). */
+ * has the measured rate).
+ *
+ * Workflow runs go by the time they ended (runs still queued or running stay
+ * whatever their age), a chunk of run ids at a time: their outputs and task
+ * instances first, then the run rows, so a call cut short leaves the run to be
+ * found again by the next one and no orphan behind. */
 #define LOG_CAT "shardcron.history"
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -42,6 +49,121 @@ static int exec_time_limit(MYSQL *m, const char *sql, int64_t ms, unsigned chunk
     return rc;
 }
 
+/* ============================== workflow runs ============================== */
+
+#define WF_RUNS_PER_ROUND 100
+
+/* Run ids of up to max ended runs older than cutoff into ids (HIST_RUN_ID_MAX + 1
+ * bytes each); *n their count. */
+static int wf_old_runs(MYSQL *m, int64_t cutoff, unsigned max, char (*ids)[HIST_RUN_ID_MAX + 1],
+                       unsigned *n, struct sc_err *err)
+{
+    /* Both ranges of ix_retention (ended_ms, created_ms): a time it ended, or
+     * none (cancelled before it started) and the time it was created. */
+    static const char sql[] =
+        "SELECT run_id FROM workflow_run WHERE (ended_ms < ? OR (ended_ms IS NULL AND"
+        " created_ms < ?)) AND state IN ('succeeded', 'failed', 'cancelled') LIMIT ?";
+    MYSQL_STMT *st = db_stmt_prepare(m, sql, err);
+    if (!st)
+        return -EIO;
+    MYSQL_BIND b[3], r[1];
+    long long c = cutoff, lim = max;
+    char id[HIST_RUN_ID_MAX + 1];
+    unsigned long len = 0;
+    memset(b, 0, sizeof b);
+    memset(r, 0, sizeof r);
+    b[0].buffer_type = b[1].buffer_type = b[2].buffer_type = MYSQL_TYPE_LONGLONG;
+    b[0].buffer = b[1].buffer = &c;
+    b[2].buffer = &lim;
+    r[0].buffer_type = MYSQL_TYPE_STRING;
+    r[0].buffer = id;
+    r[0].buffer_length = sizeof id;
+    r[0].length = &len;
+    int rc = 0;
+    *n = 0;
+    if (mysql_stmt_bind_param(st, b) || mysql_stmt_execute(st) || mysql_stmt_bind_result(st, r)) {
+        rc = sc_err_set(err, EIO, "retention", -1, "%s", mysql_stmt_error(st));
+    } else {
+        int f;
+        while ((f = mysql_stmt_fetch(st)) == 0 || f == MYSQL_DATA_TRUNCATED) {
+            if (*n < max && len <= HIST_RUN_ID_MAX) {
+                memcpy(ids[*n], id, len);
+                ids[(*n)++][len] = '\0';
+            }
+        }
+        if (f == 1)
+            rc = sc_err_set(err, EIO, "retention", -1, "%s", mysql_stmt_error(st));
+    }
+    mysql_stmt_close(st);
+    return rc;
+}
+
+/* `head` + " WHERE run_id IN (ids)" [+ " LIMIT chunk"], committed. */
+static int wf_delete_ids(MYSQL *m, const char *head, char (*ids)[HIST_RUN_ID_MAX + 1], unsigned n,
+                         unsigned chunk, uint64_t *affected, struct sc_err *err)
+{
+    char sql[128 + WF_RUNS_PER_ROUND * 2 + 32];
+    MYSQL_BIND b[WF_RUNS_PER_ROUND + 1];
+    long long lim = chunk;
+    int k = snprintf(sql, sizeof sql, "%s WHERE run_id IN (", head);
+    memset(b, 0, sizeof b);
+    for (unsigned i = 0; i < n; i++) {
+        k += snprintf(sql + k, sizeof sql - (size_t)k, i ? ",?" : "?");
+        b[i].buffer_type = MYSQL_TYPE_STRING;
+        b[i].buffer = ids[i];
+        b[i].buffer_length = (unsigned long)strlen(ids[i]);
+    }
+    snprintf(sql + k, sizeof sql - (size_t)k, chunk ? ") LIMIT ?" : ")");
+    b[n].buffer_type = MYSQL_TYPE_LONGLONG;
+    b[n].buffer = &lim;
+    MYSQL_STMT *st = db_stmt_prepare(m, sql, err);
+    if (!st)
+        return -EIO;
+    int rc = 0;
+    if (mysql_stmt_bind_param(st, b) || mysql_stmt_execute(st))
+        rc = sc_err_set(err, EIO, "retention", -1, "%s", mysql_stmt_error(st));
+    else
+        *affected = mysql_stmt_affected_rows(st);
+    mysql_stmt_close(st);
+    if (rc == 0 && mysql_commit(m) != 0)
+        rc = sc_err_set(err, EIO, "retention", -1, "commit: %s", mysql_error(m));
+    return rc;
+}
+
+static int wf_retention(MYSQL *m, int64_t cutoff, unsigned chunk, unsigned max_chunks,
+                        uint64_t *deleted, struct sc_err *err)
+{
+    static const char *const children[] = {"DELETE FROM task_xcom", "DELETE FROM task_instance"};
+    unsigned per = chunk < WF_RUNS_PER_ROUND ? chunk : WF_RUNS_PER_ROUND;
+    char(*ids)[HIST_RUN_ID_MAX + 1] = malloc(WF_RUNS_PER_ROUND * sizeof *ids);
+    int rc = 0;
+    if (!ids)
+        return sc_err_set(err, ENOMEM, "retention", -1, "out of memory");
+    for (unsigned round = 0; round < max_chunks; round++) {
+        unsigned n = 0;
+        if ((rc = wf_old_runs(m, cutoff, per, ids, &n, err)) < 0 || n == 0)
+            break;
+        for (int c = 0; c < 2 && rc == 0; c++) {
+            uint64_t got;
+            do {
+                got = 0;
+                rc = wf_delete_ids(m, children[c], ids, n, chunk, &got, err);
+                *deleted += got;
+            } while (rc == 0 && got == chunk);
+        }
+        uint64_t got = 0;
+        if (rc == 0)
+            rc = wf_delete_ids(m, "DELETE FROM workflow_run", ids, n, 0, &got, err);
+        *deleted += got;
+        if (rc < 0 || n < per)
+            break;
+    }
+    free(ids);
+    return rc;
+}
+
+/* ============================== API ============================== */
+
 int hist_retention_run(MYSQL *m, unsigned retention_days, int64_t now_ms, unsigned chunk,
                        unsigned max_chunks, uint64_t *deleted, struct sc_err *err)
 {
@@ -67,6 +189,9 @@ int hist_retention_run(MYSQL *m, unsigned retention_days, int64_t now_ms, unsign
                 break;
         }
     }
+    int rc = wf_retention(m, cutoff, chunk, max_chunks, deleted, err);
+    if (rc < 0)
+        return rc;
     if (*deleted)
         LOGD("retention: deleted %" PRIu64 " history rows older than %u days", *deleted,
              retention_days ? retention_days : 30);

@@ -68,10 +68,15 @@ static int seg_scan(struct hist_spool *s, struct seg *g)
     if (!f)
         return -errno;
     unsigned char hdr[REC_HDR];
-    unsigned char buf[HIST_REC_MAX_ENCODED];
+    /* On the heap: a record may be as large as a 64 KiB workflow output. */
+    unsigned char *buf = malloc(HIST_REC_MAX_ENCODED);
     uint64_t off = 0, good = MAGIC_LEN;
     const char *why = NULL;
     g->records = 0;
+    if (!buf) {
+        fclose(f);
+        return -ENOMEM;
+    }
     if (fread(hdr, 1, MAGIC_LEN, f) != MAGIC_LEN || memcmp(hdr, MAGIC, MAGIC_LEN) != 0) {
         why = "bad or missing segment header";
         good = 0;
@@ -89,7 +94,7 @@ static int seg_scan(struct hist_spool *s, struct seg *g)
                 why = "torn record header";
                 break;
             }
-            if (len == 0 || len > sizeof buf) {
+            if (len == 0 || len > HIST_REC_MAX_ENCODED) {
                 why = "impossible record length";
                 break;
             }
@@ -125,6 +130,7 @@ static int seg_scan(struct hist_spool *s, struct seg *g)
     }
     g->size = good;
     fclose(f);
+    free(buf);
     return 0;
 }
 
@@ -362,12 +368,15 @@ int hist_spool_append(struct hist_spool *s, struct hist_rec *const *recs, size_t
 
 int hist_spool_read(struct hist_spool *s, size_t max, struct hist_rec **list, size_t *n)
 {
-    unsigned char buf[HIST_REC_MAX_ENCODED];
+    unsigned char *buf = malloc(HIST_REC_MAX_ENCODED);
     struct hist_rec *head = NULL, **tail = &head;
     char path[4096];
     int fd = -1;
     size_t fdseg = (size_t)-1;
     *n = 0;
+    *list = NULL;
+    if (!buf)
+        return -ENOMEM;
     while (*n < max && s->rseg < s->nsegs) {
         struct seg *g = &s->segs[s->rseg];
         if (s->roff >= g->size) {
@@ -395,7 +404,7 @@ int hist_spool_read(struct hist_spool *s, size_t max, struct hist_rec **list, si
                 len |= (uint32_t)hdr[k] << (8 * k);
                 crc |= (uint32_t)hdr[4 + k] << (8 * k);
             }
-            ok = len > 0 && len <= sizeof buf &&
+            ok = len > 0 && len <= HIST_REC_MAX_ENCODED &&
                  pread(fd, buf, len, (off_t)(s->roff + REC_HDR)) == (ssize_t)len &&
                  hist_crc32(buf, len) == crc;
         }
@@ -418,6 +427,7 @@ int hist_spool_read(struct hist_spool *s, size_t max, struct hist_rec **list, si
     }
     if (fd >= 0)
         close(fd);
+    free(buf);
     *list = head;
     return 0;
 }

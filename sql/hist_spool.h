@@ -8,7 +8,9 @@
  *     u32 payload length (little-endian) | u32 CRC-32 of the payload | payload
  * A record whose header or payload is cut short, or whose CRC does not match, ends
  * the segment: it and everything after it are dropped with a log line, everything
- * before it is replayed. Appends are grouped and fdatasync'd once per group. */
+ * before it is replayed. Appends are grouped and fdatasync'd once per group.
+ * The payload's first byte says what it holds: 1 or 2 an execution (record
+ * versions), 16 a workflow run, 17 a task instance, 18 an output. */
 #ifndef SC_HIST_SPOOL_H
 #define SC_HIST_SPOOL_H
 
@@ -18,22 +20,48 @@
 #include "core/err.h"
 #include "sql/hist.h"
 
-/* An owned, validated copy of an event: one allocation, `ev`'s pointers point into
- * `data`. Strings are valid UTF-8 cut to their column sizes. */
+/* What a record reports: an execution (struct hist_event) or one of the
+ * workflow rows (sql/hist.h, "workflow events"). */
+enum hist_rec_kind { HIST_REC_EXEC, HIST_REC_WF_RUN, HIST_REC_WF_TASK, HIST_REC_WF_XCOM };
+
+/* An owned, validated copy of an event: one allocation, the event's pointers
+ * point into `data` (or, for states and triggers, at constant names). Strings
+ * are valid UTF-8 cut to their column sizes. */
 struct hist_rec {
     struct hist_rec *next; /* queue link */
     size_t size;           /* bytes allocated, for queue accounting */
-    struct hist_event ev;
+    enum hist_rec_kind kind;
+    union {
+        struct hist_event ev; /* HIST_REC_EXEC */
+        struct hist_wf_run_event run;
+        struct hist_wf_task_event task;
+        struct hist_wf_xcom_event xcom;
+    };
     char data[];
 };
 
 /* hist_rec_new: validate and copy. NULL with err set when the event is malformed
  * (-EINVAL) or memory ran out. The result is the caller's to free(). */
 struct hist_rec *hist_rec_new(const struct hist_event *ev, struct sc_err *err);
+/* The same for the workflow events; err->field names the offending field. */
+struct hist_rec *hist_rec_new_wf_run(const struct hist_wf_run_event *ev, struct sc_err *err);
+struct hist_rec *hist_rec_new_wf_task(const struct hist_wf_task_event *ev, struct sc_err *err);
+struct hist_rec *hist_rec_new_wf_xcom(const struct hist_wf_xcom_event *ev, struct sc_err *err);
+
+/* hist_rec_describe: "execution ID (JOB)", "workflow run ID", "task RUN/TASK",
+ * "output RUN/TASK/ITEM": what a log line names. */
+void hist_rec_describe(const struct hist_rec *r, char *buf, size_t len);
+
+/* Names shared with the ENUMs of sql/schema.sql: the index of `name` in the
+ * run state, task state or run trigger list, or -EINVAL. */
+int hist_wf_run_state_index(const char *name);
+int hist_wf_task_state_index(const char *name);
+int hist_wf_trigger_index(const char *name);
 
 /* hist_rec_encode: the payload bytes into buf (capacity cap); returns the length,
- * or 0 when cap is too small. HIST_REC_MAX_ENCODED always suffices. */
-#define HIST_REC_MAX_ENCODED 16384
+ * or 0 when cap is too small. HIST_REC_MAX_ENCODED always suffices (an output of
+ * HIST_XCOM_MAX bytes or params of HIST_PARAMS_MAX, with their identity). */
+#define HIST_REC_MAX_ENCODED (HIST_XCOM_MAX + 1024)
 size_t hist_rec_encode(const struct hist_rec *r, unsigned char *buf, size_t cap);
 
 /* hist_rec_decode: a new record from a payload, or NULL when it is malformed. */

@@ -8,7 +8,12 @@
  * Ordering: while the spool holds records, new events are appended behind them and
  * the spool is replayed first, so MySQL sees events in submission order. The
  * ON DUPLICATE KEY UPDATE expressions make the order matter only for speed: a row
- * never moves back from a terminal status, and each field is filled once. */
+ * never moves back from a terminal status, and each field is filled once.
+ *
+ * Workflow records (runs, task instances, outputs) share the queue, the
+ * transactions and the spool with executions: a transaction writes its
+ * executions, their trace rows, then its workflow rows by table. Each workflow
+ * row takes a report only when the report's seq is >= the row's. */
 #define LOG_CAT "shardcron.history"
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +29,12 @@
 
 #define EXEC_COLS 17
 #define TRACE_COLS 4
+#define RUN_COLS 10
+#define TASK_COLS 9
+#define XCOM_COLS 6
+/* Bytes of params or outputs in one statement: a batch of 64 KiB outputs would
+ * otherwise pass the server's max_allowed_packet (16 MiB by default). */
+#define WF_STMT_BYTES (4u << 20)
 #define MAX_BATCH 2000
 #define NSIZES 13 /* batch_size, then 2^11 .. 2^0 below it */
 #define BACKOFF_MIN_MS 100
@@ -32,6 +43,7 @@
 /* Prepared statements by row count: the batch size, then powers of two below it,
  * so any remainder takes at most log2(batch) statements. */
 struct stmt_cache {
+    const char *head, *row, *tail; /* the statement: head, `rows` x row, tail */
     unsigned rows[NSIZES];
     MYSQL_STMT *st[NSIZES];
 };
@@ -60,16 +72,17 @@ struct hist_writer {
     /* writer thread only */
     pthread_t thread;
     MYSQL *m;
-    struct stmt_cache exec_st, trace_st;
+    struct stmt_cache exec_st, trace_st, run_st, task_st, xcom_st;
     unsigned txn_max;             /* reports per transaction: 4 x batch */
     struct hist_event *merged;    /* txn_max: one row per execution in a transaction */
     int32_t *slots;               /* hash of execution ids -> merged index, 2 x txn_max */
     struct hist_rec **replay_arr; /* txn_max */
+    struct hist_rec **by_kind[4]; /* txn_max each: a transaction's records by kind */
     unsigned nslots;
     struct hist_spool *spool;
     int64_t next_connect_ms;
     unsigned backoff_ms;
-    MYSQL_BIND *ebind, *tbind;
+    MYSQL_BIND *ebind, *tbind, *rbind, *kbind, *xbind;
     MYSQL_TIME *times; /* 5 per row: fire, queued, started, finished, trace at */
 };
 
@@ -130,6 +143,36 @@ static const char trace_row[] = "(?,?,?,?)";
 static const char trace_tail[] =
     " ON DUPLICATE KEY UPDATE message = COALESCE(message, VALUES(message))";
 
+/* Workflow rows: each report is the row's whole state at its seq, taken when
+ * seq >= the row's (equal: a replay of the same report, same values). `seq`
+ * is assigned last: later assignments would see the new value. A report of
+ * another run id for a (workflow, logical time) that has a run changes
+ * nothing: two runs are never merged into one row. */
+#define TAKE(c, newer) " " c " = IF(" newer ", VALUES(" c "), " c "),"
+#define RUN_NEWER "(VALUES(run_id) = run_id AND VALUES(seq) >= seq)"
+#define ROW_NEWER "(VALUES(seq) >= seq)"
+static const char run_head[] =
+    "INSERT INTO workflow_run (run_id, workflow, logical_ms, run_trigger, state, params,"
+    " created_ms, started_ms, ended_ms, seq) VALUES ";
+static const char run_row[] = "(?,?,?,?,?,?,?,?,?,?)";
+static const char run_tail[] =
+    " ON DUPLICATE KEY UPDATE" TAKE("run_trigger", RUN_NEWER) TAKE("state", RUN_NEWER)
+        TAKE("params", RUN_NEWER) TAKE("created_ms", RUN_NEWER) TAKE("started_ms", RUN_NEWER)
+            TAKE("ended_ms", RUN_NEWER) " seq = IF(" RUN_NEWER ", VALUES(seq), seq)";
+static const char task_head[] = "INSERT INTO task_instance (run_id, task, state, attempt, items,"
+                                " started_ms, ended_ms, reason, seq) VALUES ";
+static const char task_row[] = "(?,?,?,?,?,?,?,?,?)";
+static const char task_tail[] =
+    " ON DUPLICATE KEY UPDATE" TAKE("state", ROW_NEWER) TAKE("attempt", ROW_NEWER)
+        TAKE("items", ROW_NEWER) TAKE("started_ms", ROW_NEWER) TAKE("ended_ms", ROW_NEWER)
+            TAKE("reason", ROW_NEWER) " seq = IF(" ROW_NEWER ", VALUES(seq), seq)";
+static const char xcom_head[] =
+    "INSERT INTO task_xcom (run_id, task, item, attempt, output, seq) VALUES ";
+static const char xcom_row[] = "(?,?,?,?,?,?)";
+static const char xcom_tail[] = " ON DUPLICATE KEY UPDATE" TAKE("attempt", ROW_NEWER)
+    TAKE("output", ROW_NEWER) " seq = IF(" ROW_NEWER ", VALUES(seq), seq)";
+#undef TAKE
+
 static char *build_sql(const char *head, const char *row, const char *tail, unsigned rows)
 {
     size_t hl = strlen(head), rl = strlen(row), tl = strlen(tail);
@@ -148,13 +191,13 @@ static char *build_sql(const char *head, const char *row, const char *tail, unsi
 
 static void close_db(struct hist_writer *w)
 {
-    for (int i = 0; i < NSIZES; i++) {
-        if (w->exec_st.st[i])
-            mysql_stmt_close(w->exec_st.st[i]);
-        if (w->trace_st.st[i])
-            mysql_stmt_close(w->trace_st.st[i]);
-        w->exec_st.st[i] = w->trace_st.st[i] = NULL;
-    }
+    struct stmt_cache *caches[] = {&w->exec_st, &w->trace_st, &w->run_st, &w->task_st, &w->xcom_st};
+    for (size_t c = 0; c < sizeof caches / sizeof *caches; c++)
+        for (int i = 0; i < NSIZES; i++) {
+            if (caches[c]->st[i])
+                mysql_stmt_close(caches[c]->st[i]);
+            caches[c]->st[i] = NULL;
+        }
     if (w->m)
         mysql_close(w->m);
     w->m = NULL;
@@ -171,7 +214,7 @@ static unsigned rows_for(const struct stmt_cache *c, size_t left)
 }
 
 /* The statement for `rows` rows, prepared on first use. */
-static MYSQL_STMT *stmt_for(struct hist_writer *w, struct stmt_cache *c, bool exec, unsigned rows,
+static MYSQL_STMT *stmt_for(struct hist_writer *w, struct stmt_cache *c, unsigned rows,
                             struct sc_err *err)
 {
     int slot = -1;
@@ -182,8 +225,7 @@ static MYSQL_STMT *stmt_for(struct hist_writer *w, struct stmt_cache *c, bool ex
         return sc_err_set(err, EINVAL, "batch", -1, "no statement for %u rows", rows), NULL;
     if (c->st[slot])
         return c->st[slot];
-    char *sql = exec ? build_sql(exec_head, exec_row, exec_tail, rows)
-                     : build_sql(trace_head, trace_row, trace_tail, rows);
+    char *sql = build_sql(c->head, c->row, c->tail, rows);
     if (!sql)
         return sc_err_set(err, ENOMEM, "batch", -1, "out of memory"), NULL;
     c->st[slot] = db_stmt_prepare(w->m, sql, err);
@@ -307,6 +349,82 @@ static void bind_trace(struct hist_writer *w, struct hist_rec *const *recs, unsi
     }
 }
 
+static void bind_ll(MYSQL_BIND *b, const int64_t *v, bool is_null)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = is_null ? MYSQL_TYPE_NULL : MYSQL_TYPE_LONGLONG;
+    b->buffer = (void *)v;
+}
+
+static void bind_blob(MYSQL_BIND *b, const void *p, size_t len)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = len ? MYSQL_TYPE_BLOB : MYSQL_TYPE_NULL;
+    b->buffer = (void *)p;
+    b->buffer_length = (unsigned long)len;
+}
+
+/* Bind n workflow rows of one kind; returns the bind array. */
+static MYSQL_BIND *bind_wf(struct hist_writer *w, enum hist_rec_kind kind,
+                           struct hist_rec *const *recs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (kind == HIST_REC_WF_RUN) {
+            const struct hist_wf_run_event *e = &recs[i]->run;
+            MYSQL_BIND *b = w->rbind + i * RUN_COLS;
+            bind_str(&b[0], e->run_id, false);
+            bind_str(&b[1], e->workflow, false);
+            bind_ll(&b[2], &e->logical_ms, false);
+            bind_str(&b[3], e->trigger, false);
+            bind_str(&b[4], e->state, false);
+            bind_str(&b[5], e->params, false);
+            bind_ll(&b[6], &e->created_ms, false);
+            bind_ll(&b[7], &e->started_ms, e->started_ms == 0);
+            bind_ll(&b[8], &e->ended_ms, e->ended_ms == 0);
+            bind_ll(&b[9], &e->seq, false);
+        } else if (kind == HIST_REC_WF_TASK) {
+            const struct hist_wf_task_event *e = &recs[i]->task;
+            MYSQL_BIND *b = w->kbind + i * TASK_COLS;
+            bind_str(&b[0], e->run_id, false);
+            bind_str(&b[1], e->task, false);
+            bind_str(&b[2], e->state, false);
+            bind_int(&b[3], &e->attempt, false);
+            bind_int(&b[4], &e->items, false);
+            bind_ll(&b[5], &e->started_ms, e->started_ms == 0);
+            bind_ll(&b[6], &e->ended_ms, e->ended_ms == 0);
+            bind_str(&b[7], e->reason, true);
+            bind_ll(&b[8], &e->seq, false);
+        } else {
+            const struct hist_wf_xcom_event *e = &recs[i]->xcom;
+            MYSQL_BIND *b = w->xbind + i * XCOM_COLS;
+            bind_str(&b[0], e->run_id, false);
+            bind_str(&b[1], e->task, false);
+            bind_int(&b[2], &e->item, false);
+            bind_int(&b[3], &e->attempt, false);
+            bind_blob(&b[4], e->output, e->output_len);
+            bind_ll(&b[5], &e->seq, false);
+        }
+    }
+    return kind == HIST_REC_WF_RUN ? w->rbind : kind == HIST_REC_WF_TASK ? w->kbind : w->xbind;
+}
+
+/* How many of recs[0..left) fit one statement's byte budget (at least one). */
+static size_t wf_fit(struct hist_rec *const *recs, size_t left)
+{
+    size_t k = 0, bytes = 0;
+    while (k < left) {
+        const struct hist_rec *r = recs[k];
+        size_t b = r->kind == HIST_REC_WF_RUN    ? strlen(r->run.params)
+                   : r->kind == HIST_REC_WF_XCOM ? r->xcom.output_len
+                                                 : 0;
+        if (k > 0 && bytes + b > WF_STMT_BYTES)
+            break;
+        bytes += b;
+        k++;
+    }
+    return k;
+}
+
 /* ============================== coalescing ============================== */
 
 /* rank: as RANK_OF in the SQL above. */
@@ -398,15 +516,20 @@ static bool run_stmt(MYSQL_STMT *st, MYSQL_BIND *bind, unsigned *errnum)
 
 /* One transaction: the coalesced execution rows of recs[0..n), then one trace row
  * per report, each in chunks of prepared sizes. n <= txn_max. */
-static int write_txn(struct hist_writer *w, struct hist_rec *const *recs, size_t n)
+static int write_txn(struct hist_writer *w, struct hist_rec *const *in, size_t n)
 {
     struct sc_err err;
     unsigned errnum = 0;
-    size_t nm = coalesce(w, recs, n);
+    size_t nk[4] = {0};
+    for (size_t i = 0; i < n; i++)
+        w->by_kind[in[i]->kind][nk[in[i]->kind]++] = in[i];
+    struct hist_rec *const *recs = w->by_kind[HIST_REC_EXEC];
+    size_t nm = coalesce(w, recs, nk[HIST_REC_EXEC]);
+    n = nk[HIST_REC_EXEC];
     sc_err_clear(&err);
     for (size_t done = 0; done < nm;) {
         unsigned rows = rows_for(&w->exec_st, nm - done);
-        MYSQL_STMT *st = stmt_for(w, &w->exec_st, true, rows, &err);
+        MYSQL_STMT *st = stmt_for(w, &w->exec_st, rows, &err);
         if (!st) {
             errnum = mysql_errno(w->m);
             LOGW("history: %s", err.msg);
@@ -419,7 +542,7 @@ static int write_txn(struct hist_writer *w, struct hist_rec *const *recs, size_t
     }
     for (size_t done = 0; done < n;) {
         unsigned rows = rows_for(&w->trace_st, n - done);
-        MYSQL_STMT *st = stmt_for(w, &w->trace_st, false, rows, &err);
+        MYSQL_STMT *st = stmt_for(w, &w->trace_st, rows, &err);
         if (!st) {
             errnum = mysql_errno(w->m);
             LOGW("history: %s", err.msg);
@@ -429,6 +552,27 @@ static int write_txn(struct hist_writer *w, struct hist_rec *const *recs, size_t
         if (!run_stmt(st, w->tbind, &errnum))
             goto fail;
         done += rows;
+    }
+    static const enum hist_rec_kind wf_kinds[] = {HIST_REC_WF_RUN, HIST_REC_WF_TASK,
+                                                  HIST_REC_WF_XCOM};
+    for (size_t k = 0; k < 3; k++) {
+        enum hist_rec_kind kind = wf_kinds[k];
+        struct stmt_cache *c = kind == HIST_REC_WF_RUN    ? &w->run_st
+                               : kind == HIST_REC_WF_TASK ? &w->task_st
+                                                          : &w->xcom_st;
+        struct hist_rec *const *wr = w->by_kind[kind];
+        for (size_t done = 0; done < nk[kind];) {
+            unsigned rows = rows_for(c, wf_fit(wr + done, nk[kind] - done));
+            MYSQL_STMT *st = stmt_for(w, c, rows, &err);
+            if (!st) {
+                errnum = mysql_errno(w->m);
+                LOGW("history: %s", err.msg);
+                goto fail;
+            }
+            if (!run_stmt(st, bind_wf(w, kind, wr + done, rows), &errnum))
+                goto fail;
+            done += rows;
+        }
     }
     if (mysql_commit(w->m) != 0) {
         errnum = mysql_errno(w->m);
@@ -462,8 +606,9 @@ static int write_recs(struct hist_writer *w, struct hist_rec *const *recs, size_
         if (rc == W_CONN)
             return rc;
         if (rc == W_DATA) {
-            LOGE("history: MySQL refused execution %s (%s): %s; dropped", recs[i]->ev.execution_id,
-                 recs[i]->ev.job, w->m ? mysql_error(w->m) : "?");
+            char what[256];
+            hist_rec_describe(recs[i], what, sizeof what);
+            LOGE("history: MySQL refused %s: %s; dropped", what, w->m ? mysql_error(w->m) : "?");
             atomic_fetch_add(&w->n_dropped, 1);
         }
     }
@@ -673,6 +818,11 @@ static void free_writer(struct hist_writer *w)
     free(w->merged);
     free(w->slots);
     free(w->replay_arr);
+    for (int k = 0; k < 4; k++)
+        free(w->by_kind[k]);
+    free(w->rbind);
+    free(w->kbind);
+    free(w->xbind);
     free(w);
 }
 
@@ -700,19 +850,33 @@ int hist_writer_open(const struct hist_writer_opts *o, struct hist_writer **out,
     w->ebind = calloc((size_t)w->batch * EXEC_COLS, sizeof *w->ebind);
     w->tbind = calloc((size_t)w->batch * TRACE_COLS, sizeof *w->tbind);
     w->times = calloc((size_t)w->batch * 5, sizeof *w->times);
+    w->rbind = calloc((size_t)w->batch * RUN_COLS, sizeof *w->rbind);
+    w->kbind = calloc((size_t)w->batch * TASK_COLS, sizeof *w->kbind);
+    w->xbind = calloc((size_t)w->batch * XCOM_COLS, sizeof *w->xbind);
+    bool kinds_ok = true;
+    for (int k = 0; k < 4; k++)
+        kinds_ok = (w->by_kind[k] = calloc(w->txn_max, sizeof *w->by_kind[k])) && kinds_ok;
     if (!w->password || !w->ebind || !w->tbind || !w->times || !w->merged || !w->slots ||
-        !w->replay_arr) {
+        !w->replay_arr || !w->rbind || !w->kbind || !w->xbind || !kinds_ok) {
         sc_err_set(err, ENOMEM, "history", -1, "out of memory");
         goto err;
     }
-    int k = 0;
-    w->exec_st.rows[k] = w->trace_st.rows[k] = w->batch;
-    k++;
-    for (unsigned p = 2048; p >= 1; p /= 2)
-        if (p < w->batch) {
-            w->exec_st.rows[k] = w->trace_st.rows[k] = p;
-            k++;
-        }
+    struct stmt_cache *caches[] = {&w->exec_st, &w->trace_st, &w->run_st, &w->task_st, &w->xcom_st};
+    const char *const sqls[][3] = {{exec_head, exec_row, exec_tail},
+                                   {trace_head, trace_row, trace_tail},
+                                   {run_head, run_row, run_tail},
+                                   {task_head, task_row, task_tail},
+                                   {xcom_head, xcom_row, xcom_tail}};
+    for (size_t c = 0; c < sizeof caches / sizeof *caches; c++) {
+        int k = 0;
+        caches[c]->head = sqls[c][0];
+        caches[c]->row = sqls[c][1];
+        caches[c]->tail = sqls[c][2];
+        caches[c]->rows[k++] = w->batch;
+        for (unsigned p = 2048; p >= 1; p /= 2)
+            if (p < w->batch)
+                caches[c]->rows[k++] = p;
+    }
     /* The client library's global init is not thread-safe: do it here, in the
      * caller's thread, before the writer thread's first mysql_init. */
     mysql_library_init(0, NULL, NULL);
@@ -739,18 +903,9 @@ err:
     return -EINVAL;
 }
 
-int hist_writer_submit(struct hist_writer *w, const struct hist_event *ev)
+/* Link a validated record to the queue (any thread). */
+static void enqueue(struct hist_writer *w, struct hist_rec *r)
 {
-    struct sc_err err;
-    sc_err_clear(&err);
-    struct hist_rec *r = hist_rec_new(ev, &err);
-    if (!r) {
-        uint64_t n = atomic_fetch_add(&w->n_rejected, 1);
-        if (n < 10 || n % 1000 == 0)
-            LOGW("history: event for %s/%s rejected: %s: %s", ev->job ? ev->job : "?",
-                 ev->execution_id ? ev->execution_id : "?", err.field, err.msg);
-        return -EINVAL;
-    }
     uint64_t lost = 0;
     pthread_mutex_lock(&w->mu);
     /* Full: the oldest queued events go, never the caller's time. */
@@ -782,6 +937,64 @@ int hist_writer_submit(struct hist_writer *w, const struct hist_event *ev)
         if (atomic_fetch_add(&w->n_dropped, lost) % 10000 == 0)
             LOGE("history: queue full (%zu bytes): dropped the oldest events", w->queue_max);
     }
+}
+
+/* Count and log (rate-limited) a refused event. */
+static int rejected(struct hist_writer *w, const char *what, const char *id,
+                    const struct sc_err *err)
+{
+    uint64_t n = atomic_fetch_add(&w->n_rejected, 1);
+    if (n < 10 || n % 1000 == 0)
+        LOGW("history: %s %s rejected: %s: %s", what, id ? id : "?", err->field, err->msg);
+    return -EINVAL;
+}
+
+int hist_writer_submit(struct hist_writer *w, const struct hist_event *ev)
+{
+    struct sc_err err;
+    sc_err_clear(&err);
+    struct hist_rec *r = hist_rec_new(ev, &err);
+    if (!r) {
+        uint64_t n = atomic_fetch_add(&w->n_rejected, 1);
+        if (n < 10 || n % 1000 == 0)
+            LOGW("history: event for %s/%s rejected: %s: %s", ev->job ? ev->job : "?",
+                 ev->execution_id ? ev->execution_id : "?", err.field, err.msg);
+        return -EINVAL;
+    }
+    enqueue(w, r);
+    return 0;
+}
+
+int hist_writer_submit_wf_run(struct hist_writer *w, const struct hist_wf_run_event *ev)
+{
+    struct sc_err err;
+    sc_err_clear(&err);
+    struct hist_rec *r = hist_rec_new_wf_run(ev, &err);
+    if (!r)
+        return rejected(w, "workflow run", ev->run_id, &err);
+    enqueue(w, r);
+    return 0;
+}
+
+int hist_writer_submit_wf_task(struct hist_writer *w, const struct hist_wf_task_event *ev)
+{
+    struct sc_err err;
+    sc_err_clear(&err);
+    struct hist_rec *r = hist_rec_new_wf_task(ev, &err);
+    if (!r)
+        return rejected(w, "task instance of run", ev->run_id, &err);
+    enqueue(w, r);
+    return 0;
+}
+
+int hist_writer_submit_wf_xcom(struct hist_writer *w, const struct hist_wf_xcom_event *ev)
+{
+    struct sc_err err;
+    sc_err_clear(&err);
+    struct hist_rec *r = hist_rec_new_wf_xcom(ev, &err);
+    if (!r)
+        return rejected(w, "task output of run", ev->run_id, &err);
+    enqueue(w, r);
     return 0;
 }
 

@@ -36,16 +36,21 @@ __asm__(".section .rodata\n"
         "hist_sql_m0004:\n"
         ".incbin \"sql/migrations/0004_user_names.sql\"\n"
         ".byte 0\n"
+        ".global hist_sql_m0005\n"
+        "hist_sql_m0005:\n"
+        ".incbin \"sql/migrations/0005_workflows.sql\"\n"
+        ".byte 0\n"
         ".previous\n");
 extern const char hist_sql_schema[];
 extern const char hist_sql_m0001[];
 extern const char hist_sql_m0002[];
 extern const char hist_sql_m0003[];
 extern const char hist_sql_m0004[];
+extern const char hist_sql_m0005[];
 
 /* migrations[i] brings version i to version i + 1. */
-static const char *const migrations[HIST_SCHEMA_VERSION] = {hist_sql_m0001, hist_sql_m0002,
-                                                            hist_sql_m0003, hist_sql_m0004};
+static const char *const migrations[HIST_SCHEMA_VERSION] = {
+    hist_sql_m0001, hist_sql_m0002, hist_sql_m0003, hist_sql_m0004, hist_sql_m0005};
 
 const char *hist_schema_sql(void)
 {

@@ -114,4 +114,45 @@ CREATE TABLE IF NOT EXISTS app_user (
   PRIMARY KEY (username)
 ) ENGINE=InnoDB;
 
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4);
+-- Workflow history (migration 0005): ids and names VARBINARY, times in ms, an
+-- output up to 65,536 bytes of JSON in a MEDIUMBLOB; rows move only forward in seq.
+CREATE TABLE IF NOT EXISTS workflow_run (
+  run_id       VARBINARY(80) NOT NULL,
+  workflow     VARBINARY(48) NOT NULL,
+  logical_ms   BIGINT NOT NULL,
+  run_trigger  ENUM('schedule','manual','backfill') NOT NULL,
+  state        ENUM('queued','running','succeeded','failed','cancelled') NOT NULL,
+  params       TEXT NOT NULL,
+  created_ms   BIGINT NOT NULL,
+  started_ms   BIGINT NULL,
+  ended_ms     BIGINT NULL,
+  seq          BIGINT NOT NULL,
+  PRIMARY KEY (run_id),
+  UNIQUE KEY uk_logical (workflow, logical_ms),
+  KEY ix_retention (ended_ms, created_ms)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS task_instance (
+  run_id      VARBINARY(80) NOT NULL,
+  task        VARBINARY(64) NOT NULL,
+  state       ENUM('waiting','queued','running','sensing','retrying','succeeded','failed','upstream_failed','skipped','cancelled') NOT NULL,
+  attempt     INT NOT NULL DEFAULT 0,
+  items       INT NOT NULL DEFAULT 0,
+  started_ms  BIGINT NULL,
+  ended_ms    BIGINT NULL,
+  reason      VARCHAR(400) NULL,
+  seq         BIGINT NOT NULL,
+  PRIMARY KEY (run_id, task)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS task_xcom (
+  run_id   VARBINARY(80) NOT NULL,
+  task     VARBINARY(64) NOT NULL,
+  item     INT NOT NULL,
+  attempt  INT NOT NULL DEFAULT 0,
+  output   MEDIUMBLOB NULL,
+  seq      BIGINT NOT NULL,
+  PRIMARY KEY (run_id, task, item)
+) ENGINE=InnoDB;
+
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5);

@@ -16,6 +16,8 @@
 
 #include "core/err.h"
 
+struct strmap;
+
 #define WF_NAME_MAX 48      /* workflow names: [A-Za-z0-9._-] (job-name rules, shorter) */
 #define WF_TASK_ID_MAX 64   /* task ids: [A-Za-z0-9._-], not "." or ".." */
 #define WF_TASKS_MAX 5000
@@ -92,6 +94,7 @@ struct wf_def {
     struct wf_task *tasks;
     int ntasks;
     int *topo; /* ntasks indexes, a topological order (upstream first; ties in written order) */
+    struct strmap *ids; /* task id -> index + 1, for wf_task_index (NULL: a linear scan) */
 };
 
 /* wf_parse: the only way in. Refuses unknown fields, names the field of every
@@ -108,10 +111,21 @@ int wf_check_jobs(const struct wf_def *d, bool (*exists)(void *arg, const char *
 void wf_free(struct wf_def *d);
 /* wf_to_json: the canonical form (defaults filled); parse(to_json(d)) is d. */
 char *wf_to_json(const struct wf_def *d);
+/* wf_to_cjson: the same as a tree, the caller's (cJSON_Delete); NULL on OOM. */
+cJSON *wf_to_cjson(const struct wf_def *d);
 int wf_task_index(const struct wf_def *d, const char *id); /* -1 when none */
+/* wf_check_size: 0 when the canonical form fits WF_STORED_MAX (one ZooKeeper
+ * node), else -EINVAL naming the size; -ENOMEM when it could not be printed. */
+int wf_check_size(const struct wf_def *d, struct sc_err *err);
+/* wf_name_valid / wf_task_id_valid: the name rules above (1 when valid). */
+int wf_name_valid(const char *name);
+int wf_task_id_valid(const char *id);
 
 /* wf_offset_parse: "[+-]N[smhd]" or "0" (e.g. "-1d", "+2h", "90s"). */
 int wf_offset_parse(const char *s, int64_t *out_s, struct sc_err *err);
+/* wf_offset_format: the canonical text, in the largest unit that divides it
+ * ("-1d", "+90s", "0"), into buf (>= 24 bytes); returns buf. */
+const char *wf_offset_format(int64_t s, char *buf, size_t len);
 
 const char *wf_rule_name(enum wf_rule r);
 int wf_rule_parse(const char *s, enum wf_rule *out); /* 0 or -EINVAL */
@@ -133,6 +147,15 @@ enum wf_decision wf_rule_decide(enum wf_rule r, const enum wf_tstate *up, int nu
  * running while any task is not done; then failed if a leaf (a task nothing
  * names upstream) is failed or upstream_failed (or cancelled), else succeeded. */
 enum wf_rstate wf_run_state(const struct wf_def *d, const enum wf_tstate *st);
+
+/* wf_branch_follow: which direct downstream tasks of branch task i its
+ * stdout (`out`, `len` bytes) names, one task id a line (surrounding blanks
+ * and empty lines ignored, a name repeated counts once): follow[k] = 1 for
+ * the k-th entry of d->tasks[i].down (ndown bytes, zeroed by the caller);
+ * the others are to be skipped. -EINVAL naming the first line that is not a
+ * direct downstream task (the branch task then fails, as in Airflow). */
+int wf_branch_follow(const struct wf_def *d, int i, const char *out, size_t len,
+                     unsigned char *follow, struct sc_err *err);
 
 /* wf_downstream_closure: marks in `mark` (ntasks bytes, zeroed by the caller)
  * task i and every task downstream of it (for "clear --downstream"). */

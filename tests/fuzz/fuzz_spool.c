@@ -1,6 +1,8 @@
 /* tests/fuzz/fuzz_spool.c: libFuzzer target for the history spool on disk
  * (sql/hist_spool.c, sql/hist_rec.c), what an agent replays into MySQL after a
  * restart: whatever a crash, a full disk or another program left in the files.
+ * Records of every kind (executions; workflow runs, task instances, outputs)
+ * are seeded from tests/fuzz/corpus/fuzz_spool/.
  *
  * Each input is used twice:
  *   - as one record payload: hist_rec_decode either refuses it or gives a record

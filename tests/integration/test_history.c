@@ -201,9 +201,9 @@ static char *show_create(MYSQL *m, const char *table)
     return s;
 }
 
-static const char *const tables[] = {"schema_version",  "job_execution", "job_status_trace",
-                                     "job_daily_stats", "alert_event",   "audit_log",
-                                     "app_user"};
+static const char *const tables[] = {
+    "schema_version", "job_execution", "job_status_trace", "job_daily_stats", "alert_event",
+    "audit_log",      "app_user",      "workflow_run",     "task_instance",   "task_xcom"};
 
 static void assert_same_schema(MYSQL *a, MYSQL *b)
 {

@@ -1,7 +1,9 @@
 /* tests/unit/test_hist_spool.c: the history event record and the on-disk spool,
  * without a database: encoding round trips, text clean-up, torn files cut at
- * every kind of position, the size limit keeping the newest data, and spools
- * written before the fence existed (record version 1) still replaying. */
+ * every kind of position, the size limit keeping the newest data, spools
+ * written before the fence existed (record version 1) still replaying, and the
+ * workflow records (runs, task instances, outputs up to 64 KiB) beside
+ * executions in one spool, a torn 64 KiB record cut away. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -563,6 +565,237 @@ static void test_v1_spool_replays(void **state)
     rm_dir(dir);
 }
 
+/* ---- workflow records ---- */
+
+/* A JSON string of exactly n bytes. */
+static char *json_of(size_t n)
+{
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, 'q', n);
+    s[0] = s[n - 1] = '"';
+    s[n] = '\0';
+    return s;
+}
+
+/* Workflow record number i: a run, a task instance or an output by i % 3; the
+ * output of i == 2 is the largest allowed. */
+static struct hist_rec *make_wf_rec(int i, const char *big)
+{
+    char run[32], task[16], reason[64], out[64];
+    struct sc_err err;
+    struct hist_rec *r = NULL;
+    snprintf(run, sizeof run, "wf-%08d", i / 3);
+    snprintf(task, sizeof task, "t%d", i % 7);
+    reason[0] = '\0';
+    if (i % 2)
+        snprintf(reason, sizeof reason, "item %d failed \xE6\x97\xA5", i);
+    snprintf(out, sizeof out, "{\"n\":%d,\"s\":\"x\"}", i);
+    if (i % 3 == 0) {
+        struct hist_wf_run_event e = {.run_id = run,
+                                      .workflow = "nightly",
+                                      .logical_ms = 1700000000000LL + i,
+                                      .trigger = "backfill",
+                                      .state = i % 2 ? "running" : "failed",
+                                      .params = i % 2 ? "{\"region\":\"cn\"}" : NULL,
+                                      .created_ms = 1700000000001LL,
+                                      .started_ms = i % 2 ? 1700000000002LL : 0,
+                                      .ended_ms = 0,
+                                      .seq = i};
+        r = hist_rec_new_wf_run(&e, &err);
+    } else if (i % 3 == 1) {
+        struct hist_wf_task_event e = {.run_id = run,
+                                       .task = task,
+                                       .state = "upstream_failed",
+                                       .attempt = i % 4,
+                                       .items = 8,
+                                       .started_ms = 1700000000003LL,
+                                       .ended_ms = 1700000000004LL,
+                                       .reason = reason,
+                                       .seq = i};
+        r = hist_rec_new_wf_task(&e, &err);
+    } else {
+        const char *o = i == 2 ? big : out;
+        struct hist_wf_xcom_event e = {.run_id = run,
+                                       .task = task,
+                                       .item = i,
+                                       .attempt = 1,
+                                       .output = i % 5 == 0 ? NULL : o,
+                                       .output_len = i % 5 == 0 ? 0 : strlen(o),
+                                       .seq = i};
+        r = hist_rec_new_wf_xcom(&e, &err);
+    }
+    if (!r)
+        fail_msg("record %d: %s: %s", i, err.field, err.msg);
+    return r;
+}
+
+static void assert_same_any(const struct hist_rec *a, const struct hist_rec *b)
+{
+    assert_int_equal(a->kind, b->kind);
+    switch (a->kind) {
+    case HIST_REC_EXEC:
+        assert_same(a, b);
+        break;
+    case HIST_REC_WF_RUN:
+        assert_string_equal(a->run.run_id, b->run.run_id);
+        assert_string_equal(a->run.workflow, b->run.workflow);
+        assert_string_equal(a->run.trigger, b->run.trigger);
+        assert_string_equal(a->run.state, b->run.state);
+        assert_string_equal(a->run.params, b->run.params);
+        assert_int_equal(a->run.logical_ms, b->run.logical_ms);
+        assert_int_equal(a->run.created_ms, b->run.created_ms);
+        assert_int_equal(a->run.started_ms, b->run.started_ms);
+        assert_int_equal(a->run.ended_ms, b->run.ended_ms);
+        assert_int_equal(a->run.seq, b->run.seq);
+        break;
+    case HIST_REC_WF_TASK:
+        assert_string_equal(a->task.run_id, b->task.run_id);
+        assert_string_equal(a->task.task, b->task.task);
+        assert_string_equal(a->task.state, b->task.state);
+        assert_string_equal(a->task.reason, b->task.reason);
+        assert_int_equal(a->task.attempt, b->task.attempt);
+        assert_int_equal(a->task.items, b->task.items);
+        assert_int_equal(a->task.started_ms, b->task.started_ms);
+        assert_int_equal(a->task.ended_ms, b->task.ended_ms);
+        assert_int_equal(a->task.seq, b->task.seq);
+        break;
+    case HIST_REC_WF_XCOM:
+        assert_string_equal(a->xcom.run_id, b->xcom.run_id);
+        assert_string_equal(a->xcom.task, b->xcom.task);
+        assert_int_equal(a->xcom.item, b->xcom.item);
+        assert_int_equal(a->xcom.attempt, b->xcom.attempt);
+        assert_int_equal(a->xcom.seq, b->xcom.seq);
+        assert_int_equal(a->xcom.output_len, b->xcom.output_len);
+        if (a->xcom.output_len)
+            assert_memory_equal(a->xcom.output, b->xcom.output, a->xcom.output_len);
+        break;
+    }
+}
+
+static void test_wf_encode_roundtrip(void **state)
+{
+    (void)state;
+    unsigned char *buf = malloc(HIST_REC_MAX_ENCODED);
+    char *big = json_of(HIST_XCOM_MAX);
+    assert_non_null(buf);
+    for (int i = 0; i < 60; i++) {
+        struct hist_rec *r = make_wf_rec(i, big);
+        size_t n = hist_rec_encode(r, buf, HIST_REC_MAX_ENCODED);
+        assert_true(n > 0);
+        struct hist_rec *d = hist_rec_decode(buf, n);
+        assert_non_null(d);
+        assert_same_any(r, d);
+        /* Every shorter prefix is malformed, never misread. */
+        for (size_t cut = 0; cut<n; cut += n> 1000 ? 997 : 3)
+            assert_null(hist_rec_decode(buf, cut));
+        assert_null(hist_rec_decode(buf, n - 1));
+        /* A capacity one byte short is refused, not overrun. */
+        assert_int_equal(hist_rec_encode(r, buf, n - 1), 0);
+        free(d);
+        free(r);
+    }
+    /* An unknown kind tag, and a state index past the list, are refused. */
+    struct hist_rec *r = make_wf_rec(1, big);
+    size_t n = hist_rec_encode(r, buf, HIST_REC_MAX_ENCODED);
+    buf[0] = 19;
+    assert_null(hist_rec_decode(buf, n));
+    buf[0] = 17;
+    buf[1 + 24 + 8] = 10; /* task state index: 0..9 */
+    assert_null(hist_rec_decode(buf, n));
+    free(r);
+    free(big);
+    free(buf);
+}
+
+static void test_wf_validation(void **state)
+{
+    (void)state;
+    struct sc_err err;
+    char *big = json_of(HIST_XCOM_MAX + 1);
+    struct hist_wf_xcom_event x = {
+        .run_id = "r", .task = "t", .output = big, .output_len = HIST_XCOM_MAX + 1, .seq = 1};
+    sc_err_clear(&err);
+    assert_null(hist_rec_new_wf_xcom(&x, &err));
+    assert_string_equal(err.field, "output");
+    assert_non_null(strstr(err.msg, "65536"));
+    x.output_len = HIST_XCOM_MAX; /* the first 65,536 bytes: not JSON any more */
+    assert_null(hist_rec_new_wf_xcom(&x, &err));
+    assert_string_equal(err.field, "output");
+    free(big);
+    struct hist_wf_run_event r = {.run_id = "r",
+                                  .workflow = "w",
+                                  .logical_ms = 1,
+                                  .trigger = "manual",
+                                  .state = "queued",
+                                  .created_ms = 1,
+                                  .params = "{\"a\":\"b\"}"};
+    struct hist_rec *rec = hist_rec_new_wf_run(&r, &err);
+    assert_non_null(rec);
+    assert_string_equal(rec->run.params, "{\"a\":\"b\"}");
+    free(rec);
+    r.logical_ms = 0;
+    assert_null(hist_rec_new_wf_run(&r, &err));
+    assert_string_equal(err.field, "logical_ms");
+    r.logical_ms = 1, r.state = NULL;
+    assert_null(hist_rec_new_wf_run(&r, &err));
+    assert_string_equal(err.field, "state");
+    struct hist_wf_task_event t = {.run_id = "r", .task = "t\x7F", .state = "sensing"};
+    assert_null(hist_rec_new_wf_task(&t, &err));
+    assert_string_equal(err.field, "task");
+}
+
+/* Executions and workflow records in one spool, in order; a 64 KiB output cut
+ * anywhere inside (a crash mid-write) is dropped with everything after it,
+ * everything before it replays. */
+static void test_wf_spool_mixed_and_torn(void **state)
+{
+    (void)state;
+    enum { N = 30 };
+    char dir[300], seg[400];
+    long ends[N];
+    uint64_t dropped = 0;
+    struct hist_rec *recs[N];
+    char *big = json_of(HIST_XCOM_MAX);
+    snprintf(dir, sizeof dir, "%s/wfmixed", tmpdir);
+    snprintf(seg, sizeof seg, "%s/seg-%016d.spool", dir, 1);
+    for (int i = 0; i < N; i++)
+        recs[i] = i % 2 ? make_rec(i) : make_wf_rec(i == 20 ? 2 : i, big);
+    for (int round = 0; round < 4; round++) {
+        struct hist_spool *s = open_spool(dir, 0);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(hist_spool_append(s, recs + i, 1, &dropped), 1);
+            ends[i] = file_size(seg);
+        }
+        assert_int_equal(dropped, 0);
+        hist_spool_close(s);
+        /* Whole; then inside record 20 (the 64 KiB output): its header, its
+         * middle, its last byte missing. */
+        long cut = round == 0   ? ends[N - 1]
+                   : round == 1 ? ends[19] + 5
+                   : round == 2 ? ends[19] + (ends[20] - ends[19]) / 2
+                                : ends[20] - 1;
+        assert_int_equal(truncate(seg, cut), 0);
+        int whole = round == 0 ? N : 20;
+        s = open_spool(dir, 0);
+        assert_int_equal(hist_spool_records(s), whole);
+        struct hist_rec *list;
+        size_t n;
+        assert_int_equal(hist_spool_read(s, N + 10, &list, &n), 0);
+        assert_int_equal(n, whole);
+        int at = 0;
+        for (struct hist_rec *r = list; r; r = r->next)
+            assert_same_any(r, recs[at++]);
+        free_list(list);
+        hist_spool_commit(s);
+        hist_spool_close(s);
+        rm_dir(dir);
+    }
+    for (int i = 0; i < N; i++)
+        free(recs[i]);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -575,6 +808,9 @@ int main(void)
         cmocka_unit_test(test_limit_keeps_newest),
         cmocka_unit_test(test_group_larger_than_limit_keeps_its_newest),
         cmocka_unit_test(test_v1_spool_replays),
+        cmocka_unit_test(test_wf_encode_roundtrip),
+        cmocka_unit_test(test_wf_validation),
+        cmocka_unit_test(test_wf_spool_mixed_and_torn),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
