@@ -1524,7 +1524,7 @@ static void route(struct creq *r)
     }
     char wname[WF_NAME_MAX + 1];
     int64_t lms;
-    if (strstr(hit->pattern, "{workflow}") && !wfzk_name_valid(arg)) {
+    if (strstr(hit->pattern, "{workflow}") && !wf_name_valid(arg)) {
         creq_error(r, m == EVHTTP_REQ_PUT ? 400 : 404, "name",
                    "\"%.140s\" is not a valid workflow name (1-%d of A-Z a-z 0-9 . _ -)", arg,
                    WF_NAME_MAX);

@@ -572,7 +572,7 @@ void api_run_op(struct creq *r, const char *id, const char *op)
         creq_error(r, 400, err.field, "%s", err.msg);
         return;
     }
-    if (task && !wfzk_task_valid(task)) {
+    if (task && !wf_task_id_valid(task)) {
         cJSON_Delete(in);
         creq_error(r, 400, "task", "not a task id (1-%d of A-Z a-z 0-9 . _ -)", WF_TASK_ID_MAX);
         return;

@@ -44,7 +44,7 @@ static int invalid(const char *field, const char *fmt, const char *what)
 
 static bool name_ok(const char *name, int *rc)
 {
-    if (wfzk_name_valid(name))
+    if (wf_name_valid(name))
         return true;
     *rc = invalid("name", "\"%s\" is not a workflow name (1-48 of A-Z a-z 0-9 . _ -)", name);
     return false;
@@ -451,7 +451,7 @@ static int run_task_args(int nargs, char **args, int want, const char *usage)
     int rc;
     if ((rc = ctl_need_args(nargs, want, usage)) != CTL_OK || !run_ok(args[0], &rc))
         return rc;
-    if (!wfzk_task_valid(args[1]))
+    if (!wf_task_id_valid(args[1]))
         return invalid("task", "\"%s\" is not a task id (1-64 of A-Z a-z 0-9 . _ -)", args[1]);
     return CTL_OK;
 }

@@ -21,28 +21,6 @@
 
 /* ---------------------------------------------------------------- names */
 
-static bool id_chars(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-'))
-            return false;
-    return true;
-}
-
-bool wfzk_name_valid(const char *name)
-{
-    return id_chars(name, WF_NAME_MAX);
-}
-
-bool wfzk_task_valid(const char *id)
-{
-    return id_chars(id, WF_TASK_ID_MAX);
-}
-
 void wfzk_run_id(char *buf, size_t len, const char *workflow, int64_t logical_ms)
 {
     int64_t s = logical_ms / 1000, days = s / 86400, sod = s % 86400, y;
@@ -80,7 +58,7 @@ int wfzk_run_id_parse(const char *run_id, char *workflow, size_t wlen, int64_t *
         return -EINVAL;
     memcpy(name, run_id, wl);
     name[wl] = '\0';
-    if (!wfzk_name_valid(name))
+    if (!wf_name_valid(name))
         return -EINVAL;
     int y = digits(at + 1, 4), mo = digits(at + 5, 2), d = digits(at + 7, 2),
         h = digits(at + 10, 2), mi = digits(at + 12, 2), s = digits(at + 14, 2);
@@ -131,7 +109,7 @@ int wfzk_done_parse(const char *name, char *task, size_t tlen, int *attempt, int
         return -EINVAL;
     memcpy(task, name, tl);
     task[tl] = '\0';
-    return wfzk_task_valid(task) ? 0 : -EINVAL;
+    return wf_task_id_valid(task) ? 0 : -EINVAL;
 }
 
 /* ---------------------------------------------------------------- times */
@@ -292,14 +270,10 @@ int wfzk_put(struct zkcli *k, const char *json, size_t len, int version, struct 
     }
     if ((rc = wf_check_jobs(d, job_exists, &jobs, err)) < 0)
         goto out;
+    if ((rc = wf_check_size(d, err)) < 0)
+        goto out;
     if (!(canon = wf_to_json(d))) {
         rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
-        goto out;
-    }
-    if (strlen(canon) > WF_STORED_MAX) {
-        rc = sc_err_set(err, EINVAL, "tasks", -1,
-                        "the definition is %zu bytes stored, over the limit of %d", strlen(canon),
-                        WF_STORED_MAX);
         goto out;
     }
     rc = write_def(k, d->name, canon, version, err);
@@ -317,7 +291,7 @@ int wfzk_get(struct zkcli *k, const char *name, cJSON **def, int *version, struc
     char path[300], *data = NULL;
     int len = 0;
     struct Stat st;
-    if (!wfzk_name_valid(name))
+    if (!wf_name_valid(name))
         return sc_err_set(err, EINVAL, "name", -1,
                           "\"%.80s\" is not a workflow name (1-%d of A-Z a-z 0-9 . _ -)", name,
                           WF_NAME_MAX);
@@ -466,7 +440,7 @@ static int active_run(struct zkcli *k, const char *workflow, char *buf, size_t l
 int wfzk_delete(struct zkcli *k, const char *name, int version, struct sc_err *err)
 {
     char path[300], run[WFZK_RUN_ID_MAX + 1];
-    if (!wfzk_name_valid(name))
+    if (!wf_name_valid(name))
         return sc_err_set(err, EINVAL, "name", -1, "\"%.80s\" is not a workflow name", name);
     snprintf(path, sizeof path, WFZK_DEFS "/%s", name);
     int zrc = zkcli_exists(k, path, NULL);
@@ -497,7 +471,7 @@ int wfzk_set_enabled(struct zkcli *k, const char *name, bool enabled, int versio
     int len = 0;
     struct Stat st;
     struct wf_def *d = NULL;
-    if (!wfzk_name_valid(name))
+    if (!wf_name_valid(name))
         return sc_err_set(err, EINVAL, "name", -1, "\"%.80s\" is not a workflow name", name);
     snprintf(path, sizeof path, WFZK_DEFS "/%s", name);
     int zrc = zkcli_get(k, path, &data, &len, &st);

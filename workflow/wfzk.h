@@ -94,10 +94,6 @@ int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_er
  * -EAGAIN (the version given is not the stored one), -EBUSY (runs active),
  * -EIO (ZooKeeper failed; err says how). */
 
-/* wfzk_name_valid / wfzk_task_valid: workflow names and task ids as wf.h
- * spells them (a check of a URL or argument before any read). */
-bool wfzk_name_valid(const char *name);
-bool wfzk_task_valid(const char *id);
 /* wfzk_get: the stored definition (*def the caller's) and its node version. */
 int wfzk_get(struct zkcli *k, const char *name, cJSON **def, int *version, struct sc_err *err);
 /* wfzk_list: [{"name","cron","timezone","enabled","tasks":N,"version",
