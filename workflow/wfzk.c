@@ -263,6 +263,13 @@ int wfzk_put(struct zkcli *k, const char *json, size_t len, int version, struct 
     int rc = wf_parse(json, len, &d, err);
     if (rc < 0)
         return rc;
+    /* The model checks the zone's shape; the writer checks it loads (as for jobs). */
+    tz_zone *z = tz_load(d->timezone, err);
+    if (!z) {
+        rc = sc_err_set(err, EINVAL, "timezone", -1, "unknown time zone \"%.64s\"", d->timezone);
+        goto out;
+    }
+    tz_free(z);
     int zrc = zkcli_children(k, "/jobs", &jobs.names, &jobs.n);
     if (zrc != ZOK && zrc != ZNONODE) {
         rc = zk_fail(err, zrc, "listing /jobs");
