@@ -23,9 +23,9 @@
 #include "workflow/wf.h"
 #include "workflow/wfzk.h"
 
-#define WF_WORKERS 4   /* requests waiting for the driver at once */
-#define WF_QUEUED 64   /* beyond it: 503 with Retry-After */
-#define WF_ZK_MS 5000  /* connect and session timeout of a worker's session */
+#define WF_WORKERS 4  /* requests waiting for the driver at once */
+#define WF_QUEUED 64  /* beyond it: 503 with Retry-After */
+#define WF_ZK_MS 5000 /* connect and session timeout of a worker's session */
 
 struct console_wf {
     struct dbpool *pool;
@@ -175,8 +175,7 @@ static int do_work(struct wfwork *x, struct zkcli *k)
         break;
     case OP_ENABLE:
     case OP_DISABLE:
-        if ((rc = wfzk_set_enabled(k, x->object, x->op == OP_ENABLE, x->version, &x->err)) ==
-                0 &&
+        if ((rc = wfzk_set_enabled(k, x->object, x->op == OP_ENABLE, x->version, &x->err)) == 0 &&
             (rc = wfzk_get(k, x->object, &o, &version, &x->err)) == 0) {
             x->after = json_print(o);
             o = with_version(x->object, o, version);
@@ -430,8 +429,8 @@ void api_run_get(struct creq *r, const char *id)
 /* time_field: a time member (epoch ms as a number, or text wfzk_time_parse
  * reads) into out_key of req as ms; false after a 400. Absent: true, nothing
  * added unless required. */
-static bool time_field(struct creq *r, const cJSON *in, const char *key, bool required,
-                       cJSON *req, const char *out_key)
+static bool time_field(struct creq *r, const cJSON *in, const char *key, bool required, cJSON *req,
+                       const char *out_key)
 {
     struct sc_err err;
     int64_t ms;
@@ -564,7 +563,11 @@ void api_run_op(struct creq *r, const char *id, const char *op)
     if (!in)
         return;
     sc_err_clear(&err);
-    if (json_check_fields(in, cancel ? none_f : mark ? mark_f : clear_f, &err) < 0 ||
+    if (json_check_fields(in,
+                          cancel ? none_f
+                          : mark ? mark_f
+                                 : clear_f,
+                          &err) < 0 ||
         (!cancel && json_get_str(in, "task", JSON_REQUIRED, &task, &err) < 0) ||
         (mark && json_get_str(in, "state", JSON_REQUIRED, &state, &err) < 0) ||
         json_get_bool(in, "downstream", JSON_OPTIONAL, &down, &err) == -EINVAL) {

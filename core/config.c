@@ -174,8 +174,8 @@ static int list_add(struct cfg *c, int i, const char *val, bool *listed, struct 
     return 0;
 }
 
-static int load_args(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv,
-                     bool *listed, struct sc_err *err);
+static int load_args(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, bool *listed,
+                     struct sc_err *err);
 
 int cfg_load(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, struct sc_err *err)
 {
@@ -192,8 +192,8 @@ int cfg_load(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, s
     return rc;
 }
 
-static int load_args(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv,
-                     bool *listed, struct sc_err *err)
+static int load_args(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, bool *listed,
+                     struct sc_err *err)
 {
     const char *file = getenv("SHARDCRON_CONFIG");
     char key[128];

@@ -221,8 +221,7 @@ int ctl_wf_delete(const struct cfg *c, int nargs, char **args)
 {
     struct sc_err err;
     int rc;
-    if ((rc = ctl_need_args(nargs, 1, "workflow delete NAME")) != CTL_OK ||
-        !name_ok(args[0], &rc))
+    if ((rc = ctl_need_args(nargs, 1, "workflow delete NAME")) != CTL_OK || !name_ok(args[0], &rc))
         return rc;
     struct zkcli *k = ctl_connect_zk(c);
     if (!k)
@@ -299,10 +298,10 @@ int ctl_wf_runs(const struct cfg *c, int nargs, char **args)
                "STARTED", "ENDED");
         const cJSON *r;
         cJSON_ArrayForEach(r, arr)
-        printf("%-48s %-10s %-9s %-25s %-21s %s\n", jstr(r, "run_id"), jstr(r, "state"),
-               jstr(r, "trigger"), jstr(r, "logical_time"),
-               ms_text(b1, sizeof b1, jnum(r, "started_ms")),
-               ms_text(b2, sizeof b2, jnum(r, "ended_ms")));
+            printf("%-48s %-10s %-9s %-25s %-21s %s\n", jstr(r, "run_id"), jstr(r, "state"),
+                   jstr(r, "trigger"), jstr(r, "logical_time"),
+                   ms_text(b1, sizeof b1, jnum(r, "started_ms")),
+                   ms_text(b2, sizeof b2, jnum(r, "ended_ms")));
     }
     cJSON_Delete(arr);
     return CTL_OK;
@@ -323,8 +322,9 @@ int ctl_wf_run(const struct cfg *c, int nargs, char **args)
     rc = wfzk_read_run(k, args[0], &o, &err);
     zkcli_close(k);
     if (rc == -ENOENT) {
-        fprintf(stderr, "shardcronctl: no run %s in ZooKeeper (an ended run may have moved to "
-                        "history)\n",
+        fprintf(stderr,
+                "shardcronctl: no run %s in ZooKeeper (an ended run may have moved to "
+                "history)\n",
                 args[0]);
         return CTL_ERR;
     }
@@ -372,8 +372,7 @@ static cJSON *params_obj(const struct cfg *c)
             ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_' ||
                  (q > kv && *q >= '0' && *q <= '9');
         if (!ok) {
-            invalid("param", "\"%s\" is not K=V (K: a letter or _, then letters, digits, _)",
-                    kv);
+            invalid("param", "\"%s\" is not K=V (K: a letter or _, then letters, digits, _)", kv);
             cJSON_Delete(o);
             return NULL;
         }
@@ -414,8 +413,8 @@ int ctl_wf_trigger(const struct cfg *c, int nargs, char **args)
     int rc;
     int64_t lms = 0;
     cJSON *result = NULL;
-    if ((rc = ctl_need_args(nargs, 1, "workflow trigger NAME [--param K=V]... [--logical-time T]")) !=
-            CTL_OK ||
+    if ((rc = ctl_need_args(
+             nargs, 1, "workflow trigger NAME [--param K=V]... [--logical-time T]")) != CTL_OK ||
         !name_ok(args[0], &rc))
         return rc;
     int has = time_opt(c, "logical_time", "logical-time", false, &lms);
@@ -514,8 +513,7 @@ int ctl_wf_cancel(const struct cfg *c, int nargs, char **args)
     cJSON *result = NULL;
     char line[300];
     int rc;
-    if ((rc = ctl_need_args(nargs, 1, "workflow cancel RUN_ID")) != CTL_OK ||
-        !run_ok(args[0], &rc))
+    if ((rc = ctl_need_args(nargs, 1, "workflow cancel RUN_ID")) != CTL_OK || !run_ok(args[0], &rc))
         return rc;
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "op", "cancel");

@@ -232,15 +232,15 @@ static int write_def(struct zkcli *k, const char *name, const char *canon, int v
     int len = (int)strlen(canon), zrc;
     if (zkcli_ensure(k, WFZK_DEFS) != ZOK)
         return zk_fail(err, ZCONNECTIONLOSS, "creating " WFZK_DEFS);
-    struct zkreg_op op = {.type = ZKOP_SET, .path = path, .data = canon, .len = len,
-                          .version = version};
+    struct zkreg_op op = {
+        .type = ZKOP_SET, .path = path, .data = canon, .len = len, .version = version};
     if (version < 0) {
         op = (struct zkreg_op){.type = ZKOP_CREATE, .path = path, .data = canon, .len = len};
         zrc = logged(k, &op, name);
         if (zrc != ZNODEEXISTS)
             goto out;
-        op = (struct zkreg_op){.type = ZKOP_SET, .path = path, .data = canon, .len = len,
-                               .version = -1};
+        op = (struct zkreg_op){
+            .type = ZKOP_SET, .path = path, .data = canon, .len = len, .version = -1};
     }
     zrc = logged(k, &op, name);
 out:
@@ -466,8 +466,8 @@ int wfzk_delete(struct zkcli *k, const char *name, int version, struct sc_err *e
         return sc_err_set(err, ENOENT, "name", -1, "no workflow named %s", name);
     if (zrc == ZBADVERSION)
         return sc_err_set(err, EAGAIN, "version", -1,
-                          "workflow %s was changed by someone else (not version %d any more)",
-                          name, version);
+                          "workflow %s was changed by someone else (not version %d any more)", name,
+                          version);
     return zrc == ZOK ? 0 : zk_fail(err, zrc, "deleting the workflow");
 }
 

@@ -285,9 +285,9 @@ static void test_put(void **state)
                       "\"logical_ms\":1765069200000,\"trigger\":\"manual\",\"state\":\"running\","
                       "\"params\":{}}";
     assert_int_equal(zkcli_ensure(k, WFZK_RUNS), ZOK);
-    assert_int_equal(zkcli_create(k, WFZK_RUNS "/chain@20251207T010000Z", run, (int)strlen(run),
-                                  0, NULL, 0),
-                     ZOK);
+    assert_int_equal(
+        zkcli_create(k, WFZK_RUNS "/chain@20251207T010000Z", run, (int)strlen(run), 0, NULL, 0),
+        ZOK);
     assert_int_equal(wfzk_delete(k, "chain", -1, &err), -EBUSY);
     assert_non_null(strstr(err.msg, "chain@20251207T010000Z"));
     assert_int_equal(zkcli_exists(k, WFZK_DEFS "/chain", NULL), ZOK);

@@ -26,9 +26,9 @@ static void test_names(void **state)
     assert_int_equal(wfzk_run_id_parse(id, w, sizeof w, &ms), 0);
     assert_string_equal(w, "nightly-etl");
     assert_int_equal(ms, 1765069200000LL);
-    static const char *const bad[] = {"nightly-etl", "@20251207T010000Z", "a@20251307T010000Z",
-                                      "a@20251207T250000Z", "a@20251207T010000", "a b@20251207T010000Z",
-                                      "a@2025120T7010000Z", "a@20250230T000000Z"};
+    static const char *const bad[] = {
+        "nightly-etl",       "@20251207T010000Z",    "a@20251307T010000Z", "a@20251207T250000Z",
+        "a@20251207T010000", "a b@20251207T010000Z", "a@2025120T7010000Z", "a@20250230T000000Z"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(wfzk_run_id_parse(bad[i], w, sizeof w, &ms), -EINVAL);
     wfzk_task_job(path, sizeof path, "etl", "load");
@@ -39,14 +39,18 @@ static void test_names(void **state)
     assert_string_equal(task, "load");
     assert_int_equal(attempt, 2);
     assert_int_equal(item, 7);
-    static const char *const badd[] = {"load~2", "~2~7", "load~~7", "load~2~", "load~02~7",
-                                       "load~2~x", "lo ad~2~7"};
+    static const char *const badd[] = {"load~2",    "~2~7",     "load~~7",  "load~2~",
+                                       "load~02~7", "load~2~x", "lo ad~2~7"};
     for (size_t i = 0; i < sizeof badd / sizeof *badd; i++)
         assert_int_equal(wfzk_done_parse(badd[i], task, sizeof task, &attempt, &item), -EINVAL);
     /* times: every spelling of one instant */
-    static const char *const same[] = {"2025-12-07T09:00:00+08:00", "2025-12-07 09:00:00+0800",
-                                       "2025-12-07T01:00:00Z", "2025-12-07T01:00Z",
-                                       "1765069200", "@1765069200", "2025-12-06T20:00:00-05"};
+    static const char *const same[] = {"2025-12-07T09:00:00+08:00",
+                                       "2025-12-07 09:00:00+0800",
+                                       "2025-12-07T01:00:00Z",
+                                       "2025-12-07T01:00Z",
+                                       "1765069200",
+                                       "@1765069200",
+                                       "2025-12-06T20:00:00-05"};
     for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
         ms = 0;
         assert_int_equal(wfzk_time_parse(same[i], "from", &ms, &err), 0);
