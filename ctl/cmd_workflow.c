@@ -145,7 +145,15 @@ int ctl_wf_put(const struct cfg *c, int nargs, char **args)
         free(text);
         return CTL_ERR;
     }
+    cJSON *before = NULL, *after = NULL;
+    int version = -1;
+    bool existed = wfzk_get(k, name, &before, &version, &err) == 0;
+    cJSON_Delete(before);
+    sc_err_clear(&err);
     rc = wfzk_put(k, text, len, -1, &err);
+    if (rc == 0 && wfzk_get(k, name, &after, &version, &err) < 0)
+        version = -1;
+    cJSON_Delete(after);
     zkcli_close(k);
     free(text);
     if (rc == -EINVAL || rc == -ENOENT) {
@@ -154,7 +162,10 @@ int ctl_wf_put(const struct cfg *c, int nargs, char **args)
     }
     if (rc < 0)
         return fail(&err, rc);
-    printf("workflow %s stored\n", name);
+    if (existed)
+        printf("workflow %s updated (version %d)\n", name, version);
+    else
+        printf("workflow %s created\n", name);
     return CTL_OK;
 }
 

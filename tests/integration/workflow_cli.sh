@@ -59,7 +59,8 @@ EOF
 run_ctl 2 workflow put "$tmp/etl.json"              # its job does not exist yet
 has extract-orders "$err"; has extract "$err"
 echo '{"name":"extract-orders","cron":"0 0 1 * * ?","command":"true"}' | ctl job put - >/dev/null
-run_ctl 0 workflow put "$tmp/etl.json"
+run_ctl 0 workflow put "$tmp/etl.json"; has "workflow etl created" "$out"
+run_ctl 0 workflow put - <"$tmp/etl.json"; has "workflow etl updated (version 1)" "$out"
 run_ctl 2 workflow put "$tmp/cycle.json"
 has cycle "$err"; for t in x y z; do has "$t" "$err"; done
 run_ctl 1 workflow get cyc                          # nothing of it was stored
