@@ -564,10 +564,28 @@ int ctl_wf_backfill(const struct cfg *c, int nargs, char **args)
     cJSON_AddBoolToObject(req, "dry_run", cfg_flag(c, "dry_run"));
     if ((rc = ask(c, req, &result)) != CTL_OK)
         return rc;
-    if (ctl_json_out(c))
-        print_json(result, false);
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(result, "runs");
+    if (ctl_json_out(c) || !cJSON_IsArray(runs)) {
+        print_json(result, !ctl_json_out(c));
+        cJSON_Delete(result);
+        return CTL_OK;
+    }
+    /* the driver's plan: one line a logical time, oldest first */
+    int todo = 0;
+    const cJSON *r;
+    printf("%-48s %-25s %-7s %s\n", "RUN", "LOGICAL TIME", "ACTION", "STATE NOW");
+    cJSON_ArrayForEach(r, runs)
+    {
+        printf("%-48s %-25s %-7s %s\n", jstr(r, "run_id"), jstr(r, "logical_time"),
+               jstr(r, "action"), *jstr(r, "state") ? jstr(r, "state") : "-");
+        todo += strcmp(jstr(r, "action"), "skip") != 0;
+    }
+    if (cfg_flag(c, "dry_run"))
+        printf("dry run: %d of %d logical times would get a run; nothing was created\n", todo,
+               cJSON_GetArraySize(runs));
     else
-        print_json(result, true); /* the driver's list of runs, as it gave it */
+        printf("%d of %d logical times queued; runs start as max_active_runs allows\n", todo,
+               cJSON_GetArraySize(runs));
     cJSON_Delete(result);
     return CTL_OK;
 }

@@ -118,6 +118,27 @@ static cJSON *answer_one(struct zkcli *k, const cJSON *req)
         snprintf(path, sizeof path, WFZK_RUNS "/%s", id);
         set_data(k, path, r);
         cJSON_AddStringToObject(result, "run_id", id);
+    } else if (op && strcmp(op, "backfill") == 0) {
+        /* the driver's plan shape: the two ends of the range, the first with a run */
+        cJSON *runs = cJSON_AddArrayToObject(result, "runs");
+        const char *ends[] = {"from_ms", "to_ms"};
+        for (int i = 0; i < 2; i++) {
+            int64_t ms =
+                (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(req, ends[i]));
+            char iso[48];
+            wfzk_run_id(id, sizeof id, wf, ms);
+            wfzk_time_format(iso, sizeof iso, ms, NULL);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "run_id", id);
+            cJSON_AddStringToObject(e, "logical_time", iso);
+            cJSON_AddNumberToObject(e, "logical_ms", (double)ms);
+            cJSON_AddStringToObject(e, "action", i == 0 ? "skip" : "create");
+            if (i == 0)
+                cJSON_AddStringToObject(e, "state", "succeeded");
+            cJSON_AddItemToArray(runs, e);
+        }
+        cJSON_AddBoolToObject(result, "dry_run",
+                              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "dry_run")));
     } else if (op && strcmp(op, "cancel") == 0) {
         char *data = NULL;
         snprintf(path, sizeof path, WFZK_RUNS "/%s", run);

@@ -118,6 +118,10 @@ echo "$out" | jq -e '.echo.downstream == true and .echo.task == "extract"' >/dev
 run_ctl 0 workflow backfill etl --from 2025-12-01T09:00:00+08:00 --to 1764633600 --reprocess failed --dry-run --format json
 echo "$out" | jq -e '.echo.from_ms == 1764550800000 and .echo.to_ms == 1764633600000 and .echo.reprocess == "failed"
   and .echo.dry_run == true' >/dev/null || fail "backfill: $out"
+run_ctl 0 workflow backfill etl --from 2025-12-01T01:00:00Z --to 2025-12-03T01:00:00Z --dry-run
+has "etl@20251201T010000Z .* skip .* succeeded" "$out"
+has "etl@20251203T010000Z .* create" "$out"
+has "dry run: 1 of 2 logical times would get a run; nothing was created" "$out"
 run_ctl 1 workflow delete etl; has "active run" "$err"
 run_ctl 0 workflow cancel "$run"; has cancelled "$out"
 run_ctl 0 workflow cancel etl@20251208T010000Z
