@@ -226,9 +226,12 @@ int console_run(const struct cfg *cfg)
     rc = 0;
     LOGN("console stopped");
 out:
-    /* Workers first: their done callbacks reply to requests evhttp still owns. */
-    dbpool_free(c.db);
+    /* Workers first: their done callbacks reply to requests evhttp still owns.
+     * The workflow workers before the history pool: their done callbacks
+     * audit through it. */
     api_wf_stop(&c);
+    dbpool_free(c.db);
+    c.db = NULL; /* an audit from auth_stop's callbacks is skipped, not sent to a freed pool */
     auth_stop(&c);
     http_server_free(c.http);
     if (c.z)
