@@ -1,6 +1,7 @@
 /* console/api.c: the router of /api/v1 and the routes served from the ZooKeeper
  * cache: health, jobs (list, CRUD, trigger, enable/disable, shard map), agents,
- * cron preview and /metrics. MySQL-backed routes are in api_hist.c.
+ * cron preview and /metrics. MySQL-backed routes are in api_hist.c, the
+ * workflow routes in api_wf.c.
  *
  * Every handler ends with exactly one creq_json/creq_error, which sends the reply
  * and frees the request context; ZooKeeper writes reply from their completion
@@ -31,6 +32,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "registry/jobops.h"
+#include "workflow/wf.h"
+#include "workflow/wfzk.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -737,9 +740,7 @@ static void job_written(struct zkreg *z, const struct zkreg_result *res, void *a
     creq_json(r, code, o);
 }
 
-/* expected_version: from If-Match ("3" or "\"3\"") or ?version=; -2 when absent,
- * -3 (after replying 400) when malformed. */
-static int expected_version(struct creq *r, const cJSON *body)
+int creq_version(struct creq *r, const cJSON *body)
 {
     const char *s = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-Match");
     char buf[32];
@@ -764,7 +765,7 @@ static int expected_version(struct creq *r, const cJSON *body)
     long v = strtol(buf, &end, 10);
     if (!buf[0] || *end || v < 0 || v > 2147483647L) {
         creq_error(r, 400, "version",
-                   "If-Match/version must be a job version number (got \"%.30s\")", s);
+                   "If-Match/version must be a version number (got \"%.30s\")", s);
         return -3;
     }
     return (int)v;
@@ -823,7 +824,7 @@ static void api_job_put(struct creq *r, const char *name)
         creq_error(r, 400, "body", "must be a JSON object (the job)");
         return;
     }
-    int version = expected_version(r, o);
+    int version = creq_version(r, o);
     if (version == -3) {
         cJSON_Delete(o);
         return;
@@ -1171,7 +1172,7 @@ static void job_deleted(struct console *c, int rc, void *arg)
 static void api_job_delete(struct creq *r, const char *name)
 {
     struct console *c = r->c;
-    int version = expected_version(r, NULL);
+    int version = creq_version(r, NULL);
     if (version == -3)
         return;
     const struct zkview_job *cur = zkview_job(&c->view, name);
@@ -1290,6 +1291,59 @@ static void rt_job_shards(struct creq *r, const char *name)
 {
     api_job_shards(r, name);
 }
+static void rt_wfs(struct creq *r, const char *a)
+{
+    (void)a;
+    api_wf_list(r);
+}
+static void rt_wf_get(struct creq *r, const char *name)
+{
+    api_wf_get(r, name);
+}
+static void rt_wf_put(struct creq *r, const char *name)
+{
+    api_wf_put(r, name);
+}
+static void rt_wf_delete(struct creq *r, const char *name)
+{
+    api_wf_delete(r, name);
+}
+static void rt_wf_enable(struct creq *r, const char *name)
+{
+    api_wf_enable(r, name, true);
+}
+static void rt_wf_disable(struct creq *r, const char *name)
+{
+    api_wf_enable(r, name, false);
+}
+static void rt_wf_trigger(struct creq *r, const char *name)
+{
+    api_wf_trigger(r, name);
+}
+static void rt_wf_runs(struct creq *r, const char *name)
+{
+    api_wf_runs(r, name);
+}
+static void rt_wf_backfill(struct creq *r, const char *name)
+{
+    api_wf_backfill(r, name);
+}
+static void rt_run_get(struct creq *r, const char *id)
+{
+    api_run_get(r, id);
+}
+static void rt_run_clear(struct creq *r, const char *id)
+{
+    api_run_op(r, id, "clear");
+}
+static void rt_run_mark(struct creq *r, const char *id)
+{
+    api_run_op(r, id, "mark");
+}
+static void rt_run_cancel(struct creq *r, const char *id)
+{
+    api_run_op(r, id, "cancel");
+}
 static void rt_users(struct creq *r, const char *name)
 {
     auth_users(r, name);
@@ -1343,7 +1397,9 @@ static void rt_import(struct creq *r, const char *a)
 }
 
 /* The API: who may do what, in one place. A pattern's "{job}" segment must be a
- * valid job name; "{name}" and "{id}" are any segment, checked by the handler.
+ * valid job name, "{workflow}" a workflow name, "{run}" a run id; "{name}" and
+ * "{id}" are any segment, checked by the handler. Workflow definitions are
+ * written by admins, as jobs are; runs are operated by operators.
  * A route with a role needs a session holding at least that role (401/403);
  * a write also needs the session's X-CSRF-Token (403). The role NONE routes
  * check what they need themselves (login, logout) or need nothing. */
@@ -1376,6 +1432,19 @@ static const struct api_route routes[] = {
     {R_POST, "jobs/{job}/enable", ROLE_OPERATOR, true, rt_job_enable},
     {R_POST, "jobs/{job}/disable", ROLE_OPERATOR, true, rt_job_disable},
     {R_GET, "jobs/{job}/shards", ROLE_VIEWER, false, rt_job_shards},
+    {R_GET, "workflows", ROLE_VIEWER, false, rt_wfs},
+    {R_GET, "workflows/{workflow}", ROLE_VIEWER, false, rt_wf_get},
+    {R_PUT, "workflows/{workflow}", ROLE_ADMIN, true, rt_wf_put},
+    {R_DELETE, "workflows/{workflow}", ROLE_ADMIN, true, rt_wf_delete},
+    {R_POST, "workflows/{workflow}/enable", ROLE_OPERATOR, true, rt_wf_enable},
+    {R_POST, "workflows/{workflow}/disable", ROLE_OPERATOR, true, rt_wf_disable},
+    {R_POST, "workflows/{workflow}/trigger", ROLE_OPERATOR, true, rt_wf_trigger},
+    {R_GET, "workflows/{workflow}/runs", ROLE_VIEWER, false, rt_wf_runs},
+    {R_POST, "workflows/{workflow}/backfill", ROLE_OPERATOR, true, rt_wf_backfill},
+    {R_GET, "runs/{run}", ROLE_VIEWER, false, rt_run_get},
+    {R_POST, "runs/{run}/clear", ROLE_OPERATOR, true, rt_run_clear},
+    {R_POST, "runs/{run}/mark", ROLE_OPERATOR, true, rt_run_mark},
+    {R_POST, "runs/{run}/cancel", ROLE_OPERATOR, true, rt_run_cancel},
     {R_GET, "users", ROLE_ADMIN, false, rt_users},
     {R_PUT, "users/{name}", ROLE_ADMIN, true, rt_users},
     {R_DELETE, "users/{name}", ROLE_ADMIN, true, rt_users},
@@ -1451,6 +1520,20 @@ static void route(struct creq *r)
         creq_error(r, m == EVHTTP_REQ_PUT ? 400 : 404, "name",
                    "\"%.140s\" is not a valid job name (1-%d of A-Z a-z 0-9 . _ -)", arg,
                    JOB_NAME_MAX);
+        return;
+    }
+    char wname[WF_NAME_MAX + 1];
+    int64_t lms;
+    if (strstr(hit->pattern, "{workflow}") && !wf_name_valid(arg)) {
+        creq_error(r, m == EVHTTP_REQ_PUT ? 400 : 404, "name",
+                   "\"%.140s\" is not a valid workflow name (1-%d of A-Z a-z 0-9 . _ -)", arg,
+                   WF_NAME_MAX);
+        return;
+    }
+    if (strstr(hit->pattern, "{run}") &&
+        wfzk_run_id_parse(arg, wname, sizeof wname, &lms) < 0) {
+        creq_error(r, 404, "run_id", "\"%.140s\" is not a run id (WORKFLOW@YYYYMMDDTHHMMSSZ)",
+                   arg);
         return;
     }
     hit->fn(r, arg);

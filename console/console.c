@@ -4,6 +4,7 @@
  *               ├─ http_listen (core/http: the gate: caps, deadlines, strict heads) ─► api_handle
  *               ├─ zkreg_open ─► zkview (the cache, kept by watches)
  *               ├─ dbpool (MySQL workers: logins, audit, history)
+ *               ├─ api_wf_start (workflow workers: ZooKeeper requests that wait for the driver)
  *               └─ SIGTERM/SIGINT ─► stop: workers finish, replies go out, loop ends */
 #define LOG_CAT "shardcron.console"
 #include <errno.h>
@@ -180,6 +181,10 @@ int console_run(const struct cfg *cfg)
         rc = 2;
         goto out;
     }
+    if (api_wf_start(&c, cfg, auth, &err) < 0) {
+        LOGE("%s", sc_err_format(&err, msg, sizeof msg));
+        goto out;
+    }
     struct zkreg_opts zo = {
         .hosts = cfg_str(cfg, "zk"),
         .ns = cfg_str(cfg, "namespace"),
@@ -221,8 +226,12 @@ int console_run(const struct cfg *cfg)
     rc = 0;
     LOGN("console stopped");
 out:
-    /* Workers first: their done callbacks reply to requests evhttp still owns. */
+    /* Workers first: their done callbacks reply to requests evhttp still owns.
+     * The workflow workers before the history pool: their done callbacks
+     * audit through it. */
+    api_wf_stop(&c);
     dbpool_free(c.db);
+    c.db = NULL; /* an audit from auth_stop's callbacks is skipped, not sent to a freed pool */
     auth_stop(&c);
     http_server_free(c.http);
     if (c.z)

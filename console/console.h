@@ -41,6 +41,7 @@ struct console {
     struct dbpool *db;      /* NULL without --mysql: history routes, audit */
     struct dbpool *auth_db; /* NULL without --mysql: the user store (auth.c) */
     struct dbpool *hash_db; /* NULL without --mysql: argon2, no connection (auth.c) */
+    struct console_wf *wf;  /* the workflow routes' workers and sessions (api_wf.c) */
     char **hosts;           /* allowed Host names (allowed_hosts) */
     size_t nhosts;
     bool secure_cookie;     /* secure_cookies: served over HTTPS through a proxy */
@@ -146,6 +147,23 @@ void api_latest(struct creq *r);
 void api_export(struct creq *r);
 void api_import(struct creq *r);
 
+/* console/api_wf.c: the workflow routes; their ZooKeeper work runs on a
+ * pool of its own (requests to the driver wait for its answer). start: 0 or
+ * an error; stop: before the HTTP server is freed (done callbacks reply). */
+int api_wf_start(struct console *c, const struct cfg *cfg, const char *auth, struct sc_err *err);
+void api_wf_stop(struct console *c);
+void api_wf_list(struct creq *r);
+void api_wf_get(struct creq *r, const char *name);
+void api_wf_put(struct creq *r, const char *name);
+void api_wf_delete(struct creq *r, const char *name);
+void api_wf_enable(struct creq *r, const char *name, bool on);
+void api_wf_trigger(struct creq *r, const char *name);
+void api_wf_runs(struct creq *r, const char *name);
+void api_wf_backfill(struct creq *r, const char *name);
+void api_run_get(struct creq *r, const char *id);
+/* api_run_op: op "clear", "mark" or "cancel". */
+void api_run_op(struct creq *r, const char *id, const char *op);
+
 /* console_job_from: validate a job object for `name` (its name is added when
  * absent and must match when present; the zone must load). 0 with *out the
  * caller's, or -EINVAL with err naming the field. `o` may be modified. */
@@ -162,6 +180,9 @@ void creq_error(struct creq *r, int code, const char *field, const char *fmt, ..
     __attribute__((format(printf, 4, 5)));
 void creq_json(struct creq *r, int code, cJSON *o); /* consumes o, frees r */
 const char *creq_arg(const struct creq *r, const char *key);
+/* creq_version: the version a write expects, from If-Match ("3" or "\"3\""),
+ * ?version= or the body's "version"; -2 when absent, -3 after replying 400. */
+int creq_version(struct creq *r, const cJSON *body);
 const tz_zone *console_zone(struct console *c, const char *name, struct sc_err *err);
 int64_t console_now_ms(void);
 

@@ -151,7 +151,49 @@ static int load_env(struct cfg *c, struct sc_err *err)
     return 0;
 }
 
+/* list_add: a CFG_LIST value from the command line; the first replaces what
+ * the file or the environment said (listed[i]: seen on the line). */
+static int list_add(struct cfg *c, int i, const char *val, bool *listed, struct sc_err *err)
+{
+    if (strchr(val, '\n'))
+        return sc_err_set(err, EINVAL, c->opts[i].name, -1, "--%s: a value may not hold a newline",
+                          c->opts[i].name);
+    bool first = !listed[i];
+    listed[i] = true;
+    if (first || !c->vals[i]) {
+        set_val(c, i, val);
+        return 0;
+    }
+    size_t n = strlen(c->vals[i]);
+    char *v = realloc(c->vals[i], n + strlen(val) + 2);
+    if (!v)
+        return sc_err_set(err, ENOMEM, c->opts[i].name, -1, "out of memory");
+    v[n] = '\n';
+    strcpy(v + n + 1, val);
+    c->vals[i] = v;
+    return 0;
+}
+
+static int load_args(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, bool *listed,
+                     struct sc_err *err);
+
 int cfg_load(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, struct sc_err *err)
+{
+    int n = 0;
+    while (opts[n].name)
+        n++;
+    bool *listed = calloc((size_t)n + 1, sizeof *listed);
+    if (!listed) {
+        memset(c, 0, sizeof *c);
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    }
+    int rc = load_args(c, opts, argc, argv, listed, err);
+    free(listed);
+    return rc;
+}
+
+static int load_args(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, bool *listed,
+                     struct sc_err *err)
 {
     const char *file = getenv("SHARDCRON_CONFIG");
     char key[128];
@@ -224,7 +266,10 @@ int cfg_load(struct cfg *c, const struct cfg_opt *opts, int argc, char **argv, s
                 return sc_err_set(err, EINVAL, opts[i].name, -1, "--%s needs a value", key);
             val = argv[++a];
         }
-        set_val(c, i, val);
+        if (opts[i].type == CFG_LIST && (rc = list_add(c, i, val, listed, err)) < 0)
+            return rc;
+        if (opts[i].type != CFG_LIST)
+            set_val(c, i, val);
     }
     return 0;
 }

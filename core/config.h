@@ -18,6 +18,9 @@ enum cfg_type {
     CFG_STR,  /* --name VALUE */
     CFG_INT,  /* --name N (checked by cfg_int) */
     CFG_FLAG, /* --name (no value; "1" when present) */
+    CFG_LIST, /* --name VALUE, repeatable: cfg_str gives the values the command line
+               * gave, in order, joined by '\n' (replacing a file's or the
+               * environment's); a value holding a newline is refused */
 };
 
 struct cfg_opt {

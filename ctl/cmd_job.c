@@ -63,10 +63,10 @@ static void no_namespace(const struct cfg *c, const char *ns)
             ns, cfg_str(c, "zk"), used ? "namespaces there: " : "no namespace there yet", list);
 }
 
-/* connect_zk: for commands that read or change what a namespace holds: a
+/* ctl_connect_zk: for commands that read or change what a namespace holds: a
  * namespace that does not exist is an error, never an empty answer (a typo'd
  * --namespace would list nothing, export nothing). */
-static struct zkcli *connect_zk(const struct cfg *c)
+struct zkcli *ctl_connect_zk(const struct cfg *c)
 {
     const char *ns = cfg_str(c, "namespace");
     struct zkcli *k = open_zk(c, ns);
@@ -84,18 +84,18 @@ static struct zkcli *connect_zk(const struct cfg *c)
 }
 
 /* connect_zk_create: for job put and import, which make the namespace. */
-static struct zkcli *connect_zk_create(const struct cfg *c)
+struct zkcli *ctl_connect_zk_create(const struct cfg *c)
 {
     return open_zk(c, cfg_str(c, "namespace"));
 }
 
-static bool json_out(const struct cfg *c)
+bool ctl_json_out(const struct cfg *c)
 {
     const char *f = cfg_str(c, "format");
     return f && strcmp(f, "json") == 0;
 }
 
-static char *read_all(const char *path, size_t *len)
+char *ctl_read_all(const char *path, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     size_t cap = 4096, n = 0;
@@ -126,7 +126,7 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-static int need_args(int nargs, int want, const char *usage)
+int ctl_need_args(int nargs, int want, const char *usage)
 {
     if (nargs < want) {
         fprintf(stderr, "usage: shardcronctl %s\n", usage);
@@ -145,9 +145,9 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
     char path[300], msg[512], *cur = NULL;
     struct Stat st;
     int rc;
-    if ((rc = need_args(nargs, 1, "job put FILE|-")) != CTL_OK)
+    if ((rc = ctl_need_args(nargs, 1, "job put FILE|-")) != CTL_OK)
         return rc;
-    char *text = read_all(args[0], &len);
+    char *text = ctl_read_all(args[0], &len);
     if (!text) {
         fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
         return CTL_ERR;
@@ -173,7 +173,7 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
         return CTL_INVALID;
     }
     tz_free(zone);
-    struct zkcli *k = connect_zk_create(c);
+    struct zkcli *k = ctl_connect_zk_create(c);
     char *canon = job_to_json(j);
     if (!k || !canon) {
         rc = CTL_ERR;
@@ -213,13 +213,13 @@ int ctl_job_get(const struct cfg *c, int nargs, char **args)
 {
     char path[300], *data = NULL;
     int rc;
-    if ((rc = need_args(nargs, 1, "job get NAME")) != CTL_OK)
+    if ((rc = ctl_need_args(nargs, 1, "job get NAME")) != CTL_OK)
         return rc;
     if (!job_name_valid(args[0])) {
         fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", args[0]);
         return CTL_INVALID;
     }
-    struct zkcli *k = connect_zk(c);
+    struct zkcli *k = ctl_connect_zk(c);
     if (!k)
         return CTL_ERR;
     snprintf(path, sizeof path, "/jobs/%s", args[0]);
@@ -246,13 +246,13 @@ int ctl_job_delete(const struct cfg *c, int nargs, char **args)
 {
     char path[300];
     int rc;
-    if ((rc = need_args(nargs, 1, "job delete NAME")) != CTL_OK)
+    if ((rc = ctl_need_args(nargs, 1, "job delete NAME")) != CTL_OK)
         return rc;
     if (!job_name_valid(args[0])) {
         fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", args[0]);
         return CTL_INVALID;
     }
-    struct zkcli *k = connect_zk(c);
+    struct zkcli *k = ctl_connect_zk(c);
     if (!k)
         return CTL_ERR;
     snprintf(path, sizeof path, "/jobs/%s", args[0]);
@@ -280,7 +280,7 @@ static int set_disabled(const struct cfg *c, const char *name, bool disabled)
         fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", name);
         return CTL_INVALID;
     }
-    struct zkcli *k = connect_zk(c);
+    struct zkcli *k = ctl_connect_zk(c);
     if (!k)
         return CTL_ERR;
     snprintf(path, sizeof path, "/jobs/%s", name);
@@ -309,13 +309,13 @@ static int set_disabled(const struct cfg *c, const char *name, bool disabled)
 
 int ctl_job_enable(const struct cfg *c, int nargs, char **args)
 {
-    int rc = need_args(nargs, 1, "job enable NAME");
+    int rc = ctl_need_args(nargs, 1, "job enable NAME");
     return rc != CTL_OK ? rc : set_disabled(c, args[0], false);
 }
 
 int ctl_job_disable(const struct cfg *c, int nargs, char **args)
 {
-    int rc = need_args(nargs, 1, "job disable NAME");
+    int rc = ctl_need_args(nargs, 1, "job disable NAME");
     return rc != CTL_OK ? rc : set_disabled(c, args[0], true);
 }
 
@@ -324,13 +324,17 @@ int ctl_job_trigger(const struct cfg *c, int nargs, char **args)
     char path[300], created[300];
     struct timeval tv;
     int rc;
-    if ((rc = need_args(nargs, 1, "job trigger NAME [--param P]")) != CTL_OK)
+    if ((rc = ctl_need_args(nargs, 1, "job trigger NAME [--param P]")) != CTL_OK)
         return rc;
     if (!job_name_valid(args[0])) {
         fprintf(stderr, "shardcronctl: \"%s\" is not a valid job name\n", args[0]);
         return CTL_INVALID;
     }
-    struct zkcli *k = connect_zk(c);
+    if (cfg_str(c, "param") && strchr(cfg_str(c, "param"), '\n')) {
+        fprintf(stderr, "shardcronctl: --param: a job trigger takes one parameter\n");
+        return CTL_INVALID;
+    }
+    struct zkcli *k = ctl_connect_zk(c);
     if (!k)
         return CTL_ERR;
     snprintf(path, sizeof path, "/jobs/%s", args[0]);
@@ -397,7 +401,7 @@ static void free_jobs(char **names, struct job **jobs, int n)
 static int fetch_jobs(const struct cfg *c, const char *what, char ***names, struct job ***jobs,
                       int *n)
 {
-    struct zkcli *k = connect_zk(c);
+    struct zkcli *k = ctl_connect_zk(c);
     if (!k)
         return CTL_ERR;
     int zrc = load_jobs(k, names, jobs, n);
@@ -417,7 +421,7 @@ int ctl_job_list(const struct cfg *c, int nargs, char **args)
     (void)nargs, (void)args;
     if (fetch_jobs(c, "listing jobs", &names, &jobs, &n) != CTL_OK)
         return CTL_ERR;
-    if (json_out(c)) {
+    if (ctl_json_out(c)) {
         cJSON *arr = cJSON_CreateArray();
         for (int i = 0; i < n; i++)
             if (jobs[i])
@@ -496,7 +500,7 @@ int ctl_agents(const struct cfg *c, int nargs, char **args)
     struct plan_agent_rec *recs;
     int n;
     (void)nargs, (void)args;
-    struct zkcli *k = connect_zk(c);
+    struct zkcli *k = ctl_connect_zk(c);
     if (!k)
         return CTL_ERR;
     int zrc = load_agents(k, &ids, &recs, &n, leader, sizeof leader);
@@ -506,7 +510,7 @@ int ctl_agents(const struct cfg *c, int nargs, char **args)
         return CTL_ERR;
     }
     cJSON *arr = cJSON_CreateArray();
-    if (!json_out(c))
+    if (!ctl_json_out(c))
         printf("%-20s %-20s %8s %8s %6s %8s %-6s %s\n", "ID", "HOST", "PID", "CAPACITY", "LEADER",
                "EPOCH", "READY", "LABELS");
     for (int i = 0; i < n; i++) {
@@ -516,7 +520,7 @@ int ctl_agents(const struct cfg *c, int nargs, char **args)
             snprintf(labels + strlen(labels), sizeof labels - strlen(labels), "%s%s", l ? "," : "",
                      r->labels[l]);
         bool is_leader = strcmp(ids[i], leader) == 0;
-        if (json_out(c)) {
+        if (ctl_json_out(c)) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "id", ids[i]);
             cJSON_AddStringToObject(o, "host", r->host ? r->host : "");
@@ -536,7 +540,7 @@ int ctl_agents(const struct cfg *c, int nargs, char **args)
         }
         plan_agent_clear(r);
     }
-    if (json_out(c)) {
+    if (ctl_json_out(c)) {
         char *s = json_print(arr);
         printf("%s\n", s);
         free(s);
@@ -554,9 +558,9 @@ int ctl_shards(const struct cfg *c, int nargs, char **args)
     struct plan_snapshot snap = {0};
     struct sc_err err;
     int n, len = 0, rc;
-    if ((rc = need_args(nargs, 1, "shards NAME")) != CTL_OK)
+    if ((rc = ctl_need_args(nargs, 1, "shards NAME")) != CTL_OK)
         return rc;
-    struct zkcli *k = connect_zk(c);
+    struct zkcli *k = ctl_connect_zk(c);
     if (!k)
         return CTL_ERR;
     int zrc = load_jobs(k, &names, &jobs, &n);
@@ -591,13 +595,13 @@ int ctl_shards(const struct cfg *c, int nargs, char **args)
                       shard_assign(sj, nsj, sa, snap.nmembers, &a) == 0)) {
         int ji = shard_job_find(a, args[0]);
         cJSON *arr = cJSON_CreateArray();
-        if (!json_out(c))
+        if (!ctl_json_out(c))
             printf("epoch %lld\n%-6s %-20s %s\n", (long long)snap.epoch, "ITEM", "AGENT", "PARAM");
         for (int i = 0; i < jobs[target]->shards; i++) {
             int o = shard_owner(a, ji, i);
             const char *who = o >= 0 ? shard_agent_id(a, o) : "(no eligible agent)";
             const char *param = jobs[target]->shard_params[i] ? jobs[target]->shard_params[i] : "";
-            if (json_out(c)) {
+            if (ctl_json_out(c)) {
                 cJSON *e = cJSON_CreateObject();
                 cJSON_AddNumberToObject(e, "item", i);
                 cJSON_AddStringToObject(e, "agent", o >= 0 ? who : "");
@@ -607,7 +611,7 @@ int ctl_shards(const struct cfg *c, int nargs, char **args)
                 printf("%-6d %-20s %s\n", i, who, param);
             }
         }
-        if (json_out(c)) {
+        if (ctl_json_out(c)) {
             char *s = json_print(arr);
             printf("%s\n", s);
             free(s);
@@ -670,9 +674,9 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
     struct sc_err err;
     char msg[512];
     int rc;
-    if ((rc = need_args(nargs, 1, "import FILE [--confirm]")) != CTL_OK)
+    if ((rc = ctl_need_args(nargs, 1, "import FILE [--confirm]")) != CTL_OK)
         return rc;
-    char *text = read_all(args[0], &len);
+    char *text = ctl_read_all(args[0], &len);
     if (!text) {
         fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
         return CTL_ERR;
@@ -742,7 +746,7 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
                 args[0]);
         rc = CTL_INVALID;
     }
-    struct zkcli *k = rc == CTL_OK ? connect_zk_create(c) : NULL;
+    struct zkcli *k = rc == CTL_OK ? ctl_connect_zk_create(c) : NULL;
     if (rc == CTL_OK && !k)
         rc = CTL_ERR;
     char **names = NULL;

@@ -3,7 +3,12 @@
 #ifndef SC_CTL_H
 #define SC_CTL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "core/config.h"
+
+struct zkcli;
 
 /* Exit statuses of shardcronctl. */
 enum { CTL_OK = 0, CTL_ERR = 1, CTL_INVALID = 2 };
@@ -21,6 +26,19 @@ struct ctl_cmd {
 
 extern const struct ctl_cmd ctl_commands[];
 
+/* Shared by the command groups (ctl/cmd_job.c). ctl_connect_zk: the
+ * configured namespace, which must exist (an error naming the ones that do
+ * is printed otherwise); ctl_connect_zk_create makes it. Both print their
+ * errors; NULL on failure. */
+struct zkcli *ctl_connect_zk(const struct cfg *c);
+struct zkcli *ctl_connect_zk_create(const struct cfg *c);
+bool ctl_json_out(const struct cfg *c); /* --format json */
+/* ctl_read_all: a file or stdin ("-"), the caller's; *len past 1 MiB means
+ * over the cap. NULL with errno set when unreadable. */
+char *ctl_read_all(const char *path, size_t *len);
+/* ctl_need_args: CTL_OK, or CTL_INVALID after printing the usage. */
+int ctl_need_args(int nargs, int want, const char *usage);
+
 /* ctl/cmd_job.c */
 int ctl_job_put(const struct cfg *c, int nargs, char **args);
 int ctl_job_get(const struct cfg *c, int nargs, char **args);
@@ -37,6 +55,21 @@ int ctl_import(const struct cfg *c, int nargs, char **args);
 /* ctl/cmd_cron.c */
 int ctl_cron_preview(const struct cfg *c, int nargs, char **args);
 int ctl_cron_check(const struct cfg *c, int nargs, char **args);
+
+/* ctl/cmd_workflow.c */
+int ctl_wf_put(const struct cfg *c, int nargs, char **args);
+int ctl_wf_get(const struct cfg *c, int nargs, char **args);
+int ctl_wf_list(const struct cfg *c, int nargs, char **args);
+int ctl_wf_delete(const struct cfg *c, int nargs, char **args);
+int ctl_wf_enable(const struct cfg *c, int nargs, char **args);
+int ctl_wf_disable(const struct cfg *c, int nargs, char **args);
+int ctl_wf_trigger(const struct cfg *c, int nargs, char **args);
+int ctl_wf_runs(const struct cfg *c, int nargs, char **args);
+int ctl_wf_run(const struct cfg *c, int nargs, char **args);
+int ctl_wf_clear(const struct cfg *c, int nargs, char **args);
+int ctl_wf_mark(const struct cfg *c, int nargs, char **args);
+int ctl_wf_cancel(const struct cfg *c, int nargs, char **args);
+int ctl_wf_backfill(const struct cfg *c, int nargs, char **args);
 
 /* ctl/cmd_db.c */
 int ctl_db_migrate(const struct cfg *c, int nargs, char **args);

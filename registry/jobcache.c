@@ -313,8 +313,9 @@ static void changes_data(struct zkreg *z, const struct zkreg_result *r, void *ar
                 jc->o.on_entry(jc->o.ctx, (char)kind, job);
         } else if (kind == PLAN_CHANGE_TRIGGER) {
             note_trigger(jc, job);
-        } else if (!first) {
-            /* On the first listing the jobs are read after it anyway. */
+        } else if (kind == PLAN_CHANGE_CONFIG && !first) {
+            /* On the first listing the jobs are read after it anyway. A
+             * workflow's entry ('w') names no job. */
             struct jobcache_job *j = strmap_get(&jc->map, job);
             if (j)
                 jobcache_read(jc, j);

@@ -349,7 +349,9 @@ int plan_change_parse(const char *name, enum plan_change_kind *kind, char *job, 
 {
     size_t n = strlen(name);
     /* <kind>-<job>-<10 digits>; the job name itself may contain '-' */
-    if (n < 14 || (name[0] != PLAN_CHANGE_CONFIG && name[0] != PLAN_CHANGE_TRIGGER) ||
+    if (n < 14 ||
+        (name[0] != PLAN_CHANGE_CONFIG && name[0] != PLAN_CHANGE_TRIGGER &&
+         name[0] != PLAN_CHANGE_WORKFLOW) ||
         name[1] != '-' || name[n - 11] != '-')
         return -EINVAL;
     int64_t v = 0;

@@ -72,14 +72,20 @@ void plan_members_to_shard(const struct plan_snapshot *s, struct shard_agent *ou
 /* The job change log (docs/coordination.md, "Job changes"): every rewrite of a
  * job's config and every manual trigger creates, in the same multi-op, a
  * sequential node /state/changes/<kind>-<job>-<10-digit sequence>, kind 'c'
- * (config rewritten) or 't' (trigger created). Agents watch that one parent
+ * (config rewritten) or 't' (trigger created), or, with a workflow's name
+ * in place of the job's, 'w' (/workflows/<name> written or deleted:
+ * workflow/wfzk.h). Agents watch that one parent
  * instead of every job node. The leader prunes old entries and records the
  * highest pruned sequence as the parent's data ({"pruned_through":N}); an
  * agent that has not seen every entry up to it re-reads all jobs. Creates and
  * deletes of /jobs/<name> are seen through the /jobs children watch. */
 #define PLAN_CHANGES "/state/changes"
 #define PLAN_TRIGGER_TTL_MS (10 * 60 * 1000) /* a manual trigger is acted on this long */
-enum plan_change_kind { PLAN_CHANGE_CONFIG = 'c', PLAN_CHANGE_TRIGGER = 't' };
+enum plan_change_kind {
+    PLAN_CHANGE_CONFIG = 'c',
+    PLAN_CHANGE_TRIGGER = 't',
+    PLAN_CHANGE_WORKFLOW = 'w'
+};
 /* plan_change_prefix: the path to create (ZOO_SEQUENCE) for a change of `job`. */
 void plan_change_prefix(char *buf, size_t len, enum plan_change_kind kind, const char *job);
 /* plan_change_parse: split an entry name; -EINVAL when it is not one. */

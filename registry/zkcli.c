@@ -14,6 +14,7 @@ struct zkcli {
 };
 
 struct wait {
+    struct event_base *base; /* broken out of as soon as the reply is in */
     bool done;
     int rc;
     char *data;
@@ -36,6 +37,7 @@ static void done(struct zkreg *z, const struct zkreg_result *r, void *arg)
     struct wait *w = arg;
     (void)z;
     w->done = true;
+    event_base_loopbreak(w->base);
     w->rc = r->rc;
     w->has_stat = r->has_stat;
     w->stat = r->stat;
@@ -62,6 +64,9 @@ static int run(struct zkcli *k, struct wait *w, int sent)
     int waited = 0;
     if (sent != ZOK)
         return sent;
+    /* Replies arrive only while the loop runs (below), so setting the base
+     * here is in time; without the break every call took a full step. */
+    w->base = k->base;
     while (!w->done && waited < k->timeout_ms * 2) {
         event_base_loopexit(k->base, &step);
         event_base_dispatch(k->base);

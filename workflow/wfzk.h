@@ -36,6 +36,7 @@
 #ifndef SC_WORKFLOW_WFZK_H
 #define SC_WORKFLOW_WFZK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,5 +87,38 @@ int wfzk_request(struct zkcli *k, const cJSON *req, int wait_ms, cJSON **result,
  * "logical_time","tasks":{...}}) from ZooKeeper; -ENOENT when ZooKeeper no
  * longer holds it (then look in history). */
 int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err);
+
+/* ---- what shardcronctl and the console both do (blocking: the console
+ * calls these on a worker thread, never on its loop). Results: 0, or
+ * -EINVAL (bad input, err names the field), -ENOENT (no such workflow),
+ * -EAGAIN (the version given is not the stored one), -EBUSY (runs active),
+ * -EIO (ZooKeeper failed; err says how). */
+
+/* wfzk_get: the stored definition (*def the caller's) and its node version. */
+int wfzk_get(struct zkcli *k, const char *name, cJSON **def, int *version, struct sc_err *err);
+/* wfzk_list: [{"name","cron","timezone","enabled","tasks":N,"version",
+ * "next_logical_time","next_logical_ms"}] by name (next_* null without a
+ * cron, disabled, or no fire ahead; the next fire after now_ms); a node
+ * that does not parse is listed with "error". *out the caller's. */
+int wfzk_list(struct zkcli *k, int64_t now_ms, cJSON **out, struct sc_err *err);
+/* wfzk_set_enabled: rewrite "enabled" at the version read (-1: the current
+ * one), with its change-log entry. */
+int wfzk_set_enabled(struct zkcli *k, const char *name, bool enabled, int version,
+                     struct sc_err *err);
+/* wfzk_delete: delete /workflows/<name> with a change-log entry; refused
+ * (-EBUSY, naming one) while a run of it is queued or running in ZooKeeper:
+ * cancel those first. The runs' nodes stay for the driver and history. */
+int wfzk_delete(struct zkcli *k, const char *name, int version, struct sc_err *err);
+/* wfzk_runs: the runs of `workflow` that ZooKeeper holds, newest logical time
+ * first, each as /wfruns/<id> holds it plus "run_id" and "logical_time".
+ * *out (an array) the caller's. */
+int wfzk_runs(struct zkcli *k, const char *workflow, cJSON **out, struct sc_err *err);
+/* wfzk_time_parse: ISO 8601 with an offset or Z ("2026-12-07T01:00:00+08:00",
+ * a space for the T, seconds optional), or epoch seconds ("1765069200" or
+ * "@1765069200") -> epoch ms. -EINVAL naming `field` otherwise. */
+int wfzk_time_parse(const char *s, const char *field, int64_t *ms, struct sc_err *err);
+/* wfzk_time_format: ISO 8601 of epoch ms in zone `tz` ("UTC" when NULL or
+ * unknown): "2026-12-07T01:00:00+08:00", "...Z" in UTC. */
+void wfzk_time_format(char *buf, size_t len, int64_t ms, const char *tz);
 
 #endif

@@ -21,6 +21,7 @@ static const struct cfg_opt opts[] = {
     {"session_timeout_ms", 0, CFG_INT, "10000", "session timeout"},
     {"n", 'n', CFG_INT, "10", "count"},
     {"confirm", 0, CFG_FLAG, NULL, "apply"},
+    {"param", 0, CFG_LIST, NULL, "K=V, repeatable"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -234,6 +235,30 @@ static void test_secret_file(void **state)
     rmdir(path);
 }
 
+/* A repeatable flag keeps every value in order; the environment's value is
+ * replaced by the command line's, not added to; a newline is refused. */
+static void test_list(void **state)
+{
+    (void)state;
+    struct cfg c;
+    struct sc_err err;
+    char *argv[] = {"prog", "--param", "a=1", "x", "--param=b=2", "--param", "c=", NULL};
+    setenv("SHARDCRON_PARAM", "env=0", 1);
+    assert_int_equal(cfg_load(&c, opts, 7, argv, &err), 0);
+    assert_string_equal(cfg_str(&c, "param"), "a=1\nb=2\nc=");
+    assert_int_equal(c.npos, 1);
+    cfg_free(&c);
+    char *none[] = {"prog", NULL};
+    assert_int_equal(cfg_load(&c, opts, 1, none, &err), 0);
+    assert_string_equal(cfg_str(&c, "param"), "env=0");
+    cfg_free(&c);
+    unsetenv("SHARDCRON_PARAM");
+    char *nl[] = {"prog", "--param", "a=1", "--param", "b=x\ny", NULL};
+    assert_int_equal(cfg_load(&c, opts, 5, nl, &err), -EINVAL);
+    assert_string_equal(err.field, "param");
+    cfg_free(&c);
+}
+
 static void test_json_helpers(void **state)
 {
     (void)state;
@@ -278,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_cases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test(test_json_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -297,6 +297,13 @@ static void test_change_names(void **state)
     assert_int_equal(kind, PLAN_CHANGE_TRIGGER);
     assert_string_equal(job, "a");
     assert_int_equal(seq, 0);
+    plan_change_prefix(buf, sizeof buf, PLAN_CHANGE_WORKFLOW, "nightly-etl");
+    assert_string_equal(buf, "/state/changes/w-nightly-etl-");
+    assert_int_equal(plan_change_parse("w-nightly-etl-0000000007", &kind, job, sizeof job, &seq),
+                     0);
+    assert_int_equal(kind, PLAN_CHANGE_WORKFLOW);
+    assert_string_equal(job, "nightly-etl");
+    assert_int_equal(seq, 7);
     assert_int_equal(plan_change_parse("t-a-2147483648", &kind, job, sizeof job, &seq), 0);
     assert_int_equal(seq, 2147483648LL);
     static const char *const bad[] = {"",
