@@ -422,7 +422,7 @@ static void test_leader_kill(void **state)
     fprintf(stderr, "   leader A killed -9 while t1 runs on %s\n", c.a[r.agent].id);
     wait_state(c.ns, run, NULL, "succeeded", 60000);
     for (int t = 1; t <= 3; t++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "t%d", t);
         if (count(log, 'S', name, -1) != 1)
             fail_msg("task %s started %d times (once expected)", name, count(log, 'S', name, -1));
@@ -436,7 +436,7 @@ static void test_agent_death(void **state)
 {
     (void)state;
     struct ta_cluster c;
-    char log[600], mark[700], run[100], c1[2048], c2[2048], body[900], def[16384];
+    char log[600], mark[700], run[100], c1[2048], c2[2048], body[2048], def[16384];
     const char *ctl[] = {"--labels", "ctl", NULL}, *work[] = {"--labels", "work", NULL};
     setup(&c, "ad", log, sizeof log);
     snprintf(mark, sizeof mark, "%s.first", log);
@@ -485,7 +485,7 @@ static void test_cancel_and_clear(void **state)
 {
     (void)state;
     struct ta_cluster c;
-    char log[600], mark[700], run[100], run2[100], c1[2048], c2[2048], body[900], def[16384];
+    char log[600], mark[700], run[100], run2[100], c1[2048], c2[2048], body[2048], def[16384];
     char why[400];
     setup(&c, "cc", log, sizeof log);
     snprintf(mark, sizeof mark, "%s.failed-once", log);
