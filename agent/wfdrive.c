@@ -32,6 +32,9 @@
 #define WFD_SCAN_MS 3000          /* claims of items whose agent may have died */
 #define WFD_RUN_KEEP_MS (7LL * 86400 * 1000) /* finished runs stay in ZooKeeper */
 #define WFD_WB_MAX 16
+/* w->ensured: jobs whose triggers parent exists, or is being created. */
+#define ENSURED_YES ((void *)1)
+#define ENSURED_INFLIGHT ((void *)2)
 
 int64_t wfd_now_ms(void)
 {
@@ -117,6 +120,13 @@ static void wb_done(struct zkreg *z, const struct zkreg_result *r, void *arg)
         }
     }
     free(x);
+}
+
+static void wb_commit_drop(struct wb *b)
+{
+    for (int i = 0; i < b->nown; i++)
+        free(b->own[i]);
+    b->n = b->nown = 0;
 }
 
 static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
@@ -347,17 +357,46 @@ struct deltree {
     char path[600];
 };
 
+static void delete_tree1(struct wfd *w, const char *path);
+
+static void deltree_done(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct deltree *d = arg;
+    (void)z;
+    /* ZNOTEMPTY: a claim arrived between the listing and the delete. */
+    if (r->rc == ZNOTEMPTY && !r->stale)
+        delete_tree1(d->w, d->path);
+    free(d);
+}
+
+/* deltree_listed: the children and the node in one transaction. */
 static void deltree_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct deltree *d = arg;
-    char p[900];
-    if (r->rc == ZOK) {
-        for (int i = 0; i < r->nchildren; i++) {
-            snprintf(p, sizeof p, "%s/%s", d->path, r->children[i]);
-            zkreg_delete(z, p, -1, ignore_cb, NULL);
-        }
-        zkreg_delete(z, d->path, -1, ignore_cb, NULL);
+    if (r->rc != ZOK || r->stale) {
+        free(d);
+        return;
     }
+    int n = r->nchildren + 1;
+    struct zkreg_op *ops = calloc((size_t)n, sizeof *ops);
+    char **paths = calloc((size_t)n, sizeof *paths);
+    for (int i = 0; ops && paths && i < r->nchildren; i++) {
+        if (asprintf(&paths[i], "%s/%s", d->path, r->children[i]) < 0)
+            paths[i] = NULL;
+        ops[i] = (struct zkreg_op){.type = ZKOP_DELETE, .path = paths[i], .version = -1};
+    }
+    bool ok = ops && paths;
+    for (int i = 0; ok && i < r->nchildren; i++)
+        ok = paths[i] != NULL;
+    if (ok) {
+        ops[n - 1] = (struct zkreg_op){.type = ZKOP_DELETE, .path = d->path, .version = -1};
+        if (zkreg_multi(z, ops, n, deltree_done, d) == ZOK)
+            d = NULL;
+    }
+    for (int i = 0; paths && i < r->nchildren; i++)
+        free(paths[i]);
+    free(paths);
+    free(ops);
     free(d);
 }
 
@@ -461,7 +500,9 @@ static void ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
     if (r->rc != ZCLOSING && x->gen == w->gen) {
         int e = 0;
         if (r->rc == ZOK || r->rc == ZNODEEXISTS)
-            strmap_put(&w->ensured, x->run /* the job */, (void *)1, &e);
+            strmap_put(&w->ensured, x->run /* the job */, ENSURED_YES, &e);
+        else
+            strmap_del(&w->ensured, x->run); /* tried again at the next start */
         const char *k;
         void *v;
         for (size_t it = 0; strmap_next(&w->runs, &it, &k, &v);)
@@ -501,16 +542,23 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
         }
         return; /* the task's job is being created: evaluated again when it appears */
     }
-    if (!strmap_get(&w->ensured, job)) {
+    void *ens = strmap_get(&w->ensured, job);
+    if (ens == ENSURED_INFLIGHT)
+        return; /* started once the parent is there (ensured() evaluates again) */
+    if (!ens) {
         char parent[400];
+        int e = 0;
+        strmap_put(&w->ensured, job, ENSURED_INFLIGHT, &e);
         struct wb_ctx *x = calloc(1, sizeof *x);
         snprintf(parent, sizeof parent, "/jobs/%s/triggers", job);
         if (x) {
             x->w = w;
             x->gen = w->gen;
             snprintf(x->run, sizeof x->run, "%s", job);
-            if (zkreg_ensure(w->z, parent, ensured, x) != ZOK)
+            if (zkreg_ensure(w->z, parent, ensured, x) != ZOK) {
+                strmap_del(&w->ensured, job);
                 free(x);
+            }
         }
         return;
     }
@@ -1233,6 +1281,9 @@ static char *task_job_json(const struct wdef *def, const struct wf_task *k)
     cJSON_AddNumberToObject(o, "timeout_s", k->timeout_s);
     cJSON_AddNumberToObject(o, "retries", k->kind == WF_COMMAND ? k->retries : 0);
     cJSON_AddStringToObject(o, "concurrency", "allow");
+    /* One-item jobs spread over agents by name (average would put every
+     * task's item 0 on the first agent). */
+    cJSON_AddStringToObject(o, "strategy", "round_robin");
     cJSON *l = cJSON_AddArrayToObject(o, "labels");
     for (int i = 0; i < k->nlabels; i++)
         cJSON_AddItemToArray(l, cJSON_CreateString(k->labels[i]));
@@ -1281,6 +1332,19 @@ static void ensure_task_jobs(struct wfd *w, struct wdef *def)
                 snprintf(path, sizeof path, "/jobs/%s/triggers", name);
                 wb_add(&b, ZKOP_CREATE, path, NULL, -1, 0);
             }
+            const char *sent = strmap_get(&w->creating, name);
+            if (sent && strcmp(sent, want) == 0) {
+                /* sent already (a second read of the definition before the
+                 * job cache saw the write) */
+                free(cur);
+                free(want);
+                wb_commit_drop(&b);
+                continue;
+            }
+            int e = 0;
+            free(strmap_put(&w->creating, name, strdup(want), &e));
+            if (!have) /* its triggers parent comes with it (ZooKeeper keeps our order) */
+                strmap_put(&w->ensured, name, ENSURED_YES, &e);
             wb_commit(w, &b, NULL);
             LOGI("workflow %s: job %s %s for task %s", def->name, name,
                  have ? "rewritten" : "created", k->id);
@@ -2119,6 +2183,10 @@ static void clear_state(struct wfd *w)
     strmap_init(&w->reqs);
     strmap_free(&w->ensured);
     strmap_init(&w->ensured);
+    for (size_t it = 0; strmap_next(&w->creating, &it, &k, &v);)
+        free(v);
+    strmap_free(&w->creating);
+    strmap_init(&w->creating);
 }
 
 static void deactivate(struct wfd *w, const char *why)
@@ -2202,6 +2270,7 @@ int wfd_open(struct event_base *base, struct coord *c, const char *agent_id,
     strmap_init(&w->runs);
     strmap_init(&w->reqs);
     strmap_init(&w->ensured);
+    strmap_init(&w->creating);
     strmap_init(&w->watching);
     struct coord_ext e = {.on_watch = ext_watch,
                           .on_change = ext_change,
@@ -2232,6 +2301,7 @@ void wfd_close(struct wfd *w)
     strmap_free(&w->runs);
     strmap_free(&w->reqs);
     strmap_free(&w->ensured);
+    strmap_free(&w->creating);
     wfd_item_free(w);
     free(w);
 }

@@ -85,7 +85,8 @@ struct wfd {
     struct strmap defs;   /* name -> struct wdef */
     struct strmap runs;   /* run id -> struct wrun (every run in /wfruns) */
     struct strmap reqs;   /* request names handled */
-    struct strmap ensured; /* jobs whose triggers parent exists */
+    struct strmap ensured; /* jobs whose triggers parent exists (or is being created) */
+    struct strmap creating; /* task jobs this driver created or rewrote (their writes sent) */
     int64_t last_scan_ms, last_gc_ms;
     struct wfd_stats stats;
     /* item side */

@@ -284,6 +284,13 @@ static void trigger_read(struct zkreg *z, const struct zkreg_result *r, void *ar
         trig_ctx_free(t); /* too old to act on; the leader removes it */
         return;
     }
+    if (t->wf) {
+        /* A workflow trigger needs no acknowledgement (its driver removes
+         * it once its items reported): one ZooKeeper write less per agent. */
+        trig_open_add(c, t);
+        trig_ctx_free(t);
+        return;
+    }
     /* The acknowledgement says "seen"; what runs is decided per item. */
     snprintf(path, sizeof path, "/jobs/%s/triggers/%s/%s", t->job, t->name, c->id);
     if (zkreg_create(c->z, path, NULL, 0, 0, trigger_acked, t) != ZOK)
