@@ -28,6 +28,7 @@
 #include "agent/sched.h"
 #include "agent/secrets.h"
 #include "agent/watchdog.h"
+#include "agent/wfdrive.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "registry/coord.h"
@@ -64,6 +65,7 @@ struct agent {
     struct watchdog *wd;
     bool wd_down;              /* the watchdog died and could not be replaced: start nothing */
     struct hist_writer *hist;  /* NULL when no history store is configured */
+    struct wfd *wfd;           /* workflows: the item side, and the driver while leading */
     struct maint *maint;       /* the leader's retention and rollup */
     struct logsweep *logsweep; /* prunes old execution logs */
     /* the leader's no_agent list for maint, recomputed when coord_generation or
@@ -233,6 +235,82 @@ static bool is_running(void *ctx, const char *job, int item)
 
 static void report(struct agent *a, const struct sched_event *ev);
 
+/* ---------------------------------------------------------------- workflow hooks */
+
+static int64_t jnum(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The driver's records go to history through the batched writer (and its
+ * spool while MySQL is down), like executions. */
+static void wf_record_run(void *ctx, const cJSON *run)
+{
+    struct agent *a = ctx;
+    if (!a->hist)
+        return;
+    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(run, "params"));
+    struct hist_wf_run_event ev = {.run_id = jstr(run, "run_id"),
+                                   .workflow = jstr(run, "workflow"),
+                                   .logical_ms = jnum(run, "logical_ms"),
+                                   .trigger = jstr(run, "trigger"),
+                                   .state = jstr(run, "state"),
+                                   .params = params,
+                                   .created_ms = jnum(run, "created_ms"),
+                                   .started_ms = jnum(run, "started_ms"),
+                                   .ended_ms = jnum(run, "ended_ms"),
+                                   .seq = jnum(run, "seq")};
+    hist_writer_submit_wf_run(a->hist, &ev);
+    free(params);
+}
+
+static void wf_record_task(void *ctx, const char *run_id, const char *task, const cJSON *t)
+{
+    struct agent *a = ctx;
+    if (!a->hist)
+        return;
+    const char *reason = jstr(t, "reason");
+    struct hist_wf_task_event ev = {.run_id = run_id,
+                                    .task = task,
+                                    .state = jstr(t, "state"),
+                                    .attempt = (int)jnum(t, "attempt"),
+                                    .items = (int)jnum(t, "items"),
+                                    .started_ms = jnum(t, "started_ms"),
+                                    .ended_ms = jnum(t, "ended_ms"),
+                                    .reason = reason && *reason ? reason : NULL,
+                                    .seq = jnum(t, "seq")};
+    hist_writer_submit_wf_task(a->hist, &ev);
+}
+
+static void wf_record_xcom(void *ctx, const char *run_id, const char *task, int item, int attempt,
+                           const char *json)
+{
+    struct agent *a = ctx;
+    if (!a->hist)
+        return;
+    struct hist_wf_xcom_event ev = {.run_id = run_id,
+                                    .task = task,
+                                    .item = item,
+                                    .attempt = attempt,
+                                    .output = json,
+                                    .output_len = strlen(json),
+                                    .seq = attempt};
+    hist_writer_submit_wf_xcom(a->hist, &ev);
+}
+
+static int wf_kill(void *ctx, const char *job, int item, const char *run_id)
+{
+    struct agent *a = ctx;
+    return sched_kill_wf(a->sched, job, item, run_id);
+}
+
 /* on_trigger: coord claimed a manual trigger of (job, item) for this agent:
  * the scheduler records what becomes of it (run, skipped by the concurrency
  * policy, or missed when its start is refused, with the reason). */
@@ -240,14 +318,17 @@ static int on_trigger(void *ctx, const struct job *cfg, int item, const char *pa
                       const char *wf)
 {
     struct agent *a = ctx;
-    (void)wf; /* the executor takes workflow contexts next */
-    int rc = sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+    int rc = wf ? sched_trigger_wf(a->sched, cfg->name, item, param, wf, NULL)
+                : sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
     if (rc == -ENOENT) {
         /* Activated in coordination a moment ago, not yet in the scheduler
          * (sync_cb runs on the next loop turn): sync now. */
         sync_cb(-1, 0, a);
-        rc = sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
+        rc = wf ? sched_trigger_wf(a->sched, cfg->name, item, param, wf, NULL)
+                : sched_trigger(a->sched, cfg->name, item, EXEC_TRIGGER_MANUAL, 0, param, NULL);
     }
+    if (rc >= 0 && wf && a->wfd)
+        wfd_item_started(a->wfd, cfg->name, item, wf); /* a cancel stops it */
     return rc;
 }
 
@@ -259,7 +340,12 @@ static void on_trigger_unrun(void *ctx, const char *job, int item, const char *n
                              int64_t ctime_ms, const char *why, const char *wf)
 {
     struct agent *a = ctx;
-    (void)wf;
+    if (wf && a->wfd) {
+        /* A workflow item: the driver learns it from the result. */
+        struct wfd_result res = {.status = "missed", .exit_code = -1, .reason = why};
+        wfd_item_done(a->wfd, job, item, wf, &res);
+        return;
+    }
     uint64_t h1 = 1469598103934665603ULL, h2 = 1099511628211ULL;
     char key[400], id[40], iso[40];
     snprintf(key, sizeof key, "%s/%s/%d", job, name, item);
@@ -470,10 +556,40 @@ static void report(struct agent *a, const struct sched_event *ev)
     hist_writer_submit(a->hist, &h);
 }
 
+/* report_wf: the final result of a workflow item, to its driver. */
+static void report_wf(struct agent *a, const struct sched_event *ev)
+{
+    if (!ev->wf || !ev->final || !a->wfd ||
+        (ev->type != SCHED_EV_FINISHED && ev->type != SCHED_EV_SKIPPED &&
+         ev->type != SCHED_EV_MISSED))
+        return;
+    const char *status = "failed";
+    if (ev->type == SCHED_EV_MISSED)
+        status = "missed";
+    else if (ev->type == SCHED_EV_FINISHED && ev->status == EXEC_SUCCEEDED)
+        status = "succeeded";
+    else if (ev->reason && strcmp(ev->reason, SCHED_WF_CANCELLED) == 0)
+        status = "cancelled";
+    struct wfd_result res = {
+        .status = status,
+        .exit_code = ev->type == SCHED_EV_FINISHED ? ev->exit_code : -1,
+        .exec_id = ev->exec_id,
+        .started_ms = ev->started_ms,
+        .ended_ms = ev->finished_ms,
+        .reason = ev->reason && *ev->reason ? ev->reason
+                  : ev->type == SCHED_EV_SKIPPED ? "skipped by the job's concurrency policy"
+                                                 : "",
+        .xcom = ev->type == SCHED_EV_FINISHED ? ev->xcom : NULL,
+        .captured = ev->type == SCHED_EV_FINISHED ? ev->captured : NULL,
+    };
+    wfd_item_done(a->wfd, ev->job, ev->item, ev->wf, &res);
+}
+
 static void on_sched_event(const struct sched_event *ev, void *arg)
 {
     struct agent *a = arg;
     report(a, ev);
+    report_wf(a, ev);
     switch (ev->type) {
     case SCHED_EV_STARTED:
         a->started++;
@@ -1043,6 +1159,15 @@ int agent_run(const struct cfg *c)
     }
     if (a.backlog_s)
         coord_set_backlog(a.coord, a.backlog_s);
+    {
+        struct wfd_hooks wh = {.record_run = wf_record_run,
+                               .record_task = wf_record_task,
+                               .record_xcom = wf_record_xcom,
+                               .kill = wf_kill,
+                               .ctx = &a};
+        if (wfd_open(a.base, a.coord, a.id, &wh, &a.wfd) < 0)
+            goto out;
+    }
     if (items_new(a.sched, a.coord, work, &a.items) < 0)
         goto out;
     if (a.maint && a.alert_ms > 0) {
@@ -1069,6 +1194,7 @@ int agent_run(const struct cfg *c)
 out:
     /* Closing the session removes our record and election node at once, so the
      * leader moves our items without waiting for a session timeout. */
+    wfd_detach(a.wfd); /* results from here on are not reported: the driver retries */
     coord_close(a.coord);
     items_free(a.items);
     /* The adapters go first (they must not report to a freed scheduler), then
@@ -1076,6 +1202,7 @@ out:
     javaw_pool_free(a.javaw);
     exec_runner_free(a.exec);
     sched_free(a.sched);
+    wfd_close(a.wfd);
     /* What MySQL does not take within 5 s stays in the spool for the next start. */
     hist_writer_close(a.hist, 5000);
     maint_stop(a.maint);

@@ -5,7 +5,8 @@
  * its log file and its in-memory tails; and, when configured, the spawner
  * threads with their two queues (requests in, spawned pids out through an
  * eventfd); and the held executions of pre-armed starts (their own list, each
- * with the write end of its gate socket). Spawner threads only ever read a
+ * with the write end of its gate socket); for a workflow run, its XCom files
+ * and its captured stdout. Spawner threads only ever read a
  * struct spawn_req; every exec_proc is touched by the loop thread alone. See
  * exec.h for the contract. */
 #define LOG_CAT "shardcron.exec"
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "agent/watchdog.h"
+#include "core/json.h"
 #include "core/log.h"
 
 extern char **environ;
@@ -56,6 +58,7 @@ struct spawn_req {
     bool held; /* a held start: argv is the gate's placeholder */
     char **envp;
     int out_w;
+    int cap_w;  /* stdout apart (a captured workflow run), -1 when not */
     int gate_r; /* read end of the gate socket, -1 when not held */
     pid_t pid;
     int64_t spawned_ms; /* wall clock when posix_spawn returned */
@@ -118,7 +121,7 @@ struct exec_proc {
     uint64_t tail_fill;
     enum exec_status status; /* EXEC_RUNNING until reaped, or TIMEOUT/KILLED once decided */
     int timeout_ms;
-    char reason[160];
+    char reason[400];
     int64_t started_ms, started_mono;
     bool spawning; /* handed to a spawner thread; pid not known yet */
     /* Pre-armed (exec_prepare): in r->held_procs until released or freed. */
@@ -127,6 +130,15 @@ struct exec_proc {
     bool cancelled; /* held, cancelled: freed once its process is reaped */
     int gate_fd;    /* write end of the gate socket, -1 when not held */
     char *log_path; /* held only: removed when cancelled */
+    /* A workflow run: its XCom files, and its stdout kept apart when captured
+     * (cap_fd the read end, -1 after EOF; cap_total counts past the cap). */
+    bool wf;
+    struct exec_xcom xcom;
+    int cap_fd;
+    struct event *ev_cap;
+    char *cap;
+    size_t cap_len;
+    uint64_t cap_total;
     exec_done_cb cb;
     void *arg;
 };
@@ -229,6 +241,142 @@ int exec_env_secret(const char *name, size_t len)
         if (name_has(name, len, words[i]))
             return 1;
     return 0;
+}
+
+bool exec_env_name_valid(const char *name)
+{
+    if (!name ||
+        !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '_'))
+            return false;
+    return true;
+}
+
+/* ------------------------------------------------------- workflow XCom */
+
+int exec_xcom_open(const struct exec_wf *wf, const char *exec_id, struct exec_xcom *x,
+                   struct sc_err *err)
+{
+    const char *dir = wf->work_dir && *wf->work_dir ? wf->work_dir : "/tmp";
+    const char *in = wf->xcom_in ? wf->xcom_in : "{}";
+    size_t len = strlen(in);
+    x->in_path = x->out_path = NULL;
+    if (!exec_id || !*exec_id || strchr(exec_id, '/'))
+        return sc_err_set(err, EINVAL, "execution_id", -1, "is required for a workflow run");
+    size_t plen = strlen(dir) + strlen(exec_id) + 32;
+    x->in_path = malloc(plen);
+    x->out_path = malloc(plen);
+    if (!x->in_path || !x->out_path) {
+        exec_xcom_close(x);
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    }
+    snprintf(x->in_path, plen, "%s/%s.xcom-in.json", dir, exec_id);
+    snprintf(x->out_path, plen, "%s/%s.xcom-out.json", dir, exec_id);
+    /* A stale output of the same execution id (never in practice) must not be taken. */
+    unlink(x->out_path);
+    int fd = open(x->in_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int e = 0;
+    if (fd < 0) {
+        e = errno;
+    } else {
+        for (size_t off = 0; off < len;) {
+            ssize_t n = write(fd, in + off, len - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                e = n < 0 ? errno : EIO;
+                break;
+            }
+            off += (size_t)n;
+        }
+        if (close(fd) < 0 && !e)
+            e = errno;
+    }
+    if (e) {
+        sc_err_set(err, e, "work_dir", -1, "cannot write %s: %s", x->in_path, strerror(e));
+        exec_xcom_close(x);
+        return -e;
+    }
+    return 0;
+}
+
+int exec_xcom_collect(const struct exec_xcom *x, char **json, char *why, size_t why_len)
+{
+    *json = NULL;
+    if (!x->out_path)
+        return 0;
+    int fd = open(x->out_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(why, why_len, "XCom output cannot be read: %s", strerror(errno));
+        return -EIO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(why, why_len, "XCom output is not a regular file");
+        return -EINVAL;
+    }
+    if (st.st_size > EXEC_XCOM_MAX) {
+        close(fd);
+        snprintf(why, why_len, "XCom output is %lld bytes; the limit is %d", (long long)st.st_size,
+                 EXEC_XCOM_MAX);
+        return -EFBIG;
+    }
+    /* One byte more than the limit: a file still growing is caught too. */
+    char *buf = malloc(EXEC_XCOM_MAX + 2);
+    size_t got = 0;
+    if (!buf) {
+        close(fd);
+        snprintf(why, why_len, "out of memory reading the XCom output");
+        return -ENOMEM;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + got, EXEC_XCOM_MAX + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got > EXEC_XCOM_MAX)
+            break;
+    }
+    close(fd);
+    if (got > EXEC_XCOM_MAX) {
+        free(buf);
+        snprintf(why, why_len, "XCom output is over %d bytes; the limit is %d", EXEC_XCOM_MAX,
+                 EXEC_XCOM_MAX);
+        return -EFBIG;
+    }
+    buf[got] = '\0';
+    struct sc_err err;
+    sc_err_clear(&err);
+    cJSON *v = json_parse(buf, got, &err);
+    if (!v) {
+        char m[300];
+        free(buf);
+        snprintf(why, why_len, "XCom output is not valid JSON: %s",
+                 sc_err_format(&err, m, sizeof m));
+        return -EINVAL;
+    }
+    cJSON_Delete(v);
+    *json = buf;
+    return 0;
+}
+
+void exec_xcom_close(struct exec_xcom *x)
+{
+    if (x->in_path)
+        unlink(x->in_path);
+    if (x->out_path)
+        unlink(x->out_path);
+    free(x->in_path);
+    free(x->out_path);
+    x->in_path = x->out_path = NULL;
 }
 
 static int env_kept(const char *name, size_t len)
@@ -341,14 +489,16 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
 
 /* ---------------------------------------------------------------- runner */
 
-static int spawn_posix(const char *path, const char *cwd, int out_w, int gate_r, char *const argv[],
-                       char *const envp[], pid_t *pid);
+static int spawn_posix(const char *path, const char *cwd, int out_w, int cap_w, int gate_r,
+                       char *const argv[], char *const envp[], pid_t *pid);
 static void on_spawned(evutil_socket_t fd, short what, void *arg);
 
 static void req_free(struct spawn_req *q)
 {
     if (q->out_w >= 0)
         close(q->out_w);
+    if (q->cap_w >= 0)
+        close(q->cap_w);
     if (q->gate_r >= 0)
         close(q->gate_r);
     free(q->cwd);
@@ -375,7 +525,8 @@ static void *spawner(void *arg)
         pthread_mutex_unlock(&r->mu);
 
         char *argv[] = {"sh", "-c", q->held ? GATE_PLACEHOLDER : q->command, NULL};
-        q->err = -spawn_posix("/bin/sh", q->cwd, q->out_w, q->gate_r, argv, q->envp, &q->pid);
+        q->err =
+            -spawn_posix("/bin/sh", q->cwd, q->out_w, q->cap_w, q->gate_r, argv, q->envp, &q->pid);
         q->spawned_ms = exec_now_real_ms();
         q->next = NULL;
 
@@ -694,6 +845,39 @@ static void on_output(evutil_socket_t fd, short what, void *arg)
     drain(arg, READS_PER_WAKE);
 }
 
+/* drain_captured: the captured stdout of a workflow run: kept apart (up to
+ * EXEC_XCOM_MAX bytes, the rest only counted) and also put in the log and
+ * the tail like any output. */
+static void drain_captured(struct exec_proc *p, int max_reads)
+{
+    static char buf[READ_CHUNK];
+    for (int i = 0; p->cap_fd >= 0 && i < max_reads; i++) {
+        ssize_t n = read(p->cap_fd, buf, sizeof buf);
+        if (n > 0) {
+            size_t room = EXEC_XCOM_MAX - p->cap_len;
+            size_t k = (size_t)n < room ? (size_t)n : room;
+            memcpy(p->cap + p->cap_len, buf, k);
+            p->cap_len += k;
+            p->cap_total += (uint64_t)n;
+            capture(p, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        event_del(p->ev_cap);
+        close(p->cap_fd);
+        p->cap_fd = -1;
+    }
+}
+
+static void on_captured(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    drain_captured(arg, READS_PER_WAKE);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 static void proc_free(struct exec_proc *p)
@@ -710,6 +894,12 @@ static void proc_free(struct exec_proc *p)
         close(p->log_fd);
     if (p->gate_fd >= 0)
         close(p->gate_fd);
+    if (p->ev_cap)
+        event_free(p->ev_cap);
+    if (p->cap_fd >= 0)
+        close(p->cap_fd);
+    free(p->cap);
+    exec_xcom_close(&p->xcom);
     free(p->log_path);
     free(p->ring);
     free(p);
@@ -759,6 +949,32 @@ static void held_reaped(struct exec_proc *p, int st)
          (int)p->pid, (unsigned)st);
 }
 
+/* wf_finish: a workflow run's outputs into res: its captured stdout, and
+ * the XCom output of a run that succeeded (refused: the run fails with the
+ * reason). Its files are removed. *xcom is the caller's to free. */
+static void wf_finish(struct exec_proc *p, struct exec_result *res, char **xcom)
+{
+    if (p->cap) {
+        p->cap[p->cap_len] = '\0';
+        if (p->cap_total <= EXEC_XCOM_MAX) {
+            res->captured = p->cap;
+        } else if (res->status == EXEC_SUCCEEDED) {
+            res->status = EXEC_FAILED;
+            snprintf(p->reason, sizeof p->reason, "branch output over %d bytes", EXEC_XCOM_MAX);
+        }
+    }
+    if (res->status == EXEC_SUCCEEDED) {
+        char why[sizeof p->reason];
+        if (exec_xcom_collect(&p->xcom, xcom, why, sizeof why) < 0) {
+            res->status = EXEC_FAILED;
+            snprintf(p->reason, sizeof p->reason, "%s", why);
+        } else {
+            res->xcom = *xcom;
+        }
+    }
+    exec_xcom_close(&p->xcom);
+}
+
 static void on_reaped(pid_t pid, int st, void *arg)
 {
     struct exec_proc *p = arg;
@@ -789,7 +1005,11 @@ static void on_reaped(pid_t pid, int st, void *arg)
     }
     /* Bounded: a grandchild that keeps the pipe open and writes must not hold the loop. */
     drain(p, 64);
+    drain_captured(p, 64);
     flush_tail(p);
+    char *xcom = NULL;
+    if (p->wf)
+        wf_finish(p, &res, &xcom);
 
     char tail[EXEC_TAIL_MAX + 1];
     size_t n = ring_copy(p->tail, sizeof p->tail, p->tail_pos, p->tail_fill, tail);
@@ -805,6 +1025,7 @@ static void on_reaped(pid_t pid, int st, void *arg)
     proc_unlink(r, p);
     LOGD("pid %d finished: %s", (int)pid, exec_status_name(res.status));
     p->cb(&res, p->arg);
+    free(xcom);
     proc_free(p);
 }
 
@@ -875,7 +1096,8 @@ static bool overridden(const char *var, const char *const *extra)
  * LD_PRELOAD and command, which the gate removes before the shell's main);
  * one allocation holds the pointer array and the job variables' text. Caller
  * frees the result. */
-static char **build_env(const struct exec_runner *r, const struct exec_spec *s, bool held)
+static char **build_env(const struct exec_runner *r, const struct exec_spec *s, bool held,
+                        const struct exec_xcom *xcom_of)
 {
     const struct exec_job_env *e = &s->env;
     size_t n_extra = 0, extra_text = 0;
@@ -891,7 +1113,19 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
                   480 + extra_text;
     if (held)
         text += strlen(r->gate_path) + strlen(s->command) + 64;
-    size_t slots = r->n_base_env + 11 + n_extra + 2 + 1;
+    const struct exec_wf *wf = s->wf;
+    const struct exec_xcom *xc = wf ? xcom_of : NULL;
+    size_t n_wf = 0;
+    if (wf) {
+        n_wf = 6 + (size_t)wf->nparams;
+        text += strlen(wf->workflow ? wf->workflow : "") + strlen(wf->run_id ? wf->run_id : "") +
+                strlen(wf->task ? wf->task : "") +
+                strlen(wf->logical_time ? wf->logical_time : "") + strlen(xc->in_path) +
+                strlen(xc->out_path) + 160;
+        for (int k = 0; k < wf->nparams; k++)
+            text += strlen(wf->param_names[k]) + strlen(wf->param_values[k]) + 20;
+    }
+    size_t slots = r->n_base_env + 11 + n_wf + n_extra + 2 + 1;
     char **env = malloc(slots * sizeof(char *) + text);
     if (!env)
         return NULL;
@@ -918,6 +1152,16 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
         PUTF("SHARDCRON_FENCE=%s", fence);
         PUTF("SHARDCRON_EPOCH=%lld", (long long)e->epoch);
     }
+    if (wf) {
+        PUTF("SHARDCRON_WORKFLOW=%s", wf->workflow ? wf->workflow : "");
+        PUTF("SHARDCRON_RUN_ID=%s", wf->run_id ? wf->run_id : "");
+        PUTF("SHARDCRON_TASK=%s", wf->task ? wf->task : "");
+        PUTF("SHARDCRON_LOGICAL_TIME=%s", wf->logical_time ? wf->logical_time : "");
+        PUTF("SHARDCRON_XCOM_IN=%s", xc->in_path);
+        PUTF("SHARDCRON_XCOM_OUT=%s", xc->out_path);
+        for (int k = 0; k < wf->nparams; k++)
+            PUTF("SHARDCRON_PARAM_%s=%s", wf->param_names[k], wf->param_values[k]);
+    }
     /* Copied: the spawn happens later, on the spawner thread. */
     for (const char *const *x = s->extra_env; x && *x; x++)
         PUTF("%s", *x);
@@ -932,7 +1176,8 @@ static char **build_env(const struct exec_runner *r, const struct exec_spec *s, 
 
 /* child_setup: runs in the child of fork()/vfork() before execve; only
  * async-signal-safe calls. Never returns. */
-static void child_exec(int out_w, const char *cwd, char *const argv[], char *const envp[])
+static void child_exec(int out_w, int cap_w, const char *cwd, char *const argv[],
+                       char *const envp[])
 {
     sigset_t none;
     struct sigaction dfl;
@@ -945,7 +1190,7 @@ static void child_exec(int out_w, const char *cwd, char *const argv[], char *con
     sigprocmask(SIG_SETMASK, &none, NULL);
     setpgid(0, 0);
     int in = open("/dev/null", O_RDONLY);
-    if (in < 0 || dup2(in, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
+    if (in < 0 || dup2(in, 0) < 0 || dup2(cap_w >= 0 ? cap_w : out_w, 1) < 0 || dup2(out_w, 2) < 0)
         _exit(126);
     if (chdir(cwd) < 0) {
         static const char msg[] = "shardcron: cannot enter the working directory\n";
@@ -958,8 +1203,8 @@ static void child_exec(int out_w, const char *cwd, char *const argv[], char *con
     _exit(127);
 }
 
-static int spawn_posix(const char *path, const char *cwd, int out_w, int gate_r, char *const argv[],
-                       char *const envp[], pid_t *pid)
+static int spawn_posix(const char *path, const char *cwd, int out_w, int cap_w, int gate_r,
+                       char *const argv[], char *const envp[], pid_t *pid)
 {
     posix_spawnattr_t at;
     posix_spawn_file_actions_t fa;
@@ -974,7 +1219,7 @@ static int spawn_posix(const char *path, const char *cwd, int out_w, int gate_r,
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_w, 1);
+    posix_spawn_file_actions_adddup2(&fa, cap_w >= 0 ? cap_w : out_w, 1);
     posix_spawn_file_actions_adddup2(&fa, out_w, 2);
     /* The gate's socket on GATE_FD (dup2 onto itself clears FD_CLOEXEC in glibc >= 2.29). */
     if (gate_r >= 0)
@@ -1124,8 +1369,40 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
     p->arg = arg;
     p->timeout_ms = spec->timeout_ms;
     p->held = held;
-    int pfd[2] = {-1, -1}, gfd[2] = {-1, -1}, rc;
+    p->cap_fd = -1;
+    int pfd[2] = {-1, -1}, gfd[2] = {-1, -1}, cfd[2] = {-1, -1}, rc;
     char **envp = NULL;
+
+    if (spec->wf) {
+        const struct exec_wf *wf = spec->wf;
+        for (int k = 0; k < wf->nparams; k++) {
+            char name[300];
+            snprintf(name, sizeof name, "SHARDCRON_PARAM_%s", wf->param_names[k]);
+            if (!*wf->param_names[k] || !exec_env_name_valid(name) ||
+                strlen(wf->param_names[k]) > 200) {
+                rc = sc_err_set(err, EINVAL, "params", -1,
+                                "\"%.64s\" is not a valid environment variable name "
+                                "(SHARDCRON_PARAM_<NAME>: NAME of letters, digits and _)",
+                                wf->param_names[k]);
+                goto err;
+            }
+        }
+        p->wf = true;
+        if ((rc = exec_xcom_open(wf, spec->env.execution_id, &p->xcom, err)) < 0)
+            goto err;
+        if (wf->capture) {
+            if (pipe2(cfd, O_CLOEXEC) < 0 || fcntl(cfd[0], F_SETFL, O_NONBLOCK) < 0) {
+                rc = sc_err_set(err, errno, "", -1, "pipe: %s", strerror(errno));
+                goto err;
+            }
+            if (!(p->cap = malloc(EXEC_XCOM_MAX + 1))) {
+                rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+                goto err;
+            }
+            p->cap_fd = cfd[0];
+            cfd[0] = -1;
+        }
+    }
 
     if (spec->log_path &&
         (p->log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0) {
@@ -1156,13 +1433,18 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
         p->gate_fd = gfd[1];
         gfd[1] = -1;
     }
-    if (!(envp = build_env(r, spec, held))) {
+    if (!(envp = build_env(r, spec, held, &p->xcom))) {
         rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
         goto err;
     }
     p->ev_out = event_new(r->base, p->out_fd, EV_READ | EV_PERSIST, on_output, p);
     p->ev_timeout = evtimer_new(r->base, on_timeout, p);
     p->ev_grace = evtimer_new(r->base, on_grace, p);
+    if (p->cap_fd >= 0 &&
+        !(p->ev_cap = event_new(r->base, p->cap_fd, EV_READ | EV_PERSIST, on_captured, p))) {
+        rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
+        goto err;
+    }
     if (!p->ev_out || !p->ev_timeout || !p->ev_grace) {
         rc = sc_err_set(err, ENOMEM, "", -1, "out of memory");
         goto err;
@@ -1171,7 +1453,7 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
     if (r->n_threads > 0) {
         struct spawn_req *q = calloc(1, sizeof *q);
         if (q)
-            q->out_w = q->gate_r = -1;
+            q->out_w = q->cap_w = q->gate_r = -1;
         if (!q || !(q->cwd = strdup(cwd)) || !(q->command = strdup(spec->command))) {
             if (q)
                 req_free(q);
@@ -1182,9 +1464,10 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
         q->held = held;
         q->envp = envp;
         q->out_w = pfd[1];
+        q->cap_w = cfd[1];
         q->gate_r = gfd[0];
         envp = NULL;
-        pfd[1] = gfd[0] = -1;
+        pfd[1] = gfd[0] = cfd[1] = -1;
         p->spawning = true;
         r->n_spawning++;
         pthread_mutex_lock(&r->mu);
@@ -1201,19 +1484,19 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
     pid_t pid = -1;
     if (held) {
         char *gargv[] = {"sh", "-c", GATE_PLACEHOLDER, NULL};
-        if ((rc = spawn_posix("/bin/sh", cwd, pfd[1], gfd[0], gargv, envp, &pid)) < 0) {
+        if ((rc = spawn_posix("/bin/sh", cwd, pfd[1], cfd[1], gfd[0], gargv, envp, &pid)) < 0) {
             sc_err_set(err, -rc, "cwd", -1, "cannot start /bin/sh in %s: %s", cwd, strerror(-rc));
             goto err;
         }
     } else if (r->opts.spawn == EXEC_SPAWN_POSIX) {
-        if ((rc = spawn_posix("/bin/sh", cwd, pfd[1], -1, argv, envp, &pid)) < 0) {
+        if ((rc = spawn_posix("/bin/sh", cwd, pfd[1], cfd[1], -1, argv, envp, &pid)) < 0) {
             sc_err_set(err, -rc, "cwd", -1, "cannot start /bin/sh in %s: %s", cwd, strerror(-rc));
             goto err;
         }
     } else {
         pid = r->opts.spawn == EXEC_SPAWN_VFORK ? vfork() : fork();
         if (pid == 0)
-            child_exec(pfd[1], cwd, argv, envp);
+            child_exec(pfd[1], cfd[1], cwd, argv, envp);
         if (pid < 0) {
             rc = sc_err_set(err, errno, "", -1, "fork: %s", strerror(errno));
             goto err;
@@ -1226,6 +1509,8 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
     close(pfd[1]);
     if (gfd[0] >= 0)
         close(gfd[0]);
+    if (cfd[1] >= 0)
+        close(cfd[1]);
     p->pid = pid;
     if (exec_watch_child(r, pid, on_reaped, p) < 0) {
         /* Only on OOM: the child runs but cannot be tracked; stop it. */
@@ -1241,6 +1526,8 @@ static int proc_create(struct exec_runner *r, const struct exec_spec *spec, exec
 started:
     if (!held) {
         event_add(p->ev_out, NULL);
+        if (p->ev_cap)
+            event_add(p->ev_cap, NULL);
         if (spec->timeout_ms > 0) {
             struct timeval tv = {spec->timeout_ms / 1000, (spec->timeout_ms % 1000) * 1000};
             evtimer_add(p->ev_timeout, &tv);
@@ -1258,6 +1545,10 @@ err:
         close(pfd[1]);
     if (gfd[0] >= 0)
         close(gfd[0]);
+    if (cfd[0] >= 0)
+        close(cfd[0]);
+    if (cfd[1] >= 0)
+        close(cfd[1]);
     if (p->log_path)
         unlink(p->log_path);
     proc_free(p);
@@ -1301,6 +1592,8 @@ int exec_release(struct exec_proc *p)
     p->started_ms = now;
     p->started_mono = mono;
     event_add(p->ev_out, NULL);
+    if (p->ev_cap)
+        event_add(p->ev_cap, NULL);
     if (p->timeout_ms > 0) {
         struct timeval tv = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
         evtimer_add(p->ev_timeout, &tv);

@@ -6,7 +6,9 @@
  * environment, stdin from /dev/null. stdout and stderr share one pipe read on
  * the loop into a per-execution log file with a size cap (head and tail kept,
  * a marker line says how many bytes were cut); the last EXEC_TAIL_MAX bytes
- * stay in memory for the history record. Children are reaped on the loop
+ * stay in memory for the history record (a workflow run with capture gets a
+ * second pipe for stdout alone, kept apart as well: struct exec_wf). Children
+ * are reaped on the loop
  * through SIGCHLD (evsignal + waitpid(-1, WNOHANG)), so the runner reaps every
  * child of the process: other code that forks (agent/javaw.c) registers its
  * pids with exec_watch_child() instead of calling waitpid itself.
@@ -36,6 +38,7 @@
 #ifndef SC_EXEC_H
 #define SC_EXEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -107,6 +110,43 @@ struct exec_job_env {
     int64_t epoch;
 };
 
+/* A workflow task's run (design.md "Workflows"). Its environment adds
+ * SHARDCRON_WORKFLOW, SHARDCRON_RUN_ID, SHARDCRON_TASK, SHARDCRON_LOGICAL_TIME,
+ * SHARDCRON_PARAM_<NAME> per param, SHARDCRON_XCOM_IN (a file written before
+ * the start holding xcom_in, "{}" when NULL) and SHARDCRON_XCOM_OUT (a path,
+ * not created). After the run the output file is read (exec_xcom_collect):
+ * over EXEC_XCOM_MAX bytes or not valid JSON fails the run; then both files
+ * are removed. Strings are read during the start only. */
+#define EXEC_XCOM_MAX 65536 /* WF_XCOM_MAX of workflow/wf.h */
+struct exec_wf {
+    const char *workflow, *run_id, *task;
+    const char *logical_time;       /* ISO 8601 with the workflow zone's offset */
+    const char *const *param_names; /* nparams names and values */
+    const char *const *param_values;
+    int nparams;
+    const char *xcom_in;  /* JSON text, NULL = "{}" */
+    const char *work_dir; /* where the two files go: <work_dir>/<execution id>.xcom-{in,out}.json */
+    bool capture; /* keep stdout apart (at most EXEC_XCOM_MAX bytes): exec_result.captured */
+};
+
+/* The XCom files of one workflow run (exec_xcom_open .. exec_xcom_close);
+ * shared with the Java adapter. */
+struct exec_xcom {
+    char *in_path, *out_path; /* NULL when not opened */
+};
+/* exec_xcom_open: write the input file of `wf` for execution `exec_id`.
+ * 0, or a negative errno with err filled (nothing left behind). */
+int exec_xcom_open(const struct exec_wf *wf, const char *exec_id, struct exec_xcom *x,
+                   struct sc_err *err);
+/* exec_xcom_collect: the item's output. 0 with *json NULL (no file) or the
+ * JSON text (the caller's to free); -EFBIG or -EINVAL with why filled ("XCom
+ * output is N bytes; the limit is 65536", "XCom output is not valid JSON: ..."). */
+int exec_xcom_collect(const struct exec_xcom *x, char **json, char *why, size_t why_len);
+/* exec_xcom_close: remove both files and free the paths. */
+void exec_xcom_close(struct exec_xcom *x);
+/* exec_env_name_valid: [A-Za-z_][A-Za-z0-9_]* (what a shell can export). */
+bool exec_env_name_valid(const char *name);
+
 struct exec_spec {
     const char *command;  /* run as /bin/sh -c command */
     const char *cwd;      /* NULL = "/" */
@@ -114,6 +154,7 @@ struct exec_spec {
     int timeout_ms;       /* 0 = none */
     struct exec_job_env env;
     const char *const *extra_env; /* NULL or NULL-terminated "K=V" list, added last (copied) */
+    const struct exec_wf *wf;     /* NULL: not a workflow task's run */
 };
 
 struct exec_result {
@@ -128,6 +169,10 @@ struct exec_result {
     uint64_t cut_bytes;      /* dropped from the log file by the cap */
     const char *output_tail; /* last <= EXEC_TAIL_MAX bytes, NUL-terminated */
     const char *reason;      /* "" or why: kill reason, "timeout after N ms", spawn error */
+    /* Workflow runs only (exec_spec.wf), else NULL: the XCom output JSON of a
+     * succeeded run, and the captured stdout when wf->capture. */
+    const char *xcom;
+    const char *captured;
 };
 
 /* Called once per execution, on the loop, after the process was reaped and its

@@ -111,7 +111,9 @@ static int conf_of(struct items *it, const struct job *j, int item, int64_t firs
     sc_err_clear(&err);
     const tz_zone *z = zone(it, j->timezone, &err);
     struct rule *r = z ? calloc(1, sizeof *r) : NULL;
-    if (!z || !r || cron_parse(j->cron, &r->e, &err) < 0) {
+    /* A job without cron keeps its rule (its zone, for SHARDCRON_FIRE_TIME of
+     * triggered runs) but no next-fire rule: nothing fires on a schedule. */
+    if (!z || !r || (j->cron[0] && cron_parse(j->cron, &r->e, &err) < 0)) {
         free(r);
         LOGE("job %s item %d cannot be scheduled here: %s", j->name, item,
              sc_err_format(&err, msg, sizeof msg));
@@ -140,7 +142,7 @@ static int conf_of(struct items *it, const struct job *j, int item, int64_t firs
         .misfire = (enum sched_misfire)j->misfire,
         .concurrency = (enum sched_concurrency)j->concurrency,
         .misfire_threshold_ms = j->misfire_threshold_s * 1000,
-        .next = rule_next,
+        .next = j->cron[0] ? rule_next : NULL,
         .offset = rule_offset,
         .ctx = r,
         .ctx_free = rule_free,

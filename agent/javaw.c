@@ -62,6 +62,8 @@ struct javaw_exec {
     int timeout_ms;
     int64_t started_ms, started_mono;
     bool doomed; /* its worker died: fails once the callbacks run */
+    bool wf;     /* a workflow run: its XCom files */
+    struct exec_xcom xcom;
 };
 
 struct javaw_pool {
@@ -133,11 +135,22 @@ static void exec_complete(struct javaw_exec *e, enum exec_status st, int exit_co
     };
     if (st == EXEC_SUCCEEDED)
         w->backoff_ms = 0;
+    char *xcom = NULL, why[300];
+    if (e->wf && res.status == EXEC_SUCCEEDED) {
+        if (exec_xcom_collect(&e->xcom, &xcom, why, sizeof why) < 0) {
+            res.status = EXEC_FAILED;
+            res.reason = why;
+        } else {
+            res.xcom = xcom;
+        }
+    }
+    exec_xcom_close(&e->xcom);
     event_free(e->ev_timeout);
     event_free(e->ev_grace);
     e->ev_timeout = e->ev_grace = NULL;
     /* e is unlinked; freed after the callback because res may point into it. */
     e->cb(&res, e->arg);
+    free(xcom);
     free(e->request);
     free(e);
 }
@@ -578,7 +591,7 @@ int javaw_cancel(struct javaw_exec *e, const char *reason)
     return 0;
 }
 
-static char *build_request(const struct javaw_run *run)
+static char *build_request(const struct javaw_run *run, const struct exec_xcom *xcom)
 {
     const struct exec_job_env *v = &run->env;
     cJSON *o = cJSON_CreateObject();
@@ -604,6 +617,21 @@ static char *build_request(const struct javaw_run *run)
         cJSON_AddStringToObject(o, "fence", v->fence);
         cJSON_AddStringToObject(o, "epoch", num[3]);
     }
+    const struct exec_wf *wf = run->wf;
+    if (wf) {
+        /* Flat, as the protocol is: params as "param.NAME". */
+        cJSON_AddStringToObject(o, "workflow", wf->workflow ? wf->workflow : "");
+        cJSON_AddStringToObject(o, "run_id", wf->run_id ? wf->run_id : "");
+        cJSON_AddStringToObject(o, "task", wf->task ? wf->task : "");
+        cJSON_AddStringToObject(o, "logical_time", wf->logical_time ? wf->logical_time : "");
+        cJSON_AddStringToObject(o, "xcom_in", xcom->in_path);
+        cJSON_AddStringToObject(o, "xcom_out", xcom->out_path);
+        for (int k = 0; k < wf->nparams; k++) {
+            char key[300];
+            snprintf(key, sizeof key, "param.%s", wf->param_names[k]);
+            cJSON_AddStringToObject(o, key, wf->param_values[k]);
+        }
+    }
     char *s = json_print(o);
     cJSON_Delete(o);
     return s;
@@ -618,6 +646,10 @@ int javaw_submit(struct javaw_pool *p, const struct javaw_run *run, exec_done_cb
         strlen(run->env.execution_id) >= sizeof((struct javaw_exec *)0)->id)
         return sc_err_set(err, EINVAL, "execution_id", -1, "is required (at most %d characters)",
                           EXEC_ID_LEN + 7);
+    if (run->wf && run->wf->capture)
+        return sc_err_set(err, ENOTSUP, "capture", -1,
+                          "stdout capture (a branch task) is not supported for Java jobs: the "
+                          "worker's output is shared by its runs");
     struct worker *w = worker_get(p, run);
     struct javaw_exec *e = w ? calloc(1, sizeof *e) : NULL;
     if (!e)
@@ -627,7 +659,15 @@ int javaw_submit(struct javaw_pool *p, const struct javaw_run *run, exec_done_cb
     e->arg = arg;
     e->timeout_ms = run->timeout_ms;
     snprintf(e->id, sizeof e->id, "%s", run->env.execution_id);
-    e->request = build_request(run);
+    if (run->wf) {
+        int rc = exec_xcom_open(run->wf, run->env.execution_id, &e->xcom, err);
+        if (rc < 0) {
+            free(e);
+            return rc;
+        }
+        e->wf = true;
+    }
+    e->request = build_request(run, &e->xcom);
     e->ev_timeout = evtimer_new(p->base, on_exec_timeout, e);
     e->ev_grace = evtimer_new(p->base, on_grace, e);
     if (!e->request || !e->ev_timeout || !e->ev_grace) {
@@ -636,6 +676,7 @@ int javaw_submit(struct javaw_pool *p, const struct javaw_run *run, exec_done_cb
             event_free(e->ev_timeout);
         if (e->ev_grace)
             event_free(e->ev_grace);
+        exec_xcom_close(&e->xcom);
         free(e);
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
     }
@@ -718,6 +759,7 @@ void javaw_pool_free(struct javaw_pool *p)
             w->execs = e->next;
             event_free(e->ev_timeout);
             event_free(e->ev_grace);
+            exec_xcom_close(&e->xcom);
             free(e->request);
             free(e);
         }

@@ -45,6 +45,12 @@ struct javaw_run {
     const char *jvm_opts; /* NULL = none; split on spaces */
     int timeout_ms;       /* 0 = none */
     struct exec_job_env env;
+    /* A workflow task's run, NULL none: its context goes to the worker with
+     * the run (ShardContext.getWorkflow() etc.; the XCom files as with a
+     * shell run, read and checked when the run ends). A JVM serves many runs,
+     * so nothing goes through the environment; capture is refused (System.out
+     * of a worker is not one run's). */
+    const struct exec_wf *wf;
 };
 
 int javaw_pool_new(struct event_base *base, struct exec_runner *reaper,

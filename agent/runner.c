@@ -5,11 +5,15 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/javaw.h"
 #include "agent/secrets.h"
+#include "agent/wfctx.h"
+#include "core/json.h"
 #include "core/log.h"
+#include "core/tz.h"
 
 void agent_runner_log_path(const struct agent_runner *ar, const char *job, int item,
                            const char *exec_id, char *buf, size_t len)
@@ -54,6 +58,66 @@ static struct exec_job_env env_of(const struct sched_launch *l)
     };
 }
 
+/* wf_store: the exec_wf of a workflow run (l->wf) and the storage it points
+ * into (filled by wf_build, freed by wf_release). wf_build: 0 or -errno with
+ * err filled (the context's time zone is unknown here). */
+struct wf_store {
+    struct exec_wf wf;
+    const char **names, **values;
+    char *xcom_in;
+    char time[40];
+};
+
+static int wf_build(const struct agent_runner *ar, const struct sched_launch *l,
+                    struct wf_store *st, struct sc_err *err)
+{
+    const struct wfctx *c = l->wf;
+    memset(st, 0, sizeof *st);
+    tz_zone *z = tz_load(c->timezone, err);
+    if (!z)
+        return -EINVAL;
+    int64_t t = c->logical_ms >= 0 ? c->logical_ms / 1000 : -((-c->logical_ms + 999) / 1000);
+    exec_format_time(t, tz_offset(z, t), st->time, sizeof st->time);
+    tz_free(z);
+    int n = cJSON_GetArraySize(c->params);
+    st->names = calloc((size_t)n + 1, sizeof *st->names);
+    st->values = calloc((size_t)n + 1, sizeof *st->values);
+    st->xcom_in = c->xcom_in ? json_print(c->xcom_in) : NULL;
+    if (!st->names || !st->values || (c->xcom_in && !st->xcom_in)) {
+        free(st->names);
+        free(st->values);
+        free(st->xcom_in);
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    }
+    int k = 0;
+    for (const cJSON *p = c->params->child; p && k < n; p = p->next, k++) {
+        st->names[k] = p->string;
+        st->values[k] = p->valuestring;
+    }
+    const char *dir = ar->work_dir[0]                         ? ar->work_dir
+                      : ar->log_dir[0]                        ? ar->log_dir
+                      : getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
+                                                              : "/tmp";
+    st->wf = (struct exec_wf){.workflow = c->workflow,
+                              .run_id = c->run_id,
+                              .task = c->task,
+                              .logical_time = st->time,
+                              .param_names = st->names,
+                              .param_values = st->values,
+                              .nparams = k,
+                              .xcom_in = st->xcom_in,
+                              .work_dir = dir,
+                              .capture = c->capture};
+    return 0;
+}
+
+static void wf_release(struct wf_store *st)
+{
+    free(st->names);
+    free(st->values);
+    free(st->xcom_in);
+}
+
 /* shell: exec_start (held false) or exec_prepare (held true) of a shell item. */
 static int shell(struct agent_runner *ar, const struct sched_launch *l, void *token, void **handle,
                  bool held, struct sc_err *err)
@@ -67,7 +131,13 @@ static int shell(struct agent_runner *ar, const struct sched_launch *l, void *to
         LOGW("%s/%d %s not started: %s: %s", c->job, c->item, l->exec_id, err->field, err->msg);
         return -EINVAL;
     }
+    struct wf_store wst;
+    if (l->wf && wf_build(ar, l, &wst, err) < 0) {
+        agent_env_free(extra);
+        return -EINVAL;
+    }
     struct exec_spec spec = {
+        .wf = l->wf ? &wst.wf : NULL,
         .command = c->command,
         .cwd = c->cwd,
         .log_path = log_path[0] ? log_path : NULL,
@@ -78,6 +148,8 @@ static int shell(struct agent_runner *ar, const struct sched_launch *l, void *to
     int rc = (held ? exec_prepare : exec_start)(ar->exec, &spec, on_exec_done, token,
                                                 (struct exec_proc **)handle, err);
     agent_env_free(extra);
+    if (l->wf)
+        wf_release(&wst);
     return rc;
 }
 
@@ -89,12 +161,20 @@ static int start(void *ctx, const struct sched_launch *l, void *token, void **ha
     if (c->type == SCHED_JOB_JAVA) {
         if (!ar->javaw)
             return sc_err_set(err, ENOTSUP, "type", -1, "java jobs are not enabled on this agent");
+        struct wf_store wst;
+        if (l->wf && wf_build(ar, l, &wst, err) < 0)
+            return -EINVAL;
         struct javaw_run jr = {.classpath = c->java_classpath,
                                .class_name = c->java_class,
                                .jvm_opts = c->jvm_opts,
                                .timeout_ms = c->timeout_s * 1000,
-                               .env = env_of(l)};
-        return javaw_submit(ar->javaw, &jr, on_exec_done, token, (struct javaw_exec **)handle, err);
+                               .env = env_of(l),
+                               .wf = l->wf ? &wst.wf : NULL};
+        int rc =
+            javaw_submit(ar->javaw, &jr, on_exec_done, token, (struct javaw_exec **)handle, err);
+        if (l->wf)
+            wf_release(&wst);
+        return rc;
     }
     return shell(ar, l, token, handle, false, err);
 }

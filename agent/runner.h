@@ -17,6 +17,9 @@ struct agent_runner {
     struct javaw_pool *javaw; /* NULL: java items fail to start */
     char log_dir[512];        /* "" = execution output is not kept on disk */
     char secrets[1024];       /* the secrets store (agent/secrets.h), "" = none */
+    /* Where the XCom files of workflow runs go ("" = log_dir, or $TMPDIR,
+     * /tmp when that is "" too); they are removed when the run ends. */
+    char work_dir[512];
 };
 
 /* agent_runner_ops: the sched_runner that dispatches on the item's type. */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/wfctx.h"
 #include "core/job.h"
 #include "core/log.h"
 #include "core/strmap.h"
@@ -68,8 +69,9 @@ struct sched_run {
     int attempt;
     int64_t fire_time;
     char fire_iso[40];
-    char *job_param; /* manual override, owned; NULL = spec's */
-    int64_t epoch;   /* set by stamp() when the process is created */
+    char *job_param;  /* manual override, owned; NULL = spec's */
+    struct wfctx *wf; /* a workflow task's run (sched_trigger_wf), owned; else NULL */
+    int64_t epoch;    /* set by stamp() when the process is created */
     char fence[AGENT_FENCE_LEN + 1];
     enum run_state state;
     int64_t queued_ms, started_ms, retry_due;
@@ -78,6 +80,7 @@ struct sched_run {
     struct sched_item *arm_item; /* RUN_ARMED: the item whose `armed` this is */
     int pid;                     /* of the started process, 0 unknown */
     bool no_retry;               /* killed on purpose */
+    bool last;                   /* FINISHED: no retry follows */
     bool reported_queued;
     struct sched_run *inext, *iprev; /* item's list */
     struct sched_run *qnext, *qprev; /* queue, running or retry list */
@@ -99,9 +102,9 @@ struct sched {
     struct sched_item **heap;
     int heap_n, heap_cap;
     struct run_list queue, running, retry, armed;
-    struct sched_item *owed;  /* items lost here whose fires are still ours to report */
-    struct strmap owed_by;    /* "job\x1fitem" -> its owed item: lookups without a walk */
-    bool owed_recheck;        /* coordination changed: ask owes() of every owed item */
+    struct sched_item *owed; /* items lost here whose fires are still ours to report */
+    struct strmap owed_by;   /* "job\x1fitem" -> its owed item: lookups without a walk */
+    bool owed_recheck;       /* coordination changed: ask owes() of every owed item */
     /* no owed item's next fire is before this (INT64_MAX: none); a lower
      * bound, exact after each owed_tick: a wake-up never walks the owed
      * list (handing 40,000 items walked it 40,000 times) */
@@ -197,6 +200,13 @@ static void list_unlink(struct run_list *l, struct sched_run *r)
     l->n--;
 }
 
+/* next_never: the rule of an item without a schedule (runs only when triggered). */
+static int64_t next_never(void *ctx, int64_t after)
+{
+    (void)ctx, (void)after;
+    return -1;
+}
+
 /* ----------------------------------------------------------------- specs */
 
 static void spec_unref(struct spec *sp)
@@ -280,8 +290,6 @@ static int conf_check(const struct sched_item_conf *c, struct sc_err *err)
     if (c->item < 0 || c->item >= c->total)
         return sc_err_set(err, EINVAL, "item", -1, "must be between 0 and %d (got %d)",
                           c->total - 1, c->item);
-    if (!c->next)
-        return sc_err_set(err, EINVAL, "cron", -1, "no next-fire rule given");
     if (c->type == SCHED_JOB_SHELL && (!c->command || !*c->command))
         return sc_err_set(err, EINVAL, "command", -1, "is required for a shell job");
     if (c->type == SCHED_JOB_JAVA && (!c->java_class || !*c->java_class))
@@ -434,6 +442,9 @@ static void emit(struct sched *s, enum sched_ev_type type, const struct sched_ru
         .exit_code = -1,
         .reason = reason ? reason : "",
         .fence = "",
+        .wf = r->wf ? r->wf->text : NULL,
+        .final = type == SCHED_EV_FINISHED ? r->last
+                                           : type == SCHED_EV_SKIPPED || type == SCHED_EV_MISSED,
     };
     if (type == SCHED_EV_STARTED || type == SCHED_EV_FINISHED) {
         ev.epoch = r->epoch;
@@ -447,6 +458,8 @@ static void emit(struct sched *s, enum sched_ev_type type, const struct sched_ru
         ev.finished_ms = res->finished_ms;
         ev.duration_ms = res->duration_ms;
         ev.output_tail = res->output_tail;
+        ev.xcom = res->xcom;
+        ev.captured = res->captured;
         if (res->started_ms)
             ev.started_ms = res->started_ms;
         if (!reason)
@@ -486,6 +499,7 @@ static void run_free(struct sched_run *r)
 {
     spec_unref(r->spec);
     free(r->job_param);
+    wfctx_free(r->wf);
     free(r);
 }
 
@@ -630,6 +644,7 @@ static void launch_of(const struct sched_run *r, struct sched_launch *l)
         .job_param = r->job_param ? r->job_param : c->job_param,
         .epoch = r->epoch,
         .fence = r->fence,
+        .wf = r->wf,
     };
 }
 
@@ -778,9 +793,10 @@ static int64_t backoff_ms(const struct spec *sp, int attempt)
 
 static void finish_run(struct sched *s, struct sched_run *r, const struct exec_result *res)
 {
-    emit(s, SCHED_EV_FINISHED, r, NULL, res);
     bool retry = (res->status == EXEC_FAILED || res->status == EXEC_TIMEOUT) && !r->no_retry &&
                  r->item && r->attempt <= r->item->spec->c.retries;
+    r->last = !retry;
+    emit(s, SCHED_EV_FINISHED, r, NULL, res);
     if (!retry) {
         item_unlink(r);
         run_free(r);
@@ -1277,7 +1293,7 @@ int sched_item_put(struct sched *s, const struct sched_item_conf *conf, struct s
         if (it->ctx_free && it->ctx != conf->ctx)
             it->ctx_free(it->ctx);
     }
-    it->next = conf->next;
+    it->next = conf->next ? conf->next : next_never;
     it->offset = conf->offset;
     it->ctx = conf->ctx;
     it->ctx_free = conf->ctx_free;
@@ -1483,7 +1499,7 @@ int sched_owe(struct sched *s, const struct sched_item_conf *conf, int64_t lo_ms
     it->heap_idx = -1;
     it->last_fire = -1;
     it->arm_tried = -1;
-    it->next = conf->next;
+    it->next = conf->next ? conf->next : next_never;
     it->offset = conf->offset;
     it->ctx = conf->ctx;
     it->ctx_free = conf->ctx_free;
@@ -1554,6 +1570,64 @@ int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger 
     return 0;
 }
 
+int sched_trigger_wf(struct sched *s, const char *job, int item, const char *job_param,
+                     const char *wf_json, char *exec_id_out)
+{
+    struct sched_item *it = *item_slot(s, job, item);
+    struct sc_err err;
+    struct wfctx *wf = NULL;
+    char why[300];
+    if (!it)
+        return -ENOENT;
+    sc_err_clear(&err);
+    int rc = wfctx_parse(wf_json ? wf_json : "", &wf, &err);
+    if (rc < 0) {
+        LOGW("%s/%d: workflow trigger refused: %s", job, item,
+             sc_err_format(&err, why, sizeof why));
+        return rc;
+    }
+    int64_t t = sec_floor(now_real(s));
+    struct sched_run *r = run_new(s, it, EXEC_TRIGGER_MANUAL, t, job_param);
+    if (!r) {
+        wfctx_free(wf);
+        return -ENOMEM;
+    }
+    r->wf = wf;
+    fire(s, it, t, EXEC_TRIGGER_MANUAL, NULL, exec_id_out, r);
+    if (!s->in_tick) {
+        pump(s);
+        arm(s);
+    }
+    return 0;
+}
+
+int sched_kill_wf(struct sched *s, const char *job, int item, const char *run_id)
+{
+    struct sched_item *it = *item_slot(s, job, item);
+    int n = 0;
+    if (!it || !run_id)
+        return 0;
+    for (struct sched_run *r = it->runs, *nx; r; r = nx) {
+        nx = r->inext;
+        if (!r->wf || strcmp(r->wf->run_id, run_id) != 0)
+            continue;
+        if (r->state == RUN_RUNNING) {
+            if (r->no_retry)
+                continue; /* already being stopped */
+            kill_run(s, r, SCHED_WF_CANCELLED);
+        } else {
+            drop_waiting(s, r, SCHED_WF_CANCELLED);
+        }
+        n++;
+    }
+    backlog_update(s);
+    if (!s->in_tick) {
+        pump(s);
+        arm(s);
+    }
+    return n;
+}
+
 /* window_walk: the fires f of `it` with f*1000 > lo_ms up to its floor, in
  * due[] (n, ascending). The window ends where the item's own schedule starts
  * (its floor). Of a window holding more than SCHED_MISFIRE_MAX fires the
@@ -1568,6 +1642,9 @@ static int64_t window_walk(const struct sched_item *it, int64_t lo_ms,
 {
     int64_t ring[SCHED_MISFIRE_MAX + 1];
     int64_t lo_s = sec_floor(lo_ms), span = 3600, cnt = 0;
+    *n = 0;
+    if (it->next == next_never)
+        return -1;
     for (;;) {
         int64_t start = it->floor_after - span > lo_s ? it->floor_after - span : lo_s;
         int64_t t = it->next(it->ctx, start);

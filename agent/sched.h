@@ -38,6 +38,7 @@
 #include "core/err.h"
 
 struct job_env;
+struct wfctx;
 
 struct event_base;
 struct sched;
@@ -78,7 +79,7 @@ struct sched_item_conf {
     enum sched_misfire misfire;
     enum sched_concurrency concurrency;
     int misfire_threshold_ms; /* later than this is a misfire; 0 = 5000 */
-    sched_next_fn next;       /* required */
+    sched_next_fn next;       /* NULL: no schedule, the item runs only when triggered */
     sched_offset_fn offset;   /* NULL = UTC */
     void *ctx;                /* for next/offset; owned by the scheduler after a successful put */
     void (*ctx_free)(void *ctx);
@@ -98,6 +99,7 @@ struct sched_launch {
     int64_t epoch;             /* the coordination epoch it starts under (sched_opts.epoch) */
     const char *fence;         /* agent_fence_format(fire_time, epoch, attempt); "" if it
                                   does not fit (SHARDCRON_FENCE, the history row's fence) */
+    const struct wfctx *wf;    /* a workflow task's run (sched_trigger_wf), else NULL */
 };
 
 /* A runner starts an execution and later calls sched_run_done(token, result)
@@ -119,8 +121,7 @@ struct sched_runner {
      * will not be released; sched_run_done is never called for it. */
     int (*prepare)(void *ctx, const struct sched_launch *l, void *token, void **handle,
                    struct sc_err *err);
-    int (*release)(void *ctx, void *handle, const struct sched_item_conf *conf,
-                   int64_t fire_time);
+    int (*release)(void *ctx, void *handle, const struct sched_item_conf *conf, int64_t fire_time);
     void (*cancel)(void *ctx, void *handle, const struct sched_item_conf *conf);
     /* Optional: the process group of a started run (0 = none or not known
      * yet), given as STARTED's pid (the agent's watchdog guards it). */
@@ -162,6 +163,18 @@ struct sched_event {
      * epoch and fence; other events 0 and "" (a fire that did not run has none). */
     int64_t epoch;
     const char *fence;
+    /* Workflow runs (sched_trigger_wf). wf: the context text, on every event
+     * of the run; NULL for other runs. FINISHED only: xcom, the JSON the
+     * item wrote to SHARDCRON_XCOM_OUT (NULL: none, or refused: then status
+     * is failed and reason says why); captured, its stdout when the context
+     * asked for capture (NULL otherwise, or when over WF_XCOM_MAX bytes). */
+    const char *wf;
+    const char *xcom;
+    const char *captured;
+    /* FINISHED, SKIPPED, MISSED: no later event of this run will follow (it
+     * succeeded, or no retry is left, or it was killed, dropped or refused).
+     * A FINISHED with final false is followed by the retry's events. */
+    bool final;
 };
 
 typedef void (*sched_event_cb)(const struct sched_event *ev, void *arg);
@@ -255,6 +268,23 @@ int sched_owed(const struct sched *s);
  * skipped by the concurrency policy. -ENOENT when the item is not owned here. */
 int sched_trigger(struct sched *s, const char *job, int item, enum exec_trigger trigger,
                   int64_t fire_time, const char *job_param, char *exec_id_out);
+
+/* sched_trigger_wf: as sched_trigger(..., EXEC_TRIGGER_MANUAL, now, ...) for
+ * a workflow task's item: wf_json is the context (agent/wfctx.h), kept with
+ * the run through the queue and its retries, given to the runner in
+ * sched_launch.wf and carried in every event of the run (sched_event.wf).
+ * -EINVAL when wf_json is not a valid context (nothing is run or reported),
+ * -ENOENT when the item is not owned here. */
+int sched_trigger_wf(struct sched *s, const char *job, int item, const char *job_param,
+                     const char *wf_json, char *exec_id_out);
+
+/* sched_kill_wf: stop the runs of (job, item) that belong to workflow run
+ * run_id: a running one is killed through the runner (FINISHED, status
+ * killed, reason "cancelled by the workflow", final), queued and
+ * retry-waiting ones are dropped (SKIPPED, same reason, final). Returns how
+ * many runs it stopped (0 when none, or the item is unknown). */
+int sched_kill_wf(struct sched *s, const char *job, int item, const char *run_id);
+#define SCHED_WF_CANCELLED "cancelled by the workflow"
 
 /* sched_item_account: (job, item) was just added because this agent took it
  * over; its fires since the previous owner stopped, up to the item's floor

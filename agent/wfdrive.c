@@ -818,7 +818,7 @@ static void list_results(struct wfd *w, struct wrun *r)
 
 /* ---------------------------------------------------------------- loading a run */
 
-static int task_from_json(struct wtask *t, const char *data, int len)
+static int task_from_json(struct wtask *t, const char *data, int len, int64_t *seq)
 {
     cJSON *o = cJSON_ParseWithLength(data, (size_t)len);
     if (!o)
@@ -842,6 +842,7 @@ static int task_from_json(struct wtask *t, const char *data, int len)
     NUM("next_ms", t->next_ms);
     NUM("trig_ms", t->trig_ms);
     NUM("items", n);
+    NUM("seq", *seq);
 #undef NUM
     t->attempt = (int)a;
     v = cJSON_GetObjectItemCaseSensitive(o, "reason");
@@ -908,8 +909,12 @@ static void task_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
     (void)z;
     if (run) {
         int i = wf_task_index(run->d, x->task);
-        if (r->rc == ZOK && i >= 0 && task_from_json(&run->t[i], r->data ? r->data : "", r->len) < 0)
+        int64_t seq = 0;
+        if (r->rc == ZOK && i >= 0 &&
+            task_from_json(&run->t[i], r->data ? r->data : "", r->len, &seq) < 0)
             LOGW("workflow run %s: task node %s unreadable: taken as waiting", run->id, x->task);
+        if (seq > run->seq) /* history takes a report only at a higher seq */
+            run->seq = seq;
         else if (r->rc != ZOK && r->rc != ZNONODE)
             run->reload = true;
         loaded_one(x->w, run);
@@ -2141,7 +2146,7 @@ static void ext_change(void *ctx)
         }
     }
     w->zst = st;
-    if (lead && !w->active)
+    if (lead && !w->active && !w->detached)
         activate(w);
     else if (!coord_is_leader(w->c) && w->active)
         deactivate(w, "no longer the leader");
@@ -2209,7 +2214,15 @@ int wfd_open(struct event_base *base, struct coord *c, const char *agent_id,
     return 0;
 }
 
-/* wfd_close: after coord_close (whose session's callbacks may still name w). */
+void wfd_detach(struct wfd *w)
+{
+    if (!w)
+        return;
+    deactivate(w, "the agent is stopping");
+    w->detached = true;
+    coord_set_ext(w->c, NULL);
+}
+
 void wfd_close(struct wfd *w)
 {
     if (!w)

@@ -36,6 +36,11 @@ struct wfd_hooks {
 
 int wfd_open(struct event_base *base, struct coord *c, const char *agent_id,
              const struct wfd_hooks *h, struct wfd **out);
+/* wfd_detach: the agent is stopping: nothing more is written (results of
+ * items that end from now on are not reported: their driver runs them again
+ * when this session is gone). Call before coord_close. */
+void wfd_detach(struct wfd *w);
+/* wfd_close: after coord_close (its session's callbacks may still name w). */
 void wfd_close(struct wfd *w);
 
 /* The item side. */

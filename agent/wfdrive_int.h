@@ -79,6 +79,7 @@ struct wfd {
     struct wfd_hooks h;
     /* driver */
     bool active;          /* leading and loaded */
+    bool detached;        /* the agent is stopping: no more writes */
     uint64_t gen;         /* bumped at every (de)activation: stale callbacks drop */
     enum zkreg_state zst; /* the session state last seen */
     struct strmap defs;   /* name -> struct wdef */

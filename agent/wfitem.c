@@ -83,7 +83,7 @@ static void pending_created(struct zkreg *z, const struct zkreg_result *r, void 
 
 static void pending_send(struct wfd *w, struct wpending *p)
 {
-    if (p->inflight || zkreg_state(w->z) != ZKREG_CONNECTED)
+    if (p->inflight || w->detached || zkreg_state(w->z) != ZKREG_CONNECTED)
         return;
     struct pend_ctx *x = malloc(sizeof *x);
     if (!x)
@@ -201,7 +201,7 @@ void wfd_item_started(struct wfd *w, const char *job, int item, const char *wf_j
     struct wctx x;
     char key[400];
     int e;
-    if (ctx_parse(wf_json, &x) < 0 || !x.trigger[0])
+    if (w->detached || ctx_parse(wf_json, &x) < 0 || !x.trigger[0])
         return;
     watch_key(key, sizeof key, job, item, x.run);
     char *path = strdup(x.trigger);

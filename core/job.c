@@ -392,10 +392,9 @@ static int validate_schedule(struct job *j, struct sc_err *err)
 {
     cron_expr *e = NULL;
     struct sc_err cerr;
-    if (!j->cron[0])
-        return sc_err_set(err, EINVAL, "cron", -1, "must not be empty");
     sc_err_clear(&cerr);
-    if (cron_parse(j->cron, &e, &cerr) < 0)
+    /* No cron: the job runs only when triggered (by hand, by a workflow). */
+    if (j->cron[0] && cron_parse(j->cron, &e, &cerr) < 0)
         return sc_err_set(err, EINVAL, "cron", cerr.pos, "%s%s%s", cerr.field,
                           cerr.field[0] ? ": " : "", cerr.msg);
     cron_free(e);
@@ -438,8 +437,6 @@ int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err)
         rc = sc_err_set(err, EINVAL, "domain", -1, "must be characters of [A-Za-z0-9._-]");
         goto err;
     }
-    if ((rc = json_get_str(root, "cron", JSON_REQUIRED, &name, err)) < 0)
-        goto err;
     if ((rc = opt_str(root, "cron", "", 256, &j->cron, err)) < 0 ||
         (rc = opt_str(root, "timezone", "UTC", 64, &j->timezone, err)) < 0 ||
         (rc = validate_schedule(j, err)) < 0)

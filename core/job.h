@@ -45,7 +45,7 @@ struct job {
     char *description; /* "" when absent */
     char *domain;      /* "" when absent */
     int level;
-    char *cron;
+    char *cron;     /* "" = no schedule: runs only when triggered (by hand, by a workflow) */
     char *timezone; /* IANA name, default "UTC" */
     int shards;
     char **shard_params; /* `shards` entries, NULL where none was given */

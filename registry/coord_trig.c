@@ -263,10 +263,10 @@ static void trigger_read(struct zkreg *z, const struct zkreg_result *r, void *ar
     }
     cJSON *wf = is_wf(t->name) ? cJSON_GetObjectItemCaseSensitive(o, "wf") : NULL;
     snprintf(path, sizeof path, "/jobs/%s/triggers/%s", t->job, t->name);
-    if (cJSON_IsObject(wf)) /* where the item side watches for a cancel */
-        cJSON_ReplaceItemInObjectCaseSensitive(wf, "trigger", cJSON_CreateString(path));
-    if (cJSON_IsObject(wf) && !cJSON_HasObjectItem(wf, "trigger"))
+    if (cJSON_IsObject(wf)) { /* where the item side watches for a cancel */
+        cJSON_DeleteItemFromObjectCaseSensitive(wf, "trigger");
         cJSON_AddStringToObject(wf, "trigger", path);
+    }
     if (is_wf(t->name) && (!cJSON_IsObject(wf) || !(t->wf = cJSON_PrintUnformatted(wf)))) {
         LOGW("job %s: workflow trigger %s has no readable context: ignored", t->job, t->name);
         cJSON_Delete(o);

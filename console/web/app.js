@@ -190,7 +190,7 @@ async function pageJobs() {
       h('table', { id: 'jobstable' }, h('thead', {}, h('tr', {}, th('Name', 'name'), th('State', 'state'), h('th', {}, 'Cron'),
         h('th', {}, 'Next fire'), h('th', {}, 'Last result'), th('Shards', 'shards'), h('th', {}, 'Owners'), th('Domain', 'domain'), th('Level', 'level'))),
       h('tbody', {}, r.jobs.map((j) => h('tr', { class: 'click', onclick: () => { location.hash = '#/jobs/' + encodeURIComponent(j.name); } },
-        h('td', {}, j.name), h('td', {}, badge(j.state)), h('td', {}, j.cron || j.error || ''),
+        h('td', {}, j.name), h('td', {}, badge(j.state)), h('td', {}, j.cron || j.error || (j.state !== 'invalid' ? TRIGGERED_ONLY : '')),
         h('td', {}, j.next_fire ? j.next_fire + ' ' + j.timezone : '—'), h('td', { class: 'last', 'data-job': j.name }, '…'), h('td', {}, j.shards ?? ''),
         h('td', {}, j.owners >= 0 ? j.owners : '—'), h('td', {}, j.domain || ''), h('td', {}, j.level ?? ''))))),
       h('div', { class: 'toolbar' },
@@ -213,8 +213,15 @@ async function pageJobs() {
   await load();
 }
 
+const TRIGGERED_ONLY = 'triggered only (no cron)';
+
 async function previewInto(box, expr, tz, n) {
   const mine = box.dataset.seq = String(Number(box.dataset.seq || 0) + 1);
+  /* A job without cron never fires on a schedule: nothing to preview. */
+  if (!String(expr || '').trim()) {
+    box.replaceChildren(h('div', { class: 'ok' }, TRIGGERED_ONLY + ': runs only when triggered, by hand or by a workflow'));
+    return;
+  }
   try {
     const p = await api('GET', '/cron/preview?' + qs({ expr, tz, n: n || 10 }));
     if (box.dataset.seq !== mine) return; /* a newer expression is being previewed */
@@ -263,7 +270,7 @@ async function pageJob(name) {
     j.error ? panel('Invalid config', h('pre', {}, j.error + '\n\n' + (j.raw || ''))) : null,
     h('div', { class: 'two' },
       panel('Summary', j.job ? h('table', {}, h('tbody', {},
-        [['Description', j.job.description || '—'], ['Cron', j.job.cron], ['Time zone', j.job.timezone], ['Next fire', j.next_fire || '—'], ['Type', j.job.type],
+        [['Description', j.job.description || '—'], ['Cron', j.job.cron || TRIGGERED_ONLY], ['Time zone', j.job.timezone], ['Next fire', j.next_fire || '—'], ['Type', j.job.type],
           ['Command', j.job.type === 'java' ? j.job.java.class : j.job.command], ['Shards', j.job.shards],
           ['Strategy', j.job.strategy], ['Labels', j.job.labels.join(', ') || '—'], ['Failover', j.job.failover ? 'on' : 'off'],
           ['Owners / eligible agents', j.owners + ' / ' + j.eligible_agents], ['Version', j.version], ['Modified', when(j.modified)]]

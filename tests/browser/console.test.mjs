@@ -57,6 +57,9 @@ test('create a job through the form, with inline validation', async () => {
   await page.fill('#f-shards', '2');
   await page.fill('#f-cron', '0/10 * * * * X');
   await page.waitForSelector('#formpreview .bad');
+  // No cron is valid: the job runs only when triggered, nothing to preview.
+  await page.fill('#f-cron', '');
+  await page.waitForSelector('#formpreview .ok:has-text("triggered only")');
   await page.fill('#f-cron', '0/10 * * * * ?');
   await page.click('#save');
   await page.waitForURL(/#\/jobs\/browserjob$/);

@@ -8,7 +8,9 @@
  *            waits (pending) for A's run of it to end; a second trigger
  *            arrives in that window: item 1 runs once, on B, when B activates
  *            it; item 0 once on A. (Before: acknowledged by both agents, and
- *            item 1 never ran for it.) */
+ *            item 1 never ran for it.)
+ *   no cron  a job without cron is owned by its agent and never fires on its
+ *            own; a trigger runs each item once. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -83,12 +85,14 @@ struct items_of {
     int min;
 };
 
-/* count: items of job "tr" listed under `key` in agent's /status */
+static const char *count_job = "tr";
+
+/* count: items of job count_job listed under `key` in agent's /status */
 static int count(struct ta_cluster *c, int agent, const char *key)
 {
     cJSON *st = ta_status(c, agent);
     const cJSON *o = st ? cJSON_GetObjectItem(st, key) : NULL;
-    const cJSON *arr = o ? cJSON_GetObjectItem(o, "tr") : NULL;
+    const cJSON *arr = o ? cJSON_GetObjectItem(o, count_job) : NULL;
     int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
     cJSON_Delete(st);
     return n;
@@ -175,10 +179,53 @@ static void test_trigger_during_handoff(void **state)
     rl_check(runs, n, "trigger during a handoff");
 }
 
+static int total_runs(const char *out)
+{
+    return rl_load(out, runs, MAX_RUNS);
+}
+
+static void test_cronless_job(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char out[600], cmd[2048], job[4096];
+    memset(&c, 0, sizeof c);
+    snprintf(c.ns, sizeof c.ns, "it_nocron_%d", (int)getpid());
+    c.session_ms = SESSION_MS;
+    snprintf(out, sizeof out, "%s/%s.out", tenv("SC_TEST_TMP"), c.ns);
+    unlink(out);
+    count_job = "nc";
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    rl_command(cmd, sizeof cmd, out, "0", 0);
+    snprintf(job, sizeof job, "{\"name\":\"nc\",\"shards\":2,\"command\":\"%s\"}", cmd);
+    struct zkcli *k = zk(c.ns);
+    assert_int_equal(zkcli_ensure(k, "/jobs"), ZOK);
+    assert_int_equal(zkcli_job_create(k, "nc", job, (int)strlen(job)), ZOK);
+    zkcli_close(k);
+    struct items_of a_owns = {&c, 0, "owned", 2};
+    assert_true(tenv_wait(has_items, &a_owns, 20000, 100));
+    pause_ms(2500); /* owned and scheduled: nothing fires on its own */
+    assert_int_equal(total_runs(out), 0);
+    trigger(c.ns, "nc");
+    struct manual w = {out, 2};
+    assert_true(tenv_wait(manual_at_least, &w, 10000, 50));
+    pause_ms(2000);
+    int n = total_runs(out);
+    assert_int_equal(n, 2);
+    assert_int_equal(manual_runs(out), 2);
+    assert_int_not_equal(runs[0].item, runs[1].item);
+    ta_stop_all(&c);
+    char san[900];
+    if (ta_sanitizer_reports(&c, san, sizeof san))
+        fail_msg("sanitizer report in an agent: %s", san);
+    rl_check(runs, n, "a job without cron");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trigger_during_handoff),
+        cmocka_unit_test(test_cronless_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

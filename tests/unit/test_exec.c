@@ -756,10 +756,13 @@ struct evlog {
         enum exec_trigger trigger;
         char id[EXEC_ID_LEN + 1];
         char tail[256];
-        char reason[128];
+        char reason[256];
         int pid;
         int64_t started_ms;
         char fence[AGENT_FENCE_LEN + 1];
+        bool wf, final;
+        int exit_code, signal;
+        char *xcom, *captured; /* copies, freed by rig_free */
     } e[64];
 };
 
@@ -780,6 +783,12 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     l->e[l->n].pid = ev->pid;
     l->e[l->n].started_ms = ev->started_ms;
     snprintf(l->e[l->n].fence, sizeof l->e[0].fence, "%s", ev->fence);
+    l->e[l->n].wf = ev->wf != NULL;
+    l->e[l->n].final = ev->final;
+    l->e[l->n].exit_code = ev->exit_code;
+    l->e[l->n].signal = ev->signal;
+    l->e[l->n].xcom = ev->xcom ? strdup(ev->xcom) : NULL;
+    l->e[l->n].captured = ev->captured ? strdup(ev->captured) : NULL;
     l->n++;
 }
 
@@ -876,6 +885,10 @@ static void rig_free(struct rig *g)
 {
     exec_runner_free(g->er);
     sched_free(g->s);
+    for (int i = 0; i < g->log.n; i++) {
+        free(g->log.e[i].xcom);
+        free(g->log.e[i].captured);
+    }
 }
 
 static void put_item(struct rig *g, const char *cmd, enum sched_concurrency c, int retries,
@@ -1033,12 +1046,368 @@ static void test_sched_prearm_real(void **state)
     assert_true(run_until(one_held, g.er, DEADLINE_MS));
     assert_int_equal(sched_item_remove(g.s, "real", 1, true), 0);
     assert_true(run_until(none_held, g.er, DEADLINE_MS));
-    assert_int_equal(count(&g.log, SCHED_EV_STARTED), 1);  /* nothing more was reported */
+    assert_int_equal(count(&g.log, SCHED_EV_STARTED), 1); /* nothing more was reported */
     assert_int_equal(count(&g.log, SCHED_EV_FINISHED), 1);
     assert_int_equal(count(&g.log, SCHED_EV_SKIPPED) + count(&g.log, SCHED_EV_MISSED), 0);
     rig_free(&g);
     assert_true(no_children());
     assert_int_equal(fd_count(), fds0);
+}
+
+/* ------------------------------------------------------ workflow runs */
+
+/* last_finished: the newest FINISHED event of the rig's log. */
+static int last_finished(const struct rig *g)
+{
+    for (int i = g->log.n - 1; i >= 0; i--)
+        if (g->log.e[i].type == SCHED_EV_FINISHED)
+            return i;
+    fail_msg("no FINISHED event");
+    return -1;
+}
+
+/* wf_run: one workflow run of real/1 with command cmd and context ctx, to its
+ * FINISHED event; returns that event's index. */
+static int wf_run(struct rig *g, const char *cmd, const char *ctx)
+{
+    put_item(g, cmd, SCHED_CONC_FORBID, 0, 0);
+    int before = count(&g->log, SCHED_EV_FINISHED);
+    char id[EXEC_ID_LEN + 1];
+    assert_int_equal(sched_trigger_wf(g->s, "real", 1, NULL, ctx, id), 0);
+    struct want w = {&g->log, SCHED_EV_FINISHED, before + 1};
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    int i = last_finished(g);
+    assert_string_equal(g->log.e[i].id, id);
+    assert_true(g->log.e[i].wf);
+    return i;
+}
+
+static bool dir_has_xcom(void)
+{
+    DIR *d = opendir(tmpdir);
+    struct dirent *de;
+    bool found = false;
+    while (d && (de = readdir(d)))
+        found |= strstr(de->d_name, ".xcom-") != NULL;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+#define CTX_TAIL "\"timezone\":\"Asia/Shanghai\",\"logical_ms\":1893456000000"
+
+/* The task environment as a real shell sees it (it writes env to a file). */
+static void test_wf_environment(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, NULL);
+    char cmd[2000], out[400];
+    snprintf(out, sizeof out, "%s/wf-env.txt", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "env > %s; cat \"$SHARDCRON_XCOM_IN\" >> %s; echo >> %s; "
+             "test -e \"$SHARDCRON_XCOM_OUT\" && echo OUT-EXISTS >> %s; exit 0",
+             out, out, out, out);
+    int i = wf_run(
+        &g, cmd,
+        "{\"workflow\":\"nightly\",\"run_id\":\"r-17\",\"task\":\"load\",\"attempt\":3," CTX_TAIL
+        ",\"params\":{\"region\":\"cn\",\"Batch_2\":\"a b\"},"
+        "\"xcom_in\":{\"extract\":{\"0\":{\"rows\":5}}},\"capture\":false}");
+    assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
+    assert_true(g.log.e[i].final);
+    assert_null(g.log.e[i].xcom);
+    assert_null(g.log.e[i].captured);
+    size_t len;
+    char *env = slurp(out, &len);
+    const char *want[] = {"SHARDCRON_WORKFLOW=nightly\n", "SHARDCRON_RUN_ID=r-17\n",
+                          "SHARDCRON_TASK=load\n",
+                          /* 2030-01-01T00:00:00Z in Shanghai */
+                          "SHARDCRON_LOGICAL_TIME=2030-01-01T08:00:00+08:00\n",
+                          "SHARDCRON_PARAM_region=cn\n", "SHARDCRON_PARAM_Batch_2=a b\n",
+                          /* the scheduler's attempt, not the workflow's */
+                          "SHARDCRON_ATTEMPT=1\n", "SHARDCRON_TRIGGER=manual\n",
+                          "{\"extract\":{\"0\":{\"rows\":5}}}\n"};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        if (!strstr(env, want[k]))
+            fail_msg("missing %s in:\n%s", want[k], env);
+    (void)len;
+    char xin[400];
+    snprintf(xin, sizeof xin, "SHARDCRON_XCOM_IN=%s/%s.xcom-in.json\n", tmpdir, g.log.e[i].id);
+    assert_non_null(strstr(env, xin));
+    snprintf(xin, sizeof xin, "SHARDCRON_XCOM_OUT=%s/%s.xcom-out.json\n", tmpdir, g.log.e[i].id);
+    assert_non_null(strstr(env, xin));
+    assert_null(strstr(env, "OUT-EXISTS")); /* a path, not created */
+    assert_false(dir_has_xcom());           /* the work files are gone */
+
+    /* No xcom_in: the file holds {}. A plain run has none of the variables. */
+    i = wf_run(&g, "cat \"$SHARDCRON_XCOM_IN\"",
+               "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\"," CTX_TAIL "}");
+    assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
+    assert_string_equal(g.log.e[i].tail, "{}");
+    put_item(&g, "env | grep -c '^SHARDCRON_\\(WORKFLOW\\|XCOM\\|RUN_ID\\)' || true", 0, 0, 0);
+    assert_int_equal(sched_trigger(g.s, "real", 1, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    struct want w = {&g.log, SCHED_EV_FINISHED, 3};
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    i = last_finished(&g);
+    assert_false(g.log.e[i].wf);
+    assert_string_equal(g.log.e[i].tail, "0\n");
+
+    /* A param name that cannot be an environment variable fails the run, saying so. */
+    i = wf_run(
+        &g, "exit 0",
+        "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\",\"params\":{\"bad-name\":\"x\"}}");
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_non_null(strstr(g.log.e[i].reason, "\"bad-name\" is not a valid environment variable"));
+    /* A time zone this host does not know fails the run, naming it. */
+    i = wf_run(
+        &g, "exit 0",
+        "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\",\"timezone\":\"Mars/Olympus\"}");
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_non_null(strstr(g.log.e[i].reason, "could not start: timezone"));
+    /* A context that is not one is refused at the trigger. */
+    assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL, "{\"workflow\":\"w\"}", NULL), -EINVAL);
+    assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL, "not json", NULL), -EINVAL);
+    rig_free(&g);
+}
+
+/* XCom output: read back, limits, invalid JSON, absent. */
+static void test_wf_xcom(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, NULL);
+    const char *ctx = "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\"}";
+    /* round trip: the input file's JSON, changed, as the output */
+    int i = wf_run(&g, "sed 's/5/6/' \"$SHARDCRON_XCOM_IN\" > \"$SHARDCRON_XCOM_OUT\"",
+                   "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\","
+                   "\"xcom_in\":{\"up\":{\"0\":[5]}}}");
+    assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
+    assert_string_equal(g.log.e[i].xcom, "{\"up\":{\"0\":[6]}}");
+    /* absent: no output */
+    i = wf_run(&g, "true", ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
+    assert_null(g.log.e[i].xcom);
+    /* exactly 65,536 bytes: a JSON string of 65,534 characters */
+    i = wf_run(&g,
+               "{ printf '\"'; head -c 65534 /dev/zero | tr '\\0' a; printf '\"'; } > "
+               "\"$SHARDCRON_XCOM_OUT\"",
+               ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
+    assert_non_null(g.log.e[i].xcom);
+    assert_int_equal(strlen(g.log.e[i].xcom), 65536);
+    /* 65,537 bytes fail the run although the process exited 0 */
+    i = wf_run(&g,
+               "{ printf '\"'; head -c 65535 /dev/zero | tr '\\0' a; printf '\"'; } > "
+               "\"$SHARDCRON_XCOM_OUT\"",
+               ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_int_equal(g.log.e[i].attempt, 1);
+    assert_string_equal(g.log.e[i].reason, "XCom output is 65537 bytes; the limit is 65536");
+    assert_null(g.log.e[i].xcom);
+    /* not JSON */
+    i = wf_run(&g, "echo '{\"a\":' > \"$SHARDCRON_XCOM_OUT\"", ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_non_null(strstr(g.log.e[i].reason, "XCom output is not valid JSON: "));
+    assert_null(g.log.e[i].xcom);
+    i = wf_run(&g, "printf '{\"a\":1,\"a\":2}' > \"$SHARDCRON_XCOM_OUT\"", ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_non_null(strstr(g.log.e[i].reason, "XCom output is not valid JSON: "));
+    /* a failed process: its own failure, no output taken */
+    i = wf_run(&g, "echo '[1]' > \"$SHARDCRON_XCOM_OUT\"; exit 3", ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_int_equal(g.log.e[i].exit_code, 3);
+    assert_null(g.log.e[i].xcom);
+    assert_false(dir_has_xcom());
+    rig_free(&g);
+}
+
+/* capture: stdout apart from stderr, at most 65,536 bytes. */
+static void test_wf_capture(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, NULL);
+    const char *ctx = "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"route\",\"capture\":true}";
+    int i = wf_run(&g, "echo full; echo noise >&2; echo delta", ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
+    assert_string_equal(g.log.e[i].captured, "full\ndelta\n");
+    /* the output tail still has both streams */
+    assert_non_null(strstr(g.log.e[i].tail, "noise"));
+    assert_non_null(strstr(g.log.e[i].tail, "delta"));
+    i = wf_run(&g, "head -c 65536 /dev/zero | tr '\\0' x", ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_SUCCEEDED);
+    assert_int_equal(strlen(g.log.e[i].captured), 65536);
+    i = wf_run(&g, "head -c 65537 /dev/zero | tr '\\0' x", ctx);
+    assert_int_equal(g.log.e[i].status, EXEC_FAILED);
+    assert_string_equal(g.log.e[i].reason, "branch output over 65536 bytes");
+    assert_null(g.log.e[i].captured);
+    /* without capture nothing is kept apart */
+    i = wf_run(&g, "echo x", "{\"workflow\":\"w\",\"run_id\":\"r\",\"task\":\"t\"}");
+    assert_null(g.log.e[i].captured);
+    rig_free(&g);
+    assert_true(no_children());
+}
+
+struct wf_done {
+    int n;
+    enum exec_status status;
+    char captured[64], xcom[64], tail[256];
+    bool has_captured;
+};
+
+static void on_wf_done(const struct exec_result *r, void *arg)
+{
+    struct wf_done *d = arg;
+    d->n++;
+    d->status = r->status;
+    d->has_captured = r->captured != NULL;
+    snprintf(d->captured, sizeof d->captured, "%s", r->captured ? r->captured : "");
+    snprintf(d->xcom, sizeof d->xcom, "%s", r->xcom ? r->xcom : "");
+    snprintf(d->tail, sizeof d->tail, "%s", r->output_tail);
+}
+
+static bool wf_is_done(void *arg)
+{
+    return ((struct wf_done *)arg)->n > 0;
+}
+
+/* Every spawn path (posix_spawn on the loop, fork, spawner threads) keeps
+ * stdout apart for a captured run and writes and removes the XCom files. */
+static void test_wf_spawn_paths(void **state)
+{
+    (void)state;
+    const char *names[] = {"region"}, *values[] = {"cn"};
+    struct exec_wf wf = {.workflow = "w",
+                         .run_id = "r",
+                         .task = "t",
+                         .logical_time = "2030-01-01T08:00:00+08:00",
+                         .param_names = names,
+                         .param_values = values,
+                         .nparams = 1,
+                         .xcom_in = "[7]",
+                         .work_dir = tmpdir,
+                         .capture = true};
+    for (int m = 0; m < 3; m++) {
+        struct exec_runner_opts o = {.spawn = m == 1 ? EXEC_SPAWN_FORK : EXEC_SPAWN_POSIX,
+                                     .spawn_threads = m == 2 ? 2 : 0};
+        struct exec_runner *r = NULL;
+        assert_int_equal(exec_runner_new(base, &o, &r), 0);
+        struct exec_spec spec = {
+            .command = "echo $SHARDCRON_PARAM_region; echo err >&2; cat $SHARDCRON_XCOM_IN > "
+                       "$SHARDCRON_XCOM_OUT",
+            .cwd = tmpdir,
+            .env = {.job = "j", .execution_id = "wf-id-1", .attempt = 1},
+            .wf = &wf};
+        struct wf_done d = {0};
+        struct sc_err err;
+        assert_int_equal(exec_start(r, &spec, on_wf_done, &d, NULL, &err), 0);
+        assert_true(run_until(wf_is_done, &d, DEADLINE_MS));
+        assert_int_equal(d.status, EXEC_SUCCEEDED);
+        assert_true(d.has_captured);
+        assert_string_equal(d.captured, "cn\n");
+        assert_string_equal(d.xcom, "[7]");
+        assert_non_null(strstr(d.tail, "err\n"));
+        assert_false(dir_has_xcom());
+        exec_runner_free(r);
+    }
+    assert_true(no_children());
+}
+
+/* Retries keep the context; final is false until the last attempt. */
+static void test_wf_retries(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, base);
+    put_item(&g, "echo $SHARDCRON_RUN_ID $SHARDCRON_ATTEMPT $SHARDCRON_PARAM_k; exit 1", 0, 2, 1);
+    char id[EXEC_ID_LEN + 1];
+    assert_int_equal(
+        sched_trigger_wf(
+            g.s, "real", 1, NULL,
+            "{\"workflow\":\"w\",\"run_id\":\"r-9\",\"task\":\"t\",\"params\":{\"k\":\"v\"}}", id),
+        0);
+    struct want w = {&g.log, SCHED_EV_FINISHED, 3};
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    const char *tails[] = {"r-9 1 v\n", "r-9 2 v\n", "r-9 3 v\n"};
+    int k = 0;
+    for (int i = 0; i < g.log.n; i++) {
+        assert_true(g.log.e[i].wf);
+        if (g.log.e[i].type != SCHED_EV_FINISHED)
+            continue;
+        assert_string_equal(g.log.e[i].tail, tails[k]);
+        assert_int_equal(g.log.e[i].final, k == 2);
+        k++;
+    }
+    assert_int_equal(k, 3);
+    rig_free(&g);
+}
+
+static bool file_exists(void *arg)
+{
+    return access(arg, F_OK) == 0;
+}
+
+/* Kill of a workflow run's item: the running execution through the kill
+ * path (SIGKILL after the grace: it ignores SIGTERM), a retry-waiting one
+ * dropped, another run's left alone. */
+static void test_wf_kill(void **state)
+{
+    (void)state;
+    struct rig g;
+    rig_new(&g, NULL); /* no timer: a failed run waits for its retry until a tick */
+    char cmd[400];
+    snprintf(
+        cmd, sizeof cmd,
+        "[ $SHARDCRON_RUN_ID = C ] && exit 1; trap '' TERM; echo up > %s/wf-kill-$SHARDCRON_RUN_ID;"
+        " sleep 300",
+        tmpdir);
+    put_item(&g, cmd, SCHED_CONC_ALLOW, 3, 1);
+    assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL,
+                                      "{\"workflow\":\"w\",\"run_id\":\"C\",\"task\":\"t\"}", NULL),
+                     0);
+    struct want w = {&g.log, SCHED_EV_FINISHED, 1};
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    assert_false(g.log.e[last_finished(&g)].final); /* a retry follows */
+    assert_int_equal(sched_item_active(g.s, "real", 1), 1);
+    assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL,
+                                      "{\"workflow\":\"w\",\"run_id\":\"A\",\"task\":\"t\"}", NULL),
+                     0);
+    assert_int_equal(sched_trigger_wf(g.s, "real", 1, NULL,
+                                      "{\"workflow\":\"w\",\"run_id\":\"B\",\"task\":\"t\"}", NULL),
+                     0);
+    char a[400], b[400];
+    snprintf(a, sizeof a, "%s/wf-kill-A", tmpdir);
+    snprintf(b, sizeof b, "%s/wf-kill-B", tmpdir);
+    assert_true(run_until(file_exists, a, DEADLINE_MS));
+    assert_true(run_until(file_exists, b, DEADLINE_MS));
+    assert_int_equal(sched_running(g.s), 2);
+    /* the retry-waiting run C: dropped */
+    assert_int_equal(sched_kill_wf(g.s, "real", 1, "C"), 1);
+    assert_int_equal(count(&g.log, SCHED_EV_SKIPPED), 1);
+    int i = g.log.n - 1;
+    assert_int_equal(g.log.e[i].type, SCHED_EV_SKIPPED);
+    assert_string_equal(g.log.e[i].reason, "cancelled by the workflow");
+    assert_true(g.log.e[i].final);
+    assert_true(g.log.e[i].wf);
+    assert_int_equal(sched_kill_wf(g.s, "real", 1, "nope"), 0);
+    assert_int_equal(sched_kill_wf(g.s, "real", 1, "A"), 1);
+    assert_int_equal(sched_kill_wf(g.s, "real", 1, "A"), 0); /* already being stopped */
+    w.n = 2;
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    i = last_finished(&g);
+    assert_int_equal(g.log.e[i].status, EXEC_KILLED);
+    assert_int_equal(g.log.e[i].signal, SIGKILL);
+    assert_string_equal(g.log.e[i].reason, "cancelled by the workflow");
+    assert_true(g.log.e[i].final);           /* retries left, but none follows */
+    assert_int_equal(sched_running(g.s), 1); /* run B goes on */
+    assert_int_equal(sched_kill_wf(g.s, "real", 1, "B"), 1);
+    w.n = 3;
+    assert_true(run_until(have, &w, DEADLINE_MS));
+    sched_tick(g.s);
+    assert_int_equal(sched_item_active(g.s, "real", 1), 0);
+    assert_int_equal(count(&g.log, SCHED_EV_FINISHED), 3);
+    rig_free(&g);
+    assert_true(no_children());
 }
 
 int main(void)
@@ -1066,6 +1435,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prearm_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gate_library, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_prearm_real, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wf_environment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wf_xcom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wf_capture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wf_spawn_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wf_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wf_kill, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

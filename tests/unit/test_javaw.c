@@ -261,6 +261,8 @@ struct evs {
     char tail[8][512];
     char reason[8][200];
     char fence[8][AGENT_FENCE_LEN + 1];
+    char xcom[8][512];
+    bool final[8];
 };
 
 static void on_sched_event(const struct sched_event *ev, void *arg)
@@ -272,6 +274,8 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     snprintf(e->tail[e->finished], sizeof e->tail[0], "%s", ev->output_tail);
     snprintf(e->reason[e->finished], sizeof e->reason[0], "%s", ev->reason);
     snprintf(e->fence[e->finished], sizeof e->fence[0], "%s", ev->fence);
+    snprintf(e->xcom[e->finished], sizeof e->xcom[0], "%s", ev->xcom ? ev->xcom : "");
+    e->final[e->finished] = ev->final;
     e->finished++;
 }
 
@@ -349,6 +353,62 @@ static void test_through_scheduler(void **state)
     sched_free(s);
 }
 
+/* A workflow task's run of a Java job: the context reaches the job through
+ * ShardContext (one JVM serves many runs: no environment), its XCom output is
+ * read back; capture is refused with the reason. */
+static void test_workflow_run(void **state)
+{
+    (void)state;
+    need_jar();
+    char dir[] = "/tmp/sc-test-javaw-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct agent_runner ar = {.exec = reaper, .javaw = pool};
+    snprintf(ar.work_dir, sizeof ar.work_dir, "%s", dir);
+    struct evs evs = {0};
+    struct sched_opts o = {.capacity = 4,
+                           .runner = agent_runner_ops(&ar),
+                           .on_event = on_sched_event,
+                           .event_arg = &evs};
+    struct sched *s = NULL;
+    assert_int_equal(sched_new(base, &o, &s), 0);
+    struct sched_item_conf c = {.job = "javawf",
+                                .item = 0,
+                                .total = 1,
+                                .type = SCHED_JOB_JAVA,
+                                .java_class = CLASS,
+                                .job_param = "xcom",
+                                .concurrency = SCHED_CONC_ALLOW}; /* no cron */
+    struct sc_err err;
+    assert_int_equal(sched_item_put(s, &c, &err), 0);
+    assert_int_equal(
+        sched_trigger_wf(s, "javawf", 0, NULL,
+                         "{\"workflow\":\"etl\",\"run_id\":\"r5\",\"task\":\"load\","
+                         "\"logical_ms\":1893456000000,\"timezone\":\"Asia/Shanghai\","
+                         "\"params\":{\"region\":\"cn\"},\"xcom_in\":{\"up\":{\"0\":1}}}",
+                         NULL),
+        0);
+    struct want w = {&evs, 1};
+    assert_true(run_until(finished, &w, DEADLINE_MS));
+    assert_int_equal(evs.status[0], EXEC_SUCCEEDED);
+    assert_non_null(strstr(evs.tail[0], "workflow=etl run=r5 task=load "
+                                        "logical=2030-01-01T08:00:00+08:00 params={region=cn}"));
+    assert_string_equal(evs.xcom[0], "{\"run\":\"r5\",\"in\":{\"up\":{\"0\":1}}}");
+    assert_true(evs.final[0]);
+    assert_int_equal(sched_trigger_wf(s, "javawf", 0, NULL,
+                                      "{\"workflow\":\"etl\",\"run_id\":\"r6\",\"task\":\"b\","
+                                      "\"capture\":true}",
+                                      NULL),
+                     0);
+    w.n = 2;
+    assert_true(run_until(finished, &w, DEADLINE_MS));
+    assert_int_equal(evs.status[1], EXEC_FAILED);
+    assert_non_null(strstr(evs.reason[1], "not supported for Java jobs"));
+    sched_free(s);
+    char cmd[100];
+    snprintf(cmd, sizeof cmd, "rmdir %s", dir); /* empty: the XCom files are gone */
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hung_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_class, setup, teardown),
         cmocka_unit_test_setup_teardown(test_through_scheduler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workflow_run, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

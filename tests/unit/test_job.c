@@ -129,6 +129,30 @@ static void test_defaults(void **state)
     job_free(j);
 }
 
+/* A job without cron (omitted or "") runs only when triggered; a cron that is
+ * given is still checked. */
+static void test_no_cron(void **state)
+{
+    (void)state;
+    struct job *j = parse_ok("{\"name\":\"t\",\"command\":\"true\"}");
+    assert_string_equal(j->cron, "");
+    char *s = job_to_json(j);
+    assert_non_null(strstr(s, "\"cron\":\"\""));
+    free(s);
+    job_free(j);
+    j = parse_ok(
+        "{\"name\":\"t\",\"cron\":\"\",\"command\":\"true\",\"timezone\":\"Asia/Shanghai\"}");
+    assert_string_equal(j->cron, "");
+    assert_string_equal(j->timezone, "Asia/Shanghai");
+    job_free(j);
+    struct sc_err err;
+    struct job *bad = NULL;
+    const char *in = "{\"name\":\"t\",\"cron\":\"0 0 0 31 6 ?\",\"command\":\"true\"}";
+    assert_int_equal(job_parse(in, strlen(in), &bad, &err), -EINVAL);
+    assert_string_equal(err.field, "cron");
+    assert_null(bad);
+}
+
 static void test_elasticjob_shard_params(void **state)
 {
     (void)state;
@@ -229,11 +253,9 @@ static void test_stored_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_elasticjob_shard_params),
-        cmocka_unit_test(test_java_and_alert),
-        cmocka_unit_test(test_stored_size),
+        cmocka_unit_test(test_table),          cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_no_cron),        cmocka_unit_test(test_elasticjob_shard_params),
+        cmocka_unit_test(test_java_and_alert), cmocka_unit_test(test_stored_size),
         cmocka_unit_test(test_raw_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "agent/sched.h"
+#include "agent/wfctx.h"
 
 /* ------------------------------------------------------------- fixtures */
 
@@ -35,6 +36,7 @@ struct launch {
     char kill_reason[128];
     int done;
     int prepared, released, cancelled; /* pre-arming: prepared by f_prepare */
+    char wf_run[32], wf_task[32];      /* the launch's workflow context, "" none */
 };
 
 struct ev {
@@ -51,6 +53,8 @@ struct ev {
     int64_t jump_ms;
     int64_t epoch;
     char fence[AGENT_FENCE_LEN + 1];
+    char wf[256]; /* the context text, "" none */
+    bool final;
 };
 
 static struct {
@@ -124,6 +128,10 @@ static int f_start(void *ctx, const struct sched_launch *l, void *token, void **
     x->fire_time = l->fire_time;
     x->epoch = l->epoch;
     snprintf(x->fence, sizeof x->fence, "%s", l->fence);
+    if (l->wf) {
+        snprintf(x->wf_run, sizeof x->wf_run, "%s", l->wf->run_id);
+        snprintf(x->wf_task, sizeof x->wf_task, "%s", l->wf->task);
+    }
     *handle = x;
     F.nl++;
     return 0;
@@ -197,6 +205,8 @@ static void f_event(const struct sched_event *e, void *arg)
     x->jump_ms = e->jump_ms;
     x->epoch = e->epoch;
     snprintf(x->fence, sizeof x->fence, "%s", e->fence);
+    snprintf(x->wf, sizeof x->wf, "%s", e->wf ? e->wf : "");
+    x->final = e->final;
 }
 
 /* every N seconds, N in a malloc'd int the scheduler owns */
@@ -1435,6 +1445,216 @@ static void test_prearm_fence(void **state)
     sched_free(s);
 }
 
+/* ------------------------------------------------ triggered-only items */
+
+static int shanghai(void *ctx, int64_t t)
+{
+    (void)ctx, (void)t;
+    return 8 * 3600;
+}
+
+/* An item without a next-fire rule (a job without cron) never fires on a
+ * schedule: no timer entry, no misfire, nothing missed (not when paused,
+ * handed over, taken over or removed), and runs when triggered. */
+static void test_cronless_never_fires(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("tr", 1);
+    free(c.ctx);
+    c.ctx = NULL;
+    c.ctx_free = NULL;
+    c.next = NULL;
+    c.offset = shanghai;
+    c.misfire = SCHED_MISFIRE_ALL;
+    put(s, c);
+    assert_int_equal(sched_items(s), 1);
+    assert_int_equal(sched_item_next(s, "tr", 0), -1);
+    assert_int_equal(sched_next_wake_ms(s), 1000); /* the idle wake-up only */
+    advance(s, 86400000);                          /* a day */
+    sched_set_paused(s, true);
+    advance(s, 3600000);
+    sched_set_paused(s, false);
+    F.real += 7200000; /* a wall-clock jump forward: nothing to catch up */
+    sched_tick(s);
+    assert_int_equal(F.nl, 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 0);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 0);
+    /* taken over with a window of a day: no fire to account for */
+    assert_int_equal(sched_item_account(s, "tr", 0, 0, F.real, "taken over from a2"), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 0);
+    /* triggered: it runs, its fire time in its zone */
+    char id[EXEC_ID_LEN + 1];
+    assert_int_equal(sched_trigger(s, "tr", 0, EXEC_TRIGGER_MANUAL, 0, NULL, id), 0);
+    assert_int_equal(F.nl, 1);
+    assert_string_equal(F.l[0].exec_id, id);
+    assert_non_null(strstr(F.l[0].fire_iso, "+08:00"));
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    /* handed over and owed: nothing comes due to be reported */
+    assert_int_equal(sched_item_hand(s, "tr", 0, "moved to a3"), 0);
+    advance(s, 86400000);
+    assert_int_equal(sched_owed(s), 0);
+    struct sc_err err;
+    assert_int_equal(sched_owe(s, &c, 0, "window", "owed", &err), 0);
+    advance(s, 86400000);
+    put(s, c);
+    assert_int_equal(sched_item_remove(s, "tr", 0, false), 0);
+    assert_int_equal(count_ev(SCHED_EV_MISSED), 0);
+    assert_int_equal(count_ev(SCHED_EV_SKIPPED), 0);
+    assert_int_equal(F.nl, 1);
+    sched_free(s);
+}
+
+/* --------------------------------------------------------- workflow runs */
+
+#define WF1 "{\"workflow\":\"etl\",\"run_id\":\"r1\",\"task\":\"load\",\"attempt\":1}"
+/* with a member the coordination layer adds: ignored */
+#define WF2 "{\"workflow\":\"etl\",\"run_id\":\"r2\",\"task\":\"load\",\"trigger\":\"/wftrig/x\"}"
+
+/* The context stays with the run through the capacity queue and retries,
+ * reaches the runner, and is on every event; final marks the last event. */
+static void test_wf_context_queue_and_retries(void **state)
+{
+    (void)state;
+    struct sched *s = mk(1);
+    struct sched_item_conf c = conf("w", 3600);
+    c.retries = 1;
+    c.retry_backoff_s = 10;
+    put(s, c);
+    put(s, conf("busy", 3600));
+    assert_int_equal(sched_trigger(s, "busy", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    char id[EXEC_ID_LEN + 1];
+    assert_int_equal(sched_trigger_wf(s, "w", 0, "jp", WF1, id), 0);
+    assert_int_equal(F.nl, 1); /* at capacity: queued */
+    const struct ev *q = last_ev(SCHED_EV_QUEUED);
+    assert_non_null(q);
+    assert_string_equal(q->exec_id, id);
+    assert_string_equal(q->wf, WF1);
+    finish(&F.l[0], EXEC_SUCCEEDED);
+    assert_int_equal(F.nl, 2);
+    assert_string_equal(F.l[1].exec_id, id);
+    assert_string_equal(F.l[1].wf_run, "r1");
+    assert_string_equal(F.l[1].wf_task, "load");
+    assert_string_equal(F.l[1].job_param, "jp");
+    assert_int_equal(F.l[1].trigger, EXEC_TRIGGER_MANUAL);
+    assert_string_equal(last_ev(SCHED_EV_STARTED)->wf, WF1);
+    /* the non-workflow run's events carry none */
+    for (int i = 0; i < F.ne; i++)
+        if (!strcmp(F.e[i].job, "busy"))
+            assert_string_equal(F.e[i].wf, "");
+    finish(&F.l[1], EXEC_FAILED);
+    const struct ev *f = last_ev(SCHED_EV_FINISHED);
+    assert_string_equal(f->wf, WF1);
+    assert_false(f->final); /* a retry follows */
+    advance(s, 10000);
+    assert_int_equal(F.nl, 3);
+    assert_int_equal(F.l[2].trigger, EXEC_TRIGGER_RETRY);
+    assert_int_equal(F.l[2].attempt, 2);
+    assert_string_equal(F.l[2].wf_run, "r1");
+    finish(&F.l[2], EXEC_FAILED);
+    f = last_ev(SCHED_EV_FINISHED);
+    assert_string_equal(f->wf, WF1);
+    assert_true(f->final); /* retries exhausted */
+    /* a success is final at once */
+    assert_int_equal(sched_trigger_wf(s, "w", 0, NULL, WF2, NULL), 0);
+    finish(&F.l[3], EXEC_SUCCEEDED);
+    assert_true(last_ev(SCHED_EV_FINISHED)->final);
+    assert_string_equal(last_ev(SCHED_EV_FINISHED)->wf, WF2);
+    assert_int_equal(sched_item_active(s, "w", 0), 0);
+    sched_free(s);
+}
+
+/* Skipped by the concurrency policy, refused: the run's only event, final. */
+static void test_wf_skipped_refused_final(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4);
+    struct sched_item_conf c = conf("f", 3600);
+    c.concurrency = SCHED_CONC_FORBID;
+    put(s, c);
+    assert_int_equal(sched_trigger(s, "f", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, WF1, NULL), 0);
+    const struct ev *k = last_ev(SCHED_EV_SKIPPED);
+    assert_non_null(k);
+    assert_string_equal(k->wf, WF1);
+    assert_true(k->final);
+    put(s, conf("x", 3600));
+    F.refuse_job = "x";
+    assert_int_equal(sched_trigger_wf(s, "x", 0, NULL, WF2, NULL), 0);
+    k = last_ev(SCHED_EV_MISSED);
+    assert_non_null(k);
+    assert_string_equal(k->wf, WF2);
+    assert_true(k->final);
+    /* a context that is not one: refused, nothing reported */
+    int ne = F.ne;
+    assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, "{\"run_id\":\"r\"}", NULL), -EINVAL);
+    assert_int_equal(sched_trigger_wf(s, "f", 0, NULL,
+                                      "{\"workflow\":\"w\",\"run_id\":\"\",\"task\":\"t\"}", NULL),
+                     -EINVAL);
+    assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, "[]", NULL), -EINVAL);
+    assert_int_equal(sched_trigger_wf(s, "f", 0, NULL, NULL, NULL), -EINVAL);
+    assert_int_equal(F.ne, ne);
+    assert_int_equal(sched_trigger_wf(s, "nope", 0, NULL, WF1, NULL), -ENOENT);
+    sched_free(s);
+}
+
+/* sched_kill_wf: the run's running execution through the runner's kill,
+ * its queued and retry-waiting ones dropped; other runs untouched. */
+static void test_wf_kill(void **state)
+{
+    (void)state;
+    struct sched *s = mk(2);
+    struct sched_item_conf c = conf("k", 3600);
+    c.retries = 3;
+    c.retry_backoff_s = 60;
+    put(s, c);
+    assert_int_equal(sched_trigger_wf(s, "k", 0, NULL, WF1, NULL), 0); /* running */
+    assert_int_equal(sched_trigger_wf(s, "k", 0, NULL, WF2, NULL), 0); /* running */
+    assert_int_equal(sched_trigger_wf(s, "k", 0, NULL, WF1, NULL), 0); /* queued */
+    assert_int_equal(F.nl, 2);
+    finish(&F.l[1], EXEC_FAILED); /* r2 waits to retry; r1's queued run starts */
+    assert_int_equal(F.nl, 3);
+    assert_int_equal(sched_item_active(s, "k", 0), 3);
+    assert_int_equal(sched_trigger_wf(s, "k", 0, NULL, WF1, NULL), 0); /* queued again */
+    assert_int_equal(sched_queued(s), 1);
+    assert_int_equal(sched_kill_wf(s, "k", 0, "nope"), 0);
+    assert_int_equal(sched_kill_wf(s, "nope", 0, "r1"), 0);
+    /* r1: two running (killed through the runner), one queued (dropped) */
+    assert_int_equal(sched_kill_wf(s, "k", 0, "r1"), 3);
+    assert_int_equal(F.l[0].killed, 1);
+    assert_int_equal(F.l[2].killed, 1);
+    assert_string_equal(F.l[0].kill_reason, "cancelled by the workflow");
+    const struct ev *k = last_ev(SCHED_EV_SKIPPED);
+    assert_string_equal(k->reason, "cancelled by the workflow");
+    assert_string_equal(k->wf, WF1);
+    assert_true(k->final);
+    assert_int_equal(sched_queued(s), 0);
+    /* a second kill does not kill again */
+    assert_int_equal(sched_kill_wf(s, "k", 0, "r1"), 0);
+    assert_int_equal(F.l[0].killed, 1);
+    /* the runner reports them killed: final, no retry despite retries left */
+    struct exec_result r = {.status = EXEC_KILLED,
+                            .exit_code = -1,
+                            .signal = 15,
+                            .output_tail = "",
+                            .reason = "cancelled by the workflow"};
+    F.l[0].done = F.l[2].done = 1;
+    sched_run_done(F.l[0].token, &r);
+    assert_true(last_ev(SCHED_EV_FINISHED)->final);
+    assert_string_equal(last_ev(SCHED_EV_FINISHED)->reason, "cancelled by the workflow");
+    sched_run_done(F.l[2].token, &r);
+    assert_true(last_ev(SCHED_EV_FINISHED)->final);
+    assert_int_equal(sched_item_active(s, "k", 0), 1); /* r2, waiting to retry */
+    /* r2 waiting to retry: dropped */
+    assert_int_equal(sched_kill_wf(s, "k", 0, "r2"), 1);
+    assert_string_equal(last_ev(SCHED_EV_SKIPPED)->wf, WF2);
+    assert_true(last_ev(SCHED_EV_SKIPPED)->final);
+    assert_int_equal(sched_item_active(s, "k", 0), 0);
+    advance(s, 600000);
+    assert_int_equal(F.nl, 3); /* no retry ran */
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1464,6 +1684,10 @@ int main(void)
         cmocka_unit_test(test_takeover_accounting),
         cmocka_unit_test(test_epoch_and_fence),
         cmocka_unit_test(test_prearm_fence),
+        cmocka_unit_test(test_cronless_never_fires),
+        cmocka_unit_test(test_wf_context_queue_and_retries),
+        cmocka_unit_test(test_wf_skipped_refused_final),
+        cmocka_unit_test(test_wf_kill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

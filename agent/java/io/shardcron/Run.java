@@ -12,7 +12,7 @@ public final class Run {
             System.err.println("usage: Run JOB_CLASS");
             System.exit(2);
         }
-        ShardContext ctx = ShardContext.fromEnv(System.getenv());
+        ShardContext ctx = ShardContext.fromEnvWithWorkflow(System.getenv());
         int rc = 0;
         try {
             Worker.loadJob(args[0]).getConstructor().newInstance().execute(ctx);

@@ -7,7 +7,9 @@
  *   "exit:N"     System.exit(N): the worker process dies
  *   "beat:FILE"  never finish, ignoring interrupts, appending "MS PID ID ITEM"
  *                to FILE every 100 ms (wall clock ms, the worker's pid, the
- *                execution id): a test sees from it when the run really stopped */
+ *                execution id): a test sees from it when the run really stopped
+ *   "xcom"       a workflow run: log its context, and write {"run":RUN_ID,"in":<its input>}
+ *                as its output */
 package io.shardcron.examples;
 
 import io.shardcron.ShardContext;
@@ -45,6 +47,13 @@ public class Example implements ShardJob {
                     // a run that ignores its cancel: only killing the worker stops it
                 }
             }
+        }
+        if (p.equals("xcom")) {
+            ctx.log("workflow=" + ctx.getWorkflow() + " run=" + ctx.getRunId() + " task="
+                    + ctx.getTask() + " logical=" + ctx.getLogicalTime() + " params="
+                    + ctx.getParams());
+            ctx.writeXcomOut("{\"run\":\"" + ctx.getRunId() + "\",\"in\":" + ctx.readXcomIn() + "}");
+            return;
         }
         if (p.startsWith("exit:"))
             System.exit(Integer.parseInt(p.substring(5)));
