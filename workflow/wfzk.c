@@ -495,9 +495,10 @@ int wfzk_set_enabled(struct zkcli *k, const char *name, bool enabled, int versio
     int rc = wf_parse(data, (size_t)len, &d, err);
     free(data);
     if (rc < 0) {
-        char msg[300];
+        char msg[300], field[sizeof err->field];
         snprintf(msg, sizeof msg, "%s", err->msg);
-        return sc_err_set(err, EINVAL, err->field, -1,
+        snprintf(field, sizeof field, "%s", err->field);
+        return sc_err_set(err, EINVAL, field, -1,
                           "the stored definition is invalid (%s); put a valid one first", msg);
     }
     d->enabled = enabled;

@@ -250,7 +250,19 @@ n=$(client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE object_type='workfl
 # ---- CLI delete once nothing is active; a clean console stop
 run_ctl 0 workflow delete etl
 run_ctl 1 workflow get etl
+# SIGTERM while a trigger waits for a driver that is not there: the worker ends
+# its wait (withdrawing the request) and the console exits 0, without a
+# sanitizer report, within the wait's bound (the client's connection is closed
+# with the loop, as for any request in flight)
+login operator pw-operator-12345
+curl -s -o /dev/null -X POST -b "$jar" -H "X-CSRF-Token: $csrf" \
+  -H 'Content-Type: application/json' --data-binary '{}' \
+  "http://127.0.0.1:$port/api/v1/workflows/nosuch/trigger" & trig=$!
+"$driver_bin" --wait-request "$ns" || fail "the trigger never reached /wfreq"
 kill -TERM "$cpid"
+stopped() { ! kill -0 "$cpid" 2>/dev/null; }
+wait_for 25 stopped || fail "console did not stop within the request's wait"
+wait "$trig" || true
 set +e; wait "$cpid"; rc=$?; set -e; cpid=""
 [ $rc = 0 ] || fail "console exit status $rc"
 grep -q 'ERROR: \(Address\|Leak\)Sanitizer\|runtime error' "$clog" "$tmp/driver.log" && fail "sanitizer report"
