@@ -622,6 +622,13 @@ async function route() {
     if (parts[0] === 'executions') return await pageExecution(parts[1]);
     if (parts[0] === 'alerts') return await pageAlerts();
     if (parts[0] === 'cron') return pageCron();
+    if (parts[0] === 'workflows' && parts.length === 1) return await pageWorkflows();
+    if (parts[0] === 'workflows' && parts[2] === 'grid') return await pageWfGrid(parts[1]);
+    if (parts[0] === 'workflows' && parts[2] === 'backfill') return await pageWfBackfill(parts[1]);
+    if (parts[0] === 'workflows' && parts[2] === 'edit') return await pageWfEdit(parts[1]);
+    if (parts[0] === 'workflows') return await pageWfGraph(parts[1], parts[2] === 'graph' ? parts[3] : null);
+    if (parts[0] === 'newworkflow') return await pageWfEdit(null);
+    if (parts[0] === 'runs') return await pageRun(parts[1]);
     if (parts[0] === 'users') return await pageUsers();
     render(h('h1', {}, 'Not found'), h('p', {}, 'No page ', hash));
   } catch (e) {
