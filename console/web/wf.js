@@ -460,6 +460,8 @@ async function pageWfGraph(name, runId) {
   const showRun = () => {
     runState.replaceChildren(run ? badge(run.state) : '', ' ', run ? h('a', { href: '#/runs/' + enc(run.run_id), id: 'wf-runlink' }, 'run page') : '');
     runState.dataset.state = run ? run.state : '';
+    const o = run && sel.selectedOptions[0];
+    if (o) o.textContent = run.logical_time + ' · ' + run.state + ' · ' + run.trigger;
   };
   render(h('h1', {}, 'Workflow ', name), wfTabs(name, 'graph'),
     h('div', { class: 'toolbar' }, h('label', {}, 'Run ', sel), runState,

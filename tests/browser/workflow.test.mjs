@@ -1,0 +1,212 @@
+// tests/browser/workflow.test.mjs: the workflow pages in headless Chromium
+// (Debian's chromium driven by playwright-core, node's test runner). Run by
+// tests/integration/workflow_web.sh against its console and real agent; env:
+// CONSOLE_URL, ADMIN_PASSWORD, PLAYWRIGHT_CORE, ARTIFACTS (screenshots),
+// WORKDIR (a directory the agent's tasks may write in).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(process.env.PLAYWRIGHT_CORE);
+const url = process.env.CONSOLE_URL;
+const shots = process.env.ARTIFACTS;
+const LONG = { timeout: 60000 };
+let browser;
+let page;
+const runPolls = { c200: 0, c304: 0 };
+
+// flaky fails its first attempt (it leaves a mark) and succeeds once cleared;
+// route follows "full" only, so delta is skipped and flaky runs by its rule.
+const flow = {
+  name: 'flow', cron: '0 0 1 * * ?', timezone: 'Asia/Shanghai',
+  params: { region: 'cn', mark: process.env.WORKDIR + '/flaky.mark' },
+  tasks: {
+    a: { job: 'wfjob' },
+    b: { command: 'printf \'{"region":"%s"}\' "$SHARDCRON_PARAM_region" > "$SHARDCRON_XCOM_OUT"', upstream: ['a'] },
+    route: { branch: 'echo full', upstream: ['b'] },
+    full: { command: 'true', upstream: ['route'] },
+    delta: { command: 'true', upstream: ['route'] },
+    flaky: { command: 'test -f "$SHARDCRON_PARAM_mark" || { touch "$SHARDCRON_PARAM_mark"; exit 3; }',
+      upstream: ['full', 'delta'], trigger_rule: 'none_failed_min_one_success' },
+    report: { command: 'true', upstream: ['flaky'] },
+  },
+};
+
+const stateOf = (id) => page.getAttribute('g.wfnode[data-task="' + id + '"]', 'data-state');
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 950 } });
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => { throw e; });
+  page.on('response', (r) => {
+    if (!/\/api\/v1\/runs\/[^/]+$/.test(r.url())) return;
+    if (r.status() === 304) runPolls.c304++;
+    else if (r.status() === 200) runPolls.c200++;
+  });
+  await page.goto(url + '/');
+  await page.fill('#username', 'admin');
+  await page.fill('#password', process.env.ADMIN_PASSWORD);
+  await page.click('#login');
+  await page.waitForSelector('#jobs-enabled');
+});
+
+after(async () => { if (browser) await browser.close(); });
+
+test('a workflow created in the editor, the graph previewed as it is typed', async () => {
+  await page.goto(url + '/#/newworkflow');
+  await page.waitForSelector('#wf-preview g.wfnode[data-task="load"]');
+  await page.fill('#wf-json', JSON.stringify(flow, null, 2));
+  await page.waitForSelector('#wf-preview g.wfnode[data-task="flaky"]');
+  assert.equal(await page.locator('#wf-preview g.wfnode').count(), 7);
+  assert.equal(await page.textContent('#wf-editerr'), '');
+  await page.click('#wf-save');
+  await page.waitForURL(/#\/workflows\/flow$/);
+  await page.waitForSelector('#flash:has-text("Created flow (version 0)")');
+  // no run yet: the graph shows the tasks without states, kinds and rules on them
+  await page.waitForSelector('g.wfnode[data-task="route"][data-kind="branch"]');
+  assert.match(await page.textContent('g.wfnode[data-task="flaky"] text.meta'), /none failed min one/);
+  assert.equal(await page.textContent('g.wfnode[data-task="full"] text.meta'), 'command');
+});
+
+test('trigger from the list with a param; the run followed to its end on the graph', async () => {
+  await page.goto(url + '/#/workflows');
+  await page.waitForSelector('#wftable tr[data-workflow="flow"] td.next:has-text("+08:00")');
+  await page.click('#wftable tr[data-workflow="flow"] .wf-trigger');
+  await page.waitForSelector('#trig-param-region');
+  assert.equal(await page.inputValue('#trig-param-region'), 'cn'); // the definition's default
+  await page.fill('#trig-param-region', 'eu');
+  await page.click('#trig-go');
+  await page.waitForURL(/#\/workflows\/flow\/graph\/flow%40\d{8}T\d{6}Z$/);
+  await page.evaluate(() => { window.notReloaded = true; });
+  await page.waitForSelector('#wf-runstate[data-state="failed"]', LONG);
+  const want = { a: 'succeeded', b: 'succeeded', route: 'succeeded', full: 'succeeded', delta: 'skipped',
+    flaky: 'failed', report: 'upstream_failed' };
+  for (const [id, st] of Object.entries(want)) assert.equal(await stateOf(id), st, id);
+  // the edge into the branch's skipped task is drawn as skipped; the chosen one is not
+  assert.equal(await page.getAttribute('path.edge[data-from="route"][data-to="delta"]', 'class'), 'edge skipped');
+  assert.equal(await page.getAttribute('path.edge[data-from="route"][data-to="full"]', 'class'), 'edge');
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
+  // The page polled the run with If-None-Match: unchanged answers are 304s.
+  const deadline = Date.now() + 15000;
+  while (runPolls.c304 === 0 && Date.now() < deadline) await page.waitForTimeout(300);
+  assert.ok(runPolls.c304 > 0, 'no 304 among ' + runPolls.c200 + ' run polls');
+  await page.screenshot({ path: shots + '/graph-failed.png', fullPage: true });
+  // b's panel: its XCom output carries the param given at the trigger
+  await page.click('g.wfnode[data-task="b"]');
+  await page.waitForSelector('#taskpanel[data-task="b"] #tp-outputs:has-text("eu")');
+  assert.match(await page.textContent('#taskpanel'), /SHARDCRON_PARAM_region/);
+});
+
+test('clearing the failed task with its downstream runs it again', async () => {
+  await page.fill('#wf-search', 'flak');
+  await page.press('#wf-search', 'Enter');
+  await page.waitForSelector('#taskpanel[data-task="flaky"][data-state="failed"]');
+  assert.match(await page.textContent('#taskpanel'), /item 0 failed|exit/);
+  await page.click('#tp-clear-down');
+  await page.waitForSelector('#flash:has-text("Cleared flaky and downstream")');
+  await page.waitForSelector('#wf-runstate[data-state="succeeded"]', LONG);
+  assert.equal(await stateOf('flaky'), 'succeeded');
+  assert.equal(await stateOf('report'), 'succeeded');
+  assert.equal(await stateOf('delta'), 'skipped');
+  await page.waitForSelector('#taskpanel[data-task="flaky"][data-state="succeeded"]');
+  assert.match(await page.textContent('#taskpanel tr:has(th:text-is("Attempt")) td'), /^2$/);
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
+  await page.screenshot({ path: shots + '/graph-cleared.png', fullPage: true });
+});
+
+test('the grid and the run page show the run', async () => {
+  const runId = decodeURIComponent(page.url().split('/graph/')[1]);
+  await page.goto(url + '/#/workflows/flow/grid');
+  await page.waitForSelector('.gcell[data-task="flaky"][data-state="succeeded"]');
+  // rows in topological order: a before b before route ... report last
+  const rows = await page.locator('.grow').evaluateAll((els) => els.map((e) => e.dataset.task));
+  assert.ok(rows.indexOf('a') < rows.indexOf('b') && rows.indexOf('route') < rows.indexOf('flaky') &&
+    rows.indexOf('flaky') < rows.indexOf('report'), rows.join(','));
+  await page.hover('.gcell[data-task="b"]');
+  await page.waitForSelector('#wf-gridtip:has-text("started")');
+  await page.click('.gcell[data-task="delta"]');
+  await page.waitForSelector('#taskpanel[data-task="delta"][data-state="skipped"]');
+  assert.match(await page.textContent('#taskpanel'), /not chosen by its branch/);
+  await page.screenshot({ path: shots + '/grid.png', fullPage: true });
+  await page.goto(url + '/#/runs/' + encodeURIComponent(runId));
+  await page.waitForSelector('#run-state[data-state="succeeded"]');
+  await page.waitForSelector('#gantt .uplot');
+  assert.match(await page.textContent('main'), /region=eu/);
+  await page.screenshot({ path: shots + '/run.png', fullPage: true });
+  // the list shows it among the last runs
+  await page.goto(url + '/#/workflows');
+  await page.waitForSelector('#wftable td.lastruns .wfcell[data-run="' + runId + '"][data-state="succeeded"]');
+});
+
+test('a cycle typed into the editor is named, on the preview and by the API', async () => {
+  await page.goto(url + '/#/newworkflow');
+  await page.waitForSelector('#wf-preview g.wfnode');
+  await page.fill('#wf-json', JSON.stringify({ name: 'loop', tasks: {
+    x: { command: 'true', upstream: ['z'] }, y: { command: 'true', upstream: ['x'] },
+    z: { command: 'true', upstream: ['y'] }, w: { command: 'true' } } }, null, 2));
+  await page.waitForSelector('#wf-editerr:has-text("cycle")');
+  assert.match(await page.textContent('#wf-editerr'), /^tasks: cycle [xyz] -> [xyz] -> [xyz] -> [xyz]$/);
+  assert.deepEqual(await page.locator('#wf-preview g.wfnode.cycle').evaluateAll((e) => e.map((n) => n.dataset.task).sort()),
+    ['x', 'y', 'z']);
+  // the API refuses it too, in its words, shown in the same place
+  const [resp] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/api/v1/workflows/loop') && r.request().method() === 'PUT'),
+    page.click('#wf-save')]);
+  assert.equal(resp.status(), 400);
+  const apiErr = await resp.json();
+  assert.match(apiErr.error, /^cycle /);
+  await page.waitForSelector('#wf-editerr:has-text("' + apiErr.error + '")');
+  await page.screenshot({ path: shots + '/editor-cycle.png', fullPage: true });
+  const r = await page.evaluate(async () => (await fetch('/api/v1/workflows/loop')).status);
+  assert.equal(r, 404);
+  // an unknown upstream is named as you type
+  await page.fill('#wf-json', JSON.stringify({ name: 'loop', tasks: { x: { command: 'true', upstream: ['nope'] } } }));
+  await page.waitForSelector('#wf-editerr:has-text("unknown task \\"nope\\"")');
+});
+
+test('a version conflict is shown and the text kept', async () => {
+  await page.goto(url + '/#/workflows/flow/edit');
+  await page.waitForSelector('#wf-version:has-text("editing version 0")');
+  // someone else saves meanwhile
+  const code = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const w = await (await fetch('/api/v1/workflows/flow')).json();
+    w.workflow.description = 'changed elsewhere';
+    const r = await fetch('/api/v1/workflows/flow', { method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf },
+      body: JSON.stringify(w.workflow) });
+    return r.status;
+  });
+  assert.equal(code, 200);
+  const text = (await page.inputValue('#wf-json')).replace('"description": ""', '"description": "mine"');
+  await page.fill('#wf-json', text);
+  await page.click('#wf-save');
+  await page.waitForSelector('#wf-conflict:has-text("Version conflict")');
+  assert.match(await page.inputValue('#wf-json'), /"description": "mine"/);
+  await page.screenshot({ path: shots + '/editor-conflict.png', fullPage: true });
+});
+
+test('the backfill dry run lists the logical times before anything is created', async () => {
+  await page.goto(url + '/#/workflows/flow/backfill');
+  await page.fill('#bf-from', '2026-12-01T00:00:00+08:00');
+  await page.fill('#bf-to', '2026-12-03T12:00:00+08:00');
+  assert.equal(await page.isDisabled('#bf-go'), true);
+  await page.click('#bf-dry');
+  await page.waitForSelector('#bf-plan tbody tr');
+  // 01:00 Asia/Shanghai on 1, 2 and 3 December
+  assert.deepEqual(await page.locator('#bf-plan tbody tr').evaluateAll((e) => e.map((r) => r.dataset.logical + ' ' + r.dataset.action)),
+    ['2026-11-30T17:00:00+00:00 create', '2026-12-01T17:00:00+00:00 create', '2026-12-02T17:00:00+00:00 create']);
+  assert.match(await page.textContent('#bf-summary'), /3 of 3 logical times would get a run/);
+  assert.equal(await page.isDisabled('#bf-go'), false);
+  // a dry run created nothing
+  const runs = await page.evaluate(async () => (await (await fetch('/api/v1/workflows/flow/runs')).json()).map((r) => r.run_id));
+  for (const id of ['flow@20261130T170000Z', 'flow@20261201T170000Z', 'flow@20261202T170000Z']) assert.ok(!runs.includes(id), id);
+  // a changed range needs a new dry run first
+  await page.fill('#bf-to', '2026-12-04T12:00:00+08:00');
+  assert.equal(await page.isDisabled('#bf-go'), true);
+  await page.screenshot({ path: shots + '/backfill.png', fullPage: true });
+});
