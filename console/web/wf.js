@@ -443,11 +443,16 @@ function wfGraphTools(gr, tasks, onpick) {
 
 async function pageWfGraph(name, runId) {
   const render = guard();
+  const mine = routeSeq;
   const t0 = performance.now();
-  const [w, runs] = await Promise.all([api('GET', '/workflows/' + enc(name)), api('GET', '/workflows/' + enc(name) + '/runs')]);
+  /* The run is asked for at once (a run of 5,000 tasks takes the API about
+   * a second): the graph is drawn meanwhile and coloured when it comes. */
+  const runsP = api('GET', '/workflows/' + enc(name) + '/runs');
+  const runP = (runId ? wfGetRun(runId) : runsP.then((rs) => rs[0] ? wfGetRun(rs[0].run_id) : null)).catch(() => null);
+  const [w, runs] = await Promise.all([api('GET', '/workflows/' + enc(name)), runsP]);
   const def = w.workflow;
   const id = runId || (runs[0] && runs[0].run_id) || null;
-  let run = id ? (await wfGetRun(id).catch(() => ({ run: null }))).run : null;
+  let run = null;
   const lay = wfLayout(def.tasks);
   const side = h('div', { class: 'wfside', id: 'wf-side' });
   let picked = null;
@@ -469,9 +474,13 @@ async function pageWfGraph(name, runId) {
     wfGraphTools(gr, def.tasks, pick),
     h('div', { class: 'wfgraphbox' }, gr.el, side));
   gr.fit();
+  gr.el.dataset.paintMs = String(Math.round(performance.now() - t0));
+  const got = await runP;
+  if (mine !== routeSeq) return;
+  run = got ? got.run : null;
   gr.update(run);
   showRun();
-  gr.el.dataset.paintMs = String(Math.round(performance.now() - t0));
+  gr.el.dataset.statesMs = String(Math.round(performance.now() - t0));
   const poll = async () => {
     if (!id) return;
     const r = await wfGetRun(id);
@@ -516,6 +525,14 @@ async function pageWfGrid(name) {
     const st = run ? (t ? t.state : 'waiting') : 'loading';
     return h('div', { class: 'gcell st-' + st, 'data-task': tid, 'data-run': r.run_id, 'data-state': st });
   };
+  /* Only rows [first, last) are in the page; a scroll adds the rows that
+   * came into range and drops those that left, so a frame builds a few rows. */
+  const shown = new Map(); /* row index -> element */
+  const row = (i) => {
+    const tid = order[i];
+    return h('div', { class: 'grow', style: 'top:' + (i * WF_ROW_H) + 'px', 'data-task': tid },
+      h('div', { class: 'gridlabel', title: tid + ' (' + wfKind(def.tasks[tid]) + ')' }, tid), runs.map((r) => cell(tid, r)));
+  };
   const draw = (force) => {
     const top = scroller.scrollTop;
     const f = Math.max(0, Math.floor(top / WF_ROW_H) - 10);
@@ -523,13 +540,21 @@ async function pageWfGrid(name) {
     if (!force && f === first && l === last) return;
     first = f;
     last = l;
-    const rows = [];
-    for (let i = f; i < l; i++) {
-      const tid = order[i];
-      rows.push(h('div', { class: 'grow', style: 'top:' + (i * WF_ROW_H) + 'px', 'data-task': tid },
-        h('div', { class: 'gridlabel', title: tid + ' (' + wfKind(def.tasks[tid]) + ')' }, tid), runs.map((r) => cell(tid, r))));
+    if (force) {
+      shown.clear();
+      body.replaceChildren();
     }
-    body.replaceChildren(...rows);
+    for (const [i, el] of shown) {
+      if (i < f || i >= l) { el.remove(); shown.delete(i); }
+    }
+    const add = document.createDocumentFragment();
+    for (let i = f; i < l; i++) {
+      if (shown.has(i)) continue;
+      const el = row(i);
+      shown.set(i, el);
+      add.append(el);
+    }
+    body.append(add);
   };
   let raf = 0;
   scroller.addEventListener('scroll', () => { if (!raf) raf = requestAnimationFrame(() => { raf = 0; draw(false); }); });
@@ -567,9 +592,12 @@ async function pageWfGrid(name) {
     if (picked && picked.rid === rid) openPanel(picked.tid, rid);
     return true;
   };
+  /* The newest run first, alone (each read of a big run takes the API a
+   * while, and they share its workers), then the others three at a time. */
   const queue = runs.map((r) => r.run_id);
   const mine = routeSeq;
-  await Promise.all([0, 1, 2, 3].map(async () => {
+  if (queue.length && await refresh(queue.shift()).catch(() => false)) draw(true);
+  await Promise.all([0, 1, 2].map(async () => {
     while (queue.length && mine === routeSeq) {
       const rid = queue.shift();
       if (await refresh(rid).catch(() => false)) draw(true);
