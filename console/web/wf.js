@@ -290,11 +290,25 @@ function wfTaskPanel(box, name, def, run, id, after) {
     ['Duration', st.started_ms ? msDur(st.started_ms, st.ended_ms) : '—'], ['Reason', st.reason || '—']];
   if (kind === 'command' || kind === 'job') rows.splice(2, 0, ['Items', kind === 'job' ? 'every shard item of job ' + t.job : (t.shards || 1) + ' item(s)']);
   if (t.retries) rows.push(['Retries', t.retries]);
+  /* The items' executions come from history: those of the task's job fired
+   * between the run's creation and its end (a second either side: fire
+   * times are whole seconds). Each links to its page (output tail there). */
+  const items = h('div', { id: 'tp-items' }, kind === 'external' ? h('div', { class: 'nodata' }, 'an external task runs nothing') : h('div', { class: 'muted' }, 'Loading…'));
+  if (run && kind !== 'external' && run.created_ms) {
+    const iso = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+    api('GET', '/executions?' + qs({ job, from: iso(run.created_ms - 1000), to: iso((run.ended_ms || Date.now()) + 1000), limit: 50 }))
+      .then((r) => items.replaceChildren(nodata(r.executions, table([['Item', (x) => x.item], ['Status', (x) => badge(x.status)],
+        ['Agent', (x) => x.agent], ['Attempt', (x) => x.attempt], ['Fired', (x) => when(x.fire_time)],
+        ['Duration', (x) => x.duration_ms !== undefined ? x.duration_ms + ' ms' : '—']], r.executions,
+      (x) => { location.hash = '#/executions/' + encodeURIComponent(x.execution_id); }))))
+      .catch((e) => items.replaceChildren(h('div', { class: 'nodata' }, 'history unavailable: ' + e.message)));
+  } else if (kind !== 'external') items.replaceChildren(h('div', { class: 'nodata' }, 'no run'));
   box.replaceChildren(h('div', { class: 'panel taskpanel', id: 'taskpanel', 'data-task': id, 'data-state': st.state },
     h('div', { class: 'tphead' }, h('h2', {}, id, ' ', badge(st.state)),
       h('button', { class: 'plain', id: 'tp-close', onclick: () => box.replaceChildren() }, '×')),
     run ? h('div', { class: 'muted' }, 'run ', run.run_id) : null,
     h('table', {}, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))),
+    h('h3', {}, 'Items in this run (executions)'), items,
     h('h3', {}, 'XCom outputs'),
     outs.length ? h('pre', { id: 'tp-outputs' }, outs.map(([item, o]) => 'item ' + item + ': ' + JSON.stringify(o, null, 2)).join('\n'))
       : h('div', { class: 'nodata' }, 'none'),

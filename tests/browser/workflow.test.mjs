@@ -117,7 +117,29 @@ test('clearing the failed task with its downstream runs it again', async () => {
   await page.waitForSelector('#taskpanel[data-task="flaky"][data-state="succeeded"]');
   assert.match(await page.textContent('#taskpanel tr:has(th:text-is("Attempt")) td'), /^2$/);
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
+  // Its item's two executions in this run, from history (written by the
+  // agent's history writer, so asked again until both are there): the
+  // failure (exit 3) and the success, on the agent w1.
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    await page.click('g.wfnode[data-task="flaky"]');
+    try {
+      await page.waitForSelector('#tp-items tbody tr:has(.badge.failed)', { timeout: 1000 });
+      await page.waitForSelector('#tp-items tbody tr:has(.badge.succeeded)', { timeout: 1000 });
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
+  const items = await page.locator('#tp-items tbody tr').allTextContents();
+  assert.equal(items.length, 2, items.join(' | '));
+  for (const row of items) assert.match(row, /^0(failed|succeeded)w1/);
   await page.screenshot({ path: shots + '/graph-cleared.png', fullPage: true });
+  await page.click('#tp-items tbody tr:has(.badge.failed)');
+  await page.waitForURL(/#\/executions\//);
+  await page.waitForSelector('tr:has(th:text-is("Exit")) td:text-is("3")');
+  await page.goBack();
+  await page.waitForSelector('g.wfnode[data-task="flaky"][data-state="succeeded"]');
 });
 
 test('the grid and the run page show the run', async () => {
