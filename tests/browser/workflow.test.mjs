@@ -232,3 +232,39 @@ test('the backfill dry run lists the logical times before anything is created', 
   assert.equal(await page.isDisabled('#bf-go'), true);
   await page.screenshot({ path: shots + '/backfill.png', fullPage: true });
 });
+
+test('a running run cancelled from its page; a task marked', async () => {
+  // a second workflow, put and triggered through the API as a script would
+  const put = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const hdr = { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf };
+    const p = await fetch('/api/v1/workflows/slow', { method: 'PUT', headers: hdr, body: JSON.stringify({ name: 'slow',
+      tasks: { nap: { command: 'sleep 60' }, after: { command: 'true', upstream: ['nap'] } } }) });
+    const t = await fetch('/api/v1/workflows/slow/trigger', { method: 'POST', headers: hdr, body: '{}' });
+    return [p.status, t.status, (await t.json()).run_id];
+  });
+  assert.equal(put[0], 201);
+  assert.equal(put[1], 200);
+  const runId = put[2];
+  await page.goto(url + '/#/runs/' + encodeURIComponent(runId));
+  await page.waitForSelector('#run-cancel');
+  // the page follows the run: nap starts
+  await page.waitForSelector('#gantt .uplot', LONG);
+  page.once('dialog', (d) => d.accept());
+  await page.click('#run-cancel');
+  await page.waitForSelector('#flash:has-text("Cancelled ' + runId + '")');
+  await page.waitForSelector('#run-state[data-state="cancelled"]', LONG);
+  assert.equal(await page.locator('#run-cancel').count(), 0); // no cancel on an ended run
+  await page.screenshot({ path: shots + '/run-cancelled.png', fullPage: true });
+  // on the graph: nap cancelled; after, which never ran, marked skipped by
+  // hand (the driver takes a mark on an ended run and goes on from it)
+  await page.goto(url + '/#/workflows/slow/graph/' + encodeURIComponent(runId));
+  await page.waitForSelector('#wf-runstate[data-state="cancelled"]');
+  assert.equal(await stateOf('nap'), 'cancelled');
+  await page.click('g.wfnode[data-task="after"]');
+  await page.selectOption('#tp-mark-state', 'skipped');
+  await page.click('#tp-mark');
+  await page.waitForSelector('#flash div:text-is("Marked after skipped")');
+  await page.waitForSelector('g.wfnode[data-task="after"][data-state="skipped"]', LONG);
+  await page.waitForSelector('#taskpanel[data-task="after"]:has-text("marked by an operator")');
+});
