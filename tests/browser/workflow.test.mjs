@@ -77,6 +77,15 @@ test('a workflow created in the editor, the graph previewed as it is typed', asy
 test('trigger from the list with a param; the run followed to its end on the graph', async () => {
   await page.goto(url + '/#/workflows');
   await page.waitForSelector('#wftable tr[data-workflow="flow"] td.next:has-text("+08:00")');
+  // disable and enable it again from the list
+  await page.click('#wftable tr[data-workflow="flow"] .wf-toggle');
+  await page.waitForSelector('#flash div:text-is("Disabled flow")');
+  await page.waitForSelector('#wftable tr[data-workflow="flow"] .badge.disabled');
+  assert.equal(await page.textContent('#wftable tr[data-workflow="flow"] td.next'), '—'); // no next fire while disabled
+  await page.click('#wftable tr[data-workflow="flow"] .wf-toggle');
+  await page.waitForSelector('#flash div:text-is("Enabled flow")');
+  await page.waitForSelector('#wftable tr[data-workflow="flow"] .badge.enabled');
+  await page.waitForSelector('#wftable tr[data-workflow="flow"] td.next:has-text("+08:00")');
   await page.click('#wftable tr[data-workflow="flow"] .wf-trigger');
   await page.waitForSelector('#trig-param-region');
   assert.equal(await page.inputValue('#trig-param-region'), 'cn'); // the definition's default
@@ -193,7 +202,8 @@ test('a cycle typed into the editor is named, on the preview and by the API', as
 
 test('a version conflict is shown and the text kept', async () => {
   await page.goto(url + '/#/workflows/flow/edit');
-  await page.waitForSelector('#wf-version:has-text("editing version 0")');
+  // version 2: created as 0, then disabled and enabled from the list
+  await page.waitForSelector('#wf-version:has-text("editing version 2")');
   // someone else saves meanwhile
   const code = await page.evaluate(async () => {
     const s = await (await fetch('/api/v1/session')).json();
