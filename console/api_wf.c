@@ -262,8 +262,7 @@ static void reply_run(struct creq *r, cJSON *reply)
     }
     snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", strmap_hash(s));
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
-    const char *inm =
-        evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match");
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match");
     evhttp_add_header(out, "ETag", etag);
     if (inm && strcmp(inm, etag) == 0) {
         evhttp_add_header(out, "Cache-Control", "no-store");

@@ -81,21 +81,23 @@ static void pump(struct seeder *s)
         data[0] = '\0';
         if (j == 0) {
             snprintf(path, sizeof path, WFZK_RUNS "/%s", id);
-            snprintf(data, sizeof data,
-                     "{\"workflow\":\"%s\",\"state\":\"%s\",\"trigger\":\"scheduled\","
-                     "\"logical_ms\":%lld,\"created_ms\":%lld,\"started_ms\":%lld,\"ended_ms\":%lld,"
-                     "\"params\":{}}",
-                     s->name,
-                     r == 0       ? "running"
-                     : r % 5 == 3 ? "failed"
-                                  : "succeeded",
-                     lms, lms, lms, r == 0 ? 0 : lms + LAYERS * 60000LL);
+            snprintf(
+                data, sizeof data,
+                "{\"workflow\":\"%s\",\"state\":\"%s\",\"trigger\":\"scheduled\","
+                "\"logical_ms\":%lld,\"created_ms\":%lld,\"started_ms\":%lld,\"ended_ms\":%lld,"
+                "\"params\":{}}",
+                s->name,
+                r == 0       ? "running"
+                : r % 5 == 3 ? "failed"
+                             : "succeeded",
+                lms, lms, lms, r == 0 ? 0 : lms + LAYERS * 60000LL);
         } else if (j == 1) {
             snprintf(path, sizeof path, WFZK_RUNS "/%s/t", id);
         } else {
             long i = j - 2, w = s->n / LAYERS > 0 ? s->n / LAYERS : 1, l = i / w;
             const char *st = task_state(s, r, i);
-            bool ran = strcmp(st, "waiting") && strcmp(st, "skipped") && strcmp(st, "upstream_failed");
+            bool ran =
+                strcmp(st, "waiting") && strcmp(st, "skipped") && strcmp(st, "upstream_failed");
             bool ended = ran && strcmp(st, "running");
             snprintf(path, sizeof path, WFZK_RUNS "/%s/t/t%04ld", id, i);
             snprintf(data, sizeof data,
