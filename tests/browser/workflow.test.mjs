@@ -106,6 +106,26 @@ test('trigger from the list with a param; the run followed to its end on the gra
   while (runPolls.c304 === 0 && Date.now() < deadline) await page.waitForTimeout(300);
   assert.ok(runPolls.c304 > 0, 'no 304 among ' + runPolls.c200 + ' run polls');
   await page.screenshot({ path: shots + '/graph-failed.png', fullPage: true });
+  // zoom in, drag the view, zoom with the wheel; Fit puts it back
+  const view = () => page.getAttribute('#wfgraph g.world', 'transform');
+  const scale = async () => Number(/scale\(([\d.]+)\)/.exec(await view())[1]);
+  const fitted = await view();
+  const k0 = await scale();
+  await page.click('#wf-zoomin');
+  assert.ok(await scale() > k0 * 1.2, await view());
+  const box = await page.locator('#wfgraph').boundingBox();
+  await page.mouse.move(box.x + 8, box.y + 8);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 108, box.y + 58, { steps: 5 });
+  await page.mouse.up();
+  const dragged = /translate\(([-\d.]+),([-\d.]+)\)/.exec(await view());
+  const before = /translate\(([-\d.]+),([-\d.]+)\)/.exec(fitted);
+  assert.ok(Math.abs(Number(dragged[2]) - Number(before[2])) > 20, 'drag did not pan: ' + await view());
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.wheel(0, 400);
+  assert.ok(await scale() < k0 * 1.25, 'the wheel did not zoom out: ' + await view());
+  await page.click('#wf-fit');
+  assert.equal(await view(), fitted);
   // b's panel: its XCom output carries the param given at the trigger
   await page.click('g.wfnode[data-task="b"]');
   await page.waitForSelector('#taskpanel[data-task="b"] #tp-outputs:has-text("eu")');
