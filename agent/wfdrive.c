@@ -698,6 +698,10 @@ static void task_ended(struct wfd *w, struct wrun *r, int i, const char *stdout_
         set_state(w, r, i, WF_T_SUCCEEDED, "");
     } else {
         char why[300] = "";
+        /* The failed item's own reason (its exit, its gone agent), set when
+         * its result came or it was found lost, is what gets recorded. */
+        if (!ok && t->reason[0])
+            snprintf(why, sizeof why, "%s", t->reason);
         for (int n = 0; !ok && n < t->nitems && !why[0]; n++)
             if (t->res[n] != 1)
                 snprintf(why, sizeof why, "item %d failed", n);
