@@ -831,6 +831,28 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (unsigned long long)as.reminders, (unsigned long long)as.silenced,
         (unsigned long long)as.sent, (unsigned long long)as.failed, (unsigned long long)as.dropped,
         (unsigned long long)as.queued, (long long)ps.armed, (long long)ps.released);
+    struct wfd_stats ws = {0};
+    if (a->wfd)
+        wfd_stats(a->wfd, &ws);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "# TYPE shardcron_agent_workflow_runs_active gauge\n"
+                      "shardcron_agent_workflow_runs_active %d\n"
+                      "# TYPE shardcron_agent_workflow_runs_created_total counter\n"
+                      "shardcron_agent_workflow_runs_created_total %llu\n"
+                      "# TYPE shardcron_agent_workflow_tasks_started_total counter\n"
+                      "shardcron_agent_workflow_tasks_started_total %llu\n"
+                      "# TYPE shardcron_agent_workflow_requests_total counter\n"
+                      "shardcron_agent_workflow_requests_total %llu\n"
+                      "# TYPE shardcron_agent_workflow_writes_total counter\n"
+                      "shardcron_agent_workflow_writes_total{result=\"sent\"} %llu\n"
+                      "shardcron_agent_workflow_writes_total{result=\"failed\"} %llu\n"
+                      "# TYPE shardcron_agent_workflow_results_total counter\n"
+                      "shardcron_agent_workflow_results_total %llu\n",
+                      ws.runs_active, (unsigned long long)ws.runs_created,
+                      (unsigned long long)ws.tasks_started, (unsigned long long)ws.requests,
+                      (unsigned long long)ws.writes, (unsigned long long)ws.write_failures,
+                      (unsigned long long)ws.results);
     if (n > 0 && (size_t)n < sizeof buf)
         n += snprintf(buf + n, sizeof buf - (size_t)n,
                       "# TYPE shardcron_agent_logs_pruned_total counter\n"

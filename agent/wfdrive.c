@@ -30,7 +30,10 @@
 #include "registry/plan.h"
 
 #define WFD_SCAN_MS 3000          /* claims of items whose agent may have died */
-#define WFD_RUN_KEEP_MS (7LL * 86400 * 1000) /* finished runs stay in ZooKeeper */
+/* Finished runs stay in ZooKeeper this long (a run per logical time is
+ * refused against them; older ones are in history only). */
+#define WFD_RUN_KEEP_MS (30LL * 86400 * 1000)
+#define WFD_GC_EVERY_MS (10LL * 60 * 1000)
 #define WFD_WB_MAX 16
 /* w->ensured: jobs whose triggers parent exists, or is being created. */
 #define ENSURED_YES ((void *)1)
@@ -44,6 +47,7 @@ int64_t wfd_now_ms(void)
 }
 
 static void evaluate(struct wfd *w, struct wrun *r);
+static void arm_timer(struct wfd *w);
 static void load_run(struct wfd *w, const char *id);
 
 /* ---------------------------------------------------------------- fenced writes */
@@ -529,6 +533,7 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
         wb_init(w, &b);
         put_task(w, &b, r, i);
         wb_commit(w, &b, r->id);
+        arm_timer(w);
         return;
     }
     task_job(job, sizeof job, r, i);
@@ -675,6 +680,7 @@ static void task_ended(struct wfd *w, struct wrun *r, int i, const char *stdout_
             wb_init(w, &b);
             put_task(w, &b, r, i);
             wb_commit(w, &b, r->id);
+            arm_timer(w);
             return; /* sensing: no capacity held until the next poke */
         }
     } else if (k->kind == WF_BRANCH && ok) {
@@ -1158,7 +1164,10 @@ static struct wrun *create_run(struct wfd *w, struct wb *b, struct wdef *def, in
     if (r->st == WF_R_RUNNING)
         r->started_ms = r->created_ms;
     r->loaded = true;
-    r->seq = 1;
+    /* History takes a report only at a higher seq than the row's: a run
+     * created again for its logical time (after ZooKeeper forgot the first)
+     * starts above every report of the earlier one. */
+    r->seq = r->created_ms * 1000;
     cJSON *o = run_json(r);
     char *s = cJSON_PrintUnformatted(o);
     snprintf(path, sizeof path, WFZK_RUNS "/%s", id);
@@ -1915,6 +1924,7 @@ static void ext_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             evaluate(w, run);
         } else {
             t->next_ms = now + (int64_t)k->interval_s * 1000;
+            arm_timer(w);
         }
         cJSON_Delete(o);
     }
@@ -2083,6 +2093,114 @@ static void tick_run(struct wfd *w, struct wrun *r, int64_t now, bool scan)
         scan_claims(w, r);
 }
 
+/* gc_runs: finished runs older than WFD_RUN_KEEP_MS leave ZooKeeper (their
+ * history stays in MySQL): the run's children, then the run. */
+struct gc_ctx {
+    struct wfd *w;
+    char path[300];
+    int depth;
+};
+
+static void gc_listed(struct zkreg *z, const struct zkreg_result *r, void *arg);
+
+static void gc_path(struct wfd *w, const char *path, int depth)
+{
+    struct gc_ctx *x = calloc(1, sizeof *x);
+    if (!x)
+        return;
+    x->w = w;
+    x->depth = depth;
+    snprintf(x->path, sizeof x->path, "%s", path);
+    if (zkreg_children(w->z, path, false, gc_listed, x) != ZOK)
+        free(x);
+}
+
+static void gc_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct gc_ctx *x = arg;
+    if (r->rc == ZOK && !r->stale) {
+        if (r->nchildren == 0) {
+            zkreg_delete(z, x->path, -1, ignore_cb, NULL);
+        } else if (x->depth < 2) {
+            char p[600];
+            for (int i = 0; i < r->nchildren; i++) {
+                snprintf(p, sizeof p, "%s/%s", x->path, r->children[i]);
+                gc_path(x->w, p, x->depth + 1);
+            }
+            /* the node itself once its children are gone: the next pass */
+        }
+    }
+    free(x);
+}
+
+static void gc_runs(struct wfd *w, int64_t now)
+{
+    const char *k;
+    void *v;
+    char gone[64][WFZK_RUN_ID_MAX + 1];
+    int n = 0;
+    for (size_t it = 0; n < 64 && strmap_next(&w->runs, &it, &k, &v);) {
+        struct wrun *r = v;
+        if (run_done(r->st) && r->ended_ms && now - r->ended_ms > WFD_RUN_KEEP_MS)
+            snprintf(gone[n++], sizeof gone[0], "%s", k);
+    }
+    for (int i = 0; i < n; i++) {
+        char path[300];
+        snprintf(path, sizeof path, WFZK_RUNS "/%.80s", gone[i]);
+        LOGI("workflow run %s: finished over %lld days ago: removed from ZooKeeper (kept in "
+             "history)",
+             gone[i], WFD_RUN_KEEP_MS / 86400000);
+        gc_path(w, path, 0);
+        run_free(strmap_del(&w->runs, gone[i]));
+    }
+}
+
+/* arm_timer: wake at the earliest sensor poke or external check (the tick
+ * is a second; a poke every interval_s should not drift by it). */
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wfd *w = arg;
+    (void)fd, (void)what;
+    const char *k;
+    void *v;
+    if (!w->active)
+        return;
+    int64_t now = wfd_now_ms();
+    char ids[256][WFZK_RUN_ID_MAX + 1];
+    int n = 0;
+    for (size_t it = 0; n < 256 && strmap_next(&w->runs, &it, &k, &v);)
+        if (((struct wrun *)v)->st == WF_R_RUNNING)
+            snprintf(ids[n++], sizeof ids[0], "%s", k);
+    for (int i = 0; i < n; i++)
+        if ((v = strmap_get(&w->runs, ids[i])))
+            tick_run(w, v, now, false);
+    arm_timer(w);
+}
+
+static void arm_timer(struct wfd *w)
+{
+    const char *k;
+    void *v;
+    int64_t next = 0;
+    if (!w->active || !w->ev_timer)
+        return;
+    for (size_t it = 0; strmap_next(&w->runs, &it, &k, &v);) {
+        struct wrun *r = v;
+        if (r->st != WF_R_RUNNING || !r->loaded || !r->d)
+            continue;
+        for (int i = 0; i < r->d->ntasks; i++)
+            if (r->t[i].st == WF_T_SENSING && r->t[i].next_ms && (!next || r->t[i].next_ms < next))
+                next = r->t[i].next_ms;
+    }
+    if (!next)
+        return;
+    int64_t d = next - wfd_now_ms();
+    if (d < 1)
+        d = 1;
+    struct timeval tv = {d / 1000, (d % 1000) * 1000};
+    evtimer_add(w->ev_timer, &tv);
+}
+
 static void ext_tick(void *ctx)
 {
     struct wfd *w = ctx;
@@ -2119,6 +2237,11 @@ static void ext_tick(void *ctx)
         w->last_gc_ms = now;
         list_reqs(w, true);
     }
+    if (now - w->last_run_gc_ms > WFD_GC_EVERY_MS) {
+        w->last_run_gc_ms = now;
+        gc_runs(w, now);
+    }
+    arm_timer(w);
 }
 
 /* ---------------------------------------------------------------- (de)activation */
@@ -2276,6 +2399,7 @@ int wfd_open(struct event_base *base, struct coord *c, const char *agent_id,
     strmap_init(&w->ensured);
     strmap_init(&w->creating);
     strmap_init(&w->watching);
+    w->ev_timer = evtimer_new(base, timer_cb, w);
     struct coord_ext e = {.on_watch = ext_watch,
                           .on_change = ext_change,
                           .on_tick = ext_tick,
@@ -2300,6 +2424,8 @@ void wfd_close(struct wfd *w)
 {
     if (!w)
         return;
+    if (w->ev_timer)
+        event_free(w->ev_timer);
     clear_state(w);
     strmap_free(&w->defs);
     strmap_free(&w->runs);

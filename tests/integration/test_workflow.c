@@ -602,12 +602,72 @@ static void test_backfill(void **state)
     teardown(&c);
 }
 
+/* schedule: a cron every 2 s, max_active_runs 1, catchup false, a task of
+ * 3 s: runs never overlap, each logical time runs once, fire times that
+ * passed while a run was active are not all run (only the latest). */
+static void test_schedule(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], c1[2048], def[16384];
+    setup(&c, "sch", log, sizeof log);
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    assert_int_equal(ta_start(&c, "B", NULL), 1);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    cmd(c1, sizeof c1, log, "sleep 3");
+    snprintf(def, sizeof def,
+             "{\"name\":\"sch\",\"cron\":\"*/2 * * * * ?\",\"max_active_runs\":1,"
+             "\"catchup\":false,\"tasks\":{\"t\":{\"command\":\"%s\"}}}",
+             c1);
+    put_wf(c.ns, def);
+    long long t0 = tenv_now_ms();
+    for (;;) {
+        if (count(log, 'E', "t", -1) >= 3)
+            break;
+        if (tenv_now_ms() - t0 > 40000)
+            fail_msg("3 scheduled runs did not end within 40 s (%d did)", count(log, 'E', "t", -1));
+        usleep(100000);
+    }
+    ta_stop_all(&c);
+    int n = load(log);
+    /* Each run id once; no start before the previous run's end. */
+    long long prev_end = 0;
+    char seen[16][128];
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        if (lines[i].kind == 'S') {
+            if (lines[i].ns <= prev_end)
+                fail_msg("a scheduled run started before the previous one ended");
+            for (int k = 0; k < ns; k++)
+                if (!strcmp(seen[k], lines[i].rest))
+                    fail_msg("run %s ran twice", lines[i].rest);
+            if (ns < 16)
+                snprintf(seen[ns++], sizeof seen[0], "%s", lines[i].rest);
+        } else if (lines[i].kind == 'E') {
+            prev_end = lines[i].ns;
+        }
+    }
+    /* 3 s runs on a 2 s cron: with catchup false, consecutive logical times
+     * are at least 4 s apart (the fire during a run is not run late). */
+    for (int k = 1; k < ns; k++) {
+        char wf[64];
+        int64_t a, b;
+        assert_int_equal(wfzk_run_id_parse(seen[k - 1], wf, sizeof wf, &a), 0);
+        assert_int_equal(wfzk_run_id_parse(seen[k], wf, sizeof wf, &b), 0);
+        if (b - a < 4000)
+            fail_msg("runs %s and %s: a fire missed during a run was run late (catchup false)",
+                     seen[k - 1], seen[k]);
+    }
+    teardown(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain),         cmocka_unit_test(test_sensor_and_failure),
         cmocka_unit_test(test_leader_kill),   cmocka_unit_test(test_agent_death),
         cmocka_unit_test(test_cancel_and_clear), cmocka_unit_test(test_backfill),
+        cmocka_unit_test(test_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
