@@ -35,6 +35,7 @@
 #define WFD_RUN_KEEP_MS (30LL * 86400 * 1000)
 #define WFD_GC_EVERY_MS (10LL * 60 * 1000)
 #define WFD_WB_MAX 16
+#define WFD_UNRUN_MAX 3 /* new attempts of an item claimed but never started */
 /* w->ensured: jobs whose triggers parent exists, or is being created. */
 #define ENSURED_YES ((void *)1)
 #define ENSURED_INFLIGHT ((void *)2)
@@ -725,6 +726,8 @@ struct res_ctx {
     char name[200];
 };
 
+static bool item_unrun(struct wfd *w, struct wrun *r, int i, int item, const char *why);
+
 static void handle_result(struct wfd *w, struct wrun *r, const char *name, const char *data,
                           int len)
 {
@@ -744,8 +747,15 @@ static void handle_result(struct wfd *w, struct wrun *r, const char *name, const
     const cJSON *xcom = cJSON_GetObjectItemCaseSensitive(o, "xcom");
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(o, "stdout");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "succeeded") == 0;
-    t->res[item] = ok ? 1 : 2;
     strmap_put(&r->seen, name, (void *)1, &e);
+    if (r->loaded && cJSON_IsString(status) && strcmp(status->valuestring, "missed") == 0) {
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
+        if (item_unrun(w, r, i, item, cJSON_IsString(why) ? why->valuestring : "not started")) {
+            cJSON_Delete(o);
+            return;
+        }
+    }
+    t->res[item] = ok ? 1 : 2;
     w->stats.results++;
     if (ok && xcom) {
         char key[16];
@@ -1995,6 +2005,28 @@ static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char
         if (r->t[i].st == WF_T_FAILED && k->kind != WF_SENSOR)
             snprintf(r->t[i].reason, sizeof r->t[i].reason, "%s", keep);
     }
+}
+
+/* item_unrun: item `item` was claimed but never started (it moved to another
+ * agent between its claim and its start, or its start was refused: a
+ * "missed" result). Nothing ran, so it runs again as a new attempt of that
+ * item, without using one of the task's retries, up to WFD_UNRUN_MAX times
+ * beyond them; false past that (the result then fails the item). */
+static bool item_unrun(struct wfd *w, struct wrun *r, int i, int item, const char *why)
+{
+    struct wtask *t = &r->t[i];
+    const struct wf_task *k = &r->d->tasks[i];
+    if (k->kind == WF_SENSOR || t->ia[item] - t->attempt >= task_retries(w, r, i) + WFD_UNRUN_MAX)
+        return false;
+    struct wb b;
+    t->ia[item]++;
+    wb_init(w, &b);
+    put_task(w, &b, r, i);
+    add_trigger(&b, r, i, t->ia[item], item);
+    wb_commit(w, &b, r->id);
+    LOGN("workflow run %s task %s item %d: not started (%s): run again (attempt %d)", r->id, k->id,
+         item, why, t->ia[item]);
+    return true;
 }
 
 static void claim_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
