@@ -383,6 +383,31 @@ static bool runs_job(void *arg)
 
 /* ---------------------------------------------------------------- leader session expiry */
 
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long n = 0;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* read_from: a file's text from byte `off` on (the caller's to free). */
+static char *read_from(const char *path, long off)
+{
+    FILE *f = fopen(path, "r");
+    long end = file_size(path);
+    char *buf = f && end >= off ? calloc(1, (size_t)(end - off) + 1) : NULL;
+    if (buf && (fseek(f, off, SEEK_SET) != 0 ||
+                fread(buf, 1, (size_t)(end - off), f) != (size_t)(end - off)))
+        buf[0] = '\0';
+    if (f)
+        fclose(f);
+    return buf;
+}
+
 static void test_leader_expiry(void **state)
 {
     (void)state;
@@ -415,6 +440,9 @@ static void test_leader_expiry(void **state)
     if (strcmp(at_thaw, "running") != 0)
         fail_msg("the run was %s when the old leader thawed (running needed for the test)",
                  at_thaw);
+    char alog[700];
+    snprintf(alog, sizeof alog, "%s/agent.log", c.a[0].dir);
+    long thaw_at = file_size(alog);
     ta_kill(&c, 0, SIGCONT);
     wait_state(c.ns, run, NULL, "succeeded", 60000);
     long long t2 = edge(log, 'S', "t2"), e1 = edge(log, 'E', "t1");
@@ -428,6 +456,16 @@ static void test_leader_expiry(void **state)
                  metric(&c, 0, "shardcron_agent_sessions_lost_total"));
     assert_int_not_equal(leader_of(&c), 0);
     check_chain(c.ns, run, log);
+    /* The thawed driver decided nothing about the run (a decision is logged
+     * before its write, which its fence would refuse). */
+    char *after = read_from(alog, thaw_at), mark[160];
+    snprintf(mark, sizeof mark, "workflow run %s", run);
+    const char *d = after ? strstr(after, mark) : NULL;
+    if (d)
+        fail_msg("the old leader acted on the run after its thaw: %.200s", d);
+    if (!after || !strstr(after, "workflow driver inactive"))
+        fail_msg("the old leader's log has no deactivation of its driver after the thaw");
+    free(after);
     teardown(&c);
 }
 
@@ -489,8 +527,8 @@ static void test_zk_restart(void **state)
     wait_state(c.ns, run, NULL, "succeeded", 60000);
     long long s2 = edge(log, 'S', "t2") / 1000000, e1 = edge(log, 'E', "t1") / 1000000;
     fprintf(stderr,
-            "   ZooKeeper down %lld ms; t1 ended %+lld ms from its return, t2 started %lld ms "
-            "after t1 ended (%lld ms after the return)\n",
+            "   ZooKeeper down %lld ms; t1 ended %+lld ms from scripts/zk start's return, t2 "
+            "started %lld ms after t1 ended (%+lld ms from that return)\n",
             down, e1 - up_real, s2 - e1, s2 - up_real);
     long long lost0 = metric(&c, 0, "shardcron_agent_sessions_lost_total"),
               lost1 = metric(&c, 1, "shardcron_agent_sessions_lost_total");
