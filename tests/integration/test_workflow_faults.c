@@ -26,6 +26,11 @@
  *                  killed -9: the task fails naming the gone agent, its
  *                  downstream tasks are upstream_failed, the run failed, and
  *                  nothing ran twice
+ *   missed_item    an item that is claimed but never started (its job is
+ *                  disabled: held, never scheduled; the same report as an item
+ *                  that moved between its claim and its start) is asked again
+ *                  as new attempts, 3 beyond the retries, then fails the task
+ *                  with the agent's reason; nothing ran
  *
  * Each prints how long the platform took to recover from the fault. Waits
  * poll observable state with deadlines. */
@@ -43,6 +48,7 @@
 
 #include <cmocka.h>
 
+#include "registry/jobops.h"
 #include "registry/zkcli.h"
 #include "sql/db.h"
 #include "sql/hist_wf.h"
@@ -727,6 +733,69 @@ static void test_owner_death_no_retry(void **state)
     teardown(&c);
 }
 
+/* ---------------------------------------------------------------- an item never started */
+
+/* A job task whose job is disabled: its item is held (the agent owns it) but
+ * never scheduled, so its claim is never followed by a start; the agent
+ * reports it missed, as it does an item that moved between its claim and its
+ * start. The driver asks again, as new attempts of the item, a bounded number
+ * of times (nothing ran, so the task's retries are not used), then fails the
+ * task with the agent's reason. */
+static void test_missed_item_asked_again(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], run[100], def[16384], c1[2048], c2[2048], job[4096];
+    setup(&c, "ms", SESSION_MS, log, sizeof log);
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    cmd(c1, sizeof c1, log, "true");
+    cmd(c2, sizeof c2, log, "true");
+    snprintf(job, sizeof job, "{\"name\":\"dj\",\"shards\":1,\"disabled\":true,\"command\":\"%s\"}",
+             c1);
+    struct zkcli *k = zk(c.ns);
+    assert_int_equal(zkcli_ensure(k, "/jobs"), ZOK);
+    assert_int_equal(zkcli_job_create(k, "dj", job, (int)strlen(job)), ZOK);
+    snprintf(def, sizeof def,
+             "{\"name\":\"ms\",\"tasks\":{\"t1\":{\"job\":\"dj\"},"
+             "\"t2\":{\"command\":\"%s\",\"upstream\":[\"t1\"]}}}",
+             c2);
+    put_wf(c.ns, def);
+    trigger(c.ns, "ms", run, sizeof run);
+    wait_state(c.ns, run, NULL, "failed", 30000);
+    cJSON *rj = read_run(c.ns, run);
+    assert_non_null(rj);
+    const char *why = str_of(task_of(rj, "t1"), "reason");
+    if (!strstr(why, "item 0: ") || !strstr(why, "not run"))
+        fail_msg("t1's reason is not its item's: \"%s\"", why);
+    assert_string_equal(str_of(task_of(rj, "t1"), "state"), "failed");
+    assert_string_equal(str_of(task_of(rj, "t2"), "state"), "upstream_failed");
+    cJSON_Delete(rj);
+    /* Attempts 1 to 4 of the item, each missed; nothing ran. */
+    char path[400], **names = NULL;
+    int n = 0, missed = 0;
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run);
+    assert_int_equal(zkcli_children(k, path, &names, &n), ZOK);
+    for (int i = 0; i < n; i++) {
+        char *data = NULL, task[64];
+        int len = 0, attempt, item;
+        snprintf(path, sizeof path, WFZK_RUNS "/%s/d/%s", run, names[i]);
+        assert_int_equal(wfzk_done_parse(names[i], task, sizeof task, &attempt, &item), 0);
+        assert_int_equal(zkcli_get(k, path, &data, &len, NULL), ZOK);
+        missed += !strcmp(task, "t1") && item == 0 && attempt >= 1 && attempt <= 4 &&
+                  strstr(data, "\"status\":\"missed\"") != NULL;
+        free(data);
+    }
+    zkcli_free_children(names, n);
+    zkcli_close(k);
+    if (n != 4 || missed != 4)
+        fail_msg("run %s: %d results, %d of them missed attempts 1-4 of t1's item (4 expected)",
+                 run, n, missed);
+    assert_int_equal(count(log, 'S', "t1"), 0);
+    assert_int_equal(count(log, 'S', "t2"), 0);
+    teardown(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +803,7 @@ int main(void)
         cmocka_unit_test_teardown(test_zk_restart, zk_teardown),
         cmocka_unit_test_teardown(test_mysql_outage, mysql_teardown),
         cmocka_unit_test(test_owner_death_no_retry),
+        cmocka_unit_test(test_missed_item_asked_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
