@@ -748,7 +748,7 @@ static void handle_result(struct wfd *w, struct wrun *r, const char *name, const
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(o, "stdout");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "succeeded") == 0;
     strmap_put(&r->seen, name, (void *)1, &e);
-    if (r->loaded && cJSON_IsString(status) && strcmp(status->valuestring, "missed") == 0) {
+    if (r->loaded && cJSON_IsString(status) && strcmp(status->valuestring, "not_started") == 0) {
         const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
         if (item_unrun(w, r, i, item, cJSON_IsString(why) ? why->valuestring : "not started")) {
             cJSON_Delete(o);
@@ -2009,7 +2009,7 @@ static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char
 
 /* item_unrun: item `item` was claimed but never started (it moved to another
  * agent between its claim and its start, or its start was refused: a
- * "missed" result). Nothing ran, so it runs again as a new attempt of that
+ * "not_started" result). Nothing ran, so it runs again as a new attempt of that
  * item, without using one of the task's retries, up to WFD_UNRUN_MAX times
  * beyond them; false past that (the result then fails the item). */
 static bool item_unrun(struct wfd *w, struct wrun *r, int i, int item, const char *why)
