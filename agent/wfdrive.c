@@ -1981,7 +1981,9 @@ static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char
 {
     struct wtask *t = &r->t[i];
     const struct wf_task *k = &r->d->tasks[i];
-    if (k->kind != WF_SENSOR && t->ia[item] <= task_retries(w, r, i)) {
+    /* Counted from the task's attempt: a cleared task (attempt 2, 3, ...)
+     * has its retries again. */
+    if (k->kind != WF_SENSOR && t->ia[item] - t->attempt < task_retries(w, r, i)) {
         struct wb b;
         t->ia[item]++;
         wb_init(w, &b);
