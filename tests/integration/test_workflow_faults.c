@@ -26,7 +26,9 @@
  *                  killed -9: the task fails naming the gone agent, its
  *                  downstream tasks are upstream_failed, the run failed, and
  *                  nothing ran twice
- *   missed_item    an item that is claimed but never started (its job is
+ *   death_after_clear  the same with retries 1 during a cleared task's
+ *                  attempt 2: the item runs again (the retries are whole)
+ *   not_started    an item that is claimed but never started (its job is
  *                  disabled: held, never scheduled; the same report as an item
  *                  that moved between its claim and its start) is asked again
  *                  as new attempts, 3 beyond the retries, then fails the task
@@ -238,7 +240,7 @@ static void put_wf(const char *ns, const char *json)
 
 /* check_chain: t1, t2, t3 each started once and ended once, each after its
  * upstream ended; in ZooKeeper each succeeded, with exactly one result that
- * ran (succeeded) and no other but "missed" ones (an item claimed by an agent
+ * ran (succeeded) and no other but "not_started" ones (an item claimed by an agent
  * that lost it before the start: nothing ran, the driver asked again). */
 static void check_chain(const char *ns, const char *run_id, const char *log)
 {
@@ -270,7 +272,7 @@ static void check_chain(const char *ns, const char *run_id, const char *log)
         const char *st = str_of(o, "status");
         int ti = task[0] == 't' && task[1] >= '1' && task[1] <= '3' && !task[2] ? task[1] - '1'
                                                                                : -1;
-        bool good = ti >= 0 && item == 0 && (!strcmp(st, "succeeded") || !strcmp(st, "missed"));
+        bool good = ti >= 0 && item == 0 && (!strcmp(st, "succeeded") || !strcmp(st, "not_started"));
         if (good && !strcmp(st, "succeeded"))
             ran[ti]++;
         else if (good)
@@ -733,15 +735,85 @@ static void test_owner_death_no_retry(void **state)
     teardown(&c);
 }
 
+/* ---------------------------------------------------------------- owner death after a clear */
+
+/* A cleared task starts as a new attempt with its retries whole: its agent
+ * killed -9 during that attempt (2), the item runs again (attempt 3 of the
+ * item; retries 1). */
+static void test_owner_death_after_clear(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], run[100], def[16384], c1[8192], body[4608], job[16384], m[2][700];
+    const char *ctl[] = {"--labels", "ctl", NULL}, *work[] = {"--labels", "work", NULL};
+    setup(&c, "oc", SESSION_MS, log, sizeof log);
+    for (int i = 0; i < 2; i++) {
+        snprintf(m[i], sizeof m[i], "%s.m%d", log, i);
+        unlink(m[i]);
+    }
+    assert_int_equal(ta_start(&c, "A", ctl), 0);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    assert_int_equal(ta_start(&c, "B", work), 1);
+    assert_int_equal(ta_start(&c, "C", work), 2);
+    /* Its first run succeeds; the run after the clear hangs (its agent is
+     * killed), the next succeeds. */
+    snprintf(body, sizeof body,
+             "if [ ! -e %s ]; then touch %s; elif [ ! -e %s ]; then touch %s; sleep 60; fi", m[0],
+             m[0], m[1], m[1]);
+    cmd(c1, sizeof c1, log, body);
+    snprintf(job, sizeof job,
+             "{\"name\":\"rj\",\"shards\":1,\"retries\":1,\"labels\":[\"work\"],"
+             "\"command\":\"%s\"}",
+             c1);
+    struct zkcli *k = zk(c.ns);
+    assert_int_equal(zkcli_ensure(k, "/jobs"), ZOK);
+    assert_int_equal(zkcli_job_create(k, "rj", job, (int)strlen(job)), ZOK);
+    zkcli_close(k);
+    snprintf(def, sizeof def, "{\"name\":\"oc\",\"tasks\":{\"t1\":{\"job\":\"rj\"}}}");
+    put_wf(c.ns, def);
+    trigger(c.ns, "oc", run, sizeof run);
+    wait_state(c.ns, run, NULL, "succeeded", 30000);
+    assert_int_equal(count(log, 'S', "t1"), 1);
+
+    struct zkcli *q = zk(c.ns);
+    cJSON *req = cJSON_CreateObject(), *res = NULL;
+    struct sc_err err = {0};
+    int status = 0;
+    cJSON_AddStringToObject(req, "op", "clear");
+    cJSON_AddStringToObject(req, "run_id", run);
+    cJSON_AddStringToObject(req, "task", "t1");
+    int rc = wfzk_request(q, req, 20000, &res, &status, &err);
+    cJSON_Delete(req);
+    cJSON_Delete(res);
+    zkcli_close(q);
+    if (rc < 0)
+        fail_msg("clear: %s: %s", err.field, err.msg);
+    struct running_on r = {&c, "rj", -1};
+    for (long long d = tenv_now_ms() + 20000; count(log, 'S', "t1") < 2;) {
+        if (tenv_now_ms() > d)
+            fail_msg("the cleared task did not start within 20 s");
+        usleep(20000);
+    }
+    assert_true(tenv_wait(runs_job, &r, 10000, 20));
+    ta_kill(&c, r.agent, SIGKILL);
+    wait_state(c.ns, run, NULL, "succeeded", 30000);
+    assert_int_equal(count(log, 'S', "t1"), 3); /* the first, the cut one, the retry */
+    assert_int_equal(count(log, 'E', "t1"), 2);
+    kill_runs(log, "t1");
+    teardown(&c);
+    for (int i = 0; i < 2; i++)
+        unlink(m[i]);
+}
+
 /* ---------------------------------------------------------------- an item never started */
 
 /* A job task whose job is disabled: its item is held (the agent owns it) but
  * never scheduled, so its claim is never followed by a start; the agent
- * reports it missed, as it does an item that moved between its claim and its
+ * reports it not_started, as it does an item that moved between its claim and its
  * start. The driver asks again, as new attempts of the item, a bounded number
  * of times (nothing ran, so the task's retries are not used), then fails the
  * task with the agent's reason. */
-static void test_missed_item_asked_again(void **state)
+static void test_item_not_started_asked_again(void **state)
 {
     (void)state;
     struct ta_cluster c;
@@ -771,9 +843,9 @@ static void test_missed_item_asked_again(void **state)
     assert_string_equal(str_of(task_of(rj, "t1"), "state"), "failed");
     assert_string_equal(str_of(task_of(rj, "t2"), "state"), "upstream_failed");
     cJSON_Delete(rj);
-    /* Attempts 1 to 4 of the item, each missed; nothing ran. */
+    /* Attempts 1 to 4 of the item, none started; nothing ran. */
     char path[400], **names = NULL;
-    int n = 0, missed = 0;
+    int n = 0, unstarted = 0;
     snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run);
     assert_int_equal(zkcli_children(k, path, &names, &n), ZOK);
     for (int i = 0; i < n; i++) {
@@ -782,15 +854,15 @@ static void test_missed_item_asked_again(void **state)
         snprintf(path, sizeof path, WFZK_RUNS "/%s/d/%s", run, names[i]);
         assert_int_equal(wfzk_done_parse(names[i], task, sizeof task, &attempt, &item), 0);
         assert_int_equal(zkcli_get(k, path, &data, &len, NULL), ZOK);
-        missed += !strcmp(task, "t1") && item == 0 && attempt >= 1 && attempt <= 4 &&
-                  strstr(data, "\"status\":\"missed\"") != NULL;
+        unstarted += !strcmp(task, "t1") && item == 0 && attempt >= 1 && attempt <= 4 &&
+                  strstr(data, "\"status\":\"not_started\"") != NULL;
         free(data);
     }
     zkcli_free_children(names, n);
     zkcli_close(k);
-    if (n != 4 || missed != 4)
-        fail_msg("run %s: %d results, %d of them missed attempts 1-4 of t1's item (4 expected)",
-                 run, n, missed);
+    if (n != 4 || unstarted != 4)
+        fail_msg("run %s: %d results, %d of them attempts 1-4 of t1's item not started (4 expected)",
+                 run, n, unstarted);
     assert_int_equal(count(log, 'S', "t1"), 0);
     assert_int_equal(count(log, 'S', "t2"), 0);
     teardown(&c);
@@ -803,7 +875,8 @@ int main(void)
         cmocka_unit_test_teardown(test_zk_restart, zk_teardown),
         cmocka_unit_test_teardown(test_mysql_outage, mysql_teardown),
         cmocka_unit_test(test_owner_death_no_retry),
-        cmocka_unit_test(test_missed_item_asked_again),
+        cmocka_unit_test(test_owner_death_after_clear),
+        cmocka_unit_test(test_item_not_started_asked_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
