@@ -35,6 +35,14 @@
 #define WFD_RUN_KEEP_MS (30LL * 86400 * 1000)
 #define WFD_GC_EVERY_MS (10LL * 60 * 1000)
 #define WFD_WB_MAX 16
+/* Task starts sent and not answered at most: a fan-out of thousands is sent
+ * in waves, so ZooKeeper's answers to the session's heartbeats (the lease
+ * every agent's starts depend on) do not queue behind them. */
+#define WFD_STARTS_INFLIGHT 64
+/* An item refused at its start (not run: e.g. its agent could not prove its
+ * session at that instant) is triggered again, as a new attempt, this many
+ * times beyond the task's retries. */
+#define WFD_MISSED_AGAIN 3
 /* w->ensured: jobs whose triggers parent exists, or is being created. */
 #define ENSURED_YES ((void *)1)
 #define ENSURED_INFLIGHT ((void *)2)
@@ -48,6 +56,7 @@ int64_t wfd_now_ms(void)
 
 static void evaluate(struct wfd *w, struct wrun *r);
 static void arm_timer(struct wfd *w);
+static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why, int extra);
 static void load_run(struct wfd *w, const char *id);
 
 /* ---------------------------------------------------------------- fenced writes */
@@ -96,6 +105,7 @@ struct wb_ctx {
     struct wfd *w;
     uint64_t gen;
     char run[JOB_NAME_MAX + 1]; /* a run id (or, for ensured(), a job name) */
+    bool start;                 /* a task start: counted in w->starts_inflight */
 };
 
 static void deactivate(struct wfd *w, const char *why);
@@ -108,6 +118,19 @@ static void wb_done(struct zkreg *z, const struct zkreg_result *r, void *arg)
     if (r->rc == ZCLOSING || r->stale || x->gen != w->gen) {
         free(x);
         return;
+    }
+    if (x->start && w->starts_inflight > 0 && w->starts_inflight-- == WFD_STARTS_INFLIGHT) {
+        /* Below the bound again: tasks that waited for it start now. */
+        const char *k;
+        void *v;
+        char ids[64][WFZK_RUN_ID_MAX + 1];
+        int n = 0;
+        for (size_t it = 0; n < 64 && strmap_next(&w->runs, &it, &k, &v);)
+            if (((struct wrun *)v)->st == WF_R_RUNNING && ((struct wrun *)v)->loaded)
+                snprintf(ids[n++], sizeof ids[0], "%.80s", k);
+        for (int i = 0; i < n; i++)
+            if ((v = strmap_get(&w->runs, ids[i])))
+                evaluate(w, v);
     }
     if (r->rc != ZOK) {
         w->stats.write_failures++;
@@ -133,15 +156,20 @@ static void wb_commit_drop(struct wb *b)
     b->n = b->nown = 0;
 }
 
-static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
+static void wb_commit_as(struct wfd *w, struct wb *b, const char *run_id, bool start)
 {
     struct wb_ctx *x = calloc(1, sizeof *x);
     if (x) {
         x->w = w;
         x->gen = w->gen;
+        x->start = start;
+        if (start)
+            w->starts_inflight++;
         snprintf(x->run, sizeof x->run, "%s", run_id ? run_id : "");
         w->stats.writes++;
         if (zkreg_multi(w->z, b->op, b->n, wb_done, x) != ZOK) {
+            if (start)
+                w->starts_inflight--;
             free(x);
             struct wrun *r = run_id ? strmap_get(&w->runs, run_id) : NULL;
             if (r)
@@ -151,6 +179,11 @@ static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
     for (int i = 0; i < b->nown; i++)
         free(b->own[i]);
     b->n = b->nown = 0;
+}
+
+static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
+{
+    wb_commit_as(w, b, run_id, false);
 }
 
 static void ignore_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -536,6 +569,8 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
         arm_timer(w);
         return;
     }
+    if (w->starts_inflight >= WFD_STARTS_INFLIGHT)
+        return; /* evaluated again when answers come back (wb_done) */
     task_job(job, sizeof job, r, i);
     const struct job *cfg = coord_job(w->c, job);
     if (!cfg) {
@@ -581,7 +616,7 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
     wb_init(w, &b);
     put_task(w, &b, r, i);
     add_trigger(&b, r, i, t->attempt, -1);
-    wb_commit(w, &b, r->id);
+    wb_commit_as(w, &b, r->id, true);
     w->stats.tasks_started++;
     LOGI("workflow run %s: task %s started (attempt %d, %d items)", r->id, k->id, t->attempt,
          t->nitems);
@@ -738,6 +773,17 @@ static void handle_result(struct wfd *w, struct wrun *r, const char *name, const
     cJSON *o = cJSON_ParseWithLength(data, (size_t)len);
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
     const cJSON *xcom = cJSON_GetObjectItemCaseSensitive(o, "xcom");
+    if (r->loaded && cJSON_IsString(status) && strcmp(status->valuestring, "missed") == 0) {
+        /* Not run (refused at its start): a new attempt, not a failure. */
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
+        char msg[300];
+        snprintf(msg, sizeof msg, "not run (%s)",
+                 cJSON_IsString(why) ? why->valuestring : "refused at its start");
+        strmap_put(&r->seen, name, (void *)1, &e);
+        cJSON_Delete(o);
+        item_lost(w, r, i, item, msg, WFD_MISSED_AGAIN);
+        return;
+    }
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(o, "stdout");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "succeeded") == 0;
     t->res[item] = ok ? 1 : 2;
@@ -1963,11 +2009,14 @@ static int task_retries(struct wfd *w, const struct wrun *r, int i)
     return k->kind == WF_COMMAND ? k->retries : 0;
 }
 
-static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why)
+/* item_lost: item `item` of task i did not run to a result in its attempt
+ * (its agent died, or its start was refused): it runs again as a new attempt
+ * while its attempts are at most `extra` beyond the task's retries. */
+static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why, int extra)
 {
     struct wtask *t = &r->t[i];
     const struct wf_task *k = &r->d->tasks[i];
-    if (k->kind != WF_SENSOR && t->ia[item] <= task_retries(w, r, i)) {
+    if ((k->kind != WF_SENSOR || extra > 0) && t->ia[item] <= task_retries(w, r, i) + extra) {
         struct wb b;
         t->ia[item]++;
         wb_init(w, &b);
@@ -2012,11 +2061,11 @@ static void claim_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             char why[300];
             snprintf(why, sizeof why, "agent %s (session %llx) is gone without its result", id,
                      (unsigned long long)session);
-            item_lost(w, run, x->task, x->item, why);
+            item_lost(w, run, x->task, x->item, why, 0);
         } else if (open && r->rc == ZNONODE &&
                    wfd_now_ms() - t->trig_ms > PLAN_TRIGGER_TTL_MS) {
             item_lost(w, run, x->task, x->item,
-                      "no agent held the item and could start it before its trigger expired");
+                      "no agent held the item and could start it before its trigger expired", 0);
         }
     }
     free(x);
@@ -2306,6 +2355,7 @@ static void clear_state(struct wfd *w)
     strmap_init(&w->reqs);
     strmap_free(&w->ensured);
     strmap_init(&w->ensured);
+    w->starts_inflight = 0; /* answers of the old generation are dropped */
     for (size_t it = 0; strmap_next(&w->creating, &it, &k, &v);)
         free(v);
     strmap_free(&w->creating);
