@@ -1280,6 +1280,27 @@ static void cancel_run(struct wfd *w, struct wrun *r, enum wf_rstate st, const c
     finish_run(w, r, st, why);
 }
 
+/* reopen_run: a run that had ended runs again (a clear or mark changed a
+ * task). False when the run has to be read again first (then evaluated
+ * when loaded). */
+static bool reopen_run(struct wfd *w, struct wrun *r)
+{
+    struct wb b;
+    if (!run_done(r->st))
+        return true;
+    r->st = WF_R_RUNNING;
+    r->ended_ms = 0;
+    wb_init(w, &b);
+    put_run(w, &b, r);
+    wb_commit(w, &b, r->id);
+    if (!r->loaded || !r->d) {
+        load_run(w, r->id);
+        return false;
+    }
+    list_results(w, r); /* the watch on d/ again */
+    return true;
+}
+
 /* clear_tasks: the marked tasks wait again (their next start is a new
  * attempt); a run that had ended runs again. */
 static void clear_tasks(struct wfd *w, struct wrun *r, const unsigned char *mark)
@@ -1303,19 +1324,8 @@ static void clear_tasks(struct wfd *w, struct wrun *r, const unsigned char *mark
             wb_commit(w, &b, r->id);
         }
     }
-    if (run_done(r->st)) {
-        r->st = WF_R_RUNNING;
-        r->ended_ms = 0;
-        wb_init(w, &b);
-        put_run(w, &b, r);
-        wb_commit(w, &b, r->id);
-        if (!r->loaded || !r->d) {
-            load_run(w, r->id);
-            return;
-        }
-        list_results(w, r); /* the watch on d/ again */
-    }
-    evaluate(w, r);
+    if (reopen_run(w, r))
+        evaluate(w, r);
 }
 
 /* ---------------------------------------------------------------- definitions */
@@ -1767,14 +1777,10 @@ static void handle_request(struct wfd *w, const char *name, const cJSON *q)
         } else {
             answer(&b, name, NULL, 0, NULL, NULL);
             wb_commit(w, &b, NULL);
-            if (run_done(r->st)) {
-                unsigned char *none = calloc((size_t)r->d->ntasks, 1);
-                if (none)
-                    clear_tasks(w, r, none); /* the run goes on from the new state */
-                free(none);
-            }
+            bool go = reopen_run(w, r); /* the run goes on from the new state */
             set_state(w, r, i, st, "marked by an operator");
-            evaluate(w, r);
+            if (go)
+                evaluate(w, r);
             return;
         }
     } else {
