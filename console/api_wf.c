@@ -68,10 +68,10 @@ struct wfwork {
     struct sc_err err;
     char *before, *after;
     /* the history hop of OP_RUNS and OP_RUN (hist_start) */
-    char tz[64];      /* OP_RUN: the zone of the workflow's definition, if any */
-    bool hist_asked;  /* the hop was made (wf_done runs twice) */
-    int hist_rc;      /* 0, or what reading history returned */
-    cJSON *hist;      /* history's answer */
+    char tz[64];     /* OP_RUN: the zone of the workflow's definition, if any */
+    bool hist_asked; /* the hop was made (wf_done runs twice) */
+    int hist_rc;     /* 0, or what reading history returned */
+    cJSON *hist;     /* history's answer */
     struct sc_err hist_err;
 };
 

@@ -376,8 +376,8 @@ int ctl_wf_runs(const struct cfg *c, int nargs, char **args)
     if (ctl_json_out(c)) {
         print_json(arr, false);
     } else {
-        printf("%-48s %-10s %-9s %-25s %-21s %-21s %s\n", "RUN", "STATE", "TRIGGER",
-               "LOGICAL TIME", "STARTED", "ENDED", "SOURCE");
+        printf("%-48s %-10s %-9s %-25s %-21s %-21s %s\n", "RUN", "STATE", "TRIGGER", "LOGICAL TIME",
+               "STARTED", "ENDED", "SOURCE");
         const cJSON *r;
         cJSON_ArrayForEach(r, arr)
             printf("%-48s %-10s %-9s %-25s %-21s %-21s %s\n", jstr(r, "run_id"), jstr(r, "state"),
