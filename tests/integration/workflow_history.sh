@@ -111,6 +111,8 @@ has "$new .* succeeded .* zookeeper" "$out"
 run_ctl 0 workflow runs hflow --format json --mysql "mysql://nobody@127.0.0.1:1/none"
 echo "$out" | jq -e --arg o "$old" --arg n "$new" '[.[].run_id] == [$n, $o]' >/dev/null || fail "runs without history: $out"
 has "only the runs ZooKeeper holds" "$err"
+run_ctl 1 workflow run "$mid" --mysql "mysql://nobody@127.0.0.1:1/none"
+has "history: " "$err"
 
 # ---- the console
 echo "pw-admin-12345" >"$dir/admin.pw"; chmod 600 "$dir/admin.pw"
