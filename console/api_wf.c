@@ -325,6 +325,9 @@ static void hist_apply(struct wfwork *x)
             /* the runs ZooKeeper holds still answer; the header says what is missing */
             snprintf(msg, sizeof msg, "199 - \"only the runs ZooKeeper holds: history: %s\"",
                      x->hist_err.msg);
+            for (char *p = msg + 7; p[1]; p++) /* the server's words inside a quoted string */
+                if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+                    *p = '\'';
             evhttp_add_header(evhttp_request_get_output_headers(x->r->req), "Warning", msg);
             LOGW("runs of %s: history not read: %s", x->object, x->hist_err.msg);
         }

@@ -15,7 +15,9 @@
 #     (history's row is altered to differ); an unreachable history still lists
 #     ZooKeeper's runs, with a warning;
 #   - the console's GET /workflows/{name}/runs and GET /runs/{id} answer the
-#     same, a viewer's parameters redacted; an unknown run is 404.
+#     same, a viewer's parameters redacted; an unknown run is 404; with
+#     history unreadable the list is ZooKeeper's with a Warning header, and a run
+#     only history had is a 503 naming mysql.
 . "$SC_ROOT/tests/lib/it.sh"
 it_setup wfhist
 [ -n "${WF_TRACE:-}" ] && set -x
@@ -125,7 +127,7 @@ cpid=$!
 sc_wait_until 20 test -s "$dir/port" || fail "console did not start: $(tail -5 "$dir/console.log")"
 port=$(cat "$dir/port")
 req() { # PATH: $code and $body as USER ($jar)
-  code=$(curl -s -o "$dir/body" -w '%{http_code}' -b "$jar" "http://127.0.0.1:$port$1")
+  code=$(curl -s -o "$dir/body" -D "$dir/head" -w '%{http_code}' -b "$jar" "http://127.0.0.1:$port$1")
   body=$(cat "$dir/body")
 }
 expect() {
@@ -155,6 +157,16 @@ expect 200 "[.[].run_id] == [\"$new\", \"$mid\", \"$old\"] and [.[].source] == [
 login viewer pw-viewer-12345
 req /api/v1/runs/$mid
 expect 200 '.source == "history" and .params.region == "(redacted)" and .redacted == ["params"]'
+# history that cannot be read (here: a schema without the runs table): the
+# list still has ZooKeeper's runs and says why in a Warning; the run that only
+# history had is a 503 naming mysql
+sql "RENAME TABLE workflow_run TO workflow_run_gone"
+req /api/v1/workflows/hflow/runs
+expect 200 "[.[].run_id] == [\"$new\", \"$old\"]"
+grep -qi '^Warning: 199 - "only the runs ZooKeeper holds: history: ' "$dir/head" ||
+  fail "no Warning header: $(cat "$dir/head")"
+req /api/v1/runs/$mid
+expect 503 '.field == "mysql" and (.error | test("history could not be read"))'
 
 kill -TERM "$cpid"
 wait "$cpid" || fail "console exit status $?"
