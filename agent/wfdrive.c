@@ -83,6 +83,8 @@ static void wb_init(struct wfd *w, struct wb *b)
 {
     memset(b, 0, sizeof *b);
     const char *fence = coord_elect_path(w->c);
+    if (!fence[0]) /* no election node: a check that fails (never the root's) */
+        fence = "/election/-";
     b->op[b->n++] = (struct zkreg_op){
         .type = ZKOP_CHECK, .path = wb_dup(b, fence, (int)strlen(fence)), .version = -1};
 }
