@@ -175,7 +175,8 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
      * owner can die that long before anyone sees it), by a clock up to max
      * skew off. */
     bool fresh = in->prev == OWN_PREV_NONE && in->epoch == in->prev_epoch + 1;
-    if (!fresh && !takeover_exact(in) && (in->settled_ms > 0 || in->prev_created_ms > 0)) {
+    if (!fresh && !takeover_exact(in) &&
+        (in->settled_ms > 0 || in->prev_created_ms > 0 || in->snap_settled_ms > 0)) {
         /* A process that never saw the cluster settled reaches back as far
          * as for an unknown owner, from the first epoch it knows. */
         int64_t lo = in->settled_ms > 0
@@ -183,6 +184,14 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
                                PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS
                          : in->prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)in->session_ms -
                                in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+        if (in->snap_settled_ms > 0) {
+            int64_t g = in->snap_settled_ms - in->skew_ms - in->max_skew_ms - in->session_ms -
+                        PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS;
+            if (in->settled_ms <= 0 && in->prev_created_ms <= 0)
+                lo = g;
+            else if (g < lo)
+                lo = g;
+        }
         if (in->outage_from_ms > 0) {
             int64_t o = own_pending_lo_any(in->outage_from_ms, in->session_ms, in->max_skew_ms);
             if (o < lo)
@@ -279,6 +288,15 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
         return;
     }
     plan_handover_window(&h, &out->lo_ms, &out->hi_ms);
+    if (in->prev == OWN_PREV_DIED && in->gone_lo_ms > 0 && in->gone_lo_ms < in->gone_ms) {
+        /* The server heard from it a session timeout before its expiry, and
+         * the expiry may be as early as gone_lo (the news of it came late). */
+        int t = in->owner_session_ms > 0 ? in->owner_session_ms : in->session_ms;
+        int64_t lo = in->gone_lo_ms + in->owner_skew_ms - in->skew_ms - t - PLAN_HANDOVER_LAG_MS -
+                     PLAN_CLOCK_ERR_MS;
+        if (lo < out->lo_ms)
+            out->lo_ms = lo;
+    }
     if ((in->prev == OWN_PREV_DIED || in->prev == OWN_PREV_UNKNOWN) && in->server_gap_ms > 0) {
         /* The owner stopped no earlier than a session timeout before our
          * connection broke (its session outlived the break, or expired

@@ -65,7 +65,8 @@ struct preq {
 
 struct tomb { /* an ended session of a peer, as this agent saw it go */
     int64_t session;
-    ms_t gone_ms; /* this agent's clock */
+    ms_t gone_ms;    /* this agent's clock */
+    ms_t gone_lo_ms; /* the earliest it may have vanished (own_takeover_in.gone_lo_ms) */
     bool trusted; /* the record was current when the node went */
     bool evicted; /* the snapshot we had named it evicted: it may outlive its node */
     struct sim_rec rec;
@@ -75,6 +76,10 @@ struct tomb { /* an ended session of a peer, as this agent saw it go */
 struct peer {
     bool alive, loaded, stale, need_read;
     int reading;
+    /* our last proof (our clock) when our connection broke or our session
+     * was lost while this peer was alive, until its record is read again:
+     * a vanishing reported after that may have happened since (0 none) */
+    ms_t suspect_lo;
     int64_t session;
     struct sim_rec rec;
     int ntomb;
@@ -390,8 +395,25 @@ static void fail_pending(struct world *w, struct sim_agent *a)
     }
 }
 
+/* proof_clk: our last proof of the session (the send time of the last
+ * request the server answered), on our realtime clock. */
+static ms_t proof_clk(const struct world *w, const struct sim_agent *a)
+{
+    return clk(w, a) - (w->now - a->lease_base);
+}
+
+/* views_suspect: our view of every live peer stops being current at our
+ * last proof (coord_peers.c peers_suspect). */
+static void views_suspect(struct world *w, struct sim_agent *a)
+{
+    for (int p = 0; p < w->p.agents; p++)
+        if (a->peers[p].alive && !a->peers[p].suspect_lo)
+            a->peers[p].suspect_lo = proof_clk(w, a);
+}
+
 static void conn_broken(struct world *w, struct sim_agent *a)
 {
+    views_suspect(w, a);
     a->conn = 0;
     a->gap_ms = clk(w, a);
     if (!a->gap_first)
@@ -452,6 +474,7 @@ static void session_lost(struct world *w, struct sim_agent *a, const char *why)
 {
     sim_trace(w, "a%d: session %llx lost (%s): kill runs, drop items, new session", a->idx,
               (unsigned long long)a->session, why);
+    views_suspect(w, a);
     kill_runs(w, a, a->inc, "session lost");
     drop_items(w, a, "session lost");
     a->self_lost_valid = true;
@@ -704,6 +727,13 @@ static void mark_gone(struct world *w, struct sim_agent *a, int p)
     memset(t, 0, sizeof *t);
     t->session = x->session;
     t->gone_ms = clk(w, a);
+    /* It vanished after the server answered our last request before this
+     * news (a watch event comes before the answers that follow it), or,
+     * when our view of it was suspect, after our last proof before that */
+    t->gone_lo_ms = proof_clk(w, a) < t->gone_ms ? proof_clk(w, a) : t->gone_ms;
+    if (x->suspect_lo && x->suspect_lo < t->gone_lo_ms)
+        t->gone_lo_ms = x->suspect_lo;
+    x->suspect_lo = 0;
     t->trusted = x->loaded && !x->stale;
     t->rec = x->rec;
     for (int k = 0; k < a->snap.nevicted; k++)
@@ -755,6 +785,7 @@ static void peer_read(struct world *w, struct sim_agent *a, int p, const struct 
         x->rec = r->data.u.rec;
         x->loaded = true;
         x->stale = false;
+        x->suspect_lo = 0;
         if (w->p.verbose)
             sim_trace(w, "a%d: read a%d's record (session %llx, epoch %lld, %d running)", a->idx, p,
                       (unsigned long long)x->session, (long long)x->rec.applied_epoch, x->rec.nrun);
@@ -1155,6 +1186,7 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct ow
     in->view_start_ms = a->jobs[j].czxid > a->view_zxid ? 0 : a->view_ms;
     in->recent_evictions = a->snap.nevicted > 0;
     in->settled_ms = a->settled_ms;
+    in->snap_settled_ms = a->snap.settled_zk > 0 ? a->snap.settled_zk + a->skew_meas : 0;
     in->outage_from_ms = a->outage_from;
     for (int p = 0; p < w->p.agents; p++) {
         const struct peer *x = &a->peers[p];
@@ -1232,6 +1264,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     if (t) {
         in->prev = OWN_PREV_DIED;
         in->gone_ms = t->gone_ms;
+        in->gone_lo_ms = t->gone_lo_ms;
         in->owner_session_ms = t->rec.session_ms;
         in->owner_skew_ms = t->rec.skew_ms;
         in->owner_carry_ms = t->rec.carry_ms;
@@ -1487,6 +1520,9 @@ static void build_snap(struct world *w, struct sim_agent *a, struct sim_snap *s,
     }
     if (s->nmembers == 0 && a->snap_exists)
         s->outage_from = a->snap.nmembers > 0 ? a->snap.created_ms : a->snap.outage_from;
+    s->settled_zk = a->settled_ms > 0 ? a->settled_ms - a->skew_meas : 0;
+    if (a->snap_exists && a->snap.settled_zk > s->settled_zk)
+        s->settled_zk = a->snap.settled_zk;
 }
 
 static void maybe_publish(struct world *w, struct sim_agent *a)
