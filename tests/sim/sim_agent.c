@@ -276,6 +276,7 @@ static void session_lost(struct world *w, struct sim_agent *a, const char *why);
 static void register_agent(struct world *w, struct sim_agent *a);
 static void sched_tick(struct world *w, struct sim_agent *a);
 static void drop_items(struct world *w, struct sim_agent *a, const char *why);
+static void settle_removed(struct world *w, struct sim_agent *a, int j, int i);
 static void kill_runs(struct world *w, struct sim_agent *a, int64_t inc, const char *why);
 static void see_run_end(struct world *w, struct sim_agent *a, struct run *r, bool killed);
 
@@ -1665,6 +1666,12 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
                 account_due(w, a, j, i, false, why);
             else if (x->st == ST_PENDING && (x->h.valid || x->h.any))
                 account_back(w, a, j, i, pending_lo(w, x), why); /* as at a loss */
+            /* A removed item noted here and not yet settled: nobody else may
+             * settle it (every agent that saw the removal may be losing its
+             * session now, a total outage), so it is settled now, from what
+             * we know (coord_apply.c removed_drop). */
+            if (x->removed && a->applied)
+                settle_removed(w, a, j, i);
             sched_item_remove(w, a, j, i);
             a->it[j][i].st = ST_NONE;
             a->it[j][i].draining = false;
