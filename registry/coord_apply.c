@@ -66,6 +66,8 @@ int64_t coord_pending_lo(struct coord *c, const char *job, int item)
                : own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
 }
 
+static void removed_settle(struct coord *c, const struct bound *b);
+
 /* coord_drop_all: every item goes (session lost, evicted): each is noted for the
  * scheduler to account what came due while this agent could not handle it
  * (`why`), after a marker that ends whatever was handed over before. */
@@ -74,6 +76,15 @@ void coord_drop_all(struct coord *c, const char *why)
     const char *k;
     void *v;
     loss_add(c, NULL, 0, false, 0, why);
+    /* A removed item noted here and not settled yet: every agent that saw
+     * the removal may be losing its session now (a total outage), and a
+     * later session knows less of its owner, so it is settled now, from
+     * what we know (as the simulator's drop_items). */
+    if (c->applied && strmap_len(&c->handovers) > 0) {
+        struct bound b;
+        coord_takeover_bound(c, &b);
+        removed_settle(c, &b);
+    }
     for (size_t it = 0; strmap_next(&c->jobs.map, &it, &k, &v);) {
         struct cjob *j = v;
         for (int i = 0; j->st && i < j->nst; i++) {

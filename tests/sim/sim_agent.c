@@ -1669,7 +1669,7 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
             /* A removed item noted here and not yet settled: nobody else may
              * settle it (every agent that saw the removal may be losing its
              * session now, a total outage), so it is settled now, from what
-             * we know (coord_apply.c removed_drop). */
+             * we know (coord_apply.c coord_drop_all). */
             if (x->removed && a->applied)
                 settle_removed(w, a, j, i);
             sched_item_remove(w, a, j, i);
