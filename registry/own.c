@@ -394,6 +394,14 @@ int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew
            PLAN_HANDOVER_LAG_MS; /* takeover_window's OWN_PREV_ANY start */
 }
 
+int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms, int max_skew_ms)
+{
+    if (outage_from_ms <= 0)
+        return lo;
+    int64_t o = own_pending_lo_any(outage_from_ms, session_ms, max_skew_ms);
+    return o < lo ? o : lo;
+}
+
 /* ---------------------------------------------------------------- starting a fire */
 
 bool own_may_start(bool active, int64_t first_s, int64_t rerun_fire, int64_t fire,

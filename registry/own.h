@@ -272,6 +272,15 @@ int64_t own_pending_lo(int64_t prev_created_ms, int session_ms, int max_skew_ms)
  * OWN_ANY_LOOKBACK session timeouts, and so does the carry of its loss. */
 int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew_ms);
 
+/* own_pending_lo_outage: a pending item's window start `lo` when this process
+ * learnt of a total outage (outage_from_ms, the last epoch with members
+ * before it; 0 none) since it last saw the cluster settled: an owner after
+ * the outage may have held the item only on paper (stuck, or dead before it
+ * applied), so the window reaches back as a non-exact takeover's does
+ * (own_takeover's outage_from_ms), for the carry and the loss alike. */
+int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms,
+                              int max_skew_ms);
+
 /* ---------------------------------------------------------------- starting a fire */
 
 enum own_trigger { OWN_CRON, OWN_MISFIRE, OWN_MANUAL, OWN_FAILOVER, OWN_RETRY };

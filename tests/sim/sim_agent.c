@@ -271,7 +271,7 @@ static int peer_of(const char *name)
 static void eval(struct world *w, struct sim_agent *a);
 static void evicted(struct world *w, struct sim_agent *a);
 static void write_record(struct world *w, struct sim_agent *a);
-static int64_t pending_lo(const struct world *w, const struct item *x);
+static int64_t pending_lo(const struct world *w, const struct sim_agent *a, const struct item *x);
 static void session_lost(struct world *w, struct sim_agent *a, const char *why);
 static void register_agent(struct world *w, struct sim_agent *a);
 static void sched_tick(struct world *w, struct sim_agent *a);
@@ -546,7 +546,7 @@ static void write_record(struct world *w, struct sim_agent *a)
     for (int j = 0; j < SIM_MAX_JOBS; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++)
             if (a->it[j][i].st == ST_PENDING && (a->it[j][i].h.valid || a->it[j][i].h.any))
-                r->carry_ms = own_carry(r->carry_ms, pending_lo(w, &a->it[j][i]));
+                r->carry_ms = own_carry(r->carry_ms, pending_lo(w, a, &a->it[j][i]));
     r->skew_ms = a->skew_meas;
     r->session_ms = T(w);
     r->brk_ms = a->gap_first ? a->gap_first - a->skew_meas
@@ -977,10 +977,11 @@ static void sched_item_remove(struct world *w, struct sim_agent *a, int j, int i
 /* pending_lo: the window start of an item held pending — own_pending_lo, or
  * earlier if the owner it came from carried an earlier start itself (it too
  * held the item only pending) */
-static int64_t pending_lo(const struct world *w, const struct item *x)
+static int64_t pending_lo(const struct world *w, const struct sim_agent *a, const struct item *x)
 {
     int64_t lo = x->h.any ? own_pending_lo_any(x->h.prev_created, T(w), w->p.max_skew_ms)
                           : own_pending_lo(x->h.prev_created, T(w), w->p.max_skew_ms);
+    lo = own_pending_lo_outage(lo, a->outage_from, T(w), w->p.max_skew_ms);
     return x->h.inherited > 0 && x->h.inherited < lo ? x->h.inherited : lo;
 }
 
@@ -1022,7 +1023,7 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
     if (x->last > a->max_started)
         a->max_started = x->last; /* coord_apply.c stop_fold */
     if (x->st == ST_PENDING && (x->h.valid || x->h.any)) {
-        int64_t lo = pending_lo(w, x);
+        int64_t lo = pending_lo(w, a, x);
         *carry = own_carry(*carry, lo);
         /* Its fires since then were nobody's to run: account them here too
          * (the next owner starts from the carry as well; both are "missed
@@ -1665,7 +1666,7 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
             if (x->st == ST_ACTIVE && x->sched)
                 account_due(w, a, j, i, false, why);
             else if (x->st == ST_PENDING && (x->h.valid || x->h.any))
-                account_back(w, a, j, i, pending_lo(w, x), why); /* as at a loss */
+                account_back(w, a, j, i, pending_lo(w, a, x), why); /* as at a loss */
             /* A removed item noted here and not yet settled: nobody else may
              * settle it (every agent that saw the removal may be losing its
              * session now, a total outage), so it is settled now, from what

@@ -498,6 +498,26 @@ static void test_removed_settled_at_drop(void **state)
     assert_false(own_removed_owes(&in));
 }
 
+/* An item held pending when this process has learnt of a total outage
+ * since it last saw the cluster settled: its owner since the outage may
+ * have held it only on paper (stuck), so the window of its loss and the
+ * carry reach back to the outage, as a non-exact takeover's does
+ * (simulator seed 1053: a2 killed, its successor stuck in apply, every
+ * session lost, the next owner stuck too, and the one after lost the item
+ * while pending from a window that started after the fire). */
+static void test_pending_lo_after_outage(void **state)
+{
+    (void)state;
+    int64_t lo = own_pending_lo(1030000, 4000, 2000);
+    assert_int_equal(own_pending_lo_outage(lo, 0, 4000, 2000), lo); /* no outage known */
+    assert_int_equal(own_pending_lo_outage(lo, 1018000, 4000, 2000),
+                     own_pending_lo_any(1018000, 4000, 2000));
+    assert_true(own_pending_lo_outage(lo, 1018000, 4000, 2000) <= 1018000 - 4 * 4000);
+    /* an outage older than the window already reached: nothing changes */
+    int64_t far = own_pending_lo_any(1018000, 4000, 2000) - 1;
+    assert_int_equal(own_pending_lo_outage(far, 1018000, 4000, 2000), far);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_takeover_died_unseen_restart),
         cmocka_unit_test(test_takeover_died_news_late),
         cmocka_unit_test(test_removed_settled_at_drop),
+        cmocka_unit_test(test_pending_lo_after_outage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
