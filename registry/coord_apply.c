@@ -65,8 +65,11 @@ int64_t coord_pending_lo(struct coord *c, const char *job, int item)
                      ? own_pending_lo_any(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms)
                      : own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
     /* and, after an outage we learnt of since we last saw the cluster
-     * settled, to it: an owner since may have held it only on paper */
-    return own_pending_lo_outage(lo, c->outage_from_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
+     * settled, to it, and to the last settled moment the snapshot carries:
+     * the owners since may have held it only on paper or pending */
+    lo = own_pending_lo_outage(lo, c->outage_from_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
+    return own_pending_lo_settled(lo, c->snap.settled_ms > 0 ? c->snap.settled_ms + c->skew_ms : 0,
+                                  c->skew_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
 }
 
 static void removed_settle(struct coord *c, const struct bound *b);

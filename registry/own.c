@@ -402,6 +402,16 @@ int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms
     return o < lo ? o : lo;
 }
 
+int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms,
+                               int session_ms, int max_skew_ms)
+{
+    if (snap_settled_ms <= 0)
+        return lo;
+    int64_t g = snap_settled_ms - skew_ms - max_skew_ms - session_ms - PLAN_HANDOVER_LAG_MS -
+                PLAN_CLOCK_ERR_MS; /* settled_lo */
+    return g < lo ? g : lo;
+}
+
 /* ---------------------------------------------------------------- starting a fire */
 
 bool own_may_start(bool active, int64_t first_s, int64_t rerun_fire, int64_t fire,

@@ -281,6 +281,13 @@ int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew
 int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms,
                               int max_skew_ms);
 
+/* own_pending_lo_settled: the same for the last moment the cluster was
+ * settled as the snapshot carries it (own_takeover_in.snap_settled_ms, our
+ * clock; 0 none): the owners since may all have held the item only on paper
+ * or pending, and a non-exact takeover would reach back there too. */
+int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms,
+                               int session_ms, int max_skew_ms);
+
 /* ---------------------------------------------------------------- starting a fire */
 
 enum own_trigger { OWN_CRON, OWN_MISFIRE, OWN_MANUAL, OWN_FAILOVER, OWN_RETRY };

@@ -982,6 +982,8 @@ static int64_t pending_lo(const struct world *w, const struct sim_agent *a, cons
     int64_t lo = x->h.any ? own_pending_lo_any(x->h.prev_created, T(w), w->p.max_skew_ms)
                           : own_pending_lo(x->h.prev_created, T(w), w->p.max_skew_ms);
     lo = own_pending_lo_outage(lo, a->outage_from, T(w), w->p.max_skew_ms);
+    lo = own_pending_lo_settled(lo, a->snap.settled_zk > 0 ? a->snap.settled_zk + a->skew_meas : 0,
+                                a->skew_meas, T(w), w->p.max_skew_ms);
     return x->h.inherited > 0 && x->h.inherited < lo ? x->h.inherited : lo;
 }
 

@@ -516,6 +516,16 @@ static void test_pending_lo_after_outage(void **state)
     /* an outage older than the window already reached: nothing changes */
     int64_t far = own_pending_lo_any(1018000, 4000, 2000) - 1;
     assert_int_equal(own_pending_lo_outage(far, 1018000, 4000, 2000), far);
+    /* and to the snapshot's settled moment (simulator seed 1930: the owner
+     * killed, the next one frozen while pending, the next stuck in apply,
+     * and a new process lost the item while pending): a session timeout
+     * before it, by a clock up to max skew off */
+    assert_int_equal(own_pending_lo_settled(lo, 0, 0, 4000, 2000), lo);
+    assert_int_equal(own_pending_lo_settled(lo, 1010000, 0, 4000, 2000),
+                     1010000 - 2000 - 4000 - 1000 - 500);
+    assert_int_equal(own_pending_lo_settled(lo, 1010000, 300, 4000, 2000),
+                     1010000 - 300 - 2000 - 4000 - 1000 - 500);
+    assert_int_equal(own_pending_lo_settled(lo, 1029000, 0, 4000, 2000), lo); /* later: no change */
 }
 
 int main(void)
