@@ -61,9 +61,10 @@ int64_t coord_pending_lo(struct coord *c, const char *job, int item)
     if (!h)
         return 0;
     /* gained after a total outage: the window reaches back as an OWN_PREV_ANY one does */
-    int64_t lo = h->unowned_before
-                     ? own_pending_lo_any(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms)
-                     : own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
+    int64_t lo =
+        h->unowned_before
+            ? own_pending_lo_any(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms)
+            : own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
     /* and, after an outage we learnt of since we last saw the cluster
      * settled, to it, and to the last settled moment the snapshot carries:
      * the owners since may have held it only on paper or pending */

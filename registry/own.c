@@ -402,8 +402,8 @@ int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms
     return o < lo ? o : lo;
 }
 
-int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms,
-                               int session_ms, int max_skew_ms)
+int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms, int session_ms,
+                               int max_skew_ms)
 {
     if (snap_settled_ms <= 0)
         return lo;

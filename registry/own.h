@@ -278,15 +278,14 @@ int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew
  * the outage may have held the item only on paper (stuck, or dead before it
  * applied), so the window reaches back as a non-exact takeover's does
  * (own_takeover's outage_from_ms), for the carry and the loss alike. */
-int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms,
-                              int max_skew_ms);
+int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms, int max_skew_ms);
 
 /* own_pending_lo_settled: the same for the last moment the cluster was
  * settled as the snapshot carries it (own_takeover_in.snap_settled_ms, our
  * clock; 0 none): the owners since may all have held the item only on paper
  * or pending, and a non-exact takeover would reach back there too. */
-int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms,
-                               int session_ms, int max_skew_ms);
+int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms, int session_ms,
+                               int max_skew_ms);
 
 /* ---------------------------------------------------------------- starting a fire */
 

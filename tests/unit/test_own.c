@@ -387,7 +387,7 @@ static void test_takeover_snapshot_settled(void **state)
     in.snap_settled_ms = 980000;
     own_takeover(&in, &t);
     assert_int_equal(t.lo_ms, 980000 - 2000 - 2000 - 1000 - 500); /* a session timeout before */
-    assert_int_equal(t.first_s, first);                          /* the window only widens */
+    assert_int_equal(t.first_s, first);                           /* the window only widens */
     in.skew_ms = 300; /* our clock ahead of ZooKeeper's: the snapshot's moment is on ours */
     own_takeover(&in, &t);
     assert_int_equal(t.lo_ms, 980000 - 300 - 2000 - 2000 - 1000 - 500);
