@@ -341,10 +341,8 @@ static void on_trigger_unrun(void *ctx, const char *job, int item, const char *n
 {
     struct agent *a = ctx;
     if (wf && a->wfd) {
-        /* A workflow item: the driver learns it from the result; "not_started"
-         * (not "missed", which may follow a run whose retry was refused):
-         * nothing ran, so the driver may ask again. */
-        struct wfd_result res = {.status = "not_started", .exit_code = -1, .reason = why};
+        /* A workflow item: the driver learns it from the result. */
+        struct wfd_result res = {.status = "missed", .exit_code = -1, .reason = why};
         wfd_item_done(a->wfd, job, item, wf, &res);
         return;
     }

@@ -35,7 +35,14 @@
 #define WFD_RUN_KEEP_MS (30LL * 86400 * 1000)
 #define WFD_GC_EVERY_MS (10LL * 60 * 1000)
 #define WFD_WB_MAX 16
-#define WFD_UNRUN_MAX 3 /* new attempts of an item claimed but never started */
+/* Task starts sent and not answered at most: a fan-out of thousands is sent
+ * in waves, so ZooKeeper's answers to the session's heartbeats (the lease
+ * every agent's starts depend on) do not queue behind them. */
+#define WFD_STARTS_INFLIGHT 64
+/* An item refused at its start (not run: e.g. its agent could not prove its
+ * session at that instant) is triggered again, as a new attempt, this many
+ * times beyond the task's retries. */
+#define WFD_MISSED_AGAIN 3
 /* w->ensured: jobs whose triggers parent exists, or is being created. */
 #define ENSURED_YES ((void *)1)
 #define ENSURED_INFLIGHT ((void *)2)
@@ -49,6 +56,7 @@ int64_t wfd_now_ms(void)
 
 static void evaluate(struct wfd *w, struct wrun *r);
 static void arm_timer(struct wfd *w);
+static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why, int extra);
 static void load_run(struct wfd *w, const char *id);
 
 /* ---------------------------------------------------------------- fenced writes */
@@ -75,6 +83,8 @@ static void wb_init(struct wfd *w, struct wb *b)
 {
     memset(b, 0, sizeof *b);
     const char *fence = coord_elect_path(w->c);
+    if (!fence[0]) /* no election node: a check that fails (never the root's) */
+        fence = "/election/-";
     b->op[b->n++] = (struct zkreg_op){
         .type = ZKOP_CHECK, .path = wb_dup(b, fence, (int)strlen(fence)), .version = -1};
 }
@@ -97,6 +107,7 @@ struct wb_ctx {
     struct wfd *w;
     uint64_t gen;
     char run[JOB_NAME_MAX + 1]; /* a run id (or, for ensured(), a job name) */
+    bool start;                 /* a task start: counted in w->starts_inflight */
 };
 
 static void deactivate(struct wfd *w, const char *why);
@@ -109,6 +120,19 @@ static void wb_done(struct zkreg *z, const struct zkreg_result *r, void *arg)
     if (r->rc == ZCLOSING || r->stale || x->gen != w->gen) {
         free(x);
         return;
+    }
+    if (x->start && w->starts_inflight > 0 && w->starts_inflight-- == WFD_STARTS_INFLIGHT) {
+        /* Below the bound again: tasks that waited for it start now. */
+        const char *k;
+        void *v;
+        char ids[64][WFZK_RUN_ID_MAX + 1];
+        int n = 0;
+        for (size_t it = 0; n < 64 && strmap_next(&w->runs, &it, &k, &v);)
+            if (((struct wrun *)v)->st == WF_R_RUNNING && ((struct wrun *)v)->loaded)
+                snprintf(ids[n++], sizeof ids[0], "%.80s", k);
+        for (int i = 0; i < n; i++)
+            if ((v = strmap_get(&w->runs, ids[i])))
+                evaluate(w, v);
     }
     if (r->rc != ZOK) {
         w->stats.write_failures++;
@@ -134,15 +158,20 @@ static void wb_commit_drop(struct wb *b)
     b->n = b->nown = 0;
 }
 
-static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
+static void wb_commit_as(struct wfd *w, struct wb *b, const char *run_id, bool start)
 {
     struct wb_ctx *x = calloc(1, sizeof *x);
     if (x) {
         x->w = w;
         x->gen = w->gen;
+        x->start = start;
+        if (start)
+            w->starts_inflight++;
         snprintf(x->run, sizeof x->run, "%s", run_id ? run_id : "");
         w->stats.writes++;
         if (zkreg_multi(w->z, b->op, b->n, wb_done, x) != ZOK) {
+            if (start)
+                w->starts_inflight--;
             free(x);
             struct wrun *r = run_id ? strmap_get(&w->runs, run_id) : NULL;
             if (r)
@@ -152,6 +181,11 @@ static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
     for (int i = 0; i < b->nown; i++)
         free(b->own[i]);
     b->n = b->nown = 0;
+}
+
+static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
+{
+    wb_commit_as(w, b, run_id, false);
 }
 
 static void ignore_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -537,6 +571,8 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
         arm_timer(w);
         return;
     }
+    if (w->starts_inflight >= WFD_STARTS_INFLIGHT)
+        return; /* evaluated again when answers come back (wb_done) */
     task_job(job, sizeof job, r, i);
     const struct job *cfg = coord_job(w->c, job);
     if (!cfg) {
@@ -582,7 +618,7 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
     wb_init(w, &b);
     put_task(w, &b, r, i);
     add_trigger(&b, r, i, t->attempt, -1);
-    wb_commit(w, &b, r->id);
+    wb_commit_as(w, &b, r->id, true);
     w->stats.tasks_started++;
     LOGI("workflow run %s: task %s started (attempt %d, %d items)", r->id, k->id, t->attempt,
          t->nitems);
@@ -726,8 +762,6 @@ struct res_ctx {
     char name[200];
 };
 
-static bool item_unrun(struct wfd *w, struct wrun *r, int i, int item, const char *why);
-
 static void handle_result(struct wfd *w, struct wrun *r, const char *name, const char *data,
                           int len)
 {
@@ -745,17 +779,21 @@ static void handle_result(struct wfd *w, struct wrun *r, const char *name, const
     cJSON *o = cJSON_ParseWithLength(data, (size_t)len);
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
     const cJSON *xcom = cJSON_GetObjectItemCaseSensitive(o, "xcom");
+    if (r->loaded && cJSON_IsString(status) && strcmp(status->valuestring, "missed") == 0) {
+        /* Not run (refused at its start): a new attempt, not a failure. */
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
+        char msg[300];
+        snprintf(msg, sizeof msg, "not run (%s)",
+                 cJSON_IsString(why) ? why->valuestring : "refused at its start");
+        strmap_put(&r->seen, name, (void *)1, &e);
+        cJSON_Delete(o);
+        item_lost(w, r, i, item, msg, WFD_MISSED_AGAIN);
+        return;
+    }
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(o, "stdout");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "succeeded") == 0;
-    strmap_put(&r->seen, name, (void *)1, &e);
-    if (r->loaded && cJSON_IsString(status) && strcmp(status->valuestring, "not_started") == 0) {
-        const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
-        if (item_unrun(w, r, i, item, cJSON_IsString(why) ? why->valuestring : "not started")) {
-            cJSON_Delete(o);
-            return;
-        }
-    }
     t->res[item] = ok ? 1 : 2;
+    strmap_put(&r->seen, name, (void *)1, &e);
     w->stats.results++;
     if (ok && xcom) {
         char key[16];
@@ -1248,6 +1286,27 @@ static void cancel_run(struct wfd *w, struct wrun *r, enum wf_rstate st, const c
     finish_run(w, r, st, why);
 }
 
+/* reopen_run: a run that had ended runs again (a clear or mark changed a
+ * task). False when the run has to be read again first (then evaluated
+ * when loaded). */
+static bool reopen_run(struct wfd *w, struct wrun *r)
+{
+    struct wb b;
+    if (!run_done(r->st))
+        return true;
+    r->st = WF_R_RUNNING;
+    r->ended_ms = 0;
+    wb_init(w, &b);
+    put_run(w, &b, r);
+    wb_commit(w, &b, r->id);
+    if (!r->loaded || !r->d) {
+        load_run(w, r->id);
+        return false;
+    }
+    list_results(w, r); /* the watch on d/ again */
+    return true;
+}
+
 /* clear_tasks: the marked tasks wait again (their next start is a new
  * attempt); a run that had ended runs again. */
 static void clear_tasks(struct wfd *w, struct wrun *r, const unsigned char *mark)
@@ -1271,19 +1330,8 @@ static void clear_tasks(struct wfd *w, struct wrun *r, const unsigned char *mark
             wb_commit(w, &b, r->id);
         }
     }
-    if (run_done(r->st)) {
-        r->st = WF_R_RUNNING;
-        r->ended_ms = 0;
-        wb_init(w, &b);
-        put_run(w, &b, r);
-        wb_commit(w, &b, r->id);
-        if (!r->loaded || !r->d) {
-            load_run(w, r->id);
-            return;
-        }
-        list_results(w, r); /* the watch on d/ again */
-    }
-    evaluate(w, r);
+    if (reopen_run(w, r))
+        evaluate(w, r);
 }
 
 /* ---------------------------------------------------------------- definitions */
@@ -1735,14 +1783,10 @@ static void handle_request(struct wfd *w, const char *name, const cJSON *q)
         } else {
             answer(&b, name, NULL, 0, NULL, NULL);
             wb_commit(w, &b, NULL);
-            if (run_done(r->st)) {
-                unsigned char *none = calloc((size_t)r->d->ntasks, 1);
-                if (none)
-                    clear_tasks(w, r, none); /* the run goes on from the new state */
-                free(none);
-            }
+            bool go = reopen_run(w, r); /* the run goes on from the new state */
             set_state(w, r, i, st, "marked by an operator");
-            evaluate(w, r);
+            if (go)
+                evaluate(w, r);
             return;
         }
     } else {
@@ -1977,13 +2021,17 @@ static int task_retries(struct wfd *w, const struct wrun *r, int i)
     return k->kind == WF_COMMAND ? k->retries : 0;
 }
 
-static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why)
+/* item_lost: item `item` of task i did not run to a result in its attempt
+ * (its agent died, or its start was refused): it runs again as a new attempt
+ * while its attempts are at most `extra` beyond the task's retries. */
+static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why, int extra)
 {
     struct wtask *t = &r->t[i];
     const struct wf_task *k = &r->d->tasks[i];
     /* Counted from the task's attempt: a cleared task (attempt 2, 3, ...)
      * has its retries again. */
-    if (k->kind != WF_SENSOR && t->ia[item] - t->attempt < task_retries(w, r, i)) {
+    if ((k->kind != WF_SENSOR || extra > 0) &&
+        t->ia[item] - t->attempt < task_retries(w, r, i) + extra) {
         struct wb b;
         t->ia[item]++;
         wb_init(w, &b);
@@ -2009,28 +2057,6 @@ static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char
     }
 }
 
-/* item_unrun: item `item` was claimed but never started (it moved to another
- * agent between its claim and its start, or its start was refused: a
- * "not_started" result). Nothing ran, so it runs again as a new attempt of that
- * item, without using one of the task's retries, up to WFD_UNRUN_MAX times
- * beyond them; false past that (the result then fails the item). */
-static bool item_unrun(struct wfd *w, struct wrun *r, int i, int item, const char *why)
-{
-    struct wtask *t = &r->t[i];
-    const struct wf_task *k = &r->d->tasks[i];
-    if (k->kind == WF_SENSOR || t->ia[item] - t->attempt >= task_retries(w, r, i) + WFD_UNRUN_MAX)
-        return false;
-    struct wb b;
-    t->ia[item]++;
-    wb_init(w, &b);
-    put_task(w, &b, r, i);
-    add_trigger(&b, r, i, t->ia[item], item);
-    wb_commit(w, &b, r->id);
-    LOGN("workflow run %s task %s item %d: not started (%s): run again (attempt %d)", r->id, k->id,
-         item, why, t->ia[item]);
-    return true;
-}
-
 static void claim_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
 {
     struct claim_ctx *x = arg;
@@ -2050,11 +2076,11 @@ static void claim_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             char why[300];
             snprintf(why, sizeof why, "agent %s (session %llx) is gone without its result", id,
                      (unsigned long long)session);
-            item_lost(w, run, x->task, x->item, why);
+            item_lost(w, run, x->task, x->item, why, 0);
         } else if (open && r->rc == ZNONODE &&
                    wfd_now_ms() - t->trig_ms > PLAN_TRIGGER_TTL_MS) {
             item_lost(w, run, x->task, x->item,
-                      "no agent held the item and could start it before its trigger expired");
+                      "no agent held the item and could start it before its trigger expired", 0);
         }
     }
     free(x);
@@ -2344,6 +2370,7 @@ static void clear_state(struct wfd *w)
     strmap_init(&w->reqs);
     strmap_free(&w->ensured);
     strmap_init(&w->ensured);
+    w->starts_inflight = 0; /* answers of the old generation are dropped */
     for (size_t it = 0; strmap_next(&w->creating, &it, &k, &v);)
         free(v);
     strmap_free(&w->creating);

@@ -45,7 +45,7 @@ void wfd_close(struct wfd *w);
 
 /* The item side. */
 struct wfd_result {
-    const char *status; /* succeeded|failed|missed|cancelled|not_started (claimed, never started) */
+    const char *status; /* succeeded|failed|missed|cancelled */
     int exit_code;
     const char *exec_id;
     int64_t started_ms, ended_ms;

@@ -89,6 +89,7 @@ struct wfd {
     struct strmap ensured; /* jobs whose triggers parent exists (or is being created) */
     struct strmap creating; /* task jobs this driver created or rewrote (their writes sent) */
     int64_t last_scan_ms, last_gc_ms, last_run_gc_ms;
+    int starts_inflight; /* task starts sent, not answered (WFD_STARTS_INFLIGHT) */
     struct event *ev_timer; /* the earliest sensor poke or external check */
     struct wfd_stats stats;
     /* item side */

@@ -661,13 +661,97 @@ static void test_schedule(void **state)
     teardown(&c);
 }
 
+/* external: a task waiting for another workflow's task in the run at the
+ * same logical time succeeds once that task has; one whose other run never
+ * comes fails at its timeout. mark: a failed task marked succeeded lets its
+ * downstream run. */
+static void test_external_and_mark(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], c1[2048], c2[2048], c3[2048], def[16384], why[400];
+    char down_run[100], up_run[100], lone_run[100], mark_run[100];
+    setup(&c, "ext", log, sizeof log);
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    cmd(c1, sizeof c1, log, "true");
+    cmd(c2, sizeof c2, log, "exit 4");
+    cmd(c3, sizeof c3, log, "true");
+    snprintf(def, sizeof def, "{\"name\":\"up\",\"tasks\":{\"done\":{\"command\":\"%s\"}}}", c1);
+    put_wf(c.ns, def);
+    snprintf(def, sizeof def,
+             "{\"name\":\"down\",\"tasks\":{"
+             "\"wait\":{\"external\":{\"workflow\":\"up\",\"task\":\"done\",\"offset\":\"-1h\"},"
+             "\"interval_s\":1,\"timeout_s\":60},"
+             "\"after\":{\"command\":\"%s\",\"upstream\":[\"wait\"]}}}",
+             c1);
+    put_wf(c.ns, def);
+    snprintf(def, sizeof def,
+             "{\"name\":\"lone\",\"tasks\":{"
+             "\"wait\":{\"external\":{\"workflow\":\"up\",\"task\":\"done\",\"offset\":\"+1d\"},"
+             "\"interval_s\":1,\"timeout_s\":3}}}");
+    put_wf(c.ns, def);
+    snprintf(def, sizeof def,
+             "{\"name\":\"mk\",\"tasks\":{\"bad\":{\"command\":\"%s\"},"
+             "\"next\":{\"command\":\"%s\",\"upstream\":[\"bad\"]}}}",
+             c2, c3);
+    put_wf(c.ns, def);
+
+    /* down at T waits for up at T - 1 h. */
+    long long t = (time(NULL) / 60) * 60 * 1000LL;
+    cJSON *req = cJSON_CreateObject(), *res = NULL;
+    cJSON_AddStringToObject(req, "op", "trigger");
+    cJSON_AddStringToObject(req, "workflow", "down");
+    cJSON_AddNumberToObject(req, "logical_ms", (double)t);
+    if (request(c.ns, req, &res, why, sizeof why) < 0)
+        fail_msg("trigger down: %s", why);
+    snprintf(down_run, sizeof down_run, "%s", cJSON_GetObjectItem(res, "run_id")->valuestring);
+    cJSON_Delete(res);
+    wait_state(c.ns, down_run, "wait", "sensing", 10000);
+    trigger(c.ns, "lone", lone_run, sizeof lone_run);
+    usleep(1500000); /* down's external has checked and found nothing */
+    assert_string_equal(run_state(c.ns, down_run, "wait"), "sensing");
+    assert_int_equal(count(log, 'S', "after", -1), 0);
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "op", "trigger");
+    cJSON_AddStringToObject(req, "workflow", "up");
+    cJSON_AddNumberToObject(req, "logical_ms", (double)(t - 3600000));
+    if (request(c.ns, req, &res, why, sizeof why) < 0)
+        fail_msg("trigger up: %s", why);
+    snprintf(up_run, sizeof up_run, "%s", cJSON_GetObjectItem(res, "run_id")->valuestring);
+    cJSON_Delete(res);
+    wait_state(c.ns, up_run, NULL, "succeeded", 20000);
+    wait_state(c.ns, down_run, NULL, "succeeded", 20000);
+    assert_int_equal(count(log, 'S', "after", -1), 1);
+    /* lone's other run never comes: failed at its timeout. */
+    wait_state(c.ns, lone_run, NULL, "failed", 20000);
+    assert_string_equal(run_state(c.ns, lone_run, "wait"), "failed");
+
+    /* mark */
+    trigger(c.ns, "mk", mark_run, sizeof mark_run);
+    wait_state(c.ns, mark_run, NULL, "failed", 20000);
+    assert_string_equal(run_state(c.ns, mark_run, "next"), "upstream_failed");
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "op", "mark");
+    cJSON_AddStringToObject(req, "run_id", mark_run);
+    cJSON_AddStringToObject(req, "task", "next");
+    cJSON_AddStringToObject(req, "state", "succeeded");
+    if (request(c.ns, req, &res, why, sizeof why) < 0)
+        fail_msg("mark: %s", why);
+    cJSON_Delete(res);
+    /* bad is still failed (a leaf? no: next is the leaf, now succeeded) */
+    wait_state(c.ns, mark_run, NULL, "succeeded", 20000);
+    assert_int_equal(count(log, 'S', "next", -1), 0); /* marked, never run */
+    teardown(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain),         cmocka_unit_test(test_sensor_and_failure),
         cmocka_unit_test(test_leader_kill),   cmocka_unit_test(test_agent_death),
         cmocka_unit_test(test_cancel_and_clear), cmocka_unit_test(test_backfill),
-        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_schedule),      cmocka_unit_test(test_external_and_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

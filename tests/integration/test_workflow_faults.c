@@ -240,7 +240,7 @@ static void put_wf(const char *ns, const char *json)
 
 /* check_chain: t1, t2, t3 each started once and ended once, each after its
  * upstream ended; in ZooKeeper each succeeded, with exactly one result that
- * ran (succeeded) and no other but "not_started" ones (an item claimed by an agent
+ * ran (succeeded) and no other but "missed" ones (an item claimed by an agent
  * that lost it before the start: nothing ran, the driver asked again). */
 static void check_chain(const char *ns, const char *run_id, const char *log)
 {
@@ -272,7 +272,7 @@ static void check_chain(const char *ns, const char *run_id, const char *log)
         const char *st = str_of(o, "status");
         int ti = task[0] == 't' && task[1] >= '1' && task[1] <= '3' && !task[2] ? task[1] - '1'
                                                                                : -1;
-        bool good = ti >= 0 && item == 0 && (!strcmp(st, "succeeded") || !strcmp(st, "not_started"));
+        bool good = ti >= 0 && item == 0 && (!strcmp(st, "succeeded") || !strcmp(st, "missed"));
         if (good && !strcmp(st, "succeeded"))
             ran[ti]++;
         else if (good)
@@ -809,7 +809,7 @@ static void test_owner_death_after_clear(void **state)
 
 /* A job task whose job is disabled: its item is held (the agent owns it) but
  * never scheduled, so its claim is never followed by a start; the agent
- * reports it not_started, as it does an item that moved between its claim and its
+ * reports it missed, as it does an item that moved between its claim and its
  * start. The driver asks again, as new attempts of the item, a bounded number
  * of times (nothing ran, so the task's retries are not used), then fails the
  * task with the agent's reason. */
@@ -855,7 +855,7 @@ static void test_item_not_started_asked_again(void **state)
         assert_int_equal(wfzk_done_parse(names[i], task, sizeof task, &attempt, &item), 0);
         assert_int_equal(zkcli_get(k, path, &data, &len, NULL), ZOK);
         unstarted += !strcmp(task, "t1") && item == 0 && attempt >= 1 && attempt <= 4 &&
-                  strstr(data, "\"status\":\"not_started\"") != NULL;
+                  strstr(data, "\"status\":\"missed\"") != NULL;
         free(data);
     }
     zkcli_free_children(names, n);
