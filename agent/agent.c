@@ -564,7 +564,10 @@ static void report_wf(struct agent *a, const struct sched_event *ev)
          ev->type != SCHED_EV_MISSED))
         return;
     const char *status = "failed";
-    if (ev->type == SCHED_EV_MISSED)
+    /* missed: the item never ran here (the driver asks again, not counting
+     * it as a try). A refused retry of a run that did run and failed is
+     * that run's failure. */
+    if (ev->type == SCHED_EV_MISSED && ev->attempt <= 1)
         status = "missed";
     else if (ev->type == SCHED_EV_FINISHED && ev->status == EXEC_SUCCEEDED)
         status = "succeeded";
