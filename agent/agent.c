@@ -564,7 +564,10 @@ static void report_wf(struct agent *a, const struct sched_event *ev)
          ev->type != SCHED_EV_MISSED))
         return;
     const char *status = "failed";
-    if (ev->type == SCHED_EV_MISSED)
+    /* missed: the item never ran here (the driver asks again, not counting
+     * it as a try). A refused retry of a run that did run and failed is
+     * that run's failure. */
+    if (ev->type == SCHED_EV_MISSED && ev->attempt <= 1)
         status = "missed";
     else if (ev->type == SCHED_EV_FINISHED && ev->status == EXEC_SUCCEEDED)
         status = "succeeded";
@@ -831,6 +834,28 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (unsigned long long)as.reminders, (unsigned long long)as.silenced,
         (unsigned long long)as.sent, (unsigned long long)as.failed, (unsigned long long)as.dropped,
         (unsigned long long)as.queued, (long long)ps.armed, (long long)ps.released);
+    struct wfd_stats ws = {0};
+    if (a->wfd)
+        wfd_stats(a->wfd, &ws);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "# TYPE shardcron_agent_workflow_runs_active gauge\n"
+                      "shardcron_agent_workflow_runs_active %d\n"
+                      "# TYPE shardcron_agent_workflow_runs_created_total counter\n"
+                      "shardcron_agent_workflow_runs_created_total %llu\n"
+                      "# TYPE shardcron_agent_workflow_tasks_started_total counter\n"
+                      "shardcron_agent_workflow_tasks_started_total %llu\n"
+                      "# TYPE shardcron_agent_workflow_requests_total counter\n"
+                      "shardcron_agent_workflow_requests_total %llu\n"
+                      "# TYPE shardcron_agent_workflow_writes_total counter\n"
+                      "shardcron_agent_workflow_writes_total{result=\"sent\"} %llu\n"
+                      "shardcron_agent_workflow_writes_total{result=\"failed\"} %llu\n"
+                      "# TYPE shardcron_agent_workflow_results_total counter\n"
+                      "shardcron_agent_workflow_results_total %llu\n",
+                      ws.runs_active, (unsigned long long)ws.runs_created,
+                      (unsigned long long)ws.tasks_started, (unsigned long long)ws.requests,
+                      (unsigned long long)ws.writes, (unsigned long long)ws.write_failures,
+                      (unsigned long long)ws.results);
     if (n > 0 && (size_t)n < sizeof buf)
         n += snprintf(buf + n, sizeof buf - (size_t)n,
                       "# TYPE shardcron_agent_logs_pruned_total counter\n"

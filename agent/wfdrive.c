@@ -30,8 +30,19 @@
 #include "registry/plan.h"
 
 #define WFD_SCAN_MS 3000          /* claims of items whose agent may have died */
-#define WFD_RUN_KEEP_MS (7LL * 86400 * 1000) /* finished runs stay in ZooKeeper */
+/* Finished runs stay in ZooKeeper this long (a run per logical time is
+ * refused against them; older ones are in history only). */
+#define WFD_RUN_KEEP_MS (30LL * 86400 * 1000)
+#define WFD_GC_EVERY_MS (10LL * 60 * 1000)
 #define WFD_WB_MAX 16
+/* Task starts sent and not answered at most: a fan-out of thousands is sent
+ * in waves, so ZooKeeper's answers to the session's heartbeats (the lease
+ * every agent's starts depend on) do not queue behind them. */
+#define WFD_STARTS_INFLIGHT 64
+/* An item refused at its start (not run: e.g. its agent could not prove its
+ * session at that instant) is triggered again, as a new attempt, this many
+ * times beyond the task's retries. */
+#define WFD_MISSED_AGAIN 3
 /* w->ensured: jobs whose triggers parent exists, or is being created. */
 #define ENSURED_YES ((void *)1)
 #define ENSURED_INFLIGHT ((void *)2)
@@ -44,6 +55,8 @@ int64_t wfd_now_ms(void)
 }
 
 static void evaluate(struct wfd *w, struct wrun *r);
+static void arm_timer(struct wfd *w);
+static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why, int extra);
 static void load_run(struct wfd *w, const char *id);
 
 /* ---------------------------------------------------------------- fenced writes */
@@ -70,6 +83,8 @@ static void wb_init(struct wfd *w, struct wb *b)
 {
     memset(b, 0, sizeof *b);
     const char *fence = coord_elect_path(w->c);
+    if (!fence[0]) /* no election node: a check that fails (never the root's) */
+        fence = "/election/-";
     b->op[b->n++] = (struct zkreg_op){
         .type = ZKOP_CHECK, .path = wb_dup(b, fence, (int)strlen(fence)), .version = -1};
 }
@@ -92,6 +107,7 @@ struct wb_ctx {
     struct wfd *w;
     uint64_t gen;
     char run[JOB_NAME_MAX + 1]; /* a run id (or, for ensured(), a job name) */
+    bool start;                 /* a task start: counted in w->starts_inflight */
 };
 
 static void deactivate(struct wfd *w, const char *why);
@@ -104,6 +120,19 @@ static void wb_done(struct zkreg *z, const struct zkreg_result *r, void *arg)
     if (r->rc == ZCLOSING || r->stale || x->gen != w->gen) {
         free(x);
         return;
+    }
+    if (x->start && w->starts_inflight > 0 && w->starts_inflight-- == WFD_STARTS_INFLIGHT) {
+        /* Below the bound again: tasks that waited for it start now. */
+        const char *k;
+        void *v;
+        char ids[64][WFZK_RUN_ID_MAX + 1];
+        int n = 0;
+        for (size_t it = 0; n < 64 && strmap_next(&w->runs, &it, &k, &v);)
+            if (((struct wrun *)v)->st == WF_R_RUNNING && ((struct wrun *)v)->loaded)
+                snprintf(ids[n++], sizeof ids[0], "%.80s", k);
+        for (int i = 0; i < n; i++)
+            if ((v = strmap_get(&w->runs, ids[i])))
+                evaluate(w, v);
     }
     if (r->rc != ZOK) {
         w->stats.write_failures++;
@@ -129,15 +158,20 @@ static void wb_commit_drop(struct wb *b)
     b->n = b->nown = 0;
 }
 
-static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
+static void wb_commit_as(struct wfd *w, struct wb *b, const char *run_id, bool start)
 {
     struct wb_ctx *x = calloc(1, sizeof *x);
     if (x) {
         x->w = w;
         x->gen = w->gen;
+        x->start = start;
+        if (start)
+            w->starts_inflight++;
         snprintf(x->run, sizeof x->run, "%s", run_id ? run_id : "");
         w->stats.writes++;
         if (zkreg_multi(w->z, b->op, b->n, wb_done, x) != ZOK) {
+            if (start)
+                w->starts_inflight--;
             free(x);
             struct wrun *r = run_id ? strmap_get(&w->runs, run_id) : NULL;
             if (r)
@@ -147,6 +181,11 @@ static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
     for (int i = 0; i < b->nown; i++)
         free(b->own[i]);
     b->n = b->nown = 0;
+}
+
+static void wb_commit(struct wfd *w, struct wb *b, const char *run_id)
+{
+    wb_commit_as(w, b, run_id, false);
 }
 
 static void ignore_cb(struct zkreg *z, const struct zkreg_result *r, void *arg)
@@ -529,8 +568,11 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
         wb_init(w, &b);
         put_task(w, &b, r, i);
         wb_commit(w, &b, r->id);
+        arm_timer(w);
         return;
     }
+    if (w->starts_inflight >= WFD_STARTS_INFLIGHT)
+        return; /* evaluated again when answers come back (wb_done) */
     task_job(job, sizeof job, r, i);
     const struct job *cfg = coord_job(w->c, job);
     if (!cfg) {
@@ -576,7 +618,7 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
     wb_init(w, &b);
     put_task(w, &b, r, i);
     add_trigger(&b, r, i, t->attempt, -1);
-    wb_commit(w, &b, r->id);
+    wb_commit_as(w, &b, r->id, true);
     w->stats.tasks_started++;
     LOGI("workflow run %s: task %s started (attempt %d, %d items)", r->id, k->id, t->attempt,
          t->nitems);
@@ -675,6 +717,7 @@ static void task_ended(struct wfd *w, struct wrun *r, int i, const char *stdout_
             wb_init(w, &b);
             put_task(w, &b, r, i);
             wb_commit(w, &b, r->id);
+            arm_timer(w);
             return; /* sensing: no capacity held until the next poke */
         }
     } else if (k->kind == WF_BRANCH && ok) {
@@ -698,6 +741,10 @@ static void task_ended(struct wfd *w, struct wrun *r, int i, const char *stdout_
         set_state(w, r, i, WF_T_SUCCEEDED, "");
     } else {
         char why[300] = "";
+        /* The failed item's own reason (its exit, its gone agent), set when
+         * its result came or it was found lost, is what gets recorded. */
+        if (!ok && t->reason[0])
+            snprintf(why, sizeof why, "%s", t->reason);
         for (int n = 0; !ok && n < t->nitems && !why[0]; n++)
             if (t->res[n] != 1)
                 snprintf(why, sizeof why, "item %d failed", n);
@@ -732,6 +779,17 @@ static void handle_result(struct wfd *w, struct wrun *r, const char *name, const
     cJSON *o = cJSON_ParseWithLength(data, (size_t)len);
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(o, "status");
     const cJSON *xcom = cJSON_GetObjectItemCaseSensitive(o, "xcom");
+    if (r->loaded && cJSON_IsString(status) && strcmp(status->valuestring, "missed") == 0) {
+        /* Not run (refused at its start): a new attempt, not a failure. */
+        const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
+        char msg[300];
+        snprintf(msg, sizeof msg, "not run (%s)",
+                 cJSON_IsString(why) ? why->valuestring : "refused at its start");
+        strmap_put(&r->seen, name, (void *)1, &e);
+        cJSON_Delete(o);
+        item_lost(w, r, i, item, msg, WFD_MISSED_AGAIN);
+        return;
+    }
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(o, "stdout");
     bool ok = cJSON_IsString(status) && strcmp(status->valuestring, "succeeded") == 0;
     t->res[item] = ok ? 1 : 2;
@@ -1154,7 +1212,10 @@ static struct wrun *create_run(struct wfd *w, struct wb *b, struct wdef *def, in
     if (r->st == WF_R_RUNNING)
         r->started_ms = r->created_ms;
     r->loaded = true;
-    r->seq = 1;
+    /* History takes a report only at a higher seq than the row's: a run
+     * created again for its logical time (after ZooKeeper forgot the first)
+     * starts above every report of the earlier one. */
+    r->seq = r->created_ms * 1000;
     cJSON *o = run_json(r);
     char *s = cJSON_PrintUnformatted(o);
     snprintf(path, sizeof path, WFZK_RUNS "/%s", id);
@@ -1225,6 +1286,27 @@ static void cancel_run(struct wfd *w, struct wrun *r, enum wf_rstate st, const c
     finish_run(w, r, st, why);
 }
 
+/* reopen_run: a run that had ended runs again (a clear or mark changed a
+ * task). False when the run has to be read again first (then evaluated
+ * when loaded). */
+static bool reopen_run(struct wfd *w, struct wrun *r)
+{
+    struct wb b;
+    if (!run_done(r->st))
+        return true;
+    r->st = WF_R_RUNNING;
+    r->ended_ms = 0;
+    wb_init(w, &b);
+    put_run(w, &b, r);
+    wb_commit(w, &b, r->id);
+    if (!r->loaded || !r->d) {
+        load_run(w, r->id);
+        return false;
+    }
+    list_results(w, r); /* the watch on d/ again */
+    return true;
+}
+
 /* clear_tasks: the marked tasks wait again (their next start is a new
  * attempt); a run that had ended runs again. */
 static void clear_tasks(struct wfd *w, struct wrun *r, const unsigned char *mark)
@@ -1248,19 +1330,8 @@ static void clear_tasks(struct wfd *w, struct wrun *r, const unsigned char *mark
             wb_commit(w, &b, r->id);
         }
     }
-    if (run_done(r->st)) {
-        r->st = WF_R_RUNNING;
-        r->ended_ms = 0;
-        wb_init(w, &b);
-        put_run(w, &b, r);
-        wb_commit(w, &b, r->id);
-        if (!r->loaded || !r->d) {
-            load_run(w, r->id);
-            return;
-        }
-        list_results(w, r); /* the watch on d/ again */
-    }
-    evaluate(w, r);
+    if (reopen_run(w, r))
+        evaluate(w, r);
 }
 
 /* ---------------------------------------------------------------- definitions */
@@ -1712,14 +1783,10 @@ static void handle_request(struct wfd *w, const char *name, const cJSON *q)
         } else {
             answer(&b, name, NULL, 0, NULL, NULL);
             wb_commit(w, &b, NULL);
-            if (run_done(r->st)) {
-                unsigned char *none = calloc((size_t)r->d->ntasks, 1);
-                if (none)
-                    clear_tasks(w, r, none); /* the run goes on from the new state */
-                free(none);
-            }
+            bool go = reopen_run(w, r); /* the run goes on from the new state */
             set_state(w, r, i, st, "marked by an operator");
-            evaluate(w, r);
+            if (go)
+                evaluate(w, r);
             return;
         }
     } else {
@@ -1911,6 +1978,7 @@ static void ext_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             evaluate(w, run);
         } else {
             t->next_ms = now + (int64_t)k->interval_s * 1000;
+            arm_timer(w);
         }
         cJSON_Delete(o);
     }
@@ -1953,11 +2021,17 @@ static int task_retries(struct wfd *w, const struct wrun *r, int i)
     return k->kind == WF_COMMAND ? k->retries : 0;
 }
 
-static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why)
+/* item_lost: item `item` of task i did not run to a result in its attempt
+ * (its agent died, or its start was refused): it runs again as a new attempt
+ * while its attempts are at most `extra` beyond the task's retries. */
+static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why, int extra)
 {
     struct wtask *t = &r->t[i];
     const struct wf_task *k = &r->d->tasks[i];
-    if (k->kind != WF_SENSOR && t->ia[item] <= task_retries(w, r, i)) {
+    /* Counted from the task's attempt: a cleared task (attempt 2, 3, ...)
+     * has its retries again. */
+    if ((k->kind != WF_SENSOR || extra > 0) &&
+        t->ia[item] - t->attempt < task_retries(w, r, i) + extra) {
         struct wb b;
         t->ia[item]++;
         wb_init(w, &b);
@@ -2002,11 +2076,11 @@ static void claim_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             char why[300];
             snprintf(why, sizeof why, "agent %s (session %llx) is gone without its result", id,
                      (unsigned long long)session);
-            item_lost(w, run, x->task, x->item, why);
+            item_lost(w, run, x->task, x->item, why, 0);
         } else if (open && r->rc == ZNONODE &&
                    wfd_now_ms() - t->trig_ms > PLAN_TRIGGER_TTL_MS) {
             item_lost(w, run, x->task, x->item,
-                      "no agent held the item and could start it before its trigger expired");
+                      "no agent held the item and could start it before its trigger expired", 0);
         }
     }
     free(x);
@@ -2079,6 +2153,114 @@ static void tick_run(struct wfd *w, struct wrun *r, int64_t now, bool scan)
         scan_claims(w, r);
 }
 
+/* gc_runs: finished runs older than WFD_RUN_KEEP_MS leave ZooKeeper (their
+ * history stays in MySQL): the run's children, then the run. */
+struct gc_ctx {
+    struct wfd *w;
+    char path[300];
+    int depth;
+};
+
+static void gc_listed(struct zkreg *z, const struct zkreg_result *r, void *arg);
+
+static void gc_path(struct wfd *w, const char *path, int depth)
+{
+    struct gc_ctx *x = calloc(1, sizeof *x);
+    if (!x)
+        return;
+    x->w = w;
+    x->depth = depth;
+    snprintf(x->path, sizeof x->path, "%s", path);
+    if (zkreg_children(w->z, path, false, gc_listed, x) != ZOK)
+        free(x);
+}
+
+static void gc_listed(struct zkreg *z, const struct zkreg_result *r, void *arg)
+{
+    struct gc_ctx *x = arg;
+    if (r->rc == ZOK && !r->stale) {
+        if (r->nchildren == 0) {
+            zkreg_delete(z, x->path, -1, ignore_cb, NULL);
+        } else if (x->depth < 2) {
+            char p[600];
+            for (int i = 0; i < r->nchildren; i++) {
+                snprintf(p, sizeof p, "%s/%s", x->path, r->children[i]);
+                gc_path(x->w, p, x->depth + 1);
+            }
+            /* the node itself once its children are gone: the next pass */
+        }
+    }
+    free(x);
+}
+
+static void gc_runs(struct wfd *w, int64_t now)
+{
+    const char *k;
+    void *v;
+    char gone[64][WFZK_RUN_ID_MAX + 1];
+    int n = 0;
+    for (size_t it = 0; n < 64 && strmap_next(&w->runs, &it, &k, &v);) {
+        struct wrun *r = v;
+        if (run_done(r->st) && r->ended_ms && now - r->ended_ms > WFD_RUN_KEEP_MS)
+            snprintf(gone[n++], sizeof gone[0], "%s", k);
+    }
+    for (int i = 0; i < n; i++) {
+        char path[300];
+        snprintf(path, sizeof path, WFZK_RUNS "/%.80s", gone[i]);
+        LOGI("workflow run %s: finished over %lld days ago: removed from ZooKeeper (kept in "
+             "history)",
+             gone[i], WFD_RUN_KEEP_MS / 86400000);
+        gc_path(w, path, 0);
+        run_free(strmap_del(&w->runs, gone[i]));
+    }
+}
+
+/* arm_timer: wake at the earliest sensor poke or external check (the tick
+ * is a second; a poke every interval_s should not drift by it). */
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wfd *w = arg;
+    (void)fd, (void)what;
+    const char *k;
+    void *v;
+    if (!w->active)
+        return;
+    int64_t now = wfd_now_ms();
+    char ids[256][WFZK_RUN_ID_MAX + 1];
+    int n = 0;
+    for (size_t it = 0; n < 256 && strmap_next(&w->runs, &it, &k, &v);)
+        if (((struct wrun *)v)->st == WF_R_RUNNING)
+            snprintf(ids[n++], sizeof ids[0], "%s", k);
+    for (int i = 0; i < n; i++)
+        if ((v = strmap_get(&w->runs, ids[i])))
+            tick_run(w, v, now, false);
+    arm_timer(w);
+}
+
+static void arm_timer(struct wfd *w)
+{
+    const char *k;
+    void *v;
+    int64_t next = 0;
+    if (!w->active || !w->ev_timer)
+        return;
+    for (size_t it = 0; strmap_next(&w->runs, &it, &k, &v);) {
+        struct wrun *r = v;
+        if (r->st != WF_R_RUNNING || !r->loaded || !r->d)
+            continue;
+        for (int i = 0; i < r->d->ntasks; i++)
+            if (r->t[i].st == WF_T_SENSING && r->t[i].next_ms && (!next || r->t[i].next_ms < next))
+                next = r->t[i].next_ms;
+    }
+    if (!next)
+        return;
+    int64_t d = next - wfd_now_ms();
+    if (d < 1)
+        d = 1;
+    struct timeval tv = {d / 1000, (d % 1000) * 1000};
+    evtimer_add(w->ev_timer, &tv);
+}
+
 static void ext_tick(void *ctx)
 {
     struct wfd *w = ctx;
@@ -2115,6 +2297,11 @@ static void ext_tick(void *ctx)
         w->last_gc_ms = now;
         list_reqs(w, true);
     }
+    if (now - w->last_run_gc_ms > WFD_GC_EVERY_MS) {
+        w->last_run_gc_ms = now;
+        gc_runs(w, now);
+    }
+    arm_timer(w);
 }
 
 /* ---------------------------------------------------------------- (de)activation */
@@ -2183,6 +2370,7 @@ static void clear_state(struct wfd *w)
     strmap_init(&w->reqs);
     strmap_free(&w->ensured);
     strmap_init(&w->ensured);
+    w->starts_inflight = 0; /* answers of the old generation are dropped */
     for (size_t it = 0; strmap_next(&w->creating, &it, &k, &v);)
         free(v);
     strmap_free(&w->creating);
@@ -2272,6 +2460,7 @@ int wfd_open(struct event_base *base, struct coord *c, const char *agent_id,
     strmap_init(&w->ensured);
     strmap_init(&w->creating);
     strmap_init(&w->watching);
+    w->ev_timer = evtimer_new(base, timer_cb, w);
     struct coord_ext e = {.on_watch = ext_watch,
                           .on_change = ext_change,
                           .on_tick = ext_tick,
@@ -2296,6 +2485,8 @@ void wfd_close(struct wfd *w)
 {
     if (!w)
         return;
+    if (w->ev_timer)
+        event_free(w->ev_timer);
     clear_state(w);
     strmap_free(&w->defs);
     strmap_free(&w->runs);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <event2/event.h>
 #include <time.h>
 
 #include "agent/wfdrive.h"
@@ -87,7 +88,9 @@ struct wfd {
     struct strmap reqs;   /* request names handled */
     struct strmap ensured; /* jobs whose triggers parent exists (or is being created) */
     struct strmap creating; /* task jobs this driver created or rewrote (their writes sent) */
-    int64_t last_scan_ms, last_gc_ms;
+    int64_t last_scan_ms, last_gc_ms, last_run_gc_ms;
+    int starts_inflight; /* task starts sent, not answered (WFD_STARTS_INFLIGHT) */
+    struct event *ev_timer; /* the earliest sensor poke or external check */
     struct wfd_stats stats;
     /* item side */
     struct wpending *pending;

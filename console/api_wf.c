@@ -7,7 +7,12 @@
  * shardcronctl runs: a request to the driver may wait WFZK_REQ_WAIT_MS for
  * an answer, which the loop must never do. The workers share a few
  * ZooKeeper sessions (registry/zkcli), checked before each use; the reply
- * and the audit row are made on the loop thread when the work is done. */
+ * and the audit row are made on the loop thread when the work is done.
+ *
+ * Runs the driver removed from ZooKeeper are in history: with --mysql, GET
+ * /workflows/{name}/runs and GET /runs/{id} take a second hop through the
+ * history pool (c->db) once the ZooKeeper work is done, and merge or fall
+ * back as shardcronctl does (workflow/wfhist.h). */
 #define LOG_CAT "shardcron.console"
 #include <errno.h>
 #include <event2/http.h>
@@ -23,7 +28,9 @@
 #include "core/log.h"
 #include "core/strmap.h"
 #include "registry/zkcli.h"
+#include "sql/hist_wf.h"
 #include "workflow/wf.h"
+#include "workflow/wfhist.h"
 #include "workflow/wfzk.h"
 
 #define WF_WORKERS 4  /* requests waiting for the driver at once */
@@ -63,6 +70,12 @@ struct wfwork {
     cJSON *reply;
     struct sc_err err;
     char *before, *after;
+    /* the history hop of OP_RUNS and OP_RUN (hist_start) */
+    char tz[64];     /* OP_RUN: the zone of the workflow's definition, if any */
+    bool hist_asked; /* the hop was made (wf_done runs twice) */
+    int hist_rc;     /* 0, or what reading history returned */
+    cJSON *hist;     /* history's answer */
+    struct sc_err hist_err;
 };
 
 /* ---------------------------------------------------------------- sessions */
@@ -191,6 +204,20 @@ static int do_work(struct wfwork *x, struct zkcli *k)
         break;
     case OP_RUN:
         rc = wfzk_read_run(k, x->object, &o, &x->err);
+        if (rc == -ENOENT) {
+            /* for history's run: its logical time in the definition's zone */
+            char wname[WF_NAME_MAX + 1];
+            int64_t lms;
+            cJSON *def = NULL;
+            struct sc_err e;
+            if (wfzk_run_id_parse(x->object, wname, sizeof wname, &lms) == 0 &&
+                wfzk_get(k, wname, &def, &version, &e) == 0) {
+                const cJSON *z = cJSON_GetObjectItemCaseSensitive(def, "timezone");
+                if (cJSON_IsString(z))
+                    snprintf(x->tz, sizeof x->tz, "%s", z->valuestring);
+            }
+            cJSON_Delete(def);
+        }
         break;
     case OP_ASK:
         rc = wfzk_request(k, x->req, WFZK_REQ_WAIT_MS, &o, &status, &x->err);
@@ -227,6 +254,7 @@ static void wf_work(MYSQL *m, void *arg)
 
 static void wfwork_free(struct wfwork *x)
 {
+    cJSON_Delete(x->hist);
     free(x->body);
     cJSON_Delete(x->req);
     cJSON_Delete(x->reply);
@@ -247,6 +275,83 @@ static void redact(cJSON *reply, cJSON *o, enum console_role role)
             cJSON_SetValuestring(v, "(redacted)");
     cJSON *red = cJSON_AddArrayToObject(reply, "redacted");
     cJSON_AddItemToArray(red, cJSON_CreateString("params"));
+}
+
+/* ---------------------------------------------------------------- history */
+
+/* hist_work: history's side of OP_RUNS / OP_RUN, on a worker of c->db. */
+static void hist_work(MYSQL *m, void *arg)
+{
+    struct wfwork *x = arg;
+    sc_err_clear(&x->hist_err);
+    if (!m) {
+        x->hist_rc = sc_err_set(&x->hist_err, EIO, "mysql", -1, "the history store is unreachable");
+        return;
+    }
+    if (x->op == OP_RUNS)
+        x->hist_rc = hist_wf_runs_list(m, x->object, 0, &x->hist, &x->hist_err);
+    else
+        x->hist_rc = hist_wf_run_get(m, x->object, &x->hist, &x->hist_err);
+}
+
+static void wf_done(void *arg);
+
+/* hist_start: whether x goes to history before its reply (then wf_done runs
+ * again from the history pool). A list always does; a run only when
+ * ZooKeeper no longer holds it. Loop thread. */
+static bool hist_start(struct wfwork *x)
+{
+    struct console *c = x->r->c;
+    if (x->hist_asked || !c->db)
+        return false;
+    bool list = x->op == OP_RUNS && x->code == 200;
+    bool run = x->op == OP_RUN && x->code == 404;
+    if (!list && !run)
+        return false;
+    x->hist_asked = true;
+    if (dbpool_submit(c->db, hist_work, wf_done, x) == 0)
+        return true;
+    x->hist_rc = sc_err_set(&x->hist_err, EBUSY, "mysql", -1, "the history pool refused the read");
+    return false;
+}
+
+/* hist_apply: history's answer into x's reply. Loop thread. */
+static void hist_apply(struct wfwork *x)
+{
+    char msg[sizeof x->hist_err.msg + 64];
+    if (x->op == OP_RUNS) {
+        cJSON *hist = x->hist;
+        x->hist = NULL;
+        wfhist_merge_runs(x->reply, x->hist_rc == 0 ? hist : NULL);
+        if (x->hist_rc != 0) {
+            cJSON_Delete(hist);
+            /* the runs ZooKeeper holds still answer; the header says what is missing */
+            snprintf(msg, sizeof msg, "199 - \"only the runs ZooKeeper holds: history: %s\"",
+                     x->hist_err.msg);
+            for (char *p = msg + 7; p[1]; p++) /* the server's words inside a quoted string */
+                if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+                    *p = '\'';
+            evhttp_add_header(evhttp_request_get_output_headers(x->r->req), "Warning", msg);
+            LOGW("runs of %s: history not read: %s", x->object, x->hist_err.msg);
+        }
+        return;
+    }
+    if (!x->hist_asked) /* without --mysql: a 404 stays a 404 */
+        return;
+    if (x->hist_rc == 0) {
+        wfhist_from_history(x->hist, x->tz[0] ? x->tz : NULL);
+        x->reply = x->hist;
+        x->hist = NULL;
+        x->code = 200;
+    } else if (x->hist_rc == -ENOENT) {
+        sc_err_set(&x->err, ENOENT, "run_id", -1, "no run %s in ZooKeeper nor in history",
+                   x->object);
+    } else {
+        x->code = 503;
+        snprintf(msg, sizeof msg, "%s", x->hist_err.msg);
+        sc_err_set(&x->err, EIO, "mysql", -1,
+                   "no run %s in ZooKeeper, and history could not be read: %s", x->object, msg);
+    }
 }
 
 /* reply_run: a run with an ETag (a hash of its body), so a page that polls
@@ -279,6 +384,16 @@ static void wf_done(void *arg)
     struct wfwork *x = arg;
     struct creq *r = x->r;
     struct console *c = r->c;
+    if (x->op == OP_RUNS || x->op == OP_RUN) {
+        if (hist_start(x))
+            return;
+        if (x->op == OP_RUNS && x->code == 200)
+            hist_apply(x); /* also without history: every row gets its source */
+        else if (x->op == OP_RUN && x->code == 404)
+            hist_apply(x);
+        else if (x->op == OP_RUN && x->code == 200)
+            cJSON_AddStringToObject(x->reply, "source", WFHIST_ZK);
+    }
     if (x->code >= 400 || !x->reply) {
         if (x->err.field[0] == '\0' && x->code == 503 && x->err.msg[0] == '\0')
             snprintf(x->err.msg, sizeof x->err.msg, "ZooKeeper failed");

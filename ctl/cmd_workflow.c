@@ -3,6 +3,11 @@
  * log entries, and run operations (trigger, clear, mark, cancel, backfill)
  * asked of the leader's driver through /wfreq (workflow/wfzk.h).
  *
+ * Runs are read from ZooKeeper and, with --mysql, from history as well: the
+ * driver removes ended runs from ZooKeeper after a while, so `runs` merges
+ * both (workflow/wfhist.h) and `run` falls back to history for a run
+ * ZooKeeper no longer holds.
+ *
  * Exit statuses: 2 for input refused before anything was asked (the field is
  * named), 1 for everything else: the driver refusing (its message), nobody
  * answering within WFZK_REQ_WAIT_MS, ZooKeeper failing. */
@@ -16,8 +21,13 @@
 #include "core/json.h"
 #include "ctl/ctl.h"
 #include "registry/zkcli.h"
+#include "sql/db.h"
+#include "sql/hist_wf.h"
 #include "workflow/wf.h"
+#include "workflow/wfhist.h"
 #include "workflow/wfzk.h"
+
+#define HISTORY_TIMEOUT_S 10 /* connect, read and write of a history read */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -278,12 +288,73 @@ int ctl_wf_disable(const struct cfg *c, int nargs, char **args)
 
 /* ---------------------------------------------------------------- runs */
 
-/* collect_runs: the one place the runs a listing shows are gathered. Today
- * ZooKeeper's (active and recently ended runs, wfzk_runs); runs that ended
- * and left ZooKeeper are in history (MySQL) and join the list here. */
-static int collect_runs(struct zkcli *k, const char *name, cJSON **arr, struct sc_err *err)
+/* history_open: a connection to the history store (the caller's, closed
+ * with history_close) when --mysql is set, else NULL with *rc CTL_OK: then
+ * ZooKeeper's view is all there is. NULL with *rc set after printing what
+ * is wrong when it is set but unusable. */
+static MYSQL *history_open(const struct cfg *c, int *rc)
 {
-    return wfzk_runs(k, name, arr, err);
+    struct sc_err err;
+    struct db_url url;
+    char msg[512], *pw = NULL;
+    *rc = CTL_OK;
+    if (!cfg_str(c, "mysql") || !*cfg_str(c, "mysql"))
+        return NULL;
+    sc_err_clear(&err);
+    if (db_url_parse(cfg_str(c, "mysql"), &url, &err) < 0 ||
+        (cfg_str(c, "mysql_password_file") &&
+         !(pw = cfg_read_secret(cfg_str(c, "mysql_password_file"), &err)))) {
+        fprintf(stderr, "shardcronctl: %s\n", sc_err_format(&err, msg, sizeof msg));
+        *rc = CTL_INVALID;
+        return NULL;
+    }
+    MYSQL *m = db_connect(&url, pw ? pw : "", HISTORY_TIMEOUT_S, &err);
+    if (pw) {
+        memset(pw, 0, strlen(pw));
+        free(pw);
+    }
+    if (!m) {
+        fprintf(stderr, "shardcronctl: history: %s\n", sc_err_format(&err, msg, sizeof msg));
+        *rc = CTL_ERR;
+    }
+    return m;
+}
+
+static void history_close(MYSQL *m)
+{
+    if (m)
+        mysql_close(m);
+    mysql_library_end();
+}
+
+/* collect_runs: the one place the runs a listing shows are gathered:
+ * ZooKeeper's (active and recently ended runs) and, with --mysql, the newest
+ * HIST_WF_LIST_DEFAULT of history, merged by run id with ZooKeeper's view
+ * winning. History that cannot be read is said on stderr and the listing
+ * goes on with what ZooKeeper holds: a status check must not fail because
+ * the history store is down. */
+static int collect_runs(const struct cfg *c, struct zkcli *k, const char *name, cJSON **arr,
+                        struct sc_err *err)
+{
+    char msg[512];
+    cJSON *hist = NULL;
+    int rc = wfzk_runs(k, name, arr, err), hrc;
+    if (rc < 0)
+        return rc;
+    MYSQL *m = history_open(c, &hrc);
+    if (m) {
+        struct sc_err herr;
+        sc_err_clear(&herr);
+        if (hist_wf_runs_list(m, name, 0, &hist, &herr) < 0) {
+            fprintf(stderr, "shardcronctl: history: %s\n", sc_err_format(&herr, msg, sizeof msg));
+            hist = NULL;
+        }
+    }
+    if (hrc != CTL_OK || (m && !hist))
+        fprintf(stderr, "shardcronctl: listing only the runs ZooKeeper holds\n");
+    history_close(m);
+    wfhist_merge_runs(*arr, hist);
+    return 0;
 }
 
 int ctl_wf_runs(const struct cfg *c, int nargs, char **args)
@@ -298,23 +369,67 @@ int ctl_wf_runs(const struct cfg *c, int nargs, char **args)
     if (!k)
         return CTL_ERR;
     sc_err_clear(&err);
-    rc = collect_runs(k, args[0], &arr, &err);
+    rc = collect_runs(c, k, args[0], &arr, &err);
     zkcli_close(k);
     if (rc < 0)
         return fail(&err, rc);
     if (ctl_json_out(c)) {
         print_json(arr, false);
     } else {
-        printf("%-48s %-10s %-9s %-25s %-21s %s\n", "RUN", "STATE", "TRIGGER", "LOGICAL TIME",
-               "STARTED", "ENDED");
+        printf("%-48s %-10s %-9s %-25s %-21s %-21s %s\n", "RUN", "STATE", "TRIGGER", "LOGICAL TIME",
+               "STARTED", "ENDED", "SOURCE");
         const cJSON *r;
         cJSON_ArrayForEach(r, arr)
-            printf("%-48s %-10s %-9s %-25s %-21s %s\n", jstr(r, "run_id"), jstr(r, "state"),
+            printf("%-48s %-10s %-9s %-25s %-21s %-21s %s\n", jstr(r, "run_id"), jstr(r, "state"),
                    jstr(r, "trigger"), jstr(r, "logical_time"),
                    ms_text(b1, sizeof b1, jnum(r, "started_ms")),
-                   ms_text(b2, sizeof b2, jnum(r, "ended_ms")));
+                   ms_text(b2, sizeof b2, jnum(r, "ended_ms")), jstr(r, "source"));
     }
     cJSON_Delete(arr);
+    return CTL_OK;
+}
+
+/* run_from_history: the run ZooKeeper no longer holds, from history, its
+ * logical time in the zone of the workflow's definition when that still
+ * exists. CTL_OK with *o, or the status after printing. */
+static int run_from_history(const struct cfg *c, struct zkcli *k, const char *run_id, cJSON **o)
+{
+    struct sc_err err;
+    char wname[WF_NAME_MAX + 1], tz[64] = "", msg[512];
+    int64_t lms;
+    int rc;
+    cJSON *def = NULL;
+    int version;
+    if (wfzk_run_id_parse(run_id, wname, sizeof wname, &lms) == 0 &&
+        wfzk_get(k, wname, &def, &version, &err) == 0) {
+        const cJSON *z = cJSON_GetObjectItemCaseSensitive(def, "timezone");
+        if (cJSON_IsString(z))
+            snprintf(tz, sizeof tz, "%s", z->valuestring);
+    }
+    cJSON_Delete(def);
+    MYSQL *m = history_open(c, &rc);
+    if (!m) {
+        if (rc == CTL_OK)
+            fprintf(stderr,
+                    "shardcronctl: no run %s in ZooKeeper; an ended run may be in history: "
+                    "give --mysql to look there\n",
+                    run_id);
+        history_close(m);
+        return rc == CTL_INVALID ? CTL_INVALID : CTL_ERR;
+    }
+    sc_err_clear(&err);
+    rc = hist_wf_run_get(m, run_id, o, &err);
+    history_close(m);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "shardcronctl: no run %s in ZooKeeper nor in history\n", run_id);
+        return CTL_ERR;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "shardcronctl: no run %s in ZooKeeper, and history: %s\n", run_id,
+                sc_err_format(&err, msg, sizeof msg));
+        return CTL_ERR;
+    }
+    wfhist_from_history(*o, tz[0] ? tz : NULL);
     return CTL_OK;
 }
 
@@ -331,23 +446,24 @@ int ctl_wf_run(const struct cfg *c, int nargs, char **args)
         return CTL_ERR;
     sc_err_clear(&err);
     rc = wfzk_read_run(k, args[0], &o, &err);
-    zkcli_close(k);
     if (rc == -ENOENT) {
-        fprintf(stderr,
-                "shardcronctl: no run %s in ZooKeeper (an ended run may have moved to "
-                "history)\n",
-                args[0]);
-        return CTL_ERR;
+        rc = run_from_history(c, k, args[0], &o);
+        zkcli_close(k);
+        if (rc != CTL_OK)
+            return rc;
+    } else {
+        zkcli_close(k);
+        if (rc < 0)
+            return fail(&err, rc);
+        cJSON_AddStringToObject(o, "source", WFHIST_ZK);
     }
-    if (rc < 0)
-        return fail(&err, rc);
     if (ctl_json_out(c)) {
         print_json(o, false);
         cJSON_Delete(o);
         return CTL_OK;
     }
-    printf("run %s: %s\nlogical time %s, trigger %s\n\n", jstr(o, "run_id"), jstr(o, "state"),
-           jstr(o, "logical_time"), jstr(o, "trigger"));
+    printf("run %s: %s\nlogical time %s, trigger %s, from %s\n\n", jstr(o, "run_id"),
+           jstr(o, "state"), jstr(o, "logical_time"), jstr(o, "trigger"), jstr(o, "source"));
     printf("%-24s %-16s %7s %-21s %-21s %s\n", "TASK", "STATE", "ATTEMPT", "STARTED", "ENDED",
            "REASON / OUTPUTS");
     const cJSON *t;

@@ -290,8 +290,11 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
          * meanwhile is not trusted as to what it was running. */
         for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
             struct cagent *a = v;
-            if (a->alive)
+            if (a->alive) {
                 a->suspect = true;
+                if (!a->suspect_lo_ms)
+                    a->suspect_lo_ms = coord_proof_ms(c); /* coord_mark_gone */
+            }
         }
         coord_changed(c);
     } else if (st == ZKREG_LOST) {

@@ -61,10 +61,19 @@ int64_t coord_pending_lo(struct coord *c, const char *job, int item)
     if (!h)
         return 0;
     /* gained after a total outage: the window reaches back as an OWN_PREV_ANY one does */
-    return h->unowned_before
-               ? own_pending_lo_any(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms)
-               : own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
+    int64_t lo =
+        h->unowned_before
+            ? own_pending_lo_any(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms)
+            : own_pending_lo(h->prev_created_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
+    /* and, after an outage we learnt of since we last saw the cluster
+     * settled, to it, and to the last settled moment the snapshot carries:
+     * the owners since may have held it only on paper or pending */
+    lo = own_pending_lo_outage(lo, c->outage_from_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
+    return own_pending_lo_settled(lo, c->snap.settled_ms > 0 ? c->snap.settled_ms + c->skew_ms : 0,
+                                  c->skew_ms, zkreg_timeout_ms(c->z), c->max_skew_ms);
 }
+
+static void removed_settle(struct coord *c, const struct bound *b);
 
 /* coord_drop_all: every item goes (session lost, evicted): each is noted for the
  * scheduler to account what came due while this agent could not handle it
@@ -74,6 +83,15 @@ void coord_drop_all(struct coord *c, const char *why)
     const char *k;
     void *v;
     loss_add(c, NULL, 0, false, 0, why);
+    /* A removed item noted here and not settled yet: every agent that saw
+     * the removal may be losing its session now (a total outage), and a
+     * later session knows less of its owner, so it is settled now, from
+     * what we know (as the simulator's drop_items). */
+    if (c->applied && strmap_len(&c->handovers) > 0) {
+        struct bound b;
+        coord_takeover_bound(c, &b);
+        removed_settle(c, &b);
+    }
     for (size_t it = 0; strmap_next(&c->jobs.map, &it, &k, &v);) {
         struct cjob *j = v;
         for (int i = 0; j->st && i < j->nst; i++) {

@@ -80,6 +80,10 @@ struct cagent {
     /* the session was named evicted by a snapshot we held (when it vanished
      * or later): it may have outlived its node by its lease */
     bool gone_evicted;
+    /* our last proof of the session (realtime ms) when our connection broke
+     * while it was alive, until its record is read again (0 none), and the
+     * earliest it may have vanished (own_takeover_in.gone_lo_ms) */
+    int64_t suspect_lo_ms, gone_lo_ms;
     /* of every vanishing of this id seen in this session, the one whose
      * session may have started fires the latest */
     struct vanish bound;
@@ -304,6 +308,7 @@ bool coord_listed(const struct zkreg_result *r, const char *name);
 void coord_read_agent(struct coord *c, struct cagent *a);
 void coord_agents_listed(struct zkreg *z, const struct zkreg_result *r, void *arg);
 void coord_mark_gone(struct coord *c, struct cagent *a);
+int64_t coord_proof_ms(const struct coord *c);
 void coord_note_evicted(struct coord *c, const struct plan_snapshot *s);
 bool coord_evicted_in_snapshot(const struct plan_snapshot *s, const char *id, int64_t session);
 int64_t coord_member_session(const struct plan_snapshot *s, const char *id);

@@ -232,6 +232,12 @@ void coord_maybe_publish(struct coord *c)
      * since when, so that a takeover from this epoch reaches back there. */
     if (p->snap.nmembers == 0 && c->snap_exists)
         p->snap.outage_from_ms = c->snap.nmembers > 0 ? c->snap.created_ms : c->snap.outage_from_ms;
+    /* The last moment the cluster was seen settled, ours or the one the
+     * snapshot carries, whichever is later (both are such moments): it
+     * outlives every process that saw it (own_takeover_in.snap_settled_ms). */
+    p->snap.settled_ms = c->settled_ms > 0 ? c->settled_ms - c->skew_ms : 0;
+    if (c->snap_exists && c->snap.settled_ms > p->snap.settled_ms)
+        p->snap.settled_ms = c->snap.settled_ms;
     /* Our bound on every session that had vanished by our latest listing of
      * /agents (own_takeover_in.snap_gone_hi_ms): an agent that joins after
      * it need not fear a session it never saw beyond this. */

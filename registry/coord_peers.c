@@ -64,6 +64,7 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 a->rec = rec;
                 a->loaded = true;
                 a->suspect = false;
+                a->suspect_lo_ms = 0;
                 a->node_session = r->stat.ephemeralOwner;
             } else {
                 LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
@@ -147,6 +148,7 @@ void coord_agents_listed(struct zkreg *z, const struct zkreg_result *r, void *ar
         a->alive = true;
         a->loaded = false;
         a->suspect = false;
+        a->suspect_lo_ms = 0;
         if (strcmp(a->id, c->id) != 0)
             LOGI("agent %s joined", a->id);
         coord_read_agent(c, a);
@@ -170,10 +172,27 @@ void coord_agents_listed(struct zkreg *z, const struct zkreg_result *r, void *ar
 /* coord_mark_gone: we saw agent a's node vanish (or its session replaced). What we
  * hold of it becomes a tombstone: its last record (re-run claims, running
  * list if it was current), when it went, whether it was evicted. */
+/* coord_proof_ms: our last proof of the session (the send time of the last
+ * request the server answered), on our realtime clock. */
+int64_t coord_proof_ms(const struct coord *c)
+{
+    return now_ms() - zkreg_lease_age_ms(c->z);
+}
+
 void coord_mark_gone(struct coord *c, struct cagent *a)
 {
     if (a->alive) {
         a->gone_ms = now_ms();
+        /* It vanished after the server answered our last request before
+         * this news (a watch event comes before the answers that follow
+         * it), or, when our view of it was suspect (our connection broke),
+         * after our last proof before the break: news of a vanishing can
+         * come late, and its window must not start late with it. */
+        int64_t proof = coord_proof_ms(c);
+        a->gone_lo_ms = proof < a->gone_ms ? proof : a->gone_ms;
+        if (a->suspect_lo_ms > 0 && a->suspect_lo_ms < a->gone_lo_ms)
+            a->gone_lo_ms = a->suspect_lo_ms;
+        a->suspect_lo_ms = 0;
         a->gone_skew_ms = a->rec.skew_ms;
         a->gone_session_ms = a->rec.session_ms;
         a->gone_session = a->node_session ? a->node_session : a->rec.session;

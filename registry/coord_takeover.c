@@ -330,6 +330,7 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
         .snap_gone_hi_ms = snap_gone_hi(c, j),
         .recent_evictions = b->recent_evictions,
         .settled_ms = c->settled_ms,
+        .snap_settled_ms = c->snap.settled_ms > 0 ? c->snap.settled_ms + c->skew_ms : 0,
         .server_gap_ms =
             own_server_gap_ms(c->gap_first_ms, c->gap_ms, c->view_start_ms, zkreg_timeout_ms(c->z)),
     };
@@ -365,6 +366,7 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
         }
     } else if (x && h->died && !self_old) {
         in.gone_ms = x->gone_ms;
+        in.gone_lo_ms = x->gone_lo_ms;
         in.owner_session_ms = x->gone_session_ms;
         in.owner_skew_ms = x->gone_skew_ms;
         in.evicted = coord_evicted_in_snapshot(&c->snap, h->from, h->from_session) ||

@@ -164,6 +164,15 @@ static int64_t safe_hi(const struct own_takeover_in *in)
 
 static void takeover_window(const struct own_takeover_in *in, struct own_takeover *out);
 
+/* settled_lo: the earliest an owner that was active when the cluster was
+ * settled at `settled_ms` (our clock) can have stopped: a session timeout
+ * before (it may have died unseen that long), by a clock up to max skew off. */
+static int64_t settled_lo(const struct own_takeover_in *in, int64_t settled_ms)
+{
+    return settled_ms - in->skew_ms - in->max_skew_ms - in->session_ms - PLAN_HANDOVER_LAG_MS -
+           PLAN_CLOCK_ERR_MS;
+}
+
 void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
 {
     takeover_window(in, out);
@@ -171,23 +180,36 @@ void own_takeover(const struct own_takeover_in *in, struct own_takeover *out)
      * known), the fires since its last active owner stopped are ours to
      * account, and that owner may be several owners back (pending only, never
      * applied, dead before starting it). It stopped no earlier than the last
-     * moment this agent saw the cluster settled, less a session timeout (an
-     * owner can die that long before anyone sees it), by a clock up to max
-     * skew off. */
+     * moment the cluster was settled, less a session timeout (settled_lo):
+     * as this process saw it, or as the snapshot carries it (a leader saw
+     * it: the only bound left to a process that started since, when every
+     * process that saw it is gone). A process that never saw the cluster
+     * settled also reaches back as far as for an unknown owner, from the
+     * first epoch it knows. */
     bool fresh = in->prev == OWN_PREV_NONE && in->epoch == in->prev_epoch + 1;
-    if (!fresh && !takeover_exact(in) && (in->settled_ms > 0 || in->prev_created_ms > 0)) {
-        /* A process that never saw the cluster settled reaches back as far
-         * as for an unknown owner, from the first epoch it knows. */
-        int64_t lo = in->settled_ms > 0
-                         ? in->settled_ms - in->skew_ms - in->max_skew_ms - in->session_ms -
-                               PLAN_HANDOVER_LAG_MS - PLAN_CLOCK_ERR_MS
-                         : in->prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)in->session_ms -
-                               in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
-        if (in->outage_from_ms > 0) {
+    int64_t lo = INT64_MAX;
+    if (!fresh && !takeover_exact(in)) {
+        if (in->settled_ms > 0)
+            lo = settled_lo(in, in->settled_ms);
+        else if (in->prev_created_ms > 0)
+            lo = in->prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)in->session_ms -
+                 in->max_skew_ms - PLAN_HANDOVER_LAG_MS;
+        if (in->snap_settled_ms > 0 && settled_lo(in, in->snap_settled_ms) < lo)
+            lo = settled_lo(in, in->snap_settled_ms);
+        if (lo != INT64_MAX && in->outage_from_ms > 0) {
             int64_t o = own_pending_lo_any(in->outage_from_ms, in->session_ms, in->max_skew_ms);
             if (o < lo)
                 lo = o;
         }
+    } else if (in->prev == OWN_PREV_DIED && in->settled_ms <= 0 && in->snap_settled_ms > 0) {
+        /* A dead owner's window trusts that the server heard from it a
+         * session timeout before its expiry. A server restart gives every
+         * session a fresh timeout; server_gap_ms covers the restarts this
+         * process saw, but one that never saw the cluster settled cannot
+         * tell that none went unseen since it last was (the snapshot's). */
+        lo = settled_lo(in, in->snap_settled_ms);
+    }
+    if (lo != INT64_MAX) {
         if (in->job_created_ms > 0 && lo < in->job_created_ms - in->max_skew_ms)
             lo = in->job_created_ms - in->max_skew_ms; /* nothing fired before the job */
         if (lo < out->lo_ms)
@@ -279,6 +301,15 @@ static void takeover_window(const struct own_takeover_in *in, struct own_takeove
         return;
     }
     plan_handover_window(&h, &out->lo_ms, &out->hi_ms);
+    if (in->prev == OWN_PREV_DIED && in->gone_lo_ms > 0 && in->gone_lo_ms < in->gone_ms) {
+        /* The server heard from it a session timeout before its expiry, and
+         * the expiry may be as early as gone_lo (the news of it came late). */
+        int t = in->owner_session_ms > 0 ? in->owner_session_ms : in->session_ms;
+        int64_t lo = in->gone_lo_ms + in->owner_skew_ms - in->skew_ms - t - PLAN_HANDOVER_LAG_MS -
+                     PLAN_CLOCK_ERR_MS;
+        if (lo < out->lo_ms)
+            out->lo_ms = lo;
+    }
     if ((in->prev == OWN_PREV_DIED || in->prev == OWN_PREV_UNKNOWN) && in->server_gap_ms > 0) {
         /* The owner stopped no earlier than a session timeout before our
          * connection broke (its session outlived the break, or expired
@@ -361,6 +392,24 @@ int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew
 {
     return prev_created_ms - OWN_ANY_LOOKBACK * (int64_t)session_ms - max_skew_ms -
            PLAN_HANDOVER_LAG_MS; /* takeover_window's OWN_PREV_ANY start */
+}
+
+int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms, int max_skew_ms)
+{
+    if (outage_from_ms <= 0)
+        return lo;
+    int64_t o = own_pending_lo_any(outage_from_ms, session_ms, max_skew_ms);
+    return o < lo ? o : lo;
+}
+
+int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms, int session_ms,
+                               int max_skew_ms)
+{
+    if (snap_settled_ms <= 0)
+        return lo;
+    int64_t g = snap_settled_ms - skew_ms - max_skew_ms - session_ms - PLAN_HANDOVER_LAG_MS -
+                PLAN_CLOCK_ERR_MS; /* settled_lo */
+    return g < lo ? g : lo;
 }
 
 /* ---------------------------------------------------------------- starting a fire */

@@ -114,6 +114,12 @@ struct own_takeover_in {
     int64_t owner_carry_ms;
     /* OWN_PREV_DIED: when we saw its node vanish (our clock) and its last record */
     int64_t gone_ms;
+    /* OWN_PREV_DIED: the earliest it may have vanished (our clock; 0 = gone_ms):
+     * news of a vanishing can come late (our loop frozen, our connection
+     * down), and the node was there when the server answered our last
+     * request before the news (our last proof before a break, when the news
+     * came after one) */
+    int64_t gone_lo_ms;
     int owner_session_ms;
     int64_t owner_skew_ms;
     /* OWN_PREV_DIED: a run its last record listed as running (fire label), -1 none;
@@ -147,6 +153,9 @@ struct own_takeover_in {
     /* The last time (our clock; 0 never) this process saw the cluster
      * settled (own_settled): every item active on a live member. */
     int64_t settled_ms;
+    /* The last moment any leader saw the cluster settled, as the snapshot
+     * applied now carries it (our clock; 0 none). */
+    int64_t snap_settled_ms;
     /* The publication (the leader's clock) of the last epoch with members
      * before a total outage this process learnt of (a snapshot's
      * outage_from) since it last saw the cluster settled; 0 none. An owner
@@ -262,6 +271,21 @@ int64_t own_pending_lo(int64_t prev_created_ms, int session_ms, int max_skew_ms)
  * OWN_PREV_ANY takeover with unowned_before): its window reaches back
  * OWN_ANY_LOOKBACK session timeouts, and so does the carry of its loss. */
 int64_t own_pending_lo_any(int64_t prev_created_ms, int session_ms, int max_skew_ms);
+
+/* own_pending_lo_outage: a pending item's window start `lo` when this process
+ * learnt of a total outage (outage_from_ms, the last epoch with members
+ * before it; 0 none) since it last saw the cluster settled: an owner after
+ * the outage may have held the item only on paper (stuck, or dead before it
+ * applied), so the window reaches back as a non-exact takeover's does
+ * (own_takeover's outage_from_ms), for the carry and the loss alike. */
+int64_t own_pending_lo_outage(int64_t lo, int64_t outage_from_ms, int session_ms, int max_skew_ms);
+
+/* own_pending_lo_settled: the same for the last moment the cluster was
+ * settled as the snapshot carries it (own_takeover_in.snap_settled_ms, our
+ * clock; 0 none): the owners since may all have held the item only on paper
+ * or pending, and a non-exact takeover would reach back there too. */
+int64_t own_pending_lo_settled(int64_t lo, int64_t snap_settled_ms, int64_t skew_ms, int session_ms,
+                               int max_skew_ms);
 
 /* ---------------------------------------------------------------- starting a fire */
 

@@ -82,7 +82,8 @@ int plan_snapshot_copy(const struct plan_snapshot *s, struct plan_snapshot *out)
     struct plan_snapshot c = {.epoch = s->epoch, .created_ms = s->created_ms,
                               .dead_hi_ms = s->dead_hi_ms, .view_hi_ms = s->view_hi_ms,
                               .view_pzxid = s->view_pzxid, .agents_pzxid = s->agents_pzxid,
-                              .outage_from_ms = s->outage_from_ms};
+                              .outage_from_ms = s->outage_from_ms,
+                              .settled_ms = s->settled_ms};
     memcpy(c.digest, s->digest, sizeof c.digest);
     c.leader = strdup(s->leader ? s->leader : "");
     c.members = calloc((size_t)s->nmembers + 1, sizeof *c.members);
@@ -149,7 +150,8 @@ int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, st
                   {"view_hi_ms", &s.view_hi_ms},
                   {"view_pzxid", &s.view_pzxid},
                   {"agents_pzxid", &s.agents_pzxid},
-                  {"outage_from_ms", &s.outage_from_ms}};
+                  {"outage_from_ms", &s.outage_from_ms},
+                  {"settled_ms", &s.settled_ms}};
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
         v = 0;
         if ((rc = json_get_int(root, bounds[i].name, JSON_OPTIONAL, 0, INT64_MAX / 2, &v, err)) <
@@ -243,6 +245,8 @@ char *plan_snapshot_json(const struct plan_snapshot *s)
     }
     if (s->outage_from_ms > 0)
         cJSON_AddNumberToObject(o, "outage_from_ms", (double)s->outage_from_ms);
+    if (s->settled_ms > 0)
+        cJSON_AddNumberToObject(o, "settled_ms", (double)s->settled_ms);
     arr = cJSON_AddArrayToObject(o, "members");
     for (int i = 0; i < s->nmembers; i++) {
         cJSON *m = cJSON_CreateObject();

@@ -52,6 +52,13 @@ struct plan_snapshot {
      * are sessions that are gone: a takeover from it reaches back from here
      * (docs/coordination.md, "Total outages"). */
     int64_t outage_from_ms;
+    /* The last moment a leader saw the cluster settled (own_settled), on
+     * ZooKeeper's clock as that leader measured it, carried from snapshot
+     * to snapshot (the latest one known); 0 none. Every fire before it, less
+     * a session timeout, was accounted by an active owner: a takeover that
+     * cannot trust its own bounds reaches back here (own_takeover_in.
+     * snap_settled_ms), also when every process that saw it is gone. */
+    int64_t settled_ms;
 };
 
 /* plan_snapshot_parse: 0 or -EINVAL naming the field; *out is the caller's

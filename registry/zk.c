@@ -884,7 +884,18 @@ static int send_op(struct zkreg *z, struct op *o)
     case R_DELETE:
         return zoo_adelete(z->zh, o->rpath, o->rversion, done_void, o);
     case R_MULTI:
+    {
+        /* zoo_amulti on a handle whose session expired (or failed auth)
+         * skips each op's request init after the first failure but still
+         * frees the op's "duplicate path" from its stale stack slot: the
+         * previous op's path, which we own and free again (a double free
+         * seen after SIGCONT of a frozen leader). The library fails such a
+         * multi anyway: fail it here without calling it. */
+        int st = zoo_state(z->zh);
+        if (st == ZOO_EXPIRED_SESSION_STATE || st == ZOO_AUTH_FAILED_STATE)
+            return ZINVALIDSTATE;
         return zoo_amulti(z->zh, o->nops, o->zops, o->zres, done_multi, o);
+    }
     }
     return ZBADARGUMENTS;
 }

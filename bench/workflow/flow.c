@@ -7,6 +7,9 @@
  *                                   item started), p50/p99/max
  *   flow ZK NS LOG fanout N         1 -> N-2 -> 1: wall time of one run
  *   flow ZK NS LOG concurrent R     R runs of a 10-task workflow at once
+ *   flow ZK NS LOG big N            a run of N tasks (layers of 100) while a
+ *                                   10-task chain runs 5 times beside it: the
+ *                                   big run's wall time and the chain's hops
  *   flow ZK NS LOG kill N PIDFILE   a run of N tasks in layers of 20 with the
  *                                   leader killed -9 in the middle: time from
  *                                   the kill to the first task started after it
@@ -157,6 +160,8 @@ static char *def_build(const char *name, int n, const char *shape, const char *l
             len += (size_t)snprintf(d + len, cap - len, "]");
         } else if (!strcmp(shape, "layers") && i >= 20) {
             len += (size_t)snprintf(d + len, cap - len, ",\"upstream\":[\"t%d\"]", i - 20);
+        } else if (!strcmp(shape, "wide") && i >= 100) {
+            len += (size_t)snprintf(d + len, cap - len, ",\"upstream\":[\"t%d\"]", i - 100);
         }
         len += (size_t)snprintf(d + len, cap - len, "}");
     }
@@ -174,6 +179,15 @@ static long long zxid(struct zkcli *k)
         zkcli_set(k, "/bench-probe", "x", 1, -1, &st);
     }
     return (long long)st.mzxid;
+}
+
+/* idle: wait, keeping the session alive (zkcli talks only during calls). */
+static void idle(struct zkcli *k, int secs)
+{
+    for (int i = 0; i < secs * 2; i++) {
+        usleep(500000);
+        zkcli_exists(k, "/workflows", NULL);
+    }
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -208,7 +222,7 @@ int main(int argc, char **argv)
         char *d = def_build("chain", n, "chain", log);
         put(k, d);
         free(d);
-        sleep(2); /* the task jobs are created and assigned */
+        idle(k, 2); /* the task jobs are created and assigned */
         long long *hops = calloc((size_t)(n * runs), sizeof *hops);
         int nh = 0;
         char ids[64][128];
@@ -235,7 +249,7 @@ int main(int argc, char **argv)
         char *d = def_build(fan ? "fan" : "ten", fan ? n : 10, fan ? "fanout" : "chain", log);
         put(k, d);
         free(d);
-        sleep(fan ? 5 : 2);
+        idle(k, fan ? 5 : 2);
         int runs = fan ? 1 : n;
         char(*ids)[128] = calloc((size_t)runs, sizeof *ids);
         long long t0 = now_ns(), z0 = zxid(k);
@@ -245,12 +259,53 @@ int main(int argc, char **argv)
         for (int r = 0; r < runs; r++)
             wait_done(k, ids[r], 900);
         long long wall = now_ns() - t0;
-        sleep(2); /* the last results' cleanup (trigger removal) counts too */
+        idle(k, 2); /* the last results' cleanup (trigger removal) counts too */
         long long z1 = zxid(k);
         int tasks = fan ? n : 10 * runs;
         /* minus the probe write and this tool's requests (a create and a delete each) */
         printf("wall_ms %.0f\ntasks %d\nwrites %lld\n", wall / 1e6, tasks, z1 - z0 - 1 - 2LL * runs);
         free(ids);
+    } else if (!strcmp(mode, "big")) {
+        char *d = def_build("big", n, "wide", log);
+        put(k, d);
+        free(d);
+        d = def_build("small", 10, "chain", log);
+        put(k, d);
+        free(d);
+        /* the task jobs are created and assigned: wait for the last one */
+        char last[64];
+        snprintf(last, sizeof last, "/jobs/wf.big.t%d", n - 1);
+        for (int i = 0; i < 600 && zkcli_exists(k, last, NULL) != ZOK; i++)
+            usleep(100000);
+        idle(k, 10);
+        char big[128], small[5][128];
+        long long t0 = now_ns();
+        trigger(k, "big", 4000000000LL, big, sizeof big);
+        for (int r = 0; r < 5; r++) {
+            trigger(k, "small", (long long)(5000000 + r) * 1000, small[r], sizeof small[r]);
+            wait_done(k, small[r], 600);
+        }
+        const char *bst = state_of(k, big);
+        bool big_running = strcmp(bst, "succeeded") != 0;
+        wait_done(k, big, 1800);
+        long long wall = now_ns() - t0;
+        load(log);
+        long long hops[64];
+        int nh = 0;
+        for (int r = 0; r < 5; r++)
+            for (int i = 1; i < 10; i++) {
+                char a[16], b[16];
+                snprintf(a, sizeof a, "t%d", i - 1);
+                snprintf(b, sizeof b, "t%d", i);
+                long long e = find('E', small[r], a, 1), st = find('S', small[r], b, 0);
+                if (e && st)
+                    hops[nh++] = st - e;
+            }
+        qsort(hops, (size_t)nh, sizeof *hops, cmp_ll);
+        printf("tasks %d\nbig_wall_ms %.0f\nsmall_done_during_big %d\nhops %d\np50_ms %.1f\n"
+               "p99_ms %.1f\nmax_ms %.1f\n",
+               n, wall / 1e6, big_running, nh, hops[nh / 2] / 1e6, hops[(nh * 99) / 100] / 1e6,
+               hops[nh - 1] / 1e6);
     } else if (!strcmp(mode, "kill")) {
         char *d = def_build("lk", n, "layers", log);
         FILE *pf = argc > 6 ? fopen(argv[6], "r") : NULL;
@@ -261,7 +316,7 @@ int main(int argc, char **argv)
         int nch = 0;
         put(k, d);
         free(d);
-        sleep(5);
+        idle(k, 5);
         /* The leader: the lowest election node's data. */
         if (zkcli_children(k, "/election", &ch, &nch) == ZOK && nch > 0) {
             char *best = NULL;

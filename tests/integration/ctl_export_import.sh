@@ -9,7 +9,8 @@ ctl() { "$SC_BIN/shardcronctl" --zk "$SC_TEST_ZK" --namespace "it_port_$$" "$@";
 for f in "$SC_ROOT"/conf/samples/*.json; do ctl job put "$f" >/dev/null; done
 ctl export > "$dir/a.json"
 jobs_of() { sed -n '/"jobs"/,/"invalid"/p' "$1" | grep -v exported_at; }
-[ "$(grep -c '"cron":' "$dir/a.json")" = 5 ] || fail "export did not hold 5 jobs"
+want=$(ls "$SC_ROOT"/conf/samples/*.json | wc -l)
+[ "$(grep -c '"cron":' "$dir/a.json")" = "$want" ] || fail "export did not hold the $want sample jobs"
 for n in $(ctl job list | awk 'NR>1{print $1}'); do ctl job delete "$n" >/dev/null; done
 [ "$(ctl job list | wc -l)" = 1 ] || fail "jobs left after deleting all"
 ctl import "$dir/a.json" > "$dir/dry.json" 2>/dev/null

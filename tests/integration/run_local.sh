@@ -2,7 +2,9 @@
 # tests/integration/run_local.sh: the README's run-locally command end to end, in
 # a scratch directory: everything starts, the console answers, the admin logs
 # in, the sample jobs' executions show up through the API (including a failure
-# and a timeout), a second start reuses what runs, and stop leaves no process.
+# and a timeout), the sample workflow runs to success when triggered (its
+# sensor, XCom hand-off and branch included), a second start reuses what runs,
+# and stop leaves no process.
 # It starts its own ZooKeeper and MariaDB (the test servers are not used).
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -34,6 +36,24 @@ sc_wait_until 60 timedout || fail "slow-export never timed out"
 line=$(echo "$out" | grep -E '^  .*/shardcronctl --config .*/shardcronctl\.conf job list$') || fail "no shardcronctl line printed: $out"
 listed=$(eval "$line") || fail "the printed line failed: $line"
 echo "$listed" | grep -q '^city-report ' || fail "the printed line did not list the sample jobs: $listed"
+# The sample workflow, triggered as the printed line says, succeeds: its sensor
+# saw the file its land task wrote, count handed its output to check, the
+# branch took delta (the default mode) and the join ran after the skip.
+echo "$out" | grep -q '^sample workflows: nightly-chain' || fail "no sample workflows printed: $out"
+wfline=$(echo "$out" | grep -E '^  .*/shardcronctl --config .*workflow trigger nightly-chain') ||
+  fail "no workflow trigger line printed: $out"
+wfctl=${wfline%% workflow trigger*}
+triggered() { run=$(eval "$wfctl workflow trigger nightly-chain --format json" 2>/dev/null | jq -r .run_id) && [ -n "$run" ]; }
+sc_wait_until 40 triggered || fail "workflow trigger nightly-chain never answered"
+wf_ended() { eval "$wfctl workflow run $run --format json" | jq -e '.state == "succeeded" or .state == "failed"' >/dev/null; }
+sc_wait_until 120 wf_ended || fail "nightly-chain run $run never ended: $(eval "$wfctl workflow run $run")"
+got=$(eval "$wfctl workflow run $run --format json")
+echo "$got" | jq -e '.state == "succeeded" and .tasks.ready.state == "succeeded"
+  and .tasks.count.outputs["0"] == {"rows":3} and .tasks.check.outputs["0"] == {"checked":3}
+  and .tasks.delta.state == "succeeded" and .tasks.full.state == "skipped"
+  and .tasks.report.state == "succeeded" and .tasks.settle.state == "succeeded"' >/dev/null ||
+  fail "nightly-chain run: $(eval "$wfctl workflow run $run")"
+[ -f "$dir/data/orders-$run.csv" ] || fail "the sample's file is not under the local data dir"
 # Shard parameters reach the job: the city names are in the output.
 curl -fsS -b "$jar" "$url/api/v1/executions?job=city-report&limit=50" >/dev/null
 # The namespace has a digest ACL: without the credentials a job cannot be written.

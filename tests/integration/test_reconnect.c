@@ -336,30 +336,47 @@ static void assert_kept(struct fx *f, int i, int64_t owner, int64_t czxid)
     assert_int_equal(metric(f, i, "shardcron_agent_sessions_lost_total"), 0);
 }
 
+/* log_reconnected: the agent's log shows connected -> suspended and then
+ * suspended -> connected on session `want` ("(session 0x...)"). */
+struct log_want {
+    const char *path, *want;
+};
+
+static bool log_reconnected(void *arg)
+{
+    const struct log_want *w = arg;
+    char line[1024];
+    bool suspended = false, back = false;
+    FILE *lf = fopen(w->path, "r");
+    if (!lf)
+        return false;
+    while (fgets(line, sizeof line, lf)) {
+        if (strstr(line, "zookeeper session connected -> suspended") && strstr(line, w->want))
+            suspended = true;
+        if (suspended && strstr(line, "zookeeper session suspended -> connected") &&
+            strstr(line, w->want))
+            back = true;
+    }
+    fclose(lf);
+    return back;
+}
+
 /* same_session: agent i reconnected on the session it had (its registration
  * node is the one created before the break, owned by the same session, and
  * its log says so), and lost none. */
 static void assert_same_session(struct fx *f, int i, int64_t owner, int64_t czxid)
 {
     struct held h = {f, ""};
-    char path[700], line[1024], want[64];
-    bool suspended = false, back = false;
+    char path[700], want[64];
     if (!tenv_wait(reconnected, &h, 5000, 20))
         fail_msg("%s did not connect again through the proxy within 5 s", f->c.a[i].id);
     assert_kept(f, i, owner, czxid);
     snprintf(want, sizeof want, "(session 0x%" PRIx64 ")", owner);
     snprintf(path, sizeof path, "%s/agent.log", f->c.a[i].dir);
-    FILE *lf = fopen(path, "r");
-    assert_non_null(lf);
-    while (fgets(line, sizeof line, lf)) {
-        if (strstr(line, "zookeeper session connected -> suspended") && strstr(line, want))
-            suspended = true;
-        if (suspended && strstr(line, "zookeeper session suspended -> connected") &&
-            strstr(line, want))
-            back = true;
-    }
-    fclose(lf);
-    if (!back)
+    /* The proxy sees the new connection before the agent's loop has handled
+     * (and logged) it: wait for the line. */
+    struct log_want lw = {path, want};
+    if (!tenv_wait(log_reconnected, &lw, 5000, 20))
         fail_msg("%s: its log shows no suspended -> connected on session 0x%" PRIx64, f->c.a[i].id,
                  owner);
     fprintf(stderr, "   %s reconnected on session 0x%" PRIx64 "\n", f->c.a[i].id, owner);

@@ -602,12 +602,156 @@ static void test_backfill(void **state)
     teardown(&c);
 }
 
+/* schedule: a cron every 2 s, max_active_runs 1, catchup false, a task of
+ * 3 s: runs never overlap, each logical time runs once, fire times that
+ * passed while a run was active are not all run (only the latest). */
+static void test_schedule(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], c1[2048], def[16384];
+    setup(&c, "sch", log, sizeof log);
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    assert_int_equal(ta_start(&c, "B", NULL), 1);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    cmd(c1, sizeof c1, log, "sleep 3");
+    snprintf(def, sizeof def,
+             "{\"name\":\"sch\",\"cron\":\"*/2 * * * * ?\",\"max_active_runs\":1,"
+             "\"catchup\":false,\"tasks\":{\"t\":{\"command\":\"%s\"}}}",
+             c1);
+    put_wf(c.ns, def);
+    long long t0 = tenv_now_ms();
+    for (;;) {
+        if (count(log, 'E', "t", -1) >= 3)
+            break;
+        if (tenv_now_ms() - t0 > 40000)
+            fail_msg("3 scheduled runs did not end within 40 s (%d did)", count(log, 'E', "t", -1));
+        usleep(100000);
+    }
+    ta_stop_all(&c);
+    int n = load(log);
+    /* Each run id once; no start before the previous run's end. */
+    long long prev_end = 0;
+    char seen[16][128];
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        if (lines[i].kind == 'S') {
+            if (lines[i].ns <= prev_end)
+                fail_msg("a scheduled run started before the previous one ended");
+            for (int k = 0; k < ns; k++)
+                if (!strcmp(seen[k], lines[i].rest))
+                    fail_msg("run %s ran twice", lines[i].rest);
+            if (ns < 16)
+                snprintf(seen[ns++], sizeof seen[0], "%s", lines[i].rest);
+        } else if (lines[i].kind == 'E') {
+            prev_end = lines[i].ns;
+        }
+    }
+    /* 3 s runs on a 2 s cron: with catchup false, consecutive logical times
+     * are at least 4 s apart (the fire during a run is not run late). */
+    for (int k = 1; k < ns; k++) {
+        char wf[64];
+        int64_t a, b;
+        assert_int_equal(wfzk_run_id_parse(seen[k - 1], wf, sizeof wf, &a), 0);
+        assert_int_equal(wfzk_run_id_parse(seen[k], wf, sizeof wf, &b), 0);
+        if (b - a < 4000)
+            fail_msg("runs %s and %s: a fire missed during a run was run late (catchup false)",
+                     seen[k - 1], seen[k]);
+    }
+    teardown(&c);
+}
+
+/* external: a task waiting for another workflow's task in the run at the
+ * same logical time succeeds once that task has; one whose other run never
+ * comes fails at its timeout. mark: a failed task marked succeeded lets its
+ * downstream run. */
+static void test_external_and_mark(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], c1[2048], c2[2048], c3[2048], def[16384], why[400];
+    char down_run[100], up_run[100], lone_run[100], mark_run[100];
+    setup(&c, "ext", log, sizeof log);
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    cmd(c1, sizeof c1, log, "true");
+    cmd(c2, sizeof c2, log, "exit 4");
+    cmd(c3, sizeof c3, log, "true");
+    snprintf(def, sizeof def, "{\"name\":\"up\",\"tasks\":{\"done\":{\"command\":\"%s\"}}}", c1);
+    put_wf(c.ns, def);
+    snprintf(def, sizeof def,
+             "{\"name\":\"down\",\"tasks\":{"
+             "\"wait\":{\"external\":{\"workflow\":\"up\",\"task\":\"done\",\"offset\":\"-1h\"},"
+             "\"interval_s\":1,\"timeout_s\":60},"
+             "\"after\":{\"command\":\"%s\",\"upstream\":[\"wait\"]}}}",
+             c1);
+    put_wf(c.ns, def);
+    snprintf(def, sizeof def,
+             "{\"name\":\"lone\",\"tasks\":{"
+             "\"wait\":{\"external\":{\"workflow\":\"up\",\"task\":\"done\",\"offset\":\"+1d\"},"
+             "\"interval_s\":1,\"timeout_s\":3}}}");
+    put_wf(c.ns, def);
+    snprintf(def, sizeof def,
+             "{\"name\":\"mk\",\"tasks\":{\"bad\":{\"command\":\"%s\"},"
+             "\"next\":{\"command\":\"%s\",\"upstream\":[\"bad\"]}}}",
+             c2, c3);
+    put_wf(c.ns, def);
+
+    /* down at T waits for up at T - 1 h. */
+    long long t = (time(NULL) / 60) * 60 * 1000LL;
+    cJSON *req = cJSON_CreateObject(), *res = NULL;
+    cJSON_AddStringToObject(req, "op", "trigger");
+    cJSON_AddStringToObject(req, "workflow", "down");
+    cJSON_AddNumberToObject(req, "logical_ms", (double)t);
+    if (request(c.ns, req, &res, why, sizeof why) < 0)
+        fail_msg("trigger down: %s", why);
+    snprintf(down_run, sizeof down_run, "%s", cJSON_GetObjectItem(res, "run_id")->valuestring);
+    cJSON_Delete(res);
+    wait_state(c.ns, down_run, "wait", "sensing", 10000);
+    trigger(c.ns, "lone", lone_run, sizeof lone_run);
+    usleep(1500000); /* down's external has checked and found nothing */
+    assert_string_equal(run_state(c.ns, down_run, "wait"), "sensing");
+    assert_int_equal(count(log, 'S', "after", -1), 0);
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "op", "trigger");
+    cJSON_AddStringToObject(req, "workflow", "up");
+    cJSON_AddNumberToObject(req, "logical_ms", (double)(t - 3600000));
+    if (request(c.ns, req, &res, why, sizeof why) < 0)
+        fail_msg("trigger up: %s", why);
+    snprintf(up_run, sizeof up_run, "%s", cJSON_GetObjectItem(res, "run_id")->valuestring);
+    cJSON_Delete(res);
+    wait_state(c.ns, up_run, NULL, "succeeded", 20000);
+    wait_state(c.ns, down_run, NULL, "succeeded", 20000);
+    assert_int_equal(count(log, 'S', "after", -1), 1);
+    /* lone's other run never comes: failed at its timeout. */
+    wait_state(c.ns, lone_run, NULL, "failed", 20000);
+    assert_string_equal(run_state(c.ns, lone_run, "wait"), "failed");
+
+    /* mark */
+    trigger(c.ns, "mk", mark_run, sizeof mark_run);
+    wait_state(c.ns, mark_run, NULL, "failed", 20000);
+    assert_string_equal(run_state(c.ns, mark_run, "next"), "upstream_failed");
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "op", "mark");
+    cJSON_AddStringToObject(req, "run_id", mark_run);
+    cJSON_AddStringToObject(req, "task", "next");
+    cJSON_AddStringToObject(req, "state", "succeeded");
+    if (request(c.ns, req, &res, why, sizeof why) < 0)
+        fail_msg("mark: %s", why);
+    cJSON_Delete(res);
+    /* bad is still failed (a leaf? no: next is the leaf, now succeeded) */
+    wait_state(c.ns, mark_run, NULL, "succeeded", 20000);
+    assert_int_equal(count(log, 'S', "next", -1), 0); /* marked, never run */
+    teardown(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain),         cmocka_unit_test(test_sensor_and_failure),
         cmocka_unit_test(test_leader_kill),   cmocka_unit_test(test_agent_death),
         cmocka_unit_test(test_cancel_and_clear), cmocka_unit_test(test_backfill),
+        cmocka_unit_test(test_schedule),      cmocka_unit_test(test_external_and_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,6 +116,10 @@ struct sim_snap {
      * session was lost; the publication of the last epoch that had members
      * (coord.c: the snapshot's "outage_from"); 0 otherwise */
     int64_t outage_from;
+    /* the last moment a leader saw the cluster settled (ZooKeeper's clock,
+     * as that leader measured it), carried from snapshot to snapshot
+     * (coord.c: the snapshot's "settled_ms"); 0 none known */
+    int64_t settled_zk;
     struct sim_member m[SIM_MAX_AGENTS], ev[SIM_MAX_AGENTS];
 };
 

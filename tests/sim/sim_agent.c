@@ -65,7 +65,8 @@ struct preq {
 
 struct tomb { /* an ended session of a peer, as this agent saw it go */
     int64_t session;
-    ms_t gone_ms; /* this agent's clock */
+    ms_t gone_ms;    /* this agent's clock */
+    ms_t gone_lo_ms; /* the earliest it may have vanished (own_takeover_in.gone_lo_ms) */
     bool trusted; /* the record was current when the node went */
     bool evicted; /* the snapshot we had named it evicted: it may outlive its node */
     struct sim_rec rec;
@@ -75,6 +76,10 @@ struct tomb { /* an ended session of a peer, as this agent saw it go */
 struct peer {
     bool alive, loaded, stale, need_read;
     int reading;
+    /* our last proof (our clock) when our connection broke or our session
+     * was lost while this peer was alive, until its record is read again:
+     * a vanishing reported after that may have happened since (0 none) */
+    ms_t suspect_lo;
     int64_t session;
     struct sim_rec rec;
     int ntomb;
@@ -266,11 +271,12 @@ static int peer_of(const char *name)
 static void eval(struct world *w, struct sim_agent *a);
 static void evicted(struct world *w, struct sim_agent *a);
 static void write_record(struct world *w, struct sim_agent *a);
-static int64_t pending_lo(const struct world *w, const struct item *x);
+static int64_t pending_lo(const struct world *w, const struct sim_agent *a, const struct item *x);
 static void session_lost(struct world *w, struct sim_agent *a, const char *why);
 static void register_agent(struct world *w, struct sim_agent *a);
 static void sched_tick(struct world *w, struct sim_agent *a);
 static void drop_items(struct world *w, struct sim_agent *a, const char *why);
+static void settle_removed(struct world *w, struct sim_agent *a, int j, int i);
 static void kill_runs(struct world *w, struct sim_agent *a, int64_t inc, const char *why);
 static void see_run_end(struct world *w, struct sim_agent *a, struct run *r, bool killed);
 
@@ -390,8 +396,25 @@ static void fail_pending(struct world *w, struct sim_agent *a)
     }
 }
 
+/* proof_clk: our last proof of the session (the send time of the last
+ * request the server answered), on our realtime clock. */
+static ms_t proof_clk(const struct world *w, const struct sim_agent *a)
+{
+    return clk(w, a) - (w->now - a->lease_base);
+}
+
+/* views_suspect: our view of every live peer stops being current at our
+ * last proof (coord_peers.c peers_suspect). */
+static void views_suspect(struct world *w, struct sim_agent *a)
+{
+    for (int p = 0; p < w->p.agents; p++)
+        if (a->peers[p].alive && !a->peers[p].suspect_lo)
+            a->peers[p].suspect_lo = proof_clk(w, a);
+}
+
 static void conn_broken(struct world *w, struct sim_agent *a)
 {
+    views_suspect(w, a);
     a->conn = 0;
     a->gap_ms = clk(w, a);
     if (!a->gap_first)
@@ -452,6 +475,7 @@ static void session_lost(struct world *w, struct sim_agent *a, const char *why)
 {
     sim_trace(w, "a%d: session %llx lost (%s): kill runs, drop items, new session", a->idx,
               (unsigned long long)a->session, why);
+    views_suspect(w, a);
     kill_runs(w, a, a->inc, "session lost");
     drop_items(w, a, "session lost");
     a->self_lost_valid = true;
@@ -522,7 +546,7 @@ static void write_record(struct world *w, struct sim_agent *a)
     for (int j = 0; j < SIM_MAX_JOBS; j++)
         for (int i = 0; i < SIM_MAX_ITEMS; i++)
             if (a->it[j][i].st == ST_PENDING && (a->it[j][i].h.valid || a->it[j][i].h.any))
-                r->carry_ms = own_carry(r->carry_ms, pending_lo(w, &a->it[j][i]));
+                r->carry_ms = own_carry(r->carry_ms, pending_lo(w, a, &a->it[j][i]));
     r->skew_ms = a->skew_meas;
     r->session_ms = T(w);
     r->brk_ms = a->gap_first ? a->gap_first - a->skew_meas
@@ -704,6 +728,13 @@ static void mark_gone(struct world *w, struct sim_agent *a, int p)
     memset(t, 0, sizeof *t);
     t->session = x->session;
     t->gone_ms = clk(w, a);
+    /* It vanished after the server answered our last request before this
+     * news (a watch event comes before the answers that follow it), or,
+     * when our view of it was suspect, after our last proof before that */
+    t->gone_lo_ms = proof_clk(w, a) < t->gone_ms ? proof_clk(w, a) : t->gone_ms;
+    if (x->suspect_lo && x->suspect_lo < t->gone_lo_ms)
+        t->gone_lo_ms = x->suspect_lo;
+    x->suspect_lo = 0;
     t->trusted = x->loaded && !x->stale;
     t->rec = x->rec;
     for (int k = 0; k < a->snap.nevicted; k++)
@@ -755,6 +786,7 @@ static void peer_read(struct world *w, struct sim_agent *a, int p, const struct 
         x->rec = r->data.u.rec;
         x->loaded = true;
         x->stale = false;
+        x->suspect_lo = 0;
         if (w->p.verbose)
             sim_trace(w, "a%d: read a%d's record (session %llx, epoch %lld, %d running)", a->idx, p,
                       (unsigned long long)x->session, (long long)x->rec.applied_epoch, x->rec.nrun);
@@ -945,10 +977,13 @@ static void sched_item_remove(struct world *w, struct sim_agent *a, int j, int i
 /* pending_lo: the window start of an item held pending — own_pending_lo, or
  * earlier if the owner it came from carried an earlier start itself (it too
  * held the item only pending) */
-static int64_t pending_lo(const struct world *w, const struct item *x)
+static int64_t pending_lo(const struct world *w, const struct sim_agent *a, const struct item *x)
 {
     int64_t lo = x->h.any ? own_pending_lo_any(x->h.prev_created, T(w), w->p.max_skew_ms)
                           : own_pending_lo(x->h.prev_created, T(w), w->p.max_skew_ms);
+    lo = own_pending_lo_outage(lo, a->outage_from, T(w), w->p.max_skew_ms);
+    lo = own_pending_lo_settled(lo, a->snap.settled_zk > 0 ? a->snap.settled_zk + a->skew_meas : 0,
+                                a->skew_meas, T(w), w->p.max_skew_ms);
     return x->h.inherited > 0 && x->h.inherited < lo ? x->h.inherited : lo;
 }
 
@@ -990,7 +1025,7 @@ static void lose_item(struct world *w, struct sim_agent *a, int j, int i, int64_
     if (x->last > a->max_started)
         a->max_started = x->last; /* coord_apply.c stop_fold */
     if (x->st == ST_PENDING && (x->h.valid || x->h.any)) {
-        int64_t lo = pending_lo(w, x);
+        int64_t lo = pending_lo(w, a, x);
         *carry = own_carry(*carry, lo);
         /* Its fires since then were nobody's to run: account them here too
          * (the next owner starts from the carry as well; both are "missed
@@ -1155,6 +1190,7 @@ static void safe_bound_in(struct world *w, struct sim_agent *a, int j, struct ow
     in->view_start_ms = a->jobs[j].czxid > a->view_zxid ? 0 : a->view_ms;
     in->recent_evictions = a->snap.nevicted > 0;
     in->settled_ms = a->settled_ms;
+    in->snap_settled_ms = a->snap.settled_zk > 0 ? a->snap.settled_zk + a->skew_meas : 0;
     in->outage_from_ms = a->outage_from;
     for (int p = 0; p < w->p.agents; p++) {
         const struct peer *x = &a->peers[p];
@@ -1232,6 +1268,7 @@ static const char *takeover_in(struct world *w, struct sim_agent *a, int j, int 
     if (t) {
         in->prev = OWN_PREV_DIED;
         in->gone_ms = t->gone_ms;
+        in->gone_lo_ms = t->gone_lo_ms;
         in->owner_session_ms = t->rec.session_ms;
         in->owner_skew_ms = t->rec.skew_ms;
         in->owner_carry_ms = t->rec.carry_ms;
@@ -1487,6 +1524,9 @@ static void build_snap(struct world *w, struct sim_agent *a, struct sim_snap *s,
     }
     if (s->nmembers == 0 && a->snap_exists)
         s->outage_from = a->snap.nmembers > 0 ? a->snap.created_ms : a->snap.outage_from;
+    s->settled_zk = a->settled_ms > 0 ? a->settled_ms - a->skew_meas : 0;
+    if (a->snap_exists && a->snap.settled_zk > s->settled_zk)
+        s->settled_zk = a->snap.settled_zk;
 }
 
 static void maybe_publish(struct world *w, struct sim_agent *a)
@@ -1628,7 +1668,13 @@ static void drop_items(struct world *w, struct sim_agent *a, const char *why)
             if (x->st == ST_ACTIVE && x->sched)
                 account_due(w, a, j, i, false, why);
             else if (x->st == ST_PENDING && (x->h.valid || x->h.any))
-                account_back(w, a, j, i, pending_lo(w, x), why); /* as at a loss */
+                account_back(w, a, j, i, pending_lo(w, a, x), why); /* as at a loss */
+            /* A removed item noted here and not yet settled: nobody else may
+             * settle it (every agent that saw the removal may be losing its
+             * session now, a total outage), so it is settled now, from what
+             * we know (coord_apply.c coord_drop_all). */
+            if (x->removed && a->applied)
+                settle_removed(w, a, j, i);
             sched_item_remove(w, a, j, i);
             a->it[j][i].st = ST_NONE;
             a->it[j][i].draining = false;

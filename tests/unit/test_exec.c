@@ -1407,7 +1407,8 @@ static void test_wf_kill(void **state)
     assert_int_equal(sched_item_active(g.s, "real", 1), 0);
     assert_int_equal(count(&g.log, SCHED_EV_FINISHED), 3);
     rig_free(&g);
-    assert_true(no_children());
+    /* the SIGKILLed groups are reaped as they go (a loaded machine is slower) */
+    assert_true(run_until(no_children_cond, NULL, DEADLINE_MS));
 }
 
 int main(void)

@@ -367,6 +367,167 @@ static void test_takeover_after_total_outage(void **state)
     assert_true(own_pending_lo_any(100000, 2000, 2000) < own_pending_lo(100000, 2000, 2000));
 }
 
+/* A non-exact takeover reaches back to the last moment the cluster was
+ * settled: also the one the snapshot carries (a leader saw it), which is the
+ * only bound left to a process that started since, when every process that
+ * saw it is gone (simulator seeds 127, 538, 656, 672, 763, 786, 838). It
+ * only ever widens the window. */
+static void test_takeover_snapshot_settled(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_ALIVE);
+    in.owner_epoch = 11;
+    in.owner_applied_ms = 1010100;
+    in.owner_prev_applied = 9; /* it skipped the epoch that gave it the item: not exact */
+    in.settled_ms = 0;         /* a new process: never saw the cluster settled */
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    int64_t without = t.lo_ms, first = t.first_s;
+    assert_int_equal(without, 1000000 - OWN_ANY_LOOKBACK * 2000 - 2000 - 1000);
+    in.snap_settled_ms = 980000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 980000 - 2000 - 2000 - 1000 - 500); /* a session timeout before */
+    assert_int_equal(t.first_s, first);                           /* the window only widens */
+    in.skew_ms = 300; /* our clock ahead of ZooKeeper's: the snapshot's moment is on ours */
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 980000 - 300 - 2000 - 2000 - 1000 - 500);
+    in.skew_ms = 0;
+    /* later than what we reach back to anyway: nothing changes */
+    in.snap_settled_ms = 1009000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, without);
+    /* our own settled moment, later than the snapshot's: the earlier one counts too */
+    in.settled_ms = 1008000;
+    in.snap_settled_ms = 990000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 990000 - 2000 - 2000 - 1000 - 500);
+    /* an exact live handoff: the owner ran it and stopped at its apply */
+    in.owner_prev_applied = 10;
+    own_takeover(&in, &t);
+    assert_true(t.lo_ms > 1000000);
+}
+
+/* A dead owner's window trusts that the server heard from it a session
+ * timeout before its expiry; a server restart gave it a fresh timeout. A
+ * process that never saw the cluster settled cannot tell that no restart
+ * went unseen since: even an exact takeover from a dead owner reaches back
+ * to the snapshot's settled moment (simulator seed 896: two restarts kept a
+ * killed owner's session alive 9 s past its death, and the new owner started
+ * after them). */
+static void test_takeover_died_unseen_restart(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_DIED);
+    in.gone_ms = 1009000;
+    in.owner_session_ms = 2000;
+    in.owner_epoch = 10; /* it applied the epoch that gave it the item: exact */
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    int64_t without = t.lo_ms, first = t.first_s;
+    assert_int_equal(without, 1009000 - 2000 - 1000 - 500);
+    in.snap_settled_ms = 990000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 990000 - 2000 - 2000 - 1000 - 500);
+    assert_int_equal(t.first_s, first);
+    /* this process saw the cluster settled: the restarts since are its breaks
+     * (server_gap_ms), and its own bounds stand */
+    in.settled_ms = 1005000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, without);
+    /* a live owner's exact handoff is its own report: unaffected */
+    in = base(OWN_PREV_ALIVE);
+    in.owner_epoch = 11;
+    in.owner_applied_ms = 1010100;
+    in.owner_prev_applied = 10;
+    in.snap_settled_ms = 990000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 1010100 - 1000);
+}
+
+/* News of a vanishing can come late (our loop frozen, our connection down):
+ * the node was there when the server answered our last request before the
+ * news, and the window starts from that, not from when we heard (simulator
+ * seed 171: the new owner was frozen 5 s while its predecessor's session
+ * expired). Only lo moves: nothing of ours starts earlier. */
+static void test_takeover_died_news_late(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_DIED);
+    in.gone_ms = 1009000;
+    in.owner_session_ms = 2000;
+    in.owner_epoch = 10;
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    int64_t hi = t.hi_ms, first = t.first_s;
+    in.gone_lo_ms = 1003000;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 1003000 - 2000 - 1000 - 500);
+    assert_int_equal(t.hi_ms, hi);
+    assert_int_equal(t.first_s, first);
+    in.owner_skew_ms = 700; /* its clock ahead of ours: its fires are labelled by it */
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 1003000 + 700 - 2000 - 1000 - 500);
+    in.owner_skew_ms = 0;
+    /* heard at once: the same as without */
+    in.gone_lo_ms = in.gone_ms;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 1009000 - 2000 - 1000 - 500);
+}
+
+/* A removed item settled when its noting agent drops its items (session
+ * lost, evicted, stopping) rather than at the gate: its owner held it only on
+ * paper (stuck, it never applied the epoch that gave it), so it is owed, from
+ * as far back as a non-exact takeover reaches (simulator seed 181: every
+ * agent that noted the removal lost its session in a total outage before
+ * its gate opened). */
+static void test_removed_settled_at_drop(void **state)
+{
+    (void)state;
+    struct own_takeover_in in = base(OWN_PREV_ALIVE);
+    in.owner_epoch = 9; /* stuck: never applied the epoch that gave it the item */
+    in.owner_applied_ms = 990000;
+    in.settled_ms = 995000;
+    assert_true(own_removed_owes(&in));
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 995000 - 2000 - 2000 - 1000 - 500);
+    /* an owner that applied the removal after holding it accounted it itself */
+    in.owner_epoch = 11;
+    in.owner_applied_ms = 1010100;
+    in.owner_prev_applied = 10;
+    assert_false(own_removed_owes(&in));
+}
+
+/* An item held pending when this process has learnt of a total outage
+ * since it last saw the cluster settled: its owner since the outage may
+ * have held it only on paper (stuck), so the window of its loss and the
+ * carry reach back to the outage, as a non-exact takeover's does
+ * (simulator seed 1053: a2 killed, its successor stuck in apply, every
+ * session lost, the next owner stuck too, and the one after lost the item
+ * while pending from a window that started after the fire). */
+static void test_pending_lo_after_outage(void **state)
+{
+    (void)state;
+    int64_t lo = own_pending_lo(1030000, 4000, 2000);
+    assert_int_equal(own_pending_lo_outage(lo, 0, 4000, 2000), lo); /* no outage known */
+    assert_int_equal(own_pending_lo_outage(lo, 1018000, 4000, 2000),
+                     own_pending_lo_any(1018000, 4000, 2000));
+    assert_true(own_pending_lo_outage(lo, 1018000, 4000, 2000) <= 1018000 - 4 * 4000);
+    /* an outage older than the window already reached: nothing changes */
+    int64_t far = own_pending_lo_any(1018000, 4000, 2000) - 1;
+    assert_int_equal(own_pending_lo_outage(far, 1018000, 4000, 2000), far);
+    /* and to the snapshot's settled moment (simulator seed 1930: the owner
+     * killed, the next one frozen while pending, the next stuck in apply,
+     * and a new process lost the item while pending): a session timeout
+     * before it, by a clock up to max skew off */
+    assert_int_equal(own_pending_lo_settled(lo, 0, 0, 4000, 2000), lo);
+    assert_int_equal(own_pending_lo_settled(lo, 1010000, 0, 4000, 2000),
+                     1010000 - 2000 - 4000 - 1000 - 500);
+    assert_int_equal(own_pending_lo_settled(lo, 1010000, 300, 4000, 2000),
+                     1010000 - 300 - 2000 - 4000 - 1000 - 500);
+    assert_int_equal(own_pending_lo_settled(lo, 1031000, 0, 4000, 2000), lo); /* later: no change */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +545,11 @@ int main(void)
         cmocka_unit_test(test_carry),
         cmocka_unit_test(test_gap_merge),
         cmocka_unit_test(test_takeover_after_total_outage),
+        cmocka_unit_test(test_takeover_snapshot_settled),
+        cmocka_unit_test(test_takeover_died_unseen_restart),
+        cmocka_unit_test(test_takeover_died_news_late),
+        cmocka_unit_test(test_removed_settled_at_drop),
+        cmocka_unit_test(test_pending_lo_after_outage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,7 @@ static void test_snapshot_roundtrip(void **state)
     s.view_pzxid = 0x100000004LL;
     s.agents_pzxid = 0x100000020LL;
     s.outage_from_ms = 1699999980000LL;
+    s.settled_ms = 1699999970000LL;
     char *json = plan_snapshot_json(&s);
     assert_int_equal(plan_snapshot_parse(json, (int)strlen(json), &back, &err), 0);
     assert_int_equal(back.epoch, 42);
@@ -70,6 +71,12 @@ static void test_snapshot_roundtrip(void **state)
     /* a total outage rides along (docs/coordination.md, "Total outages") */
     assert_int_equal(back.outage_from_ms, 1699999980000LL);
     assert_int_equal(copy.outage_from_ms, 1699999980000LL);
+    /* the last settled moment rides along, and does not make a new epoch
+     * (docs/coordination.md, "The settled watermark") */
+    assert_int_equal(back.settled_ms, 1699999970000LL);
+    assert_int_equal(copy.settled_ms, 1699999970000LL);
+    copy.settled_ms = 1699999975000LL;
+    assert_true(plan_snapshot_same(&back, &copy));
     plan_snapshot_clear(&copy);
 
     /* Same members and digest -> same, whatever the epoch. */
