@@ -498,7 +498,7 @@ async function pageWfGraph(name, runId) {
   const poll = async () => {
     if (!id) return;
     const r = await wfGetRun(id);
-    if (!r.changed) return;
+    if (!r.changed && r.run === run) return; /* a 304 for the run shown (not for one it failed to get) */
     run = r.run;
     gr.update(run);
     showRun();
