@@ -750,8 +750,25 @@ async function pageWfEdit(name) {
   const prev = h('div', { class: 'wfpreview', id: 'wf-preview' });
   const info = h('span', { class: 'muted', id: 'wf-version' }, version !== null ? 'editing version ' + version : 'new workflow');
   let shown = null; /* the preview's graph, to mark the tasks an error names */
+  /* where: the offset of the member a field path names ("tasks.x.upstream",
+   * "tasks.x.upstream[0]") in the text, each key looked for after the one
+   * before; -1 when not found. */
+  const where = (field) => {
+    let at = 0;
+    for (const key of String(field || '').replace(/\[\d+\]/g, '').split('.').filter(Boolean)) {
+      const m = new RegExp(JSON.stringify(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '\\s*:', 'g');
+      m.lastIndex = at;
+      const hit = m.exec(text.value);
+      if (!hit) return -1;
+      at = hit.index;
+    }
+    return field ? at : -1;
+  };
   const showErr = (field, msg, cycle) => {
-    err.replaceChildren(msg ? (field ? field + ': ' : '') + msg : '');
+    const at = msg ? where(field) : -1;
+    const line = at < 0 ? 0 : text.value.slice(0, at).split('\n').length;
+    err.replaceChildren(msg ? (field ? field + ': ' : '') + msg + (line ? ' (line ' + line + ')' : '') : '');
+    err.dataset.line = line ? String(line) : '';
     err.dataset.field = field || '';
     if (shown) shown.mark(cycle || [], 'cycle');
   };
@@ -791,6 +808,8 @@ async function pageWfEdit(name) {
       }
       const m = /^cycle (.*)$/.exec(e.message);
       showErr(e.body.field, e.message, m ? m[1].split(' -> ') : null);
+      const at = where(e.body.field);
+      if (at >= 0) { text.focus(); text.setSelectionRange(at, at + e.body.field.split('.').pop().replace(/\[\d+\]$/, '').length + 2); }
     }
   };
   render(h('h1', {}, name ? 'Edit workflow ' + name : 'New workflow'), name ? wfTabs(name, 'edit') : null,

@@ -202,7 +202,7 @@ test('a cycle typed into the editor is named, on the preview and by the API', as
     x: { command: 'true', upstream: ['z'] }, y: { command: 'true', upstream: ['x'] },
     z: { command: 'true', upstream: ['y'] }, w: { command: 'true' } } }, null, 2));
   await page.waitForSelector('#wf-editerr:has-text("cycle")');
-  assert.match(await page.textContent('#wf-editerr'), /^tasks: cycle [xyz] -> [xyz] -> [xyz] -> [xyz]$/);
+  assert.match(await page.textContent('#wf-editerr'), /^tasks: cycle [xyz] -> [xyz] -> [xyz] -> [xyz] \(line 3\)$/);
   assert.deepEqual(await page.locator('#wf-preview g.wfnode.cycle').evaluateAll((e) => e.map((n) => n.dataset.task).sort()),
     ['x', 'y', 'z']);
   // the API refuses it too, in its words, shown in the same place
@@ -215,9 +215,18 @@ test('a cycle typed into the editor is named, on the preview and by the API', as
   await page.screenshot({ path: shots + '/editor-cycle.png', fullPage: true });
   const r = await page.evaluate(async () => (await fetch('/api/v1/workflows/loop')).status);
   assert.equal(r, 404);
-  // an unknown upstream is named as you type
-  await page.fill('#wf-json', JSON.stringify({ name: 'loop', tasks: { x: { command: 'true', upstream: ['nope'] } } }));
+  // an unknown upstream is named as you type, with the line it is on
+  await page.fill('#wf-json', JSON.stringify({ name: 'loop', tasks: { x: { command: 'true', upstream: ['nope'] } } }, null, 2));
   await page.waitForSelector('#wf-editerr:has-text("unknown task \\"nope\\"")');
+  assert.equal(await page.textContent('#wf-editerr'), 'tasks.x.upstream: unknown task "nope" (line 6)');
+  // the API's own error for a field the page does not check: named, its line
+  // given and the member selected in the text
+  await page.fill('#wf-json', JSON.stringify({ name: 'loop', tasks: { x: { command: 'true', retries: -4 } } }, null, 2));
+  await page.waitForSelector('#wf-editerr:text-is("")', { state: 'attached' }); // the page finds nothing wrong
+  await page.click('#wf-save');
+  await page.waitForSelector('#wf-editerr:has-text("retries")');
+  assert.match(await page.textContent('#wf-editerr'), /^tasks\.x\.retries: .* \(line 6\)$/);
+  assert.equal(await page.evaluate(() => { const t = document.getElementById('wf-json'); return t.value.slice(t.selectionStart, t.selectionEnd); }), '"retries"');
 });
 
 test('a version conflict is shown and the text kept', async () => {
