@@ -32,6 +32,9 @@ it_pids+=($cpid)
 sc_wait_until 20 test -s "$dir/port" || { tail "$dir/console.log"; fail "the console did not start"; }
 port=$(cat "$dir/port")
 
+# the pages' pure parts (order, cycles, checks, both layouts) under node first
+WEB=$web node --test --test-reporter=spec "$SC_ROOT/tests/browser/wf_layout.test.mjs" || fail "wf_layout tests"
+
 art=$SC_ROOT/build/test-artifacts/workflow
 mkdir -p "$art"
 CONSOLE_URL=http://127.0.0.1:$port ADMIN_PASSWORD=pw-admin-12345 PLAYWRIGHT_CORE=$pw ARTIFACTS=$art \
