@@ -378,6 +378,16 @@ function wfGraph(def, lay, onpick) {
     k = nk;
     apply();
   };
+  /* The task panel narrows the graph: keep the middle of the view where it was. */
+  let lastW = 0;
+  new ResizeObserver(() => {
+    const W = svg.clientWidth;
+    if (lastW && W && W !== lastW) {
+      tx += (W - lastW) / 2;
+      apply();
+    }
+    lastW = W || lastW;
+  }).observe(svg);
   svg.addEventListener('wheel', (e) => {
     e.preventDefault();
     const r = svg.getBoundingClientRect();
