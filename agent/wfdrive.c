@@ -56,6 +56,7 @@ int64_t wfd_now_ms(void)
 
 static void evaluate(struct wfd *w, struct wrun *r);
 static void arm_timer(struct wfd *w);
+static void list_reqs(struct wfd *w, bool all);
 static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char *why, int extra);
 static void load_run(struct wfd *w, const char *id);
 
@@ -571,8 +572,10 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
         arm_timer(w);
         return;
     }
-    if (w->starts_inflight >= WFD_STARTS_INFLIGHT)
-        return; /* evaluated again when answers come back (wb_done) */
+    if (w->starts_inflight >= WFD_STARTS_INFLIGHT) {
+        r->deferred = true; /* evaluated again when answers come back (wb_done), or the tick */
+        return;
+    }
     task_job(job, sizeof job, r, i);
     const struct job *cfg = coord_job(w->c, job);
     if (!cfg) {
@@ -582,11 +585,14 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
             set_state(w, r, i, WF_T_FAILED, "its job does not exist (deleted after the put?)");
             return;
         }
-        return; /* the task's job is being created: evaluated again when it appears */
+        r->deferred = true; /* its job is being created: the tick evaluates again */
+        return;
     }
     void *ens = strmap_get(&w->ensured, job);
-    if (ens == ENSURED_INFLIGHT)
-        return; /* started once the parent is there (ensured() evaluates again) */
+    if (ens == ENSURED_INFLIGHT) {
+        r->deferred = true; /* started once the parent is there (ensured(), or the tick) */
+        return;
+    }
     if (!ens) {
         char parent[400];
         int e = 0;
@@ -1474,8 +1480,11 @@ static void def_node_read(struct zkreg *z, const struct zkreg_result *r, void *a
         return;
     }
     if (r->rc == ZNONODE) {
-        def_free(strmap_del(&w->defs, x->name));
-        LOGI("workflow %s deleted", x->name);
+        struct wdef *gone = strmap_del(&w->defs, x->name);
+        if (gone)
+            LOGI("workflow %s deleted", x->name);
+        def_free(gone);
+        list_reqs(w, false); /* requests that waited for this read */
         free(x);
         return;
     }
@@ -1521,6 +1530,7 @@ static void def_node_read(struct zkreg *z, const struct zkreg_result *r, void *a
     }
     ensure_task_jobs(w, def);
     promote(w, def);
+    list_reqs(w, false); /* requests that waited for this read */
     free(x);
 }
 
@@ -1676,6 +1686,16 @@ static void handle_request(struct wfd *w, const char *name, const cJSON *q)
     wb_init(w, &b);
     if (!op) {
         answer(&b, name, NULL, 400, "op", "missing");
+    } else if ((!strcmp(op, "trigger") || !strcmp(op, "backfill")) && !def && wfname &&
+               !strmap_get(&w->reqs_retry, name)) {
+        /* Put a moment ago, not read here yet: read it, then this request
+         * again (def_node_read lists the requests). */
+        int e = 0;
+        strmap_put(&w->reqs_retry, name, (void *)1, &e);
+        strmap_del(&w->reqs, name);
+        wb_commit_drop(&b);
+        read_def(w, wfname);
+        return;
     } else if ((!strcmp(op, "trigger") || !strcmp(op, "backfill")) && !def) {
         answer(&b, name, NULL, 404, "workflow", "no workflow \"%s\"", wfname ? wfname : "");
     } else if ((!strcmp(op, "clear") || !strcmp(op, "mark") || !strcmp(op, "cancel")) && !r) {
@@ -2118,6 +2138,12 @@ static void tick_run(struct wfd *w, struct wrun *r, int64_t now, bool scan)
     }
     if (!r->loaded || !r->d || r->st != WF_R_RUNNING)
         return;
+    if (r->deferred) { /* a start waited for a job, a triggers parent or the bound */
+        r->deferred = false;
+        evaluate(w, r);
+        if (r->st != WF_R_RUNNING)
+            return;
+    }
     struct wdef *def = strmap_get(&w->defs, r->wf);
     int limit = r->d->timeout_s;
     if (limit > 0 && r->started_ms && now - r->started_ms > (int64_t)limit * 1000) {
@@ -2368,6 +2394,8 @@ static void clear_state(struct wfd *w)
     strmap_init(&w->defs);
     strmap_free(&w->reqs);
     strmap_init(&w->reqs);
+    strmap_free(&w->reqs_retry);
+    strmap_init(&w->reqs_retry);
     strmap_free(&w->ensured);
     strmap_init(&w->ensured);
     w->starts_inflight = 0; /* answers of the old generation are dropped */
@@ -2457,6 +2485,7 @@ int wfd_open(struct event_base *base, struct coord *c, const char *agent_id,
     strmap_init(&w->defs);
     strmap_init(&w->runs);
     strmap_init(&w->reqs);
+    strmap_init(&w->reqs_retry);
     strmap_init(&w->ensured);
     strmap_init(&w->creating);
     strmap_init(&w->watching);
@@ -2491,6 +2520,7 @@ void wfd_close(struct wfd *w)
     strmap_free(&w->defs);
     strmap_free(&w->runs);
     strmap_free(&w->reqs);
+    strmap_free(&w->reqs_retry);
     strmap_free(&w->ensured);
     strmap_free(&w->creating);
     wfd_item_free(w);

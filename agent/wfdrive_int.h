@@ -46,6 +46,7 @@ struct wrun {
     bool loaded;       /* the def, tasks and results are read */
     int loading;
     bool reload;       /* a write's fate is unknown: read it all again */
+    bool deferred;     /* a task start waited (its job not seen yet...): evaluate on the tick */
     struct strmap seen; /* done nodes handled */
     int64_t seq;
 };
@@ -86,6 +87,7 @@ struct wfd {
     struct strmap defs;   /* name -> struct wdef */
     struct strmap runs;   /* run id -> struct wrun (every run in /wfruns) */
     struct strmap reqs;   /* request names handled */
+    struct strmap reqs_retry; /* requests put back once to read their workflow first */
     struct strmap ensured; /* jobs whose triggers parent exists (or is being created) */
     struct strmap creating; /* task jobs this driver created or rewrote (their writes sent) */
     int64_t last_scan_ms, last_gc_ms, last_run_gc_ms;

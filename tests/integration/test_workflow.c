@@ -745,6 +745,34 @@ static void test_external_and_mark(void **state)
     teardown(&c);
 }
 
+/* right_after_put: a workflow triggered the moment its put returns (its
+ * definition and task jobs not yet seen by the driver) runs. Before: the
+ * first task's start waited for its job and nothing started it again. */
+static void test_trigger_right_after_put(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], c1[2048], def[8192], run[8][100], name[32];
+    setup(&c, "rap", log, sizeof log);
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    cmd(c1, sizeof c1, log, "true");
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "rap%d", i);
+        snprintf(def, sizeof def,
+                 "{\"name\":\"%s\",\"tasks\":{\"a\":{\"command\":\"%s\"},"
+                 "\"b\":{\"command\":\"%s\",\"upstream\":[\"a\"]}}}",
+                 name, c1, c1);
+        put_wf(c.ns, def);
+        trigger(c.ns, name, run[i], sizeof run[i]);
+    }
+    for (int i = 0; i < 5; i++)
+        wait_state(c.ns, run[i], NULL, "succeeded", 30000);
+    assert_int_equal(count(log, 'S', "a", -1), 5);
+    assert_int_equal(count(log, 'S', "b", -1), 5);
+    teardown(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_leader_kill),   cmocka_unit_test(test_agent_death),
         cmocka_unit_test(test_cancel_and_clear), cmocka_unit_test(test_backfill),
         cmocka_unit_test(test_schedule),      cmocka_unit_test(test_external_and_mark),
+        cmocka_unit_test(test_trigger_right_after_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -506,7 +506,7 @@ static void test_zk_restart(void **state)
     char log[600], run[100], def[16384], cmdline[1024];
     /* Sessions long enough for a restart to fit inside them (as test_coord's
      * test_zk_restart): a claim held across it is the claim of a live agent. */
-    const int session_ms = 10000;
+    const int session_ms = 20000; /* the client may take seconds to reconnect after the restart */
     setup(&c, "zr", session_ms, log, sizeof log);
     assert_int_equal(ta_start(&c, "A", NULL), 0);
     assert_int_equal(ta_start(&c, "B", NULL), 1);
