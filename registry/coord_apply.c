@@ -402,7 +402,7 @@ void coord_maybe_apply(struct coord *c)
     c->prev_applied = c->applied;
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
-    c->newer_seen_ms = 0;
+    c->newer_seen_mono = 0;
     c->fault_applied = true;
     if (c->stalled) {
         c->stalled = false;
@@ -568,10 +568,11 @@ void coord_settle_check(struct coord *c)
     }
     p[0] = (struct own_settle_peer){c->applied, true, pending, draining, false};
     /* our session's first view counts as a break: a restart before it went unseen */
-    int64_t brk = c->gap_ms > c->view_start_ms ? c->gap_ms : c->view_start_ms;
-    if (own_settled(p, n, c->applied, c->snap.nmembers, true, t, brk, zkreg_timeout_ms(c->z))) {
-        c->settled_ms = t;
-        c->gap_first_ms = 0;
+    int64_t brk = c->gap_mono > c->view_start_mono ? c->gap_mono : c->view_start_mono;
+    int64_t m = mono_ms(); /* brk and the settled moment are moments */
+    if (own_settled(p, n, c->applied, c->snap.nmembers, true, m, brk, zkreg_timeout_ms(c->z))) {
+        c->settled_mono = m;
+        c->gap_first_mono = 0;
         c->outage_from_ms = 0;
     }
     free(p);
