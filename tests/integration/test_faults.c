@@ -18,6 +18,8 @@
  *             it evicts itself and keeps leading, not ready;
  *   jump      an agent's wall clock jumps 30 s forward: it runs nothing under
  *             the jumped clock, and no fire runs twice.
+ *   vjump     an agent sees an owner vanish, its wall clock then jumps 14 s
+ *             forward before it takes the items over: no fire runs twice.
  *
  * Waits poll observable state (the run log, /status) with deadlines. */
 #include <setjmp.h>
@@ -571,6 +573,113 @@ static void test_clock_jump_forward(void **state)
     fx_finish(&f, "a forward clock jump");
 }
 
+/* ---------------------------------------------------------------- vanishing, jump, takeover */
+
+struct member_wait {
+    struct fx *f;
+    const char *id;
+};
+
+/* is_member: the published snapshot names `id` a member. */
+static bool is_member(void *arg)
+{
+    struct member_wait *w = arg;
+    struct sc_err err;
+    char *data = NULL;
+    int len = 0;
+    bool yes = false;
+    struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), w->f->c.ns, NULL, 5000, &err);
+    if (!k)
+        return false;
+    struct plan_snapshot snap;
+    if (zkcli_get(k, "/state/assignment", &data, &len, NULL) == ZOK &&
+        plan_snapshot_parse(data, len, &snap, &err) == 0) {
+        for (int i = 0; i < snap.nmembers; i++)
+            yes |= strcmp(snap.members[i].id, w->id) == 0;
+        plan_snapshot_clear(&snap);
+    }
+    free(data);
+    zkcli_close(k);
+    return yes;
+}
+
+static bool node_gone(void *arg)
+{
+    struct member_wait *w = arg;
+    struct sc_err err;
+    char path[200];
+    struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), w->f->c.ns, NULL, 5000, &err);
+    if (!k)
+        return false;
+    snprintf(path, sizeof path, "/agents/%s", w->id);
+    bool gone = zkcli_exists(k, path, NULL) == ZNONODE;
+    zkcli_close(k);
+    return gone;
+}
+
+static void write_offset(const char *file, const char *offset)
+{
+    FILE *ft = fopen(file, "w");
+    assert_non_null(ft);
+    fputs(offset, ft);
+    fclose(ft);
+}
+
+/* An owner is killed; its successor sees its node vanish, and then its own
+ * wall clock steps 14 s forward (within the skew limit: -7 s to +7 s against
+ * ZooKeeper, monotonic clock untouched) before it takes the items over — a
+ * stuck member keeps every gate shut until it is evicted. The takeover must
+ * read the vanishing on the clock its new skew was measured by: read as the
+ * wall clock said it before the jump, the dead owner's fires would end 14 s
+ * early by its clock, and its last ones would run again (before the moments
+ * were kept on the monotonic clock: about 3 fires per item twice). */
+static void test_clock_jump_before_takeover(void **state)
+{
+    (void)state;
+    struct fx f;
+    char file[600], env_file[700];
+    int items = 6;
+    fx_init(&f, "vjump");
+    f.skewed = true;
+    snprintf(file, sizeof file, "%s/%s.faketime", tenv("SC_TEST_TMP"), f.c.ns);
+    write_offset(file, "-7s\n");
+    snprintf(env_file, sizeof env_file, "FAKETIME_TIMESTAMP_FILE=%s", file);
+    const char *jumpy[] = {
+        "env", LIBFAKETIME, env_file, "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1",
+        NULL};
+    const char *wide[] = {"--max-clock-skew-ms", "8000", NULL};
+    f.c.wrapper = jumpy;
+    int j = ta_start(&f.c, "jumpy", wide);
+    f.c.wrapper = NULL;
+    assert_true(j >= 0);
+    int k = ta_start(&f.c, "doomed", wide);
+    assert_true(k >= 0);
+    fx_job(&f, "vj", "* * * * * ?", items, "0.1", 0, ",\"misfire\":\"all\"");
+    assert_true(wait_owned(&f, "vj", items, k, 2, 20000));
+    watch_for(&f, 2000);
+    /* a member that never acknowledges: every gate stays shut until it is
+     * evicted (2 T + 5 s after the epoch naming it) */
+    setenv("SHARDCRON_TEST_FAULT", "stall_apply", 1);
+    int s = ta_start(&f.c, "stuck", wide);
+    unsetenv("SHARDCRON_TEST_FAULT");
+    assert_true(s >= 0);
+    struct member_wait mw = {&f, "stuck"};
+    assert_true(tenv_wait(is_member, &mw, 10000, 50));
+    ta_kill(&f.c, k, SIGKILL);
+    struct member_wait gw = {&f, "doomed"};
+    assert_true(tenv_wait(node_gone, &gw, SESSION_MS + 10000, 20));
+    pause_ms(300); /* the jumpy agent has seen it go (a watch event) */
+    write_offset(file, "+7s\n");
+    long long jumped = tenv_now_ms();
+    /* the stuck one is evicted, and every item ends on the jumpy agent */
+    assert_true(wait_owned(&f, "vj", items, j, items, 2 * SESSION_MS + 5000 + SESSION_MS + 20000));
+    fprintf(stderr, "   every item on the jumped agent %lld ms after its jump\n",
+            tenv_now_ms() - jumped);
+    watch_for(&f, 3000);
+    (void)s;
+    fx_finish(&f, "a clock jump between a vanishing and its takeover");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +690,10 @@ int main(void)
         cmocka_unit_test(test_stuck_agent_evicted),
         cmocka_unit_test(test_stuck_leader_evicts_itself),
         cmocka_unit_test(test_clock_jump_forward),
+        cmocka_unit_test(test_clock_jump_before_takeover),
     };
+    /* SC_TEST_CASE=name runs one of them (cmocka's filter pattern). */
+    if (getenv("SC_TEST_CASE"))
+        cmocka_set_test_filter(getenv("SC_TEST_CASE"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
