@@ -552,12 +552,12 @@ void coord_settle_check(struct coord *c)
      * every peer lands here, and at 80,000 items a scan per event costs the
      * whole cluster its CPU while an epoch settles (bench/coord). A watermark
      * a moment old is only more conservative. */
-    int64_t t = now_ms();
-    if (!others || t - c->settle_scan_ms < 250) {
+    int64_t m = mono_ms(); /* a wall clock stepped back must not stop the scans */
+    if (!others || m - c->settle_scan_mono < 250) {
         free(p); /* not settled, whatever we hold: our items need no scan */
         return;
     }
-    c->settle_scan_ms = t;
+    c->settle_scan_mono = m;
     int pending = 0, draining = 0;
     for (size_t it = 0; strmap_next(&c->jobs.map, &it, &k, &v);) {
         const struct cjob *j = v;
@@ -569,7 +569,6 @@ void coord_settle_check(struct coord *c)
     p[0] = (struct own_settle_peer){c->applied, true, pending, draining, false};
     /* our session's first view counts as a break: a restart before it went unseen */
     int64_t brk = c->gap_mono > c->view_start_mono ? c->gap_mono : c->view_start_mono;
-    int64_t m = mono_ms(); /* brk and the settled moment are moments */
     if (own_settled(p, n, c->applied, c->snap.nmembers, true, m, brk, zkreg_timeout_ms(c->z))) {
         c->settled_mono = m;
         c->gap_first_mono = 0;

@@ -164,7 +164,7 @@ struct coord {
     void *ctx;
     struct plan_item *running; /* published in the record */
     int nrunning;
-    int64_t running_written_ms;
+    int64_t running_written_mono; /* a moment: a clock step must not hold the write back */
     struct event *ev_running;
 
     struct jobcache jobs; /* entries are struct cjob (jobcache.c, the change log) */
@@ -199,7 +199,7 @@ struct coord {
     int64_t gap_first_mono;
     /* the last time (a moment, 0 never) own_settled held over the records
      * we hold (coord_settle_check): own_takeover_in.settled_ms. Per process. */
-    int64_t settle_scan_ms; /* when coord_settle_check last scanned our items */
+    int64_t settle_scan_mono; /* when coord_settle_check last scanned our items (a moment) */
     int64_t settled_mono;
     /* the scheduler's backlog (coord_set_backlog): the oldest fire queued
      * for capacity since its queue was last empty; 0 none (record: backlog_s) */

@@ -394,7 +394,7 @@ void coord_running_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct coord *c = arg;
     (void)fd, (void)what;
-    c->running_written_ms = now_ms();
+    c->running_written_mono = mono_ms();
     c->node_dirty = true;
     coord_write_record(c);
 }
@@ -419,7 +419,7 @@ void coord_set_running(struct coord *c, const char *const *jobs, const int *item
     }
     /* At most one record write a second for this: never a write per fire. */
     if (!evtimer_pending(c->ev_running, NULL)) {
-        int64_t wait = 1000 - (now_ms() - c->running_written_ms);
+        int64_t wait = 1000 - (mono_ms() - c->running_written_mono);
         struct timeval tv = {0, 0};
         if (wait > 0) {
             tv.tv_sec = wait / 1000;
@@ -436,7 +436,7 @@ void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire)
             strcmp(c->running[i].job, job) == 0) {
             free(c->running[i].job);
             c->running[i] = c->running[--c->nrunning];
-            c->running_written_ms = now_ms();
+            c->running_written_mono = mono_ms();
             c->node_dirty = true;
             coord_write_record(c);
             return;
