@@ -147,6 +147,7 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     if (c->fatal)
         return;
+    coord_clock_watch(c);
     if (c->reg == REG_NONE)
         coord_register(c);
     coord_settle_check(c);
@@ -166,6 +167,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct coord *c = arg;
     (void)fd, (void)what;
+    coord_clock_watch(c);
     coord_apply_watchdog(c);
     /* Re-measure the clock every 30 s (any record write does it). */
     if (c->reg == REG_DONE && (!c->skew_ok || now_ms() - c->last_clock_check_ms > 30000))
@@ -271,8 +273,8 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
             clear_caches(c);
             c->applied = 0;
             c->loaded = false;
-            c->view_start_ms = 0;
-            c->newer_seen_ms = 0;
+            c->view_start_mono = 0;
+            c->newer_seen_mono = 0;
             c->fault_applied = false;
             coord_register(c);
         } else {
@@ -282,9 +284,9 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
         coord_schedule_eval(c);
     } else if (st == ZKREG_SUSPENDED) {
         c->suspended = true;  /* stop starting new work; running work continues */
-        c->gap_ms = now_ms(); /* own_takeover_in.server_gap_ms */
-        if (!c->gap_first_ms)
-            c->gap_first_ms = c->gap_ms;
+        c->gap_mono = mono_ms(); /* own_takeover_in.server_gap_ms */
+        if (!c->gap_first_mono)
+            c->gap_first_mono = c->gap_mono;
         /* What we hold of every peer is not known to be its last record
          * until it is read again (reconnected): a peer that vanishes
          * meanwhile is not trusted as to what it was running. */
@@ -292,8 +294,8 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
             struct cagent *a = v;
             if (a->alive) {
                 a->suspect = true;
-                if (!a->suspect_lo_ms)
-                    a->suspect_lo_ms = coord_proof_ms(c); /* coord_mark_gone */
+                if (!a->suspect_lo_mono)
+                    a->suspect_lo_mono = coord_proof_mono(c); /* coord_mark_gone */
             }
         }
         coord_changed(c);

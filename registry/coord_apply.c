@@ -402,7 +402,7 @@ void coord_maybe_apply(struct coord *c)
     c->prev_applied = c->applied;
     c->applied = c->snap.epoch;
     c->stats.epochs_applied++;
-    c->newer_seen_ms = 0;
+    c->newer_seen_mono = 0;
     c->fault_applied = true;
     if (c->stalled) {
         c->stalled = false;
@@ -552,12 +552,12 @@ void coord_settle_check(struct coord *c)
      * every peer lands here, and at 80,000 items a scan per event costs the
      * whole cluster its CPU while an epoch settles (bench/coord). A watermark
      * a moment old is only more conservative. */
-    int64_t t = now_ms();
-    if (!others || t - c->settle_scan_ms < 250) {
+    int64_t m = mono_ms(); /* a wall clock stepped back must not stop the scans */
+    if (!others || m - c->settle_scan_mono < 250) {
         free(p); /* not settled, whatever we hold: our items need no scan */
         return;
     }
-    c->settle_scan_ms = t;
+    c->settle_scan_mono = m;
     int pending = 0, draining = 0;
     for (size_t it = 0; strmap_next(&c->jobs.map, &it, &k, &v);) {
         const struct cjob *j = v;
@@ -568,10 +568,10 @@ void coord_settle_check(struct coord *c)
     }
     p[0] = (struct own_settle_peer){c->applied, true, pending, draining, false};
     /* our session's first view counts as a break: a restart before it went unseen */
-    int64_t brk = c->gap_ms > c->view_start_ms ? c->gap_ms : c->view_start_ms;
-    if (own_settled(p, n, c->applied, c->snap.nmembers, true, t, brk, zkreg_timeout_ms(c->z))) {
-        c->settled_ms = t;
-        c->gap_first_ms = 0;
+    int64_t brk = c->gap_mono > c->view_start_mono ? c->gap_mono : c->view_start_mono;
+    if (own_settled(p, n, c->applied, c->snap.nmembers, true, m, brk, zkreg_timeout_ms(c->z))) {
+        c->settled_mono = m;
+        c->gap_first_mono = 0;
         c->outage_from_ms = 0;
     }
     free(p);

@@ -54,7 +54,7 @@ struct cjob {
 /* A session seen to vanish, as far as it bounds the fires it may have
  * started (own_dead_hi_ms): when, whether evicted, its session timeout. */
 struct vanish {
-    int64_t gone_ms; /* our clock; 0 = none */
+    int64_t gone_mono; /* a moment (moment_ms); 0 = none */
     bool evicted;
     int session_ms;
 };
@@ -69,9 +69,9 @@ struct cagent {
     int64_t node_session; /* the session owning its node, from the last read */
     int loading;          /* reads in flight */
     struct plan_agent_rec rec;
-    /* when this agent saw it vanish (realtime ms, 0 = never), and what its
-     * record said then (a returning agent's new record replaces rec) */
-    int64_t gone_ms, gone_skew_ms;
+    /* when this agent saw it vanish (a moment, moment_ms; 0 = never), and
+     * what its record said then (a returning agent's new record replaces rec) */
+    int64_t gone_mono, gone_skew_ms;
     int gone_session_ms;
     int64_t gone_session; /* the session that vanished */
     /* the record held then was current (read since our connection last
@@ -80,10 +80,10 @@ struct cagent {
     /* the session was named evicted by a snapshot we held (when it vanished
      * or later): it may have outlived its node by its lease */
     bool gone_evicted;
-    /* our last proof of the session (realtime ms) when our connection broke
+    /* our last proof of the session (a moment) when our connection broke
      * while it was alive, until its record is read again (0 none), and the
-     * earliest it may have vanished (own_takeover_in.gone_lo_ms) */
-    int64_t suspect_lo_ms, gone_lo_ms;
+     * earliest it may have vanished (own_takeover_in.gone_lo_ms; a moment) */
+    int64_t suspect_lo_mono, gone_lo_mono;
     /* of every vanishing of this id seen in this session, the one whose
      * session may have started fires the latest */
     struct vanish bound;
@@ -108,6 +108,7 @@ struct handover {
     bool removed;
     bool removed_owes; /* own_removed_owes, set when resolved */
     struct own_takeover t;
+    int64_t not_before_mono; /* t.not_before_ms as a moment: a lease waited out by time */
 };
 
 /* A failover re-run decided here, waiting until the record write carrying
@@ -163,7 +164,7 @@ struct coord {
     void *ctx;
     struct plan_item *running; /* published in the record */
     int nrunning;
-    int64_t running_written_ms;
+    int64_t running_written_mono; /* a moment: a clock step must not hold the write back */
     struct event *ev_running;
 
     struct jobcache jobs; /* entries are struct cjob (jobcache.c, the change log) */
@@ -192,14 +193,14 @@ struct coord {
     /* the outage_from_ms of the last total outage a snapshot told us of,
      * until we next see the cluster settled (own_takeover_in.outage_from_ms) */
     int64_t outage_from_ms;
-    int64_t gap_ms; /* when our connection last broke (0 never) */
+    int64_t gap_mono; /* when our connection last broke (a moment; 0 never) */
     /* the first connection break since we last saw the cluster settled (0
-     * none): own_server_gap_ms */
-    int64_t gap_first_ms;
-    /* the last time (our clock, 0 never) own_settled held over the records
+     * none; a moment): own_server_gap_ms */
+    int64_t gap_first_mono;
+    /* the last time (a moment, 0 never) own_settled held over the records
      * we hold (coord_settle_check): own_takeover_in.settled_ms. Per process. */
-    int64_t settle_scan_ms; /* when coord_settle_check last scanned our items */
-    int64_t settled_ms;
+    int64_t settle_scan_mono; /* when coord_settle_check last scanned our items (a moment) */
+    int64_t settled_mono;
     /* the scheduler's backlog (coord_set_backlog): the oldest fire queued
      * for capacity since its queue was last empty; 0 none (record: backlog_s) */
     int64_t backlog_s;
@@ -216,13 +217,13 @@ struct coord {
     /* own_apply_overdue: when we first saw an epoch newer than the applied
      * one (0: none since the last apply); stalled: we evicted ourselves for
      * it and report not ready until an apply succeeds */
-    int64_t newer_seen_ms;
+    int64_t newer_seen_mono; /* a moment */
     bool stalled;
 
     /* The takeover bound (own_takeover_in.peers_stop_s, dead_hi_ms,
      * view_start_ms) and failover re-run claims. Per process unless said. */
     int64_t max_started;   /* the highest label started of an item no longer held here (stop_s) */
-    int64_t view_start_ms; /* this session's first complete listing of /agents (0: not yet) */
+    int64_t view_start_mono; /* this session's first listing of /agents (a moment; 0: not yet) */
     int64_t view_pzxid;    /* /agents' pzxid in that listing (INT64_MAX: unknown) */
     int64_t agents_pzxid;  /* /agents' pzxid in our latest listing (0: none) */
     int64_t reran[PLAN_RERAN_MAX]; /* dead sessions whose re-runs we claimed (record: reran) */
@@ -247,6 +248,8 @@ struct coord {
 
     bool node_dirty, node_inflight;
     int64_t skew_ms, last_clock_check_ms;
+    /* coord_clock_watch's last look at both clocks (realtime, monotonic) */
+    int64_t watch_real_ms, watch_mono_ms;
     bool skew_ok;
     bool loaded; /* the first full read of /agents, /jobs and the snapshot is done */
     char reason[160];
@@ -283,6 +286,28 @@ static inline int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static inline int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Moments. What this agent observes and uses later (a peer vanishing, our
+ * connection breaking, our first view of /agents, the cluster settled, a
+ * newer epoch seen) is kept on the monotonic clock (a "moment", fields
+ * *_mono, taken with mono_ms()) and read as the realtime clock says it was
+ * *now* (moment_ms): the skew every decision converts with is measured
+ * against the realtime clock as it is now, so a wall-clock jump between an
+ * observation and its use must move the observation with it
+ * (docs/coordination.md, "Clock jumps"). What is published as the clock
+ * that judged our fires (applied_ms, lost_ms) stays on the realtime clock:
+ * those labels were judged by it as it was then. 0 stays 0 (none). */
+static inline int64_t moment_ms(int64_t mono)
+{
+    return own_moment_ms(mono, now_ms(), mono_ms());
+}
+
 /* coord.c */
 void coord_schedule_eval(struct coord *c); /* evaluate soon (bursts coalesce) */
 void coord_changed(struct coord *c);       /* tell the agent (on_change) */
@@ -308,7 +333,8 @@ bool coord_listed(const struct zkreg_result *r, const char *name);
 void coord_read_agent(struct coord *c, struct cagent *a);
 void coord_agents_listed(struct zkreg *z, const struct zkreg_result *r, void *arg);
 void coord_mark_gone(struct coord *c, struct cagent *a);
-int64_t coord_proof_ms(const struct coord *c);
+int64_t coord_proof_mono(const struct coord *c);
+void coord_clock_watch(struct coord *c);
 void coord_note_evicted(struct coord *c, const struct plan_snapshot *s);
 bool coord_evicted_in_snapshot(const struct plan_snapshot *s, const char *id, int64_t session);
 int64_t coord_member_session(const struct plan_snapshot *s, const char *id);

@@ -235,18 +235,18 @@ void coord_maybe_publish(struct coord *c)
     /* The last moment the cluster was seen settled, ours or the one the
      * snapshot carries, whichever is later (both are such moments): it
      * outlives every process that saw it (own_takeover_in.snap_settled_ms). */
-    p->snap.settled_ms = c->settled_ms > 0 ? c->settled_ms - c->skew_ms : 0;
+    p->snap.settled_ms = c->settled_mono > 0 ? moment_ms(c->settled_mono) - c->skew_ms : 0;
     if (c->snap_exists && c->snap.settled_ms > p->snap.settled_ms)
         p->snap.settled_ms = c->snap.settled_ms;
     /* Our bound on every session that had vanished by our latest listing of
      * /agents (own_takeover_in.snap_gone_hi_ms): an agent that joins after
      * it need not fear a session it never saw beyond this. */
-    if (c->agents_pzxid > 0 && c->view_start_ms > 0 && c->view_pzxid < INT64_MAX) {
+    if (c->agents_pzxid > 0 && c->view_start_mono > 0 && c->view_pzxid < INT64_MAX) {
         struct bound b;
         coord_takeover_bound(c, &b);
         p->snap.dead_hi_ms = b.dead_hi_ms;
         p->snap.view_hi_ms =
-            c->view_start_ms - c->skew_ms + c->max_skew_ms + PLAN_CLOCK_ERR_MS +
+            moment_ms(c->view_start_mono) - c->skew_ms + c->max_skew_ms + PLAN_CLOCK_ERR_MS +
             (p->snap.nevicted > 0 || c->snap.nevicted > 0 ? zkreg_timeout_ms(c->z) : 0);
         p->snap.view_pzxid = c->view_pzxid;
         p->snap.agents_pzxid = c->agents_pzxid;

@@ -23,10 +23,10 @@
  * sides, so they are left out of the comparison). */
 void coord_vanish_keep(struct vanish *held, const struct vanish *v)
 {
-    if (v->gone_ms > 0 &&
-        (!held->gone_ms ||
-         own_dead_hi_ms(v->gone_ms, 0, 0, v->evicted, v->session_ms) >
-             own_dead_hi_ms(held->gone_ms, 0, 0, held->evicted, held->session_ms)))
+    if (v->gone_mono > 0 &&
+        (!held->gone_mono ||
+         own_dead_hi_ms(v->gone_mono, 0, 0, v->evicted, v->session_ms) >
+             own_dead_hi_ms(held->gone_mono, 0, 0, held->evicted, held->session_ms)))
         *held = *v;
 }
 
@@ -64,7 +64,7 @@ static void agent_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
                 a->rec = rec;
                 a->loaded = true;
                 a->suspect = false;
-                a->suspect_lo_ms = 0;
+                a->suspect_lo_mono = 0;
                 a->node_session = r->stat.ephemeralOwner;
             } else {
                 LOGW("agent record /agents/%s unreadable: %s: %s", a->id, err.field, err.msg);
@@ -148,7 +148,7 @@ void coord_agents_listed(struct zkreg *z, const struct zkreg_result *r, void *ar
         a->alive = true;
         a->loaded = false;
         a->suspect = false;
-        a->suspect_lo_ms = 0;
+        a->suspect_lo_mono = 0;
         if (strcmp(a->id, c->id) != 0)
             LOGI("agent %s joined", a->id);
         coord_read_agent(c, a);
@@ -158,8 +158,8 @@ void coord_agents_listed(struct zkreg *z, const struct zkreg_result *r, void *ar
      * (own_takeover_in.view_start_ms). */
     if (r->has_stat && r->stat.pzxid > c->agents_pzxid)
         c->agents_pzxid = r->stat.pzxid;
-    if (!c->view_start_ms) {
-        c->view_start_ms = now_ms();
+    if (!c->view_start_mono) {
+        c->view_start_mono = mono_ms();
         /* every session that vanished before this listing had its node
          * deleted at or before the listing's pzxid: a job created after it
          * was never seen by any of them */
@@ -172,33 +172,33 @@ void coord_agents_listed(struct zkreg *z, const struct zkreg_result *r, void *ar
 /* coord_mark_gone: we saw agent a's node vanish (or its session replaced). What we
  * hold of it becomes a tombstone: its last record (re-run claims, running
  * list if it was current), when it went, whether it was evicted. */
-/* coord_proof_ms: our last proof of the session (the send time of the last
- * request the server answered), on our realtime clock. */
-int64_t coord_proof_ms(const struct coord *c)
+/* coord_proof_mono: our last proof of the session (the send time of the last
+ * request the server answered), a moment. */
+int64_t coord_proof_mono(const struct coord *c)
 {
-    return now_ms() - zkreg_lease_age_ms(c->z);
+    return mono_ms() - zkreg_lease_age_ms(c->z);
 }
 
 void coord_mark_gone(struct coord *c, struct cagent *a)
 {
     if (a->alive) {
-        a->gone_ms = now_ms();
+        a->gone_mono = mono_ms();
         /* It vanished after the server answered our last request before
          * this news (a watch event comes before the answers that follow
          * it), or, when our view of it was suspect (our connection broke),
          * after our last proof before the break: news of a vanishing can
          * come late, and its window must not start late with it. */
-        int64_t proof = coord_proof_ms(c);
-        a->gone_lo_ms = proof < a->gone_ms ? proof : a->gone_ms;
-        if (a->suspect_lo_ms > 0 && a->suspect_lo_ms < a->gone_lo_ms)
-            a->gone_lo_ms = a->suspect_lo_ms;
-        a->suspect_lo_ms = 0;
+        int64_t proof = coord_proof_mono(c);
+        a->gone_lo_mono = proof < a->gone_mono ? proof : a->gone_mono;
+        if (a->suspect_lo_mono > 0 && a->suspect_lo_mono < a->gone_lo_mono)
+            a->gone_lo_mono = a->suspect_lo_mono;
+        a->suspect_lo_mono = 0;
         a->gone_skew_ms = a->rec.skew_ms;
         a->gone_session_ms = a->rec.session_ms;
         a->gone_session = a->node_session ? a->node_session : a->rec.session;
         a->gone_trusted = a->loaded && !a->suspect;
         a->gone_evicted = coord_evicted_in_snapshot(&c->snap, a->id, a->gone_session);
-        struct vanish v = {a->gone_ms, a->gone_evicted,
+        struct vanish v = {a->gone_mono, a->gone_evicted,
                            a->gone_session_ms > 0 ? a->gone_session_ms : zkreg_timeout_ms(c->z)};
         coord_vanish_keep(&a->bound, &v);
         /* Its claims outlive the record (a returning agent's replaces it). */
@@ -216,11 +216,11 @@ void coord_note_evicted(struct coord *c, const struct plan_snapshot *s)
 {
     for (int i = 0; i < s->nevicted; i++) {
         struct cagent *a = strmap_get(&c->agents, s->evicted[i]);
-        if (!a || !a->gone_ms || a->gone_evicted ||
+        if (!a || !a->gone_mono || a->gone_evicted ||
             !coord_evicted_in_snapshot(s, a->id, a->gone_session))
             continue;
         a->gone_evicted = true;
-        struct vanish v = {a->gone_ms, true,
+        struct vanish v = {a->gone_mono, true,
                            a->gone_session_ms > 0 ? a->gone_session_ms : zkreg_timeout_ms(c->z)};
         coord_vanish_keep(&a->bound, &v);
     }
@@ -272,8 +272,8 @@ bool coord_gone_claimed(const struct coord *c, int64_t session)
 /* coord_snap_seen: c->snap was just replaced (read, or published by us). */
 void coord_snap_seen(struct coord *c)
 {
-    if (c->snap.epoch > c->applied && !c->newer_seen_ms)
-        c->newer_seen_ms = now_ms(); /* own_apply_overdue counts from here */
+    if (c->snap.epoch > c->applied && !c->newer_seen_mono)
+        c->newer_seen_mono = mono_ms(); /* own_apply_overdue counts from here */
     if (c->snap.outage_from_ms > 0)
         c->outage_from_ms = c->snap.outage_from_ms;
     coord_note_evicted(c, &c->snap);

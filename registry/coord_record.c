@@ -99,7 +99,7 @@ static char *record_json(struct coord *c)
     r.npending = count_pending(c);
     r.backlog_s = c->backlog_s;
     /* a server restart an agent that started later did not see: own_gap_merge */
-    int64_t brk = c->gap_first_ms ? c->gap_first_ms : c->gap_ms;
+    int64_t brk = moment_ms(c->gap_first_mono ? c->gap_first_mono : c->gap_mono);
     r.brk_ms = brk > 0 ? brk - c->skew_ms : 0;
     memcpy(r.reran, c->reran, sizeof r.reran);
     r.nreran = c->nreran;
@@ -142,7 +142,7 @@ static void clock_check(struct coord *c, int64_t t0, int64_t t1, int64_t mtime_m
 
 struct write_ctx {
     struct coord *c;
-    int64_t t0;
+    int64_t t0; /* a moment: a jump while the write is out must not fake a skew */
     uint64_t gen;
     uint64_t reran; /* reran_total the written record carries */
 };
@@ -155,7 +155,7 @@ static void record_written(struct zkreg *z, const struct zkreg_result *r, void *
     if (!r->stale && w->gen == c->gen) {
         c->node_inflight = false;
         if (r->rc == ZOK && r->has_stat)
-            clock_check(c, w->t0, now_ms(), r->stat.mtime);
+            clock_check(c, moment_ms(w->t0), now_ms(), r->stat.mtime);
         else if (r->rc != ZOK)
             LOGW("writing agent record: %s", zerror(r->rc));
         if (r->rc == ZOK && w->reran > c->reran_acked) {
@@ -190,7 +190,7 @@ void coord_write_record(struct coord *c)
         free(data);
         return;
     }
-    *w = (struct write_ctx){c, now_ms(), c->gen, c->reran_total};
+    *w = (struct write_ctx){c, mono_ms(), c->gen, c->reran_total};
     snprintf(path, sizeof path, "/agents/%s", c->id);
     c->node_dirty = false;
     c->node_inflight = true;
@@ -364,9 +364,8 @@ void coord_apply_watchdog(struct coord *c)
     char path[300];
     if (c->reg != REG_DONE || zkreg_state(c->z) != ZKREG_CONNECTED || !c->snap_exists)
         return;
-    int64_t t = now_ms();
     int bound = own_evict_bound_ms(zkreg_timeout_ms(c->z));
-    if (!own_apply_overdue(c->applied, c->snap.epoch, c->newer_seen_ms, t, bound))
+    if (!own_apply_overdue(c->applied, c->snap.epoch, c->newer_seen_mono, mono_ms(), bound))
         return;
     if (c->applied == 0 && !coord_named_member(&c->snap, c->id, zkreg_session_id(c->z)))
         return;
@@ -374,7 +373,7 @@ void coord_apply_watchdog(struct coord *c)
          "on this agent; evicting itself",
          (long long)c->snap.epoch, bound, (long long)c->applied);
     c->stalled = true;
-    c->newer_seen_ms = 0;
+    c->newer_seen_mono = 0;
     coord_registration_lost(c, "evicting ourselves (apply stalled)");
     snprintf(path, sizeof path, "/agents/%s", c->id);
     zkreg_delete(c->z, path, -1, self_deleted, NULL);
@@ -395,7 +394,7 @@ void coord_running_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct coord *c = arg;
     (void)fd, (void)what;
-    c->running_written_ms = now_ms();
+    c->running_written_mono = mono_ms();
     c->node_dirty = true;
     coord_write_record(c);
 }
@@ -420,7 +419,7 @@ void coord_set_running(struct coord *c, const char *const *jobs, const int *item
     }
     /* At most one record write a second for this: never a write per fire. */
     if (!evtimer_pending(c->ev_running, NULL)) {
-        int64_t wait = 1000 - (now_ms() - c->running_written_ms);
+        int64_t wait = 1000 - (mono_ms() - c->running_written_mono);
         struct timeval tv = {0, 0};
         if (wait > 0) {
             tv.tv_sec = wait / 1000;
@@ -437,7 +436,7 @@ void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire)
             strcmp(c->running[i].job, job) == 0) {
             free(c->running[i].job);
             c->running[i] = c->running[--c->nrunning];
-            c->running_written_ms = now_ms();
+            c->running_written_mono = mono_ms();
             c->node_dirty = true;
             coord_write_record(c);
             return;
@@ -451,6 +450,23 @@ void coord_set_backlog(struct coord *c, int64_t oldest_s)
     c->backlog_s = oldest_s;
     c->node_dirty = true;
     coord_schedule_eval(c);
+}
+
+/* coord_clock_watch: coordination's own look at the two clocks, before it
+ * decides anything (eval, tick). The scheduler sees a jump only when it
+ * wakes up; an activation in between would convert with a skew measured
+ * before the jump. The scheduler's default threshold (1 s). */
+void coord_clock_watch(struct coord *c)
+{
+    int64_t real = now_ms(), mono = mono_ms();
+    bool jumped = own_clock_jumped(real, mono, c->watch_real_ms, c->watch_mono_ms, 1000);
+    if (jumped)
+        LOGW("wall clock jumped %lld ms (seen by coordination)",
+             (long long)((real - c->watch_real_ms) - (mono - c->watch_mono_ms)));
+    c->watch_real_ms = real;
+    c->watch_mono_ms = mono;
+    if (jumped)
+        coord_clock_suspect(c);
 }
 
 void coord_clock_suspect(struct coord *c)

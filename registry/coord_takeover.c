@@ -166,7 +166,7 @@ void coord_takeover_bound(struct coord *c, struct bound *b)
     struct vanish latest = c->past_bound; /* sessions seen to vanish in this process */
     *b = (struct bound){.valid = true,
                         .peers_stop_s = c->max_started,
-                        .view_start_ms = c->view_start_ms,
+                        .view_start_ms = moment_ms(c->view_start_mono),
                         .recent_evictions = c->snap.nevicted > 0};
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
         const struct cagent *a = v;
@@ -178,9 +178,9 @@ void coord_takeover_bound(struct coord *c, struct bound *b)
             b->peers_stop_s = a->rec.stop_s;
         coord_vanish_keep(&latest, &a->bound);
     }
-    if (latest.gone_ms > 0)
-        b->dead_hi_ms = own_dead_hi_ms(latest.gone_ms, c->skew_ms, c->max_skew_ms, latest.evicted,
-                                       latest.session_ms);
+    if (latest.gone_mono > 0)
+        b->dead_hi_ms = own_dead_hi_ms(moment_ms(latest.gone_mono), c->skew_ms, c->max_skew_ms,
+                                       latest.evicted, latest.session_ms);
 }
 
 /* ---------------------------------------------------------------- failover re-run claims */
@@ -293,7 +293,7 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
         return 0;
     if (h->resolved) {
         j->first[item] = h->t.first_s;
-        return h->t.not_before_ms;
+        return moment_ms(h->not_before_mono);
     }
     struct cagent *x = h->none ? NULL : strmap_get(&c->agents, h->from);
     bool self_old = !h->none && strcmp(h->from, c->id) == 0, any = !h->none && !h->from[0];
@@ -302,7 +302,7 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
                                  .self = self_old,
                                  .known = x != NULL,
                                  .alive = x && x->alive,
-                                 .gone_ms = x ? x->gone_ms : 0,
+                                 .gone_ms = x ? moment_ms(x->gone_mono) : 0,
                                  .prev_created_ms = h->prev_created_ms,
                                  .from_session = h->from_session,
                                  .node_session = x ? x->node_session : 0};
@@ -329,10 +329,10 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
         .view_start_ms = j->jc.czxid > c->view_pzxid ? 0 : b->view_start_ms,
         .snap_gone_hi_ms = snap_gone_hi(c, j),
         .recent_evictions = b->recent_evictions,
-        .settled_ms = c->settled_ms,
+        .settled_ms = moment_ms(c->settled_mono),
         .snap_settled_ms = c->snap.settled_ms > 0 ? c->snap.settled_ms + c->skew_ms : 0,
-        .server_gap_ms =
-            own_server_gap_ms(c->gap_first_ms, c->gap_ms, c->view_start_ms, zkreg_timeout_ms(c->z)),
+        .server_gap_ms = own_server_gap_ms(moment_ms(c->gap_first_mono), moment_ms(c->gap_mono),
+                                           moment_ms(c->view_start_mono), zkreg_timeout_ms(c->z)),
     };
     {
         /* a server restart we did not see (we started later) may be one a
@@ -365,8 +365,8 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
             }
         }
     } else if (x && h->died && !self_old) {
-        in.gone_ms = x->gone_ms;
-        in.gone_lo_ms = x->gone_lo_ms;
+        in.gone_ms = moment_ms(x->gone_mono);
+        in.gone_lo_ms = moment_ms(x->gone_lo_mono);
         in.owner_session_ms = x->gone_session_ms;
         in.owner_skew_ms = x->gone_skew_ms;
         in.evicted = coord_evicted_in_snapshot(&c->snap, h->from, h->from_session) ||
@@ -403,6 +403,7 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
             in.owner_applied_ms -= x->rec.skew_ms;
     }
     own_takeover(&in, &h->t);
+    h->not_before_mono = h->t.not_before_ms > 0 ? mono_ms() + (h->t.not_before_ms - in.now_ms) : 0;
     h->removed_owes = own_removed_owes(&in);
     j->first[item] = h->t.first_s;
     h->resolved = true;
@@ -421,8 +422,8 @@ int64_t coord_handover_resolve(struct coord *c, struct cjob *j, int item, const 
          h->t.rerun_fire >= 0 ? "; its cut-off run is to be re-run" : "");
     if (h->t.not_before_ms > 0)
         LOGW("job %s item %d: %s was evicted; starting after its lease has run out (in %lld ms)",
-             j->jc.name, item, h->from, (long long)(h->t.not_before_ms - now_ms()));
-    return h->t.not_before_ms;
+             j->jc.name, item, h->from, (long long)(h->t.not_before_ms - in.now_ms));
+    return moment_ms(h->not_before_mono);
 }
 
 /* coord_handover_sweep: drop windows of items no longer ours or gone. */

@@ -460,3 +460,15 @@ int own_evict_bound_ms(int session_ms)
 {
     return 2 * session_ms + 5000;
 }
+
+int64_t own_moment_ms(int64_t mono_ms, int64_t real_now_ms, int64_t mono_now_ms)
+{
+    return mono_ms > 0 ? mono_ms + (real_now_ms - mono_now_ms) : 0;
+}
+
+bool own_clock_jumped(int64_t real_ms, int64_t mono_ms, int64_t last_real_ms, int64_t last_mono_ms,
+                      int threshold_ms)
+{
+    int64_t jump = (real_ms - last_real_ms) - (mono_ms - last_mono_ms);
+    return last_mono_ms > 0 && (jump > threshold_ms || -jump > threshold_ms);
+}

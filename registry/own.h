@@ -331,4 +331,20 @@ bool own_apply_overdue(int64_t applied, int64_t newest_epoch, int64_t seen_ms, i
  * down has lost its lease (and killed its runs) first. */
 int own_evict_bound_ms(int session_ms);
 
+/* own_moment_ms: a moment observed at monotonic time mono_ms (0 = none), as
+ * the realtime clock reads it now (real_now_ms, mono_now_ms: both clocks
+ * now). Every observation a takeover uses later (a peer's vanishing, our
+ * connection breaks, our first view, the settled moment) is converted so:
+ * the skews it is combined with are measured against the realtime clock as
+ * it is now, so a wall-clock jump between the observation and its use moves
+ * the observation with it (simulator seeds 1289, 794). */
+int64_t own_moment_ms(int64_t mono_ms, int64_t real_now_ms, int64_t mono_now_ms);
+
+/* own_clock_jumped: the realtime clock moved more than threshold_ms against
+ * the monotonic one since (last_real_ms, last_mono_ms) (last_mono_ms 0: no
+ * look yet). Every measured skew is then stale: nothing may start or be
+ * taken over until the clock is checked again (coord_clock_suspect). */
+bool own_clock_jumped(int64_t real_ms, int64_t mono_ms, int64_t last_real_ms, int64_t last_mono_ms,
+                      int threshold_ms);
+
 #endif

@@ -18,6 +18,8 @@
  *             it evicts itself and keeps leading, not ready;
  *   jump      an agent's wall clock jumps 30 s forward: it runs nothing under
  *             the jumped clock, and no fire runs twice.
+ *   vjump     an agent sees an owner vanish, its wall clock then jumps 17 s
+ *             forward before it takes the item over: no fire runs twice.
  *
  * Waits poll observable state (the run log, /status) with deadlines. */
 #include <setjmp.h>
@@ -571,6 +573,119 @@ static void test_clock_jump_forward(void **state)
     fx_finish(&f, "a forward clock jump");
 }
 
+/* ---------------------------------------------------------------- vanishing, jump, takeover */
+
+struct member_wait {
+    struct fx *f;
+    const char *id;
+};
+
+struct starts_since {
+    int n;
+    long long since_ns; /* real clock */
+};
+
+/* started_since: at least n runs started since since_ns. */
+static bool started_since(const struct rl_run *r, int n, void *arg)
+{
+    struct starts_since *w = arg;
+    int seen = 0;
+    for (int k = 0; k < n; k++)
+        seen += r[k].start_ns >= w->since_ns;
+    return seen >= w->n;
+}
+
+/* node_gone: agent `id`'s node is gone (its session ended). */
+static bool node_gone(void *arg)
+{
+    struct member_wait *w = arg;
+    struct sc_err err;
+    char path[200];
+    struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), w->f->c.ns, NULL, 5000, &err);
+    if (!k)
+        return false;
+    snprintf(path, sizeof path, "/agents/%s", w->id);
+    bool gone = zkcli_exists(k, path, NULL) == ZNONODE;
+    zkcli_close(k);
+    return gone;
+}
+
+static void write_offset(const char *file, const char *offset)
+{
+    FILE *ft = fopen(file, "w");
+    assert_non_null(ft);
+    fputs(offset, ft);
+    fclose(ft);
+}
+
+/* An owner is killed; its successor sees its node vanish, and then its own
+ * wall clock steps 17 s forward (within the skew limit: -8.5 s to +8.5 s
+ * against ZooKeeper, monotonic clock untouched) before it takes the item
+ * over: the leader is frozen (less than its session) from before the
+ * vanishing until the successor has measured its new skew, so the epoch
+ * that moves the item comes after both. The takeover must read the
+ * vanishing on the clock its new skew was measured by: read as the wall
+ * clock said it before the jump, the dead owner's fires end 17 s early by
+ * its clock, and one of its last ones runs again (before the moments were
+ * kept on the monotonic clock: the first own fire of the takeover, run as a
+ * misfire, was one the dead owner had run 3-4 s before its kill; the later
+ * ones were skipped by the concurrency policy while it ran).
+ * One item, the average strategy: the lowest id owns it, so the dead owner
+ * is "d1", the successor "j1" runs nothing before the takeover (a label it
+ * started under the jumped clock would bound the takeover by itself), and
+ * the leader "l1" never holds it. */
+static void test_clock_jump_before_takeover(void **state)
+{
+    (void)state;
+    struct fx f;
+    char file[600], env_file[700];
+    fx_init(&f, "vjump");
+    f.c.session_ms = 4000; /* the leader's freeze must stay under 0.9 T */
+    f.skewed = true;
+    snprintf(file, sizeof file, "%s/%s.faketime", tenv("SC_TEST_TMP"), f.c.ns);
+    write_offset(file, "-8.5s\n");
+    snprintf(env_file, sizeof env_file, "FAKETIME_TIMESTAMP_FILE=%s", file);
+    const char *jumpy[] = {
+        "env", LIBFAKETIME, env_file, "FAKETIME_NO_CACHE=1", "FAKETIME_DONT_FAKE_MONOTONIC=1",
+        NULL};
+    const char *wide[] = {"--max-clock-skew-ms", "9000", NULL};
+    int l = ta_start(&f.c, "l1", wide); /* first: it leads */
+    assert_true(l >= 0);
+    f.c.wrapper = jumpy;
+    int j = ta_start(&f.c, "j1", wide);
+    f.c.wrapper = NULL;
+    assert_true(j >= 0);
+    int k = ta_start(&f.c, "d1", wide);
+    assert_true(k >= 0);
+    fx_job(&f, "vj", "* * * * * ?", 1, "0.1", 0, ",\"misfire\":\"all\"");
+    assert_true(wait_owned(&f, "vj", 1, k, 1, 20000));
+    /* its own runs going (a taker starts some seconds on: the others'
+     * clocks may be 9 s apart), six in a row: a takeover read with the
+     * jump in between would put its first own fire 3-4 s before the kill */
+    struct starts_since st = {6, (long long)time(NULL) * 1000000000LL};
+    assert_true(wait_log(&f, started_since, &st, 30000));
+    ta_kill(&f.c, k, SIGKILL);
+    /* its session expires 4 s after the server last heard from it (at most
+     * a heartbeat before the kill, plus a tick): freeze the leader before */
+    pause_ms(2800);
+    ta_kill(&f.c, l, SIGSTOP);
+    long long frozen = tenv_now_ms();
+    struct member_wait gw = {&f, "d1"};
+    assert_true(tenv_wait(node_gone, &gw, 4000, 20));
+    pause_ms(200); /* the successor has seen it go (a watch event) */
+    write_offset(file, "+8.5s\n");
+    long long jumped = tenv_now_ms();
+    pause_ms(1300); /* its scheduler wakes (every second at most), sees the
+                     * jump, and a record write measures the new skew */
+    ta_kill(&f.c, l, SIGCONT);
+    fprintf(stderr, "   leader frozen %lld ms\n", tenv_now_ms() - frozen);
+    assert_true(wait_owned(&f, "vj", 1, j, 1, 20000));
+    fprintf(stderr, "   the item on the jumped agent %lld ms after its jump\n",
+            tenv_now_ms() - jumped);
+    watch_for(&f, 4000);
+    fx_finish(&f, "a clock jump between a vanishing and its takeover");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +696,10 @@ int main(void)
         cmocka_unit_test(test_stuck_agent_evicted),
         cmocka_unit_test(test_stuck_leader_evicts_itself),
         cmocka_unit_test(test_clock_jump_forward),
+        cmocka_unit_test(test_clock_jump_before_takeover),
     };
+    /* SC_TEST_CASE=name runs one of them (cmocka's filter pattern). */
+    if (getenv("SC_TEST_CASE"))
+        cmocka_set_test_filter(getenv("SC_TEST_CASE"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -65,6 +65,8 @@ enum sim_mutant {
     MUT_RUNNING_LAZY, /* the running list written at most once a second and trusted */
     MUT_MEMBER_ID,    /* members compared by id only */
     MUT_NO_EVICT,     /* the leader never evicts */
+    MUT_MOMENTS_WALL, /* observed moments (a peer's vanishing, breaks, ...) on the wall clock */
+    MUT_NO_SUSPECT,   /* a wall-clock jump does not stop work until the skew is measured again */
     MUT_COUNT
 };
 

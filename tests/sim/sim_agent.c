@@ -158,6 +158,7 @@ struct sim_agent {
     ms_t skew;
     ms_t last_real, last_mono;
     bool jumped_fwd;
+    ms_t coord_real, coord_mono; /* coord.c's own look at the clocks (clock_watch) */
     /* while frozen */
     struct msg **inbox;
     int ninbox, capinbox;
@@ -1880,6 +1881,38 @@ static void handed_check(struct world *w, struct sim_agent *a)
         }
 }
 
+/* clock_suspect: the wall clock jumped (coord_record.c coord_clock_suspect):
+ * the skew we measured is stale, so nothing starts or activates (can_start)
+ * until a record write measures it again. */
+static void clock_suspect(struct world *w, struct sim_agent *a)
+{
+    a->node_dirty = true; /* re-measure the skew with the next write */
+    /* mutant 5 is the scheduler's catch-up bug as it was found, before the
+     * model refused work after a jump: that refusal now stops those starts
+     * too, so the mutant takes both away */
+    if (w->p.mutant == MUT_NO_SUSPECT || w->p.mutant == MUT_JUMP_FUTURE)
+        return;
+    if (a->skew_ok)
+        sim_trace(w, "a%d: refusing work until the clock is checked again", a->idx);
+    a->skew_ok = false;
+    write_record(w, a);
+}
+
+/* clock_watch: coord.c's own comparison of the two clocks before it decides
+ * anything (coord_clock_watch): a jump seen first here, not by the
+ * scheduler, must not let a takeover use a skew measured before it. */
+static void clock_watch(struct world *w, struct sim_agent *a)
+{
+    bool jumped = own_clock_jumped(clk(w, a), w->now, a->coord_real, a->coord_mono, 1000);
+    if (jumped)
+        sim_trace(w, "a%d: wall clock jumped %+lld ms (coord)", a->idx,
+                  (long long)((clk(w, a) - a->coord_real) - (w->now - a->coord_mono)));
+    a->coord_real = clk(w, a);
+    a->coord_mono = w->now;
+    if (jumped)
+        clock_suspect(w, a);
+}
+
 static void sched_tick(struct world *w, struct sim_agent *a)
 {
     handed_check(w, a);
@@ -1888,7 +1921,7 @@ static void sched_tick(struct world *w, struct sim_agent *a)
     a->jumped_fwd = jump > 1000;
     if (jump > 1000 || jump < -1000) {
         sim_trace(w, "a%d: wall clock jumped %+lld ms", a->idx, (long long)jump);
-        a->node_dirty = true; /* re-measure the skew with the next write */
+        clock_suspect(w, a);
     }
     a->last_real = now;
     a->last_mono = w->now;
@@ -2308,6 +2341,7 @@ static void eval(struct world *w, struct sim_agent *a)
 {
     if (!a->proc || a->frozen)
         return;
+    clock_watch(w, a);
     settle_check(w, a);
     if (a->reg == REG_NONE && connected(a))
         register_agent(w, a);
@@ -2536,10 +2570,44 @@ void agent_conn_loss(struct world *w, int idx)
         zk_drop_conn(w, a->conn);
 }
 
+/* moments_follow: the moments this agent observed are kept on the monotonic
+ * clock and read as the realtime clock now says they were (coord_int.h
+ * struct moment, moment_ms): a step of the realtime clock against the
+ * monotonic one moves each of them with it, so a moment is always on the
+ * clock our current skew is measured by. Not moved: what is published as
+ * the clock that judged our fires (applied_ms, the moment our old session
+ * was given up: its fires were labelled by the clock then), and the
+ * scheduler's own reference (it must see the jump). */
+static void moments_follow(struct sim_agent *a, ms_t delta)
+{
+#define FOLLOW(v) ((v) = (v) ? (v) + delta : 0)
+    for (int p = 0; p < SIM_MAX_AGENTS; p++) {
+        struct peer *x = &a->peers[p];
+        FOLLOW(x->suspect_lo);
+        for (int k = 0; k < x->ntomb; k++) {
+            FOLLOW(x->tomb[k].gone_ms);
+            FOLLOW(x->tomb[k].gone_lo_ms);
+        }
+        FOLLOW(a->quarantine[p]);
+    }
+    FOLLOW(a->view_ms);
+    FOLLOW(a->newer_seen);
+    FOLLOW(a->settled_ms);
+    FOLLOW(a->gap_ms);
+    FOLLOW(a->gap_first);
+    FOLLOW(a->node_t0);
+    for (int j = 0; j < SIM_MAX_JOBS; j++)
+        for (int i = 0; i < SIM_MAX_ITEMS; i++)
+            FOLLOW(a->it[j][i].not_before);
+#undef FOLLOW
+}
+
 void agent_jump(struct world *w, int idx, ms_t delta, bool detectable)
 {
     struct sim_agent *a = A(w, idx);
     a->skew += delta;
+    if (w->p.mutant != MUT_MOMENTS_WALL)
+        moments_follow(a, delta);
     if (delta)
         sim_trace(w, "FAULT a%d clock %+lld ms (skew now %lld)%s", idx, (long long)delta,
                   (long long)a->skew, detectable ? " jump" : "");

@@ -22,6 +22,8 @@ const char *const sim_mutant_names[MUT_COUNT] = {
     "6 running list written lazily, trusted",
     "7 members by id only",
     "8 no eviction",
+    "9 observed moments kept on the wall clock",
+    "10 no clock check after a jump",
 };
 
 /* ---------------------------------------------------------------- PRNG */

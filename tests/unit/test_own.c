@@ -474,6 +474,67 @@ static void test_takeover_died_news_late(void **state)
     assert_int_equal(t.lo_ms, 1009000 - 2000 - 1000 - 500);
 }
 
+/* Moments are kept on the monotonic clock and read as the realtime clock
+ * says they were now (own_moment_ms), so a takeover combines its previous
+ * owner's vanishing with a skew on one clock (simulator seed 1289: a1 saw
+ * a0 vanish, its clock jumped back 2.2 s, the skew was measured again, and
+ * the takeover compared the wall time taken before the jump with the skew
+ * after it: its window started 2.2 s late and lost a fire). */
+static void test_takeover_moment_across_a_jump(void **state)
+{
+    (void)state;
+    /* our clock 1 s ahead of ZooKeeper's; the owner's on it (skew 0). We see
+     * it vanish at monotonic 50000, realtime 1009000: ZooKeeper's 1008000. */
+    int64_t seen_mono = 50000, seen_real = 1009000;
+    /* then our clock steps back 2.2 s and the next write measures -1200 */
+    int64_t offset = seen_real - seen_mono - 2200, now_mono = 51400;
+    struct own_takeover_in in = base(OWN_PREV_DIED);
+    in.owner_session_ms = 2000;
+    in.owner_epoch = 10;
+    in.skew_ms = -1200;
+    in.now_ms = now_mono + offset;
+    in.gone_ms = in.gone_lo_ms = own_moment_ms(seen_mono, in.now_ms, now_mono);
+    assert_int_equal(in.gone_ms, 1006800);
+    struct own_takeover t;
+    own_takeover(&in, &t);
+    /* the owner's clock at its vanishing was ZooKeeper's 1008000: its window
+     * reaches a session timeout and the margins before it, its fires end
+     * half a second after it */
+    assert_int_equal(t.lo_ms, 1008000 - 2000 - 1000 - 500);
+    assert_int_equal(t.hi_ms, 1008000 + 500);
+    assert_int_equal(t.first_s, 1009);
+    /* the wall time taken before the jump, with the skew after it: the
+     * window starts 2.2 s late (the fire of 1005 would be in nobody's) */
+    in.gone_ms = in.gone_lo_ms = seen_real;
+    own_takeover(&in, &t);
+    assert_int_equal(t.lo_ms, 1008000 + 2200 - 2000 - 1000 - 500);
+    /* no moment stays none; an unmoved clock reads a moment as it was */
+    assert_int_equal(own_moment_ms(0, in.now_ms, now_mono), 0);
+    assert_int_equal(own_moment_ms(seen_mono, seen_real + 700, seen_mono + 700), seen_real);
+}
+
+/* A step of the wall clock against the monotonic one, either way, beyond the
+ * threshold: every skew measured before is stale (coord_clock_watch). */
+static void test_clock_jumped(void **state)
+{
+    (void)state;
+    struct {
+        int64_t real, mono, last_real, last_mono;
+        bool jumped;
+    } cases[] = {
+        {1001000, 6000, 1000000, 5000, false}, /* both moved 1 s */
+        {1002001, 6000, 1000000, 5000, true},  /* the wall clock 1.001 s more */
+        {1002000, 6000, 1000000, 5000, false}, /* exactly the threshold */
+        {999999, 6000, 1000000, 5000, true},   /* stepped back */
+        {1001900, 6000, 1000000, 0, false},    /* no look before */
+        {1000000, 60000, 1000000, 5000, true}, /* the wall clock stood still 55 s */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_int_equal(own_clock_jumped(cases[i].real, cases[i].mono, cases[i].last_real,
+                                          cases[i].last_mono, 1000),
+                         cases[i].jumped);
+}
+
 /* A removed item settled when its noting agent drops its items (session
  * lost, evicted, stopping) rather than at the gate: its owner held it only on
  * paper (stuck, it never applied the epoch that gave it), so it is owed, from
@@ -550,6 +611,8 @@ int main(void)
         cmocka_unit_test(test_takeover_died_news_late),
         cmocka_unit_test(test_removed_settled_at_drop),
         cmocka_unit_test(test_pending_lo_after_outage),
+        cmocka_unit_test(test_takeover_moment_across_a_jump),
+        cmocka_unit_test(test_clock_jumped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
