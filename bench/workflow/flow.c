@@ -140,8 +140,18 @@ static void wait_done(struct zkcli *k, const char *run, int timeout_s)
 static char *def_build(const char *name, int n, const char *shape, const char *log)
 {
     size_t cap = (size_t)n * 400 + 4096, len = 0;
-    char *d = malloc(cap), c[600];
-    cmd(c, sizeof c, log, strcmp(shape, "layers") == 0 ? "sleep 0.3; " : "");
+    char *d = malloc(cap), c[700];
+    /* The commands are a script's name: 5,000 tasks of the full command
+     * would not fit the one ZooKeeper node a definition is. */
+    char script[600], body[800];
+    snprintf(script, sizeof script, "%s.%s.sh", log, shape);
+    cmd(body, sizeof body, log, strcmp(shape, "layers") == 0 ? "sleep 0.3; " : "");
+    FILE *sf = fopen(script, "w");
+    if (!sf)
+        die("script", script);
+    fprintf(sf, "%s\n", body);
+    fclose(sf);
+    snprintf(c, sizeof c, "sh %s", script);
     len += (size_t)snprintf(d + len, cap - len,
                             "{\"name\":\"%s\",\"max_active_runs\":1000,\"tasks\":{", name);
     for (int i = 0; i < n; i++) {
