@@ -314,8 +314,7 @@ static int wf_kill(void *ctx, const char *job, int item, const char *run_id)
 /* on_trigger: coord claimed a manual trigger of (job, item) for this agent:
  * the scheduler records what becomes of it (run, skipped by the concurrency
  * policy, or missed when its start is refused, with the reason). */
-static int on_trigger(void *ctx, const struct job *cfg, int item, const char *param,
-                      const char *wf)
+static int on_trigger(void *ctx, const struct job *cfg, int item, const char *param, const char *wf)
 {
     struct agent *a = ctx;
     int rc = wf ? sched_trigger_wf(a->sched, cfg->name, item, param, wf, NULL)
@@ -579,7 +578,7 @@ static void report_wf(struct agent *a, const struct sched_event *ev)
         .exec_id = ev->exec_id,
         .started_ms = ev->started_ms,
         .ended_ms = ev->finished_ms,
-        .reason = ev->reason && *ev->reason ? ev->reason
+        .reason = ev->reason && *ev->reason      ? ev->reason
                   : ev->type == SCHED_EV_SKIPPED ? "skipped by the job's concurrency policy"
                                                  : "",
         .xcom = ev->type == SCHED_EV_FINISHED ? ev->xcom : NULL,

@@ -29,7 +29,7 @@
 #include "registry/jobops.h"
 #include "registry/plan.h"
 
-#define WFD_SCAN_MS 3000          /* claims of items whose agent may have died */
+#define WFD_SCAN_MS 3000 /* claims of items whose agent may have died */
 /* Finished runs stay in ZooKeeper this long (a run per logical time is
  * refused against them; older ones are in history only). */
 #define WFD_RUN_KEEP_MS (30LL * 86400 * 1000)
@@ -222,8 +222,8 @@ static cJSON *run_json(const struct wrun *r)
     cJSON_AddStringToObject(o, "logical_time", iso);
     cJSON_AddStringToObject(o, "trigger", r->trigger);
     cJSON_AddStringToObject(o, "state", wf_rstate_name(r->st));
-    cJSON_AddItemToObject(o, "params", r->params ? cJSON_Duplicate(r->params, 1)
-                                                 : cJSON_CreateObject());
+    cJSON_AddItemToObject(o, "params",
+                          r->params ? cJSON_Duplicate(r->params, 1) : cJSON_CreateObject());
     cJSON_AddStringToObject(o, "timezone", r->tz ? r->tz : "UTC");
     cJSON_AddNumberToObject(o, "created_ms", (double)r->created_ms);
     cJSON_AddNumberToObject(o, "started_ms", (double)r->started_ms);
@@ -478,8 +478,8 @@ static cJSON *wf_ctx(struct wrun *r, int i, int attempt)
     cJSON_AddNumberToObject(o, "attempt", attempt);
     cJSON_AddNumberToObject(o, "logical_ms", (double)r->logical_ms);
     cJSON_AddStringToObject(o, "timezone", r->tz ? r->tz : "UTC");
-    cJSON_AddItemToObject(o, "params", r->params ? cJSON_Duplicate(r->params, 1)
-                                                 : cJSON_CreateObject());
+    cJSON_AddItemToObject(o, "params",
+                          r->params ? cJSON_Duplicate(r->params, 1) : cJSON_CreateObject());
     cJSON *in = cJSON_AddObjectToObject(o, "xcom_in");
     for (int u = 0; u < k->nup; u++) {
         const struct wtask *ut = &r->t[k->up[u]];
@@ -945,7 +945,7 @@ static int task_from_json(struct wtask *t, const char *data, int len, int64_t *s
     t->st = st;
     t->has_node = true;
 #define NUM(name, dst)                                                                             \
-    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, name)))                            \
+    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, name)))                             \
         dst = (int64_t)v->valuedouble;
     int64_t a = 0, n = 0;
     NUM("attempt", a);
@@ -1103,7 +1103,7 @@ static int run_from_json(struct wrun *run, const char *data, int len)
     }
     run->st = st;
 #define NUM(name, dst)                                                                             \
-    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, name)))                            \
+    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, name)))                             \
         dst = (int64_t)v->valuedouble;
     NUM("logical_ms", run->logical_ms);
     NUM("created_ms", run->created_ms);
@@ -1491,8 +1491,8 @@ static void def_node_read(struct zkreg *z, const struct zkreg_result *r, void *a
     struct wf_def *d = NULL;
     if (r->rc != ZOK || wf_parse(r->data ? r->data : "", (size_t)r->len, &d, &err) < 0) {
         if (r->rc == ZOK)
-            LOGE("workflow %s: its stored definition is not valid (%s: %s): not scheduled",
-                 x->name, err.field, err.msg);
+            LOGE("workflow %s: its stored definition is not valid (%s: %s): not scheduled", x->name,
+                 err.field, err.msg);
         free(x);
         return;
     }
@@ -1638,9 +1638,9 @@ static cJSON *backfill_plan(struct wfd *w, struct wdef *def, int64_t from_ms, in
         const struct wrun *r = strmap_get(&w->runs, id);
         const char *action = "create";
         if (r)
-            action = strcmp(reprocess, "all") == 0 && run_done(r->st) ? "rerun"
+            action = strcmp(reprocess, "all") == 0 && run_done(r->st)           ? "rerun"
                      : strcmp(reprocess, "failed") == 0 && r->st == WF_R_FAILED ? "rerun"
-                                                                                  : "skip";
+                                                                                : "skip";
         time_t tt = (time_t)t;
         struct tm tm;
         gmtime_r(&tt, &tm);
@@ -1699,19 +1699,18 @@ static void handle_request(struct wfd *w, const char *name, const cJSON *q)
     } else if ((!strcmp(op, "trigger") || !strcmp(op, "backfill")) && !def) {
         answer(&b, name, NULL, 404, "workflow", "no workflow \"%s\"", wfname ? wfname : "");
     } else if ((!strcmp(op, "clear") || !strcmp(op, "mark") || !strcmp(op, "cancel")) && !r) {
-        answer(&b, name, NULL, 404, "run_id", "no run \"%s\" in ZooKeeper",
-               run_id ? run_id : "");
+        answer(&b, name, NULL, 404, "run_id", "no run \"%s\" in ZooKeeper", run_id ? run_id : "");
     } else if (!strcmp(op, "trigger")) {
         int64_t now = wfd_now_ms();
         int64_t lt = num(q, "logical_ms", now) / 1000 * 1000;
         char id[WFZK_RUN_ID_MAX + 1];
         wfzk_run_id(id, sizeof id, def->name, lt);
         if (strmap_get(&w->runs, id)) {
-            answer(&b, name, NULL, 409, "logical_time",
-                   "a run for this logical time exists: %s", id);
+            answer(&b, name, NULL, 409, "logical_time", "a run for this logical time exists: %s",
+                   id);
         } else {
-            struct wrun *nr = create_run(w, &b, def, lt, "manual",
-                                         cJSON_GetObjectItemCaseSensitive(q, "params"));
+            struct wrun *nr =
+                create_run(w, &b, def, lt, "manual", cJSON_GetObjectItemCaseSensitive(q, "params"));
             cJSON *res = cJSON_CreateObject();
             cJSON_AddStringToObject(res, "run_id", id);
             if (nr)
@@ -1958,8 +1957,8 @@ static void schedule(struct wfd *w, struct wdef *def, int64_t now)
     put_state(w, &b, def);
     char id[WFZK_RUN_ID_MAX + 1];
     wfzk_run_id(id, sizeof id, def->name, t * 1000);
-    struct wrun *nr = strmap_get(&w->runs, id) ? NULL : create_run(w, &b, def, t * 1000,
-                                                                    "schedule", NULL);
+    struct wrun *nr =
+        strmap_get(&w->runs, id) ? NULL : create_run(w, &b, def, t * 1000, "schedule", NULL);
     wb_commit(w, &b, NULL);
     if (nr)
         after_create(w, nr);
@@ -2058,8 +2057,8 @@ static void item_lost(struct wfd *w, struct wrun *r, int i, int item, const char
         put_task(w, &b, r, i);
         add_trigger(&b, r, i, t->ia[item], item);
         wb_commit(w, &b, r->id);
-        LOGN("workflow run %s task %s item %d: %s: run again (attempt %d)", r->id, k->id, item,
-             why, t->ia[item]);
+        LOGN("workflow run %s task %s item %d: %s: run again (attempt %d)", r->id, k->id, item, why,
+             t->ia[item]);
         return;
     }
     LOGW("workflow run %s task %s item %d: %s", r->id, k->id, item, why);
@@ -2097,8 +2096,7 @@ static void claim_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             snprintf(why, sizeof why, "agent %s (session %llx) is gone without its result", id,
                      (unsigned long long)session);
             item_lost(w, run, x->task, x->item, why, 0);
-        } else if (open && r->rc == ZNONODE &&
-                   wfd_now_ms() - t->trig_ms > PLAN_TRIGGER_TTL_MS) {
+        } else if (open && r->rc == ZNONODE && wfd_now_ms() - t->trig_ms > PLAN_TRIGGER_TTL_MS) {
             item_lost(w, run, x->task, x->item,
                       "no agent held the item and could start it before its trigger expired", 0);
         }
@@ -2119,8 +2117,8 @@ static void scan_claims(struct wfd *w, struct wrun *r)
             struct claim_ctx *x = calloc(1, sizeof *x);
             if (!x)
                 return;
-            *x = (struct claim_ctx){.w = w, .gen = w->gen, .task = i, .item = n,
-                                    .attempt = t->ia[n]};
+            *x = (struct claim_ctx){
+                .w = w, .gen = w->gen, .task = i, .item = n, .attempt = t->ia[n]};
             snprintf(x->run, sizeof x->run, "%s", r->id);
             item_trigger(trig, sizeof trig, r, i, n);
             snprintf(path, sizeof path, "%s/~%d", trig, n);

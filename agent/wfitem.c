@@ -102,8 +102,8 @@ void wfd_item_done(struct wfd *w, const char *job, int item, const char *wf_json
     struct wctx x;
     char path[600], key[400];
     if (ctx_parse(wf_json, &x) < 0) {
-        LOGE("job %s item %d: a workflow item without a readable context: result not reported",
-             job, item);
+        LOGE("job %s item %d: a workflow item without a readable context: result not reported", job,
+             item);
         return;
     }
     watch_key(key, sizeof key, job, item, x.run);
@@ -138,8 +138,7 @@ void wfd_item_done(struct wfd *w, const char *job, int item, const char *wf_json
     while (*pp)
         pp = &(*pp)->next;
     *pp = p;
-    LOGI("workflow %s task %s item %d attempt %d: %s", x.run, x.task, item, x.attempt,
-         res->status);
+    LOGI("workflow %s task %s item %d attempt %d: %s", x.run, x.task, item, x.attempt, res->status);
     pending_send(w, p);
 }
 

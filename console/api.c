@@ -764,8 +764,8 @@ int creq_version(struct creq *r, const cJSON *body)
     char *end;
     long v = strtol(buf, &end, 10);
     if (!buf[0] || *end || v < 0 || v > 2147483647L) {
-        creq_error(r, 400, "version",
-                   "If-Match/version must be a version number (got \"%.30s\")", s);
+        creq_error(r, 400, "version", "If-Match/version must be a version number (got \"%.30s\")",
+                   s);
         return -3;
     }
     return (int)v;
@@ -1530,10 +1530,8 @@ static void route(struct creq *r)
                    WF_NAME_MAX);
         return;
     }
-    if (strstr(hit->pattern, "{run}") &&
-        wfzk_run_id_parse(arg, wname, sizeof wname, &lms) < 0) {
-        creq_error(r, 404, "run_id", "\"%.140s\" is not a run id (WORKFLOW@YYYYMMDDTHHMMSSZ)",
-                   arg);
+    if (strstr(hit->pattern, "{run}") && wfzk_run_id_parse(arg, wname, sizeof wname, &lms) < 0) {
+        creq_error(r, 404, "run_id", "\"%.140s\" is not a run id (WORKFLOW@YYYYMMDDTHHMMSSZ)", arg);
         return;
     }
     hit->fn(r, arg);

@@ -25,9 +25,9 @@
 enum console_role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN };
 
 struct console_session {
-    char id[65];   /* 256 random bits, hex */
-    char csrf[65]; /* 256 random bits, hex */
-    char user[65]; /* as the database spells it */
+    char id[65];    /* 256 random bits, hex */
+    char csrf[65];  /* 256 random bits, hex */
+    char user[65];  /* as the database spells it */
     char stamp[32]; /* the user row's updated_at at login (sql/users.h) */
     enum console_role role;
     int64_t expires_ms;

@@ -431,7 +431,7 @@ int64_t cron_prev(const cron_expr *e, int64_t before, const tz_zone *z)
             if (w < 0)
                 return -1;
         }
-        int64_t lo = p.start == INT64_MIN ? INT64_MIN
+        int64_t lo = p.start == INT64_MIN                         ? INT64_MIN
                      : p.prev_off > p.off && e->hour != ALL_HOURS ? p.start + p.prev_off
                                                                   : p.start + p.off;
         if (w >= lo)

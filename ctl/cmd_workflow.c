@@ -380,10 +380,12 @@ int ctl_wf_runs(const struct cfg *c, int nargs, char **args)
                "STARTED", "ENDED", "SOURCE");
         const cJSON *r;
         cJSON_ArrayForEach(r, arr)
+        {
             printf("%-48s %-10s %-9s %-25s %-21s %-21s %s\n", jstr(r, "run_id"), jstr(r, "state"),
                    jstr(r, "trigger"), jstr(r, "logical_time"),
                    ms_text(b1, sizeof b1, jnum(r, "started_ms")),
                    ms_text(b2, sizeof b2, jnum(r, "ended_ms")), jstr(r, "source"));
+        }
     }
     cJSON_Delete(arr);
     return CTL_OK;

@@ -60,10 +60,11 @@ bool coord_session_alive(const struct coord *c, const char *id, int64_t session)
 int coord_claim_owner(const char *data, int len, char *id, size_t idlen, int64_t *session)
 {
     char buf[300];
-    if (!data || len <= 0 || (size_t)len >= sizeof buf)
+    size_t n = len > 0 ? (size_t)len : 0;
+    if (!data || n == 0 || n >= sizeof buf)
         return -EINVAL;
-    memcpy(buf, data, (size_t)len);
-    buf[len] = '\0';
+    memcpy(buf, data, n);
+    buf[n] = '\0';
     char *sp = strchr(buf, ' ');
     if (!sp || (size_t)(sp - buf) >= idlen)
         return -EINVAL;
@@ -283,7 +284,7 @@ static void on_state(struct zkreg *z, enum zkreg_state st, void *ctx)
         coord_changed(c);
         coord_schedule_eval(c);
     } else if (st == ZKREG_SUSPENDED) {
-        c->suspended = true;  /* stop starting new work; running work continues */
+        c->suspended = true;     /* stop starting new work; running work continues */
         c->gap_mono = mono_ms(); /* own_takeover_in.server_gap_ms */
         if (!c->gap_first_mono)
             c->gap_first_mono = c->gap_mono;

@@ -158,7 +158,7 @@ struct coord {
     int (*on_trigger)(void *, const struct job *, int, const char *, const char *);
     void (*on_trigger_unrun)(void *, const char *, int, const char *, int64_t, const char *,
                              const char *);
-    struct coord_ext ext; /* .ctx NULL: none */
+    struct coord_ext ext;    /* .ctx NULL: none */
     struct trig_open *trigs; /* triggers seen and not finished here (manual triggers) */
     uint64_t trig_seq;       /* ids of trig_open entries */
     void *ctx;
@@ -222,10 +222,10 @@ struct coord {
 
     /* The takeover bound (own_takeover_in.peers_stop_s, dead_hi_ms,
      * view_start_ms) and failover re-run claims. Per process unless said. */
-    int64_t max_started;   /* the highest label started of an item no longer held here (stop_s) */
+    int64_t max_started;     /* the highest label started of an item no longer held here (stop_s) */
     int64_t view_start_mono; /* this session's first listing of /agents (a moment; 0: not yet) */
-    int64_t view_pzxid;    /* /agents' pzxid in that listing (INT64_MAX: unknown) */
-    int64_t agents_pzxid;  /* /agents' pzxid in our latest listing (0: none) */
+    int64_t view_pzxid;      /* /agents' pzxid in that listing (INT64_MAX: unknown) */
+    int64_t agents_pzxid;    /* /agents' pzxid in our latest listing (0: none) */
     int64_t reran[PLAN_RERAN_MAX]; /* dead sessions whose re-runs we claimed (record: reran) */
     int nreran;
     uint64_t reran_total; /* claims added to reran */

@@ -79,9 +79,12 @@ void plan_snapshot_clear(struct plan_snapshot *s)
 
 int plan_snapshot_copy(const struct plan_snapshot *s, struct plan_snapshot *out)
 {
-    struct plan_snapshot c = {.epoch = s->epoch, .created_ms = s->created_ms,
-                              .dead_hi_ms = s->dead_hi_ms, .view_hi_ms = s->view_hi_ms,
-                              .view_pzxid = s->view_pzxid, .agents_pzxid = s->agents_pzxid,
+    struct plan_snapshot c = {.epoch = s->epoch,
+                              .created_ms = s->created_ms,
+                              .dead_hi_ms = s->dead_hi_ms,
+                              .view_hi_ms = s->view_hi_ms,
+                              .view_pzxid = s->view_pzxid,
+                              .agents_pzxid = s->agents_pzxid,
                               .outage_from_ms = s->outage_from_ms,
                               .settled_ms = s->settled_ms};
     memcpy(c.digest, s->digest, sizeof c.digest);
@@ -146,12 +149,9 @@ int plan_snapshot_parse(const char *data, int len, struct plan_snapshot *out, st
     struct {
         const char *name;
         int64_t *to;
-    } bounds[] = {{"dead_hi_ms", &s.dead_hi_ms},
-                  {"view_hi_ms", &s.view_hi_ms},
-                  {"view_pzxid", &s.view_pzxid},
-                  {"agents_pzxid", &s.agents_pzxid},
-                  {"outage_from_ms", &s.outage_from_ms},
-                  {"settled_ms", &s.settled_ms}};
+    } bounds[] = {{"dead_hi_ms", &s.dead_hi_ms},         {"view_hi_ms", &s.view_hi_ms},
+                  {"view_pzxid", &s.view_pzxid},         {"agents_pzxid", &s.agents_pzxid},
+                  {"outage_from_ms", &s.outage_from_ms}, {"settled_ms", &s.settled_ms}};
     for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
         v = 0;
         if ((rc = json_get_int(root, bounds[i].name, JSON_OPTIONAL, 0, INT64_MAX / 2, &v, err)) <
@@ -280,8 +280,8 @@ bool plan_snapshot_same(const struct plan_snapshot *a, const struct plan_snapsho
         return false;
     for (int i = 0; i < a->nmembers; i++) {
         const struct plan_member *x = &a->members[i], *y = &b->members[i];
-        if (strcmp(x->id, y->id) != 0 || x->session != y->session ||
-            x->capacity != y->capacity || x->nlabels != y->nlabels)
+        if (strcmp(x->id, y->id) != 0 || x->session != y->session || x->capacity != y->capacity ||
+            x->nlabels != y->nlabels)
             return false;
         for (int k = 0; k < x->nlabels; k++)
             if (strcmp(x->labels[k], y->labels[k]) != 0)

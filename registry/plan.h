@@ -133,7 +133,7 @@ struct plan_agent_rec {
     /* false: not a member of its applied epoch, so it owns nothing there
      * (records without the field: true) */
     bool member;
-    bool ready;     /* false: refuses work (reason says why) */
+    bool ready; /* false: refuses work (reason says why) */
     char *reason;
     int64_t skew_ms;
     struct plan_item *draining; /* lost at the applied epoch, still running here */

@@ -883,8 +883,7 @@ static int send_op(struct zkreg *z, struct op *o)
         return zoo_aset(z->zh, o->rpath, o->rdata, o->rlen, o->rversion, done_stat, o);
     case R_DELETE:
         return zoo_adelete(z->zh, o->rpath, o->rversion, done_void, o);
-    case R_MULTI:
-    {
+    case R_MULTI: {
         /* zoo_amulti on a handle whose session expired (or failed auth)
          * skips each op's request init after the first failure but still
          * frees the op's "duplicate path" from its stale stack slot: the

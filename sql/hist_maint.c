@@ -68,7 +68,7 @@ static int wf_old_runs(MYSQL *m, int64_t cutoff, unsigned max, char (*ids)[HIST_
         return -EIO;
     MYSQL_BIND b[3], r[1];
     long long c = cutoff, lim = max;
-    char id[HIST_RUN_ID_MAX + 1];
+    char id[HIST_RUN_ID_MAX + 1] = "";
     unsigned long len = 0;
     memset(b, 0, sizeof b);
     memset(r, 0, sizeof r);

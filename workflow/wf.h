@@ -18,10 +18,10 @@
 
 struct strmap;
 
-#define WF_NAME_MAX 48      /* workflow names: [A-Za-z0-9._-] (job-name rules, shorter) */
-#define WF_TASK_ID_MAX 64   /* task ids: [A-Za-z0-9._-], not "." or ".." */
+#define WF_NAME_MAX 48    /* workflow names: [A-Za-z0-9._-] (job-name rules, shorter) */
+#define WF_TASK_ID_MAX 64 /* task ids: [A-Za-z0-9._-], not "." or ".." */
 #define WF_TASKS_MAX 5000
-#define WF_XCOM_MAX 65536   /* one item's output, bytes of JSON */
+#define WF_XCOM_MAX 65536     /* one item's output, bytes of JSON */
 #define WF_STORED_MAX 1000000 /* the definition is one ZooKeeper node */
 
 enum wf_kind { WF_JOB, WF_COMMAND, WF_SENSOR, WF_BRANCH, WF_EXTERNAL };
@@ -57,16 +57,23 @@ enum wf_tstate {
     WF_T_COUNT
 };
 
-enum wf_rstate { WF_R_QUEUED, WF_R_RUNNING, WF_R_SUCCEEDED, WF_R_FAILED, WF_R_CANCELLED, WF_R_COUNT };
+enum wf_rstate {
+    WF_R_QUEUED,
+    WF_R_RUNNING,
+    WF_R_SUCCEEDED,
+    WF_R_FAILED,
+    WF_R_CANCELLED,
+    WF_R_COUNT
+};
 
 struct wf_task {
     char *id;
     enum wf_kind kind;
-    char *job;     /* WF_JOB: the job's name; else NULL */
-    char *command; /* WF_COMMAND, WF_SENSOR, WF_BRANCH: the shell command; else NULL */
-    int shards;    /* WF_COMMAND: 1..JOB_SHARDS_MAX (default 1); else 1 */
-    int timeout_s; /* command/branch: 0 = none; sensor: required (>0); external: required */
-    int retries;   /* command/branch: 0..10 (default 0) */
+    char *job;      /* WF_JOB: the job's name; else NULL */
+    char *command;  /* WF_COMMAND, WF_SENSOR, WF_BRANCH: the shell command; else NULL */
+    int shards;     /* WF_COMMAND: 1..JOB_SHARDS_MAX (default 1); else 1 */
+    int timeout_s;  /* command/branch: 0 = none; sensor: required (>0); external: required */
+    int retries;    /* command/branch: 0..10 (default 0) */
     int interval_s; /* sensor/external: seconds between pokes, 1..86400 (default 60) */
     char **labels;  /* command/sensor/branch: the agents that may run it */
     int nlabels;
@@ -83,10 +90,10 @@ struct wf_task {
 
 struct wf_def {
     char *name;
-    char *description; /* "" when absent */
-    char *cron;        /* "" = runs only when triggered */
-    char *timezone;    /* IANA name, default "UTC" */
-    bool enabled;      /* default true */
+    char *description;   /* "" when absent */
+    char *cron;          /* "" = runs only when triggered */
+    char *timezone;      /* IANA name, default "UTC" */
+    bool enabled;        /* default true */
     int max_active_runs; /* 1..1000, default 1 */
     bool catchup;        /* default false */
     int timeout_s;       /* a run's limit, 0 = none */

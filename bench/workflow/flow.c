@@ -264,8 +264,7 @@ int main(int argc, char **argv)
         char(*ids)[128] = calloc((size_t)runs, sizeof *ids);
         long long t0 = now_ns(), z0 = zxid(k);
         for (int r = 0; r < runs; r++)
-            trigger(k, fan ? "fan" : "ten", (long long)(2000000 + r) * 1000, ids[r],
-                    sizeof ids[r]);
+            trigger(k, fan ? "fan" : "ten", (long long)(2000000 + r) * 1000, ids[r], sizeof ids[r]);
         for (int r = 0; r < runs; r++)
             wait_done(k, ids[r], 900);
         long long wall = now_ns() - t0;
@@ -273,7 +272,8 @@ int main(int argc, char **argv)
         long long z1 = zxid(k);
         int tasks = fan ? n : 10 * runs;
         /* minus the probe write and this tool's requests (a create and a delete each) */
-        printf("wall_ms %.0f\ntasks %d\nwrites %lld\n", wall / 1e6, tasks, z1 - z0 - 1 - 2LL * runs);
+        printf("wall_ms %.0f\ntasks %d\nwrites %lld\n", wall / 1e6, tasks,
+               z1 - z0 - 1 - 2LL * runs);
         free(ids);
     } else if (!strcmp(mode, "big")) {
         char *d = def_build("big", n, "wide", log);
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
         wait_done(k, big, 1800);
         long long wall = now_ns() - t0;
         load(log);
-        long long hops[64];
+        long long hops[64] = {0};
         int nh = 0;
         for (int r = 0; r < 5; r++)
             for (int i = 1; i < 10; i++) {

@@ -73,8 +73,9 @@ static void fx_job(struct fx *f, const char *name, const char *cron, int shards,
     char cmd[2048], job[4096];
     struct sc_err err;
     rl_command(cmd, sizeof cmd, f->out, secs, status);
-    snprintf(job, sizeof job, "{\"name\":\"%s\",\"cron\":\"%s\",\"shards\":%d,\"command\":\"%s\"%s}",
-             name, cron, shards, cmd, extra ? extra : "");
+    snprintf(job, sizeof job,
+             "{\"name\":\"%s\",\"cron\":\"%s\",\"shards\":%d,\"command\":\"%s\"%s}", name, cron,
+             shards, cmd, extra ? extra : "");
     struct zkcli *k = zkcli_open(tenv("SC_TEST_ZK"), f->c.ns, NULL, 5000, &err);
     if (!k)
         fail_msg("zk: %s", err.msg);
@@ -264,8 +265,7 @@ static bool has_run(const struct rl_run *r, int n, void *arg)
     struct run_of *w = arg;
     for (int k = n - 1; k >= 0; k--)
         if (r[k].item == 0 && (w->fire < 0 || r[k].fire == w->fire) &&
-            (!w->trigger || strcmp(r[k].trigger, w->trigger) == 0) &&
-            (!w->ended || r[k].end_ns)) {
+            (!w->trigger || strcmp(r[k].trigger, w->trigger) == 0) && (!w->ended || r[k].end_ns)) {
             w->found = r[k].fire;
             return true;
         }
@@ -305,7 +305,8 @@ static bool in_record(void *arg)
         return false;
     snprintf(path, sizeof path, "/agents/%s", w->f->c.a[w->agent].id);
     struct plan_agent_rec r;
-    if (zkcli_get(k, path, &data, &len, NULL) == ZOK && plan_agent_parse(data, len, &r, &err) == 0) {
+    if (zkcli_get(k, path, &data, &len, NULL) == ZOK &&
+        plan_agent_parse(data, len, &r, &err) == 0) {
         for (int i = 0; i < r.nrunning; i++)
             yes |= r.running[i].item == 0 && r.running[i].fire == w->fire &&
                    strcmp(r.running[i].job, w->job) == 0;

@@ -104,7 +104,7 @@ static void test_delete_and_recreate(void **state)
      * can list /jobs without "dr"), the create logged as the writers log it
      * (jobops_create). */
     job_json(job, sizeof job, out, 4);
-    struct jobops jo;
+    struct jobops jo = {0};
     jobops_create(&jo, "dr", job, (int)strlen(job));
     struct zkreg_op ops[3] = {
         {.type = ZKOP_DELETE, .path = "/jobs/dr", .version = -1}, jo.ops[0], jo.ops[1]};

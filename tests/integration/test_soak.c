@@ -222,8 +222,8 @@ static const char *fault(struct soak *s)
         return "SIGSTOP within the timeout";
     case 3: { /* ZooKeeper crashes and comes back on the same data */
         char cmd[1024];
-        snprintf(cmd, sizeof cmd, "%s/scripts/zk stop %s --kill >/dev/null 2>&1",
-                 tenv("SC_ROOT"), tenv("SC_TEST_ZK_DIR"));
+        snprintf(cmd, sizeof cmd, "%s/scripts/zk stop %s --kill >/dev/null 2>&1", tenv("SC_ROOT"),
+                 tenv("SC_TEST_ZK_DIR"));
         if (system(cmd) != 0)
             fail_msg("stopping ZooKeeper failed");
         if (!tenv_wait(zk_up, NULL, 30000, 200))
@@ -380,15 +380,16 @@ static void test_soak(void **state)
     if (!tenv_wait(recorded, &rc, 20000, 500))
         fail_msg("%d fires of the fast job neither ran nor were recorded; first: item %d fire %lld",
                  rc.lost, rc.lost_item, rc.lost_fire);
-    fprintf(stderr,
-            "   soak: %d trials in %lld s (kill -9 %d, SIGSTOP past %d, SIGSTOP within %d, ZooKeeper "
-            "restart %d, leader kill %d, SIGTERM %d, edits %d); fast: %d runs, slow: %d runs "
-            "(%d failover re-runs); 0 double runs, 0 overlaps, 0 fires lost without a record "
-            "over %lld s; %d re-runs of runs whose end their frozen or killed agent could not "
-            "record (the window docs/coordination.md names)\n",
-            trials, (tenv_now_ms() - t0) / 1000, s.counts[0], s.counts[1], s.counts[2],
-            s.counts[3], s.counts[4], s.counts[5], s.counts[6], nf, ns, reruns, last - first + 1,
-            excused_s + excused_f);
+    fprintf(
+        stderr,
+        "   soak: %d trials in %lld s (kill -9 %d, SIGSTOP past %d, SIGSTOP within %d, ZooKeeper "
+        "restart %d, leader kill %d, SIGTERM %d, edits %d); fast: %d runs, slow: %d runs "
+        "(%d failover re-runs); 0 double runs, 0 overlaps, 0 fires lost without a record "
+        "over %lld s; %d re-runs of runs whose end their frozen or killed agent could not "
+        "record (the window docs/coordination.md names)\n",
+        trials, (tenv_now_ms() - t0) / 1000, s.counts[0], s.counts[1], s.counts[2], s.counts[3],
+        s.counts[4], s.counts[5], s.counts[6], nf, ns, reruns, last - first + 1,
+        excused_s + excused_f);
     char sql[256];
     snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s.db.db);
     tdb_exec(s.m, sql);

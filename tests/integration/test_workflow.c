@@ -137,10 +137,10 @@ static char *run_state(const char *ns, const char *run_id, const char *task)
     struct sc_err err;
     st[0] = '\0';
     if (wfzk_read_run(k, run_id, &run, &err) == 0) {
-        const cJSON *s = task ? cJSON_GetObjectItem(
-                                    cJSON_GetObjectItem(cJSON_GetObjectItem(run, "tasks"), task),
-                                    "state")
-                              : cJSON_GetObjectItem(run, "state");
+        const cJSON *s =
+            task ? cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(run, "tasks"), task),
+                                       "state")
+                 : cJSON_GetObjectItem(run, "state");
         if (cJSON_IsString(s))
             snprintf(st, sizeof st, "%s", s->valuestring);
     }
@@ -159,8 +159,7 @@ static bool state_is(void *arg)
     return strcmp(run_state(w->ns, w->run, w->task), w->state) == 0;
 }
 
-static void wait_state(const char *ns, const char *run, const char *task, const char *state,
-                       int ms)
+static void wait_state(const char *ns, const char *run, const char *task, const char *state, int ms)
 {
     struct want w = {ns, run, task, state};
     if (!tenv_wait(state_is, &w, ms, 50))
@@ -461,8 +460,8 @@ static void test_agent_death(void **state)
     ta_kill(&c, r.agent, SIGKILL);
     fprintf(stderr, "   %s killed -9 while it runs slow\n", c.a[r.agent].id);
     wait_state(c.ns, run, NULL, "succeeded", 60000);
-    assert_int_equal(count(log, 'S', "slow", -1), 2);  /* the cut one and the retry */
-    assert_int_equal(count(log, 'E', "slow", -1), 1);  /* only the retry ended */
+    assert_int_equal(count(log, 'S', "slow", -1), 2); /* the cut one and the retry */
+    assert_int_equal(count(log, 'E', "slow", -1), 1); /* only the retry ended */
     assert_int_equal(count(log, 'S', "next", -1), 1);
     struct zkcli *k = zk(c.ns);
     cJSON *rj = NULL;
@@ -776,10 +775,14 @@ static void test_trigger_right_after_put(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chain),         cmocka_unit_test(test_sensor_and_failure),
-        cmocka_unit_test(test_leader_kill),   cmocka_unit_test(test_agent_death),
-        cmocka_unit_test(test_cancel_and_clear), cmocka_unit_test(test_backfill),
-        cmocka_unit_test(test_schedule),      cmocka_unit_test(test_external_and_mark),
+        cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_sensor_and_failure),
+        cmocka_unit_test(test_leader_kill),
+        cmocka_unit_test(test_agent_death),
+        cmocka_unit_test(test_cancel_and_clear),
+        cmocka_unit_test(test_backfill),
+        cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_external_and_mark),
         cmocka_unit_test(test_trigger_right_after_put),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -201,8 +201,7 @@ static bool state_is(void *arg)
     return strcmp(run_state(w->ns, w->run, w->task), w->state) == 0;
 }
 
-static void wait_state(const char *ns, const char *run, const char *task, const char *state,
-                       int ms)
+static void wait_state(const char *ns, const char *run, const char *task, const char *state, int ms)
 {
     struct want w = {ns, run, task, state};
     if (!tenv_wait(state_is, &w, ms, 50))
@@ -255,7 +254,8 @@ static void check_chain(const char *ns, const char *run_id, const char *log)
             fail_msg("task %s: %s (succeeded expected)", t[i], str_of(task_of(run, t[i]), "state"));
     }
     cJSON_Delete(run);
-    if (!(edge(log, 'S', "t2") > edge(log, 'E', "t1") && edge(log, 'S', "t3") > edge(log, 'E', "t2")))
+    if (!(edge(log, 'S', "t2") > edge(log, 'E', "t1") &&
+          edge(log, 'S', "t3") > edge(log, 'E', "t2")))
         fail_msg("a task started before its upstream ended");
     struct zkcli *k = zk(ns);
     char path[400], **names = NULL;
@@ -270,8 +270,8 @@ static void check_chain(const char *ns, const char *run_id, const char *log)
         assert_int_equal(zkcli_get(k, path, &data, &len, NULL), ZOK);
         cJSON *o = cJSON_ParseWithLength(data, (size_t)len);
         const char *st = str_of(o, "status");
-        int ti = task[0] == 't' && task[1] >= '1' && task[1] <= '3' && !task[2] ? task[1] - '1'
-                                                                               : -1;
+        int ti =
+            task[0] == 't' && task[1] >= '1' && task[1] <= '3' && !task[2] ? task[1] - '1' : -1;
         bool good = ti >= 0 && item == 0 && (!strcmp(st, "succeeded") || !strcmp(st, "missed"));
         if (good && !strcmp(st, "succeeded"))
             ran[ti]++;
@@ -566,8 +566,8 @@ static int mysql_teardown(void **state)
     (void)state;
     if (atomic_exchange(&mysql_down, false)) {
         char cmdline[1024];
-        snprintf(cmdline, sizeof cmdline, "%s/scripts/mysql start %s >/dev/null",
-                 tenv("SC_ROOT"), tenv("SC_TEST_MYSQL_DIR"));
+        snprintf(cmdline, sizeof cmdline, "%s/scripts/mysql start %s >/dev/null", tenv("SC_ROOT"),
+                 tenv("SC_TEST_MYSQL_DIR"));
         if (system(cmdline) != 0)
             fprintf(stderr, "could not start MariaDB again\n");
     }
@@ -597,8 +597,7 @@ static bool recorded(void *arg)
         snprintf(t, sizeof t, "t%d", i);
         const cJSON *tj = task_of(h->got, t);
         const cJSON *a = cJSON_GetObjectItem(tj, "attempt");
-        if (strcmp(str_of(tj, "state"), "succeeded") != 0 || !cJSON_IsNumber(a) ||
-            a->valueint != 1)
+        if (strcmp(str_of(tj, "state"), "succeeded") != 0 || !cJSON_IsNumber(a) || a->valueint != 1)
             return false;
     }
     const cJSON *out = cJSON_GetObjectItem(
@@ -666,8 +665,7 @@ static void test_mysql_outage(void **state)
              "SELECT COUNT(*) FROM workflow_run WHERE run_id = '%s' AND state = 'succeeded'", run);
     assert_int_equal(tdb_int(m, sql), 1);
     snprintf(sql, sizeof sql,
-             "SELECT COUNT(*) FROM task_instance WHERE run_id = '%s' AND state = 'succeeded'",
-             run);
+             "SELECT COUNT(*) FROM task_instance WHERE run_id = '%s' AND state = 'succeeded'", run);
     assert_int_equal(tdb_int(m, sql), 3);
     snprintf(sql, sizeof sql,
              "SELECT COUNT(*) FROM task_xcom WHERE run_id = '%s' AND task = 't1' AND item = 0",
@@ -855,14 +853,15 @@ static void test_item_not_started_asked_again(void **state)
         assert_int_equal(wfzk_done_parse(names[i], task, sizeof task, &attempt, &item), 0);
         assert_int_equal(zkcli_get(k, path, &data, &len, NULL), ZOK);
         unstarted += !strcmp(task, "t1") && item == 0 && attempt >= 1 && attempt <= 4 &&
-                  strstr(data, "\"status\":\"missed\"") != NULL;
+                     strstr(data, "\"status\":\"missed\"") != NULL;
         free(data);
     }
     zkcli_free_children(names, n);
     zkcli_close(k);
     if (n != 4 || unstarted != 4)
-        fail_msg("run %s: %d results, %d of them attempts 1-4 of t1's item not started (4 expected)",
-                 run, n, unstarted);
+        fail_msg(
+            "run %s: %d results, %d of them attempts 1-4 of t1's item not started (4 expected)",
+            run, n, unstarted);
     assert_int_equal(count(log, 'S', "t1"), 0);
     assert_int_equal(count(log, 'S', "t2"), 0);
     teardown(&c);

@@ -18,8 +18,8 @@ const char *rl_command(char *buf, size_t len, const char *out, const char *secs,
 #define NOW "$(env -u LD_PRELOAD date +%%s%%N)"
 #define LINE(k) "echo " k " $SHARDCRON_SHARD_ITEM $f " NOW " $$ $SHARDCRON_TRIGGER >> %s"
     snprintf(buf, len,
-             "f=$(date -d \\\"$SHARDCRON_FIRE_TIME\\\" +%%s); trap '" LINE("K") "; exit 143' TERM; "
-             LINE("S") "; sleep %s & wait $!; " LINE("E") "; exit %d",
+             "f=$(date -d \\\"$SHARDCRON_FIRE_TIME\\\" +%%s); trap '" LINE(
+                 "K") "; exit 143' TERM; " LINE("S") "; sleep %s & wait $!; " LINE("E") "; exit %d",
              out, out, secs, out, status);
 #undef LINE
 #undef NOW
@@ -103,8 +103,8 @@ int rl_check_excused(const struct rl_run *runs, int n, const char *what,
             long long a_end = a->end_ns ? a->end_ns : a->start_ns + 1;
             long long b_end = b->end_ns ? b->end_ns : b->start_ns + 1;
             if (a->start_ns < b_end && b->start_ns < a_end)
-                fail_msg("%s: item %d: runs of fires %lld and %lld overlap", what, a->item,
-                         a->fire, b->fire);
+                fail_msg("%s: item %d: runs of fires %lld and %lld overlap", what, a->item, a->fire,
+                         b->fire);
         }
     return n;
 }

@@ -14,9 +14,9 @@
 
 struct rl_run {
     int item;
-    long long fire;            /* epoch s */
+    long long fire;             /* epoch s */
     long long start_ns, end_ns; /* end 0: never ended (killed -9, still running) */
-    bool terminated;           /* ended by SIGTERM (the K line) */
+    bool terminated;            /* ended by SIGTERM (the K line) */
     int pid;
     char trigger[16];
 };

@@ -90,12 +90,12 @@ struct sim_rec {
     int npending;         /* items held pending (own_settled) */
     int64_t prev_applied; /* the epoch applied before applied_epoch in this session */
     int64_t backlog_s;
-        /* the oldest fire queued (due, not started) since the queue last emptied */ /* dead
-                                                                                        sessions
-                                                                                        whose
-                                                                                        cut-off runs
-                                                                                        it took over
-                                                                                        to re-run */
+    /* the oldest fire queued (due, not started) since the queue last emptied */ /* dead
+                                                                                    sessions
+                                                                                    whose
+                                                                                    cut-off runs
+                                                                                    it took over
+                                                                                    to re-run */
     int session_ms;
     int64_t brk_ms; /* its process's last connection break, ZooKeeper's clock (own_gap_merge) */
     bool ready;

@@ -67,8 +67,8 @@ struct tomb { /* an ended session of a peer, as this agent saw it go */
     int64_t session;
     ms_t gone_ms;    /* this agent's clock */
     ms_t gone_lo_ms; /* the earliest it may have vanished (own_takeover_in.gone_lo_ms) */
-    bool trusted; /* the record was current when the node went */
-    bool evicted; /* the snapshot we had named it evicted: it may outlive its node */
+    bool trusted;    /* the record was current when the node went */
+    bool evicted;    /* the snapshot we had named it evicted: it may outlive its node */
     struct sim_rec rec;
     bool consumed[SIM_LIST]; /* mutant 3: running entries already re-run here */
 };

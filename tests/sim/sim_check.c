@@ -161,7 +161,9 @@ static void describe(const struct ckrun *r, char *buf, size_t len)
     snprintf(buf, len, "a%d session %llx %s attempt %d started %lld.%03lld %s", r->agent,
              (unsigned long long)r->session, trig_name[r->trig], r->attempt,
              (long long)(r->start / 1000), (long long)(r->start % 1000),
-             r->running ? "running" : r->killed ? "killed" : "finished");
+             r->running  ? "running"
+             : r->killed ? "killed"
+                         : "finished");
 }
 
 int check_run_start(struct world *w, int agent, int64_t session, int job, int item, int64_t label,
@@ -176,13 +178,21 @@ int check_run_start(struct world *w, int agent, int64_t session, int job, int it
     }
     int id = c->nruns++;
     struct ckrun *r = &c->runs[id];
-    *r = (struct ckrun){.agent = agent, .job = job, .item = item, .trig = trig,
-                        .attempt = attempt, .prev = prev_run, .session = session, .label = label,
-                        .running = true, .start = w->now, .chain_first = id};
+    *r = (struct ckrun){.agent = agent,
+                        .job = job,
+                        .item = item,
+                        .trig = trig,
+                        .attempt = attempt,
+                        .prev = prev_run,
+                        .session = session,
+                        .label = label,
+                        .running = true,
+                        .start = w->now,
+                        .chain_first = id};
     w->runs_started++;
     struct citem *ci = &c->it[job][item];
-    sim_trace(w, "a%d starts j%d/%d fire %lld (%s, attempt %d)", agent, job, item,
-              (long long)label, trig_name[trig], attempt);
+    sim_trace(w, "a%d starts j%d/%d fire %lld (%s, attempt %d)", agent, job, item, (long long)label,
+              trig_name[trig], attempt);
     char d[200];
     /* 1: nobody else runs this item now */
     for (int b = 0; b < w->p.agents; b++)
@@ -205,8 +215,8 @@ int check_run_start(struct world *w, int agent, int64_t session, int job, int it
         const struct ckrun *p = prev_run >= 0 ? &c->runs[prev_run] : NULL;
         if (!p || p->agent != agent || p->session != session || p->label != label || p->running ||
             p->killed)
-            sim_violation(w, 2, "j%d/%d fire %lld: a retry without a failed attempt before it",
-                          job, item, (long long)label);
+            sim_violation(w, 2, "j%d/%d fire %lld: a retry without a failed attempt before it", job,
+                          item, (long long)label);
         r->chain_first = p ? p->chain_first : id;
         if (s->last == prev_run || s->last < 0)
             s->last = id;
@@ -356,8 +366,7 @@ void check_job_shards(struct world *w, int job, int before, int after)
      * timeout (and the clock and lag margins), the same bound as a total
      * outage (docs/coordination.md, "Limits"). */
     for (int i = after; i < before; i++)
-        close_inc(&w->ck->it[job][i],
-                  (w->now - w->p.session_ms - w->p.max_skew_ms - 3000) / 1000);
+        close_inc(&w->ck->it[job][i], (w->now - w->p.session_ms - w->p.max_skew_ms - 3000) / 1000);
     for (int i = before; i < after && i < SIM_MAX_ITEMS; i++) {
         /* an item removed and added back while still active somewhere keeps
          * firing there: owed again from now on */

@@ -159,8 +159,18 @@ void sim_violation(struct world *w, int inv, const char *fmt, ...)
 /* ---------------------------------------------------------------- faults */
 
 enum fault {
-    F_KILL, F_LEADER_KILL, F_STOP_SHORT, F_STOP_LONG, F_CONN, F_SERVER, F_SKEW, F_JUMP,
-    F_EDIT, F_RESTART, F_STUCK, F_N
+    F_KILL,
+    F_LEADER_KILL,
+    F_STOP_SHORT,
+    F_STOP_LONG,
+    F_CONN,
+    F_SERVER,
+    F_SKEW,
+    F_JUMP,
+    F_EDIT,
+    F_RESTART,
+    F_STUCK,
+    F_N
 };
 static const int fault_weight[F_N] = {10, 5, 8, 6, 14, 3, 6, 6, 6, 5, 4};
 

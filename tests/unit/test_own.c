@@ -63,8 +63,8 @@ static void test_handed(void **state)
     (void)state;
     struct own_peer p = {"b", 0x20, true, true, 7, true};
     assert_true(own_handed(&p, 0x20, 7));
-    assert_true(own_handed(&p, 0x20, 6)); /* it applied a later epoch than ours */
-    assert_true(own_handed(&p, 0, 7));    /* a snapshot without sessions */
+    assert_true(own_handed(&p, 0x20, 6));  /* it applied a later epoch than ours */
+    assert_true(own_handed(&p, 0, 7));     /* a snapshot without sessions */
     assert_false(own_handed(&p, 0x21, 7)); /* the snapshot names another session of b */
     assert_false(own_handed(&p, 0x20, 8)); /* not at our epoch yet: ours to account */
     p.loaded = false;
@@ -88,19 +88,21 @@ static void test_prev_kind(void **state)
         {{.any = true}, OWN_PREV_ANY, false},
         {{.self = true, .known = true, .alive = true}, OWN_PREV_SELF_OLD, true},
         {{.known = false}, OWN_PREV_UNKNOWN, true},
-        {{.known = true, .alive = true, .from_session = 7, .node_session = 7}, OWN_PREV_ALIVE,
+        {{.known = true, .alive = true, .from_session = 7, .node_session = 7},
+         OWN_PREV_ALIVE,
          false},
         /* session unknown on one side: the id's liveness decides */
         {{.known = true, .alive = true, .node_session = 9}, OWN_PREV_ALIVE, false},
         {{.known = true, .from_session = 7, .node_session = 7}, OWN_PREV_DIED, true},
         /* its node belongs to another session now */
-        {{.known = true, .alive = true, .from_session = 7, .node_session = 8}, OWN_PREV_DIED,
-         true},
+        {{.known = true, .alive = true, .from_session = 7, .node_session = 8}, OWN_PREV_DIED, true},
         /* it vanished after the previous epoch was published and came back */
-        {{.known = true, .alive = true, .gone_ms = 2000, .prev_created_ms = 1000}, OWN_PREV_DIED,
+        {{.known = true, .alive = true, .gone_ms = 2000, .prev_created_ms = 1000},
+         OWN_PREV_DIED,
          true},
         /* a vanishing before that epoch was of an earlier session */
-        {{.known = true, .alive = true, .gone_ms = 500, .prev_created_ms = 1000}, OWN_PREV_ALIVE,
+        {{.known = true, .alive = true, .gone_ms = 500, .prev_created_ms = 1000},
+         OWN_PREV_ALIVE,
          false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

@@ -222,14 +222,8 @@ static void test_agent_record_stop_and_reran(void **state)
     plan_agent_clear(&back);
 
     const char *bad[] = {
-        "{\"reran\":[12]}",
-        "{\"reran\":[\"xyz\"]}",
-        "{\"reran\":[\"\"]}",
-        "{\"reran\":\"1\"}",
-        "{\"stop_s\":-1}",
-        "{\"stop_s\":\"1\"}",
-        "{\"npending\":-1}",
-        "{\"backlog_s\":-5}",
+        "{\"reran\":[12]}", "{\"reran\":[\"xyz\"]}", "{\"reran\":[\"\"]}", "{\"reran\":\"1\"}",
+        "{\"stop_s\":-1}",  "{\"stop_s\":\"1\"}",    "{\"npending\":-1}",  "{\"backlog_s\":-5}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         assert_int_equal(plan_agent_parse(bad[i], (int)strlen(bad[i]), &back, &err), -EINVAL);
