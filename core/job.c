@@ -107,43 +107,6 @@ static const char *const job_fields[] = {"name",
 static const char *const java_fields[] = {"classpath", "class", "jvm_opts", NULL};
 static const char *const alert_fields[] = {"webhook", "on", "silence_s", NULL};
 
-/* opt_str: a copy of the string field, or of `def` when absent. -EINVAL on a
- * wrong type or a value over `max` bytes. */
-static int opt_str(const cJSON *o, const char *key, const char *def, size_t max, char **out,
-                   struct sc_err *err)
-{
-    const char *v = def;
-    int rc = json_get_str(o, key, JSON_OPTIONAL, &v, err);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    if (strlen(v) > max)
-        return sc_err_set(err, EINVAL, key, -1, "must be at most %zu bytes", max);
-    if (!(*out = strdup(v)))
-        return sc_err_set(err, ENOMEM, key, -1, "out of memory");
-    return 0;
-}
-
-static int opt_int(const cJSON *o, const char *key, long long min, long long max, int def, int *out,
-                   struct sc_err *err)
-{
-    long long v = def;
-    int rc = json_get_int(o, key, JSON_OPTIONAL, min, max, &v, err);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    *out = (int)v;
-    return 0;
-}
-
-static int opt_bool(const cJSON *o, const char *key, bool def, bool *out, struct sc_err *err)
-{
-    bool v = def;
-    int rc = json_get_bool(o, key, JSON_OPTIONAL, &v, err);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    *out = v;
-    return 0;
-}
-
 static int opt_enum(const cJSON *o, const char *key, const char *const *names, int n, int def,
                     int *out, struct sc_err *err)
 {
@@ -278,9 +241,9 @@ static int parse_java(const cJSON *root, struct job *j, struct sc_err *err)
     if (!jv)
         jv = &empty;
     if ((rc = json_check_fields(jv, java_fields, err)) < 0 ||
-        (rc = opt_str(jv, "classpath", "", 4096, &j->java.classpath, err)) < 0 ||
-        (rc = opt_str(jv, "class", "", 256, &j->java.cls, err)) < 0 ||
-        (rc = opt_str(jv, "jvm_opts", "", 1024, &j->java.jvm_opts, err)) < 0) {
+        (rc = json_opt_str(jv, "classpath", "", 4096, &j->java.classpath, err)) < 0 ||
+        (rc = json_opt_str(jv, "class", "", 256, &j->java.cls, err)) < 0 ||
+        (rc = json_opt_str(jv, "jvm_opts", "", 1024, &j->java.jvm_opts, err)) < 0) {
         json_err_prefix(err, "java");
         return rc;
     }
@@ -299,8 +262,8 @@ static int parse_alert(const cJSON *root, struct job *j, struct sc_err *err)
     if (!al)
         al = &empty;
     if ((rc = json_check_fields(al, alert_fields, err)) < 0 ||
-        (rc = opt_str(al, "webhook", "", 1024, &j->alert.webhook, err)) < 0 ||
-        (rc = opt_int(al, "silence_s", 0, 7 * 86400, 0, &j->alert.silence_s, err)) < 0) {
+        (rc = json_opt_str(al, "webhook", "", 1024, &j->alert.webhook, err)) < 0 ||
+        (rc = json_opt_int(al, "silence_s", 0, 7 * 86400, 0, &j->alert.silence_s, err)) < 0) {
         json_err_prefix(err, "alert");
         return rc;
     }
@@ -429,26 +392,26 @@ int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err)
         rc = sc_err_set(err, ENOMEM, "name", -1, "out of memory");
         goto err;
     }
-    if ((rc = opt_str(root, "description", "", 4096, &j->description, err)) < 0 ||
-        (rc = opt_str(root, "domain", "", JOB_NAME_MAX, &j->domain, err)) < 0 ||
-        (rc = opt_int(root, "level", 0, 1000, 0, &j->level, err)) < 0)
+    if ((rc = json_opt_str(root, "description", "", 4096, &j->description, err)) < 0 ||
+        (rc = json_opt_str(root, "domain", "", JOB_NAME_MAX, &j->domain, err)) < 0 ||
+        (rc = json_opt_int(root, "level", 0, 1000, 0, &j->level, err)) < 0)
         goto err;
     if (j->domain[0] && !job_name_valid(j->domain)) {
         rc = sc_err_set(err, EINVAL, "domain", -1, "must be characters of [A-Za-z0-9._-]");
         goto err;
     }
-    if ((rc = opt_str(root, "cron", "", 256, &j->cron, err)) < 0 ||
-        (rc = opt_str(root, "timezone", "UTC", 64, &j->timezone, err)) < 0 ||
+    if ((rc = json_opt_str(root, "cron", "", 256, &j->cron, err)) < 0 ||
+        (rc = json_opt_str(root, "timezone", "UTC", 64, &j->timezone, err)) < 0 ||
         (rc = validate_schedule(j, err)) < 0)
         goto err;
-    if ((rc = opt_int(root, "shards", 1, JOB_SHARDS_MAX, 1, &j->shards, err)) < 0 ||
+    if ((rc = json_opt_int(root, "shards", 1, JOB_SHARDS_MAX, 1, &j->shards, err)) < 0 ||
         (rc = parse_shard_params(root, j, err)) < 0 ||
-        (rc = opt_str(root, "job_param", "", 4096, &j->job_param, err)) < 0)
+        (rc = json_opt_str(root, "job_param", "", 4096, &j->job_param, err)) < 0)
         goto err;
     if ((rc = opt_enum(root, "type", type_names, 2, JOB_SHELL, &v, err)) < 0)
         goto err;
     j->type = (enum job_type)v;
-    if ((rc = opt_str(root, "command", "", 4096, &j->command, err)) < 0)
+    if ((rc = json_opt_str(root, "command", "", 4096, &j->command, err)) < 0)
         goto err;
     if (j->type == JOB_SHELL && !j->command[0]) {
         rc = sc_err_set(err, EINVAL, "command", -1, "is required when type is shell");
@@ -467,20 +430,21 @@ int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err)
         goto err;
     }
     if ((rc = parse_labels(root, j, err)) < 0 ||
-        (rc = opt_bool(root, "failover", true, &j->failover, err)) < 0)
+        (rc = json_opt_bool(root, "failover", true, &j->failover, err)) < 0)
         goto err;
     if ((rc = opt_enum(root, "misfire", misfire_names, 3, JOB_MISFIRE_ONCE, &v, err)) < 0)
         goto err;
     j->misfire = (enum job_misfire)v;
-    if ((rc = opt_int(root, "misfire_threshold_s", 0, 86400, 5, &j->misfire_threshold_s, err)) < 0)
+    if ((rc = json_opt_int(root, "misfire_threshold_s", 0, 86400, 5, &j->misfire_threshold_s,
+                           err)) < 0)
         goto err;
     if ((rc = opt_enum(root, "concurrency", conc_names, 3, JOB_CONC_FORBID, &v, err)) < 0)
         goto err;
     j->concurrency = (enum job_concurrency)v;
-    if ((rc = opt_int(root, "timeout_s", 0, 7 * 86400, 0, &j->timeout_s, err)) < 0 ||
-        (rc = opt_int(root, "retries", 0, 10, 0, &j->retries, err)) < 0 ||
-        (rc = opt_int(root, "retry_backoff_s", 0, 3600, 10, &j->retry_backoff_s, err)) < 0 ||
-        (rc = opt_bool(root, "disabled", false, &j->disabled, err)) < 0 ||
+    if ((rc = json_opt_int(root, "timeout_s", 0, 7 * 86400, 0, &j->timeout_s, err)) < 0 ||
+        (rc = json_opt_int(root, "retries", 0, 10, 0, &j->retries, err)) < 0 ||
+        (rc = json_opt_int(root, "retry_backoff_s", 0, 3600, 10, &j->retry_backoff_s, err)) < 0 ||
+        (rc = json_opt_bool(root, "disabled", false, &j->disabled, err)) < 0 ||
         (rc = parse_alert(root, j, err)) < 0 || (rc = parse_env(root, j, err)) < 0)
         goto err;
     *out = j;

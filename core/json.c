@@ -466,3 +466,38 @@ char *json_print(const cJSON *item)
 {
     return cJSON_PrintUnformatted(item);
 }
+
+int json_opt_str(const cJSON *o, const char *key, const char *def, size_t max, char **out,
+                 struct sc_err *err)
+{
+    const char *v = def;
+    int rc = json_get_str(o, key, JSON_OPTIONAL, &v, err);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    if (strlen(v) > max)
+        return sc_err_set(err, EINVAL, key, -1, "must be at most %zu bytes", max);
+    if (!(*out = strdup(v)))
+        return sc_err_set(err, ENOMEM, key, -1, "out of memory");
+    return 0;
+}
+
+int json_opt_int(const cJSON *o, const char *key, long long min, long long max, int def, int *out,
+                 struct sc_err *err)
+{
+    long long v = def;
+    int rc = json_get_int(o, key, JSON_OPTIONAL, min, max, &v, err);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    *out = (int)v;
+    return 0;
+}
+
+int json_opt_bool(const cJSON *o, const char *key, bool def, bool *out, struct sc_err *err)
+{
+    bool v = def;
+    int rc = json_get_bool(o, key, JSON_OPTIONAL, &v, err);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    *out = v;
+    return 0;
+}

@@ -33,6 +33,14 @@ int json_get_str(const cJSON *obj, const char *key, int required, const char **o
 int json_get_int(const cJSON *obj, const char *key, int required, long long min, long long max,
                  long long *out, struct sc_err *err);
 int json_get_bool(const cJSON *obj, const char *key, int required, bool *out, struct sc_err *err);
+/* Optional fields with a default: json_opt_str copies the string (or `def`)
+ * and refuses one over `max` bytes; json_opt_int and json_opt_bool take `def`
+ * when absent. -EINVAL on a wrong type, naming the field. */
+int json_opt_str(const cJSON *o, const char *key, const char *def, size_t max, char **out,
+                 struct sc_err *err);
+int json_opt_int(const cJSON *o, const char *key, long long min, long long max, int def, int *out,
+                 struct sc_err *err);
+int json_opt_bool(const cJSON *o, const char *key, bool def, bool *out, struct sc_err *err);
 int json_get_obj(const cJSON *obj, const char *key, int required, const cJSON **out,
                  struct sc_err *err);
 int json_get_arr(const cJSON *obj, const char *key, int required, const cJSON **out,

@@ -125,41 +125,6 @@ static const cJSON *present(const cJSON *o, const char *key)
     return it && !cJSON_IsNull(it) ? it : NULL;
 }
 
-static int opt_str(const cJSON *o, const char *key, const char *def, size_t max, char **out,
-                   struct sc_err *err)
-{
-    const char *v = def;
-    int rc = json_get_str(o, key, JSON_OPTIONAL, &v, err);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    if (strlen(v) > max)
-        return sc_err_set(err, EINVAL, key, -1, "must be at most %zu bytes", max);
-    if (!(*out = strdup(v)))
-        return sc_err_set(err, ENOMEM, key, -1, "out of memory");
-    return 0;
-}
-
-static int opt_int(const cJSON *o, const char *key, long long min, long long max, int def, int *out,
-                   struct sc_err *err)
-{
-    long long v = def;
-    int rc = json_get_int(o, key, JSON_OPTIONAL, min, max, &v, err);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    *out = (int)v;
-    return 0;
-}
-
-static int opt_bool(const cJSON *o, const char *key, bool def, bool *out, struct sc_err *err)
-{
-    bool v = def;
-    int rc = json_get_bool(o, key, JSON_OPTIONAL, &v, err);
-    if (rc < 0 && rc != -ENOENT)
-        return rc;
-    *out = v;
-    return 0;
-}
-
 int wf_offset_parse(const char *s, int64_t *out_s, struct sc_err *err)
 {
     static const char usage[] = "must be [+-]N followed by s, m, h or d (like -1d, +2h, 90s) or 0";
@@ -351,7 +316,7 @@ static int parse_task(const cJSON *o, struct wf_task *t, struct sc_err *err)
     case WF_COMMAND:
     case WF_SENSOR:
     case WF_BRANCH:
-        if ((rc = opt_str(o, kind_names[kind], "", WF_CMD_MAX, &t->command, err)) < 0)
+        if ((rc = json_opt_str(o, kind_names[kind], "", WF_CMD_MAX, &t->command, err)) < 0)
             return rc;
         if (!t->command[0])
             return sc_err_set(err, EINVAL, kind_names[kind], -1, "must be a non-empty command");
@@ -363,7 +328,7 @@ static int parse_task(const cJSON *o, struct wf_task *t, struct sc_err *err)
     }
     t->shards = 1;
     if (kind_takes[kind] & F_SHARDS &&
-        (rc = opt_int(o, "shards", 1, JOB_SHARDS_MAX, 1, &t->shards, err)) < 0)
+        (rc = json_opt_int(o, "shards", 1, JOB_SHARDS_MAX, 1, &t->shards, err)) < 0)
         return rc;
     if (kind == WF_SENSOR || kind == WF_EXTERNAL) {
         if (!present(o, "timeout_s"))
@@ -371,17 +336,18 @@ static int parse_task(const cJSON *o, struct wf_task *t, struct sc_err *err)
                               "is required for a%s %s task (how long it may wait), 1-%d",
                               kind == WF_EXTERNAL ? "n" : "", kind_names[kind],
                               WF_TASK_TIMEOUT_MAX);
-        if ((rc = opt_int(o, "timeout_s", 1, WF_TASK_TIMEOUT_MAX, 0, &t->timeout_s, err)) < 0)
+        if ((rc = json_opt_int(o, "timeout_s", 1, WF_TASK_TIMEOUT_MAX, 0, &t->timeout_s, err)) < 0)
             return rc;
     } else if (kind_takes[kind] & F_TIMEOUT &&
-               (rc = opt_int(o, "timeout_s", 0, WF_TASK_TIMEOUT_MAX, 0, &t->timeout_s, err)) < 0) {
+               (rc = json_opt_int(o, "timeout_s", 0, WF_TASK_TIMEOUT_MAX, 0, &t->timeout_s, err)) <
+                   0) {
         return rc;
     }
     if (kind_takes[kind] & F_RETRIES &&
-        (rc = opt_int(o, "retries", 0, 10, 0, &t->retries, err)) < 0)
+        (rc = json_opt_int(o, "retries", 0, 10, 0, &t->retries, err)) < 0)
         return rc;
     if (kind_takes[kind] & F_INTERVAL &&
-        (rc = opt_int(o, "interval_s", 1, 86400, 60, &t->interval_s, err)) < 0)
+        (rc = json_opt_int(o, "interval_s", 1, 86400, 60, &t->interval_s, err)) < 0)
         return rc;
     if (kind_takes[kind] & F_LABELS && (rc = parse_labels(o, t, err)) < 0)
         return rc;
@@ -729,14 +695,14 @@ static int wf_from_cjson(const cJSON *root, struct wf_def **out, struct sc_err *
         rc = sc_err_set(err, ENOMEM, "name", -1, "out of memory");
         goto err;
     }
-    if ((rc = opt_str(root, "description", "", WF_DESC_MAX, &d->description, err)) < 0 ||
-        (rc = opt_str(root, "cron", "", 256, &d->cron, err)) < 0 ||
-        (rc = opt_str(root, "timezone", "UTC", 64, &d->timezone, err)) < 0 ||
+    if ((rc = json_opt_str(root, "description", "", WF_DESC_MAX, &d->description, err)) < 0 ||
+        (rc = json_opt_str(root, "cron", "", 256, &d->cron, err)) < 0 ||
+        (rc = json_opt_str(root, "timezone", "UTC", 64, &d->timezone, err)) < 0 ||
         (rc = validate_schedule(d, err)) < 0 ||
-        (rc = opt_bool(root, "enabled", true, &d->enabled, err)) < 0 ||
-        (rc = opt_int(root, "max_active_runs", 1, 1000, 1, &d->max_active_runs, err)) < 0 ||
-        (rc = opt_bool(root, "catchup", false, &d->catchup, err)) < 0 ||
-        (rc = opt_int(root, "timeout_s", 0, WF_RUN_TIMEOUT_MAX, 0, &d->timeout_s, err)) < 0 ||
+        (rc = json_opt_bool(root, "enabled", true, &d->enabled, err)) < 0 ||
+        (rc = json_opt_int(root, "max_active_runs", 1, 1000, 1, &d->max_active_runs, err)) < 0 ||
+        (rc = json_opt_bool(root, "catchup", false, &d->catchup, err)) < 0 ||
+        (rc = json_opt_int(root, "timeout_s", 0, WF_RUN_TIMEOUT_MAX, 0, &d->timeout_s, err)) < 0 ||
         (rc = parse_params(root, d, err)) < 0 || (rc = parse_tasks(root, d, err)) < 0)
         goto err;
     for (int i = 0; i < d->ntasks; i++) {
