@@ -22,7 +22,7 @@ endif
 
 ZK_CFLAGS := -I/usr/include/zookeeper -DTHREADED
 ZK_LIBS := -lzookeeper_mt
-PKGS := libevent libevent_pthreads libmariadb libcjson log4c libsodium libcurl
+PKGS := libevent libevent_pthreads libmariadb libcjson log4c libsodium libcurl zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)

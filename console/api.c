@@ -78,6 +78,16 @@ void creq_json(struct creq *r, int code, cJSON *o)
     creq_free(r);
 }
 
+void creq_send(struct creq *r, int code, const char *ctype, const char *body, size_t len)
+{
+    count_reply(r->c, code);
+    if (code == 304)
+        evhttp_send_reply(r->req, 304, "Not Modified", NULL);
+    else
+        http_reply_text(r->req, code, ctype, body, len);
+    creq_free(r);
+}
+
 void creq_error(struct creq *r, int code, const char *field, const char *fmt, ...)
 {
     char msg[600];

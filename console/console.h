@@ -179,6 +179,8 @@ void creq_free(struct creq *r);
 void creq_error(struct creq *r, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void creq_json(struct creq *r, int code, cJSON *o); /* consumes o, frees r */
+/* creq_send: a body already printed (304: none); frees r. */
+void creq_send(struct creq *r, int code, const char *ctype, const char *body, size_t len);
 const char *creq_arg(const struct creq *r, const char *key);
 /* creq_version: the version a write expects, from If-Match ("3" or "\"3\""),
  * ?version= or the body's "version"; -2 when absent, -3 after replying 400. */

@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <event2/http.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -54,6 +55,11 @@ void http_reply_json(struct evhttp_request *req, int code, const cJSON *o);
 /* http_reply_error: {"error": msg, "field": field} with a 4xx/5xx code. */
 void http_reply_error(struct evhttp_request *req, int code, const char *field, const char *msg);
 /* http_reply_text: text/plain (Prometheus' 0.0.4 format for /metrics). */
+/* http_gzip: body compressed for "Content-Encoding: gzip" into *out (the
+ * caller's); 0, or -ENOMEM. */
+int http_gzip(const char *body, size_t len, char **out, size_t *out_len);
+/* http_wants_gzip: the request's Accept-Encoding takes gzip (q > 0). */
+bool http_wants_gzip(struct evhttp_request *req);
 void http_reply_text(struct evhttp_request *req, int code, const char *ctype, const char *body,
                      size_t len);
 

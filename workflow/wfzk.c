@@ -579,24 +579,62 @@ static cJSON *task_obj(const cJSON *t)
     return o;
 }
 
+/* read_children: the data of every child of `dir` (a run's t/ or d/), read
+ * together (zkcli_get_many); *names and *reads are the caller's (free_children). */
+static int read_children(struct zkcli *k, const char *dir, char ***names, int *n,
+                         struct zkcli_read **reads)
+{
+    *reads = NULL;
+    int zrc = zkcli_children(k, dir, names, n);
+    if (zrc != ZOK || *n == 0)
+        return zrc;
+    size_t dlen = strlen(dir), total = 0;
+    for (int i = 0; i < *n; i++)
+        total += dlen + strlen((*names)[i]) + 2;
+    /* one block: the reads, then their paths */
+    struct zkcli_read *r = malloc((size_t)*n * sizeof *r + total);
+    if (!r)
+        return ZSYSTEMERROR;
+    char *p = (char *)(r + *n);
+    for (int i = 0; i < *n; i++) {
+        r[i].path = p;
+        p += sprintf(p, "%s/%s", dir, (*names)[i]) + 1;
+    }
+    *reads = r;
+    return zkcli_get_many(k, r, *n);
+}
+
+static void free_children(char **names, struct zkcli_read *reads, int n)
+{
+    zkcli_reads_free(reads, reads ? n : 0);
+    free(reads);
+    zkcli_free_children(names, n);
+}
+
+/* as_obj: a read's JSON object, NULL when gone or not an object. */
+static cJSON *as_obj(const struct zkcli_read *r)
+{
+    cJSON *o = r->rc == ZOK ? cJSON_ParseWithLength(r->data, (size_t)r->len) : NULL;
+    if (o && !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
+}
+
 /* read_tasks: every t/ node into tasks (keyed by task id). */
 static int read_tasks(struct zkcli *k, const char *run_id, cJSON *tasks, const struct wf_def *d)
 {
     char path[400], **names = NULL;
-    int n = 0, zrc;
+    struct zkcli_read *reads = NULL;
+    int n = 0;
     if (d)
         for (int i = 0; i < d->ntasks; i++)
             cJSON_AddItemToObject(tasks, d->tasks[i].id, task_obj(NULL));
     snprintf(path, sizeof path, WFZK_RUNS "/%s/t", run_id);
-    zrc = zkcli_children(k, path, &names, &n);
-    if (zrc == ZNONODE)
-        return ZOK;
+    int zrc = read_children(k, path, &names, &n, &reads);
     for (int i = 0; zrc == ZOK && i < n; i++) {
-        int grc;
-        snprintf(path, sizeof path, WFZK_RUNS "/%s/t/%s", run_id, names[i]);
-        cJSON *t = read_obj(k, path, &grc);
-        if (grc != ZOK && grc != ZNONODE)
-            zrc = grc;
+        cJSON *t = as_obj(&reads[i]);
         if (!t)
             continue;
         cJSON *o = task_obj(t);
@@ -606,8 +644,8 @@ static int read_tasks(struct zkcli *k, const char *run_id, cJSON *tasks, const s
             cJSON_AddItemToObject(tasks, names[i], o);
         cJSON_Delete(t);
     }
-    zkcli_free_children(names, n);
-    return zrc;
+    free_children(names, reads, n);
+    return zrc == ZNONODE ? ZOK : zrc;
 }
 
 /* read_outputs: the "xcom" of each done node of a task's current attempt
@@ -615,22 +653,17 @@ static int read_tasks(struct zkcli *k, const char *run_id, cJSON *tasks, const s
 static int read_outputs(struct zkcli *k, const char *run_id, cJSON *tasks)
 {
     char path[400], **names = NULL, task[WF_TASK_ID_MAX + 1];
+    struct zkcli_read *reads = NULL;
     int n = 0, attempt, item;
     snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run_id);
-    int zrc = zkcli_children(k, path, &names, &n);
-    if (zrc == ZNONODE)
-        return ZOK;
+    int zrc = read_children(k, path, &names, &n, &reads);
     for (int i = 0; zrc == ZOK && i < n; i++) {
         if (wfzk_done_parse(names[i], task, sizeof task, &attempt, &item) < 0)
             continue;
         cJSON *t = cJSON_GetObjectItemCaseSensitive(tasks, task);
         if (!t || num_of(t, "attempt") != attempt)
             continue;
-        int grc;
-        snprintf(path, sizeof path, WFZK_RUNS "/%s/d/%s", run_id, names[i]);
-        cJSON *dn = read_obj(k, path, &grc);
-        if (grc != ZOK && grc != ZNONODE)
-            zrc = grc;
+        cJSON *dn = as_obj(&reads[i]);
         cJSON *x = dn ? cJSON_DetachItemFromObjectCaseSensitive(dn, "xcom") : NULL;
         if (x) {
             char key[16];
@@ -639,8 +672,8 @@ static int read_outputs(struct zkcli *k, const char *run_id, cJSON *tasks)
         }
         cJSON_Delete(dn);
     }
-    zkcli_free_children(names, n);
-    return zrc;
+    free_children(names, reads, n);
+    return zrc == ZNONODE ? ZOK : zrc;
 }
 
 int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err)
