@@ -11,7 +11,8 @@
 # metric name its panels, variables and the alerting rules read has series
 # from this platform, every panel expression is valid PromQL and returns
 # series, every rule evaluates, every shardcron_* name the platform writes is
-# on some dashboard; executions and start delays were really recorded; and a
+# on some dashboard; executions were really recorded, the histograms agree
+# with the counters and the mean start delay with history's; and a
 # dashboard with a wrong name (or a missing one) fails the check, naming it.
 . "$SC_ROOT/tests/lib/it.sh"
 command -v prometheus >/dev/null || fail "prometheus is not installed (scripts/setup installs Debian's package)"
