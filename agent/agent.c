@@ -29,7 +29,6 @@
 #include "agent/secrets.h"
 #include "agent/watchdog.h"
 #include "agent/wfdrive.h"
-#include "core/histo.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "registry/coord.h"
@@ -83,13 +82,14 @@ struct agent {
     struct live_run *runs;
     int nruns, capruns;
     int64_t started, finished, failed, missed, skipped, refused;
-    /* cron fires: scheduled second -> process started; every finished run: its time */
-    struct histo start_delay, duration;
     char id[129];
     int exit_code;
     bool stopping;
     uint64_t synced_gen; /* coord_generation() at the last items_sync */
     int64_t backlog_s;   /* the scheduler's backlog (on_backlog), for coord's record */
+    /* /metrics (core/histo.h, through core/http.h): cron fires from the
+     * scheduled second to the process start; every finished run's time */
+    struct histo start_delay, duration;
 };
 
 /* ---------------------------------------------------------------- coordination callbacks */
