@@ -246,7 +246,15 @@ static void api_metrics(struct creq *r)
              zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), hs.open, hs.refused_conns,
              hs.refused_bytes, hs.refused_heads, hs.timeouts, hs.buffered, hs.accept_errors,
              (unsigned long long)c->page_hits, (unsigned long long)c->page_misses);
-    http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
+    size_t n = strlen(buf);
+    int hn =
+        histo_write(&hs.latency, "shardcron_console_request_duration_seconds",
+                    "From a request read whole to its reply written.", buf + n, sizeof buf - n);
+    if (n + 1 >= sizeof buf || hn < 0 || (size_t)hn >= sizeof buf - n) {
+        creq_error(r, 500, NULL, "metrics do not fit");
+        return;
+    }
+    http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, n + (size_t)hn);
     creq_free(r);
 }
 

@@ -73,7 +73,8 @@ struct gconn {
     int64_t close_at; /* G_CLOSING: close by then (monotonic ms) */
     bool shut;        /* G_CLOSING: write side shut down */
     char addr[64];
-    char key[24]; /* "%p" of bev in s->conns */
+    char key[24];          /* "%p" of bev in s->conns */
+    int64_t dispatched_us; /* the current request went to the handler (monotonic), 0 none */
 };
 
 struct http_server {
@@ -625,17 +626,34 @@ static void accept_error(struct evconnlistener *lev, void *arg)
     evtimer_add(s->ev_accept, &tv);
 }
 
-static void on_complete(struct evhttp_request *req, void *arg)
+static int64_t mono_us(void)
 {
-    struct http_server *s = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* conn_of: the gate's record of the connection carrying req, or NULL. */
+static struct gconn *conn_of(struct http_server *s, struct evhttp_request *req)
+{
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     char key[24];
     if (!evcon)
-        return;
+        return NULL;
     snprintf(key, sizeof key, "%p", (void *)evhttp_connection_get_bufferevent(evcon));
-    struct gconn *k = strmap_get(&s->conns, key);
+    return strmap_get(&s->conns, key);
+}
+
+static void on_complete(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
+    struct gconn *k = conn_of(s, req);
     if (!k || k->st != G_WAIT)
         return;
+    if (k->dispatched_us) {
+        histo_observe(&s->st.latency, (double)(mono_us() - k->dispatched_us) / 1e6);
+        k->dispatched_us = 0;
+    }
     release(k);
     k->st = G_IDLE;
     arm(k, (int64_t)s->lim.idle_s * 1000);
@@ -649,6 +667,9 @@ static void on_complete(struct evhttp_request *req, void *arg)
 static void gate_dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_server *s = arg;
+    struct gconn *k = conn_of(s, req);
+    if (k)
+        k->dispatched_us = mono_us();
     evhttp_request_set_on_complete_cb(req, on_complete, s);
     s->cb(req, s->cbarg);
 }
@@ -699,6 +720,11 @@ struct http_server *http_listen(struct event_base *base, const char *addr,
         return NULL;
     }
     s->base = base;
+    /* Replies from the loop's caches take well under a millisecond; history
+     * pages wait for MySQL. */
+    static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+    histo_init(&s->st.latency, latency_le, (int)(sizeof latency_le / sizeof latency_le[0]));
     if (lim)
         s->lim = *lim;
     limits_default(&s->lim);

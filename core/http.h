@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/histo.h"
 
 /* http_limits: what one listener accepts. Zero fields take the defaults. */
 struct http_limits {
@@ -32,6 +33,7 @@ struct http_stats {
     unsigned long long accept_errors;            /* accept() failures (EMFILE...) */
     unsigned long long replies_4xx, replies_5xx; /* written by the gate itself */
     size_t open, buffered, buffered_peak;
+    struct histo latency; /* seconds from a request handed on to its reply written */
 };
 
 struct http_server;
