@@ -352,6 +352,10 @@ static void put_task(struct wfd *w, struct wb *b, struct wrun *r, int i)
     if (s)
         wb_add(b, t->has_node ? ZKOP_SET : ZKOP_CREATE, path, s, -1, 0);
     t->has_node = true;
+    /* t/ itself is set too (no data): its version tells readers that a task
+     * changed without reading every task (wfzk_run_sig) */
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/t", r->id);
+    wb_add(b, ZKOP_SET, path, "", -1, 0);
     if (w->h.record_task)
         w->h.record_task(w->h.ctx, r->id, r->d->tasks[i].id, o);
     free(s);

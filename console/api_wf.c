@@ -43,6 +43,7 @@
 #define WFC_ENTRIES 64       /* runs and run lists kept at most */
 #define WFC_BYTES (256 << 20) /* and their bodies' bytes at most */
 #define WFC_IDLE_MS 120000   /* dropped when nobody asked this long */
+#define WFC_FULL_MS 60000    /* a run is read in full at least this often, changed or not */
 
 struct wfc_wait {
     struct creq *r;
@@ -65,6 +66,9 @@ struct wfc_ent {
     int64_t read_ms;   /* when the read that made b began (monotonic) */
     int64_t used_ms;
     int64_t dropped_ms; /* a write through this console changed it then */
+    int64_t full_ms;    /* when the last full read began (a run's sig check skips it) */
+    struct wfzk_sig sig; /* a run's, taken before the read that made b */
+    bool has_sig;
     bool reading;       /* a request is reading it now */
     char warning[400];  /* a Warning header to send with it */
     struct wfc_wait *waiting; /* requests with nothing to serve until it ends */
@@ -111,7 +115,11 @@ struct wfwork {
     /* the history hop of OP_RUNS and OP_RUN (hist_start) */
     char tz[64];     /* OP_RUN: the zone of the workflow's definition, if any */
     bool hist_asked; /* the hop was made (wf_done runs twice) */
-    bool cached;     /* OP_RUN/OP_RUNS read for the cache (wfc_key(x)) */
+    bool cached;     /* OP_RUN/OP_RUNS/OP_GET read for the cache (wfc_key(x)) */
+    bool check;      /* OP_RUN: compare sig_in first; unchanged: no read */
+    bool unchanged;  /* ...and it was */
+    bool has_sig;    /* sig: taken before this read */
+    struct wfzk_sig sig_in, sig;
     struct wfbodies bodies; /* cached reads: the answer printed on the worker */
     char warning[400]; /* OP_RUNS: the Warning header its reply carries */
     int64_t began_ms;
@@ -245,6 +253,13 @@ static int do_work(struct wfwork *x, struct zkcli *k)
         rc = wfzk_runs(k, x->object, &o, &x->err);
         break;
     case OP_RUN:
+        /* the signature first: a change after it shows in the next one */
+        x->has_sig = wfzk_run_sig(k, x->object, &x->sig) == 0;
+        if (x->check && x->has_sig && x->sig.trusted && wfzk_sig_equal(&x->sig, &x->sig_in)) {
+            x->unchanged = true;
+            x->code = 200;
+            return 0;
+        }
         rc = wfzk_read_run(k, x->object, &o, &x->err);
         if (rc == -ENOENT) {
             /* for history's run: its logical time in the definition's zone */
@@ -624,6 +639,9 @@ static struct wfc_ent *wfc_done(struct console_wf *w, const struct wfwork *x, st
     if (b && x->began_ms > e->dropped_ms) {
         wfc_set_body(w, e, b, x->began_ms);
         snprintf(e->warning, sizeof e->warning, "%s", x->warning);
+        e->full_ms = x->began_ms;
+        e->sig = x->sig;
+        e->has_sig = x->has_sig;
     } else if (b && !e->b.full) {
         wfc_set_body(w, e, b, INT64_MIN / 2); /* for those waiting; never fresh */
     }
@@ -698,6 +716,10 @@ static void read_start(struct creq *r, enum wf_op op, const char *object)
         return;
     }
     x->cached = true;
+    if (op == OP_RUN && e->b.full && e->has_sig && e->sig.trusted && now - e->full_ms < WFC_FULL_MS) {
+        x->check = true;
+        x->sig_in = e->sig;
+    }
     e->reading = true;
     w->cache_reads++;
     if (submit(x) == 0)
@@ -707,11 +729,62 @@ static void read_start(struct creq *r, enum wf_op op, const char *object)
         wfc_unlink(w, e);
 }
 
+/* cached_done: a read for the cache ended with an answer (reply, consumed;
+ * NULL: unchanged since the entry's read). r and those waiting are served;
+ * when a write through this console came after the read began, the waiting
+ * requests (some asked after the write) get a read of their own. Frees x. */
+static void cached_done(struct wfwork *x, cJSON *reply)
+{
+    struct creq *r = x->r;
+    struct console_wf *w = r->c->wf;
+    char key[WFZK_RUN_ID_MAX + 2];
+    enum wf_op op = x->op;
+    char object[sizeof x->object];
+    snprintf(object, sizeof object, "%s", x->object);
+    wfc_key(key, sizeof key, op, object);
+    struct wfc_ent *e;
+    bool current;
+    if (reply || !x->unchanged) {
+        if (!x->bodies.full && reply) /* not made on the worker: history answered */
+            bodies_make(&x->bodies, reply);
+        e = wfc_done(w, x, x->bodies.full ? &x->bodies : NULL);
+    } else if ((e = wfc_find(w, key))) {
+        e->reading = false;
+        if (x->began_ms > e->dropped_ms)
+            e->read_ms = x->began_ms; /* nothing changed: fresh again */
+    }
+    cJSON_Delete(reply);
+    current = e && x->began_ms > e->dropped_ms;
+    wfwork_free(x);
+    if (!e || !e->b.full) {
+        creq_error(r, 500, NULL, "out of memory");
+        if (e) {
+            wfc_release(e, 500, NULL, "out of memory");
+            wfc_unlink(w, e);
+        }
+        return;
+    }
+    wfc_serve(e, r);
+    if (current || !e->waiting) {
+        wfc_release(e, 500, NULL, "");
+        return;
+    }
+    struct wfc_wait *q = e->waiting; /* the first one reads; the rest wait on it */
+    e->waiting = q->next;
+    struct creq *r0 = q->r;
+    free(q);
+    read_start(r0, op, object);
+}
+
 static void wf_done(void *arg)
 {
     struct wfwork *x = arg;
     struct creq *r = x->r;
     struct console *c = r->c;
+    if (x->cached && x->unchanged) {
+        cached_done(x, NULL);
+        return;
+    }
     if (x->op == OP_RUNS || x->op == OP_RUN) {
         if (hist_start(x))
             return;
@@ -756,21 +829,7 @@ static void wf_done(void *arg)
     cJSON *reply = x->reply;
     x->reply = NULL;
     if (x->cached) {
-        if (!x->bodies.full) /* not made on the worker: history answered */
-            bodies_make(&x->bodies, reply);
-        cJSON_Delete(reply);
-        struct wfc_ent *e = wfc_done(c->wf, x, x->bodies.full ? &x->bodies : NULL);
-        wfwork_free(x);
-        if (e && e->b.full) {
-            wfc_serve(e, r);
-            wfc_release(e, 500, NULL, "");
-        } else {
-            creq_error(r, 500, NULL, "out of memory");
-            if (e) {
-                wfc_release(e, 500, NULL, "out of memory");
-                wfc_unlink(c->wf, e);
-            }
-        }
+        cached_done(x, reply);
         return;
     }
     cJSON *def = cJSON_GetObjectItemCaseSensitive(reply, "workflow");

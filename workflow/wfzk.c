@@ -726,6 +726,38 @@ int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_er
     return 0;
 }
 
+int wfzk_run_sig(struct zkcli *k, const char *run_id, struct wfzk_sig *sig)
+{
+    char path[400];
+    struct Stat st;
+    memset(sig, 0, sizeof *sig);
+    snprintf(path, sizeof path, WFZK_RUNS "/%s", run_id);
+    int zrc = zkcli_exists(k, path, &st);
+    if (zrc != ZOK)
+        return zrc == ZNONODE ? -ENOENT : -EIO;
+    sig->run_mzxid = st.mzxid;
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/t", run_id);
+    if ((zrc = zkcli_exists(k, path, &st)) == ZOK) {
+        sig->t_mzxid = st.mzxid;
+        sig->t_pzxid = st.pzxid;
+        sig->trusted = st.version > 0;
+    } else if (zrc != ZNONODE) {
+        return -EIO;
+    }
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run_id);
+    if ((zrc = zkcli_exists(k, path, &st)) == ZOK)
+        sig->d_pzxid = st.pzxid;
+    else if (zrc != ZNONODE)
+        return -EIO;
+    return 0;
+}
+
+bool wfzk_sig_equal(const struct wfzk_sig *a, const struct wfzk_sig *b)
+{
+    return a->run_mzxid == b->run_mzxid && a->t_mzxid == b->t_mzxid &&
+           a->t_pzxid == b->t_pzxid && a->d_pzxid == b->d_pzxid && a->trusted == b->trusted;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 static void nap(int ms)
