@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/calendar.h"
 #include "core/err.h"
 
 struct strmap;
@@ -93,6 +94,9 @@ struct wf_def {
     char *description;   /* "" when absent */
     char *cron;          /* "" = runs only when triggered */
     char *timezone;      /* IANA name, default "UTC" */
+    char *calendar;      /* a calendar's name, "" = none (core/calendar.h) */
+    enum cal_rule calendar_rule;
+    enum cal_shift calendar_shift;
     bool enabled;        /* default true */
     int max_active_runs; /* 1..1000, default 1 */
     bool catchup;        /* default false */
