@@ -460,6 +460,13 @@ cJSON *calendar_preview_skipped(const cron_expr *e, const tz_zone *z, const stru
     *more = false;
     if (!arr || !cs || !cs->cal)
         return arr;
+    /* Fires moved back onto `to`'s day come from the excluded days after it. */
+    if (cs->shift == CAL_SHIFT_PREVIOUS) {
+        int64_t d = calendar_day_of(cs->cal, to) + 1;
+        for (int i = 0; i < CAL_SEARCH_DAYS && !calendar_included(cs->cal, cs->rule, d); i++)
+            d++;
+        to = at_wall(cs->cal->zone, d, 0) - 1;
+    }
     for (int64_t t = cron_next(e, from, z); t >= 0 && t <= to; t = cron_next(e, t, z)) {
         if (!calendar_skip_reason(cs, t, why, sizeof why))
             continue;

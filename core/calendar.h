@@ -99,8 +99,9 @@ int64_t calendar_next(const cron_expr *e, const tz_zone *z, const struct cal_sch
  * 0 when the day is included. */
 int calendar_skip_reason(const struct cal_sched *cs, int64_t t, char *buf, size_t len);
 
-/* calendar_preview_skipped: the cron fires in (from, to] that cs excludes, at
- * most max, as [{"time":"YYYY-MM-DD HH:MM:SS","epoch":N,"reason":"..."}] (wall
+/* calendar_preview_skipped: the cron fires in (from, to] that cs excludes (with
+ * shift previous, also those of the excluded days right after to's, which
+ * move onto it or before), at most max, as [{"time":"YYYY-MM-DD HH:MM:SS","epoch":N,"reason":"..."}] (wall
  * times in z); *more set when some were left out. The caller's; NULL on OOM. */
 cJSON *calendar_preview_skipped(const cron_expr *e, const tz_zone *z, const struct cal_sched *cs,
                                 int64_t from, int64_t to, int max, bool *more);

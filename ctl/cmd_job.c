@@ -179,6 +179,8 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
         rc = CTL_ERR;
         goto out;
     }
+    if ((rc = ctl_calendar_check(k, "job", j->name, j->calendar)) != CTL_OK)
+        goto out;
     zkcli_ensure(k, "/jobs");
     snprintf(path, sizeof path, "/jobs/%s", j->name);
     int zrc = zkcli_get(k, path, &cur, NULL, &st);
@@ -754,6 +756,8 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
     int ncur = 0;
     if (rc == CTL_OK && load_jobs(k, &names, &cur, &ncur) != ZOK)
         rc = CTL_ERR;
+    for (int x = 0; rc == CTL_OK && x < n; x++)
+        rc = ctl_calendar_check(k, "job", in[x]->name, in[x]->calendar);
     if (rc != CTL_OK)
         goto out;
     bool confirm = cfg_flag(c, "confirm");

@@ -6,9 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/config.h"
 
 struct zkcli;
+struct calendar;
 
 /* Exit statuses of shardcronctl. */
 enum { CTL_OK = 0, CTL_ERR = 1, CTL_INVALID = 2 };
@@ -55,6 +58,22 @@ int ctl_import(const struct cfg *c, int nargs, char **args);
 /* ctl/cmd_cron.c */
 int ctl_cron_preview(const struct cfg *c, int nargs, char **args);
 int ctl_cron_check(const struct cfg *c, int nargs, char **args);
+/* ctl_print_preview: print a preview object (core/cron_preview.h) as text
+ * or, with --format json, as it is; frees it. CTL_INVALID when not valid. */
+int ctl_print_preview(const struct cfg *c, cJSON *o);
+
+/* ctl/cmd_calendar.c */
+int ctl_calendar_put(const struct cfg *c, int nargs, char **args);
+int ctl_calendar_get(const struct cfg *c, int nargs, char **args);
+int ctl_calendar_list(const struct cfg *c, int nargs, char **args);
+int ctl_calendar_delete(const struct cfg *c, int nargs, char **args);
+int ctl_job_preview(const struct cfg *c, int nargs, char **args);
+/* ctl_calendar_load: calendar `name` read from ZooKeeper, the caller's
+ * (calendar_unref); NULL after printing why (none, invalid, unreadable). */
+struct calendar *ctl_calendar_load(struct zkcli *k, const char *name);
+/* ctl_calendar_check: CTL_OK when `calendar` is "" or exists; otherwise
+ * prints that `what` `name` (a job, a workflow) names no calendar. */
+int ctl_calendar_check(struct zkcli *k, const char *what, const char *name, const char *calendar);
 
 /* ctl/cmd_workflow.c */
 int ctl_wf_put(const struct cfg *c, int nargs, char **args);

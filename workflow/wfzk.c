@@ -277,6 +277,18 @@ int wfzk_put(struct zkcli *k, const char *json, size_t len, int version, struct 
     }
     if ((rc = wf_check_jobs(d, job_exists, &jobs, err)) < 0)
         goto out;
+    if (d->calendar[0]) {
+        char path[300];
+        snprintf(path, sizeof path, "/calendars/%s", d->calendar);
+        zrc = zkcli_exists(k, path, NULL);
+        if (zrc == ZNONODE)
+            rc = sc_err_set(err, ENOENT, "calendar", -1, "no calendar named \"%s\"",
+                            d->calendar);
+        else if (zrc != ZOK)
+            rc = zk_fail(err, zrc, "reading the calendar");
+        if (rc < 0)
+            goto out;
+    }
     if ((rc = wf_check_size(d, err)) < 0)
         goto out;
     if (!(canon = wf_to_json(d))) {
