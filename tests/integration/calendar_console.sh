@@ -50,7 +50,7 @@ chmod 600 "$tmp"/*.pw
 "$bin/shardcronctl" user add viewer --role viewer --password-file "$tmp/viewer.pw" \
   --mysql "$dburl" --mysql-password-file "$pwf" >/dev/null || fail "user add"
 SHARDCRON_CONSOLE_PORT_FILE=$tmp/port "$bin/shardcron-console" --zk "$SC_TEST_ZK" --namespace "$ns" \
-  --mysql "$dburl" --mysql-password-file "$pwf" --listen 127.0.0.1:0 \
+  --mysql "$dburl" --mysql-password-file "$pwf" --listen 127.0.0.1:0 --web "$SC_ROOT/console/web" \
   --admin-password-file "$tmp/admin.pw" >"$clog" 2>&1 &
 cpid=$!
 sc_wait_until 20 test -s "$tmp/port" || fail "console did not start"
@@ -91,6 +91,17 @@ req GET "/api/v1/cron/preview?expr=0%200%209%20*%20*%20?&tz=Asia/Shanghai&n=1&fr
 expect 200 '.next == ["2026-10-08 09:00:00"] and (.skipped[0].reason | test("moved to 2026-10-08 09:00:00"))'
 req GET "/api/v1/cron/preview?expr=0%200%209%20*%20*%20?&calendar=nope"; expect 400 '.field == "calendar"'
 req GET "/api/v1/cron/preview?expr=0%200%209%20*%20*%20?&calendar=cn&calendar_rule=someday"; expect 400 '.field == "calendar_rule"'
+
+# ---- the pages in headless Chromium (scripts/setup installs chromium and playwright-core)
+pw=$SC_ROOT/console/web/node_modules/playwright-core
+if [ -x /usr/bin/chromium ] && [ -d "$pw" ] && [ -f "$SC_ROOT/console/web/vendor/uPlot.iife.min.js" ]; then
+  art=$SC_ROOT/build/test-artifacts/calendar
+  mkdir -p "$art"
+  CONSOLE_URL=http://127.0.0.1:$port ADMIN_PASSWORD=pw-admin-12345 PLAYWRIGHT_CORE=$pw ARTIFACTS=$art \
+    node --test --test-reporter=spec "$SC_ROOT/tests/browser/calendar.test.mjs" || fail "browser tests"
+else
+  echo "SKIP browser tests: run scripts/setup (needs /usr/bin/chromium, console/web/node_modules, vendor/)"
+fi
 
 # delete: refused while named, then allowed
 req DELETE /api/v1/calendars/cn; expect 409 '.error | test("in use by job settle")'
