@@ -20,6 +20,7 @@
 #include "core/cron.h"
 #include "core/job.h"
 #include "core/tz.h"
+#include "workflow/wf.h"
 
 #define CN                                                                                        \
     "{\"name\":\"cn-workdays\",\"timezone\":\"Asia/Shanghai\",\"weekend\":[\"SAT\",\"SUN\"],"     \
@@ -427,13 +428,36 @@ static void test_job_fields(void **state)
     job_free(j);
 }
 
+/* A workflow's own cron takes the same three fields (workflow/wf.c). */
+static void test_wf_fields(void **state)
+{
+    (void)state;
+    struct wf_def *d = NULL;
+    struct sc_err err;
+    const char *ok = "{\"name\":\"w\",\"cron\":\"0 0 1 * * ?\",\"calendar\":\"cn\","
+                     "\"calendar_rule\":\"holidays\",\"calendar_shift\":\"next\","
+                     "\"tasks\":{\"a\":{\"command\":\"true\"}}}";
+    assert_int_equal(wf_parse(ok, strlen(ok), &d, &err), 0);
+    assert_string_equal(d->calendar, "cn");
+    assert_int_equal(d->calendar_rule, CAL_RULE_HOLIDAYS);
+    assert_int_equal(d->calendar_shift, CAL_SHIFT_NEXT);
+    char *s = wf_to_json(d);
+    assert_non_null(strstr(s, "\"calendar\":\"cn\",\"calendar_rule\":\"holidays\""));
+    free(s);
+    wf_free(d);
+    const char *bad = "{\"name\":\"w\",\"calendar\":\"cn\",\"calendar_shift\":\"back\","
+                      "\"tasks\":{\"a\":{\"command\":\"true\"}}}";
+    assert_int_equal(wf_parse(bad, strlen(bad), &d, &err), -EINVAL);
+    assert_string_equal(err.field, "calendar_shift");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fire_table),  cmocka_unit_test(test_dst_instants),
         cmocka_unit_test(test_oracle),      cmocka_unit_test(test_days_and_reasons),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_job_fields),
+        cmocka_unit_test(test_job_fields),  cmocka_unit_test(test_wf_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
