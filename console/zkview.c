@@ -227,8 +227,6 @@ static void snap_exists(struct zkreg *z, const struct zkreg_result *r, void *arg
     done_one(v);
     if (r->rc == ZOK)
         get_snap(v);
-    v->cals.z = v->z;
-    calcache_load(&v->cals);
 }
 
 /* ---- domains: /domains/<name> holds the domain's level */
@@ -402,6 +400,8 @@ static void load_rest(struct zkview *v)
         get_domain(v, k);
     list(v, "/domains", domains_listed);
     get_snap(v);
+    v->cals.z = v->z;
+    calcache_load(&v->cals);
 }
 
 /* ---------------------------------------------------------------- events */
