@@ -16,9 +16,9 @@
 struct item_rec {
     char job[JOB_NAME_MAX + 1];
     int item;
-    int64_t version; /* job config version the scheduler has */
+    int64_t version;  /* job config version the scheduler has */
     uint64_t cal_gen; /* coord_calendars_gen when put (jobs with a calendar) */
-    bool seen;       /* still wanted in this sync */
+    bool seen;        /* still wanted in this sync */
 };
 
 struct items {
@@ -133,9 +133,8 @@ static int conf_of(struct items *it, const struct job *j, int item, int64_t firs
         return -EINVAL;
     }
     r->z = z;
-    r->cs = (struct cal_sched){.cal = calendar_ref(cal),
-                               .rule = j->calendar_rule,
-                               .shift = j->calendar_shift};
+    r->cs = (struct cal_sched){
+        .cal = calendar_ref(cal), .rule = j->calendar_rule, .shift = j->calendar_shift};
     *out = (struct sched_item_conf){
         .job = j->name,
         .item = item,

@@ -194,7 +194,8 @@ void api_cal_delete(struct creq *r, const char *name)
     for (size_t it = 0; strmap_next(&c->view.jobs.map, &it, &k, &v);) {
         const struct zkview_job *j = v;
         size_t used = strlen(users);
-        if (j->jc.cfg && strcmp(j->jc.cfg->calendar, name) == 0 && used + strlen(k) + 8 < sizeof users)
+        if (j->jc.cfg && strcmp(j->jc.cfg->calendar, name) == 0 &&
+            used + strlen(k) + 8 < sizeof users)
             snprintf(users + used, sizeof users - used, "%sjob %s", used ? ", " : "", k);
     }
     if (users[0]) {

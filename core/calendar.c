@@ -116,8 +116,8 @@ static int parse_dates(const cJSON *root, const char *key, int64_t **out, int *n
             return sc_err_set(err, EINVAL, field, -1, "must be a date string \"YYYY-MM-DD\"");
         if (parse_date(it->valuestring, &(*out)[i]) < 0)
             return sc_err_set(err, EINVAL, field, -1,
-                              "\"%.40s\" is not a date YYYY-MM-DD (years 1970-%d)",
-                              it->valuestring, CRON_YEAR_MAX);
+                              "\"%.40s\" is not a date YYYY-MM-DD (years 1970-%d)", it->valuestring,
+                              CRON_YEAR_MAX);
         i++;
     }
     *nout = n;
@@ -175,8 +175,8 @@ int calendar_from_cjson(const cJSON *root, struct calendar **out, struct sc_err 
         return rc;
     if (!calendar_name_valid(name))
         return sc_err_set(err, EINVAL, "name", -1,
-                          "must be 1-%d characters of [A-Za-z0-9._-] (got \"%.40s\")",
-                          CAL_NAME_MAX, name);
+                          "must be 1-%d characters of [A-Za-z0-9._-] (got \"%.40s\")", CAL_NAME_MAX,
+                          name);
     if (!(c = calloc(1, sizeof *c)))
         return sc_err_set(err, ENOMEM, "", -1, "out of memory");
     c->refs = 1;
@@ -356,8 +356,7 @@ static int target(const struct cal_sched *cs, int64_t day, int64_t *out)
 
 /* first_on_or_after: the first fire of e at or after the start of `day` (in the
  * calendar's zone cz). */
-static int64_t first_from_day(const cron_expr *e, const tz_zone *z, const tz_zone *cz,
-                              int64_t day)
+static int64_t first_from_day(const cron_expr *e, const tz_zone *z, const tz_zone *cz, int64_t day)
 {
     return cron_next(e, at_wall(cz, day, 0) - 1, z);
 }
@@ -365,8 +364,8 @@ static int64_t first_from_day(const cron_expr *e, const tz_zone *z, const tz_zon
 /* moved: the earliest instant after `after` that a fire on excluded day E
  * lands on when moved to day T (T's wall time = the fire's wall time). The fire
  * t is the first of E; -1 when none of E's fires lands after `after`. */
-static int64_t moved(const cron_expr *e, const tz_zone *z, const tz_zone *cz, int64_t E,
-                     int64_t T, int64_t t, int64_t after)
+static int64_t moved(const cron_expr *e, const tz_zone *z, const tz_zone *cz, int64_t E, int64_t T,
+                     int64_t t, int64_t after)
 {
     int64_t d0 = floor_div(after + tz_offset(cz, after), 86400);
     if (T < d0)

@@ -33,8 +33,8 @@
 #include "core/tz.h"
 
 #define CAL_NAME_MAX 128
-#define CAL_DATES_MAX 10000  /* holidays, and workdays, each */
-#define CAL_SEARCH_DAYS 366  /* how far a shift looks for an included day */
+#define CAL_DATES_MAX 10000 /* holidays, and workdays, each */
+#define CAL_SEARCH_DAYS 366 /* how far a shift looks for an included day */
 #define CAL_STORED_MAX 1000000
 
 enum cal_rule { CAL_RULE_WORKDAYS = 0, CAL_RULE_HOLIDAYS };
@@ -101,8 +101,9 @@ int calendar_skip_reason(const struct cal_sched *cs, int64_t t, char *buf, size_
 
 /* calendar_preview_skipped: the cron fires in (from, to] that cs excludes (with
  * shift previous, also those of the excluded days right after to's, which
- * move onto it or before), at most max, as [{"time":"YYYY-MM-DD HH:MM:SS","epoch":N,"reason":"..."}] (wall
- * times in z); *more set when some were left out. The caller's; NULL on OOM. */
+ * move onto it or before), at most max, as [{"time":"YYYY-MM-DD
+ * HH:MM:SS","epoch":N,"reason":"..."}] (wall times in z); *more set when some were left out. The
+ * caller's; NULL on OOM. */
 cJSON *calendar_preview_skipped(const cron_expr *e, const tz_zone *z, const struct cal_sched *cs,
                                 int64_t from, int64_t to, int max, bool *more);
 

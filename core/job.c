@@ -406,8 +406,8 @@ int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err)
     if ((rc = json_opt_str(root, "cron", "", 256, &j->cron, err)) < 0 ||
         (rc = json_opt_str(root, "timezone", "UTC", 64, &j->timezone, err)) < 0 ||
         (rc = validate_schedule(j, err)) < 0 ||
-        (rc = calendar_opt_fields(root, &j->calendar, &j->calendar_rule, &j->calendar_shift,
-                                  err)) < 0)
+        (rc = calendar_opt_fields(root, &j->calendar, &j->calendar_rule, &j->calendar_shift, err)) <
+            0)
         goto err;
     if (j->calendar[0] && !j->cron[0]) {
         rc = sc_err_set(err, EINVAL, "calendar", -1,

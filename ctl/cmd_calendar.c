@@ -240,8 +240,8 @@ static void users(struct zkcli *k, const char *root, const char *name, char *out
             cal = w->calendar;
         if (cal && strcmp(cal, name) == 0) {
             size_t used = strlen(out);
-            snprintf(out + used, len - used, "%s%s %s", used ? ", " : "",
-                     jobs ? "job" : "workflow", names[i]);
+            snprintf(out + used, len - used, "%s%s %s", used ? ", " : "", jobs ? "job" : "workflow",
+                     names[i]);
         }
         job_free(j);
         wf_free(w);
@@ -322,8 +322,9 @@ int ctl_job_preview(const struct cfg *c, int nargs, char **args)
     snprintf(path, sizeof path, "/jobs/%s", args[0]);
     int zrc = zkcli_get(k, path, &data, NULL, NULL);
     if (zrc != ZOK) {
-        fprintf(stderr, zrc == ZNONODE ? "shardcronctl: no job named %s\n"
-                                       : "shardcronctl: reading job %s: failed\n",
+        fprintf(stderr,
+                zrc == ZNONODE ? "shardcronctl: no job named %s\n"
+                               : "shardcronctl: reading job %s: failed\n",
                 args[0]);
         goto out;
     }
@@ -333,8 +334,7 @@ int ctl_job_preview(const struct cfg *c, int nargs, char **args)
         goto out;
     }
     if (!j->cron[0]) {
-        fprintf(stderr, "shardcronctl: job %s has no cron: it runs only when triggered\n",
-                args[0]);
+        fprintf(stderr, "shardcronctl: job %s has no cron: it runs only when triggered\n", args[0]);
         goto out;
     }
     if (j->calendar[0] && !(cal = ctl_calendar_load(k, j->calendar)))

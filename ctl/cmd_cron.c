@@ -87,7 +87,8 @@ int ctl_print_preview(const struct cfg *c, cJSON *o)
     const cJSON *valid = cJSON_GetObjectItem(o, "valid"), *it;
     if (ctl_json_out(c) || !cJSON_IsTrue(valid))
         return print_json(o, cJSON_IsTrue(valid) ? CTL_OK : CTL_INVALID);
-    const cJSON *next = cJSON_GetObjectItem(o, "next"), *offs = cJSON_GetObjectItem(o, "next_offset");
+    const cJSON *next = cJSON_GetObjectItem(o, "next"),
+                *offs = cJSON_GetObjectItem(o, "next_offset");
     const cJSON *job = cJSON_GetObjectItem(o, "job"), *cal = cJSON_GetObjectItem(o, "calendar");
     if (cJSON_IsString(job))
         printf("job: %s\n", job->valuestring);
@@ -103,9 +104,8 @@ int ctl_print_preview(const struct cfg *c, cJSON *o)
     const cJSON *sk = cJSON_GetObjectItem(o, "skipped");
     if (cJSON_GetArraySize(sk) > 0) {
         printf("skipped:\n");
-        cJSON_ArrayForEach(it, sk)
-        printf("%s  %s\n", cJSON_GetObjectItem(it, "time")->valuestring,
-               cJSON_GetObjectItem(it, "reason")->valuestring);
+        cJSON_ArrayForEach(it, sk) printf("%s  %s\n", cJSON_GetObjectItem(it, "time")->valuestring,
+                                          cJSON_GetObjectItem(it, "reason")->valuestring);
         if (cJSON_IsTrue(cJSON_GetObjectItem(o, "skipped_more")))
             printf("(more skipped)\n");
     }

@@ -70,8 +70,8 @@ static void cal_read(struct zkreg *z, const struct zkreg_result *r, void *arg)
             if (e < 0)
                 calendar_unref(c);
             else
-                LOGI("calendar %s loaded (%d holidays, %d make-up workdays)", c->name,
-                     c->nholidays, c->nworkdays);
+                LOGI("calendar %s loaded (%d holidays, %d make-up workdays)", c->name, c->nholidays,
+                     c->nworkdays);
             changed(cc);
         }
     } else if (cc->on_update) {

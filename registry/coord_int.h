@@ -26,8 +26,8 @@
 #include <time.h>
 
 #include "core/strmap.h"
-#include "registry/coord.h"
 #include "registry/calcache.h"
+#include "registry/coord.h"
 #include "registry/jobcache.h"
 #include "registry/own.h"
 #include "registry/plan.h"

@@ -611,9 +611,11 @@ static int order(struct wf_def *d, int *scratch, struct sc_err *err)
 
 /* ---------------------------------------------------------------- wf_parse */
 
-static const char *const wf_fields[] = {
-    "name",      "description", "cron",   "timezone", "calendar", "calendar_rule", "calendar_shift",
-    "enabled",   "max_active_runs", "catchup", "timeout_s", "params", "tasks", NULL};
+static const char *const wf_fields[] = {"name",           "description", "cron",
+                                        "timezone",       "calendar",    "calendar_rule",
+                                        "calendar_shift", "enabled",     "max_active_runs",
+                                        "catchup",        "timeout_s",   "params",
+                                        "tasks",          NULL};
 
 static int parse_tasks(const cJSON *root, struct wf_def *d, struct sc_err *err)
 {
@@ -699,8 +701,8 @@ static int wf_from_cjson(const cJSON *root, struct wf_def **out, struct sc_err *
         (rc = json_opt_str(root, "cron", "", 256, &d->cron, err)) < 0 ||
         (rc = json_opt_str(root, "timezone", "UTC", 64, &d->timezone, err)) < 0 ||
         (rc = validate_schedule(d, err)) < 0 ||
-        (rc = calendar_opt_fields(root, &d->calendar, &d->calendar_rule, &d->calendar_shift,
-                                  err)) < 0 ||
+        (rc = calendar_opt_fields(root, &d->calendar, &d->calendar_rule, &d->calendar_shift, err)) <
+            0 ||
         (rc = json_opt_bool(root, "enabled", true, &d->enabled, err)) < 0 ||
         (rc = json_opt_int(root, "max_active_runs", 1, 1000, 1, &d->max_active_runs, err)) < 0 ||
         (rc = json_opt_bool(root, "catchup", false, &d->catchup, err)) < 0 ||

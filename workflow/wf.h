@@ -91,10 +91,10 @@ struct wf_task {
 
 struct wf_def {
     char *name;
-    char *description;   /* "" when absent */
-    char *cron;          /* "" = runs only when triggered */
-    char *timezone;      /* IANA name, default "UTC" */
-    char *calendar;      /* a calendar's name, "" = none (core/calendar.h) */
+    char *description; /* "" when absent */
+    char *cron;        /* "" = runs only when triggered */
+    char *timezone;    /* IANA name, default "UTC" */
+    char *calendar;    /* a calendar's name, "" = none (core/calendar.h) */
     enum cal_rule calendar_rule;
     enum cal_shift calendar_shift;
     bool enabled;        /* default true */

@@ -282,8 +282,7 @@ int wfzk_put(struct zkcli *k, const char *json, size_t len, int version, struct 
         snprintf(path, sizeof path, "/calendars/%s", d->calendar);
         zrc = zkcli_exists(k, path, NULL);
         if (zrc == ZNONODE)
-            rc = sc_err_set(err, ENOENT, "calendar", -1, "no calendar named \"%s\"",
-                            d->calendar);
+            rc = sc_err_set(err, ENOENT, "calendar", -1, "no calendar named \"%s\"", d->calendar);
         else if (zrc != ZOK)
             rc = zk_fail(err, zrc, "reading the calendar");
         if (rc < 0)

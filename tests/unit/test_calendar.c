@@ -22,13 +22,12 @@
 #include "core/tz.h"
 #include "workflow/wf.h"
 
-#define CN                                                                                        \
-    "{\"name\":\"cn-workdays\",\"timezone\":\"Asia/Shanghai\",\"weekend\":[\"SAT\",\"SUN\"],"     \
-    "\"holidays\":[\"2026-10-01\",\"2026-10-02\",\"2026-10-03\",\"2026-10-04\",\"2026-10-05\","   \
+#define CN                                                                                         \
+    "{\"name\":\"cn-workdays\",\"timezone\":\"Asia/Shanghai\",\"weekend\":[\"SAT\",\"SUN\"],"      \
+    "\"holidays\":[\"2026-10-01\",\"2026-10-02\",\"2026-10-03\",\"2026-10-04\",\"2026-10-05\","    \
     "\"2026-10-06\",\"2026-10-07\"],\"workdays\":[\"2026-09-27\",\"2026-10-10\"]}"
 #define WEEKDAYS_UTC "{\"name\":\"plain\",\"timezone\":\"UTC\"}"
-#define NY                                                                                        \
-    "{\"name\":\"ny\",\"timezone\":\"America/New_York\",\"holidays\":[\"2026-03-09\"]}"
+#define NY "{\"name\":\"ny\",\"timezone\":\"America/New_York\",\"holidays\":[\"2026-03-09\"]}"
 
 static struct calendar *cal_of(const char *json)
 {
@@ -175,7 +174,7 @@ static void test_dst_instants(void **state)
     assert_int_equal(cron_parse("0 30 2 * * ?", &e, &err), 0);
     struct cal_sched cs = {c, CAL_RULE_WORKDAYS, CAL_SHIFT_PREVIOUS};
     int64_t t = calendar_next(e, z, &cs, 1772712000); /* 2026-03-05 12:00 UTC */
-    assert_int_equal(t, 1772782200);                 /* 2026-03-06 07:30 UTC */
+    assert_int_equal(t, 1772782200);                  /* 2026-03-06 07:30 UTC */
     t = calendar_next(e, z, &cs, t);
     assert_int_equal(t, 1773124200); /* 2026-03-10 06:30 UTC */
     cron_free(e);
@@ -233,8 +232,8 @@ static void test_oracle(void **state)
                     struct cal_sched cs = {c, (enum cal_rule)rule, (enum cal_shift)shift};
                     /* 2026-02-20 .. 2026-11-20, every 37 hours */
                     for (int64_t after = 1771545600; after < 1779235200; after += 37 * 3600) {
-                        int64_t want = oracle(e, z, &cs, after, after - 400 * 86400LL,
-                                              after + 800 * 86400LL);
+                        int64_t want =
+                            oracle(e, z, &cs, after, after - 400 * 86400LL, after + 800 * 86400LL);
                         int64_t got = calendar_next(e, z, &cs, after);
                         if (want != got)
                             fail_msg("%s, cron %s, rule %d shift %d after %lld: want %lld got "
@@ -333,8 +332,8 @@ static void test_errors(void **state)
         {"{\"name\":\"c\",\"weekend\":[\"SAT\",\"sat\"]}", "weekend[1]", "SAT is given twice"},
         {"{\"name\":\"c\",\"timezone\":\"Mars/Olympus\"}", "timezone",
          "unknown time zone \"Mars/Olympus\""},
-        {"{\"name\":\"c\",\"holidays\":[\"2026-10-10\"],\"workdays\":[\"2026-10-10\"]}",
-         "workdays", "2026-10-10 is also a holiday"},
+        {"{\"name\":\"c\",\"holidays\":[\"2026-10-10\"],\"workdays\":[\"2026-10-10\"]}", "workdays",
+         "2026-10-10 is also a holiday"},
         {"{\"name\":\"c\",\"workdays\":[\"2026-10-12\"]}", "workdays",
          "2026-10-12 is a Monday, not a weekend day"},
         {"{\"name\":\"c\",\"holiday\":[]}", "holiday", "unknown field"},
@@ -392,8 +391,8 @@ static void test_job_fields(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct job *j = NULL;
         struct sc_err err;
-        snprintf(buf, sizeof buf, "{\"name\":\"j\",\"cron\":\"0 0 9 * * ?\",\"command\":\"true\"%s}",
-                 bad[i].extra);
+        snprintf(buf, sizeof buf,
+                 "{\"name\":\"j\",\"cron\":\"0 0 9 * * ?\",\"command\":\"true\"%s}", bad[i].extra);
         assert_int_equal(job_parse(buf, strlen(buf), &j, &err), -EINVAL);
         if (strcmp(err.field, bad[i].field) != 0 || !strstr(err.msg, bad[i].msg))
             fail_msg("%s: want %s: %s, got %s: %s", bad[i].extra, bad[i].field, bad[i].msg,
@@ -454,10 +453,10 @@ static void test_wf_fields(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fire_table),  cmocka_unit_test(test_dst_instants),
-        cmocka_unit_test(test_oracle),      cmocka_unit_test(test_days_and_reasons),
-        cmocka_unit_test(test_errors),      cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_job_fields),  cmocka_unit_test(test_wf_fields),
+        cmocka_unit_test(test_fire_table), cmocka_unit_test(test_dst_instants),
+        cmocka_unit_test(test_oracle),     cmocka_unit_test(test_days_and_reasons),
+        cmocka_unit_test(test_errors),     cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_job_fields), cmocka_unit_test(test_wf_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
