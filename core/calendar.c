@@ -403,7 +403,11 @@ int64_t calendar_next(const cron_expr *e, const tz_zone *z, const struct cal_sch
                 break;
             }
     }
-    int64_t t = first_from_day(e, z, cz, start);
+    /* Only shift next moves fires of days before `after`'s, or of its own
+     * day when excluded, past `after`: otherwise the walk starts there. */
+    int64_t t = cs->shift != CAL_SHIFT_NEXT || (start == d0 && calendar_included(cal, cs->rule, d0))
+                    ? cron_next(e, after, z)
+                    : first_from_day(e, z, cz, start);
     for (int walked = 0; t >= 0 && walked < CAL_WALK_DAYS;) {
         int64_t E = calendar_day_of(cal, t), T;
         bool ok = target(cs, E, &T) == 0;
@@ -420,6 +424,10 @@ int64_t calendar_next(const cron_expr *e, const tz_zone *z, const struct cal_sch
             best = cand;
             bestday = calendar_day_of(cal, best);
         }
+        /* An included day's first fire: no later day lands before it (but
+         * under previous, whose later days move back onto it). */
+        if (ok && T == E && cs->shift != CAL_SHIFT_PREVIOUS)
+            break;
         walked++;
         t = first_from_day(e, z, cz, E + 1);
     }
