@@ -321,11 +321,12 @@ int ctl_job_preview(const struct cfg *c, int nargs, char **args)
     rc = CTL_ERR;
     snprintf(path, sizeof path, "/jobs/%s", args[0]);
     int zrc = zkcli_get(k, path, &data, NULL, NULL);
+    if (zrc == ZNONODE) {
+        fprintf(stderr, "shardcronctl: no job named %s\n", args[0]);
+        goto out;
+    }
     if (zrc != ZOK) {
-        fprintf(stderr,
-                zrc == ZNONODE ? "shardcronctl: no job named %s\n"
-                               : "shardcronctl: reading job %s: failed\n",
-                args[0]);
+        fprintf(stderr, "shardcronctl: reading %s: %s\n", path, zerror(zrc));
         goto out;
     }
     if (job_parse(data, strlen(data), &j, &err) < 0) {
