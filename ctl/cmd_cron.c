@@ -104,8 +104,11 @@ int ctl_print_preview(const struct cfg *c, cJSON *o)
     const cJSON *sk = cJSON_GetObjectItem(o, "skipped");
     if (cJSON_GetArraySize(sk) > 0) {
         printf("skipped:\n");
-        cJSON_ArrayForEach(it, sk) printf("%s  %s\n", cJSON_GetObjectItem(it, "time")->valuestring,
-                                          cJSON_GetObjectItem(it, "reason")->valuestring);
+        cJSON_ArrayForEach(it, sk)
+        {
+            printf("%s  %s\n", cJSON_GetObjectItem(it, "time")->valuestring,
+                   cJSON_GetObjectItem(it, "reason")->valuestring);
+        }
         if (cJSON_IsTrue(cJSON_GetObjectItem(o, "skipped_more")))
             printf("(more skipped)\n");
     }
