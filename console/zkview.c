@@ -406,9 +406,10 @@ static void load_rest(struct zkview *v)
 
 /* ---------------------------------------------------------------- events */
 
+/* A calendar moves the next fires the job list shows (its cached pages). */
 static void cals_updated(void *ctx)
 {
-    changed(ctx);
+    jobs_changed(ctx);
 }
 
 void zkview_init(struct zkview *v, struct zkreg *z)
