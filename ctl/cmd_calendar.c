@@ -83,16 +83,9 @@ int ctl_calendar_put(const struct cfg *c, int nargs, char **args)
     int rc;
     if ((rc = ctl_need_args(nargs, 1, "calendar put FILE|-")) != CTL_OK)
         return rc;
-    char *text = ctl_read_all(args[0], &len);
-    if (!text) {
-        fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
-        return CTL_ERR;
-    }
-    if (len > (1u << 20)) {
-        fprintf(stderr, "shardcronctl: %s: over 1 MiB; not a calendar\n", args[0]);
-        free(text);
-        return CTL_INVALID;
-    }
+    char *text = ctl_read_doc(args[0], 1u << 20, "a calendar", &len, &rc);
+    if (!text)
+        return rc;
     sc_err_clear(&err);
     rc = calendar_parse(text, len, &cal, &err);
     free(text);

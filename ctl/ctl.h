@@ -39,6 +39,10 @@ bool ctl_json_out(const struct cfg *c); /* --format json */
 /* ctl_read_all: a file or stdin ("-"), the caller's; *len past 1 MiB means
  * over the cap. NULL with errno set when unreadable. */
 char *ctl_read_all(const char *path, size_t *len);
+/* ctl_read_doc: ctl_read_all for a document of at most `max` bytes (`what`
+ * names it in the error: "a job config"); NULL after printing why, with *rc
+ * CTL_ERR (unreadable) or CTL_INVALID (too large). */
+char *ctl_read_doc(const char *path, size_t max, const char *what, size_t *len, int *rc);
 /* ctl_need_args: CTL_OK, or CTL_INVALID after printing the usage. */
 int ctl_need_args(int nargs, int want, const char *usage);
 
