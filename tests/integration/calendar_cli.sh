@@ -63,6 +63,10 @@ run_ctl 2 job put "$tmp/job2.json"; has "calendar_rule" "$err"; has '"weekends"'
 echo '{"name":"wf","cron":"0 0 1 * * ?","calendar":"nope","tasks":{"a":{"command":"true"}}}' > "$tmp/wf.json"
 run_ctl 2 workflow put "$tmp/wf.json"; has 'no calendar named "nope"' "$err"
 
+echo '{"jobs":[{"name":"imp","cron":"0 0 9 * * ?","command":"true","calendar":"ghost"}]}' > "$tmp/imp.json"
+run_ctl 2 import "$tmp/imp.json" --confirm; has 'no calendar named "ghost"' "$err"
+run_ctl 1 job get imp                                # nothing was imported
+
 # ---- job preview: the holiday week left out, with the reasons
 run_ctl 0 job preview settle -n 4 --from '2026-09-30 00:00:00' --format json
 has '"next":["2026-09-30 09:00:00","2026-10-08 09:00:00","2026-10-09 09:00:00","2026-10-10 09:00:00"]' "$out"
