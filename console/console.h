@@ -101,6 +101,19 @@ void api_handle(struct evhttp_request *req, void *arg);
 /* console/static.c: GET/HEAD of the web pages. */
 void static_serve(struct console *c, struct evhttp_request *req, const char *path);
 
+/* console/api_cal.c: the calendar routes and the job preview. */
+void api_cal_list(struct creq *r);
+void api_cal_get(struct creq *r, const char *name);
+void api_cal_put(struct creq *r, const char *name);
+void api_cal_delete(struct creq *r, const char *name);
+void api_job_preview(struct creq *r, const char *name);
+/* api_cal_sched: the calendar `name` (cached) with rule and shift names
+ * (NULL or "": the defaults) into cs; "" name: no calendar. A negative errno
+ * after replying 400 naming the field. */
+struct cal_sched;
+int api_cal_sched(struct creq *r, const char *name, const char *rule, const char *shift,
+                  struct cal_sched *cs);
+
 /* console/auth.c */
 /* auth_start: the Host allow-list (allowed_hosts, else the listen address and
  * this host's names), secure_cookies, and with url the user-store and hash pools. 0 or an error

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/calendar.h"
 #include "core/cron.h"
 #include "core/json.h"
 #include "core/tz.h"
@@ -277,6 +278,17 @@ int wfzk_put(struct zkcli *k, const char *json, size_t len, int version, struct 
     }
     if ((rc = wf_check_jobs(d, job_exists, &jobs, err)) < 0)
         goto out;
+    if (d->calendar[0]) {
+        char path[300];
+        snprintf(path, sizeof path, "/calendars/%s", d->calendar);
+        zrc = zkcli_exists(k, path, NULL);
+        if (zrc == ZNONODE)
+            rc = sc_err_set(err, ENOENT, "calendar", -1, "no calendar named \"%s\"", d->calendar);
+        else if (zrc != ZOK)
+            rc = zk_fail(err, zrc, "reading the calendar");
+        if (rc < 0)
+            goto out;
+    }
     if ((rc = wf_check_size(d, err)) < 0)
         goto out;
     if (!(canon = wf_to_json(d))) {
@@ -319,7 +331,24 @@ int wfzk_get(struct zkcli *k, const char *name, cJSON **def, int *version, struc
 }
 
 /* summary: one row of wfzk_list. */
-static cJSON *summary(const char *name, const char *data, int len, int version, int64_t now_ms)
+/* summary_calendar: the calendar a workflow names, read from ZooKeeper (the
+ * caller's; NULL when none, missing or invalid: then it has no next time,
+ * as the driver does not schedule it). */
+static struct calendar *summary_calendar(struct zkcli *k, const char *name)
+{
+    char path[300], *data = NULL;
+    int len = 0;
+    struct calendar *c = NULL;
+    struct sc_err e;
+    snprintf(path, sizeof path, "/calendars/%s", name);
+    if (zkcli_get(k, path, &data, &len, NULL) == ZOK)
+        calendar_parse(data, (size_t)len, &c, &e);
+    free(data);
+    return c;
+}
+
+static cJSON *summary(struct zkcli *k, const char *name, const char *data, int len, int version,
+                      int64_t now_ms)
 {
     cJSON *o = cJSON_CreateObject();
     struct wf_def *d = NULL;
@@ -338,9 +367,14 @@ static cJSON *summary(const char *name, const char *data, int len, int version, 
     int64_t next = -1;
     cron_expr *ex = NULL;
     tz_zone *z = NULL;
-    if (d->enabled && d->cron[0] && cron_parse(d->cron, &ex, &e) == 0 &&
-        (z = tz_load(d->timezone, &e)))
-        next = cron_next(ex, now_ms / 1000, z);
+    struct cal_sched cs = {d->calendar[0] ? summary_calendar(k, d->calendar) : NULL,
+                           d->calendar_rule, d->calendar_shift};
+    if (d->calendar[0])
+        cJSON_AddStringToObject(o, "calendar", d->calendar);
+    if (d->enabled && d->cron[0] && (!d->calendar[0] || cs.cal) &&
+        cron_parse(d->cron, &ex, &e) == 0 && (z = tz_load(d->timezone, &e)))
+        next = calendar_next(ex, z, &cs, now_ms / 1000);
+    calendar_unref((struct calendar *)cs.cal);
     if (next >= 0) {
         char buf[48];
         wfzk_time_format(buf, sizeof buf, next * 1000, d->timezone);
@@ -370,7 +404,7 @@ int wfzk_list(struct zkcli *k, int64_t now_ms, cJSON **out, struct sc_err *err)
         snprintf(path, sizeof path, WFZK_DEFS "/%s", names[i]);
         zrc = zkcli_get(k, path, &data, &len, &st);
         if (zrc == ZOK)
-            cJSON_AddItemToArray(arr, summary(names[i], data, len, st.version, now_ms));
+            cJSON_AddItemToArray(arr, summary(k, names[i], data, len, st.version, now_ms));
         free(data);
         if (zrc != ZOK && zrc != ZNONODE) {
             cJSON_Delete(arr);
