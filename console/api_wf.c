@@ -96,6 +96,7 @@ enum wf_op {
     OP_DISABLE,
     OP_RUNS,
     OP_RUN,
+    OP_RUNDEF, /* the definition a run was created with */
     OP_ASK /* a request to the driver: trigger, backfill, clear, mark, cancel */
 };
 
@@ -276,6 +277,9 @@ static int do_work(struct wfwork *x, struct zkcli *k)
             cJSON_Delete(def);
         }
         break;
+    case OP_RUNDEF:
+        rc = wfzk_run_def(k, x->object, &o, &x->err);
+        break;
     case OP_ASK:
         rc = wfzk_request(k, x->req, WFZK_REQ_WAIT_MS, &o, &status, &x->err);
         if (rc == 0)
@@ -310,7 +314,7 @@ static void wf_work(MYSQL *m, void *arg)
     }
     int rc = do_work(x, k);
     conn_give(w, k, rc == -EIO);
-    if (x->cached && (x->op == OP_RUN || x->op == OP_GET) && x->code == 200) {
+    if (x->cached && x->op != OP_RUNS && x->code == 200) {
         /* printing and gzipping ~540 KB takes ~10 ms: here, not on the loop */
         if (x->op == OP_RUN)
             cJSON_AddStringToObject(x->reply, "source", WFHIST_ZK);
@@ -441,7 +445,12 @@ static int64_t mono_ms(void)
 
 static void wfc_key(char *key, size_t len, enum wf_op op, const char *object)
 {
-    snprintf(key, len, "%c%s", op == OP_RUN ? 'R' : op == OP_RUNS ? 'L' : 'D', object);
+    snprintf(key, len, "%c%s",
+             op == OP_RUN      ? 'R'
+             : op == OP_RUNS   ? 'L'
+             : op == OP_RUNDEF ? 'F'
+                               : 'D',
+             object);
 }
 
 static struct wfc_ent *wfc_find(struct console_wf *w, const char *key)
@@ -476,11 +485,12 @@ static int bodies_make(struct wfbodies *b, cJSON *reply)
 {
     cJSON *def = cJSON_GetObjectItemCaseSensitive(reply, "workflow");
     bool is_def = cJSON_IsObject(def);
+    bool versioned = is_def && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(reply, "version"));
     memset(b, 0, sizeof *b);
     if (!(b->full = json_print(reply)))
         return -ENOMEM;
     b->full_len = strlen(b->full);
-    if (is_def)
+    if (versioned)
         snprintf(b->etag, sizeof b->etag, "\"%d\"",
                  (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(reply, "version")));
     else
@@ -492,7 +502,7 @@ static int bodies_make(struct wfbodies *b, cJSON *reply)
             return -ENOMEM;
         }
         b->viewer_len = strlen(b->viewer);
-        if (is_def)
+        if (versioned)
             memcpy(b->vetag, b->etag, sizeof b->vetag);
         else
             snprintf(b->vetag, sizeof b->vetag, "\"%016" PRIx64 "\"", strmap_hash(b->viewer));
@@ -980,6 +990,11 @@ void api_wf_runs(struct creq *r, const char *name)
 void api_run_get(struct creq *r, const char *id)
 {
     read_start(r, OP_RUN, id);
+}
+
+void api_run_def(struct creq *r, const char *id)
+{
+    read_start(r, OP_RUNDEF, id);
 }
 
 /* time_field: a time member (epoch ms as a number, or text wfzk_time_parse

@@ -760,6 +760,29 @@ int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_er
     return 0;
 }
 
+int wfzk_run_def(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err)
+{
+    char path[400], wname[WF_NAME_MAX + 1];
+    int64_t lms;
+    if (wfzk_run_id_parse(run_id, wname, sizeof wname, &lms) < 0)
+        return sc_err_set(err, EINVAL, "run_id", -1,
+                          "\"%.100s\" is not a run id (WORKFLOW@YYYYMMDDTHHMMSSZ)", run_id);
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/def", run_id);
+    int zrc;
+    cJSON *def = read_obj(k, path, &zrc);
+    if (zrc == ZNONODE)
+        return sc_err_set(err, ENOENT, "run_id", -1, "no run %s in ZooKeeper", run_id);
+    if (zrc != ZOK)
+        return zk_fail(err, zrc, "reading the run's definition");
+    if (!def)
+        return sc_err_set(err, EIO, "run_id", -1, "%s holds no JSON object", path);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "run_id", run_id);
+    cJSON_AddItemToObject(o, "workflow", def);
+    *out = o;
+    return 0;
+}
+
 int wfzk_run_sig(struct zkcli *k, const char *run_id, struct wfzk_sig *sig)
 {
     char path[400];

@@ -88,6 +88,10 @@ int wfzk_request(struct zkcli *k, const cJSON *req, int wait_ms, cJSON **result,
  * longer holds it (then look in history). */
 int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err);
 
+/* wfzk_run_def: {"run_id","workflow":{...the definition the run was created
+ * with...}}; -ENOENT when ZooKeeper holds no such run, -EIO. */
+int wfzk_run_def(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err);
+
 /* A run's change signature: what the run node, its t/ (set by the driver
  * with every task write) and its d/ (done nodes created) last changed at.
  * Equal signatures: nothing wfzk_read_run shows changed in between. */

@@ -472,9 +472,16 @@ async function pageWfGraph(name, runId) {
   /* The run is asked for at once (a run of 5,000 tasks takes the API about
    * a second): the graph is drawn meanwhile and coloured when it comes. */
   const runsP = api('GET', '/workflows/' + enc(name) + '/runs');
-  const runP = (runId ? wfGetRun(runId) : runsP.then((rs) => rs[0] ? wfGetRun(rs[0].run_id) : null)).catch(() => null);
-  const [w, runs] = await Promise.all([api('GET', '/workflows/' + enc(name)), runsP]);
-  const def = w.workflow;
+  const idP = runId ? Promise.resolve(runId) : runsP.then((rs) => rs[0] ? rs[0].run_id : null);
+  const runP = idP.then((i) => i ? wfGetRun(i) : null).catch(() => null);
+  /* The run is drawn with the definition it was created with (a later edit
+   * may have added or removed tasks); a run only history holds has none
+   * kept, so the current one is used. */
+  const runDefP = idP.then((i) => i ? api('GET', '/runs/' + enc(i) + '/definition') : null).catch(() => null);
+  const [w, runs, rd] = await Promise.all([api('GET', '/workflows/' + enc(name)), runsP, runDefP]);
+  const own = !!(rd && rd.workflow && rd.workflow.tasks);
+  const def = own ? rd.workflow : w.workflow;
+  const changed = own && JSON.stringify(rd.workflow.tasks) !== JSON.stringify(w.workflow.tasks);
   const id = runId || (runs[0] && runs[0].run_id) || null;
   let run = null;
   const lay = wfLayout(def.tasks);
@@ -494,10 +501,12 @@ async function pageWfGraph(name, runId) {
   };
   render(h('h1', {}, 'Workflow ', name), wfTabs(name, 'graph'),
     h('div', { class: 'toolbar' }, h('label', {}, 'Run ', sel), runState,
-      h('span', { class: 'muted' }, Object.keys(def.tasks).length + ' tasks · laid out by ' + lay.engine)),
+      h('span', { class: 'muted' }, Object.keys(def.tasks).length + ' tasks · laid out by ' + lay.engine),
+      changed ? h('span', { class: 'muted', id: 'wf-olddef' }, ' · drawn with this run\'s own definition (the workflow changed since)') : ''),
     wfGraphTools(gr, def.tasks, pick),
     h('div', { class: 'wfgraphbox' }, gr.el, side));
   gr.fit();
+  gr.el.dataset.def = own ? 'run' : 'current';
   gr.el.dataset.paintMs = String(Math.round(performance.now() - t0));
   const got = await runP;
   if (mine !== routeSeq) return;

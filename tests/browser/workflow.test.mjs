@@ -348,3 +348,33 @@ test('a viewer sees the workflow pages without their actions', async () => {
   await v.waitForSelector('#bf-form:has-text("operators only")');
   await ctx.close();
 });
+
+test('a run is drawn with the definition it was created with, not a later edit', async () => {
+  const runs = await page.evaluate(async () => (await fetch('/api/v1/workflows/flow/runs')).json());
+  const old = runs.find((r) => r.source === 'zookeeper' && r.state === 'succeeded');
+  assert.ok(old, 'a finished run: ' + JSON.stringify(runs));
+  const put = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const cur = await (await fetch('/api/v1/workflows/flow')).json();
+    const def = cur.workflow;
+    def.tasks.extra = { command: 'true', upstream: ['report'] };
+    const r = await fetch('/api/v1/workflows/flow', { method: 'PUT',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf, 'If-Match': String(cur.version) },
+      body: JSON.stringify(def) });
+    return r.status;
+  });
+  assert.equal(put, 200);
+  await page.goto(url + '/#/workflows/flow/graph/' + encodeURIComponent(old.run_id));
+  await page.waitForSelector('[data-def="run"]');
+  await page.waitForSelector('#wf-olddef');
+  await page.waitForSelector('g.wfnode[data-task="report"][data-state="succeeded"]');
+  assert.equal(await page.locator('g.wfnode[data-task="extra"]').count(), 0);
+  await page.screenshot({ path: shots + '/graph-own-definition.png', fullPage: true });
+  // the API serves it too; an unknown run is a 404 naming the run id
+  const got = await page.evaluate(async (id) => {
+    const a = await fetch('/api/v1/runs/' + encodeURIComponent(id) + '/definition');
+    const b = await fetch('/api/v1/runs/flow@20200101T000000Z/definition');
+    return { a: a.status, tasks: Object.keys((await a.json()).workflow.tasks).sort(), b: b.status, field: (await b.json()).field };
+  }, old.run_id);
+  assert.deepEqual(got, { a: 200, tasks: Object.keys(flow.tasks).sort(), b: 404, field: 'run_id' });
+});
