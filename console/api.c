@@ -1393,6 +1393,10 @@ static void rt_run_get(struct creq *r, const char *id)
 {
     api_run_get(r, id);
 }
+static void rt_run_items(struct creq *r, const char *id)
+{
+    api_run_items(r, id);
+}
 static void rt_run_def(struct creq *r, const char *id)
 {
     api_run_def(r, id);
@@ -1513,6 +1517,7 @@ static const struct api_route routes[] = {
     {R_POST, "workflows/{workflow}/backfill", ROLE_OPERATOR, true, rt_wf_backfill},
     {R_GET, "runs/{run}", ROLE_VIEWER, false, rt_run_get},
     {R_GET, "runs/{run}/definition", ROLE_VIEWER, false, rt_run_def},
+    {R_GET, "runs/{run}/items", ROLE_VIEWER, false, rt_run_items},
     {R_POST, "runs/{run}/clear", ROLE_OPERATOR, true, rt_run_clear},
     {R_POST, "runs/{run}/mark", ROLE_OPERATOR, true, rt_run_mark},
     {R_POST, "runs/{run}/cancel", ROLE_OPERATOR, true, rt_run_cancel},

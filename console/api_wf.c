@@ -97,6 +97,7 @@ enum wf_op {
     OP_RUNS,
     OP_RUN,
     OP_RUNDEF, /* the definition a run was created with */
+    OP_ITEMS,  /* a task's ended items in a run */
     OP_ASK /* a request to the driver: trigger, backfill, clear, mark, cancel */
 };
 
@@ -105,6 +106,7 @@ struct wfwork {
     enum wf_op op;
     char object[WFZK_RUN_ID_MAX + 1]; /* the workflow or the run */
     char *body;                       /* OP_PUT: the definition */
+    char task[WF_TASK_ID_MAX + 1];    /* OP_ITEMS */
     int version;                      /* -1: any */
     cJSON *req;                       /* OP_ASK */
     const char *action;               /* audit action of a write (NULL: a read) */
@@ -279,6 +281,9 @@ static int do_work(struct wfwork *x, struct zkcli *k)
         break;
     case OP_RUNDEF:
         rc = wfzk_run_def(k, x->object, &o, &x->err);
+        break;
+    case OP_ITEMS:
+        rc = wfzk_task_items(k, x->object, x->task, &o, &x->err);
         break;
     case OP_ASK:
         rc = wfzk_request(k, x->req, WFZK_REQ_WAIT_MS, &o, &status, &x->err);
@@ -995,6 +1000,21 @@ void api_run_get(struct creq *r, const char *id)
 void api_run_def(struct creq *r, const char *id)
 {
     read_start(r, OP_RUNDEF, id);
+}
+
+void api_run_items(struct creq *r, const char *id)
+{
+    const char *task = creq_arg(r, "task");
+    if (!task || !wf_task_id_valid(task)) {
+        creq_error(r, 400, "task", "?task= must name a task (1-%d of A-Z a-z 0-9 . _ -)",
+                   WF_TASK_ID_MAX);
+        return;
+    }
+    struct wfwork *x = work_new(r, OP_ITEMS, id);
+    if (!x)
+        return;
+    snprintf(x->task, sizeof x->task, "%s", task);
+    submit(x);
 }
 
 /* time_field: a time member (epoch ms as a number, or text wfzk_time_parse

@@ -176,6 +176,8 @@ void api_wf_backfill(struct creq *r, const char *name);
 void api_run_get(struct creq *r, const char *id);
 /* api_run_def: the definition the run was created with (ZooKeeper's runs). */
 void api_run_def(struct creq *r, const char *id);
+/* api_run_items: ?task=T: the task's items that ended, every attempt. */
+void api_run_items(struct creq *r, const char *id);
 /* api_run_op: op "clear", "mark" or "cancel". */
 void api_run_op(struct creq *r, const char *id, const char *op);
 

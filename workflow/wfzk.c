@@ -783,6 +783,94 @@ int wfzk_run_def(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err
     return 0;
 }
 
+struct item_row {
+    int attempt, item;
+    cJSON *o;
+};
+
+static int cmp_item_row(const void *a, const void *b)
+{
+    const struct item_row *x = a, *y = b;
+    return x->attempt != y->attempt ? (x->attempt > y->attempt) - (x->attempt < y->attempt)
+                                    : (x->item > y->item) - (x->item < y->item);
+}
+
+int wfzk_task_items(struct zkcli *k, const char *run_id, const char *task, cJSON **out,
+                    struct sc_err *err)
+{
+    char path[400], **names = NULL, t[WF_TASK_ID_MAX + 1], wname[WF_NAME_MAX + 1];
+    int n = 0, m = 0, attempt, item;
+    int64_t lms;
+    if (wfzk_run_id_parse(run_id, wname, sizeof wname, &lms) < 0)
+        return sc_err_set(err, EINVAL, "run_id", -1,
+                          "\"%.100s\" is not a run id (WORKFLOW@YYYYMMDDTHHMMSSZ)", run_id);
+    if (!wf_task_id_valid(task))
+        return sc_err_set(err, EINVAL, "task", -1, "not a task id (1-%d of A-Z a-z 0-9 . _ -)",
+                          WF_TASK_ID_MAX);
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run_id);
+    int zrc = zkcli_children(k, path, &names, &n);
+    if (zrc == ZNONODE)
+        return sc_err_set(err, ENOENT, "run_id", -1, "no run %s in ZooKeeper", run_id);
+    if (zrc != ZOK)
+        return zk_fail(err, zrc, "listing the run's results");
+    struct zkcli_read *r = calloc((size_t)(n > 0 ? n : 1), sizeof *r);
+    struct item_row *rows = calloc((size_t)(n > 0 ? n : 1), sizeof *rows);
+    char **paths = calloc((size_t)(n > 0 ? n : 1), sizeof *paths);
+    if (!r || !rows || !paths) {
+        free(r), free(rows), free(paths);
+        zkcli_free_children(names, n);
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        if (wfzk_done_parse(names[i], t, sizeof t, &attempt, &item) < 0 || strcmp(t, task) != 0)
+            continue;
+        if (asprintf(&paths[m], "%s/%s", path, names[i]) < 0) {
+            paths[m] = NULL;
+            continue;
+        }
+        r[m].path = paths[m];
+        rows[m] = (struct item_row){attempt, item, NULL};
+        m++;
+    }
+    zkcli_free_children(names, n);
+    zrc = zkcli_get_many(k, r, m);
+    for (int i = 0; zrc == ZOK && i < m; i++)
+        rows[i].o = as_obj(&r[i]);
+    zkcli_reads_free(r, m);
+    for (int i = 0; i < m; i++)
+        free(paths[i]);
+    free(paths);
+    free(r);
+    if (zrc != ZOK) {
+        free(rows);
+        return zk_fail(err, zrc, "reading the task's results");
+    }
+    qsort(rows, (size_t)m, sizeof *rows, cmp_item_row);
+    cJSON *o = cJSON_CreateObject(), *arr;
+    cJSON_AddStringToObject(o, "run_id", run_id);
+    cJSON_AddStringToObject(o, "task", task);
+    arr = cJSON_AddArrayToObject(o, "items");
+    for (int i = 0; i < m; i++) {
+        if (!rows[i].o)
+            continue; /* gone since listed (retention) */
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddNumberToObject(it, "item", rows[i].item);
+        cJSON_AddNumberToObject(it, "attempt", rows[i].attempt);
+        cJSON_AddStringToObject(it, "status", str_of(rows[i].o, "status", ""));
+        cJSON_AddNumberToObject(it, "exit", num_of(rows[i].o, "exit"));
+        cJSON_AddStringToObject(it, "exec_id", str_of(rows[i].o, "exec_id", ""));
+        cJSON_AddStringToObject(it, "agent", str_of(rows[i].o, "agent", ""));
+        cJSON_AddNumberToObject(it, "started_ms", num_of(rows[i].o, "started_ms"));
+        cJSON_AddNumberToObject(it, "ended_ms", num_of(rows[i].o, "ended_ms"));
+        cJSON_AddStringToObject(it, "reason", str_of(rows[i].o, "reason", ""));
+        cJSON_AddItemToArray(arr, it);
+        cJSON_Delete(rows[i].o);
+    }
+    free(rows);
+    *out = o;
+    return 0;
+}
+
 int wfzk_run_sig(struct zkcli *k, const char *run_id, struct wfzk_sig *sig)
 {
     char path[400];

@@ -92,6 +92,13 @@ int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_er
  * with...}}; -ENOENT when ZooKeeper holds no such run, -EIO. */
 int wfzk_run_def(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err);
 
+/* wfzk_task_items: {"run_id","task","items":[{"item","attempt","status",
+ * "exit","exec_id","agent","started_ms","ended_ms","reason"}...]}: the
+ * task's done nodes (items that ended), every attempt, by attempt then item.
+ * -ENOENT when ZooKeeper holds no such run, -EINVAL, -EIO. */
+int wfzk_task_items(struct zkcli *k, const char *run_id, const char *task, cJSON **out,
+                    struct sc_err *err);
+
 /* A run's change signature: what the run node, its t/ (set by the driver
  * with every task write) and its d/ (done nodes created) last changed at.
  * Equal signatures: nothing wfzk_read_run shows changed in between. */
