@@ -667,14 +667,23 @@ static void finish_run(struct wfd *w, struct wrun *r, enum wf_rstate st, const c
 /* evaluate: apply the trigger rules to every waiting task of r (in
  * topological order, so what one decision ends is seen by the next), then
  * the run's state from its leaves. */
+/* holds_slot: the task has items running or being started (a sensor
+ * between pokes and a retry waiting for its backoff hold nothing). */
+static bool holds_slot(const struct wtask *t)
+{
+    return t->st == WF_T_RUNNING || (t->st == WF_T_SENSING && t->next_ms == 0);
+}
+
 static void evaluate(struct wfd *w, struct wrun *r)
 {
     if (!w->active || !r->loaded || r->st != WF_R_RUNNING || r->reload)
         return;
-    int n = r->d->ntasks;
+    int n = r->d->ntasks, limit = r->d->max_running_tasks, running = 0;
     enum wf_tstate *st = malloc((size_t)n * sizeof *st);
     if (!st)
         return;
+    for (int i = 0; limit > 0 && i < n; i++)
+        running += holds_slot(&r->t[i]);
     for (int o = 0; o < n; o++) {
         int i = r->d->topo[o];
         const struct wf_task *k = &r->d->tasks[i];
@@ -689,9 +698,15 @@ static void evaluate(struct wfd *w, struct wrun *r)
         free(us);
         if (dcs == WF_RUN && !follows(r, i))
             dcs = WF_SKIP; /* a branch upstream did not choose it */
-        if (dcs == WF_RUN)
+        if (dcs == WF_RUN && limit > 0 && running >= limit) {
+            /* at max_running_tasks: it starts when a running task of this run
+             * ends (task_ended evaluates the run again) */
+            continue;
+        }
+        if (dcs == WF_RUN) {
             start_task(w, r, i);
-        else if (dcs == WF_SKIP)
+            running += holds_slot(&r->t[i]);
+        } else if (dcs == WF_SKIP)
             set_state(w, r, i, WF_T_SKIPPED,
                       follows(r, i) ? "skipped by its trigger rule" : "not chosen by its branch");
         else if (dcs == WF_UPSTREAM_FAILED)
