@@ -24,6 +24,7 @@
 #include "agent/javaw.h"
 #include "agent/logsweep.h"
 #include "agent/maint.h"
+#include "agent/pausehold.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
 #include "agent/secrets.h"
@@ -65,6 +66,7 @@ struct agent {
     struct watchdog *wd;
     bool wd_down;              /* the watchdog died and could not be replaced: start nothing */
     struct hist_writer *hist;  /* NULL when no history store is configured */
+    struct pausehold *pause;   /* pause windows on cron fires (agent/pausehold.h) */
     struct wfd *wfd;           /* workflows: the item side, and the driver while leading */
     struct maint *maint;       /* the leader's retention and rollup */
     struct logsweep *logsweep; /* prunes old execution logs */
@@ -81,7 +83,7 @@ struct agent {
     struct event *ev_guard;
     struct live_run *runs;
     int nruns, capruns;
-    int64_t started, finished, failed, missed, skipped, refused;
+    int64_t started, finished, failed, missed, skipped, refused, paused;
     char id[129];
     int exit_code;
     bool stopping;
@@ -526,6 +528,9 @@ static void report(struct agent *a, const struct sched_event *ev)
     case SCHED_EV_SKIPPED:
         status = HIST_SKIPPED;
         break;
+    case SCHED_EV_PAUSED:
+        status = HIST_PAUSED;
+        break;
     default:
         status = HIST_MISSED;
         break;
@@ -636,6 +641,10 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     case SCHED_EV_SKIPPED:
         a->skipped++;
         LOGI("%s/%d skipped fire %s: %s", ev->job, ev->item, ev->fire_time_iso, ev->reason);
+        break;
+    case SCHED_EV_PAUSED:
+        a->paused++;
+        LOGI("%s/%d fire %s not run: %s", ev->job, ev->item, ev->fire_time_iso, ev->reason);
         break;
     case SCHED_EV_CLOCK_JUMP:
         LOGW("wall clock jumped %lld ms", (long long)ev->jump_ms);
@@ -783,6 +792,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "%lld\n"
         "# TYPE shardcron_agent_fires_skipped_total counter\n"
         "shardcron_agent_fires_skipped_total %lld\n"
+        "# TYPE shardcron_agent_fires_paused_total counter\n"
+        "shardcron_agent_fires_paused_total %lld\n"
         "# TYPE shardcron_agent_starts_refused_total counter\n"
         "shardcron_agent_starts_refused_total %lld\n"
         "# TYPE shardcron_agent_running gauge\nshardcron_agent_running %d\n"
@@ -823,7 +834,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (long long)s.epochs_applied, (long long)s.publishes, (long long)s.deposed,
         (long long)s.sessions_lost, st == ZKREG_CONNECTED, st == ZKREG_SUSPENDED,
         (long long)a->started, (long long)a->finished, (long long)a->failed, (long long)a->missed,
-        (long long)a->skipped, (long long)a->refused, a->sched ? sched_running(a->sched) : 0,
+        (long long)a->skipped, (long long)a->paused, (long long)a->refused, a->sched ? sched_running(a->sched) : 0,
         a->sched ? sched_queued(a->sched) : 0, (unsigned long long)hs.written,
         (unsigned long long)hs.spooled, (unsigned long long)hs.dropped,
         (unsigned long long)hs.spool_bytes, (unsigned long long)hs.pending, hs.connected,
@@ -1132,6 +1143,7 @@ int agent_run(const struct cfg *c)
     snprintf(a.ar.secrets, sizeof a.ar.secrets, "%.1000s",
              cfg_str(c, "secrets") ? cfg_str(c, "secrets") : "");
     a.inner = agent_runner_ops(&a.ar);
+    a.pause = pausehold_new(a.base);
     struct sched_opts so = {
         .capacity = (int)capacity,
         .runner = {.start = guarded_start,
@@ -1150,8 +1162,10 @@ int agent_run(const struct cfg *c)
         .backlog_ctx = &a,
         .owes = owes,
         .owes_ctx = &a,
+        .paused = pausehold_paused,
+        .paused_ctx = a.pause,
     };
-    if (sched_new(a.base, &so, &a.sched) < 0) {
+    if (!a.pause || sched_new(a.base, &so, &a.sched) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");
         goto out;
     }
@@ -1181,6 +1195,7 @@ int agent_run(const struct cfg *c)
         rc = 2;
         goto out;
     }
+    pausehold_attach(a.pause, a.coord, a.sched);
     if (a.backlog_s)
         coord_set_backlog(a.coord, a.backlog_s);
     {
@@ -1220,6 +1235,7 @@ out:
      * leader moves our items without waiting for a session timeout. */
     wfd_detach(a.wfd); /* results from here on are not reported: the driver retries */
     coord_close(a.coord);
+    pausehold_free(a.pause); /* its timer would trigger through the scheduler freed below */
     items_free(a.items);
     /* The adapters go first (they must not report to a freed scheduler), then
      * the scheduler. */

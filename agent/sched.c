@@ -153,8 +153,8 @@ static int64_t sec_floor(int64_t ms)
 
 const char *sched_ev_name(enum sched_ev_type t)
 {
-    static const char *const n[] = {"queued",  "started", "finished",
-                                    "skipped", "missed",  "clock_jump"};
+    static const char *const n[] = {"queued", "started",    "finished", "skipped",
+                                    "missed", "clock_jump", "paused"};
     return (unsigned)t < sizeof n / sizeof n[0] ? n[t] : "unknown";
 }
 
@@ -444,7 +444,8 @@ static void emit(struct sched *s, enum sched_ev_type type, const struct sched_ru
         .fence = "",
         .wf = r->wf ? r->wf->text : NULL,
         .final = type == SCHED_EV_FINISHED ? r->last
-                                           : type == SCHED_EV_SKIPPED || type == SCHED_EV_MISSED,
+                                           : type == SCHED_EV_SKIPPED || type == SCHED_EV_MISSED ||
+                                                 type == SCHED_EV_PAUSED,
     };
     if (type == SCHED_EV_STARTED || type == SCHED_EV_FINISHED) {
         ev.epoch = r->epoch;
@@ -865,6 +866,13 @@ static void fire(struct sched *s, struct sched_item *it, int64_t t, enum exec_tr
     }
     if (id_out)
         memcpy(id_out, r->exec_id, sizeof r->exec_id);
+    char why[300];
+    if (s->o.paused && (trig == EXEC_TRIGGER_CRON || trig == EXEC_TRIGGER_MISFIRE) &&
+        s->o.paused(s->o.paused_ctx, &it->spec->c, t, why, sizeof why)) {
+        emit(s, SCHED_EV_PAUSED, r, why, NULL);
+        run_discard(s, r);
+        return;
+    }
     if (it->n_runs > 0) {
         switch (it->spec->c.concurrency) {
         case SCHED_CONC_FORBID:

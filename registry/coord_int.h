@@ -29,6 +29,7 @@
 #include "registry/coord.h"
 #include "registry/jobcache.h"
 #include "registry/own.h"
+#include "registry/pausecache.h"
 #include "registry/plan.h"
 #include "sharding/shard.h"
 
@@ -168,6 +169,7 @@ struct coord {
     struct event *ev_running;
 
     struct jobcache jobs; /* entries are struct cjob (jobcache.c, the change log) */
+    struct pausecache pauses; /* /pauses (registry/pausecache.h) */
     struct strmap agents;
     int agents_loading;
     bool agents_listed;
