@@ -23,6 +23,7 @@
 #include "core/job.h"
 #include "core/strmap.h"
 #include "registry/jobcache.h"
+#include "registry/pausecache.h"
 #include "registry/plan.h"
 #include "registry/zk.h"
 #include "sharding/shard.h"
@@ -50,6 +51,7 @@ struct zkview {
     struct jobcache jobs;  /* name -> struct zkview_job (jobs.map) */
     struct strmap agents;  /* id -> struct zkview_agent */
     struct strmap domains; /* name -> level + 1 (as a pointer-sized integer) */
+    struct pausecache pauses; /* /pauses (registry/pausecache.h) */
     struct plan_snapshot snap;
     bool has_snap;
     char leader[160];
