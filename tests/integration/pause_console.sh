@@ -103,6 +103,19 @@ audit() { client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE object_type='
 audited() { [ "$(audit "action='create' AND after_json LIKE '%db upgrade%'")" = 1 ] && [ "$(audit "action='delete' AND before_json LIKE '%finance%'")" = 1 ]; }
 wait_for 10 audited || fail "audit log: $(client "$db" -e "SELECT action, object_type, object_name, username FROM audit_log")"
 
+# ---- the form and the page in headless Chromium (scripts/setup installs them)
+pw=$SC_ROOT/console/web/node_modules/playwright-core
+if [ -x /usr/bin/chromium ] && [ -d "$pw" ] && [ -f "$SC_ROOT/console/web/vendor/uPlot.iife.min.js" ]; then
+  art=$SC_ROOT/build/test-artifacts/pause
+  mkdir -p "$art"
+  CONSOLE_URL=http://127.0.0.1:$port OPERATOR_PASSWORD=pw-operator-12345 PLAYWRIGHT_CORE=$pw ARTIFACTS=$art \
+    node --test --test-reporter=spec "$SC_ROOT/tests/browser/pause.test.mjs" || fail "browser tests"
+  n=$(client "$db" -N -e "SELECT COUNT(*) FROM audit_log WHERE object_type='pause' AND object_name LIKE 'domain-webdomain-%' AND username='operator'")
+  [ "$n" = 2 ] || fail "the browser's create and delete are not both audited ($n rows)"
+else
+  echo "SKIP browser tests: run scripts/setup (needs /usr/bin/chromium, console/web/node_modules, vendor/)"
+fi
+
 kill -TERM "$cpid"; wait "$cpid" || fail "console exit status $?"; cpid=""
 if grep -q "runtime error:\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer" "$clog"; then fail "sanitizer report"; fi
 echo "pause_console: ok"
