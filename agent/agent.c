@@ -792,8 +792,6 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "%lld\n"
         "# TYPE shardcron_agent_fires_skipped_total counter\n"
         "shardcron_agent_fires_skipped_total %lld\n"
-        "# TYPE shardcron_agent_fires_paused_total counter\n"
-        "shardcron_agent_fires_paused_total %lld\n"
         "# TYPE shardcron_agent_starts_refused_total counter\n"
         "shardcron_agent_starts_refused_total %lld\n"
         "# TYPE shardcron_agent_running gauge\nshardcron_agent_running %d\n"
@@ -834,7 +832,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (long long)s.epochs_applied, (long long)s.publishes, (long long)s.deposed,
         (long long)s.sessions_lost, st == ZKREG_CONNECTED, st == ZKREG_SUSPENDED,
         (long long)a->started, (long long)a->finished, (long long)a->failed, (long long)a->missed,
-        (long long)a->skipped, (long long)a->paused, (long long)a->refused, a->sched ? sched_running(a->sched) : 0,
+        (long long)a->skipped, (long long)a->refused, a->sched ? sched_running(a->sched) : 0,
         a->sched ? sched_queued(a->sched) : 0, (unsigned long long)hs.written,
         (unsigned long long)hs.spooled, (unsigned long long)hs.dropped,
         (unsigned long long)hs.spool_bytes, (unsigned long long)hs.pending, hs.connected,
@@ -847,6 +845,13 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     struct wfd_stats ws = {0};
     if (a->wfd)
         wfd_stats(a->wfd, &ws);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "# TYPE shardcron_agent_fires_paused_total counter\n"
+                      "shardcron_agent_fires_paused_total %lld\n"
+                      "# TYPE shardcron_agent_pause_held gauge\n"
+                      "shardcron_agent_pause_held %d\n",
+                      (long long)a->paused, pausehold_held(a->pause));
     if (n > 0 && (size_t)n < sizeof buf)
         n += snprintf(buf + n, sizeof buf - (size_t)n,
                       "# TYPE shardcron_agent_workflow_runs_active gauge\n"

@@ -89,9 +89,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < n; i++) {
         struct held *x = due[i];
         h->releasing = x;
-        int rc = h->s ? sched_trigger(h->s, x->job, x->item, EXEC_TRIGGER_MISFIRE, x->fire, NULL,
-                                      NULL)
-                      : -ENOENT;
+        int rc =
+            h->s ? sched_trigger(h->s, x->job, x->item, EXEC_TRIGGER_MISFIRE, x->fire, NULL, NULL)
+                 : -ENOENT;
         h->releasing = NULL;
         if (rc < 0)
             LOGW("%s/%d: the run deferred to the end of its pause window is dropped: the item"

@@ -48,9 +48,9 @@ struct zkview_agent {
 
 struct zkview {
     struct zkreg *z;
-    struct jobcache jobs;  /* name -> struct zkview_job (jobs.map) */
-    struct strmap agents;  /* id -> struct zkview_agent */
-    struct strmap domains; /* name -> level + 1 (as a pointer-sized integer) */
+    struct jobcache jobs;     /* name -> struct zkview_job (jobs.map) */
+    struct strmap agents;     /* id -> struct zkview_agent */
+    struct strmap domains;    /* name -> level + 1 (as a pointer-sized integer) */
     struct pausecache pauses; /* /pauses (registry/pausecache.h) */
     struct plan_snapshot snap;
     bool has_snap;

@@ -42,9 +42,8 @@ const char *pause_scope_text(const struct pause *p, char *buf, size_t len)
 
 /* ---------------------------------------------------------------- parsing */
 
-static const char *const pause_fields[] = {"id",     "scope",  "from",       "to",
-                                           "timezone", "cron", "duration_s", "action",
-                                           "reason", NULL};
+static const char *const pause_fields[] = {"id",   "scope",      "from",   "to",     "timezone",
+                                           "cron", "duration_s", "action", "reason", NULL};
 static const char *const scope_fields[] = {"all", "domain", "job", "workflow", "labels", NULL};
 
 static int parse_labels(const cJSON *arr, struct pause *p, struct sc_err *err)
@@ -58,8 +57,7 @@ static int parse_labels(const cJSON *arr, struct pause *p, struct sc_err *err)
         return sc_err_set(err, ENOMEM, "scope.labels", -1, "out of memory");
     cJSON_ArrayForEach(it, arr)
     {
-        if (!cJSON_IsString(it) || !job_name_valid(it->valuestring) ||
-            strlen(it->valuestring) > 64)
+        if (!cJSON_IsString(it) || !job_name_valid(it->valuestring) || strlen(it->valuestring) > 64)
             return sc_err_set(err, EINVAL, "scope.labels", -1,
                               "label %d must be 1-64 characters of [A-Za-z0-9._-]", p->nlabels);
         if (!(p->labels[p->nlabels] = strdup(it->valuestring)))
@@ -147,8 +145,9 @@ static int parse_when(const cJSON *root, struct pause *p, struct sc_err *err)
     bool again = cJSON_HasObjectItem(root, "cron") || cJSON_HasObjectItem(root, "duration_s");
     if (once && again)
         return sc_err_set(err, EINVAL, cJSON_HasObjectItem(root, "cron") ? "cron" : "duration_s",
-                          -1, "a window is either one-off (from, to) or recurring"
-                              " (cron, duration_s), not both");
+                          -1,
+                          "a window is either one-off (from, to) or recurring"
+                          " (cron, duration_s), not both");
     if (!once && !again)
         return sc_err_set(err, EINVAL, "from", -1,
                           "missing: give from and to (one-off) or cron and duration_s"
@@ -160,19 +159,16 @@ static int parse_when(const cJSON *root, struct pause *p, struct sc_err *err)
             return rc;
         if (p->to <= p->from) {
             char a[32], b[32];
-            return sc_err_set(err, EINVAL, "to", -1,
-                              "the window ends (%s) before it starts (%s)",
+            return sc_err_set(err, EINVAL, "to", -1, "the window ends (%s) before it starts (%s)",
                               tz_format_civil(p->to + tz_offset(p->zone, p->to), a, sizeof a),
-                              tz_format_civil(p->from + tz_offset(p->zone, p->from), b,
-                                              sizeof b));
+                              tz_format_civil(p->from + tz_offset(p->zone, p->from), b, sizeof b));
         }
         return 0;
     }
     const char *cron = NULL;
     long long d = 0;
     if ((rc = json_get_str(root, "cron", JSON_REQUIRED, &cron, err)) < 0 ||
-        (rc = json_get_int(root, "duration_s", JSON_REQUIRED, 1, PAUSE_DURATION_MAX, &d, err)) <
-            0)
+        (rc = json_get_int(root, "duration_s", JSON_REQUIRED, 1, PAUSE_DURATION_MAX, &d, err)) < 0)
         return rc;
     struct sc_err ce;
     sc_err_clear(&ce);

@@ -36,7 +36,7 @@ enum pause_action { PAUSE_SKIP, PAUSE_DEFER };
 struct pause {
     char *id;
     enum pause_scope scope;
-    char *target; /* the domain, job or workflow named by the scope; NULL otherwise */
+    char *target;  /* the domain, job or workflow named by the scope; NULL otherwise */
     char **labels; /* PAUSE_LABELS: a job carrying any of them is paused */
     int nlabels;
     char *timezone; /* IANA name, default "UTC" */

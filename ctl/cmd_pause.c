@@ -63,13 +63,15 @@ static char *from_flags(const struct cfg *c)
             nscope++;
         }
     if (nscope != 1) {
-        fprintf(stderr, "shardcronctl: pause add: give exactly one of --domain, --scope-job,"
-                        " --scope-workflow, --labels, --all (or a FILE)\nusage: shardcronctl " ADD_USAGE
-                        "\n");
+        fprintf(stderr,
+                "shardcronctl: pause add: give exactly one of --domain, --scope-job,"
+                " --scope-workflow, --labels, --all (or a FILE)\nusage: shardcronctl " ADD_USAGE
+                "\n");
         return NULL;
     }
     if (!cfg_str(c, "reason")) {
-        fprintf(stderr, "shardcronctl: pause add: --reason: missing (say why; operators read it)\n");
+        fprintf(stderr,
+                "shardcronctl: pause add: --reason: missing (say why; operators read it)\n");
         return NULL;
     }
     const char *zone = cfg_str(c, "tz") ? cfg_str(c, "tz") : "UTC";
@@ -85,8 +87,10 @@ static char *from_flags(const struct cfg *c)
     if (cfg_str(c, "for")) {
         long long d = parse_for(cfg_str(c, "for"));
         if (d < 0) {
-            fprintf(stderr, "shardcronctl: pause add: --for: \"%s\" is not a duration like 90s,"
-                            " 30m, 2h or 1d\n", cfg_str(c, "for"));
+            fprintf(stderr,
+                    "shardcronctl: pause add: --for: \"%s\" is not a duration like 90s,"
+                    " 30m, 2h or 1d\n",
+                    cfg_str(c, "for"));
             return NULL;
         }
         /* The end counts from the start: parse the start as the window will. */
@@ -101,13 +105,15 @@ static char *from_flags(const struct cfg *c)
                 return NULL;
             }
             int ok = f[0] == '@' ? (start = strtoll(f + 1, NULL, 10), 0)
-                                 : tz_parse_civil(f, &civil) == 0
-                                       ? tz_from_local(z, civil, &start) == -ENOENT ? -1 : 0
-                                       : -1;
+                     : tz_parse_civil(f, &civil) == 0
+                         ? tz_from_local(z, civil, &start) == -ENOENT ? -1 : 0
+                         : -1;
             tz_free(z);
             if (ok < 0) {
-                fprintf(stderr, "shardcronctl: pause add: --from: \"%s\" is not \"YYYY-MM-DD"
-                                " HH:MM:SS\" in %s or @EPOCH\n", f, zone);
+                fprintf(stderr,
+                        "shardcronctl: pause add: --from: \"%s\" is not \"YYYY-MM-DD"
+                        " HH:MM:SS\" in %s or @EPOCH\n",
+                        f, zone);
                 return NULL;
             }
         }
@@ -291,9 +297,10 @@ int ctl_pause_list(const struct cfg *c, int nargs, char **args)
         state_of(p, now, st, sizeof st, &until);
         if (json) {
             cJSON *o = pause_to_cjson(p);
-            cJSON_AddStringToObject(o, "state", until ? "active"
-                                                : strcmp(st, "over") == 0 ? "over"
-                                                                          : "upcoming");
+            cJSON_AddStringToObject(o, "state",
+                                    until                     ? "active"
+                                    : strcmp(st, "over") == 0 ? "over"
+                                                              : "upcoming");
             if (until)
                 cJSON_AddNumberToObject(o, "active_until", (double)until);
             cJSON_AddItemToArray(arr, o);

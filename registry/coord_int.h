@@ -168,7 +168,7 @@ struct coord {
     int64_t running_written_mono; /* a moment: a clock step must not hold the write back */
     struct event *ev_running;
 
-    struct jobcache jobs; /* entries are struct cjob (jobcache.c, the change log) */
+    struct jobcache jobs;     /* entries are struct cjob (jobcache.c, the change log) */
     struct pausecache pauses; /* /pauses (registry/pausecache.h) */
     struct strmap agents;
     int agents_loading;

@@ -33,11 +33,11 @@ struct pausecache_entry {
 
 struct pausecache {
     struct zkreg *z;
-    struct strmap map;   /* id -> struct pausecache_entry */
-    struct pause **win;  /* the valid windows, for pause_find; rebuilt on change */
+    struct strmap map;  /* id -> struct pausecache_entry */
+    struct pause **win; /* the valid windows, for pause_find; rebuilt on change */
     size_t nwin;
-    bool listed;         /* /pauses was listed once */
-    uint64_t gen;        /* bumped on every change */
+    bool listed;  /* /pauses was listed once */
+    uint64_t gen; /* bumped on every change */
     void (*on_change)(void *ctx);
     void *ctx;
 };

@@ -20,8 +20,8 @@
 /* ============================== names ============================== */
 
 /* Same order as the ENUMs in sql/schema.sql. */
-static const char *const status_names[] = {NULL,     "queued",  "running", "succeeded", "failed",
-                                           "timeout", "killed", "skipped", "missed",   "paused"};
+static const char *const status_names[] = {NULL,      "queued", "running", "succeeded", "failed",
+                                           "timeout", "killed", "skipped", "missed",    "paused"};
 static const char *const trigger_names[] = {NULL, "cron", "manual", "failover", "misfire", "retry"};
 
 const char *hist_status_name(int status)

@@ -111,7 +111,8 @@ static const char exec_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
  * (docs/history.md); a not-run report that loses changes nothing.
  * `status` must be assigned last: later assignments would see the new value. */
 #define RANK_OF(s)                                                                                 \
-    "(CASE " s "+0 WHEN 1 THEN 1 WHEN 7 THEN 2 WHEN 8 THEN 2 WHEN 9 THEN 2 WHEN 2 THEN 3 ELSE 4 END)"
+    "(CASE " s                                                                                     \
+    "+0 WHEN 1 THEN 1 WHEN 7 THEN 2 WHEN 8 THEN 2 WHEN 9 THEN 2 WHEN 2 THEN 3 ELSE 4 END)"
 #define NEW_RANK RANK_OF("VALUES(status)")
 #define OLD_RANK RANK_OF("status")
 #define UP "(" NEW_RANK " > " OLD_RANK ")"
@@ -430,7 +431,7 @@ static size_t wf_fit(struct hist_rec *const *recs, size_t left)
 /* rank: as RANK_OF in the SQL above. */
 static int rank(int status)
 {
-    return status == HIST_QUEUED                               ? 1
+    return status == HIST_QUEUED                            ? 1
            : status == HIST_MISSED || status == HIST_PAUSED ? 2
            : status == HIST_RUNNING                         ? 3
                                                             : 4;

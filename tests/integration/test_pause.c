@@ -71,8 +71,9 @@ static void start(struct setup *s, const char *tag, const char *name, const char
                            labels,
                            NULL};
     assert_true(ta_start(&s->c, "p1", extra) >= 0);
-    snprintf(job, sizeof job, "{\"name\":\"%s\",\"cron\":\"* * * * * ?\",\"shards\":1%s,"
-                              "\"command\":\"%s\"}",
+    snprintf(job, sizeof job,
+             "{\"name\":\"%s\",\"cron\":\"* * * * * ?\",\"shards\":1%s,"
+             "\"command\":\"%s\"}",
              name, extra_job, rl_command(cmd, sizeof cmd, s->out, secs, 0));
     struct zkcli *k = zk(s);
     char path[200];
@@ -176,8 +177,7 @@ static void test_skip_window(void **state)
     int before = 0, after = 0;
     for (int i = 0; i < s.nruns; i++) {
         if (s.runs[i].fire >= from && s.runs[i].fire < to)
-            fail_msg("fire %lld ran inside the skip window [%lld, %lld)", s.runs[i].fire, from,
-                     to);
+            fail_msg("fire %lld ran inside the skip window [%lld, %lld)", s.runs[i].fire, from, to);
         long long start_s = s.runs[i].start_ns / 1000000000LL;
         if (start_s >= from && start_s < to)
             fail_msg("a run started at %lld, inside the skip window [%lld, %lld)", start_s, from,
@@ -208,6 +208,12 @@ static void test_skip_window(void **state)
              " fire_time >= FROM_UNIXTIME(%lld)",
              to);
     wait_count(s.m, sql, 2);
+    /* the agent counts them too */
+    char *metrics = ta_get(&s.c, 0, "/metrics");
+    const char *m = metrics ? strstr(metrics, "\nshardcron_agent_fires_paused_total ") : NULL;
+    if (!m || atoll(m + strlen("\nshardcron_agent_fires_paused_total ")) != to - from)
+        fail_msg("fires_paused_total: %.80s", m ? m + 1 : "(absent)");
+    free(metrics);
     stop(&s);
 }
 
