@@ -531,11 +531,26 @@ static void item_unlink(struct sched_run *r)
     it->n_runs--;
 }
 
+/* held: a pause window holds this cron or catch-up fire (opts.paused, the
+ * agent's agent/pausehold.c); `why` says which and until when. */
+static bool held(struct sched *s, const struct sched_item *it, enum exec_trigger trig, int64_t t,
+                 char *why, size_t len)
+{
+    return s->o.paused && (trig == EXEC_TRIGGER_CRON || trig == EXEC_TRIGGER_MISFIRE) &&
+           s->o.paused(s->o.paused_ctx, &it->spec->c, t, why, len);
+}
+
 /* report_unrun: a fire that will not run (missed, skipped) gets its event and
- * goes away. */
+ * goes away. A missed fire inside a pause window is reported paused: it would
+ * not have run anyway, and must not be alerted as missed. */
 static void report_unrun(struct sched *s, struct sched_item *it, enum sched_ev_type type,
                          enum exec_trigger trig, int64_t t, const char *reason)
 {
+    char why[300];
+    if (type == SCHED_EV_MISSED && held(s, it, trig, t, why, sizeof why)) {
+        type = SCHED_EV_PAUSED;
+        reason = why;
+    }
     struct sched_run *r = run_new(s, it, trig, t, NULL);
     if (!r) {
         LOGE("out of memory reporting a %s fire of %s/%d", sched_ev_name(type), it->spec->c.job,
@@ -867,8 +882,7 @@ static void fire(struct sched *s, struct sched_item *it, int64_t t, enum exec_tr
     if (id_out)
         memcpy(id_out, r->exec_id, sizeof r->exec_id);
     char why[300];
-    if (s->o.paused && (trig == EXEC_TRIGGER_CRON || trig == EXEC_TRIGGER_MISFIRE) &&
-        s->o.paused(s->o.paused_ctx, &it->spec->c, t, why, sizeof why)) {
+    if (held(s, it, trig, t, why, sizeof why)) {
         emit(s, SCHED_EV_PAUSED, r, why, NULL);
         run_discard(s, r);
         return;

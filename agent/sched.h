@@ -206,10 +206,12 @@ struct sched_opts {
     void *owes_ctx;
     /* Optional: whether a pause window (core/pause.h) holds this cron or
      * catch-up fire of conf's item; true with `why` filled: the fire is
-     * reported SCHED_EV_PAUSED (final) and not run. Manual, failover and
-     * workflow runs are not asked. A deferring window arranges its one later
-     * run itself (sched_trigger with EXEC_TRIGGER_MISFIRE at the window's end,
-     * which asks again). */
+     * reported SCHED_EV_PAUSED (final) and not run. Also asked before a fire
+     * is reported MISSED (late, between owners, while the session is in
+     * doubt): one inside a window is reported PAUSED instead. Manual,
+     * failover and workflow runs are not asked. A deferring window arranges
+     * its one later run itself (sched_trigger with EXEC_TRIGGER_MISFIRE at the
+     * window's end, which asks again). */
     bool (*paused)(void *ctx, const struct sched_item_conf *conf, int64_t fire_time, char *why,
                    size_t len);
     void *paused_ctx;

@@ -1726,6 +1726,21 @@ static void test_pause_hook(void **state)
     assert_int_equal(F.l[5].trigger, EXEC_TRIGGER_MISFIRE);
     finish(&F.l[4], EXEC_SUCCEEDED);
     finish(&F.l[5], EXEC_SUCCEEDED);
+    /* fires that come due late (past the misfire threshold, policy skip)
+     * inside a window are reported paused, outside it missed */
+    P_from = 1008, P_to = 1010; /* 8 and 7 s late: the misfire path, not fire() */
+    int missed = count_ev(SCHED_EV_MISSED), paused = count_ev(SCHED_EV_PAUSED);
+    advance(s, 10000); /* 1007 .. 1016, all late but the last ones */
+    assert_int_equal(count_ev(SCHED_EV_PAUSED) - paused, 2);
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_MISSED)
+            assert_true(F.e[i].fire_time < 1008 || F.e[i].fire_time >= 1010);
+    assert_int_equal(count_ev(SCHED_EV_MISSED) - missed,
+                     2); /* 1007, 1010; 1011 is 5 s late: on time */
+    assert_int_equal(last_ev(SCHED_EV_PAUSED)->fire_time, 1009);
+    for (int i = 0; i < F.nl; i++)
+        if (!F.l[i].done)
+            finish(&F.l[i], EXEC_SUCCEEDED);
     sched_free(s);
 }
 
