@@ -278,10 +278,18 @@ void pause_free(struct pause *p)
 
 /* ---------------------------------------------------------------- serialization */
 
+/* add_time: the wall time in the window's zone, except for an instant in the
+ * second pass of a repeated hour: its wall time reads back as the first
+ * pass, so it is written as @EPOCH and parse(serialize(p)) stays p. */
 static void add_time(cJSON *o, const char *key, const struct pause *p, int64_t t)
 {
     char buf[32];
-    cJSON_AddStringToObject(o, key, tz_format_civil(t + tz_offset(p->zone, t), buf, sizeof buf));
+    int64_t civil = t + tz_offset(p->zone, t), back = 0;
+    if (tz_from_local(p->zone, civil, &back) < 0 || back != t)
+        snprintf(buf, sizeof buf, "@%lld", (long long)t);
+    else
+        tz_format_civil(civil, buf, sizeof buf);
+    cJSON_AddStringToObject(o, key, buf);
 }
 
 cJSON *pause_to_cjson(const struct pause *p)

@@ -58,6 +58,19 @@ static void test_one_off_zone_and_round_trip(void **state)
     pause_free(q);
     pause_free(p);
 
+    /* an instant in the second pass of a repeated hour (01:20 EST on
+     * 2026-11-01, after 01:20 EDT) keeps its instant through the canonical form */
+    p = must("{\"id\":\"fb\",\"scope\":{\"all\":true},\"from\":\"@1793514000\",\"to\":"
+             "\"2026-11-01 03:00:00\",\"timezone\":\"America/New_York\",\"reason\":\"r\"}");
+    s = pause_to_json(p);
+    assert_non_null(strstr(s, "\"from\":\"@1793514000\""));
+    assert_non_null(strstr(s, "\"to\":\"2026-11-01 03:00:00\""));
+    q = must(s);
+    assert_int_equal(q->from, 1793514000);
+    free(s);
+    pause_free(q);
+    pause_free(p);
+
     /* @EPOCH is taken too, and action defaults to skip, timezone to UTC */
     p = must("{\"id\":\"e\",\"scope\":{\"all\":true},\"from\":\"@100\",\"to\":\"@160\","
              "\"reason\":\"r\"}");
