@@ -239,6 +239,9 @@ function pauseDomainForm(domains) {
   return form;
 }
 
+/* pauseScopes: the window's scope takes in this job (core/pause.c, pause_scopes) */
+const pauseScopes = (p, job) => !!p.scope && (p.scope.all === true || (p.scope.domain !== undefined && p.scope.domain === job.domain) ||
+  p.scope.job === job.name || (Array.isArray(p.scope.labels) && p.scope.labels.some((l) => (job.labels || []).includes(l))));
 const pauseScope = (p) => p.scope ? Object.entries(p.scope).map(([k, v]) => k === 'all' ? 'all' : k + ' ' + (Array.isArray(v) ? v.join(',') : v)).join('') : '';
 const epochText = (t) => t ? new Date(t * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
 
@@ -288,9 +291,10 @@ async function previewInto(box, expr, tz, n) {
 
 async function pageJob(name) {
   const render = guard();
-  const [j, shards, hist] = await Promise.all([api('GET', '/jobs/' + encodeURIComponent(name)),
+  const [j, shards, hist, pauses] = await Promise.all([api('GET', '/jobs/' + encodeURIComponent(name)),
     api('GET', '/jobs/' + encodeURIComponent(name) + '/shards').catch(() => null),
-    api('GET', '/executions?' + qs({ job: name, limit: 50 })).catch(() => null)]);
+    api('GET', '/executions?' + qs({ job: name, limit: 50 })).catch(() => null),
+    api('GET', '/pauses').catch(() => null)]);
   const prev = h('div', { id: 'jobpreview' }, 'Loading…');
   const act = async (what, fn) => {
     try { await fn(); flash(what); route(); } catch (e) { flash(what + ' failed: ' + e.message, true); }
@@ -317,7 +321,10 @@ async function pageJob(name) {
   for (const r of rows) if (!(r.item in last)) last[r.item] = r;
   const dur = rows.filter((r) => r.duration_ms !== undefined).reverse();
   const durBox = h('div', {});
+  const holding = pauses && j.job ? pauses.pauses.filter((p) => p.state === 'active' && pauseScopes(p, j.job)) : [];
   render(h('h1', {}, 'Job ', name, ' ', badge(j.state)), buttons,
+    ...holding.map((p) => h('p', { class: 'pausenote' }, badge('paused'), ' until ' + epochText(p.active_until) + ' by window ',
+      link('#/pauses', p.id), ' (' + p.action + '): ' + p.reason)),
     j.error ? panel('Invalid config', h('pre', {}, j.error + '\n\n' + (j.raw || ''))) : null,
     h('div', { class: 'two' },
       panel('Summary', j.job ? h('table', {}, h('tbody', {},

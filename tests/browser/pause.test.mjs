@@ -1,6 +1,7 @@
 // tests/browser/pause.test.mjs: the console's pause controls in headless
 // Chromium: the "pause this domain for N minutes, reason" form on the Jobs page,
-// the Pauses page listing the window as paused until its end, and deleting it.
+// the Pauses page listing the window as paused until its end, the job page of
+// a job in that domain saying so, and deleting the window.
 // Run by tests/integration/pause_console.sh against its console; env:
 // CONSOLE_URL, OPERATOR_PASSWORD, PLAYWRIGHT_CORE, ARTIFACTS.
 import { test, before, after } from 'node:test';
@@ -50,6 +51,12 @@ test('pause a domain from the Jobs page, see it, delete it', async () => {
   assert.match(await row.textContent(), /paused until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ/);
   assert.match(await row.textContent(), /browser test upgrade/);
   if (process.env.ARTIFACTS) await page.screenshot({ path: process.env.ARTIFACTS + '/pauses.png', fullPage: true });
+  // the job page of a job in that domain says it is paused, and until when
+  await page.goto(url + '/#/jobs/wj');
+  const note = await page.waitForSelector('.pausenote');
+  assert.match(await note.textContent(), /^paused until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ by window domain-webdomain-\S+ \(skip\): browser test upgrade$/);
+  await page.click('.pausenote a');
+  await row.waitFor();
   await row.locator('button.danger').click();
   await page.waitForSelector('#flash :text("Deleted domain-webdomain-")');
   await page.waitForSelector('.nodata, #pausetable');

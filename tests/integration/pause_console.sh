@@ -106,6 +106,8 @@ wait_for 10 audited || fail "audit log: $(client "$db" -e "SELECT action, object
 # ---- the form and the page in headless Chromium (scripts/setup installs them)
 pw=$SC_ROOT/console/web/node_modules/playwright-core
 if [ -x /usr/bin/chromium ] && [ -d "$pw" ] && [ -f "$SC_ROOT/console/web/vendor/uPlot.iife.min.js" ]; then
+  login admin pw-admin-12345
+  req PUT /api/v1/jobs/wj '{"cron":"0 0 1 * * ?","command":"true","domain":"webdomain"}'; expect 201
   art=$SC_ROOT/build/test-artifacts/pause
   mkdir -p "$art"
   CONSOLE_URL=http://127.0.0.1:$port OPERATOR_PASSWORD=pw-operator-12345 PLAYWRIGHT_CORE=$pw ARTIFACTS=$art \
