@@ -400,9 +400,17 @@ static void load_rest(struct zkview *v)
         get_domain(v, k);
     list(v, "/domains", domains_listed);
     get_snap(v);
+    v->cals.z = v->z;
+    calcache_load(&v->cals);
 }
 
 /* ---------------------------------------------------------------- events */
+
+/* A calendar moves the next fires the job list shows (its cached pages). */
+static void cals_updated(void *ctx)
+{
+    jobs_changed(ctx);
+}
 
 void zkview_init(struct zkview *v, struct zkreg *z)
 {
@@ -414,6 +422,7 @@ void zkview_init(struct zkview *v, struct zkreg *z)
     memset(v, 0, sizeof *v);
     v->z = z;
     jobcache_init(&v->jobs, z, &jo);
+    calcache_init(&v->cals, z, cals_updated, v);
     strmap_init(&v->agents);
     strmap_init(&v->domains);
     pausecache_init(&v->pauses, z, NULL, NULL);
@@ -424,6 +433,7 @@ void zkview_clear(struct zkview *v)
     const char *k;
     void *val;
     jobcache_free(&v->jobs);
+    calcache_free(&v->cals);
     pausecache_free(&v->pauses);
     for (size_t it = 0; strmap_next(&v->agents, &it, &k, &val);)
         agent_entry_free(val);
@@ -438,8 +448,8 @@ void zkview_clear(struct zkview *v)
 
 void zkview_on_state(struct zkview *v, enum zkreg_state st)
 {
-    static const char *const roots[] = {"/jobs",          "/agents",  "/election", "/state",
-                                        "/state/changes", "/domains", "/pauses"};
+    static const char *const roots[] = {"/jobs",          "/agents",  "/election",  "/state",
+                                        "/state/changes", "/domains", "/calendars", "/pauses"};
     if (st != ZKREG_CONNECTED)
         return;
     v->jobs.z = v->z; /* console.c sets v->z after zkreg_open */
@@ -471,8 +481,11 @@ void zkview_on_watch(struct zkview *v, int type, const char *path)
     if (!path)
         return;
     v->jobs.z = v->z;
+    v->cals.z = v->z;
     if (jobcache_on_watch(&v->jobs, path)) {
         /* /jobs or the change log */
+    } else if (calcache_on_watch(&v->cals, type, path)) {
+        /* /calendars */
     } else if (pausecache_on_watch(&v->pauses, type, path)) {
         /* /pauses */
     } else if (strcmp(path, "/agents") == 0) {
@@ -499,7 +512,7 @@ bool zkview_ready(struct zkview *v)
 {
     /* Once loaded, the re-read a change-log entry causes is not "starting":
      * the view stays ready for the session (every write announces one). */
-    if (!v->loaded && jobcache_settled(&v->jobs) && v->loading == 0)
+    if (!v->loaded && jobcache_settled(&v->jobs) && calcache_settled(&v->cals) && v->loading == 0)
         v->loaded = true;
     return v->loaded && zkreg_state(v->z) == ZKREG_CONNECTED;
 }

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "core/strmap.h"
+#include "registry/calcache.h"
 #include "registry/coord.h"
 #include "registry/jobcache.h"
 #include "registry/own.h"
@@ -169,6 +170,7 @@ struct coord {
     struct event *ev_running;
 
     struct jobcache jobs;     /* entries are struct cjob (jobcache.c, the change log) */
+    struct calcache cals;     /* business calendars, for the items' fire times */
     struct pausecache pauses; /* /pauses (registry/pausecache.h) */
     struct strmap agents;
     int agents_loading;
