@@ -26,8 +26,10 @@
 #include "core/cron.h"
 #include "core/job.h"
 #include "core/log.h"
+#include "core/pause.h"
 #include "core/tz.h"
 #include "registry/jobops.h"
+#include "registry/pausecache.h"
 #include "registry/plan.h"
 
 #define WFD_SCAN_MS 3000 /* claims of items whose agent may have died */
@@ -557,6 +559,38 @@ static void ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
     free(x);
 }
 
+/* pause_held: a pause window (docs/pauses.md) scopes task i now, through its
+ * workflow or its job (name, domain, labels): the start waits, skip or defer
+ * alike (a skipped task would decide its downstream), and is evaluated again
+ * on the tick. The task stays waiting, its reason saying until when; the
+ * node is written only when that reason changes, not once a tick. */
+static bool pause_held(struct wfd *w, struct wrun *r, int i)
+{
+    const struct pausecache *pc = coord_pauses(w->c);
+    char job[JOB_NAME_MAX + 1], why[sizeof r->t[i].reason], until[32];
+    if (!pc->nwin)
+        return false;
+    task_job(job, sizeof job, r, i);
+    const struct job *cfg = coord_job(w->c, job);
+    struct pause_subject sub = {.job = job,
+                                .domain = cfg ? cfg->domain : NULL,
+                                .labels = cfg ? cfg->labels : NULL,
+                                .nlabels = cfg ? cfg->nlabels : 0,
+                                .workflow = r->wf};
+    int64_t end = 0;
+    const struct pause *p = pausecache_find(pc, &sub, wfd_now_ms() / 1000, &end);
+    if (!p)
+        return false;
+    tz_format_civil(end, until, sizeof until);
+    snprintf(why, sizeof why, "paused until %sZ by window %s: %s", until, p->id, p->reason);
+    r->deferred = true;
+    if (strcmp(r->t[i].reason, why) != 0) {
+        LOGI("workflow run %s: task %s waits: %s", r->id, r->d->tasks[i].id, why);
+        set_state(w, r, i, WF_T_WAITING, why);
+    }
+    return true;
+}
+
 /* start_task: task i of r runs now (its state was waiting). */
 static void start_task(struct wfd *w, struct wrun *r, int i)
 {
@@ -565,6 +599,8 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
     char job[JOB_NAME_MAX + 1];
     int64_t now = wfd_now_ms();
     struct wb b;
+    if (pause_held(w, r, i))
+        return;
     if (k->kind == WF_EXTERNAL) {
         t->st = WF_T_SENSING;
         t->attempt = 1;
