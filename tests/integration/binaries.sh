@@ -9,8 +9,12 @@ ver=$(sed -n 's/^VERSION := //p' "$SC_ROOT/Makefile")
 for b in shardcron-agent shardcron-console shardcronctl; do
   out=$("$bin/$b" --version) || fail "$b --version exit $?"
   [ "$out" = "$b $ver" ] || fail "$b --version printed '$out'"
-  "$bin/$b" --help | grep -q -- '--zk' || fail "$b --help does not list --zk"
-  "$bin/$b" -h | grep -q -- '--log-level' || fail "$b -h does not list --log-level"
+  # read whole before grep -q: past a pipe buffer's worth of help, grep's early
+  # exit ends the writer with SIGPIPE, which pipefail reports as a failure
+  out=$("$bin/$b" --help) || fail "$b --help exit $?"
+  grep -q -- '--zk' <<<"$out" || fail "$b --help does not list --zk"
+  out=$("$bin/$b" -h) || fail "$b -h exit $?"
+  grep -q -- '--log-level' <<<"$out" || fail "$b -h does not list --log-level"
   set +e; err=$("$bin/$b" --no-such-flag 2>&1); rc=$?; set -e
   [ $rc -ne 0 ] || fail "$b accepted --no-such-flag"
   echo "$err" | grep -q 'no_such_flag' || fail "$b did not name the bad flag: $err"
