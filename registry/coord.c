@@ -561,6 +561,19 @@ void coord_stats(const struct coord *c, struct coord_stats *s)
         s->agents_alive += ((struct cagent *)v)->alive;
 }
 
+void coord_foreach_agent(struct coord *c,
+                         void (*fn)(void *arg, const char *id, const struct plan_agent_rec *rec),
+                         void *arg)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        const struct cagent *ag = v;
+        if (ag->alive && ag->loaded)
+            fn(arg, ag->id, &ag->rec);
+    }
+}
+
 int coord_job_eligible(const struct coord *c, const char *job)
 {
     if (!c->assign || c->applied <= 0)

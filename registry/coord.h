@@ -152,6 +152,12 @@ int coord_job_eligible(const struct coord *c, const char *job);
 /* coord_foreach_job: calls fn for every job with a valid config (disabled ones
  * included); the config is coord's, valid until the callback returns. */
 void coord_foreach_job(struct coord *c, void (*fn)(void *arg, const struct job *cfg), void *arg);
+/* coord_foreach_agent: calls fn for every live agent whose record was read
+ * (ours included); the record is coord's, valid until the callback returns. */
+struct plan_agent_rec;
+void coord_foreach_agent(struct coord *c,
+                         void (*fn)(void *arg, const char *id, const struct plan_agent_rec *rec),
+                         void *arg);
 
 /* coord_set_running: the items running for a while here, published (at most
  * once a second) so that a survivor can re-run them if this agent dies. The
