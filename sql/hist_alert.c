@@ -962,9 +962,10 @@ bool hist_alert_wanted(const struct job *j, const struct hist_alert_notice *n)
     if (!j || !j->alert.webhook || !j->alert.webhook[0])
         return false;
     /* no_agent: nothing can run the job's fires, so they are missed. */
-    unsigned bit = strcmp(n->kind, "failed") == 0    ? JOB_ALERT_FAILURE
-                   : strcmp(n->kind, "timeout") == 0 ? JOB_ALERT_TIMEOUT
-                                                     : JOB_ALERT_MISSED;
+    unsigned bit = strcmp(n->kind, "failed") == 0        ? JOB_ALERT_FAILURE
+                   : strcmp(n->kind, "timeout") == 0     ? JOB_ALERT_TIMEOUT
+                   : strcmp(n->kind, "no_failover") == 0 ? JOB_ALERT_NO_FAILOVER
+                                                         : JOB_ALERT_MISSED;
     return (j->alert.on & bit) != 0;
 }
 

@@ -118,8 +118,8 @@ int hist_alert_group_take(struct hist_alert_groups *g, const struct hist_alert_o
 size_t hist_alert_groups_len(const struct hist_alert_groups *g);
 
 /* hist_alert_wanted: the job has a webhook and its alert.on covers the kind
- * (no_agent and no_failover count as "missed": the job's fires cannot run, or
- * will not once its one agent goes). */
+ * (no_agent counts as "missed": none of the job's fires can run; no_failover
+ * needs "no_failover" in alert.on). */
 bool hist_alert_wanted(const struct job *j, const struct hist_alert_notice *n);
 
 /* hist_alert_payload: the webhook body (JSON), the caller's to free; NULL on OOM.

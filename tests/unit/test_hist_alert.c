@@ -77,6 +77,14 @@ static void test_wanted(void **state)
     assert_true(hist_alert_wanted(all, &na));
     assert_false(hist_alert_wanted(missed, &f));
     assert_false(hist_alert_wanted(none, &na));
+    /* no_failover only when asked for: not in the default set */
+    struct job *nf = mkjob("{\"name\":\"settle\",\"cron\":\"0 0 1 * * ?\",\"command\":\"true\","
+                           "\"alert\":{\"webhook\":\"http://h.example/x\",\"on\":[\"no_failover\"]}}");
+    struct hist_alert_notice nfo = notice("open", "no_failover", -1);
+    assert_false(hist_alert_wanted(all, &nfo));
+    assert_true(hist_alert_wanted(nf, &nfo));
+    assert_false(hist_alert_wanted(nf, &na));
+    job_free(nf);
     job_free(missed);
     job_free(j);
     job_free(all);
