@@ -231,14 +231,14 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
             m->reminders++;
         LOGN("alert %llu %s: %s %s%s item %d count %u", n[i].id, n[i].event, n[i].kind, n[i].job,
              n[i].agent, n[i].item, n[i].count);
-        const struct job *j = m->o.job && n[i].job[0] ? m->o.job(m->o.ctx, n[i].job) : NULL;
-        if (!j && m->webhook) { /* an agent's or a workflow's: the agents' own setting */
-            char *body = hist_alert_payload(NULL, &n[i], m->sender);
-            if (!body || hist_hooks_post(m->hooks, m->webhook, body) < 0)
+        if (!hist_alert_about_job(&n[i])) { /* an agent's or a workflow's: alert_webhook */
+            char *body = m->webhook ? hist_alert_payload(NULL, &n[i], m->sender) : NULL;
+            if (m->webhook && (!body || hist_hooks_post(m->hooks, m->webhook, body) < 0))
                 LOGW("alert %llu not sent to alert_webhook", n[i].id);
             free(body);
             continue;
         }
+        const struct job *j = m->o.job ? m->o.job(m->o.ctx, n[i].job) : NULL;
         if (!hist_alert_wanted(j, &n[i]))
             continue;
         void *last = strmap_get(&m->last_notice, j->name);

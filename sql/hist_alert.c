@@ -27,6 +27,7 @@
 #define WF_BATCH 5000
 #define GROUP_ITEMS 16 /* items named in a notice */
 #define SQL_MAX 65536
+#define HIST_ALERT_STATE_MAX 100000 /* open conditions kept (about 1 KB each) */
 
 /* ---------------------------------------------------------------- grouping */
 
@@ -222,6 +223,7 @@ struct hist_alert_state {
     unsigned nholes;
     int64_t wf_ms; /* workflow runs ended from here on are read */
     int autoinc_mode;
+    bool full; /* HIST_ALERT_STATE_MAX reached (said once) */
     struct cond **fresh; /* opened this evaluation, rows not yet inserted */
     size_t nfresh, capfresh;
 };
@@ -292,6 +294,13 @@ static int cond_open(struct hist_alert_state *s, const struct hist_alert_notice 
 {
     char k[700];
     int perr = 0;
+    if (strmap_len(&s->conds) >= HIST_ALERT_STATE_MAX) {
+        if (!s->full)
+            LOGW("%d alert conditions open: no more are opened until some clear",
+                 HIST_ALERT_STATE_MAX);
+        s->full = true;
+        return 0;
+    }
     struct cond *x = calloc(1, sizeof *x);
     if (!x)
         return -ENOMEM;
@@ -604,7 +613,9 @@ static int step_history(MYSQL *m, struct hist_alert_state *s, int64_t now_ms, st
             }
             if (!row[2])
                 continue; /* not a terminal state, or older than the window */
-            const char *st = row[1], *fire = row[5] ? row[5] : "";
+            const char *st = row[1];
+            char fire[32]; /* milliseconds, as conditions keep it */
+            snprintf(fire, sizeof fire, "%.23s", row[5] ? row[5] : "");
             int item = atoi(row[3]), attempt = atoi(row[4]);
             if (!strcmp(st, "succeeded")) {
                 static const char *const kinds[] = {"failed", "timeout", "missed"};
@@ -722,7 +733,8 @@ static int step_workflows(MYSQL *m, struct hist_alert_state *s, struct sc_err *e
     snprintf(q, sizeof q,
              "SELECT r.workflow, r.run_id, r.state, r.ended_ms, IFNULL(t.task,''),"
              " IFNULL(t.reason,'') FROM workflow_run r LEFT JOIN task_instance t"
-             " ON t.run_id = r.run_id AND t.state = 'failed'"
+             " ON t.run_id = r.run_id AND (t.state = 'failed' OR (t.state = 'cancelled'"
+             " AND t.reason LIKE 'the run timed out%%'))"
              " WHERE r.ended_ms >= %lld AND r.state IN ('succeeded','failed')"
              " ORDER BY r.ended_ms, r.run_id LIMIT %d",
              (long long)s->wf_ms, WF_BATCH);
@@ -789,9 +801,12 @@ static int step_workflows(MYSQL *m, struct hist_alert_state *s, struct sc_err *e
         if (rc < 0)
             break;
     }
+    unsigned long long nrows = mysql_num_rows(res);
     mysql_free_result(res);
-    if (newest - WF_MARGIN_MS > s->wf_ms)
-        s->wf_ms = newest - WF_MARGIN_MS;
+    /* a full batch moves on past what it read, or it would read it again */
+    int64_t from = nrows >= WF_BATCH ? newest : newest - WF_MARGIN_MS;
+    if (from > s->wf_ms)
+        s->wf_ms = from;
     return rc;
 }
 
@@ -955,6 +970,12 @@ int hist_alert_eval(MYSQL *m, struct hist_alert_state *s, const struct hist_aler
     *outp = out;
     *nout = n;
     return 0;
+}
+
+bool hist_alert_about_job(const struct hist_alert_notice *n)
+{
+    return history_kind(n->kind) || !strcmp(n->kind, "no_agent") ||
+           !strcmp(n->kind, "no_failover");
 }
 
 bool hist_alert_wanted(const struct job *j, const struct hist_alert_notice *n)

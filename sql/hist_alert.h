@@ -117,6 +117,9 @@ int hist_alert_group_take(struct hist_alert_groups *g, const struct hist_alert_o
                           int64_t now_ms, struct hist_alert_notice **out, size_t *n);
 size_t hist_alert_groups_len(const struct hist_alert_groups *g);
 
+/* hist_alert_about_job: the notice is about a job (else an agent or a workflow). */
+bool hist_alert_about_job(const struct hist_alert_notice *n);
+
 /* hist_alert_wanted: the job has a webhook and its alert.on covers the kind
  * (no_agent counts as "missed": none of the job's fires can run; no_failover
  * needs "no_failover" in alert.on). */

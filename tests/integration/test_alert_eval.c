@@ -355,6 +355,15 @@ static void test_workflow(void **state_)
     assert_non_null(find(v, nn, "resolve", "sensor_late", "etl"));
     free(v);
     assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM alert_event WHERE resolved_at IS NULL"), 0);
+    /* a run failed at its timeout_s (the driver cancels what still runs, with
+     * that reason): run_overdue, and no task_failed for the cancelled task */
+    run_row(c.m, "etl-4", "failed", 5);
+    tdb_exec(c.m, "INSERT INTO task_instance (run_id, task, state, attempt, reason, seq) VALUES"
+                  " ('etl-4', 'load', 'cancelled', 1, 'the run timed out after 60 s', 1)");
+    v = eval(&c, st, NULL, 0, &nn);
+    assert_int_equal(nn, 1);
+    assert_non_null(find(v, nn, "open", "run_overdue", "etl"));
+    free(v);
     hist_alert_state_free(st);
     ctx_close(&c);
 }
