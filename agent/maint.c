@@ -38,6 +38,7 @@ struct maint {
     struct hist_alert_cond *na;
     size_t nna;
     bool na_known;
+    uint64_t term;  /* becomes leader: +1 (lock); an evaluation state is of one term */
     char *webhook; /* alert_webhook, or NULL */
     size_t npending, cappending;
     struct event *ev_notices; /* loop: filter and queue `pending` */
@@ -115,14 +116,17 @@ static void *alert_loop(void *arg)
     struct maint *m = arg;
     MYSQL *conn = NULL;
     struct hist_alert_state *st = NULL;
+    uint64_t st_term = 0;
     mysql_thread_init();
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         m->akick = false;
-        if (!m->leader && st) {
+        if (st && (!m->leader || st_term != m->term)) {
+            /* what another leader did meanwhile is in MySQL, not here */
             hist_alert_state_free(st);
             st = NULL;
         }
+        st_term = m->term;
         if (m->leader) {
             /* The list as the loop last gave it, copied so the loop may
              * replace it during the evaluation. */
@@ -341,8 +345,10 @@ void maint_set_leader(struct maint *m, bool leader)
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
-    if (leader && !m->leader)
+    if (leader && !m->leader) {
         m->kick = m->akick = true; /* run at once on becoming leader */
+        m->term++;
+    }
     if (!leader)
         m->na_known = false; /* a list from an earlier term is not trusted again */
     m->leader = leader;
