@@ -238,11 +238,10 @@ static void noagent_cb(evutil_socket_t fd, short what, void *arg)
         for (size_t i = 0; !w.oom && i < w.n; i++) {
             const struct job *j = w.v[i];
             int el = coord_job_eligible(a->coord, j->name);
-            bool ok = el == 0 ? na_add(a, "no_agent", j->name, "", "no eligible agent")
-                      : !j->failover
-                          ? na_add(a, "no_failover", j->name, "", "failover off")
-                          : na_add(a, "no_failover", j->name, "",
-                                   "fewer than two live eligible agents");
+            bool ok = el == 0        ? na_add(a, "no_agent", j->name, "", "no eligible agent")
+                      : !j->failover ? na_add(a, "no_failover", j->name, "", "failover off")
+                                     : na_add(a, "no_failover", j->name, "",
+                                              "fewer than two live eligible agents");
             w.oom = w.oom || !ok;
         }
         free(w.v);

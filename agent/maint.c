@@ -38,7 +38,7 @@ struct maint {
     struct hist_alert_cond *na;
     size_t nna;
     bool na_known;
-    uint64_t term;  /* becomes leader: +1 (lock); an evaluation state is of one term */
+    uint64_t term; /* becomes leader: +1 (lock); an evaluation state is of one term */
     char *webhook; /* alert_webhook, or NULL */
     size_t npending, cappending;
     struct event *ev_notices; /* loop: filter and queue `pending` */
@@ -159,7 +159,8 @@ static void *alert_loop(void *arg)
                                              : na   ? na
                                                     : none,
                                              nna, &n, &nn, &err)) < 0) {
-                LOGW("alerts: %s; reconnecting next time", rc == -ENOMEM ? "out of memory" : err.msg);
+                LOGW("alerts: %s; reconnecting next time",
+                     rc == -ENOMEM ? "out of memory" : err.msg);
                 atomic_fetch_add(&m->eval_errors, 1);
                 hist_alert_state_free(st);
                 st = NULL;

@@ -19,8 +19,8 @@
 #include "core/strmap.h"
 #include "sql/hist_query.h"
 
-#define TRACE_BATCH 20000 /* trace rows read per statement */
-#define TRACE_ROUNDS 10   /* statements per evaluation at most (the rest next cycle) */
+#define TRACE_BATCH 20000  /* trace rows read per statement */
+#define TRACE_ROUNDS 10    /* statements per evaluation at most (the rest next cycle) */
 #define SEQ_GRACE_MS 15000 /* a gap in seq younger than this may still commit */
 #define SEQ_HOLES 64
 #define WF_MARGIN_MS 60000 /* runs are re-read this far behind the newest end seen */
@@ -223,7 +223,7 @@ struct hist_alert_state {
     unsigned nholes;
     int64_t wf_ms; /* workflow runs ended from here on are read */
     int autoinc_mode;
-    bool full; /* HIST_ALERT_STATE_MAX reached (said once) */
+    bool full;           /* HIST_ALERT_STATE_MAX reached (said once) */
     struct cond **fresh; /* opened this evaluation, rows not yet inserted */
     size_t nfresh, capfresh;
 };
@@ -824,9 +824,10 @@ static int write_fresh(MYSQL *m, struct hist_alert_state *s, int64_t now_ms, str
         return oom(err);
     for (size_t i = 0; i < s->nfresh;) {
         size_t n = 0, len = 0;
-        len = (size_t)snprintf(q, SQL_MAX * 2,
-                               "INSERT INTO alert_event (kind, job, item, agent, task, execution_id,"
-                               " fire_time, message, raised_at) VALUES ");
+        len =
+            (size_t)snprintf(q, SQL_MAX * 2,
+                             "INSERT INTO alert_event (kind, job, item, agent, task, execution_id,"
+                             " fire_time, message, raised_at) VALUES ");
         for (; i + n < s->nfresh && n < per && len < SQL_MAX; n++) {
             const struct hist_alert_notice *c = &s->fresh[i + n]->n;
             char ej[JOB_NAME_MAX * 2 + 1], ea[HIST_ALERT_AGENT_MAX * 2 + 1],
@@ -974,8 +975,7 @@ int hist_alert_eval(MYSQL *m, struct hist_alert_state *s, const struct hist_aler
 
 bool hist_alert_about_job(const struct hist_alert_notice *n)
 {
-    return history_kind(n->kind) || !strcmp(n->kind, "no_agent") ||
-           !strcmp(n->kind, "no_failover");
+    return history_kind(n->kind) || !strcmp(n->kind, "no_agent") || !strcmp(n->kind, "no_failover");
 }
 
 bool hist_alert_wanted(const struct job *j, const struct hist_alert_notice *n)

@@ -45,19 +45,19 @@
 #define HIST_ALERT_TASK_MAX 72
 
 struct hist_alert_notice {
-    unsigned long long id; /* alert_event.id (of the group's first open row) */
-    char event[10];        /* open | resolve | reminder */
-    char kind[12];         /* failed | timeout | missed | no_agent | no_failover | agent |
-                              run_failed | run_overdue | task_failed | sensor_late */
+    unsigned long long id;      /* alert_event.id (of the group's first open row) */
+    char event[10];             /* open | resolve | reminder */
+    char kind[12];              /* failed | timeout | missed | no_agent | no_failover | agent |
+                                   run_failed | run_overdue | task_failed | sensor_late */
     char job[JOB_NAME_MAX + 1]; /* the job, or the workflow; "" for kind agent */
     int item;                   /* -1 when not about one item (count > 1, or no item) */
     char execution_id[80];      /* "" when none; a workflow run's id for workflow kinds */
     char fire[32];              /* "YYYY-MM-DD HH:MM:SS.fff" UTC, "" when none */
     char message[200];
     /* grouping (added after the fields above; readers of those are unchanged) */
-    unsigned count;  /* conditions the notice stands for: items open (open, reminder),
-                        items that were open (resolve); >= 1 */
-    bool recovered;  /* event resolve: nothing of the group is open any more */
+    unsigned count; /* conditions the notice stands for: items open (open, reminder),
+                       items that were open (resolve); >= 1 */
+    bool recovered; /* event resolve: nothing of the group is open any more */
     char agent[HIST_ALERT_AGENT_MAX]; /* kind agent: the agent's id */
     char task[HIST_ALERT_TASK_MAX];   /* task_failed, sensor_late: the task */
     char items[160];                  /* the first items, "0,1,2" ("" when none) */

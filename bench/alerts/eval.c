@@ -234,7 +234,6 @@ err:
     return rc;
 }
 
-
 /* ---------------------------------------------------------------- the bench */
 
 static int64_t now_us(void)
@@ -278,13 +277,14 @@ static void must(MYSQL *m, const char *q)
 static void add(MYSQL *m, const char *tag, int n, bool burst)
 {
     char q[2048];
-    snprintf(q, sizeof q,
-             "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, attempt,"
-             " agent, host, status, exit_code) SELECT CONCAT('%s-', seq), CONCAT('job-', seq MOD 2000),"
-             " 100 + seq DIV 2000, UTC_TIMESTAMP(3), 'cron', 1, CONCAT('agent-', seq MOD 50), 'h',"
-             " IF(seq MOD 25 = 7, 'failed', 'succeeded'), IF(seq MOD 25 = 7, 1, 0)"
-             " FROM seq_0_to_%d",
-             tag, n - 1);
+    snprintf(
+        q, sizeof q,
+        "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, attempt,"
+        " agent, host, status, exit_code) SELECT CONCAT('%s-', seq), CONCAT('job-', seq MOD 2000),"
+        " 100 + seq DIV 2000, UTC_TIMESTAMP(3), 'cron', 1, CONCAT('agent-', seq MOD 50), 'h',"
+        " IF(seq MOD 25 = 7, 'failed', 'succeeded'), IF(seq MOD 25 = 7, 1, 0)"
+        " FROM seq_0_to_%d",
+        tag, n - 1);
     must(m, q);
     if (burst) {
         snprintf(q, sizeof q,
@@ -328,13 +328,15 @@ int main(int argc, char **argv)
     }
     long long rows = 0, day = 0;
     db_query_int(m, "SELECT COUNT(*) FROM job_execution", &rows, &err);
-    db_query_int(m,
-                 "SELECT COUNT(*) FROM job_execution WHERE fire_time >= UTC_TIMESTAMP() - INTERVAL 1 DAY",
-                 &day, &err);
-    printf("job_execution rows: %lld (last 24 h: %lld); per cycle: %d new executions; burst: %d + 500 "
-           "items of one job failing\n\n",
-           rows, day, batch, burst);
-    printf("| evaluation | cycles | p50 ms | p99 ms | max ms | notes |\n|---|---:|---:|---:|---:|---|\n");
+    db_query_int(
+        m, "SELECT COUNT(*) FROM job_execution WHERE fire_time >= UTC_TIMESTAMP() - INTERVAL 1 DAY",
+        &day, &err);
+    printf(
+        "job_execution rows: %lld (last 24 h: %lld); per cycle: %d new executions; burst: %d + 500 "
+        "items of one job failing\n\n",
+        rows, day, batch, burst);
+    printf("| evaluation | cycles | p50 ms | p99 ms | max ms | notes "
+           "|\n|---|---:|---:|---:|---:|---|\n");
     int64_t *us = calloc((size_t)cycles + 1, sizeof *us);
     struct hist_alert_notice *n = NULL;
     size_t nn = 0;
@@ -345,6 +347,7 @@ int main(int argc, char **argv)
     static const char *const none[1] = {NULL};
     if (baseline_eval(m, 3600, none, 0, &n, &nn, &err) < 0) {
         fprintf(stderr, "eval: before: %s\n", err.msg);
+        free(us);
         return 1;
     }
     free(n);
@@ -407,7 +410,8 @@ int main(int argc, char **argv)
     snprintf(note, sizeof note, "notices for the burst job: %u (count %u)", bursts, count);
     report("after: burst cycle", us, 1, note);
     if (bursts != 1 || count != 500) {
-        fprintf(stderr, "eval: the burst gave %u notices (count %u), want 1 (500)\n", bursts, count);
+        fprintf(stderr, "eval: the burst gave %u notices (count %u), want 1 (500)\n", bursts,
+                count);
         failures++;
     }
     hist_alert_state_free(st);

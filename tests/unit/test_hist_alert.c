@@ -78,8 +78,9 @@ static void test_wanted(void **state)
     assert_false(hist_alert_wanted(missed, &f));
     assert_false(hist_alert_wanted(none, &na));
     /* no_failover only when asked for: not in the default set */
-    struct job *nf = mkjob("{\"name\":\"settle\",\"cron\":\"0 0 1 * * ?\",\"command\":\"true\","
-                           "\"alert\":{\"webhook\":\"http://h.example/x\",\"on\":[\"no_failover\"]}}");
+    struct job *nf =
+        mkjob("{\"name\":\"settle\",\"cron\":\"0 0 1 * * ?\",\"command\":\"true\","
+              "\"alert\":{\"webhook\":\"http://h.example/x\",\"on\":[\"no_failover\"]}}");
     struct hist_alert_notice nfo = notice("open", "no_failover", -1);
     assert_false(hist_alert_wanted(all, &nfo));
     assert_true(hist_alert_wanted(nf, &nfo));
@@ -246,9 +247,9 @@ static void test_group_kinds(void **state)
     size_t n;
     assert_int_equal(hist_alert_groups_new(&g), 0);
     /* one item: the notice names it; another kind or job is its own group */
-    struct hist_alert_notice a = cond("failed", "settle", 3, 1), b = cond("timeout", "settle", 3, 2),
-                             c = cond("failed", "report", 0, 3),
-                             ag = cond("agent", "", -1, 4);
+    struct hist_alert_notice a = cond("failed", "settle", 3, 1),
+                             b = cond("timeout", "settle", 3, 2),
+                             c = cond("failed", "report", 0, 3), ag = cond("agent", "", -1, 4);
     snprintf(ag.agent, sizeof ag.agent, "a7");
     snprintf(ag.message, sizeof ag.message, "clock skew 5000 ms");
     assert_int_equal(hist_alert_group_open(g, &a, false, 0, 0), 0);
@@ -496,9 +497,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wanted),        cmocka_unit_test(test_payload),
         cmocka_unit_test(test_group_burst),   cmocka_unit_test(test_group_kinds),
-        cmocka_unit_test(test_payload_group),
-        cmocka_unit_test(test_hooks_sent),    cmocka_unit_test(test_hooks_failed),
-        cmocka_unit_test(test_hooks_bounded), cmocka_unit_test(test_hooks_refuse),
+        cmocka_unit_test(test_payload_group), cmocka_unit_test(test_hooks_sent),
+        cmocka_unit_test(test_hooks_failed),  cmocka_unit_test(test_hooks_bounded),
+        cmocka_unit_test(test_hooks_refuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
