@@ -8,7 +8,9 @@
 # - a workflow run whose command task fails: a run_failed notice (and a
 #   task_failed one for the task) at the agents' alert_webhook;
 # - no_failover: a job whose two eligible agents become one (the other agent is
-#   stopped) gets a no_failover notice (its alert.on asks for it).
+#   stopped) gets a no_failover notice (its alert.on asks for it);
+# - an abnormal agent: one that runs at its capacity gets an "agent" notice at
+#   the alert_webhook, and a recovery once its run ends.
 # Waits poll observable state with deadlines.
 . "$SC_ROOT/tests/lib/it.sh"
 it_setup agroup
@@ -115,6 +117,22 @@ nofail() { [ "$(count '"event":"open".*"kind":"no_failover".*"job":"pair"')" -ge
 sc_wait_until 90 nofail || fail "no no_failover notice for pair: $(cat "$dir/hook.log"); rows: $(sql "SELECT kind, job, message FROM alert_event WHERE resolved_at IS NULL")"
 grep '"kind":"no_failover".*"job":"pair"' "$dir/hook.log" | grep -q 'fewer than two live eligible agents' \
   || fail "no_failover reason: $(grep pair "$dir/hook.log")"
+
+# ---- an agent at its capacity: an agent notice, then its recovery (the run
+# lasts past the leader's grouping window: shorter, it would be a blip)
+it_agent g3 --session-timeout-ms 2000 --alert-interval-ms 300 --alert-group-ms 8000 \
+  --alert-webhook "$hook/ops" --capacity 1 --labels solo
+agents+=(g3)
+cat > "$dir/hog.json" <<JOB
+{"name":"hog","command":"sleep 15","labels":["solo"]}
+JOB
+ctl job put "$dir/hog.json" >/dev/null || fail "job put hog"
+hog() { ctl job trigger hog >/dev/null 2>&1; }
+sc_wait_until 30 hog || fail "trigger hog"
+atcap() { grep '"event":"open".*"kind":"agent"' "$dir/hook.log" | grep -q 'at capacity.*"agent":"g3"'; }
+sc_wait_until 60 atcap || fail "no at-capacity notice for g3: $(cat "$dir/hook.log")"
+capok() { grep '"event":"resolve".*"kind":"agent"' "$dir/hook.log" | grep -q '"recovered":true.*"agent":"g3"'; }
+sc_wait_until 60 capok || fail "no recovery for g3: $(cat "$dir/hook.log")"
 
 it_stop_agents
 it_sanitizers
