@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +82,9 @@ struct agent {
     struct hist_alert_cond *na;
     size_t nna, njobconds, capna;
     struct strmap agent_seen; /* agent id -> struct seen_agent (leader only) */
+    int log_min_free_pct;     /* an agent's log disk with less free is "nearly full" */
+    char logs[4200];          /* WORK_DIR/logs, whose disk the record reports */
+    int64_t disk_checked_ms;
     char host[256];
     struct event *ev_guard;
     struct live_run *runs;
@@ -204,6 +208,8 @@ static void ag_cond(void *arg, const char *id, const struct plan_agent_rec *r)
         WHY("%sclock skew %lld ms", off ? ", " : "", (long long)r->skew_ms);
     if (r->capacity > 0 && r->nrunning >= r->capacity)
         WHY("%sat capacity (%d)", off ? ", " : "", r->capacity);
+    if (r->log_free_pct >= 0 && r->log_free_pct < a->log_min_free_pct)
+        WHY("%slog disk nearly full (%d%% free)", off ? ", " : "", r->log_free_pct);
     if (sa && sa->back_ms && w->now - sa->back_ms < AGENT_BACK_MS)
         WHY("%ssession lost and back", off ? ", " : "");
 #undef WHY
@@ -774,6 +780,13 @@ static void publish_cb(evutil_socket_t fd, short what, void *arg)
             n++;
         }
     coord_set_running(a->coord, jobs, items, fires, n);
+    /* the log disk's free share, for the leader's abnormal-agent alerts (the
+     * record is written only when it moves by 5 %) */
+    struct statvfs sv;
+    if (now - a->disk_checked_ms >= 10000 && statvfs(a->logs, &sv) == 0 && sv.f_blocks > 0) {
+        a->disk_checked_ms = now;
+        coord_set_log_disk(a->coord, (int)((sv.f_bavail * 100) / sv.f_blocks));
+    }
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -1128,12 +1141,13 @@ int agent_run(const struct cfg *c)
         struct hist_writer_opts ho = {.url = &url, .password = pw, .spool_path = spool};
         int hrc = hist_writer_open(&ho, &a.hist, &err);
         long long days = 30, alert_ms = 5000, reminder_s = 3600, hook_ms = 5000, hook_q = 64,
-                  group_ms = 10000;
+                  group_ms = 10000, disk_pct = 10;
         if (hrc == 0 &&
             (cfg_int(c, "retention_days", 1, 36500, &days, &err) == -EINVAL ||
              cfg_int(c, "alert_interval_ms", 0, 3600000, &alert_ms, &err) == -EINVAL ||
              cfg_int(c, "alert_reminder_s", 1, 7 * 86400, &reminder_s, &err) == -EINVAL ||
              cfg_int(c, "alert_group_ms", 0, 3600000, &group_ms, &err) == -EINVAL ||
+             cfg_int(c, "log_disk_min_free_pct", 0, 100, &disk_pct, &err) == -EINVAL ||
              cfg_int(c, "webhook_timeout_ms", 100, 60000, &hook_ms, &err) == -EINVAL ||
              cfg_int(c, "webhook_queue", 1, 100000, &hook_q, &err) == -EINVAL)) {
             fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -1161,6 +1175,7 @@ int agent_run(const struct cfg *c)
             LOGW("history housekeeping thread not started");
         a.alert_ms = (int)alert_ms;
         a.alert_skew_ms = (int)skew_ms;
+        a.log_min_free_pct = (int)disk_pct;
         free(pw);
         if (hrc < 0) {
             fprintf(stderr, "shardcron-agent: history: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -1182,6 +1197,7 @@ int agent_run(const struct cfg *c)
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
     mkdir_p(logs);
+    snprintf(a.logs, sizeof a.logs, "%s", logs);
     long long keep_days = 14;
     if (cfg_int(c, "log_retention_days", 0, 36500, &keep_days, &err) == -EINVAL) {
         fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));

@@ -34,6 +34,8 @@ static const struct cfg_opt agent_opts[] = {
     {"alert_reminder_s", 0, CFG_INT, "3600", "seconds between notices of an alert still open"},
     {"alert_group_ms", 0, CFG_INT, "10000",
      "an alert's first notice waits this long to count what else of its job opens"},
+    {"log_disk_min_free_pct", 0, CFG_INT, "10",
+     "the leader alerts on an agent whose execution-log disk has less free (percent)"},
     {"alert_webhook", 0, CFG_STR, NULL,
      "where alerts of agents and workflows go (jobs' alerts follow the job's settings)"},
     {"webhook_timeout_ms", 0, CFG_INT, "5000", "an alert webhook's whole request, at most"},

@@ -338,6 +338,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
         c->labels[c->nlabels++] = strdup(o->labels[i]);
     c->capacity = o->capacity;
     c->max_skew_ms = o->max_clock_skew_ms;
+    c->log_free_pct = -1;
     c->started_at_ms = now_ms();
     c->on_change = o->on_change;
     c->on_lost = o->on_lost;

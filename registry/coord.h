@@ -197,6 +197,11 @@ bool coord_owes(const struct coord *c, const char *job, int item);
  * fires from there, and the cluster is not settled while any agent has one. */
 void coord_set_backlog(struct coord *c, int64_t oldest_s);
 
+/* coord_set_log_disk: the free share (percent) of the disk holding this
+ * agent's execution logs, for the leader's abnormal-agent alerts; the record
+ * is written only when it moves to another multiple of 5. */
+void coord_set_log_disk(struct coord *c, int free_pct);
+
 /* coord_clock_suspect: the wall clock jumped: refuse work until a fresh clock
  * check against ZooKeeper passes (started at once). */
 void coord_clock_suspect(struct coord *c);
