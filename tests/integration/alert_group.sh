@@ -27,8 +27,9 @@ sc_wait_until 30 test -s "$dir/hook.port" || fail "receiver did not start"
 hook="http://127.0.0.1:$(cat "$dir/hook.port")/hook"
 touch "$dir/hook.log"
 
+# The grouping window (15 s) covers the 200 items' start on loaded machines.
 flags=(--session-timeout-ms 2000 --alert-interval-ms 300 --alert-reminder-s 3600
-       --alert-group-ms 8000 --alert-webhook "$hook/ops" --capacity 250 --labels p)
+       --alert-group-ms 15000 --alert-webhook "$hook/ops" --capacity 250 --labels p)
 it_agent g1 "${flags[@]}"
 it_agent g2 "${flags[@]}"
 agents=(g1 g2)
@@ -120,11 +121,11 @@ grep '"kind":"no_failover".*"job":"pair"' "$dir/hook.log" | grep -q 'fewer than 
 
 # ---- an agent at its capacity: an agent notice, then its recovery (the run
 # lasts past the leader's grouping window: shorter, it would be a blip)
-it_agent g3 --session-timeout-ms 2000 --alert-interval-ms 300 --alert-group-ms 8000 \
+it_agent g3 --session-timeout-ms 2000 --alert-interval-ms 300 --alert-group-ms 15000 \
   --alert-webhook "$hook/ops" --capacity 1 --labels solo
 agents+=(g3)
 cat > "$dir/hog.json" <<JOB
-{"name":"hog","command":"sleep 15","labels":["solo"]}
+{"name":"hog","command":"sleep 25","labels":["solo"]}
 JOB
 ctl job put "$dir/hog.json" >/dev/null || fail "job put hog"
 hog() { ctl job trigger hog >/dev/null 2>&1; }
