@@ -810,6 +810,55 @@ static int step_workflows(MYSQL *m, struct hist_alert_state *s, struct sc_err *e
     return rc;
 }
 
+/* step_running_tasks: tasks that failed (after their retries) in runs still
+ * going on — other branches may run for hours — are announced now, not when
+ * the run ends. Their condition carries the run's creation as its time: the
+ * run's own success (a trigger rule that tolerates it) or a later run's
+ * clears it. Running runs are few (ix_retention, ended_ms NULL). */
+static int step_running_tasks(MYSQL *m, struct hist_alert_state *s, struct sc_err *err)
+{
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT r.workflow, r.run_id, r.created_ms, t.task, IFNULL(t.reason,'')"
+             " FROM workflow_run r JOIN task_instance t ON t.run_id = r.run_id"
+             " AND t.state = 'failed' WHERE r.ended_ms IS NULL AND r.state = 'running'"
+             " LIMIT %d",
+             WF_BATCH);
+    if (mysql_query(m, q) != 0)
+        return fail(m, err);
+    MYSQL_RES *res = mysql_store_result(m);
+    if (!res)
+        return fail(m, err);
+    MYSQL_ROW row;
+    int rc = 0;
+    while ((row = mysql_fetch_row(res)) && rc == 0) {
+        struct hist_alert_notice c;
+        char key[700];
+        const char *reason = row[4];
+        bool sensor = !strncmp(reason, "sensor timed out", 16);
+        memset(&c, 0, sizeof c);
+        snprintf(c.kind, sizeof c.kind, "%s", sensor ? "sensor_late" : "task_failed");
+        snprintf(c.job, sizeof c.job, "%s", row[0]);
+        snprintf(c.task, sizeof c.task, "%s", row[3]);
+        snprintf(c.execution_id, sizeof c.execution_id, "%s", row[1]);
+        snprintf(c.message, sizeof c.message, "task %s: %.150s", row[3], reason);
+        c.item = -1;
+        int64_t created = strtoll(row[2], NULL, 10);
+        cond_key(&c, key, sizeof key);
+        struct cond *x = strmap_get(&s->conds, key);
+        if (x && !x->resolve) {
+            if (created > x->ended_ms) {
+                x->ended_ms = created;
+                snprintf(x->n.execution_id, sizeof x->n.execution_id, "%s", row[1]);
+            }
+        } else if ((x ? reopen(s, x, key, &c, 0, created) : cond_open(s, &c, 0, created)) < 0) {
+            rc = oom(err);
+        }
+    }
+    mysql_free_result(res);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- writing alert_event */
 
 /* write_fresh: rows for the conditions opened this evaluation; then they join
@@ -955,8 +1004,8 @@ int hist_alert_eval(MYSQL *m, struct hist_alert_state *s, const struct hist_aler
     expire_history(s, now_ms);
     if (ext && (rc = step_caller(s, ext, next)) < 0)
         return oom(err);
-    if ((rc = step_workflows(m, s, err)) < 0 || (rc = write_fresh(m, s, now_ms, err)) < 0 ||
-        (rc = write_resolves(m, s, err)) < 0)
+    if ((rc = step_workflows(m, s, err)) < 0 || (rc = step_running_tasks(m, s, err)) < 0 ||
+        (rc = write_fresh(m, s, now_ms, err)) < 0 || (rc = write_resolves(m, s, err)) < 0)
         return rc;
     s->built = true;
     if (hist_alert_group_take(s->groups, o, now_ms, &out, &n) < 0) {

@@ -16,9 +16,11 @@
  *                               view (hist_alert_cond), open while listed;
  *   run_failed | run_overdue | task_failed | sensor_late
  *                               a workflow's newest finished run failed (over its
- *                               timeout_s: run_overdue; a task failed after its
- *                               retries: task_failed; a sensor timed out:
- *                               sensor_late), until a later run succeeds.
+ *                               timeout_s: run_overdue), until a later run
+ *                               succeeds; a task failed after its retries
+ *                               (task_failed; a sensor that timed out:
+ *                               sensor_late), in a run ended or still going on,
+ *                               until that run or a later one succeeds.
  * Evaluation is incremental: the first call of a state rebuilds it from the
  * open alert_event rows and one bounded (24 h) query; later calls read only the
  * status changes recorded since (job_status_trace.seq past the high-water mark)

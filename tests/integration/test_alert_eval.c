@@ -355,6 +355,35 @@ static void test_workflow(void **state_)
     assert_non_null(find(v, nn, "resolve", "sensor_late", "etl"));
     free(v);
     assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM alert_event WHERE resolved_at IS NULL"), 0);
+    /* a task failed after its retries while its run goes on: announced now;
+     * the run's end (failed) keeps that task condition and opens run_failed */
+    tdb_exec(c.m, "INSERT INTO workflow_run (run_id, workflow, logical_ms, run_trigger, state,"
+                  " params, created_ms, started_ms, ended_ms, seq) VALUES ('etl-5', 'etl',"
+                  " 5, 'manual', 'running', '{}', UNIX_TIMESTAMP() * 1000,"
+                  " UNIX_TIMESTAMP() * 1000, NULL, 1)");
+    tdb_exec(c.m, "INSERT INTO task_instance (run_id, task, state, attempt, reason, seq) VALUES"
+                  " ('etl-5', 'transform', 'failed', 2, 'exit status 1', 1),"
+                  " ('etl-5', 'report', 'running', 1, NULL, 1)");
+    v = eval(&c, st, NULL, 0, &nn);
+    assert_int_equal(nn, 1);
+    o = find(v, nn, "open", "task_failed", "etl");
+    assert_non_null(o);
+    assert_string_equal(o->task, "transform");
+    assert_string_equal(o->execution_id, "etl-5");
+    free(v);
+    tdb_exec(c.m, "UPDATE workflow_run SET state = 'failed', ended_ms = UNIX_TIMESTAMP() * 1000 + 1"
+                  " WHERE run_id = 'etl-5'");
+    v = eval(&c, st, NULL, 0, &nn);
+    assert_int_equal(nn, 1);
+    assert_non_null(find(v, nn, "open", "run_failed", "etl"));
+    free(v);
+    assert_int_equal(tdb_int(c.m, "SELECT COUNT(*) FROM alert_event WHERE task = 'transform'"), 1);
+    tdb_exec(c.m, "UPDATE alert_event SET resolved_at = UTC_TIMESTAMP(3) WHERE job = 'etl'");
+    hist_alert_state_free(st);
+    st = state(); /* (a clean slate for what follows) */
+    v = eval(&c, st, NULL, 0, &nn);
+    free(v);
+
     /* a run failed at its timeout_s (the driver cancels what still runs, with
      * that reason): run_overdue, and no task_failed for the cancelled task */
     run_row(c.m, "etl-4", "failed", 5);
