@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,7 +33,9 @@
 #include "agent/wfdrive.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/strmap.h"
 #include "registry/coord.h"
+#include "registry/plan.h"
 #include "sql/db.h"
 #include "sql/hist.h"
 #include "sql/hist_alert.h"
@@ -70,15 +73,20 @@ struct agent {
     struct wfd *wfd;           /* workflows: the item side, and the driver while leading */
     struct maint *maint;       /* the leader's retention and rollup */
     struct logsweep *logsweep; /* prunes old execution logs */
-    /* the leader's no_agent list for maint, recomputed when coord_generation or
-     * the applied epoch moved (at most HIST_ALERT_MAX names, owned here) */
+    /* the leader's alert conditions for maint: the jobs' (no_agent,
+     * no_failover) recomputed when coord_generation or the applied epoch moved,
+     * then the agents' every interval (at most HIST_ALERT_MAX, owned here) */
     struct event *ev_noagent;
-    int alert_ms;
+    int alert_ms, alert_skew_ms;
     bool na_cached;
     uint64_t na_gen;
     int64_t na_epoch;
-    char **na;
-    size_t nna;
+    struct hist_alert_cond *na;
+    size_t nna, njobconds, capna;
+    struct strmap agent_seen; /* agent id -> struct seen_agent (leader only) */
+    int log_min_free_pct;     /* an agent's log disk with less free is "nearly full" */
+    char logs[4200];          /* WORK_DIR/logs, whose disk the record reports */
+    int64_t disk_checked_ms;
     char host[256];
     struct event *ev_guard;
     struct live_run *runs;
@@ -103,10 +111,34 @@ static const struct job *alert_job(void *ctx, const char *name)
     return a->coord ? coord_job(a->coord, name) : NULL;
 }
 
-/* na_walk: collects the enabled, valid jobs with no eligible agent. */
+/* na_add: one more condition for maint (false when out of memory or full). */
+static bool na_add(struct agent *a, const char *kind, const char *job, const char *agent,
+                   const char *msg)
+{
+    if (a->nna >= HIST_ALERT_MAX)
+        return true; /* cut, in name order: see noagent_cb */
+    if (a->nna == a->capna) {
+        size_t cap = a->capna ? 2 * a->capna : 64;
+        struct hist_alert_cond *v = realloc(a->na, cap * sizeof *v);
+        if (!v)
+            return false;
+        a->na = v;
+        a->capna = cap;
+    }
+    struct hist_alert_cond *c = &a->na[a->nna++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->kind, sizeof c->kind, "%s", kind);
+    snprintf(c->job, sizeof c->job, "%s", job);
+    snprintf(c->agent, sizeof c->agent, "%s", agent);
+    snprintf(c->message, sizeof c->message, "%s", msg);
+    return true;
+}
+
+/* na_walk: collects the enabled, valid jobs that cannot run (no eligible
+ * agent) or cannot fail over (failover off, or one eligible agent). */
 struct na_walk {
     struct coord *c;
-    const char **v;
+    const struct job **v;
     size_t n, cap;
     bool oom;
 };
@@ -114,11 +146,14 @@ struct na_walk {
 static void na_job(void *arg, const struct job *cfg)
 {
     struct na_walk *w = arg;
-    if (w->oom || cfg->disabled || coord_job_eligible(w->c, cfg->name) != 0)
+    if (w->oom || cfg->disabled)
+        return;
+    int el = coord_job_eligible(w->c, cfg->name);
+    if (el < 0 || (el >= 2 && cfg->failover))
         return;
     if (w->n == w->cap) {
         size_t cap = w->cap ? 2 * w->cap : 64;
-        const char **v = realloc(w->v, cap * sizeof *v);
+        const struct job **v = realloc(w->v, cap * sizeof *v);
         if (!v) {
             w->oom = true;
             return;
@@ -126,28 +161,71 @@ static void na_job(void *arg, const struct job *cfg)
         w->v = v;
         w->cap = cap;
     }
-    w->v[w->n++] = cfg->name;
+    w->v[w->n++] = cfg;
 }
 
 static int cmp_name(const void *x, const void *y)
 {
-    return strcmp(*(const char *const *)x, *(const char *const *)y);
+    return strcmp((*(const struct job *const *)x)->name, (*(const struct job *const *)y)->name);
 }
 
-static void na_clear(struct agent *a)
+/* An agent seen by this leader: its first session, and when a new one came. */
+struct seen_agent {
+    int64_t session, back_ms;
+};
+
+/* How long "session lost and back" stays open after the new session is seen:
+ * it is an event, not a state, so it clears by itself. */
+#define AGENT_BACK_MS 600000
+
+struct ag_walk {
+    struct agent *a;
+    int64_t now;
+    bool oom;
+};
+
+static void ag_cond(void *arg, const char *id, const struct plan_agent_rec *r)
 {
-    for (size_t i = 0; i < a->nna; i++)
-        free(a->na[i]);
-    free(a->na);
-    a->na = NULL;
-    a->nna = 0;
-    a->na_cached = false;
+    struct ag_walk *w = arg;
+    struct agent *a = w->a;
+    char why[200];
+    size_t off = 0;
+    why[0] = '\0';
+    struct seen_agent *sa = strmap_get(&a->agent_seen, id);
+    if (!sa) {
+        int perr = 0;
+        if ((sa = calloc(1, sizeof *sa))) {
+            sa->session = r->session;
+            strmap_put(&a->agent_seen, id, sa, &perr);
+            if (perr < 0) {
+                free(sa);
+                sa = NULL;
+            }
+        }
+    } else if (r->session && r->session != sa->session) {
+        sa->session = r->session;
+        sa->back_ms = w->now;
+    }
+#define WHY(...) off += (size_t)snprintf(why + off, sizeof why - off, __VA_ARGS__)
+    if (!r->ready)
+        WHY("%s%s", off ? ", " : "", r->reason && *r->reason ? r->reason : "not ready");
+    if (r->skew_ms > a->alert_skew_ms || r->skew_ms < -a->alert_skew_ms)
+        WHY("%sclock skew %lld ms", off ? ", " : "", (long long)r->skew_ms);
+    if (r->capacity > 0 && r->nrunning >= r->capacity)
+        WHY("%sat capacity (%d)", off ? ", " : "", r->capacity);
+    if (r->log_free_pct >= 0 && r->log_free_pct < a->log_min_free_pct)
+        WHY("%slog disk nearly full (%d%% free)", off ? ", " : "", r->log_free_pct);
+    if (sa && sa->back_ms && w->now - sa->back_ms < AGENT_BACK_MS)
+        WHY("%ssession lost and back", off ? ", " : "");
+#undef WHY
+    if (off && off < sizeof why && !na_add(a, "agent", "", id, why))
+        w->oom = true;
 }
 
 /* noagent_cb (loop, every alert interval): while leader with an applied
- * epoch, hand maint the jobs no live agent may run. The list is in name order
- * and cut at HIST_ALERT_MAX, so a job added elsewhere never swaps which ones
- * are alerted. */
+ * epoch, hand maint the conditions of its ZooKeeper view. The job list is in
+ * name order and cut at HIST_ALERT_MAX, so a job added elsewhere never swaps
+ * which ones are alerted. */
 static void noagent_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
@@ -157,35 +235,46 @@ static void noagent_cb(evutil_socket_t fd, short what, void *arg)
     int64_t epoch = coord_applied_epoch(a->coord);
     uint64_t gen = coord_generation(a->coord);
     if (epoch <= 0) {
-        maint_set_no_agent(a->maint, false, NULL, 0);
+        a->na_cached = false;
+        maint_set_conditions(a->maint, false, NULL, 0);
         return;
     }
+    bool oom = false;
     if (!a->na_cached || gen != a->na_gen || epoch != a->na_epoch) {
         struct na_walk w = {.c = a->coord};
-        na_clear(a);
+        a->nna = 0;
         coord_foreach_job(a->coord, na_job, &w);
-        size_t n = w.n < HIST_ALERT_MAX ? w.n : HIST_ALERT_MAX;
         if (w.n > 1)
             qsort(w.v, w.n, sizeof *w.v, cmp_name);
-        a->na = n ? calloc(n, sizeof *a->na) : NULL;
-        bool oom = w.oom || (n && !a->na);
-        for (size_t i = 0; !oom && i < n; i++)
-            if (!(a->na[a->nna++] = strdup(w.v[i])))
-                oom = true;
-        free(w.v);
-        if (oom) {
-            na_clear(a);
-            maint_set_no_agent(a->maint, false, NULL, 0);
-            return;
+        for (size_t i = 0; !w.oom && i < w.n; i++) {
+            const struct job *j = w.v[i];
+            int el = coord_job_eligible(a->coord, j->name);
+            bool ok = el == 0        ? na_add(a, "no_agent", j->name, "", "no eligible agent")
+                      : !j->failover ? na_add(a, "no_failover", j->name, "", "failover off")
+                                     : na_add(a, "no_failover", j->name, "",
+                                              "fewer than two live eligible agents");
+            w.oom = w.oom || !ok;
         }
+        free(w.v);
+        oom = w.oom;
         if (w.n > HIST_ALERT_MAX)
-            LOGW("%zu jobs have no eligible agent; alerts for the first %d only", w.n,
+            LOGW("%zu jobs cannot run or fail over; alerts for the first %d only", w.n,
                  HIST_ALERT_MAX);
-        a->na_cached = true;
+        a->njobconds = a->nna;
+        a->na_cached = !oom;
         a->na_gen = gen;
         a->na_epoch = epoch;
     }
-    maint_set_no_agent(a->maint, true, (const char *const *)a->na, a->nna);
+    a->nna = a->njobconds;
+    struct ag_walk aw = {.a = a, .now = (int64_t)time(NULL) * 1000};
+    if (!oom)
+        coord_foreach_agent(a->coord, ag_cond, &aw);
+    if (oom || aw.oom) {
+        a->na_cached = false;
+        maint_set_conditions(a->maint, false, NULL, 0);
+        return;
+    }
+    maint_set_conditions(a->maint, true, a->na, a->nna);
 }
 
 /* on_change runs inside coordination callbacks; the scheduler is updated from
@@ -707,6 +796,13 @@ static void publish_cb(evutil_socket_t fd, short what, void *arg)
             n++;
         }
     coord_set_running(a->coord, jobs, items, fires, n);
+    /* the log disk's free share, for the leader's abnormal-agent alerts (the
+     * record is written only when it moves by 5 %) */
+    struct statvfs sv;
+    if (now - a->disk_checked_ms >= 10000 && statvfs(a->logs, &sv) == 0 && sv.f_blocks > 0) {
+        a->disk_checked_ms = now;
+        coord_set_log_disk(a->coord, (int)((sv.f_bavail * 100) / sv.f_blocks));
+    }
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -1082,11 +1178,14 @@ int agent_run(const struct cfg *c)
         snprintf(spool, sizeof spool, "%s/spool", work);
         struct hist_writer_opts ho = {.url = &url, .password = pw, .spool_path = spool};
         int hrc = hist_writer_open(&ho, &a.hist, &err);
-        long long days = 30, alert_ms = 5000, reminder_s = 3600, hook_ms = 5000, hook_q = 64;
+        long long days = 30, alert_ms = 5000, reminder_s = 3600, hook_ms = 5000, hook_q = 64,
+                  group_ms = 10000, disk_pct = 10;
         if (hrc == 0 &&
             (cfg_int(c, "retention_days", 1, 36500, &days, &err) == -EINVAL ||
              cfg_int(c, "alert_interval_ms", 0, 3600000, &alert_ms, &err) == -EINVAL ||
              cfg_int(c, "alert_reminder_s", 1, 7 * 86400, &reminder_s, &err) == -EINVAL ||
+             cfg_int(c, "alert_group_ms", 0, 3600000, &group_ms, &err) == -EINVAL ||
+             cfg_int(c, "log_disk_min_free_pct", 0, 100, &disk_pct, &err) == -EINVAL ||
              cfg_int(c, "webhook_timeout_ms", 100, 60000, &hook_ms, &err) == -EINVAL ||
              cfg_int(c, "webhook_queue", 1, 100000, &hook_q, &err) == -EINVAL)) {
             fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -1101,6 +1200,8 @@ int agent_run(const struct cfg *c)
             .period_s = 300,
             .alert_interval_ms = (int)alert_ms,
             .alert_reminder_s = (int)reminder_s,
+            .alert_group_ms = (int)group_ms,
+            .alert_webhook = cfg_str(c, "alert_webhook"),
             .webhook_timeout_ms = (int)hook_ms,
             .webhook_queue = (int)hook_q,
             .base = a.base,
@@ -1111,6 +1212,8 @@ int agent_run(const struct cfg *c)
         if (hrc == 0 && maint_start(&mo, &a.maint) < 0)
             LOGW("history housekeeping thread not started");
         a.alert_ms = (int)alert_ms;
+        a.alert_skew_ms = (int)skew_ms;
+        a.log_min_free_pct = (int)disk_pct;
         free(pw);
         if (hrc < 0) {
             fprintf(stderr, "shardcron-agent: history: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -1132,6 +1235,7 @@ int agent_run(const struct cfg *c)
     char logs[4200], jar[4200];
     snprintf(logs, sizeof logs, "%s/logs", work);
     mkdir_p(logs);
+    snprintf(a.logs, sizeof a.logs, "%s", logs);
     long long keep_days = 14;
     if (cfg_int(c, "log_retention_days", 0, 36500, &keep_days, &err) == -EINVAL) {
         fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -1284,7 +1388,14 @@ out:
         event_free(a.ev_publish);
     if (a.ev_noagent)
         event_free(a.ev_noagent);
-    na_clear(&a);
+    free(a.na);
+    {
+        const char *k;
+        void *v;
+        for (size_t it = 0; strmap_next(&a.agent_seen, &it, &k, &v);)
+            free(v);
+        strmap_free(&a.agent_seen);
+    }
     http_server_free(a.http);
     if (a.ev_term)
         event_free(a.ev_term);

@@ -33,11 +33,13 @@ struct maint {
     pthread_t athread;
     pthread_cond_t acond;
     struct hist_alert_notice *pending; /* decided, not yet seen by the loop (lock) */
-    /* jobs without an eligible agent, from the loop (lock): nna names packed
-     * NUL-separated in na (nabytes); na_known false until the loop has said */
-    char *na;
-    size_t nna, nabytes;
+    /* conditions from the leader's ZooKeeper view, from the loop (lock);
+     * na_known false until the loop has said */
+    struct hist_alert_cond *na;
+    size_t nna;
     bool na_known;
+    uint64_t term; /* becomes leader: +1 (lock); an evaluation state is of one term */
+    char *webhook; /* alert_webhook, or NULL */
     size_t npending, cappending;
     struct event *ev_notices; /* loop: filter and queue `pending` */
     struct hist_hooks *hooks;
@@ -106,56 +108,67 @@ static void *loop(void *arg)
 
 /* ---------------------------------------------------------------- alerts */
 
-/* alert_loop (alert thread): evaluate while leader, hand notices to the loop. */
+/* alert_loop (alert thread): evaluate while leader, hand notices to the loop.
+ * The evaluation state lives for one term as leader on one connection: a new
+ * term, or an error, rebuilds it from MySQL. */
 static void *alert_loop(void *arg)
 {
-    static const char *const none[1] = {NULL}; /* a known, empty no_agent list */
     struct maint *m = arg;
     MYSQL *conn = NULL;
+    struct hist_alert_state *st = NULL;
+    uint64_t st_term = 0;
     mysql_thread_init();
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
         m->akick = false;
+        if (st && (!m->leader || st_term != m->term)) {
+            /* what another leader did meanwhile is in MySQL, not here */
+            hist_alert_state_free(st);
+            st = NULL;
+        }
+        st_term = m->term;
         if (m->leader) {
-            /* The no_agent list as the loop last gave it, copied so the loop
-             * may replace it during the evaluation. */
-            char *na = NULL;
-            const char **names = NULL;
+            /* The list as the loop last gave it, copied so the loop may
+             * replace it during the evaluation. */
+            struct hist_alert_cond *na = NULL;
             size_t nna = 0;
             bool known = m->na_known;
             if (known && m->nna > 0) {
-                na = malloc(m->nabytes);
-                names = calloc(m->nna, sizeof *names);
-                if (na && names) {
-                    memcpy(na, m->na, m->nabytes);
-                    for (size_t i = 0, off = 0; i < m->nna; i++, off += strlen(na + off) + 1)
-                        names[i] = na + off;
+                if ((na = malloc(m->nna * sizeof *na))) {
+                    memcpy(na, m->na, m->nna * sizeof *na);
                     nna = m->nna;
                 } else {
-                    known = false; /* out of memory: leave no_agent rows alone */
+                    known = false; /* out of memory: leave those alerts alone */
                 }
             }
             pthread_mutex_unlock(&m->lock);
+            static const struct hist_alert_cond none[1];
+            struct hist_alert_opts ao = {.reminder_s = m->o.alert_reminder_s,
+                                         .group_ms = m->o.alert_group_ms};
             struct sc_err err;
             struct hist_alert_notice *n = NULL;
             size_t nn = 0;
             sc_err_clear(&err);
+            int rc = 0;
             if (!conn && !(conn = db_connect(&m->url, m->password, 10, &err))) {
                 LOGW("alerts: %s", err.msg);
                 atomic_fetch_add(&m->eval_errors, 1);
-            } else if (hist_alert_eval(conn, m->o.alert_reminder_s,
-                                       !known  ? NULL
-                                       : names ? names
-                                               : none,
-                                       nna, &n, &nn, &err) < 0) {
-                LOGW("alerts: %s; reconnecting next time", err.msg);
+            } else if ((!st && (rc = hist_alert_state_new(&st)) < 0) ||
+                       (rc = hist_alert_eval(conn, st, &ao, now_ms(),
+                                             !known ? NULL
+                                             : na   ? na
+                                                    : none,
+                                             nna, &n, &nn, &err)) < 0) {
+                LOGW("alerts: %s; reconnecting next time",
+                     rc == -ENOMEM ? "out of memory" : err.msg);
                 atomic_fetch_add(&m->eval_errors, 1);
+                hist_alert_state_free(st);
+                st = NULL;
                 mysql_close(conn);
                 conn = NULL;
             } else {
                 atomic_fetch_add(&m->evaluations, 1);
             }
-            free(names);
             free(na);
             pthread_mutex_lock(&m->lock);
             if (nn && m->npending + nn > m->cappending) {
@@ -186,6 +199,7 @@ static void *alert_loop(void *arg)
             ;
     }
     pthread_mutex_unlock(&m->lock);
+    hist_alert_state_free(st);
     if (conn)
         mysql_close(conn);
     mysql_thread_end();
@@ -220,7 +234,15 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
             m->resolved++;
         else
             m->reminders++;
-        LOGN("alert %llu %s: %s %s item %d", n[i].id, n[i].event, n[i].kind, n[i].job, n[i].item);
+        LOGN("alert %llu %s: %s %s%s item %d count %u", n[i].id, n[i].event, n[i].kind, n[i].job,
+             n[i].agent, n[i].item, n[i].count);
+        if (!hist_alert_about_job(&n[i])) { /* an agent's or a workflow's: alert_webhook */
+            char *body = m->webhook ? hist_alert_payload(NULL, &n[i], m->sender) : NULL;
+            if (m->webhook && (!body || hist_hooks_post(m->hooks, m->webhook, body) < 0))
+                LOGW("alert %llu not sent to alert_webhook", n[i].id);
+            free(body);
+            continue;
+        }
         const struct job *j = m->o.job ? m->o.job(m->o.ctx, n[i].job) : NULL;
         if (!hist_alert_wanted(j, &n[i]))
             continue;
@@ -253,9 +275,11 @@ int maint_start(const struct maint_opts *o, struct maint **out)
     m->url = *o->url;
     m->password = o->password ? strdup(o->password) : NULL;
     m->sender = strdup(o->sender ? o->sender : "");
+    m->webhook = o->alert_webhook && o->alert_webhook[0] ? strdup(o->alert_webhook) : NULL;
     m->o.url = NULL; /* copied above; the caller's pointers are not kept */
     m->o.password = NULL;
     m->o.sender = NULL;
+    m->o.alert_webhook = NULL;
     m->retention_days = o->retention_days ? o->retention_days : 30;
     m->period_s = o->period_s ? o->period_s : 300;
     strmap_init(&m->last_notice);
@@ -289,6 +313,7 @@ int maint_start(const struct maint_opts *o, struct maint **out)
         }
         strmap_free(&m->last_notice);
         free(m->sender);
+        free(m->webhook);
         free(m->password);
         free(m);
         return -EAGAIN;
@@ -321,8 +346,10 @@ void maint_set_leader(struct maint *m, bool leader)
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
-    if (leader && !m->leader)
+    if (leader && !m->leader) {
         m->kick = m->akick = true; /* run at once on becoming leader */
+        m->term++;
+    }
     if (!leader)
         m->na_known = false; /* a list from an earlier term is not trusted again */
     m->leader = leader;
@@ -331,37 +358,25 @@ void maint_set_leader(struct maint *m, bool leader)
     pthread_mutex_unlock(&m->lock);
 }
 
-void maint_set_no_agent(struct maint *m, bool known, const char *const *names, size_t n)
+void maint_set_conditions(struct maint *m, bool known, const struct hist_alert_cond *v, size_t n)
 {
     if (!m || !m->alerting)
         return;
-    if (!known || !names)
+    if (!known || !v)
         n = 0;
-    size_t bytes = 0, k = 0;
-    for (size_t i = 0; names && i < n && k < HIST_ALERT_MAX; i++)
-        if (names[i] && names[i][0] && strlen(names[i]) <= JOB_NAME_MAX) {
-            bytes += strlen(names[i]) + 1;
-            k++;
-        }
-    char *buf = bytes ? malloc(bytes) : NULL;
-    if (bytes && !buf) {
+    if (n > HIST_ALERT_MAX)
+        n = HIST_ALERT_MAX;
+    struct hist_alert_cond *buf = n ? malloc(n * sizeof *buf) : NULL;
+    if (n && !buf) {
         n = 0;
         known = false; /* out of memory: the list becomes unknown */
     }
-    size_t off = 0;
-    k = 0;
-    for (size_t i = 0; buf && i < n && k < HIST_ALERT_MAX; i++)
-        if (names[i] && names[i][0] && strlen(names[i]) <= JOB_NAME_MAX) {
-            size_t l = strlen(names[i]) + 1;
-            memcpy(buf + off, names[i], l);
-            off += l;
-            k++;
-        }
+    if (buf)
+        memcpy(buf, v, n * sizeof *buf);
     pthread_mutex_lock(&m->lock);
     free(m->na);
     m->na = buf;
-    m->nabytes = off;
-    m->nna = k;
+    m->nna = n;
     m->na_known = known && m->leader;
     pthread_mutex_unlock(&m->lock);
 }
@@ -392,6 +407,7 @@ void maint_stop(struct maint *m)
     strmap_free(&m->last_notice);
     free(m->pending);
     free(m->na);
+    free(m->webhook);
     free(m->sender);
     free(m->password);
     free(m);

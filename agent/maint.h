@@ -22,6 +22,7 @@
 
 #include "core/job.h"
 #include "sql/db.h"
+#include "sql/hist_alert.h"
 
 struct maint;
 
@@ -31,10 +32,14 @@ struct maint_opts {
     unsigned retention_days, period_s;
     int alert_interval_ms; /* 0: no alert evaluation */
     int alert_reminder_s;
+    int alert_group_ms; /* grouping window of a notice (sql/hist_alert.h) */
     int webhook_timeout_ms;
     int webhook_queue;       /* notices waiting or in flight, at most */
     struct event_base *base; /* the loop notices are filtered and queued on */
     const char *sender;      /* "sender" in the payloads (the agent id); copied */
+    /* where notices no job's settings take go (agents, workflows): NULL none;
+     * copied */
+    const char *alert_webhook;
     /* job: the current config of a job, or NULL (called on the loop thread). */
     const struct job *(*job)(void *ctx, const char *name);
     void *ctx;
@@ -49,12 +54,12 @@ struct maint_alert_stats {
  * loop thread after the loop has ended). */
 int maint_start(const struct maint_opts *o, struct maint **out);
 void maint_set_leader(struct maint *m, bool leader);
-/* maint_set_no_agent (loop): the enabled, valid jobs that have no eligible
- * agent now (n names, the first HIST_ALERT_MAX kept; copied), for the next
- * evaluations' no_agent alerts; known false: not known (no_agent alerts are
- * then left as they are; names is ignored). Ignored unless this agent is
- * leader; the list is forgotten when it stops being leader. */
-void maint_set_no_agent(struct maint *m, bool known, const char *const *names, size_t n);
+/* maint_set_conditions (loop): the conditions the leader sees in ZooKeeper
+ * now (no_agent, no_failover, agent; n of them, the first HIST_ALERT_MAX kept;
+ * copied), for the next evaluations; known false: not known (those alerts are
+ * then left as they are; v is ignored). Ignored unless this agent is leader;
+ * the list is forgotten when it stops being leader. */
+void maint_set_conditions(struct maint *m, bool known, const struct hist_alert_cond *v, size_t n);
 /* maint_deleted: executions deleted by retention so far. */
 uint64_t maint_deleted(const struct maint *m);
 void maint_alert_stats(struct maint *m, struct maint_alert_stats *s);

@@ -20,6 +20,7 @@
 
 #define ALERT_WINDOW_MS (24LL * 3600 * 1000)
 #define ALERT_SKEW_MS 2000
+#define ALERT_LOG_FREE_PCT 10 /* the agents' log_disk_min_free_pct default */
 #define ALERT_PER_JOB 10    /* items listed per job and reason; the rest are counted */
 #define ALERT_ROWS_MAX 1000 /* history rows read per request (a few MB at most) */
 
@@ -579,6 +580,8 @@ static void alerts_done(void *arg)
                 cJSON_AddItemToArray(reasons, cJSON_CreateString("at capacity"));
             if (ag->came_back)
                 cJSON_AddItemToArray(reasons, cJSON_CreateString("session lost and back"));
+            if (ag->rec.log_free_pct >= 0 && ag->rec.log_free_pct < ALERT_LOG_FREE_PCT)
+                cJSON_AddItemToArray(reasons, cJSON_CreateString("log disk nearly full"));
         }
         if (cJSON_GetArraySize(reasons) == 0) {
             cJSON_Delete(reasons);

@@ -18,7 +18,7 @@ static const char *const conc_names[] = {"forbid", "allow", "replace"};
 static const char *const type_names[] = {"shell", "java"};
 static const char *const strategy_names[] = {"average", "odd_even", "round_robin", "balanced",
                                              NULL};
-static const char *const alert_on_names[] = {"failure", "timeout", "missed"};
+static const char *const alert_on_names[] = {"failure", "timeout", "missed", "no_failover"};
 
 const char *job_misfire_name(enum job_misfire m)
 {
@@ -284,10 +284,10 @@ static int parse_alert(const cJSON *root, struct job *j, struct sc_err *err)
     j->alert.on = 0;
     cJSON_ArrayForEach(it, on)
     {
-        int k = cJSON_IsString(it) ? pick(it->valuestring, alert_on_names, 3) : -1;
+        int k = cJSON_IsString(it) ? pick(it->valuestring, alert_on_names, 4) : -1;
         if (k < 0)
             return sc_err_set(err, EINVAL, "alert.on", -1,
-                              "entries must be failure, timeout or missed");
+                              "entries must be failure, timeout, missed or no_failover");
         j->alert.on |= 1u << k;
     }
     return 0;
@@ -523,7 +523,7 @@ cJSON *job_to_cjson(const struct job *j)
     alert = cJSON_AddObjectToObject(o, "alert");
     cJSON_AddStringToObject(alert, "webhook", j->alert.webhook);
     on = cJSON_AddArrayToObject(alert, "on");
-    for (int k = 0; on && k < 3; k++)
+    for (int k = 0; on && k < 4; k++)
         if (j->alert.on & (1u << k))
             cJSON_AddItemToArray(on, cJSON_CreateString(alert_on_names[k]));
     cJSON_AddNumberToObject(alert, "silence_s", j->alert.silence_s);

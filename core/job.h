@@ -39,7 +39,14 @@ struct job_env {
 enum job_type { JOB_SHELL, JOB_JAVA };
 enum job_misfire { JOB_MISFIRE_SKIP, JOB_MISFIRE_ONCE, JOB_MISFIRE_ALL };
 enum job_concurrency { JOB_CONC_FORBID, JOB_CONC_ALLOW, JOB_CONC_REPLACE };
-enum job_alert_on { JOB_ALERT_FAILURE = 1, JOB_ALERT_TIMEOUT = 2, JOB_ALERT_MISSED = 4 };
+/* NO_FAILOVER is not in the default set: a job on one agent by design would
+ * otherwise be announced for as long as it exists. */
+enum job_alert_on {
+    JOB_ALERT_FAILURE = 1,
+    JOB_ALERT_TIMEOUT = 2,
+    JOB_ALERT_MISSED = 4,
+    JOB_ALERT_NO_FAILOVER = 8
+};
 
 struct job {
     char *name;

@@ -353,6 +353,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
         c->labels[c->nlabels++] = strdup(o->labels[i]);
     c->capacity = o->capacity;
     c->max_skew_ms = o->max_clock_skew_ms;
+    c->log_free_pct = -1;
     c->started_at_ms = now_ms();
     c->on_change = o->on_change;
     c->on_lost = o->on_lost;
@@ -595,6 +596,19 @@ void coord_stats(const struct coord *c, struct coord_stats *s)
     }
     for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);)
         s->agents_alive += ((struct cagent *)v)->alive;
+}
+
+void coord_foreach_agent(struct coord *c,
+                         void (*fn)(void *arg, const char *id, const struct plan_agent_rec *rec),
+                         void *arg)
+{
+    const char *k;
+    void *v;
+    for (size_t it = 0; strmap_next(&c->agents, &it, &k, &v);) {
+        const struct cagent *ag = v;
+        if (ag->alive && ag->loaded)
+            fn(arg, ag->id, &ag->rec);
+    }
 }
 
 int coord_job_eligible(const struct coord *c, const char *job)

@@ -161,6 +161,12 @@ int coord_job_eligible(const struct coord *c, const char *job);
 /* coord_foreach_job: calls fn for every job with a valid config (disabled ones
  * included); the config is coord's, valid until the callback returns. */
 void coord_foreach_job(struct coord *c, void (*fn)(void *arg, const struct job *cfg), void *arg);
+/* coord_foreach_agent: calls fn for every live agent whose record was read
+ * (ours included); the record is coord's, valid until the callback returns. */
+struct plan_agent_rec;
+void coord_foreach_agent(struct coord *c,
+                         void (*fn)(void *arg, const char *id, const struct plan_agent_rec *rec),
+                         void *arg);
 
 /* coord_set_running: the items running for a while here, published (at most
  * once a second) so that a survivor can re-run them if this agent dies. The
@@ -199,6 +205,11 @@ bool coord_owes(const struct coord *c, const char *job, int item);
  * with the record (backlog_s): a successor of our death accounts our queued
  * fires from there, and the cluster is not settled while any agent has one. */
 void coord_set_backlog(struct coord *c, int64_t oldest_s);
+
+/* coord_set_log_disk: the free share (percent) of the disk holding this
+ * agent's execution logs, for the leader's abnormal-agent alerts; the record
+ * is written only when it moves to another multiple of 5. */
+void coord_set_log_disk(struct coord *c, int free_pct);
 
 /* coord_clock_suspect: the wall clock jumped: refuse work until a fresh clock
  * check against ZooKeeper passes (started at once). */

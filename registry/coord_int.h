@@ -208,6 +208,7 @@ struct coord {
     /* the scheduler's backlog (coord_set_backlog): the oldest fire queued
      * for capacity since its queue was last empty; 0 none (record: backlog_s) */
     int64_t backlog_s;
+    int log_free_pct; /* coord_set_log_disk; -1 not known (record: log_free_pct) */
     /* leader: members evicted since the last publication (own_evict) */
     char **evicting;
     int64_t *evicting_session;

@@ -98,6 +98,7 @@ static char *record_json(struct coord *c)
      * each of which writes the record anyway or marks it dirty once. */
     r.npending = count_pending(c);
     r.backlog_s = c->backlog_s;
+    r.log_free_pct = c->log_free_pct;
     /* a server restart an agent that started later did not see: own_gap_merge */
     int64_t brk = moment_ms(c->gap_first_mono ? c->gap_first_mono : c->gap_mono);
     r.brk_ms = brk > 0 ? brk - c->skew_ms : 0;
@@ -441,6 +442,16 @@ void coord_run_ended(struct coord *c, const char *job, int item, int64_t fire)
             coord_write_record(c);
             return;
         }
+}
+
+void coord_set_log_disk(struct coord *c, int free_pct)
+{
+    int p = free_pct < 0 ? -1 : free_pct > 100 ? 100 : free_pct - free_pct % 5;
+    if (p == c->log_free_pct)
+        return;
+    c->log_free_pct = p;
+    c->node_dirty = true;
+    coord_schedule_eval(c);
 }
 
 void coord_set_backlog(struct coord *c, int64_t oldest_s)

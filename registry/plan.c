@@ -540,6 +540,11 @@ int plan_agent_parse(const char *data, int len, struct plan_agent_rec *out, stru
     INT("npending", r.npending, 0, INT32_MAX);
     INT("backlog_s", r.backlog_s, 0, INT64_MAX / 2);
     INT("brk_ms", r.brk_ms, 0, INT64_MAX / 2);
+    v = -1;
+    if ((rc = json_get_int(root, "log_free_pct", JSON_OPTIONAL, 0, 100, &v, err)) < 0 &&
+        rc != -ENOENT)
+        goto out;
+    r.log_free_pct = (int)v;
 #undef STR
 #undef INT
     s = "0";
@@ -598,6 +603,8 @@ char *plan_agent_json(const struct plan_agent_rec *r)
         cJSON_AddNumberToObject(o, "backlog_s", (double)r->backlog_s);
     if (r->brk_ms > 0)
         cJSON_AddNumberToObject(o, "brk_ms", (double)r->brk_ms);
+    if (r->log_free_pct >= 0)
+        cJSON_AddNumberToObject(o, "log_free_pct", r->log_free_pct);
     if (r->nreran > 0) {
         cJSON *a = cJSON_AddArrayToObject(o, "reran");
         for (int i = 0; a && i < r->nreran; i++) {

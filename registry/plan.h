@@ -171,6 +171,10 @@ struct plan_agent_rec {
      * (it started later) is one this agent saw: own_gap_merge. Records
      * without the field: 0. */
     int64_t brk_ms;
+    /* free share of the disk holding its execution logs, in percent rounded
+     * down to a multiple of 5 (changes write the record rarely); -1 not known
+     * (records without the field) */
+    int log_free_pct;
 };
 
 /* plan_reran_has: whether `session` is in a reran list of n entries. */

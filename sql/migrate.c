@@ -48,6 +48,10 @@ __asm__(".section .rodata\n"
         "hist_sql_m0007:\n"
         ".incbin \"sql/migrations/0007_paused.sql\"\n"
         ".byte 0\n"
+        ".global hist_sql_m0008\n"
+        "hist_sql_m0008:\n"
+        ".incbin \"sql/migrations/0008_alert_state.sql\"\n"
+        ".byte 0\n"
         ".previous\n");
 extern const char hist_sql_schema[];
 extern const char hist_sql_m0001[];
@@ -57,11 +61,12 @@ extern const char hist_sql_m0004[];
 extern const char hist_sql_m0005[];
 extern const char hist_sql_m0006[];
 extern const char hist_sql_m0007[];
+extern const char hist_sql_m0008[];
 
 /* migrations[i] brings version i to version i + 1. */
 static const char *const migrations[HIST_SCHEMA_VERSION] = {
     hist_sql_m0001, hist_sql_m0002, hist_sql_m0003, hist_sql_m0004,
-    hist_sql_m0005, hist_sql_m0006, hist_sql_m0007};
+    hist_sql_m0005, hist_sql_m0006, hist_sql_m0007, hist_sql_m0008};
 
 const char *hist_schema_sql(void)
 {

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS job_status_trace (
   state         ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed','paused') NOT NULL,
   at            DATETIME(3) NOT NULL,
   message       VARCHAR(512) NULL,
+  seq           BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   PRIMARY KEY (execution_id, state),
+  UNIQUE KEY uk_seq (seq),
   KEY ix_at (at)
 ) ENGINE=InnoDB;
 
@@ -68,7 +70,8 @@ CREATE TABLE IF NOT EXISTS job_daily_stats (
 
 CREATE TABLE IF NOT EXISTS alert_event (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-  kind          ENUM('failed','timeout','missed','no_agent','no_failover','agent') NOT NULL,
+  kind          ENUM('failed','timeout','missed','no_agent','no_failover','agent',
+                     'run_failed','run_overdue','task_failed','sensor_late') NOT NULL,
   job           VARCHAR(128) NULL,
   item          INT NULL,
   agent         VARCHAR(128) NULL,
@@ -81,6 +84,7 @@ CREATE TABLE IF NOT EXISTS alert_event (
   raised_at     DATETIME(3) NOT NULL,
   notified_at   DATETIME(3) NULL,
   resolved_at   DATETIME(3) NULL,
+  task          VARBINARY(64) NULL,
   PRIMARY KEY (id),
   KEY ix_raised (raised_at),
   KEY ix_job_raised (job, raised_at),
@@ -155,4 +159,4 @@ CREATE TABLE IF NOT EXISTS task_xcom (
   PRIMARY KEY (run_id, task, item)
 ) ENGINE=InnoDB;
 
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8);

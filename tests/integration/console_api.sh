@@ -231,9 +231,10 @@ req GET /api/v1/jobs; expect 401
 
 # ---- history: rows written the way the agents' writer stores them
 now=$(date -u +%s)
-ins() { # id job item status fire_epoch agent
+ins() { # id job item status fire_epoch agent (and its trace row, as the history writer writes it)
   client "$db" -e "SET time_zone = '+00:00'; INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, agent, host, status, exit_code, started_at, finished_at, output_tail)
-    VALUES ('$1', '$2', $3, FROM_UNIXTIME($5), 'cron', '$6', 'h1', '$4', $( [ $4 = succeeded ] && echo 0 || echo 1 ), FROM_UNIXTIME($5), FROM_UNIXTIME($5 + 2), 'line one\nlast line')"
+    VALUES ('$1', '$2', $3, FROM_UNIXTIME($5), 'cron', '$6', 'h1', '$4', $( [ $4 = succeeded ] && echo 0 || echo 1 ), FROM_UNIXTIME($5), FROM_UNIXTIME($5 + 2), 'line one\nlast line');
+    INSERT INTO job_status_trace (execution_id, state, at) VALUES ('$1', '$4', FROM_UNIXTIME($5 + 2))"
 }
 # (the agents record their own runs too; these rows carry agent h-a1)
 for i in $(seq 1 12); do ins "e-$i" settle $((i % 4)) succeeded $((now - 3600 + i * 10)) h-a1; done

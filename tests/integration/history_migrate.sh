@@ -39,9 +39,15 @@ client -e "CREATE DATABASE $db4"
 for f in "$SC_ROOT"/sql/migrations/000[1-4]_*.sql; do client "$db4" < "$f"; done
 client "$db4" -e "INSERT INTO schema_version (version) VALUES (1), (2), (3), (4);
   INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, status)
-  VALUES ('v4-1', 'old', 0, '2026-01-01 00:00:00', 'cron', 'succeeded')"
+  VALUES ('v4-1', 'old', 0, '2026-01-01 00:00:00', 'cron', 'succeeded');
+  INSERT INTO job_status_trace (execution_id, state, at) VALUES ('v4-1', 'succeeded', NOW(3))"
 out=$("$ctl" --mysql "$base/$db4" --mysql-password-file "$pwf" db migrate)
-echo "$out" | grep -Eq "migrated from version 4 to [5-9]" || fail "4 -> 5: $out"
+# through 0008_alert_state (and 0007_paused before it)
+echo "$out" | grep -q "migrated from version 4 to 8" || fail "4 -> 8: $out"
+n=$(client "$db4" -N -e "SELECT seq FROM job_status_trace WHERE execution_id = 'v4-1'")
+[ "$n" = 1 ] || fail "the version 4 trace row has seq '$n' after migrating, want 1"
+client "$db4" -e "INSERT INTO alert_event (kind, job, task, raised_at)
+  VALUES ('task_failed', 'wf', 'load', NOW(3))" || fail "a workflow alert row after migrating"
 n=$(client "$db4" -N -e "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'v4-1'")
 [ "$n" = 1 ] || fail "the version 4 execution row is gone after migrating ($n rows)"
 n=$(client "$db4" -N -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$db4'

@@ -1,5 +1,9 @@
 /* tests/unit/test_hist_alert.c: the alert pieces that need no MySQL —
  * hist_alert_wanted (the job's alert.on against the kind), the webhook payload,
+ * the grouping of conditions into notices (a burst gives one notice with its
+ * count, more items of an open group give none, reminders, one recovery, a
+ * blip inside the window gives nothing, a rebuilt group is not announced
+ * again),
  * and the hist_hooks sender against loopback listeners made here: a 2xx answer
  * counts as sent and carries the body, a 500 counts as failed, a listener that
  * never answers holds its slots while the queue bound drops the rest, and
@@ -73,6 +77,15 @@ static void test_wanted(void **state)
     assert_true(hist_alert_wanted(all, &na));
     assert_false(hist_alert_wanted(missed, &f));
     assert_false(hist_alert_wanted(none, &na));
+    /* no_failover only when asked for: not in the default set */
+    struct job *nf =
+        mkjob("{\"name\":\"settle\",\"cron\":\"0 0 1 * * ?\",\"command\":\"true\","
+              "\"alert\":{\"webhook\":\"http://h.example/x\",\"on\":[\"no_failover\"]}}");
+    struct hist_alert_notice nfo = notice("open", "no_failover", -1);
+    assert_false(hist_alert_wanted(all, &nfo));
+    assert_true(hist_alert_wanted(nf, &nfo));
+    assert_false(hist_alert_wanted(nf, &na));
+    job_free(nf);
     job_free(missed);
     job_free(j);
     job_free(all);
@@ -129,6 +142,186 @@ static void test_payload(void **state)
     cJSON_Delete(o);
     free(s);
     job_free(j);
+}
+
+/* ---------------------------------------------------------------- grouping */
+
+static struct hist_alert_notice cond(const char *kind, const char *job, int item,
+                                     unsigned long long id)
+{
+    struct hist_alert_notice c;
+    memset(&c, 0, sizeof c);
+    c.id = id;
+    snprintf(c.kind, sizeof c.kind, "%s", kind);
+    snprintf(c.job, sizeof c.job, "%s", job);
+    c.item = item;
+    snprintf(c.message, sizeof c.message, "item %d %s", item, kind);
+    return c;
+}
+
+/* take: the notices due at t; *n their number (the caller frees). */
+static struct hist_alert_notice *take(struct hist_alert_groups *g, const struct hist_alert_opts *o,
+                                      int64_t t, size_t *n)
+{
+    struct hist_alert_notice *v = NULL;
+    *n = 0;
+    assert_int_equal(hist_alert_group_take(g, o, t, &v, n), 0);
+    return v;
+}
+
+static void test_group_burst(void **state)
+{
+    (void)state;
+    struct hist_alert_groups *g;
+    struct hist_alert_opts o = {.reminder_s = 60, .group_ms = 2000};
+    struct hist_alert_notice *v;
+    size_t n;
+    const int64_t t0 = 1000000;
+    assert_int_equal(hist_alert_groups_new(&g), 0);
+    /* 120 items of settle fail, then 80 more a second later: one window */
+    for (int i = 0; i < 120; i++) {
+        struct hist_alert_notice c = cond("failed", "settle", i, 10 + (unsigned)i);
+        assert_int_equal(hist_alert_group_open(g, &c, false, 0, t0), 0);
+    }
+    v = take(g, &o, t0, &n);
+    assert_int_equal(n, 0);
+    for (int i = 120; i < 200; i++) {
+        struct hist_alert_notice c = cond("failed", "settle", i, 10 + (unsigned)i);
+        assert_int_equal(hist_alert_group_open(g, &c, false, 0, t0 + 1000), 0);
+    }
+    v = take(g, &o, t0 + 1999, &n);
+    assert_int_equal(n, 0);
+    v = take(g, &o, t0 + 2000, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].event, "open");
+    assert_string_equal(v[0].kind, "failed");
+    assert_string_equal(v[0].job, "settle");
+    assert_int_equal(v[0].count, 200);
+    assert_int_equal(v[0].item, -1);
+    assert_int_equal(v[0].id, 10); /* the group's first row */
+    assert_false(v[0].recovered);
+    assert_string_equal(v[0].items, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15");
+    assert_non_null(strstr(v[0].message, "200 items failed"));
+    free(v);
+    /* another item of the open group: no notice (dedup by job and kind) */
+    struct hist_alert_notice late = cond("failed", "settle", 200, 500);
+    assert_int_equal(hist_alert_group_open(g, &late, false, 0, t0 + 3000), 0);
+    v = take(g, &o, t0 + 3000, &n);
+    assert_int_equal(n, 0);
+    /* a reminder once the interval has passed since the open notice, not twice */
+    v = take(g, &o, t0 + 2000 + 59999, &n);
+    assert_int_equal(n, 0);
+    v = take(g, &o, t0 + 2000 + 60000, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].event, "reminder");
+    assert_int_equal(v[0].count, 201);
+    free(v);
+    v = take(g, &o, t0 + 2000 + 60001, &n);
+    assert_int_equal(n, 0);
+    /* items clear one by one: nothing until the last, then one recovery */
+    for (int i = 0; i < 200; i++) {
+        struct hist_alert_notice c = cond("failed", "settle", i, 10 + (unsigned)i);
+        hist_alert_group_clear(g, &c);
+    }
+    v = take(g, &o, t0 + 70000, &n);
+    assert_int_equal(n, 0);
+    hist_alert_group_clear(g, &late);
+    v = take(g, &o, t0 + 70001, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].event, "resolve");
+    assert_true(v[0].recovered);
+    assert_int_equal(v[0].count, 201);
+    free(v);
+    assert_int_equal(hist_alert_groups_len(g), 0);
+    v = take(g, &o, t0 + 80000, &n);
+    assert_int_equal(n, 0);
+    hist_alert_groups_free(g);
+}
+
+static void test_group_kinds(void **state)
+{
+    (void)state;
+    struct hist_alert_groups *g;
+    struct hist_alert_opts o = {.reminder_s = 3600, .group_ms = 0};
+    struct hist_alert_notice *v;
+    size_t n;
+    assert_int_equal(hist_alert_groups_new(&g), 0);
+    /* one item: the notice names it; another kind or job is its own group */
+    struct hist_alert_notice a = cond("failed", "settle", 3, 1),
+                             b = cond("timeout", "settle", 3, 2),
+                             c = cond("failed", "report", 0, 3), ag = cond("agent", "", -1, 4);
+    snprintf(ag.agent, sizeof ag.agent, "a7");
+    snprintf(ag.message, sizeof ag.message, "clock skew 5000 ms");
+    assert_int_equal(hist_alert_group_open(g, &a, false, 0, 0), 0);
+    assert_int_equal(hist_alert_group_open(g, &b, false, 0, 0), 0);
+    assert_int_equal(hist_alert_group_open(g, &c, false, 0, 0), 0);
+    assert_int_equal(hist_alert_group_open(g, &ag, false, 0, 0), 0);
+    v = take(g, &o, 0, &n); /* window 0: at once */
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(v[i].event, "open");
+        assert_int_equal(v[i].count, 1);
+        if (!strcmp(v[i].kind, "failed") && !strcmp(v[i].job, "settle")) {
+            assert_int_equal(v[i].item, 3);
+            assert_string_equal(v[i].message, "item 3 failed");
+        }
+        if (!strcmp(v[i].kind, "agent")) {
+            assert_string_equal(v[i].agent, "a7");
+            assert_int_equal(v[i].item, -1);
+            assert_string_equal(v[i].message, "clock skew 5000 ms");
+        }
+    }
+    free(v);
+    /* a blip: opened and cleared inside its window gives no notice at all */
+    struct hist_alert_opts w = {.reminder_s = 3600, .group_ms = 10000};
+    struct hist_alert_notice d = cond("missed", "settle", 1, 9);
+    assert_int_equal(hist_alert_group_open(g, &d, false, 0, 100), 0);
+    hist_alert_group_clear(g, &d);
+    v = take(g, &w, 20000, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(hist_alert_groups_len(g), 4);
+    /* a group rebuilt from rows already notified (a new leader) is not
+     * announced again; its reminder keeps the old schedule */
+    struct hist_alert_notice e = cond("no_failover", "pay", -1, 11);
+    assert_int_equal(hist_alert_group_open(g, &e, true, 50000, 60000), 0);
+    v = take(g, &w, 60000, &n);
+    assert_int_equal(n, 0);
+    v = take(g, &w, 50000 + 3600000, &n);
+    assert_true(n >= 1);
+    bool reminded = false;
+    for (size_t i = 0; i < n; i++)
+        reminded |= !strcmp(v[i].kind, "no_failover") && !strcmp(v[i].event, "reminder");
+    assert_true(reminded);
+    free(v);
+    hist_alert_groups_free(g);
+}
+
+static void test_payload_group(void **state)
+{
+    (void)state;
+    struct hist_alert_notice n = notice("open", "failed", -1);
+    n.count = 200;
+    snprintf(n.items, sizeof n.items, "0,1,2");
+    char *s = hist_alert_payload(NULL, &n, NULL);
+    cJSON *o = cJSON_Parse(s);
+    assert_non_null(o);
+    assert_int_equal(cJSON_GetObjectItem(o, "count")->valueint, 200);
+    assert_string_equal(cJSON_GetObjectItem(o, "items")->valuestring, "0,1,2");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "recovered")));
+    assert_null(cJSON_GetObjectItem(o, "agent"));
+    cJSON_Delete(o);
+    free(s);
+    n = notice("resolve", "agent", -1);
+    n.recovered = true;
+    snprintf(n.job, sizeof n.job, "%s", "");
+    snprintf(n.agent, sizeof n.agent, "a7");
+    s = hist_alert_payload(NULL, &n, NULL);
+    o = cJSON_Parse(s);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "recovered")));
+    assert_int_equal(cJSON_GetObjectItem(o, "count")->valueint, 1);
+    assert_string_equal(cJSON_GetObjectItem(o, "agent")->valuestring, "a7");
+    cJSON_Delete(o);
+    free(s);
 }
 
 /* ---------------------------------------------------------------- loopback receivers */
@@ -303,8 +496,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wanted),        cmocka_unit_test(test_payload),
-        cmocka_unit_test(test_hooks_sent),    cmocka_unit_test(test_hooks_failed),
-        cmocka_unit_test(test_hooks_bounded), cmocka_unit_test(test_hooks_refuse),
+        cmocka_unit_test(test_group_burst),   cmocka_unit_test(test_group_kinds),
+        cmocka_unit_test(test_payload_group), cmocka_unit_test(test_hooks_sent),
+        cmocka_unit_test(test_hooks_failed),  cmocka_unit_test(test_hooks_bounded),
+        cmocka_unit_test(test_hooks_refuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

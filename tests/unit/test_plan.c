@@ -173,6 +173,7 @@ static void test_agent_record_stop_and_reran(void **state)
     r.npending = 3;
     r.backlog_s = 1767225590;
     r.brk_ms = 1767225580123LL;
+    r.log_free_pct = 5;
     r.reran[0] = 0x1000014afeb0002LL;
     r.reran[1] = 0x7fffffffffffffffLL;
     r.reran[2] = 1;
@@ -186,6 +187,7 @@ static void test_agent_record_stop_and_reran(void **state)
     assert_int_equal(back.npending, 3);
     assert_int_equal(back.backlog_s, 1767225590);
     assert_int_equal(back.brk_ms, 1767225580123LL);
+    assert_int_equal(back.log_free_pct, 5);
     assert_int_equal(back.nreran, 3);
     assert_int_equal(back.reran[0], 0x1000014afeb0002LL);
     assert_int_equal(back.reran[1], 0x7fffffffffffffffLL);
@@ -197,7 +199,9 @@ static void test_agent_record_stop_and_reran(void **state)
     r.nreran = 0;
     r.backlog_s = 0;
     r.brk_ms = 0;
+    r.log_free_pct = -1;
     json = plan_agent_json(&r);
+    assert_null(strstr(json, "log_free_pct"));
     assert_null(strstr(json, "reran"));
     assert_null(strstr(json, "backlog_s"));
     assert_null(strstr(json, "brk_ms"));
@@ -209,6 +213,7 @@ static void test_agent_record_stop_and_reran(void **state)
     assert_int_equal(back.prev_applied, 0);
     assert_int_equal(back.npending, 0);
     assert_int_equal(back.backlog_s, 0);
+    assert_int_equal(back.log_free_pct, -1); /* not known */
     assert_int_equal(back.nreran, 0);
     plan_agent_clear(&back);
 
