@@ -42,7 +42,7 @@
 #include "sql/db.h"
 
 /* Schema version this binary is built for (sql/migrations/NNNN_*.sql, highest N). */
-#define HIST_SCHEMA_VERSION 5
+#define HIST_SCHEMA_VERSION 6
 
 /* Column sizes (sql/schema.sql). Longer text is cut by the writer, except the
  * identity fields (execution id, job), which are rejected: cutting them would merge

@@ -40,7 +40,7 @@ client "$db4" -e "INSERT INTO schema_version (version) VALUES (1), (2), (3), (4)
   INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, status)
   VALUES ('v4-1', 'old', 0, '2026-01-01 00:00:00', 'cron', 'succeeded')"
 out=$("$ctl" --mysql "$base/$db4" --mysql-password-file "$pwf" db migrate)
-echo "$out" | grep -q "migrated from version 4 to 5" || fail "4 -> 5: $out"
+echo "$out" | grep -q "migrated from version 4 to 6" || fail "4 -> 5: $out"
 n=$(client "$db4" -N -e "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'v4-1'")
 [ "$n" = 1 ] || fail "the version 4 execution row is gone after migrating ($n rows)"
 n=$(client "$db4" -N -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$db4'

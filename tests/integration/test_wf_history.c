@@ -192,7 +192,7 @@ static void test_wf_migrate_from_v4(void **state)
     tdb_exec(m, "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type,"
                 " status) VALUES ('v4-1', 'old', 0, '2026-01-01 00:00:00', 'cron', 'succeeded')");
     tdb_exec(m, "COMMIT");
-    assert_int_equal(hist_migrate(m, HIST_SCHEMA_VERSION, &from, &to, &err), 0);
+    assert_int_equal(hist_migrate(m, 5, &from, &to, &err), 0);
     assert_int_equal(from, 4);
     assert_int_equal(to, 5);
     assert_int_equal(hist_schema_version(m, &err), 5);
