@@ -1372,6 +1372,22 @@ static void rt_alerts(struct creq *r, const char *a)
     (void)a;
     api_alerts(r);
 }
+static void rt_alert_ack(struct creq *r, const char *id)
+{
+    api_alert_ack(r, id);
+}
+
+static void rt_alert_silence(struct creq *r, const char *id)
+{
+    api_alert_silence(r, id);
+}
+
+static void rt_alert_link(struct creq *r, const char *a)
+{
+    (void)a;
+    api_alert_link(r);
+}
+
 static void rt_latest(struct creq *r, const char *a)
 {
     (void)a;
@@ -1453,6 +1469,10 @@ static const struct api_route routes[] = {
     {R_GET, "executions", ROLE_VIEWER, false, rt_executions},
     {R_GET, "executions/{id}", ROLE_VIEWER, false, rt_execution},
     {R_GET, "alerts", ROLE_VIEWER, false, rt_alerts},
+    /* The token is the credential: a link from a notice, opened anywhere. */
+    {R_GET, "alerts/ack", ROLE_NONE, false, rt_alert_link},
+    {R_POST, "alerts/{alert}/ack", ROLE_OPERATOR, true, rt_alert_ack},
+    {R_POST, "alerts/{alert}/silence", ROLE_OPERATOR, true, rt_alert_silence},
     {R_GET, "latest", ROLE_VIEWER, false, rt_latest},
     {R_GET, "stats", ROLE_VIEWER, false, rt_stats},
     {R_GET, "export", ROLE_ADMIN, false, rt_export},
