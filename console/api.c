@@ -1382,6 +1382,12 @@ static void rt_alert_silence(struct creq *r, const char *id)
     api_alert_silence(r, id);
 }
 
+static void rt_alert_events(struct creq *r, const char *a)
+{
+    (void)a;
+    api_alert_events(r);
+}
+
 static void rt_alert_link(struct creq *r, const char *a)
 {
     (void)a;
@@ -1471,6 +1477,7 @@ static const struct api_route routes[] = {
     {R_GET, "alerts", ROLE_VIEWER, false, rt_alerts},
     /* The token is the credential: a link from a notice, opened anywhere. */
     {R_GET, "alerts/ack", ROLE_NONE, false, rt_alert_link},
+    {R_GET, "alerts/events", ROLE_VIEWER, false, rt_alert_events},
     {R_POST, "alerts/{alert}/ack", ROLE_OPERATOR, true, rt_alert_ack},
     {R_POST, "alerts/{alert}/silence", ROLE_OPERATOR, true, rt_alert_silence},
     {R_GET, "latest", ROLE_VIEWER, false, rt_latest},

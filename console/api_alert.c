@@ -169,3 +169,97 @@ void api_alert_link(struct creq *r)
     snprintf(q->by, sizeof q->by, "link");
     submit(r, q);
 }
+
+/* ---------------------------------------------------------------- open alerts */
+
+struct listq {
+    struct creq *r;
+    cJSON *rows;
+    bool down;
+    int rc;
+    struct sc_err err;
+};
+
+static void list_work(MYSQL *m, void *arg)
+{
+    struct listq *q = arg;
+    if (!m) {
+        q->down = true;
+        return;
+    }
+    /* Open alert_event rows (the leader's), newest first, with their
+     * acknowledgement state: what the alert page's buttons act on. */
+    if (mysql_query(m, "SELECT e.id, e.kind, IFNULL(e.job, ''), IFNULL(e.item, -1),"
+                       " DATE_FORMAT(e.raised_at, '%Y-%m-%dT%H:%i:%s.%fZ'),"
+                       " IFNULL(DATE_FORMAT(a.acked_at, '%Y-%m-%dT%H:%i:%s.%fZ'), ''),"
+                       " IFNULL(a.acked_by, ''),"
+                       " IF(a.silenced_until > UTC_TIMESTAMP(3),"
+                       "  DATE_FORMAT(a.silenced_until, '%Y-%m-%dT%H:%i:%s.%fZ'), ''),"
+                       " IFNULL(a.level, 0)"
+                       " FROM alert_event e LEFT JOIN alert_ack a ON a.alert_id = e.id"
+                       " WHERE e.resolved_at IS NULL ORDER BY e.id DESC LIMIT 500") != 0) {
+        q->rc = sc_err_set(&q->err, EIO, "mysql", -1, "%s", mysql_error(m));
+        return;
+    }
+    MYSQL_RES *res = mysql_store_result(m);
+    if (!res) {
+        q->rc = sc_err_set(&q->err, EIO, "mysql", -1, "%s", mysql_error(m));
+        return;
+    }
+    q->rows = cJSON_CreateArray();
+    MYSQL_ROW row;
+    while (q->rows && (row = mysql_fetch_row(res))) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "id", strtod(row[0], NULL));
+        cJSON_AddStringToObject(o, "kind", row[1]);
+        cJSON_AddStringToObject(o, "job", row[2]);
+        if (atoi(row[3]) >= 0)
+            cJSON_AddNumberToObject(o, "item", atoi(row[3]));
+        cJSON_AddStringToObject(o, "raised_at", row[4]);
+        if (row[5][0])
+            cJSON_AddStringToObject(o, "acked_at", row[5]);
+        if (row[6][0])
+            cJSON_AddStringToObject(o, "acked_by", row[6]);
+        if (row[7][0])
+            cJSON_AddStringToObject(o, "silenced_until", row[7]);
+        cJSON_AddNumberToObject(o, "escalation_level", atoi(row[8]));
+        cJSON_AddItemToArray(q->rows, o);
+    }
+    mysql_free_result(res);
+}
+
+static void list_done(void *arg)
+{
+    struct listq *q = arg;
+    if (q->down)
+        creq_error(q->r, 503, "mysql", "the history store is unreachable");
+    else if (q->rc < 0 || !q->rows)
+        creq_error(q->r, 500, NULL, "%s", q->rc < 0 ? q->err.msg : "out of memory");
+    else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "alerts", q->rows);
+        q->rows = NULL;
+        creq_json(q->r, 200, o);
+    }
+    cJSON_Delete(q->rows);
+    free(q);
+}
+
+void api_alert_events(struct creq *r)
+{
+    struct listq *q = calloc(1, sizeof *q);
+    if (!q) {
+        creq_error(r, 500, NULL, "out of memory");
+        return;
+    }
+    q->r = r;
+    if (!r->c->db) {
+        free(q);
+        creq_error(r, 503, "mysql", "the console runs without --mysql: no alerts");
+        return;
+    }
+    if (dbpool_submit(r->c->db, list_work, list_done, q) < 0) {
+        free(q);
+        creq_error(r, 500, NULL, "out of memory");
+    }
+}
