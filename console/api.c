@@ -1201,9 +1201,29 @@ static void api_job_delete(struct creq *r, const char *name)
 
 /* ---------------------------------------------------------------- router */
 
+/* redact_channels: in each alert channel of `arr`, the fields that may hold a
+ * token (url, smtp, user, a plain-string secret or password). */
+static void redact_channels(cJSON *arr, const char *field, cJSON *red)
+{
+    static const char *const keys[] = {"url", "smtp", "user", "secret", "password"};
+    cJSON *ch;
+    bool any = false;
+    cJSON_ArrayForEach(ch, arr) for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ch, keys[k]);
+        if (cJSON_IsString(v) && *v->valuestring) {
+            cJSON_ReplaceItemInObjectCaseSensitive(ch, keys[k], cJSON_CreateString("(redacted)"));
+            any = true;
+        }
+    }
+    if (any)
+        cJSON_AddItemToArray(red, cJSON_CreateString(field));
+}
+
 /* Viewers see a job without what may hold a secret: the parameter passed to
- * every run and the alert webhook (a URL with a token). Secrets a command
- * needs belong in "env" as {"secret": NAME}, resolved on the agent. */
+ * every run, the alert webhook and channels (URLs with tokens, signing
+ * secrets). Secrets a command needs belong in "env" as {"secret": NAME}, a
+ * channel's in {"secret": NAME}, resolved on the agent. */
 static void redact_job(cJSON *o, enum console_role role)
 {
     if (role >= ROLE_OPERATOR)
@@ -1221,6 +1241,12 @@ static void redact_job(cJSON *o, enum console_role role)
         *v->valuestring) {
         cJSON_ReplaceItemInObjectCaseSensitive(alert, "webhook", cJSON_CreateString("(redacted)"));
         cJSON_AddItemToArray(red, cJSON_CreateString("alert.webhook"));
+    }
+    if (alert) {
+        cJSON *lv, *esc = cJSON_GetObjectItemCaseSensitive(alert, "escalate");
+        redact_channels(cJSON_GetObjectItemCaseSensitive(alert, "channels"), "alert.channels", red);
+        cJSON_ArrayForEach(lv, esc)
+            redact_channels(cJSON_GetObjectItemCaseSensitive(lv, "channels"), "alert.escalate", red);
     }
     if (cJSON_GetObjectItemCaseSensitive(o, "raw")) {
         cJSON_DeleteItemFromObjectCaseSensitive(o, "raw");

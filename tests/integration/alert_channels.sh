@@ -140,6 +140,19 @@ eid=$(sql "SELECT id FROM alert_event WHERE job = 'esc' AND resolved_at IS NULL 
 out=$(curl -s -b "$dir/jar" -H "X-CSRF-Token: $csrf" -X POST "$base/alerts/$eid/ack")
 echo "$out" | jq -e ".alert_id == $eid and .acknowledged == true" >/dev/null || fail "ack: $out"
 
+ev=$(curl -s -b "$dir/jar" "$base/alerts/events")
+echo "$ev" | jq -e ".alerts | (map(select(.id == $eid))[0].acked_by == \"admin\") and
+  (map(select(.id == $fid))[0].silenced_until | type == \"string\") and
+  (map(select(.id == $aid))[0].acked_by == \"link\")" >/dev/null || fail "alerts/events: $ev"
+# A viewer sees no channel URL or plain secret.
+echo "pw-viewer-12345" >"$dir/viewer.pw"; chmod 600 "$dir/viewer.pw"
+ctl user add viewer --role viewer --password-file "$dir/viewer.pw" >/dev/null || fail "user add viewer"
+curl -s -c "$dir/vjar" -H 'Content-Type: application/json' -d '{"username":"viewer","password":"pw-viewer-12345"}' "$base/login" >/dev/null
+out=$(curl -s -b "$dir/vjar" "$base/jobs/dingbad")
+echo "$out" | jq -e '.job.alert.channels[0].url == "(redacted)" and .job.alert.channels[0].secret == "(redacted)" and
+  (.redacted | index("alert.channels"))' >/dev/null || fail "viewer's view of dingbad: $out"
+echo "$out" | grep -q "SECwrong\|access_token" && fail "a viewer sees a channel secret: $out"
+
 it_stop_agents
 it_sanitizers
 echo ok
