@@ -271,7 +271,12 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
     struct routed *rl = m->routed;
     m->routed = NULL;
     pthread_mutex_unlock(&m->lock);
-    rc = 0;
+    /* One transaction for the batch: one log flush, and a route with its
+     * escalation row is all or nothing. */
+    rc = rl && mysql_query(conn, "START TRANSACTION") != 0
+             ? sc_err_set(err, EIO, "alert outbox", -1, "MySQL error %u: %s", mysql_errno(conn),
+                          mysql_error(conn))
+             : 0;
     while (rl) {
         struct routed *r = rl;
         rl = r->next;
@@ -282,9 +287,15 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
         free(r->channels);
         free(r->escalate);
         free(r);
+        if (!rl && rc == 0 && mysql_query(conn, "COMMIT") != 0)
+            rc = sc_err_set(err, EIO, "alert outbox", -1, "MySQL error %u: %s", mysql_errno(conn),
+                            mysql_error(conn));
     }
-    if (rc < 0)
+    if (rc < 0) {
+        mysql_query(conn, "ROLLBACK");
+        m->handed = 0; /* the rows are still `new`: hand them to the loop again */
         return rc;
+    }
     if (!m->have_key && m->ack_url &&
         hist_ack_key(conn, true, m->ack_key, err) == 0)
         m->have_key = true;
@@ -357,37 +368,47 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
     return rc;
 }
 
-/* results_apply (alert thread): record send results under their claims. */
+/* results_apply (alert thread): record send results under their claims, in
+ * one transaction; on an error the whole batch waits for the next connection. */
 static int results_apply(struct maint *m, MYSQL *conn, struct sc_err *err)
 {
     pthread_mutex_lock(&m->lock);
     struct sent *l = m->results;
     m->results = NULL;
     pthread_mutex_unlock(&m->lock);
-    int rc = 0;
+    if (!l)
+        return 0;
+    uint64_t delivered = 0;
+    int rc = mysql_query(conn, "START TRANSACTION") != 0 ? -EIO : 0;
+    for (struct sent *r = l; r && rc == 0; r = r->next) {
+        bool applied = false;
+        rc = hist_outbox_done(conn, r->id, r->claim, r->ok, r->error, m->o.retry_max_s, &applied,
+                              err);
+        if (rc == 0 && r->ok && applied)
+            delivered++;
+        else if (rc == 0 && r->ok)
+            LOGW("alert notice %llu sent after its claim lapsed", r->id);
+    }
+    if (rc == 0 && mysql_query(conn, "COMMIT") != 0)
+        rc = -EIO;
+    if (rc < 0) {
+        if (!err->msg[0])
+            sc_err_set(err, EIO, "alert outbox", -1, "MySQL error %u: %s", mysql_errno(conn),
+                       mysql_error(conn));
+        mysql_query(conn, "ROLLBACK");
+        pthread_mutex_lock(&m->lock);
+        struct sent **tail = &l;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = m->results;
+        m->results = l;
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    atomic_fetch_add(&m->delivered, delivered);
     while (l) {
         struct sent *r = l;
         l = r->next;
-        bool applied = false;
-        if (rc == 0 && (rc = hist_outbox_done(conn, r->id, r->claim, r->ok, r->error,
-                                              m->o.retry_max_s, &applied, err)) == 0) {
-            if (r->ok && applied)
-                atomic_fetch_add(&m->delivered, 1);
-            else if (r->ok)
-                LOGW("alert notice %llu sent after its claim lapsed", r->id);
-        }
-        if (rc < 0) {
-            /* Not recorded: keep it for the next connection. */
-            r->next = l;
-            pthread_mutex_lock(&m->lock);
-            struct sent **tail = &r->next;
-            while (*tail)
-                tail = &(*tail)->next;
-            *tail = m->results;
-            m->results = r;
-            pthread_mutex_unlock(&m->lock);
-            return rc;
-        }
         free(r);
     }
     return 0;

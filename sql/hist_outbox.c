@@ -177,26 +177,19 @@ int hist_outbox_route(MYSQL *m, unsigned long long id, unsigned long long alert_
         rc = sc_err_set(err, ENOMEM, "alert outbox", -1, "out of memory");
         goto out;
     }
-    if ((rc = run(m, err, "START TRANSACTION")) < 0)
-        goto out;
     if ((rc = run(m, err,
                   "UPDATE alert_outbox SET state = 'pending', notice = '%s', route = '%s',"
                   " channel = '%s', next_try = UTC_TIMESTAMP(3) WHERE id = %llu AND state = 'new'",
                   en, ec, type, id)) < 0)
-        goto rb;
+        goto out;
     long long after = level_after(escalate, 0);
-    if (mysql_affected_rows(m) == 1 && ee && after > 0 && strcmp(event, "open") == 0 &&
-        (rc = run(m, err,
-                  "INSERT INTO alert_ack (alert_id, escalate, level, escalate_at, notice)"
-                  " VALUES (%llu, '%s', 0, UTC_TIMESTAMP(3) + INTERVAL %lld SECOND, '%s')"
-                  " ON DUPLICATE KEY UPDATE escalate = VALUES(escalate), level = 0,"
-                  " escalate_at = VALUES(escalate_at), notice = VALUES(notice)",
-                  alert_id, ee, after, en)) < 0)
-        goto rb;
-    rc = run(m, err, "COMMIT");
-    goto out;
-rb:
-    rollback(m);
+    if (mysql_affected_rows(m) == 1 && ee && after > 0 && strcmp(event, "open") == 0)
+        rc = run(m, err,
+                 "INSERT INTO alert_ack (alert_id, escalate, level, escalate_at, notice)"
+                 " VALUES (%llu, '%s', 0, UTC_TIMESTAMP(3) + INTERVAL %lld SECOND, '%s')"
+                 " ON DUPLICATE KEY UPDATE escalate = VALUES(escalate), level = 0,"
+                 " escalate_at = VALUES(escalate_at), notice = VALUES(notice)",
+                 alert_id, ee, after, en);
 out:
     free(en);
     free(ec);

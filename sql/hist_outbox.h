@@ -47,7 +47,8 @@ int hist_outbox_new_rows(MYSQL *m, unsigned long long after, size_t max,
 /* hist_outbox_route: row `id` (if still `new`) becomes `pending` with notice
  * (the payload, JSON text) and channels (JSON list); channels NULL: deleted
  * (nothing to deliver). escalate (JSON list, or NULL) with an `open` notice
- * starts the alert's escalation clock in alert_ack. */
+ * starts the alert's escalation clock in alert_ack. Two statements then: the
+ * caller runs a batch of routes in one transaction (one log flush for all). */
 int hist_outbox_route(MYSQL *m, unsigned long long id, unsigned long long alert_id,
                       const char *event, const char *notice, const char *channels,
                       const char *escalate, struct sc_err *err);
@@ -70,7 +71,8 @@ void hist_outbox_rows_free(struct hist_outbox_row *r, size_t n);
 
 /* hist_outbox_done: the result of sending row id under claim. ok: `sent`;
  * else due again after min(retry_max_s, 2^(attempts-1)) seconds, error kept.
- * *applied false when the claim no longer stood (another sender took it). */
+ * *applied false when the claim no longer stood (another sender took it).
+ * One statement; a batch of results may share a transaction. */
 int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok,
                      const char *error, int retry_max_s, bool *applied, struct sc_err *err);
 
