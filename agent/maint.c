@@ -44,9 +44,9 @@ struct maint {
     bool akick_eval;                 /* evaluate at once (lock) */
     char *secrets, *ack_url, *channels;
     unsigned char ack_key[HIST_ACK_KEYBYTES];
-    bool have_key;          /* alert thread */
-    uint64_t claims;        /* alert thread */
-    int64_t next_trim;      /* alert thread */
+    bool have_key;     /* alert thread */
+    uint64_t claims;   /* alert thread */
+    int64_t next_trim; /* alert thread */
     _Atomic uint64_t delivered, retried, failovers, escalations;
     /* jobs without an eligible agent, from the loop (lock): nna names packed
      * NUL-separated in na (nabytes); na_known false until the loop has said */
@@ -202,8 +202,8 @@ static int channel_secret(struct maint *m, const cJSON *ch, char **out, struct s
 
 /* send_row (alert thread): render row r on its current channel and queue it.
  * -EAGAIN: the sender's queue is full (the row is released by the caller). */
-static int send_row(struct maint *m, const struct hist_outbox_row *r, const char *claim,
-                    char *why, size_t whylen)
+static int send_row(struct maint *m, const struct hist_outbox_row *r, const char *claim, char *why,
+                    size_t whylen)
 {
     struct sc_err err;
     struct alertch_msg msg;
@@ -296,8 +296,7 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
         m->handed = 0; /* the rows are still `new`: hand them to the loop again */
         return rc;
     }
-    if (!m->have_key && m->ack_url &&
-        hist_ack_key(conn, true, m->ack_key, err) == 0)
+    if (!m->have_key && m->ack_url && hist_ack_key(conn, true, m->ack_key, err) == 0)
         m->have_key = true;
     /* New rows (this leader's, or a previous one's left unrouted) to the loop. */
     struct hist_outbox_new *nr = NULL;
@@ -322,7 +321,8 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
         pthread_mutex_unlock(&m->lock);
     }
     free(nr);
-    if ((rc = hist_outbox_suppress(conn, err)) < 0 || (rc = hist_outbox_escalate(conn, &k, err)) < 0)
+    if ((rc = hist_outbox_suppress(conn, err)) < 0 ||
+        (rc = hist_outbox_escalate(conn, &k, err)) < 0)
         return rc;
     atomic_fetch_add(&m->escalations, k);
     if ((rc = hist_outbox_failover(conn, m->o.failover_s, m->o.give_up_s, &k, err)) < 0)

@@ -1208,12 +1208,15 @@ static void redact_channels(cJSON *arr, const char *field, cJSON *red)
     static const char *const keys[] = {"url", "smtp", "user", "secret", "password"};
     cJSON *ch;
     bool any = false;
-    cJSON_ArrayForEach(ch, arr) for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+    cJSON_ArrayForEach(ch, arr)
     {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ch, keys[k]);
-        if (cJSON_IsString(v) && *v->valuestring) {
-            cJSON_ReplaceItemInObjectCaseSensitive(ch, keys[k], cJSON_CreateString("(redacted)"));
-            any = true;
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(ch, keys[k]);
+            if (cJSON_IsString(v) && *v->valuestring) {
+                cJSON_ReplaceItemInObjectCaseSensitive(ch, keys[k],
+                                                       cJSON_CreateString("(redacted)"));
+                any = true;
+            }
         }
     }
     if (any)
@@ -1246,7 +1249,10 @@ static void redact_job(cJSON *o, enum console_role role)
         cJSON *lv, *esc = cJSON_GetObjectItemCaseSensitive(alert, "escalate");
         redact_channels(cJSON_GetObjectItemCaseSensitive(alert, "channels"), "alert.channels", red);
         cJSON_ArrayForEach(lv, esc)
-            redact_channels(cJSON_GetObjectItemCaseSensitive(lv, "channels"), "alert.escalate", red);
+        {
+            redact_channels(cJSON_GetObjectItemCaseSensitive(lv, "channels"), "alert.escalate",
+                            red);
+        }
     }
     if (cJSON_GetObjectItemCaseSensitive(o, "raw")) {
         cJSON_DeleteItemFromObjectCaseSensitive(o, "raw");

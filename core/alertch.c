@@ -6,19 +6,19 @@
 #include "core/alertch.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <time.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/json.h"
 
-static const char *const types[] = {"webhook", "dingtalk", "wecom", "feishu", "slack", "email", NULL};
-static const char *const ch_fields[] = {"type",     "url",  "secret", "format",   "smtp",
-                                        "from",     "to",   "user",   "password", "starttls",
-                                        "name",     NULL};
+static const char *const types[] = {"webhook", "dingtalk", "wecom", "feishu",
+                                    "slack",   "email",    NULL};
+static const char *const ch_fields[] = {"type", "url",  "secret",   "format",   "smtp", "from",
+                                        "to",   "user", "password", "starttls", "name", NULL};
 
 /* ---------------------------------------------------------------- validation */
 
@@ -43,8 +43,9 @@ static int secret_ok(const cJSON *ch, const char *key, struct sc_err *err)
                                    "0123456789._-") == strlen(n->valuestring))
             return 0;
     }
-    return sc_err_set(err, EINVAL, key, -1,
-                      "must be a string or {\"secret\": NAME} (a name in the agent's secrets store)");
+    return sc_err_set(
+        err, EINVAL, key, -1,
+        "must be a string or {\"secret\": NAME} (a name in the agent's secrets store)");
 }
 
 static int check_one(const cJSON *ch, struct sc_err *err)
@@ -87,9 +88,12 @@ static int check_one(const cJSON *ch, struct sc_err *err)
         return rc;
     if (cJSON_GetArraySize(to) < 1 || cJSON_GetArraySize(to) > 50)
         return sc_err_set(err, EINVAL, "to", -1, "must list 1 to 50 addresses");
-    cJSON_ArrayForEach(it, to) if (!cJSON_IsString(it) || !strchr(it->valuestring, '@') ||
-                                   strpbrk(it->valuestring, "\r\n<>,"))
-        return sc_err_set(err, EINVAL, "to", -1, "entries must be mail addresses");
+    cJSON_ArrayForEach(it, to)
+    {
+        if (!cJSON_IsString(it) || !strchr(it->valuestring, '@') ||
+            strpbrk(it->valuestring, "\r\n<>,"))
+            return sc_err_set(err, EINVAL, "to", -1, "entries must be mail addresses");
+    }
     bool b;
     rc = json_get_bool(ch, "starttls", JSON_OPTIONAL, &b, err);
     if (rc < 0 && rc != -ENOENT)
@@ -101,8 +105,7 @@ static int check_one(const cJSON *ch, struct sc_err *err)
 int alertch_validate(const cJSON *arr, const char *prefix, struct sc_err *err)
 {
     char p[96];
-    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
-        cJSON_GetArraySize(arr) > ALERTCH_MAX)
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 || cJSON_GetArraySize(arr) > ALERTCH_MAX)
         return sc_err_set(err, EINVAL, prefix, -1, "must be a list of 1 to %d channels",
                           ALERTCH_MAX);
     int i = 0;
@@ -125,8 +128,7 @@ int alertch_validate_escalate(const cJSON *arr, const char *prefix, struct sc_er
     static const char *const lf[] = {"after_s", "channels", NULL};
     char p[96];
     long long prev = 0;
-    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
-        cJSON_GetArraySize(arr) > ALERTCH_MAX)
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 || cJSON_GetArraySize(arr) > ALERTCH_MAX)
         return sc_err_set(err, EINVAL, prefix, -1, "must be a list of 1 to %d levels", ALERTCH_MAX);
     int i = 0;
     const cJSON *lv, *chs;
@@ -183,7 +185,8 @@ static const char *str(const cJSON *o, const char *k)
 }
 
 /* appendf: grow *s by a printf; *s NULL on OOM (then further calls do nothing). */
-static void appendf(char **s, size_t *len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char **s, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void appendf(char **s, size_t *len, const char *fmt, ...)
 {
     if (!*s)
@@ -346,8 +349,8 @@ static char *dingtalk_url(const char *url, const char *secret, int64_t now_ms)
     sodium_memzero(msg, strlen(msg));
     free(msg);
     char *es = pct(sign), *out = NULL;
-    if (es && asprintf(&out, "%s%stimestamp=%s&sign=%s", url, strchr(url, '?') ? "&" : "?", ts,
-                       es) < 0)
+    if (es &&
+        asprintf(&out, "%s%stimestamp=%s&sign=%s", url, strchr(url, '?') ? "&" : "?", ts, es) < 0)
         out = NULL;
     free(es);
     return out;
@@ -370,7 +373,10 @@ static char *mail_body(const cJSON *ch, const cJSON *n, int64_t now_ms)
     out = calloc(1, 1);
     appendf(&out, &len, "Date: %s\r\nFrom: <%s>\r\nTo: ", date, str(ch, "from"));
     int i = 0;
-    cJSON_ArrayForEach(it, to) appendf(&out, &len, "%s<%s>", i++ ? ", " : "", it->valuestring);
+    cJSON_ArrayForEach(it, to)
+    {
+        appendf(&out, &len, "%s<%s>", i++ ? ", " : "", it->valuestring);
+    }
     appendf(&out, &len,
             "\r\nSubject: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
             "\r\n",
@@ -405,10 +411,12 @@ int alertch_render(const cJSON *ch, const cJSON *n, const char *secret, int64_t 
         out->url = strdup(str(ch, "smtp"));
         out->mail_from = strdup(str(ch, "from"));
         out->rcpt = calloc((size_t)cJSON_GetArraySize(to) + 1, sizeof *out->rcpt);
-        if (out->rcpt)
-            cJSON_ArrayForEach(it, to) if (cJSON_IsString(it) &&
-                                           (out->rcpt[out->nrcpt] = strdup(it->valuestring)))
+        cJSON_ArrayForEach(it, to)
+        {
+            if (out->rcpt && cJSON_IsString(it) &&
+                (out->rcpt[out->nrcpt] = strdup(it->valuestring)))
                 out->nrcpt++;
+        }
         if (str(ch, "user")) {
             const char *pw = secret ? secret : str(ch, "password");
             out->user = strdup(str(ch, "user"));
@@ -424,7 +432,7 @@ int alertch_render(const cJSON *ch, const cJSON *n, const char *secret, int64_t 
         if (!url)
             return sc_err_set(err, EINVAL, "url", -1, "is required");
         out->url = strcmp(type, "dingtalk") == 0 && secret ? dingtalk_url(url, secret, now_ms)
-                                                            : strdup(url);
+                                                           : strdup(url);
         out->body = chat_body(type, ch, n, secret, now_ms);
     } else {
         return sc_err_set(err, EINVAL, "type", -1, "unknown channel type %.20s", type);

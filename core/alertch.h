@@ -40,13 +40,13 @@ const char *alertch_secret_ref(const cJSON *ch, const char *key);
 
 /* One rendered delivery. All strings are the caller's (alertch_msg_free). */
 struct alertch_msg {
-    char *url;          /* http(s) with any signature query, or the smtp URL */
-    char *body;         /* JSON, or for email the whole message (headers, blank line, text) */
-    bool smtp;          /* send over SMTP (the fields below), else POST application/json */
-    char *mail_from;    /* email */
-    char **rcpt;        /* email: nrcpt addresses */
+    char *url;       /* http(s) with any signature query, or the smtp URL */
+    char *body;      /* JSON, or for email the whole message (headers, blank line, text) */
+    bool smtp;       /* send over SMTP (the fields below), else POST application/json */
+    char *mail_from; /* email */
+    char **rcpt;     /* email: nrcpt addresses */
     int nrcpt;
-    bool starttls;      /* email: require STARTTLS */
+    bool starttls;         /* email: require STARTTLS */
     char *user, *password; /* email: NULL when no login */
 };
 

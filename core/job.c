@@ -106,8 +106,8 @@ static const char *const job_fields[] = {"name",
                                          "env",
                                          NULL};
 static const char *const java_fields[] = {"classpath", "class", "jvm_opts", NULL};
-static const char *const alert_fields[] = {"webhook", "on", "silence_s", "channels", "escalate",
-                                           NULL};
+static const char *const alert_fields[] = {"webhook",  "on",       "silence_s",
+                                           "channels", "escalate", NULL};
 
 static int opt_enum(const cJSON *o, const char *key, const char *const *names, int n, int def,
                     int *out, struct sc_err *err)

@@ -23,9 +23,9 @@ struct hook_req {
     struct curl_slist *hdr;
     struct alertch_msg msg; /* hist_hooks_send: the delivery (url, body point into it) */
     bool owned_msg;
-    size_t rd;                  /* SMTP: bytes of body already read by libcurl */
-    struct curl_slist *rcpt;    /* SMTP recipients */
-    hist_hooks_done_fn done;    /* NULL for hist_hooks_post */
+    size_t rd;               /* SMTP: bytes of body already read by libcurl */
+    struct curl_slist *rcpt; /* SMTP recipients */
+    hist_hooks_done_fn done; /* NULL for hist_hooks_post */
     void *done_arg;
     char errbuf[CURL_ERROR_SIZE];
     CURL *easy;

@@ -7,8 +7,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,8 +268,8 @@ void hist_outbox_rows_free(struct hist_outbox_row *r, size_t n)
     free(r);
 }
 
-int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok,
-                     const char *error, int retry_max_s, bool *applied, struct sc_err *err)
+int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok, const char *error,
+                     int retry_max_s, bool *applied, struct sc_err *err)
 {
     char *ec = esc(m, claim), *ee = esc(m, error ? error : "");
     int rc;
@@ -281,12 +281,13 @@ int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok
                  " claim_until = NULL, last_error = '' WHERE id = %llu AND claim = '%s'",
                  id, ec);
     else
-        rc = run(m, err,
-                 "UPDATE alert_outbox SET claim = NULL, claim_until = NULL,"
-                 " first_fail = IFNULL(first_fail, UTC_TIMESTAMP(3)), last_error = LEFT('%s', 255),"
-                 " next_try = UTC_TIMESTAMP(3) + INTERVAL LEAST(%d, POW(2, LEAST(attempts, 20) - 1))"
-                 " SECOND WHERE id = %llu AND claim = '%s'",
-                 ee, retry_max_s, id, ec);
+        rc =
+            run(m, err,
+                "UPDATE alert_outbox SET claim = NULL, claim_until = NULL,"
+                " first_fail = IFNULL(first_fail, UTC_TIMESTAMP(3)), last_error = LEFT('%s', 255),"
+                " next_try = UTC_TIMESTAMP(3) + INTERVAL LEAST(%d, POW(2, LEAST(attempts, 20) - 1))"
+                " SECOND WHERE id = %llu AND claim = '%s'",
+                ee, retry_max_s, id, ec);
     if (applied)
         *applied = rc == 0 && mysql_affected_rows(m) == 1;
     free(ec);
@@ -307,8 +308,7 @@ int hist_outbox_release(MYSQL *m, const char *claim, struct sc_err *err)
     return rc;
 }
 
-int hist_outbox_failover(MYSQL *m, int failover_s, int give_up_s, size_t *moved,
-                         struct sc_err *err)
+int hist_outbox_failover(MYSQL *m, int failover_s, int give_up_s, size_t *moved, struct sc_err *err)
 {
     *moved = 0;
     int rc = run(m, err,
@@ -392,9 +392,11 @@ int hist_outbox_escalate(MYSQL *m, size_t *made, struct sc_err *err)
     while (rc == 0 && (row = mysql_fetch_row(res))) {
         unsigned long long aid = strtoull(row[0], NULL, 10);
         int level = atoi(row[1]);
-        cJSON *lv = cJSON_Parse(row[2] ? row[2] : "[]"), *notice = cJSON_Parse(row[3] ? row[3] : "{}");
+        cJSON *lv = cJSON_Parse(row[2] ? row[2] : "[]"),
+              *notice = cJSON_Parse(row[3] ? row[3] : "{}");
         cJSON *chs = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(lv, level), "channels");
-        long long now_after = level_after(row[2], level), next_after = level_after(row[2], level + 1);
+        long long now_after = level_after(row[2], level),
+                  next_after = level_after(row[2], level + 1);
         char *cj = chs ? json_print(chs) : NULL, *nj = NULL, *ec = NULL, *en = NULL;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(chs, 0), "type");
         if (notice) {
@@ -492,8 +494,8 @@ int hist_ack_key(MYSQL *m, bool create, unsigned char key[HIST_ACK_KEYBYTES], st
     return 0;
 }
 
-static void ack_mac(const unsigned char key[HIST_ACK_KEYBYTES], unsigned long long id, long long exp,
-                    char *out, size_t len)
+static void ack_mac(const unsigned char key[HIST_ACK_KEYBYTES], unsigned long long id,
+                    long long exp, char *out, size_t len)
 {
     char msg[80];
     unsigned char mac[crypto_auth_BYTES];
@@ -548,11 +550,12 @@ int hist_ack_set(MYSQL *m, unsigned long long alert_id, const char *by, int sile
                  " silenced_until = VALUES(silenced_until), acked_by = VALUES(acked_by)",
                  alert_id, silence_s, eb);
     else if (rc == 0)
-        rc = run(m, err,
-                 "INSERT INTO alert_ack (alert_id, acked_at, acked_by) VALUES (%llu,"
-                 " UTC_TIMESTAMP(3), '%s') ON DUPLICATE KEY UPDATE acked_at ="
-                 " IFNULL(acked_at, VALUES(acked_at)), acked_by = IFNULL(acked_by, VALUES(acked_by))",
-                 alert_id, eb);
+        rc = run(
+            m, err,
+            "INSERT INTO alert_ack (alert_id, acked_at, acked_by) VALUES (%llu,"
+            " UTC_TIMESTAMP(3), '%s') ON DUPLICATE KEY UPDATE acked_at ="
+            " IFNULL(acked_at, VALUES(acked_at)), acked_by = IFNULL(acked_by, VALUES(acked_by))",
+            alert_id, eb);
     free(eb);
     return rc;
 }

@@ -58,8 +58,8 @@ struct hist_outbox_row {
     char event[16];
     char *notice, *route; /* JSON text */
     int channel_idx, attempts, level;
-    bool late;          /* not delivered at its first try, or older than a minute */
-    char created[32];   /* "YYYY-MM-DD HH:MM:SS.fff" UTC */
+    bool late;        /* not delivered at its first try, or older than a minute */
+    char created[32]; /* "YYYY-MM-DD HH:MM:SS.fff" UTC */
 };
 
 /* hist_outbox_claim: up to max due `pending` rows, claimed under `claim` (a
@@ -73,8 +73,8 @@ void hist_outbox_rows_free(struct hist_outbox_row *r, size_t n);
  * else due again after min(retry_max_s, 2^(attempts-1)) seconds, error kept.
  * *applied false when the claim no longer stood (another sender took it).
  * One statement; a batch of results may share a transaction. */
-int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok,
-                     const char *error, int retry_max_s, bool *applied, struct sc_err *err);
+int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok, const char *error,
+                     int retry_max_s, bool *applied, struct sc_err *err);
 
 /* hist_outbox_release: give claimed rows back unsent (the send queue was full). */
 int hist_outbox_release(MYSQL *m, const char *claim, struct sc_err *err);

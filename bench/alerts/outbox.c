@@ -182,7 +182,8 @@ int main(int argc, char **argv)
             die("route", &err);
         for (size_t i = 0; i < nn; i++) {
             char *body = hist_alert_payload(NULL, &nr[i].n, "bench");
-            if (hist_outbox_route(m, nr[i].id, nr[i].n.id, nr[i].n.event, body, route, NULL, &err) < 0)
+            if (hist_outbox_route(m, nr[i].id, nr[i].n.id, nr[i].n.event, body, route, NULL, &err) <
+                0)
                 die("route", &err);
             free(body);
         }
@@ -239,7 +240,8 @@ int main(int argc, char **argv)
             struct res *r = l;
             l = r->next;
             bool applied = false;
-            if (hist_outbox_done(m, r->id, r->claim, r->ok, r->ok ? "" : "failed", 60, &applied, &err) < 0)
+            if (hist_outbox_done(m, r->id, r->claim, r->ok, r->ok ? "" : "failed", 60, &applied,
+                                 &err) < 0)
                 die("done", &err);
             if (r->ok)
                 sent++;
@@ -260,8 +262,10 @@ int main(int argc, char **argv)
     db_query_int(m, "SELECT COUNT(*) FROM alert_outbox WHERE state <> 'sent'", &left, &err);
     printf("| stage | notices | seconds | notices/s |\n|---|---:|---:|---:|\n");
     printf("| add (100 per transaction) | %ld | %.2f | %.0f |\n", total, add_s, total / add_s);
-    printf("| route (500 per transaction) | %ld | %.2f | %.0f |\n", total, route_s, total / route_s);
-    printf("| deliver (claim, POST, results per transaction) | %ld | %.2f | %.0f |\n", sent, deliver_s, sent / deliver_s);
+    printf("| route (500 per transaction) | %ld | %.2f | %.0f |\n", total, route_s,
+           total / route_s);
+    printf("| deliver (claim, POST, results per transaction) | %ld | %.2f | %.0f |\n", sent,
+           deliver_s, sent / deliver_s);
     printf("| end to end | %ld | %.2f | %.0f |\n", sent, add_s + route_s + deliver_s,
            sent / (add_s + route_s + deliver_s));
     printf("\nreceiver got %ld requests; rows not sent: %lld\n", atomic_load(&received), left);

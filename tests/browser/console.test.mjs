@@ -173,6 +173,30 @@ test('trigger it and see executions and an alert', async () => {
   assert.ok(shown === before || shown === await openNow(), 'dashboard shows ' + shown + ', the server counts ' + before);
 });
 
+test('acknowledge an open alert from the alert page', async () => {
+  // The leader opens an alert_event row for the failed item within a few of
+  // its evaluations; the Notifications panel lists it with its buttons.
+  const row = '#panel-notices tr:has-text("browserjob")';
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    await page.goto(url + '/#/');
+    await page.goto(url + '/#/alerts');
+    try {
+      await page.waitForSelector(row + ' button[data-action="ack"]', { timeout: 2000 });
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
+  const id = await page.locator(row + ' button[data-action="ack"]').first().getAttribute('data-alert');
+  await page.locator(row + ' button[data-action="ack"]').first().click();
+  await page.waitForSelector('#panel-notices tr:has-text("#' + id + '"):has-text("acknowledged by admin")');
+  assert.equal(await page.locator('#panel-notices tr:has-text("#' + id + '") button').count(), 0);
+  const acked = execSync(process.env.SQL, { input: 'SELECT acked_by FROM alert_ack WHERE alert_id = ' + id + ' AND acked_at IS NOT NULL' }).toString();
+  assert.match(acked, /admin/);
+  await page.screenshot({ path: shots + '/alerts-ack.png', fullPage: true });
+});
+
 test('jobs list shows the last result', async () => {
   await page.goto(url + '/#/jobs');
   await page.fill('#jobsearch', 'browserjob');

@@ -6,7 +6,8 @@
 #    refuses a bad one; a job signing with the wrong secret is refused and its
 #    notice stays pending with the refusal as last_error;
 #  - Feishu: the body's timestamp/sign checked the same way;
-#  - email: a loopback SMTP server gets the mail (libcurl smtp://);
+#  - email: a loopback SMTP server gets the mail (libcurl smtp://); a channel
+#    asking for STARTTLS from a server that does not offer it sends nothing;
 #  - escalation: an alert not acknowledged within after_s goes to the next
 #    level's channel (WeCom markdown);
 #  - acknowledgement: the signed link in a notice acknowledges the alert on the
@@ -58,6 +59,8 @@ put fei "{\"name\":\"fei\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"ale
   \"channels\":[{\"type\":\"feishu\",\"url\":\"http://127.0.0.1:$fs/open-apis/bot/v2/hook/x\",\"secret\":{\"secret\":\"feikey\"}}]}}"
 put mail "{\"name\":\"mail\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
   \"channels\":[{\"type\":\"email\",\"smtp\":\"smtp://127.0.0.1:$smtp\",\"from\":\"shardcron@test.invalid\",\"to\":[\"ops@test.invalid\"]}]}}"
+put mailtls "{\"name\":\"mailtls\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
+  \"channels\":[{\"type\":\"email\",\"smtp\":\"smtp://127.0.0.1:$smtp\",\"starttls\":true,\"from\":\"shardcron@test.invalid\",\"to\":[\"tls@test.invalid\"]}]}}"
 put esc "{\"name\":\"esc\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
   \"channels\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:$w/esc\"}],
   \"escalate\":[{\"after_s\":3,\"channels\":[{\"type\":\"wecom\",\"url\":\"http://127.0.0.1:$w/wecom\"}]}]}}"
@@ -88,6 +91,12 @@ sc_wait_until 40 fei_ok || fail "no signed Feishu notice: $(cat "$dir/fs.log" "$
 # ---- email over SMTP
 mail_ok() { [ "$(count "$dir/smtp.log" 'select((.to | index("ops@test.invalid")) and (.data | test("Subject: \\[shardcron\\] OPEN failed: job mail")))')" -ge 1 ]; }
 sc_wait_until 40 mail_ok || fail "no mail: $(cat "$dir/smtp.log" 2>/dev/null); $(sql "SELECT id, state, last_error FROM alert_outbox WHERE job='mail'")"
+
+# STARTTLS asked for and not offered by the server: nothing goes out in clear.
+tls_refused() { [ "$(sql "SELECT COUNT(*) FROM alert_outbox WHERE job = 'mailtls' AND state = 'pending' AND attempts >= 1 AND last_error <> ''")" -ge 1 ]; }
+sc_wait_until 40 tls_refused || fail "mail with starttls: $(sql "SELECT id, state, attempts, last_error FROM alert_outbox WHERE job='mailtls'")"
+[ "$(count "$dir/smtp.log" 'select(.to | index("tls@test.invalid"))')" = 0 ] || fail "a starttls mail went out in clear"
+echo "starttls refused: $(sql "SELECT last_error FROM alert_outbox WHERE job = 'mailtls' AND last_error <> '' LIMIT 1")" >&2
 
 # ---- escalation to the next level's channel
 esc_ok() { [ "$(count "$dir/w.log" 'select(.path == "/wecom" and .body.msgtype == "markdown" and (.body.markdown.content | test("ESCALATE failed: job esc")))')" -ge 1 ]; }

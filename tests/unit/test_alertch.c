@@ -43,12 +43,14 @@ static void test_validate(void **state)
 {
     (void)state;
     struct sc_err err;
-    cJSON *ok = parse("[{\"type\":\"webhook\",\"url\":\"http://h/x\"},"
-                      "{\"type\":\"dingtalk\",\"url\":\"https://h/r?access_token=t\",\"secret\":{\"secret\":\"dk\"}},"
-                      "{\"type\":\"feishu\",\"url\":\"https://h/f\",\"secret\":\"s\"},"
-                      "{\"type\":\"wecom\",\"url\":\"https://h/w\"},{\"type\":\"slack\",\"url\":\"https://h/s\"},"
-                      "{\"type\":\"email\",\"smtp\":\"smtp://m:25\",\"from\":\"a@b\",\"to\":[\"c@d\"],"
-                      "\"starttls\":true,\"user\":\"u\",\"password\":{\"secret\":\"pw\"}}]");
+    cJSON *ok = parse(
+        "[{\"type\":\"webhook\",\"url\":\"http://h/x\"},"
+        "{\"type\":\"dingtalk\",\"url\":\"https://h/"
+        "r?access_token=t\",\"secret\":{\"secret\":\"dk\"}},"
+        "{\"type\":\"feishu\",\"url\":\"https://h/f\",\"secret\":\"s\"},"
+        "{\"type\":\"wecom\",\"url\":\"https://h/w\"},{\"type\":\"slack\",\"url\":\"https://h/s\"},"
+        "{\"type\":\"email\",\"smtp\":\"smtp://m:25\",\"from\":\"a@b\",\"to\":[\"c@d\"],"
+        "\"starttls\":true,\"user\":\"u\",\"password\":{\"secret\":\"pw\"}}]");
     sc_err_clear(&err);
     assert_int_equal(alertch_validate(ok, "alert.channels", &err), 0);
     assert_string_equal(alertch_secret_ref(cJSON_GetArrayItem(ok, 1), "secret"), "dk");
@@ -56,29 +58,35 @@ static void test_validate(void **state)
     cJSON_Delete(ok);
     expect_invalid("[]", "alert.channels");
     expect_invalid("[{\"type\":\"pager\",\"url\":\"http://h\"}]", "alert.channels[0].type");
-    expect_invalid("[{\"type\":\"slack\",\"url\":\"http://h\"},{\"type\":\"slack\",\"url\":\"ftp://h\"}]",
-                   "alert.channels[1].url");
+    expect_invalid(
+        "[{\"type\":\"slack\",\"url\":\"http://h\"},{\"type\":\"slack\",\"url\":\"ftp://h\"}]",
+        "alert.channels[1].url");
     expect_invalid("[{\"type\":\"slack\"}]", "alert.channels[0].url");
-    expect_invalid("[{\"type\":\"slack\",\"url\":\"http://h\",\"colour\":1}]", "alert.channels[0].colour");
-    expect_invalid("[{\"type\":\"dingtalk\",\"url\":\"http://h\",\"secret\":{\"secret\":\"../x\"}}]",
-                   "alert.channels[0].secret");
+    expect_invalid("[{\"type\":\"slack\",\"url\":\"http://h\",\"colour\":1}]",
+                   "alert.channels[0].colour");
+    expect_invalid(
+        "[{\"type\":\"dingtalk\",\"url\":\"http://h\",\"secret\":{\"secret\":\"../x\"}}]",
+        "alert.channels[0].secret");
     expect_invalid("[{\"type\":\"email\",\"smtp\":\"http://m\",\"from\":\"a@b\",\"to\":[\"c@d\"]}]",
                    "alert.channels[0].smtp");
-    expect_invalid("[{\"type\":\"email\",\"smtp\":\"smtp://m\",\"from\":\"a@b\",\"to\":[\"c@d\\r\\nBcc: e@f\"]}]",
+    expect_invalid("[{\"type\":\"email\",\"smtp\":\"smtp://"
+                   "m\",\"from\":\"a@b\",\"to\":[\"c@d\\r\\nBcc: e@f\"]}]",
                    "alert.channels[0].to");
-    cJSON *esc = parse("[{\"after_s\":600,\"channels\":[{\"type\":\"slack\",\"url\":\"http://h\"}]},"
-                       "{\"after_s\":300,\"channels\":[{\"type\":\"slack\",\"url\":\"http://h\"}]}]");
+    cJSON *esc =
+        parse("[{\"after_s\":600,\"channels\":[{\"type\":\"slack\",\"url\":\"http://h\"}]},"
+              "{\"after_s\":300,\"channels\":[{\"type\":\"slack\",\"url\":\"http://h\"}]}]");
     sc_err_clear(&err);
     assert_int_equal(alertch_validate_escalate(esc, "alert.escalate", &err), -EINVAL);
     assert_string_equal(err.field, "alert.escalate[1]");
     cJSON_Delete(esc);
 }
 
-static const char *notice_json = "{\"event\":\"open\",\"alert_id\":7,\"notice_id\":70,\"kind\":\"failed\","
-                                 "\"job\":\"settle\",\"item\":3,\"domain\":\"finance\",\"job_level\":2,"
-                                 "\"fire_time\":\"2026-12-07 01:02:03.000\",\"message\":\"item 3 failed\","
-                                 "\"late\":true,\"late_since\":\"2026-12-07 01:02:04.000\","
-                                 "\"ack_url\":\"http://console/api/v1/alerts/ack?token=7.1.x\"}";
+static const char *notice_json =
+    "{\"event\":\"open\",\"alert_id\":7,\"notice_id\":70,\"kind\":\"failed\","
+    "\"job\":\"settle\",\"item\":3,\"domain\":\"finance\",\"job_level\":2,"
+    "\"fire_time\":\"2026-12-07 01:02:03.000\",\"message\":\"item 3 failed\","
+    "\"late\":true,\"late_since\":\"2026-12-07 01:02:04.000\","
+    "\"ack_url\":\"http://console/api/v1/alerts/ack?token=7.1.x\"}";
 
 static cJSON *render(const char *ch, const char *secret, int64_t now_ms, struct alertch_msg *m)
 {
@@ -104,20 +112,23 @@ static void test_dingtalk(void **state)
 {
     (void)state;
     struct alertch_msg m;
-    /* python3: quote_plus(b64encode(hmac.new(b"SECabc", b"1700000000123\nSECabc", sha256).digest())) */
-    cJSON *b = render("{\"type\":\"dingtalk\",\"url\":\"https://oapi/robot/send?access_token=t\"}", "SECabc",
-                      1700000000123LL, &m);
+    /* python3: quote_plus(b64encode(hmac.new(b"SECabc", b"1700000000123\nSECabc",
+     * sha256).digest())) */
+    cJSON *b = render("{\"type\":\"dingtalk\",\"url\":\"https://oapi/robot/send?access_token=t\"}",
+                      "SECabc", 1700000000123LL, &m);
     assert_string_equal(m.url, "https://oapi/robot/send?access_token=t&timestamp=1700000000123"
                                "&sign=IqXBU%2FaLfwMA3S%2FtDcfRmHx5vWHw9Y1aOgFLBr1Ti9w%3D");
     assert_string_equal(get(b, "msgtype", NULL), "markdown");
     assert_non_null(strstr(get(b, "markdown", "text"), "OPEN failed: job settle item 3"));
     assert_non_null(strstr(get(b, "markdown", "text"), "Late: decided at 2026-12-07 01:02:04.000"));
-    assert_non_null(strstr(get(b, "markdown", "text"), "[Acknowledge](http://console/api/v1/alerts/ack"));
+    assert_non_null(
+        strstr(get(b, "markdown", "text"), "[Acknowledge](http://console/api/v1/alerts/ack"));
     assert_non_null(strstr(get(b, "markdown", "title"), "settle"));
     cJSON_Delete(b);
     alertch_msg_free(&m);
     /* text format, no secret: the URL is left alone */
-    b = render("{\"type\":\"dingtalk\",\"url\":\"https://oapi/robot/send\",\"format\":\"text\"}", NULL, 1, &m);
+    b = render("{\"type\":\"dingtalk\",\"url\":\"https://oapi/robot/send\",\"format\":\"text\"}",
+               NULL, 1, &m);
     assert_string_equal(m.url, "https://oapi/robot/send");
     assert_string_equal(get(b, "msgtype", NULL), "text");
     assert_non_null(strstr(get(b, "text", "content"), "Domain: finance, job level 2"));
@@ -130,8 +141,9 @@ static void test_feishu_wecom_slack_webhook(void **state)
     (void)state;
     struct alertch_msg m;
     /* python3: b64encode(hmac.new(b"1700000000\nfsecret", b"", sha256).digest()) */
-    cJSON *b = render("{\"type\":\"feishu\",\"url\":\"https://open/hook/x\",\"secret\":\"fsecret\"}", NULL,
-                      1700000000999LL, &m);
+    cJSON *b =
+        render("{\"type\":\"feishu\",\"url\":\"https://open/hook/x\",\"secret\":\"fsecret\"}", NULL,
+               1700000000999LL, &m);
     assert_string_equal(m.url, "https://open/hook/x");
     assert_string_equal(get(b, "timestamp", NULL), "1700000000");
     assert_string_equal(get(b, "sign", NULL), "HLzt7YDW5Xjz5Mh4RVOd0NRODMm01O79OcTFVCyWBbQ=");
@@ -162,9 +174,10 @@ static void test_email(void **state)
 {
     (void)state;
     struct alertch_msg m;
-    render("{\"type\":\"email\",\"smtp\":\"smtp://mx:587\",\"from\":\"sc@x\",\"to\":[\"a@y\",\"b@y\"],"
-           "\"starttls\":true,\"user\":\"u\",\"password\":\"plain\"}",
-           "from-store", 1700000000000LL, &m);
+    render(
+        "{\"type\":\"email\",\"smtp\":\"smtp://mx:587\",\"from\":\"sc@x\",\"to\":[\"a@y\",\"b@y\"],"
+        "\"starttls\":true,\"user\":\"u\",\"password\":\"plain\"}",
+        "from-store", 1700000000000LL, &m);
     assert_true(m.smtp);
     assert_true(m.starttls);
     assert_string_equal(m.url, "smtp://mx:587");
@@ -184,9 +197,10 @@ static void test_email(void **state)
 static void test_job_roundtrip(void **state)
 {
     (void)state;
-    const char *in = "{\"name\":\"j\",\"command\":\"true\",\"alert\":{\"channels\":[{\"type\":\"slack\","
-                     "\"url\":\"http://s\"}],\"escalate\":[{\"after_s\":60,\"channels\":[{\"type\":\"wecom\","
-                     "\"url\":\"http://w\"}]}]}}";
+    const char *in =
+        "{\"name\":\"j\",\"command\":\"true\",\"alert\":{\"channels\":[{\"type\":\"slack\","
+        "\"url\":\"http://s\"}],\"escalate\":[{\"after_s\":60,\"channels\":[{\"type\":\"wecom\","
+        "\"url\":\"http://w\"}]}]}}";
     struct job *j = NULL, *k = NULL;
     struct sc_err err;
     sc_err_clear(&err);
@@ -198,8 +212,9 @@ static void test_job_roundtrip(void **state)
     free(out);
     job_free(j);
     job_free(k);
-    const char *bad = "{\"name\":\"j\",\"command\":\"true\",\"alert\":{\"escalate\":[{\"after_s\":60,"
-                      "\"channels\":[{\"type\":\"wecom\"}]}]}}";
+    const char *bad =
+        "{\"name\":\"j\",\"command\":\"true\",\"alert\":{\"escalate\":[{\"after_s\":60,"
+        "\"channels\":[{\"type\":\"wecom\"}]}]}}";
     assert_int_equal(job_parse(bad, strlen(bad), &j, &err), -EINVAL);
     assert_string_equal(err.field, "alert.escalate[0].channels[0].url");
 }
@@ -230,9 +245,12 @@ static void test_ack_token(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_validate),       cmocka_unit_test(test_dingtalk),
-        cmocka_unit_test(test_feishu_wecom_slack_webhook), cmocka_unit_test(test_email),
-        cmocka_unit_test(test_job_roundtrip),  cmocka_unit_test(test_ack_token),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_dingtalk),
+        cmocka_unit_test(test_feishu_wecom_slack_webhook),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_job_roundtrip),
+        cmocka_unit_test(test_ack_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
