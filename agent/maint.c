@@ -39,6 +39,8 @@ struct maint {
     pthread_cond_t acond;
     struct hist_outbox_new *pending; /* outbox rows to route, not yet seen by the loop (lock) */
     unsigned long long handed;       /* alert thread: highest outbox id handed to the loop */
+    bool rehand;                     /* the loop left rows `new`: hand them again (lock) */
+    int64_t next_sweep;              /* alert thread: next look for stray `new` rows */
     struct routed *routed;           /* routing decisions for the alert thread (lock) */
     struct sent *results;            /* send results for the alert thread (lock) */
     bool akick_eval;                 /* evaluate at once (lock) */
@@ -301,8 +303,23 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
     /* New rows (this leader's, or a previous one's left unrouted) to the loop. */
     struct hist_outbox_new *nr = NULL;
     size_t nn = 0;
-    if ((rc = hist_outbox_new_rows(conn, m->handed, 500, &nr, &nn, err)) < 0)
+    /* Rows the loop could not route (out of memory), and once a minute any row
+     * left `new` below the mark (a deposed leader's transaction that committed
+     * late): routing is conditional on `new`, so a row handed twice is routed
+     * once. */
+    pthread_mutex_lock(&m->lock);
+    bool rehand = m->rehand;
+    m->rehand = false;
+    pthread_mutex_unlock(&m->lock);
+    if (rehand)
+        m->handed = 0;
+    if ((rc = hist_outbox_new_rows(conn, m->handed, 0, 500, &nr, &nn, err)) < 0)
         return rc;
+    if (!nn && mono_ms() >= m->next_sweep) {
+        m->next_sweep = mono_ms() + 60000;
+        if ((rc = hist_outbox_new_rows(conn, 0, 30, 500, &nr, &nn, err)) < 0)
+            return rc;
+    }
     if (nn) {
         pthread_mutex_lock(&m->lock);
         if (m->npending + nn > m->cappending) {
@@ -315,7 +332,8 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
         if (m->npending + nn <= m->cappending) {
             memcpy(m->pending + m->npending, nr, nn * sizeof *nr);
             m->npending += nn;
-            m->handed = nr[nn - 1].id;
+            if (nr[nn - 1].id > m->handed)
+                m->handed = nr[nn - 1].id;
             event_active(m->ev_notices, EV_READ, 0);
         }
         pthread_mutex_unlock(&m->lock);
@@ -555,6 +573,7 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&m->lock);
     int64_t now = mono_ms();
     struct routed *head = NULL, **tail = &head;
+    bool oom = false;
     for (size_t i = 0; i < nn; i++) {
         struct hist_alert_notice *x = &n[i].n;
         bool resolve = strcmp(x->event, "resolve") == 0;
@@ -567,8 +586,10 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
         LOGN("alert %llu %s: %s %s item %d", x->id, x->event, x->kind, x->job, x->item);
         const struct job *j = m->o.job ? m->o.job(m->o.ctx, x->job) : NULL;
         struct routed *r = calloc(1, sizeof *r);
-        if (!r)
-            break; /* the row stays `new`; the next leader term routes it */
+        if (!r) {
+            oom = true; /* the row stays `new` and is handed again */
+            break;
+        }
         r->id = n[i].id;
         r->alert_id = x->id;
         snprintf(r->event, sizeof r->event, "%s", x->event);
@@ -598,17 +619,19 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
                 free(r->notice);
                 free(r->escalate);
                 free(r);
-                continue; /* out of memory: left `new` */
+                oom = true; /* left `new`, handed again */
+                continue;
             }
         }
         *tail = r;
         tail = &r->next;
     }
     free(n);
-    if (head) {
+    if (head || oom) {
         pthread_mutex_lock(&m->lock);
         *tail = m->routed;
         m->routed = head;
+        m->rehand = m->rehand || oom;
         m->akick = true;
         pthread_cond_signal(&m->acond);
         pthread_mutex_unlock(&m->lock);

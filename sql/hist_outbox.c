@@ -122,15 +122,15 @@ int hist_outbox_add(MYSQL *m, const struct hist_alert_notice *n, size_t nn, stru
     return 0;
 }
 
-int hist_outbox_new_rows(MYSQL *m, unsigned long long after, size_t max,
+int hist_outbox_new_rows(MYSQL *m, unsigned long long after, int min_age_s, size_t max,
                          struct hist_outbox_new **out, size_t *n, struct sc_err *err)
 {
     *out = NULL;
     *n = 0;
     int rc = run(m, err,
                  "SELECT id, notice FROM alert_outbox WHERE state = 'new' AND id > %llu"
-                 " ORDER BY id LIMIT %zu",
-                 after, max);
+                 " AND created_at <= UTC_TIMESTAMP(3) - INTERVAL %d SECOND ORDER BY id LIMIT %zu",
+                 after, min_age_s, max);
     MYSQL_RES *res = rc == 0 ? mysql_store_result(m) : NULL;
     if (rc < 0 || !res)
         return rc < 0 ? rc : fail(m, err);

@@ -39,9 +39,9 @@ struct hist_outbox_new {
     struct hist_alert_notice n;
 };
 
-/* hist_outbox_new_rows: `new` rows with id > after, oldest first, at most max;
- * *out the caller's to free(). */
-int hist_outbox_new_rows(MYSQL *m, unsigned long long after, size_t max,
+/* hist_outbox_new_rows: `new` rows with id > after and at least min_age_s old,
+ * oldest first, at most max; *out the caller's to free(). */
+int hist_outbox_new_rows(MYSQL *m, unsigned long long after, int min_age_s, size_t max,
                          struct hist_outbox_new **out, size_t *n, struct sc_err *err);
 
 /* hist_outbox_route: row `id` (if still `new`) becomes `pending` with notice

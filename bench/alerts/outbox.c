@@ -174,7 +174,7 @@ int main(int argc, char **argv)
     for (;;) {
         struct hist_outbox_new *nr = NULL;
         size_t nn = 0;
-        if (hist_outbox_new_rows(m, after, 500, &nr, &nn, &err) < 0)
+        if (hist_outbox_new_rows(m, after, 0, 500, &nr, &nn, &err) < 0)
             die("new rows", &err);
         if (!nn)
             break;

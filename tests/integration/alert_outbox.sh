@@ -93,6 +93,11 @@ jq -e 'select(.path == "/slack") | .body.text | test("job fo")' "$dir/r2.log" >/
   || fail "slack body: $(cat "$dir/r2.log")"
 [ "$(rows fo "state = 'sent' AND channel_idx = 0")" = 0 ] || fail "a notice was sent on the dead channel"
 echo "failover: $(rows fo "state = 'failed_over'") notices moved to the second channel" >&2
+metric() { curl -s "http://127.0.0.1:$(cat "$dir/$(leader_id)/http.port")/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+[ "$(metric 'shardcron_agent_alert_outbox_total{result="failed_over"}')" -ge 1 ] &&
+  [ "$(metric 'shardcron_agent_alert_outbox_total{result="delivered"}')" -ge 3 ] &&
+  [ "$(metric 'shardcron_agent_alert_outbox_total{result="retried"}')" -ge 1 ] \
+  || fail "outbox metrics: $(curl -s "http://127.0.0.1:$(cat "$dir/$(leader_id)/http.port")/metrics" | grep outbox)"
 
 # ---- 3. the leader dies while notices wait; the new leader delivers them once
 kill "$r1pid"; wait "$r1pid" 2>/dev/null || true
