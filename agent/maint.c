@@ -250,7 +250,7 @@ static int send_row(struct maint *m, const struct hist_outbox_row *r, const char
     rc = hist_hooks_send(m->hooks, &msg, sent_cb, s);
     if (rc < 0) {
         free(s);
-        snprintf(why, whylen, "the send queue is full");
+        snprintf(why, whylen, rc == -EAGAIN ? "the send queue is full" : "out of memory");
     }
 out:
     if (secret) {
@@ -368,20 +368,23 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
     bool full = false;
     for (size_t i = 0; i < nrows && rc == 0; i++) {
         char why[300];
-        if (full)
+        if (full) {
+            rc = hist_outbox_release(conn, rows[i].id, claim, err);
             continue;
-        if (rows[i].attempts > 1)
-            atomic_fetch_add(&m->retried, 1);
+        }
         int src = send_row(m, &rows[i], claim, why, sizeof why);
+        if (src == 0 && rows[i].attempts > 1)
+            atomic_fetch_add(&m->retried, 1);
         if (src == -EAGAIN) {
-            full = true; /* released below, due again at once */
+            /* This row and the rest go back, due again at once; the rows
+             * already queued keep their claim. */
+            full = true;
+            rc = hist_outbox_release(conn, rows[i].id, claim, err);
         } else if (src < 0) {
             LOGW("alert notice %llu not sent: %s", rows[i].id, why);
             rc = hist_outbox_done(conn, rows[i].id, claim, false, why, m->o.retry_max_s, NULL, err);
         }
     }
-    if (rc == 0 && full)
-        rc = hist_outbox_release(conn, claim, err);
     hist_outbox_rows_free(rows, nrows);
     return rc;
 }
@@ -447,13 +450,13 @@ static void *alert_loop(void *arg)
         bool eval_kick = m->akick_eval;
         m->akick = m->akick_eval = false;
         bool leader = m->leader;
+        bool have_work = leader || m->results;
         pthread_mutex_unlock(&m->lock);
         if (leader && !was_leader)
             m->handed = 0; /* route what a previous leader left `new` */
         was_leader = leader;
         struct sc_err err;
         sc_err_clear(&err);
-        bool have_work = leader || m->results;
         if (have_work && !conn && !(conn = db_connect(&m->url, m->password, 10, &err))) {
             LOGW("alerts: %s", err.msg);
             atomic_fetch_add(&m->eval_errors, 1);

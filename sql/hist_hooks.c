@@ -110,6 +110,12 @@ static int start_smtp(struct hist_hooks *h, struct hook_req *r)
     curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
     if (r->msg.starttls)
         curl_easy_setopt(r->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    /* A fresh connection per mail, closed after it: the multi handle would
+     * otherwise reuse another channel's plain connection to the same server,
+     * and a mail that requires STARTTLS went out in clear that way
+     * (alert_channels.sh caught it, libcurl 7.88). Mail is rare enough. */
+    curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
     if (r->msg.user) {
         curl_easy_setopt(r->easy, CURLOPT_USERNAME, r->msg.user);
         curl_easy_setopt(r->easy, CURLOPT_PASSWORD, r->msg.password ? r->msg.password : "");

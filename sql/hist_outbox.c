@@ -295,15 +295,16 @@ int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok
     return rc;
 }
 
-int hist_outbox_release(MYSQL *m, const char *claim, struct sc_err *err)
+int hist_outbox_release(MYSQL *m, unsigned long long id, const char *claim, struct sc_err *err)
 {
     char *ec = esc(m, claim);
     if (!ec)
         return sc_err_set(err, ENOMEM, "alert outbox", -1, "out of memory");
     int rc = run(m, err,
                  "UPDATE alert_outbox SET claim = NULL, claim_until = NULL,"
-                 " attempts = GREATEST(attempts - 1, 0) WHERE claim = '%s' AND state = 'pending'",
-                 ec);
+                 " attempts = GREATEST(attempts - 1, 0) WHERE id = %llu AND claim = '%s'"
+                 " AND state = 'pending'",
+                 id, ec);
     free(ec);
     return rc;
 }

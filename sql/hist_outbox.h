@@ -76,8 +76,9 @@ void hist_outbox_rows_free(struct hist_outbox_row *r, size_t n);
 int hist_outbox_done(MYSQL *m, unsigned long long id, const char *claim, bool ok, const char *error,
                      int retry_max_s, bool *applied, struct sc_err *err);
 
-/* hist_outbox_release: give claimed rows back unsent (the send queue was full). */
-int hist_outbox_release(MYSQL *m, const char *claim, struct sc_err *err);
+/* hist_outbox_release: give claimed row id back unsent (the send queue was
+ * full); only that row: others of the same claim may be in flight. */
+int hist_outbox_release(MYSQL *m, unsigned long long id, const char *claim, struct sc_err *err);
 
 int hist_outbox_failover(MYSQL *m, int failover_s, int give_up_s, size_t *moved,
                          struct sc_err *err);
