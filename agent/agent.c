@@ -93,9 +93,9 @@ struct agent {
 
 /* ---------------------------------------------------------------- coordination callbacks */
 
-/* alert_channels_load: the default channel list of setting alert_channels_file,
- * validated, as JSON text (*out the caller's; NULL when the setting is unset).
- * -EINVAL with err naming the file and what is wrong. */
+/* alert_channels_load: the default channels of setting alert_channels_file (a
+ * list, or default and per-domain lists: core/alertch.h), validated, as JSON text (*out the
+ * caller's; NULL when the setting is unset). -EINVAL with err naming the file and what is wrong. */
 static int alert_channels_load(const char *path, char **out, struct sc_err *err)
 {
     *out = NULL;
@@ -111,7 +111,7 @@ static int alert_channels_load(const char *path, char **out, struct sc_err *err)
         return sc_err_set(err, EINVAL, "alert_channels_file", -1, "%s: over %zu bytes", path,
                           sizeof buf - 1);
     cJSON *j = json_parse(buf, n, err);
-    int rc = j ? alertch_validate(j, "alert_channels_file", err) : -EINVAL;
+    int rc = j ? alertch_validate_defaults(j, "alert_channels_file", err) : -EINVAL;
     if (rc == 0 && !(*out = json_print(j)))
         rc = sc_err_set(err, ENOMEM, "alert_channels_file", -1, "out of memory");
     cJSON_Delete(j);

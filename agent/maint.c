@@ -44,7 +44,8 @@ struct maint {
     struct routed *routed;           /* routing decisions for the alert thread (lock) */
     struct sent *results;            /* send results for the alert thread (lock) */
     bool akick_eval;                 /* evaluate at once (lock) */
-    char *secrets, *ack_url, *channels;
+    char *secrets, *ack_url;
+    cJSON *defaults; /* the agent's default channels (alert_channels_file), loop only */
     unsigned char ack_key[HIST_ACK_KEYBYTES];
     bool have_key;     /* alert thread */
     uint64_t claims;   /* alert thread */
@@ -538,7 +539,8 @@ static unsigned kind_bit(const char *kind)
 }
 
 /* route_of (loop): the job's channel list as JSON text (alert.webhook first,
- * then alert.channels; the agent's default when it names neither), the
+ * then alert.channels; the agent's default for the job's domain, else its
+ * plain default, when it names neither), the
  * caller's; NULL when the job wants no notice of this kind. */
 static char *route_of(struct maint *m, const struct job *j, const struct hist_alert_notice *n)
 {
@@ -553,9 +555,10 @@ static char *route_of(struct maint *m, const struct job *j, const struct hist_al
         cJSON_AddStringToObject(w, "url", j->alert.webhook);
         cJSON_InsertItemInArray(a, 0, w);
     }
-    if (cJSON_GetArraySize(a) == 0 && m->channels) {
+    if (cJSON_GetArraySize(a) == 0 && m->defaults) {
+        const cJSON *d = alertch_default_for(m->defaults, j->domain);
         cJSON_Delete(a);
-        a = cJSON_Parse(m->channels);
+        a = d ? cJSON_Duplicate(d, 1) : NULL;
     }
     char *s = a && cJSON_GetArraySize(a) > 0 ? json_print(a) : NULL;
     cJSON_Delete(a);
@@ -657,7 +660,7 @@ int maint_start(const struct maint_opts *o, struct maint **out)
     m->period_s = o->period_s ? o->period_s : 300;
     m->secrets = o->secrets && o->secrets[0] ? strdup(o->secrets) : NULL;
     m->ack_url = o->ack_url && o->ack_url[0] ? strdup(o->ack_url) : NULL;
-    m->channels = o->channels && o->channels[0] ? strdup(o->channels) : NULL;
+    m->defaults = o->channels && o->channels[0] ? cJSON_Parse(o->channels) : NULL;
     m->o.secrets = m->o.ack_url = m->o.channels = NULL;
     if (m->ack_url && m->ack_url[strlen(m->ack_url) - 1] == '/')
         m->ack_url[strlen(m->ack_url) - 1] = 0;
@@ -701,7 +704,7 @@ int maint_start(const struct maint_opts *o, struct maint **out)
         free(m->password);
         free(m->secrets);
         free(m->ack_url);
-        free(m->channels);
+        cJSON_Delete(m->defaults);
         free(m);
         return -EAGAIN;
     }
@@ -824,7 +827,7 @@ void maint_stop(struct maint *m)
     }
     free(m->secrets);
     free(m->ack_url);
-    free(m->channels);
+    cJSON_Delete(m->defaults);
     free(m->na);
     free(m->sender);
     free(m->password);

@@ -41,7 +41,7 @@ struct maint_opts {
     /* Delivery (docs/alerts.md): */
     const char *secrets;        /* the agent's secrets store, for channel secrets; copied */
     const char *ack_url;        /* console base URL for acknowledgement links, or NULL; copied */
-    const char *channels;       /* default channels (JSON list) of jobs naming none; copied */
+    const char *channels;       /* default channels (core/alertch.h) of jobs naming none; copied */
     int failover_s;             /* a channel failing this long: the next channel takes over */
     int retry_max_s;            /* backoff between attempts grows to this */
     int give_up_s;              /* a notice undelivered this long is dead */

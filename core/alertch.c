@@ -157,6 +157,52 @@ int alertch_validate_escalate(const cJSON *arr, const char *prefix, struct sc_er
     return 0;
 }
 
+int alertch_validate_defaults(const cJSON *j, const char *prefix, struct sc_err *err)
+{
+    static const char *const top[] = {"default", "domains", NULL};
+    char p[96];
+    int rc;
+    if (cJSON_IsArray(j))
+        return alertch_validate(j, prefix, err);
+    if (!cJSON_IsObject(j))
+        return sc_err_set(err, EINVAL, prefix, -1,
+                          "must be a channel list or {\"default\": [...], \"domains\": {...}}");
+    if ((rc = json_check_fields(j, top, err)) < 0) {
+        json_err_prefix(err, prefix);
+        return rc;
+    }
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "default"), *doms, *l;
+    snprintf(p, sizeof p, "%.60s.default", prefix);
+    if (d && (rc = alertch_validate(d, p, err)) < 0)
+        return rc;
+    doms = cJSON_GetObjectItemCaseSensitive(j, "domains");
+    if (!doms)
+        return 0;
+    if (!cJSON_IsObject(doms) || cJSON_GetArraySize(doms) > 1000)
+        return sc_err_set(err, EINVAL, prefix, -1,
+                          "domains must be an object of at most 1000 domain: channel list");
+    cJSON_ArrayForEach(l, doms)
+    {
+        snprintf(p, sizeof p, "%.40s.domains.%.40s", prefix, l->string);
+        if ((rc = alertch_validate(l, p, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+const cJSON *alertch_default_for(const cJSON *defaults, const char *domain)
+{
+    if (cJSON_IsArray(defaults))
+        return defaults;
+    const cJSON *doms = cJSON_GetObjectItemCaseSensitive(defaults, "domains");
+    const cJSON *l =
+        domain && domain[0] && doms ? cJSON_GetObjectItemCaseSensitive(doms, domain) : NULL;
+    if (cJSON_IsArray(l))
+        return l;
+    l = cJSON_GetObjectItemCaseSensitive(defaults, "default");
+    return cJSON_IsArray(l) ? l : NULL;
+}
+
 const char *alertch_secret_ref(const cJSON *ch, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(ch, key);

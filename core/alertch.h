@@ -34,6 +34,16 @@ int alertch_validate(const cJSON *arr, const char *prefix, struct sc_err *err);
  * 60..7 days and increasing. -EINVAL naming "<prefix>[i].<field>". */
 int alertch_validate_escalate(const cJSON *arr, const char *prefix, struct sc_err *err);
 
+/* alertch_validate_defaults: the agent's default channels (setting
+ * alert_channels_file): a channel list, used for every job naming none, or
+ * {"default": [...], "domains": {"<domain>": [...], ...}} (each optional, at
+ * most 1000 domains). -EINVAL naming "<prefix>.domains.<name>[i].<field>". */
+int alertch_validate_defaults(const cJSON *j, const char *prefix, struct sc_err *err);
+
+/* alertch_default_for: the list (borrowed from defaults) for a job of domain
+ * `domain` ("" when none): the domain's, else "default", else NULL. */
+const cJSON *alertch_default_for(const cJSON *defaults, const char *domain);
+
 /* alertch_secret_ref: the store name when the channel's `key` is
  * {"secret": NAME}; NULL when it is a plain string or absent. */
 const char *alertch_secret_ref(const cJSON *ch, const char *key);

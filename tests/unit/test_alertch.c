@@ -219,6 +219,41 @@ static void test_job_roundtrip(void **state)
     assert_string_equal(err.field, "alert.escalate[0].channels[0].url");
 }
 
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct sc_err err;
+    cJSON *d = parse("{\"default\":[{\"type\":\"slack\",\"url\":\"http://d\"}],"
+                     "\"domains\":{\"finance\":[{\"type\":\"wecom\",\"url\":\"http://f\"}]}}");
+    sc_err_clear(&err);
+    assert_int_equal(alertch_validate_defaults(d, "alert_channels_file", &err), 0);
+    const cJSON *l = alertch_default_for(d, "finance");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "url")->valuestring,
+                        "http://f");
+    l = alertch_default_for(d, "hr");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "url")->valuestring,
+                        "http://d");
+    l = alertch_default_for(d, "");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "url")->valuestring,
+                        "http://d");
+    cJSON_Delete(d);
+    d = parse("{\"domains\":{\"finance\":[{\"type\":\"wecom\",\"url\":\"http://f\"}]}}");
+    assert_null(alertch_default_for(d, "hr"));
+    cJSON_Delete(d);
+    d = parse("[{\"type\":\"slack\",\"url\":\"http://d\"}]");
+    assert_int_equal(alertch_validate_defaults(d, "alert_channels_file", &err), 0);
+    assert_ptr_equal(alertch_default_for(d, "finance"), d);
+    cJSON_Delete(d);
+    d = parse("{\"domains\":{\"finance\":[{\"type\":\"wecom\",\"url\":\"gopher://f\"}]}}");
+    assert_int_equal(alertch_validate_defaults(d, "alert_channels_file", &err), -EINVAL);
+    assert_string_equal(err.field, "alert_channels_file.domains.finance[0].url");
+    cJSON_Delete(d);
+    d = parse("{\"defaults\":[]}");
+    assert_int_equal(alertch_validate_defaults(d, "alert_channels_file", &err), -EINVAL);
+    assert_string_equal(err.field, "alert_channels_file.defaults");
+    cJSON_Delete(d);
+}
+
 static void test_ack_token(void **state)
 {
     (void)state;
@@ -250,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_feishu_wecom_slack_webhook),
         cmocka_unit_test(test_email),
         cmocka_unit_test(test_job_roundtrip),
+        cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_ack_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
