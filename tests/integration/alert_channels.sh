@@ -9,7 +9,7 @@
 #  - email: a loopback SMTP server gets the mail (libcurl smtp://); a channel
 #    asking for STARTTLS from a server that does not offer it sends nothing;
 #  - escalation: an alert not acknowledged within after_s goes to the next
-#    level's channel (WeCom markdown);
+#    level's channel (WeCom markdown); an acknowledged one escalates no further;
 #  - acknowledgement: the signed link in a notice acknowledges the alert on the
 #    console (no login), a tampered link is refused, and reminders stop
 #    (suppressed in the outbox, none reach the receiver); the console's
@@ -64,6 +64,10 @@ put mailtls "{\"name\":\"mailtls\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1
 put esc "{\"name\":\"esc\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
   \"channels\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:$w/esc\"}],
   \"escalate\":[{\"after_s\":3,\"channels\":[{\"type\":\"wecom\",\"url\":\"http://127.0.0.1:$w/wecom\"}]}]}}"
+put esc2 "{\"name\":\"esc2\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
+  \"channels\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:$w/esc2\"}],
+  \"escalate\":[{\"after_s\":3,\"channels\":[{\"type\":\"slack\",\"url\":\"http://127.0.0.1:$w/lead\"}]},
+               {\"after_s\":8,\"channels\":[{\"type\":\"slack\",\"url\":\"http://127.0.0.1:$w/head\"}]}]}}"
 put ackme "{\"name\":\"ackme\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
   \"channels\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:$w/ack\"}]}}"
 # A bad channel is refused at put, naming the field.
@@ -108,6 +112,18 @@ sc_wait_until 40 esc_ok || fail "no escalation: $(sql "SELECT * FROM alert_ack")
 [ "$(sql "SELECT a.level FROM alert_ack a JOIN alert_event e ON e.id = a.alert_id WHERE e.job = 'esc' AND e.resolved_at IS NULL")" = 1 ] \
   || fail "escalation level: $(sql 'SELECT * FROM alert_ack')"
 [ "$(count "$dir/w.log" 'select(.path == "/wecom")')" = 1 ] || fail "escalated more than once: $(grep wecom "$dir/w.log")"
+
+# ---- acknowledging stops escalation: esc2 reaches level 1, is acknowledged,
+# and its level 2 (due 5 s later) never goes out
+lead() { [ "$(count "$dir/w.log" 'select(.path == "/lead" and .body.text != null)')" -ge 1 ]; }
+sc_wait_until 40 lead || fail "esc2 did not escalate: $(sql "SELECT * FROM alert_ack")"
+e2=$(sql "SELECT id FROM alert_event WHERE job = 'esc2' AND resolved_at IS NULL LIMIT 1")
+sql "INSERT INTO alert_ack (alert_id, acked_at, acked_by) VALUES ($e2, UTC_TIMESTAMP(3), 'test')
+     ON DUPLICATE KEY UPDATE acked_at = UTC_TIMESTAMP(3), acked_by = 'test'"
+past_due() { [ "$(sql "SELECT COUNT(*) FROM alert_ack WHERE alert_id = $e2 AND escalate_at < UTC_TIMESTAMP(3) - INTERVAL 3 SECOND")" = 1 ]; }
+sc_wait_until 30 past_due || fail "esc2's level 2 never came due: $(sql "SELECT * FROM alert_ack WHERE alert_id = $e2")"
+[ "$(sql "SELECT level FROM alert_ack WHERE alert_id = $e2")" = 1 ] || fail "esc2 escalated after the acknowledgement"
+[ "$(count "$dir/w.log" 'select(.path == "/head")')" = 0 ] || fail "level 2 was notified after the acknowledgement"
 
 # ---- acknowledgement by the link in a notice; reminders stop
 link_seen() { [ "$(count "$dir/w.log" 'select(.path == "/ack" and (.body.ack_url | type) == "string")')" -ge 1 ]; }
