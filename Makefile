@@ -22,7 +22,7 @@ endif
 
 ZK_CFLAGS := -I/usr/include/zookeeper -DTHREADED
 ZK_LIBS := -lzookeeper_mt
-PKGS := libevent libevent_pthreads libmariadb libcjson log4c libsodium libcurl
+PKGS := libevent libevent_pthreads libmariadb libcjson log4c libsodium libcurl zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
@@ -195,6 +195,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
 # Inputs larger than the default 256 bytes, for formats whose valid records are.
 FUZZ_MAX_LEN_fuzz_job := 2048
 FUZZ_MAX_LEN_fuzz_wf := 2048
+FUZZ_MAX_LEN_fuzz_calendar := 2048
 FUZZ_MAX_LEN_fuzz_plan_snapshot := 1024
 FUZZ_MAX_LEN_fuzz_plan_agent := 1024
 FUZZ_MAX_LEN_fuzz_spool := 1024

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/calendar.h"
 #include "core/cron.h"
 #include "core/log.h"
 #include "core/strmap.h"
@@ -15,8 +16,9 @@
 struct item_rec {
     char job[JOB_NAME_MAX + 1];
     int item;
-    int64_t version; /* job config version the scheduler has */
-    bool seen;       /* still wanted in this sync */
+    int64_t version;  /* job config version the scheduler has */
+    uint64_t cal_gen; /* coord_calendars_gen when put (jobs with a calendar) */
+    bool seen;        /* still wanted in this sync */
 };
 
 struct items {
@@ -28,16 +30,19 @@ struct items {
     int invalid;
 };
 
-/* The next-fire rule of one item: its parsed cron in its zone. */
+/* The next-fire rule of one item: its parsed cron in its zone, under its
+ * calendar when it names one (cs.cal: a reference of the rule's own). Fires
+ * the calendar drops never come due: they are not run, not missed. */
 struct rule {
     cron_expr *e;
     const tz_zone *z;
+    struct cal_sched cs;
 };
 
 static int64_t rule_next(void *ctx, int64_t after)
 {
     struct rule *r = ctx;
-    return cron_next(r->e, after, r->z);
+    return calendar_next(r->e, r->z, &r->cs, after);
 }
 
 static int rule_offset(void *ctx, int64_t t)
@@ -50,6 +55,7 @@ static void rule_free(void *ctx)
 {
     struct rule *r = ctx;
     cron_free(r->e);
+    calendar_unref((struct calendar *)r->cs.cal);
     free(r);
 }
 
@@ -113,13 +119,22 @@ static int conf_of(struct items *it, const struct job *j, int item, int64_t firs
     struct rule *r = z ? calloc(1, sizeof *r) : NULL;
     /* A job without cron keeps its rule (its zone, for SHARDCRON_FIRE_TIME of
      * triggered runs) but no next-fire rule: nothing fires on a schedule. */
-    if (!z || !r || (j->cron[0] && cron_parse(j->cron, &r->e, &err) < 0)) {
+    struct calendar *cal = j->calendar[0] ? coord_calendar(it->c, j->calendar) : NULL;
+    if (j->calendar[0] && !cal)
+        sc_err_set(&err, ENOENT, "calendar", -1, "no calendar \"%s\" (or it is invalid)",
+                   j->calendar);
+    if (!z || !r || (j->calendar[0] && !cal) ||
+        (j->cron[0] && cron_parse(j->cron, &r->e, &err) < 0)) {
+        if (r)
+            cron_free(r->e);
         free(r);
         LOGE("job %s item %d cannot be scheduled here: %s", j->name, item,
              sc_err_format(&err, msg, sizeof msg));
         return -EINVAL;
     }
     r->z = z;
+    r->cs = (struct cal_sched){
+        .cal = calendar_ref(cal), .rule = j->calendar_rule, .shift = j->calendar_shift};
     *out = (struct sched_item_conf){
         .job = j->name,
         .item = item,
@@ -211,7 +226,8 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
     job_item_key(key, sizeof key, j->name, item);
     struct item_rec *rec = strmap_get(&it->recs, key);
     int64_t version = coord_job_version(it->c, j->name);
-    if (rec && rec->version == version) {
+    uint64_t cal_gen = j->calendar[0] ? coord_calendars_gen(it->c) : 0;
+    if (rec && rec->version == version && rec->cal_gen == cal_gen) {
         rec->seen = true;
         rerun(it, j, item);
         return;
@@ -247,6 +263,7 @@ static void want(void *arg, const struct job *j, int item, enum coord_item_state
         }
     }
     rec->version = version;
+    rec->cal_gen = cal_gen;
     rec->seen = true;
     rerun(it, j, item);
 }

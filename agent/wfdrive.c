@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/calendar.h"
 #include "core/cron.h"
 #include "core/job.h"
 #include "core/log.h"
@@ -352,6 +353,10 @@ static void put_task(struct wfd *w, struct wb *b, struct wrun *r, int i)
     if (s)
         wb_add(b, t->has_node ? ZKOP_SET : ZKOP_CREATE, path, s, -1, 0);
     t->has_node = true;
+    /* t/ itself is set too (no data): its version tells readers that a task
+     * changed without reading every task (wfzk_run_sig) */
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/t", r->id);
+    wb_add(b, ZKOP_SET, path, "", -1, 0);
     if (w->h.record_task)
         w->h.record_task(w->h.ctx, r->id, r->d->tasks[i].id, o);
     free(s);
@@ -1624,6 +1629,21 @@ static const char *str(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* def_next: the workflow's next logical time after `after` (epoch s) by its
+ * cron under its calendar (core/calendar.h); -1 when none, and while the
+ * calendar it names is not there (no run rather than a run on a holiday). */
+static int64_t def_next(const struct wfd *w, const struct wdef *def, int64_t after)
+{
+    struct cal_sched cs = {0};
+    if (def->d->calendar[0]) {
+        cs = (struct cal_sched){coord_calendar(w->c, def->d->calendar), def->d->calendar_rule,
+                                def->d->calendar_shift};
+        if (!cs.cal)
+            return -1;
+    }
+    return calendar_next(def->cron, def->zone, &cs, after);
+}
+
 /* backfill_plan: the logical times of [from, to] by the workflow's cron, and
  * what becomes of each: "create", "rerun" (an existing run is cleared) or
  * "skip". At most 10,000. */
@@ -1631,7 +1651,7 @@ static cJSON *backfill_plan(struct wfd *w, struct wdef *def, int64_t from_ms, in
                             const char *reprocess)
 {
     cJSON *list = cJSON_CreateArray();
-    int64_t t = cron_next(def->cron, from_ms / 1000 - 1, def->zone);
+    int64_t t = def_next(w, def, from_ms / 1000 - 1);
     for (int n = 0; t >= 0 && t * 1000 <= to_ms && n < 10000; n++) {
         char id[WFZK_RUN_ID_MAX + 1], iso[40];
         wfzk_run_id(id, sizeof id, def->name, t * 1000);
@@ -1653,7 +1673,7 @@ static cJSON *backfill_plan(struct wfd *w, struct wdef *def, int64_t from_ms, in
         if (r)
             cJSON_AddStringToObject(e, "state", wf_rstate_name(r->st));
         cJSON_AddItemToArray(list, e);
-        t = cron_next(def->cron, t, def->zone);
+        t = def_next(w, def, t);
     }
     return list;
 }
@@ -1945,10 +1965,17 @@ static void schedule(struct wfd *w, struct wdef *def, int64_t now)
         wb_commit(w, &b, NULL);
         return;
     }
-    int64_t next = cron_next(def->cron, def->last_ms / 1000, def->zone);
+    int64_t next = def_next(w, def, def->last_ms / 1000);
     if (next < 0 || next * 1000 > now || active_runs(w, def->name) >= def->d->max_active_runs)
         return;
     int64_t t = def->d->catchup ? next : cron_prev(def->cron, now / 1000 + 1, def->zone);
+    if (!def->d->catchup && def->d->calendar[0]) {
+        /* the latest logical time due under the calendar (a dropped day is
+         * not one; bounded: a calendar cron is rarely more than daily) */
+        t = next;
+        for (int64_t u, i = 0; i < 100000 && (u = def_next(w, def, t)) >= 0 && u * 1000 <= now; i++)
+            t = u;
+    }
     if (t < next)
         t = next;
     struct wb b;

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "console/console.h"
+#include "core/calendar.h"
 #include "core/cron.h"
 #include "core/cron_preview.h"
 #include "core/http.h"
@@ -75,6 +76,16 @@ void creq_json(struct creq *r, int code, cJSON *o)
     else
         evhttp_send_error(r->req, 500, "out of memory");
     cJSON_Delete(o);
+    creq_free(r);
+}
+
+void creq_send(struct creq *r, int code, const char *ctype, const char *body, size_t len)
+{
+    count_reply(r->c, code);
+    if (code == 304)
+        evhttp_send_reply(r->req, 304, "Not Modified", NULL);
+    else
+        http_reply_text(r->req, code, ctype, body, len);
     creq_free(r);
 }
 
@@ -236,7 +247,15 @@ static void api_metrics(struct creq *r)
              zkreg_state(c->z) == ZKREG_CONNECTED, dbpool_pending(c->db), hs.open, hs.refused_conns,
              hs.refused_bytes, hs.refused_heads, hs.timeouts, hs.buffered, hs.accept_errors,
              (unsigned long long)c->page_hits, (unsigned long long)c->page_misses);
-    http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, strlen(buf));
+    size_t n = strlen(buf);
+    int hn =
+        histo_write(&hs.latency, "shardcron_console_request_duration_seconds",
+                    "From a request read whole to its reply written.", buf + n, sizeof buf - n);
+    if (n + 1 >= sizeof buf || hn < 0 || (size_t)hn >= sizeof buf - n) {
+        creq_error(r, 500, NULL, "metrics do not fit");
+        return;
+    }
+    http_reply_text(r->req, 200, "text/plain; version=0.0.4", buf, n + (size_t)hn);
     creq_free(r);
 }
 
@@ -273,7 +292,11 @@ static void api_cron_preview(struct creq *r)
         creq_json(r, 400, cron_error_json(&err));
         return;
     }
-    cJSON *o = cron_preview_json(expr, z, from, (int)n, &valid);
+    struct cal_sched cs;
+    if (api_cal_sched(r, creq_arg(r, "calendar"), creq_arg(r, "calendar_rule"),
+                      creq_arg(r, "calendar_shift"), &cs) < 0)
+        return;
+    cJSON *o = cron_preview_cal_json(expr, z, &cs, from, (int)n, &valid);
     creq_json(r, valid ? 200 : 400, o);
 }
 
@@ -281,8 +304,14 @@ static void api_cron_preview(struct creq *r)
 static int64_t next_fire(struct console *c, const struct zkview_job *zj, int64_t now)
 {
     struct sc_err err;
-    const tz_zone *z = zj->jc.cfg && zj->expr ? console_zone(c, zj->jc.cfg->timezone, &err) : NULL;
-    return z ? cron_next(zj->expr, now, z) : -1;
+    const struct job *j = zj->jc.cfg;
+    const tz_zone *z = j && zj->expr ? console_zone(c, j->timezone, &err) : NULL;
+    struct cal_sched cs = {j && j->calendar[0] ? calcache_get(&c->view.cals, j->calendar) : NULL,
+                           j ? j->calendar_rule : CAL_RULE_WORKDAYS,
+                           j ? j->calendar_shift : CAL_SHIFT_NONE};
+    if (!z || (j->calendar[0] && !cs.cal))
+        return -1; /* a calendar that is not there: the agents do not fire it either */
+    return calendar_next(zj->expr, z, &cs, now);
 }
 
 static void add_fire(cJSON *o, struct console *c, const struct job *j, int64_t epoch)
@@ -784,6 +813,12 @@ int console_job_from(struct console *c, cJSON *o, const char *name, struct job *
         return sc_err_set(err, EINVAL, "name", -1, "must match the job name in the URL (%s)", name);
     if (job_from_cjson(o, out, err) < 0)
         return -EINVAL;
+    if ((*out)->calendar[0] && !calcache_get(&c->view.cals, (*out)->calendar)) {
+        sc_err_set(err, EINVAL, "calendar", -1, "no calendar named \"%s\"", (*out)->calendar);
+        job_free(*out);
+        *out = NULL;
+        return -EINVAL;
+    }
     if (!console_zone(c, (*out)->timezone, err)) {
         snprintf(err->field, sizeof err->field, "timezone");
         job_free(*out);
@@ -1323,6 +1358,32 @@ static void rt_job_shards(struct creq *r, const char *name)
 {
     api_job_shards(r, name);
 }
+static void rt_job_preview(struct creq *r, const char *name)
+{
+    api_job_preview(r, name);
+}
+
+static void rt_cals(struct creq *r, const char *a)
+{
+    (void)a;
+    api_cal_list(r);
+}
+
+static void rt_cal_get(struct creq *r, const char *name)
+{
+    api_cal_get(r, name);
+}
+
+static void rt_cal_put(struct creq *r, const char *name)
+{
+    api_cal_put(r, name);
+}
+
+static void rt_cal_delete(struct creq *r, const char *name)
+{
+    api_cal_delete(r, name);
+}
+
 static void rt_wfs(struct creq *r, const char *a)
 {
     (void)a;
@@ -1363,6 +1424,14 @@ static void rt_wf_backfill(struct creq *r, const char *name)
 static void rt_run_get(struct creq *r, const char *id)
 {
     api_run_get(r, id);
+}
+static void rt_run_items(struct creq *r, const char *id)
+{
+    api_run_items(r, id);
+}
+static void rt_run_def(struct creq *r, const char *id)
+{
+    api_run_def(r, id);
 }
 static void rt_run_clear(struct creq *r, const char *id)
 {
@@ -1486,6 +1555,11 @@ static const struct api_route routes[] = {
     {R_POST, "jobs/{job}/enable", ROLE_OPERATOR, true, rt_job_enable},
     {R_POST, "jobs/{job}/disable", ROLE_OPERATOR, true, rt_job_disable},
     {R_GET, "jobs/{job}/shards", ROLE_VIEWER, false, rt_job_shards},
+    {R_GET, "jobs/{job}/preview", ROLE_VIEWER, false, rt_job_preview},
+    {R_GET, "calendars", ROLE_VIEWER, false, rt_cals},
+    {R_GET, "calendars/{calendar}", ROLE_VIEWER, false, rt_cal_get},
+    {R_PUT, "calendars/{calendar}", ROLE_ADMIN, true, rt_cal_put},
+    {R_DELETE, "calendars/{calendar}", ROLE_ADMIN, true, rt_cal_delete},
     {R_GET, "workflows", ROLE_VIEWER, false, rt_wfs},
     {R_GET, "workflows/{workflow}", ROLE_VIEWER, false, rt_wf_get},
     {R_PUT, "workflows/{workflow}", ROLE_ADMIN, true, rt_wf_put},
@@ -1496,6 +1570,8 @@ static const struct api_route routes[] = {
     {R_GET, "workflows/{workflow}/runs", ROLE_VIEWER, false, rt_wf_runs},
     {R_POST, "workflows/{workflow}/backfill", ROLE_OPERATOR, true, rt_wf_backfill},
     {R_GET, "runs/{run}", ROLE_VIEWER, false, rt_run_get},
+    {R_GET, "runs/{run}/definition", ROLE_VIEWER, false, rt_run_def},
+    {R_GET, "runs/{run}/items", ROLE_VIEWER, false, rt_run_items},
     {R_POST, "runs/{run}/clear", ROLE_OPERATOR, true, rt_run_clear},
     {R_POST, "runs/{run}/mark", ROLE_OPERATOR, true, rt_run_mark},
     {R_POST, "runs/{run}/cancel", ROLE_OPERATOR, true, rt_run_cancel},
@@ -1579,6 +1655,12 @@ static void route(struct creq *r)
         creq_error(r, m == EVHTTP_REQ_PUT ? 400 : 404, "name",
                    "\"%.140s\" is not a valid job name (1-%d of A-Z a-z 0-9 . _ -)", arg,
                    JOB_NAME_MAX);
+        return;
+    }
+    if (strstr(hit->pattern, "{calendar}") && !calendar_name_valid(arg)) {
+        creq_error(r, m == EVHTTP_REQ_PUT ? 400 : 404, "name",
+                   "\"%.140s\" is not a valid calendar name (1-%d of A-Z a-z 0-9 . _ -)", arg,
+                   CAL_NAME_MAX);
         return;
     }
     char wname[WF_NAME_MAX + 1];

@@ -101,6 +101,19 @@ void api_handle(struct evhttp_request *req, void *arg);
 /* console/static.c: GET/HEAD of the web pages. */
 void static_serve(struct console *c, struct evhttp_request *req, const char *path);
 
+/* console/api_cal.c: the calendar routes and the job preview. */
+void api_cal_list(struct creq *r);
+void api_cal_get(struct creq *r, const char *name);
+void api_cal_put(struct creq *r, const char *name);
+void api_cal_delete(struct creq *r, const char *name);
+void api_job_preview(struct creq *r, const char *name);
+/* api_cal_sched: the calendar `name` (cached) with rule and shift names
+ * (NULL or "": the defaults) into cs; "" name: no calendar. A negative errno
+ * after replying 400 naming the field. */
+struct cal_sched;
+int api_cal_sched(struct creq *r, const char *name, const char *rule, const char *shift,
+                  struct cal_sched *cs);
+
 /* console/auth.c */
 /* auth_start: the Host allow-list (allowed_hosts, else the listen address and
  * this host's names), secure_cookies, and with url the user-store and hash pools. 0 or an error
@@ -166,6 +179,10 @@ void api_wf_trigger(struct creq *r, const char *name);
 void api_wf_runs(struct creq *r, const char *name);
 void api_wf_backfill(struct creq *r, const char *name);
 void api_run_get(struct creq *r, const char *id);
+/* api_run_def: the definition the run was created with (ZooKeeper's runs). */
+void api_run_def(struct creq *r, const char *id);
+/* api_run_items: ?task=T: the task's items that ended, every attempt. */
+void api_run_items(struct creq *r, const char *id);
 /* api_run_op: op "clear", "mark" or "cancel". */
 void api_run_op(struct creq *r, const char *id, const char *op);
 
@@ -184,6 +201,8 @@ void creq_free(struct creq *r);
 void creq_error(struct creq *r, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void creq_json(struct creq *r, int code, cJSON *o); /* consumes o, frees r */
+/* creq_send: a body already printed (304: none); frees r. */
+void creq_send(struct creq *r, int code, const char *ctype, const char *body, size_t len);
 const char *creq_arg(const struct creq *r, const char *key);
 /* creq_version: the version a write expects, from If-Match ("3" or "\"3\""),
  * ?version= or the body's "version"; -2 when absent, -3 after replying 400. */

@@ -400,9 +400,17 @@ static void load_rest(struct zkview *v)
         get_domain(v, k);
     list(v, "/domains", domains_listed);
     get_snap(v);
+    v->cals.z = v->z;
+    calcache_load(&v->cals);
 }
 
 /* ---------------------------------------------------------------- events */
+
+/* A calendar moves the next fires the job list shows (its cached pages). */
+static void cals_updated(void *ctx)
+{
+    jobs_changed(ctx);
+}
 
 void zkview_init(struct zkview *v, struct zkreg *z)
 {
@@ -414,6 +422,7 @@ void zkview_init(struct zkview *v, struct zkreg *z)
     memset(v, 0, sizeof *v);
     v->z = z;
     jobcache_init(&v->jobs, z, &jo);
+    calcache_init(&v->cals, z, cals_updated, v);
     strmap_init(&v->agents);
     strmap_init(&v->domains);
 }
@@ -423,6 +432,7 @@ void zkview_clear(struct zkview *v)
     const char *k;
     void *val;
     jobcache_free(&v->jobs);
+    calcache_free(&v->cals);
     for (size_t it = 0; strmap_next(&v->agents, &it, &k, &val);)
         agent_entry_free(val);
     strmap_free(&v->agents);
@@ -436,8 +446,8 @@ void zkview_clear(struct zkview *v)
 
 void zkview_on_state(struct zkview *v, enum zkreg_state st)
 {
-    static const char *const roots[] = {"/jobs",  "/agents",        "/election",
-                                        "/state", "/state/changes", "/domains"};
+    static const char *const roots[] = {"/jobs",          "/agents",  "/election", "/state",
+                                        "/state/changes", "/domains", "/calendars"};
     if (st != ZKREG_CONNECTED)
         return;
     v->jobs.z = v->z; /* console.c sets v->z after zkreg_open */
@@ -467,8 +477,11 @@ void zkview_on_watch(struct zkview *v, int type, const char *path)
     if (!path)
         return;
     v->jobs.z = v->z;
+    v->cals.z = v->z;
     if (jobcache_on_watch(&v->jobs, path)) {
         /* /jobs or the change log */
+    } else if (calcache_on_watch(&v->cals, type, path)) {
+        /* /calendars */
     } else if (strcmp(path, "/agents") == 0) {
         list(v, "/agents", agents_listed);
     } else if (strncmp(path, "/agents/", 8) == 0 && !strchr(path + 8, '/')) {
@@ -493,7 +506,7 @@ bool zkview_ready(struct zkview *v)
 {
     /* Once loaded, the re-read a change-log entry causes is not "starting":
      * the view stays ready for the session (every write announces one). */
-    if (!v->loaded && jobcache_settled(&v->jobs) && v->loading == 0)
+    if (!v->loaded && jobcache_settled(&v->jobs) && calcache_settled(&v->cals) && v->loading == 0)
         v->loaded = true;
     return v->loaded && zkreg_state(v->z) == ZKREG_CONNECTED;
 }

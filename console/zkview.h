@@ -2,7 +2,8 @@
  *
  * Holds /jobs (raw data, version and the parsed job, or why it does not parse),
  * /agents (records), /state/assignment (the leader's snapshot) and /election
- * (who leads) and /domains (business domains and their levels). The jobs are
+ * (who leads), /domains (business domains and their levels) and /calendars
+ * (registry/calcache.h). The jobs are
  * the agents' own job cache (registry/jobcache.c): followed through the job
  * change log, two watches however many jobs there are; the rest is kept
  * current by watches through registry/zk. Requests read the cache and never
@@ -22,6 +23,7 @@
 
 #include "core/job.h"
 #include "core/strmap.h"
+#include "registry/calcache.h"
 #include "registry/jobcache.h"
 #include "registry/plan.h"
 #include "registry/zk.h"
@@ -48,6 +50,7 @@ struct zkview_agent {
 struct zkview {
     struct zkreg *z;
     struct jobcache jobs;  /* name -> struct zkview_job (jobs.map) */
+    struct calcache cals;  /* business calendars (registry/calcache.h) */
     struct strmap agents;  /* id -> struct zkview_agent */
     struct strmap domains; /* name -> level + 1 (as a pointer-sized integer) */
     struct plan_snapshot snap;

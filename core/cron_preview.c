@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "core/calendar.h"
 #include "core/cron.h"
 #include "core/err.h"
 
@@ -49,6 +50,12 @@ cJSON *cron_error_json(const struct sc_err *err)
 
 cJSON *cron_preview_json(const char *expr, const tz_zone *z, int64_t from, int n, int *valid)
 {
+    return cron_preview_cal_json(expr, z, NULL, from, n, valid);
+}
+
+cJSON *cron_preview_cal_json(const char *expr, const tz_zone *z, const struct cal_sched *cs,
+                             int64_t from, int n, int *valid)
+{
     struct sc_err err;
     cron_expr *e = NULL;
     cJSON *o = NULL, *next, *epochs, *offsets;
@@ -68,12 +75,13 @@ cJSON *cron_preview_json(const char *expr, const tz_zone *z, int64_t from, int n
         !(epochs = cJSON_AddArrayToObject(o, "next_epoch")) ||
         !(offsets = cJSON_AddArrayToObject(o, "next_offset")))
         goto err;
-    int64_t t = from;
+    int64_t t = from, last = -1;
     for (int i = 0; i < n; i++) {
         char buf[40], ob[16];
-        t = cron_next(e, t, z);
+        t = calendar_next(e, z, cs, t);
         if (t < 0)
             break;
+        last = t;
         int off = tz_offset(z, t);
         tz_format_civil(t + off, buf, sizeof buf);
         tz_format_offset(off, ob, sizeof ob);
@@ -88,6 +96,20 @@ cJSON *cron_preview_json(const char *expr, const tz_zone *z, int64_t from, int n
         cJSON_AddItemToArray(next, s);
         cJSON_AddItemToArray(epochs, num);
         cJSON_AddItemToArray(offsets, os);
+    }
+    if (cs && cs->cal) {
+        bool more;
+        int64_t to = last < 0 ? from + 366 * 86400LL : last;
+        cJSON *sk = calendar_preview_skipped(e, z, cs, from, to, n, &more);
+        if (!sk || !cJSON_AddStringToObject(o, "calendar", cs->cal->name) ||
+            !cJSON_AddStringToObject(o, "calendar_rule", calendar_rule_name(cs->rule)) ||
+            !cJSON_AddStringToObject(o, "calendar_shift", calendar_shift_name(cs->shift))) {
+            cJSON_Delete(sk);
+            goto err;
+        }
+        cJSON_AddItemToObject(o, "skipped", sk);
+        if (more)
+            cJSON_AddBoolToObject(o, "skipped_more", 1);
     }
     cron_free(e);
     *valid = 1;

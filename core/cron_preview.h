@@ -35,6 +35,16 @@ int cron_preview_from(const char *text, const tz_zone *z, int64_t now, int64_t *
  * the caller's (cJSON_Delete); NULL only when out of memory. */
 cJSON *cron_preview_json(const char *expr, const tz_zone *z, int64_t from, int n, int *valid);
 
+/* cron_preview_cal_json: the same under a business calendar (cs NULL: exactly
+ * cron_preview_json): the fires the calendar leaves (shifted ones at their new
+ * time), plus "calendar","calendar_rule","calendar_shift" and
+ * "skipped":[{"time","epoch","reason"}], the cron fires it dropped or moved
+ * up to the last fire listed (or a year on when there is none), at most n;
+ * "skipped_more":true when there were more. */
+struct cal_sched;
+cJSON *cron_preview_cal_json(const char *expr, const tz_zone *z, const struct cal_sched *cs,
+                             int64_t from, int n, int *valid);
+
 /* cron_error_json: the invalid shape for any sc_err (a bad zone, from or n). */
 cJSON *cron_error_json(const struct sc_err *err);
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "core/http_head.h"
 #include "core/json.h"
@@ -72,7 +73,8 @@ struct gconn {
     int64_t close_at; /* G_CLOSING: close by then (monotonic ms) */
     bool shut;        /* G_CLOSING: write side shut down */
     char addr[64];
-    char key[24]; /* "%p" of bev in s->conns */
+    char key[24];          /* "%p" of bev in s->conns */
+    int64_t dispatched_us; /* the current request went to the handler (monotonic), 0 none */
 };
 
 struct http_server {
@@ -624,17 +626,34 @@ static void accept_error(struct evconnlistener *lev, void *arg)
     evtimer_add(s->ev_accept, &tv);
 }
 
-static void on_complete(struct evhttp_request *req, void *arg)
+static int64_t mono_us(void)
 {
-    struct http_server *s = arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* conn_of: the gate's record of the connection carrying req, or NULL. */
+static struct gconn *conn_of(struct http_server *s, struct evhttp_request *req)
+{
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     char key[24];
     if (!evcon)
-        return;
+        return NULL;
     snprintf(key, sizeof key, "%p", (void *)evhttp_connection_get_bufferevent(evcon));
-    struct gconn *k = strmap_get(&s->conns, key);
+    return strmap_get(&s->conns, key);
+}
+
+static void on_complete(struct evhttp_request *req, void *arg)
+{
+    struct http_server *s = arg;
+    struct gconn *k = conn_of(s, req);
     if (!k || k->st != G_WAIT)
         return;
+    if (k->dispatched_us) {
+        histo_observe(&s->st.latency, (double)(mono_us() - k->dispatched_us) / 1e6);
+        k->dispatched_us = 0;
+    }
     release(k);
     k->st = G_IDLE;
     arm(k, (int64_t)s->lim.idle_s * 1000);
@@ -648,6 +667,9 @@ static void on_complete(struct evhttp_request *req, void *arg)
 static void gate_dispatch(struct evhttp_request *req, void *arg)
 {
     struct http_server *s = arg;
+    struct gconn *k = conn_of(s, req);
+    if (k)
+        k->dispatched_us = mono_us();
     evhttp_request_set_on_complete_cb(req, on_complete, s);
     s->cb(req, s->cbarg);
 }
@@ -698,6 +720,11 @@ struct http_server *http_listen(struct event_base *base, const char *addr,
         return NULL;
     }
     s->base = base;
+    /* Replies from the loop's caches take well under a millisecond; history
+     * pages wait for MySQL. */
+    static const double latency_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+    histo_init(&s->st.latency, latency_le, (int)(sizeof latency_le / sizeof latency_le[0]));
     if (lim)
         s->lim = *lim;
     limits_default(&s->lim);
@@ -788,6 +815,55 @@ void http_server_free(struct http_server *s)
     if (s->nconns == 0)
         server_destroy(s);
 }
+int http_gzip(const char *body, size_t len, char **out, size_t *out_len)
+{
+    z_stream z = {0};
+    /* 15 + 16: a gzip wrapper; level 6, zlib's default (a 540 KB run in ~5 ms, ~15x smaller) */
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    size_t cap = deflateBound(&z, (uLong)len);
+    char *buf = malloc(cap);
+    if (!buf) {
+        deflateEnd(&z);
+        return -ENOMEM;
+    }
+    z.next_in = (Bytef *)(uintptr_t)body;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)buf;
+    z.avail_out = (uInt)cap;
+    int zrc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (zrc != Z_STREAM_END) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *out = buf;
+    return 0;
+}
+
+bool http_wants_gzip(struct evhttp_request *req)
+{
+    const char *ae = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept-Encoding");
+    for (const char *p = ae; p && (p = strcasestr(p, "gzip")); p += 4) {
+        bool start = p == ae || p[-1] == ' ' || p[-1] == ',';
+        const char *q = p + 4;
+        while (*q == ' ')
+            q++;
+        if (!start || (*q != '\0' && *q != ',' && *q != ';'))
+            continue;
+        if (*q != ';')
+            return true;
+        q++;
+        while (*q == ' ')
+            q++;
+        if (strncmp(q, "q=", 2) != 0)
+            return true;
+        return strtod(q + 2, NULL) > 0;
+    }
+    return false;
+}
+
 void http_reply_text(struct evhttp_request *req, int code, const char *ctype, const char *body,
                      size_t len)
 {

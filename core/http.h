@@ -5,9 +5,11 @@
 
 #include <cjson/cJSON.h>
 #include <event2/http.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
+#include "core/histo.h"
 
 /* http_limits: what one listener accepts. Zero fields take the defaults. */
 struct http_limits {
@@ -31,6 +33,7 @@ struct http_stats {
     unsigned long long accept_errors;            /* accept() failures (EMFILE...) */
     unsigned long long replies_4xx, replies_5xx; /* written by the gate itself */
     size_t open, buffered, buffered_peak;
+    struct histo latency; /* seconds from a request handed on to its reply written */
 };
 
 struct http_server;
@@ -54,6 +57,11 @@ void http_reply_json(struct evhttp_request *req, int code, const cJSON *o);
 /* http_reply_error: {"error": msg, "field": field} with a 4xx/5xx code. */
 void http_reply_error(struct evhttp_request *req, int code, const char *field, const char *msg);
 /* http_reply_text: text/plain (Prometheus' 0.0.4 format for /metrics). */
+/* http_gzip: body compressed for "Content-Encoding: gzip" into *out (the
+ * caller's); 0, or -ENOMEM. */
+int http_gzip(const char *body, size_t len, char **out, size_t *out_len);
+/* http_wants_gzip: the request's Accept-Encoding takes gzip (q > 0). */
+bool http_wants_gzip(struct evhttp_request *req);
 void http_reply_text(struct evhttp_request *req, int code, const char *ctype, const char *body,
                      size_t len);
 

@@ -104,6 +104,9 @@ static const char *const job_fields[] = {"name",
                                          "disabled",
                                          "alert",
                                          "env",
+                                         "calendar",
+                                         "calendar_rule",
+                                         "calendar_shift",
                                          NULL};
 static const char *const java_fields[] = {"classpath", "class", "jvm_opts", NULL};
 static const char *const alert_fields[] = {"webhook",  "on",       "silence_s",
@@ -425,8 +428,15 @@ int job_from_cjson(const cJSON *root, struct job **out, struct sc_err *err)
     }
     if ((rc = json_opt_str(root, "cron", "", 256, &j->cron, err)) < 0 ||
         (rc = json_opt_str(root, "timezone", "UTC", 64, &j->timezone, err)) < 0 ||
-        (rc = validate_schedule(j, err)) < 0)
+        (rc = validate_schedule(j, err)) < 0 ||
+        (rc = calendar_opt_fields(root, &j->calendar, &j->calendar_rule, &j->calendar_shift, err)) <
+            0)
         goto err;
+    if (j->calendar[0] && !j->cron[0]) {
+        rc = sc_err_set(err, EINVAL, "calendar", -1,
+                        "needs a cron: a job without one runs only when triggered");
+        goto err;
+    }
     if ((rc = json_opt_int(root, "shards", 1, JOB_SHARDS_MAX, 1, &j->shards, err)) < 0 ||
         (rc = parse_shard_params(root, j, err)) < 0 ||
         (rc = json_opt_str(root, "job_param", "", 4096, &j->job_param, err)) < 0)
@@ -502,6 +512,8 @@ cJSON *job_to_cjson(const struct job *j)
     cJSON_AddNumberToObject(o, "level", j->level);
     cJSON_AddStringToObject(o, "cron", j->cron);
     cJSON_AddStringToObject(o, "timezone", j->timezone);
+    /* Only when set: agents of a release without calendars refuse the fields. */
+    calendar_add_fields(o, j->calendar, j->calendar_rule, j->calendar_shift);
     cJSON_AddNumberToObject(o, "shards", j->shards);
     sp = cJSON_AddObjectToObject(o, "shard_params");
     for (int i = 0; sp && i < j->shards; i++)
@@ -588,6 +600,7 @@ void job_free(struct job *j)
     free(j->domain);
     free(j->cron);
     free(j->timezone);
+    free(j->calendar);
     if (j->shard_params)
         for (int i = 0; i < j->shards; i++)
             free(j->shard_params[i]);

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/calendar.h"
 #include "core/err.h"
 
 #define JOB_NAME_MAX 128
@@ -47,6 +48,9 @@ struct job {
     int level;
     char *cron;     /* "" = no schedule: runs only when triggered (by hand, by a workflow) */
     char *timezone; /* IANA name, default "UTC" */
+    char *calendar; /* a calendar's name (/calendars/<name>), "" = none */
+    enum cal_rule calendar_rule;
+    enum cal_shift calendar_shift;
     int shards;
     char **shard_params; /* `shards` entries, NULL where none was given */
     char *job_param;     /* "" when absent */

@@ -12,12 +12,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/calendar.h"
 #include "core/cron.h"
 #include "core/cron_preview.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/tz.h"
 #include "ctl/ctl.h"
+#include "registry/zkcli.h"
 
 /* join_args: the operands joined by single spaces (an unquoted expression arrives
  * as several words). The caller frees the result. */
@@ -80,18 +82,65 @@ static int want_json(const struct cfg *c, int *json)
     return 0;
 }
 
-static void print_text(const cron_expr *e, const char *expr, const tz_zone *z, int64_t t, int n)
+int ctl_print_preview(const struct cfg *c, cJSON *o)
 {
-    printf("OK: %s\ntime zone: %s\n", expr, tz_name(z));
-    for (int i = 0; i < n; i++) {
-        char buf[40], ob[16];
-        t = cron_next(e, t, z);
-        if (t < 0)
-            break;
-        int off = tz_offset(z, t);
-        printf("%s %s\n", tz_format_civil(t + off, buf, sizeof buf),
-               tz_format_offset(off, ob, sizeof ob));
+    const cJSON *valid = cJSON_GetObjectItem(o, "valid"), *it;
+    if (ctl_json_out(c) || !cJSON_IsTrue(valid))
+        return print_json(o, cJSON_IsTrue(valid) ? CTL_OK : CTL_INVALID);
+    const cJSON *next = cJSON_GetObjectItem(o, "next"),
+                *offs = cJSON_GetObjectItem(o, "next_offset");
+    const cJSON *job = cJSON_GetObjectItem(o, "job"), *cal = cJSON_GetObjectItem(o, "calendar");
+    if (cJSON_IsString(job))
+        printf("job: %s\n", job->valuestring);
+    printf("OK: %s\ntime zone: %s\n", cJSON_GetObjectItem(o, "expression")->valuestring,
+           cJSON_GetObjectItem(o, "timezone")->valuestring);
+    if (cJSON_IsString(cal))
+        printf("calendar: %s (%s, shift %s)\n", cal->valuestring,
+               cJSON_GetObjectItem(o, "calendar_rule")->valuestring,
+               cJSON_GetObjectItem(o, "calendar_shift")->valuestring);
+    for (int i = 0; i < cJSON_GetArraySize(next); i++)
+        printf("%s %s\n", cJSON_GetArrayItem(next, i)->valuestring,
+               cJSON_GetArrayItem(offs, i)->valuestring);
+    const cJSON *sk = cJSON_GetObjectItem(o, "skipped");
+    if (cJSON_GetArraySize(sk) > 0) {
+        printf("skipped:\n");
+        cJSON_ArrayForEach(it, sk)
+        {
+            printf("%s  %s\n", cJSON_GetObjectItem(it, "time")->valuestring,
+                   cJSON_GetObjectItem(it, "reason")->valuestring);
+        }
+        if (cJSON_IsTrue(cJSON_GetObjectItem(o, "skipped_more")))
+            printf("(more skipped)\n");
     }
+    cJSON_Delete(o);
+    return CTL_OK;
+}
+
+/* preview_calendar: --calendar NAME [--calendar-rule R] [--calendar-shift S]
+ * into cs (a calendar read from ZooKeeper); 0, or a CTL_* status after
+ * printing why not. */
+static int preview_calendar(const struct cfg *c, struct cal_sched *cs)
+{
+    const char *name = cfg_str(c, "calendar"), *rule = cfg_str(c, "calendar_rule"),
+               *shift = cfg_str(c, "calendar_shift");
+    int r = rule ? calendar_rule_parse(rule) : 0, s = shift ? calendar_shift_parse(shift) : 0;
+    *cs = (struct cal_sched){0};
+    if (r < 0 || s < 0 || (!name && (rule || shift))) {
+        fprintf(stderr, "shardcronctl: %s\n",
+                r < 0   ? "calendar-rule: must be workdays or holidays"
+                : s < 0 ? "calendar-shift: must be none, next or previous"
+                        : "calendar-rule and calendar-shift need --calendar NAME");
+        return CTL_INVALID;
+    }
+    if (!name)
+        return CTL_OK;
+    struct zkcli *k = ctl_connect_zk(c);
+    struct calendar *cal = k ? ctl_calendar_load(k, name) : NULL;
+    zkcli_close(k);
+    if (!cal)
+        return CTL_ERR;
+    *cs = (struct cal_sched){cal, (enum cal_rule)r, (enum cal_shift)s};
+    return CTL_OK;
 }
 
 int ctl_cron_preview(const struct cfg *c, int nargs, char **args)
@@ -104,6 +153,7 @@ int ctl_cron_preview(const struct cfg *c, int nargs, char **args)
     int64_t from = 0;
     int json, rc = CTL_INVALID;
     char *expr = NULL;
+    struct cal_sched cs = {0};
 
     sc_err_clear(&err);
     if (want_json(c, &json) < 0)
@@ -128,15 +178,13 @@ int ctl_cron_preview(const struct cfg *c, int nargs, char **args)
         rc = report_invalid(json, NULL, &err);
         goto out;
     }
-    if (json) {
-        int valid;
-        cJSON *o = cron_preview_json(expr, z, from, (int)n, &valid);
-        rc = print_json(o, valid ? CTL_OK : CTL_INVALID);
-    } else {
-        print_text(e, expr, z, from, (int)n);
-        rc = CTL_OK;
-    }
+    if ((rc = preview_calendar(c, &cs)) != CTL_OK)
+        goto out;
+    int valid;
+    cJSON *o = cron_preview_cal_json(expr, z, &cs, from, (int)n, &valid);
+    rc = o ? ctl_print_preview(c, o) : CTL_ERR;
 out:
+    calendar_unref((struct calendar *)cs.cal);
     cron_free(e);
     tz_free(z);
     free(expr);

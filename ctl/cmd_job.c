@@ -126,6 +126,23 @@ char *ctl_read_all(const char *path, size_t *len)
     return buf;
 }
 
+char *ctl_read_doc(const char *path, size_t max, const char *what, size_t *len, int *rc)
+{
+    char *text = ctl_read_all(path, len);
+    if (!text) {
+        fprintf(stderr, "shardcronctl: cannot read %s: %s\n", path, strerror(errno));
+        *rc = CTL_ERR;
+        return NULL;
+    }
+    if (*len > max) {
+        fprintf(stderr, "shardcronctl: %s: over %zu bytes; not %s\n", path, max, what);
+        free(text);
+        *rc = CTL_INVALID;
+        return NULL;
+    }
+    return text;
+}
+
 int ctl_need_args(int nargs, int want, const char *usage)
 {
     if (nargs < want) {
@@ -147,16 +164,9 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
     int rc;
     if ((rc = ctl_need_args(nargs, 1, "job put FILE|-")) != CTL_OK)
         return rc;
-    char *text = ctl_read_all(args[0], &len);
-    if (!text) {
-        fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
-        return CTL_ERR;
-    }
-    if (len > (1u << 20)) {
-        fprintf(stderr, "shardcronctl: %s: over 1 MiB; not a job config\n", args[0]);
-        free(text);
-        return CTL_INVALID;
-    }
+    char *text = ctl_read_doc(args[0], 1u << 20, "a job config", &len, &rc);
+    if (!text)
+        return rc;
     sc_err_clear(&err);
     if (job_parse(text, len, &j, &err) < 0 || job_check_size(j, &err) < 0) {
         fprintf(stderr, "shardcronctl: invalid job: %s\n", sc_err_format(&err, msg, sizeof msg));
@@ -179,6 +189,8 @@ int ctl_job_put(const struct cfg *c, int nargs, char **args)
         rc = CTL_ERR;
         goto out;
     }
+    if ((rc = ctl_calendar_check(k, "job", j->name, j->calendar)) != CTL_OK)
+        goto out;
     zkcli_ensure(k, "/jobs");
     snprintf(path, sizeof path, "/jobs/%s", j->name);
     int zrc = zkcli_get(k, path, &cur, NULL, &st);
@@ -754,6 +766,8 @@ int ctl_import(const struct cfg *c, int nargs, char **args)
     int ncur = 0;
     if (rc == CTL_OK && load_jobs(k, &names, &cur, &ncur) != ZOK)
         rc = CTL_ERR;
+    for (int x = 0; rc == CTL_OK && x < n; x++)
+        rc = ctl_calendar_check(k, "job", in[x]->name, in[x]->calendar);
     if (rc != CTL_OK)
         goto out;
     bool confirm = cfg_flag(c, "confirm");

@@ -129,17 +129,9 @@ int ctl_wf_put(const struct cfg *c, int nargs, char **args)
     int rc;
     if ((rc = ctl_need_args(nargs, 1, "workflow put FILE|-")) != CTL_OK)
         return rc;
-    char *text = ctl_read_all(args[0], &len);
-    if (!text) {
-        fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
-        return CTL_ERR;
-    }
-    if (len > WF_STORED_MAX) {
-        fprintf(stderr, "shardcronctl: %s: over %d bytes; not a workflow definition\n", args[0],
-                WF_STORED_MAX);
-        free(text);
-        return CTL_INVALID;
-    }
+    char *text = ctl_read_doc(args[0], WF_STORED_MAX, "a workflow definition", &len, &rc);
+    if (!text)
+        return rc;
     struct wf_def *d = NULL;
     sc_err_clear(&err);
     /* Parsed here first, so an invalid file never needs ZooKeeper. */

@@ -6,9 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/config.h"
 
 struct zkcli;
+struct calendar;
 
 /* Exit statuses of shardcronctl. */
 enum { CTL_OK = 0, CTL_ERR = 1, CTL_INVALID = 2 };
@@ -36,6 +39,10 @@ bool ctl_json_out(const struct cfg *c); /* --format json */
 /* ctl_read_all: a file or stdin ("-"), the caller's; *len past 1 MiB means
  * over the cap. NULL with errno set when unreadable. */
 char *ctl_read_all(const char *path, size_t *len);
+/* ctl_read_doc: ctl_read_all for a document of at most `max` bytes (`what`
+ * names it in the error: "a job config"); NULL after printing why, with *rc
+ * CTL_ERR (unreadable) or CTL_INVALID (too large). */
+char *ctl_read_doc(const char *path, size_t max, const char *what, size_t *len, int *rc);
 /* ctl_need_args: CTL_OK, or CTL_INVALID after printing the usage. */
 int ctl_need_args(int nargs, int want, const char *usage);
 
@@ -55,6 +62,22 @@ int ctl_import(const struct cfg *c, int nargs, char **args);
 /* ctl/cmd_cron.c */
 int ctl_cron_preview(const struct cfg *c, int nargs, char **args);
 int ctl_cron_check(const struct cfg *c, int nargs, char **args);
+/* ctl_print_preview: print a preview object (core/cron_preview.h) as text
+ * or, with --format json, as it is; frees it. CTL_INVALID when not valid. */
+int ctl_print_preview(const struct cfg *c, cJSON *o);
+
+/* ctl/cmd_calendar.c */
+int ctl_calendar_put(const struct cfg *c, int nargs, char **args);
+int ctl_calendar_get(const struct cfg *c, int nargs, char **args);
+int ctl_calendar_list(const struct cfg *c, int nargs, char **args);
+int ctl_calendar_delete(const struct cfg *c, int nargs, char **args);
+int ctl_job_preview(const struct cfg *c, int nargs, char **args);
+/* ctl_calendar_load: calendar `name` read from ZooKeeper, the caller's
+ * (calendar_unref); NULL after printing why (none, invalid, unreadable). */
+struct calendar *ctl_calendar_load(struct zkcli *k, const char *name);
+/* ctl_calendar_check: CTL_OK when `calendar` is "" or exists; otherwise
+ * prints that `what` `name` (a job, a workflow) names no calendar. */
+int ctl_calendar_check(struct zkcli *k, const char *what, const char *name, const char *calendar);
 
 /* ctl/cmd_workflow.c */
 int ctl_wf_put(const struct cfg *c, int nargs, char **args);

@@ -19,6 +19,10 @@ static const struct cfg_opt ctl_opts[] = {
      "logical time (ISO 8601 with offset, or epoch seconds)"},
     {"to", 0, CFG_STR, NULL, "workflow backfill: last logical time (as --from)"},
     {"n", 'n', CFG_INT, "10", "number of fire times in a preview"},
+    {"calendar", 0, CFG_STR, NULL, "cron preview: fire only on the days of this calendar"},
+    {"calendar_rule", 0, CFG_STR, NULL, "cron preview --calendar: workdays (default) | holidays"},
+    {"calendar_shift", 0, CFG_STR, NULL,
+     "cron preview --calendar: none (default) | next | previous"},
     {"param", 0, CFG_LIST, NULL,
      "job trigger: one-off job parameter; workflow trigger: K=V (repeatable)"},
     {"logical_time", 0, CFG_STR, NULL,
@@ -34,7 +38,8 @@ static const struct cfg_opt ctl_opts[] = {
 
 const struct ctl_cmd ctl_commands[] = {
     {"cron", "preview", ctl_cron_preview,
-     "cron preview EXPR [--tz ZONE] [--from TIME] [-n N] [--format text|json]"},
+     "cron preview EXPR [--tz ZONE] [--from TIME] [-n N] [--calendar NAME [--calendar-rule R] "
+     "[--calendar-shift S]] [--format text|json]"},
     {"cron", "check", ctl_cron_check, "cron check EXPR [--format text|json]"},
     {"job", "put", ctl_job_put, "job put FILE|-"},
     {"job", "get", ctl_job_get, "job get NAME"},
@@ -43,6 +48,12 @@ const struct ctl_cmd ctl_commands[] = {
     {"job", "trigger", ctl_job_trigger, "job trigger NAME [--param P]"},
     {"job", "enable", ctl_job_enable, "job enable NAME"},
     {"job", "disable", ctl_job_disable, "job disable NAME"},
+    {"job", "preview", ctl_job_preview,
+     "job preview NAME [-n N] [--from TIME] [--format text|json]"},
+    {"calendar", "put", ctl_calendar_put, "calendar put FILE|-"},
+    {"calendar", "get", ctl_calendar_get, "calendar get NAME"},
+    {"calendar", "list", ctl_calendar_list, "calendar list"},
+    {"calendar", "delete", ctl_calendar_delete, "calendar delete NAME"},
     {"workflow", "put", ctl_wf_put, "workflow put FILE|-"},
     {"workflow", "get", ctl_wf_get, "workflow get NAME"},
     {"workflow", "list", ctl_wf_list, "workflow list"},

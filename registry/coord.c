@@ -101,6 +101,13 @@ static void jobs_updated(void *ctx, bool jobs)
     coord_schedule_eval(c);
 }
 
+static void cals_updated(void *ctx)
+{
+    struct coord *c = ctx;
+    coord_changed(c);
+    coord_schedule_eval(c);
+}
+
 static void job_triggered(void *ctx, const char *job)
 {
     coord_list_triggers(ctx, job);
@@ -137,6 +144,7 @@ void coord_load_all(struct coord *c)
     zkreg_children(c->z, "/agents", true, coord_agents_listed, c);
     zkreg_get(c->z, "/state/assignment", true, coord_snap_read, c);
     jobcache_load(&c->jobs); /* the change log, then /jobs */
+    calcache_load(&c->cals);
 }
 
 /* ---------------------------------------------------------------- evaluation, tick, watches,
@@ -212,6 +220,8 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         coord_schedule_eval(c);
     } else if (jobcache_on_watch(&c->jobs, path)) {
         /* /jobs or the change log */
+    } else if (calcache_on_watch(&c->cals, type, path)) {
+        /* /calendars */
     } else if (strcmp(path, "/state/assignment") == 0) {
         zkreg_get(c->z, "/state/assignment", true, coord_snap_read, c);
     } else if (strncmp(path, "/election/", 10) == 0) {
@@ -252,6 +262,7 @@ static void reconnected(struct coord *c)
     }
     zkreg_get(c->z, "/state/assignment", true, coord_snap_read, c);
     jobcache_reconnected(&c->jobs);
+    calcache_load(&c->cals);
     c->node_dirty = true;
 }
 
@@ -354,6 +365,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
                                .on_entry = change_entry,
                                .ctx = c};
     jobcache_init(&c->jobs, NULL, &jo); /* reads through c->z, set below */
+    calcache_init(&c->cals, NULL, cals_updated, c);
     strmap_init(&c->agents);
     strmap_init(&c->trig_open);
     strmap_init(&c->handovers);
@@ -382,6 +394,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
         return rc;
     }
     c->jobs.z = c->z;
+    c->cals.z = c->z;
     *out = c;
     return 0;
 }
@@ -394,6 +407,7 @@ void coord_close(struct coord *c)
         zkreg_close(c->z);
     clear_caches(c);
     jobcache_free(&c->jobs);
+    calcache_free(&c->cals);
     strmap_free(&c->agents);
     strmap_free(&c->trig_open);
     coord_trig_free_all(c);
@@ -429,7 +443,17 @@ void coord_close(struct coord *c)
 
 uint64_t coord_generation(const struct coord *c)
 {
-    return c->jobs.gen + c->states_gen;
+    return c->jobs.gen + c->states_gen + c->cals.gen;
+}
+
+struct calendar *coord_calendar(const struct coord *c, const char *name)
+{
+    return calcache_get(&c->cals, name);
+}
+
+uint64_t coord_calendars_gen(const struct coord *c)
+{
+    return c->cals.gen;
 }
 
 bool coord_can_start(const struct coord *c)

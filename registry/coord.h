@@ -106,6 +106,12 @@ struct zkreg *coord_zk(struct coord *c);
 /* coord_generation: changes whenever an item's state or a job's config may
  * have changed; equal values mean coord_foreach_item would report the same. */
 uint64_t coord_generation(const struct coord *c);
+/* coord_calendar: the business calendar `name` (registry/calcache.h), borrowed
+ * until the next coordination change (calendar_ref to keep it); NULL when
+ * there is none (or it is invalid). A calendar change bumps coord_generation. */
+struct calendar *coord_calendar(const struct coord *c, const char *name);
+/* coord_calendars_gen: changes whenever any calendar appears, changes or goes. */
+uint64_t coord_calendars_gen(const struct coord *c);
 
 /* coord_foreach_item: calls fn for every item in state PENDING or ACTIVE. */
 void coord_foreach_item(struct coord *c,

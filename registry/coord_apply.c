@@ -171,8 +171,8 @@ const char *coord_jobs_digest(struct coord *c)
 
 bool coord_views_settled(const struct coord *c)
 {
-    return c->reg == REG_DONE && jobcache_settled(&c->jobs) && c->snap_loaded &&
-           zkreg_state(c->z) == ZKREG_CONNECTED;
+    return c->reg == REG_DONE && jobcache_settled(&c->jobs) && calcache_settled(&c->cals) &&
+           c->snap_loaded && zkreg_state(c->z) == ZKREG_CONNECTED;
 }
 
 static int ensure_items(struct cjob *j, int n)

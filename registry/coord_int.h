@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "core/strmap.h"
+#include "registry/calcache.h"
 #include "registry/coord.h"
 #include "registry/jobcache.h"
 #include "registry/own.h"
@@ -168,6 +169,7 @@ struct coord {
     struct event *ev_running;
 
     struct jobcache jobs; /* entries are struct cjob (jobcache.c, the change log) */
+    struct calcache cals; /* business calendars, for the items' fire times */
     struct strmap agents;
     int agents_loading;
     bool agents_listed;

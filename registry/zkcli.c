@@ -186,6 +186,97 @@ int zkcli_exists(struct zkcli *k, const char *path, struct Stat *stat)
     return rc;
 }
 
+/* Reads in flight for zkcli_get_many: the loop is broken out of when half a
+ * window has come back, so the next ones are sent while the rest are answered. */
+struct many;
+
+struct many_one {
+    struct many *m;
+    struct zkcli_read *r;
+};
+
+struct many {
+    struct event_base *base;
+    int answered;
+    int inflight;
+    bool abandoned; /* the caller gave up: answers still to come are dropped */
+    struct many_one one[];
+};
+
+static void many_done(struct zkreg *z, const struct zkreg_result *res, void *arg)
+{
+    struct many_one *o = arg;
+    struct many *m = o->m;
+    (void)z;
+    m->answered++;
+    m->inflight--;
+    if (m->abandoned)
+        return;
+    o->r->rc = res->rc;
+    if (res->rc == ZOK && (o->r->data = malloc((size_t)res->len + 1))) {
+        if (res->len > 0)
+            memcpy(o->r->data, res->data, (size_t)res->len);
+        o->r->data[res->len] = '\0';
+        o->r->len = res->len;
+    } else if (res->rc == ZOK) {
+        o->r->rc = ZSYSTEMERROR; /* no memory for the data */
+    }
+    if (m->inflight <= ZKCLI_INFLIGHT / 2)
+        event_base_loopbreak(m->base);
+}
+
+int zkcli_get_many(struct zkcli *k, struct zkcli_read *r, int n)
+{
+    struct many *m = calloc(1, sizeof *m + (size_t)(n > 0 ? n : 0) * sizeof m->one[0]);
+    struct timeval step = {0, 20000};
+    int sent = 0, rc = ZOK, idle_ms = 0, seen = 0;
+    if (!m)
+        return ZSYSTEMERROR;
+    m->base = k->base;
+    for (int i = 0; i < n; i++) {
+        r[i].rc = ZOPERATIONTIMEOUT;
+        r[i].data = NULL;
+        r[i].len = 0;
+    }
+    while (m->answered < n) {
+        while (rc == ZOK && sent < n && m->inflight < ZKCLI_INFLIGHT) {
+            m->one[sent] = (struct many_one){m, &r[sent]};
+            rc = zkreg_get(k->z, r[sent].path, false, many_done, &m->one[sent]);
+            if (rc != ZOK)
+                break;
+            sent++;
+            m->inflight++;
+        }
+        if (m->answered == sent && (rc != ZOK || sent == n))
+            break; /* nothing more will come back */
+        event_base_loopexit(k->base, &step);
+        event_base_dispatch(k->base);
+        idle_ms = m->answered == seen ? idle_ms + 20 : 0;
+        seen = m->answered;
+        if (idle_ms >= k->timeout_ms * 2) {
+            rc = ZOPERATIONTIMEOUT;
+            break;
+        }
+    }
+    for (int i = 0; rc == ZOK && i < n; i++)
+        if (r[i].rc != ZOK && r[i].rc != ZNONODE && r[i].rc != ZNOAUTH)
+            rc = r[i].rc;
+    if (m->answered < sent) {
+        m->abandoned = true; /* answers may still come: `m` stays for them */
+        return rc == ZOK ? ZOPERATIONTIMEOUT : rc;
+    }
+    free(m);
+    return rc;
+}
+
+void zkcli_reads_free(struct zkcli_read *r, int n)
+{
+    for (int i = 0; r && i < n; i++) {
+        free(r[i].data);
+        r[i].data = NULL;
+    }
+}
+
 int zkcli_children(struct zkcli *k, const char *path, char ***names, int *n)
 {
     struct wait w = {0};

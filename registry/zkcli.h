@@ -32,6 +32,23 @@ int zkcli_delete_tree(struct zkcli *k, const char *path);
 int zkcli_children(struct zkcli *k, const char *path, char ***names, int *n);
 void zkcli_free_children(char **names, int n);
 int zkcli_exists(struct zkcli *k, const char *path, struct Stat *stat);
+
+/* One read of zkcli_get_many: path in; rc, data (the caller's, NUL-terminated;
+ * NULL unless ZOK) and len out. */
+struct zkcli_read {
+    const char *path;
+    int rc;
+    char *data;
+    int len;
+};
+/* zkcli_get_many: every r[i] read with up to ZKCLI_INFLIGHT gets in flight at
+ * once (one round trip per window, not per node). ZOK when every read has an
+ * answer (each its own rc: ZOK or ZNONODE...); else the error that stopped it
+ * (a lost connection, or ZOPERATIONTIMEOUT when no answer came for twice the
+ * session timeout). zkcli_reads_free frees the data. */
+#define ZKCLI_INFLIGHT 512
+int zkcli_get_many(struct zkcli *k, struct zkcli_read *r, int n);
+void zkcli_reads_free(struct zkcli_read *r, int n);
 int zkcli_ensure(struct zkcli *k, const char *path);
 int zkcli_multi(struct zkcli *k, const struct zkreg_op *ops, int n, int *op_rc);
 /* zkcli_multi_path: zkcli_multi, copying the path of its first create (relative

@@ -611,9 +611,11 @@ static int order(struct wf_def *d, int *scratch, struct sc_err *err)
 
 /* ---------------------------------------------------------------- wf_parse */
 
-static const char *const wf_fields[] = {"name",    "description",     "cron",    "timezone",
-                                        "enabled", "max_active_runs", "catchup", "timeout_s",
-                                        "params",  "tasks",           NULL};
+static const char *const wf_fields[] = {"name",           "description", "cron",
+                                        "timezone",       "calendar",    "calendar_rule",
+                                        "calendar_shift", "enabled",     "max_active_runs",
+                                        "catchup",        "timeout_s",   "params",
+                                        "tasks",          NULL};
 
 static int parse_tasks(const cJSON *root, struct wf_def *d, struct sc_err *err)
 {
@@ -699,6 +701,8 @@ static int wf_from_cjson(const cJSON *root, struct wf_def **out, struct sc_err *
         (rc = json_opt_str(root, "cron", "", 256, &d->cron, err)) < 0 ||
         (rc = json_opt_str(root, "timezone", "UTC", 64, &d->timezone, err)) < 0 ||
         (rc = validate_schedule(d, err)) < 0 ||
+        (rc = calendar_opt_fields(root, &d->calendar, &d->calendar_rule, &d->calendar_shift, err)) <
+            0 ||
         (rc = json_opt_bool(root, "enabled", true, &d->enabled, err)) < 0 ||
         (rc = json_opt_int(root, "max_active_runs", 1, 1000, 1, &d->max_active_runs, err)) < 0 ||
         (rc = json_opt_bool(root, "catchup", false, &d->catchup, err)) < 0 ||
@@ -768,6 +772,7 @@ void wf_free(struct wf_def *d)
     free(d->description);
     free(d->cron);
     free(d->timezone);
+    free(d->calendar);
     cJSON_Delete(d->params);
     for (int i = 0; d->tasks && i < d->ntasks; i++) {
         struct wf_task *t = &d->tasks[i];
@@ -839,6 +844,7 @@ cJSON *wf_to_cjson(const struct wf_def *d)
     cJSON_AddStringToObject(o, "description", d->description);
     cJSON_AddStringToObject(o, "cron", d->cron);
     cJSON_AddStringToObject(o, "timezone", d->timezone);
+    calendar_add_fields(o, d->calendar, d->calendar_rule, d->calendar_shift);
     cJSON_AddBoolToObject(o, "enabled", d->enabled);
     cJSON_AddNumberToObject(o, "max_active_runs", d->max_active_runs);
     cJSON_AddBoolToObject(o, "catchup", d->catchup);

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/calendar.h"
 #include "core/err.h"
 
 struct strmap;
@@ -90,9 +91,12 @@ struct wf_task {
 
 struct wf_def {
     char *name;
-    char *description;   /* "" when absent */
-    char *cron;          /* "" = runs only when triggered */
-    char *timezone;      /* IANA name, default "UTC" */
+    char *description; /* "" when absent */
+    char *cron;        /* "" = runs only when triggered */
+    char *timezone;    /* IANA name, default "UTC" */
+    char *calendar;    /* a calendar's name, "" = none (core/calendar.h) */
+    enum cal_rule calendar_rule;
+    enum cal_shift calendar_shift;
     bool enabled;        /* default true */
     int max_active_runs; /* 1..1000, default 1 */
     bool catchup;        /* default false */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/calendar.h"
 #include "core/cron.h"
 #include "core/json.h"
 #include "core/tz.h"
@@ -277,6 +278,17 @@ int wfzk_put(struct zkcli *k, const char *json, size_t len, int version, struct 
     }
     if ((rc = wf_check_jobs(d, job_exists, &jobs, err)) < 0)
         goto out;
+    if (d->calendar[0]) {
+        char path[300];
+        snprintf(path, sizeof path, "/calendars/%s", d->calendar);
+        zrc = zkcli_exists(k, path, NULL);
+        if (zrc == ZNONODE)
+            rc = sc_err_set(err, ENOENT, "calendar", -1, "no calendar named \"%s\"", d->calendar);
+        else if (zrc != ZOK)
+            rc = zk_fail(err, zrc, "reading the calendar");
+        if (rc < 0)
+            goto out;
+    }
     if ((rc = wf_check_size(d, err)) < 0)
         goto out;
     if (!(canon = wf_to_json(d))) {
@@ -319,7 +331,24 @@ int wfzk_get(struct zkcli *k, const char *name, cJSON **def, int *version, struc
 }
 
 /* summary: one row of wfzk_list. */
-static cJSON *summary(const char *name, const char *data, int len, int version, int64_t now_ms)
+/* summary_calendar: the calendar a workflow names, read from ZooKeeper (the
+ * caller's; NULL when none, missing or invalid: then it has no next time,
+ * as the driver does not schedule it). */
+static struct calendar *summary_calendar(struct zkcli *k, const char *name)
+{
+    char path[300], *data = NULL;
+    int len = 0;
+    struct calendar *c = NULL;
+    struct sc_err e;
+    snprintf(path, sizeof path, "/calendars/%s", name);
+    if (zkcli_get(k, path, &data, &len, NULL) == ZOK)
+        calendar_parse(data, (size_t)len, &c, &e);
+    free(data);
+    return c;
+}
+
+static cJSON *summary(struct zkcli *k, const char *name, const char *data, int len, int version,
+                      int64_t now_ms)
 {
     cJSON *o = cJSON_CreateObject();
     struct wf_def *d = NULL;
@@ -338,9 +367,14 @@ static cJSON *summary(const char *name, const char *data, int len, int version, 
     int64_t next = -1;
     cron_expr *ex = NULL;
     tz_zone *z = NULL;
-    if (d->enabled && d->cron[0] && cron_parse(d->cron, &ex, &e) == 0 &&
-        (z = tz_load(d->timezone, &e)))
-        next = cron_next(ex, now_ms / 1000, z);
+    struct cal_sched cs = {d->calendar[0] ? summary_calendar(k, d->calendar) : NULL,
+                           d->calendar_rule, d->calendar_shift};
+    if (d->calendar[0])
+        cJSON_AddStringToObject(o, "calendar", d->calendar);
+    if (d->enabled && d->cron[0] && (!d->calendar[0] || cs.cal) &&
+        cron_parse(d->cron, &ex, &e) == 0 && (z = tz_load(d->timezone, &e)))
+        next = calendar_next(ex, z, &cs, now_ms / 1000);
+    calendar_unref((struct calendar *)cs.cal);
     if (next >= 0) {
         char buf[48];
         wfzk_time_format(buf, sizeof buf, next * 1000, d->timezone);
@@ -370,7 +404,7 @@ int wfzk_list(struct zkcli *k, int64_t now_ms, cJSON **out, struct sc_err *err)
         snprintf(path, sizeof path, WFZK_DEFS "/%s", names[i]);
         zrc = zkcli_get(k, path, &data, &len, &st);
         if (zrc == ZOK)
-            cJSON_AddItemToArray(arr, summary(names[i], data, len, st.version, now_ms));
+            cJSON_AddItemToArray(arr, summary(k, names[i], data, len, st.version, now_ms));
         free(data);
         if (zrc != ZOK && zrc != ZNONODE) {
             cJSON_Delete(arr);
@@ -579,24 +613,62 @@ static cJSON *task_obj(const cJSON *t)
     return o;
 }
 
+/* read_children: the data of every child of `dir` (a run's t/ or d/), read
+ * together (zkcli_get_many); *names and *reads are the caller's (free_children). */
+static int read_children(struct zkcli *k, const char *dir, char ***names, int *n,
+                         struct zkcli_read **reads)
+{
+    *reads = NULL;
+    int zrc = zkcli_children(k, dir, names, n);
+    if (zrc != ZOK || *n == 0)
+        return zrc;
+    size_t dlen = strlen(dir), total = 0;
+    for (int i = 0; i < *n; i++)
+        total += dlen + strlen((*names)[i]) + 2;
+    /* one block: the reads, then their paths */
+    struct zkcli_read *r = malloc((size_t)*n * sizeof *r + total);
+    if (!r)
+        return ZSYSTEMERROR;
+    char *p = (char *)(r + *n);
+    for (int i = 0; i < *n; i++) {
+        r[i].path = p;
+        p += sprintf(p, "%s/%s", dir, (*names)[i]) + 1;
+    }
+    *reads = r;
+    return zkcli_get_many(k, r, *n);
+}
+
+static void free_children(char **names, struct zkcli_read *reads, int n)
+{
+    zkcli_reads_free(reads, reads ? n : 0);
+    free(reads);
+    zkcli_free_children(names, n);
+}
+
+/* as_obj: a read's JSON object, NULL when gone or not an object. */
+static cJSON *as_obj(const struct zkcli_read *r)
+{
+    cJSON *o = r->rc == ZOK ? cJSON_ParseWithLength(r->data, (size_t)r->len) : NULL;
+    if (o && !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
+}
+
 /* read_tasks: every t/ node into tasks (keyed by task id). */
 static int read_tasks(struct zkcli *k, const char *run_id, cJSON *tasks, const struct wf_def *d)
 {
     char path[400], **names = NULL;
-    int n = 0, zrc;
+    struct zkcli_read *reads = NULL;
+    int n = 0;
     if (d)
         for (int i = 0; i < d->ntasks; i++)
             cJSON_AddItemToObject(tasks, d->tasks[i].id, task_obj(NULL));
     snprintf(path, sizeof path, WFZK_RUNS "/%s/t", run_id);
-    zrc = zkcli_children(k, path, &names, &n);
-    if (zrc == ZNONODE)
-        return ZOK;
+    int zrc = read_children(k, path, &names, &n, &reads);
     for (int i = 0; zrc == ZOK && i < n; i++) {
-        int grc;
-        snprintf(path, sizeof path, WFZK_RUNS "/%s/t/%s", run_id, names[i]);
-        cJSON *t = read_obj(k, path, &grc);
-        if (grc != ZOK && grc != ZNONODE)
-            zrc = grc;
+        cJSON *t = as_obj(&reads[i]);
         if (!t)
             continue;
         cJSON *o = task_obj(t);
@@ -606,8 +678,8 @@ static int read_tasks(struct zkcli *k, const char *run_id, cJSON *tasks, const s
             cJSON_AddItemToObject(tasks, names[i], o);
         cJSON_Delete(t);
     }
-    zkcli_free_children(names, n);
-    return zrc;
+    free_children(names, reads, n);
+    return zrc == ZNONODE ? ZOK : zrc;
 }
 
 /* read_outputs: the "xcom" of each done node of a task's current attempt
@@ -615,22 +687,17 @@ static int read_tasks(struct zkcli *k, const char *run_id, cJSON *tasks, const s
 static int read_outputs(struct zkcli *k, const char *run_id, cJSON *tasks)
 {
     char path[400], **names = NULL, task[WF_TASK_ID_MAX + 1];
+    struct zkcli_read *reads = NULL;
     int n = 0, attempt, item;
     snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run_id);
-    int zrc = zkcli_children(k, path, &names, &n);
-    if (zrc == ZNONODE)
-        return ZOK;
+    int zrc = read_children(k, path, &names, &n, &reads);
     for (int i = 0; zrc == ZOK && i < n; i++) {
         if (wfzk_done_parse(names[i], task, sizeof task, &attempt, &item) < 0)
             continue;
         cJSON *t = cJSON_GetObjectItemCaseSensitive(tasks, task);
         if (!t || num_of(t, "attempt") != attempt)
             continue;
-        int grc;
-        snprintf(path, sizeof path, WFZK_RUNS "/%s/d/%s", run_id, names[i]);
-        cJSON *dn = read_obj(k, path, &grc);
-        if (grc != ZOK && grc != ZNONODE)
-            zrc = grc;
+        cJSON *dn = as_obj(&reads[i]);
         cJSON *x = dn ? cJSON_DetachItemFromObjectCaseSensitive(dn, "xcom") : NULL;
         if (x) {
             char key[16];
@@ -639,8 +706,8 @@ static int read_outputs(struct zkcli *k, const char *run_id, cJSON *tasks)
         }
         cJSON_Delete(dn);
     }
-    zkcli_free_children(names, n);
-    return zrc;
+    free_children(names, reads, n);
+    return zrc == ZNONODE ? ZOK : zrc;
 }
 
 int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err)
@@ -691,6 +758,149 @@ int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_er
     }
     *out = o;
     return 0;
+}
+
+int wfzk_run_def(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err)
+{
+    char path[400], wname[WF_NAME_MAX + 1];
+    int64_t lms;
+    if (wfzk_run_id_parse(run_id, wname, sizeof wname, &lms) < 0)
+        return sc_err_set(err, EINVAL, "run_id", -1,
+                          "\"%.100s\" is not a run id (WORKFLOW@YYYYMMDDTHHMMSSZ)", run_id);
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/def", run_id);
+    int zrc;
+    cJSON *def = read_obj(k, path, &zrc);
+    if (zrc == ZNONODE)
+        return sc_err_set(err, ENOENT, "run_id", -1, "no run %s in ZooKeeper", run_id);
+    if (zrc != ZOK)
+        return zk_fail(err, zrc, "reading the run's definition");
+    if (!def)
+        return sc_err_set(err, EIO, "run_id", -1, "%s holds no JSON object", path);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "run_id", run_id);
+    cJSON_AddItemToObject(o, "workflow", def);
+    *out = o;
+    return 0;
+}
+
+struct item_row {
+    int attempt, item;
+    cJSON *o;
+};
+
+static int cmp_item_row(const void *a, const void *b)
+{
+    const struct item_row *x = a, *y = b;
+    return x->attempt != y->attempt ? (x->attempt > y->attempt) - (x->attempt < y->attempt)
+                                    : (x->item > y->item) - (x->item < y->item);
+}
+
+int wfzk_task_items(struct zkcli *k, const char *run_id, const char *task, cJSON **out,
+                    struct sc_err *err)
+{
+    char path[400], **names = NULL, t[WF_TASK_ID_MAX + 1], wname[WF_NAME_MAX + 1];
+    int n = 0, m = 0, attempt, item;
+    int64_t lms;
+    if (wfzk_run_id_parse(run_id, wname, sizeof wname, &lms) < 0)
+        return sc_err_set(err, EINVAL, "run_id", -1,
+                          "\"%.100s\" is not a run id (WORKFLOW@YYYYMMDDTHHMMSSZ)", run_id);
+    if (!wf_task_id_valid(task))
+        return sc_err_set(err, EINVAL, "task", -1, "not a task id (1-%d of A-Z a-z 0-9 . _ -)",
+                          WF_TASK_ID_MAX);
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run_id);
+    int zrc = zkcli_children(k, path, &names, &n);
+    if (zrc == ZNONODE)
+        return sc_err_set(err, ENOENT, "run_id", -1, "no run %s in ZooKeeper", run_id);
+    if (zrc != ZOK)
+        return zk_fail(err, zrc, "listing the run's results");
+    struct zkcli_read *r = calloc((size_t)(n > 0 ? n : 1), sizeof *r);
+    struct item_row *rows = calloc((size_t)(n > 0 ? n : 1), sizeof *rows);
+    char **paths = calloc((size_t)(n > 0 ? n : 1), sizeof *paths);
+    if (!r || !rows || !paths) {
+        free(r), free(rows), free(paths);
+        zkcli_free_children(names, n);
+        return sc_err_set(err, ENOMEM, "", -1, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        if (wfzk_done_parse(names[i], t, sizeof t, &attempt, &item) < 0 || strcmp(t, task) != 0)
+            continue;
+        if (asprintf(&paths[m], "%s/%s", path, names[i]) < 0) {
+            paths[m] = NULL;
+            continue;
+        }
+        r[m].path = paths[m];
+        rows[m] = (struct item_row){attempt, item, NULL};
+        m++;
+    }
+    zkcli_free_children(names, n);
+    zrc = zkcli_get_many(k, r, m);
+    for (int i = 0; zrc == ZOK && i < m; i++)
+        rows[i].o = as_obj(&r[i]);
+    zkcli_reads_free(r, m);
+    for (int i = 0; i < m; i++)
+        free(paths[i]);
+    free(paths);
+    free(r);
+    if (zrc != ZOK) {
+        free(rows);
+        return zk_fail(err, zrc, "reading the task's results");
+    }
+    qsort(rows, (size_t)m, sizeof *rows, cmp_item_row);
+    cJSON *o = cJSON_CreateObject(), *arr;
+    cJSON_AddStringToObject(o, "run_id", run_id);
+    cJSON_AddStringToObject(o, "task", task);
+    arr = cJSON_AddArrayToObject(o, "items");
+    for (int i = 0; i < m; i++) {
+        if (!rows[i].o)
+            continue; /* gone since listed (retention) */
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddNumberToObject(it, "item", rows[i].item);
+        cJSON_AddNumberToObject(it, "attempt", rows[i].attempt);
+        cJSON_AddStringToObject(it, "status", str_of(rows[i].o, "status", ""));
+        cJSON_AddNumberToObject(it, "exit", num_of(rows[i].o, "exit"));
+        cJSON_AddStringToObject(it, "exec_id", str_of(rows[i].o, "exec_id", ""));
+        cJSON_AddStringToObject(it, "agent", str_of(rows[i].o, "agent", ""));
+        cJSON_AddNumberToObject(it, "started_ms", num_of(rows[i].o, "started_ms"));
+        cJSON_AddNumberToObject(it, "ended_ms", num_of(rows[i].o, "ended_ms"));
+        cJSON_AddStringToObject(it, "reason", str_of(rows[i].o, "reason", ""));
+        cJSON_AddItemToArray(arr, it);
+        cJSON_Delete(rows[i].o);
+    }
+    free(rows);
+    *out = o;
+    return 0;
+}
+
+int wfzk_run_sig(struct zkcli *k, const char *run_id, struct wfzk_sig *sig)
+{
+    char path[400];
+    struct Stat st;
+    memset(sig, 0, sizeof *sig);
+    snprintf(path, sizeof path, WFZK_RUNS "/%s", run_id);
+    int zrc = zkcli_exists(k, path, &st);
+    if (zrc != ZOK)
+        return zrc == ZNONODE ? -ENOENT : -EIO;
+    sig->run_mzxid = st.mzxid;
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/t", run_id);
+    if ((zrc = zkcli_exists(k, path, &st)) == ZOK) {
+        sig->t_mzxid = st.mzxid;
+        sig->t_pzxid = st.pzxid;
+        sig->trusted = st.version > 0;
+    } else if (zrc != ZNONODE) {
+        return -EIO;
+    }
+    snprintf(path, sizeof path, WFZK_RUNS "/%s/d", run_id);
+    if ((zrc = zkcli_exists(k, path, &st)) == ZOK)
+        sig->d_pzxid = st.pzxid;
+    else if (zrc != ZNONODE)
+        return -EIO;
+    return 0;
+}
+
+bool wfzk_sig_equal(const struct wfzk_sig *a, const struct wfzk_sig *b)
+{
+    return a->run_mzxid == b->run_mzxid && a->t_mzxid == b->t_mzxid &&
+           a->t_pzxid == b->t_pzxid && a->d_pzxid == b->d_pzxid && a->trusted == b->trusted;
 }
 
 /* ---------------------------------------------------------------- requests */

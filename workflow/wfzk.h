@@ -88,6 +88,28 @@ int wfzk_request(struct zkcli *k, const cJSON *req, int wait_ms, cJSON **result,
  * longer holds it (then look in history). */
 int wfzk_read_run(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err);
 
+/* wfzk_run_def: {"run_id","workflow":{...the definition the run was created
+ * with...}}; -ENOENT when ZooKeeper holds no such run, -EIO. */
+int wfzk_run_def(struct zkcli *k, const char *run_id, cJSON **out, struct sc_err *err);
+
+/* wfzk_task_items: {"run_id","task","items":[{"item","attempt","status",
+ * "exit","exec_id","agent","started_ms","ended_ms","reason"}...]}: the
+ * task's done nodes (items that ended), every attempt, by attempt then item.
+ * -ENOENT when ZooKeeper holds no such run, -EINVAL, -EIO. */
+int wfzk_task_items(struct zkcli *k, const char *run_id, const char *task, cJSON **out,
+                    struct sc_err *err);
+
+/* A run's change signature: what the run node, its t/ (set by the driver
+ * with every task write) and its d/ (done nodes created) last changed at.
+ * Equal signatures: nothing wfzk_read_run shows changed in between. */
+struct wfzk_sig {
+    int64_t run_mzxid, t_mzxid, t_pzxid, d_pzxid;
+    bool trusted; /* t/ was set at least once: a driver that sets it wrote it */
+};
+/* wfzk_run_sig: 0, -ENOENT (no such run) or -EIO (ZooKeeper failed). */
+int wfzk_run_sig(struct zkcli *k, const char *run_id, struct wfzk_sig *sig);
+bool wfzk_sig_equal(const struct wfzk_sig *a, const struct wfzk_sig *b);
+
 /* ---- what shardcronctl and the console both do (blocking: the console
  * calls these on a worker thread, never on its loop). Results: 0, or
  * -EINVAL (bad input, err names the field), -ENOENT (no such workflow),

@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "registry/zk.h"
+#include "registry/zkcli.h"
 #include "workflow/wfzk.h"
 
 #define LAYERS 50
@@ -175,6 +176,16 @@ int main(int argc, char **argv)
     event_base_dispatch(s.base);
     zkreg_close(s.z);
     event_base_free(s.base);
+    /* as the driver leaves them: t/ set with its task writes (wfzk_run_sig) */
+    struct zkcli *k = s.failed ? NULL : zkcli_open(argv[2], argv[3], NULL, 30000, &err);
+    for (long r = 0; k && r < s.runs; r++) {
+        char id[WFZK_RUN_ID_MAX + 1], path[400];
+        wfzk_run_id(id, sizeof id, s.name, s.base_ms - r * DAY_MS);
+        snprintf(path, sizeof path, WFZK_RUNS "/%s/t", id);
+        if (zkcli_set(k, path, "", 0, -1, NULL) != ZOK)
+            s.failed++;
+    }
+    zkcli_close(k);
     log_fini();
     printf("created %ld nodes (%ld failed)\n", s.done - s.failed, s.failed);
     return s.failed ? 1 : 0;

@@ -270,7 +270,9 @@ async function pageJob(name) {
     j.error ? panel('Invalid config', h('pre', {}, j.error + '\n\n' + (j.raw || ''))) : null,
     h('div', { class: 'two' },
       panel('Summary', j.job ? h('table', {}, h('tbody', {},
-        [['Description', j.job.description || '—'], ['Cron', j.job.cron || TRIGGERED_ONLY], ['Time zone', j.job.timezone], ['Next fire', j.next_fire || '—'], ['Type', j.job.type],
+        [['Description', j.job.description || '—'], ['Cron', j.job.cron || TRIGGERED_ONLY], ['Time zone', j.job.timezone],
+          ['Calendar', j.job.calendar ? link('#/calendars/' + encodeURIComponent(j.job.calendar), j.job.calendar + ' (' + j.job.calendar_rule + ', shift ' + j.job.calendar_shift + ')') : '—'],
+          ['Next fire', j.next_fire || '—'], ['Type', j.job.type],
           ['Command', j.job.type === 'java' ? j.job.java.class : j.job.command], ['Shards', j.job.shards],
           ['Strategy', j.job.strategy], ['Labels', j.job.labels.join(', ') || '—'], ['Failover', j.job.failover ? 'on' : 'off'],
           ['Owners / eligible agents', j.owners + ' / ' + j.eligible_agents], ['Version', j.version], ['Modified', when(j.modified)]]
@@ -289,7 +291,8 @@ async function pageJob(name) {
       ['Duration', (r) => r.duration_ms !== undefined ? r.duration_ms + ' ms' : '—']], rows,
     (r) => { location.hash = '#/executions/' + encodeURIComponent(r.execution_id); }))),
     panel('Config (JSON)', h('pre', { id: 'jobjson' }, JSON.stringify(j.job || j.raw, null, 2))));
-  if (j.job) previewInto(prev, j.job.cron, j.job.timezone, 10);
+  if (j.job && j.job.cron) jobPreviewInto(prev, name, 10);
+  else if (j.job) previewInto(prev, j.job.cron, j.job.timezone, 10);
   if (dur.length) chart(durBox, dur.map((r) => Date.parse(r.fire_time) / 1000), [{ label: 'duration ms', data: dur.map((r) => r.duration_ms) }], { points: true, height: 180 });
   else durBox.append(h('div', { class: 'nodata' }, 'no data'));
 }
@@ -298,7 +301,8 @@ async function pageJob(name) {
 
 const FIELDS = [
   ['name', 'text'], ['description', 'text'], ['domain', 'text'], ['level', 'number'],
-  ['cron', 'text'], ['timezone', 'text'], ['shards', 'number'], ['shard_params', 'text'],
+  ['cron', 'text'], ['timezone', 'text'], ['calendar', 'text'], ['calendar_rule', ['', 'workdays', 'holidays']],
+  ['calendar_shift', ['', 'none', 'next', 'previous']], ['shards', 'number'], ['shard_params', 'text'],
   ['job_param', 'text'], ['type', ['shell', 'java']], ['command', 'text'],
   ['java.classpath', 'text'], ['java.class', 'text'], ['java.jvm_opts', 'text'],
   ['strategy', ['average', 'odd_even', 'round_robin', 'balanced']], ['labels', 'text'],
@@ -389,6 +393,7 @@ async function pageEdit(name, draft) {
       setPath(o, f, v);
     }
     if (o.type === 'java') delete o.command; else delete o.java;
+    if (!o.calendar) { delete o.calendar_rule; delete o.calendar_shift; }
     return o;
   };
   const raw = h('textarea', { class: 'raw', id: 'rawjson' }, JSON.stringify(job, null, 2));
@@ -640,6 +645,8 @@ async function route() {
     if (parts[0] === 'executions') return await pageExecution(parts[1]);
     if (parts[0] === 'alerts') return await pageAlerts();
     if (parts[0] === 'cron') return pageCron();
+    if (parts[0] === 'calendars' && parts.length === 1) return await pageCalendars();
+    if (parts[0] === 'calendars') return await pageCalendar(parts[1], parts[2]);
     if (parts[0] === 'workflows' && parts.length === 1) return await pageWorkflows();
     if (parts[0] === 'workflows' && parts[2] === 'grid') return await pageWfGrid(parts[1]);
     if (parts[0] === 'workflows' && parts[2] === 'backfill') return await pageWfBackfill(parts[1]);

@@ -290,17 +290,27 @@ function wfTaskPanel(box, name, def, run, id, after) {
     ['Duration', st.started_ms ? msDur(st.started_ms, st.ended_ms) : '—'], ['Reason', st.reason || '—']];
   if (kind === 'command' || kind === 'job') rows.splice(2, 0, ['Items', kind === 'job' ? 'every shard item of job ' + t.job : (t.shards || 1) + ' item(s)']);
   if (t.retries) rows.push(['Retries', t.retries]);
-  /* The items' executions come from history: those of the task's job fired
-   * between the run's creation and its end (a second either side: fire
-   * times are whole seconds). Each links to its page (output tail there). */
+  /* The items: for a run ZooKeeper holds, its done nodes (every attempt,
+   * each with its agent and execution id; an item still running shows when
+   * it ends); for a run only history holds, the executions of the task's job
+   * fired between the run's creation and its end (a second either side:
+   * fire times are whole seconds). Each links to its execution's page. */
   const items = h('div', { id: 'tp-items' }, kind === 'external' ? h('div', { class: 'nodata' }, 'an external task runs nothing') : h('div', { class: 'muted' }, 'Loading…'));
-  if (run && kind !== 'external' && run.created_ms) {
+  const openExec = (eid) => { if (eid) location.hash = '#/executions/' + encodeURIComponent(eid); };
+  if (run && kind !== 'external' && run.source === 'zookeeper') {
+    api('GET', '/runs/' + enc(run.run_id) + '/items?' + qs({ task: id }))
+      .then((r) => items.replaceChildren(nodata(r.items, table([['Item', (x) => x.item], ['Attempt', (x) => x.attempt],
+        ['Status', (x) => badge(x.status)], ['Agent', (x) => x.agent], ['Started', (x) => msTime(x.started_ms)],
+        ['Duration', (x) => x.started_ms ? msDur(x.started_ms, x.ended_ms) : '—'], ['Reason', (x) => x.reason || '—']], r.items,
+      (x) => openExec(x.exec_id))), st.state === 'running' || st.state === 'retrying' ? h('div', { class: 'muted' }, 'items still running show when they end') : ''))
+      .catch((e) => items.replaceChildren(h('div', { class: 'nodata' }, 'items unavailable: ' + e.message)));
+  } else if (run && kind !== 'external' && run.created_ms) {
     const iso = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
     api('GET', '/executions?' + qs({ job, from: iso(run.created_ms - 1000), to: iso((run.ended_ms || Date.now()) + 1000), limit: 50 }))
       .then((r) => items.replaceChildren(nodata(r.executions, table([['Item', (x) => x.item], ['Status', (x) => badge(x.status)],
         ['Agent', (x) => x.agent], ['Attempt', (x) => x.attempt], ['Fired', (x) => when(x.fire_time)],
         ['Duration', (x) => x.duration_ms !== undefined ? x.duration_ms + ' ms' : '—']], r.executions,
-      (x) => { location.hash = '#/executions/' + encodeURIComponent(x.execution_id); }))))
+      (x) => openExec(x.execution_id)))))
       .catch((e) => items.replaceChildren(h('div', { class: 'nodata' }, 'history unavailable: ' + e.message)));
   } else if (kind !== 'external') items.replaceChildren(h('div', { class: 'nodata' }, 'no run'));
   box.replaceChildren(h('div', { class: 'panel taskpanel', id: 'taskpanel', 'data-task': id, 'data-state': st.state },
@@ -472,9 +482,16 @@ async function pageWfGraph(name, runId) {
   /* The run is asked for at once (a run of 5,000 tasks takes the API about
    * a second): the graph is drawn meanwhile and coloured when it comes. */
   const runsP = api('GET', '/workflows/' + enc(name) + '/runs');
-  const runP = (runId ? wfGetRun(runId) : runsP.then((rs) => rs[0] ? wfGetRun(rs[0].run_id) : null)).catch(() => null);
-  const [w, runs] = await Promise.all([api('GET', '/workflows/' + enc(name)), runsP]);
-  const def = w.workflow;
+  const idP = runId ? Promise.resolve(runId) : runsP.then((rs) => rs[0] ? rs[0].run_id : null);
+  const runP = idP.then((i) => i ? wfGetRun(i) : null).catch(() => null);
+  /* The run is drawn with the definition it was created with (a later edit
+   * may have added or removed tasks); a run only history holds has none
+   * kept, so the current one is used. */
+  const runDefP = idP.then((i) => i ? api('GET', '/runs/' + enc(i) + '/definition') : null).catch(() => null);
+  const [w, runs, rd] = await Promise.all([api('GET', '/workflows/' + enc(name)), runsP, runDefP]);
+  const own = !!(rd && rd.workflow && rd.workflow.tasks);
+  const def = own ? rd.workflow : w.workflow;
+  const changed = own && JSON.stringify(rd.workflow.tasks) !== JSON.stringify(w.workflow.tasks);
   const id = runId || (runs[0] && runs[0].run_id) || null;
   let run = null;
   const lay = wfLayout(def.tasks);
@@ -494,10 +511,12 @@ async function pageWfGraph(name, runId) {
   };
   render(h('h1', {}, 'Workflow ', name), wfTabs(name, 'graph'),
     h('div', { class: 'toolbar' }, h('label', {}, 'Run ', sel), runState,
-      h('span', { class: 'muted' }, Object.keys(def.tasks).length + ' tasks · laid out by ' + lay.engine)),
+      h('span', { class: 'muted' }, Object.keys(def.tasks).length + ' tasks · laid out by ' + lay.engine),
+      changed ? h('span', { class: 'muted', id: 'wf-olddef' }, ' · drawn with this run\'s own definition (the workflow changed since)') : ''),
     wfGraphTools(gr, def.tasks, pick),
     h('div', { class: 'wfgraphbox' }, gr.el, side));
   gr.fit();
+  gr.el.dataset.def = own ? 'run' : 'current';
   gr.el.dataset.paintMs = String(Math.round(performance.now() - t0));
   const got = await runP;
   if (mine !== routeSeq) return;

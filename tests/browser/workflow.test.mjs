@@ -146,9 +146,9 @@ test('clearing the failed task with its downstream runs it again', async () => {
   await page.waitForSelector('#taskpanel[data-task="flaky"][data-state="succeeded"]');
   assert.match(await page.textContent('#taskpanel tr:has(th:text-is("Attempt")) td'), /^2$/);
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
-  // Its item's two executions in this run, from history (written by the
-  // agent's history writer, so asked again until both are there): the
-  // failure (exit 3) and the success, on the agent w1.
+  // Its item's two attempts in this run, from the run's done nodes: the
+  // failure (exit 3) and the success, on the agent w1; each opens its
+  // execution in history (written by the agent's history writer).
   const deadline = Date.now() + 30000;
   for (;;) {
     await page.click('g.wfnode[data-task="flaky"]');
@@ -162,7 +162,8 @@ test('clearing the failed task with its downstream runs it again', async () => {
   }
   const items = await page.locator('#tp-items tbody tr').allTextContents();
   assert.equal(items.length, 2, items.join(' | '));
-  for (const row of items) assert.match(row, /^0(failed|succeeded)w1/);
+  assert.match(items[0], /^01failedw1/);
+  assert.match(items[1], /^02succeededw1/);
   await page.screenshot({ path: shots + '/graph-cleared.png', fullPage: true });
   await page.click('#tp-items tbody tr:has(.badge.failed)');
   await page.waitForURL(/#\/executions\//);
@@ -347,4 +348,43 @@ test('a viewer sees the workflow pages without their actions', async () => {
   await v.goto(url + '/#/workflows/flow/backfill');
   await v.waitForSelector('#bf-form:has-text("operators only")');
   await ctx.close();
+});
+
+test('a run is drawn with the definition it was created with, not a later edit', async () => {
+  const runs = await page.evaluate(async () => (await fetch('/api/v1/workflows/flow/runs')).json());
+  const old = runs.find((r) => r.source === 'zookeeper' && r.state === 'succeeded');
+  assert.ok(old, 'a finished run: ' + JSON.stringify(runs));
+  const put = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const cur = await (await fetch('/api/v1/workflows/flow')).json();
+    const def = cur.workflow;
+    def.tasks.extra = { command: 'true', upstream: ['report'] };
+    const r = await fetch('/api/v1/workflows/flow', { method: 'PUT',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf, 'If-Match': String(cur.version) },
+      body: JSON.stringify(def) });
+    return r.status;
+  });
+  assert.equal(put, 200);
+  await page.goto(url + '/#/workflows/flow/graph/' + encodeURIComponent(old.run_id));
+  await page.waitForSelector('[data-def="run"]');
+  await page.waitForSelector('#wf-olddef');
+  await page.waitForSelector('g.wfnode[data-task="report"][data-state="succeeded"]');
+  assert.equal(await page.locator('g.wfnode[data-task="extra"]').count(), 0);
+  await page.screenshot({ path: shots + '/graph-own-definition.png', fullPage: true });
+  // the API serves it too; an unknown run is a 404 naming the run id
+  const got = await page.evaluate(async (id) => {
+    const a = await fetch('/api/v1/runs/' + encodeURIComponent(id) + '/definition');
+    const b = await fetch('/api/v1/runs/flow@20200101T000000Z/definition');
+    return { a: a.status, tasks: Object.keys((await a.json()).workflow.tasks).sort(), b: b.status, field: (await b.json()).field };
+  }, old.run_id);
+  assert.deepEqual(got, { a: 200, tasks: Object.keys(flow.tasks).sort(), b: 404, field: 'run_id' });
+  // a task's items: every attempt from the done nodes; ?task= is required
+  const it = await page.evaluate(async (id) => {
+    const base = '/api/v1/runs/' + encodeURIComponent(id) + '/items';
+    const a = await (await fetch(base + '?task=report')).json();
+    const b = await fetch(base);
+    const c = await fetch('/api/v1/runs/flow@20200101T000000Z/items?task=report');
+    return { items: a.items.map((x) => [x.item, x.attempt, x.status, x.agent, x.exec_id !== '']), b: b.status, field: (await b.json()).field, c: c.status };
+  }, old.run_id);
+  assert.deepEqual(it, { items: [[0, 1, 'succeeded', 'w1', true]], b: 400, field: 'task', c: 404 });
 });

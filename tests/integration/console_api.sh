@@ -71,7 +71,7 @@ set +e; "$bin/shardcronctl" user add x --role root --password-file "$tmp/admin.p
 
 # ---- web directory with a symlink pointing out of it
 mkdir -p "$tmp/web/sub" "$tmp/web/vendor" "$tmp/web/node_modules/x"
-cp "$SC_ROOT"/console/web/{index.html,app.js,wf.js,app.css,package.json} "$tmp/web/"
+cp "$SC_ROOT"/console/web/{index.html,app.js,wf.js,cal.js,app.css,package.json} "$tmp/web/"
 echo 'console.log(1)' > "$tmp/web/vendor/a.js"
 echo 'console.log(1)' > "$tmp/web/sub/a.js"
 echo 'console.log(1)' > "$tmp/web/node_modules/x/index.js"

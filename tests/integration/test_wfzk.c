@@ -461,6 +461,82 @@ static void test_read_run(void **state)
     zkcli_close(k);
 }
 
+/* test_get_many: more reads than one window, some of missing nodes, each
+ * answered with its own node's data or ZNONODE. */
+static void test_get_many(void **state)
+{
+    (void)state;
+    struct zkcli *k = zk(ns);
+    enum { N = 3 * ZKCLI_INFLIGHT + 17 };
+    static char paths[N][32];
+    static struct zkcli_read r[N];
+    assert_int_equal(zkcli_ensure(k, "/many"), ZOK);
+    for (int i = 0; i < N; i++) {
+        snprintf(paths[i], sizeof paths[i], "/many/n%d", i);
+        r[i].path = paths[i];
+        if (i % 7 != 3) {
+            char data[32];
+            int len = snprintf(data, sizeof data, "data of %d", i);
+            assert_int_equal(zkcli_create(k, paths[i], data, len, 0, NULL, 0), ZOK);
+        }
+    }
+    assert_int_equal(zkcli_get_many(k, r, N), ZOK);
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "data of %d", i);
+        if (i % 7 == 3) {
+            assert_int_equal(r[i].rc, ZNONODE);
+            assert_null(r[i].data);
+        } else {
+            assert_int_equal(r[i].rc, ZOK);
+            assert_string_equal(r[i].data, want);
+            assert_int_equal(r[i].len, (int)strlen(want));
+        }
+    }
+    zkcli_reads_free(r, N);
+    assert_int_equal(zkcli_get_many(k, r, 0), ZOK);
+    zkcli_delete_tree(k, "/many");
+    zkcli_close(k);
+}
+
+/* test_run_sig: what changes a run's signature: its node, a task created,
+ * t/ set (the driver's mark with every task write), a done node; a task's
+ * data set alone does not (so the driver must set t/ with it). */
+static void test_run_sig(void **state)
+{
+    (void)state;
+    struct zkcli *k = zk(ns);
+    struct wfzk_sig a, b;
+    const char *id = "sg@20251207T010000Z";
+    assert_int_equal(wfzk_run_sig(k, id, &a), -ENOENT);
+    assert_int_equal(zkcli_ensure(k, WFZK_RUNS), ZOK);
+    put_node(k, "/wfruns/sg@20251207T010000Z", "{\"state\":\"running\"}");
+    put_node(k, "/wfruns/sg@20251207T010000Z/t", "");
+    put_node(k, "/wfruns/sg@20251207T010000Z/d", "");
+    assert_int_equal(wfzk_run_sig(k, id, &a), 0);
+    assert_false(a.trusted); /* nothing has set t/ yet */
+    assert_int_equal(wfzk_run_sig(k, id, &b), 0);
+    assert_true(wfzk_sig_equal(&a, &b));
+#define CHANGED(what)                                                                              \
+    do {                                                                                           \
+        what;                                                                                      \
+        assert_int_equal(wfzk_run_sig(k, id, &b), 0);                                              \
+        assert_false(wfzk_sig_equal(&a, &b));                                                      \
+        a = b;                                                                                     \
+    } while (0)
+    CHANGED(put_node(k, "/wfruns/sg@20251207T010000Z/t/x", "{\"state\":\"running\"}"));
+    CHANGED(assert_int_equal(zkcli_set(k, "/wfruns/sg@20251207T010000Z/t", "", 0, -1, NULL), ZOK));
+    assert_true(a.trusted);
+    CHANGED(put_node(k, "/wfruns/sg@20251207T010000Z/d/x~1~0", "{\"status\":\"succeeded\"}"));
+    CHANGED(assert_int_equal(zkcli_set(k, "/wfruns/sg@20251207T010000Z", "{}", 2, -1, NULL), ZOK));
+#undef CHANGED
+    assert_int_equal(zkcli_set(k, "/wfruns/sg@20251207T010000Z/t/x", "{}", 2, -1, NULL), ZOK);
+    assert_int_equal(wfzk_run_sig(k, id, &b), 0);
+    assert_true(wfzk_sig_equal(&a, &b));
+    zkcli_delete_tree(k, WFZK_RUNS);
+    zkcli_close(k);
+}
+
 static bool some_request(void *arg)
 {
     return !no_requests(arg);
@@ -485,6 +561,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_put),
         cmocka_unit_test(test_request),
         cmocka_unit_test(test_read_run),
+        cmocka_unit_test(test_get_many),
+        cmocka_unit_test(test_run_sig),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -312,6 +312,15 @@ static void test_chain(void **state)
         fail_msg("the branch did not see a's output in SHARDCRON_XCOM_IN");
     assert_string_equal(run_state(c.ns, run, "delta"), "skipped");
     assert_string_equal(run_state(c.ns, run, "report"), "succeeded");
+    /* The driver set t/ with its task writes: readers may trust the run's
+     * signature (wfzk_run_sig) to tell them a task changed. */
+    {
+        struct wfzk_sig sig;
+        struct zkcli *k = zk(c.ns);
+        assert_int_equal(wfzk_run_sig(k, run, &sig), 0);
+        assert_true(sig.trusted);
+        zkcli_close(k);
+    }
     /* Hop latency, as the tasks saw it. */
     fprintf(stderr, "   hops (ms): extract->a %.1f, a->route %.1f, route->full %.1f\n",
             (first_start(log, "a") - last_end(log, "extract")) / 1e6,

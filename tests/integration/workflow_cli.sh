@@ -176,12 +176,23 @@ req GET /api/v1/workflows/etl; expect 200 '.name == "etl" and .workflow.params.r
 req GET /api/v1/workflows/nosuch; expect 404 '.field == "name"'
 req GET "/api/v1/workflows/bad%20name"; expect 404 '.field == "name"'
 req GET /api/v1/runs/$run; expect 200 '.state == "cancelled" and .params.day == "(redacted)"'
+etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *\("[0-9a-f]*"\).*/\1/p' "$tmp/head" | tr -d '\r')
+[ -n "$etag" ] || fail "no ETag on a run"
+req GET /api/v1/runs/$run '' -H "If-None-Match: $etag"; expect 304
+# gzipped for a client that takes it (curl inflates it), under the weak ETag
+req GET /api/v1/runs/$run '' --compressed; expect 200 '.state == "cancelled" and .params.day == "(redacted)"'
+grep -qi '^content-encoding: gzip' "$tmp/head" || fail "a run was not gzipped for a client taking gzip"
+grep -qi "^etag: W/$etag" "$tmp/head" || fail "gzipped run without the weak ETag W/$etag"
+req GET /api/v1/runs/$run '' --compressed -H "If-None-Match: W/$etag"; expect 304
 req GET /api/v1/runs/not-a-run; expect 404 '.field == "run_id"'
 req GET /api/v1/workflows/etl/runs; expect 200 'length == 2 and .[1].run_id == "etl@20251207T010000Z"'
 req POST /api/v1/workflows/etl/trigger '{}'; expect 403
 req PUT /api/v1/workflows/etl "$(cat "$tmp/etl.json")"; expect 403
 
 login operator pw-operator-12345
+# the viewer's answer (kept by the console's read cache) is not an operator's
+req GET /api/v1/runs/$run; expect 200 '.params.day == "mon" and .redacted == null'
+req GET /api/v1/runs/$run '' -H "If-None-Match: $etag"; expect 200 '.params.day == "mon"'
 req PUT /api/v1/workflows/etl "$(cat "$tmp/etl.json")"; expect 403      # definitions: admins
 req GET /api/v1/workflows/etl; expect 200 '.workflow.params.region == "cn"'
 saved_csrf=$csrf csrf=""
@@ -214,7 +225,19 @@ req POST /api/v1/workflows/etl/backfill '{"from":"2025-12-01T00:00:00Z","to":176
 expect 200 '.echo.from_ms == 1764547200000 and .echo.to_ms == 1764633600000 and .echo.reprocess == "none"'
 req POST /api/v1/workflows/etl/backfill '{"from":"2025-12-01T00:00:00Z"}'; expect 400 '.field == "to"'
 req POST /api/v1/workflows/etl/backfill '{"from":1,"to":2,"reprocess":"most"}'; expect 400 '.field == "reprocess"'
+req GET /api/v1/runs/etl@20251209T010000Z; expect 200 '.state == "queued"'
 req POST /api/v1/runs/etl@20251209T010000Z/cancel; expect 200 '.state == "cancelled"'
+# a write through the console: the next read shows it at once (no cached answer)
+req GET /api/v1/runs/etl@20251209T010000Z; expect 200 '.state == "cancelled"'
+req GET /api/v1/workflows/etl/runs; expect 200 '.[] | select(.run_id == "etl@20251209T010000Z") | .state == "cancelled"'
+# a change the console did not make: seen within the cache's second plus a read
+run_ctl 0 workflow trigger etl --logical-time 2025-12-10T01:00:00Z
+req GET /api/v1/runs/etl@20251210T010000Z; expect 200 '.state == "queued"'
+run_ctl 0 workflow cancel etl@20251210T010000Z
+t0=$(date +%s%N)
+run_cancelled() { req GET /api/v1/runs/etl@20251210T010000Z; [ "$code" = 200 ] && echo "$body" | jq -e '.state == "cancelled"' >/dev/null; }
+wait_for 10 run_cancelled || fail "an outside cancel never showed: $body"
+echo "workflow_cli: outside change seen after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 req POST /api/v1/workflows/etl/disable; expect 200 '.workflow.enabled == false'
 req POST /api/v1/workflows/etl/enable '' -H 'If-Match: "0"'; expect 409 '.field == "version"'
 req POST /api/v1/workflows/etl/enable; expect 200 '.workflow.enabled == true'
