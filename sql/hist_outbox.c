@@ -56,6 +56,11 @@ static void rollback(MYSQL *m)
 
 /* ---------------------------------------------------------------- notices */
 
+/* A decided notice is stored as JSON of struct hist_alert_notice and read back
+ * for routing (the loop builds the payload from it with hist_alert_payload).
+ * A field added to the struct must be added to both functions below, or it is
+ * lost between the decision and the payload. */
+
 static char *notice_json(const struct hist_alert_notice *n)
 {
     cJSON *o = cJSON_CreateObject();
