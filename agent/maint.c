@@ -167,7 +167,7 @@ static int eval_once(struct maint *m, MYSQL *conn, const char *const *names, siz
                                      : none,
                              nna, &n, &nn, err);
     if (rc == 0)
-        rc = hist_outbox_add(conn, n, nn, err);
+        rc = hist_outbox_add(conn, n, nn, m->sender, err);
     if (rc == 0 && mysql_query(conn, "COMMIT") != 0)
         rc = sc_err_set(err, EIO, "alerts", -1, "MySQL error %u: %s", mysql_errno(conn),
                         mysql_error(conn));
@@ -331,15 +331,17 @@ static int outbox_step(struct maint *m, MYSQL *conn, struct sc_err *err)
             }
         }
         if (m->npending + nn <= m->cappending) {
+            /* the payloads move to `pending` */
             memcpy(m->pending + m->npending, nr, nn * sizeof *nr);
             m->npending += nn;
             if (nr[nn - 1].id > m->handed)
                 m->handed = nr[nn - 1].id;
             event_active(m->ev_notices, EV_READ, 0);
+            nn = 0;
         }
         pthread_mutex_unlock(&m->lock);
     }
-    free(nr);
+    hist_outbox_new_free(nr, nn);
     if ((rc = hist_outbox_suppress(conn, err)) < 0 ||
         (rc = hist_outbox_escalate(conn, &k, err)) < 0)
         return rc;
@@ -610,13 +612,22 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
         if (r->channels) {
             int perr = 0;
             strmap_put(&m->last_notice, j->name, (void *)(intptr_t)(now ? now : 1), &perr);
+            /* The stored payload, with what comes from the job's config now
+             * (domain, level, ...) laid over it. */
             char *body = hist_alert_payload(j, x, m->sender);
-            cJSON *o = body ? cJSON_Parse(body) : NULL;
-            if (o) {
+            cJSON *o = cJSON_Parse(n[i].payload), *fresh = body ? cJSON_Parse(body) : NULL, *f;
+            if (o && fresh) {
+                cJSON_ArrayForEach(f, fresh)
+                {
+                    cJSON_DeleteItemFromObjectCaseSensitive(o, f->string);
+                    cJSON_AddItemToObject(o, f->string, cJSON_Duplicate(f, 1));
+                }
+                cJSON_DeleteItemFromObjectCaseSensitive(o, "notice_id");
                 cJSON_AddNumberToObject(o, "notice_id", (double)r->id);
                 r->notice = json_print(o);
             }
             cJSON_Delete(o);
+            cJSON_Delete(fresh);
             free(body);
             if (j->alert.escalate)
                 r->escalate = strdup(j->alert.escalate);
@@ -632,7 +643,7 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
         *tail = r;
         tail = &r->next;
     }
-    free(n);
+    hist_outbox_new_free(n, nn);
     if (head || oom) {
         pthread_mutex_lock(&m->lock);
         *tail = m->routed;
@@ -809,7 +820,7 @@ void maint_stop(struct maint *m)
     pthread_cond_destroy(&m->acond);
     pthread_mutex_destroy(&m->lock);
     strmap_free(&m->last_notice);
-    free(m->pending);
+    hist_outbox_new_free(m->pending, m->npending);
     while (m->routed) {
         struct routed *r = m->routed;
         m->routed = r->next;

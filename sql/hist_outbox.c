@@ -56,28 +56,10 @@ static void rollback(MYSQL *m)
 
 /* ---------------------------------------------------------------- notices */
 
-/* A decided notice is stored as JSON of struct hist_alert_notice and read back
- * for routing (the loop builds the payload from it with hist_alert_payload).
- * A field added to the struct must be added to both functions below, or it is
- * lost between the decision and the payload. */
-
-static char *notice_json(const struct hist_alert_notice *n)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "event", n->event);
-    cJSON_AddNumberToObject(o, "alert_id", (double)n->id);
-    cJSON_AddStringToObject(o, "kind", n->kind);
-    cJSON_AddStringToObject(o, "job", n->job);
-    cJSON_AddNumberToObject(o, "item", n->item);
-    cJSON_AddStringToObject(o, "execution_id", n->execution_id);
-    cJSON_AddStringToObject(o, "fire", n->fire);
-    cJSON_AddStringToObject(o, "message", n->message);
-    char *s = json_print(o);
-    cJSON_Delete(o);
-    return s;
-}
+/* A decided notice is stored as its payload (hist_alert_payload without the
+ * job: every field the notice carries, whatever struct hist_alert_notice
+ * grows); routing adds what comes from the job's config, and the struct is
+ * read back from the payload for the loop's filters. */
 
 static void copy_str(char *dst, size_t len, const cJSON *o, const char *k)
 {
@@ -100,15 +82,17 @@ static void notice_parse(const char *s, struct hist_alert_notice *n)
     copy_str(n->kind, sizeof n->kind, o, "kind");
     copy_str(n->job, sizeof n->job, o, "job");
     copy_str(n->execution_id, sizeof n->execution_id, o, "execution_id");
-    copy_str(n->fire, sizeof n->fire, o, "fire");
+    copy_str(n->fire, sizeof n->fire, o, "fire_time");
     copy_str(n->message, sizeof n->message, o, "message");
     cJSON_Delete(o);
 }
 
-int hist_outbox_add(MYSQL *m, const struct hist_alert_notice *n, size_t nn, struct sc_err *err)
+int hist_outbox_add(MYSQL *m, const struct hist_alert_notice *n, size_t nn, const char *sender,
+                    struct sc_err *err)
 {
     for (size_t i = 0; i < nn; i++) {
-        char *j = notice_json(&n[i]), *ej = j ? esc(m, j) : NULL, *ejob = esc(m, n[i].job);
+        char *j = hist_alert_payload(NULL, &n[i], sender), *ej = j ? esc(m, j) : NULL,
+             *ejob = esc(m, n[i].job);
         char *eev = esc(m, n[i].event);
         int rc = ej && ejob && eev
                      ? run(m, err,
@@ -142,16 +126,29 @@ int hist_outbox_new_rows(MYSQL *m, unsigned long long after, int min_age_s, size
     size_t rows = (size_t)mysql_num_rows(res);
     struct hist_outbox_new *o = rows ? calloc(rows, sizeof *o) : NULL;
     MYSQL_ROW row;
+    bool oom = rows && !o;
     while (o && (row = mysql_fetch_row(res))) {
         o[*n].id = strtoull(row[0], NULL, 10);
         notice_parse(row[1] ? row[1] : "{}", &o[*n].n);
+        if (!(o[*n].payload = strdup(row[1] ? row[1] : "{}")))
+            oom = true;
         (*n)++;
     }
     mysql_free_result(res);
-    if (rows && !o)
+    if (oom) {
+        hist_outbox_new_free(o, *n);
+        *n = 0;
         return sc_err_set(err, ENOMEM, "alert outbox", -1, "out of memory");
+    }
     *out = o;
     return 0;
+}
+
+void hist_outbox_new_free(struct hist_outbox_new *r, size_t n)
+{
+    for (size_t i = 0; r && i < n; i++)
+        free(r[i].payload);
+    free(r);
 }
 
 /* first_after: after_s of escalation level `level` (0-based), -1 when none. */

@@ -32,17 +32,23 @@
 #define HIST_ACK_KEYBYTES 32
 #define HIST_ACK_TOKEN_MAX 128
 
-int hist_outbox_add(MYSQL *m, const struct hist_alert_notice *n, size_t nn, struct sc_err *err);
+/* hist_outbox_add: the nn notices as `new` rows, each stored as its payload
+ * (hist_alert_payload without the job; sender as given). */
+int hist_outbox_add(MYSQL *m, const struct hist_alert_notice *n, size_t nn, const char *sender,
+                    struct sc_err *err);
 
 struct hist_outbox_new {
     unsigned long long id;
-    struct hist_alert_notice n;
+    struct hist_alert_notice n; /* read back from the payload */
+    char *payload;              /* as stored (JSON text) */
 };
 
 /* hist_outbox_new_rows: `new` rows with id > after and at least min_age_s old,
- * oldest first, at most max; *out the caller's to free(). */
+ * oldest first, at most max; *out the caller's (hist_outbox_new_free). */
 int hist_outbox_new_rows(MYSQL *m, unsigned long long after, int min_age_s, size_t max,
                          struct hist_outbox_new **out, size_t *n, struct sc_err *err);
+
+void hist_outbox_new_free(struct hist_outbox_new *r, size_t n);
 
 /* hist_outbox_route: row `id` (if still `new`) becomes `pending` with notice
  * (the payload, JSON text) and channels (JSON list); channels NULL: deleted

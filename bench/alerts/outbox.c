@@ -161,8 +161,8 @@ int main(int argc, char **argv)
             batch[i].item = (int)(i % 8);
             snprintf(batch[i].message, sizeof batch[i].message, "item %d failed", batch[i].item);
         }
-        if (mysql_query(m, "START TRANSACTION") != 0 || hist_outbox_add(m, batch, n, &err) < 0 ||
-            mysql_query(m, "COMMIT") != 0)
+        if (mysql_query(m, "START TRANSACTION") != 0 ||
+            hist_outbox_add(m, batch, n, "bench", &err) < 0 || mysql_query(m, "COMMIT") != 0)
             die("add", &err);
         done += (long)n;
     }
@@ -190,7 +190,7 @@ int main(int argc, char **argv)
         if (mysql_query(m, "COMMIT") != 0)
             die("route", &err);
         after = nr[nn - 1].id;
-        free(nr);
+        hist_outbox_new_free(nr, nn);
     }
     double route_s = now_s() - t;
 
