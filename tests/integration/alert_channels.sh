@@ -109,7 +109,9 @@ echo "starttls refused: $(sql "SELECT last_error FROM alert_outbox WHERE job = '
 # ---- escalation to the next level's channel
 esc_ok() { [ "$(count "$dir/w.log" 'select(.path == "/wecom" and .body.msgtype == "markdown" and (.body.markdown.content | test("ESCALATE failed: job esc")))')" -ge 1 ]; }
 sc_wait_until 40 esc_ok || fail "no escalation: $(sql "SELECT * FROM alert_ack")"
-[ "$(sql "SELECT a.level FROM alert_ack a JOIN alert_event e ON e.id = a.alert_id WHERE e.job = 'esc' AND e.resolved_at IS NULL")" = 1 ] \
+# (a job may have a second open alert, e.g. a fire recorded missed at start:
+# alert.on leaves it unrouted, so it has no escalation row)
+[ "$(sql "SELECT a.level FROM alert_ack a JOIN alert_event e ON e.id = a.alert_id WHERE e.job = 'esc' AND a.escalate IS NOT NULL")" = 1 ] \
   || fail "escalation level: $(sql 'SELECT * FROM alert_ack')"
 [ "$(count "$dir/w.log" 'select(.path == "/wecom")')" = 1 ] || fail "escalated more than once: $(grep wecom "$dir/w.log")"
 
@@ -117,7 +119,7 @@ sc_wait_until 40 esc_ok || fail "no escalation: $(sql "SELECT * FROM alert_ack")
 # and its level 2 (due 5 s later) never goes out
 lead() { [ "$(count "$dir/w.log" 'select(.path == "/lead" and .body.text != null)')" -ge 1 ]; }
 sc_wait_until 40 lead || fail "esc2 did not escalate: $(sql "SELECT * FROM alert_ack")"
-e2=$(sql "SELECT id FROM alert_event WHERE job = 'esc2' AND resolved_at IS NULL LIMIT 1")
+e2=$(sql "SELECT a.alert_id FROM alert_ack a JOIN alert_event e ON e.id = a.alert_id WHERE e.job = 'esc2' AND a.escalate IS NOT NULL")
 sql "INSERT INTO alert_ack (alert_id, acked_at, acked_by) VALUES ($e2, UTC_TIMESTAMP(3), 'test')
      ON DUPLICATE KEY UPDATE acked_at = UTC_TIMESTAMP(3), acked_by = 'test'"
 past_due() { [ "$(sql "SELECT COUNT(*) FROM alert_ack WHERE alert_id = $e2 AND escalate_at < UTC_TIMESTAMP(3) - INTERVAL 3 SECOND")" = 1 ]; }
@@ -165,7 +167,7 @@ out=$(curl -s -b "$dir/jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: applicati
 echo "$out" | jq -e '.field == "minutes"' >/dev/null || fail "silence of 0 minutes: $out"
 code=$(curl -s -o "$dir/body" -w '%{http_code}' -b "$dir/jar" -H "X-CSRF-Token: $csrf" -X POST "$base/alerts/999999/ack")
 [ "$code" = 404 ] || fail "ack of no alert answered $code: $(cat "$dir/body")"
-eid=$(sql "SELECT id FROM alert_event WHERE job = 'esc' AND resolved_at IS NULL LIMIT 1")
+eid=$(sql "SELECT a.alert_id FROM alert_ack a JOIN alert_event e ON e.id = a.alert_id WHERE e.job = 'esc' AND a.escalate IS NOT NULL")
 out=$(curl -s -b "$dir/jar" -H "X-CSRF-Token: $csrf" -X POST "$base/alerts/$eid/ack")
 echo "$out" | jq -e ".alert_id == $eid and .acknowledged == true" >/dev/null || fail "ack: $out"
 
@@ -184,4 +186,6 @@ echo "$out" | grep -q "SECwrong\|access_token" && fail "a viewer sees a channel 
 
 it_stop_agents
 it_sanitizers
+! grep -q "runtime error:\|ERROR: AddressSanitizer\|ERROR: LeakSanitizer" "$dir/console.log" \
+  || fail "sanitizer report in the console: $(grep -A20 ERROR "$dir/console.log")"
 echo ok
