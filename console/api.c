@@ -1492,7 +1492,7 @@ static void rt_alert_events(struct creq *r, const char *a)
 static void rt_alert_link(struct creq *r, const char *a)
 {
     (void)a;
-    api_alert_link(r);
+    api_alert_link(r, evhttp_request_get_command(r->req) != EVHTTP_REQ_POST);
 }
 
 static void rt_latest(struct creq *r, const char *a)
@@ -1585,6 +1585,7 @@ static const struct api_route routes[] = {
     {R_GET, "alerts", ROLE_VIEWER, false, rt_alerts},
     /* The token is the credential: a link from a notice, opened anywhere. */
     {R_GET, "alerts/ack", ROLE_NONE, false, rt_alert_link},
+    {R_POST, "alerts/ack", ROLE_NONE, false, rt_alert_link},
     {R_GET, "alerts/events", ROLE_VIEWER, false, rt_alert_events},
     {R_POST, "alerts/{alert}/ack", ROLE_OPERATOR, true, rt_alert_ack},
     {R_POST, "alerts/{alert}/silence", ROLE_OPERATOR, true, rt_alert_silence},

@@ -2,13 +2,17 @@
  *
  *   POST /alerts/{id}/ack                       operator: stop reminders and escalation
  *   POST /alerts/{id}/silence {"minutes": N}    operator: hold reminders and escalation N minutes
- *   GET  /alerts/ack?token=T                    anyone holding a link from a notice
+ *   GET  /alerts/ack?token=T                    a page asking to confirm (no effect)
+ *   POST /alerts/ack?token=T                    anyone holding a link from a notice
  *
+ * The GET only shows a confirmation form: chat apps fetch the links in a
+ * message to preview them, and such a fetch must not acknowledge anything.
  * The link's token is signed by the leader agent with the key in alert_key
  * (sql/hist_outbox.h, libsodium crypto_auth); the console checks it with the
  * same key, so the link needs no login and cannot be made for another alert.
  * The work runs on the history pool; the reply comes back on the loop. */
 #include <errno.h>
+#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,8 @@ struct ackq {
     char by[96];
     char token[HIST_ACK_TOKEN_MAX + 1];
     int silence_s;
+    bool confirm; /* GET of a link: check the token, change nothing */
+    bool html;    /* the client is a browser (Accept: text/html) */
     int rc;
     bool down;
     struct sc_err err;
@@ -51,6 +57,8 @@ static void ack_work(MYSQL *m, void *arg)
             q->rc = sc_err_set(&q->err, EACCES, "token", -1, "not a valid acknowledgement link");
             return;
         }
+        if (q->confirm)
+            return;
     }
     q->rc = hist_ack_set(m, q->id, q->by, q->silence_s, &q->err);
 }
@@ -69,7 +77,23 @@ static void ack_done(void *arg)
         creq_error(r, 503, "alert_key", "%s", q->err.msg);
     else if (q->rc < 0)
         creq_error(r, 500, NULL, "%s", q->err.msg);
-    else {
+    else if (q->confirm || q->html) {
+        /* The token is checked, so it holds only [0-9A-Za-z._-]: safe in HTML. */
+        char page[1024];
+        int n =
+            q->confirm
+                ? snprintf(page, sizeof page,
+                           "<!doctype html><meta charset=utf-8><title>shardcron alert %llu</title>"
+                           "<h1>Acknowledge alert %llu?</h1><p>Reminders and escalation of this "
+                           "alert stop.</p><form method=post action=\"ack?token=%s\">"
+                           "<button id=ack type=submit>Acknowledge</button></form>\n",
+                           q->id, q->id, q->token)
+                : snprintf(page, sizeof page,
+                           "<!doctype html><meta charset=utf-8><title>shardcron alert %llu</title>"
+                           "<h1>Alert %llu acknowledged</h1>\n",
+                           q->id, q->id);
+        creq_send(r, 200, "text/html; charset=utf-8", page, (size_t)n);
+    } else {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "alert_id", (double)q->id);
         if (q->silence_s > 0)
@@ -153,7 +177,7 @@ void api_alert_silence(struct creq *r, const char *id)
     submit(r, q);
 }
 
-void api_alert_link(struct creq *r)
+void api_alert_link(struct creq *r, bool confirm)
 {
     const char *t = creq_arg(r, "token");
     if (!t || !*t || strlen(t) > HIST_ACK_TOKEN_MAX) {
@@ -167,6 +191,9 @@ void api_alert_link(struct creq *r)
     }
     snprintf(q->token, sizeof q->token, "%s", t);
     snprintf(q->by, sizeof q->by, "link");
+    q->confirm = confirm;
+    const char *acc = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Accept");
+    q->html = acc && strstr(acc, "text/html");
     submit(r, q);
 }
 

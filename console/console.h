@@ -158,7 +158,7 @@ void api_alerts(struct creq *r);
 /* console/api_alert.c: acknowledgement and silence */
 void api_alert_ack(struct creq *r, const char *id);
 void api_alert_silence(struct creq *r, const char *id);
-void api_alert_link(struct creq *r);
+void api_alert_link(struct creq *r, bool confirm);
 void api_alert_events(struct creq *r);
 void api_stats(struct creq *r);
 void api_latest(struct creq *r);

@@ -10,7 +10,8 @@
 #    asking for STARTTLS from a server that does not offer it sends nothing;
 #  - escalation: an alert not acknowledged within after_s goes to the next
 #    level's channel (WeCom markdown); an acknowledged one escalates no further;
-#  - acknowledgement: the signed link in a notice acknowledges the alert on the
+#  - acknowledgement: the signed link in a notice shows a confirmation page
+#    (opening it changes nothing), its POST acknowledges the alert on the
 #    console (no login), a tampered link is refused, and reminders stop
 #    (suppressed in the outbox, none reach the receiver); the console's
 #    POST /alerts/{id}/silence and /ack need an operator session.
@@ -139,9 +140,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${link%?}x")
 forged=$(echo "$link" | sed "s/token=$aid\./token=$((aid + 1))./")
 code=$(curl -s -o /dev/null -w '%{http_code}' "$forged")
 [ "$code" = 403 ] || fail "a link moved to another alert answered $code"
-out=$(curl -s -w ' %{http_code}' "$link")
+# Opening the link (what a chat app's preview does too) only asks to confirm.
+page=$(curl -s -H 'Accept: text/html' -w ' %{http_code}' "$link")
+[ "${page##* }" = 200 ] && echo "$page" | grep -q "<form method=post action=\"ack?token=$aid\." \
+  || fail "the link's page: $page"
+[ "$(sql "SELECT COUNT(*) FROM alert_ack WHERE alert_id = $aid AND acked_at IS NOT NULL")" = 0 ] \
+  || fail "opening the link acknowledged the alert"
+out=$(curl -s -X POST -w ' %{http_code}' "$link")
 [ "${out##* }" = 200 ] && echo "${out% *}" | jq -e ".alert_id == $aid and .acknowledged == true and .by == \"link\"" >/dev/null \
   || fail "ack by link: $out"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "${link%?}x")
+[ "$code" = 403 ] || fail "a POST of a tampered link answered $code"
 [ "$(sql "SELECT COUNT(*) FROM alert_ack WHERE alert_id = $aid AND acked_at IS NOT NULL")" = 1 ] || fail "ack not recorded"
 mark=$(sql "SELECT IFNULL(MAX(id), 0) FROM alert_outbox")
 suppressed() { [ "$(sql "SELECT COUNT(*) FROM alert_outbox WHERE alert_id = $aid AND id > $mark AND event = 'reminder' AND state = 'suppressed'")" -ge 1 ]; }
