@@ -162,6 +162,48 @@ static long long level_after(const char *escalate, int level)
     return r;
 }
 
+/* resolve_escalated: the resolve notice (row id) also goes to the channels of
+ * every escalation level the alert reached, so whoever was called in hears
+ * that it is over; escalation stops. */
+static int resolve_escalated(MYSQL *m, unsigned long long id, unsigned long long alert_id,
+                             struct sc_err *err)
+{
+    int rc = run(m, err,
+                 "SELECT level, escalate FROM alert_ack WHERE alert_id = %llu AND level > 0"
+                 " AND escalate IS NOT NULL",
+                 alert_id);
+    MYSQL_RES *res = rc == 0 ? mysql_store_result(m) : NULL;
+    if (rc < 0 || !res)
+        return rc < 0 ? rc : fail(m, err);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    int level = row ? atoi(row[0]) : 0;
+    cJSON *lv = row && row[1] ? cJSON_Parse(row[1]) : NULL;
+    mysql_free_result(res);
+    for (int l = 0; l < level && rc == 0; l++) {
+        const cJSON *chs = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(lv, l), "channels");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(chs, 0), "type");
+        if (!chs)
+            continue;
+        char *cj = json_print(chs), *ec = cj ? esc(m, cj) : NULL;
+        /* notice_id removed: each copy is its own notice (send_row sets it). */
+        rc =
+            ec ? run(m, err,
+                     "INSERT INTO alert_outbox (alert_id, event, job, notice, route, channel, "
+                     "state,"
+                     " next_try, created_at) SELECT alert_id, event, job,"
+                     " JSON_REMOVE(notice, '$.notice_id'), '%s', '%s', 'pending', UTC_TIMESTAMP(3),"
+                     " created_at FROM alert_outbox WHERE id = %llu",
+                     ec, cJSON_IsString(t) ? t->valuestring : "", id)
+               : sc_err_set(err, ENOMEM, "alert outbox", -1, "out of memory");
+        free(cj);
+        free(ec);
+    }
+    cJSON_Delete(lv);
+    if (rc == 0 && level > 0)
+        rc = run(m, err, "UPDATE alert_ack SET escalate_at = NULL WHERE alert_id = %llu", alert_id);
+    return rc;
+}
+
 int hist_outbox_route(MYSQL *m, unsigned long long id, unsigned long long alert_id,
                       const char *event, const char *notice, const char *channels,
                       const char *escalate, struct sc_err *err)
@@ -184,8 +226,11 @@ int hist_outbox_route(MYSQL *m, unsigned long long id, unsigned long long alert_
                   " channel = '%s', next_try = UTC_TIMESTAMP(3) WHERE id = %llu AND state = 'new'",
                   en, ec, type, id)) < 0)
         goto out;
+    bool routed = mysql_affected_rows(m) == 1;
     long long after = level_after(escalate, 0);
-    if (mysql_affected_rows(m) == 1 && ee && after > 0 && strcmp(event, "open") == 0)
+    if (routed && strcmp(event, "resolve") == 0)
+        rc = resolve_escalated(m, id, alert_id, err);
+    else if (routed && ee && after > 0 && strcmp(event, "open") == 0)
         rc = run(m, err,
                  "INSERT INTO alert_ack (alert_id, escalate, level, escalate_at, notice)"
                  " VALUES (%llu, '%s', 0, UTC_TIMESTAMP(3) + INTERVAL %lld SECOND, '%s')"

@@ -53,7 +53,9 @@ void hist_outbox_new_free(struct hist_outbox_new *r, size_t n);
 /* hist_outbox_route: row `id` (if still `new`) becomes `pending` with notice
  * (the payload, JSON text) and channels (JSON list); channels NULL: deleted
  * (nothing to deliver). escalate (JSON list, or NULL) with an `open` notice
- * starts the alert's escalation clock in alert_ack. Two statements then: the
+ * starts the alert's escalation clock in alert_ack; a `resolve` is also copied
+ * to the channels of every escalation level the alert reached. Several
+ * statements then: the
  * caller runs a batch of routes in one transaction (one log flush for all). */
 int hist_outbox_route(MYSQL *m, unsigned long long id, unsigned long long alert_id,
                       const char *event, const char *notice, const char *channels,

@@ -10,6 +10,7 @@
 #    asking for STARTTLS from a server that does not offer it sends nothing;
 #  - escalation: an alert not acknowledged within after_s goes to the next
 #    level's channel (WeCom markdown); an acknowledged one escalates no further;
+#    its resolve reaches the levels it was escalated to;
 #  - acknowledgement: the signed link in a notice shows a confirmation page
 #    (opening it changes nothing), its POST acknowledges the alert on the
 #    console (no login), a tampered link is refused, and reminders stop
@@ -65,7 +66,7 @@ put mailtls "{\"name\":\"mailtls\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1
 put esc "{\"name\":\"esc\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
   \"channels\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:$w/esc\"}],
   \"escalate\":[{\"after_s\":3,\"channels\":[{\"type\":\"wecom\",\"url\":\"http://127.0.0.1:$w/wecom\"}]}]}}"
-put esc2 "{\"name\":\"esc2\",\"cron\":\"* * * * * ?\",\"command\":\"exit 1\",\"alert\":{\"on\":[\"failure\"],
+put esc2 "{\"name\":\"esc2\",\"cron\":\"* * * * * ?\",\"command\":\"test -f $dir/ok2\",\"alert\":{\"on\":[\"failure\"],
   \"channels\":[{\"type\":\"webhook\",\"url\":\"http://127.0.0.1:$w/esc2\"}],
   \"escalate\":[{\"after_s\":3,\"channels\":[{\"type\":\"slack\",\"url\":\"http://127.0.0.1:$w/lead\"}]},
                {\"after_s\":8,\"channels\":[{\"type\":\"slack\",\"url\":\"http://127.0.0.1:$w/head\"}]}]}}"
@@ -127,6 +128,16 @@ past_due() { [ "$(sql "SELECT COUNT(*) FROM alert_ack WHERE alert_id = $e2 AND e
 sc_wait_until 30 past_due || fail "esc2's level 2 never came due: $(sql "SELECT * FROM alert_ack WHERE alert_id = $e2")"
 [ "$(sql "SELECT level FROM alert_ack WHERE alert_id = $e2")" = 1 ] || fail "esc2 escalated after the acknowledgement"
 [ "$(count "$dir/w.log" 'select(.path == "/head")')" = 0 ] || fail "level 2 was notified after the acknowledgement"
+# Recovery: the resolve reaches the job's channel and the level-1 receiver
+# that was called in; level 2, never reached, hears nothing.
+touch "$dir/ok2"
+resolved2() {
+  [ "$(count "$dir/w.log" 'select(.path == "/esc2" and .body.event == "resolve")')" -ge 1 ] &&
+  [ "$(count "$dir/w.log" 'select(.path == "/lead" and (.body.text | test("RESOLVE failed: job esc2")))')" -ge 1 ]
+}
+sc_wait_until 30 resolved2 || fail "esc2's resolve: $(grep -e esc2 -e lead "$dir/w.log" | tail -5)"
+[ "$(count "$dir/w.log" 'select(.path == "/head")')" = 0 ] || fail "the never-reached level 2 got the resolve"
+[ "$(count "$dir/w.log" 'select(.path == "/lead" and (.body.text | test("RESOLVE")))')" = 1 ] || fail "the resolve reached level 1 more than once"
 
 # ---- acknowledgement by the link in a notice; reminders stop
 link_seen() { [ "$(count "$dir/w.log" 'select(.path == "/ack" and (.body.ack_url | type) == "string")')" -ge 1 ]; }
