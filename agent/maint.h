@@ -39,12 +39,12 @@ struct maint_opts {
     struct event_base *base; /* the loop notices are filtered and queued on */
     const char *sender;      /* "sender" in the payloads (the agent id); copied */
     /* Delivery (docs/alerts.md): */
-    const char *secrets;        /* the agent's secrets store, for channel secrets; copied */
-    const char *ack_url;        /* console base URL for acknowledgement links, or NULL; copied */
-    const char *channels;       /* default channels (core/alertch.h) of jobs naming none; copied */
-    int failover_s;             /* a channel failing this long: the next channel takes over */
-    int retry_max_s;            /* backoff between attempts grows to this */
-    int give_up_s;              /* a notice undelivered this long is dead */
+    const char *secrets;  /* the agent's secrets store, for channel secrets; copied */
+    const char *ack_url;  /* console base URL for acknowledgement links, or NULL; copied */
+    const char *channels; /* default channels (core/alertch.h) of jobs naming none; copied */
+    int failover_s;       /* a channel failing this long: the next channel takes over */
+    int retry_max_s;      /* backoff between attempts grows to this */
+    int give_up_s;        /* a notice undelivered this long is dead */
     /* job: the current config of a job, or NULL (called on the loop thread). */
     const struct job *(*job)(void *ctx, const char *name);
     void *ctx;
@@ -52,7 +52,7 @@ struct maint_opts {
 
 struct maint_alert_stats {
     uint64_t evaluations, eval_errors, opened, resolved, reminders, silenced;
-    uint64_t sent, failed, dropped, queued; /* webhooks */
+    uint64_t sent, failed, dropped, queued;              /* webhooks */
     uint64_t delivered, retried, failovers, escalations; /* outbox */
 };
 

@@ -55,8 +55,7 @@ extern const char hist_sql_m0006[];
 
 /* migrations[i] brings version i to version i + 1. */
 static const char *const migrations[HIST_SCHEMA_VERSION] = {
-    hist_sql_m0001, hist_sql_m0002, hist_sql_m0003, hist_sql_m0004, hist_sql_m0005,
-    hist_sql_m0006};
+    hist_sql_m0001, hist_sql_m0002, hist_sql_m0003, hist_sql_m0004, hist_sql_m0005, hist_sql_m0006};
 
 const char *hist_schema_sql(void)
 {
