@@ -196,6 +196,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
 FUZZ_MAX_LEN_fuzz_job := 2048
 FUZZ_MAX_LEN_fuzz_wf := 2048
 FUZZ_MAX_LEN_fuzz_calendar := 2048
+FUZZ_MAX_LEN_fuzz_pause := 1024
 FUZZ_MAX_LEN_fuzz_plan_snapshot := 1024
 FUZZ_MAX_LEN_fuzz_plan_agent := 1024
 FUZZ_MAX_LEN_fuzz_spool := 1024

@@ -24,6 +24,7 @@
 #include "agent/javaw.h"
 #include "agent/logsweep.h"
 #include "agent/maint.h"
+#include "agent/pausehold.h"
 #include "agent/runner.h"
 #include "agent/sched.h"
 #include "agent/secrets.h"
@@ -67,6 +68,7 @@ struct agent {
     struct watchdog *wd;
     bool wd_down;              /* the watchdog died and could not be replaced: start nothing */
     struct hist_writer *hist;  /* NULL when no history store is configured */
+    struct pausehold *pause;   /* pause windows on cron fires (agent/pausehold.h) */
     struct wfd *wfd;           /* workflows: the item side, and the driver while leading */
     struct maint *maint;       /* the leader's retention and rollup */
     struct logsweep *logsweep; /* prunes old execution logs */
@@ -83,7 +85,7 @@ struct agent {
     struct event *ev_guard;
     struct live_run *runs;
     int nruns, capruns;
-    int64_t started, finished, failed, missed, skipped, refused;
+    int64_t started, finished, failed, missed, skipped, refused, paused;
     char id[129];
     int exit_code;
     bool stopping;
@@ -561,6 +563,9 @@ static void report(struct agent *a, const struct sched_event *ev)
     case SCHED_EV_SKIPPED:
         status = HIST_SKIPPED;
         break;
+    case SCHED_EV_PAUSED:
+        status = HIST_PAUSED;
+        break;
     default:
         status = HIST_MISSED;
         break;
@@ -675,6 +680,10 @@ static void on_sched_event(const struct sched_event *ev, void *arg)
     case SCHED_EV_SKIPPED:
         a->skipped++;
         LOGI("%s/%d skipped fire %s: %s", ev->job, ev->item, ev->fire_time_iso, ev->reason);
+        break;
+    case SCHED_EV_PAUSED:
+        a->paused++;
+        LOGI("%s/%d fire %s not run: %s", ev->job, ev->item, ev->fire_time_iso, ev->reason);
         break;
     case SCHED_EV_CLOCK_JUMP:
         LOGW("wall clock jumped %lld ms", (long long)ev->jump_ms);
@@ -882,6 +891,13 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     struct wfd_stats ws = {0};
     if (a->wfd)
         wfd_stats(a->wfd, &ws);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "# TYPE shardcron_agent_fires_paused_total counter\n"
+                      "shardcron_agent_fires_paused_total %lld\n"
+                      "# TYPE shardcron_agent_pause_held gauge\n"
+                      "shardcron_agent_pause_held %d\n",
+                      (long long)a->paused, pausehold_held(a->pause));
     if (n > 0 && (size_t)n < sizeof buf)
         n += snprintf(buf + n, sizeof buf - (size_t)n,
                       "# TYPE shardcron_agent_workflow_runs_active gauge\n"
@@ -1206,6 +1222,7 @@ int agent_run(const struct cfg *c)
     snprintf(a.ar.secrets, sizeof a.ar.secrets, "%.1000s",
              cfg_str(c, "secrets") ? cfg_str(c, "secrets") : "");
     a.inner = agent_runner_ops(&a.ar);
+    a.pause = pausehold_new(a.base);
     struct sched_opts so = {
         .capacity = (int)capacity,
         .runner = {.start = guarded_start,
@@ -1224,8 +1241,10 @@ int agent_run(const struct cfg *c)
         .backlog_ctx = &a,
         .owes = owes,
         .owes_ctx = &a,
+        .paused = pausehold_paused,
+        .paused_ctx = a.pause,
     };
-    if (sched_new(a.base, &so, &a.sched) < 0) {
+    if (!a.pause || sched_new(a.base, &so, &a.sched) < 0) {
         fprintf(stderr, "shardcron-agent: cannot set up the scheduler\n");
         goto out;
     }
@@ -1255,6 +1274,7 @@ int agent_run(const struct cfg *c)
         rc = 2;
         goto out;
     }
+    pausehold_attach(a.pause, a.coord, a.sched);
     if (a.backlog_s)
         coord_set_backlog(a.coord, a.backlog_s);
     {
@@ -1294,6 +1314,7 @@ out:
      * leader moves our items without waiting for a session timeout. */
     wfd_detach(a.wfd); /* results from here on are not reported: the driver retries */
     coord_close(a.coord);
+    pausehold_free(a.pause); /* its timer would trigger through the scheduler freed below */
     items_free(a.items);
     /* The adapters go first (they must not report to a freed scheduler), then
      * the scheduler. */

@@ -153,8 +153,8 @@ static int64_t sec_floor(int64_t ms)
 
 const char *sched_ev_name(enum sched_ev_type t)
 {
-    static const char *const n[] = {"queued",  "started", "finished",
-                                    "skipped", "missed",  "clock_jump"};
+    static const char *const n[] = {"queued", "started",    "finished", "skipped",
+                                    "missed", "clock_jump", "paused"};
     return (unsigned)t < sizeof n / sizeof n[0] ? n[t] : "unknown";
 }
 
@@ -444,7 +444,8 @@ static void emit(struct sched *s, enum sched_ev_type type, const struct sched_ru
         .fence = "",
         .wf = r->wf ? r->wf->text : NULL,
         .final = type == SCHED_EV_FINISHED ? r->last
-                                           : type == SCHED_EV_SKIPPED || type == SCHED_EV_MISSED,
+                                           : type == SCHED_EV_SKIPPED || type == SCHED_EV_MISSED ||
+                                                 type == SCHED_EV_PAUSED,
     };
     if (type == SCHED_EV_STARTED || type == SCHED_EV_FINISHED) {
         ev.epoch = r->epoch;
@@ -530,11 +531,26 @@ static void item_unlink(struct sched_run *r)
     it->n_runs--;
 }
 
+/* held: a pause window holds this cron or catch-up fire (opts.paused, the
+ * agent's agent/pausehold.c); `why` says which and until when. */
+static bool held(struct sched *s, const struct sched_item *it, enum exec_trigger trig, int64_t t,
+                 char *why, size_t len)
+{
+    return s->o.paused && (trig == EXEC_TRIGGER_CRON || trig == EXEC_TRIGGER_MISFIRE) &&
+           s->o.paused(s->o.paused_ctx, &it->spec->c, t, why, len);
+}
+
 /* report_unrun: a fire that will not run (missed, skipped) gets its event and
- * goes away. */
+ * goes away. A missed fire inside a pause window is reported paused: it would
+ * not have run anyway, and must not be alerted as missed. */
 static void report_unrun(struct sched *s, struct sched_item *it, enum sched_ev_type type,
                          enum exec_trigger trig, int64_t t, const char *reason)
 {
+    char why[300];
+    if (type == SCHED_EV_MISSED && held(s, it, trig, t, why, sizeof why)) {
+        type = SCHED_EV_PAUSED;
+        reason = why;
+    }
     struct sched_run *r = run_new(s, it, trig, t, NULL);
     if (!r) {
         LOGE("out of memory reporting a %s fire of %s/%d", sched_ev_name(type), it->spec->c.job,
@@ -865,6 +881,12 @@ static void fire(struct sched *s, struct sched_item *it, int64_t t, enum exec_tr
     }
     if (id_out)
         memcpy(id_out, r->exec_id, sizeof r->exec_id);
+    char why[300];
+    if (held(s, it, trig, t, why, sizeof why)) {
+        emit(s, SCHED_EV_PAUSED, r, why, NULL);
+        run_discard(s, r);
+        return;
+    }
     if (it->n_runs > 0) {
         switch (it->spec->c.concurrency) {
         case SCHED_CONC_FORBID:

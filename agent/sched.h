@@ -138,6 +138,7 @@ enum sched_ev_type {
     SCHED_EV_SKIPPED,    /* not run: forbid overlap, replaced while queued, removed, killed */
     SCHED_EV_MISSED,     /* a due fire that did not run: late past the threshold, paused */
     SCHED_EV_CLOCK_JUMP, /* wall clock moved jump_ms against the monotonic clock */
+    SCHED_EV_PAUSED,     /* a cron or catch-up fire inside a pause window (opts.paused): not run */
 };
 
 struct sched_event {
@@ -203,6 +204,17 @@ struct sched_opts {
      * after each batch of its due fires is reported. NULL: nothing is owed. */
     bool (*owes)(void *ctx, const char *job, int item);
     void *owes_ctx;
+    /* Optional: whether a pause window (core/pause.h) holds this cron or
+     * catch-up fire of conf's item; true with `why` filled: the fire is
+     * reported SCHED_EV_PAUSED (final) and not run. Also asked before a fire
+     * is reported MISSED (late, between owners, while the session is in
+     * doubt): one inside a window is reported PAUSED instead. Manual,
+     * failover and workflow runs are not asked. A deferring window arranges
+     * its one later run itself (sched_trigger with EXEC_TRIGGER_MISFIRE at the
+     * window's end, which asks again). */
+    bool (*paused)(void *ctx, const struct sched_item_conf *conf, int64_t fire_time, char *why,
+                   size_t len);
+    void *paused_ctx;
 };
 
 /* sched_new: `base` may be NULL (no timer: the caller drives sched_tick(),

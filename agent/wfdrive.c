@@ -26,8 +26,10 @@
 #include "core/cron.h"
 #include "core/job.h"
 #include "core/log.h"
+#include "core/pause.h"
 #include "core/tz.h"
 #include "registry/jobops.h"
+#include "registry/pausecache.h"
 #include "registry/plan.h"
 
 #define WFD_SCAN_MS 3000 /* claims of items whose agent may have died */
@@ -557,6 +559,38 @@ static void ensured(struct zkreg *z, const struct zkreg_result *r, void *arg)
     free(x);
 }
 
+/* pause_held: a pause window (docs/pauses.md) scopes task i now, through its
+ * workflow or its job (name, domain, labels): the start waits, skip or defer
+ * alike (a skipped task would decide its downstream), and is evaluated again
+ * on the tick. The task stays waiting, its reason saying until when; the
+ * node is written only when that reason changes, not once a tick. */
+static bool pause_held(struct wfd *w, struct wrun *r, int i)
+{
+    const struct pausecache *pc = coord_pauses(w->c);
+    char job[JOB_NAME_MAX + 1], why[sizeof r->t[i].reason], until[32];
+    if (!pc->nwin)
+        return false;
+    task_job(job, sizeof job, r, i);
+    const struct job *cfg = coord_job(w->c, job);
+    struct pause_subject sub = {.job = job,
+                                .domain = cfg ? cfg->domain : NULL,
+                                .labels = cfg ? cfg->labels : NULL,
+                                .nlabels = cfg ? cfg->nlabels : 0,
+                                .workflow = r->wf};
+    int64_t end = 0;
+    const struct pause *p = pausecache_find(pc, &sub, wfd_now_ms() / 1000, &end);
+    if (!p)
+        return false;
+    tz_format_civil(end, until, sizeof until);
+    snprintf(why, sizeof why, "paused until %sZ by window %s: %s", until, p->id, p->reason);
+    r->deferred = true;
+    if (strcmp(r->t[i].reason, why) != 0) {
+        LOGI("workflow run %s: task %s waits: %s", r->id, r->d->tasks[i].id, why);
+        set_state(w, r, i, WF_T_WAITING, why);
+    }
+    return true;
+}
+
 /* start_task: task i of r runs now (its state was waiting). */
 static void start_task(struct wfd *w, struct wrun *r, int i)
 {
@@ -565,6 +599,8 @@ static void start_task(struct wfd *w, struct wrun *r, int i)
     char job[JOB_NAME_MAX + 1];
     int64_t now = wfd_now_ms();
     struct wb b;
+    if (pause_held(w, r, i))
+        return;
     if (k->kind == WF_EXTERNAL) {
         t->st = WF_T_SENSING;
         t->attempt = 1;
@@ -667,14 +703,23 @@ static void finish_run(struct wfd *w, struct wrun *r, enum wf_rstate st, const c
 /* evaluate: apply the trigger rules to every waiting task of r (in
  * topological order, so what one decision ends is seen by the next), then
  * the run's state from its leaves. */
+/* holds_slot: the task has items running or being started (a sensor
+ * between pokes and a retry waiting for its backoff hold nothing). */
+static bool holds_slot(const struct wtask *t)
+{
+    return t->st == WF_T_RUNNING || (t->st == WF_T_SENSING && t->next_ms == 0);
+}
+
 static void evaluate(struct wfd *w, struct wrun *r)
 {
     if (!w->active || !r->loaded || r->st != WF_R_RUNNING || r->reload)
         return;
-    int n = r->d->ntasks;
+    int n = r->d->ntasks, limit = r->d->max_running_tasks, running = 0;
     enum wf_tstate *st = malloc((size_t)n * sizeof *st);
     if (!st)
         return;
+    for (int i = 0; limit > 0 && i < n; i++)
+        running += holds_slot(&r->t[i]);
     for (int o = 0; o < n; o++) {
         int i = r->d->topo[o];
         const struct wf_task *k = &r->d->tasks[i];
@@ -689,9 +734,15 @@ static void evaluate(struct wfd *w, struct wrun *r)
         free(us);
         if (dcs == WF_RUN && !follows(r, i))
             dcs = WF_SKIP; /* a branch upstream did not choose it */
-        if (dcs == WF_RUN)
+        if (dcs == WF_RUN && limit > 0 && running >= limit) {
+            /* at max_running_tasks: it starts when a running task of this run
+             * ends (task_ended evaluates the run again) */
+            continue;
+        }
+        if (dcs == WF_RUN) {
             start_task(w, r, i);
-        else if (dcs == WF_SKIP)
+            running += holds_slot(&r->t[i]);
+        } else if (dcs == WF_SKIP)
             set_state(w, r, i, WF_T_SKIPPED,
                       follows(r, i) ? "skipped by its trigger rule" : "not chosen by its branch");
         else if (dcs == WF_UPSTREAM_FAILED)

@@ -1445,6 +1445,23 @@ static void rt_run_cancel(struct creq *r, const char *id)
 {
     api_run_op(r, id, "cancel");
 }
+static void rt_pauses(struct creq *r, const char *a)
+{
+    (void)a;
+    api_pauses_list(r);
+}
+
+static void rt_pause_post(struct creq *r, const char *a)
+{
+    (void)a;
+    api_pause_post(r);
+}
+
+static void rt_pause_delete(struct creq *r, const char *id)
+{
+    api_pause_delete(r, id);
+}
+
 static void rt_users(struct creq *r, const char *name)
 {
     auth_users(r, name);
@@ -1575,6 +1592,9 @@ static const struct api_route routes[] = {
     {R_POST, "runs/{run}/clear", ROLE_OPERATOR, true, rt_run_clear},
     {R_POST, "runs/{run}/mark", ROLE_OPERATOR, true, rt_run_mark},
     {R_POST, "runs/{run}/cancel", ROLE_OPERATOR, true, rt_run_cancel},
+    {R_GET, "pauses", ROLE_VIEWER, false, rt_pauses},
+    {R_POST, "pauses", ROLE_OPERATOR, true, rt_pause_post},
+    {R_DELETE, "pauses/{pause}", ROLE_OPERATOR, true, rt_pause_delete},
     {R_GET, "users", ROLE_ADMIN, false, rt_users},
     {R_PUT, "users/{name}", ROLE_ADMIN, true, rt_users},
     {R_DELETE, "users/{name}", ROLE_ADMIN, true, rt_users},

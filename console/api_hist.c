@@ -932,9 +932,9 @@ static void latest_work(MYSQL *m, void *arg)
 /* rank: how bad a status is, for summarising the items of one fire. */
 static int rank(const char *status)
 {
-    static const char *const order[] = {"succeeded", "skipped", "queued",  "running",
+    static const char *const order[] = {"succeeded", "skipped", "paused",  "queued", "running",
                                         "killed",    "missed",  "timeout", "failed"};
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 9; i++)
         if (strcmp(status, order[i]) == 0)
             return i;
     return 0;

@@ -170,6 +170,10 @@ void api_import(struct creq *r);
  * an error; stop: before the HTTP server is freed (done callbacks reply). */
 int api_wf_start(struct console *c, const struct cfg *cfg, const char *auth, struct sc_err *err);
 void api_wf_stop(struct console *c);
+/* console/api_pause.c: GET|POST /pauses, DELETE /pauses/{id} */
+void api_pauses_list(struct creq *r);
+void api_pause_post(struct creq *r);
+void api_pause_delete(struct creq *r, const char *id);
 void api_wf_list(struct creq *r);
 void api_wf_get(struct creq *r, const char *name);
 void api_wf_put(struct creq *r, const char *name);

@@ -425,6 +425,7 @@ void zkview_init(struct zkview *v, struct zkreg *z)
     calcache_init(&v->cals, z, cals_updated, v);
     strmap_init(&v->agents);
     strmap_init(&v->domains);
+    pausecache_init(&v->pauses, z, NULL, NULL);
 }
 
 void zkview_clear(struct zkview *v)
@@ -433,6 +434,7 @@ void zkview_clear(struct zkview *v)
     void *val;
     jobcache_free(&v->jobs);
     calcache_free(&v->cals);
+    pausecache_free(&v->pauses);
     for (size_t it = 0; strmap_next(&v->agents, &it, &k, &val);)
         agent_entry_free(val);
     strmap_free(&v->agents);
@@ -446,11 +448,13 @@ void zkview_clear(struct zkview *v)
 
 void zkview_on_state(struct zkview *v, enum zkreg_state st)
 {
-    static const char *const roots[] = {"/jobs",          "/agents",  "/election", "/state",
-                                        "/state/changes", "/domains", "/calendars"};
+    static const char *const roots[] = {"/jobs",          "/agents",  "/election",  "/state",
+                                        "/state/changes", "/domains", "/calendars", "/pauses"};
     if (st != ZKREG_CONNECTED)
         return;
     v->jobs.z = v->z; /* console.c sets v->z after zkreg_open */
+    v->pauses.z = v->z;
+    pausecache_load(&v->pauses); /* kept meanwhile; every window read again */
     if (v->generation == zkreg_generation(v->z)) {
         /* Reconnected within the session: requests that failed with the
          * connection set no watch; read again what they may have missed. */
@@ -482,6 +486,8 @@ void zkview_on_watch(struct zkview *v, int type, const char *path)
         /* /jobs or the change log */
     } else if (calcache_on_watch(&v->cals, type, path)) {
         /* /calendars */
+    } else if (pausecache_on_watch(&v->pauses, type, path)) {
+        /* /pauses */
     } else if (strcmp(path, "/agents") == 0) {
         list(v, "/agents", agents_listed);
     } else if (strncmp(path, "/agents/", 8) == 0 && !strchr(path + 8, '/')) {

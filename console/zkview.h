@@ -25,6 +25,7 @@
 #include "core/strmap.h"
 #include "registry/calcache.h"
 #include "registry/jobcache.h"
+#include "registry/pausecache.h"
 #include "registry/plan.h"
 #include "registry/zk.h"
 #include "sharding/shard.h"
@@ -49,10 +50,11 @@ struct zkview_agent {
 
 struct zkview {
     struct zkreg *z;
-    struct jobcache jobs;  /* name -> struct zkview_job (jobs.map) */
-    struct calcache cals;  /* business calendars (registry/calcache.h) */
-    struct strmap agents;  /* id -> struct zkview_agent */
-    struct strmap domains; /* name -> level + 1 (as a pointer-sized integer) */
+    struct jobcache jobs;     /* name -> struct zkview_job (jobs.map) */
+    struct calcache cals;     /* business calendars (registry/calcache.h) */
+    struct strmap agents;     /* id -> struct zkview_agent */
+    struct strmap domains;    /* name -> level + 1 (as a pointer-sized integer) */
+    struct pausecache pauses; /* /pauses (registry/pausecache.h) */
     struct plan_snapshot snap;
     bool has_snap;
     char leader[160];

@@ -94,6 +94,11 @@ int ctl_wf_mark(const struct cfg *c, int nargs, char **args);
 int ctl_wf_cancel(const struct cfg *c, int nargs, char **args);
 int ctl_wf_backfill(const struct cfg *c, int nargs, char **args);
 
+/* ctl/cmd_pause.c */
+int ctl_pause_add(const struct cfg *c, int nargs, char **args);
+int ctl_pause_list(const struct cfg *c, int nargs, char **args);
+int ctl_pause_delete(const struct cfg *c, int nargs, char **args);
+
 /* ctl/cmd_db.c */
 int ctl_db_migrate(const struct cfg *c, int nargs, char **args);
 

@@ -145,6 +145,7 @@ void coord_load_all(struct coord *c)
     zkreg_get(c->z, "/state/assignment", true, coord_snap_read, c);
     jobcache_load(&c->jobs); /* the change log, then /jobs */
     calcache_load(&c->cals);
+    pausecache_load(&c->pauses);
 }
 
 /* ---------------------------------------------------------------- evaluation, tick, watches,
@@ -222,6 +223,8 @@ static void on_watch(struct zkreg *z, int type, const char *path, void *ctx)
         /* /jobs or the change log */
     } else if (calcache_on_watch(&c->cals, type, path)) {
         /* /calendars */
+    } else if (pausecache_on_watch(&c->pauses, type, path)) {
+        /* /pauses */
     } else if (strcmp(path, "/state/assignment") == 0) {
         zkreg_get(c->z, "/state/assignment", true, coord_snap_read, c);
     } else if (strncmp(path, "/election/", 10) == 0) {
@@ -263,6 +266,7 @@ static void reconnected(struct coord *c)
     zkreg_get(c->z, "/state/assignment", true, coord_snap_read, c);
     jobcache_reconnected(&c->jobs);
     calcache_load(&c->cals);
+    pausecache_load(&c->pauses);
     c->node_dirty = true;
 }
 
@@ -366,6 +370,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
                                .ctx = c};
     jobcache_init(&c->jobs, NULL, &jo); /* reads through c->z, set below */
     calcache_init(&c->cals, NULL, cals_updated, c);
+    pausecache_init(&c->pauses, NULL, NULL, NULL);
     strmap_init(&c->agents);
     strmap_init(&c->trig_open);
     strmap_init(&c->handovers);
@@ -395,6 +400,7 @@ int coord_open(struct event_base *base, const struct zkreg_opts *zo, const struc
     }
     c->jobs.z = c->z;
     c->cals.z = c->z;
+    c->pauses.z = c->z;
     *out = c;
     return 0;
 }
@@ -408,6 +414,7 @@ void coord_close(struct coord *c)
     clear_caches(c);
     jobcache_free(&c->jobs);
     calcache_free(&c->cals);
+    pausecache_free(&c->pauses);
     strmap_free(&c->agents);
     strmap_free(&c->trig_open);
     coord_trig_free_all(c);
@@ -507,6 +514,11 @@ enum coord_item_state coord_item_state(const struct coord *c, const char *job, i
     if (!j || item < 0 || item >= j->nst)
         return COORD_NONE;
     return (enum coord_item_state)j->st[item];
+}
+
+const struct pausecache *coord_pauses(const struct coord *c)
+{
+    return &c->pauses;
 }
 
 const struct job *coord_job(const struct coord *c, const char *name)

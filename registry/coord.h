@@ -24,6 +24,7 @@
 #include "registry/zk.h"
 
 struct coord;
+struct pausecache;
 
 enum coord_item_state { COORD_NONE = 0, COORD_PENDING = 1, COORD_ACTIVE = 2 };
 
@@ -147,6 +148,8 @@ bool coord_take_rerun(struct coord *c, const char *job, int item, int64_t *fire,
 bool coord_may_start(struct coord *c, const char *job, int item, int64_t fire,
                      enum own_trigger trig);
 const struct job *coord_job(const struct coord *c, const char *name);
+/* coord_pauses: the pause windows as last read (registry/pausecache.h). */
+const struct pausecache *coord_pauses(const struct coord *c);
 /* coord_job_version: changes whenever the job's config is rewritten (its mzxid). */
 int64_t coord_job_version(const struct coord *c, const char *name);
 

@@ -30,6 +30,7 @@
 #include "registry/coord.h"
 #include "registry/jobcache.h"
 #include "registry/own.h"
+#include "registry/pausecache.h"
 #include "registry/plan.h"
 #include "sharding/shard.h"
 
@@ -168,8 +169,9 @@ struct coord {
     int64_t running_written_mono; /* a moment: a clock step must not hold the write back */
     struct event *ev_running;
 
-    struct jobcache jobs; /* entries are struct cjob (jobcache.c, the change log) */
-    struct calcache cals; /* business calendars, for the items' fire times */
+    struct jobcache jobs;     /* entries are struct cjob (jobcache.c, the change log) */
+    struct calcache cals;     /* business calendars, for the items' fire times */
+    struct pausecache pauses; /* /pauses (registry/pausecache.h) */
     struct strmap agents;
     int agents_loading;
     bool agents_listed;

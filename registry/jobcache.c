@@ -283,11 +283,14 @@ static void changes_data(struct zkreg *z, const struct zkreg_result *r, void *ar
         x->names[i] = NULL;
         v[n].seq = seq;
         v[n].seen_ms = t;
-        for (int k = 0; k < jc->nchg; k++)
-            if (jc->chg[k].seq == seq) {
-                v[n].seen_ms = jc->chg[k].seen_ms;
-                break;
-            }
+        /* jc->chg is sorted by seq: a search, not a scan (the log holds
+         * thousands of entries while a big workflow run starts its tasks,
+         * and this runs on every listing) */
+        const struct jobcache_change *old =
+            jc->nchg > 0 ? bsearch(&v[n], jc->chg, (size_t)jc->nchg, sizeof *jc->chg, cmp_chg)
+                         : NULL;
+        if (old)
+            v[n].seen_ms = old->seen_ms;
         n++;
     }
     qsort(v, (size_t)n, sizeof *v, cmp_chg);

@@ -42,7 +42,7 @@
 #include "sql/db.h"
 
 /* Schema version this binary is built for (sql/migrations/NNNN_*.sql, highest N). */
-#define HIST_SCHEMA_VERSION 6
+#define HIST_SCHEMA_VERSION 7
 
 /* Column sizes (sql/schema.sql). Longer text is cut by the writer, except the
  * identity fields (execution id, job), which are rejected: cutting them would merge
@@ -67,8 +67,9 @@ enum hist_status {
     HIST_KILLED,
     HIST_SKIPPED,
     HIST_MISSED,
+    HIST_PAUSED, /* a fire inside a pause window (core/pause.h): not run, never alerted */
 };
-#define HIST_STATUS_COUNT 8
+#define HIST_STATUS_COUNT 9
 
 enum hist_trigger {
     HIST_TRIG_CRON = 1,

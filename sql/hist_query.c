@@ -263,7 +263,7 @@ int hist_query_executions(MYSQL *m, const struct hist_filter *f, struct hist_pag
         return sc_err_set(err, EINVAL, "item", -1, "needs job");
     if (f->cursor && *f->cursor && hist_cursor_decode(f->cursor, &cfire, &cid) < 0)
         return sc_err_set(err, EINVAL, "cursor", -1, "is not a cursor this server made");
-    if (f->status_mask & ~(((1u << (HIST_MISSED + 1)) - 1) & ~1u))
+    if (f->status_mask & ~(((1u << (HIST_PAUSED + 1)) - 1) & ~1u))
         return sc_err_set(err, EINVAL, "status", -1, "unknown status in the mask");
 
     /* Constant fragments only; every value is a parameter. */
@@ -279,7 +279,7 @@ int hist_query_executions(MYSQL *m, const struct hist_filter *f, struct hist_pag
     if (f->status_mask) {
         strcat(sql, " AND e.status IN (");
         bool first = true;
-        for (int s = HIST_QUEUED; s <= HIST_MISSED; s++)
+        for (int s = HIST_QUEUED; s <= HIST_PAUSED; s++)
             if (f->status_mask & (1u << s)) {
                 strcat(sql, first ? "?" : ",?");
                 first = false;

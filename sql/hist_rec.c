@@ -21,12 +21,12 @@
 
 /* Same order as the ENUMs in sql/schema.sql. */
 static const char *const status_names[] = {NULL,      "queued", "running", "succeeded", "failed",
-                                           "timeout", "killed", "skipped", "missed"};
+                                           "timeout", "killed", "skipped", "missed",    "paused"};
 static const char *const trigger_names[] = {NULL, "cron", "manual", "failover", "misfire", "retry"};
 
 const char *hist_status_name(int status)
 {
-    return status >= HIST_QUEUED && status <= HIST_MISSED ? status_names[status] : NULL;
+    return status >= HIST_QUEUED && status <= HIST_PAUSED ? status_names[status] : NULL;
 }
 
 const char *hist_trigger_name(int trigger)
@@ -36,7 +36,7 @@ const char *hist_trigger_name(int trigger)
 
 int hist_status_parse(const char *name)
 {
-    for (int i = HIST_QUEUED; name && i <= HIST_MISSED; i++)
+    for (int i = HIST_QUEUED; name && i <= HIST_PAUSED; i++)
         if (strcmp(name, status_names[i]) == 0)
             return i;
     return -EINVAL;

@@ -100,7 +100,7 @@ static const char exec_head[] =
     " host, status, exit_code, exit_signal, queued_at, started_at, finished_at, output_tail, error,"
     " fence) VALUES ";
 static const char exec_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-/* The rank of a status: queued 1, missed and skipped 2, running 3, succeeded,
+/* The rank of a status: queued 1, missed, skipped and paused 2, running 3, succeeded,
  * failed, timeout and killed 4. A row moves only to a higher rank: it never
  * moves back from a terminal status, except that a report that the fire was
  * NOT run here (missed, skipped) gives way to a report that it was started.
@@ -111,11 +111,12 @@ static const char exec_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
  * (docs/history.md); a not-run report that loses changes nothing.
  * `status` must be assigned last: later assignments would see the new value. */
 #define RANK_OF(s)                                                                                 \
-    "(CASE " s "+0 WHEN 1 THEN 1 WHEN 7 THEN 2 WHEN 8 THEN 2 WHEN 2 THEN 3 ELSE 4 END)"
+    "(CASE " s                                                                                     \
+    "+0 WHEN 1 THEN 1 WHEN 7 THEN 2 WHEN 8 THEN 2 WHEN 9 THEN 2 WHEN 2 THEN 3 ELSE 4 END)"
 #define NEW_RANK RANK_OF("VALUES(status)")
 #define OLD_RANK RANK_OF("status")
 #define UP "(" NEW_RANK " > " OLD_RANK ")"
-#define NOT_RUN(s) "(" s " IN ('missed', 'skipped'))"
+#define NOT_RUN(s) "(" s " IN ('missed', 'skipped', 'paused'))"
 #define WAS_NOT_RUN "(" NOT_RUN("status") " AND " UP ")"
 /* A field is filled once, by the first report that knows it, except that a
  * not-run report that does not win fills nothing (it is another agent's). */
@@ -430,7 +431,10 @@ static size_t wf_fit(struct hist_rec *const *recs, size_t left)
 /* rank: as RANK_OF in the SQL above. */
 static int rank(int status)
 {
-    return status == HIST_QUEUED ? 1 : status == HIST_MISSED ? 2 : status == HIST_RUNNING ? 3 : 4;
+    return status == HIST_QUEUED                            ? 1
+           : status == HIST_MISSED || status == HIST_PAUSED ? 2
+           : status == HIST_RUNNING                         ? 3
+                                                            : 4;
 }
 
 /* Fold report b (later) into a (earlier, same execution id) exactly as the
@@ -461,7 +465,7 @@ static void merge_into(struct hist_event *a, const struct hist_event *b)
         a->output = b->output;
         a->output_len = b->output_len;
     }
-    if (up && (a->status == HIST_MISSED || a->status == HIST_SKIPPED))
+    if (up && (a->status == HIST_MISSED || a->status == HIST_SKIPPED || a->status == HIST_PAUSED))
         a->error = b->error;
     else if (up ? *b->error != 0 : *a->error == 0)
         a->error = b->error;

@@ -44,6 +44,10 @@ __asm__(".section .rodata\n"
         "hist_sql_m0006:\n"
         ".incbin \"sql/migrations/0006_alert_outbox.sql\"\n"
         ".byte 0\n"
+        ".global hist_sql_m0007\n"
+        "hist_sql_m0007:\n"
+        ".incbin \"sql/migrations/0007_paused.sql\"\n"
+        ".byte 0\n"
         ".previous\n");
 extern const char hist_sql_schema[];
 extern const char hist_sql_m0001[];
@@ -52,10 +56,12 @@ extern const char hist_sql_m0003[];
 extern const char hist_sql_m0004[];
 extern const char hist_sql_m0005[];
 extern const char hist_sql_m0006[];
+extern const char hist_sql_m0007[];
 
 /* migrations[i] brings version i to version i + 1. */
 static const char *const migrations[HIST_SCHEMA_VERSION] = {
-    hist_sql_m0001, hist_sql_m0002, hist_sql_m0003, hist_sql_m0004, hist_sql_m0005, hist_sql_m0006};
+    hist_sql_m0001, hist_sql_m0002, hist_sql_m0003, hist_sql_m0004,
+    hist_sql_m0005, hist_sql_m0006, hist_sql_m0007};
 
 const char *hist_schema_sql(void)
 {

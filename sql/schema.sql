@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS job_execution (
   attempt       SMALLINT UNSIGNED NOT NULL DEFAULT 1,
   agent         VARCHAR(128) NOT NULL DEFAULT '',
   host          VARCHAR(255) NOT NULL DEFAULT '',
-  status        ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed') NOT NULL,
+  status        ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed','paused') NOT NULL,
   exit_code     INT NULL,
   exit_signal   SMALLINT NULL,
   queued_at     DATETIME(3) NULL,
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS job_execution (
 ) ENGINE=InnoDB;
 CREATE TABLE IF NOT EXISTS job_status_trace (
   execution_id  VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-  state         ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed') NOT NULL,
+  state         ENUM('queued','running','succeeded','failed','timeout','killed','skipped','missed','paused') NOT NULL,
   at            DATETIME(3) NOT NULL,
   message       VARCHAR(512) NULL,
   PRIMARY KEY (execution_id, state),
@@ -198,4 +198,4 @@ CREATE TABLE IF NOT EXISTS alert_key (
   PRIMARY KEY (id)
 ) ENGINE=InnoDB;
 
-INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6);
+INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7);

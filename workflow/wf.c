@@ -614,8 +614,8 @@ static int order(struct wf_def *d, int *scratch, struct sc_err *err)
 static const char *const wf_fields[] = {"name",           "description", "cron",
                                         "timezone",       "calendar",    "calendar_rule",
                                         "calendar_shift", "enabled",     "max_active_runs",
-                                        "catchup",        "timeout_s",   "params",
-                                        "tasks",          NULL};
+                                        "max_running_tasks", "catchup",  "timeout_s",
+                                        "params",         "tasks",       NULL};
 
 static int parse_tasks(const cJSON *root, struct wf_def *d, struct sc_err *err)
 {
@@ -705,6 +705,8 @@ static int wf_from_cjson(const cJSON *root, struct wf_def **out, struct sc_err *
             0 ||
         (rc = json_opt_bool(root, "enabled", true, &d->enabled, err)) < 0 ||
         (rc = json_opt_int(root, "max_active_runs", 1, 1000, 1, &d->max_active_runs, err)) < 0 ||
+        (rc = json_opt_int(root, "max_running_tasks", 1, WF_TASKS_MAX, 0, &d->max_running_tasks,
+                           err)) < 0 ||
         (rc = json_opt_bool(root, "catchup", false, &d->catchup, err)) < 0 ||
         (rc = json_opt_int(root, "timeout_s", 0, WF_RUN_TIMEOUT_MAX, 0, &d->timeout_s, err)) < 0 ||
         (rc = parse_params(root, d, err)) < 0 || (rc = parse_tasks(root, d, err)) < 0)
@@ -847,6 +849,8 @@ cJSON *wf_to_cjson(const struct wf_def *d)
     calendar_add_fields(o, d->calendar, d->calendar_rule, d->calendar_shift);
     cJSON_AddBoolToObject(o, "enabled", d->enabled);
     cJSON_AddNumberToObject(o, "max_active_runs", d->max_active_runs);
+    if (d->max_running_tasks > 0) /* stored only when set: definitions without it stay as they were */
+        cJSON_AddNumberToObject(o, "max_running_tasks", d->max_running_tasks);
     cJSON_AddBoolToObject(o, "catchup", d->catchup);
     cJSON_AddNumberToObject(o, "timeout_s", d->timeout_s);
     cJSON_AddItemToObject(o, "params", cJSON_Duplicate(d->params, 1));

@@ -99,6 +99,7 @@ struct wf_def {
     enum cal_shift calendar_shift;
     bool enabled;        /* default true */
     int max_active_runs; /* 1..1000, default 1 */
+    int max_running_tasks; /* a run's tasks running at once: 1..WF_TASKS_MAX, 0 = no bound */
     bool catchup;        /* default false */
     int timeout_s;       /* a run's limit, 0 = none */
     cJSON *params;       /* object of string values (never NULL: {} when absent) */

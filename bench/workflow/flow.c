@@ -7,9 +7,10 @@
  *                                   item started), p50/p99/max
  *   flow ZK NS LOG fanout N         1 -> N-2 -> 1: wall time of one run
  *   flow ZK NS LOG concurrent R     R runs of a 10-task workflow at once
- *   flow ZK NS LOG big N            a run of N tasks (layers of 100) while a
+ *   flow ZK NS LOG big N [LIMIT]    a run of N tasks (layers of 100) while a
  *                                   10-task chain runs 5 times beside it: the
- *                                   big run's wall time and the chain's hops
+ *                                   big run's wall time and the chain's hops;
+ *                                   LIMIT: the big one's max_running_tasks
  *   flow ZK NS LOG kill N PIDFILE   a run of N tasks in layers of 20 with the
  *                                   leader killed -9 in the middle: time from
  *                                   the kill to the first task started after it
@@ -137,6 +138,8 @@ static void wait_done(struct zkcli *k, const char *run, int timeout_s)
 }
 
 /* def_layers: tasks t0..t(n-1); upstream of t_i: per shape. */
+static int run_limit; /* max_running_tasks of the next def_build (0: none) */
+
 static char *def_build(const char *name, int n, const char *shape, const char *log)
 {
     size_t cap = (size_t)n * 400 + 4096, len = 0;
@@ -152,8 +155,10 @@ static char *def_build(const char *name, int n, const char *shape, const char *l
     fprintf(sf, "%s\n", body);
     fclose(sf);
     snprintf(c, sizeof c, "sh %s", script);
-    len += (size_t)snprintf(d + len, cap - len,
-                            "{\"name\":\"%s\",\"max_active_runs\":1000,\"tasks\":{", name);
+    len += (size_t)snprintf(d + len, cap - len, "{\"name\":\"%s\",\"max_active_runs\":1000,", name);
+    if (run_limit > 0)
+        len += (size_t)snprintf(d + len, cap - len, "\"max_running_tasks\":%d,", run_limit);
+    len += (size_t)snprintf(d + len, cap - len, "\"tasks\":{");
     for (int i = 0; i < n; i++) {
         len += (size_t)snprintf(d + len, cap - len, "%s\"t%d\":{\"command\":\"%s\"", i ? "," : "",
                                 i, c);
@@ -276,7 +281,9 @@ int main(int argc, char **argv)
                z1 - z0 - 1 - 2LL * runs);
         free(ids);
     } else if (!strcmp(mode, "big")) {
+        run_limit = argc > 6 ? atoi(argv[6]) : 0;
         char *d = def_build("big", n, "wide", log);
+        run_limit = 0;
         put(k, d);
         free(d);
         d = def_build("small", 10, "chain", log);

@@ -207,10 +207,64 @@ async function pageJobs() {
     });
   };
   search.addEventListener('input', debounce(() => { jobsView.q = search.value; jobsView.page = 1; load(); }, 250));
+  const domains = h('datalist', { id: 'domainlist' });
   render(h('h1', {}, 'Jobs'), h('div', { class: 'toolbar' }, search,
     can('admin') ? h('button', { id: 'newjob', onclick: () => { location.hash = '#/new'; } }, 'New job') : null,
-    can('admin') ? h('a', { href: '/api/v1/export', download: 'shardcron-export.json' }, 'Export') : null), body);
+    can('admin') ? h('a', { href: '/api/v1/export', download: 'shardcron-export.json' }, 'Export') : null),
+  can('operator') ? pauseDomainForm(domains) : null, body);
   await load();
+  /* the domains of the jobs shown, as suggestions for the pause form */
+  const seen = [...new Set([...body.querySelectorAll('#jobstable tbody tr td:nth-child(8)')].map((td) => td.textContent).filter(Boolean))].sort();
+  domains.replaceChildren(...seen.map((d) => h('option', { value: d })));
+}
+
+/* ---------------------------------------------------------------- pauses */
+
+/* pauseDomainForm: "pause this domain for N minutes, reason" (docs/pauses.md).
+ * The console makes the window from its own clock (for_s). */
+function pauseDomainForm(domains) {
+  const dom = h('input', { id: 'pause-domain', list: 'domainlist', placeholder: 'domain', size: 14, required: true });
+  const mins = h('input', { id: 'pause-minutes', type: 'number', min: 1, value: 30, style: 'width:5em' });
+  const action = h('select', { id: 'pause-action' }, h('option', { value: 'skip' }, 'skip fires'), h('option', { value: 'defer' }, 'defer (run once after)'));
+  const reason = h('input', { id: 'pause-reason', placeholder: 'reason (required)', size: 28, required: true });
+  const form = h('form', { class: 'toolbar', id: 'pause-domain-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api('POST', '/pauses', { scope: { domain: dom.value.trim() }, for_s: Math.round(Number(mins.value) * 60), action: action.value, reason: reason.value.trim() });
+      flash('Paused domain ' + dom.value + ' for ' + mins.value + ' min (' + r.id + ')');
+      reason.value = '';
+    } catch (e) { flash('Pause failed: ' + (e.body.field ? e.body.field + ': ' : '') + e.message, true); }
+  } }, 'Pause domain ', dom, domains, ' for ', mins, ' min, ', action, ' ', reason, ' ', h('button', { type: 'submit', id: 'pause-submit' }, 'Pause'),
+  ' ', link('#/pauses', 'all pauses'));
+  return form;
+}
+
+/* pauseScopes: the window's scope takes in this job (core/pause.c, pause_scopes) */
+const pauseScopes = (p, job) => !!p.scope && (p.scope.all === true || (p.scope.domain !== undefined && p.scope.domain === job.domain) ||
+  p.scope.job === job.name || (Array.isArray(p.scope.labels) && p.scope.labels.some((l) => (job.labels || []).includes(l))));
+const pauseScope = (p) => p.scope ? Object.entries(p.scope).map(([k, v]) => k === 'all' ? 'all' : k + ' ' + (Array.isArray(v) ? v.join(',') : v)).join('') : '';
+const epochText = (t) => t ? new Date(t * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '';
+
+async function pagePauses() {
+  const render = guard();
+  const r = await api('GET', '/pauses');
+  const del = (p) => can('operator') ? h('button', { class: 'danger', 'data-id': p.id, onclick: async (ev) => {
+    ev.stopPropagation();
+    if (!confirm('Delete pause window ' + p.id + '? Fires in its scope run again from the next one.')) return;
+    try { await api('DELETE', '/pauses/' + encodeURIComponent(p.id)); flash('Deleted ' + p.id); route(); } catch (e) { flash('Delete failed: ' + e.message, true); }
+  } }, 'Delete') : '';
+  const whenText = (p) => p.cron ? '"' + p.cron + '" for ' + p.duration_s + ' s (' + p.timezone + ')' : (p.from || '') + ' → ' + (p.to || '') + ' (' + (p.timezone || '') + ')';
+  const stateText = (p) => p.state === 'active' ? h('span', {}, badge('paused'), ' until ' + epochText(p.active_until))
+    : p.state === 'upcoming' ? h('span', {}, badge('upcoming'), ' ' + epochText(p.next_start))
+      : p.state === 'invalid' ? h('span', { title: p.error }, badge('invalid'), ' ' + p.error) : badge(p.state);
+  render(h('h1', {}, 'Pause windows'),
+    h('p', { class: 'muted' }, 'Fires inside a window are not run: skip records them paused; defer runs the item once when the window ends. Running executions finish.'),
+    can('operator') ? pauseDomainForm(h('datalist', { id: 'domainlist' })) : null,
+    nodata(r.pauses, h('table', { id: 'pausetable' },
+      h('thead', {}, h('tr', {}, ['Id', 'Scope', 'Action', 'When', 'State', 'Reason', ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, r.pauses.map((p) => h('tr', { 'data-id': p.id },
+        h('td', {}, p.id), h('td', {}, pauseScope(p)), h('td', {}, p.action || ''), h('td', {}, p.state === 'invalid' ? '' : whenText(p)),
+        h('td', {}, stateText(p)), h('td', {}, p.reason || ''), h('td', {}, del(p))))))));
 }
 
 const TRIGGERED_ONLY = 'triggered only (no cron)';
@@ -237,9 +291,10 @@ async function previewInto(box, expr, tz, n) {
 
 async function pageJob(name) {
   const render = guard();
-  const [j, shards, hist] = await Promise.all([api('GET', '/jobs/' + encodeURIComponent(name)),
+  const [j, shards, hist, pauses] = await Promise.all([api('GET', '/jobs/' + encodeURIComponent(name)),
     api('GET', '/jobs/' + encodeURIComponent(name) + '/shards').catch(() => null),
-    api('GET', '/executions?' + qs({ job: name, limit: 50 })).catch(() => null)]);
+    api('GET', '/executions?' + qs({ job: name, limit: 50 })).catch(() => null),
+    api('GET', '/pauses').catch(() => null)]);
   const prev = h('div', { id: 'jobpreview' }, 'Loading…');
   const act = async (what, fn) => {
     try { await fn(); flash(what); route(); } catch (e) { flash(what + ' failed: ' + e.message, true); }
@@ -266,7 +321,10 @@ async function pageJob(name) {
   for (const r of rows) if (!(r.item in last)) last[r.item] = r;
   const dur = rows.filter((r) => r.duration_ms !== undefined).reverse();
   const durBox = h('div', {});
+  const holding = pauses && j.job ? pauses.pauses.filter((p) => p.state === 'active' && pauseScopes(p, j.job)) : [];
   render(h('h1', {}, 'Job ', name, ' ', badge(j.state)), buttons,
+    ...holding.map((p) => h('p', { class: 'pausenote' }, badge('paused'), ' until ' + epochText(p.active_until) + ' by window ',
+      link('#/pauses', p.id), ' (' + p.action + '): ' + p.reason)),
     j.error ? panel('Invalid config', h('pre', {}, j.error + '\n\n' + (j.raw || ''))) : null,
     h('div', { class: 'two' },
       panel('Summary', j.job ? h('table', {}, h('tbody', {},
@@ -474,7 +532,7 @@ async function pageHistory() {
   const render = guard();
   const f = {};
   const mk = (k, ph) => (f[k] = h('input', { id: 'h-' + k, placeholder: ph, value: histView[k], size: 14 }));
-  const status = h('select', { id: 'h-status' }, ['', 'succeeded', 'failed', 'timeout', 'killed', 'missed', 'skipped', 'running', 'queued']
+  const status = h('select', { id: 'h-status' }, ['', 'succeeded', 'failed', 'timeout', 'killed', 'missed', 'skipped', 'paused', 'running', 'queued']
     .map((s) => h('option', { value: s, selected: histView.status === s }, s || 'any status')));
   const body = h('div', {});
   let cursor = null;
@@ -655,6 +713,7 @@ async function route() {
     if (parts[0] === 'newworkflow') return await pageWfEdit(null);
     if (parts[0] === 'runs') return await pageRun(parts[1]);
     if (parts[0] === 'users') return await pageUsers();
+    if (parts[0] === 'pauses') return await pagePauses();
     render(h('h1', {}, 'Not found'), h('p', {}, 'No page ', hash));
   } catch (e) {
     if (e.status !== 401) render(h('h1', {}, 'Error'), h('p', { class: 'bad' }, e.message));

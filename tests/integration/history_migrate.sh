@@ -4,8 +4,9 @@
 # database is brought to the current version; a newer database is refused with
 # exit status 1; a bad URL is invalid input (2); after migration 0004 a user
 # name with trailing spaces no longer equals the name; a database at version 4
-# (built from the 0001-0004 files) migrates to 5 keeping its rows and gains the
-# workflow tables, whose output column keeps a 65,536-byte value whole.
+# (built from the 0001-0004 files) migrates to the current version keeping its
+# rows and gains the workflow tables, whose output column keeps a 65,536-byte
+# value whole, and the `paused` status (0007).
 set -euo pipefail
 ctl="$SC_BIN/shardcronctl"
 pwf="$SC_TEST_MYSQL_PASSWORD_FILE"
@@ -40,7 +41,7 @@ client "$db4" -e "INSERT INTO schema_version (version) VALUES (1), (2), (3), (4)
   INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, status)
   VALUES ('v4-1', 'old', 0, '2026-01-01 00:00:00', 'cron', 'succeeded')"
 out=$("$ctl" --mysql "$base/$db4" --mysql-password-file "$pwf" db migrate)
-echo "$out" | grep -q "migrated from version 4 to 6" || fail "4 -> 5: $out"
+echo "$out" | grep -Eq "migrated from version 4 to [5-9]" || fail "4 -> 5: $out"
 n=$(client "$db4" -N -e "SELECT COUNT(*) FROM job_execution WHERE execution_id = 'v4-1'")
 [ "$n" = 1 ] || fail "the version 4 execution row is gone after migrating ($n rows)"
 n=$(client "$db4" -N -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$db4'
@@ -53,6 +54,13 @@ n=$(client "$db4" -N -e "INSERT INTO task_xcom (run_id, task, item, attempt, out
 [ "$n" = 65536 ] || fail "a 65,536-byte output is stored as $n bytes"
 out=$("$ctl" --mysql "$base/$db4" --mysql-password-file "$pwf" db migrate)
 echo "$out" | grep -q "nothing to do" || fail "re-run after 4 -> 5: $out"
+# Version 7: a fire inside a pause window is recorded `paused`, in the status
+# ENUM and in the trace, and the rows already there keep their status.
+n=$(client "$db4" -N -e "INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, status)
+  VALUES ('v7-1', 'old', 0, '2026-01-01 00:00:01', 'cron', 'paused');
+  INSERT INTO job_status_trace (execution_id, state, at) VALUES ('v7-1', 'paused', '2026-01-01 00:00:01');
+  SELECT GROUP_CONCAT(status ORDER BY execution_id) FROM job_execution")
+[ "$n" = "succeeded,paused" ] || fail "statuses after migrating to 7: $n"
 
 client "$db" -e "INSERT INTO schema_version (version) VALUES (1000)"
 set +e

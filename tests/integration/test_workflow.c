@@ -788,6 +788,57 @@ static void test_trigger_right_after_put(void **state)
     teardown(&c);
 }
 
+/* max_running_tasks: eight independent tasks of a run bounded to two at a
+ * time: the tasks' own start and end lines never overlap more than two deep,
+ * and every task ran once. */
+static void test_max_running_tasks(void **state)
+{
+    (void)state;
+    struct ta_cluster c;
+    char log[600], c1[2048], def[32768], run[100];
+    setup(&c, "mrt", log, sizeof log);
+    assert_int_equal(ta_start(&c, "A", NULL), 0);
+    assert_int_equal(ta_start(&c, "B", NULL), 1);
+    assert_true(tenv_wait(leader_known, &c, 20000, 100));
+    cmd(c1, sizeof c1, log, "sleep 0.4");
+    int len = snprintf(def, sizeof def, "{\"name\":\"mrt\",\"max_running_tasks\":2,\"tasks\":{");
+    for (int i = 0; i < 8; i++)
+        len += snprintf(def + len, sizeof def - (size_t)len, "%s\"t%d\":{\"command\":\"%s\"}",
+                        i ? "," : "", i, c1);
+    snprintf(def + len, sizeof def - (size_t)len, "}}");
+    put_wf(c.ns, def);
+    trigger(c.ns, "mrt", run, sizeof run);
+    wait_state(c.ns, run, NULL, "succeeded", 60000);
+    int n = load(log), depth = 0, deepest = 0;
+    /* the lines in time order: +1 at a start, -1 at an end */
+    long long ev[64][2];
+    int ne = 0;
+    for (int i = 0; i < n && ne < 64; i++)
+        if (lines[i].kind == 'S' || lines[i].kind == 'E')
+            ev[ne][0] = lines[i].ns, ev[ne++][1] = lines[i].kind == 'S' ? 1 : -1;
+    for (int i = 1; i < ne; i++)
+        for (int j = i; j > 0 && (ev[j][0] < ev[j - 1][0] ||
+                                  (ev[j][0] == ev[j - 1][0] && ev[j][1] < ev[j - 1][1]));
+             j--) {
+            long long t0 = ev[j][0], t1 = ev[j][1];
+            ev[j][0] = ev[j - 1][0], ev[j][1] = ev[j - 1][1];
+            ev[j - 1][0] = t0, ev[j - 1][1] = t1;
+        }
+    for (int i = 0; i < ne; i++) {
+        depth += (int)ev[i][1];
+        if (depth > deepest)
+            deepest = depth;
+    }
+    for (int i = 0; i < 8; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "t%d", i);
+        assert_int_equal(count(log, 'S', t, -1), 1);
+    }
+    fprintf(stderr, "   8 tasks, max_running_tasks 2: at most %d ran at once\n", deepest);
+    assert_true(deepest >= 1 && deepest <= 2);
+    teardown(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -800,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_external_and_mark),
         cmocka_unit_test(test_trigger_right_after_put),
+        cmocka_unit_test(test_max_running_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

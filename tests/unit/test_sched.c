@@ -1655,6 +1655,95 @@ static void test_wf_kill(void **state)
     sched_free(s);
 }
 
+/* ---------------------------------------------------------------- pause hook */
+
+/* the pause hook (sched_opts.paused): fires in [P_from, P_to) are held */
+static int64_t P_from, P_to;
+static int P_asked;
+
+static bool f_paused(void *ctx, const struct sched_item_conf *c, int64_t t, char *why, size_t len)
+{
+    (void)ctx, (void)c;
+    P_asked++;
+    if (t < P_from || t >= P_to)
+        return false;
+    snprintf(why, len, "paused by window w until %lld", (long long)P_to);
+    return true;
+}
+
+static void test_pause_hook(void **state)
+{
+    (void)state;
+    struct sched *s = mk(4); /* for its fixture and clock reset; the hook needs its own */
+    sched_free(s);
+    static const struct sched_clock clk = {f_real, f_mono, NULL};
+    struct sched_opts o = {.capacity = 4,
+                           .clock = &clk,
+                           .runner = {f_start, f_kill, NULL},
+                           .on_event = f_event,
+                           .paused = f_paused};
+    assert_int_equal(sched_new(NULL, &o, &s), 0);
+    P_from = 1003, P_to = 1005, P_asked = 0;
+    put(s, conf("a", 1));
+    for (int k = 0; k < 6; k++) {
+        advance(s, 1000);
+        for (int i = 0; i < F.nl; i++)
+            if (!F.l[i].done)
+                finish(&F.l[i], EXEC_SUCCEEDED);
+    }
+    /* 1001 1002 ran, 1003 1004 held (reported, final, never launched), 1005 1006 ran */
+    assert_int_equal(F.nl, 4);
+    int64_t ran[] = {1001, 1002, 1005, 1006};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(F.l[i].fire_time, ran[i]);
+    assert_int_equal(count_ev(SCHED_EV_PAUSED), 2);
+    for (int i = 0, k = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_PAUSED) {
+            assert_int_equal(F.e[i].fire_time, 1003 + k++);
+            assert_true(F.e[i].final);
+            assert_int_equal(F.e[i].trigger, EXEC_TRIGGER_CRON);
+            assert_string_equal(F.e[i].reason, "paused by window w until 1005");
+            assert_true(F.e[i].exec_id[0]);
+        }
+    assert_int_equal(P_asked, 6);
+    assert_string_equal(sched_ev_name(SCHED_EV_PAUSED), "paused");
+    /* a manual trigger inside a window runs and is not asked; a catch-up
+     * (what a deferring window's end sends) is asked like a cron fire */
+    P_from = 0, P_to = 5000;
+    assert_int_equal(sched_trigger(s, "a", 0, EXEC_TRIGGER_MANUAL, 0, NULL, NULL), 0);
+    assert_int_equal(F.nl, 5);
+    assert_int_equal(F.l[4].trigger, EXEC_TRIGGER_MANUAL);
+    assert_int_equal(P_asked, 6);
+    assert_int_equal(sched_trigger(s, "a", 0, EXEC_TRIGGER_MISFIRE, 1004, NULL, NULL), 0);
+    assert_int_equal(F.nl, 5);
+    assert_int_equal(P_asked, 7);
+    assert_int_equal(count_ev(SCHED_EV_PAUSED), 3);
+    assert_int_equal(last_ev(SCHED_EV_PAUSED)->trigger, EXEC_TRIGGER_MISFIRE);
+    P_to = 0; /* the window is over: the catch-up runs */
+    assert_int_equal(sched_trigger(s, "a", 0, EXEC_TRIGGER_MISFIRE, 1004, NULL, NULL), 0);
+    assert_int_equal(F.nl, 6);
+    assert_int_equal(F.l[5].fire_time, 1004);
+    assert_int_equal(F.l[5].trigger, EXEC_TRIGGER_MISFIRE);
+    finish(&F.l[4], EXEC_SUCCEEDED);
+    finish(&F.l[5], EXEC_SUCCEEDED);
+    /* fires that come due late (past the misfire threshold, policy skip)
+     * inside a window are reported paused, outside it missed */
+    P_from = 1008, P_to = 1010; /* 8 and 7 s late: the misfire path, not fire() */
+    int missed = count_ev(SCHED_EV_MISSED), paused = count_ev(SCHED_EV_PAUSED);
+    advance(s, 10000); /* 1007 .. 1016, all late but the last ones */
+    assert_int_equal(count_ev(SCHED_EV_PAUSED) - paused, 2);
+    for (int i = 0; i < F.ne; i++)
+        if (F.e[i].type == SCHED_EV_MISSED)
+            assert_true(F.e[i].fire_time < 1008 || F.e[i].fire_time >= 1010);
+    assert_int_equal(count_ev(SCHED_EV_MISSED) - missed,
+                     2); /* 1007, 1010; 1011 is 5 s late: on time */
+    assert_int_equal(last_ev(SCHED_EV_PAUSED)->fire_time, 1009);
+    for (int i = 0; i < F.nl; i++)
+        if (!F.l[i].done)
+            finish(&F.l[i], EXEC_SUCCEEDED);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1688,6 +1777,7 @@ int main(void)
         cmocka_unit_test(test_wf_context_queue_and_retries),
         cmocka_unit_test(test_wf_skipped_refused_final),
         cmocka_unit_test(test_wf_kill),
+        cmocka_unit_test(test_pause_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
