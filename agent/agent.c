@@ -31,7 +31,9 @@
 #include "agent/secrets.h"
 #include "agent/watchdog.h"
 #include "agent/wfdrive.h"
+#include "core/alertch.h"
 #include "core/http.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/strmap.h"
 #include "registry/coord.h"
@@ -103,6 +105,36 @@ struct agent {
 };
 
 /* ---------------------------------------------------------------- coordination callbacks */
+
+/* alert_channels_load: the default channels of setting alert_channels_file (a
+ * list, or default and per-domain lists: core/alertch.h), validated, as JSON text (*out the
+ * caller's; NULL when the setting is unset). -EINVAL with err naming the file and what is wrong. */
+static int alert_channels_load(const char *path, char **out, struct sc_err *err)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return 0;
+    FILE *f = fopen(path, "r");
+    char buf[65536];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (!f)
+        return sc_err_set(err, EINVAL, "alert_channels_file", -1, "%s: %s", path, strerror(errno));
+    fclose(f);
+    if (n == sizeof buf)
+        return sc_err_set(err, EINVAL, "alert_channels_file", -1, "%s: over %zu bytes", path,
+                          sizeof buf - 1);
+    cJSON *j = json_parse(buf, n, err);
+    int rc = j ? alertch_validate_defaults(j, "alert_channels_file", err) : -EINVAL;
+    if (rc == 0 && !(*out = json_print(j)))
+        rc = sc_err_set(err, ENOMEM, "alert_channels_file", -1, "out of memory");
+    cJSON_Delete(j);
+    if (rc < 0 && !j) {
+        char inner[300];
+        sc_err_format(err, inner, sizeof inner);
+        sc_err_set(err, EINVAL, "alert_channels_file", -1, "%s: %s", path, inner);
+    }
+    return rc;
+}
 
 /* alert_job: the leader's alert notices look up the job's alert settings here. */
 static const struct job *alert_job(void *ctx, const char *name)
@@ -925,6 +957,11 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "shardcron_agent_webhooks_total{result=\"failed\"} %llu\n"
         "shardcron_agent_webhooks_total{result=\"dropped\"} %llu\n"
         "# TYPE shardcron_agent_webhooks_queued gauge\nshardcron_agent_webhooks_queued %llu\n"
+        "# TYPE shardcron_agent_alert_outbox_total counter\n"
+        "shardcron_agent_alert_outbox_total{result=\"delivered\"} %llu\n"
+        "shardcron_agent_alert_outbox_total{result=\"retried\"} %llu\n"
+        "shardcron_agent_alert_outbox_total{result=\"failed_over\"} %llu\n"
+        "shardcron_agent_alert_outbox_total{result=\"escalated\"} %llu\n"
         "# TYPE shardcron_agent_prearmed_total counter\nshardcron_agent_prearmed_total %lld\n"
         "# TYPE shardcron_agent_prearm_released_total counter\n"
         "shardcron_agent_prearm_released_total %lld\n",
@@ -944,7 +981,9 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (unsigned long long)as.opened, (unsigned long long)as.resolved,
         (unsigned long long)as.reminders, (unsigned long long)as.silenced,
         (unsigned long long)as.sent, (unsigned long long)as.failed, (unsigned long long)as.dropped,
-        (unsigned long long)as.queued, (long long)ps.armed, (long long)ps.released);
+        (unsigned long long)as.queued, (unsigned long long)as.delivered,
+        (unsigned long long)as.retried, (unsigned long long)as.failovers,
+        (unsigned long long)as.escalations, (long long)ps.armed, (long long)ps.released);
     struct wfd_stats ws = {0};
     if (a->wfd)
         wfd_stats(a->wfd, &ws);
@@ -1180,6 +1219,8 @@ int agent_run(const struct cfg *c)
         int hrc = hist_writer_open(&ho, &a.hist, &err);
         long long days = 30, alert_ms = 5000, reminder_s = 3600, hook_ms = 5000, hook_q = 64,
                   group_ms = 10000, disk_pct = 10;
+        long long failover_s = 300, retry_max_s = 60, give_up_s = 86400;
+        char *channels = NULL;
         if (hrc == 0 &&
             (cfg_int(c, "retention_days", 1, 36500, &days, &err) == -EINVAL ||
              cfg_int(c, "alert_interval_ms", 0, 3600000, &alert_ms, &err) == -EINVAL ||
@@ -1187,7 +1228,11 @@ int agent_run(const struct cfg *c)
              cfg_int(c, "alert_group_ms", 0, 3600000, &group_ms, &err) == -EINVAL ||
              cfg_int(c, "log_disk_min_free_pct", 0, 100, &disk_pct, &err) == -EINVAL ||
              cfg_int(c, "webhook_timeout_ms", 100, 60000, &hook_ms, &err) == -EINVAL ||
-             cfg_int(c, "webhook_queue", 1, 100000, &hook_q, &err) == -EINVAL)) {
+             cfg_int(c, "webhook_queue", 1, 100000, &hook_q, &err) == -EINVAL ||
+             cfg_int(c, "alert_failover_s", 1, 7 * 86400, &failover_s, &err) == -EINVAL ||
+             cfg_int(c, "alert_retry_max_s", 1, 86400, &retry_max_s, &err) == -EINVAL ||
+             cfg_int(c, "alert_give_up_s", 60, 30 * 86400, &give_up_s, &err) == -EINVAL ||
+             alert_channels_load(cfg_str(c, "alert_channels_file"), &channels, &err) < 0)) {
             fprintf(stderr, "shardcron-agent: %s\n", sc_err_format(&err, msg, sizeof msg));
             free(pw);
             rc = 2;
@@ -1208,12 +1253,19 @@ int agent_run(const struct cfg *c)
             .sender = a.id,
             .job = alert_job,
             .ctx = &a,
+            .secrets = cfg_str(c, "secrets"),
+            .ack_url = cfg_str(c, "alert_ack_url"),
+            .channels = channels,
+            .failover_s = (int)failover_s,
+            .retry_max_s = (int)retry_max_s,
+            .give_up_s = (int)give_up_s,
         };
         if (hrc == 0 && maint_start(&mo, &a.maint) < 0)
             LOGW("history housekeeping thread not started");
         a.alert_ms = (int)alert_ms;
         a.alert_skew_ms = (int)skew_ms;
         a.log_min_free_pct = (int)disk_pct;
+        free(channels);
         free(pw);
         if (hrc < 0) {
             fprintf(stderr, "shardcron-agent: history: %s\n", sc_err_format(&err, msg, sizeof msg));

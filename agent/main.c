@@ -41,6 +41,15 @@ static const struct cfg_opt agent_opts[] = {
     {"webhook_timeout_ms", 0, CFG_INT, "5000", "an alert webhook's whole request, at most"},
     {"webhook_queue", 0, CFG_INT, "64",
      "alert webhooks waiting or in flight, at most (more are dropped)"},
+    {"alert_failover_s", 0, CFG_INT, "300",
+     "a channel failing this long: the notice goes to the job's next channel"},
+    {"alert_retry_max_s", 0, CFG_INT, "60", "backoff between delivery attempts grows to this"},
+    {"alert_give_up_s", 0, CFG_INT, "86400", "a notice undelivered this long is given up (dead)"},
+    {"alert_channels_file", 0, CFG_STR, NULL,
+     "default alert channels for jobs that name none: a JSON list, or "
+     "{\"default\": [...], \"domains\": {\"NAME\": [...]}} (docs/alerts.md)"},
+    {"alert_ack_url", 0, CFG_STR, NULL,
+     "console base URL (http://host:port) for the acknowledgement link in notices"},
     {NULL, 0, 0, NULL, NULL},
 };
 

@@ -7,9 +7,12 @@
  *
  * Alerts (sql/hist_alert.h): a second thread with its own connection evaluates
  * alert conditions every alert_interval_ms, opening and resolving alert_event
- * rows; the notices it decides come back to the loop, are checked against each
- * job's `alert` settings (webhook, on, silence_s) and queued on a webhook
- * sender thread. Neither thread ever waits for the other or for a receiver.
+ * rows, and writes the notices it decides into the outbox (sql/hist_outbox.h)
+ * in the same transaction. The loop routes them (each job's `alert` settings:
+ * webhook, channels, on, silence_s, escalate); the alert thread then claims
+ * due outbox rows and hands them to the sender thread (sql/hist_hooks.c),
+ * whose results come back to be recorded. Neither thread ever waits for the
+ * other or for a receiver.
  *
  * Only the leader does either, so the work is not repeated by every agent; the
  * flag is set from the loop with maint_set_leader(). */
@@ -37,9 +40,16 @@ struct maint_opts {
     int webhook_queue;       /* notices waiting or in flight, at most */
     struct event_base *base; /* the loop notices are filtered and queued on */
     const char *sender;      /* "sender" in the payloads (the agent id); copied */
-    /* where notices no job's settings take go (agents, workflows): NULL none;
+    /* where notices no job's settings take go (agents, workflows): a webhook, else the default channels;
      * copied */
     const char *alert_webhook;
+    /* Delivery (docs/alerts.md): */
+    const char *secrets;  /* the agent's secrets store, for channel secrets; copied */
+    const char *ack_url;  /* console base URL for acknowledgement links, or NULL; copied */
+    const char *channels; /* default channels (core/alertch.h) of jobs naming none; copied */
+    int failover_s;       /* a channel failing this long: the next channel takes over */
+    int retry_max_s;      /* backoff between attempts grows to this */
+    int give_up_s;        /* a notice undelivered this long is dead */
     /* job: the current config of a job, or NULL (called on the loop thread). */
     const struct job *(*job)(void *ctx, const char *name);
     void *ctx;
@@ -47,7 +57,8 @@ struct maint_opts {
 
 struct maint_alert_stats {
     uint64_t evaluations, eval_errors, opened, resolved, reminders, silenced;
-    uint64_t sent, failed, dropped, queued; /* webhooks */
+    uint64_t sent, failed, dropped, queued;              /* webhooks */
+    uint64_t delivered, retried, failovers, escalations; /* outbox */
 };
 
 /* maint_start: 0 or -errno; the handle is the caller's (maint_stop, on the

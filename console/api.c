@@ -1236,9 +1236,32 @@ static void api_job_delete(struct creq *r, const char *name)
 
 /* ---------------------------------------------------------------- router */
 
+/* redact_channels: in each alert channel of `arr`, the fields that may hold a
+ * token (url, smtp, user, a plain-string secret or password). */
+static void redact_channels(cJSON *arr, const char *field, cJSON *red)
+{
+    static const char *const keys[] = {"url", "smtp", "user", "secret", "password"};
+    cJSON *ch;
+    bool any = false;
+    cJSON_ArrayForEach(ch, arr)
+    {
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(ch, keys[k]);
+            if (cJSON_IsString(v) && *v->valuestring) {
+                cJSON_ReplaceItemInObjectCaseSensitive(ch, keys[k],
+                                                       cJSON_CreateString("(redacted)"));
+                any = true;
+            }
+        }
+    }
+    if (any)
+        cJSON_AddItemToArray(red, cJSON_CreateString(field));
+}
+
 /* Viewers see a job without what may hold a secret: the parameter passed to
- * every run and the alert webhook (a URL with a token). Secrets a command
- * needs belong in "env" as {"secret": NAME}, resolved on the agent. */
+ * every run, the alert webhook and channels (URLs with tokens, signing
+ * secrets). Secrets a command needs belong in "env" as {"secret": NAME}, a
+ * channel's in {"secret": NAME}, resolved on the agent. */
 static void redact_job(cJSON *o, enum console_role role)
 {
     if (role >= ROLE_OPERATOR)
@@ -1256,6 +1279,15 @@ static void redact_job(cJSON *o, enum console_role role)
         *v->valuestring) {
         cJSON_ReplaceItemInObjectCaseSensitive(alert, "webhook", cJSON_CreateString("(redacted)"));
         cJSON_AddItemToArray(red, cJSON_CreateString("alert.webhook"));
+    }
+    if (alert) {
+        cJSON *lv, *esc = cJSON_GetObjectItemCaseSensitive(alert, "escalate");
+        redact_channels(cJSON_GetObjectItemCaseSensitive(alert, "channels"), "alert.channels", red);
+        cJSON_ArrayForEach(lv, esc)
+        {
+            redact_channels(cJSON_GetObjectItemCaseSensitive(lv, "channels"), "alert.escalate",
+                            red);
+        }
     }
     if (cJSON_GetObjectItemCaseSensitive(o, "raw")) {
         cJSON_DeleteItemFromObjectCaseSensitive(o, "raw");
@@ -1458,6 +1490,28 @@ static void rt_alerts(struct creq *r, const char *a)
     (void)a;
     api_alerts(r);
 }
+static void rt_alert_ack(struct creq *r, const char *id)
+{
+    api_alert_ack(r, id);
+}
+
+static void rt_alert_silence(struct creq *r, const char *id)
+{
+    api_alert_silence(r, id);
+}
+
+static void rt_alert_events(struct creq *r, const char *a)
+{
+    (void)a;
+    api_alert_events(r);
+}
+
+static void rt_alert_link(struct creq *r, const char *a)
+{
+    (void)a;
+    api_alert_link(r, evhttp_request_get_command(r->req) != EVHTTP_REQ_POST);
+}
+
 static void rt_latest(struct creq *r, const char *a)
 {
     (void)a;
@@ -1549,6 +1603,12 @@ static const struct api_route routes[] = {
     {R_GET, "executions", ROLE_VIEWER, false, rt_executions},
     {R_GET, "executions/{id}", ROLE_VIEWER, false, rt_execution},
     {R_GET, "alerts", ROLE_VIEWER, false, rt_alerts},
+    /* The token is the credential: a link from a notice, opened anywhere. */
+    {R_GET, "alerts/ack", ROLE_NONE, false, rt_alert_link},
+    {R_POST, "alerts/ack", ROLE_NONE, false, rt_alert_link},
+    {R_GET, "alerts/events", ROLE_VIEWER, false, rt_alert_events},
+    {R_POST, "alerts/{alert}/ack", ROLE_OPERATOR, true, rt_alert_ack},
+    {R_POST, "alerts/{alert}/silence", ROLE_OPERATOR, true, rt_alert_silence},
     {R_GET, "latest", ROLE_VIEWER, false, rt_latest},
     {R_GET, "stats", ROLE_VIEWER, false, rt_stats},
     {R_GET, "export", ROLE_ADMIN, false, rt_export},

@@ -155,6 +155,11 @@ void audit(struct console *c, const char *user, const char *action, const char *
 void api_executions(struct creq *r);
 void api_execution(struct creq *r, const char *id);
 void api_alerts(struct creq *r);
+/* console/api_alert.c: acknowledgement and silence */
+void api_alert_ack(struct creq *r, const char *id);
+void api_alert_silence(struct creq *r, const char *id);
+void api_alert_link(struct creq *r, bool confirm);
+void api_alert_events(struct creq *r);
 void api_stats(struct creq *r);
 void api_latest(struct creq *r);
 void api_export(struct creq *r);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alertch.h"
 #include "core/cron.h"
 #include "core/json.h"
 
@@ -108,7 +109,8 @@ static const char *const job_fields[] = {"name",
                                          "calendar_shift",
                                          NULL};
 static const char *const java_fields[] = {"classpath", "class", "jvm_opts", NULL};
-static const char *const alert_fields[] = {"webhook", "on", "silence_s", NULL};
+static const char *const alert_fields[] = {"webhook",  "on",       "silence_s",
+                                           "channels", "escalate", NULL};
 
 static int opt_enum(const cJSON *o, const char *key, const char *const *names, int n, int def,
                     int *out, struct sc_err *err)
@@ -273,6 +275,27 @@ static int parse_alert(const cJSON *root, struct job *j, struct sc_err *err)
     if (j->alert.webhook[0] && strncmp(j->alert.webhook, "http://", 7) != 0 &&
         strncmp(j->alert.webhook, "https://", 8) != 0)
         return sc_err_set(err, EINVAL, "alert.webhook", -1, "must be an http:// or https:// URL");
+    /* channels and escalate are kept as their JSON text: only the leader's
+     * sender reads them (core/alertch.h). */
+    const cJSON *lst = NULL;
+    if ((rc = json_get_arr(al, "channels", JSON_OPTIONAL, &lst, err)) == 0) {
+        if ((rc = alertch_validate(lst, "alert.channels", err)) < 0)
+            return rc;
+        if (!(j->alert.channels = json_print(lst)))
+            return sc_err_set(err, ENOMEM, "alert.channels", -1, "out of memory");
+    } else if (rc != -ENOENT) {
+        json_err_prefix(err, "alert");
+        return rc;
+    }
+    if ((rc = json_get_arr(al, "escalate", JSON_OPTIONAL, &lst, err)) == 0) {
+        if ((rc = alertch_validate_escalate(lst, "alert.escalate", err)) < 0)
+            return rc;
+        if (!(j->alert.escalate = json_print(lst)))
+            return sc_err_set(err, ENOMEM, "alert.escalate", -1, "out of memory");
+    } else if (rc != -ENOENT) {
+        json_err_prefix(err, "alert");
+        return rc;
+    }
     j->alert.on = JOB_ALERT_FAILURE | JOB_ALERT_TIMEOUT | JOB_ALERT_MISSED;
     rc = json_get_arr(al, "on", JSON_OPTIONAL, &on, err);
     if (rc == -ENOENT)
@@ -527,6 +550,11 @@ cJSON *job_to_cjson(const struct job *j)
         if (j->alert.on & (1u << k))
             cJSON_AddItemToArray(on, cJSON_CreateString(alert_on_names[k]));
     cJSON_AddNumberToObject(alert, "silence_s", j->alert.silence_s);
+    /* Only when set, as env below. */
+    if (j->alert.channels)
+        cJSON_AddItemToObject(alert, "channels", cJSON_Parse(j->alert.channels));
+    if (j->alert.escalate)
+        cJSON_AddItemToObject(alert, "escalate", cJSON_Parse(j->alert.escalate));
     /* Only when set: agents of a release without "env" refuse the field. */
     cJSON *env = j->nenv ? cJSON_AddObjectToObject(o, "env") : NULL;
     for (int i = 0; env && i < j->nenv; i++) {
@@ -588,6 +616,8 @@ void job_free(struct job *j)
             free(j->labels[i]);
     free(j->labels);
     free(j->alert.webhook);
+    free(j->alert.channels);
+    free(j->alert.escalate);
     for (int i = 0; i < j->nenv; i++) {
         free(j->env[i].name);
         free(j->env[i].value);

@@ -80,9 +80,11 @@ struct job {
     struct job_env *env; /* shell jobs only; nenv entries */
     int nenv;
     struct {
-        char *webhook; /* "" when absent */
-        unsigned on;   /* JOB_ALERT_* bits */
-        int silence_s; /* minimum seconds between notices for this job */
+        char *webhook;  /* "" when absent */
+        unsigned on;    /* JOB_ALERT_* bits */
+        int silence_s;  /* minimum seconds between notices for this job */
+        char *channels; /* JSON list (core/alertch.h), NULL when absent */
+        char *escalate; /* JSON list of {after_s, channels}, NULL when absent */
     } alert;
 };
 

@@ -16,10 +16,18 @@
 
 #include "core/log.h"
 #include "sql/hist_alert.h"
+#include "sql/hist_outbox.h"
 
 struct hook_req {
     char *url, *body;
     struct curl_slist *hdr;
+    struct alertch_msg msg; /* hist_hooks_send: the delivery (url, body point into it) */
+    bool owned_msg;
+    size_t rd;               /* SMTP: bytes of body already read by libcurl */
+    struct curl_slist *rcpt; /* SMTP recipients */
+    hist_hooks_done_fn done; /* NULL for hist_hooks_post */
+    void *done_arg;
+    char errbuf[CURL_ERROR_SIZE];
     CURL *easy;
     struct hook_req *next;
 };
@@ -51,8 +59,13 @@ static void req_free(struct hook_req *r)
     if (r->easy)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->hdr);
-    free(r->url);
-    free(r->body);
+    curl_slist_free_all(r->rcpt);
+    if (r->owned_msg) {
+        alertch_msg_free(&r->msg);
+    } else {
+        free(r->url);
+        free(r->body);
+    }
     free(r);
 }
 
@@ -63,9 +76,67 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* mail_read: libcurl's upload callback for SMTP, the message from r->body. */
+static size_t mail_read(char *buf, size_t size, size_t n, void *arg)
+{
+    struct hook_req *r = arg;
+    size_t left = strlen(r->body) - r->rd, k = size * n < left ? size * n : left;
+    memcpy(buf, r->body + r->rd, k);
+    r->rd += k;
+    return k;
+}
+
+/* start_smtp: one mail through libcurl's SMTP (hooks thread). */
+static int start_smtp(struct hist_hooks *h, struct hook_req *r)
+{
+    char from[400];
+    if (!(r->easy = curl_easy_init()))
+        return -ENOMEM;
+    for (int i = 0; i < r->msg.nrcpt; i++) {
+        char to[400];
+        snprintf(to, sizeof to, "<%s>", r->msg.rcpt[i]);
+        struct curl_slist *l = curl_slist_append(r->rcpt, to);
+        if (!l)
+            return -ENOMEM;
+        r->rcpt = l;
+    }
+    snprintf(from, sizeof from, "<%s>", r->msg.mail_from);
+    curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(r->easy, CURLOPT_MAIL_FROM, from);
+    curl_easy_setopt(r->easy, CURLOPT_MAIL_RCPT, r->rcpt);
+    curl_easy_setopt(r->easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, mail_read);
+    curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
+    if (r->msg.starttls)
+        curl_easy_setopt(r->easy, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    /* A fresh connection per mail, closed after it: the multi handle would
+     * otherwise reuse another channel's plain connection to the same server,
+     * and a mail that requires STARTTLS went out in clear that way
+     * (alert_channels.sh caught it, libcurl 7.88). Mail is rare enough. */
+    curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+    if (r->msg.user) {
+        curl_easy_setopt(r->easy, CURLOPT_USERNAME, r->msg.user);
+        curl_easy_setopt(r->easy, CURLOPT_PASSWORD, r->msg.password ? r->msg.password : "");
+    }
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
+    curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)h->timeout_ms);
+    curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+    if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
+        return -ENOMEM;
+    r->next = h->running;
+    h->running = r;
+    return 0;
+}
+
 /* start: hand one request to the multi handle (hooks thread). */
 static int start(struct hist_hooks *h, struct hook_req *r)
 {
+    if (r->msg.smtp)
+        return start_smtp(h, r);
     r->hdr = curl_slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *more = r->hdr ? curl_slist_append(r->hdr, "Expect:") : NULL;
     if (more)
@@ -83,6 +154,7 @@ static int start(struct hist_hooks *h, struct hook_req *r)
     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
     if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
         return -ENOMEM;
@@ -105,10 +177,20 @@ static void finished(struct hist_hooks *h, struct hook_req *r, CURLcode res)
 {
     long code = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
-    bool ok = res == CURLE_OK && code >= 200 && code < 300;
+    bool ok = res == CURLE_OK && (r->msg.smtp || (code >= 200 && code < 300));
+    char why[CURL_ERROR_SIZE + 64];
+    if (ok)
+        why[0] = 0;
+    else if (res == CURLE_OK)
+        snprintf(why, sizeof why, "HTTP %ld", code);
+    else
+        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+    /* The URL may carry a token or a signature: the log names the host only. */
     if (!ok)
-        LOGW("alert webhook %s failed: %s (HTTP %ld)", r->url,
-             res == CURLE_OK ? "not a 2xx answer" : curl_easy_strerror(res), code);
+        LOGW("alert %s to %.*s failed: %s", r->msg.smtp ? "mail" : "webhook",
+             (int)strcspn(r->url, "?"), r->url, why);
+    if (r->done)
+        r->done(r->done_arg, ok, why);
     curl_multi_remove_handle(h->multi, r->easy);
     unlink_running(h, r);
     req_free(r);
@@ -191,15 +273,9 @@ int hist_hooks_new(int max_queued, int timeout_ms, struct hist_hooks **out)
     return 0;
 }
 
-int hist_hooks_post(struct hist_hooks *h, const char *url, const char *body)
+/* enqueue: r joins the FIFO; -EAGAIN (r freed) when full. */
+static int enqueue(struct hist_hooks *h, struct hook_req *r)
 {
-    if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0))
-        return -EINVAL;
-    struct hook_req *r = calloc(1, sizeof *r);
-    if (!r || !(r->url = strdup(url)) || !(r->body = strdup(body ? body : "{}"))) {
-        req_free(r);
-        return -ENOMEM;
-    }
     pthread_mutex_lock(&h->lock);
     if (h->nqueued >= h->max_queued) {
         h->dropped++;
@@ -216,6 +292,44 @@ int hist_hooks_post(struct hist_hooks *h, const char *url, const char *body)
     pthread_mutex_unlock(&h->lock);
     curl_multi_wakeup(h->multi);
     return 0;
+}
+
+int hist_hooks_send(struct hist_hooks *h, struct alertch_msg *msg, hist_hooks_done_fn done,
+                    void *arg)
+{
+    struct hook_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        alertch_msg_free(msg);
+        return -ENOMEM;
+    }
+    r->msg = *msg;
+    memset(msg, 0, sizeof *msg);
+    r->owned_msg = true;
+    r->url = r->msg.url;
+    r->body = r->msg.body;
+    r->done = done;
+    r->done_arg = arg;
+    return enqueue(h, r);
+}
+
+int hist_hooks_room(struct hist_hooks *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int n = h->max_queued - h->nqueued;
+    pthread_mutex_unlock(&h->lock);
+    return n > 0 ? n : 0;
+}
+
+int hist_hooks_post(struct hist_hooks *h, const char *url, const char *body)
+{
+    if (!url || (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0))
+        return -EINVAL;
+    struct hook_req *r = calloc(1, sizeof *r);
+    if (!r || !(r->url = strdup(url)) || !(r->body = strdup(body ? body : "{}"))) {
+        req_free(r);
+        return -ENOMEM;
+    }
+    return enqueue(h, r);
 }
 
 void hist_hooks_stats(struct hist_hooks *h, struct hist_hooks_stats *s)
@@ -244,11 +358,15 @@ void hist_hooks_free(struct hist_hooks *h)
         struct hook_req *r = h->running;
         h->running = r->next;
         curl_multi_remove_handle(h->multi, r->easy);
+        if (r->done)
+            r->done(r->done_arg, false, "sender stopped");
         req_free(r);
     }
     while (h->head) {
         struct hook_req *r = h->head;
         h->head = r->next;
+        if (r->done)
+            r->done(r->done_arg, false, "sender stopped");
         req_free(r);
     }
     curl_multi_cleanup(h->multi);

@@ -159,4 +159,47 @@ CREATE TABLE IF NOT EXISTS task_xcom (
   PRIMARY KEY (run_id, task, item)
 ) ENGINE=InnoDB;
 
+CREATE TABLE IF NOT EXISTS alert_outbox (
+  id           BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  alert_id     BIGINT UNSIGNED NOT NULL,
+  event        VARCHAR(16) NOT NULL,
+  job          VARCHAR(128) NOT NULL DEFAULT '',
+  notice       TEXT NOT NULL,
+  route        TEXT NULL,
+  channel_idx  INT NOT NULL DEFAULT 0,
+  channel      VARCHAR(16) NOT NULL DEFAULT '',
+  state        ENUM('new','pending','sent','failed_over','dead','suppressed') NOT NULL,
+  attempts     INT NOT NULL DEFAULT 0,
+  next_try     DATETIME(3) NOT NULL,
+  first_fail   DATETIME(3) NULL,
+  last_error   VARCHAR(255) NOT NULL DEFAULT '',
+  claim        VARCHAR(96) NULL,
+  claim_until  DATETIME(3) NULL,
+  created_at   DATETIME(3) NOT NULL,
+  sent_at      DATETIME(3) NULL,
+  PRIMARY KEY (id),
+  KEY ix_due (state, next_try),
+  KEY ix_alert (alert_id),
+  KEY ix_claim (claim)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS alert_ack (
+  alert_id        BIGINT UNSIGNED NOT NULL,
+  acked_at        DATETIME(3) NULL,
+  acked_by        VARCHAR(128) NULL,
+  silenced_until  DATETIME(3) NULL,
+  escalate        TEXT NULL,
+  level           INT NOT NULL DEFAULT 0,
+  escalate_at     DATETIME(3) NULL,
+  notice          TEXT NULL,
+  PRIMARY KEY (alert_id),
+  KEY ix_escalate (escalate_at)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS alert_key (
+  id   INT NOT NULL,
+  k    VARBINARY(64) NOT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB;
+
 INSERT IGNORE INTO schema_version (version) VALUES (1), (2), (3), (4), (5), (6), (7), (8);

@@ -614,7 +614,25 @@ async function pageAlerts() {
     h('div', { id: 'panel-no-failover' }, panel('Jobs that cannot fail over', nodata(a.no_failover, table([['Job', jobLink], ['Domain / level / job level', lv],
       ['Eligible agents', (r) => r.eligible_agents], ['Reason', (r) => r.reason]], a.no_failover)))),
     h('div', { id: 'panel-abnormal-agents' }, panel('Abnormal agents', nodata(a.abnormal_agents, table([['Agent', (r) => r.agent], ['Host', (r) => r.host],
-      ['Reasons', (r) => r.reasons.join(', ')]], a.abnormal_agents)))));
+      ['Reasons', (r) => r.reasons.join(', ')]], a.abnormal_agents)))),
+    h('div', { id: 'panel-notices' }, await noticesPanel()));
+}
+
+/* noticesPanel: the leader's open alerts (what notices are about), with
+ * Acknowledge (reminders and escalation stop) and Silence 1 h for operators. */
+async function noticesPanel() {
+  let ev;
+  try { ev = await api('GET', '/alerts/events'); } catch (e) { return panel('Notifications', h('p', { class: 'muted' }, 'not available: ' + e.message)); }
+  const canWrite = state.role === 'operator' || state.role === 'admin';
+  const act = (r, what, body) => h('button', { class: 'plain', 'data-alert': String(r.id), 'data-action': what, onclick: async (e) => {
+    e.target.disabled = true;
+    try { await api('POST', '/alerts/' + r.id + '/' + what, body); route(); } catch (x) { e.target.disabled = false; alert(x.message); }
+  } }, what === 'ack' ? 'Acknowledge' : 'Silence 1 h');
+  const stateText = (r) => r.acked_at ? 'acknowledged by ' + (r.acked_by || '?') + ' ' + when(r.acked_at)
+    : r.silenced_until ? 'silenced until ' + when(r.silenced_until) : (r.escalation_level ? 'escalated (level ' + r.escalation_level + ')' : 'notifying');
+  return panel('Notifications', nodata(ev.alerts, table([['Alert', (r) => '#' + r.id], ['Job', (r) => r.job ? link('#/jobs/' + encodeURIComponent(r.job), r.job) : '—'],
+    ['Kind', (r) => r.kind + (r.item !== undefined ? ' · item ' + r.item : '')], ['Raised', (r) => when(r.raised_at)], ['State', stateText],
+    ['', (r) => canWrite && !r.acked_at ? h('span', {}, act(r, 'ack'), ' ', act(r, 'silence', { minutes: 60 })) : '']], ev.alerts)));
 }
 
 /* ---------------------------------------------------------------- users (admin) */

@@ -140,11 +140,15 @@ test('trigger it and see executions and an alert', async () => {
     }
   }
   await page.screenshot({ path: shots + '/history-manual.png', fullPage: true });
-  // The agent's history writer is not wired on this branch: the rows it would
-  // write (one success, one failure) go in through SQL.
+  // The rows the agent's history writer would write (one success, one
+  // failure) go in through SQL.
   sql("SET time_zone='+00:00'; INSERT INTO job_execution (execution_id, job, item, fire_time, trigger_type, agent, host, status, exit_code, started_at, finished_at, output_tail, error) VALUES " +
       "('br-ok', 'browserjob', 0, UTC_TIMESTAMP(3) - INTERVAL 20 SECOND, 'manual', 'a1', 'h1', 'succeeded', 0, UTC_TIMESTAMP(3) - INTERVAL 20 SECOND, UTC_TIMESTAMP(3) - INTERVAL 19 SECOND, 'all good', NULL)," +
-      "('br-bad', 'browserjob', 5, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, 'cron', 'a1', 'h1', 'failed', 3, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, UTC_TIMESTAMP(3) - INTERVAL 9 SECOND, 'boom at line 3', 'exit status 3')");
+      "('br-bad', 'browserjob', 5, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, 'cron', 'a1', 'h1', 'failed', 3, UTC_TIMESTAMP(3) - INTERVAL 10 SECOND, UTC_TIMESTAMP(3) - INTERVAL 9 SECOND, 'boom at line 3', 'exit status 3');" +
+      // and their trace rows, as the writer records them: the leader's
+      // incremental alert evaluation reads status changes from there
+      " INSERT INTO job_status_trace (execution_id, state, at) VALUES ('br-ok', 'succeeded', UTC_TIMESTAMP(3) - INTERVAL 19 SECOND)," +
+      " ('br-bad', 'failed', UTC_TIMESTAMP(3) - INTERVAL 9 SECOND)");
   await page.goto(url + '/#/history');
   await page.fill('#h-job', 'browserjob');
   await page.press('#h-job', 'Enter');
@@ -171,6 +175,30 @@ test('trigger it and see executions and an alert', async () => {
   await page.waitForSelector('#open-alerts');
   const shown = Number(await page.textContent('#open-alerts'));
   assert.ok(shown === before || shown === await openNow(), 'dashboard shows ' + shown + ', the server counts ' + before);
+});
+
+test('acknowledge an open alert from the alert page', async () => {
+  // The leader opens an alert_event row for the failed item within a few of
+  // its evaluations; the Notifications panel lists it with its buttons.
+  const row = '#panel-notices tr:has-text("browserjob")';
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    await page.goto(url + '/#/');
+    await page.goto(url + '/#/alerts');
+    try {
+      await page.waitForSelector(row + ' button[data-action="ack"]', { timeout: 2000 });
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+  }
+  const id = await page.locator(row + ' button[data-action="ack"]').first().getAttribute('data-alert');
+  await page.locator(row + ' button[data-action="ack"]').first().click();
+  await page.waitForSelector('#panel-notices tr:has-text("#' + id + '"):has-text("acknowledged by admin")');
+  assert.equal(await page.locator('#panel-notices tr:has-text("#' + id + '") button').count(), 0);
+  const acked = execSync(process.env.SQL, { input: 'SELECT acked_by FROM alert_ack WHERE alert_id = ' + id + ' AND acked_at IS NOT NULL' }).toString();
+  assert.match(acked, /admin/);
+  await page.screenshot({ path: shots + '/alerts-ack.png', fullPage: true });
 });
 
 test('jobs list shows the last result', async () => {

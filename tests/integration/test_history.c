@@ -203,7 +203,8 @@ static char *show_create(MYSQL *m, const char *table)
 
 static const char *const tables[] = {
     "schema_version", "job_execution", "job_status_trace", "job_daily_stats", "alert_event",
-    "audit_log",      "app_user",      "workflow_run",     "task_instance",   "task_xcom"};
+    "audit_log",      "app_user",      "workflow_run",     "task_instance",   "task_xcom",
+    "alert_outbox",   "alert_ack",     "alert_key"};
 
 static void assert_same_schema(MYSQL *a, MYSQL *b)
 {
