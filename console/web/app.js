@@ -269,7 +269,7 @@ async function pagePauses() {
 
 const TRIGGERED_ONLY = 'triggered only (no cron)';
 
-async function previewInto(box, expr, tz, n) {
+async function previewInto(box, expr, tz, n, cal) {
   const mine = box.dataset.seq = String(Number(box.dataset.seq || 0) + 1);
   /* A job without cron never fires on a schedule: nothing to preview. */
   if (!String(expr || '').trim()) {
@@ -277,10 +277,15 @@ async function previewInto(box, expr, tz, n) {
     return;
   }
   try {
-    const p = await api('GET', '/cron/preview?' + qs({ expr, tz, n: n || 10 }));
+    const c = cal && cal.calendar ? { calendar: cal.calendar, calendar_rule: cal.rule, calendar_shift: cal.shift } : {};
+    const p = await api('GET', '/cron/preview?' + qs(Object.assign({ expr, tz, n: n || 10 }, c)));
     if (box.dataset.seq !== mine) return; /* a newer expression is being previewed */
-    box.replaceChildren(h('div', { class: 'ok' }, '✓ valid · zone ' + p.timezone),
-      h('ol', { class: 'nexttimes' }, p.next.map((t, i) => h('li', {}, t + ' ' + p.next_offset[i]))));
+    /* with a calendar: the fires it skips (or moves), and why */
+    const sk = p.skipped && p.skipped.length ? h('div', { id: 'cronskipped' }, h('h3', {}, 'Skipped by calendar ' + c.calendar),
+      h('ul', { class: 'skipped' }, p.skipped.map((x) => h('li', {}, x.time + ' — ' + x.reason))),
+      p.skipped_more ? h('div', { class: 'muted' }, 'and more') : null) : null;
+    box.replaceChildren(h('div', { class: 'ok' }, '✓ valid · zone ' + p.timezone + (c.calendar ? ' · calendar ' + c.calendar : '')),
+      h('ol', { class: 'nexttimes' }, p.next.map((t, i) => h('li', {}, t + ' ' + p.next_offset[i]))), sk);
   } catch (e) {
     if (box.dataset.seq !== mine) return;
     const b = e.body || {};
@@ -670,9 +675,18 @@ function pageCron() {
   const tz = h('input', { id: 'crontz', size: 20, value: 'UTC' });
   const n = h('input', { id: 'cronn', type: 'number', min: 1, max: 100, value: 10, size: 4 });
   const out = h('div', { id: 'cronout' });
-  const go = debounce(() => previewInto(out, expr.value, tz.value || 'UTC', n.value || 10), 200);
+  /* a calendar's effect on the expression (the names from GET /calendars) */
+  const cal = h('select', { id: 'croncal' }, h('option', { value: '' }, '(no calendar)'));
+  const rule = h('select', { id: 'croncalrule' }, ['workdays', 'holidays'].map((x) => h('option', { value: x }, x)));
+  const shift = h('select', { id: 'croncalshift' }, ['none', 'next', 'previous'].map((x) => h('option', { value: x }, x)));
+  api('GET', '/calendars').then((cs) => (Array.isArray(cs) ? cs : cs.calendars || [])
+    .forEach((c) => cal.append(h('option', { value: c.name }, c.name)))).catch(() => {});
+  const go = debounce(() => previewInto(out, expr.value, tz.value || 'UTC', n.value || 10,
+    { calendar: cal.value, rule: rule.value, shift: shift.value }), 200);
   [expr, tz, n].forEach((el) => el.addEventListener('input', go));
-  render(h('h1', {}, 'Cron tool'), h('div', { class: 'toolbar' }, h('label', {}, 'Expression ', expr), h('label', {}, 'Zone ', tz), h('label', {}, 'Next ', n)),
+  [cal, rule, shift].forEach((el) => el.addEventListener('change', go));
+  render(h('h1', {}, 'Cron tool'), h('div', { class: 'toolbar' }, h('label', {}, 'Expression ', expr), h('label', {}, 'Zone ', tz), h('label', {}, 'Next ', n),
+    h('label', {}, 'Calendar ', cal), h('label', {}, 'Rule ', rule), h('label', {}, 'Shift ', shift)),
     h('p', { class: 'muted' }, 'Quartz (6-7 fields), Unix (5 fields), @daily, @every 5m. Times are wall times in the zone.'), out);
   go();
 }

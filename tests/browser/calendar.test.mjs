@@ -68,3 +68,19 @@ test('the job page shows the fires its calendar skips, with the reasons', async 
   assert.match(text, /is a weekend day in cn/);
   assert.match(await page.textContent('#jobpreview'), /calendar cn \(workdays, shift none\)/);
 });
+
+test('the cron tool shows what a calendar skips', async () => {
+  await page.goto(url + '/#/cron');
+  await page.waitForSelector('#croncal option[value="cn"]', { state: 'attached' });
+  await page.fill('#cronexpr', '0 0 10 * * ?');
+  await page.waitForSelector('#cronout .nexttimes li');
+  assert.equal(await page.locator('#cronskipped').count(), 0);
+  await page.selectOption('#croncal', 'cn');
+  // a daily fire over the next ten workdays passes at least one weekend
+  await page.waitForSelector('#cronskipped li');
+  const first = await page.textContent('#cronskipped li');
+  assert.match(first, /cn/);
+  assert.match(await page.textContent('#cronout .ok'), /calendar cn/);
+  await page.selectOption('#croncalshift', 'next');
+  await page.waitForSelector('#cronskipped li:has-text("moved to")');
+});
