@@ -225,6 +225,10 @@ static void test_skip_window(void **state)
              " VALUES ('control-missed', 'tick', 7, FROM_UNIXTIME(%lld), 'cron', 'missed')",
              to);
     tdb_exec(s.m, sql);
+    /* and its trace row, as the writer records it: the leader's incremental
+     * evaluation reads status changes from there */
+    tdb_exec(s.m, "INSERT INTO job_status_trace (execution_id, state, at)"
+                  " VALUES ('control-missed', 'missed', NOW(3))");
     wait_count(s.m,
                "SELECT COUNT(*) FROM alert_event WHERE kind = 'missed' AND job = 'tick' AND"
                " item = 7",
