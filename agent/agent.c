@@ -143,6 +143,13 @@ static const struct job *alert_job(void *ctx, const char *name)
     return a->coord ? coord_job(a->coord, name) : NULL;
 }
 
+/* alert_workflow: a workflow's own alert channels, from the driver. */
+static char *alert_workflow(void *ctx, const char *name)
+{
+    struct agent *a = ctx;
+    return a->wfd ? wfd_alert_channels(a->wfd, name) : NULL;
+}
+
 /* na_add: one more condition for maint (false when out of memory or full). */
 static bool na_add(struct agent *a, const char *kind, const char *job, const char *agent,
                    const char *msg)
@@ -1252,6 +1259,7 @@ int agent_run(const struct cfg *c)
             .base = a.base,
             .sender = a.id,
             .job = alert_job,
+            .workflow_channels = alert_workflow,
             .ctx = &a,
             .secrets = cfg_str(c, "secrets"),
             .ack_url = cfg_str(c, "alert_ack_url"),

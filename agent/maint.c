@@ -556,11 +556,22 @@ static unsigned kind_bit(const char *kind)
                                               : JOB_ALERT_MISSED;
 }
 
-/* route_unowned (loop): the channels of a notice no job's settings take (an
- * agent's or a workflow's): alert_webhook, else the agent's plain default
- * channels; NULL: nowhere. */
-static char *route_unowned(struct maint *m)
+static bool workflow_kind(const char *kind)
 {
+    return !strcmp(kind, "run_failed") || !strcmp(kind, "run_overdue") ||
+           !strcmp(kind, "task_failed") || !strcmp(kind, "sensor_late");
+}
+
+/* route_unowned (loop): the channels of a notice no job's settings take: a
+ * workflow's own alert channels for a workflow's; else alert_webhook, else
+ * the agent's plain default channels; NULL: nowhere. */
+static char *route_unowned(struct maint *m, const struct hist_alert_notice *x)
+{
+    if (workflow_kind(x->kind) && m->o.workflow_channels) {
+        char *own = m->o.workflow_channels(m->o.ctx, x->job);
+        if (own)
+            return own;
+    }
     if (m->webhook) {
         cJSON *a = cJSON_CreateArray(), *w = cJSON_CreateObject();
         cJSON_AddStringToObject(w, "type", "webhook");
@@ -637,7 +648,7 @@ static void notices_cb(evutil_socket_t fd, short what, void *arg)
         snprintf(r->event, sizeof r->event, "%s", x->event);
         if (!hist_alert_about_job(x)) {
             /* an agent's or a workflow's: its stored payload, as decided */
-            r->channels = route_unowned(m);
+            r->channels = route_unowned(m, x);
             if (r->channels && !(r->notice = strdup(n[i].payload))) {
                 free(r->channels);
                 free(r);

@@ -50,6 +50,9 @@ struct maint_opts {
     int failover_s;       /* a channel failing this long: the next channel takes over */
     int retry_max_s;      /* backoff between attempts grows to this */
     int give_up_s;        /* a notice undelivered this long is dead */
+    /* workflow_channels: a workflow's alert channels as JSON text (the
+     * caller's), or NULL (loop thread); NULL callback: none. */
+    char *(*workflow_channels)(void *ctx, const char *workflow);
     /* job: the current config of a job, or NULL (called on the loop thread). */
     const struct job *(*job)(void *ctx, const char *name);
     void *ctx;

@@ -2612,3 +2612,9 @@ void wfd_stats(const struct wfd *w, struct wfd_stats *out)
     for (size_t it = 0; strmap_next(&w->runs, &it, &k, &v);)
         out->runs_active += ((struct wrun *)v)->st == WF_R_RUNNING;
 }
+
+char *wfd_alert_channels(struct wfd *w, const char *workflow)
+{
+    struct wdef *def = w && workflow ? strmap_get(&w->defs, workflow) : NULL;
+    return def && def->d && def->d->alert_channels ? strdup(def->d->alert_channels) : NULL;
+}

@@ -64,6 +64,9 @@ struct wfd_stats {
     int runs_active;
 };
 void wfd_stats(const struct wfd *w, struct wfd_stats *out);
+/* wfd_alert_channels: a workflow's "alert" channels as JSON text (the
+ * caller's), or NULL when it names none or the driver does not hold it. */
+char *wfd_alert_channels(struct wfd *w, const char *workflow);
 
 /* Internal: shared by wfdrive.c and wfitem.c. */
 bool wfd_item_on_watch(struct wfd *w, int type, const char *path);

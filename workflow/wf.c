@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alertch.h"
 #include "core/cron.h"
 #include "core/job.h"
 #include "core/json.h"
@@ -615,7 +616,37 @@ static const char *const wf_fields[] = {"name",           "description", "cron",
                                         "timezone",       "calendar",    "calendar_rule",
                                         "calendar_shift", "enabled",     "max_active_runs",
                                         "max_running_tasks", "catchup",  "timeout_s",
-                                        "params",         "tasks",       NULL};
+                                        "params",         "tasks",       "alert",
+                                        NULL};
+
+/* parse_alert: "alert": {"channels": [...]} (core/alertch: the same channels
+ * as a job's alert.channels), where the workflow's notices go (run_failed,
+ * run_overdue, task_failed, sensor_late: docs/alerts.md). */
+static int parse_alert(const cJSON *root, struct wf_def *d, struct sc_err *err)
+{
+    static const char *const fields[] = {"channels", NULL};
+    const cJSON *al = cJSON_GetObjectItemCaseSensitive(root, "alert"), *lst = NULL;
+    int rc;
+    if (!al || cJSON_IsNull(al))
+        return 0;
+    if (!cJSON_IsObject(al))
+        return sc_err_set(err, EINVAL, "alert", -1, "must be an object {\"channels\": [...]}");
+    if ((rc = json_check_fields(al, fields, err)) < 0) {
+        char f[sizeof err->field];
+        snprintf(f, sizeof f, "%s", err->field);
+        snprintf(err->field, sizeof err->field, "alert.%.*s", (int)sizeof err->field - 7, f);
+        return rc;
+    }
+    if ((rc = json_get_arr(al, "channels", JSON_REQUIRED, &lst, err)) < 0) {
+        snprintf(err->field, sizeof err->field, "alert.channels");
+        return rc;
+    }
+    if ((rc = alertch_validate(lst, "alert.channels", err)) < 0)
+        return rc;
+    if (!(d->alert_channels = json_print(lst)))
+        return sc_err_set(err, ENOMEM, "alert.channels", -1, "out of memory");
+    return 0;
+}
 
 static int parse_tasks(const cJSON *root, struct wf_def *d, struct sc_err *err)
 {
@@ -707,6 +738,7 @@ static int wf_from_cjson(const cJSON *root, struct wf_def **out, struct sc_err *
         (rc = json_opt_int(root, "max_active_runs", 1, 1000, 1, &d->max_active_runs, err)) < 0 ||
         (rc = json_opt_int(root, "max_running_tasks", 1, WF_TASKS_MAX, 0, &d->max_running_tasks,
                            err)) < 0 ||
+        (rc = parse_alert(root, d, err)) < 0 ||
         (rc = json_opt_bool(root, "catchup", false, &d->catchup, err)) < 0 ||
         (rc = json_opt_int(root, "timeout_s", 0, WF_RUN_TIMEOUT_MAX, 0, &d->timeout_s, err)) < 0 ||
         (rc = parse_params(root, d, err)) < 0 || (rc = parse_tasks(root, d, err)) < 0)
@@ -775,6 +807,7 @@ void wf_free(struct wf_def *d)
     free(d->cron);
     free(d->timezone);
     free(d->calendar);
+    free(d->alert_channels);
     cJSON_Delete(d->params);
     for (int i = 0; d->tasks && i < d->ntasks; i++) {
         struct wf_task *t = &d->tasks[i];
@@ -854,6 +887,9 @@ cJSON *wf_to_cjson(const struct wf_def *d)
     cJSON_AddBoolToObject(o, "catchup", d->catchup);
     cJSON_AddNumberToObject(o, "timeout_s", d->timeout_s);
     cJSON_AddItemToObject(o, "params", cJSON_Duplicate(d->params, 1));
+    if (d->alert_channels) /* stored only when set */
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(o, "alert"), "channels",
+                              cJSON_Parse(d->alert_channels));
     tasks = cJSON_AddObjectToObject(o, "tasks");
     for (int i = 0; tasks && i < d->ntasks; i++) {
         cJSON *t = task_to_cjson(d, &d->tasks[i]);

@@ -100,6 +100,8 @@ struct wf_def {
     bool enabled;        /* default true */
     int max_active_runs; /* 1..1000, default 1 */
     int max_running_tasks; /* a run's tasks running at once: 1..WF_TASKS_MAX, 0 = no bound */
+    char *alert_channels;  /* "alert": {"channels": [...]} as JSON text (core/alertch), or NULL:
+                            * where the workflow's notices go */
     bool catchup;        /* default false */
     int timeout_s;       /* a run's limit, 0 = none */
     cJSON *params;       /* object of string values (never NULL: {} when absent) */

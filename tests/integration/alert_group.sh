@@ -108,6 +108,26 @@ sc_wait_until 90 runfailed || fail "no run_failed notice: $(cat "$dir/hook.log")
 grep -q '"kind":"task_failed".*"job":"nightly".*"task":"boom"' "$dir/hook.log" \
   || fail "no task_failed notice for boom: $(cat "$dir/hook.log")"
 
+# ---- a workflow with its own alert channels: its notices go there, not to
+# the agents' alert_webhook
+python3 "$SC_ROOT/tests/lib/webhook_receiver.py" "$dir/own.port" "$dir/own.log" &
+opid=$!
+sc_wait_until 30 test -s "$dir/own.port" || fail "second receiver did not start"
+touch "$dir/own.log"
+cat > "$dir/wf2.json" <<EOF2
+{"name":"nightly2","cron":"0 0 1 * * ?","tasks":{"boom":{"command":"exit 3"}},
+ "alert":{"channels":[{"type":"webhook","url":"http://127.0.0.1:$(cat "$dir/own.port")/own"}]}}
+EOF2
+ctl workflow put "$dir/wf2.json" >/dev/null || fail "workflow put nightly2"
+ctl workflow get nightly2 | grep -q '"channels"' || fail "nightly2 stored without its channels: $(ctl workflow get nightly2)"
+wtrig2() { ctl workflow trigger nightly2 >/dev/null 2>&1; }
+sc_wait_until 30 wtrig2 || fail "workflow trigger nightly2"
+own() { grep -q '"event":"open".*"kind":"run_failed".*"job":"nightly2"' "$dir/own.log" &&
+        grep -q '"kind":"task_failed".*"job":"nightly2"' "$dir/own.log"; }
+sc_wait_until 90 own || fail "nightly2's notices not at its own channel: own: $(cat "$dir/own.log"); ops: $(grep nightly2 "$dir/hook.log")"
+[ "$(count '"job":"nightly2"')" = 0 ] || fail "nightly2's notices also went to alert_webhook: $(grep nightly2 "$dir/hook.log")"
+kill "$opid" 2>/dev/null; wait "$opid" 2>/dev/null || true
+
 # ---- no_failover: pair loses its second eligible agent
 [ "$(count '"job":"pair"')" = 0 ] || fail "pair notified while two agents run it: $(cat "$dir/hook.log")"
 kill -TERM "${it_pids[1]}"
