@@ -78,8 +78,7 @@ int ctl_calendar_put(const struct cfg *c, int nargs, char **args)
     size_t len = 0;
     struct calendar *cal = NULL;
     struct sc_err err;
-    char path[300], msg[512];
-    struct Stat st;
+    char msg[512];
     int rc;
     if ((rc = ctl_need_args(nargs, 1, "calendar put FILE|-")) != CTL_OK)
         return rc;
@@ -106,26 +105,12 @@ int ctl_calendar_put(const struct cfg *c, int nargs, char **args)
         rc = CTL_INVALID;
         goto out;
     }
-    zkcli_ensure(k, CALCACHE_ROOT);
-    snprintf(path, sizeof path, CALCACHE_ROOT "/%s", cal->name);
-    int zrc = zkcli_exists(k, path, &st);
-    if (zrc == ZNONODE) {
-        zrc = zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0);
-        if (zrc == ZOK)
+    int version;
+    if ((rc = ctl_put_node(k, CALCACHE_ROOT, cal->name, canon, "calendar", &version)) == CTL_OK) {
+        if (version == 0)
             printf("calendar %s created\n", cal->name);
-    } else if (zrc == ZOK) {
-        zrc = zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL);
-        if (zrc == ZOK)
-            printf("calendar %s updated (version %d)\n", cal->name, st.version + 1);
-    }
-    if (zrc == ZBADVERSION || zrc == ZNODEEXISTS) {
-        fprintf(stderr, "shardcronctl: calendar %s changed concurrently; retry\n", cal->name);
-        rc = CTL_ERR;
-    } else if (zrc != ZOK) {
-        fprintf(stderr, "shardcronctl: writing %s: %s\n", path, zerror(zrc));
-        rc = CTL_ERR;
-    } else {
-        rc = CTL_OK;
+        else
+            printf("calendar %s updated (version %d)\n", cal->name, version);
     }
 out:
     free(canon);

@@ -143,6 +143,30 @@ char *ctl_read_doc(const char *path, size_t max, const char *what, size_t *len, 
     return text;
 }
 
+int ctl_put_node(struct zkcli *k, const char *root, const char *name, const char *doc,
+                 const char *what, int *version)
+{
+    char path[300];
+    struct Stat st;
+    zkcli_ensure(k, root);
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    int zrc = zkcli_exists(k, path, &st);
+    *version = zrc == ZOK ? st.version + 1 : 0;
+    if (zrc == ZNONODE)
+        zrc = zkcli_create(k, path, doc, (int)strlen(doc), 0, NULL, 0);
+    else if (zrc == ZOK)
+        zrc = zkcli_set(k, path, doc, (int)strlen(doc), st.version, NULL);
+    if (zrc == ZBADVERSION || zrc == ZNODEEXISTS) {
+        fprintf(stderr, "shardcronctl: %s %s changed concurrently; retry\n", what, name);
+        return CTL_ERR;
+    }
+    if (zrc != ZOK) {
+        fprintf(stderr, "shardcronctl: writing %s: %s\n", path, zerror(zrc));
+        return CTL_ERR;
+    }
+    return CTL_OK;
+}
+
 int ctl_need_args(int nargs, int want, const char *usage)
 {
     if (nargs < want) {

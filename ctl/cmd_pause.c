@@ -167,15 +167,12 @@ int ctl_pause_add(const struct cfg *c, int nargs, char **args)
     size_t len = 0;
     struct pause *p = NULL;
     struct sc_err err;
-    char path[300], msg[512];
-    struct Stat st;
+    char msg[512];
     int rc;
     char *text = NULL;
     if (nargs >= 1) {
-        if (!(text = ctl_read_all(args[0], &len))) {
-            fprintf(stderr, "shardcronctl: cannot read %s: %s\n", args[0], strerror(errno));
-            return CTL_ERR;
-        }
+        if (!(text = ctl_read_doc(args[0], 1u << 20, "a pause window", &len, &rc)))
+            return rc;
     } else if (!(text = from_flags(c))) {
         return CTL_INVALID;
     } else {
@@ -195,21 +192,10 @@ int ctl_pause_add(const struct cfg *c, int nargs, char **args)
         rc = CTL_ERR;
         goto out;
     }
-    zkcli_ensure(k, PAUSECACHE_ROOT);
-    snprintf(path, sizeof path, PAUSECACHE_ROOT "/%s", p->id);
-    int zrc = zkcli_exists(k, path, &st);
-    bool created = zrc == ZNONODE;
-    if (zrc == ZNONODE)
-        zrc = zkcli_create(k, path, canon, (int)strlen(canon), 0, NULL, 0);
-    else if (zrc == ZOK)
-        zrc = zkcli_set(k, path, canon, (int)strlen(canon), st.version, NULL);
-    if (zrc == ZBADVERSION || zrc == ZNODEEXISTS) {
-        fprintf(stderr, "shardcronctl: pause window %s changed concurrently; retry\n", p->id);
-        rc = CTL_ERR;
-    } else if (zrc != ZOK) {
-        fprintf(stderr, "shardcronctl: writing %s: %s\n", path, zerror(zrc));
-        rc = CTL_ERR;
-    } else {
+    int version;
+    rc = ctl_put_node(k, PAUSECACHE_ROOT, p->id, canon, "pause window", &version);
+    bool created = version == 0;
+    if (rc == CTL_OK) {
         char sc[200], a[40], b[40];
         if (p->cron)
             printf("pause window %s %s: %s %s, every \"%s\" for %d s (%s)\n", p->id,

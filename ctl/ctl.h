@@ -43,6 +43,12 @@ char *ctl_read_all(const char *path, size_t *len);
  * names it in the error: "a job config"); NULL after printing why, with *rc
  * CTL_ERR (unreadable) or CTL_INVALID (too large). */
 char *ctl_read_doc(const char *path, size_t max, const char *what, size_t *len, int *rc);
+/* ctl_put_node: `doc` written at ROOT/NAME, created (root ensured) or set at
+ * the version just read, so a concurrent writer is refused, not overwritten.
+ * *version: the new version (0 when created). CTL_OK, or CTL_ERR said on
+ * stderr ("WHAT NAME changed concurrently; retry", or ZooKeeper's error). */
+int ctl_put_node(struct zkcli *k, const char *root, const char *name, const char *doc,
+                 const char *what, int *version);
 /* ctl_need_args: CTL_OK, or CTL_INVALID after printing the usage. */
 int ctl_need_args(int nargs, int want, const char *usage);
 

@@ -9,13 +9,7 @@
 it_setup pausecli
 
 # wait_for CMD...: run until it succeeds, at most 15 s
-wait_for() {
-  local end=$(( $(date +%s) + 15 ))
-  until "$@"; do
-    [ "$(date +%s)" -lt "$end" ] || return 1
-    sleep 0.1
-  done
-}
+wait_for() { sc_wait_until 15 "$@"; }
 
 it_agent a1
 # the agent's namespace exists once it has registered

@@ -440,6 +440,11 @@ static void test_leader_kill(void **state)
     teardown(&c);
 }
 
+static bool slow_started(void *log)
+{
+    return count(log, 'S', "slow", -1) >= 1;
+}
+
 static void test_agent_death(void **state)
 {
     (void)state;
@@ -466,11 +471,8 @@ static void test_agent_death(void **state)
     trigger(c.ns, "ad", run, sizeof run);
     /* Killed once its process has started (logged, marker made): an agent
      * lists a run as running a moment before its shell begins. */
-    for (long long t0 = tenv_now_ms(); count(log, 'S', "slow", -1) < 1;) {
-        if (tenv_now_ms() - t0 > 20000)
-            fail_msg("task slow did not start within 20 s");
-        usleep(20000);
-    }
+    if (!tenv_wait(slow_started, log, 20000, 20))
+        fail_msg("task slow did not start within 20 s");
     struct running_on r = {&c, "wf.ad.slow", -1};
     assert_true(tenv_wait(runs_job, &r, 20000, 20));
     ta_kill(&c, r.agent, SIGKILL);
